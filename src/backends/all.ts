@@ -1,0 +1,20 @@
+/** The built-in backends, by kind. Adding a backend means adding its factory here and nothing else. */
+import type { BackendKind } from './backend';
+import type { BackendFactory } from './registry';
+import { InvalidArgumentError } from '../errors';
+
+const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {};
+
+/** The factory of a backend kind; InvalidArgument when this build does not include it. */
+export function backendFactory(kind: BackendKind): BackendFactory {
+  const f = FACTORIES[kind];
+  if (!f) {
+    const built = Object.keys(FACTORIES).join(', ') || 'none';
+    throw new InvalidArgumentError(`create backend ${kind}: not built into this crimux (built in: ${built})`);
+  }
+  return f;
+}
+
+export function builtInBackends(): BackendKind[] {
+  return Object.keys(FACTORIES) as BackendKind[];
+}

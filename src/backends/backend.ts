@@ -1,0 +1,159 @@
+/**
+ * The one seam between the router and every runtime backend (runc, vm, docker, rkt).
+ *
+ * Sandbox-centric, like containerd's sandbox Controller: the router owns pods. It allocates every sandbox and
+ * container ID, records a "creating" intent in the state store, and only then calls the backend, so a crash
+ * mid-create can be reconciled at start-up. A backend therefore must accept the ID it is given, must make create
+ * calls safe to repeat after a crash (remove leftovers of the same ID first), and must make stop/remove idempotent.
+ *
+ * Every call gets a CallContext: an AbortSignal (the caller's deadline or the daemon's shutdown) and a logger with
+ * the pod/container/backend fields already set. A backend that lacks an operation throws UnimplementedError (see
+ * BaseBackend), which becomes gRPC UNIMPLEMENTED — the kubelet relies on that code, e.g. to fall back to cAdvisor.
+ *
+ * Statuses and list entries are returned in the CRI reply shapes (src/cri/types.ts). The router adds what it owns
+ * (routing reason, snapshot markers) and applies the CRI filters itself, once, for all backends.
+ */
+import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Logger } from '../log/logger';
+import type * as cri from '../cri/types';
+import type { ImageStore } from '../images/types';
+
+/** Passed to every backend call. */
+export interface CallContext {
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/** The four built-in backend kinds. */
+export type BackendKind = 'runc' | 'vm' | 'docker' | 'rkt';
+
+/** A runtime handler (the name a RuntimeClass refers to) and the backend options it selects. */
+export interface HandlerSpec {
+  readonly name: string;
+  readonly backend: BackendKind;
+  /** Backend-specific, validated by the backend's own factory (e.g. { runtimeRoot, runtimePath } for runc). */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** What a backend can honour; the router uses it to refuse or re-route pods before anything is created. */
+export interface BackendCapabilities {
+  readonly hostNetwork: boolean;
+  readonly hostPid: boolean;
+  readonly hostIpc: boolean;
+  readonly privileged: boolean;
+  /** Status.runtime_handlers[].features */
+  readonly recursiveReadOnlyMounts: boolean;
+  readonly userNamespaces: boolean;
+}
+
+/** Health as reported by a backend; a backend that is down makes the node degraded, never dead. */
+export interface BackendHealth {
+  readonly ready: boolean;
+  readonly networkReady: boolean;
+  /** CamelCase reason when not ready, e.g. "DockerDaemonUnavailable". */
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+export interface RunSandboxRequest {
+  readonly id: string;
+  readonly handler: HandlerSpec;
+  readonly config: cri.PodSandboxConfig;
+}
+
+export interface CreateContainerRequest {
+  readonly id: string;
+  readonly sandboxId: string;
+  readonly config: cri.ContainerConfig;
+  readonly sandboxConfig: cri.PodSandboxConfig;
+}
+
+/** Result of a status call: the CRI status plus backend-specific verbose info (JSON strings per CRI convention). */
+export interface SandboxStatusResult {
+  readonly status: cri.PodSandboxStatus;
+  readonly info: Record<string, string>;
+  /** Filled when the backend can report them cheaply (CRI v0.29+ PodSandboxStatusResponse.containers_statuses). */
+  readonly containersStatuses?: cri.ContainerStatus[];
+}
+
+export interface ContainerStatusResult {
+  readonly status: cri.ContainerStatus;
+  readonly info: Record<string, string>;
+}
+
+export interface ExecSyncResult {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly exitCode: number;
+}
+
+/** Options of an interactive process (Exec) or of attaching to a container's main process (Attach). */
+export interface StreamOptions {
+  readonly tty: boolean;
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+}
+
+/**
+ * Plain streams of a process, handed to the streaming server (issue #8). With a TTY, stderr is absent and output
+ * arrives on stdout. wait() resolves with the exit code once the process ended (Attach: once detached or exited).
+ */
+export interface ProcessStreams {
+  readonly stdin?: Writable;
+  readonly stdout?: Readable;
+  readonly stderr?: Readable;
+  resize(size: { width: number; height: number }): void;
+  wait(): Promise<{ exitCode: number }>;
+  /** Ends the session (client went away): kills an exec'd process, detaches an attach. Idempotent. */
+  close(): void;
+}
+
+/** The operations every backend offers. Implementations extend BaseBackend and override what they support. */
+export interface Backend {
+  readonly name: string;
+  readonly kind: BackendKind;
+  readonly capabilities: BackendCapabilities;
+  /** The image store this backend takes root filesystems from (shared OCI store, or Docker's own). */
+  readonly images: ImageStore;
+
+  /** Prepare host resources (dirs, daemon connections). Must not fail because the runtime is down: report health. */
+  start(ctx: CallContext): Promise<void>;
+  health(ctx: CallContext): Promise<BackendHealth>;
+  close(): Promise<void>;
+
+  runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void>;
+  /** Idempotent; stops every container of the sandbox and tears down its network. */
+  stopPodSandbox(ctx: CallContext, id: string): Promise<void>;
+  /** Idempotent; an unknown ID is success. Removes every container of the sandbox first. */
+  removePodSandbox(ctx: CallContext, id: string): Promise<void>;
+  /** NotFoundError for an unknown ID. */
+  podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult>;
+  listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]>;
+
+  createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void>;
+  startContainer(ctx: CallContext, id: string): Promise<void>;
+  /** Idempotent; timeout in seconds (0: kill at once) before SIGKILL. */
+  stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void>;
+  /** Idempotent; stops a running container first. */
+  removeContainer(ctx: CallContext, id: string): Promise<void>;
+  containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult>;
+  listContainers(ctx: CallContext): Promise<cri.Container[]>;
+
+  updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void>;
+  updatePodSandboxResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void>;
+  reopenContainerLog(ctx: CallContext, id: string): Promise<void>;
+  /** timeoutSeconds 0 means no timeout; a timeout throws DeadlineExceededError after killing the process. */
+  execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;
+
+  exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams>;
+  attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams>;
+  /** A TCP connection to `port` inside the sandbox's network namespace. */
+  portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex>;
+
+  containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats>;
+  listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]>;
+  podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats>;
+  listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]>;
+  checkpointContainer(ctx: CallContext, req: cri.CheckpointContainerRequest): Promise<void>;
+}

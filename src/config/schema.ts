@@ -1,0 +1,180 @@
+/**
+ * crimux's configuration schema (convict). Every key carries its doc, format, default and environment variable;
+ * `crimux config check FILE` and the README's reference are generated from this one place.
+ */
+import { runcConfigSchema } from '../backends/runc/config';
+import { vmConfigSchema } from '../backends/vm/config';
+import { dockerConfigSchema } from '../backends/docker/config';
+import { rktConfigSchema } from '../backends/rkt/config';
+import { handlersFormat, registriesFormat, rulesFormat, policyFormat } from './formats';
+
+export const configSchema = {
+  socket: {
+    path: {
+      doc: 'Unix socket the CRI gRPC server listens on (the kubelet --container-runtime-endpoint).',
+      format: String,
+      default: '/run/crimux/crimux.sock',
+      env: 'CRIMUX_SOCKET',
+    },
+    group: {
+      doc: 'Group (name or numeric gid) owning the socket; empty keeps root. The socket mode is always 0660.',
+      format: String,
+      default: '',
+      env: 'CRIMUX_SOCKET_GROUP',
+    },
+    maxMessageBytes: {
+      doc: 'Largest gRPC message accepted or sent, both ways (the kubelet uses 16 MiB).',
+      format: 'nat',
+      default: 16 * 1024 * 1024,
+      env: 'CRIMUX_MAX_MESSAGE_BYTES',
+    },
+  },
+  stateDir: {
+    doc: 'Durable state: the ownership store, image content, backend records.',
+    format: String,
+    default: '/var/lib/crimux',
+    env: 'CRIMUX_STATE_DIR',
+  },
+  runDir: {
+    doc: 'Volatile runtime state: sockets, pid files, network namespaces.',
+    format: String,
+    default: '/run/crimux',
+    env: 'CRIMUX_RUN_DIR',
+  },
+  logLevel: {
+    doc: 'Log level of the daemon: debug, info, warn or error.',
+    format: ['debug', 'info', 'warn', 'error'],
+    default: 'info',
+    env: 'CRIMUX_LOG_LEVEL',
+  },
+  metrics: {
+    address: {
+      doc: 'host:port of the HTTP listener for /metrics, /healthz and /readyz; empty disables it.',
+      format: String,
+      default: '127.0.0.1:9611',
+      env: 'CRIMUX_METRICS_ADDRESS',
+    },
+  },
+  streaming: {
+    address: {
+      doc: 'host:port of the streaming server (exec/attach/port-forward URLs); port 0 picks a free port.',
+      format: String,
+      default: '127.0.0.1:0',
+      env: 'CRIMUX_STREAMING_ADDRESS',
+    },
+    tokenTtlSeconds: {
+      doc: 'How long a streaming URL stays valid (single use).',
+      format: 'nat',
+      default: 60,
+      env: 'CRIMUX_STREAMING_TOKEN_TTL',
+    },
+  },
+  defaultHandler: {
+    doc: 'Handler for pods that no RuntimeClass, annotation or rule routes elsewhere.',
+    format: String,
+    default: 'runc',
+    env: 'CRIMUX_DEFAULT_HANDLER',
+  },
+  handlers: {
+    doc: 'Runtime handlers by name (what RuntimeClass.handler refers to): { "<name>": { "backend": "runc|vm|docker|rkt", "options": {…} } }.',
+    format: handlersFormat.validate,
+    default: {
+      runc: { backend: 'runc', options: {} },
+    } as Record<string, unknown>,
+  },
+  routing: {
+    osContainerHandler: {
+      doc: 'Handler for pods annotated runtime.frakti.alpha.kubernetes.io/OSContainer: "true".',
+      format: String,
+      default: 'docker',
+      env: 'CRIMUX_ROUTING_OS_CONTAINER_HANDLER',
+    },
+    untrustedHandler: {
+      doc: 'Handler for pods annotated io.kubernetes.cri.untrusted-workload: "true".',
+      format: String,
+      default: 'vm',
+      env: 'CRIMUX_ROUTING_UNTRUSTED_HANDLER',
+    },
+    hostNamespaceHandler: {
+      doc: 'Handler for pods that need host namespaces or privilege when the handler chosen by annotation, rule or default cannot honour them (Frakti sent them to Docker). Empty: reject such pods.',
+      format: String,
+      default: 'runc',
+      env: 'CRIMUX_ROUTING_HOST_NAMESPACE_HANDLER',
+    },
+    rules: {
+      doc: 'Ordered routing rules: [{ "name", "handler", "match": { "namespaces": [], "labels": {}, "privileged", "hostNetwork", "hostPid", "hostIpc" } }]; the first match wins.',
+      format: rulesFormat.validate,
+      default: [] as unknown[],
+    },
+    annotationPolicy: {
+      doc: 'Which namespaces may choose which handlers by annotation: [{ "namespaces": ["*"], "handlers": ["*"] }]; empty list denies all annotation routing.',
+      format: policyFormat.validate,
+      default: [{ namespaces: ['*'], handlers: ['*'] }] as unknown[],
+    },
+  },
+  network: {
+    confDir: {
+      doc: 'CNI configuration directory; the lexically first .conflist/.conf is the pod network.',
+      format: String,
+      default: '/etc/cni/net.d',
+      env: 'CRIMUX_CNI_CONF_DIR',
+    },
+    binDirs: {
+      doc: 'Directories searched for CNI plugin binaries, in order.',
+      format: Array,
+      default: ['/usr/lib/cni', '/opt/cni/bin'],
+    },
+    netnsDir: {
+      doc: 'Where pod network namespaces are bind-mounted.',
+      format: String,
+      default: '/run/crimux/netns',
+      env: 'CRIMUX_NETNS_DIR',
+    },
+  },
+  lists: {
+    backendTimeoutMs: {
+      doc: 'Per-backend deadline of a List call; a slower backend is answered from the last-known snapshot.',
+      format: 'nat',
+      default: 2000,
+      env: 'CRIMUX_LIST_BACKEND_TIMEOUT_MS',
+    },
+  },
+  images: {
+    sandboxImage: {
+      doc: 'The pause image of sandboxes (runc, docker).',
+      format: String,
+      default: 'registry.k8s.io/pause:3.9',
+      env: 'CRIMUX_SANDBOX_IMAGE',
+    },
+    registries: {
+      doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "" } }.',
+      format: registriesFormat.validate,
+      default: {} as Record<string, unknown>,
+    },
+    pullTimeoutSeconds: {
+      doc: 'Upper bound of one image pull when the caller sets no deadline.',
+      format: 'nat',
+      default: 600,
+      env: 'CRIMUX_PULL_TIMEOUT_SECONDS',
+    },
+  },
+  security: {
+    logRoot: {
+      doc: 'Container log paths must resolve under this directory (the kubelet uses /var/log/pods); empty allows any absolute path.',
+      format: String,
+      default: '/var/log/pods',
+      env: 'CRIMUX_LOG_ROOT',
+    },
+    mountSourceDenyList: {
+      doc: 'Host paths (and their children) that may never be mounted into a container.',
+      format: Array,
+      default: ['/run/crimux', '/var/lib/crimux'],
+    },
+  },
+  backends: {
+    runc: runcConfigSchema,
+    vm: vmConfigSchema,
+    docker: dockerConfigSchema,
+    rkt: rktConfigSchema,
+  },
+};

@@ -1,0 +1,64 @@
+/** The typed, validated and frozen configuration the daemon runs with (see schema.ts for every key's doc). */
+import type { BackendKind } from '../backends/backend';
+import type { LogLevel } from '../log/logger';
+
+export interface HandlerConfig {
+  backend: BackendKind;
+  options?: Record<string, unknown>;
+}
+
+export interface RoutingRule {
+  name: string;
+  handler: string;
+  match: {
+    namespaces?: string[];
+    labels?: Record<string, string>;
+    privileged?: boolean;
+    hostNetwork?: boolean;
+    hostPid?: boolean;
+    hostIpc?: boolean;
+  };
+}
+
+export interface AnnotationPolicyEntry {
+  namespaces: string[];
+  handlers: string[];
+}
+
+export interface RegistryEndpoint {
+  url: string;
+  insecureSkipVerify?: boolean;
+}
+
+export interface RegistryHostConfig {
+  endpoints: RegistryEndpoint[];
+  credentialsFile?: string;
+}
+
+export interface Config {
+  socket: { path: string; group: string; maxMessageBytes: number };
+  stateDir: string;
+  runDir: string;
+  logLevel: LogLevel;
+  metrics: { address: string };
+  streaming: { address: string; tokenTtlSeconds: number };
+  defaultHandler: string;
+  handlers: Record<string, HandlerConfig>;
+  routing: {
+    osContainerHandler: string;
+    untrustedHandler: string;
+    hostNamespaceHandler: string;
+    rules: RoutingRule[];
+    annotationPolicy: AnnotationPolicyEntry[];
+  };
+  network: { confDir: string; binDirs: string[]; netnsDir: string };
+  lists: { backendTimeoutMs: number };
+  images: {
+    sandboxImage: string;
+    registries: Record<string, RegistryHostConfig>;
+    pullTimeoutSeconds: number;
+  };
+  security: { logRoot: string; mountSourceDenyList: string[] };
+  /** Backend-wide sections; each backend folder owns the shape of its own (src/backends/<kind>/config.ts). */
+  backends: Record<BackendKind, { enabled: boolean } & Record<string, unknown>>;
+}
