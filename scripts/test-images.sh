@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Builds the test images from local material only (C sources in test/fixtures/src, Debian's busybox package) as
+# OCI layouts with umoci and GNU tar, and pushes them to the local test registry (scripts/test-registry.sh).
+# A reference is pushed under its path without the registry host, which is how the daemon's registry mapping
+# finds it: registry.k8s.io/pause:3.9 -> 127.0.0.1:5000/pause:3.9. test/fixtures/images.ts names the same
+# images and the facts tests may expect of them; keep both in step.
+#
+# Cached: a build is skipped when the stamp for the hash of every input (this script, the C sources, the busybox
+# .deb, the compiler and umoci versions) exists, and a push is skipped when the registry already has the tag.
+#
+# Env: CRIMUX_TEST_REGISTRY_PORT (default 5000), CRIMUX_TEST_DIR (default /var/lib/crimux-test),
+#      CRIMUX_TEST_CACHE (default $CRIMUX_TEST_DIR/cache).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SRC=$ROOT/test/fixtures/src
+PORT=${CRIMUX_TEST_REGISTRY_PORT:-5000}
+DIR=${CRIMUX_TEST_DIR:-/var/lib/crimux-test}
+CACHE=${CRIMUX_TEST_CACHE:-$DIR/cache}
+REG=127.0.0.1:$PORT
+BUILD=$CACHE/build
+LAYOUT=$CACHE/oci
+# Fixed timestamps so that the same inputs give byte-identical layers.
+EPOCH=1704067200
+CREATED=2024-01-01T00:00:00Z
+PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# key|reference|local repository:tag (the reference without its registry host)|skopeo copy flags
+IMAGES=(
+  "pause-3.9|registry.k8s.io/pause:3.9|pause:3.9|"
+  "busybox-1.36|docker.io/library/busybox:1.36|library/busybox:1.36|"
+  "busybox-1.36-user|docker.io/library/busybox:1.36-user|library/busybox:1.36-user|"
+  "layers-1|docker.io/crimux/layers:1|crimux/layers:1|"
+  "multiarch-1|docker.io/crimux/multiarch:1|crimux/multiarch:1|--multi-arch=all"
+  "http-1|docker.io/crimux/http:1|crimux/http:1|"
+)
+
+die() { echo "test-images: $*" >&2; exit 1; }
+
+LOG=$(mktemp /tmp/test-images.XXXXXX.log)
+trap 'rm -f "$LOG"' EXIT
+# Runs a command with its output kept in $LOG, shown only if it fails.
+quiet() {
+  if ! "$@" >>"$LOG" 2>&1; then
+    tail -n 40 "$LOG" >&2
+    die "failed: $*"
+  fi
+}
+
+for tool in umoci skopeo gcc tar curl jq flock sha256sum dpkg apt-get setfattr; do
+  command -v "$tool" >/dev/null || die "$tool is missing (run scripts/host-packages.sh)"
+done
+
+mkdir -p "$DIR" "$CACHE/debs" "$CACHE/stamps"
+# One build at a time: test files run as parallel processes and may all ask for the images at once.
+exec 8>"$DIR/images.lock"
+flock -w 600 8 || die "timed out waiting for $DIR/images.lock"
+
+bash "$ROOT/scripts/test-registry.sh" start
+
+# --- inputs -------------------------------------------------------------------------------------------------
+
+# The dynamically linked busybox (not busybox-static, which runs applets in-process and so never execs them).
+busybox_deb() {
+  local deb
+  deb=$(find "$CACHE/debs" -name 'busybox_*.deb' -print -quit)
+  if [[ -z $deb ]]; then
+    if ! (cd "$CACHE/debs" && apt-get download -q busybox) >>"$LOG" 2>&1; then
+      quiet apt-get update -q # a fresh machine may have no package lists yet
+      (cd "$CACHE/debs" && quiet apt-get download -q busybox)
+    fi
+    deb=$(find "$CACHE/debs" -name 'busybox_*.deb' -print -quit)
+    [[ -n $deb ]] || die "apt-get download busybox left no .deb in $CACHE/debs"
+  fi
+  echo "$deb"
+}
+
+DEB=$(busybox_deb)
+HASH=$(
+  {
+    sha256sum "${BASH_SOURCE[0]}" "$SRC/pause.c" "$SRC/httpd.c" "$DEB" | cut -d' ' -f1
+    gcc -dumpfullversion
+    umoci --version
+  } | sha256sum | cut -c1-16
+)
+STAMP=$CACHE/stamps/$HASH
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+# Writes an uncompressed layer tar of everything under $1 to $2: sorted, numeric owners, fixed mtimes, user.*
+# xattrs kept (as pax SCHILY.xattr records), entries without a "./" prefix.
+mklayer() {
+  local root=$1 out=$2
+  local -a entries
+  mapfile -t entries < <(cd "$root" && LC_ALL=C ls -A | LC_ALL=C sort)
+  (cd "$root" && LC_ALL=C tar --create --file="$out" --sort=name --format=pax --numeric-owner \
+    --mtime="@$EPOCH" --pax-option='exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime' \
+    --xattrs --xattrs-include='user.*' -- "${entries[@]}")
+}
+
+# Copies a dynamically linked binary's shared libraries and loader into a rootfs at the paths ldd reports.
+copy_libs() {
+  local bin=$1 rootfs=$2 lib
+  for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+}
+
+write_passwd() {
+  local etc=$1
+  mkdir -p "$etc"
+  cat >"$etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+www-data:x:33:33:www-data:/home/www:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+  # www-data is also in "users" so tests can check supplementary groups from /etc/group.
+  cat >"$etc/group" <<'GROUP'
+root:x:0:
+daemon:x:1:
+bin:x:2:
+www-data:x:33:
+users:x:100:www-data
+nogroup:x:65534:
+GROUP
+  printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' >"$etc/nsswitch.conf"
+}
+
+# --- image builds -------------------------------------------------------------------------------------------
+
+build_pause() {
+  local root=$BUILD/pause-root
+  mkdir -p "$root"
+  quiet gcc -static -O2 -s -Wall -o "$root/pause" "$SRC/pause.c"
+  mklayer "$root" "$BUILD/pause.tar"
+  quiet umoci new --image "$LAYOUT:pause-3.9"
+  quiet umoci raw add-layer --image "$LAYOUT:pause-3.9" --history.created "$CREATED" "$BUILD/pause.tar"
+  # Like the upstream pause image: runs as 65535:65535, needing no /etc/passwd.
+  quiet umoci config --image "$LAYOUT:pause-3.9" --created "$CREATED" --config.entrypoint /pause \
+    --config.user 65535:65535 --config.env "$PATH_ENV"
+}
+
+build_busybox() {
+  local root=$BUILD/busybox-root x=$BUILD/busybox-deb applet
+  quiet dpkg -x "$DEB" "$x"
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,root,home/www,tmp,proc,sys,dev,var}
+  cp "$x/bin/busybox" "$root/bin/busybox"
+  copy_libs "$x/bin/busybox" "$root"
+  # Hard links, not symlinks or busybox-static's in-process applets, so `sh -c ls` really execs /bin/ls.
+  for applet in $("$root/bin/busybox" --list); do
+    [[ $applet == busybox || -e $root/bin/$applet ]] || ln "$root/bin/busybox" "$root/bin/$applet"
+  done
+  ln "$root/bin/busybox" "$root/usr/bin/env" # for "#!/usr/bin/env sh" scripts
+  write_passwd "$root/etc"
+  chmod 1777 "$root/tmp"
+  chmod 0700 "$root/root"
+  chown 33:33 "$root/home/www"
+  mklayer "$root" "$BUILD/busybox.tar"
+  quiet umoci new --image "$LAYOUT:busybox-1.36"
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --history.created "$CREATED" "$BUILD/busybox.tar"
+  quiet umoci config --image "$LAYOUT:busybox-1.36" --created "$CREATED" --config.cmd sh --config.env "$PATH_ENV"
+  quiet umoci config --image "$LAYOUT:busybox-1.36" --tag busybox-1.36-user --created "$CREATED" \
+    --config.user www-data --config.workingdir /home/www
+}
+
+# Expected final tree of /data in docker.io/crimux/layers:1 (test/fixtures/images.ts has the same facts):
+#   /data/b            "b\n", 0644, 0:0
+#   /data/b-hardlink   hard link to /data/b (same inode)
+#   /data/c            "c\n" (layer 3)
+#   /data/dir/y        "y\n" (layer 2; /data/dir/x is hidden by the opaque whiteout)
+#   /data/link         symlink -> b
+#   /data/secret       "secret\n", 0640, 33:33
+#   /data/xattr        "xattr\n", xattr user.crimux=1
+#   gone: /data/a (whiteout .wh.a), /data/dir/x (opaque .wh..wh..opq)
+build_layers() {
+  local l1=$BUILD/layers-1 l2=$BUILD/layers-2 l3=$BUILD/layers-3
+  mkdir -p "$l1/data/dir" "$l2/data/dir" "$l3/data"
+  echo a >"$l1/data/a"
+  echo b >"$l1/data/b"
+  echo x >"$l1/data/dir/x"
+  ln -s b "$l1/data/link"
+  ln "$l1/data/b" "$l1/data/b-hardlink"
+  echo secret >"$l1/data/secret"
+  chown 33:33 "$l1/data/secret"
+  chmod 0640 "$l1/data/secret"
+  echo xattr >"$l1/data/xattr"
+  setfattr -n user.crimux -v 1 "$l1/data/xattr"
+  : >"$l2/data/.wh.a"
+  : >"$l2/data/dir/.wh..wh..opq"
+  echo y >"$l2/data/dir/y"
+  echo c >"$l3/data/c"
+  local i
+  for i in 1 2 3; do mklayer "$BUILD/layers-$i" "$BUILD/layers-$i.tar"; done
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag layers-1 --history.created "$CREATED" \
+    "$BUILD/layers-1.tar"
+  for i in 2 3; do
+    quiet umoci raw add-layer --image "$LAYOUT:layers-1" --history.created "$CREATED" "$BUILD/layers-$i.tar"
+  done
+}
+
+build_multiarch() {
+  mkdir -p "$BUILD/arch-amd64" "$BUILD/arch-arm64"
+  echo amd64 >"$BUILD/arch-amd64/arch"
+  echo arm64 >"$BUILD/arch-arm64/arch"
+  mklayer "$BUILD/arch-amd64" "$BUILD/arch-amd64.tar"
+  mklayer "$BUILD/arch-arm64" "$BUILD/arch-arm64.tar"
+  # amd64 runs (busybox-based); arm64 is a one-file image that only needs to be selectable by platform.
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag multiarch-1-amd64 --history.created "$CREATED" \
+    "$BUILD/arch-amd64.tar"
+  quiet umoci new --image "$LAYOUT:multiarch-1-arm64"
+  quiet umoci raw add-layer --image "$LAYOUT:multiarch-1-arm64" --history.created "$CREATED" "$BUILD/arch-arm64.tar"
+  quiet umoci config --image "$LAYOUT:multiarch-1-arm64" --created "$CREATED" --architecture arm64 --os linux \
+    --config.cmd /bin/sh
+}
+
+# umoci cannot write image indexes, so the multi-arch index is written by hand: a blob listing both manifests
+# with their platforms, tagged multiarch-1 in the layout's index.json. Run after `umoci gc`, which might not
+# follow nested indexes.
+write_multiarch_index() {
+  local amd arm index digest size
+  amd=$(jq -c '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "multiarch-1-amd64")
+    | {mediaType, digest, size, platform: {architecture: "amd64", os: "linux"}}' "$LAYOUT/index.json")
+  arm=$(jq -c '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "multiarch-1-arm64")
+    | {mediaType, digest, size, platform: {architecture: "arm64", os: "linux"}}' "$LAYOUT/index.json")
+  [[ -n $amd && -n $arm ]] || die "multiarch manifests missing from $LAYOUT/index.json"
+  index=$(jq -cn --argjson amd "$amd" --argjson arm "$arm" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [$amd, $arm]}')
+  printf '%s' "$index" >"$BUILD/index.json"
+  digest=$(sha256sum "$BUILD/index.json" | cut -d' ' -f1)
+  size=$(stat -c %s "$BUILD/index.json")
+  cp "$BUILD/index.json" "$LAYOUT/blobs/sha256/$digest"
+  jq --arg d "sha256:$digest" --argjson s "$size" \
+    '.manifests += [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+      annotations: {"org.opencontainers.image.ref.name": "multiarch-1"}}]' "$LAYOUT/index.json" >"$BUILD/layout-index.json"
+  mv "$BUILD/layout-index.json" "$LAYOUT/index.json"
+}
+
+build_http() {
+  local root=$BUILD/http-root
+  mkdir -p "$root/tmp"
+  quiet gcc -static -O2 -s -Wall -o "$root/httpd" "$SRC/httpd.c"
+  write_passwd "$root/etc"
+  chmod 1777 "$root/tmp"
+  mklayer "$root" "$BUILD/http.tar"
+  quiet umoci new --image "$LAYOUT:http-1"
+  quiet umoci raw add-layer --image "$LAYOUT:http-1" --history.created "$CREATED" "$BUILD/http.tar"
+  quiet umoci config --image "$LAYOUT:http-1" --created "$CREATED" --config.entrypoint /httpd \
+    --config.exposedports 8080/tcp --config.env "$PATH_ENV"
+}
+
+build_all() {
+  rm -rf "$BUILD" "$LAYOUT" "$CACHE"/stamps/*
+  mkdir -p "$BUILD"
+  quiet umoci init --layout "$LAYOUT"
+  build_pause
+  build_busybox
+  build_layers
+  build_multiarch
+  build_http
+  quiet umoci gc --layout "$LAYOUT"
+  write_multiarch_index
+  rm -rf "$BUILD"
+  touch "$STAMP"
+}
+
+# --- push ---------------------------------------------------------------------------------------------------
+
+registry_has() {
+  local repo=${1%:*} tag=${1##*:}
+  curl -fsS -o /dev/null -I --max-time 5 \
+    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REG/v2/$repo/manifests/$tag" 2>/dev/null
+}
+
+POLICY=$CACHE/policy.json
+# Our own trust policy, so pushes do not depend on /etc/containers/policy.json being present or permissive.
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
+
+built=0
+if [[ ! -f $STAMP || ! -f $LAYOUT/index.json ]]; then
+  build_all
+  built=1
+fi
+
+pushed=()
+for entry in "${IMAGES[@]}"; do
+  IFS='|' read -r key ref local flags <<<"$entry"
+  if ((built)) || ! registry_has "$local"; then
+    # shellcheck disable=SC2086 # flags is a word list
+    quiet skopeo --policy "$POLICY" copy --quiet --retry-times 2 --dest-tls-verify=false $flags \
+      "oci:$LAYOUT:$key" "docker://$REG/$local"
+    registry_has "$local" || die "pushed $ref but $REG does not list $local"
+    pushed+=("$ref")
+  fi
+done
+
+if ((built || ${#pushed[@]} > 0)); then
+  echo "test-images: $( ((built)) && echo 'built all, ')pushed ${#pushed[@]} image(s) to $REG" >&2
+fi
