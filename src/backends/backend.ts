@@ -141,7 +141,12 @@ export interface Backend {
   listContainers(ctx: CallContext): Promise<cri.Container[]>;
 
   updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void>;
-  updatePodSandboxResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void>;
+  /** Overhead and resources are LinuxContainerResources, as in UpdatePodSandboxResourcesRequest. */
+  updatePodSandboxResources(
+    ctx: CallContext,
+    id: string,
+    update: { overhead: cri.LinuxContainerResources | null; resources: cri.LinuxContainerResources | null },
+  ): Promise<void>;
   reopenContainerLog(ctx: CallContext, id: string): Promise<void>;
   /** timeoutSeconds 0 means no timeout; a timeout throws DeadlineExceededError after killing the process. */
   execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;

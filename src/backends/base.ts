@@ -51,7 +51,11 @@ export abstract class BaseBackend implements Backend {
   updateContainerResources(_ctx: CallContext, _id: string, _r: cri.ContainerResources): Promise<void> {
     this.unimplemented('UpdateContainerResources');
   }
-  updatePodSandboxResources(_ctx: CallContext, _id: string, _r: cri.ContainerResources): Promise<void> {
+  updatePodSandboxResources(
+    _ctx: CallContext,
+    _id: string,
+    _u: { overhead: cri.LinuxContainerResources | null; resources: cri.LinuxContainerResources | null },
+  ): Promise<void> {
     this.unimplemented('UpdatePodSandboxResources');
   }
   reopenContainerLog(_ctx: CallContext, _id: string): Promise<void> {

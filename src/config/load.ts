@@ -2,8 +2,9 @@
  * Loading and validating configuration: schema defaults ← config file ← environment ← command-line overrides.
  * Unknown keys and bad values are refused with a message naming the key; the result is deep-frozen.
  */
+import fs from 'node:fs';
 import convict from 'convict';
-import { configSchema } from './schema';
+import { configSchema, wholeValueSchema } from './schema';
 import type { Config } from './types';
 import { InvalidArgumentError } from '../errors';
 
@@ -20,22 +21,69 @@ export interface LoadOptions {
 /** Load, validate and freeze the configuration. Throws InvalidArgumentError naming the bad key. */
 export function loadConfig(opts: LoadOptions = {}): Config {
   // Typed loosely: overrides arrive as dotted strings from flags, checked with has() below.
+  let merged: Record<string, unknown> = {};
   const conf = convict<Record<string, unknown>>(configSchema as never, { env: opts.env ?? process.env, args: [] });
   try {
-    if (opts.file) conf.loadFile(opts.file);
+    const whole = new Map<string, unknown>();
+    if (opts.file) {
+      const data = readFile(opts.file);
+      for (const [k, v] of liftWholeValues(data)) whole.set(k, v);
+      conf.load(data);
+    }
     for (const [key, value] of Object.entries(opts.overrides ?? {})) {
       if (value === undefined) continue;
-      if (!conf.has(key)) throw new Error(`${key}: unknown configuration key`);
-      conf.set(key, value);
+      if (key in wholeValueSchema) whole.set(key, value);
+      else if (!conf.has(key)) throw new Error(`${key}: unknown configuration key`);
+      else conf.set(key, value);
     }
     conf.validate({ allowed: 'strict' });
+    for (const [key, spec] of Object.entries(wholeValueSchema)) {
+      const value = whole.has(key) ? whole.get(key) : structuredClone(spec.default);
+      spec.validate(value);
+      whole.set(key, value);
+    }
+    merged = conf.getProperties() as unknown as Record<string, unknown>;
+    for (const [key, value] of whole) setPath(merged, key, value);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     throw new InvalidArgumentError(`load config${opts.file ? ` ${opts.file}` : ''}: ${msg}`, { cause: err });
   }
-  const config = conf.getProperties() as unknown as Config;
+  const config = merged as unknown as Config;
   checkCrossReferences(config);
   return deepFreeze(config);
+}
+
+function readFile(file: string): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: must hold a JSON object`);
+  return data as Record<string, unknown>;
+}
+
+/** Removes and returns the whole-value keys of a config object, so convict sees only its own schema. */
+function liftWholeValues(data: Record<string, unknown>): Map<string, unknown> {
+  const lifted = new Map<string, unknown>();
+  for (const key of Object.keys(wholeValueSchema)) {
+    const parts = key.split('.');
+    const parent = parts.slice(0, -1).reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], data);
+    const last = parts[parts.length - 1] as string;
+    if (parent && typeof parent === 'object' && last in parent) {
+      lifted.set(key, (parent as Record<string, unknown>)[last]);
+      delete (parent as Record<string, unknown>)[last];
+    }
+  }
+  return lifted;
+}
+
+function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
+  cur[parts[parts.length - 1] as string] = value;
 }
 
 /** Handler names used by routing must exist; checked once here so routing can trust them. */
@@ -62,5 +110,6 @@ function deepFreeze<T>(obj: T): T {
 
 /** The schema with docs, for `crimux config docs` and the README. */
 export function describeConfig(): string {
-  return JSON.stringify(convict(configSchema).getSchema(), null, 2);
+  const whole = Object.fromEntries(Object.entries(wholeValueSchema).map(([k, v]) => [k, { doc: v.doc, default: v.default }]));
+  return JSON.stringify({ schema: convict(configSchema as never).getSchema(), wholeValues: whole }, null, 2);
 }

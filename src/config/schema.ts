@@ -75,13 +75,6 @@ export const configSchema = {
     default: 'runc',
     env: 'CRIMUX_DEFAULT_HANDLER',
   },
-  handlers: {
-    doc: 'Runtime handlers by name (what RuntimeClass.handler refers to): { "<name>": { "backend": "runc|vm|docker|rkt", "options": {…} } }.',
-    format: handlersFormat.validate,
-    default: {
-      runc: { backend: 'runc', options: {} },
-    } as Record<string, unknown>,
-  },
   routing: {
     osContainerHandler: {
       doc: 'Handler for pods annotated runtime.frakti.alpha.kubernetes.io/OSContainer: "true".',
@@ -100,16 +93,6 @@ export const configSchema = {
       format: String,
       default: 'runc',
       env: 'CRIMUX_ROUTING_HOST_NAMESPACE_HANDLER',
-    },
-    rules: {
-      doc: 'Ordered routing rules: [{ "name", "handler", "match": { "namespaces": [], "labels": {}, "privileged", "hostNetwork", "hostPid", "hostIpc" } }]; the first match wins.',
-      format: rulesFormat.validate,
-      default: [] as unknown[],
-    },
-    annotationPolicy: {
-      doc: 'Which namespaces may choose which handlers by annotation: [{ "namespaces": ["*"], "handlers": ["*"] }]; empty list denies all annotation routing.',
-      format: policyFormat.validate,
-      default: [{ namespaces: ['*'], handlers: ['*'] }] as unknown[],
     },
   },
   network: {
@@ -146,11 +129,6 @@ export const configSchema = {
       default: 'registry.k8s.io/pause:3.9',
       env: 'CRIMUX_SANDBOX_IMAGE',
     },
-    registries: {
-      doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "" } }.',
-      format: registriesFormat.validate,
-      default: {} as Record<string, unknown>,
-    },
     pullTimeoutSeconds: {
       doc: 'Upper bound of one image pull when the caller sets no deadline.',
       format: 'nat',
@@ -160,9 +138,9 @@ export const configSchema = {
   },
   security: {
     logRoot: {
-      doc: 'Container log paths must resolve under this directory (the kubelet uses /var/log/pods); empty allows any absolute path.',
+      doc: 'When set, container log paths must resolve under this directory (the kubelet uses /var/log/pods); empty allows any absolute log directory (crictl users often log to /tmp). Paths with ".." are always refused.',
       format: String,
-      default: '/var/log/pods',
+      default: '',
       env: 'CRIMUX_LOG_ROOT',
     },
     mountSourceDenyList: {
@@ -176,5 +154,32 @@ export const configSchema = {
     vm: vmConfigSchema,
     docker: dockerConfigSchema,
     rkt: rktConfigSchema,
+  },
+};
+
+/**
+ * Keys whose values are whole maps or lists, validated by their own functions (src/config/formats.ts).
+ * convict cannot hold them: it walks into object values as nested schema, and registry hosts contain dots.
+ */
+export const wholeValueSchema: Record<string, { doc: string; default: unknown; validate: (v: unknown) => void }> = {
+  handlers: {
+    doc: 'Runtime handlers by name (what RuntimeClass.handler refers to): { "<name>": { "backend": "runc|vm|docker|rkt", "options": {…} } }.',
+    default: { runc: { backend: 'runc', options: {} } },
+    validate: handlersFormat.validate,
+  },
+  'routing.rules': {
+    doc: 'Ordered routing rules: [{ "name", "handler", "match": { "namespaces": [], "labels": {}, "privileged", "hostNetwork", "hostPid", "hostIpc" } }]; the first match wins.',
+    default: [],
+    validate: rulesFormat.validate,
+  },
+  'routing.annotationPolicy': {
+    doc: 'Which namespaces may choose which handlers by annotation: [{ "namespaces": ["*"], "handlers": ["*"] }]; an empty list denies all annotation routing.',
+    default: [{ namespaces: ['*'], handlers: ['*'] }],
+    validate: policyFormat.validate,
+  },
+  'images.registries': {
+    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "" } }.',
+    default: {},
+    validate: registriesFormat.validate,
   },
 };

@@ -81,8 +81,11 @@ export interface SnapshotStore {
   resolve(ctx: CallContext, ref: string): Promise<ResolvedImage>;
   /** Mounts an overlay for `key` (a container ID); repeating it for the same key returns the same snapshot. */
   prepare(ctx: CallContext, key: string, ref: string, opts: { readonly readonly: boolean }): Promise<Snapshot>;
-  /** Idempotent: unmounts and deletes the snapshot's dirs. */
-  remove(ctx: CallContext, key: string): Promise<void>;
+  /**
+   * Idempotent: unmounts and deletes the snapshot's dirs. (Not `remove`: the shared store is also an ImageStore,
+   * whose remove() deletes an image.)
+   */
+  removeSnapshot(ctx: CallContext, key: string): Promise<void>;
   /** Bytes and inodes used by the writable layer (ContainerStats.writable_layer). */
   usage(key: string): Promise<{ bytes: number; inodes: number }>;
   /** Existing snapshot keys, for leak checks and reconcile. */

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine (as root) for crimux: host packages, npm dependencies, the build, and the
+# assets backends need at run time. Idempotent: a second run only checks.
+#   bash scripts/setup.sh          everything the daemon needs
+#   bash scripts/setup.sh --test   also the test registry and test images
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '== %s\n' "$*"; }
+
+step "host packages"
+bash scripts/host-packages.sh
+
+step "npm dependencies"
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+step "build"
+npm run --silent build
+
+step "CNI configuration"
+# The shipped conflist is installed only where no CNI configuration exists yet: never override an operator's.
+if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then
+  install -D -m 0644 config/cni/10-crimux.conflist /etc/cni/net.d/10-crimux.conflist
+fi
+
+if [[ -f scripts/build-vm-guest.sh ]]; then
+  step "vm guest (kernel + initramfs)"
+  bash scripts/build-vm-guest.sh
+fi
+
+if [[ ${1:-} == --test ]]; then
+  step "test registry and images"
+  bash scripts/test-registry.sh start
+  bash scripts/test-images.sh
+fi
+step "done"

@@ -1,0 +1,161 @@
+/**
+ * Container lifecycle through the router. A container belongs to the backend of its sandbox; its record is
+ * written before the backend call (intent) and removed after the backend's remove.
+ *
+ * CRI rules honoured here: StopContainer and RemoveContainer of an unknown ID succeed; ContainerStatus of one
+ * is NotFound; creating a container in an unknown sandbox is NotFound.
+ */
+import type { CallContext, ContainerStatusResult, ExecSyncResult } from '../backends/backend';
+import { InvalidArgumentError, errorMessage } from '../errors';
+import type * as cri from '../cri/types';
+import type { RouterCore } from './core';
+import { newId } from './ids';
+import { nowNanos } from './sandboxes';
+import { UndoStack, untilAbort } from './undo';
+import { validateContainerConfig } from './validate';
+
+export class ContainerRouter {
+  constructor(private readonly core: RouterCore) {}
+
+  async create(
+    ctx: CallContext,
+    sandboxIdOrPrefix: string,
+    config: cri.ContainerConfig | null,
+    sandboxConfig: cri.PodSandboxConfig | null,
+  ): Promise<string> {
+    const core = this.core;
+    const sandbox = core.mustFindSandbox(sandboxIdOrPrefix);
+    const cfg = validateContainerConfig(config, sandboxConfig, core.settings.validation);
+    const md = cfg.metadata as cri.ContainerMetadata;
+    const key = `container/${sandbox.id}/${md.name}/${md.attempt}`;
+    const left = core.pending.claim(key);
+    if (left) return left;
+    const inflight = core.pending.inFlight(key);
+    if (inflight) return untilAbort(ctx.signal, inflight);
+
+    const backend = core.backend(sandbox.backend);
+    const id = newId();
+    const log = ctx.log.child({ sandbox: sandbox.id, container: id, name: md.name, backend: backend.name });
+    const signal = AbortSignal.any([core.shutdown, AbortSignal.timeout(core.settings.createTimeoutMs)]);
+    const work = core.lock.run(sandbox.id, async () => {
+      core.store.insertContainer({
+        id,
+        sandboxId: sandbox.id,
+        backend: backend.name,
+        name: md.name,
+        attempt: md.attempt,
+        image: cfg.image?.image ?? '',
+        labels: cfg.labels,
+        annotations: cfg.annotations,
+        createdAt: nowNanos(),
+      });
+      const undo = new UndoStack();
+      undo.push('forget container record', () => core.store.deleteContainer(id));
+      undo.push('remove container from backend', (s) => backend.removeContainer({ signal: s, log }, id));
+      try {
+        log.info('creating container');
+        await backend.createContainer(
+          { signal, log },
+          { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: sandboxConfig ?? emptySandboxConfig(sandbox) },
+        );
+        core.store.updateContainer(id, { phase: 'ready' });
+        log.info('created container');
+        return id;
+      } catch (err) {
+        log.warn('create container failed; undoing', { error: errorMessage(err) });
+        await undo.run(log, core.settings.undoTimeoutMs);
+        throw err;
+      }
+    });
+    core.pending.track(key, work);
+    try {
+      return await untilAbort(ctx.signal, work);
+    } catch (err) {
+      if (ctx.signal.aborted) work.then((done) => core.pending.leave(key, done), () => undefined);
+      throw err;
+    }
+  }
+
+  async start(ctx: CallContext, idOrPrefix: string): Promise<void> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    const c = this.core.ctxFor(ctx, { container: rec.id, sandbox: rec.sandboxId, backend: rec.backend });
+    await this.core.lock.run(rec.sandboxId, async () => {
+      c.log.info('starting container');
+      await this.core.backend(rec.backend).startContainer(c, rec.id);
+      c.log.info('started container');
+    });
+  }
+
+  async stop(ctx: CallContext, idOrPrefix: string, timeoutSeconds: number): Promise<void> {
+    const rec = this.core.findContainer(idOrPrefix);
+    if (!rec) return; // CRI: stopping an unknown container succeeds.
+    const c = this.core.ctxFor(ctx, { container: rec.id, sandbox: rec.sandboxId, backend: rec.backend });
+    await this.core.lock.run(rec.sandboxId, async () => {
+      c.log.info('stopping container', { timeout: timeoutSeconds });
+      await this.core.backend(rec.backend).stopContainer(c, rec.id, Math.max(0, timeoutSeconds));
+      c.log.info('stopped container');
+    });
+  }
+
+  async remove(ctx: CallContext, idOrPrefix: string): Promise<void> {
+    const core = this.core;
+    const rec = core.findContainer(idOrPrefix);
+    if (!rec) return; // CRI: removing an unknown container succeeds.
+    const c = core.ctxFor(ctx, { container: rec.id, sandbox: rec.sandboxId, backend: rec.backend });
+    await core.lock.run(rec.sandboxId, async () => {
+      if (!core.store.getContainer(rec.id)) return;
+      core.store.updateContainer(rec.id, { phase: 'removing' });
+      c.log.info('removing container');
+      await core.backend(rec.backend).removeContainer(c, rec.id);
+      core.store.deleteContainer(rec.id);
+      c.log.info('removed container');
+    });
+  }
+
+  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<ContainerStatusResult> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    const res = await this.core
+      .backend(rec.backend)
+      .containerStatus(this.core.ctxFor(ctx, { container: rec.id }), rec.id, verbose);
+    if (!verbose) return { ...res, info: {} };
+    const owner = { backend: rec.backend, sandbox: rec.sandboxId, recordPhase: rec.phase };
+    return { ...res, info: { ...res.info, crimux: JSON.stringify(owner) } };
+  }
+
+  async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    const c = this.core.ctxFor(ctx, { container: rec.id, backend: rec.backend });
+    await this.core.lock.run(rec.sandboxId, () => this.core.backend(rec.backend).updateContainerResources(c, rec.id, resources));
+  }
+
+  async reopenLog(ctx: CallContext, idOrPrefix: string): Promise<void> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    await this.core.backend(rec.backend).reopenContainerLog(this.core.ctxFor(ctx, { container: rec.id }), rec.id);
+  }
+
+  /** Not serialised with the pod's lifecycle: probes run ExecSync often and may take long. */
+  async execSync(ctx: CallContext, idOrPrefix: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    if (cmd.length === 0) {
+      throw new InvalidArgumentError('exec sync: cmd must not be empty');
+    }
+    return this.core
+      .backend(rec.backend)
+      .execSync(this.core.ctxFor(ctx, { container: rec.id }), rec.id, cmd, Math.max(0, timeoutSeconds));
+  }
+}
+
+/** When a client omits sandbox_config (crictl may), backends still get the pod's identity from the record. */
+function emptySandboxConfig(rec: { name: string; namespace: string; uid: string; attempt: number }): cri.PodSandboxConfig {
+  return {
+    metadata: { name: rec.name, namespace: rec.namespace, uid: rec.uid, attempt: rec.attempt },
+    hostname: '',
+    log_directory: '',
+    dns_config: null,
+    port_mappings: [],
+    labels: {},
+    annotations: {},
+    linux: null,
+    windows: null,
+  } as unknown as cri.PodSandboxConfig;
+}

@@ -1,0 +1,85 @@
+/**
+ * What every router module shares: the enabled backends by name, the ownership store, the routing table, the
+ * per-sandbox lock, and the lookups that turn a (possibly short) ID into its owner. Existing IDs are always routed
+ * by the backend name stored on the record — never re-derived and never sent to a default backend.
+ */
+import type { Backend, CallContext, HandlerSpec } from '../backends/backend';
+import { FailedPreconditionError, NotFoundError } from '../errors';
+import type { Logger } from '../log/logger';
+import type { Metrics } from '../metrics/metrics';
+import type { ContainerRecord, OwnershipStore, SandboxRecord } from '../state/types';
+import { KeyedMutex } from './keyed-mutex';
+import { resolveId } from './ids';
+import type { RoutingTable } from './select';
+import type { ValidationPolicy } from './validate';
+import { PendingCreates } from './pending-creates';
+
+export interface RouterSettings {
+  readonly listTimeoutMs: number;
+  /** Upper bound of one backend create (sandbox or container), independent of the caller's deadline. */
+  readonly createTimeoutMs: number;
+  /** How long an undo step may take after a failed create. */
+  readonly undoTimeoutMs: number;
+  readonly validation: ValidationPolicy;
+}
+
+export class RouterCore {
+  readonly lock = new KeyedMutex();
+  readonly pending = new PendingCreates();
+
+  constructor(
+    readonly store: OwnershipStore,
+    readonly backends: ReadonlyMap<string, Backend>,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+    public table: RoutingTable,
+    /** Handler name → spec with options; replaced with the table on SIGHUP. */
+    public handlers: ReadonlyMap<string, HandlerSpec>,
+    readonly settings: RouterSettings,
+    /** Aborted when the daemon shuts down; creates that outlive their caller still stop then. */
+    readonly shutdown: AbortSignal,
+  ) {}
+
+  /** The backend a record names; FailedPrecondition when it is no longer enabled (config changed). */
+  backend(name: string): Backend {
+    const b = this.backends.get(name);
+    if (!b) {
+      throw new FailedPreconditionError(
+        `route to backend ${name}: not enabled in this daemon (enabled: ${[...this.backends.keys()].join(', ')})`,
+      );
+    }
+    return b;
+  }
+
+  findSandbox(idOrPrefix: string): SandboxRecord | undefined {
+    const id = resolveId('pod sandbox', idOrPrefix, (p, n) => this.store.sandboxIdsByPrefix(p, n));
+    return id === undefined ? undefined : this.store.getSandbox(id);
+  }
+
+  findContainer(idOrPrefix: string): ContainerRecord | undefined {
+    const id = resolveId('container', idOrPrefix, (p, n) => this.store.containerIdsByPrefix(p, n));
+    return id === undefined ? undefined : this.store.getContainer(id);
+  }
+
+  /** A sandbox that callers may see: a record still `creating` has not been returned to anyone yet. */
+  mustFindSandbox(idOrPrefix: string): SandboxRecord {
+    const rec = this.findSandbox(idOrPrefix);
+    if (!rec || rec.phase === 'creating') {
+      throw new NotFoundError(`pod sandbox ${idOrPrefix} not found`, { context: { id: idOrPrefix } });
+    }
+    return rec;
+  }
+
+  mustFindContainer(idOrPrefix: string): ContainerRecord {
+    const rec = this.findContainer(idOrPrefix);
+    if (!rec || rec.phase === 'creating') {
+      throw new NotFoundError(`container ${idOrPrefix} not found`, { context: { id: idOrPrefix } });
+    }
+    return rec;
+  }
+
+  /** A context for one backend call: the caller's signal and a logger with the object's fields. */
+  ctxFor(ctx: CallContext, fields: Record<string, unknown>): CallContext {
+    return { signal: ctx.signal, log: ctx.log.child(fields) };
+  }
+}

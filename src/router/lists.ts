@@ -1,0 +1,156 @@
+/**
+ * Merged lists. Every backend is asked in parallel with its own deadline; entries are kept only for objects
+ * crimux owns (a record exists and is past `creating`), and the CRI filters are applied once, here.
+ * A backend that fails or is slow does not fail the list: its objects come from the last-known snapshot stored
+ * on their records (or a minimal entry built from the record), and the failure is counted.
+ */
+import type { Backend, CallContext } from '../backends/backend';
+import type * as cri from '../cri/types';
+import type { ContainerRecord, SandboxRecord } from '../state/types';
+import type { RouterCore } from './core';
+import { fanout } from './fanout';
+import {
+  matchContainer,
+  matchSandbox,
+  type ContainerFilterSpec,
+  type SandboxFilterSpec,
+} from './filters';
+
+const SANDBOX_STATES = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
+const CONTAINER_STATES = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
+
+export class ListRouter {
+  constructor(private readonly core: RouterCore) {}
+
+  private backends(): Backend[] {
+    return [...this.core.backends.values()];
+  }
+
+  async sandboxes(ctx: CallContext, filter: SandboxFilterSpec): Promise<cri.PodSandbox[]> {
+    const f = this.resolveFilterIds(filter, 'sandbox');
+    if (!f) return [];
+    const core = this.core;
+    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listPodSandboxes(c));
+    const out: cri.PodSandbox[] = [];
+    for (const r of results) {
+      const records = new Map(core.store.listSandboxes({ backend: r.backend.name }).map((rec) => [rec.id, rec]));
+      let entries: cri.PodSandbox[];
+      if (r.ok) {
+        entries = [];
+        for (const e of r.value) {
+          const rec = e.id ? records.get(e.id) : undefined;
+          if (!rec || rec.phase === 'creating') continue;
+          const entry = { ...e, runtime_handler: rec.handler };
+          this.keepSnapshot(rec, entry, (id, s) => core.store.updateSandbox(id, { snapshot: s }));
+          entries.push(entry);
+        }
+      } else {
+        core.metrics.listPartialFailures.inc({ backend: r.backend.name });
+        entries = [...records.values()].filter((rec) => rec.phase !== 'creating').map(sandboxFromRecord);
+      }
+      this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
+      out.push(...entries);
+    }
+    return out.filter((s) => matchSandbox(s, f)).sort(byCreated);
+  }
+
+  async containers(ctx: CallContext, filter: ContainerFilterSpec): Promise<cri.Container[]> {
+    const f = this.resolveFilterIds(filter, 'container');
+    if (!f) return [];
+    const core = this.core;
+    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listContainers(c));
+    const out: cri.Container[] = [];
+    for (const r of results) {
+      const records = new Map(core.store.listContainers({ backend: r.backend.name }).map((rec) => [rec.id, rec]));
+      let entries: cri.Container[];
+      if (r.ok) {
+        entries = [];
+        for (const e of r.value) {
+          const rec = e.id ? records.get(e.id) : undefined;
+          if (!rec || rec.phase === 'creating') continue;
+          this.keepSnapshot(rec, e, (id, s) => core.store.updateContainer(id, { snapshot: s }));
+          entries.push(e);
+        }
+      } else {
+        core.metrics.listPartialFailures.inc({ backend: r.backend.name });
+        entries = [...records.values()].filter((rec) => rec.phase !== 'creating').map(containerFromRecord);
+      }
+      this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
+      out.push(...entries);
+    }
+    return out.filter((c) => matchContainer(c, f)).sort(byCreated);
+  }
+
+  /**
+   * Short IDs in filters resolve like everywhere else; a filter naming an unknown object matches nothing
+   * (undefined is returned so the caller answers an empty list without asking any backend).
+   */
+  resolveFilterIds<T extends { id?: string; podSandboxId?: string }>(
+    filter: T,
+    kind: 'sandbox' | 'container',
+  ): T | undefined {
+    const f = { ...filter };
+    if (f.id) {
+      const rec = kind === 'sandbox' ? this.core.findSandbox(f.id) : this.core.findContainer(f.id);
+      if (!rec) return undefined;
+      f.id = rec.id;
+    }
+    if (f.podSandboxId) {
+      const s = this.core.findSandbox(f.podSandboxId);
+      if (!s) return undefined;
+      f.podSandboxId = s.id;
+    }
+    return f;
+  }
+
+  /** Persists the entry when it changed, so a later outage is answered with what was true last. */
+  private keepSnapshot<T>(rec: { id: string; snapshot?: string }, entry: T, save: (id: string, s: string) => void): void {
+    const s = JSON.stringify(entry);
+    if (s !== rec.snapshot) save(rec.id, s);
+  }
+
+  private countStates(
+    gauge: RouterCore['metrics']['sandboxes'],
+    backend: string,
+    states: string[],
+    entries: { state?: unknown }[],
+  ): void {
+    for (const state of states) {
+      gauge.set({ backend, state }, entries.filter((e) => String(e.state) === state).length);
+    }
+  }
+}
+
+function byCreated(a: { created_at?: unknown }, b: { created_at?: unknown }): number {
+  const x = BigInt(String(a.created_at ?? '0'));
+  const y = BigInt(String(b.created_at ?? '0'));
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The last-known entry, or a minimal one from the record: identity is never lost, state may be stale. */
+export function sandboxFromRecord(rec: SandboxRecord): cri.PodSandbox {
+  if (rec.snapshot) return JSON.parse(rec.snapshot) as cri.PodSandbox;
+  return {
+    id: rec.id,
+    metadata: { name: rec.name, namespace: rec.namespace, uid: rec.uid, attempt: rec.attempt },
+    state: 'SANDBOX_NOTREADY',
+    created_at: rec.createdAt,
+    labels: { ...rec.labels },
+    annotations: { ...rec.annotations },
+    runtime_handler: rec.handler,
+  };
+}
+
+export function containerFromRecord(rec: ContainerRecord): cri.Container {
+  if (rec.snapshot) return JSON.parse(rec.snapshot) as cri.Container;
+  return {
+    id: rec.id,
+    pod_sandbox_id: rec.sandboxId,
+    metadata: { name: rec.name, attempt: rec.attempt },
+    image: { image: rec.image },
+    state: 'CONTAINER_UNKNOWN',
+    created_at: rec.createdAt,
+    labels: { ...rec.labels },
+    annotations: { ...rec.annotations },
+  };
+}

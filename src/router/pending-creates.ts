@@ -1,0 +1,41 @@
+/**
+ * Creates that outlive their caller (like CRI-O's resourcestore). A VM boot can take longer than the kubelet's
+ * RunPodSandbox deadline; the kubelet then retries with the same name and attempt. Rather than fail that retry
+ * with AlreadyExists (or build a duplicate), the retry waits for the create still in flight, or takes the result
+ * of one that finished after its caller had gone. Results nobody claims expire.
+ */
+export class PendingCreates {
+  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly unclaimed = new Map<string, { id: string; expires: number }>();
+
+  constructor(private readonly ttlMs = 10 * 60_000) {}
+
+  /** Starts `create` under `key`; the returned promise is the ID. */
+  track(key: string, create: Promise<string>): Promise<string> {
+    this.inflight.set(key, create);
+    const done = (): void => {
+      if (this.inflight.get(key) === create) this.inflight.delete(key);
+    };
+    create.then(done, done);
+    return create;
+  }
+
+  /** The in-flight create for `key`, if any. */
+  inFlight(key: string): Promise<string> | undefined {
+    return this.inflight.get(key);
+  }
+
+  /** Records a result whose caller had gone (its deadline passed while the create went on). */
+  leave(key: string, id: string): void {
+    this.unclaimed.set(key, { id, expires: Date.now() + this.ttlMs });
+  }
+
+  /** Takes (once) the result left for `key`. */
+  claim(key: string): string | undefined {
+    const now = Date.now();
+    for (const [k, v] of this.unclaimed) if (v.expires < now) this.unclaimed.delete(k);
+    const hit = this.unclaimed.get(key);
+    if (hit) this.unclaimed.delete(key);
+    return hit?.id;
+  }
+}

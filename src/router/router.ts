@@ -1,0 +1,54 @@
+/**
+ * The router: one object per daemon that the CRI glue talks to. It holds the shared core and the per-concern
+ * routers, and swaps the routing table on reload (SIGHUP) — new pods use the new table, existing ones keep the
+ * backend their record names.
+ */
+import type { Backend, BackendCapabilities, BackendKind, HandlerSpec } from '../backends/backend';
+import type { Config } from '../config/types';
+import { ContainerRouter } from './containers';
+import { RouterCore } from './core';
+import { ImageRouter } from './images';
+import { ListRouter } from './lists';
+import { SandboxRouter } from './sandboxes';
+import { StatsRouter } from './stats';
+import { StatusRouter } from './status';
+import { NO_CAPABILITIES, buildRoutingTable } from './table';
+
+export class Router {
+  readonly sandboxes: SandboxRouter;
+  readonly containers: ContainerRouter;
+  readonly lists: ListRouter;
+  readonly stats: StatsRouter;
+  readonly status: StatusRouter;
+  readonly images: ImageRouter;
+
+  constructor(readonly core: RouterCore) {
+    this.sandboxes = new SandboxRouter(core);
+    this.containers = new ContainerRouter(core);
+    this.lists = new ListRouter(core);
+    this.stats = new StatsRouter(core);
+    this.status = new StatusRouter(core);
+    this.images = new ImageRouter(core);
+  }
+
+  /** Swap the handler table and routing rules (SIGHUP). Backends themselves are not restarted. */
+  reload(config: Config): void {
+    const { table, handlers } = routingFromConfig(config, this.core.backends);
+    this.core.table = table;
+    this.core.handlers = handlers;
+  }
+}
+
+/** The routing table and handler specs for a config, given the running backends (by kind name). */
+export function routingFromConfig(
+  config: Config,
+  backends: ReadonlyMap<string, Backend>,
+): { table: ReturnType<typeof buildRoutingTable>; handlers: Map<string, HandlerSpec> } {
+  const caps = (kind: BackendKind): BackendCapabilities => backends.get(kind)?.capabilities ?? NO_CAPABILITIES;
+  const table = buildRoutingTable(config, caps, (kind) => backends.has(kind));
+  const handlers = new Map<string, HandlerSpec>();
+  for (const [name, h] of Object.entries(config.handlers)) {
+    handlers.set(name, { name, backend: h.backend, options: h.options ?? {} });
+  }
+  return { table, handlers };
+}

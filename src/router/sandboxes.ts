@@ -1,0 +1,134 @@
+/**
+ * Pod sandbox lifecycle through the router: route new pods (select → intent → backend → ready), and send every
+ * later call to the backend the record names.
+ *
+ * CRI rules honoured here, once for all backends:
+ *  - StopPodSandbox and RemovePodSandbox of an unknown ID succeed (the kubelet retries them after restarts).
+ *  - PodSandboxStatus of an unknown ID is NotFound.
+ *  - RemovePodSandbox removes the pod's containers too; their records go with the sandbox's.
+ */
+import type { CallContext, SandboxStatusResult } from '../backends/backend';
+import { errorMessage } from '../errors';
+import type * as cri from '../cri/types';
+import type { RouterCore } from './core';
+import { newId } from './ids';
+import { select, type Selection } from './select';
+import { podFacts } from './table';
+import { UndoStack, untilAbort } from './undo';
+import { validateSandboxConfig } from './validate';
+
+export class SandboxRouter {
+  constructor(private readonly core: RouterCore) {}
+
+  /** The routing decision for a pod, without creating anything (also used by `crimux route --explain`). */
+  explain(config: cri.PodSandboxConfig, runtimeHandler: string): Selection {
+    const cfg = validateSandboxConfig(config, this.core.settings.validation);
+    return select(podFacts(cfg, runtimeHandler), this.core.table);
+  }
+
+  async run(ctx: CallContext, config: cri.PodSandboxConfig | null, runtimeHandler: string): Promise<string> {
+    const core = this.core;
+    const cfg = validateSandboxConfig(config, core.settings.validation);
+    const md = cfg.metadata as cri.PodSandboxMetadata;
+    const key = `sandbox/${md.namespace}/${md.name}/${md.uid}/${md.attempt}`;
+    const left = core.pending.claim(key);
+    if (left) return left;
+    const inflight = core.pending.inFlight(key);
+    if (inflight) return untilAbort(ctx.signal, inflight);
+
+    const sel = select(podFacts(cfg, runtimeHandler), core.table);
+    const backend = core.backend(sel.backend);
+    const handler = core.handlers.get(sel.handler);
+    if (!handler) throw new Error(`route pod sandbox: handler ${sel.handler} has no spec`); // table and specs are built together
+    const id = newId();
+    const log = ctx.log.child({ pod: `${md.namespace}/${md.name}`, sandbox: id, backend: backend.name, handler: sel.handler });
+    core.store.insertSandbox({
+      id,
+      backend: backend.name,
+      handler: sel.handler,
+      reason: sel.reason,
+      name: md.name,
+      namespace: md.namespace,
+      uid: md.uid,
+      attempt: md.attempt,
+      labels: cfg.labels,
+      annotations: cfg.annotations,
+      createdAt: nowNanos(),
+    });
+    core.metrics.routingDecisions.inc({ backend: backend.name, handler: sel.handler, reason: sel.reason });
+    log.info('routed pod sandbox', { reason: sel.reason });
+
+    // The backend create runs on its own deadline so a slow boot can finish for the kubelet's retry.
+    const signal = AbortSignal.any([core.shutdown, AbortSignal.timeout(core.settings.createTimeoutMs)]);
+    const work = core.lock.run(id, async () => {
+      const undo = new UndoStack();
+      undo.push('forget sandbox record', () => core.store.deleteSandbox(id));
+      undo.push('remove sandbox from backend', (s) => backend.removePodSandbox({ signal: s, log }, id));
+      try {
+        log.info('creating pod sandbox');
+        await backend.runPodSandbox({ signal, log }, { id, handler, config: cfg });
+        core.store.updateSandbox(id, { phase: 'ready' });
+        log.info('created pod sandbox');
+        return id;
+      } catch (err) {
+        log.warn('create pod sandbox failed; undoing', { error: errorMessage(err) });
+        await undo.run(log, core.settings.undoTimeoutMs);
+        throw err;
+      }
+    });
+    core.pending.track(key, work);
+    try {
+      return await untilAbort(ctx.signal, work);
+    } catch (err) {
+      if (ctx.signal.aborted) {
+        work.then((done) => core.pending.leave(key, done), () => undefined);
+        log.warn('caller left before the pod sandbox was ready; keeping the result for its retry');
+      }
+      throw err;
+    }
+  }
+
+  async stop(ctx: CallContext, idOrPrefix: string): Promise<void> {
+    const rec = this.core.findSandbox(idOrPrefix);
+    if (!rec) return; // CRI: stopping an unknown sandbox succeeds.
+    const backend = this.core.backend(rec.backend);
+    const c = this.core.ctxFor(ctx, { sandbox: rec.id, backend: rec.backend });
+    await this.core.lock.run(rec.id, async () => {
+      c.log.info('stopping pod sandbox');
+      await backend.stopPodSandbox(c, rec.id);
+      c.log.info('stopped pod sandbox');
+    });
+  }
+
+  async remove(ctx: CallContext, idOrPrefix: string): Promise<void> {
+    const core = this.core;
+    const rec = core.findSandbox(idOrPrefix);
+    if (!rec) return; // CRI: removing an unknown sandbox succeeds.
+    const backend = core.backend(rec.backend);
+    const c = core.ctxFor(ctx, { sandbox: rec.id, backend: rec.backend });
+    await core.lock.run(rec.id, async () => {
+      if (!core.store.getSandbox(rec.id)) return; // removed while we waited for the lock
+      core.store.updateSandbox(rec.id, { phase: 'removing' });
+      c.log.info('removing pod sandbox');
+      await backend.removePodSandbox(c, rec.id);
+      for (const ctr of core.store.listContainers({ sandboxId: rec.id })) core.store.deleteContainer(ctr.id);
+      core.store.deleteSandbox(rec.id);
+      c.log.info('removed pod sandbox');
+    });
+  }
+
+  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusResult> {
+    const rec = this.core.mustFindSandbox(idOrPrefix);
+    const backend = this.core.backend(rec.backend);
+    const res = await backend.podSandboxStatus(this.core.ctxFor(ctx, { sandbox: rec.id }), rec.id, verbose);
+    const status = { ...res.status, runtime_handler: rec.handler };
+    if (!verbose) return { ...res, status, info: {} };
+    const routing = { backend: rec.backend, handler: rec.handler, reason: rec.reason, recordPhase: rec.phase };
+    return { ...res, status, info: { ...res.info, crimux: JSON.stringify(routing) } };
+  }
+}
+
+/** Now as CRI int64 nanoseconds, kept exact as a decimal string. */
+export function nowNanos(): string {
+  return (BigInt(Date.now()) * 1_000_000n).toString();
+}

@@ -1,0 +1,169 @@
+/**
+ * Pure routing: which handler (and so which backend) serves a new pod, and why.
+ *
+ * Precedence, first match wins:
+ *   (a) RunPodSandboxRequest.runtime_handler (the pod's RuntimeClass) — "runtime_handler"
+ *   (b) pod annotations, gated by the annotation policy:
+ *         crimux.io/runtime: <handler>                              — "annotation crimux.io/runtime"
+ *         runtime.frakti.alpha.kubernetes.io/OSContainer: "true"    — the OS-container handler (Frakti)
+ *         io.kubernetes.cri.untrusted-workload: "true"              — the untrusted handler
+ *   (c) configured rules (namespace, labels, privileged, host namespaces) — "rule <name>"
+ *   (d) the default handler — "default"
+ * Then a capability check: when (b)–(d) picked a backend that cannot honour the pod's host namespaces or
+ * privilege (a VM), the pod goes to the host-namespace handler instead (Frakti's behaviour, made explicit) —
+ * "host-namespaces (was <handler>)". An explicit RuntimeClass is never overridden: it is refused instead.
+ *
+ * NOTE: select() does no I/O and never creates anything, so `crimux route --explain` can run it offline.
+ */
+import { FailedPreconditionError, InvalidArgumentError } from '../errors';
+import type { BackendCapabilities, BackendKind } from '../backends/backend';
+import type { AnnotationPolicyEntry, RoutingRule } from '../config/types';
+
+export const ANNOTATION_RUNTIME = 'crimux.io/runtime';
+export const ANNOTATION_FRAKTI_OS_CONTAINER = 'runtime.frakti.alpha.kubernetes.io/OSContainer';
+export const ANNOTATION_UNTRUSTED = 'io.kubernetes.cri.untrusted-workload';
+
+export interface HandlerEntry {
+  readonly name: string;
+  readonly backend: BackendKind;
+  readonly enabled: boolean;
+  readonly capabilities: BackendCapabilities;
+}
+
+/** Everything select() needs, built from the config (and rebuilt on SIGHUP). */
+export interface RoutingTable {
+  readonly handlers: ReadonlyMap<string, HandlerEntry>;
+  readonly defaultHandler: string;
+  readonly osContainerHandler: string;
+  readonly untrustedHandler: string;
+  readonly hostNamespaceHandler: string;
+  readonly rules: readonly RoutingRule[];
+  readonly annotationPolicy: readonly AnnotationPolicyEntry[];
+}
+
+/** The parts of a RunPodSandboxRequest that routing looks at. */
+export interface PodFacts {
+  readonly runtimeHandler: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly privileged: boolean;
+  readonly hostNetwork: boolean;
+  readonly hostPid: boolean;
+  readonly hostIpc: boolean;
+}
+
+export interface Selection {
+  readonly handler: string;
+  readonly backend: BackendKind;
+  /** Short, stable text for logs, metrics and verbose status. */
+  readonly reason: string;
+}
+
+export function select(pod: PodFacts, table: RoutingTable): Selection {
+  if (pod.runtimeHandler !== '') {
+    const h = usable(table, pod.runtimeHandler, 'runtime_handler');
+    const missing = missingCapability(pod, h);
+    if (missing) {
+      throw new InvalidArgumentError(
+        `route pod sandbox: handler "${h.name}" (${h.backend}) cannot honour ${missing}`,
+        { context: { handler: h.name, field: missing } },
+      );
+    }
+    return { handler: h.name, backend: h.backend, reason: 'runtime_handler' };
+  }
+  const picked = fromAnnotations(pod, table) ?? fromRules(pod, table) ?? {
+    handler: usable(table, table.defaultHandler, 'defaultHandler').name,
+    reason: 'default',
+  };
+  const h = usable(table, picked.handler, picked.reason);
+  const missing = missingCapability(pod, h);
+  if (!missing) return { handler: h.name, backend: h.backend, reason: picked.reason };
+  if (table.hostNamespaceHandler === '') {
+    throw new InvalidArgumentError(
+      `route pod sandbox: handler "${h.name}" (${h.backend}, by ${picked.reason}) cannot honour ${missing}` +
+        ' and routing.hostNamespaceHandler is empty',
+      { context: { handler: h.name, field: missing } },
+    );
+  }
+  const fallback = usable(table, table.hostNamespaceHandler, 'routing.hostNamespaceHandler');
+  const still = missingCapability(pod, fallback);
+  if (still) {
+    throw new InvalidArgumentError(
+      `route pod sandbox: host-namespace handler "${fallback.name}" cannot honour ${still} either`,
+    );
+  }
+  return { handler: fallback.name, backend: fallback.backend, reason: `host-namespaces (was ${h.name})` };
+}
+
+function fromAnnotations(pod: PodFacts, table: RoutingTable): { handler: string; reason: string } | undefined {
+  const a = pod.annotations;
+  let choice: { handler: string; reason: string } | undefined;
+  const own = a[ANNOTATION_RUNTIME];
+  if (own !== undefined && own !== '') choice = { handler: own, reason: `annotation ${ANNOTATION_RUNTIME}` };
+  else if (a[ANNOTATION_FRAKTI_OS_CONTAINER] === 'true') {
+    choice = { handler: table.osContainerHandler, reason: `annotation ${ANNOTATION_FRAKTI_OS_CONTAINER}` };
+  } else if (a[ANNOTATION_UNTRUSTED] === 'true') {
+    choice = { handler: table.untrustedHandler, reason: `annotation ${ANNOTATION_UNTRUSTED}` };
+  }
+  if (!choice) return undefined;
+  if (!policyAllows(table.annotationPolicy, pod.namespace, choice.handler)) {
+    throw new FailedPreconditionError(
+      `route pod sandbox: namespace "${pod.namespace}" may not choose handler "${choice.handler}" by ` +
+        `${choice.reason} (routing.annotationPolicy)`,
+      { context: { handler: choice.handler, namespace: pod.namespace } },
+    );
+  }
+  return choice;
+}
+
+export function policyAllows(policy: readonly AnnotationPolicyEntry[], namespace: string, handler: string): boolean {
+  return policy.some(
+    (e) =>
+      (e.namespaces.includes('*') || e.namespaces.includes(namespace)) &&
+      (e.handlers.includes('*') || e.handlers.includes(handler)),
+  );
+}
+
+function fromRules(pod: PodFacts, table: RoutingTable): { handler: string; reason: string } | undefined {
+  const rule = table.rules.find((r) => ruleMatches(r, pod));
+  return rule ? { handler: rule.handler, reason: `rule ${rule.name}` } : undefined;
+}
+
+export function ruleMatches(rule: RoutingRule, pod: PodFacts): boolean {
+  const m = rule.match;
+  if (m.namespaces && !m.namespaces.includes(pod.namespace)) return false;
+  if (m.labels && !Object.entries(m.labels).every(([k, v]) => pod.labels[k] === v)) return false;
+  if (m.privileged !== undefined && m.privileged !== pod.privileged) return false;
+  if (m.hostNetwork !== undefined && m.hostNetwork !== pod.hostNetwork) return false;
+  if (m.hostPid !== undefined && m.hostPid !== pod.hostPid) return false;
+  if (m.hostIpc !== undefined && m.hostIpc !== pod.hostIpc) return false;
+  return true;
+}
+
+function usable(table: RoutingTable, name: string, via: string): HandlerEntry {
+  const h = table.handlers.get(name);
+  const configured = [...table.handlers.values()].filter((e) => e.enabled).map((e) => e.name);
+  const list = configured.length ? configured.join(', ') : 'none';
+  if (!h) {
+    throw new InvalidArgumentError(`route pod sandbox: unknown handler "${name}" (from ${via}); configured: ${list}`, {
+      context: { handler: name },
+    });
+  }
+  if (!h.enabled) {
+    throw new FailedPreconditionError(
+      `route pod sandbox: handler "${name}" (from ${via}) uses the disabled ${h.backend} backend; enabled: ${list}`,
+      { context: { handler: name } },
+    );
+  }
+  return h;
+}
+
+function missingCapability(pod: PodFacts, h: HandlerEntry): string | undefined {
+  const c = h.capabilities;
+  if (pod.hostNetwork && !c.hostNetwork) return 'linux.security_context.namespace_options.network=NODE (hostNetwork)';
+  if (pod.hostPid && !c.hostPid) return 'linux.security_context.namespace_options.pid=NODE (hostPID)';
+  if (pod.hostIpc && !c.hostIpc) return 'linux.security_context.namespace_options.ipc=NODE (hostIPC)';
+  if (pod.privileged && !c.privileged) return 'linux.security_context.privileged';
+  return undefined;
+}

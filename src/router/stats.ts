@@ -1,0 +1,65 @@
+/**
+ * Stats through the router: single objects go to their owner; lists fan out and merge. A backend that does not
+ * implement stats is skipped in lists; when none does, the RPC is UNIMPLEMENTED so the kubelet falls back to
+ * cAdvisor (that code is what it checks for).
+ */
+import type { CallContext } from '../backends/backend';
+import { UnimplementedError } from '../errors';
+import type * as cri from '../cri/types';
+import type { RouterCore } from './core';
+import { fanout, type FanoutResult } from './fanout';
+import { labelsMatch } from './filters';
+
+export interface StatsFilterSpec {
+  id?: string;
+  podSandboxId?: string;
+  labelSelector?: Record<string, string>;
+}
+
+export class StatsRouter {
+  constructor(private readonly core: RouterCore) {}
+
+  async container(ctx: CallContext, idOrPrefix: string): Promise<cri.ContainerStats> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    return this.core.backend(rec.backend).containerStats(this.core.ctxFor(ctx, { container: rec.id }), rec.id);
+  }
+
+  async podSandbox(ctx: CallContext, idOrPrefix: string): Promise<cri.PodSandboxStats> {
+    const rec = this.core.mustFindSandbox(idOrPrefix);
+    return this.core.backend(rec.backend).podSandboxStats(this.core.ctxFor(ctx, { sandbox: rec.id }), rec.id);
+  }
+
+  async listContainers(ctx: CallContext, filter: StatsFilterSpec): Promise<cri.ContainerStats[]> {
+    const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
+      b.listContainerStats(c),
+    );
+    const id = filter.id ? this.core.findContainer(filter.id)?.id ?? '-' : undefined;
+    const pod = filter.podSandboxId ? this.core.findSandbox(filter.podSandboxId)?.id ?? '-' : undefined;
+    return merged(results, 'ListContainerStats').filter((s) => {
+      const attrs = s.attributes;
+      if (id && attrs?.id !== id) return false;
+      if (pod && this.core.store.getContainer(attrs?.id ?? '')?.sandboxId !== pod) return false;
+      if (!this.core.store.getContainer(attrs?.id ?? '')) return false;
+      return labelsMatch(attrs?.labels, filter.labelSelector);
+    });
+  }
+
+  async listPodSandboxes(ctx: CallContext, filter: StatsFilterSpec): Promise<cri.PodSandboxStats[]> {
+    const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
+      b.listPodSandboxStats(c),
+    );
+    const id = filter.id ? this.core.findSandbox(filter.id)?.id ?? '-' : undefined;
+    return merged(results, 'ListPodSandboxStats').filter((s) => {
+      const attrs = s.attributes;
+      if (id && attrs?.id !== id) return false;
+      if (!this.core.store.getSandbox(attrs?.id ?? '')) return false;
+      return labelsMatch(attrs?.labels, filter.labelSelector);
+    });
+  }
+}
+
+function merged<T>(results: FanoutResult<T[]>[], rpc: string): T[] {
+  const served = results.filter((r) => !(!r.ok && r.error instanceof UnimplementedError));
+  if (served.length === 0) throw new UnimplementedError(`${rpc}: no enabled backend implements it`);
+  return served.flatMap((r) => (r.ok ? r.value : []));
+}

@@ -1,0 +1,100 @@
+/**
+ * Request validation shared by every backend: what is malformed is refused before any record or host object
+ * exists, with InvalidArgument naming the field. Backends validate only what is specific to them.
+ */
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import type * as cri from '../cri/types';
+
+/** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
+const MAX_MAP_BYTES = 256 * 1024;
+const MAX_NAME = 253;
+
+export interface ValidationPolicy {
+  /** Container logs must stay under this directory; '' allows any absolute directory. */
+  readonly logRoot: string;
+  readonly mountSourceDenyList: readonly string[];
+}
+
+function fail(field: string, detail: string): never {
+  throw new InvalidArgumentError(`validate ${field}: ${detail}`, { context: { field } });
+}
+
+function checkName(field: string, v: string | undefined): void {
+  if (!v) fail(field, 'required');
+  if (v.length > MAX_NAME) fail(field, `longer than ${MAX_NAME} characters`);
+  if (/[\0/]/.test(v) || v === '.' || v === '..') fail(field, 'must not contain "/" or NUL, nor be "." or ".."');
+}
+
+function checkMaps(field: string, ...maps: (Record<string, string> | undefined)[]): void {
+  let bytes = 0;
+  for (const m of maps) {
+    for (const [k, v] of Object.entries(m ?? {})) {
+      if (k === '') fail(field, 'empty key');
+      bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    }
+  }
+  if (bytes > MAX_MAP_BYTES) fail(field, `labels and annotations take ${bytes} bytes, over the ${MAX_MAP_BYTES} limit`);
+}
+
+function hasDotDot(p: string): boolean {
+  return p.split('/').includes('..');
+}
+
+export function validateSandboxConfig(config: cri.PodSandboxConfig | null, policy: ValidationPolicy): cri.PodSandboxConfig {
+  if (!config) fail('config', 'required');
+  const md = config.metadata;
+  if (!md) fail('config.metadata', 'required');
+  checkName('config.metadata.name', md.name);
+  checkName('config.metadata.namespace', md.namespace);
+  if (md.uid.length > MAX_NAME) fail('config.metadata.uid', `longer than ${MAX_NAME} characters`);
+  if (md.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
+  checkMaps('config.labels/annotations', config.labels, config.annotations);
+  if (config.log_directory) {
+    if (!path.isAbsolute(config.log_directory)) fail('config.log_directory', 'must be an absolute path');
+    if (hasDotDot(config.log_directory)) fail('config.log_directory', 'must not contain ".."');
+    if (policy.logRoot && !isUnder(config.log_directory, policy.logRoot)) {
+      fail('config.log_directory', `must be under ${policy.logRoot}`);
+    }
+  }
+  if (config.hostname.length > 253) fail('config.hostname', 'longer than 253 characters');
+  return config;
+}
+
+export function validateContainerConfig(
+  config: cri.ContainerConfig | null,
+  sandbox: cri.PodSandboxConfig | null,
+  policy: ValidationPolicy,
+): cri.ContainerConfig {
+  if (!config) fail('config', 'required');
+  if (!config.metadata) fail('config.metadata', 'required');
+  checkName('config.metadata.name', config.metadata.name);
+  if (config.metadata.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
+  if (!config.image?.image) fail('config.image.image', 'required');
+  checkMaps('config.labels/annotations', config.labels, config.annotations);
+  if (config.log_path) {
+    if (path.isAbsolute(config.log_path)) fail('config.log_path', 'must be relative to the sandbox log_directory');
+    if (hasDotDot(config.log_path)) fail('config.log_path', 'must not contain ".."');
+    if (!sandbox?.log_directory) fail('config.log_path', 'set, but the sandbox has no log_directory');
+  }
+  config.mounts.forEach((m, i) => {
+    if (!path.isAbsolute(m.container_path)) fail(`config.mounts[${i}].container_path`, 'must be an absolute path');
+    if (hasDotDot(m.container_path)) fail(`config.mounts[${i}].container_path`, 'must not contain ".."');
+    if (m.host_path) {
+      if (!path.isAbsolute(m.host_path)) fail(`config.mounts[${i}].host_path`, 'must be an absolute path');
+      const denied = policy.mountSourceDenyList.find((d) => isUnder(m.host_path, d));
+      if (denied) fail(`config.mounts[${i}].host_path`, `${m.host_path} is on the mount deny-list (${denied})`);
+    }
+  });
+  for (const [i, a] of config.command.entries()) if (a.includes('\0')) fail(`config.command[${i}]`, 'contains NUL');
+  for (const [i, a] of config.args.entries()) if (a.includes('\0')) fail(`config.args[${i}]`, 'contains NUL');
+  for (const [i, e] of config.envs.entries()) {
+    if (e.key === '' || e.key.includes('=') || e.key.includes('\0')) fail(`config.envs[${i}].key`, 'invalid name');
+  }
+  return config;
+}
+
+export function isUnder(p: string, dir: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(p));
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}

@@ -1,0 +1,214 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { routerFixture, podConfig, containerConfig } from '../helpers/router-fixture';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
+import { reconcile } from '../../src/state/reconcile';
+import { nullLogger } from '../../src/log/logger';
+
+test('routing records the owner; later calls go to it, never to the default', async () => {
+  const f = routerFixture();
+  try {
+    const id = await f.router.sandboxes.run(f.ctx(), podConfig('a'), 'docker');
+    assert.equal(f.store.getSandbox(id)?.backend, 'docker');
+    assert.equal(f.store.getSandbox(id)?.phase, 'ready');
+    assert.equal(f.store.getSandbox(id)?.reason, 'runtime_handler');
+    const st = await f.router.sandboxes.status(f.ctx(), id.slice(0, 8), true);
+    assert.equal(st.status.runtime_handler, 'docker');
+    assert.deepEqual(JSON.parse(st.info.crimux ?? '{}').reason, 'runtime_handler');
+    assert.ok(f.backends.get('docker')?.calls.includes('podSandboxStatus'));
+    assert.ok(!f.backends.get('runc')?.calls.includes('podSandboxStatus'));
+  } finally {
+    f.close();
+  }
+});
+
+test('stop/remove of unknown IDs succeed; status of one is NotFound; ambiguous prefixes are refused', async () => {
+  const f = routerFixture();
+  try {
+    await f.router.sandboxes.stop(f.ctx(), 'f'.repeat(64));
+    await f.router.sandboxes.remove(f.ctx(), 'nothex!');
+    await f.router.containers.stop(f.ctx(), 'e'.repeat(64), 10);
+    await f.router.containers.remove(f.ctx(), 'e'.repeat(64));
+    await assert.rejects(f.router.sandboxes.status(f.ctx(), 'f'.repeat(64), false), NotFoundError);
+    await assert.rejects(f.router.containers.status(f.ctx(), 'abc', false), NotFoundError);
+    await assert.rejects(f.router.containers.create(f.ctx(), 'f'.repeat(64), containerConfig('c'), podConfig('x')), NotFoundError);
+    f.store.insertSandbox({ id: 'aa' + '0'.repeat(62), backend: 'runc', handler: 'runc', reason: 't', name: 'p1', namespace: 'n', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
+    f.store.insertSandbox({ id: 'ab' + '0'.repeat(62), backend: 'runc', handler: 'runc', reason: 't', name: 'p2', namespace: 'n', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
+    await assert.rejects(f.router.sandboxes.status(f.ctx(), 'a', false), InvalidArgumentError);
+  } finally {
+    f.close();
+  }
+});
+
+test('a failed backend create is undone and leaves no record', async () => {
+  const f = routerFixture();
+  try {
+    const runc = f.backends.get('runc');
+    assert.ok(runc);
+    runc.failRunPodSandbox = true;
+    await assert.rejects(f.router.sandboxes.run(f.ctx(), podConfig('bad'), ''), UnavailableError);
+    assert.equal(f.store.listSandboxes().length, 0);
+    assert.equal(runc.sandboxes.size, 0, 'the undo removed what the backend had made');
+    assert.ok(runc.calls.includes('removePodSandbox'));
+  } finally {
+    f.close();
+  }
+});
+
+test('bad input is refused before anything is recorded', async () => {
+  const f = routerFixture();
+  try {
+    const huge = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, 'v'.repeat(100)]));
+    const cases = [
+      podConfig('', {}),
+      podConfig('x', { annotations: huge }),
+      podConfig('x', { log_directory: 'relative/dir' }),
+      podConfig('x', { log_directory: '/var/log/../../etc' }),
+      podConfig('a/b'),
+    ];
+    for (const c of cases) await assert.rejects(f.router.sandboxes.run(f.ctx(), c, ''), InvalidArgumentError);
+    await assert.rejects(f.router.sandboxes.run(f.ctx(), podConfig('x'), 'nope'), /unknown handler "nope"/);
+    await assert.rejects(f.router.sandboxes.run(f.ctx(), null, ''), InvalidArgumentError);
+    assert.equal(f.store.listSandboxes().length, 0);
+    const id = await f.router.sandboxes.run(f.ctx(), podConfig('ok', { log_directory: '/tmp/logs' }), '');
+    const bad = [
+      containerConfig('c', { log_path: '../escape.log' }),
+      containerConfig('c', { mounts: [{ container_path: '/data', host_path: '/var/lib/crimux/secret', readonly: false }] }),
+      containerConfig('c', { image: { image: '' } }),
+      containerConfig('c', { envs: [{ key: 'A=B', value: 'x' }] }),
+    ];
+    for (const c of bad) {
+      await assert.rejects(f.router.containers.create(f.ctx(), id, c, podConfig('ok', { log_directory: '/tmp/logs' })), InvalidArgumentError);
+    }
+    assert.equal(f.store.listContainers().length, 0);
+  } finally {
+    f.close();
+  }
+});
+
+test('concurrent RunPodSandbox with the same name and attempt yields one sandbox', async () => {
+  const f = routerFixture();
+  try {
+    const [a, b] = await Promise.allSettled([
+      f.router.sandboxes.run(f.ctx(), podConfig('same'), ''),
+      f.router.sandboxes.run(f.ctx(), podConfig('same'), ''),
+    ]);
+    // The second either joins the in-flight create (same ID) or is refused as AlreadyExists.
+    const ids = [a, b].filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<string>).value);
+    const errs = [a, b].filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as unknown);
+    assert.ok(errs.every((e) => e instanceof AlreadyExistsError), String(errs[0]));
+    assert.equal(new Set(ids).size, 1);
+    assert.equal(f.store.listSandboxes().length, 1);
+    assert.equal(f.backends.get('runc')?.sandboxes.size, 1);
+    await assert.rejects(f.router.sandboxes.run(f.ctx(), podConfig('same'), ''), AlreadyExistsError);
+  } finally {
+    f.close();
+  }
+});
+
+test('a create that outlives its caller is handed to the retry, not duplicated', async () => {
+  const f = routerFixture();
+  try {
+    const runc = f.backends.get('runc');
+    assert.ok(runc);
+    const slow = runc.runPodSandbox.bind(runc);
+    runc.runPodSandbox = async (ctx, req) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return slow(ctx, req);
+    };
+    await assert.rejects(f.router.sandboxes.run(f.ctx(50), podConfig('slow'), ''));
+    const id = await f.router.sandboxes.run(f.ctx(), podConfig('slow'), '');
+    assert.equal(f.store.listSandboxes().length, 1);
+    assert.equal(f.store.getSandbox(id)?.phase, 'ready');
+    assert.equal(runc.sandboxes.size, 1);
+  } finally {
+    f.close();
+  }
+});
+
+test('lists merge backends; a failing or hanging backend is answered from its last-known snapshot', async () => {
+  const f = routerFixture();
+  try {
+    const a = await f.router.sandboxes.run(f.ctx(), podConfig('a'), 'runc');
+    const b = await f.router.sandboxes.run(f.ctx(), podConfig('b'), 'docker');
+    await f.router.containers.create(f.ctx(), b, containerConfig('web'), podConfig('b'));
+    const all = await f.router.lists.sandboxes(f.ctx(), {});
+    assert.deepEqual(all.map((s) => s.id).sort(), [a, b].sort());
+    assert.equal(all.find((s) => s.id === b)?.runtime_handler, 'docker');
+    const docker = f.backends.get('docker');
+    assert.ok(docker);
+    for (const mode of ['fail', 'hang'] as const) {
+      docker.mode = mode;
+      const during = await f.router.lists.sandboxes(f.ctx(), {});
+      assert.deepEqual(during.map((s) => s.id).sort(), [a, b].sort(), `complete while docker is ${mode}`);
+      assert.equal(during.find((s) => s.id === b)?.state, 'SANDBOX_READY');
+      const ctrs = await f.router.lists.containers(f.ctx(), {});
+      assert.equal(ctrs.length, 1);
+    }
+    const failures = await f.metrics.listPartialFailures.get();
+    assert.ok(failures.values.some((v) => v.labels.backend === 'docker' && v.value >= 4));
+    docker.mode = 'ok';
+    const st = await f.router.status.status(f.ctx());
+    assert.equal(st.conditions[0]?.status, true);
+  } finally {
+    f.close();
+  }
+});
+
+test('list filters: id prefix, state, label selector, pod sandbox id', async () => {
+  const f = routerFixture();
+  try {
+    const a = await f.router.sandboxes.run(f.ctx(), podConfig('a'), '');
+    const b = await f.router.sandboxes.run(f.ctx(), podConfig('b'), '');
+    await f.router.sandboxes.stop(f.ctx(), b);
+    const c1 = await f.router.containers.create(f.ctx(), a, containerConfig('x'), podConfig('a'));
+    await f.router.containers.create(f.ctx(), b, containerConfig('y'), podConfig('b'));
+    await f.router.containers.start(f.ctx(), c1);
+    const L = f.router.lists;
+    assert.deepEqual((await L.sandboxes(f.ctx(), { id: a.slice(0, 10) })).map((s) => s.id), [a]);
+    assert.deepEqual((await L.sandboxes(f.ctx(), { state: 'SANDBOX_NOTREADY' })).map((s) => s.id), [b]);
+    assert.deepEqual((await L.sandboxes(f.ctx(), { labelSelector: { app: 'a' } })).map((s) => s.id), [a]);
+    assert.deepEqual(await L.sandboxes(f.ctx(), { id: 'ffff' }), []);
+    assert.deepEqual((await L.containers(f.ctx(), { podSandboxId: a.slice(0, 6) })).map((c) => c.id), [c1]);
+    assert.deepEqual((await L.containers(f.ctx(), { state: 'CONTAINER_RUNNING' })).map((c) => c.id), [c1]);
+    assert.equal((await L.containers(f.ctx(), { labelSelector: { c: 'y' } })).length, 1);
+  } finally {
+    f.close();
+  }
+});
+
+test('reconcile rolls back intents, finishes removals, forgets ghosts, adopts orphans, skips down backends', async () => {
+  const f = routerFixture();
+  try {
+    const runc = f.backends.get('runc');
+    const docker = f.backends.get('docker');
+    assert.ok(runc && docker);
+    const kept = await f.router.sandboxes.run(f.ctx(), podConfig('kept'), 'runc');
+    const ghost = await f.router.sandboxes.run(f.ctx(), podConfig('ghost'), 'runc');
+    runc.sandboxes.delete(ghost);
+    const removing = await f.router.sandboxes.run(f.ctx(), podConfig('removing'), 'runc');
+    f.store.updateSandbox(removing, { phase: 'removing' });
+    const creatingId = 'c'.repeat(64);
+    f.store.insertSandbox({ id: creatingId, backend: 'runc', handler: 'runc', reason: 'default', name: 'half', namespace: 'default', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
+    runc.sandboxes.set(creatingId, { state: 'SANDBOX_READY', config: podConfig('half'), handler: 'runc' });
+    const orphan = 'd'.repeat(64);
+    runc.sandboxes.set(orphan, { state: 'SANDBOX_READY', config: podConfig('orphan'), handler: 'runc' });
+    const dockerPod = await f.router.sandboxes.run(f.ctx(), podConfig('dock'), 'docker');
+    docker.sandboxes.clear();
+    docker.mode = 'fail';
+    const report = await reconcile(f.store, [runc, docker], f.metrics, { signal: AbortSignal.timeout(5000), log: nullLogger() }, (b) => b);
+    const kinds = Object.fromEntries(report.repairs.map((r) => [r.id, r.kind]));
+    assert.equal(kinds[ghost], 'ghost_removed');
+    assert.equal(kinds[removing], 'finished_remove');
+    assert.equal(kinds[creatingId], 'rolled_back_create');
+    assert.equal(kinds[orphan], 'orphan_adopted');
+    assert.equal(kinds[kept], undefined);
+    assert.deepEqual(report.skipped, ['docker']);
+    assert.ok(f.store.getSandbox(dockerPod), 'records of an unreachable backend are kept');
+    assert.equal(runc.sandboxes.has(creatingId), false);
+    assert.equal(f.store.getSandbox(orphan)?.reason, 'adopted by reconcile');
+    assert.deepEqual(f.store.listSandboxes({ backend: 'runc' }).map((s) => s.id).sort(), [kept, orphan].sort());
+  } finally {
+    f.close();
+  }
+});
