@@ -1,0 +1,100 @@
+/**
+ * Choosing the accelerator (notes §7). /dev/kvm existing — even KVM_CREATE_VM succeeding — proves nothing: on
+ * nested hosts like this one every vCPU run aborts or hangs. So KVM counts only after a real boot probe: the
+ * guest's /init prints VMPROBE-OK and powers off when booted with vmprobe=1, under a hard 5 s bound. The result is
+ * cached per guest build and qemu binary in <stateDir>/accel.json, so restarts cost nothing.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../log/logger';
+import type { GuestArtefacts } from './guest';
+import { hostTscKhz, type Accel } from './qemu';
+
+export interface AccelChoice {
+  readonly accel: Accel;
+  /** What the probes said, for the log line and verbose status. */
+  readonly reason: string;
+  /** Wall time of the probe boot with the chosen accelerator (kernel to /init), ms. */
+  readonly probeBootMs?: number;
+  readonly key: string;
+}
+
+const KVM_PROBE_MS = 5_000;
+const TCG_PROBE_MS = 60_000;
+
+export async function chooseAccel(
+  mode: 'auto' | 'kvm' | 'tcg',
+  qemu: string,
+  guest: GuestArtefacts,
+  stateDir: string,
+  log: Logger,
+): Promise<AccelChoice> {
+  const key = `${guest.buildId}:${qemu}:${mode}`;
+  const cacheFile = path.join(stateDir, 'accel.json');
+  try {
+    const cached = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as AccelChoice;
+    if (cached.key === key) return cached;
+  } catch {
+    // no cache yet
+  }
+  let choice: AccelChoice;
+  if (mode === 'tcg') {
+    const tcg = await probe(qemu, guest, 'tcg', TCG_PROBE_MS);
+    choice = { accel: 'tcg', reason: 'configured', probeBootMs: tcg.ms, key };
+  } else {
+    const kvmOk = hasKvmDevice();
+    const kvm = kvmOk ? await probe(qemu, guest, 'kvm', KVM_PROBE_MS) : { ok: false, ms: 0, why: 'no usable /dev/kvm' };
+    if (kvm.ok) {
+      choice = { accel: 'kvm', reason: 'kvm boot probe passed', probeBootMs: kvm.ms, key };
+    } else {
+      if (mode === 'kvm') log.warn('vm: accelerator kvm configured but the probe failed; using it anyway', { why: kvm.why });
+      const tcg = mode === 'kvm' ? { ms: 0 } : await probe(qemu, guest, 'tcg', TCG_PROBE_MS);
+      choice = { accel: mode === 'kvm' ? 'kvm' : 'tcg', reason: `kvm probe: ${kvm.why}`, probeBootMs: tcg.ms, key };
+    }
+  }
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(cacheFile, JSON.stringify(choice));
+  return choice;
+}
+
+function hasKvmDevice(): boolean {
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Boot the guest with vmprobe=1 and a hard timeout; ok only for exit 0 with the marker on the console. */
+function probe(qemu: string, guest: GuestArtefacts, accel: Accel, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+  const append = ['console=ttyS0', 'quiet', 'panic=-1', 'vmprobe=1'];
+  const cpu = accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=32', '-cpu', 'max'];
+  if (accel === 'tcg') append.push(`tsc_early_khz=${hostTscKhz()}`, 'tsc=reliable');
+  const args = ['-M', 'microvm', ...cpu, '-m', '128M', '-nographic', '-nodefaults', '-no-user-config', '-no-reboot',
+    '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', append.join(' '), '-serial', 'stdio'];
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, ms: Date.now() - t0, why: e.message });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const ms = Date.now() - t0;
+      const ok = code === 0 && out.includes('VMPROBE-OK');
+      const why = ok ? `booted in ${ms} ms` : signal ? `${signal} after ${ms} ms` : `exit ${String(code)} after ${ms} ms`;
+      resolve({ ok, ms, why: ok ? why : `${why}: ${lastLine(out)}` });
+    });
+  });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split('\n').slice(-1)[0]?.slice(0, 200) ?? '';
+}

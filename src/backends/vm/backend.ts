@@ -1,0 +1,163 @@
+/**
+ * The vm backend: every pod is a lightweight VM (qemu microvm, Kata/runv style) whose guest agent runs the pod's
+ * containers — the pod's containers share the guest kernel, pods share nothing but the host. See README.md in
+ * this folder for the design and ../../../../shared/notes/vm-backend.md for the measurements behind it.
+ */
+import type { Duplex } from 'node:stream';
+import { NotFoundError, UnavailableError, errorMessage } from '../../errors';
+import type * as cri from '../../cri/types';
+import type { ImageStore } from '../../images/types';
+import type { BackendCapabilities, BackendHealth, CallContext, ContainerStatusResult, CreateContainerRequest, ExecSyncResult, RunSandboxRequest, SandboxStatusResult } from '../backend';
+import { BaseBackend } from '../base';
+import type { BackendDeps } from '../registry';
+import * as ops from './container-ops';
+import type { VmContext } from './context';
+import { installStreamSink, portForward } from './portforward';
+import { qemuCpuNs } from './qemu';
+import * as sb from './sandboxes';
+import { setupContext } from './setup';
+import type { StatsReply } from './protocol';
+import * as st from './status';
+import type { PodRecord } from './store';
+
+export class VmBackend extends BaseBackend {
+  readonly kind = 'vm' as const;
+  readonly capabilities: BackendCapabilities = {
+    hostNetwork: false, hostPid: false, hostIpc: false, privileged: false, recursiveReadOnlyMounts: false, userNamespaces: false,
+  };
+  readonly images: ImageStore;
+  private x?: VmContext;
+  private startError?: string;
+
+  constructor(readonly name: string, private readonly deps: BackendDeps) {
+    super();
+    this.images = deps.sharedImages;
+  }
+
+  /** Never fails for a missing guest or qemu: health reports it, so the rest of the node keeps working. */
+  async start(ctx: CallContext): Promise<void> {
+    try {
+      this.x = await setupContext(this.deps, ctx.log);
+      installStreamSink(this.x);
+    } catch (err) {
+      this.startError = errorMessage(err);
+      ctx.log.error('vm: backend unavailable', { error: err });
+    }
+  }
+
+  private get ctx(): VmContext {
+    if (!this.x) throw new UnavailableError(`vm backend unavailable: ${this.startError ?? 'not started'}`);
+    return this.x;
+  }
+
+  async health(_ctx: CallContext): Promise<BackendHealth> {
+    if (!this.x) return { ready: false, networkReady: false, reason: 'VmGuestUnavailable', message: this.startError };
+    const net = await this.x.net.ready();
+    return { ready: true, networkReady: net.ready, reason: net.ready ? undefined : 'NetworkPluginNotReady', message: net.message };
+  }
+
+  async close(): Promise<void> {
+    // VMs keep running across a crimux restart: only drop the channels.
+    for (const vm of this.x?.rt.vms.values() ?? []) vm.disconnect();
+  }
+
+  runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+    return sb.runPodSandbox(this.ctx, ctx, req);
+  }
+  stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return sb.stopPodSandbox(this.ctx, ctx, id);
+  }
+  removePodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return sb.removePodSandbox(this.ctx, ctx, id);
+  }
+  async podSandboxStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+    const pod = this.pod(id);
+    const ready = this.ctx.rt.checkAlive(pod);
+    return {
+      status: st.sandboxStatus(pod, ready),
+      info: verbose ? st.sandboxInfo(pod) : {},
+      containersStatuses: Object.values(pod.containers).map(st.containerStatus),
+    };
+  }
+  async listPodSandboxes(_ctx: CallContext): Promise<cri.PodSandbox[]> {
+    const rt = this.ctx.rt;
+    return [...rt.pods.values()].map((p) => st.sandboxListEntry(p, rt.checkAlive(p)));
+  }
+
+  createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+    return ops.createContainer(this.ctx, ctx, req);
+  }
+  startContainer(ctx: CallContext, id: string): Promise<void> {
+    return ops.startContainer(this.ctx, ctx, id);
+  }
+  stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+    return ops.stopContainer(this.ctx, ctx, id, timeoutSeconds);
+  }
+  removeContainer(ctx: CallContext, id: string): Promise<void> {
+    return ops.removeContainer(this.ctx, ctx, id);
+  }
+  async containerStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+    const { pod, c } = ops.findContainer(this.ctx, id);
+    this.ctx.rt.checkAlive(pod);
+    return { status: st.containerStatus(c), info: verbose ? { info: JSON.stringify({ lun: c.lun, serial: c.serial, overlay: c.overlay }) } : {} };
+  }
+  async listContainers(_ctx: CallContext): Promise<cri.Container[]> {
+    const rt = this.ctx.rt;
+    return [...rt.pods.values()].flatMap((p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerListEntry)));
+  }
+
+  override async reopenContainerLog(_ctx: CallContext, id: string): Promise<void> {
+    ops.reopenLog(this.ctx, id);
+  }
+  override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+    return ops.execSync(this.ctx, ctx, id, cmd, timeoutSeconds);
+  }
+  override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+    return portForward(this.ctx, ctx, sandboxId, port);
+  }
+
+  override async containerStats(_ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+    const { pod, c } = ops.findContainer(this.ctx, id);
+    const s = await this.guestStats(pod);
+    return st.containerStats(c, s?.containers.find((x) => x.cid === id), pod.id);
+  }
+  override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
+    const out: cri.ContainerStats[] = [];
+    for (const pod of this.ctx.rt.pods.values()) {
+      const s = await this.guestStats(pod);
+      for (const c of Object.values(pod.containers)) out.push(st.containerStats(c, s?.containers.find((x) => x.cid === c.id), pod.id));
+    }
+    return out;
+  }
+  override async podSandboxStats(_ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+    return this.podStats(this.pod(id));
+  }
+  override async listPodSandboxStats(_ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+    const pods = [...this.ctx.rt.pods.values()].filter((p) => p.state === 'ready');
+    return Promise.all(pods.map((p) => this.podStats(p)));
+  }
+
+  private async podStats(pod: PodRecord): Promise<cri.PodSandboxStats> {
+    const s = await this.guestStats(pod);
+    const vm = this.ctx.rt.vmFor(pod);
+    const alive = this.ctx.rt.checkAlive(pod);
+    const containers = Object.values(pod.containers).map((c) => st.containerStats(c, s?.containers.find((x) => x.cid === c.id), pod.id));
+    return st.podStats(pod, s, { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 }, containers);
+  }
+
+  /** Guest numbers, or undefined when the VM does not answer (stats never fail a whole list). */
+  private async guestStats(pod: PodRecord): Promise<StatsReply | undefined> {
+    if (!this.ctx.rt.checkAlive(pod)) return undefined;
+    try {
+      return (await this.ctx.rt.vmFor(pod).request({ op: 'stats' }, 5_000)) as unknown as StatsReply;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private pod(id: string): PodRecord {
+    const pod = this.ctx.rt.pods.get(id);
+    if (!pod) throw new NotFoundError(`pod sandbox ${id} not found`);
+    return pod;
+  }
+}

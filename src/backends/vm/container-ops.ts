@@ -1,0 +1,136 @@
+/**
+ * Container operations: a container is a qcow2 overlay hot-plugged into the pod's VM plus a process the guest
+ * agent runs in its own namespaces. Stop/remove are idempotent (CRI): an unknown or already exited container is
+ * success; a dead VM means its containers are already exited.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DeadlineExceededError, FailedPreconditionError, NotFoundError } from '../../errors';
+import type { CallContext, CreateContainerRequest, ExecSyncResult } from '../backend';
+import { msToNs, nowNs } from './crilog';
+import type { VmContext } from './context';
+import type { ContainerState, ExecReply } from './protocol';
+import { podFiles, podHostname, processArgs, processEnv, processUser, validateContainer } from './spec';
+import type { ContainerRecord, PodRecord } from './store';
+
+export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+  const pod = x.rt.pods.get(req.sandboxId);
+  if (!pod) throw new NotFoundError(`create container: sandbox ${req.sandboxId} not found`);
+  validateContainer(req.config);
+  const ref = req.config.image?.image ?? '';
+  const image = await x.images.resolve(ctx, ref);
+  await x.rt.withLock(pod.id, async () => {
+    if (pod.containers[req.id]) return; // a retried create: keep the result
+    if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
+    ctx.log.info('vm: create container', { image: ref });
+    const base = await x.disks.base(ctx, image.id, image.ref);
+    const overlay = path.join(x.rt.store.podDir(pod.id), `ctr-${req.id.slice(0, 16)}.qcow2`);
+    await x.disks.overlay(base, overlay);
+    const vm = x.rt.vmFor(pod);
+    const lun = pod.nextLun++;
+    const serial = `ctr-${req.id.slice(0, 16)}`;
+    try {
+      await vm.hotplug(lun, overlay, serial);
+      const hostname = podHostname(pod.config);
+      const limit = Number(req.config.linux?.resources?.memory_limit_in_bytes ?? 0);
+      await vm.request({
+        op: 'create',
+        spec: {
+          cid: req.id, serial, readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
+          args: processArgs(req.config, image), env: processEnv(req.config, image, hostname),
+          cwd: req.config.working_dir || image.config.workingDir || '/', user: processUser(req.config, image), hostname,
+          files: podFiles(pod.config, hostname, pod.net?.ip), memoryLimit: limit > 0 ? limit : 0,
+        },
+      }, 60_000);
+    } catch (err) {
+      await vm.unplug(lun).catch(() => undefined);
+      fs.rmSync(overlay, { force: true });
+      throw err;
+    }
+    const logDir = pod.config.log_directory;
+    const c: ContainerRecord = {
+      id: req.id, podId: pod.id, config: req.config, imageId: image.id, imageRef: image.ref, digestRef: image.digestRef,
+      createdAt: nowNs(), state: 'created', lun, serial, overlay, stopSignal: image.config.stopSignal || 'SIGTERM',
+      logPath: logDir && req.config.log_path ? path.join(logDir, req.config.log_path) : '',
+    };
+    x.rt.addContainer(pod, c);
+    x.rt.store.save(pod);
+    ctx.log.info('vm: container created', { lun });
+  });
+}
+
+function find(x: VmContext, id: string): { pod: PodRecord; c: ContainerRecord } {
+  const pod = x.rt.podOfContainer(id);
+  const c = pod?.containers[id];
+  if (!pod || !c) throw new NotFoundError(`container ${id} not found`);
+  return { pod, c };
+}
+
+export async function startContainer(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+  const { pod, c } = find(x, id);
+  await x.rt.withLock(pod.id, async () => {
+    if (c.state !== 'created') throw new FailedPreconditionError(`start container ${id}: it is ${c.state}`);
+    if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`start container ${id}: the pod VM is not running`);
+    ctx.log.info('vm: start container');
+    const r = await x.rt.vmFor(pod).request({ op: 'start', cid: id }, 30_000);
+    const st = r.state as ContainerState;
+    c.startedAt = msToNs(st.startedAt ?? Date.now());
+    // A fast process may already have exited (its exit event came first): keep that.
+    if (c.state === 'created') c.state = 'running';
+    x.rt.store.save(pod);
+    ctx.log.info('vm: container started', { pid: st.pid });
+  });
+}
+
+export async function stopContainer(x: VmContext, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+  const pod = x.rt.podOfContainer(id);
+  const c = pod?.containers[id];
+  if (!pod || !c || c.state === 'exited') return; // CRI: stopping an unknown or stopped container succeeds
+  if (!x.rt.checkAlive(pod)) return; // the VM is gone: markDead recorded the exit
+  ctx.log.info('vm: stop container', { timeoutSeconds, signal: c.stopSignal });
+  const timeoutMs = Math.max(0, timeoutSeconds) * 1000;
+  const r = await x.rt.vmFor(pod).request({ op: 'stop', cid: id, signal: c.stopSignal, timeoutMs }, timeoutMs + 30_000);
+  const st = r.state as ContainerState;
+  // The exit event normally came first; re-read the state (it may have changed during the await).
+  if ((c.state as ContainerRecord['state']) !== 'exited' && st.state === 'exited') {
+    x.rt.onEvent(pod.id, { ev: 'exit', cid: id, exitCode: st.exitCode ?? 137, finishedAt: st.finishedAt ?? Date.now() });
+  }
+  ctx.log.info('vm: container stopped', { exitCode: c.exitCode });
+}
+
+export async function removeContainer(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+  const pod = x.rt.podOfContainer(id);
+  const c = pod?.containers[id];
+  if (!pod || !c) return; // CRI: removing an unknown container succeeds
+  await x.rt.withLock(pod.id, async () => {
+    ctx.log.info('vm: remove container');
+    if (x.rt.checkAlive(pod)) {
+      const vm = x.rt.vmFor(pod);
+      await vm.request({ op: 'remove', cid: id }, 30_000);
+      await vm.unplug(c.lun);
+    }
+    fs.rmSync(c.overlay, { force: true });
+    x.rt.dropContainer(pod, id);
+    x.rt.store.save(pod);
+    ctx.log.info('vm: container removed');
+  });
+}
+
+export async function execSync(x: VmContext, ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+  const { pod, c } = find(x, id);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`exec in container ${id}: not running`);
+  const timeoutMs = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 0;
+  ctx.log.debug('vm: exec sync', { cmd: cmd[0], timeoutSeconds });
+  // Without a timeout of its own, the caller's deadline (ctx.signal) still bounds the wait; the hour is a backstop.
+  const r = (await x.rt.vmFor(pod).request({ op: 'exec', cid: id, args: cmd, timeoutMs }, timeoutMs ? timeoutMs + 30_000 : 3_600_000)) as unknown as ExecReply;
+  if (r.timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
+  return { stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64'), exitCode: r.exitCode };
+}
+
+export function reopenLog(x: VmContext, id: string): void {
+  const { c } = find(x, id);
+  if (c.state !== 'running') throw new FailedPreconditionError(`reopen log of container ${id}: not running`);
+  x.rt.logOf(id)?.reopen();
+}
+
+export { find as findContainer };

@@ -1,0 +1,205 @@
+/**
+ * Containers inside the guest (notes §4): each is `busybox unshare -p -m -u -i -f` running a small sh wrapper that
+ * mounts /proc, /dev and /sys into the rootfs, joins the container's cgroup, sets the hostname and finally
+ * `nsenter -r ROOT -w CWD -S UID -G GID -F` (chroot + chdir + setuid, no fork) into the container's command.
+ * The wrapper's pid becomes the container's init (pid 1 of its PID namespace) through the execs.
+ *
+ * NOTE: the VM is the isolation boundary between pods; inside a pod, containers are separated by namespaces and
+ *       chroot (not pivot_root: the guest root is the initramfs, where pivot_root is impossible).
+ * NOTE: supplementary groups are cleared (nsenter -G calls setgroups(0)); only uid and primary gid apply.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type { ContainerSpec, ContainerState, Event } from '../protocol';
+import { mountRootfs, resolveUser, unmountRootfs } from './rootfs';
+import { BUSYBOX, exitCodeOf, signalNumber, sleep } from './util';
+
+const WRAPPER = `
+R=$1; W=$2; H=$3; U=$4; G=$5; CG=$6; shift 6
+B=${BUSYBOX}
+[ -d "$CG" ] && echo $$ > "$CG/cgroup.procs"
+$B mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || exit 127
+$B mount -t tmpfs -o nosuid,mode=755 tmpfs "$R/dev" || exit 127
+for d in null zero full random urandom tty; do $B touch "$R/dev/$d"; $B mount --bind /dev/$d "$R/dev/$d"; done
+$B mkdir -p "$R/dev/shm" "$R/dev/pts"
+$B mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
+$B mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
+$B ln -s pts/ptmx "$R/dev/ptmx"; $B ln -s /proc/self/fd "$R/dev/fd"
+$B ln -s /proc/self/fd/0 "$R/dev/stdin"; $B ln -s /proc/self/fd/1 "$R/dev/stdout"; $B ln -s /proc/self/fd/2 "$R/dev/stderr"
+$B mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
+$B hostname "$H"
+exec $B nsenter -r"$R" -w"$R$W" -S "$U" -G "$G" -F "$@"
+`;
+
+interface Entry {
+  spec: ContainerSpec;
+  root: string;
+  uid: number;
+  gid: number;
+  state: ContainerState;
+  child?: ChildProcess;
+  /** Pid of the container's init (the unshare child), in the guest's PID namespace. */
+  initPid?: number;
+  exited?: Promise<void>;
+  killed?: boolean;
+}
+
+export class Containers {
+  private readonly all = new Map<string, Entry>();
+
+  constructor(private readonly emit: (e: Event) => void) {}
+
+  async create(spec: ContainerSpec): Promise<ContainerState> {
+    const have = this.all.get(spec.cid);
+    if (have) return have.state;
+    const root = await mountRootfs(spec);
+    const { uid, gid } = resolveUser(root, spec.user);
+    const cg = cgroupDir(spec.cid);
+    try {
+      fs.mkdirSync(cg, { recursive: true });
+      if (spec.memoryLimit) fs.writeFileSync(`${cg}/memory.max`, String(spec.memoryLimit));
+    } catch {
+      // cgroups are for stats and limits; a guest without the controllers still runs the container
+    }
+    const state: ContainerState = { cid: spec.cid, state: 'created', createdAt: Date.now() };
+    this.all.set(spec.cid, { spec, root, uid, gid, state });
+    return state;
+  }
+
+  async start(cid: string): Promise<ContainerState> {
+    const e = this.get(cid);
+    if (e.state.state !== 'created') return e.state;
+    const s = e.spec;
+    const child = spawn(
+      BUSYBOX,
+      ['unshare', '-p', '-m', '-u', '-i', '-f', '--propagation', 'private', BUSYBOX, 'sh', '-c', WRAPPER, 'wrapper',
+        e.root, s.cwd || '/', s.hostname, String(e.uid), String(e.gid), cgroupDir(cid), ...s.args],
+      { env: envObject(s.env), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    e.child = child;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      child[stream]?.on('data', (b: Buffer) => this.emit({ ev: 'output', cid, stream, data: b.toString('base64') }));
+    }
+    let closed = 0;
+    e.exited = new Promise<void>((resolve) => {
+      // 'close' fires after both pipes drained, so every output event precedes the exit event.
+      child.on('close', (code, signal) => {
+        if (closed++) return;
+        const exitCode = exitCodeOf(code, signal);
+        const killed = e.killed === true;
+        e.state = { ...e.state, state: 'exited', exitCode, finishedAt: Date.now(), killed, oomKilled: oomKilled(cid) };
+        this.emit({ ev: 'exit', cid, exitCode, finishedAt: e.state.finishedAt ?? Date.now(), killed });
+        resolve();
+      });
+      child.on('error', () => {
+        if (closed++) return;
+        e.state = { ...e.state, state: 'exited', exitCode: 127, finishedAt: Date.now() };
+        this.emit({ ev: 'exit', cid, exitCode: 127, finishedAt: Date.now() });
+        resolve();
+      });
+    });
+    e.initPid = await initPidOf(child.pid);
+    e.state = { ...e.state, state: 'running', pid: e.initPid, startedAt: Date.now() };
+    return e.state;
+  }
+
+  kill(cid: string, signal: string): void {
+    const e = this.get(cid);
+    if (e.state.state !== 'running' || e.initPid === undefined) return;
+    if (signalNumber(signal) === 9) e.killed = true;
+    try {
+      process.kill(e.initPid, signalNumber(signal));
+    } catch {
+      // already gone: the exit event follows
+    }
+  }
+
+  /** Signal, wait up to timeoutMs, then SIGKILL; resolves once exited. */
+  async stop(cid: string, signal: string, timeoutMs: number): Promise<ContainerState> {
+    const e = this.get(cid);
+    if (e.state.state === 'created') {
+      e.state = { ...e.state, state: 'exited', exitCode: 0, finishedAt: Date.now() };
+      return e.state;
+    }
+    if (e.state.state !== 'running') return e.state;
+    if (timeoutMs > 0) {
+      this.kill(cid, signal);
+      await Promise.race([e.exited, sleep(timeoutMs)]);
+    }
+    if (e.state.state === 'running') {
+      this.kill(cid, 'SIGKILL');
+      await Promise.race([e.exited, sleep(10_000)]);
+    }
+    return e.state;
+  }
+
+  async remove(cid: string): Promise<void> {
+    const e = this.all.get(cid);
+    if (e && e.state.state === 'running') await this.stop(cid, 'SIGKILL', 0);
+    await unmountRootfs(cid);
+    try {
+      fs.rmdirSync(cgroupDir(cid));
+    } catch {
+      // not there, or a straggler process: cgroups are cheap, leave it
+    }
+    this.all.delete(cid);
+  }
+
+  states(): ContainerState[] {
+    return [...this.all.values()].map((e) => e.state);
+  }
+
+  /** The running container's init pid and user, for exec. */
+  target(cid: string): { pid: number; uid: number; gid: number; env: string[] } {
+    const e = this.get(cid);
+    if (e.state.state !== 'running' || e.initPid === undefined) throw new Error(`container ${cid} is not running`);
+    return { pid: e.initPid, uid: e.uid, gid: e.gid, env: e.spec.env };
+  }
+
+  ids(): string[] {
+    return [...this.all.keys()];
+  }
+
+  private get(cid: string): Entry {
+    const e = this.all.get(cid);
+    if (!e) throw new Error(`container ${cid} not found`);
+    return e;
+  }
+}
+
+export function cgroupDir(cid: string): string {
+  return `/sys/fs/cgroup/c-${cid}`;
+}
+
+function oomKilled(cid: string): boolean {
+  try {
+    const ev = fs.readFileSync(`${cgroupDir(cid)}/memory.events`, 'utf8');
+    return /oom_kill [1-9]/.test(ev);
+  } catch {
+    return false;
+  }
+}
+
+function envObject(env: string[]): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const kv of env) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** The forked child of `unshare -f` (the container init); polled because the fork happens after spawn. */
+async function initPidOf(unsharePid: number | undefined): Promise<number | undefined> {
+  if (unsharePid === undefined) return undefined;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const kids = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim();
+      if (kids) return Number(kids.split(/\s+/)[0]);
+    } catch {
+      return undefined; // unshare already exited
+    }
+    await sleep(10);
+  }
+  return undefined;
+}

@@ -1,0 +1,34 @@
+/** Small helpers of the guest agent: run busybox applets, signal numbers, sleeping. Node built-ins only. */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+
+export const BUSYBOX = '/bin/busybox';
+
+/** Run a busybox applet; rejects with its stderr when it exits non-zero. */
+export function bb(args: string[], timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(BUSYBOX, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The number of a signal name ("SIGTERM", "TERM", "15"); throws for an unknown name. */
+export function signalNumber(sig: string): number {
+  if (/^\d+$/.test(sig)) return Number(sig);
+  const name = (sig.startsWith('SIG') ? sig : `SIG${sig}`).toUpperCase();
+  const n = (os.constants.signals as Record<string, number>)[name];
+  if (n === undefined) throw new Error(`unknown signal ${sig}`);
+  return n;
+}
+
+/** Exit code as a shell reports it: the code, or 128 + signal number for a signal death. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? signalNumber(signal) : 0);
+}

@@ -1,0 +1,58 @@
+/**
+ * PortForward into a VM: the agent opens a TCP connection to 127.0.0.1:port in the guest (the pod's network stack
+ * lives there, not in the host netns) and the bytes travel over the agent channel as base64 data messages.
+ */
+import { Duplex } from 'node:stream';
+import { FailedPreconditionError, NotFoundError } from '../../errors';
+import type { CallContext } from '../backend';
+import type { VmContext } from './context';
+import type { Event } from './protocol';
+
+const open = new Map<string, Duplex>();
+
+/** Route stream events from the runtime to the open Duplexes. */
+export function installStreamSink(x: VmContext): void {
+  x.rt.onStream = (podId: string, e: Extract<Event, { sid: number }>) => {
+    const d = open.get(`${podId}:${e.sid}`);
+    if (!d) return;
+    if (e.ev === 'data') d.push(Buffer.from(e.data, 'base64'));
+    else {
+      open.delete(`${podId}:${e.sid}`);
+      d.push(null);
+    }
+  };
+}
+
+export async function portForward(x: VmContext, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
+  const pod = x.rt.pods.get(podId);
+  if (!pod) throw new NotFoundError(`port forward: sandbox ${podId} not found`);
+  if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`port forward: sandbox ${podId} is not running`);
+  const vm = x.rt.vmFor(pod);
+  const r = await vm.request({ op: 'connect', port }, 15_000);
+  const sid = r.sid as number;
+  const client = await vm.client();
+  const key = `${podId}:${sid}`;
+  const d = new Duplex({
+    read() {
+      // data is pushed as it arrives from the guest
+    },
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        client.send({ op: 'data', sid, data: chunk.toString('base64') });
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    final(cb) {
+      client.send({ op: 'close', sid });
+      cb();
+    },
+    destroy(err, cb) {
+      if (open.delete(key)) client.send({ op: 'close', sid });
+      cb(err);
+    },
+  });
+  open.set(key, d);
+  return d;
+}

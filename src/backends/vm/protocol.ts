@@ -1,0 +1,125 @@
+/**
+ * The host↔guest agent protocol, version 1 — shared by the host client (agent-client.ts) and the guest agent
+ * (guest/main.ts), so both sides compile against one definition.
+ *
+ * Transport: one virtio-serial port named "agent"; qemu serves it as a unix socket on the host (<pod>/agent.sock).
+ * Framing: UTF-8 newline-delimited JSON, one object per line. Binary payloads are base64 strings.
+ *
+ *   host → guest   Request   {id, op, ...args}            id: positive integer chosen by the host, unique per connection
+ *   guest → host   Reply     {id, ok:true, ...result} | {id, ok:false, error}
+ *   guest → host   Event     {ev, ...}                    no id: ready, output, exit, data, closed
+ *   host → guest   Data      {op:"data"|"close", sid, ...} no id, no reply: bytes for an open stream (port-forward)
+ *
+ * The agent sends `ready` once when it starts (its write blocks until a host connects). A host that connects or
+ * reconnects later (daemon restart, template clone) sends `ping` and reads `version` from the reply instead of
+ * waiting for `ready`. Output and exit events produced while no host is connected are queued in the guest and
+ * delivered on the next connection; exit state is also kept for `state` queries, so nothing is lost across a
+ * crimux restart.
+ *
+ * Compatibility: the host refuses an agent whose PROTOCOL_VERSION differs (the build script bakes the agent into
+ * the tools disk, so a mismatch means the guest artefacts were not rebuilt after an upgrade).
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** The user a container process runs as, already resolved to numbers by the agent or the host. */
+export interface UserSpec {
+  readonly uid?: number;
+  readonly gid?: number;
+  /** A name to look up in the container's /etc/passwd (the agent resolves it after mounting the rootfs). */
+  readonly name?: string;
+}
+
+export interface ContainerSpec {
+  readonly cid: string;
+  /** SCSI serial of the hot-plugged rootfs disk ("ctr-<id prefix>"); the agent finds /dev/sdX by it. */
+  readonly serial: string;
+  readonly readonlyRootfs: boolean;
+  readonly args: string[];
+  readonly env: string[];
+  readonly cwd: string;
+  readonly user: UserSpec;
+  readonly hostname: string;
+  /** Files written into the rootfs before start (e.g. /etc/resolv.conf, /etc/hosts), content base64. */
+  readonly files?: { path: string; data: string; mode?: number }[];
+  /** cgroup v2 memory.max in bytes; 0 = unlimited. */
+  readonly memoryLimit?: number;
+}
+
+export type Request =
+  | { id: number; op: 'ping' }
+  /** Hand a freshly booted or cloned VM to a pod: clock, entropy (base64), hostname. */
+  | { id: number; op: 'claim'; timeMs: number; seed: string; hostname: string }
+  /** Configure the NIC found by its current MAC (template) and give it the pod MAC and address. */
+  | { id: number; op: 'netconf'; mac: string; newMac: string; cidr: string; gateway?: string; mtu?: number }
+  | { id: number; op: 'create'; spec: ContainerSpec }
+  | { id: number; op: 'start'; cid: string }
+  | { id: number; op: 'kill'; cid: string; signal: string }
+  /** Signal, wait timeoutMs, then SIGKILL; replies when the container has exited. */
+  | { id: number; op: 'stop'; cid: string; signal: string; timeoutMs: number }
+  /** Unmounts the rootfs (the host then unplugs the disk). Idempotent. */
+  | { id: number; op: 'remove'; cid: string }
+  | { id: number; op: 'exec'; cid: string; args: string[]; env?: string[]; timeoutMs: number }
+  | { id: number; op: 'state' }
+  | { id: number; op: 'stats' }
+  /** Open a TCP connection to 127.0.0.1:port inside the guest; bytes flow as data events/requests with `sid`. */
+  | { id: number; op: 'connect'; port: number }
+  | { id: number; op: 'shutdown' };
+
+export type RequestOp = Request['op'];
+
+/** Stream data from the host (no reply). */
+export type HostData = { op: 'data'; sid: number; data: string } | { op: 'close'; sid: number };
+
+export type ContainerRunState = 'created' | 'running' | 'exited';
+
+export interface ContainerState {
+  readonly cid: string;
+  readonly state: ContainerRunState;
+  readonly pid?: number;
+  /** Epoch milliseconds (guest clock, set by claim). */
+  readonly createdAt: number;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly exitCode?: number;
+  /** True when the stop escalated to SIGKILL. */
+  readonly killed?: boolean;
+  readonly oomKilled?: boolean;
+}
+
+export interface ContainerStatsReply {
+  readonly cid: string;
+  /** Cumulative CPU time in nanoseconds (cgroup v2 cpu.stat usage_usec × 1000). */
+  readonly cpuNs: number;
+  readonly memoryBytes: number;
+  readonly workingSetBytes: number;
+  /** Bytes used on the container's rootfs disk. */
+  readonly fsUsedBytes: number;
+  readonly fsInodesUsed: number;
+}
+
+export interface StatsReply {
+  readonly cpuNs: number;
+  readonly memTotalBytes: number;
+  readonly memAvailableBytes: number;
+  readonly containers: ContainerStatsReply[];
+}
+
+export interface ExecReply {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+}
+
+export type Event =
+  | { ev: 'ready'; version: number; uptimeMs: number }
+  | { ev: 'output'; cid: string; stream: 'stdout' | 'stderr'; data: string }
+  | { ev: 'exit'; cid: string; exitCode: number; finishedAt: number; killed?: boolean }
+  | { ev: 'data'; sid: number; data: string }
+  | { ev: 'closed'; sid: number; error?: string };
+
+export type Reply = { id: number; ok: true; [k: string]: unknown } | { id: number; ok: false; error: string };
+
+/** Longest line either side accepts; bounds memory if the peer misbehaves (output chunks are ≤ 64 KiB raw). */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;

@@ -1,0 +1,174 @@
+/**
+ * The vm backend's live state: pod records (store.ts) with their VM handles, container → pod index, CRI log
+ * writers, and what the agent's events do to them. Everything that changes a record runs under the pod's lock.
+ *
+ * Recovery (after a crimux restart or crash), assumptions first:
+ * NOTE: a record exists from the moment the VM was booted; qemu's pidfile and sockets live in its runDir.
+ * NOTE: a pid that is no longer a qemu process means the VM died (or the host rebooted): the pod is NOTREADY and
+ *       its running containers are reported exited (code 255, reason Error, message says the VM died).
+ * NOTE: exits that happened while crimux was down are learned from the agent's `state` reply on reconnect;
+ *       output produced meanwhile waited in the guest (its port writes block) and is appended to the logs.
+ */
+import type { Logger } from '../../log/logger';
+import { CriLog, nowNs, msToNs } from './crilog';
+import type { ContainerState, Event } from './protocol';
+import { isQemu, vmPaths } from './qemu';
+import { Store, type ContainerRecord, type PodRecord } from './store';
+import { Vm } from './vm';
+import path from 'node:path';
+
+export class VmRuntime {
+  readonly pods = new Map<string, PodRecord>();
+  readonly vms = new Map<string, Vm>();
+  private readonly owner = new Map<string, string>();
+  private readonly logs = new Map<string, CriLog>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(readonly store: Store, readonly log: Logger) {}
+
+  /** Run fn with the pod's lock held (creation steps, hot-plug bookkeeping, exits). */
+  withLock<T>(podId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(podId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(podId, tail);
+    void tail.then(() => {
+      if (this.locks.get(podId) === tail) this.locks.delete(podId);
+    });
+    return next;
+  }
+
+  podOfContainer(cid: string): PodRecord | undefined {
+    const podId = this.owner.get(cid);
+    return podId ? this.pods.get(podId) : undefined;
+  }
+
+  /** Register a pod record (new or recovered) and index its containers. */
+  addPod(pod: PodRecord): void {
+    this.pods.set(pod.id, pod);
+    for (const c of Object.values(pod.containers)) {
+      this.owner.set(c.id, pod.id);
+      if (!this.logs.has(c.id)) this.logs.set(c.id, new CriLog(c.logPath));
+    }
+  }
+
+  addContainer(pod: PodRecord, c: ContainerRecord): void {
+    pod.containers[c.id] = c;
+    this.owner.set(c.id, pod.id);
+    this.logs.get(c.id)?.close();
+    this.logs.set(c.id, new CriLog(c.logPath));
+  }
+
+  dropContainer(pod: PodRecord, cid: string): void {
+    delete pod.containers[cid];
+    this.owner.delete(cid);
+    this.logs.get(cid)?.close();
+    this.logs.delete(cid);
+  }
+
+  dropPod(podId: string): void {
+    const pod = this.pods.get(podId);
+    for (const cid of Object.keys(pod?.containers ?? {})) if (pod) this.dropContainer(pod, cid);
+    this.pods.delete(podId);
+    this.vms.get(podId)?.disconnect();
+    this.vms.delete(podId);
+  }
+
+  logOf(cid: string): CriLog | undefined {
+    return this.logs.get(cid);
+  }
+
+  /** A VM handle for a pod, created on first use (after recovery) from its pidfile record. */
+  vmFor(pod: PodRecord): Vm {
+    let vm = this.vms.get(pod.id);
+    if (!vm) {
+      const paths = vmPaths(pod.vm.runDir, path.join(this.store.podDir(pod.id), 'console.log'));
+      vm = new Vm(paths, pod.vm.pid, (e) => this.onEvent(pod.id, e), this.log, () => this.syncState(pod.id));
+      this.vms.set(pod.id, vm);
+    }
+    return vm;
+  }
+
+  /** Where port-forward stream events go (portforward.ts installs it). */
+  onStream: (podId: string, e: Extract<Event, { sid: number }>) => void = () => undefined;
+
+  /** Agent events: output into the CRI log, exits into the record, stream bytes to port-forward. */
+  onEvent(podId: string, e: Event): void {
+    if (e.ev === 'data' || e.ev === 'closed') {
+      this.onStream(podId, e);
+    } else if (e.ev === 'output') {
+      this.logs.get(e.cid)?.write(e.stream, Buffer.from(e.data, 'base64'));
+    } else if (e.ev === 'exit') {
+      // Synchronous, so no lock: a record is only ever changed between awaits, never across one.
+      this.recordExit(podId, e.cid, e.exitCode, e.finishedAt);
+    }
+  }
+
+  private recordExit(podId: string, cid: string, exitCode: number, finishedAtMs: number | undefined, message?: string): void {
+    const pod = this.pods.get(podId);
+    const c = pod?.containers[cid];
+    if (!pod || !c || c.state === 'exited') return;
+    this.logs.get(cid)?.flush();
+    c.state = 'exited';
+    c.exitCode = exitCode;
+    c.finishedAt = finishedAtMs ? msToNs(finishedAtMs) : nowNs();
+    c.startedAt ??= c.finishedAt;
+    c.reason = exitCode === 0 ? 'Completed' : 'Error';
+    if (message) c.message = message;
+    this.store.save(pod);
+    this.log.info('vm: container exited', { sandbox: podId, container: cid, exitCode });
+  }
+
+  /** After (re)connecting: containers the record thinks are running but the agent has as exited (or forgot). */
+  async syncState(podId: string): Promise<void> {
+    const pod = this.pods.get(podId);
+    const vm = this.vms.get(podId);
+    if (!pod || !vm) return;
+    const running = Object.values(pod.containers).filter((c) => c.state === 'running');
+    if (running.length === 0) return;
+    // Not through vm.request(): we are inside connect(); use the fresh client directly.
+    const client = await vm.client();
+    const reply = await client.request({ op: 'state' }, 10_000);
+    const states = new Map((reply.containers as ContainerState[]).map((s) => [s.cid, s]));
+    // No pod lock here: connect() may run inside a locked operation, and recordExit is synchronous.
+    for (const c of running) {
+      const s = states.get(c.id);
+      if (!s) this.recordExit(podId, c.id, 255, undefined, 'container unknown to the guest agent');
+      else if (s.state === 'exited') this.recordExit(podId, c.id, s.exitCode ?? 255, s.finishedAt);
+    }
+  }
+
+  /** A VM that is gone: pod NOTREADY, running containers exited. */
+  markDead(pod: PodRecord, why: string): void {
+    if (pod.state === 'ready') this.log.warn('vm: pod VM is gone', { sandbox: pod.id, why });
+    pod.state = 'notready';
+    for (const c of Object.values(pod.containers)) {
+      if (c.state !== 'exited') {
+        const wasCreated = c.state === 'created';
+        this.recordExit(pod.id, c.id, wasCreated ? 0 : 255, undefined, `VM of the pod is gone: ${why}`);
+      }
+    }
+    this.store.save(pod);
+  }
+
+  /** Load records, re-attach to live VMs (agent connects lazily), mark dead ones. */
+  recover(): void {
+    for (const pod of this.store.loadAll()) {
+      this.addPod(pod);
+      if (pod.state === 'ready' && !isQemu(pod.vm.pid)) this.markDead(pod, `qemu pid ${pod.vm.pid} not running`);
+      else if (pod.state === 'ready') {
+        const vm = this.vmFor(pod);
+        vm.connect(30_000).catch((err: unknown) => this.log.warn('vm: reconnect failed', { sandbox: pod.id, error: err }));
+      }
+    }
+    this.log.info('vm: recovered pods', { pods: this.pods.size });
+  }
+
+  /** Whether the pod's VM runs; a VM found dead is recorded as such. */
+  checkAlive(pod: PodRecord): boolean {
+    if (pod.state !== 'ready') return false;
+    if (isQemu(pod.vm.pid)) return true;
+    this.markDead(pod, `qemu pid ${pod.vm.pid} exited`);
+    return false;
+  }
+}

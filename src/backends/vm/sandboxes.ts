@@ -1,0 +1,117 @@
+/**
+ * Pod sandbox operations: RunPodSandbox boots (or clones) a VM inside the pod's network namespace and hands it to
+ * the pod; Stop tears the VM and the network down; Remove deletes everything. Every creation step registers its
+ * undo, run in reverse if a later step fails (containerd's sandbox_run.go), so a failed run leaves nothing behind.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CallContext, RunSandboxRequest } from '../backend';
+import { bootVm } from './boot';
+import { nowNs } from './crilog';
+import type { VmContext } from './context';
+import { TAP } from './net';
+import { TEMPLATE_MAC, vmPaths } from './qemu';
+import { podHostname, validateSandbox, vmSize } from './spec';
+import type { PodRecord } from './store';
+
+export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+  validateSandbox(req.config);
+  const size = vmSize(req.config, { ...x.cfg, ...x.handlerSize(req.handler.name) });
+  await x.rt.withLock(req.id, async () => {
+    const existing = x.rt.pods.get(req.id);
+    if (existing?.state === 'ready' && x.rt.checkAlive(existing)) return; // a retried create: keep the result
+    if (existing) await removeSandboxLocked(x, ctx, existing);
+    const undo: (() => Promise<void>)[] = [];
+    try {
+      ctx.log.info('vm: run pod sandbox', { memMiB: size.memMiB, vcpus: size.vcpus });
+      const runDir = path.join(x.runDir, req.id.slice(0, 16));
+      const podDir = x.rt.store.podDir(req.id);
+      const template = x.templatesFor(req.handler.name) ? x.templates?.lookup(size.memMiB, size.vcpus) : undefined;
+      // Saved before any host resource exists, NOTREADY: a crash mid-create leaves a record that Remove can clean.
+      const pod: PodRecord = {
+        version: 1, id: req.id, handler: req.handler.name, config: req.config, createdAt: nowNs(), state: 'notready',
+        vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
+        containers: {}, nextLun: 1,
+      };
+      x.rt.store.save(pod);
+      undo.push(async () => x.rt.store.delete(req.id));
+      const net = await x.net.setup(req.id, req.config, ctx.signal);
+      undo.push(() => x.net.teardown(req.id, req.config));
+      pod.net = { ...net };
+      const spec = {
+        qemu: x.cfg.qemuPath, accel: x.accel, guest: x.guest, ...size, tap: TAP, incoming: template,
+        paths: vmPaths(runDir, path.join(podDir, 'console.log')),
+      };
+      const boot = () => bootVm(spec, net.netns, x.cfg.bootTimeoutSeconds * 1000, {
+        onEvent: (e) => x.rt.onEvent(req.id, e), onConnect: () => x.rt.syncState(req.id), log: ctx.log,
+      }, ctx.signal);
+      // Clones are cheap; only cold boots queue behind the boot limiter.
+      const { vm, ms, cloned } = template ? await boot() : await x.boots.run(boot);
+      undo.push(() => vm.destroy());
+      pod.vm.pid = vm.pid;
+      pod.vm.bootMs = ms;
+      x.rt.vms.set(req.id, vm);
+      const hostname = podHostname(req.config);
+      await vm.request({ op: 'claim', timeMs: Date.now(), seed: crypto.randomBytes(64).toString('base64'), hostname }, 10_000);
+      if (net.cidr && net.mac) {
+        await vm.request({ op: 'netconf', mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway }, 15_000);
+      }
+      pod.state = 'ready';
+      x.rt.store.save(pod);
+      x.rt.addPod(pod);
+      ctx.log.info('vm: pod sandbox ready', { ip: net.ip, bootMs: ms, cloned, pid: vm.pid });
+    } catch (err) {
+      ctx.log.warn('vm: run pod sandbox failed, undoing', { error: err });
+      x.rt.vms.delete(req.id);
+      for (const u of undo.reverse()) {
+        await u().catch((e: unknown) => ctx.log.warn('vm: undo step failed', { error: e }));
+      }
+      throw err;
+    }
+  });
+}
+
+/** Idempotent: stops every container (by stopping the VM), tears the network down. */
+export async function stopPodSandbox(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+  await x.rt.withLock(id, async () => {
+    const pod = x.rt.pods.get(id);
+    if (!pod) return;
+    ctx.log.info('vm: stop pod sandbox');
+    const vm = x.rt.vmFor(pod);
+    // Give the containers their stop signal and a short grace inside the guest, then power off.
+    if (x.rt.checkAlive(pod)) {
+      for (const c of Object.values(pod.containers)) {
+        if (c.state !== 'running') continue;
+        await vm.request({ op: 'stop', cid: c.id, signal: c.stopSignal, timeoutMs: 2_000 }, 15_000).catch(() => undefined);
+      }
+    }
+    await vm.destroy();
+    x.rt.markDead(pod, 'pod sandbox stopped');
+    await x.net.teardown(id, pod.config, ctx.signal);
+    x.rt.vms.delete(id);
+    ctx.log.info('vm: pod sandbox stopped');
+  });
+}
+
+/** Idempotent; unknown ID is success. */
+export async function removePodSandbox(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+  await x.rt.withLock(id, async () => {
+    const pod = x.rt.pods.get(id);
+    if (!pod) {
+      // Unknown: success (CRI). Records are saved before any resource exists, so there is nothing to clean.
+      return;
+    }
+    await removeSandboxLocked(x, ctx, pod);
+  });
+}
+
+async function removeSandboxLocked(x: VmContext, ctx: CallContext, pod: PodRecord): Promise<void> {
+  ctx.log.info('vm: remove pod sandbox');
+  await x.rt.vmFor(pod).destroy();
+  await x.net.teardown(pod.id, pod.config, ctx.signal);
+  x.rt.dropPod(pod.id);
+  x.rt.store.delete(pod.id);
+  fs.rmSync(pod.vm.runDir, { recursive: true, force: true });
+  ctx.log.info('vm: pod sandbox removed');
+}

@@ -1,0 +1,59 @@
+/**
+ * Backend start-up: guest artefacts, accelerator choice (with the log line the issue asks for), records and live
+ * VMs recovered, and the default-size template built in the background.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../log/logger';
+import type { BackendDeps } from '../registry';
+import { chooseAccel } from './accel';
+import type { VmBackendConfig } from './config';
+import type { VmContext } from './context';
+import { Disks } from './disks';
+import { loadGuest } from './guest';
+import { VmNetwork } from './net';
+import { handlerOptions } from './options';
+import { VmRuntime } from './runtime';
+import { Semaphore } from './semaphore';
+import { Store } from './store';
+import { Templates } from './template';
+
+export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
+  const cfg = deps.config.backends.vm as unknown as VmBackendConfig;
+  const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
+  const guest = loadGuest(cfg.guestDir);
+  fs.mkdirSync(deps.stateDir, { recursive: true });
+  fs.mkdirSync(deps.runDir, { recursive: true });
+  const choice = await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, log);
+  log.info(`vm: accelerator ${choice.accel}`, {
+    reason: choice.reason,
+    probeBootMs: choice.probeBootMs,
+    note: choice.accel === 'tcg' ? 'software emulation: cold boots take seconds, template clones ≈0.5 s' : undefined,
+  });
+  const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
+  const rt = new VmRuntime(new Store(deps.stateDir), log);
+  const templates = cfg.template
+    ? new Templates({
+        stateDir: deps.stateDir, runDir: deps.runDir, qemu: cfg.qemuPath, accel: choice.accel, guest,
+        bootTimeoutMs: cfg.bootTimeoutSeconds * 1000, boots, log,
+      })
+    : undefined;
+  const x: VmContext = {
+    cfg, rt, guest, boots, templates, accel: choice.accel, runDir: deps.runDir, images: deps.sharedImages,
+    net: new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log),
+    disks: new Disks({ dir: deps.stateDir, qemuImg: cfg.qemuImgPath, headroomMiB: cfg.rootfsHeadroomMiB, snapshots: deps.sharedImages }),
+    handlerSize: (h) => {
+      const o = opts.get(h);
+      return { ...(o?.memoryMiB ? { memoryMiB: o.memoryMiB } : {}), ...(o?.vcpus ? { vcpus: o.vcpus } : {}) };
+    },
+    templatesFor: (h) => opts.get(h)?.template ?? true,
+  };
+  rt.recover();
+  if (templates) {
+    const sizes = [{ memMiB: cfg.memoryMiB, vcpus: cfg.vcpus }];
+    for (const o of opts.values()) sizes.push({ memMiB: o.memoryMiB ?? cfg.memoryMiB, vcpus: o.vcpus ?? cfg.vcpus });
+    templates.pruneExcept(sizes);
+    for (const s of sizes) void templates.ensure(s.memMiB, s.vcpus);
+  }
+  return x;
+}

@@ -1,0 +1,120 @@
+/**
+ * Pure conversions from CRI requests to what the VM needs: validation of what a VM cannot honour, VM size, and
+ * the container process (args, env, user, cwd, files) the agent runs.
+ */
+import { InvalidArgumentError } from '../../errors';
+import type * as cri from '../../cri/types';
+import type { ResolvedImage } from '../../images/types';
+import type { ContainerSpec, UserSpec } from './protocol';
+
+/**
+ * A VM has its own kernel: host namespaces and host privilege do not exist inside it. The router re-routes such
+ * pods by config (routing.hostNamespaceHandler) before they reach this backend; anything that still arrives is
+ * refused naming the field, never silently downgraded.
+ */
+export function validateSandbox(config: cri.PodSandboxConfig): void {
+  const sc = config.linux?.security_context;
+  const ns = sc?.namespace_options;
+  const refuse = (field: string): never => {
+    throw new InvalidArgumentError(`run pod sandbox: ${field} cannot be honoured by a VM sandbox (own kernel)`, {
+      context: { field },
+    });
+  };
+  if (ns?.network === 'NODE') refuse('linux.security_context.namespace_options.network=NODE (hostNetwork)');
+  if (ns?.pid === 'NODE') refuse('linux.security_context.namespace_options.pid=NODE (hostPID)');
+  if (ns?.ipc === 'NODE') refuse('linux.security_context.namespace_options.ipc=NODE (hostIPC)');
+  if (sc?.privileged) refuse('linux.security_context.privileged');
+}
+
+export function validateContainer(config: cri.ContainerConfig): void {
+  if (config.linux?.security_context?.privileged) {
+    throw new InvalidArgumentError('create container: linux.security_context.privileged cannot be honoured in a VM sandbox', {
+      context: { field: 'linux.security_context.privileged' },
+    });
+  }
+}
+
+export interface VmSize {
+  memMiB: number;
+  vcpus: number;
+}
+
+/** Guest RAM and vCPUs from the pod's resources (sum of limits + overhead, CRI v1.28+) or the defaults. */
+export function vmSize(
+  config: cri.PodSandboxConfig,
+  d: { memoryMiB: number; memoryOverheadMiB: number; maxMemoryMiB: number; vcpus: number; maxVcpus: number },
+): VmSize {
+  const res = config.linux?.resources;
+  const over = config.linux?.overhead;
+  const limit = Number(res?.memory_limit_in_bytes ?? 0) + Number(over?.memory_limit_in_bytes ?? 0);
+  let memMiB = d.memoryMiB;
+  if (limit > 0) memMiB = Math.max(d.memoryMiB, Math.ceil(limit / 1048576) + d.memoryOverheadMiB);
+  if (memMiB > d.maxMemoryMiB) {
+    throw new InvalidArgumentError(
+      `run pod sandbox: linux.resources.memory_limit_in_bytes needs a ${memMiB} MiB VM, above backends.vm.maxMemoryMiB (${d.maxMemoryMiB})`,
+    );
+  }
+  const quota = Number(res?.cpu_quota ?? 0);
+  const period = Number(res?.cpu_period ?? 0) || 100_000;
+  const vcpus = quota > 0 ? Math.min(d.maxVcpus, Math.max(d.vcpus, Math.ceil(quota / period))) : d.vcpus;
+  return { memMiB, vcpus };
+}
+
+/** The process: CRI command/args override the image's entrypoint/cmd exactly as Docker and containerd do. */
+export function processArgs(config: cri.ContainerConfig, image: ResolvedImage): string[] {
+  const entry = config.command.length > 0 ? config.command : (image.config.entrypoint ?? []);
+  const args = config.args.length > 0 ? config.args : config.command.length > 0 ? [] : (image.config.cmd ?? []);
+  const argv = [...entry, ...args];
+  if (argv.length === 0) throw new InvalidArgumentError('create container: no command (neither config nor image has one)');
+  return argv;
+}
+
+/** Image env first, CRI envs override by key. */
+export function processEnv(config: cri.ContainerConfig, image: ResolvedImage, hostname: string): string[] {
+  const env = new Map<string, string>();
+  for (const kv of image.config.env ?? []) {
+    const i = kv.indexOf('=');
+    env.set(i < 0 ? kv : kv.slice(0, i), i < 0 ? '' : kv.slice(i + 1));
+  }
+  if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  env.set('HOSTNAME', hostname);
+  for (const kv of config.envs) env.set(kv.key, kv.value);
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** CRI run_as_user / run_as_username / run_as_group win over the image's User ("name", "uid", "uid:gid"). */
+export function processUser(config: cri.ContainerConfig, image: ResolvedImage): UserSpec {
+  const sc = config.linux?.security_context;
+  const gid = sc?.run_as_group ? Number(sc.run_as_group.value) : undefined;
+  if (sc?.run_as_user) return { uid: Number(sc.run_as_user.value), gid };
+  if (sc?.run_as_username) return { name: sc.run_as_username, gid };
+  const [u = '', g] = (image.config.user ?? '').split(':');
+  const imgGid = g !== undefined && /^\d+$/.test(g) ? Number(g) : undefined;
+  if (u === '') return { uid: 0, gid: gid ?? imgGid };
+  if (/^\d+$/.test(u)) return { uid: Number(u), gid: gid ?? imgGid };
+  return { name: u, gid: gid ?? imgGid };
+}
+
+/** /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod (the guest cannot see host files). */
+export function podFiles(sandbox: cri.PodSandboxConfig, hostname: string, ip: string | undefined): ContainerSpec['files'] {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip ? `${ip}\t${hostname}\n` : ''}`;
+  const files = [
+    { path: '/etc/hostname', data: b64(`${hostname}\n`) },
+    { path: '/etc/hosts', data: b64(hosts) },
+  ];
+  const dns = sandbox.dns_config;
+  if (dns && (dns.servers.length > 0 || dns.searches.length > 0)) {
+    const lines = [
+      ...dns.servers.map((s) => `nameserver ${s}`),
+      ...(dns.searches.length > 0 ? [`search ${dns.searches.join(' ')}`] : []),
+      ...(dns.options.length > 0 ? [`options ${dns.options.join(' ')}`] : []),
+    ];
+    files.push({ path: '/etc/resolv.conf', data: b64(lines.join('\n') + '\n') });
+  }
+  return files;
+}
+
+export function podHostname(config: cri.PodSandboxConfig): string {
+  return (config.hostname || config.metadata?.name || 'pod').slice(0, 63);
+}

@@ -1,0 +1,113 @@
+/**
+ * Template VM snapshots (notes §6.3): one generic VM per (guest build, accelerator, RAM, vCPUs) is booted once,
+ * left idle until its agent answers, and saved with QMP migrate-to-file. Pods of that size then start as clones
+ * (`-incoming`), which the backend personalises with `claim` (clock, entropy, hostname) and `netconf` (MAC, IP).
+ * Templates live in <stateDir>/templates/<key>/ and survive restarts; a stale key (new kernel or agent) is deleted.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../log/logger';
+import { bootVm, snapshotVm } from './boot';
+import type { GuestArtefacts } from './guest';
+import { vmPaths, type Accel } from './qemu';
+import type { Semaphore } from './semaphore';
+
+export interface TemplateOptions {
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly qemu: string;
+  readonly accel: Accel;
+  readonly guest: GuestArtefacts;
+  readonly bootTimeoutMs: number;
+  readonly boots: Semaphore;
+  readonly log: Logger;
+}
+
+export class Templates {
+  private readonly building = new Map<string, Promise<string | undefined>>();
+  private readonly root: string;
+
+  constructor(private readonly o: TemplateOptions) {
+    this.root = path.join(o.stateDir, 'templates');
+  }
+
+  private key(memMiB: number, vcpus: number): string {
+    const h = crypto.createHash('sha256').update(`${this.o.guest.buildId}|${this.o.accel}|${this.o.qemu}|${memMiB}|${vcpus}`);
+    return h.digest('hex').slice(0, 16);
+  }
+
+  /** The state file of a ready template of this size, or undefined (and a build starts in the background). */
+  lookup(memMiB: number, vcpus: number): string | undefined {
+    const file = path.join(this.root, this.key(memMiB, vcpus), 'state');
+    if (fs.existsSync(file)) return file;
+    void this.ensure(memMiB, vcpus);
+    return undefined;
+  }
+
+  /** Build the template if needed; resolves with its state file, or undefined when the build failed (logged). */
+  ensure(memMiB: number, vcpus: number): Promise<string | undefined> {
+    const key = this.key(memMiB, vcpus);
+    const file = path.join(this.root, key, 'state');
+    if (fs.existsSync(file)) return Promise.resolve(file);
+    let p = this.building.get(key);
+    if (!p) {
+      p = this.build(key, memMiB, vcpus).then(
+        () => file,
+        (err: unknown) => {
+          this.o.log.warn('vm: template build failed; pods cold boot', { key, error: err });
+          return undefined;
+        },
+      );
+      p.finally(() => this.building.delete(key)).catch(() => undefined);
+      this.building.set(key, p);
+    }
+    return p;
+  }
+
+  /** Remove templates of other guest builds or accelerators. */
+  pruneExcept(keep: { memMiB: number; vcpus: number }[]): void {
+    const keepKeys = new Set(keep.map((k) => this.key(k.memMiB, k.vcpus)));
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync(this.root);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const meta = path.join(this.root, e, 'meta.json');
+      let buildId = '';
+      try {
+        buildId = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { buildId: string }).buildId;
+      } catch {
+        // unreadable: treat as stale
+      }
+      if (!keepKeys.has(e) && buildId !== this.o.guest.buildId) fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
+    }
+  }
+
+  private async build(key: string, memMiB: number, vcpus: number): Promise<void> {
+    const dir = path.join(this.root, key);
+    fs.mkdirSync(dir, { recursive: true });
+    const run = path.join(this.o.runDir, `tmpl-${key.slice(0, 8)}`);
+    const t0 = Date.now();
+    await this.o.boots.run(async () => {
+      const { vm, ms } = await bootVm(
+        { qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, paths: vmPaths(run, path.join(dir, 'console.log')) },
+        undefined,
+        this.o.bootTimeoutMs,
+        { onEvent: () => undefined, log: this.o.log },
+      );
+      try {
+        const tmp = path.join(dir, 'state.tmp');
+        await snapshotVm(vm, tmp, 120_000);
+        fs.renameSync(tmp, path.join(dir, 'state'));
+        const meta = { buildId: this.o.guest.buildId, accel: this.o.accel, memMiB, vcpus, bootMs: ms, createdAt: new Date().toISOString() };
+        fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+      } finally {
+        await vm.destroy();
+      }
+    });
+    this.o.log.info('vm: template ready', { key, memMiB, vcpus, ms: Date.now() - t0 });
+  }
+}
