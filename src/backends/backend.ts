@@ -14,15 +14,11 @@
  * (routing reason, snapshot markers) and applies the CRI filters itself, once, for all backends.
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type { Logger } from '../log/logger';
+import type { CallContext } from '../context';
 import type * as cri from '../cri/types';
 import type { ImageStore } from '../images/types';
 
-/** Passed to every backend call. */
-export interface CallContext {
-  readonly signal: AbortSignal;
-  readonly log: Logger;
-}
+export type { CallContext } from '../context';
 
 /** The four built-in backend kinds. */
 export type BackendKind = 'runc' | 'vm' | 'docker' | 'rkt';

@@ -21,7 +21,7 @@ export interface LoadOptions {
 /** Load, validate and freeze the configuration. Throws InvalidArgumentError naming the bad key. */
 export function loadConfig(opts: LoadOptions = {}): Config {
   // Typed loosely: overrides arrive as dotted strings from flags, checked with has() below.
-  let merged: Record<string, unknown> = {};
+  let merged: Record<string, unknown>;
   const conf = convict<Record<string, unknown>>(configSchema as never, { env: opts.env ?? process.env, args: [] });
   try {
     const whole = new Map<string, unknown>();
@@ -58,7 +58,7 @@ function readFile(file: string): Record<string, unknown> {
   try {
     data = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new Error(`read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: must hold a JSON object`);
   return data as Record<string, unknown>;

@@ -6,7 +6,7 @@
  * (src/images/, issue #3) which also implements SnapshotStore to hand out copy-on-write container roots; the docker
  * backend puts Docker's own store behind ImageStore.
  */
-import type { CallContext } from '../backends/backend';
+import type { CallContext } from '../context';
 import type * as cri from '../cri/types';
 
 export interface PullRequest {

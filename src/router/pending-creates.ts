@@ -10,14 +10,13 @@ export class PendingCreates {
 
   constructor(private readonly ttlMs = 10 * 60_000) {}
 
-  /** Starts `create` under `key`; the returned promise is the ID. */
-  track(key: string, create: Promise<string>): Promise<string> {
+  /** Remembers `create` under `key` until it settles (its caller awaits it separately). */
+  track(key: string, create: Promise<string>): void {
     this.inflight.set(key, create);
     const done = (): void => {
       if (this.inflight.get(key) === create) this.inflight.delete(key);
     };
     create.then(done, done);
-    return create;
   }
 
   /** The in-flight create for `key`, if any. */

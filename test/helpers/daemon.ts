@@ -83,7 +83,6 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   let output = '';
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
-  let metricsAddress = '';
 
   const launch = async (): Promise<void> => {
     const args = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--config', configPath];
@@ -111,7 +110,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     runDir,
     configPath,
     config,
-    metricsAddress,
+    metricsAddress: '',
     cri: new CriClient(socket),
     rt: undefined as unknown as CriClient['rt'],
     img: undefined as unknown as CriClient['img'],
