@@ -1,0 +1,59 @@
+/**
+ * A pass-through stream that hashes and counts what flows through it, so digests and sizes are verified while
+ * streaming (no second read of a blob). A byte limit stops an oversized download at once instead of filling disk.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export class DigestMeter extends Transform {
+  /** `code` of the error raised when more than `limit` bytes arrive. */
+  static readonly TOO_LARGE = 'ERR_DIGEST_METER_TOO_LARGE';
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  /** True once `needle` was seen anywhere in the stream (across chunk boundaries). */
+  sawNeedle = false;
+  private tail = Buffer.alloc(0);
+
+  constructor(
+    private readonly opts: {
+      readonly limit?: number;
+      readonly needle?: Buffer;
+      readonly onProgress?: (bytes: number) => void;
+    } = {},
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.opts.limit !== undefined && this.bytes > this.opts.limit) {
+      cb(Object.assign(new Error(`more than the expected ${this.opts.limit} bytes`), { code: DigestMeter.TOO_LARGE }));
+      return;
+    }
+    this.hash.update(chunk);
+    const needle = this.opts.needle;
+    if (needle && !this.sawNeedle) {
+      // Search the previous chunk's tail + this chunk so a needle split across chunks is still found.
+      const window = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+      if (window.indexOf(needle) >= 0) this.sawNeedle = true;
+      this.tail = Buffer.from(window.subarray(Math.max(0, window.length - (needle.length - 1))));
+    }
+    this.opts.onProgress?.(this.bytes);
+    cb(null, chunk);
+  }
+
+  /** "sha256:<hex>"; call once, after the stream ended. */
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+}
+
+/** sha256 of a buffer as "sha256:<hex>". */
+export function sha256(buf: Buffer): string {
+  return `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+}
+
+/** The hex part of "sha256:<hex>" (file names on disk). */
+export function hexOf(digest: string): string {
+  return digest.slice('sha256:'.length);
+}

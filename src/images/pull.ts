@@ -1,0 +1,168 @@
+/**
+ * One image pull: resolve the reference at the configured endpoints (in order; the next one is tried only when
+ * one is unreachable or lacks the image), select linux/amd64 from an index, fetch the config, then fetch and
+ * unpack the layers three at a time (containerd's default). Small blobs (index, manifest, config) are stored
+ * last, once every layer is in place. Every digest the pull touches goes into `lease` as soon as it is known, so a
+ * concurrent garbage collection cannot remove what this pull is about to reference.
+ */
+import type { Logger } from '../log/logger';
+import type { ContentStore } from './content-store';
+import type { LayerStore } from './layer-store';
+import type { Credentials, Endpoint, RegistryHosts } from './hosts';
+import { RegistryClient, type FetchedManifest } from './registry-client';
+import {
+  layerCompression,
+  manifestKind,
+  parseConfig,
+  parseManifest,
+  selectPlatform,
+  type OciImageConfig,
+} from './manifest';
+import { fetchLayer, type LayerJob } from './fetch-layer';
+import { formatReference, type ImageReference } from './reference';
+import { mapLimit } from './sync';
+import { errorKind, InvalidArgumentError } from '../errors';
+
+const LAYER_CONCURRENCY = 3;
+const PROGRESS_EVERY_MS = 5000;
+
+export interface PullOutcome {
+  readonly configDigest: string;
+  readonly config: OciImageConfig;
+  readonly diffIds: string[];
+  /** Digest of what the reference resolved to (index or manifest): the repo digest. */
+  readonly topDigest: string;
+  readonly blobs: string[];
+  readonly size: number;
+  readonly downloaded: number;
+}
+
+export interface PullerDeps {
+  readonly hosts: RegistryHosts;
+  readonly content: ContentStore;
+  readonly layers: LayerStore;
+  readonly tmpDir: string;
+  /** Counts downloaded bytes (metrics). */
+  readonly onBytes: (n: number) => void;
+}
+
+export class Puller {
+  constructor(private readonly deps: PullerDeps) {}
+
+  async pull(
+    ref: ImageReference,
+    creds: Credentials | undefined,
+    signal: AbortSignal,
+    log: Logger,
+    lease: Set<string>,
+  ): Promise<PullOutcome> {
+    const endpoints = this.deps.hosts.endpoints(ref.domain);
+    let lastErr: unknown;
+    for (const [i, ep] of endpoints.entries()) {
+      try {
+        return await this.pullFrom(ep, ref, creds, signal, log.child({ endpoint: ep.host }), lease);
+      } catch (err) {
+        lastErr = err;
+        const kind = errorKind(err);
+        const more = i < endpoints.length - 1;
+        if (!more || signal.aborted || (kind !== 'Unavailable' && kind !== 'NotFound')) throw err;
+        log.warn('registry endpoint failed, trying the next one', { endpoint: ep.host, error: err });
+      }
+    }
+    throw lastErr;
+  }
+
+  private async pullFrom(
+    ep: Endpoint,
+    ref: ImageReference,
+    creds: Credentials | undefined,
+    signal: AbortSignal,
+    log: Logger,
+    lease: Set<string>,
+  ): Promise<PullOutcome> {
+    const image = formatReference(ref);
+    const client = new RegistryClient(ep, ref.path, creds, signal, image);
+    const top = await client.manifest(ref.digest ?? ref.tag ?? 'latest');
+    lease.add(top.digest);
+    let manifest: FetchedManifest = top;
+    const small: FetchedManifest[] = [top];
+    if (manifestKind(top.contentType, top.body) === 'index') {
+      const chosen = selectPlatform(top.body, image);
+      manifest = await client.manifest(chosen.digest);
+      if (manifest.body.length !== chosen.size) {
+        throw new InvalidArgumentError(`pull image ${image}: manifest ${chosen.digest} size differs from the index`);
+      }
+      if (manifestKind(manifest.contentType, manifest.body) !== 'manifest') {
+        throw new InvalidArgumentError(`pull image ${image}: nested image indexes are not supported`);
+      }
+      lease.add(manifest.digest);
+      small.push(manifest);
+    }
+    const m = parseManifest(manifest.body);
+    lease.add(m.config.digest);
+    const configBody = (await this.deps.content.has(m.config.digest))
+      ? await this.deps.content.read(m.config.digest)
+      : await client.smallBlob(m.config.digest, m.config.size);
+    const config = parseConfig(configBody, m.layers.length);
+    const diffIds = config.rootfs.diff_ids;
+    const jobs: LayerJob[] = m.layers.map((desc, i) => {
+      lease.add(desc.digest);
+      lease.add(diffIds[i] as string);
+      return { desc, diffId: diffIds[i] as string, compression: layerCompression(desc.mediaType) };
+    });
+
+    const total = m.layers.reduce((n, l) => n + l.size, 0);
+    let received = 0;
+    const started = Date.now();
+    log.info('pulling image', { image, layers: jobs.length, bytes: total });
+    const ticker = setInterval(() => {
+      const s = (Date.now() - started) / 1000;
+      log.info('pull progress', { image, bytes: received, total, rate: rate(received, s) });
+    }, PROGRESS_EVERY_MS);
+    ticker.unref();
+    let results;
+    try {
+      results = await mapLimit(jobs, LAYER_CONCURRENCY, async (job) => {
+        const t0 = Date.now();
+        const res = await fetchLayer(
+          {
+            ...this.deps,
+            client,
+            image,
+            onBytes: (n) => {
+              received += n;
+              this.deps.onBytes(n);
+            },
+          },
+          job,
+        );
+        if (res.downloaded > 0 || res.unpacked) {
+          const s = (Date.now() - t0) / 1000;
+          log.info('pulled layer', {
+            image,
+            layer: job.desc.digest,
+            bytes: res.downloaded,
+            unpacked: res.unpacked,
+            seconds: s.toFixed(3),
+            rate: rate(res.downloaded, s),
+          });
+        }
+        return res;
+      });
+    } finally {
+      clearInterval(ticker);
+    }
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    await this.deps.content.put(m.config.digest, configBody);
+    for (const s of small) await this.deps.content.put(s.digest, s.body);
+    const blobs = [...small.map((s) => s.digest), m.config.digest, ...m.layers.map((l) => l.digest)];
+    const size = small.reduce((n, s) => n + s.body.length, 0) + configBody.length + total;
+    return { configDigest: m.config.digest, config, diffIds, topDigest: top.digest, blobs, size, downloaded: received };
+  }
+}
+
+function rate(bytes: number, seconds: number): string {
+  return `${(bytes / 1048576 / Math.max(seconds, 0.001)).toFixed(1)}MiB/s`;
+}

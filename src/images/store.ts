@@ -1,0 +1,307 @@
+/**
+ * The shared OCI image store of the runc, vm and rkt backends: CRI ImageService operations (ImageStore) and
+ * copy-on-write container roots (SnapshotStore) over one content store under <stateDir>/images:
+ *   blobs/sha256/<hex>   content-addressed blobs          layers/<diffid hex>   unpacked layers
+ *   metadata/images/     image records (JSON)             snapshots/<key>/      container roots
+ *   tmp/                 in-progress downloads and unpacks, emptied by start()
+ *
+ * Concurrency: identical pulls (same reference and credentials) share one download; image record changes and
+ * garbage collection run under one metadata lock; snapshot operations take a lock per key.
+ *
+ * NOTE: a pull continues when its caller gives up (the kubelet's retry joins it), bounded by pullTimeoutSeconds.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { CallContext } from '../backends/backend';
+import type { Logger } from '../log/logger';
+import type { Metrics } from '../metrics/metrics';
+import type * as cri from '../cri/types';
+import type {
+  FsInfo,
+  ImageStatusResult,
+  ImageStore,
+  PullRequest,
+  ResolvedImage,
+  Snapshot,
+  SnapshotStore,
+} from './types';
+import { ContentStore } from './content-store';
+import { LayerStore } from './layer-store';
+import { ImageMetadata, recordPull, type ImageRecord } from './metadata';
+import { storeFsInfo } from './fs-info';
+import { Snapshots } from './snapshots';
+import { RegistryHosts, type Credentials, type RegistriesConfig } from './hosts';
+import { Puller, type PullOutcome } from './pull';
+import { formatReference, parseReference, type ImageReference } from './reference';
+import { displayRef, findImage, imageConfigOf, toCriImage, verboseInfo } from './image-view';
+import { collectGarbage } from './gc';
+import { KeyedLock, SingleFlight, raceAbort } from './sync';
+import { DeadlineExceededError, NotFoundError, UnavailableError } from '../errors';
+
+export interface OciImageStoreOptions {
+  /** <stateDir>/images */
+  readonly root: string;
+  readonly registries: RegistriesConfig;
+  readonly pullTimeoutSeconds: number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** config.images.sandboxImage: reported pinned, so the kubelet's image GC keeps it. */
+  readonly sandboxImage?: string;
+}
+
+const BACKEND = { backend: 'oci' } as const;
+const META = 'meta';
+
+export class OciImageStore implements ImageStore, SnapshotStore {
+  readonly name = 'oci';
+  private readonly tmpDir: string;
+  private readonly hosts: RegistryHosts;
+  private readonly content: ContentStore;
+  private readonly layers: LayerStore;
+  private readonly meta: ImageMetadata;
+  private readonly snaps: Snapshots;
+  private readonly puller: Puller;
+  private readonly pulls = new SingleFlight<string>();
+  private readonly metaLock = new KeyedLock();
+  private readonly snapLock = new KeyedLock();
+  private readonly leases = new Set<Set<string>>();
+  private readonly closing = new AbortController();
+  private readonly log: Logger;
+  private readonly pinnedRef: string | undefined;
+
+  constructor(private readonly opts: OciImageStoreOptions) {
+    this.log = opts.log.child({ store: 'oci' });
+    this.tmpDir = path.join(opts.root, 'tmp');
+    this.hosts = new RegistryHosts(opts.registries);
+    this.content = new ContentStore(opts.root, this.tmpDir);
+    this.layers = new LayerStore(opts.root);
+    this.meta = new ImageMetadata(opts.root);
+    this.snaps = new Snapshots(opts.root, this.layers.dir);
+    this.puller = new Puller({
+      hosts: this.hosts,
+      content: this.content,
+      layers: this.layers,
+      tmpDir: this.tmpDir,
+      onBytes: (n) => opts.metrics.imagePullBytes.inc(BACKEND, n),
+    });
+    this.pinnedRef = opts.sandboxImage ? formatReference(parseReference(opts.sandboxImage)) : undefined;
+  }
+
+  /** Creates the dirs, drops leftovers of a crash (temp files, half-made snapshots, orphaned content). */
+  async start(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const leftovers = await readdir(this.tmpDir);
+    await Promise.allSettled(leftovers.map((n) => rm(path.join(this.tmpDir, n), { recursive: true, force: true })));
+    await Promise.all([this.content.init(), this.layers.init(), this.snaps.init(), this.meta.load(this.log)]);
+    await this.layers.cleanup();
+    await this.metaLock.with(META, () => this.gc());
+    this.log.info('image store started', { root: this.opts.root, images: this.meta.all().length });
+  }
+
+  /** Aborts pulls in progress. */
+  close(): Promise<void> {
+    this.closing.abort();
+    return Promise.resolve();
+  }
+
+  async pull(ctx: CallContext, req: PullRequest): Promise<string> {
+    const ref = parseReference(req.image);
+    const image = formatReference(ref);
+    if (ref.digest) {
+      // Digests are immutable: an image already pulled by this digest needs no registry round trip.
+      const have = findImage(this.meta.all(), image);
+      if (have) return have.id;
+    }
+    const creds = await this.hosts.credentials(ref.domain, req.auth);
+    // Callers with different credentials must not share a result (one may be allowed, the other not).
+    const key = `${image}\n${createHash('sha256')
+      .update(JSON.stringify(creds ?? null))
+      .digest('hex')}`;
+    const flight = this.pulls.run(key, () => this.doPull(ref, creds, ctx.log));
+    if (!flight.leader) ctx.log.info('joining pull in progress', { image });
+    return raceAbort(flight.promise, ctx.signal);
+  }
+
+  private async doPull(ref: ImageReference, creds: Credentials | undefined, log: Logger): Promise<string> {
+    const image = formatReference(ref);
+    const timeout = AbortSignal.timeout(this.opts.pullTimeoutSeconds * 1000);
+    const signal = AbortSignal.any([this.closing.signal, timeout]);
+    const lease = new Set<string>();
+    this.leases.add(lease);
+    const started = process.hrtime.bigint();
+    log.info('pull image', { image });
+    try {
+      const outcome = await this.puller.pull(ref, creds, signal, log, lease);
+      const id = await this.metaLock.with(META, () => this.commit(ref, outcome));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.opts.metrics.imagePulls.inc({ ...BACKEND, result: 'success' });
+      this.opts.metrics.imagePullDuration.observe(BACKEND, seconds);
+      log.info('pulled image', { image, id, bytes: outcome.downloaded, seconds: seconds.toFixed(3) });
+      return id;
+    } catch (err) {
+      this.opts.metrics.imagePulls.inc({ ...BACKEND, result: 'error' });
+      const mapped = this.closing.signal.aborted
+        ? new UnavailableError(`pull image ${image}: image store is shutting down`, { cause: err })
+        : timeout.aborted
+          ? new DeadlineExceededError(`pull image ${image}: timed out after ${this.opts.pullTimeoutSeconds}s`, {
+              cause: err,
+            })
+          : err;
+      log.warn('pull image failed', { image, error: mapped });
+      throw mapped;
+    } finally {
+      this.leases.delete(lease);
+    }
+  }
+
+  /** Records a pulled image (see recordPull). */
+  private async commit(ref: ImageReference, o: PullOutcome): Promise<string> {
+    const changed = recordPull(this.meta.all(), ref, o);
+    for (const rec of changed) await this.meta.save(rec);
+    return o.configDigest;
+  }
+
+  list(_ctx: CallContext): Promise<cri.Image[]> {
+    return Promise.resolve(this.meta.all().map((r) => toCriImage(r, this.isPinned(r))));
+  }
+
+  status(_ctx: CallContext, ref: string, verbose: boolean): Promise<ImageStatusResult> {
+    const rec = findImage(this.meta.all(), ref);
+    if (!rec) return Promise.resolve({ image: null, info: {} });
+    return Promise.resolve({ image: toCriImage(rec, this.isPinned(rec)), info: verbose ? verboseInfo(rec) : {} });
+  }
+
+  private isPinned(rec: ImageRecord): boolean {
+    return (
+      this.pinnedRef !== undefined &&
+      (rec.repoTags.includes(this.pinnedRef) || rec.repoDigests.includes(this.pinnedRef))
+    );
+  }
+
+  /**
+   * ImageStore.remove and SnapshotStore.remove share this name and signature: an existing snapshot key is removed
+   * as a snapshot, anything else as an image. Callers that know which they mean use removeImage/removeSnapshot.
+   */
+  async remove(ctx: CallContext, refOrKey: string): Promise<void> {
+    if ((await this.snaps.keys()).includes(refOrKey)) return this.removeSnapshot(ctx, refOrKey);
+    return this.removeImage(ctx, refOrKey);
+  }
+
+  /**
+   * Idempotent. Removing one of several tags only untags (as CRI-O does); by ID, digest or the last tag the image
+   * goes, with every blob and layer nothing else references. Layers under a container root stay until it is removed.
+   */
+  async removeImage(ctx: CallContext, ref: string): Promise<void> {
+    await this.metaLock.with(META, async () => {
+      const rec = findImage(this.meta.all(), ref);
+      if (!rec) return;
+      let asked: string | undefined;
+      try {
+        asked = formatReference(parseReference(ref));
+      } catch {
+        asked = undefined;
+      }
+      if (asked !== undefined && rec.repoTags.includes(asked) && rec.repoTags.length > 1) {
+        ctx.log.info('untag image', { image: asked, id: rec.id });
+        await this.meta.save({ ...rec, repoTags: rec.repoTags.filter((t) => t !== asked) });
+        return;
+      }
+      ctx.log.info('remove image', { image: ref, id: rec.id });
+      await this.meta.delete(rec.id);
+      await this.gc();
+      ctx.log.info('removed image', { image: ref, id: rec.id });
+    });
+  }
+
+  fsInfo(_ctx: CallContext): Promise<FsInfo> {
+    return storeFsInfo(this.opts.root, this.content, this.layers, this.snaps);
+  }
+
+  resolve(_ctx: CallContext, ref: string): Promise<ResolvedImage> {
+    const rec = findImage(this.meta.all(), ref);
+    if (!rec) return Promise.reject(new NotFoundError(`resolve image ${ref}: not pulled`, { context: { image: ref } }));
+    const name = displayRef(rec, ref);
+    const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name.replace(/:[^:/]+$/, '');
+    const digestRef = rec.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? rec.repoDigests[0];
+    return Promise.resolve({
+      id: rec.id,
+      ref: name,
+      ...(digestRef ? { digestRef } : {}),
+      config: imageConfigOf(rec),
+      layerDirs: rec.diffIds.map((d) => this.layers.path(d)),
+    });
+  }
+
+  prepare(ctx: CallContext, key: string, ref: string, opts: { readonly readonly: boolean }): Promise<Snapshot> {
+    return this.snapLock.with(key, async () => {
+      const existing = await this.snaps.record(key);
+      let diffIds = existing?.diffIds;
+      if (!diffIds) {
+        // Under the metadata lock: once the record exists, garbage collection keeps its layers.
+        diffIds = await this.metaLock.with(META, async () => {
+          const rec = findImage(this.meta.all(), ref);
+          if (!rec)
+            throw new NotFoundError(`prepare snapshot ${key}: image ${ref} not pulled`, { context: { image: ref } });
+          const createdAt = new Date().toISOString();
+          await this.snaps.create({
+            version: 1,
+            key,
+            imageId: rec.id,
+            diffIds: rec.diffIds,
+            readonly: opts.readonly,
+            createdAt,
+          });
+          return rec.diffIds;
+        });
+      }
+      ctx.log.info('mount snapshot', { key, image: ref, readonly: existing?.readonly ?? opts.readonly });
+      try {
+        const snap = await this.snaps.mount(
+          key,
+          diffIds.map((d) => this.layers.path(d)),
+        );
+        ctx.log.info('mounted snapshot', { key, rootfs: snap.rootfs });
+        return snap;
+      } catch (err) {
+        if (!existing) await this.snaps.remove(key).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** Idempotent: unmounts, deletes, and collects layers only this snapshot still held. */
+  async removeSnapshot(ctx: CallContext, key: string): Promise<void> {
+    await this.snapLock.with(key, async () => {
+      if (!(await this.snaps.record(key))) {
+        await this.snaps.remove(key);
+        return;
+      }
+      ctx.log.info('remove snapshot', { key });
+      await this.snaps.remove(key);
+      ctx.log.info('removed snapshot', { key });
+    });
+    await this.metaLock.with(META, () => this.gc());
+  }
+
+  usage(key: string): Promise<{ bytes: number; inodes: number }> {
+    return this.snaps.usage(key);
+  }
+
+  keys(): Promise<string[]> {
+    return this.snaps.keys();
+  }
+
+  /** Call with the metadata lock held. */
+  private async gc(): Promise<void> {
+    const snapshots = await this.snaps.records();
+    await collectGarbage({
+      content: this.content,
+      layers: this.layers,
+      images: this.meta.all(),
+      snapshots,
+      leases: this.leases,
+      log: this.log,
+    });
+  }
+}
