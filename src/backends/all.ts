@@ -2,8 +2,11 @@
 import type { BackendKind } from './backend';
 import type { BackendFactory } from './registry';
 import { InvalidArgumentError } from '../errors';
+import { createDockerBackend } from './docker';
 
-const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {};
+const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {
+  docker: createDockerBackend,
+};
 
 /** The factory of a backend kind; InvalidArgument when this build does not include it. */
 export function backendFactory(kind: BackendKind): BackendFactory {

@@ -1,6 +1,7 @@
 /**
  * Backend-wide configuration of the docker backend (the `backends.docker` section of crimux's config), as a convict
- * schema fragment. Per-handler options live in `handlers.<name>.options` and are validated by the backend factory.
+ * schema fragment. Per-handler options live in `handlers.<name>.options` and are validated by the backend factory
+ * (see options.ts: `dockerRuntime` maps a handler to a Docker runtime name, HostConfig.Runtime).
  */
 export const dockerConfigSchema = {
   enabled: {
@@ -9,8 +10,36 @@ export const dockerConfigSchema = {
     default: false,
     env: 'CRIMUX_BACKENDS_DOCKER_ENABLED',
   },
+  socket: {
+    doc: 'Unix socket of the Docker Engine API (dockerd -H unix://…).',
+    format: String,
+    default: '/var/run/docker.sock',
+    env: 'CRIMUX_BACKENDS_DOCKER_SOCKET',
+  },
+  apiVersion: {
+    doc: 'Docker Engine API version to speak, e.g. "1.41"; empty negotiates it with dockerd (/version) on connect.',
+    format: String,
+    default: '',
+    env: 'CRIMUX_BACKENDS_DOCKER_API_VERSION',
+  },
+  requestTimeoutSeconds: {
+    doc: 'Upper bound of one non-streaming Docker API call when the caller sets no tighter deadline.',
+    format: 'nat',
+    default: 120,
+    env: 'CRIMUX_BACKENDS_DOCKER_REQUEST_TIMEOUT_SECONDS',
+  },
+  logDriver: {
+    doc: 'Docker log driver of pod containers; crimux copies its output into the CRI log files, so it must be readable through the logs API (local or json-file).',
+    format: ['local', 'json-file'],
+    default: 'local',
+    env: 'CRIMUX_BACKENDS_DOCKER_LOG_DRIVER',
+  },
 };
 
 export interface DockerBackendConfig {
   enabled: boolean;
+  socket: string;
+  apiVersion: string;
+  requestTimeoutSeconds: number;
+  logDriver: 'local' | 'json-file';
 }

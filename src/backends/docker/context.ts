@@ -1,0 +1,22 @@
+/** What the docker backend's operation files share: the engine seam and the helpers built on it. */
+import type { Config } from '../../config/types';
+import type { DockerBackendConfig } from './config';
+import type { DockerEngine } from './engine-client';
+import type { DockerImageStore } from './images';
+import type { Lookup } from './lookup';
+import type { LogCopiers } from './log-copiers';
+import type { DockerPodNetwork } from './pod-network';
+
+export interface DockerShared {
+  readonly engine: DockerEngine;
+  readonly lookup: Lookup;
+  readonly images: DockerImageStore;
+  readonly network: DockerPodNetwork;
+  readonly copiers: LogCopiers;
+  readonly config: Config;
+  readonly docker: DockerBackendConfig;
+  /** Docker runtime name per handler name (handler option dockerRuntime); '' for dockerd's default. */
+  readonly runtimes: ReadonlyMap<string, string>;
+  /** crimux's own oom_score_adj: the lowest value runc can set for a container here. */
+  readonly oomScoreAdjFloor: number;
+}

@@ -1,0 +1,157 @@
+/**
+ * CreateContainer → a Docker create body. Pure: the caller resolves the image, the sandbox's pause container,
+ * a PID-target container, the seccomp profile's content and the oom_score_adj floor beforehand.
+ *
+ * Kubernetes semantics kept: `command` replaces the image entrypoint (and then the image's cmd is not used — Docker
+ * does the same when Entrypoint is set), `args` replaces the image cmd; the container joins the pause container's
+ * network and IPC namespaces, and its PID namespace when the pod shares one.
+ */
+import type * as cri from '../../cri/types';
+import type { LinuxContainerSecurityContext__Output as SecurityContext } from '../../cri/generated/runtime/v1/LinuxContainerSecurityContext';
+import { InvalidArgumentError } from '../../errors';
+import type { CreateContainerBody } from './engine-types';
+import { containerLabels } from './records';
+import { clampOomScoreAdj, toDockerResources } from './convert-resources';
+
+export interface ContainerBodyInput {
+  readonly id: string;
+  readonly sandboxId: string;
+  /** Docker ID of the sandbox's pause container. */
+  readonly pauseId: string;
+  /** Docker ID of the target container when namespace_options.pid is TARGET. */
+  readonly pidTargetId?: string;
+  readonly config: cri.ContainerConfig;
+  readonly sandboxConfig: cri.PodSandboxConfig;
+  readonly imageId: string;
+  readonly imageRef: string;
+  readonly createdAt: string;
+  readonly logPath: string;
+  readonly dockerRuntime: string;
+  readonly logDriver: string;
+  /** Content of the Localhost seccomp profile, read by the caller (Docker wants the JSON, not a path). */
+  readonly seccompProfile?: string;
+  readonly oomScoreAdjFloor: number;
+}
+
+const PROPAGATION: Record<string, string> = {
+  PROPAGATION_PRIVATE: '',
+  PROPAGATION_HOST_TO_CONTAINER: 'rslave',
+  PROPAGATION_BIDIRECTIONAL: 'rshared',
+};
+
+/** `host:container[:opts]` binds; Docker's syntax cannot carry ':' or ',' inside paths. */
+export function toBinds(mounts: cri.ContainerConfig['mounts']): string[] {
+  return mounts.map((m) => {
+    for (const p of [m.host_path, m.container_path]) {
+      if (!p.startsWith('/') || /[:,]/.test(p)) {
+        throw new InvalidArgumentError(`convert mount ${m.host_path} → ${m.container_path}: paths must be absolute, without ':' or ','`);
+      }
+    }
+    if (m.image) throw new InvalidArgumentError(`convert mount ${m.container_path}: image volumes are not supported by the docker backend`);
+    if (m.recursive_read_only) {
+      throw new InvalidArgumentError(`convert mount ${m.container_path}: recursive read-only mounts are not supported by the docker backend`);
+    }
+    const opts = [m.readonly ? 'ro' : 'rw'];
+    const prop = PROPAGATION[m.propagation] ?? '';
+    if (prop) opts.push(prop);
+    if (m.selinux_relabel) opts.push('Z');
+    return `${m.host_path}:${m.container_path}:${opts.join(',')}`;
+  });
+}
+
+/** CRI Signal enum name → the signal name Docker takes ("SIGRTMINPLUS1" → "SIGRTMIN+1"); '' for the default. */
+export function stopSignalName(sig: string | undefined): string {
+  if (!sig || sig === 'RUNTIME_DEFAULT') return '';
+  return sig.replace('PLUS', '+').replace('MAXMINUS', 'MAX-');
+}
+
+/** Docker SecurityOpt entries for the container's security context. */
+export function securityOpts(sc: SecurityContext, seccompProfile?: string): string[] {
+  const out: string[] = [];
+  if (sc.no_new_privs) out.push('no-new-privileges');
+  const type = sc.seccomp?.profile_type;
+  const legacy = sc.seccomp_profile_path;
+  if (type === 'Unconfined' || (!sc.seccomp && legacy === 'unconfined')) out.push('seccomp=unconfined');
+  else if (type === 'Localhost' || (!sc.seccomp && legacy.startsWith('localhost/'))) {
+    if (seccompProfile === undefined) throw new InvalidArgumentError('convert security context: Localhost seccomp profile not loaded');
+    out.push(`seccomp=${seccompProfile}`);
+  }
+  // AppArmor: only an explicit Localhost profile is passed on; RuntimeDefault/Unconfined need nothing from Docker.
+  if (sc.apparmor?.profile_type === 'Localhost' && sc.apparmor.localhost_ref) out.push(`apparmor=${sc.apparmor.localhost_ref}`);
+  return out;
+}
+
+/** The Localhost seccomp profile path a security context asks for, if any. */
+export function seccompProfilePath(sc: SecurityContext | null | undefined): string | undefined {
+  if (!sc) return undefined;
+  if (sc.seccomp?.profile_type === 'Localhost') return sc.seccomp.localhost_ref || undefined;
+  if (!sc.seccomp && sc.seccomp_profile_path.startsWith('localhost/')) return sc.seccomp_profile_path.slice('localhost/'.length);
+  return undefined;
+}
+
+function userOf(sc: SecurityContext): string | undefined {
+  const user = sc.run_as_username || (sc.run_as_user ? sc.run_as_user.value : '');
+  if (!user) return undefined;
+  return sc.run_as_group ? `${user}:${sc.run_as_group.value}` : user;
+}
+
+function pidMode(mode: string | undefined, i: ContainerBodyInput): string | undefined {
+  if (mode === 'NODE') return 'host';
+  if (mode === 'POD') return `container:${i.pauseId}`;
+  if (mode === 'TARGET') {
+    if (!i.pidTargetId) throw new InvalidArgumentError('convert container: PID namespace TARGET without a target container');
+    return `container:${i.pidTargetId}`;
+  }
+  return undefined;
+}
+
+export function containerCreateBody(i: ContainerBodyInput): { body: CreateContainerBody; oomClamped: boolean } {
+  const c = i.config;
+  const sc = c.linux?.security_context ?? null;
+  const ns = sc?.namespace_options;
+  const oom = clampOomScoreAdj(c.linux?.resources?.oom_score_adj, i.oomScoreAdjFloor);
+  const privileged = sc?.privileged ?? false;
+  const body: CreateContainerBody = {
+    Image: i.imageId,
+    Entrypoint: c.command.length ? c.command : undefined,
+    Cmd: c.args.length ? c.args : undefined,
+    Env: c.envs.map((e) => `${e.key}=${e.value}`),
+    WorkingDir: c.working_dir || undefined,
+    User: sc ? userOf(sc) : undefined,
+    Tty: c.tty,
+    OpenStdin: c.stdin,
+    StdinOnce: c.stdin_once,
+    AttachStdin: c.stdin,
+    AttachStdout: true,
+    AttachStderr: !c.tty,
+    StopSignal: stopSignalName(c.stop_signal) || undefined,
+    Labels: containerLabels({ id: i.id, sandboxId: i.sandboxId, createdAt: i.createdAt, config: c, imageRef: i.imageRef, logPath: i.logPath }),
+    HostConfig: {
+      ...toDockerResources(c.linux?.resources),
+      OomScoreAdj: oom.value,
+      Binds: toBinds(c.mounts),
+      NetworkMode: `container:${i.pauseId}`,
+      IpcMode: ns?.ipc === 'NODE' ? 'host' : `container:${i.pauseId}`,
+      PidMode: pidMode(ns?.pid, i),
+      Privileged: privileged,
+      ReadonlyRootfs: sc?.readonly_rootfs ?? false,
+      CapAdd: sc?.capabilities?.add_capabilities.length ? sc.capabilities.add_capabilities : undefined,
+      CapDrop: sc?.capabilities?.drop_capabilities.length ? sc.capabilities.drop_capabilities : undefined,
+      SecurityOpt: sc ? securityOpts(sc, i.seccompProfile) : undefined,
+      // Privileged containers see everything (Docker ignores these then); otherwise the kubelet's lists apply as given.
+      MaskedPaths: sc && !privileged ? sc.masked_paths : undefined,
+      ReadonlyPaths: sc && !privileged ? sc.readonly_paths : undefined,
+      Devices: c.devices.map((d) => ({
+        PathOnHost: d.host_path,
+        PathInContainer: d.container_path,
+        CgroupPermissions: d.permissions || 'rwm',
+      })),
+      GroupAdd: sc?.supplemental_groups.length ? sc.supplemental_groups : undefined,
+      CgroupParent: i.sandboxConfig.linux?.cgroup_parent || undefined,
+      Runtime: i.dockerRuntime || undefined,
+      LogConfig: { Type: i.logDriver },
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+  return { body, oomClamped: oom.clamped };
+}

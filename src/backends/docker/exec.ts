@@ -1,0 +1,115 @@
+/**
+ * ExecSync through Docker's exec API: create, start on a hijacked connection, collect the demultiplexed output,
+ * then read the exit code from exec inspect.
+ *
+ * Docker has no "kill exec" call, so a timeout kills the exec'd process (and its descendants) by the host PID that
+ * exec inspect reports — crimux runs as root on the same host as dockerd — then throws DeadlineExceededError.
+ */
+import fs from 'node:fs/promises';
+import type { CallContext, ExecSyncResult } from '../backend';
+import { DeadlineExceededError, FailedPreconditionError, InternalError } from '../../errors';
+import type { DockerShared } from './context';
+import { FrameDecoder } from './stream-frames';
+
+/** Output kept per stream; the rest is dropped (the kubelet caps probe output far lower). */
+const MAX_OUTPUT = 16 * 1024 * 1024;
+const EXIT_CODE_WAIT_MS = 5000;
+
+export async function execSync(
+  s: DockerShared,
+  ctx: CallContext,
+  id: string,
+  cmd: string[],
+  timeoutSeconds: number,
+): Promise<ExecSyncResult> {
+  const c = await s.lookup.mustInspect('container', id, ctx.signal);
+  if (!c.State.Running) throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
+  const execId = await s.engine.createExec(c.Id, { cmd, tty: false, stdin: false, stdout: true, stderr: true }, ctx.signal);
+  ctx.log.debug('exec sync', { dockerId: c.Id, execId, cmd: cmd[0] });
+  const { socket, head } = await s.engine.startExec(execId, false, ctx.signal);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let outLen = 0;
+  let errLen = 0;
+  const decoder = new FrameDecoder();
+  const take = (chunk: Buffer): void => {
+    for (const f of decoder.push(chunk)) {
+      if (f.stream === 'stdout' && outLen < MAX_OUTPUT) {
+        out.push(f.data);
+        outLen += f.data.length;
+      } else if (f.stream === 'stderr' && errLen < MAX_OUTPUT) {
+        err.push(f.data);
+        errLen += f.data.length;
+      }
+    }
+  };
+  if (head.length) take(head);
+
+  let timedOut = false;
+  const ended = new Promise<void>((resolve, reject) => {
+    socket.on('data', take);
+    socket.on('end', () => resolve());
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+  const deadline = timeoutSeconds > 0 ? setTimeout(() => {
+    timedOut = true;
+    void killExec(s, execId).finally(() => socket.destroy());
+  }, timeoutSeconds * 1000) : undefined;
+  const onAbort = (): void => {
+    void killExec(s, execId).finally(() => socket.destroy());
+  };
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await ended;
+  } finally {
+    if (deadline) clearTimeout(deadline);
+    ctx.signal.removeEventListener('abort', onAbort);
+    socket.destroy();
+  }
+  if (timedOut) {
+    throw new DeadlineExceededError(`exec in container ${id}: command timed out after ${timeoutSeconds}s`);
+  }
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: await exitCode(s, execId, ctx.signal) };
+}
+
+/** Docker records the exit code a moment after the stream closes; poll briefly for it. */
+async function exitCode(s: DockerShared, execId: string, signal: AbortSignal): Promise<number> {
+  const until = Date.now() + EXIT_CODE_WAIT_MS;
+  for (;;) {
+    const st = await s.engine.inspectExec(execId, signal);
+    if (!st.Running && st.ExitCode !== null) return st.ExitCode;
+    if (Date.now() > until) throw new InternalError(`exec ${execId}: no exit code after the stream ended`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Kills an exec'd process tree by host PID; errors are logged by nobody on purpose: it may have just exited. */
+async function killExec(s: DockerShared, execId: string): Promise<void> {
+  try {
+    const st = await s.engine.inspectExec(execId);
+    if (st.Running && st.Pid > 0) await killTree(st.Pid);
+  } catch {
+    // dockerd gone or exec finished: nothing left to kill
+  }
+}
+
+/** SIGKILL a process and every descendant (children first found via /proc/<pid>/task/*\/children). */
+export async function killTree(pid: number): Promise<void> {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    const p = all[i] ?? 0;
+    const tasks = await fs.readdir(`/proc/${p}/task`).catch(() => [] as string[]);
+    for (const t of tasks) {
+      const kids = await fs.readFile(`/proc/${p}/task/${t}/children`, 'utf8').catch(() => '');
+      for (const k of kids.split(' ').filter(Boolean)) all.push(Number(k));
+    }
+  }
+  for (const p of all) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * createDockerBackend: the docker backend's factory (registered in src/backends/all.ts). Validates the handler
+ * options, builds the Docker Engine client and the helpers on it; connects to nothing yet (start() does, and a
+ * dockerd that is down only makes the backend unhealthy).
+ */
+import { readFileSync } from 'node:fs';
+import type { BackendFactory, BackendDeps } from '../registry';
+import type { DockerBackendConfig } from './config';
+import { DockerBackend } from './docker-backend';
+import { HttpDockerEngine, type DockerEngine } from './engine-client';
+import { DockerImageStore } from './images';
+import { Lookup } from './lookup';
+import { LogCopiers } from './log-copiers';
+import { DockerPodNetwork } from './pod-network';
+import { parseHandlerOptions } from './options';
+
+/** crimux's own oom_score_adj: containers cannot be given less here (see convert-resources.ts). */
+function ownOomScoreAdj(): number {
+  try {
+    return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Builds the backend on a given engine: the factory passes the real one, unit tests a fake. */
+export function buildDockerBackend(deps: BackendDeps, engine: DockerEngine): DockerBackend {
+  const runtimes = new Map(deps.handlers.map((h) => [h.name, parseHandlerOptions(h).dockerRuntime]));
+  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const log = deps.log.child({ backend: 'docker' });
+  const shared = {
+    engine,
+    lookup: new Lookup(engine),
+    images: new DockerImageStore(engine, deps.config.images.registries, deps.config.images.sandboxImage),
+    network: new DockerPodNetwork(deps.config, log),
+    copiers: new LogCopiers(engine, deps.stateDir, log),
+    config: deps.config,
+    docker,
+    runtimes,
+    oomScoreAdjFloor: ownOomScoreAdj(),
+  };
+  return new DockerBackend(shared, deps.stateDir, log);
+}
+
+export const createDockerBackend: BackendFactory = (deps) => {
+  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const engine = new HttpDockerEngine({
+    socket: docker.socket,
+    apiVersion: docker.apiVersion,
+    requestTimeoutMs: docker.requestTimeoutSeconds * 1000,
+  });
+  return buildDockerBackend(deps, engine);
+};
+
+export { DockerBackend } from './docker-backend';
+export type { DockerEngine } from './engine-client';

@@ -1,0 +1,94 @@
+/**
+ * Where a container's CRI log copy stands, found on disk so it survives crimux restarts: the tail of the log
+ * file, the tail of the latest file the kubelet rotated it to (`<path>.<timestamp>`, left uncompressed by the
+ * kubelet), and a small position file written at each reopen and when copying finished
+ * (<stateDir>/backends/docker/logs/<id>.json). The latest of the three wins.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { laterPosition, positionOfTail, type LogPosition } from './cri-log';
+
+const TAIL_BYTES = 64 * 1024;
+
+export interface SavedPosition {
+  readonly position: LogPosition | null;
+  /** Copying finished: the container had exited and every message was written. */
+  readonly done: boolean;
+}
+
+async function tailOf(file: string): Promise<LogPosition | null> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(file, 'r');
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    return positionOfTail(buf.toString('utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The most recently modified uncompressed rotation of `file`, if any. */
+async function latestRotation(file: string): Promise<string | undefined> {
+  const dir = path.dirname(file);
+  const prefix = path.basename(file) + '.';
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return undefined;
+  }
+  let best: { file: string; mtime: number } | undefined;
+  for (const n of names) {
+    if (!n.startsWith(prefix) || n.endsWith('.gz') || n.endsWith('.tmp')) continue;
+    const full = path.join(dir, n);
+    const st = await fs.stat(full).catch(() => undefined);
+    if (st?.isFile() && (!best || st.mtimeMs > best.mtime)) best = { file: full, mtime: st.mtimeMs };
+  }
+  return best?.file;
+}
+
+export class LogPositions {
+  constructor(private readonly dir: string) {}
+
+  private fileOf(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  async read(id: string): Promise<SavedPosition | null> {
+    try {
+      const raw = JSON.parse(await fs.readFile(this.fileOf(id), 'utf8')) as { ts?: string; count?: number; done?: boolean };
+      const position = raw.ts !== undefined ? { ts: BigInt(raw.ts), count: raw.count ?? 0 } : null;
+      return { position, done: raw.done === true };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Written atomically (temp file + rename): a crash leaves the old or the new position, never half of one. */
+  async write(id: string, saved: SavedPosition): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true });
+    const body = JSON.stringify({ ts: saved.position?.ts.toString(), count: saved.position?.count, done: saved.done });
+    const tmp = `${this.fileOf(id)}.tmp`;
+    await fs.writeFile(tmp, body);
+    await fs.rename(tmp, this.fileOf(id));
+  }
+
+  async remove(id: string): Promise<void> {
+    await fs.rm(this.fileOf(id), { force: true });
+  }
+
+  /** Where copying must resume for a container logging to `logPath`. */
+  async resumePoint(id: string, logPath: string): Promise<SavedPosition> {
+    const saved = await this.read(id);
+    const rotated = await latestRotation(logPath);
+    let pos = laterPosition(await tailOf(logPath), rotated ? await tailOf(rotated) : null);
+    pos = laterPosition(pos, saved?.position ?? null);
+    return { position: pos, done: saved?.done ?? false };
+  }
+}

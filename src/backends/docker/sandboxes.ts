@@ -1,0 +1,161 @@
+/**
+ * Pod sandboxes as pause containers in Docker. Creation is transactional: every step registers its undo, and a
+ * failure runs the undos in reverse (on their own deadline, since the caller's may be what expired).
+ *
+ * CRI semantics honoured here: RunPodSandbox is safe to repeat for the same ID (leftovers are removed first);
+ * StopPodSandbox stops every container, tears the network down and is idempotent; RemovePodSandbox removes every
+ * container first, and an unknown ID is success; PodSandboxStatus of an unknown ID is NotFound.
+ */
+import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
+import type * as cri from '../../cri/types';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, errorMessage } from '../../errors';
+import type { DockerShared } from './context';
+import { isHostNetwork, sandboxCreateBody, toPodSandbox, toPodSandboxStatus } from './convert-sandbox';
+import { LABEL, sandboxName, selector } from './naming';
+import { dockerStatusOf } from './engine-http';
+import type { CreateContainerBody } from './engine-types';
+import { readSandbox } from './records';
+import { nowNs } from './timestamps';
+
+const UNDO_TIMEOUT_MS = 60_000;
+
+type Undo = () => Promise<void>;
+
+export class SandboxOps {
+  constructor(private readonly s: DockerShared) {}
+
+  async run(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+    const md = req.config.metadata;
+    if (!md?.name || !md.namespace) throw new InvalidArgumentError(`run sandbox ${req.id}: metadata name and namespace are required`);
+    await this.cleanLeftovers(ctx, req.id);
+    const imageId = await this.sandboxImage(ctx);
+    const body = sandboxCreateBody({
+      id: req.id,
+      handler: req.handler.name,
+      dockerRuntime: this.s.runtimes.get(req.handler.name) ?? '',
+      imageId,
+      createdAt: nowNs(),
+      config: req.config,
+    });
+    const name = sandboxName(md);
+    const undo: Undo[] = [];
+    try {
+      ctx.log.info('create pause container', { name, image: imageId });
+      const dockerId = await this.create(ctx, req.id, name, body);
+      undo.push(() => this.s.engine.removeContainer(dockerId).catch(ignoreNotFound));
+      this.s.lookup.remember('sandbox', req.id, dockerId);
+      await this.s.engine.startContainer(dockerId, ctx.signal);
+      if (!isHostNetwork(req.config)) {
+        const c = await this.s.engine.inspectContainer(dockerId, { signal: ctx.signal });
+        undo.push(() => this.s.network.tearDown(undoCtx(ctx), req.id, md));
+        const net = await this.s.network.setUp(ctx, req.id, c.State.Pid, req.config);
+        ctx.log.info('sandbox network ready', { ips: net.ips.join(',') });
+      }
+      ctx.log.info('sandbox running', { dockerId, name });
+    } catch (err) {
+      ctx.log.warn('run sandbox failed, undoing', { error: errorMessage(err) });
+      for (const u of undo.reverse()) {
+        await u().catch((e: unknown) => ctx.log.warn('undo failed', { error: errorMessage(e) }));
+      }
+      this.s.lookup.forget('sandbox', req.id);
+      throw err;
+    }
+  }
+
+  private async create(ctx: CallContext, id: string, name: string, body: CreateContainerBody): Promise<string> {
+    try {
+      return await this.s.engine.createContainer(name, body, ctx.signal);
+    } catch (err) {
+      if (dockerStatusOf(err) === 409) {
+        throw new AlreadyExistsError(`run sandbox ${id}: docker name ${name} is taken by another pod attempt`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The sandbox image's ID, pulled into Docker's store when missing (through the registry configuration). */
+  private async sandboxImage(ctx: CallContext): Promise<string> {
+    const ref = this.s.config.images.sandboxImage;
+    const img = await this.s.images.inspectRef(ctx, ref);
+    if (img) return img.Id;
+    ctx.log.info('pull sandbox image', { image: ref });
+    return this.s.images.pull(ctx, { image: ref });
+  }
+
+  /** A repeated RunPodSandbox after a crash: whatever the same ID left in Docker or the network goes first. */
+  private async cleanLeftovers(ctx: CallContext, id: string): Promise<void> {
+    const old = await this.s.lookup.inspect('sandbox', id, ctx.signal);
+    if (!old) return;
+    ctx.log.warn('removing leftovers of an earlier attempt of this sandbox', { dockerId: old.Id });
+    await this.remove(ctx, id);
+  }
+
+  async stop(ctx: CallContext, id: string): Promise<void> {
+    const pause = await this.s.lookup.inspect('sandbox', id, ctx.signal);
+    // CRI: stopping an unknown sandbox succeeds; a pinned netns without a pause container is still released.
+    const rec = pause ? readSandbox(pause.Config.Labels) : undefined;
+    ctx.log.info('stop sandbox', { dockerId: pause?.Id });
+    for (const c of await this.s.lookup.containersOf(id, ctx.signal)) {
+      if (c.State === 'running' || c.State === 'restarting' || c.State === 'paused') {
+        await this.s.engine.stopContainer(c.Id, 0, ctx.signal).catch(ignoreNotFound);
+      }
+    }
+    if (!rec?.hostNetwork && (pause || (await this.s.network.hasState(id)))) {
+      await this.s.network.tearDown(ctx, id, rec?.metadata);
+    }
+    if (pause?.State.Running) await this.s.engine.stopContainer(pause.Id, 0, ctx.signal).catch(ignoreNotFound);
+    ctx.log.info('stopped sandbox', { dockerId: pause?.Id });
+  }
+
+  async remove(ctx: CallContext, id: string): Promise<void> {
+    const pause = await this.s.lookup.inspect('sandbox', id, ctx.signal);
+    const rec = pause ? readSandbox(pause.Config.Labels) : undefined;
+    ctx.log.info('remove sandbox', { dockerId: pause?.Id });
+    for (const c of await this.s.lookup.containersOf(id, ctx.signal)) {
+      const cid = c.Labels?.[LABEL.id];
+      if (cid) await this.s.copiers.forget(cid);
+      await this.s.engine.removeContainer(c.Id, ctx.signal).catch(ignoreNotFound);
+      if (cid) this.s.lookup.forget('container', cid);
+    }
+    if (!rec?.hostNetwork && (pause || (await this.s.network.hasState(id)))) {
+      await this.s.network.tearDown(ctx, id, rec?.metadata);
+    }
+    if (pause) await this.s.engine.removeContainer(pause.Id, ctx.signal).catch(ignoreNotFound);
+    this.s.lookup.forget('sandbox', id);
+    ctx.log.info('removed sandbox', { dockerId: pause?.Id });
+  }
+
+  async status(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+    const pause = await this.s.lookup.mustInspect('sandbox', id, ctx.signal);
+    const rec = readSandbox(pause.Config.Labels);
+    const ips = rec && !rec.hostNetwork ? await this.s.network.ips(id) : [];
+    const status = toPodSandboxStatus(pause, ips);
+    if (!status) throw new NotFoundError(`sandbox status ${id}: docker container ${pause.Id} is not a crimux sandbox`);
+    const info: Record<string, string> = {};
+    if (verbose) {
+      info.info = JSON.stringify({
+        dockerId: pause.Id,
+        name: pause.Name.replace(/^\//, ''),
+        pid: pause.State.Pid,
+        image: pause.Image,
+        runtime: pause.HostConfig.Runtime ?? '',
+        netns: rec?.hostNetwork ? '' : this.s.network.netnsPath(id),
+      });
+    }
+    return { status, info };
+  }
+
+  async list(ctx: CallContext): Promise<cri.PodSandbox[]> {
+    const all = await this.s.engine.listContainers(selector('sandbox'), ctx.signal);
+    return all.map(toPodSandbox).filter((p): p is cri.PodSandbox => p !== undefined);
+  }
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!(err instanceof NotFoundError)) throw err;
+}
+
+/** Undo steps get their own deadline: the caller's may be exactly what just expired. */
+function undoCtx(ctx: CallContext): CallContext {
+  return { log: ctx.log, signal: AbortSignal.timeout(UNDO_TIMEOUT_MS) };
+}
