@@ -19,6 +19,7 @@ import { MetricsServer } from './metrics/http';
 import { RouterCore } from './router/core';
 import { Router, routingFromConfig } from './router/router';
 import { reconcile } from './state/reconcile';
+import { ExitWatcher } from './router/exit-watcher';
 import { SqliteOwnershipStore } from './state/sqlite-store';
 import type { StreamingUrls } from './streaming/types';
 import { errorMessage } from './errors';
@@ -32,6 +33,7 @@ export class Daemon {
   private reconciled = false;
   private cri?: CriServer;
   private metricsServer?: MetricsServer;
+  private exitWatcher?: ExitWatcher;
   /** Set once the streaming server exists (issue #8). */
   private streaming?: StreamingUrls;
   metricsAddress = '';
@@ -148,6 +150,8 @@ export class Daemon {
     );
     this.log.info('reconcile finished', { repairs: report.repairs.length, skipped: report.skipped.join(',') });
     await this.router.status.health({ signal: AbortSignal.timeout(10_000), log: this.log });
+    this.exitWatcher = new ExitWatcher(this.router.core.events, () => [...this.backends.values()], this.log);
+    this.exitWatcher.start();
     this.reconciled = true;
     this.log.info('crimux ready', { socket: this.config.socket.path });
   }
@@ -168,6 +172,7 @@ export class Daemon {
   async stop(graceMs = 10_000): Promise<void> {
     this.log.info('shutting down');
     this.shutdown.abort();
+    this.exitWatcher?.stop();
     await this.cri?.drain(graceMs);
     await this.metricsServer?.close();
     for (const b of this.backends.values()) {

@@ -5,7 +5,7 @@
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
 import type { Router } from '../router/router';
 import { containerFilterSpec, sandboxFilterSpec } from '../router/filters';
-import { InvalidArgumentError, UnimplementedError } from '../errors';
+import { InvalidArgumentError, ResourceExhaustedError, UnimplementedError } from '../errors';
 import type { StreamingUrls } from '../streaming/types';
 import { serverStream, unary, type RpcEnv } from './instrument';
 import { pages } from './paging';
@@ -182,8 +182,17 @@ export function runtimeService(env: RpcEnv, router: Router, streaming: () => Str
       await router.core.backend(rec.backend).checkpointContainer(ctx, { ...req, container_id: rec.id });
       return {};
     }),
-    GetContainerEvents: serverStream(env, 'GetContainerEvents', async () => {
-      throw new UnimplementedError('GetContainerEvents: container events are not served yet (TODO(#9)); relist instead');
+    GetContainerEvents: serverStream(env, 'GetContainerEvents', async (_req, ctx, write) => {
+      const sub = router.core.events.subscribe();
+      const onAbort = (): void => sub.close();
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        for (let ev = await sub.next(); ev; ev = await sub.next()) await write(ev);
+        if (sub.dropped) throw new ResourceExhaustedError(`GetContainerEvents: ${sub.dropped}; relist and resubscribe`);
+      } finally {
+        ctx.signal.removeEventListener('abort', onAbort);
+        sub.close();
+      }
     }),
     ListMetricDescriptors: unary(env, 'ListMetricDescriptors', async () => {
       throw new UnimplementedError('ListMetricDescriptors: not served yet (TODO(#9))');

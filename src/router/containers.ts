@@ -60,6 +60,7 @@ export class ContainerRouter {
         );
         core.store.updateContainer(id, { phase: 'ready' });
         log.info('created container');
+        core.events.emit('CONTAINER_CREATED_EVENT', id, sandbox.id);
         return id;
       } catch (err) {
         log.warn('create container failed; undoing', { error: errorMessage(err) });
@@ -83,6 +84,7 @@ export class ContainerRouter {
       c.log.info('starting container');
       await this.core.backend(rec.backend).startContainer(c, rec.id);
       c.log.info('started container');
+      this.core.events.emit('CONTAINER_STARTED_EVENT', rec.id, rec.sandboxId);
     });
   }
 
@@ -94,6 +96,7 @@ export class ContainerRouter {
       c.log.info('stopping container', { timeout: timeoutSeconds });
       await this.core.backend(rec.backend).stopContainer(c, rec.id, Math.max(0, timeoutSeconds));
       c.log.info('stopped container');
+      this.core.events.emit('CONTAINER_STOPPED_EVENT', rec.id, rec.sandboxId);
     });
   }
 
@@ -109,6 +112,7 @@ export class ContainerRouter {
       await core.backend(rec.backend).removeContainer(c, rec.id);
       core.store.deleteContainer(rec.id);
       c.log.info('removed container');
+      core.events.emit('CONTAINER_DELETED_EVENT', rec.id, rec.sandboxId);
     });
   }
 

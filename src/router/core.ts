@@ -13,6 +13,7 @@ import { resolveId } from './ids';
 import type { RoutingTable } from './select';
 import type { ValidationPolicy } from './validate';
 import { PendingCreates } from './pending-creates';
+import { EventBus, type PodSnapshot } from './events';
 
 export interface RouterSettings {
   readonly listTimeoutMs: number;
@@ -26,6 +27,7 @@ export interface RouterSettings {
 export class RouterCore {
   readonly lock = new KeyedMutex();
   readonly pending = new PendingCreates();
+  readonly events = new EventBus((sandboxId) => this.describePod(sandboxId));
 
   constructor(
     readonly store: OwnershipStore,
@@ -76,6 +78,22 @@ export class RouterCore {
       throw new NotFoundError(`container ${idOrPrefix} not found`, { context: { id: idOrPrefix } });
     }
     return rec;
+  }
+
+  /** The statuses an event carries: the pod's and its containers', fetched from the owning backend. */
+  private async describePod(sandboxId: string): Promise<PodSnapshot> {
+    const rec = this.store.getSandbox(sandboxId);
+    if (!rec) return { podSandboxStatus: null, containersStatuses: [] };
+    const backend = this.backend(rec.backend);
+    const ctx: CallContext = { signal: AbortSignal.timeout(this.settings.listTimeoutMs), log: this.log };
+    const [pod, ...ctrs] = await Promise.allSettled([
+      backend.podSandboxStatus(ctx, rec.id, false),
+      ...this.store.listContainers({ sandboxId: rec.id }).map((c) => backend.containerStatus(ctx, c.id, false)),
+    ]);
+    return {
+      podSandboxStatus: pod?.status === 'fulfilled' ? { ...pod.value.status, runtime_handler: rec.handler } : null,
+      containersStatuses: ctrs.flatMap((c) => (c.status === 'fulfilled' ? [c.value.status] : [])),
+    };
   }
 
   /** A context for one backend call: the caller's signal and a logger with the object's fields. */

@@ -69,6 +69,8 @@ export class SandboxRouter {
         await backend.runPodSandbox({ signal, log }, { id, handler, config: cfg });
         core.store.updateSandbox(id, { phase: 'ready' });
         log.info('created pod sandbox');
+        core.events.emit('CONTAINER_CREATED_EVENT', id, id);
+        core.events.emit('CONTAINER_STARTED_EVENT', id, id);
         return id;
       } catch (err) {
         log.warn('create pod sandbox failed; undoing', { error: errorMessage(err) });
@@ -97,6 +99,7 @@ export class SandboxRouter {
       c.log.info('stopping pod sandbox');
       await backend.stopPodSandbox(c, rec.id);
       c.log.info('stopped pod sandbox');
+      this.core.events.emit('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
     });
   }
 
@@ -111,9 +114,13 @@ export class SandboxRouter {
       core.store.updateSandbox(rec.id, { phase: 'removing' });
       c.log.info('removing pod sandbox');
       await backend.removePodSandbox(c, rec.id);
-      for (const ctr of core.store.listContainers({ sandboxId: rec.id })) core.store.deleteContainer(ctr.id);
+      for (const ctr of core.store.listContainers({ sandboxId: rec.id })) {
+        core.store.deleteContainer(ctr.id);
+        core.events.emit('CONTAINER_DELETED_EVENT', ctr.id, rec.id);
+      }
       core.store.deleteSandbox(rec.id);
       c.log.info('removed pod sandbox');
+      core.events.emit('CONTAINER_DELETED_EVENT', rec.id, rec.id);
     });
   }
 
