@@ -1,0 +1,134 @@
+/**
+ * Resolving a container user ("www-data", "1000", "1000:100", "www-data:users") to numeric IDs and supplementary
+ * groups from the container root's /etc/passwd and /etc/group, as containerd's WithUser/WithAdditionalGIDs do.
+ *
+ * NOTE: the files are read from an untrusted image. A symlinked /etc or /etc/passwd could point outside the root,
+ * so each path component is checked with lstat and a symlink is refused (treated as "no such file").
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+
+export interface ResolvedUser {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups from /etc/group membership of the user name (without the primary gid). */
+  readonly additionalGids: number[];
+  readonly home?: string;
+  readonly name?: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** Reads a file under `root` without following symlinks anywhere along the path; null when absent. */
+export async function readInsideRoot(root: string, rel: string, maxBytes = 1024 * 1024): Promise<string | null> {
+  const parts = rel.split('/').filter((p) => p && p !== '.');
+  let cur = root;
+  for (const p of parts) {
+    if (p === '..') return null;
+    cur = path.join(cur, p);
+    try {
+      const st = await fs.lstat(cur);
+      if (st.isSymbolicLink()) return null;
+    } catch {
+      return null;
+    }
+  }
+  const fh = await fs.open(cur, 'r');
+  try {
+    const buf = Buffer.alloc(maxBytes);
+    const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+function parsePasswd(text: string | null): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7 || line.startsWith('#')) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (Number.isInteger(uid) && Number.isInteger(gid)) out.push({ name: f[0]!, uid, gid, home: f[5]! });
+  }
+  return out;
+}
+
+function parseGroup(text: string | null): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4 || line.startsWith('#')) continue;
+    const gid = Number(f[2]);
+    if (Number.isInteger(gid)) out.push({ name: f[0]!, gid, members: f[3]!.split(',').filter(Boolean) });
+  }
+  return out;
+}
+
+const isNumeric = (s: string): boolean => /^\d+$/.test(s);
+
+export interface UserRequest {
+  /** The image's USER, or a CRI run_as_username; may be "name", "uid", "name:group", "uid:gid". */
+  readonly spec?: string;
+  /** CRI run_as_user: overrides the spec's user part. */
+  readonly uid?: number;
+  /** CRI run_as_group: overrides the group part. */
+  readonly gid?: number;
+}
+
+/**
+ * Resolves a user inside `rootfs`. A numeric uid missing from /etc/passwd is allowed (primary gid 0 unless given),
+ * a name missing from it is an InvalidArgumentError naming `field`, as in containerd.
+ */
+export async function resolveUser(rootfs: string, req: UserRequest, field = 'user'): Promise<ResolvedUser> {
+  const [userPart = '', groupPart] = (req.spec ?? '').split(':', 2);
+  const passwd = parsePasswd(await readInsideRoot(rootfs, 'etc/passwd').catch(() => null));
+  const groups = parseGroup(await readInsideRoot(rootfs, 'etc/group').catch(() => null));
+
+  let uid = 0;
+  let gid = 0;
+  let entry: PasswdEntry | undefined;
+  if (req.uid !== undefined) {
+    uid = req.uid;
+    entry = passwd.find((p) => p.uid === uid);
+  } else if (userPart === '') {
+    entry = passwd.find((p) => p.uid === 0);
+  } else if (isNumeric(userPart)) {
+    uid = Number(userPart);
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === userPart);
+    if (!entry) throw new InvalidArgumentError(`resolve ${field}: no user "${userPart}" in the image's /etc/passwd`);
+    uid = entry.uid;
+  }
+  if (entry) gid = entry.gid;
+
+  if (req.gid !== undefined) {
+    gid = req.gid;
+  } else if (groupPart !== undefined && groupPart !== '') {
+    if (isNumeric(groupPart)) gid = Number(groupPart);
+    else {
+      const g = groups.find((x) => x.name === groupPart);
+      if (!g) throw new InvalidArgumentError(`resolve ${field}: no group "${groupPart}" in the image's /etc/group`);
+      gid = g.gid;
+    }
+  }
+
+  const name = entry?.name;
+  const additionalGids = name
+    ? groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid)
+    : [];
+  return { uid, gid, additionalGids: [...new Set(additionalGids)], home: entry?.home, name };
+}
