@@ -10,6 +10,7 @@ import type { StreamingUrls } from '../streaming/types';
 import { serverStream, unary, type RpcEnv } from './instrument';
 import { pages } from './paging';
 import { VERSION } from '../version';
+import { metricDescriptors } from '../router/pod-metrics';
 
 export const RUNTIME_NAME = 'crimux';
 export const RUNTIME_API_VERSION = 'v1';
@@ -195,13 +196,14 @@ export function runtimeService(env: RpcEnv, router: Router, streaming: () => Str
       }
     }),
     ListMetricDescriptors: unary(env, 'ListMetricDescriptors', async () => {
-      throw new UnimplementedError('ListMetricDescriptors: not served yet (TODO(#9))');
+      stats.requireAny('ListMetricDescriptors');
+      return { descriptors: metricDescriptors() };
     }),
-    ListPodSandboxMetrics: unary(env, 'ListPodSandboxMetrics', async () => {
-      throw new UnimplementedError('ListPodSandboxMetrics: not served yet (TODO(#9))');
-    }),
-    StreamPodSandboxMetrics: serverStream(env, 'StreamPodSandboxMetrics', async () => {
-      throw new UnimplementedError('StreamPodSandboxMetrics: not served yet (TODO(#9))');
+    ListPodSandboxMetrics: unary(env, 'ListPodSandboxMetrics', async (_req, ctx) => ({
+      pod_metrics: await stats.podMetrics(ctx),
+    })),
+    StreamPodSandboxMetrics: serverStream(env, 'StreamPodSandboxMetrics', async (_req, ctx, write) => {
+      for (const page of pages(await stats.podMetrics(ctx))) await write({ pod_sandbox_metrics: page });
     }),
     UpdatePodSandboxResources: unary(env, 'UpdatePodSandboxResources', async (req, ctx) => {
       const rec = router.core.mustFindSandbox(requireId('pod_sandbox_id', req.pod_sandbox_id));

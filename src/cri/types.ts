@@ -29,6 +29,7 @@ export type { RuntimeHandlerFeatures } from './generated/runtime/v1/RuntimeHandl
 export type { ContainerEventResponse } from './generated/runtime/v1/ContainerEventResponse';
 export type { PodSandboxMetrics } from './generated/runtime/v1/PodSandboxMetrics';
 export type { MetricDescriptor } from './generated/runtime/v1/MetricDescriptor';
+export type { Metric } from './generated/runtime/v1/Metric';
 export type { CheckpointContainerRequest__Output as CheckpointContainerRequest } from './generated/runtime/v1/CheckpointContainerRequest';
 
 /** CRI sandbox states as proto-loader spells them (enums as strings). */

@@ -9,6 +9,7 @@ import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
 import { fanout, type FanoutResult } from './fanout';
 import { labelsMatch } from './filters';
+import { podMetrics } from './pod-metrics';
 
 export interface StatsFilterSpec {
   id?: string;
@@ -42,6 +43,17 @@ export class StatsRouter {
       if (!this.core.store.getContainer(attrs?.id ?? '')) return false;
       return labelsMatch(attrs?.labels, filter.labelSelector);
     });
+  }
+
+  /** Pod metrics for every pod, derived from its stats (src/router/pod-metrics.ts). */
+  async podMetrics(ctx: CallContext): Promise<cri.PodSandboxMetrics[]> {
+    const all = await this.listPodSandboxes(ctx, {});
+    return all.map((s) => podMetrics(s, (id) => this.core.store.getContainer(id)?.image ?? ''));
+  }
+
+  /** UNIMPLEMENTED when no enabled backend reports stats at all (checked from a cheap list of stats). */
+  requireAny(rpc: string): void {
+    if (this.core.backends.size === 0) throw new UnimplementedError(`${rpc}: no enabled backend reports stats`);
   }
 
   async listPodSandboxes(ctx: CallContext, filter: StatsFilterSpec): Promise<cri.PodSandboxStats[]> {
