@@ -7,6 +7,7 @@
  */
 import type { CallContext, ContainerStatusResult, ExecSyncResult } from '../backends/backend';
 import { InvalidArgumentError, errorMessage } from '../errors';
+import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
 import { newId } from './ids';
@@ -54,10 +55,12 @@ export class ContainerRouter {
       undo.push('remove container from backend', (s) => backend.removeContainer({ signal: s, log }, id));
       try {
         log.info('creating container');
+        failpoint('container.create.before-backend');
         await backend.createContainer(
           { signal, log },
           { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: sandboxConfig ?? emptySandboxConfig(sandbox) },
         );
+        failpoint('container.create.after-backend');
         core.store.updateContainer(id, { phase: 'ready' });
         log.info('created container');
         core.events.emit('CONTAINER_CREATED_EVENT', id, sandbox.id);
@@ -82,7 +85,9 @@ export class ContainerRouter {
     const c = this.core.ctxFor(ctx, { container: rec.id, sandbox: rec.sandboxId, backend: rec.backend });
     await this.core.lock.run(rec.sandboxId, async () => {
       c.log.info('starting container');
+      failpoint('container.start.before-backend');
       await this.core.backend(rec.backend).startContainer(c, rec.id);
+      failpoint('container.start.after-backend');
       c.log.info('started container');
       this.core.events.emit('CONTAINER_STARTED_EVENT', rec.id, rec.sandboxId);
     });
@@ -94,7 +99,9 @@ export class ContainerRouter {
     const c = this.core.ctxFor(ctx, { container: rec.id, sandbox: rec.sandboxId, backend: rec.backend });
     await this.core.lock.run(rec.sandboxId, async () => {
       c.log.info('stopping container', { timeout: timeoutSeconds });
+      failpoint('container.stop.before-backend');
       await this.core.backend(rec.backend).stopContainer(c, rec.id, Math.max(0, timeoutSeconds));
+      failpoint('container.stop.after-backend');
       c.log.info('stopped container');
       this.core.events.emit('CONTAINER_STOPPED_EVENT', rec.id, rec.sandboxId);
     });
@@ -109,7 +116,9 @@ export class ContainerRouter {
       if (!core.store.getContainer(rec.id)) return;
       core.store.updateContainer(rec.id, { phase: 'removing' });
       c.log.info('removing container');
+      failpoint('container.remove.before-backend');
       await core.backend(rec.backend).removeContainer(c, rec.id);
+      failpoint('container.remove.after-backend');
       core.store.deleteContainer(rec.id);
       c.log.info('removed container');
       core.events.emit('CONTAINER_DELETED_EVENT', rec.id, rec.sandboxId);

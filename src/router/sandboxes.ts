@@ -9,6 +9,7 @@
  */
 import type { CallContext, SandboxStatusResult } from '../backends/backend';
 import { errorMessage } from '../errors';
+import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
 import { newId } from './ids';
@@ -66,7 +67,9 @@ export class SandboxRouter {
       undo.push('remove sandbox from backend', (s) => backend.removePodSandbox({ signal: s, log }, id));
       try {
         log.info('creating pod sandbox');
+        failpoint('sandbox.run.before-backend');
         await backend.runPodSandbox({ signal, log }, { id, handler, config: cfg });
+        failpoint('sandbox.run.after-backend');
         core.store.updateSandbox(id, { phase: 'ready' });
         log.info('created pod sandbox');
         core.events.emit('CONTAINER_CREATED_EVENT', id, id);
@@ -97,7 +100,9 @@ export class SandboxRouter {
     const c = this.core.ctxFor(ctx, { sandbox: rec.id, backend: rec.backend });
     await this.core.lock.run(rec.id, async () => {
       c.log.info('stopping pod sandbox');
+      failpoint('sandbox.stop.before-backend');
       await backend.stopPodSandbox(c, rec.id);
+      failpoint('sandbox.stop.after-backend');
       c.log.info('stopped pod sandbox');
       this.core.events.emit('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
     });
@@ -113,7 +118,9 @@ export class SandboxRouter {
       if (!core.store.getSandbox(rec.id)) return; // removed while we waited for the lock
       core.store.updateSandbox(rec.id, { phase: 'removing' });
       c.log.info('removing pod sandbox');
+      failpoint('sandbox.remove.before-backend');
       await backend.removePodSandbox(c, rec.id);
+      failpoint('sandbox.remove.after-backend');
       for (const ctr of core.store.listContainers({ sandboxId: rec.id })) {
         core.store.deleteContainer(ctr.id);
         core.events.emit('CONTAINER_DELETED_EVENT', ctr.id, rec.id);
