@@ -51,12 +51,14 @@ for tool in umoci skopeo gcc tar curl jq flock sha256sum dpkg apt-get setfattr; 
   command -v "$tool" >/dev/null || die "$tool is missing (run scripts/host-packages.sh)"
 done
 
+# Started before the lock is taken: a registry spawned while this script holds the lock fd would inherit it
+# and keep every later run waiting.
+bash "$ROOT/scripts/test-registry.sh" start
+
 mkdir -p "$DIR" "$CACHE/debs" "$CACHE/stamps"
 # One build at a time: test files run as parallel processes and may all ask for the images at once.
 exec 8>"$DIR/images.lock"
-flock -w 600 8 || die "timed out waiting for $DIR/images.lock"
-
-bash "$ROOT/scripts/test-registry.sh" start
+flock -w 300 8 || die "timed out waiting for $DIR/images.lock"
 
 # --- inputs -------------------------------------------------------------------------------------------------
 

@@ -21,13 +21,18 @@ die() { echo "test-registry: $*" >&2; exit 1; }
 [[ $PORT =~ ^[0-9]+$ ]] || die "CRIMUX_TEST_REGISTRY_PORT must be a port number, got '$PORT'"
 command -v docker-registry >/dev/null || die "docker-registry is not installed (run scripts/host-packages.sh)"
 
-# The pid from the pid file, if that process is still our registry (a stale file may name a reused pid).
+is_ours() { [[ $1 =~ ^[0-9]+$ ]] && [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") == "docker-registry serve $CONFIG " ]]; }
+
+# The pid of our registry: the pid file's if that process still runs our command line (a stale file may name a
+# reused pid), else the one process running exactly our command line (its pid file was lost).
 registry_pid() {
   local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "docker-registry serve $CONFIG" || return 1
-  echo "$pid"
+  pid=$(cat "$PIDFILE" 2>/dev/null) || true
+  if is_ours "$pid"; then echo "$pid"; return 0; fi
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    if is_ours "$pid"; then echo "$pid"; return 0; fi
+  done
+  return 1
 }
 
 answers() { curl -fsS -o /dev/null --max-time 2 "$URL" 2>/dev/null; }
@@ -56,6 +61,17 @@ http:
 YAML
 }
 
+# Runs in a background subshell: closes every inherited descriptor above stderr (our lock, a caller's lock or
+# pipe: a long-lived registry holding one would block or hang whoever waits on it), then becomes the registry.
+# setsid detaches it from the caller's session and terminal, so it outlives the test run that started it.
+launch() {
+  local fd
+  for fd in $(ls /proc/$BASHPID/fd); do
+    if ((fd > 2)); then eval "exec $fd>&-"; fi
+  done
+  exec setsid docker-registry serve "$CONFIG" </dev/null >>"$LOGFILE" 2>&1
+}
+
 start() {
   if answers; then
     # Ours, or another registry someone already runs on that port: either way tests have a registry.
@@ -70,8 +86,7 @@ start() {
     kill "$pid" 2>/dev/null || true # alive but not answering: restart it
   fi
   write_config
-  # setsid detaches it from the caller's session and terminal, so it outlives the test run that started it.
-  setsid docker-registry serve "$CONFIG" </dev/null >>"$LOGFILE" 2>&1 9>&- &
+  launch &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + START_TIMEOUT_S))
   until answers; do
@@ -90,8 +105,9 @@ stop() {
     kill "$pid"
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
+    # Only our own pid file: a concurrent start may already have written a new one.
+    [[ $(cat "$PIDFILE" 2>/dev/null) != "$pid" ]] || rm -f "$PIDFILE"
   fi
-  rm -f "$PIDFILE"
 }
 
 status() {
