@@ -1,0 +1,129 @@
+/**
+ * `rkt app add` for the built-in stage1: the app's root (an image snapshot) bound under opt/stage2/<app>/rootfs on
+ * the host — which propagates into the running pod through its shared root — with volumes bound below it, then the
+ * in-pod mounts (proc, dev, sys, etc files, read-only and masked paths), the app cgroup with its limits, and the
+ * records: app.json, rkt/env/<app>, <app>-created, the manifest entry. Like rkt, add never pulls an image.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../../errors';
+import { runCommand } from '../../../host/process';
+import type { AppSpec } from '../pod-manager';
+import { applyLimits } from './cgroup-limits';
+import { createCgroup, killCgroup, removeCgroup } from './cgroups';
+import { pollUntil } from '../../../host/wait';
+import { rootfsKey, type Stage1Context } from './context';
+import { touchNew, writeAtomic } from './files';
+import { APP_NAME } from './layout';
+import { readManifest, withPodLock, writeManifest } from './manifest';
+import { bindMount, ensureTarget, secureJoin, unmountAll } from './mounts';
+import { podSideSetupScript } from './scripts';
+import { findPod, podPid1, type StoredApp } from './state';
+
+const ETC_FILES = ['hosts', 'resolv.conf', 'hostname'];
+
+export async function addApp(ctx: Stage1Context, uuid: string, spec: AppSpec, signal?: AbortSignal): Promise<void> {
+  if (!APP_NAME.test(spec.name)) throw new InvalidArgumentError(`app add: "${spec.name}" is not a valid app name (ACName)`);
+  const pod = await findPod(ctx, uuid);
+  if (!pod) throw new NotFoundError(`app add: no matches found for "${uuid}"`);
+  const pid1 = await podPid1(pod);
+  if (pid1 === undefined) throw new FailedPreconditionError(`app add: pod "${uuid}" isn't currently running`);
+  const log = ctx.log.child({ pod: uuid, app: spec.name });
+  const ap = ctx.layout.app(pod.paths, spec.name);
+  await withPodLock(pod.paths.lockFile, async () => {
+    const m = await readManifest(pod.paths.manifest);
+    if (!m) throw new InternalError(`app add: pod "${uuid}" has no manifest`);
+    if (m.apps.some((a) => a.name === spec.name) || (await fs.stat(ap.info).then(() => true, () => false))) {
+      throw new AlreadyExistsError(`app add: multiple apps with name "${spec.name}"`);
+    }
+    log.info('add app', { image: spec.image });
+    const key = rootfsKey(uuid, spec.name);
+    const cgroup = path.posix.join(m.crimux.cgroup, `app-${spec.name}`);
+    try {
+      await fs.mkdir(ap.info, { recursive: true });
+      const prepared = await ctx.rootfs.prepare(key, spec.image, signal);
+      await fs.mkdir(ap.rootfs, { recursive: true });
+      await bindMount(prepared.rootfs, ap.rootfs, signal);
+      const roVolumes = await prepareTargets(ap.rootfs, spec, signal);
+      await runInPod(pid1, podSideSetupScript({
+        root: ap.podRootfs,
+        etcFiles: ETC_FILES.map((f) => ({ src: `/rkt/etc/${f}`, dst: `/etc/${f}` })),
+        readOnlyVolumes: roVolumes,
+        maskedPaths: spec.maskedPaths,
+        readonlyPaths: spec.readonlyPaths,
+        readOnlyRootfs: spec.readOnlyRootfs,
+      }), signal);
+      await createCgroup(ctx.hierarchies, cgroup);
+      await applyLimits(ctx.hierarchies, cgroup, spec.resources);
+      const logPath = spec.logPath && m.crimux.logDirectory ? path.resolve(m.crimux.logDirectory, spec.logPath) : '';
+      const stored: StoredApp = { spec, imageId: prepared.imageId, rootfsKey: key, cgroup, logPath };
+      await writeAtomic(ap.spec, `${JSON.stringify(stored, null, 2)}\n`);
+      await writeAtomic(ap.env, spec.environment.map((e) => `${e}\n`).join(''));
+      await touchNew(ap.created);
+      m.apps.push({ name: spec.name, image: { name: spec.image, id: prepared.imageId } });
+      await writeManifest(pod.paths.manifest, m);
+    } catch (err) {
+      log.warn('add app failed, undoing', { error: err });
+      await undoAdd(ctx, pid1, uuid, spec.name, cgroup).catch((e: unknown) => log.warn('undo app add failed', { error: e }));
+      throw err;
+    }
+    log.info('added app');
+  });
+}
+
+/**
+ * Creates every mount target inside the app root (securely: no symlink may lead out of it) and binds the volumes
+ * in from the host; returns the container paths of read-only volumes (made read-only inside the pod).
+ */
+async function prepareTargets(root: string, spec: AppSpec, signal?: AbortSignal): Promise<string[]> {
+  for (const d of ['proc', 'dev', 'sys']) await ensureTarget(await secureJoin(root, d), true);
+  for (const f of ETC_FILES) await ensureTarget(await secureJoin(root, `/etc/${f}`), false);
+  if (spec.workingDir) await fs.mkdir(await secureJoin(root, spec.workingDir), { recursive: true });
+  const ro: string[] = [];
+  for (const m of spec.mounts) {
+    if (!path.isAbsolute(m.containerPath)) {
+      throw new InvalidArgumentError(`app add: mount target "${m.containerPath}" must be absolute`);
+    }
+    let isDir = true;
+    try {
+      isDir = (await fs.stat(m.hostPath)).isDirectory();
+    } catch {
+      // containerd creates a missing host path as a directory; so does crimux.
+      await fs.mkdir(m.hostPath, { recursive: true });
+    }
+    const target = await secureJoin(root, m.containerPath);
+    await ensureTarget(target, isDir);
+    const res = await runCommand('mount', ['--rbind', m.hostPath, target], { timeoutMs: 30_000, signal });
+    if (res.code !== 0) throw new InternalError(`app add: bind ${m.hostPath}: ${res.stderr.trim()}`);
+    if (m.readOnly) ro.push(`/${path.relative(root, target)}`);
+  }
+  return ro;
+}
+
+/** Runs a /bin/sh script in the pod's mount and PID namespaces (PID for a /proc of the pod). */
+export async function runInPod(pid1: number, script: string, signal?: AbortSignal): Promise<void> {
+  const res = await runCommand('nsenter', ['-t', String(pid1), '-m', '-p', '--', '/bin/sh', '-c', script], {
+    timeoutMs: 30_000,
+    signal,
+  });
+  if (res.code !== 0) throw new InternalError(`set up app mounts in pod: ${res.stderr.trim() || `exit ${res.code}`}`);
+}
+
+/** Removes what an app add made (idempotent): in-pod mounts, host mounts, cgroup, snapshot, files. */
+export async function undoAdd(ctx: Stage1Context, pid1: number | undefined, uuid: string, app: string, cgroup: string): Promise<void> {
+  const pod = await findPod(ctx, uuid);
+  if (!pod) return;
+  const ap = ctx.layout.app(pod.paths, app);
+  if (pid1 !== undefined) {
+    await runCommand('nsenter', ['-t', String(pid1), '-m', '--', 'umount', '-R', '-l', ap.podRootfs], { timeoutMs: 30_000 });
+  }
+  await unmountAll(ap.rootfs);
+  if (cgroup) {
+    await killCgroup(ctx.hierarchies, cgroup);
+    await pollUntil(async () => ((await removeCgroup(ctx.hierarchies, cgroup)) ? true : undefined), { timeoutMs: 10_000 });
+  }
+  await ctx.rootfs.remove(rootfsKey(uuid, app));
+  await fs.rm(path.dirname(ap.rootfs), { recursive: true, force: true });
+  for (const f of [ap.created, ap.started, ap.status, ap.env]) await fs.rm(f, { force: true });
+  await fs.rm(ap.info, { recursive: true, force: true });
+}

@@ -1,0 +1,44 @@
+/** What every stage1 operation needs: the layout, cgroup hierarchies, binaries, and where app roots come from. */
+import type { Logger } from '../../../log/logger';
+import type { Hierarchy } from './cgroups';
+import type { Stage1Layout } from './layout';
+
+/** A prepared, writable root filesystem for one app. */
+export interface PreparedRootfs {
+  /** Host path of the mounted root (an overlay of the image). */
+  readonly rootfs: string;
+  /** Image ID reported as rkt's image_id (an OCI config digest here; rkt had sha512-…). */
+  readonly imageId: string;
+}
+
+/**
+ * Where app roots come from: the shared OCI image store's snapshots in crimux (images/), a plain directory in
+ * tests. Keys are chosen by the stage1 and are unique per pod and app.
+ */
+export interface RootfsProvider {
+  /** Idempotent for a key. NotFoundError when the image is not present locally (app add never pulls, as in rkt). */
+  prepare(key: string, image: string, signal?: AbortSignal): Promise<PreparedRootfs>;
+  /** Idempotent. */
+  remove(key: string, signal?: AbortSignal): Promise<void>;
+  /** Bytes and inodes of the writable layer, when known. */
+  usage?(key: string): Promise<{ bytes: number; inodes: number }>;
+}
+
+export interface Stage1Context {
+  readonly layout: Stage1Layout;
+  readonly hierarchies: readonly Hierarchy[];
+  readonly nspawnPath: string;
+  readonly conmonPath: string;
+  /** The generated enter-runtime adapter conmon runs as its OCI runtime. */
+  readonly runtimePath: string;
+  /** Default parent cgroup (absolute, or relative to crimux's own). */
+  readonly cgroupParent: string;
+  readonly readyTimeoutMs: number;
+  readonly rootfs: RootfsProvider;
+  readonly log: Logger;
+}
+
+/** The snapshot key of an app: unique per pod and app, stable across restarts. */
+export function rootfsKey(uuid: string, app: string): string {
+  return `rkt-${uuid}-${app}`;
+}

@@ -1,0 +1,58 @@
+/**
+ * Entering an app of the built-in stage1: its main process (through conmon) and `rkt app exec` both use the same
+ * chain (scripts.ts), so an exec runs exactly as the app does — its uid, gid, groups, working dir, environment and
+ * capability bounding set — unlike rkt's enterexec, which ran every exec as root in "/".
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { DEFAULT_CAPABILITIES } from '../../../host/oci-defaults';
+import { procsFiles } from './cgroups';
+import type { Stage1Context } from './context';
+import { JOIN_AND_EXEC, enterArgv, shq, type EnterSpec } from './scripts';
+import type { StoredApp } from './state';
+
+/** Capabilities the enter chain itself needs in the bounding set: chroot always, setuid to drop to a non-root uid. */
+export function chainCapabilities(uid: number): string[] {
+  return uid === 0 ? ['CAP_SYS_CHROOT'] : ['CAP_SYS_CHROOT', 'CAP_SETUID'];
+}
+
+export function boundingSet(stored: StoredApp): string[] {
+  const want = stored.spec.capsRetain ?? DEFAULT_CAPABILITIES;
+  return [...new Set([...want, ...chainCapabilities(stored.spec.uid)])];
+}
+
+export function enterSpecOf(stored: StoredApp, pid1: number, root: string, argv?: readonly string[]): EnterSpec & { argv: string[] } {
+  const spec: EnterSpec = {
+    pid1,
+    root,
+    workingDir: stored.spec.workingDir || '/',
+    uid: stored.spec.uid,
+    gid: stored.spec.gid,
+    groups: stored.spec.supplementaryGids,
+    bounding: boundingSet(stored),
+    noNewPrivileges: stored.spec.noNewPrivileges,
+    env: stored.spec.environment,
+    argv: argv ?? stored.spec.exec,
+  };
+  return { ...spec, argv: enterArgv(spec) };
+}
+
+/**
+ * Spawns argv inside the app: joins the app's cgroups first (limits and stats cover execs too), then the enter
+ * chain. With a TTY, util-linux script(1) allocates the terminal (resizing is not supported).
+ */
+export function spawnInApp(
+  ctx: Stage1Context,
+  stored: StoredApp,
+  pid1: number,
+  root: string,
+  argv: readonly string[],
+  opts: { tty: boolean; stdin: boolean },
+): ChildProcess {
+  let chain = enterSpecOf(stored, pid1, root, argv).argv;
+  if (opts.tty) chain = ['/usr/bin/script', '-qfec', chain.map(shq).join(' '), '/dev/null'];
+  const procs = procsFiles(ctx.hierarchies, stored.cgroup);
+  return spawn('sh', ['-c', JOIN_AND_EXEC, 'crimux-rkt-exec', String(procs.length), ...procs, ...chain], {
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', opts.tty ? 'ignore' : 'pipe'],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * The built-in pod manager: rkt's commands implemented in-process over systemd-nspawn, conmon and the files of
+ * layout.ts. No state lives in memory — every method reads the disk — so a restarted crimux, a second process
+ * (the `crimux rkt` CLI) and this one all see the same pods.
+ *
+ * Images: `image fetch/list/rm` go to an injected ImageOps (crimux's shared OCI store), and app roots come from the
+ * RootfsProvider (its snapshots); rkt's ACI/CAS store has no equivalent here.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { FailedPreconditionError, NotFoundError } from '../../../errors';
+import { runCommand } from '../../../host/process';
+import type * as v1 from '../api';
+import type { AppSpec, ExecOptions, PodManager, PodManagerInfo, SandboxOptions } from '../pod-manager';
+import { addApp } from './app-add';
+import { removeApp } from './app-rm';
+import { startApp, stopApp } from './app-run';
+import type { Stage1Context } from './context';
+import { spawnInApp } from './enter';
+import { writeAtomic } from './files';
+import { collectGarbage, removePod, stopPod } from './pod-ops';
+import { createSandbox } from './sandbox';
+import { ENTER_RUNTIME_SCRIPT } from './scripts';
+import { appStatus, findPod, listPods, podJson, podPid1, readStoredApp } from './state';
+
+/** Image operations of the built-in manager (the shared OCI store in crimux). */
+export interface ImageOps {
+  fetch(name: string, signal?: AbortSignal): Promise<string>;
+  list(signal?: AbortSignal): Promise<v1.ImageListEntry[]>;
+  remove(id: string, signal?: AbortSignal): Promise<void>;
+}
+
+export class Stage1PodManager implements PodManager {
+  constructor(
+    readonly ctx: Stage1Context,
+    private readonly images: ImageOps,
+  ) {}
+
+  /** Writes the generated enter-runtime and finishes removals a crash interrupted (pods/prepare, exited-garbage). */
+  async init(signal?: AbortSignal): Promise<void> {
+    await fs.mkdir(path.dirname(this.ctx.runtimePath), { recursive: true });
+    const current = await fs.readFile(this.ctx.runtimePath, 'utf8').catch(() => '');
+    if (current !== ENTER_RUNTIME_SCRIPT) await writeAtomic(this.ctx.runtimePath, ENTER_RUNTIME_SCRIPT, 0o755);
+    for (const pod of await listPods(this.ctx)) {
+      if (pod.dirState === 'run') continue;
+      this.ctx.log.info('cleaning up a pod left half-created or half-removed', { pod: pod.uuid, dir: pod.dirState });
+      await collectGarbage(this.ctx, pod, signal).catch((err: unknown) =>
+        this.ctx.log.warn('clean up leftover pod failed', { pod: pod.uuid, error: err }),
+      );
+    }
+  }
+
+  async info(signal?: AbortSignal): Promise<PodManagerInfo> {
+    const res = await runCommand(this.ctx.nspawnPath, ['--version'], { timeoutMs: 10_000, signal });
+    const nspawn = /systemd (\d+)/.exec(res.stdout)?.[1] ?? 'unknown';
+    return {
+      kind: 'stage1-min',
+      version: `stage1-min (systemd-nspawn ${nspawn})`,
+      takesNetnsPath: true,
+      appStopHonoursGrace: true,
+      enforces: ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal'],
+      tty: true,
+    };
+  }
+
+  sandbox(opts: SandboxOptions, signal?: AbortSignal): Promise<string> {
+    return createSandbox(this.ctx, opts, signal);
+  }
+
+  async status(uuid: string): Promise<v1.Pod> {
+    const pod = await findPod(this.ctx, uuid);
+    if (!pod) throw new NotFoundError(`status: cannot get pod: no matches found for "${uuid}"`);
+    return podJson(this.ctx, pod);
+  }
+
+  async list(): Promise<v1.Pod[]> {
+    const out: v1.Pod[] = [];
+    for (const p of await listPods(this.ctx)) out.push(await podJson(this.ctx, p));
+    return out;
+  }
+
+  stop(uuid: string, force: boolean, signal?: AbortSignal): Promise<void> {
+    return stopPod(this.ctx, uuid, force, signal);
+  }
+
+  rm(uuid: string, signal?: AbortSignal): Promise<void> {
+    return removePod(this.ctx, uuid, signal);
+  }
+
+  appAdd(uuid: string, spec: AppSpec, signal?: AbortSignal): Promise<void> {
+    return addApp(this.ctx, uuid, spec, signal);
+  }
+
+  appStart(uuid: string, app: string, signal?: AbortSignal): Promise<void> {
+    return startApp(this.ctx, uuid, app, signal);
+  }
+
+  appStop(uuid: string, app: string, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+    return stopApp(this.ctx, uuid, app, graceSeconds, signal);
+  }
+
+  appRm(uuid: string, app: string, signal?: AbortSignal): Promise<void> {
+    return removeApp(this.ctx, uuid, app, signal);
+  }
+
+  async appStatus(uuid: string, app: string): Promise<v1.App> {
+    const pod = await findPod(this.ctx, uuid);
+    if (!pod) throw new NotFoundError(`status: cannot get pod: no matches found for "${uuid}"`);
+    if (!pod.manifest?.apps.some((a) => a.name === app)) throw new NotFoundError(`status: cannot find app "${app}" in the pod`);
+    return appStatus(this.ctx, pod, app);
+  }
+
+  async appExec(uuid: string, app: string, argv: readonly string[], opts: ExecOptions): Promise<ChildProcess> {
+    const pod = await findPod(this.ctx, uuid);
+    if (!pod) throw new NotFoundError(`app exec: no matches found for "${uuid}"`);
+    const pid1 = await podPid1(pod);
+    if (pid1 === undefined) throw new FailedPreconditionError(`app exec: pod "${uuid}" isn't currently running`);
+    const stored = await readStoredApp(pod.paths, this.ctx, app);
+    if (!stored) throw new NotFoundError(`app exec: cannot find app "${app}" in the pod`);
+    if ((await appStatus(this.ctx, pod, app)).state !== 'running') {
+      throw new FailedPreconditionError(`app exec: app "${app}" is not running`);
+    }
+    return spawnInApp(this.ctx, stored, pid1, this.ctx.layout.app(pod.paths, app).podRootfs, argv, opts);
+  }
+
+  imageFetch(name: string, signal?: AbortSignal): Promise<string> {
+    return this.images.fetch(name, signal);
+  }
+
+  imageList(signal?: AbortSignal): Promise<v1.ImageListEntry[]> {
+    return this.images.list(signal);
+  }
+
+  imageRm(id: string, signal?: AbortSignal): Promise<void> {
+    return this.images.remove(id, signal);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * `rkt app sandbox` for the built-in stage1: an empty, mutable pod whose root process is systemd-nspawn.
+ *
+ * Steps (each with its undo, run in reverse on failure): build the pod under pods/prepare, rename it to pods/run
+ * (the rename is the commit point rkt also used), make its root a shared mount, create its cgroups, then start
+ *   sh (joins the pod cgroups) → exec flock --no-fork -x <pod dir> → exec systemd-nspawn … --as-pid2 /init
+ * detached, so nspawn holds the pod lock for its lifetime (liveness, see liveness.ts) and survives crimux. Ready is
+ * /init's rkt/supervisor-status link; a pod that does not get there in time fails with its stage1.log tail
+ * (rktlet only ever said "sandbox timeout", rktlet#108).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, openSync, promises as fs } from 'node:fs';
+import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../../../errors';
+import { pollUntil } from '../../../host/wait';
+import type { SandboxOptions } from '../pod-manager';
+import { createCgroup, killCgroup, podCgroupPath, removeCgroup } from './cgroups';
+import type { Stage1Context } from './context';
+import { readOptional, writeAtomic } from './files';
+import type { PodPaths } from './layout';
+import { childrenOf, processStartTime } from './liveness';
+import { FLAVOR_ANNOTATION, MUTABLE_ANNOTATION, writeManifest, type PodManifest } from './manifest';
+import { makeSharedRoot, unmountAll } from './mounts';
+import { JOIN_AND_EXEC } from './scripts';
+import { buildSkeleton } from './skeleton';
+
+type Undo = () => Promise<unknown>;
+
+export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, signal?: AbortSignal): Promise<string> {
+  const uuid = randomUUID();
+  const log = ctx.log.child({ pod: uuid });
+  const hostname = opts.hostname || `rkt-${uuid.slice(0, 8)}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) {
+    throw new InvalidArgumentError(`create pod: hostname "${hostname}" is not a valid host name`);
+  }
+  if (opts.network.kind === 'rkt') {
+    throw new InvalidArgumentError('create pod: the built-in stage1 takes a network namespace path, not an rkt network');
+  }
+  const ips = opts.network.kind === 'netns' ? [...(opts.network.ips ?? [])] : [];
+  const prep = ctx.layout.pod(uuid, 'prepare');
+  const run = ctx.layout.pod(uuid, 'run');
+  const cgroup = podCgroupPath(ctx.hierarchies[0] ?? { mount: '', v2: true, controllers: [], own: '/' }, opts.cgroupParent || ctx.cgroupParent, uuid);
+  const undo: Undo[] = [];
+  log.info('create pod', { network: opts.network.kind, cgroup });
+  try {
+    await fs.mkdir(ctx.layout.podsDir('run'), { recursive: true });
+    await fs.mkdir(prep.appsinfo, { recursive: true });
+    undo.push(() => fs.rm(prep.dir, { recursive: true, force: true }));
+    const binds = await buildSkeleton(prep, opts, hostname, ips);
+    const manifest: PodManifest = {
+      acKind: 'PodManifest',
+      acVersion: '0.8.11',
+      apps: [],
+      annotations: [
+        { name: MUTABLE_ANNOTATION, value: 'true' },
+        { name: FLAVOR_ANNOTATION, value: 'min' },
+      ],
+      userAnnotations: { ...opts.userAnnotations },
+      userLabels: { ...opts.userLabels },
+      crimux: { hostname, network: opts.network, ips, logDirectory: opts.logDirectory ?? '', cgroup },
+    };
+    await writeManifest(prep.manifest, manifest);
+    await fs.writeFile(prep.created, '');
+    await fs.writeFile(prep.subcgroup, `${cgroup}\n`);
+    await fs.rename(prep.dir, run.dir);
+    undo.push(() => fs.rm(run.dir, { recursive: true, force: true }));
+    undo.push(() => unmountAll(run.dir));
+    await makeSharedRoot(run.rootfs, signal);
+    const procs = await createCgroup(ctx.hierarchies, cgroup);
+    undo.push(async () => {
+      await killCgroup(ctx.hierarchies, cgroup);
+      await pollUntil(async () => ((await removeCgroup(ctx.hierarchies, cgroup)) ? true : undefined), { timeoutMs: 5000 });
+    });
+    await startNspawn(ctx, run, hostname, binds, procs, opts, log, signal);
+    log.info('created pod', { hostname });
+    return uuid;
+  } catch (err) {
+    log.warn('create pod failed, undoing', { error: err });
+    for (const u of undo.reverse()) await u().catch((e: unknown) => log.warn('undo failed', { error: e }));
+    throw err;
+  }
+}
+
+async function startNspawn(
+  ctx: Stage1Context,
+  p: PodPaths,
+  hostname: string,
+  binds: readonly string[],
+  procs: readonly string[],
+  opts: SandboxOptions,
+  log: Stage1Context['log'],
+  signal?: AbortSignal,
+): Promise<void> {
+  const args = [
+    '--register=no',
+    '--keep-unit',
+    '-q',
+    '-D', p.rootfs,
+    `--machine=rkt-${p.dir.slice(-36)}`,
+    `--hostname=${hostname}`,
+    '--bind-ro=/usr',
+    ...binds.map((b) => `--bind-ro=${b}`),
+    '--resolv-conf=off',
+    '--timezone=off',
+    '--link-journal=no',
+    '--console=pipe',
+    // nspawn turns its own SIGTERM into this signal for the pod's PID 1: the min flavor has nothing to shut down.
+    '--kill-signal=SIGKILL',
+    ...(opts.network.kind === 'netns' ? [`--network-namespace-path=${opts.network.path}`] : []),
+    '--as-pid2',
+    '/init',
+  ];
+  const out = openSync(p.stage1Log, 'a');
+  let exitCode: number | null = null;
+  let pid: number | undefined;
+  try {
+    const child = spawn(
+      'sh',
+      ['-c', JOIN_AND_EXEC, 'crimux-rkt-pod', String(procs.length), ...procs, 'flock', '--no-fork', '-x', p.dir, ctx.nspawnPath, ...args],
+      { detached: true, stdio: ['ignore', out, out], cwd: '/', env: process.env },
+    );
+    pid = child.pid;
+    child.on('exit', (code, sig) => (exitCode = code ?? (sig ? 128 : 1)));
+    child.on('error', () => (exitCode = 127));
+    child.unref();
+  } finally {
+    closeSync(out);
+  }
+  if (pid === undefined) throw new InternalError(`start pod: could not spawn ${ctx.nspawnPath}`);
+  log.debug('spawned stage1', { pid, args: args.join(' ') });
+  const ready = await pollUntil(
+    async () => {
+      if (await fs.lstat(p.supervisorStatus).then(() => true, () => false)) return true;
+      if (exitCode !== null) throw new InternalError(`start pod: stage1 exited with ${exitCode}: ${await logTail(p)}`);
+      return undefined;
+    },
+    { timeoutMs: ctx.readyTimeoutMs, signal, maxIntervalMs: 25 },
+  );
+  if (!ready) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    throw new DeadlineExceededError(`start pod: stage1 not ready after ${ctx.readyTimeoutMs} ms: ${await logTail(p)}`);
+  }
+  // nspawn's only child is the container's PID 1 (the stub init under --as-pid2): apps enter its namespaces.
+  const pid1 = await pollUntil(async () => (await childrenOf(pid as number))[0], { timeoutMs: 5000, signal });
+  if (pid1 === undefined) throw new InternalError(`start pod: no container process under nspawn ${pid}`);
+  await writeAtomic(p.ppid, `${pid}\n${(await processStartTime(pid)) ?? ''}\n`);
+  await writeAtomic(p.pid, `${pid1}\n${(await processStartTime(pid1)) ?? ''}\n`);
+}
+
+/** The last lines of the pod's stage1.log, for error messages. */
+export async function logTail(p: PodPaths): Promise<string> {
+  const text = ((await readOptional(p.stage1Log)) ?? '').trim();
+  return text ? text.split('\n').slice(-6).join(' | ') : '(stage1.log is empty)';
+}
