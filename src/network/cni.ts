@@ -7,7 +7,6 @@
  * declares (portMappings, dns, ipRanges). Results are cached under the state dir before and after ADD, so DEL
  * works after a restart or a config change. Operations on one pod are serialised, as the spec requires.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   DeadlineExceededError,
@@ -42,11 +41,11 @@ import {
 } from './cni-types';
 import { runCommand } from './exec';
 import { ensureEgressGuard } from './guard';
+import { binariesOf, isNetns, pluginConf, pluginError, type Invocation } from './cni-plugin';
 
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
 export const DEFAULT_CNI_BIN_DIRS: readonly string[] = ['/usr/lib/cni', '/opt/cni/bin'];
 export const DEFAULT_CNI_STATE_DIR = '/var/lib/crimux/cni';
-const NSFS_MAGIC = 0x6e736673;
 
 export interface CniClientOptions {
   readonly confDir?: string;
@@ -66,14 +65,6 @@ export interface CallOptions {
 
 type Command = 'ADD' | 'DEL' | 'CHECK';
 
-interface Invocation {
-  readonly pod: PodNetwork;
-  readonly ifName: string;
-  readonly netns: string;
-  readonly list: CniCacheEntry['config'];
-  readonly cniArgs: readonly (readonly [string, string])[];
-  readonly capabilityArgs: Readonly<Record<string, unknown>>;
-}
 
 export class CniClient {
   readonly confDir: string;
@@ -314,60 +305,5 @@ export class CniClient {
     } finally {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     }
-  }
-}
-
-/** The JSON a plugin reads on stdin: its own config plus the list's name and version, runtimeConfig, prevResult. */
-function pluginConf(inv: Invocation, plugin: CniPluginConf, prev: CniResult | undefined): Record<string, unknown> {
-  const conf: Record<string, unknown> = { ...plugin, name: inv.list.name, cniVersion: inv.list.cniVersion };
-  const runtimeConfig: Record<string, unknown> = isObject(plugin.runtimeConfig) ? { ...plugin.runtimeConfig } : {};
-  let any = false;
-  for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) {
-    if (on === true && inv.capabilityArgs[cap] !== undefined) {
-      runtimeConfig[cap] = inv.capabilityArgs[cap];
-      any = true;
-    }
-  }
-  if (any) conf.runtimeConfig = runtimeConfig;
-  if (prev) conf.prevResult = prev;
-  else delete conf.prevResult;
-  return conf;
-}
-
-/** Binaries a list needs: each plugin's type and its IPAM plugin's type. */
-function binariesOf(list: CniNetworkList): string[] {
-  const out = new Set<string>();
-  for (const p of list.plugins) {
-    out.add(p.type);
-    if (isObject(p.ipam) && typeof p.ipam.type === 'string') out.add(p.ipam.type);
-  }
-  return [...out];
-}
-
-/** An InternalError carrying the spec's error object (code, msg, details) when the plugin printed one. */
-function pluginError(what: string, code: number | null, stdout: string, stderr: string): InternalError {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stdout || stderr);
-  } catch {
-    parsed = undefined;
-  }
-  if (isObject(parsed) && (typeof parsed.msg === 'string' || typeof parsed.code === 'number')) {
-    const details = typeof parsed.details === 'string' && parsed.details ? ` (${parsed.details})` : '';
-    return new InternalError(`${what}: plugin error ${String(parsed.code)}: ${String(parsed.msg)}${details}`, {
-      context: { cniCode: parsed.code, exitCode: code },
-    });
-  }
-  const text = (stderr.trim() || stdout.trim()).split('\n').slice(0, 3).join(' | ') || `exit code ${code}`;
-  return new InternalError(`${what}: ${text}`, { context: { exitCode: code } });
-}
-
-/** Whether p is a network namespace file (a bind mount like ours, or /proc/PID/ns/net). */
-async function isNetns(p: string): Promise<boolean> {
-  if (!p) return false;
-  try {
-    return (await fs.statfs(p)).type === NSFS_MAGIC;
-  } catch {
-    return false;
   }
 }
