@@ -32,7 +32,7 @@ function securityContext(p: Record<string, unknown> = {}): NonNullable<cri.Conta
 function input(config: cri.ContainerConfig, p: Partial<ContainerBodyInput> = {}): ContainerBodyInput {
   return {
     id: 'cid', sandboxId: 'sid', pauseId: 'pause', config, sandboxConfig: sandboxConfig(env, 'p'), imageId: 'sha256:img',
-    imageRef: 'ref', createdAt: '1', logPath: '/l', dockerRuntime: 'runc', logDriver: 'local', oomScoreAdjFloor: 0, ...p,
+    imageRef: 'ref', createdAt: '1', logPath: '/l', dockerRuntime: 'runc', logConfig: { Type: 'json-file' }, oomScoreAdjFloor: 0, ...p,
   };
 }
 
@@ -93,7 +93,7 @@ describe('container create body', () => {
     assert.equal(h.OomScoreAdj, 0, 'negative oom_score_adj is clamped to the floor');
     assert.equal(oomClamped, true);
     assert.equal(h.Runtime, 'runc');
-    assert.deepEqual(h.LogConfig, { Type: 'local' });
+    assert.deepEqual(h.LogConfig, { Type: 'json-file' });
   });
 
   it('passes a Localhost seccomp profile by content', () => {

@@ -29,10 +29,22 @@ export const dockerConfigSchema = {
     env: 'CRIMUX_BACKENDS_DOCKER_REQUEST_TIMEOUT_SECONDS',
   },
   logDriver: {
-    doc: 'Docker log driver of pod containers; crimux copies its output into the CRI log files, so it must be readable through the logs API (local or json-file).',
-    format: ['local', 'json-file'],
-    default: 'local',
+    doc: 'Docker log driver of pod containers; crimux copies its output into the CRI log files through the logs API. json-file keeps long lines exact; local (dockerd 20.10) drops the end-of-line of a split long line, so its last chunk shows as partial.',
+    format: ['json-file', 'local'],
+    default: 'json-file',
     env: 'CRIMUX_BACKENDS_DOCKER_LOG_DRIVER',
+  },
+  logMaxSizeMb: {
+    doc: "Size of one file of Docker's own copy of container output before it rotates (crimux copies from it into the CRI log; only output not yet copied while crimux is down needs it).",
+    format: 'nat',
+    default: 10,
+    env: 'CRIMUX_BACKENDS_DOCKER_LOG_MAX_SIZE_MB',
+  },
+  logMaxFiles: {
+    doc: "Files of Docker's own copy of container output kept per container.",
+    format: 'nat',
+    default: 3,
+    env: 'CRIMUX_BACKENDS_DOCKER_LOG_MAX_FILES',
   },
 };
 
@@ -41,5 +53,7 @@ export interface DockerBackendConfig {
   socket: string;
   apiVersion: string;
   requestTimeoutSeconds: number;
-  logDriver: 'local' | 'json-file';
+  logDriver: 'json-file' | 'local';
+  logMaxSizeMb: number;
+  logMaxFiles: number;
 }

@@ -52,7 +52,10 @@ export class ContainerOps {
       createdAt: nowNs(),
       logPath,
       dockerRuntime: pause.HostConfig.Runtime ?? '',
-      logDriver: this.s.docker.logDriver,
+      logConfig: {
+        Type: this.s.docker.logDriver,
+        Config: { 'max-size': `${this.s.docker.logMaxSizeMb}m`, 'max-file': String(this.s.docker.logMaxFiles) },
+      },
       seccompProfile: await readSeccomp(req.config),
       oomScoreAdjFloor: this.s.oomScoreAdjFloor,
     });

@@ -27,7 +27,8 @@ export interface ContainerBodyInput {
   readonly createdAt: string;
   readonly logPath: string;
   readonly dockerRuntime: string;
-  readonly logDriver: string;
+  /** Docker's LogConfig for the container (driver and rotation options). */
+  readonly logConfig: { Type: string; Config?: Record<string, string> };
   /** Content of the Localhost seccomp profile, read by the caller (Docker wants the JSON, not a path). */
   readonly seccompProfile?: string;
   readonly oomScoreAdjFloor: number;
@@ -149,7 +150,7 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
       GroupAdd: sc?.supplemental_groups.length ? sc.supplemental_groups : undefined,
       CgroupParent: i.sandboxConfig.linux?.cgroup_parent || undefined,
       Runtime: i.dockerRuntime || undefined,
-      LogConfig: { Type: i.logDriver },
+      LogConfig: i.logConfig,
       RestartPolicy: { Name: 'no' },
     },
   };
