@@ -36,13 +36,10 @@ export interface TestEnv {
   cleanup(): Promise<void>;
 }
 
-/** Config overrides for a crimux whose docker handler uses the local registry and the test CNI network. */
-export async function makeEnv(registryPort: number, slot: number, extra: Record<string, unknown> = {}): Promise<TestEnv> {
+/** Writes the CNI conflist of a slot (own bridge, subnet, IPAM dir) into <dir>/cni; returns the conf dir. */
+export async function writeCniConf(dir: string, slot: number): Promise<string> {
   const { bridge, subnet } = netSlot(slot);
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-docker-'));
   const confDir = path.join(dir, 'cni');
-  const netnsDir = path.join(dir, 'netns');
-  const logDir = path.join(dir, 'pods');
   await fs.mkdir(confDir, { recursive: true });
   await fs.writeFile(
     path.join(confDir, '10-docker-test.conflist'),
@@ -62,6 +59,25 @@ export async function makeEnv(registryPort: number, slot: number, extra: Record<
       ],
     }),
   );
+  return confDir;
+}
+
+/** Releases what a slot's pods leave on the host by design (the netns dir mount, the bridge, the egress guard). */
+export async function cleanupNetwork(netnsDir: string, slot: number): Promise<void> {
+  const { bridge, subnet } = netSlot(slot);
+  // The netns dir is a self bind mount (shared), like /run/netns; release it before deleting the tree.
+  await run('umount', ['--lazy', netnsDir]).catch(() => undefined);
+  await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+  await removeEgressGuard(subnet).catch(() => undefined);
+}
+
+/** Config for a crimux whose docker handler uses the local registry and the slot's test CNI network. */
+export async function makeEnv(registryPort: number, slot: number, extra: Record<string, unknown> = {}): Promise<TestEnv> {
+  const { subnet } = netSlot(slot);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-docker-'));
+  const confDir = await writeCniConf(dir, slot);
+  const netnsDir = path.join(dir, 'netns');
+  const logDir = path.join(dir, 'pods');
   const endpoint = { endpoints: [{ url: `http://127.0.0.1:${registryPort}` }] };
   const config = loadConfig({
     env: {},
@@ -91,10 +107,7 @@ export async function makeEnv(registryPort: number, slot: number, extra: Record<
     confDir,
     subnet,
     cleanup: async () => {
-      // The netns dir is a self bind mount (shared), like /run/netns; release it before deleting the tree.
-      await run('umount', ['--lazy', netnsDir]).catch(() => undefined);
-      await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-      await removeEgressGuard(subnet).catch(() => undefined);
+      await cleanupNetwork(netnsDir, slot);
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
