@@ -15,9 +15,8 @@ import { mountRootfs, resolveUser, unmountRootfs } from './rootfs';
 import { BUSYBOX, exitCodeOf, signalNumber, sleep } from './util';
 
 const WRAPPER = `
-R=$1; W=$2; H=$3; U=$4; G=$5; CG=$6; shift 6
+R=$1; W=$2; H=$3; U=$4; G=$5; shift 5
 B=${BUSYBOX}
-[ -d "$CG" ] && echo $$ > "$CG/cgroup.procs"
 $B mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || exit 127
 $B mount -t tmpfs -o nosuid,mode=755 tmpfs "$R/dev" || exit 127
 for d in null zero full random urandom tty; do $B touch "$R/dev/$d"; $B mount --bind /dev/$d "$R/dev/$d"; done
@@ -73,7 +72,7 @@ export class Containers {
     const child = spawn(
       BUSYBOX,
       ['unshare', '-p', '-m', '-u', '-i', '-f', '--propagation', 'private', BUSYBOX, 'sh', '-c', WRAPPER, 'wrapper',
-        e.root, s.cwd || '/', s.hostname, String(e.uid), String(e.gid), cgroupDir(cid), ...s.args],
+        e.root, s.cwd || '/', s.hostname, String(e.uid), String(e.gid), ...s.args],
       { env: envObject(s.env), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     e.child = child;
@@ -99,6 +98,14 @@ export class Containers {
       });
     });
     e.initPid = await initPidOf(child.pid);
+    // The wrapper's mounts take a second or so under TCG; "running" means the container's own process runs
+    // (chroot done), so an exec right after start lands in the container, not in the half-built wrapper.
+    if (e.initPid !== undefined) await chrooted(e.initPid, e.root);
+    // Joined from here, not from the wrapper: a shell `echo $$ > cgroup.procs` inside the new PID namespace was
+    // seen to hang for the second container of a VM. Async, so a slow cgroup write never blocks the agent.
+    if (e.initPid !== undefined) {
+      fs.promises.writeFile(`${cgroupDir(cid)}/cgroup.procs`, String(e.initPid)).catch(() => undefined);
+    }
     e.state = { ...e.state, state: 'running', pid: e.initPid, startedAt: Date.now() };
     return e.state;
   }
@@ -202,4 +209,16 @@ async function initPidOf(unsharePid: number | undefined): Promise<number | undef
     await sleep(10);
   }
   return undefined;
+}
+
+/** Wait until `pid` has `root` as its root directory (the wrapper's final nsenter -r), or has exited. */
+async function chrooted(pid: number, root: string): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/root`) === root) return;
+    } catch {
+      return; // exited: the exit event reports it
+    }
+    await sleep(10);
+  }
 }

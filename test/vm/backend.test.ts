@@ -1,0 +1,201 @@
+/**
+ * The vm backend driven directly (createVmBackend(deps)), with real VMs under whatever accelerator the host has
+ * (TCG here), the real OCI image store fed by the local test registry and a private CNI bridge. One pod VM is
+ * shared by most assertions: a VM boot is seconds of CPU on a shared 2-core machine.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Backend } from '../../src/backends/backend';
+import { createVmBackend } from '../../src/backends/vm';
+import { loadConfig } from '../../src/config/load';
+import { OciImageStore } from '../../src/images/store';
+import { Metrics } from '../../src/metrics/metrics';
+import { BUSYBOX, HTTP } from '../fixtures/images';
+import { testRegistryMap } from '../helpers/daemon';
+import { ensureTestRegistry } from '../helpers/registry';
+import * as h from './helpers';
+
+const dir = h.tempDir();
+const state = path.join(dir, 's');
+const run = path.join(dir, 'r');
+const logDir = path.join(dir, 'logs');
+const log = h.testLogger();
+let images: OciImageStore;
+let backend: Backend;
+const POD = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'b'.repeat(8);
+
+function makeBackend(): Backend {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      stateDir: state, runDir: run, defaultHandler: 'vm',
+      handlers: { vm: { backend: 'vm', options: {} } },
+      'backends.vm.enabled': true, 'backends.vm.guestDir': h.GUEST_DIR,
+      'network.confDir': h.writeCniConf(dir), 'network.netnsDir': path.join(run, 'netns'),
+      'images.registries': testRegistryMap(),
+    },
+  });
+  return createVmBackend({
+    config, handlers: [{ name: 'vm', backend: 'vm', options: {} }], log,
+    stateDir: path.join(state, 'backends', 'vm'), runDir: path.join(run, 'vm'),
+    sharedImages: images, metrics: new Metrics({ processMetrics: false }),
+  });
+}
+
+async function status(id: string) {
+  return (await backend.containerStatus(h.ctx(), id, false)).status;
+}
+
+async function runContainer(id: string, name: string, cmd: string[], image: string = BUSYBOX.ref): Promise<void> {
+  await backend.createContainer(h.ctx(), {
+    id, sandboxId: POD, config: h.containerConfig(name, image, cmd), sandboxConfig: h.sandboxConfig('web', logDir),
+  });
+  await backend.startContainer(h.ctx(), id);
+}
+
+const exited = (id: string) => h.waitFor(`${id} exited`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? true : undefined), 60_000);
+
+describe('vm backend (direct)', { timeout: 900_000 }, () => {
+  before(async () => {
+    h.ensureGuest();
+    await ensureTestRegistry();
+    images = new OciImageStore({ root: path.join(state, 'images'), registries: testRegistryMap(), pullTimeoutSeconds: 120, log, metrics: new Metrics({ processMetrics: false }) });
+    await images.start();
+    for (const img of [BUSYBOX.ref, HTTP.ref]) await images.pull(h.ctx(), { image: img });
+    backend = makeBackend();
+    await backend.start(h.ctx());
+    const health = await backend.health(h.ctx());
+    assert.equal(health.ready, true, health.message);
+  });
+
+  after(async () => {
+    await backend?.removePodSandbox(h.ctx(), POD).catch(() => undefined);
+    await backend?.close();
+    for (const pid of h.qemuProcesses(run)) process.kill(pid, 'SIGKILL');
+    await images?.close();
+    h.removeBridge();
+    h.releaseMount(path.join(run, 'netns'));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses what a VM cannot honour, naming the field', async () => {
+    const cfg = h.sandboxConfig('hostnet', logDir, {
+      linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } },
+    } as never);
+    await assert.rejects(backend.runPodSandbox(h.ctx(), { id: 'f'.repeat(64), handler: { name: 'vm', backend: 'vm', options: {} }, config: cfg }), (err: Error) => {
+      assert.equal((err as { kind?: string }).kind, 'InvalidArgument');
+      assert.match(err.message, /namespace_options\.network/);
+      return true;
+    });
+    assert.equal(backend.capabilities.hostNetwork, false);
+    assert.equal(backend.capabilities.privileged, false);
+  });
+
+  it('boots a pod VM with a CNI address and reports it READY', async () => {
+    await backend.runPodSandbox(h.ctx(), { id: POD, handler: { name: 'vm', backend: 'vm', options: {} }, config: h.sandboxConfig('web', logDir) });
+    const st = await backend.podSandboxStatus(h.ctx(), POD, true);
+    assert.equal(st.status.state, 'SANDBOX_READY');
+    assert.match(String(st.status.network?.ip), /^10\.99\.77\.\d+$/);
+    const podRun = path.join(run, 'vm', POD.slice(0, 16));
+    assert.equal(h.qemuProcesses(podRun).length, 1);
+    // Repeating the create (a kubelet retry) keeps the VM.
+    await backend.runPodSandbox(h.ctx(), { id: POD, handler: { name: 'vm', backend: 'vm', options: {} }, config: h.sandboxConfig('web', logDir) });
+    assert.equal(h.qemuProcesses(podRun).length, 1);
+  });
+
+  it('runs a container to completion: CRI logs with streams, exit code and reason', async () => {
+    await runContainer('c1'.padEnd(64, '1'), 'once', ['sh', '-c', 'echo hello; echo oops >&2; printf partial; exit 3']);
+    await exited('c1'.padEnd(64, '1'));
+    const st = await status('c1'.padEnd(64, '1'));
+    assert.equal(st.exit_code, 3);
+    assert.equal(st.reason, 'Error');
+    const lines = fs.readFileSync(path.join(logDir, 'once.log'), 'utf8').trim().split('\n');
+    const parsed = lines.map((l) => /^(\S+) (stdout|stderr) ([PF]) (.*)$/.exec(l));
+    assert.ok(parsed.every((m) => m && !Number.isNaN(Date.parse(m[1] ?? ''))), lines.join('\n'));
+    assert.deepEqual(parsed.map((m) => `${m?.[2]} ${m?.[4]}`).sort(), ['stderr oops', 'stdout hello', 'stdout partial']);
+  });
+
+  it('execs in a running container: the guest kernel, not the host one; ExecSync timeout', async () => {
+    await runContainer('c2'.padEnd(64, '2'), 'sleeper', ['sleep', '1000']);
+    const r = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['uname', '-r'], 30);
+    assert.equal(r.exitCode, 0);
+    const guest = r.stdout.toString().trim();
+    assert.match(guest, /cloud-amd64$/);
+    assert.notEqual(guest, h.hostUname());
+    const ps = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['sh', '-c', 'echo $$; hostname; exit 7'], 30);
+    assert.equal(ps.exitCode, 7);
+    assert.equal(ps.stdout.toString().split('\n')[1], 'web');
+    const t0 = Date.now();
+    await assert.rejects(backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['sleep', '30'], 2), { kind: 'DeadlineExceeded' } as never);
+    assert.ok(Date.now() - t0 < 25_000);
+  });
+
+  it('shares the pod network between containers and is reachable at the pod IP', async () => {
+    await runContainer('c3'.padEnd(64, '3'), 'http', [], HTTP.ref);
+    const viaPeer = await h.waitFor('peer reaches http on localhost', async () => {
+      const r = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['wget', '-qO-', `http://127.0.0.1:${HTTP.port}/`], 10);
+      return r.exitCode === 0 ? r.stdout.toString() : undefined;
+    });
+    assert.ok(viaPeer.startsWith(HTTP.bodyPrefix));
+    const ip = String((await backend.podSandboxStatus(h.ctx(), POD, false)).status.network?.ip);
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: ip, port: HTTP.port, path: '/', timeout: 10_000 }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => (b += d.toString()));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    assert.ok(body.startsWith(HTTP.bodyPrefix), body);
+  });
+
+  it('stops with the grace period: SIGTERM ignored by a PID-1 sleep → SIGKILL (137); a trap exits 0', async () => {
+    const t0 = Date.now();
+    await backend.stopContainer(h.ctx(), 'c2'.padEnd(64, '2'), 2);
+    const st = await status('c2'.padEnd(64, '2'));
+    assert.equal(st.state, 'CONTAINER_EXITED');
+    assert.equal(st.exit_code, 137);
+    assert.ok(Date.now() - t0 >= 1900, 'waited for the grace period');
+    await runContainer('c4'.padEnd(64, '4'), 'trap', ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
+    await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20);
+    assert.equal((await status('c4'.padEnd(64, '4'))).exit_code, 0);
+    await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20); // idempotent
+  });
+
+  it('reports stats: guest numbers and the qemu process as overhead', async () => {
+    const ps = await backend.podSandboxStats(h.ctx(), POD);
+    assert.ok(Number(ps.linux?.memory?.working_set_bytes?.value) > 50 * 1024 * 1024, 'qemu RSS');
+    const cs = await backend.containerStats(h.ctx(), 'c3'.padEnd(64, '3'));
+    assert.ok(Number(cs.writable_layer?.used_bytes?.value) > 0);
+  });
+
+  it('survives a backend restart: the VM is found again and still manageable', async () => {
+    await backend.close();
+    backend = makeBackend();
+    await backend.start(h.ctx());
+    const st = await backend.podSandboxStatus(h.ctx(), POD, false);
+    assert.equal(st.status.state, 'SANDBOX_READY');
+    assert.equal((await status('c3'.padEnd(64, '3'))).state, 'CONTAINER_RUNNING');
+    await runContainer('c5'.padEnd(64, '5'), 'after', ['sleep', '1000']);
+    const r = await backend.execSync(h.ctx(), 'c5'.padEnd(64, '5'), ['sh', '-c', 'echo ok'], 30);
+    assert.equal(r.stdout.toString(), 'ok\n');
+  });
+
+  it('removes containers and the pod without leftovers', async () => {
+    for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) await backend.removeContainer(h.ctx(), id.padEnd(64, id[1]));
+    await assert.rejects(backend.containerStatus(h.ctx(), 'c1'.padEnd(64, '1'), false), { kind: 'NotFound' } as never);
+    await backend.stopPodSandbox(h.ctx(), POD);
+    assert.equal((await backend.podSandboxStatus(h.ctx(), POD, false)).status.state, 'SANDBOX_NOTREADY');
+    await backend.stopPodSandbox(h.ctx(), POD);
+    await backend.removePodSandbox(h.ctx(), POD);
+    await backend.removePodSandbox(h.ctx(), POD);
+    assert.deepEqual(h.qemuProcesses(path.join(run, 'vm', POD.slice(0, 16))), []);
+    assert.deepEqual(fs.readdirSync(path.join(state, 'backends/vm/pods')), []);
+    assert.ok(!fs.existsSync(path.join(run, 'netns', POD)));
+    const left = fs.readdirSync(path.join(run, 'vm')).filter((d) => !d.startsWith('tmpl-'));
+    assert.deepEqual(left, []);
+    await assert.rejects(backend.podSandboxStatus(h.ctx(), POD, false), { kind: 'NotFound' } as never);
+  });
+});
