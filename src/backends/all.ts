@@ -3,9 +3,11 @@ import type { BackendKind } from './backend';
 import type { BackendFactory } from './registry';
 import { InvalidArgumentError } from '../errors';
 import { createDockerBackend } from './docker';
+import { createVmBackend } from './vm';
 
 const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {
   docker: createDockerBackend,
+  vm: createVmBackend,
 };
 
 /** The factory of a backend kind; InvalidArgument when this build does not include it. */
