@@ -4,10 +4,12 @@ import type { BackendFactory } from './registry';
 import { InvalidArgumentError } from '../errors';
 import { createDockerBackend } from './docker';
 import { createVmBackend } from './vm';
+import { createRuncBackend } from './runc';
 
 const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {
   docker: createDockerBackend,
   vm: createVmBackend,
+  runc: createRuncBackend,
 };
 
 /** The factory of a backend kind; InvalidArgument when this build does not include it. */

@@ -1,6 +1,7 @@
 /**
  * Backend-wide configuration of the runc backend (the `backends.runc` section of crimux's config), as a convict
- * schema fragment. Per-handler options live in `handlers.<name>.options` and are validated by the backend factory.
+ * schema fragment. Per-handler options live in `handlers.<name>.options` and are validated by the backend factory
+ * (options.ts): `runtimePath`, `runtimeRoot`, `runtimeArgs`.
  */
 export const runcConfigSchema = {
   enabled: {
@@ -9,8 +10,50 @@ export const runcConfigSchema = {
     default: false,
     env: 'CRIMUX_BACKENDS_RUNC_ENABLED',
   },
+  runtimePath: {
+    doc: 'OCI runtime binary of handlers that set no runtimePath option (runc CLI contract: crun, runsc also fit).',
+    format: String,
+    default: '/usr/sbin/runc',
+    env: 'CRIMUX_RUNC_RUNTIME_PATH',
+  },
+  conmonPath: {
+    doc: 'conmon binary: one monitor per container holds its stdio, writes its CRI log and exit code.',
+    format: String,
+    default: '/usr/bin/conmon',
+    env: 'CRIMUX_RUNC_CONMON_PATH',
+  },
+  cgroupParent: {
+    doc: 'cgroupfs parent of pods whose LinuxPodSandboxConfig.cgroup_parent is empty; each such pod gets <this>/<sandbox id>.',
+    format: String,
+    default: '/crimux',
+    env: 'CRIMUX_RUNC_CGROUP_PARENT',
+  },
+  seccompProfile: {
+    doc: 'The RuntimeDefault seccomp profile (Docker/containerd JSON format); empty: the one shipped in config/seccomp/runtime-default.json.',
+    format: String,
+    default: '',
+    env: 'CRIMUX_RUNC_SECCOMP_PROFILE',
+  },
+  logSizeMaxBytes: {
+    doc: 'conmon rotates nothing itself; a container log larger than this is truncated by conmon (0: no limit, the kubelet rotates).',
+    format: 'nat',
+    default: 0,
+    env: 'CRIMUX_RUNC_LOG_SIZE_MAX_BYTES',
+  },
+  execSyncMaxOutputBytes: {
+    doc: 'Per-stream cap of ExecSync output kept for the reply (the kubelet limits replies to 16 MiB in total).',
+    format: 'nat',
+    default: 8 * 1024 * 1024,
+    env: 'CRIMUX_RUNC_EXEC_SYNC_MAX_OUTPUT_BYTES',
+  },
 };
 
 export interface RuncBackendConfig {
   enabled: boolean;
+  runtimePath: string;
+  conmonPath: string;
+  cgroupParent: string;
+  seccompProfile: string;
+  logSizeMaxBytes: number;
+  execSyncMaxOutputBytes: number;
 }

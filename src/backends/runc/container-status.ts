@@ -1,0 +1,101 @@
+/**
+ * ContainerStatus and ListContainers, derived from the record plus live state (engine.state): the exit code and
+ * finish time come from conmon's exit file, OOM from its oom file, so an exit that happened while crimux was
+ * down is reported exactly as if crimux had watched it.
+ *
+ * Reasons as containerd: "Completed" for exit code 0, "Error" otherwise, "OOMKilled" when the memory cgroup
+ * killed it.
+ */
+import type { CallContext, ContainerStatusResult } from '../backend';
+import type * as cri from '../../cri/types';
+import { oomKilled } from '../../host/conmon';
+import type { RuncShared } from './context';
+import { mustRecord } from './containers';
+import type { LiveState } from './engine';
+import type { ContainerRecord } from './records';
+
+function criState(rec: ContainerRecord, live: LiveState): cri.ContainerState {
+  switch (live.kind) {
+    case 'created':
+      return 'CONTAINER_CREATED';
+    case 'running':
+      return rec.startedAt ? 'CONTAINER_RUNNING' : 'CONTAINER_CREATED';
+    case 'exited':
+      return 'CONTAINER_EXITED';
+    default:
+      return 'CONTAINER_UNKNOWN';
+  }
+}
+
+async function liveOf(s: RuncShared, rec: ContainerRecord): Promise<LiveState> {
+  const sandbox = s.records.sandbox(rec.sandboxId);
+  if (!sandbox) return { kind: 'unknown' };
+  return s.engine.state(sandbox.handler, rec.id, s.layout.containerDir(rec.id), rec.startedAt !== undefined);
+}
+
+export async function containerStatus(s: RuncShared, _ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+  const rec = mustRecord(s, id);
+  const live = await liveOf(s, rec);
+  const state = criState(rec, live);
+  let exitCode = 0;
+  let reason = '';
+  let message = '';
+  let finishedAt = '0';
+  if (live.kind === 'exited') {
+    exitCode = live.code;
+    finishedAt = (live.finishedAtNs ?? 0n).toString();
+    if (await oomKilled(s.layout.containerDir(id))) reason = 'OOMKilled';
+    else reason = exitCode === 0 ? 'Completed' : 'Error';
+    if (live.unknownCode) message = 'conmon exited without recording the exit code';
+  }
+  const status: cri.ContainerStatus = {
+    id,
+    metadata: rec.metadata,
+    state,
+    created_at: rec.createdAt,
+    started_at: rec.startedAt ?? '0',
+    finished_at: finishedAt,
+    exit_code: exitCode,
+    image: rec.image,
+    image_ref: rec.imageRef,
+    image_id: rec.imageId,
+    reason,
+    message,
+    labels: rec.labels,
+    annotations: rec.annotations,
+    // Stored as the CRI sent them (propagation as its enum name), so they convert back verbatim.
+    mounts: rec.mounts as cri.ContainerStatus['mounts'],
+    log_path: rec.logPath,
+    resources: rec.resources ? { linux: rec.resources } : null,
+    user: { linux: { uid: String(rec.user.uid), gid: String(rec.user.gid), supplemental_groups: rec.user.additionalGids.map(String) } },
+  };
+  const info: Record<string, string> = {};
+  if (verbose) {
+    info.info = JSON.stringify({
+      sandboxID: rec.sandboxId,
+      pid: live.kind === 'running' || live.kind === 'created' ? live.pid : 0,
+      runtimeHandler: s.records.sandbox(rec.sandboxId)?.handler ?? '',
+      cgroupsPath: rec.cgroupsPath,
+      bundle: s.layout.containerDir(id),
+      stopSignal: rec.stopSignal,
+    });
+  }
+  return { status, info };
+}
+
+export async function listContainers(s: RuncShared, _ctx: CallContext): Promise<cri.Container[]> {
+  const recs = s.records.allContainers();
+  const states = await Promise.all(recs.map((r) => liveOf(s, r)));
+  return recs.map((rec, i) => ({
+    id: rec.id,
+    pod_sandbox_id: rec.sandboxId,
+    metadata: rec.metadata,
+    image: rec.image,
+    image_ref: rec.imageRef,
+    image_id: rec.imageId,
+    state: criState(rec, states[i]!),
+    created_at: rec.createdAt,
+    labels: rec.labels,
+    annotations: rec.annotations,
+  }));
+}

@@ -1,0 +1,158 @@
+/**
+ * Container lifecycle of the runc backend. CRI semantics honoured here (as CRI-O's container_*.go):
+ *  - CreateContainer with an ID that has leftovers (a create cut short by a crash) removes them first;
+ *  - StartContainer of a container that is not in the created state is FailedPrecondition;
+ *  - StopContainer and RemoveContainer of an unknown ID succeed (the kubelet retries them after restarts);
+ *  - RemoveContainer of a running container kills it first.
+ */
+import { promises as fs } from 'node:fs';
+import type { CallContext, CreateContainerRequest } from '../backend';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { nowNs } from '../../host/cri-log';
+import { withUndo } from '../../host/undo';
+import type { RuncShared } from './context';
+import { ID_PATTERN } from './layout';
+import { RECORD_VERSION, type ContainerRecord } from './records';
+import { buildContainerSpec } from './spec-container';
+import { statusMounts } from './spec-mounts';
+import * as path from 'node:path';
+
+export async function createContainer(s: RuncShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+  const { id, config } = req;
+  if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`create container: id "${id}" is not a valid ID`);
+  const sandbox = s.records.sandbox(req.sandboxId);
+  if (!sandbox) throw new NotFoundError(`create container: sandbox ${req.sandboxId} not found`);
+  if (sandbox.phase !== 'ready') throw new FailedPreconditionError(`create container: sandbox ${sandbox.id} is not ready`);
+  const pause = await s.engine.state(sandbox.handler, sandbox.id, s.layout.pauseDir(sandbox.id));
+  if (pause.kind !== 'running') throw new FailedPreconditionError(`create container: the pause container of sandbox ${sandbox.id} is not running`);
+  const md = config.metadata;
+  if (!md) throw new InvalidArgumentError('create container: config.metadata: required');
+  const imageName = config.image?.image ?? '';
+  if (!imageName) throw new InvalidArgumentError('create container: config.image.image: required');
+  const logDir = sandbox.config.log_directory;
+  const logPath = config.log_path && logDir ? path.join(logDir, config.log_path) : '';
+  const log = ctx.log;
+
+  await withUndo(log, async (undo) => {
+    const image = await s.images.resolve(ctx, imageName);
+    const dir = s.layout.containerDir(id);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    undo.push('remove container dir', () => fs.rm(dir, { recursive: true, force: true }));
+
+    const readonlyRoot = config.linux?.security_context?.readonly_rootfs ?? false;
+    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: readonlyRoot });
+    undo.push('remove snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
+
+    const built = await buildContainerSpec({
+      id,
+      config,
+      sandbox,
+      pausePid: pause.pid,
+      image,
+      rootfs: snap.rootfs,
+      layout: s.layout,
+      runtimeDefaultSeccomp: s.seccompProfile,
+      oomScoreAdjFloor: s.oomScoreAdjFloor,
+      log,
+    });
+    const rec: ContainerRecord = {
+      version: RECORD_VERSION,
+      id,
+      sandboxId: sandbox.id,
+      metadata: md,
+      labels: config.labels,
+      annotations: config.annotations,
+      createdAt: nowNs().toString(),
+      image: {
+        image: imageName,
+        annotations: config.image?.annotations ?? {},
+        user_specified_image: config.image?.user_specified_image || imageName,
+      },
+      imageRef: image.digestRef ?? image.id,
+      imageId: image.id,
+      logPath,
+      mounts: statusMounts(config.mounts),
+      stopSignal: built.stopSignal,
+      cgroupsPath: built.cgroupsPath,
+      tty: config.tty,
+      resources: config.linux?.resources ?? null,
+      user: { uid: built.user.uid, gid: built.user.gid, additionalGids: built.user.additionalGids },
+    };
+    await s.records.putContainer(rec);
+    undo.push('forget container record', async () => s.records.dropContainer(id));
+
+    undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, log, signal));
+    log.info('create container under conmon', { image: image.ref, logPath: logPath || '(none)', cgroup: built.cgroupsPath });
+    const pid = await s.engine.create({
+      handler: sandbox.handler,
+      id,
+      dir,
+      spec: built.spec,
+      logPath: logPath || undefined,
+      tty: config.tty,
+      stdin: config.stdin,
+      stdinOnce: config.stdin_once,
+      signal: ctx.signal,
+    });
+    log.info('created container', { pid });
+  });
+}
+
+export async function startContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+  const rec = mustRecord(s, id);
+  const sandbox = s.records.sandbox(rec.sandboxId);
+  if (!sandbox) throw new NotFoundError(`start container ${id}: its sandbox ${rec.sandboxId} is gone`);
+  const live = await s.engine.state(sandbox.handler, id, s.layout.containerDir(id), false);
+  if (live.kind !== 'created') {
+    throw new FailedPreconditionError(`start container ${id}: not in the created state (${live.kind})`);
+  }
+  ctx.log.info('start container');
+  await s.engine.start(sandbox.handler, id, ctx.signal);
+  await s.records.updateContainer(id, { startedAt: nowNs().toString() });
+  ctx.log.info('started container');
+}
+
+export async function stopContainer(s: RuncShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+  const rec = s.records.container(id);
+  if (!rec) return; // CRI: stopping an unknown container succeeds.
+  const sandbox = s.records.sandbox(rec.sandboxId);
+  if (!sandbox) return;
+  const dir = s.layout.containerDir(id);
+  const live = await s.engine.state(sandbox.handler, id, dir, rec.startedAt !== undefined);
+  if (live.kind === 'exited') return;
+  ctx.log.info('stop container', { timeoutSeconds, signal: rec.stopSignal });
+  await s.engine.stop(sandbox.handler, id, dir, rec.stopSignal, Math.max(0, timeoutSeconds), ctx.log, ctx.signal);
+  ctx.log.info('stopped container');
+}
+
+/** Kills, deletes from the runtime, unmounts the root, deletes the files. Idempotent; unknown IDs clean leftovers. */
+export async function removeContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+  if (!ID_PATTERN.test(id)) return;
+  const rec = s.records.container(id);
+  const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
+  const dir = s.layout.containerDir(id);
+  const hasLeftovers = rec !== undefined || (await exists(dir)) || (await s.images.keys()).includes(id);
+  if (!hasLeftovers) return;
+  ctx.log.info('remove container', { known: rec !== undefined });
+  await s.engine.destroy(sandbox?.handler, id, dir, ctx.log, ctx.signal);
+  await s.images.removeSnapshot(ctx, id);
+  await fs.rm(dir, { recursive: true, force: true });
+  s.records.dropContainer(id);
+  s.cpu.forget(id);
+  ctx.log.info('removed container');
+}
+
+export function mustRecord(s: RuncShared, id: string): ContainerRecord {
+  const rec = s.records.container(id);
+  if (!rec) throw new NotFoundError(`find container ${id}: not found`, { context: { container: id } });
+  return rec;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

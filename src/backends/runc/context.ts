@@ -1,0 +1,34 @@
+/**
+ * What the runc backend's parts share: built once by the factory (index.ts), passed to sandboxes.ts,
+ * containers.ts, exec.ts, stats.ts and recovery.ts. One object instead of a god class: each part stays small and
+ * testable on its own.
+ */
+import type { Config } from '../../config/types';
+import type { ImageStore, SnapshotStore } from '../../images/types';
+import type { Logger } from '../../log/logger';
+import type { CniClient, NetnsManager } from '../../network';
+import type { CpuRateTracker } from '../../host/cgroup-v1';
+import type { RuncBackendConfig } from './config';
+import type { Engine } from './engine';
+import type { Layout } from './layout';
+import type { KeyedLock } from './keyed-lock';
+import type { RecordStore } from './records';
+
+export interface RuncShared {
+  readonly config: Config;
+  readonly runc: RuncBackendConfig;
+  readonly log: Logger;
+  readonly layout: Layout;
+  readonly records: RecordStore;
+  readonly engine: Engine;
+  readonly images: ImageStore & SnapshotStore;
+  readonly netns: NetnsManager;
+  readonly cni: CniClient;
+  readonly cpu: CpuRateTracker;
+  /** One lock per sandbox or container ID: the router serialises per pod, this guards direct callers too. */
+  readonly locks: KeyedLock;
+  /** The RuntimeDefault seccomp profile file. */
+  readonly seccompProfile: string;
+  /** crimux's own oom_score_adj, the lowest its containers can get here. */
+  readonly oomScoreAdjFloor: number;
+}

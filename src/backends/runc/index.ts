@@ -1,0 +1,50 @@
+/**
+ * createRuncBackend: the runc backend's factory (registered in src/backends/all.ts). Validates the handler options
+ * and builds the shared parts; touches no host state yet (start() recovers from disk, and a missing runc or
+ * conmon only makes the backend unhealthy).
+ */
+import * as path from 'node:path';
+import type { BackendFactory } from '../registry';
+import { CniClient, NetnsManager } from '../../network';
+import { CpuRateTracker } from '../../host/cgroup-v1';
+import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
+import type { RuncBackendConfig } from './config';
+import type { RuncShared } from './context';
+import { Engine } from './engine';
+import { KeyedLock } from './keyed-lock';
+import { Layout } from './layout';
+import { checkDistinctRoots, parseHandlerOptions } from './options';
+import { RecordStore } from './records';
+import { RuncBackend } from './runc-backend';
+import { ownOomScoreAdj } from './spec-resources';
+
+export const createRuncBackend: BackendFactory = (deps) => {
+  const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
+  const log = deps.log.child({ backend: 'runc' });
+  const handlers = deps.handlers.map((h) => parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }));
+  checkDistinctRoots(handlers);
+  const layout = new Layout(deps.stateDir, deps.runDir);
+  const shared: RuncShared = {
+    config: deps.config,
+    runc,
+    log,
+    layout,
+    records: new RecordStore(layout, log),
+    engine: new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes),
+    images: deps.sharedImages,
+    netns: new NetnsManager({ dir: deps.config.network.netnsDir, logger: log }),
+    cni: new CniClient({
+      confDir: deps.config.network.confDir,
+      binDirs: deps.config.network.binDirs,
+      stateDir: path.join(deps.stateDir, 'cni'),
+      logger: log,
+    }),
+    cpu: new CpuRateTracker(),
+    locks: new KeyedLock(),
+    seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
+    oomScoreAdjFloor: ownOomScoreAdj(),
+  };
+  return new RuncBackend(shared);
+};
+
+export { RuncBackend } from './runc-backend';

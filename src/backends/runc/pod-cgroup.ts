@@ -1,0 +1,52 @@
+/**
+ * Limits on a pod-level cgroup that crimux owns (pods without a kubelet-given cgroup_parent). The kubelet sizes
+ * its own pod cgroups from the pod's resources plus its RuntimeClass overhead; crimux does the same for the
+ * parents it creates, so a pod's containers together cannot exceed what the pod asked for.
+ */
+import type * as cri from '../../cri/types';
+import type { Logger } from '../../log/logger';
+import { writeCgroupV1 } from '../../host/cgroup-v1';
+
+function n(v: string | undefined): number {
+  const x = Number(v ?? 0);
+  return Number.isSafeInteger(x) ? x : 0;
+}
+
+/** Sum of resources and overhead, or undefined when neither sets a limit. */
+export function podLimits(
+  overhead: cri.LinuxContainerResources | null,
+  resources: cri.LinuxContainerResources | null,
+): { memory?: number; shares?: number; quota?: number; period?: number } | undefined {
+  if (!overhead && !resources) return undefined;
+  const out: { memory?: number; shares?: number; quota?: number; period?: number } = {};
+  const mem = n(resources?.memory_limit_in_bytes);
+  if (mem > 0) out.memory = mem + n(overhead?.memory_limit_in_bytes);
+  const shares = n(resources?.cpu_shares) + n(overhead?.cpu_shares);
+  if (shares > 0) out.shares = Math.max(2, shares);
+  const quota = n(resources?.cpu_quota);
+  if (quota > 0) {
+    out.quota = quota + Math.max(0, n(overhead?.cpu_quota));
+    out.period = n(resources?.cpu_period) || 100_000;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Creates the pod cgroup with its limits (a no-op when the pod sets none: runc creates the parent on demand). */
+export async function applyPodCgroup(
+  parent: string,
+  overhead: cri.LinuxContainerResources | null,
+  resources: cri.LinuxContainerResources | null,
+  log: Logger,
+): Promise<void> {
+  const lim = podLimits(overhead, resources);
+  if (!lim) return;
+  log.info('set pod cgroup limits', { cgroup: parent, ...lim });
+  if (lim.shares !== undefined || lim.quota !== undefined) {
+    const cpu: Record<string, string> = {};
+    if (lim.shares !== undefined) cpu['cpu.shares'] = String(lim.shares);
+    if (lim.period !== undefined) cpu['cpu.cfs_period_us'] = String(lim.period);
+    if (lim.quota !== undefined) cpu['cpu.cfs_quota_us'] = String(lim.quota);
+    await writeCgroupV1('cpu', parent, cpu);
+  }
+  if (lim.memory !== undefined) await writeCgroupV1('memory', parent, { 'memory.limit_in_bytes': String(lim.memory) });
+}

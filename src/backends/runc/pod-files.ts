@@ -1,0 +1,95 @@
+/**
+ * Per-pod files and mounts every container of a pod shares, as containerd's sandbox setup makes them:
+ * /etc/hostname, /etc/hosts, /etc/resolv.conf (from the CRI DNSConfig, or the host's when none is given), and a
+ * tmpfs for /dev/shm so processes in the pod's IPC namespace share POSIX shared memory across containers.
+ */
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import type * as cri from '../../cri/types';
+import { InvalidArgumentError } from '../../errors';
+import { runCommand } from '../../host/process';
+import type { Layout } from './layout';
+
+const SHM_SIZE = 64 * 1024 * 1024;
+
+/** The hostname a pod's UTS namespace gets; host-network pods keep the node's. */
+export function podHostname(config: cri.PodSandboxConfig, hostNetwork: boolean): string {
+  if (hostNetwork) return os.hostname();
+  const h = config.hostname || config.metadata?.name || 'localhost';
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(h)) {
+    throw new InvalidArgumentError(`run pod sandbox: config.hostname: "${h}" is not a valid host name`);
+  }
+  return h;
+}
+
+/** resolv.conf text from a DNSConfig; null means "copy the host's". */
+export function resolvConf(dns: cri.PodSandboxConfig['dns_config']): string | null {
+  if (!dns || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) return null;
+  dns.servers.forEach((s, i) => {
+    if (net.isIP(s) === 0) throw new InvalidArgumentError(`run pod sandbox: config.dns_config.servers[${i}]: "${s}" is not an IP address`);
+  });
+  const lines: string[] = [];
+  if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
+  for (const s of dns.servers) lines.push(`nameserver ${s}`);
+  if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Writes hostname, hosts and resolv.conf into the sandbox dir. */
+export async function writePodFiles(
+  layout: Layout,
+  id: string,
+  config: cri.PodSandboxConfig,
+  opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] },
+): Promise<void> {
+  await fs.writeFile(layout.podFile(id, 'hostname'), opts.hostname + '\n', { mode: 0o644 });
+
+  let hosts: string;
+  if (opts.hostNetwork) {
+    hosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
+  } else {
+    hosts = [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'fe00::0\tip6-mcastprefix',
+      'fe00::1\tip6-allnodes',
+      'fe00::2\tip6-allrouters',
+      ...opts.ips.map((ip) => `${ip}\t${opts.hostname}`),
+      '',
+    ].join('\n');
+  }
+  await fs.writeFile(layout.podFile(id, 'hosts'), hosts, { mode: 0o644 });
+
+  const resolv = resolvConf(config.dns_config) ?? (await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  await fs.writeFile(layout.podFile(id, 'resolv.conf'), resolv, { mode: 0o644 });
+}
+
+/** Mounts the pod's /dev/shm tmpfs (idempotent: an existing mount is kept). */
+export async function mountShm(dir: string, signal?: AbortSignal): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  if (await isMountPoint(dir)) return;
+  const r = await runCommand(
+    'mount',
+    ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${SHM_SIZE}`, 'shm', dir],
+    { signal, timeoutMs: 30_000 },
+  );
+  if (r.code !== 0) throw new Error(`mount pod shm ${dir}: ${r.stderr.trim()}`);
+}
+
+/** Unmounts and removes the pod's shm dir; missing is success. */
+export async function unmountShm(dir: string, signal?: AbortSignal): Promise<void> {
+  for (let i = 0; i < 4 && (await isMountPoint(dir)); i++) {
+    const r = await runCommand('umount', ['--lazy', dir], { signal, timeoutMs: 30_000 });
+    if (r.code !== 0 && (await isMountPoint(dir))) throw new Error(`unmount pod shm ${dir}: ${r.stderr.trim()}`);
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** Whether `dir` is a mount point in this mount namespace (by /proc/self/mountinfo). */
+export async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const want = dir.replace(/\\/g, '\\134').replace(/ /g, '\\040').replace(/\t/g, '\\011').replace(/\n/g, '\\012');
+  return info.split('\n').some((l) => l.split(' ')[4] === want);
+}

@@ -1,0 +1,175 @@
+/**
+ * Durable records of the runc backend's sandboxes and containers: one versioned JSON file each (written atomically
+ * by rename), mirrored in memory. The records hold only what the kernel and conmon cannot tell later (CRI
+ * metadata, chosen paths, timestamps); live state — running, exited, exit code — is always derived from conmon's
+ * files and /proc (see status.ts), so nothing is lost when crimux dies between two writes.
+ *
+ * Records change only through update(), which writes the file before the memory copy.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type * as cri from '../../cri/types';
+import type { Logger } from '../../log/logger';
+import { InternalError } from '../../errors';
+import type { Layout } from './layout';
+
+export const RECORD_VERSION = 1;
+
+/** creating: steps in progress or failed mid-way (remove cleans up); ready: created; notready: stopped. */
+export type SandboxPhase = 'creating' | 'ready' | 'notready';
+
+export interface SandboxRecord {
+  readonly version: number;
+  readonly id: string;
+  readonly handler: string;
+  readonly phase: SandboxPhase;
+  readonly metadata: cri.PodSandboxMetadata;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  readonly createdAt: string;
+  /** The request, kept for containers (sysctls, DNS) and verbose status. */
+  readonly config: cri.PodSandboxConfig;
+  readonly hostNetwork: boolean;
+  readonly hostPid: boolean;
+  readonly hostIpc: boolean;
+  /** Pod-level PID namespace (NamespaceMode POD): containers join the pause container's. */
+  readonly sharedPid: boolean;
+  /** Bind-mounted netns, absent with hostNetwork. */
+  readonly netnsPath?: string;
+  readonly ips: string[];
+  readonly cgroupParent: string;
+  /** crimux made the parent (no cgroup_parent in the request) and removes it with the sandbox. */
+  readonly ownsCgroupParent: boolean;
+  /** tmpfs shared as /dev/shm, absent with hostIpc. */
+  readonly shmPath?: string;
+  readonly pauseImage: string;
+  readonly hostname: string;
+}
+
+export interface ContainerRecord {
+  readonly version: number;
+  readonly id: string;
+  readonly sandboxId: string;
+  readonly metadata: cri.ContainerMetadata;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  /** The image as the kubelet named it, and what it resolved to. */
+  readonly image: { image: string; annotations: Record<string, string>; user_specified_image: string };
+  readonly imageRef: string;
+  readonly imageId: string;
+  /** log_directory + log_path; '' when the kubelet asked for no log. */
+  readonly logPath: string;
+  readonly mounts: { container_path: string; host_path: string; readonly: boolean; propagation: string }[];
+  readonly stopSignal: string;
+  readonly cgroupsPath: string;
+  readonly tty: boolean;
+  readonly resources: cri.LinuxContainerResources | null;
+  readonly user: { uid: number; gid: number; additionalGids: number[] };
+}
+
+type Kind = 'sandbox' | 'container';
+
+export class RecordStore {
+  private readonly sandboxes = new Map<string, SandboxRecord>();
+  private readonly containers = new Map<string, ContainerRecord>();
+
+  constructor(
+    private readonly layout: Layout,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads every record from disk; unreadable ones are logged and skipped (their dirs stay for remove to clean). */
+  async load(): Promise<void> {
+    this.sandboxes.clear();
+    this.containers.clear();
+    for (const id of await listDir(this.layout.sandboxesDir)) {
+      const rec = await this.read<SandboxRecord>('sandbox', this.layout.sandboxRecord(id));
+      if (rec) this.sandboxes.set(id, rec);
+    }
+    for (const id of await listDir(this.layout.containersDir)) {
+      const rec = await this.read<ContainerRecord>('container', this.layout.containerRecord(id));
+      if (rec) this.containers.set(id, rec);
+    }
+  }
+
+  sandbox(id: string): SandboxRecord | undefined {
+    return this.sandboxes.get(id);
+  }
+  container(id: string): ContainerRecord | undefined {
+    return this.containers.get(id);
+  }
+  allSandboxes(): SandboxRecord[] {
+    return [...this.sandboxes.values()];
+  }
+  allContainers(): ContainerRecord[] {
+    return [...this.containers.values()];
+  }
+  containersOf(sandboxId: string): ContainerRecord[] {
+    return this.allContainers().filter((c) => c.sandboxId === sandboxId);
+  }
+
+  async putSandbox(rec: SandboxRecord): Promise<void> {
+    await writeAtomic(this.layout.sandboxRecord(rec.id), rec);
+    this.sandboxes.set(rec.id, rec);
+  }
+  async putContainer(rec: ContainerRecord): Promise<void> {
+    await writeAtomic(this.layout.containerRecord(rec.id), rec);
+    this.containers.set(rec.id, rec);
+  }
+
+  /** The one way a stored record changes. */
+  async updateSandbox(id: string, change: Partial<Omit<SandboxRecord, 'id' | 'version'>>): Promise<SandboxRecord> {
+    const cur = this.sandboxes.get(id);
+    if (!cur) throw new InternalError(`update sandbox record ${id}: no such record`);
+    const next = { ...cur, ...change };
+    await this.putSandbox(next);
+    return next;
+  }
+  async updateContainer(id: string, change: Partial<Omit<ContainerRecord, 'id' | 'version'>>): Promise<ContainerRecord> {
+    const cur = this.containers.get(id);
+    if (!cur) throw new InternalError(`update container record ${id}: no such record`);
+    const next = { ...cur, ...change };
+    await this.putContainer(next);
+    return next;
+  }
+
+  /** Forgets the records (the caller deletes the directories). */
+  dropSandbox(id: string): void {
+    this.sandboxes.delete(id);
+  }
+  dropContainer(id: string): void {
+    this.containers.delete(id);
+  }
+
+  private async read<T extends { version: number }>(kind: Kind, file: string): Promise<T | undefined> {
+    try {
+      const rec = JSON.parse(await fs.readFile(file, 'utf8')) as T;
+      if (rec.version !== RECORD_VERSION) {
+        this.log.warn(`skip ${kind} record of unknown version`, { file, version: rec.version });
+        return undefined;
+      }
+      return rec;
+    } catch (err) {
+      this.log.warn(`skip unreadable ${kind} record`, { file, error: (err as Error).message });
+      return undefined;
+    }
+  }
+}
+
+/** Writes JSON by temp file + rename so a crash leaves either the old or the new record, never half of one. */
+export async function writeAtomic(file: string, value: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, JSON.stringify(value, null, 1));
+  await fs.rename(tmp, file);
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+}

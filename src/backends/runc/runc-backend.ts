@@ -1,0 +1,163 @@
+/**
+ * The runc backend: pods as Linux namespaces held by a pause container, containers under conmon with an OCI
+ * runtime (runc by default, per handler), pod networking through CNI. This class only routes calls to the parts
+ * (sandbox-run.ts, sandboxes.ts, containers.ts, container-status.ts, exec.ts, stats.ts, recovery.ts) and takes
+ * the per-object lock; see those files for the CRI semantics each honours.
+ */
+import type {
+  BackendCapabilities,
+  BackendHealth,
+  CallContext,
+  ContainerStatusResult,
+  CreateContainerRequest,
+  ExecSyncResult,
+  RunSandboxRequest,
+  SandboxStatusResult,
+} from '../backend';
+import { BaseBackend } from '../base';
+import type * as cri from '../../cri/types';
+import { FailedPreconditionError } from '../../errors';
+import type { ImageStore } from '../../images/types';
+import { reopenLog } from '../../host/conmon';
+import type { RuncShared } from './context';
+import { createContainer, mustRecord, removeContainer, startContainer, stopContainer } from './containers';
+import { containerStatus, listContainers } from './container-status';
+import { execSync } from './exec';
+import { HealthChecker } from './health';
+import { applyPodCgroup } from './pod-cgroup';
+import { recover } from './recovery';
+import { runSandbox } from './sandbox-run';
+import { listSandboxes, removeSandbox, sandboxStatus, stopSandbox } from './sandboxes';
+import { toOciResources } from './spec-resources';
+import { containerStats, listContainerStats, listPodSandboxStats, podSandboxStats } from './stats';
+
+export class RuncBackend extends BaseBackend {
+  readonly name = 'runc';
+  readonly kind = 'runc' as const;
+  readonly capabilities: BackendCapabilities = {
+    hostNetwork: true,
+    hostPid: true,
+    hostIpc: true,
+    privileged: true,
+    // runc 1.1 has no recursive read-only mounts, and crimux sets up no user namespaces.
+    recursiveReadOnlyMounts: false,
+    userNamespaces: false,
+  };
+  readonly images: ImageStore;
+  private readonly healthChecker: HealthChecker;
+
+  constructor(private readonly s: RuncShared) {
+    super();
+    this.images = s.images;
+    this.healthChecker = new HealthChecker(s);
+  }
+
+  async start(ctx: CallContext): Promise<void> {
+    await recover(this.s, ctx);
+  }
+
+  health(_ctx: CallContext): Promise<BackendHealth> {
+    return this.healthChecker.check();
+  }
+
+  /** Nothing to release: containers and their monitors deliberately outlive crimux. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+    await this.s.locks.run(req.id, async () => {
+      // A repeated create (after a crash mid-way) starts from a clean slate.
+      await removeSandbox(this.s, ctx, req.id);
+      await runSandbox(this.s, ctx, req);
+    });
+  }
+  stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return this.s.locks.run(id, () => stopSandbox(this.s, ctx, id));
+  }
+  removePodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return this.s.locks.run(id, () => removeSandbox(this.s, ctx, id));
+  }
+  podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+    return sandboxStatus(this.s, ctx, id, verbose);
+  }
+  listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]> {
+    return listSandboxes(this.s, ctx);
+  }
+
+  async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+    await this.s.locks.run(req.id, async () => {
+      await removeContainer(this.s, ctx, req.id);
+      await createContainer(this.s, ctx, req);
+    });
+  }
+  startContainer(ctx: CallContext, id: string): Promise<void> {
+    return this.s.locks.run(id, () => startContainer(this.s, ctx, id));
+  }
+  stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+    return this.s.locks.run(id, () => stopContainer(this.s, ctx, id, timeoutSeconds));
+  }
+  removeContainer(ctx: CallContext, id: string): Promise<void> {
+    return this.s.locks.run(id, () => removeContainer(this.s, ctx, id));
+  }
+  containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+    return containerStatus(this.s, ctx, id, verbose);
+  }
+  listContainers(ctx: CallContext): Promise<cri.Container[]> {
+    return listContainers(this.s, ctx);
+  }
+
+  override async updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+    await this.s.locks.run(id, async () => {
+      const rec = mustRecord(this.s, id);
+      const sandbox = this.s.records.sandbox(rec.sandboxId);
+      const linux = resources.linux ?? null;
+      const oci = toOciResources(linux, 'linux', ctx.log);
+      if (!sandbox || (await this.s.engine.exited(this.s.layout.containerDir(id)))) {
+        throw new FailedPreconditionError(`update container ${id} resources: container is not running`);
+      }
+      ctx.log.info('update container resources', { resources: JSON.stringify(oci) });
+      await this.s.engine.runtime(sandbox.handler).update(id, oci, ctx.signal);
+      await this.s.records.updateContainer(id, { resources: linux });
+      ctx.log.info('updated container resources');
+    });
+  }
+
+  override async updatePodSandboxResources(
+    ctx: CallContext,
+    id: string,
+    update: { overhead: cri.LinuxContainerResources | null; resources: cri.LinuxContainerResources | null },
+  ): Promise<void> {
+    const rec = this.s.records.sandbox(id);
+    if (!rec) throw new FailedPreconditionError(`update pod sandbox ${id} resources: not found`);
+    // The kubelet resizes the pod cgroups it owns itself; crimux only sizes the parents it made.
+    if (rec.ownsCgroupParent) await applyPodCgroup(rec.cgroupParent, update.overhead, update.resources, ctx.log);
+  }
+
+  override async reopenContainerLog(ctx: CallContext, id: string): Promise<void> {
+    const rec = mustRecord(this.s, id);
+    const dir = this.s.layout.containerDir(id);
+    if (!rec.startedAt || (await this.s.engine.exited(dir))) {
+      throw new FailedPreconditionError(`reopen log of container ${id}: container is not running`);
+    }
+    ctx.log.info('reopen container log', { logPath: rec.logPath });
+    await reopenLog(dir);
+  }
+
+  override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+    return execSync(this.s, ctx, id, cmd, timeoutSeconds);
+  }
+
+  override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+    return containerStats(this.s, ctx, id);
+  }
+  override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
+    return listContainerStats(this.s, ctx);
+  }
+  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+    return podSandboxStats(this.s, ctx, id);
+  }
+  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+    return listPodSandboxStats(this.s, ctx);
+  }
+}

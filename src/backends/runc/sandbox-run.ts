@@ -1,0 +1,145 @@
+/**
+ * RunPodSandbox for the runc backend, step by step, each step registering its undo (containerd's sandbox_run.go):
+ *   record (phase creating) → pause image snapshot → netns → CNI ADD → pod files → /dev/shm → pod cgroup
+ *   → pause container under conmon → start → record (phase ready, pod IPs)
+ * A failure undoes the steps done so far, newest first, each on its own timeout; nothing half-made is left.
+ */
+import { promises as fs } from 'node:fs';
+import type { CallContext, RunSandboxRequest } from '../backend';
+import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { removeCgroupV1 } from '../../host/cgroup-v1';
+import { withUndo } from '../../host/undo';
+import { nowNs } from '../../host/cri-log';
+import { podNetworkFromCri } from '../../network';
+import type { ResolvedImage } from '../../images/types';
+import type { RuncShared } from './context';
+import { ID_PATTERN } from './layout';
+import { applyPodCgroup } from './pod-cgroup';
+import { mountShm, podHostname, unmountShm, writePodFiles } from './pod-files';
+import type { SandboxRecord } from './records';
+import { RECORD_VERSION } from './records';
+import { checkNamespaceOptions } from './spec-security';
+import { buildSandboxSpec } from './spec-sandbox';
+
+/** Pulls the pause image when the store lacks it (the kubelet never pulls it itself), then resolves it. */
+async function sandboxImage(s: RuncShared, ctx: CallContext): Promise<ResolvedImage> {
+  const ref = s.config.images.sandboxImage;
+  try {
+    return await s.images.resolve(ctx, ref);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    ctx.log.info('pull sandbox image', { image: ref });
+    await s.images.pull(ctx, { image: ref });
+    return s.images.resolve(ctx, ref);
+  }
+}
+
+function cgroupParentOf(s: RuncShared, id: string, requested: string): { parent: string; owned: boolean } {
+  if (!requested) return { parent: `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`, owned: true };
+  if (!requested.startsWith('/') || requested.split('/').includes('..')) {
+    throw new InvalidArgumentError(`run pod sandbox: config.linux.cgroup_parent: "${requested}" must be an absolute cgroupfs path without ".."`);
+  }
+  if (requested.endsWith('.slice')) {
+    throw new InvalidArgumentError(`run pod sandbox: config.linux.cgroup_parent: "${requested}" is a systemd slice; the runc backend uses the cgroupfs driver`);
+  }
+  return { parent: requested.replace(/\/+$/, ''), owned: false };
+}
+
+export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+  const { id, config } = req;
+  if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`run pod sandbox: id "${id}" is not a valid ID`);
+  const handler = req.handler.name;
+  s.engine.options(handler); // InvalidArgument for a handler this backend does not serve
+  const md = config.metadata;
+  if (!md) throw new InvalidArgumentError('run pod sandbox: config.metadata: required');
+  const nsOpts = config.linux?.security_context?.namespace_options ?? null;
+  checkNamespaceOptions(nsOpts, 'config.linux.security_context.namespace_options');
+  const hostNetwork = nsOpts?.network === 'NODE';
+  const hostPid = nsOpts?.pid === 'NODE';
+  const hostIpc = nsOpts?.ipc === 'NODE';
+  const hostname = podHostname(config, hostNetwork);
+  const { parent, owned } = cgroupParentOf(s, id, config.linux?.cgroup_parent ?? '');
+  const log = ctx.log;
+
+  await withUndo(log, async (undo) => {
+    const dir = s.layout.sandboxDir(id);
+    await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+    undo.push('remove sandbox dir', () => fs.rm(dir, { recursive: true, force: true }));
+
+    const image = await sandboxImage(s, ctx);
+    let rec: SandboxRecord = {
+      version: RECORD_VERSION,
+      id,
+      handler,
+      phase: 'creating',
+      metadata: md,
+      labels: config.labels,
+      annotations: config.annotations,
+      createdAt: nowNs().toString(),
+      config,
+      hostNetwork,
+      hostPid,
+      hostIpc,
+      // NamespaceMode POD is the proto default: an unset pid mode means a pod-shared PID namespace, as in containerd.
+      sharedPid: !hostPid && (nsOpts?.pid ?? 'POD') === 'POD',
+      netnsPath: hostNetwork ? undefined : s.netns.pathOf(id),
+      ips: [],
+      cgroupParent: parent,
+      ownsCgroupParent: owned,
+      shmPath: hostIpc ? undefined : s.layout.shmDir(id),
+      pauseImage: image.ref,
+      hostname,
+    };
+    await s.records.putSandbox(rec);
+    undo.push('forget sandbox record', async () => s.records.dropSandbox(id));
+
+    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: true });
+    undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
+
+    let ips: string[] = [];
+    if (!hostNetwork) {
+      const netns = await s.netns.create(id, { signal: ctx.signal });
+      undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
+      const pod = podNetworkFromCri(id, config, netns);
+      undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
+      const net = await s.cni.add(pod, { signal: ctx.signal });
+      ips = [...net.ips];
+    }
+
+    await writePodFiles(s.layout, id, config, { hostname, hostNetwork, ips });
+    if (rec.shmPath) {
+      const shm = rec.shmPath;
+      await mountShm(shm, ctx.signal);
+      undo.push('unmount pod shm', (signal) => unmountShm(shm, signal));
+    }
+    if (owned) {
+      undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
+      await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
+    }
+
+    const spec = await buildSandboxSpec({
+      id,
+      config,
+      image,
+      rootfs: snap.rootfs,
+      hostname,
+      netnsPath: rec.netnsPath,
+      hostNetwork,
+      hostIpc,
+      hostPid,
+      shmPath: rec.shmPath,
+      cgroupParent: parent,
+      layout: s.layout,
+      runtimeDefaultSeccomp: s.seccompProfile,
+      oomScoreAdjFloor: s.oomScoreAdjFloor,
+      log,
+    });
+    const pauseDir = s.layout.pauseDir(id);
+    undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
+    log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
+    const pid = await s.engine.create({ handler, id, dir: pauseDir, spec, signal: ctx.signal });
+    await s.engine.start(handler, id, ctx.signal);
+    rec = await s.records.updateSandbox(id, { phase: 'ready', ips });
+    log.info('pause container running', { pid, ip: rec.ips[0] ?? '' });
+  });
+}

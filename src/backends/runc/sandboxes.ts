@@ -1,0 +1,143 @@
+/**
+ * Stop, remove, status and list of runc pod sandboxes (RunPodSandbox is in sandbox-run.ts).
+ *
+ * CRI semantics honoured here (containerd's sandbox_stop.go / sandbox_remove.go):
+ *  - StopPodSandbox kills every container of the pod, then the pause container, then tears down the network
+ *    (CNI DEL, netns) and the shared /dev/shm; it is idempotent.
+ *  - RemovePodSandbox removes every container first, then everything the sandbox made; an unknown ID is success,
+ *    and leftovers of a create that crashed before its record was complete are still found and cleaned.
+ *  - PodSandboxStatus of an unknown ID is NotFound.
+ */
+import { promises as fs } from 'node:fs';
+import type { CallContext, SandboxStatusResult } from '../backend';
+import type * as cri from '../../cri/types';
+import { NotFoundError } from '../../errors';
+import { removeCgroupV1 } from '../../host/cgroup-v1';
+import type { RuncShared } from './context';
+import { removeContainer, stopContainer } from './containers';
+import { ID_PATTERN } from './layout';
+import { unmountShm } from './pod-files';
+import type { SandboxRecord } from './records';
+
+export async function stopSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+  const rec = s.records.sandbox(id);
+  if (!rec) return; // CRI: stopping an unknown sandbox succeeds.
+  ctx.log.info('stop pod sandbox');
+  for (const c of s.records.containersOf(id)) {
+    await stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0);
+  }
+  await s.engine.stop(rec.handler, id, s.layout.pauseDir(id), 'SIGKILL', 0, ctx.log, ctx.signal);
+  await teardownNetwork(s, ctx, id, rec);
+  if (rec.shmPath) await unmountShm(rec.shmPath, ctx.signal);
+  if (rec.phase !== 'notready') await s.records.updateSandbox(id, { phase: 'notready' });
+  ctx.log.info('stopped pod sandbox');
+}
+
+async function teardownNetwork(s: RuncShared, ctx: CallContext, id: string, rec: SandboxRecord | undefined): Promise<void> {
+  if (rec?.hostNetwork) return;
+  const md = rec?.metadata;
+  const netns = s.netns.pathOf(id);
+  // DEL is idempotent in the CNI client (cached result or none); the pod identity only fills CNI_ARGS.
+  await s.cni.del(
+    { id, name: md?.name ?? '', namespace: md?.namespace ?? '', uid: md?.uid ?? '', netns },
+    { signal: ctx.signal },
+  );
+  await s.netns.remove(netns, { signal: ctx.signal });
+}
+
+export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+  if (!ID_PATTERN.test(id)) return;
+  const rec = s.records.sandbox(id);
+  const dir = s.layout.sandboxDir(id);
+  if (!rec && !(await exists(dir)) && !(await s.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
+  ctx.log.info('remove pod sandbox', { known: rec !== undefined });
+  for (const c of s.records.containersOf(id)) {
+    await removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id);
+  }
+  await s.engine.destroy(rec?.handler, id, s.layout.pauseDir(id), ctx.log, ctx.signal);
+  await teardownNetwork(s, ctx, id, rec);
+  await unmountShm(rec?.shmPath ?? s.layout.shmDir(id), ctx.signal);
+  await s.images.removeSnapshot(ctx, id);
+  const ownsParent = rec ? rec.ownsCgroupParent : true;
+  if (ownsParent) {
+    const parent = rec?.cgroupParent ?? `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`;
+    const left = await removeCgroupV1(parent);
+    if (left.length > 0) ctx.log.warn('pod cgroup not fully removed', { left: left.join(',') });
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  s.records.dropSandbox(id);
+  s.cpu.forget(id);
+  ctx.log.info('removed pod sandbox');
+}
+
+function namespaceOptions(rec: SandboxRecord): cri.PodSandboxStatus['linux'] {
+  return {
+    namespaces: {
+      options: {
+        network: rec.hostNetwork ? 'NODE' : 'POD',
+        pid: rec.hostPid ? 'NODE' : rec.sharedPid ? 'POD' : 'CONTAINER',
+        ipc: rec.hostIpc ? 'NODE' : 'POD',
+      },
+    },
+  };
+}
+
+async function sandboxState(s: RuncShared, rec: SandboxRecord): Promise<{ state: cri.PodSandboxState; pid: number }> {
+  if (rec.phase !== 'ready') return { state: 'SANDBOX_NOTREADY', pid: 0 };
+  const live = await s.engine.state(rec.handler, rec.id, s.layout.pauseDir(rec.id));
+  return live.kind === 'running' ? { state: 'SANDBOX_READY', pid: live.pid } : { state: 'SANDBOX_NOTREADY', pid: 0 };
+}
+
+export async function sandboxStatus(s: RuncShared, _ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+  const rec = s.records.sandbox(id);
+  if (!rec) throw new NotFoundError(`find pod sandbox ${id}: not found`, { context: { sandbox: id } });
+  const { state, pid } = await sandboxState(s, rec);
+  const status: cri.PodSandboxStatus = {
+    id,
+    metadata: rec.metadata,
+    state,
+    created_at: rec.createdAt,
+    network: { ip: rec.ips[0] ?? '', additional_ips: rec.ips.slice(1).map((ip) => ({ ip })) },
+    linux: namespaceOptions(rec),
+    labels: rec.labels,
+    annotations: rec.annotations,
+    runtime_handler: rec.handler,
+  };
+  const info: Record<string, string> = {};
+  if (verbose) {
+    info.info = JSON.stringify({
+      pid,
+      runtimeHandler: rec.handler,
+      runtimeRoot: s.engine.options(rec.handler).runtimeRoot,
+      netns: rec.netnsPath ?? '',
+      cgroupParent: rec.cgroupParent,
+      image: rec.pauseImage,
+      phase: rec.phase,
+      config: rec.config,
+    });
+  }
+  return { status, info };
+}
+
+export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<cri.PodSandbox[]> {
+  const recs = s.records.allSandboxes();
+  const states = await Promise.all(recs.map((r) => sandboxState(s, r)));
+  return recs.map((rec, i) => ({
+    id: rec.id,
+    metadata: rec.metadata,
+    state: states[i]!.state,
+    created_at: rec.createdAt,
+    labels: rec.labels,
+    annotations: rec.annotations,
+    runtime_handler: rec.handler,
+  }));
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

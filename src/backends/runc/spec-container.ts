@@ -1,0 +1,124 @@
+/**
+ * The OCI runtime spec (config.json) of an application container in a runc pod: process (spec-process.ts),
+ * security (spec-security.ts), mounts (spec-mounts.ts), devices (spec-devices.ts), resources
+ * (spec-resources.ts), and the namespaces it shares with the pod's pause container:
+ *   network  the pod netns by path (none for host-network pods)
+ *   uts, ipc /proc/<pause pid>/ns/… (none when the pod uses the host's)
+ *   pid      /proc/<pause pid>/ns/pid for a pod-shared PID namespace, a new one per container, or the host's
+ */
+import type * as cri from '../../cri/types';
+import type { Logger } from '../../log/logger';
+import type { ResolvedImage } from '../../images/types';
+import type { OciNamespace, OciResources, OciSpec } from '../../host/oci-spec';
+import type { ResolvedUser } from '../../host/passwd';
+import { hostDevices, requestedDevices } from './spec-devices';
+import { containerMounts } from './spec-mounts';
+import { processArgs, processEnv, processUser, stopSignal } from './spec-process';
+import { clampOomScoreAdj, requestedOomScoreAdj, toOciResources } from './spec-resources';
+import { checkNamespaceOptions, securityPlan } from './spec-security';
+import type { SandboxRecord } from './records';
+import type { Layout } from './layout';
+
+export interface ContainerSpecInput {
+  readonly id: string;
+  readonly config: cri.ContainerConfig;
+  readonly sandbox: SandboxRecord;
+  readonly pausePid: number;
+  readonly image: ResolvedImage;
+  readonly rootfs: string;
+  readonly layout: Layout;
+  readonly runtimeDefaultSeccomp: string;
+  readonly oomScoreAdjFloor: number;
+  readonly log: Logger;
+}
+
+export interface ContainerSpecResult {
+  readonly spec: OciSpec;
+  readonly user: ResolvedUser;
+  readonly stopSignal: string;
+  readonly cgroupsPath: string;
+}
+
+export async function buildContainerSpec(inp: ContainerSpecInput): Promise<ContainerSpecResult> {
+  const { config, sandbox, image } = inp;
+  const sc = config.linux?.security_context ?? null;
+  checkNamespaceOptions(sc?.namespace_options, 'config.linux.security_context.namespace_options');
+  const sandboxPrivileged = sandbox.config.linux?.security_context?.privileged ?? false;
+  const sec = await securityPlan(sc, { runtimeDefaultSeccomp: inp.runtimeDefaultSeccomp, sandboxPrivileged });
+  const user = await processUser(sc, image.config, inp.rootfs);
+  const args = processArgs(config, image.config);
+
+  const mountPlan = await containerMounts(
+    config.mounts,
+    {
+      hostname: inp.layout.podFile(sandbox.id, 'hostname'),
+      hosts: inp.layout.podFile(sandbox.id, 'hosts'),
+      resolvConf: inp.layout.podFile(sandbox.id, 'resolv.conf'),
+      shm: sandbox.shmPath ?? '/dev/shm',
+      mountHostname: !sandbox.hostNetwork,
+    },
+    { privileged: sec.privileged },
+  );
+
+  const requested = await requestedDevices(config.devices);
+  const devices = sec.privileged ? await hostDevices() : requested.devices;
+  const resources: OciResources = toOciResources(config.linux?.resources ?? null, 'config.linux.resources', inp.log);
+  resources.devices = sec.privileged
+    ? [{ allow: true, access: 'rwm' }]
+    : [{ allow: false, access: 'rwm' }, ...requested.rules];
+  const oomScoreAdj = clampOomScoreAdj(
+    requestedOomScoreAdj(config.linux?.resources ?? null, 'config.linux.resources'),
+    inp.oomScoreAdjFloor,
+    inp.log,
+    `container ${inp.id}`,
+  );
+
+  const ns: OciNamespace[] = [{ type: 'mount' }];
+  const proc = (kind: string): string => `/proc/${inp.pausePid}/ns/${kind}`;
+  if (!sandbox.hostNetwork) {
+    ns.push({ type: 'network', path: sandbox.netnsPath });
+    ns.push({ type: 'uts', path: proc('uts') });
+  }
+  if (!sandbox.hostIpc) ns.push({ type: 'ipc', path: proc('ipc') });
+  const pidMode = sc?.namespace_options?.pid ?? 'CONTAINER';
+  if (!sandbox.hostPid && pidMode !== 'NODE') {
+    ns.push(pidMode === 'POD' && sandbox.sharedPid ? { type: 'pid', path: proc('pid') } : { type: 'pid' });
+  }
+
+  const cgroupsPath = `${sandbox.cgroupParent}/${inp.id}`;
+  const spec: OciSpec = {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: config.tty,
+      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
+      args,
+      env: processEnv(config, image.config, sandbox.hostname),
+      cwd: config.working_dir || image.config.workingDir || '/',
+      capabilities: sec.capabilities,
+      noNewPrivileges: sec.noNewPrivileges,
+      oomScoreAdj,
+    },
+    root: { path: inp.rootfs, readonly: sec.readonlyRootfs },
+    mounts: mountPlan.mounts,
+    annotations: {
+      'io.kubernetes.cri.container-type': 'container',
+      'io.kubernetes.cri.container-name': config.metadata?.name ?? '',
+      'io.kubernetes.cri.sandbox-id': sandbox.id,
+      'io.kubernetes.cri.sandbox-name': sandbox.metadata.name,
+      'io.kubernetes.cri.sandbox-namespace': sandbox.metadata.namespace,
+      'io.kubernetes.cri.image-name': image.ref,
+    },
+    linux: {
+      namespaces: ns,
+      resources,
+      cgroupsPath,
+      sysctl: { ...(sandbox.config.linux?.sysctls ?? {}) },
+      devices,
+      maskedPaths: sec.maskedPaths,
+      readonlyPaths: sec.readonlyPaths,
+      ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+      ...(mountPlan.rootfsPropagation ? { rootfsPropagation: mountPlan.rootfsPropagation } : {}),
+    },
+  };
+  return { spec, user, stopSignal: stopSignal(config, image.config), cgroupsPath };
+}
