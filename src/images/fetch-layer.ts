@@ -55,11 +55,12 @@ function decompressor(c: Compression): { stream: Duplex | undefined; done: Promi
  * Waits for every stream and process of the fetch. The error that came first in time is the cause; the others
  * are streams torn down because of it (premature close, EPIPE).
  */
-async function settle(parts: Promise<unknown>[]): Promise<void> {
+async function settle(parts: Promise<unknown>[], onFirstError: () => void): Promise<void> {
   let first: { err: unknown } | undefined;
   await Promise.allSettled(
     parts.map((p) =>
       p.catch((err: unknown) => {
+        if (!first) onFirstError();
         first ??= { err };
       }),
     ),
@@ -119,8 +120,8 @@ export async function fetchLayer(env: LayerEnv, job: LayerJob): Promise<LayerRes
       parts.push(toTar, dec.done, extraction.done);
     }
     parts.push(pipeline(source, meter));
-    await settle(parts).catch((err: unknown) => {
-      extraction?.kill();
+    // On the first failure tar is killed at once: it may be blocked reading a stream that will never end.
+    await settle(parts, () => extraction?.kill()).catch((err: unknown) => {
       throw classify(env, job, haveBlob, err);
     });
 

@@ -180,19 +180,10 @@ export class OciImageStore implements ImageStore, SnapshotStore {
   }
 
   /**
-   * ImageStore.remove and SnapshotStore.remove share this name and signature: an existing snapshot key is removed
-   * as a snapshot, anything else as an image. Callers that know which they mean use removeImage/removeSnapshot.
-   */
-  async remove(ctx: CallContext, refOrKey: string): Promise<void> {
-    if ((await this.snaps.keys()).includes(refOrKey)) return this.removeSnapshot(ctx, refOrKey);
-    return this.removeImage(ctx, refOrKey);
-  }
-
-  /**
    * Idempotent. Removing one of several tags only untags (as CRI-O does); by ID, digest or the last tag the image
    * goes, with every blob and layer nothing else references. Layers under a container root stay until it is removed.
    */
-  async removeImage(ctx: CallContext, ref: string): Promise<void> {
+  async remove(ctx: CallContext, ref: string): Promise<void> {
     await this.metaLock.with(META, async () => {
       const rec = findImage(this.meta.all(), ref);
       if (!rec) return;

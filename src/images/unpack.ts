@@ -79,6 +79,12 @@ class DrainingSink extends Writable {
     this.dest.on('close', done);
   }
 
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Torn down by a failed pipeline: close the child's stdin so it ends instead of waiting for more.
+    this.dest.destroy();
+    cb(err);
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     if (this.readerGone) return cb();
     let called = false;

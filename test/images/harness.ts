@@ -1,0 +1,85 @@
+/**
+ * A real OciImageStore in a temp dir for one test file, with a logger whose lines are captured (to check what
+ * pulls log and that secrets never appear), and a cleanup that unmounts anything left under the dir first.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CallContext } from '../../src/backends/backend';
+import { createLogger, type Logger } from '../../src/log/logger';
+import { Metrics } from '../../src/metrics/metrics';
+import { OciImageStore } from '../../src/images/store';
+import type { RegistriesConfig } from '../../src/images/hosts';
+
+export interface StoreHarness {
+  readonly dir: string;
+  readonly root: string;
+  readonly store: OciImageStore;
+  readonly metrics: Metrics;
+  readonly lines: string[];
+  readonly log: Logger;
+  ctx(timeoutMs?: number): CallContext;
+  /** Files under a store subdir (blobs/sha256, layers, tmp, snapshots, metadata/images). */
+  list(sub: string): string[];
+  cleanup(): Promise<void>;
+}
+
+/** Mount points under `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((mp) => mp === dir || mp.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+}
+
+export function newStore(
+  opts: { registries?: RegistriesConfig; sandboxImage?: string; pullTimeoutSeconds?: number; root?: string } = {},
+): StoreHarness {
+  const dir = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'crimux-images-'));
+  const root = path.join(dir, 'images');
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', write: (l) => lines.push(l) });
+  const metrics = new Metrics({ processMetrics: false });
+  const store = new OciImageStore({
+    root,
+    registries: opts.registries ?? {},
+    pullTimeoutSeconds: opts.pullTimeoutSeconds ?? 120,
+    log,
+    metrics,
+    ...(opts.sandboxImage ? { sandboxImage: opts.sandboxImage } : {}),
+  });
+  return {
+    dir,
+    root,
+    store,
+    metrics,
+    lines,
+    log,
+    ctx: (timeoutMs = 120_000) => ({ signal: AbortSignal.timeout(timeoutMs), log }),
+    list: (sub) => {
+      try {
+        return readdirSync(path.join(root, sub)).sort();
+      } catch {
+        return [];
+      }
+    },
+    cleanup: async () => {
+      await store.close();
+      for (const mp of mountsUnder(dir)) {
+        try {
+          execFileSync('umount', ['--lazy', mp]);
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Maps every registry host to the local test registry (what the daemon's test config does). */
+export function localRegistries(port: number): RegistriesConfig {
+  return { '*': { endpoints: [{ url: `http://127.0.0.1:${port}` }] } };
+}
