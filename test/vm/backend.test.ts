@@ -62,7 +62,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
   before(async () => {
     h.ensureGuest();
     await ensureTestRegistry();
-    images = new OciImageStore({ root: path.join(state, 'images'), registries: testRegistryMap(), pullTimeoutSeconds: 120, log, metrics: new Metrics({ processMetrics: false }) });
+    images = new OciImageStore({ root: path.join(state, 'images'), registries: testRegistryMap() as never, pullTimeoutSeconds: 120, log, metrics: new Metrics({ processMetrics: false }) });
     await images.start();
     for (const img of [BUSYBOX.ref, HTTP.ref]) await images.pull(h.ctx(), { image: img });
     backend = makeBackend();

@@ -37,7 +37,12 @@ mkdir -p /lib
 ln -s /tools/lib /lib64
 ln -s /tools/lib /lib/x86_64-linux-gnu
 ip link set lo up
+# PID 1 is busybox init, not node: processes orphaned inside containers (e.g. the child of an exec whose nsenter
+# was killed on timeout) are re-parented to the guest's PID 1, and a PID-namespace init cannot finish exiting until
+# they are reaped. Node never reaps children it did not spawn; busybox init does, and respawns the agent if it dies.
+# Two libuv pool threads sit in blocking reads/writes of the port; UV_THREADPOOL_SIZE leaves room for file work.
+cat >/etc/inittab <<'EOT'
+::respawn:/bin/sh -c 'UV_THREADPOOL_SIZE=8 exec /tools/usr/bin/node --max-old-space-size=64 /tools/agent/agent.js'
+EOT
 echo "init: starting agent"
-# Two pool threads sit in blocking reads/writes of the port; leave room for the agent's file work.
-export UV_THREADPOOL_SIZE=8
-exec /tools/usr/bin/node --max-old-space-size=64 /tools/agent/agent.js
+exec /bin/busybox init
