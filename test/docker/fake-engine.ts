@@ -132,6 +132,15 @@ export class FakeEngine implements DockerEngine {
   async inspectExec(): Promise<ExecInspect> {
     throw new Error('exec is not faked');
   }
+  async resizeExec(): Promise<void> {
+    throw new Error('exec is not faked');
+  }
+  async attach(): Promise<never> {
+    throw new Error('attach is not faked');
+  }
+  async resizeContainer(id: string): Promise<void> {
+    this.get(id);
+  }
   async pullImage(repo: string, tag: string, auth: RegistryAuth | undefined): Promise<void> {
     this.check();
     this.pulls.push({ repo, tag, auth });

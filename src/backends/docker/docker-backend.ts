@@ -15,8 +15,10 @@ import type {
   ContainerStatusResult,
   CreateContainerRequest,
   ExecSyncResult,
+  ProcessStreams,
   RunSandboxRequest,
   SandboxStatusResult,
+  StreamOptions,
 } from '../backend';
 import { BaseBackend } from '../base';
 import type * as cri from '../../cri/types';
@@ -28,6 +30,9 @@ import { SandboxOps } from './sandboxes';
 import { ContainerOps } from './containers';
 import { StatsOps } from './stats';
 import { execSync } from './exec';
+import { attach, exec } from './streams';
+import { portForward } from './port-forward';
+import type { Duplex } from 'node:stream';
 import { selector } from './naming';
 
 const RECOVERY_TICK_MS = 5000;
@@ -164,6 +169,15 @@ export class DockerBackend extends BaseBackend {
   }
   override execSync(ctx: CallContext, id: string, cmd: string[], timeout: number): Promise<ExecSyncResult> {
     return execSync(this.s, ctx, id, cmd, timeout);
+  }
+  override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+    return exec(this.s, ctx, id, cmd, opts);
+  }
+  override attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+    return attach(this.s, ctx, id, opts);
+  }
+  override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+    return portForward(this.s, ctx, sandboxId, port);
   }
   override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
     return this.statsOps.container(ctx, id);

@@ -45,6 +45,17 @@ export interface ExecCreate {
   readonly stderr: boolean;
 }
 
+export interface TtySize {
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface AttachOptions {
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+}
+
 /** The operations the docker backend needs from dockerd. `signal` bounds each call. */
 export interface DockerEngine {
   ping(signal?: AbortSignal): Promise<void>;
@@ -70,6 +81,10 @@ export interface DockerEngine {
   /** Starts an exec on a hijacked connection: the socket carries the raw (or multiplexed) stream both ways. */
   startExec(execId: string, tty: boolean, signal?: AbortSignal): Promise<{ socket: Socket; head: Buffer }>;
   inspectExec(execId: string, signal?: AbortSignal): Promise<ExecInspect>;
+  resizeExec(execId: string, size: TtySize, signal?: AbortSignal): Promise<void>;
+  /** Attaches to a container's main process on a hijacked connection (the streams given in `opts`). */
+  attach(id: string, opts: AttachOptions, signal?: AbortSignal): Promise<{ socket: Socket; head: Buffer }>;
+  resizeContainer(id: string, size: TtySize, signal?: AbortSignal): Promise<void>;
 
   /** Pulls `repo` at `tagOrDigest`; progress errors inside the 200 stream are thrown. */
   pullImage(repo: string, tagOrDigest: string, auth: RegistryAuth | undefined, signal?: AbortSignal): Promise<void>;
@@ -195,6 +210,19 @@ export class HttpDockerEngine implements DockerEngine {
   }
   inspectExec(execId: string, signal?: AbortSignal): Promise<ExecInspect> {
     return this.call({ method: 'GET', path: `/exec/${enc(execId)}/json`, signal });
+  }
+  async resizeExec(execId: string, size: TtySize, signal?: AbortSignal): Promise<void> {
+    const query = { h: size.height, w: size.width };
+    await this.call({ method: 'POST', path: `/exec/${enc(execId)}/resize`, query, signal });
+  }
+  async attach(id: string, o: AttachOptions, signal?: AbortSignal): Promise<{ socket: Socket; head: Buffer }> {
+    await this.ready(signal);
+    const query = { stream: 1, stdin: o.stdin ? 1 : 0, stdout: o.stdout ? 1 : 0, stderr: o.stderr ? 1 : 0 };
+    return this.http.upgrade({ method: 'POST', path: `/containers/${enc(id)}/attach`, query, signal });
+  }
+  async resizeContainer(id: string, size: TtySize, signal?: AbortSignal): Promise<void> {
+    const query = { h: size.height, w: size.width };
+    await this.call({ method: 'POST', path: `/containers/${enc(id)}/resize`, query, signal });
   }
 
   async pullImage(repo: string, tagOrDigest: string, auth: RegistryAuth | undefined, signal?: AbortSignal): Promise<void> {

@@ -68,16 +68,34 @@ export class DockerHttp {
     return res;
   }
 
-  /** A hijacked connection (exec start): Docker answers 101 and the socket carries the raw stream. */
+  /**
+   * A hijacked connection (exec start, attach): Docker answers 101 and the socket carries the raw stream.
+   * The caller's signal bounds only the handshake: the session outlives the call that opened it.
+   */
   upgrade(c: HttpCall): Promise<{ socket: Socket; head: Buffer }> {
     return new Promise((resolve, reject) => {
-      const req = this.request(c, { Connection: 'Upgrade', Upgrade: 'tcp' }, reject);
-      req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
+      let settled = false;
+      const req = this.request({ ...c, signal: undefined }, { Connection: 'Upgrade', Upgrade: 'tcp' }, (err) => {
+        if (!settled) reject(err);
+      });
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        req.destroy();
+        reject(new DeadlineExceededError(`${what(c)}: aborted before the stream opened`));
+      };
+      c.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => {
+        settled = true;
+        c.signal?.removeEventListener('abort', onAbort);
+      };
+      req.on('upgrade', (_res, socket, head) => {
+        done();
+        resolve({ socket, head });
+      });
       req.on('response', (res) => {
-        readAll(res, c.signal).then(
-          (body) => reject(statusError(c, res.statusCode ?? 0, body)),
-          reject,
-        );
+        done();
+        readAll(res).then((body) => reject(statusError(c, res.statusCode ?? 0, body)), reject);
       });
       req.end(encodeBody(c.body));
     });

@@ -84,13 +84,23 @@ async function exitCode(s: DockerShared, execId: string, signal: AbortSignal): P
   }
 }
 
-/** Kills an exec'd process tree by host PID; errors are logged by nobody on purpose: it may have just exited. */
-async function killExec(s: DockerShared, execId: string): Promise<void> {
+/**
+ * Kills an exec'd process tree by host PID. An exec that was just started may not have a PID yet, so Docker is
+ * asked again briefly; one that already exited needs nothing. Errors are swallowed on purpose: dockerd gone or
+ * the process finished both mean nothing is left to kill.
+ */
+export async function killExec(s: DockerShared, execId: string): Promise<void> {
+  const until = Date.now() + 2000;
   try {
-    const st = await s.engine.inspectExec(execId);
-    if (st.Running && st.Pid > 0) await killTree(st.Pid);
+    for (;;) {
+      const st = await s.engine.inspectExec(execId);
+      if (st.Running && st.Pid > 0) return await killTree(st.Pid);
+      if (!st.Running && st.ExitCode !== null) return;
+      if (Date.now() > until) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   } catch {
-    // dockerd gone or exec finished: nothing left to kill
+    // nothing left to kill
   }
 }
 
