@@ -5,11 +5,13 @@ import { InvalidArgumentError } from '../errors';
 import { createDockerBackend } from './docker';
 import { createVmBackend } from './vm';
 import { createRuncBackend } from './runc';
+import { createRktBackend } from './rkt';
 
 const FACTORIES: Partial<Record<BackendKind, BackendFactory>> = {
   docker: createDockerBackend,
   vm: createVmBackend,
   runc: createRuncBackend,
+  rkt: createRktBackend,
 };
 
 /** The factory of a backend kind; InvalidArgument when this build does not include it. */

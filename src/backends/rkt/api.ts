@@ -74,6 +74,9 @@ export interface ImageListEntry {
   readonly size: number;
 }
 
+/** User annotation the built-in stage1 adds to an app the kernel OOM-killed (rkt's App had no field for it). */
+export const OOM_KILLED_ANNOTATION = 'crimux.io/oom-killed';
+
 const TIME_FIELDS = 'created_at|started_at|finished_at|import_time|last_used_time';
 const NUMBER_TIME = new RegExp(`"(${TIME_FIELDS})":\\s*(-?\\d+)`, 'g');
 const STRING_TIME = new RegExp(`"(${TIME_FIELDS})":(\\s*)"(-?\\d+)"`, 'g');

@@ -76,6 +76,8 @@ export interface AppSpec {
   /** The complete capability set to keep ("CAP_CHOWN", …); undefined: the pod manager's default set. */
   readonly capsRetain?: readonly string[];
   readonly noNewPrivileges: boolean;
+  /** "pod": the pod's PID namespace (rkt's model, CRI pid=POD); "container": one of its own (CRI pid=CONTAINER). */
+  readonly pidNamespace: 'pod' | 'container';
   /** Paths masked (/dev/null or an empty read-only tmpfs) and made read-only inside the app. */
   readonly maskedPaths: readonly string[];
   readonly readonlyPaths: readonly string[];

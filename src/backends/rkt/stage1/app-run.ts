@@ -106,7 +106,7 @@ export async function stopApp(ctx: Stage1Context, uuid: string, app: string, gra
   log.info('stop app', { grace: graceSeconds, signal: stored.spec.stopSignal });
   const exited = async (): Promise<true | undefined> => ((await exists(path.join(ap.info, 'exit'))) ? true : undefined);
   if (graceSeconds > 0) {
-    const main = await mainPid(ap.info);
+    const main = await mainPid(ap.info, stored.spec.pidNamespace === 'container');
     if (main !== undefined) signalPid(main, stored.spec.stopSignal);
     if (await pollUntil(exited, { timeoutMs: graceSeconds * 1000, signal, maxIntervalMs: 100 })) return done(ap.info);
   }
@@ -123,11 +123,16 @@ async function done(infoDir: string): Promise<void> {
   if (keeper !== null) signalPid(keeper, 'SIGKILL');
 }
 
-/** The app's main process: the child of the nsenter that conmon watches. */
-export async function mainPid(infoDir: string): Promise<number | undefined> {
+/**
+ * The app's main process: the child of the nsenter conmon watches, or with a PID namespace of its own, the child
+ * of the `unshare --fork` below it (the app's PID 1).
+ */
+export async function mainPid(infoDir: string, ownPidNamespace: boolean): Promise<number | undefined> {
   const outer = await readPidFile(path.join(infoDir, 'pidfile'));
   if (outer === null) return undefined;
-  return (await childrenOf(outer))[0] ?? outer;
+  const child = (await childrenOf(outer))[0];
+  if (child === undefined || !ownPidNamespace) return child ?? outer;
+  return (await childrenOf(child))[0] ?? child;
 }
 
 export function signalPid(pid: number, sig: string): void {

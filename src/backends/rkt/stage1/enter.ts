@@ -20,9 +20,15 @@ export function boundingSet(stored: StoredApp): string[] {
   return [...new Set([...want, ...chainCapabilities(stored.spec.uid)])];
 }
 
-export function enterSpecOf(stored: StoredApp, pid1: number, root: string, argv?: readonly string[]): EnterSpec & { argv: string[] } {
+/**
+ * The enter chain of the app's main process (argv undefined) or of an exec (argv given). target is the pod's PID 1,
+ * or for an exec into an app with its own PID namespace, the app's main process.
+ */
+export function enterSpecOf(stored: StoredApp, target: number, root: string, argv?: readonly string[]): EnterSpec & { argv: string[] } {
+  const own = argv === undefined && stored.spec.pidNamespace === 'container';
   const spec: EnterSpec = {
-    pid1,
+    pid1: target,
+    ...(own ? { ownPidNamespace: { maskedPaths: stored.spec.maskedPaths, readonlyPaths: stored.spec.readonlyPaths } } : {}),
     root,
     workingDir: stored.spec.workingDir || '/',
     uid: stored.spec.uid,
@@ -43,12 +49,12 @@ export function enterSpecOf(stored: StoredApp, pid1: number, root: string, argv?
 export function spawnInApp(
   ctx: Stage1Context,
   stored: StoredApp,
-  pid1: number,
+  target: number,
   root: string,
   argv: readonly string[],
   opts: { tty: boolean; stdin: boolean },
 ): ChildProcess {
-  let chain = enterSpecOf(stored, pid1, root, argv).argv;
+  let chain = enterSpecOf(stored, target, root, argv).argv;
   if (opts.tty) chain = ['/usr/bin/script', '-qfec', chain.map(shq).join(' '), '/dev/null'];
   const procs = procsFiles(ctx.hierarchies, stored.cgroup);
   return spawn('sh', ['-c', JOIN_AND_EXEC, 'crimux-rkt-exec', String(procs.length), ...procs, ...chain], {

@@ -15,14 +15,14 @@ import type * as v1 from '../api';
 import type { AppSpec, ExecOptions, PodManager, PodManagerInfo, SandboxOptions } from '../pod-manager';
 import { addApp } from './app-add';
 import { removeApp } from './app-rm';
-import { startApp, stopApp } from './app-run';
+import { mainPid, startApp, stopApp } from './app-run';
 import type { Stage1Context } from './context';
 import { spawnInApp } from './enter';
 import { writeAtomic } from './files';
 import { collectGarbage, removePod, stopPod } from './pod-ops';
 import { createSandbox } from './sandbox';
 import { ENTER_RUNTIME_SCRIPT } from './scripts';
-import { appStatus, findPod, listPods, podJson, podPid1, readStoredApp } from './state';
+import { appStatus, findPod, listPods, podJson, podPid1, readStoredApp, type StoredApp } from './state';
 
 /** Image operations of the built-in manager (the shared OCI store in crimux). */
 export interface ImageOps {
@@ -121,7 +121,27 @@ export class Stage1PodManager implements PodManager {
     if ((await appStatus(this.ctx, pod, app)).state !== 'running') {
       throw new FailedPreconditionError(`app exec: app "${app}" is not running`);
     }
-    return spawnInApp(this.ctx, stored, pid1, this.ctx.layout.app(pod.paths, app).podRootfs, argv, opts);
+    const ap = this.ctx.layout.app(pod.paths, app);
+    // An app with its own PID namespace is entered through its main process, so execs see its processes only.
+    const target = stored.spec.pidNamespace === 'container' ? await mainPid(ap.info, true) : pid1;
+    if (target === undefined) throw new FailedPreconditionError(`app exec: app "${app}" has no main process`);
+    return spawnInApp(this.ctx, stored, target, ap.podRootfs, argv, opts);
+  }
+
+  /** Internals of an app for what rkt had no command for (attach, stats): its record, files and cgroup. */
+  async appHandle(uuid: string, app: string): Promise<{ stored: StoredApp; infoDir: string; running: boolean }> {
+    const pod = await findPod(this.ctx, uuid);
+    const stored = pod ? await readStoredApp(pod.paths, this.ctx, app) : undefined;
+    if (!pod || !stored) throw new NotFoundError(`app ${app} of pod ${uuid}: not found`);
+    const running = (await appStatus(this.ctx, pod, app)).state === 'running';
+    return { stored, infoDir: this.ctx.layout.app(pod.paths, app).info, running };
+  }
+
+  /** Internals of a pod: its PID 1 while it runs (network namespace for port-forward) and its cgroup. */
+  async podHandle(uuid: string): Promise<{ pid1: number | undefined; cgroup: string }> {
+    const pod = await findPod(this.ctx, uuid);
+    if (!pod) throw new NotFoundError(`pod ${uuid}: not found`);
+    return { pid1: await podPid1(pod), cgroup: pod.manifest?.crimux.cgroup ?? '' };
   }
 
   imageFetch(name: string, signal?: AbortSignal): Promise<string> {

@@ -54,7 +54,14 @@ echo $! > "$pidfile"
 `;
 
 export interface EnterSpec {
+  /** The process whose namespaces are entered: the pod's PID 1, or an app's main process (exec into it). */
   readonly pid1: number;
+  /**
+   * Give the process a PID namespace (and mount namespace) of its own, as CRI's pid=CONTAINER asks: unshare
+   * --pid --fork mounts a /proc of that namespace over the app's /proc and masks it again (the pod-side masks
+   * sit on the pod's /proc, now hidden). Runs before setpriv, while the chain still has CAP_SYS_ADMIN.
+   */
+  readonly ownPidNamespace?: { readonly maskedPaths: readonly string[]; readonly readonlyPaths: readonly string[] };
   /** The app's root as the pod sees it (/opt/stage2/<app>/rootfs). */
   readonly root: string;
   readonly workingDir: string;
@@ -71,8 +78,17 @@ export interface EnterSpec {
 /** The argv that runs spec.argv inside the app. */
 export function enterArgv(spec: EnterSpec): string[] {
   const caps = spec.bounding.map((c) => `,+${c.replace(/^CAP_/, '').toLowerCase()}`).join('');
+  const own = spec.ownPidNamespace;
+  const ownNs = own
+    ? [
+        '/usr/bin/unshare', '--pid', '--fork', '--kill-child', '--mount', '--propagation', 'slave',
+        `--mount-proc=${spec.root}/proc`, '--',
+        '/bin/sh', '-c', `${procMasks(spec.root, own.maskedPaths, own.readonlyPaths)}exec "$@"`, 'crimux-app-ns',
+      ]
+    : [];
   return [
     '/usr/bin/nsenter', '-t', String(spec.pid1), '-m', '-u', '-i', '-n', '-p', '--',
+    ...ownNs,
     '/usr/bin/env', '-i', ...spec.env,
     '/usr/bin/setpriv',
     spec.groups.length > 0 ? `--groups=${spec.groups.join(',')}` : '--clear-groups',
@@ -85,6 +101,20 @@ export function enterArgv(spec: EnterSpec): string[] {
     ...(spec.uid !== 0 ? ['-S', String(spec.uid)] : []),
     '--', ...spec.argv,
   ];
+}
+
+/** Shell lines masking and write-protecting the /proc paths below root (each ending in "; "). */
+function procMasks(root: string, masked: readonly string[], readonly: readonly string[]): string {
+  let out = '';
+  for (const p of masked.filter((m) => m.startsWith('/proc/'))) {
+    const t = shq(`${root}${p}`);
+    out += `if [ -d ${t} ]; then mount -t tmpfs -o ro,size=0 tmpfs ${t}; elif [ -e ${t} ]; then mount --bind /dev/null ${t}; fi; `;
+  }
+  for (const p of readonly.filter((m) => m.startsWith('/proc/'))) {
+    const t = shq(`${root}${p}`);
+    out += `if [ -e ${t} ]; then mount --bind ${t} ${t} && mount -o remount,bind,ro ${t}; fi; `;
+  }
+  return out;
 }
 
 export interface RunScriptSpec {

@@ -10,6 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { processAlive, readPidFile } from '../../../host/conmon';
+import { OOM_KILLED_ANNOTATION } from '../api';
 import type * as v1 from '../api';
 import type { AppSpec } from '../pod-manager';
 import { cgroupPids } from './cgroups';
@@ -86,6 +87,7 @@ export async function appStatus(ctx: Stage1Context, p: LoadedPod, app: string): 
       exit = await readExit(ap.status);
     }
   }
+  const oom = exit !== undefined && (await fs.stat(path.join(ap.info, 'oom')).then(() => true, () => false));
   const state: v1.AppState = exit ? 'exited' : started !== undefined ? 'running' : created !== undefined ? 'created' : 'unknown';
   const spec = stored?.spec;
   return {
@@ -96,7 +98,7 @@ export async function appStatus(ctx: Stage1Context, p: LoadedPod, app: string): 
     ...(exit ? { finished_at: exit.at, exit_code: exit.code } : {}),
     image_id: stored?.imageId ?? '',
     mounts: (spec?.mounts ?? []).map((m) => ({ name: m.name, container_path: m.containerPath, host_path: m.hostPath, read_only: m.readOnly })),
-    user_annotations: { ...(spec?.userAnnotations ?? {}) },
+    user_annotations: { ...(spec?.userAnnotations ?? {}), ...(oom ? { [OOM_KILLED_ANNOTATION]: 'true' } : {}) },
     user_labels: { ...(spec?.userLabels ?? {}) },
   };
 }

@@ -1,0 +1,133 @@
+/**
+ * IDs: crimux's versus rkt's, and the on-disk index between them.
+ *
+ * The router allocates every sandbox and container ID and records ownership under it (backend.ts), so the CRI
+ * sees crimux's IDs. rkt identifies a pod by its UUID and an app by its name, and rktlet's container ID was
+ * "<pod-uuid>:<attempt>-<name>". Both are kept: crimux's IDs on the CRI side, the rkt-style app ID inside the pod
+ * manager (rkt CLI, logs, verbose info "rktAppId"). The mapping is stored twice, on purpose:
+ *   - index files under <stateDir>/index/{sandboxes,containers}/<crimux-id>.json: an O(1) lookup with no rkt call;
+ *   - rkt user annotations on the pod and app (crimux.io/sandbox-id, crimux.io/container-id), so `rkt list` alone
+ *     can rebuild a lost index — as rktlet rebuilt everything from `rkt list`.
+ * A record is written before the pod manager is called ("creating"), so a crash in between leaves a record that
+ * says what to clean up.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeAtomic } from './stage1/files';
+
+export const SANDBOX_ID_ANNOTATION = 'crimux.io/sandbox-id';
+export const CONTAINER_ID_ANNOTATION = 'crimux.io/container-id';
+
+/**
+ * rktlet's buildAppName ("<attempt>-<name>") made an appc ACName: lowercase alphanumerics and single dashes. When
+ * sanitising changed the name, six hex digits of sha1(name) are appended, so "FooBar" and "foobar" (which rktlet
+ * mapped to one app, docs/limitations.md) stay distinct.
+ */
+export function appName(attempt: number, name: string): string {
+  const clean = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  const base = `${attempt}-${clean || 'app'}`;
+  if (clean === name) return base;
+  return `${base}-${createHash('sha1').update(name).digest('hex').slice(0, 6)}`;
+}
+
+/** rktlet's container ID form, kept as the app's identity in rkt terms. */
+export function rktAppId(uuid: string, app: string): string {
+  return `${uuid}:${app}`;
+}
+
+export type RecordState = 'creating' | 'created';
+
+export interface SandboxRecord {
+  readonly version: 1;
+  readonly id: string;
+  readonly state: RecordState;
+  /** rkt pod UUID once the pod manager created it. */
+  readonly uuid?: string;
+  /** Network namespace crimux created for the pod (empty: host network or a real rkt's own networking). */
+  readonly netns?: string;
+  readonly handler: string;
+}
+
+export interface ContainerRecord {
+  readonly version: 1;
+  readonly id: string;
+  readonly state: RecordState;
+  readonly sandboxId: string;
+  readonly uuid: string;
+  readonly app: string;
+  /** ContainerStatus.log_path: the sandbox's log_directory joined with the container's log_path ('' = none). */
+  readonly logPath: string;
+}
+
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export class IdIndex {
+  constructor(private readonly dir: string) {}
+
+  private file(kind: 'sandboxes' | 'containers', id: string): string {
+    // IDs come from the router, but the index is a path: never let one escape the directory.
+    if (!SAFE_ID.test(id)) throw new Error(`index: unsafe id "${id}"`);
+    return path.join(this.dir, kind, `${id}.json`);
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.dir, 'sandboxes'), { recursive: true });
+    await fs.mkdir(path.join(this.dir, 'containers'), { recursive: true });
+  }
+
+  async getSandbox(id: string): Promise<SandboxRecord | undefined> {
+    return this.read<SandboxRecord>('sandboxes', id);
+  }
+
+  async putSandbox(r: SandboxRecord): Promise<void> {
+    await writeAtomic(this.file('sandboxes', r.id), JSON.stringify(r));
+  }
+
+  async deleteSandbox(id: string): Promise<void> {
+    await fs.rm(this.file('sandboxes', id), { force: true });
+  }
+
+  async getContainer(id: string): Promise<ContainerRecord | undefined> {
+    return this.read<ContainerRecord>('containers', id);
+  }
+
+  async putContainer(r: ContainerRecord): Promise<void> {
+    await writeAtomic(this.file('containers', r.id), JSON.stringify(r));
+  }
+
+  async deleteContainer(id: string): Promise<void> {
+    await fs.rm(this.file('containers', id), { force: true });
+  }
+
+  async sandboxes(): Promise<SandboxRecord[]> {
+    return this.all<SandboxRecord>('sandboxes');
+  }
+
+  async containers(): Promise<ContainerRecord[]> {
+    return this.all<ContainerRecord>('containers');
+  }
+
+  private async read<T>(kind: 'sandboxes' | 'containers', id: string): Promise<T | undefined> {
+    if (!SAFE_ID.test(id)) return undefined;
+    try {
+      return JSON.parse(await fs.readFile(this.file(kind, id), 'utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async all<T>(kind: 'sandboxes' | 'containers'): Promise<T[]> {
+    const names = await fs.readdir(path.join(this.dir, kind)).catch(() => [] as string[]);
+    const out: T[] = [];
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const r = await this.read<T>(kind, n.slice(0, -5));
+      if (r) out.push(r);
+    }
+    return out;
+  }
+}

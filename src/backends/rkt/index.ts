@@ -1,0 +1,22 @@
+/**
+ * The rkt backend's factory: rktlet's CRI-to-rkt bridge in TypeScript, over a real rkt binary (backends.rkt.rkt.path)
+ * or the built-in systemd-nspawn stage1 (the default). Handlers take no options yet; any given is refused by name.
+ */
+import { InvalidArgumentError } from '../../errors';
+import type { BackendFactory } from '../registry';
+import { RktBackend } from './backend';
+import { rktConfig } from './open';
+import { RktImageStore } from './rkt-cli/image-store';
+
+export const createRktBackend: BackendFactory = (deps) => {
+  for (const h of deps.handlers) {
+    for (const key of Object.keys(h.options)) {
+      throw new InvalidArgumentError(`handlers.${h.name}.options.${key}: the rkt backend takes no handler options`);
+    }
+  }
+  let backend: RktBackend | undefined;
+  // A real rkt keeps its own image store (rktlet's image service); the built-in stage1 uses the shared OCI store.
+  const images = rktConfig(deps).rkt.path ? new RktImageStore(() => (backend as RktBackend).podManager()) : deps.sharedImages;
+  backend = new RktBackend('rkt', deps, images);
+  return backend;
+};

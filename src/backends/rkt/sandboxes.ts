@@ -1,0 +1,153 @@
+/**
+ * Pod sandbox RPCs in rkt terms (rktlet runtime/pod_sandbox.go, ported without its bugs):
+ *   RunPodSandbox    → [netns + CNI] → `rkt app sandbox`     (undo on failure; a retried create replaces leftovers)
+ *   StopPodSandbox   → `rkt stop --force` → CNI DEL           (idempotent: unknown or stopped is success)
+ *   RemovePodSandbox → `rkt stop --force` → `rkt rm` → index  (idempotent; rktlet always returned an error here)
+ *   PodSandboxStatus → `rkt status`;  ListPodSandbox → one `rkt list`
+ * NOTE: StopPodSandbox kills at once, as containerd does: the kubelet has already stopped each container with
+ * its own grace period, and rktlet's graceful `--force=false` would only add the stage1's stop timeout.
+ */
+import os from 'node:os';
+import { NotFoundError } from '../../errors';
+import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
+import type * as cri from '../../cri/types';
+import { containerStatusOf } from './containers';
+import type { RktContext } from './context';
+import { HANDLER_ANNOTATION, POD_ATTEMPT, POD_NAME, POD_NAMESPACE, POD_UID, podIps, toPodSandbox, toPodSandboxStatus } from './convert';
+import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids';
+import { crimuxPods, findSandbox } from './lookup';
+import type { SandboxNetwork, SandboxOptions } from './pod-manager';
+import { enforce, sandboxViolations } from './security';
+import { withUndo } from '../../host/undo';
+
+function hostNetwork(config: cri.PodSandboxConfig): boolean {
+  return config.linux?.security_context?.namespace_options?.network === 'NODE';
+}
+
+/** A valid host name for the pod: the requested one, the node's for host-network pods, else the pod name. */
+function hostnameOf(config: cri.PodSandboxConfig): string {
+  const want = config.hostname || (hostNetwork(config) ? os.hostname() : (config.metadata?.name ?? ''));
+  const clean = want.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
+  return clean || 'rkt-pod';
+}
+
+export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSandboxRequest): Promise<void> {
+  const { id, config } = req;
+  enforce(`run pod sandbox ${id}`, sandboxViolations(config), ctx.config.securityPolicy, cc.log);
+  // The router repeats a create after a crash with the same ID: whatever the first attempt left goes first.
+  if ((await ctx.index.getSandbox(id)) || (await findSandbox(ctx, id, cc.signal))) {
+    cc.log.info('removing leftovers of an earlier attempt', { sandbox: id });
+    await removePodSandbox(ctx, cc, id);
+  }
+  const md = config.metadata;
+  const host = hostNetwork(config);
+  await ctx.index.putSandbox({ version: 1, id, state: 'creating', handler: req.handler.name });
+  await withUndo(cc.log, async (undo) => {
+    undo.push('index', () => ctx.index.deleteSandbox(id));
+    let network: SandboxNetwork = host ? { kind: 'host' } : { kind: 'rkt', name: ctx.config.rkt.net };
+    let netns = '';
+    if (ctx.network && !host) {
+      const net = await ctx.network.setUp(cc, id, config);
+      netns = net.netns;
+      network = { kind: 'netns', path: net.netns, ips: net.ips };
+      undo.push('network', (signal) => ctx.network!.tearDown({ ...cc, signal }, id, md));
+    }
+    const opts: SandboxOptions = {
+      userAnnotations: {
+        ...config.annotations,
+        [POD_UID]: md?.uid ?? '',
+        [POD_NAME]: md?.name ?? '',
+        [POD_NAMESPACE]: md?.namespace ?? '',
+        [POD_ATTEMPT]: String(md?.attempt ?? 0),
+        [SANDBOX_ID_ANNOTATION]: id,
+        [HANDLER_ANNOTATION]: req.handler.name,
+      },
+      userLabels: { ...config.labels },
+      hostname: hostnameOf(config),
+      dns: config.dns_config ?? undefined,
+      network,
+      ports: host
+        ? []
+        : config.port_mappings
+            .filter((p) => p.host_port > 0 && p.container_port > 0)
+            .map((p) => ({ name: `${(p.protocol || 'TCP').toLowerCase()}-${p.container_port}`, hostPort: p.host_port, hostIp: p.host_ip || undefined })),
+      logDirectory: config.log_directory,
+      cgroupParent: config.linux?.cgroup_parent ?? '',
+    };
+    cc.log.info('rkt app sandbox', { handler: req.handler.name, network: network.kind });
+    const uuid = await ctx.pm.sandbox(opts, cc.signal);
+    undo.push('pod', async (signal) => {
+      await ctx.pm.stop(uuid, true, signal);
+      await ctx.pm.rm(uuid, signal);
+    });
+    await ctx.index.putSandbox({ version: 1, id, state: 'created', uuid, netns, handler: req.handler.name });
+    cc.log.info('pod sandbox running', { uuid });
+  });
+}
+
+export async function stopPodSandbox(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+  const rec = await findSandbox(ctx, id, cc.signal);
+  // CRI: stopping an unknown sandbox succeeds (it may have been removed already).
+  if (!rec) return;
+  if (rec.uuid) {
+    cc.log.info('rkt stop', { uuid: rec.uuid });
+    await ctx.pm.stop(rec.uuid, true, cc.signal);
+  }
+  if (ctx.network) await ctx.network.tearDown(cc, id, await metadataOf(ctx, rec.uuid, cc.signal));
+}
+
+export async function removePodSandbox(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+  const rec = await findSandbox(ctx, id, cc.signal);
+  const uuids = new Set<string>(rec?.uuid ? [rec.uuid] : []);
+  for (const { id: sid, pod } of crimuxPods(await ctx.pm.list(cc.signal))) if (sid === id) uuids.add(pod.name);
+  const meta = await metadataOf(ctx, [...uuids][0], cc.signal);
+  for (const uuid of uuids) {
+    cc.log.info('rkt rm', { uuid });
+    await ctx.pm.stop(uuid, true, cc.signal);
+    await ctx.pm.rm(uuid, cc.signal).catch((err: unknown) => {
+      if (!(err instanceof NotFoundError)) throw err;
+    });
+  }
+  if (ctx.network) await ctx.network.tearDown(cc, id, meta);
+  for (const c of await ctx.index.containers()) if (c.sandboxId === id) await ctx.index.deleteContainer(c.id);
+  await ctx.index.deleteSandbox(id);
+}
+
+async function metadataOf(ctx: RktContext, uuid: string | undefined, signal: AbortSignal): Promise<cri.PodSandboxMetadata | null> {
+  if (!uuid) return null;
+  const pod = await ctx.pm.status(uuid, signal).catch(() => undefined);
+  return pod ? (toPodSandbox('', pod, '').metadata as cri.PodSandboxMetadata) : null;
+}
+
+export async function podSandboxStatus(ctx: RktContext, cc: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+  const rec = await findSandbox(ctx, id, cc.signal);
+  if (!rec?.uuid) throw new NotFoundError(`pod sandbox status ${id}: not found`);
+  const pod = await ctx.pm.status(rec.uuid, cc.signal).catch((err: unknown) => {
+    throw err instanceof NotFoundError ? new NotFoundError(`pod sandbox status ${id}: not found`, { cause: err }) : err;
+  });
+  const host = !rec.netns && ctx.network !== undefined;
+  const ips = podIps(pod, ctx.network ? await ctx.network.ips(id) : []);
+  const status = toPodSandboxStatus(id, pod, rec.handler, ips, host);
+  const containersStatuses: cri.ContainerStatus[] = [];
+  for (const app of pod.apps ?? []) {
+    const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
+    if (cid) containersStatuses.push(await containerStatusOf(ctx, cid, app));
+  }
+  const info: Record<string, string> = {};
+  if (verbose) {
+    info.info = JSON.stringify({
+      podManager: ctx.info.kind,
+      uuid: rec.uuid,
+      rktState: pod.state,
+      netns: rec.netns ?? '',
+      apps: (pod.app_names ?? []).map((a) => rktAppId(rec.uuid as string, a)),
+    });
+  }
+  return { status, info, containersStatuses };
+}
+
+export async function listPodSandboxes(ctx: RktContext, cc: CallContext): Promise<cri.PodSandbox[]> {
+  return crimuxPods(await ctx.pm.list(cc.signal)).map(({ id, pod }) =>
+    toPodSandbox(id, pod, pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt'),
+  );
+}
