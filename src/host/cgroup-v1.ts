@@ -9,9 +9,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
-/** The v1 controllers crimux-managed cgroups are created in (by runc, or by crimux for pod-level parents). */
+/**
+ * The v1 hierarchies crimux-managed cgroups are created in (by runc, or by crimux for pod-level parents), plus
+ * `unified`: on a hybrid host runc mirrors every cgroup into the (controller-less) cgroup2 mount as well.
+ */
 export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'hugetlb',
-  'net_cls', 'net_prio', 'perf_event', 'systemd'] as const;
+  'net_cls', 'net_prio', 'perf_event', 'systemd', 'unified'] as const;
 
 export interface CgroupV1Stats {
   /** Cumulative CPU time in ns; undefined when the cgroup is gone. */
@@ -30,8 +33,7 @@ export interface CgroupV1Stats {
 
 /** A cgroup's directory for one controller; `cgroupPath` is the OCI cgroupsPath, e.g. /kubepods/pod1/abc. */
 export function cgroupV1Dir(controller: string, cgroupPath: string): string {
-  const dir = controller === 'systemd' ? 'systemd' : controller;
-  return path.join(ROOT, dir, path.posix.normalize('/' + cgroupPath));
+  return path.join(ROOT, controller, path.posix.normalize('/' + cgroupPath));
 }
 
 /** Whether the host uses cgroup v1 controllers (this reader works only there). */

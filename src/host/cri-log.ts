@@ -26,10 +26,9 @@ export function rfc3339Nano(epochNs: bigint): string {
   return `${iso.slice(0, 19)}.${frac}Z`;
 }
 
-/** Now as nanoseconds since the epoch (ms precision plus the monotonic clock's sub-ms part for ordering). */
+/** Now as nanoseconds since the epoch, with sub-millisecond precision (performance clock anchored to wall time). */
 export function nowNs(): bigint {
-  const hr = process.hrtime.bigint() % 1_000_000n;
-  return BigInt(Date.now()) * 1_000_000n + hr;
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 }
 
 /** One formatted log line (content must not contain a newline). */

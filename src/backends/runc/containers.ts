@@ -39,8 +39,9 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     undo.push('remove container dir', () => fs.rm(dir, { recursive: true, force: true }));
 
-    const readonlyRoot = config.linux?.security_context?.readonly_rootfs ?? false;
-    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: readonlyRoot });
+    // Always writable: a read-only root is the spec's root.readonly, applied by runc after it created the mount
+    // points (/etc/hosts, /dev/shm, volume targets) the image may lack.
+    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
     undo.push('remove snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
 
     const built = await buildContainerSpec({
@@ -107,8 +108,10 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
     throw new FailedPreconditionError(`start container ${id}: not in the created state (${live.kind})`);
   }
   ctx.log.info('start container');
+  // Taken before `runtime start`: a process that exits at once must not finish before it "started".
+  const startedAt = nowNs().toString();
   await s.engine.start(sandbox.handler, id, ctx.signal);
-  await s.records.updateContainer(id, { startedAt: nowNs().toString() });
+  await s.records.updateContainer(id, { startedAt });
   ctx.log.info('started container');
 }
 

@@ -93,7 +93,9 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     await s.records.putSandbox(rec);
     undo.push('forget sandbox record', async () => s.records.dropSandbox(id));
 
-    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: true });
+    // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the pause
+    // image does not have before it remounts the root read-only.
+    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
     undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
 
     let ips: string[] = [];

@@ -44,7 +44,7 @@ export function toOciResources(r: cri.LinuxContainerResources | null, field: str
     // swap = limit forbids swap use, as containerd does when no swap limit is given.
     out.memory = { limit, swap: swap > 0 ? swap : limit };
   }
-  if (r.hugepage_limits.length > 0) {
+  if ((r.hugepage_limits ?? []).length > 0) {
     if (existsSync('/sys/fs/cgroup/hugetlb')) {
       out.hugepageLimits = r.hugepage_limits.map((h, i) => ({
         pageSize: h.page_size,
