@@ -6,6 +6,7 @@ import { sandboxCreateBody } from '../../src/backends/docker/convert-sandbox';
 import { clampOomScoreAdj, toDockerResources } from '../../src/backends/docker/convert-resources';
 import { criState, toContainerStatus } from '../../src/backends/docker/convert-status';
 import { toContainerStats } from '../../src/backends/docker/stats';
+import { parseNetDev, sumContainerStats } from '../../src/backends/docker/pod-stats';
 import { containerLabels } from '../../src/backends/docker/records';
 import type { ContainerInspect, ContainerState } from '../../src/backends/docker/engine-types';
 import type * as cri from '../../src/cri/types';
@@ -227,5 +228,24 @@ describe('stats', () => {
     );
     assert.equal(st.writable_layer?.used_bytes?.value, '4096');
     assert.equal(st.attributes?.id, 'cid');
+  });
+});
+
+describe('pod stats', () => {
+  it('parses /proc/net/dev without the loopback', () => {
+    const text = [
+      'Inter-|   Receive                                                |  Transmit',
+      ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed',
+      '    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0',
+      '  eth0:    1234      10    2    0    0     0          0         0     5678      20    3    0    0     0       0          0',
+    ].join('\n');
+    assert.deepEqual(parseNetDev(text), [
+      { name: 'eth0', rx_bytes: { value: '1234' }, rx_errors: { value: '2' }, tx_bytes: { value: '5678' }, tx_errors: { value: '3' } },
+    ]);
+  });
+  it('sums container CPU and memory', () => {
+    const c = (cpu: number, ws: number): cri.ContainerStats => ({ cpu: { usage_core_nano_seconds: { value: String(cpu) } }, memory: { working_set_bytes: { value: String(ws) } } });
+    const sum = sumContainerStats([c(10, 100), c(5, 50)], '7');
+    assert.deepEqual([sum.cpu?.usage_core_nano_seconds, sum.memory?.working_set_bytes, sum.cpu?.timestamp], [{ value: '15' }, { value: '150' }, '7']);
   });
 });

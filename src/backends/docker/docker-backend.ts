@@ -29,6 +29,7 @@ import type { DockerImageStore } from './images';
 import { SandboxOps } from './sandboxes';
 import { ContainerOps } from './containers';
 import { StatsOps } from './stats';
+import { PodStatsOps } from './pod-stats';
 import { execSync } from './exec';
 import { attach, exec } from './streams';
 import { portForward } from './port-forward';
@@ -53,6 +54,7 @@ export class DockerBackend extends BaseBackend {
   private readonly sandboxes: SandboxOps;
   private readonly containers: ContainerOps;
   private readonly statsOps: StatsOps;
+  private readonly podStats: PodStatsOps;
   private resumed = false;
   private resuming?: Promise<void>;
   private timer?: NodeJS.Timeout;
@@ -67,6 +69,7 @@ export class DockerBackend extends BaseBackend {
     this.sandboxes = new SandboxOps(s);
     this.containers = new ContainerOps(s);
     this.statsOps = new StatsOps(s);
+    this.podStats = new PodStatsOps(s, this.statsOps);
   }
 
   async start(ctx: CallContext): Promise<void> {
@@ -184,5 +187,11 @@ export class DockerBackend extends BaseBackend {
   }
   override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
     return this.statsOps.list(ctx);
+  }
+  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+    return this.podStats.sandbox(ctx, id);
+  }
+  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+    return this.podStats.list(ctx);
   }
 }

@@ -62,10 +62,11 @@ export class StatsOps {
 
   async container(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
     const c = await this.s.lookup.mustInspect('container', id, ctx.signal, true);
-    return this.of(ctx, c);
+    return this.ofInspect(ctx, c);
   }
 
-  private async of(ctx: CallContext, c: ContainerInspect): Promise<cri.ContainerStats> {
+  /** Stats of an inspected container (inspect with size, for the writable layer). */
+  async ofInspect(ctx: CallContext, c: ContainerInspect): Promise<cri.ContainerStats> {
     const st = await this.s.engine.stats(c.Id, ctx.signal);
     const out = toContainerStats(c, st, await this.writableMount(ctx));
     return out ?? {};
@@ -76,7 +77,7 @@ export class StatsOps {
     const all = await this.s.engine.listContainers(selector('container'), ctx.signal);
     const running = all.filter((c) => c.State === 'running');
     const results = await Promise.allSettled(
-      running.map(async (r) => this.of(ctx, await this.s.engine.inspectContainer(r.Id, { signal: ctx.signal, size: true }))),
+      running.map(async (r) => this.ofInspect(ctx, await this.s.engine.inspectContainer(r.Id, { signal: ctx.signal, size: true }))),
     );
     // A container that exited between list and stats is skipped, not an error for the whole list.
     return results.flatMap((r) => (r.status === 'fulfilled' && r.value.attributes ? [r.value] : []));
