@@ -49,6 +49,20 @@ export class VmNetwork {
     return { netns, ip: status.ips[0], ips: [...status.ips], mac, cidr: v4?.address, gateway: v4?.gateway ?? status.gateways[0] };
   }
 
+  /** A netns with just a tap (template VMs: same netdev type as pods, no CNI). */
+  async scratch(name: string): Promise<{ path: string; remove: () => Promise<void> }> {
+    if (await this.netns.exists(name)) await this.netns.remove(name);
+    const netns = await this.netns.create(name);
+    const remove = (): Promise<void> => this.netns.remove(netns);
+    try {
+      await sh(netns, ['ip', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'], AbortSignal.timeout(30_000));
+    } catch (err) {
+      await remove();
+      throw err;
+    }
+    return { path: netns, remove };
+  }
+
   /** CNI DEL and netns removal; idempotent. */
   async teardown(id: string, config: cri.PodSandboxConfig, signal?: AbortSignal): Promise<void> {
     const netns = this.netns.pathOf(id);

@@ -44,7 +44,7 @@ export interface QemuSpec {
   readonly memMiB: number;
   readonly vcpus: number;
   readonly paths: VmPaths;
-  /** tap device name inside the pod netns; absent: an isolated user-mode netdev (template, no network). */
+  /** tap device name inside the netns qemu starts in; absent: an isolated user-mode netdev (probe only). */
   readonly tap?: string;
   /** Restore from a template state file instead of booting. */
   readonly incoming?: string;
@@ -110,7 +110,12 @@ export async function startQemu(s: QemuSpec, netns?: string): Promise<number> {
       else reject(new UnavailableError(`start qemu: exit ${String(code)}: ${err.trim().slice(0, 2000)}`));
     });
   });
-  const pid = readPid(s.paths.pidFile);
+  // With -incoming the launcher can exit before the daemon has written its pid into the (locked) file: poll briefly.
+  let pid = readPid(s.paths.pidFile);
+  for (let i = 0; pid === undefined && i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    pid = readPid(s.paths.pidFile);
+  }
   if (pid === undefined) throw new UnavailableError(`start qemu: no pid file ${s.paths.pidFile} (${stderr.trim()})`);
   return pid;
 }

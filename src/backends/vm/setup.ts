@@ -32,15 +32,17 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
   });
   const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
   const rt = new VmRuntime(new Store(deps.stateDir), log);
+  const net = new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log);
   const templates = cfg.template
     ? new Templates({
+        scratchNetns: (name) => net.scratch(name),
         stateDir: deps.stateDir, runDir: deps.runDir, qemu: cfg.qemuPath, accel: choice.accel, guest,
         bootTimeoutMs: cfg.bootTimeoutSeconds * 1000, boots, log,
       })
     : undefined;
   const x: VmContext = {
     cfg, rt, guest, boots, templates, accel: choice.accel, runDir: deps.runDir, images: deps.sharedImages,
-    net: new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log),
+    net,
     disks: new Disks({ dir: deps.stateDir, qemuImg: cfg.qemuImgPath, headroomMiB: cfg.rootfsHeadroomMiB, snapshots: deps.sharedImages }),
     handlerSize: (h) => {
       const o = opts.get(h);

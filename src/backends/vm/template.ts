@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import { bootVm, snapshotVm } from './boot';
 import type { GuestArtefacts } from './guest';
+import { TAP } from './net';
 import { vmPaths, type Accel } from './qemu';
 import type { Semaphore } from './semaphore';
 
@@ -22,6 +23,12 @@ export interface TemplateOptions {
   readonly bootTimeoutMs: number;
   readonly boots: Semaphore;
   readonly log: Logger;
+  /**
+   * A scratch netns holding a tap named like the pods' (removed with the returned function). The template needs
+   * the same netdev type as its clones: a user-mode (slirp) netdev adds its own section to the saved state, which
+   * a tap-backed clone then refuses to load ("Unknown savevm section 'slirp'").
+   */
+  readonly scratchNetns: (name: string) => Promise<{ path: string; remove: () => Promise<void> }>;
 }
 
 export class Templates {
@@ -92,22 +99,33 @@ export class Templates {
     const run = path.join(this.o.runDir, `tmpl-${key.slice(0, 8)}`);
     const t0 = Date.now();
     await this.o.boots.run(async () => {
-      const { vm, ms } = await bootVm(
-        { qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, paths: vmPaths(run, path.join(dir, 'console.log')) },
-        undefined,
-        this.o.bootTimeoutMs,
-        { onEvent: () => undefined, log: this.o.log },
-      );
+      const netns = await this.o.scratchNetns(`vmtmpl-${key.slice(0, 8)}`);
       try {
-        const tmp = path.join(dir, 'state.tmp');
-        await snapshotVm(vm, tmp, 120_000);
-        fs.renameSync(tmp, path.join(dir, 'state'));
-        const meta = { buildId: this.o.guest.buildId, accel: this.o.accel, memMiB, vcpus, bootMs: ms, createdAt: new Date().toISOString() };
-        fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+        await this.bootAndSave(key, dir, run, memMiB, vcpus, netns.path);
       } finally {
-        await vm.destroy();
+        await netns.remove();
       }
     });
     this.o.log.info('vm: template ready', { key, memMiB, vcpus, ms: Date.now() - t0 });
+  }
+
+  private async bootAndSave(key: string, dir: string, run: string, memMiB: number, vcpus: number, netns: string): Promise<void> {
+    const { vm, ms } = await bootVm(
+      { qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, tap: TAP, paths: vmPaths(run, path.join(dir, 'console.log')) },
+      netns,
+      this.o.bootTimeoutMs,
+      { onEvent: () => undefined, log: this.o.log },
+    );
+    try {
+      const tmp = path.join(dir, 'state.tmp');
+      await snapshotVm(vm, tmp, 120_000);
+      const meta = { buildId: this.o.guest.buildId, accel: this.o.accel, memMiB, vcpus, bootMs: ms, createdAt: new Date().toISOString() };
+      fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
+      // The state file appears last and atomically: its presence is what "template ready" means.
+      fs.renameSync(tmp, path.join(dir, 'state'));
+    } finally {
+      await vm.destroy({ paused: true });
+    }
+    this.o.log.debug('vm: template saved', { key });
   }
 }

@@ -101,10 +101,13 @@ export class Vm {
     });
   }
 
-  /** Power off: ask the agent, then quit over QMP, then SIGKILL; resolves when the process is gone. */
-  async destroy(): Promise<void> {
+  /**
+   * Power off: ask the agent (skipped for a paused VM, e.g. a saved template), then quit over QMP, then SIGKILL;
+   * resolves when the process is gone.
+   */
+  async destroy(opts: { paused?: boolean } = {}): Promise<void> {
     if (this.alive()) {
-      await this.request({ op: 'shutdown' }, 2_000).catch(() => undefined);
+      if (!opts.paused) await this.request({ op: 'shutdown' }, 2_000).catch(() => undefined);
       if (!(await waitGone(this.pid, 3_000))) {
         await this.qmp()
           .then((q) => q.execute('quit'))
