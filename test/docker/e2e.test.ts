@@ -2,12 +2,13 @@
  * End to end over crimux's CRI socket with a real dockerd: a pod routed to docker by RuntimeClass handler and one
  * by the Frakti OS-container annotation both appear in `docker ps` under the naming scheme; containers run, exec,
  * log in CRI format, stop with exit codes and are removed without leftovers; crimux restarts rebuild everything
- * from Docker; stopping dockerd makes the docker backend unhealthy and its calls UNAVAILABLE, and restarting it
- * recovers without manual steps.
+ * from Docker; stopping dockerd makes the docker backend unhealthy and its calls UNAVAILABLE while a runc pod
+ * keeps working, and restarting dockerd recovers without manual steps.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon';
@@ -15,10 +16,12 @@ import { grpc } from '../helpers/cri-client';
 import { dockerdIsOurs, ensureDockerd, pingDockerd, startDockerd, stopDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX } from '../fixtures/images';
-import { cleanupNetwork, dockerNames, eventually, writeCniConf } from './env';
+import { removeCgroupV1 } from '../../src/host/cgroup-v1';
+import { cleanupNetwork, dockerNames, eventually, run as runCmd, writeCniConf } from './env';
 
 const SLOT = 3;
 const FRAKTI = 'runtime.frakti.alpha.kubernetes.io/OSContainer';
+const CGROUP_PARENT = `/crimux-docker-e2e-${process.pid}`;
 let seq = 0;
 
 function podConfig(logRoot: string, name: string, annotations: Record<string, string> = {}) {
@@ -50,8 +53,9 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     logRoot = path.join(tmp, 'pods');
     daemon = await startDaemon({
       config: {
+        // runc stays the default handler: the docker pods below get there by handler or annotation only.
         handlers: { docker: { backend: 'docker', options: { dockerRuntime: 'runc' } } },
-        backends: { docker: { enabled: true } },
+        backends: { docker: { enabled: true }, runc: { enabled: true, cgroupParent: CGROUP_PARENT } },
         network: { confDir: await writeCniConf(tmp, SLOT) },
         security: { logRoot },
       },
@@ -63,7 +67,9 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     await daemon?.stop().catch(() => daemon?.kill9());
     // Before the daemon's temp dir goes: its netns dir is a (shared) self bind mount.
     if (daemon) await cleanupNetwork(path.join(daemon.runDir, 'netns'), SLOT);
+    for (const m of mountsUnder(daemon?.dir ?? tmp)) await runCmd('umount', ['--lazy', m]).catch(() => undefined);
     await daemon?.cleanup();
+    await removeCgroupV1(CGROUP_PARENT).catch(() => undefined);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
@@ -145,8 +151,11 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     assert.deepEqual(nums, nums.map((_, i) => i), 'no line lost or repeated across the restart');
   });
 
-  it('reports dockerd down as an unhealthy backend with UNAVAILABLE calls, and recovers when it is back', { skip: !dockerdIsOurs() && 'dockerd was not started by the test helper' }, async () => {
+  it('reports dockerd down as an unhealthy backend with UNAVAILABLE calls while runc pods keep working, then recovers', { skip: !dockerdIsOurs() && 'dockerd was not started by the test helper' }, async () => {
+    await daemon.img('PullImage', { image: { image: BUSYBOX.ref } }, { deadlineMs: 120_000 });
     const pod = await run('outage', { handler: 'docker' });
+    const runcPod = await run('runc-side', {});
+    assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.runtime_handler, 'runc');
     await stopDockerd();
     try {
       const s = await daemon.rt('Status', { verbose: true });
@@ -154,10 +163,16 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
       assert.equal(health.docker?.ready, false);
       assert.equal(health.docker?.reason, 'DockerDaemonUnavailable');
       const rt = s.status?.conditions.find((c) => c.type === 'RuntimeReady');
+      assert.equal(rt?.status, true, 'the node stays ready while runc serves');
       assert.match(rt?.message ?? '', /docker: DockerDaemonUnavailable/);
       const unavailable = (e: grpc.ServiceError): boolean => e.code === grpc.status.UNAVAILABLE;
       await assert.rejects(daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id }), unavailable);
       await assert.rejects(daemon.rt('RunPodSandbox', { config: podConfig(logRoot, 'during'), runtime_handler: 'docker' }), unavailable);
+      // The runc pod is untouched and still takes new containers.
+      assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.state, 'SANDBOX_READY');
+      const rc = await start(runcPod, 'during', ['sleep', '1000']);
+      const ex = await daemon.rt('ExecSync', { container_id: rc, cmd: ['echo', 'runc-ok'], timeout: 10 });
+      assert.equal(ex.stdout.toString(), 'runc-ok\n');
     } finally {
       await startDockerd();
     }
@@ -173,3 +188,12 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     await eventually(async () => (await containerStatus(c)).state === 'CONTAINER_EXITED', 20_000, 'container runs after the outage');
   });
 });
+
+/** Mount points below a directory (overlay roots, netns pins) that a failed test could leave behind. */
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p.startsWith(dir + '/'))
+    .reverse();
+}

@@ -132,13 +132,16 @@ export class ContainerOps {
 
   async remove(ctx: CallContext, id: string): Promise<void> {
     const dockerId = await this.s.lookup.dockerId('container', id, ctx.signal);
+    if (dockerId) {
+      ctx.log.info('remove container', { dockerId });
+      await this.s.engine.removeContainer(dockerId, ctx.signal).catch((err: unknown) => {
+        if (!(err instanceof NotFoundError)) throw err;
+      });
+    }
+    // Only once Docker has let go: a failed remove (dockerd down) keeps copying until the kubelet retries.
     await this.s.copiers.forget(id);
-    if (!dockerId) return; // CRI: removing an unknown container succeeds
-    ctx.log.info('remove container', { dockerId });
-    await this.s.engine.removeContainer(dockerId, ctx.signal).catch((err: unknown) => {
-      if (!(err instanceof NotFoundError)) throw err;
-    });
     this.s.lookup.forget('container', id);
+    if (!dockerId) return; // CRI: removing an unknown container succeeds
     ctx.log.info('removed container', { dockerId });
   }
 

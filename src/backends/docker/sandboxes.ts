@@ -113,9 +113,11 @@ export class SandboxOps {
     ctx.log.info('remove sandbox', { dockerId: pause?.Id });
     for (const c of await this.s.lookup.containersOf(id, ctx.signal)) {
       const cid = c.Labels?.[LABEL.id];
-      if (cid) await this.s.copiers.forget(cid);
       await this.s.engine.removeContainer(c.Id, ctx.signal).catch(ignoreNotFound);
-      if (cid) this.s.lookup.forget('container', cid);
+      if (cid) {
+        await this.s.copiers.forget(cid);
+        this.s.lookup.forget('container', cid);
+      }
     }
     if (!rec?.hostNetwork && (pause || (await this.s.network.hasState(id)))) {
       await this.s.network.tearDown(ctx, id, rec?.metadata);
