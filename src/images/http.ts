@@ -27,6 +27,7 @@ export interface HttpResponse {
 }
 
 const MAX_REDIRECTS = 5;
+const IDLE_TIMEOUT_MS = 60_000;
 // Keep-alive: a pull makes several requests to the same endpoint, and layers download in parallel.
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
@@ -39,6 +40,8 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method ?? 'GET', headers, agent, signal: req.signal }, resolve);
     r.on('error', reject);
+    // A registry that accepts and then goes silent would otherwise hold the pull until its overall timeout.
+    r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(Object.assign(new Error('no data for 60s'), { code: 'ETIMEDOUT' })));
     r.end(req.body);
   });
 }

@@ -4,6 +4,10 @@
  * unpack the layers three at a time (containerd's default). Small blobs (index, manifest, config) are stored
  * last, once every layer is in place. Every digest the pull touches goes into `lease` as soon as it is known, so a
  * concurrent garbage collection cannot remove what this pull is about to reference.
+ *
+ * NOTE: two different images sharing a layer, pulled at the same moment, may both download it; the second commit
+ * finds the layer in place and drops its copy (layer-store.ts), so the result is right, only the work is doubled.
+ * The kubelet pulls one image at a time by default (serializeImagePulls).
  */
 import type { Logger } from '../log/logger';
 import type { ContentStore } from './content-store';
@@ -155,8 +159,12 @@ export class Puller {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
 
-    await this.deps.content.put(m.config.digest, configBody);
-    for (const s of small) await this.deps.content.put(s.digest, s.body);
+    const puts = await Promise.allSettled([
+      this.deps.content.put(m.config.digest, configBody),
+      ...small.map((s) => this.deps.content.put(s.digest, s.body)),
+    ]);
+    const putFailed = puts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (putFailed) throw putFailed.reason;
     const blobs = [...small.map((s) => s.digest), m.config.digest, ...m.layers.map((l) => l.digest)];
     const size = small.reduce((n, s) => n + s.body.length, 0) + configBody.length + total;
     return { configDigest: m.config.digest, config, diffIds, topDigest: top.digest, blobs, size, downloaded: received };

@@ -34,6 +34,8 @@ export class Snapshots {
     private readonly layersDir: string,
   ) {
     this.dir = path.join(root, 'snapshots');
+    // Overlay mount options are split on ',' and lowerdir on ':'; such a root could not be mounted.
+    if (/[,:]/.test(root)) throw new InvalidArgumentError(`image store root "${root}": must not contain ',' or ':'`);
   }
 
   async init(): Promise<void> {

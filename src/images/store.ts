@@ -120,7 +120,12 @@ export class OciImageStore implements ImageStore, SnapshotStore {
       .digest('hex')}`;
     const flight = this.pulls.run(key, () => this.doPull(ref, creds, ctx.log));
     if (!flight.leader) ctx.log.info('joining pull in progress', { image });
-    return raceAbort(flight.promise, ctx.signal);
+    return raceAbort(flight.promise, ctx.signal).catch((err: unknown) => {
+      if (!ctx.signal.aborted) throw err;
+      throw new DeadlineExceededError(`pull image ${image}: the caller gave up (the download goes on for a retry)`, {
+        cause: err,
+      });
+    });
   }
 
   private async doPull(ref: ImageReference, creds: Credentials | undefined, log: Logger): Promise<string> {

@@ -3,6 +3,7 @@
  * Bearer-token auth with a token endpoint, slow blobs (to overlap concurrent pulls), request counting.
  * Images are built in memory (a minimal ustar writer), so the tests need nothing else.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,16 +43,24 @@ export interface FakeImage {
   readonly blobs: Map<string, Buffer>;
 }
 
-/** An image of gzip layers, each a set of files; `user` goes into the config; `lieDiffIds` corrupts the config. */
-export function buildImage(layers: Record<string, string>[], user = '', lieDiffIds = false): FakeImage {
+/**
+ * An image of layers, each a set of files (gzip, or zstd through the zstd program); `user` goes into the config;
+ * `lieDiffIds` corrupts the config.
+ */
+export function buildImage(
+  layers: Record<string, string>[],
+  user = '',
+  lieDiffIds = false,
+  compression: 'gzip' | 'zstd' = 'gzip',
+): FakeImage {
   const blobs = new Map<string, Buffer>();
   const diffIds: string[] = [];
   const descs = layers.map((files) => {
     const tar = tarOf(files);
     diffIds.push(sha(tar));
-    const gz = gzipSync(tar);
-    blobs.set(sha(gz), gz);
-    return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length };
+    const blob = compression === 'gzip' ? gzipSync(tar) : execFileSync('zstd', ['-q', '-c'], { input: tar });
+    blobs.set(sha(blob), blob);
+    return { mediaType: `application/vnd.oci.image.layer.v1.tar+${compression}`, digest: sha(blob), size: blob.length };
   });
   const config = Buffer.from(
     JSON.stringify({
@@ -82,8 +91,11 @@ export function buildImage(layers: Record<string, string>[], user = '', lieDiffI
 export interface FakeRegistryOptions {
   /** "repo:tag" → image (tests may re-point a tag) */
   images: Record<string, FakeImage>;
-  /** Bearer auth: the token endpoint wants these basic credentials and hands out `token`. */
-  readonly auth?: { username: string; password: string; token: string };
+  /**
+   * Bearer auth: the token endpoint wants these basic credentials and hands out `token`. With `basic`, the
+   * registry itself asks for the basic credentials (a Basic challenge, no token endpoint).
+   */
+  readonly auth?: { username: string; password: string; token: string; basic?: boolean };
   /** Served instead of the real bytes of a blob (digest mismatch). */
   readonly corrupt?: Map<string, Buffer>;
   /** Blobs whose connection is cut halfway. */
@@ -138,7 +150,12 @@ export class FakeRegistry {
       return this.send(res, 200, JSON.stringify({ token: auth.token }));
     }
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
-    if (auth && req.headers.authorization !== `Bearer ${auth.token}`) {
+    const basic = 'Basic ' + Buffer.from(`${auth?.username}:${auth?.password}`).toString('base64');
+    if (auth?.basic && req.headers.authorization !== basic) {
+      res.setHeader('WWW-Authenticate', 'Basic realm="fake"');
+      return this.send(res, 401, '{"errors":[{"code":"UNAUTHORIZED"}]}');
+    }
+    if (auth && !auth.basic && req.headers.authorization !== `Bearer ${auth.token}`) {
       const scope = m ? `repository:${m[1]}:pull` : '';
       res.setHeader('WWW-Authenticate', `Bearer realm="${this.url}/token",service="fake",scope="${scope}"`);
       return this.send(res, 401, '{"errors":[{"code":"UNAUTHORIZED"}]}');
