@@ -28,7 +28,10 @@ export interface DaemonHandle {
   pid(): number;
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
-  restart(): Promise<void>;
+  /** Stop (if running) and start again on the same dirs; `env` replaces the extra environment (e.g. failpoints). */
+  restart(env?: NodeJS.ProcessEnv): Promise<void>;
+  /** Resolves with the exit code/signal when the current process exits (e.g. at a failpoint). */
+  exited(): Promise<number | null>;
   /** stop (if running) and remove the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -81,6 +84,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
 
   let output = '';
+  let extraEnv: NodeJS.ProcessEnv = { ...opts.env };
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
 
@@ -88,7 +92,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     const args = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--config', configPath];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -126,7 +130,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
       child.kill('SIGKILL');
       await withTimeout(exited, 10_000, 'daemon did not die on SIGKILL');
     },
-    async restart() {
+    exited: () => exited,
+    async restart(env?: NodeJS.ProcessEnv) {
+      if (env) extraEnv = { ...env };
       await handle.stop();
       handle.cri.close();
       handle.cri = new CriClient(socket);
