@@ -6,7 +6,8 @@
  * delays the first value).
  */
 import { UnimplementedError } from '../../errors';
-import { CpuRateTracker, isCgroupV1, readCgroupV1Stats, type CgroupV1Stats } from '../../host/cgroup-v1';
+import { CpuRateTracker } from '../../host/cgroup-v1';
+import { readCgroupStats, type CgroupStats } from './stage1/cgroup-stats';
 import type { CallContext } from '../backend';
 import type * as cri from '../../cri/types';
 import type * as v1 from './api';
@@ -20,7 +21,7 @@ import { NotFoundError } from '../../errors';
 const rates = new CpuRateTracker();
 const u64 = (n: bigint | number | undefined): { value: string } | undefined => (n === undefined ? undefined : { value: String(n) });
 
-function usage(key: string, st: CgroupV1Stats, ts: bigint): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
+function usage(key: string, st: CgroupStats, ts: bigint): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
   const rate = st.cpuUsageNs === undefined ? undefined : rates.rate(key, ts, st.cpuUsageNs);
   const m = st.memory;
   const available = m?.limitBytes !== undefined ? (m.limitBytes > m.workingSetBytes ? m.limitBytes - m.workingSetBytes : 0n) : undefined;
@@ -45,16 +46,11 @@ function need(ctx: RktContext): NonNullable<RktContext['stage1']> {
   return ctx.stage1;
 }
 
-async function readStats(cgroup: string): Promise<CgroupV1Stats> {
-  // TODO(#7): cgroup v2-only hosts (none here) need a reader of cpu.stat/memory.current.
-  if (!(await isCgroupV1())) throw new UnimplementedError('stats: only cgroup v1 hierarchies are read');
-  return readCgroupV1Stats(cgroup);
-}
 
 async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
   const h = await need(ctx).appHandle(uuid, app.name);
   const ts = BigInt(Date.now()) * 1_000_000n;
-  const st = await readStats(h.stored.cgroup);
+  const st = await readCgroupStats(need(ctx).ctx.hierarchies, h.stored.cgroup);
   const layer = ctx.rootfs ? await ctx.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
     attributes: { id, metadata: containerMetadata(app), labels: { ...(app.user_labels ?? {}) }, annotations: criAnnotations(app.user_annotations) },
@@ -87,7 +83,7 @@ export async function listContainerStats(ctx: RktContext, cc: CallContext): Prom
 async function podStats(ctx: RktContext, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
   const { cgroup } = await need(ctx).podHandle(pod.name);
   const ts = BigInt(Date.now()) * 1_000_000n;
-  const st = await readStats(cgroup);
+  const st = await readCgroupStats(need(ctx).ctx.hierarchies, cgroup);
   const containers: cri.ContainerStats[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];

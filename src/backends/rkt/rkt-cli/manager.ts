@@ -67,7 +67,7 @@ export class RktCliPodManager implements PodManager {
     child.on('exit', (code, sig) => (exited = code ?? (sig ? 128 : 1)));
     child.on('error', () => (exited = 127));
     try {
-      const uuid = await pollUntil(
+      const uuid: string | undefined = await pollUntil(
         async () => {
           const text = (await fs.readFile(uuidFile, 'utf8').catch(() => '')).trim();
           if (text) return text;
@@ -82,6 +82,8 @@ export class RktCliPodManager implements PodManager {
         { timeoutMs: this.opts.readyTimeoutMs, signal, maxIntervalMs: 100 },
       );
       if (!ready) throw new DeadlineExceededError(`rkt app sandbox: pod ${uuid} not running after ${this.opts.readyTimeoutMs} ms`);
+      // The output of the pod's stage1 stays next to its UUID, for debugging, until rm.
+      await fs.rename(logFile, path.join(this.opts.sandboxDir, `${uuid}.log`)).catch(() => undefined);
       return uuid;
     } finally {
       await fs.rm(uuidFile, { force: true });
@@ -109,6 +111,7 @@ export class RktCliPodManager implements PodManager {
 
   async rm(uuid: string, signal?: AbortSignal): Promise<void> {
     await this.rkt.run('rm', [uuid], signal);
+    await fs.rm(path.join(this.opts.sandboxDir, `${uuid}.log`), { force: true });
   }
 
   async appAdd(uuid: string, spec: AppSpec, signal?: AbortSignal): Promise<void> {
@@ -128,7 +131,9 @@ export class RktCliPodManager implements PodManager {
     throw classifyRktError(`rkt app stop ${uuid} --app=${app}`, text, out.code);
   }
 
+  /** CRI RemoveContainer kills a running container first; rkt's stage1 refuses to remove an active app, so stop it. */
   async appRm(uuid: string, app: string, signal?: AbortSignal): Promise<void> {
+    await this.appStop(uuid, app, 0, signal);
     await this.rkt.run('app', ['rm', uuid, `--app=${app}`], signal);
   }
 

@@ -10,7 +10,7 @@ import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgu
 import { runCommand } from '../../../host/process';
 import type { AppSpec } from '../pod-manager';
 import { applyLimits } from './cgroup-limits';
-import { createCgroup, killCgroup, removeCgroup } from './cgroups';
+import { childSet, createCgroup, killCgroup, removeCgroup, type CgroupSet } from './cgroups';
 import { pollUntil } from '../../../host/wait';
 import { rootfsKey, type Stage1Context } from './context';
 import { touchNew, writeAtomic } from './files';
@@ -38,7 +38,7 @@ export async function addApp(ctx: Stage1Context, uuid: string, spec: AppSpec, si
     }
     log.info('add app', { image: spec.image });
     const key = rootfsKey(uuid, spec.name);
-    const cgroup = path.posix.join(m.crimux.cgroup, `app-${spec.name}`);
+    const cgroup = childSet(m.crimux.cgroup, `app-${spec.name}`);
     try {
       await fs.mkdir(ap.info, { recursive: true });
       const prepared = await ctx.rootfs.prepare(key, spec.image, signal);
@@ -110,7 +110,7 @@ export async function runInPod(pid1: number, script: string, signal?: AbortSigna
 }
 
 /** Removes what an app add made (idempotent): in-pod mounts, host mounts, cgroup, snapshot, files. */
-export async function undoAdd(ctx: Stage1Context, pid1: number | undefined, uuid: string, app: string, cgroup: string): Promise<void> {
+export async function undoAdd(ctx: Stage1Context, pid1: number | undefined, uuid: string, app: string, cgroup: CgroupSet | undefined): Promise<void> {
   const pod = await findPod(ctx, uuid);
   if (!pod) return;
   const ap = ctx.layout.app(pod.paths, app);
@@ -119,8 +119,8 @@ export async function undoAdd(ctx: Stage1Context, pid1: number | undefined, uuid
   }
   await unmountAll(ap.rootfs);
   if (cgroup) {
-    await killCgroup(ctx.hierarchies, cgroup);
-    await pollUntil(async () => ((await removeCgroup(ctx.hierarchies, cgroup)) ? true : undefined), { timeoutMs: 10_000 });
+    await killCgroup(cgroup);
+    await pollUntil(async () => ((await removeCgroup(cgroup)) ? true : undefined), { timeoutMs: 10_000 });
   }
   await ctx.rootfs.remove(rootfsKey(uuid, app));
   await fs.rm(path.dirname(ap.rootfs), { recursive: true, force: true });

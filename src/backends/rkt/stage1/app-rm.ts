@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { NotFoundError } from '../../../errors';
+import { childSet } from './cgroups';
 import { exists } from './files';
 import type { Stage1Context } from './context';
 import { readManifest, withPodLock, writeManifest } from './manifest';
@@ -26,7 +27,7 @@ export async function removeApp(ctx: Stage1Context, uuid: string, app: string, s
   const stored = await readStoredApp(pod.paths, ctx, app);
   if (stored) await stopApp(ctx, uuid, app, 0, signal);
   await withPodLock(pod.paths.lockFile, async () => {
-    const cgroup = stored?.cgroup ?? (m ? path.posix.join(m.crimux.cgroup, `app-${app}`) : '');
+    const cgroup = stored?.cgroup ?? (m ? childSet(m.crimux.cgroup, `app-${app}`) : undefined);
     await undoAdd(ctx, await podPid1(pod), uuid, app, cgroup);
     const fresh = await readManifest(pod.paths.manifest);
     if (fresh && fresh.apps.some((a) => a.name === app)) {

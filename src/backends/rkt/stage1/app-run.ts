@@ -15,7 +15,7 @@ import { FailedPreconditionError, InternalError, NotFoundError } from '../../../
 import { readPidFile, startConmon } from '../../../host/conmon';
 import { runCommand } from '../../../host/process';
 import { pollUntil } from '../../../host/wait';
-import { createCgroup, joinCgroup, killCgroup, procsFiles } from './cgroups';
+import { childSet, createCgroup, joinCgroup, killCgroup, procsFiles, type CgroupSet } from './cgroups';
 import type { Stage1Context } from './context';
 import { exists, readOptional, touchNew } from './files';
 import { childrenOf } from './liveness';
@@ -42,7 +42,7 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
   const bundle = path.join(ap.info, 'bundle');
   await fs.rm(bundle, { recursive: true, force: true });
   await fs.mkdir(bundle, { recursive: true });
-  await fs.writeFile(path.join(bundle, 'cgroups'), procsFiles(ctx.hierarchies, stored.cgroup).map((f) => `${f}\n`).join(''));
+  await fs.writeFile(path.join(bundle, 'cgroups'), procsFiles(stored.cgroup).map((f) => `${f}\n`).join(''));
   const enter = enterSpecOf(stored, pid1, ap.podRootfs);
   const fifos = [path.join(bundle, 'start'), ...(stored.spec.stdin ? [path.join(ap.info, 'stdin')] : [])];
   for (const f of fifos) await fs.rm(f, { force: true });
@@ -57,7 +57,7 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
     await launch(ctx, stored.cgroup, ap, app, bundle, stored.logPath);
   } catch (err) {
     log.warn('start app failed, undoing', { error: err });
-    await killCgroup(ctx.hierarchies, stored.cgroup);
+    await killCgroup(stored.cgroup);
     const conmon = await readPidFile(path.join(ap.info, 'conmon.pid'));
     if (conmon !== null) signalPid(conmon, 'SIGKILL');
     for (const f of [ap.started, ap.status]) await fs.rm(f, { force: true });
@@ -68,7 +68,7 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
 
 async function launch(
   ctx: Stage1Context,
-  cgroup: string,
+  cgroup: CgroupSet,
   ap: ReturnType<Stage1Context['layout']['app']>,
   app: string,
   bundle: string,
@@ -87,9 +87,9 @@ async function launch(
   });
   // conmon belongs to the pod, not to crimux's cgroup: a restart of crimux's unit must not take it along.
   if (conmonPid > 0) {
-    const monitor = path.posix.join(path.posix.dirname(cgroup), 'monitor');
+    const monitor = childSet(podOf(cgroup), 'monitor');
     await createCgroup(ctx.hierarchies, monitor);
-    await joinCgroup(ctx.hierarchies, monitor, conmonPid);
+    await joinCgroup(monitor, conmonPid);
   }
   await touchNew(ap.started);
   await writeFifo(path.join(bundle, 'start'), 'go\n');
@@ -110,7 +110,7 @@ export async function stopApp(ctx: Stage1Context, uuid: string, app: string, gra
     if (main !== undefined) signalPid(main, stored.spec.stopSignal);
     if (await pollUntil(exited, { timeoutMs: graceSeconds * 1000, signal, maxIntervalMs: 100 })) return done(ap.info);
   }
-  await killCgroup(ctx.hierarchies, stored.cgroup);
+  await killCgroup(stored.cgroup);
   if (!(await pollUntil(exited, { timeoutMs: 10_000, signal, maxIntervalMs: 100 }))) {
     log.warn('app did not report an exit after SIGKILL');
   }
@@ -152,14 +152,26 @@ async function runningPod(ctx: Stage1Context, uuid: string, what: string): Promi
   return { pod, pid1 };
 }
 
-/** Writes to a FIFO only when a reader waits (O_NONBLOCK: ENXIO instead of hanging when the app is gone). */
+/**
+ * Writes to the start FIFO once the parked process has opened it: O_NONBLOCK fails with ENXIO while there is no
+ * reader (the parked shell may still be starting when conmon reports), so retry briefly; never block on a FIFO
+ * whose reader is gone.
+ */
 async function writeFifo(file: string, data: string): Promise<void> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, fsc.O_WRONLY | fsc.O_NONBLOCK);
-  } catch (err) {
-    throw new InternalError(`app start: the parked app process is gone (${(err as Error).message})`, { cause: err });
-  }
+  let lastErr: unknown;
+  const fh = await pollUntil(
+    async () => {
+      try {
+        return await fs.open(file, fsc.O_WRONLY | fsc.O_NONBLOCK);
+      } catch (err) {
+        lastErr = err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+        return undefined;
+      }
+    },
+    { timeoutMs: 5000, intervalMs: 2, maxIntervalMs: 20 },
+  );
+  if (!fh) throw new InternalError(`app start: the parked app process never opened its start FIFO (${String(lastErr)})`);
   try {
     await fh.write(data);
   } finally {
@@ -176,4 +188,11 @@ async function withOomScore(script: string, requested: number | undefined): Prom
   const own = Number(((await readOptional('/proc/self/oom_score_adj')) ?? '0').trim());
   const value = Math.max(requested, Number.isFinite(own) ? own : 0);
   return script.replace('#!/bin/sh\n', `#!/bin/sh\necho ${value} > /proc/self/oom_score_adj 2>/dev/null\n`);
+}
+
+/** The pod's cgroup set from an app's (its parent in every hierarchy). */
+function podOf(app: CgroupSet): CgroupSet {
+  const out: Record<string, string> = {};
+  for (const [mount, p] of Object.entries(app)) out[mount] = path.posix.dirname(p);
+  return out;
 }

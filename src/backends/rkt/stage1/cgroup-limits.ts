@@ -6,11 +6,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InternalError } from '../../../errors';
 import type { AppResources } from '../pod-manager';
-import { cgroupDir, type Hierarchy } from './cgroups';
+import type { CgroupSet, Hierarchy } from './cgroups';
 
-export async function applyLimits(hs: readonly Hierarchy[], rel: string, r: AppResources): Promise<void> {
+export async function applyLimits(hs: readonly Hierarchy[], set: CgroupSet, r: AppResources): Promise<void> {
   for (const h of hs) {
-    const dir = cgroupDir(h, rel);
+    const rel = set[h.mount];
+    if (rel === undefined) continue;
+    const dir = path.join(h.mount, rel);
     const writes: [string, string][] = [];
     if (h.v2) {
       if (r.memoryLimitBytes) writes.push(['memory.max', String(r.memoryLimitBytes)]);

@@ -57,42 +57,65 @@ export async function detectHierarchies(): Promise<Hierarchy[]> {
   return out;
 }
 
-/** The pod's cgroup path (relative to each hierarchy root) for a parent that may be relative to crimux's own. */
-export function podCgroupPath(h: Hierarchy, parent: string, uuid: string): string {
-  const base = parent.startsWith('/') ? parent : path.posix.join(h.own, parent);
-  return path.posix.join(base, `rkt-${uuid}`);
+/**
+ * A cgroup across hierarchies: mount point → path inside that hierarchy. Resolved once, at pod creation, and
+ * stored in the manifest, so a relative parent keeps meaning what it meant then even if crimux restarts in
+ * another cgroup of its own.
+ */
+export type CgroupSet = Readonly<Record<string, string>>;
+
+/** The pod's cgroup in every hierarchy, for a parent that is absolute or relative to crimux's own cgroup. */
+export function podCgroupSet(hs: readonly Hierarchy[], parent: string, uuid: string): CgroupSet {
+  const out: Record<string, string> = {};
+  for (const h of hs) {
+    const base = parent.startsWith('/') ? parent : path.posix.join(h.own, parent);
+    out[h.mount] = path.posix.join(base, `rkt-${uuid}`);
+  }
+  return out;
 }
 
-export function cgroupDir(h: Hierarchy, rel: string): string {
-  return path.join(h.mount, rel);
+/** A child cgroup (app-<name>, monitor) of every member of the set. */
+export function childSet(set: CgroupSet, name: string): CgroupSet {
+  const out: Record<string, string> = {};
+  for (const [mount, p] of Object.entries(set)) out[mount] = path.posix.join(p, name);
+  return out;
+}
+
+function dirs(set: CgroupSet): string[] {
+  return Object.entries(set).map(([mount, p]) => path.join(mount, p));
+}
+
+/** The directory of the set in the hierarchy carrying a v1 controller (or the v2 one). */
+export function controllerDir(hs: readonly Hierarchy[], set: CgroupSet, controller: string | 'v2'): string | undefined {
+  const h = hs.find((x) => (controller === 'v2' ? x.v2 : x.controllers.includes(controller)));
+  const p = h ? set[h.mount] : undefined;
+  return h && p !== undefined ? path.join(h.mount, p) : undefined;
 }
 
 /** mkdir -p the cgroup in every hierarchy (enabling v2 controllers along the way); returns the cgroup.procs files. */
-export async function createCgroup(hs: readonly Hierarchy[], rel: string): Promise<string[]> {
-  const procs: string[] = [];
+export async function createCgroup(hs: readonly Hierarchy[], set: CgroupSet): Promise<string[]> {
   for (const h of hs) {
-    const dir = cgroupDir(h, rel);
-    if (h.v2) await enableV2Controllers(h, rel);
-    await fs.mkdir(dir, { recursive: true });
-    procs.push(path.join(dir, 'cgroup.procs'));
+    const p = set[h.mount];
+    if (p === undefined) continue;
+    if (h.v2) await enableV2Controllers(h, p);
+    await fs.mkdir(path.join(h.mount, p), { recursive: true });
   }
-  return procs;
+  return procsFiles(set);
 }
 
-/** cgroup.procs of an existing cgroup in every hierarchy (for a launcher to join). */
-export function procsFiles(hs: readonly Hierarchy[], rel: string): string[] {
-  return hs.map((h) => path.join(cgroupDir(h, rel), 'cgroup.procs'));
+/** cgroup.procs of the set in every hierarchy (for a launcher to join). */
+export function procsFiles(set: CgroupSet): string[] {
+  return dirs(set).map((d) => path.join(d, 'cgroup.procs'));
 }
 
 /** Moves a running process into the cgroup everywhere (best effort: a process that just exited is fine). */
-export async function joinCgroup(hs: readonly Hierarchy[], rel: string, pid: number): Promise<void> {
-  for (const file of procsFiles(hs, rel)) await fs.writeFile(file, String(pid)).catch(() => undefined);
+export async function joinCgroup(set: CgroupSet, pid: number): Promise<void> {
+  for (const file of procsFiles(set)) await fs.writeFile(file, String(pid)).catch(() => undefined);
 }
 
 /** PIDs in the cgroup (and below), from the first hierarchy that has it. */
-export async function cgroupPids(hs: readonly Hierarchy[], rel: string): Promise<number[]> {
-  for (const h of hs) {
-    const dir = cgroupDir(h, rel);
+export async function cgroupPids(set: CgroupSet): Promise<number[]> {
+  for (const dir of dirs(set)) {
     const pids = await collectPids(dir);
     if (pids !== undefined) return pids;
   }
@@ -109,16 +132,15 @@ async function collectPids(dir: string): Promise<number[] | undefined> {
 }
 
 /** SIGKILLs everything in the cgroup: cgroup.kill where the kernel has it (v2), else each PID. */
-export async function killCgroup(hs: readonly Hierarchy[], rel: string): Promise<void> {
-  const v2 = hs.find((h) => h.v2);
-  if (v2) {
-    const ok = await fs.writeFile(path.join(cgroupDir(v2, rel), 'cgroup.kill'), '1').then(
+export async function killCgroup(set: CgroupSet): Promise<void> {
+  for (const dir of dirs(set)) {
+    const ok = await fs.writeFile(path.join(dir, 'cgroup.kill'), '1').then(
       () => true,
       () => false,
     );
     if (ok) return;
   }
-  for (const pid of await cgroupPids(hs, rel)) {
+  for (const pid of await cgroupPids(set)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -128,9 +150,9 @@ export async function killCgroup(hs: readonly Hierarchy[], rel: string): Promise
 }
 
 /** rmdir the cgroup and its children everywhere; false if some stayed (still has processes). */
-export async function removeCgroup(hs: readonly Hierarchy[], rel: string): Promise<boolean> {
+export async function removeCgroup(set: CgroupSet): Promise<boolean> {
   let ok = true;
-  for (const h of hs) ok = (await rmdirTree(cgroupDir(h, rel))) && ok;
+  for (const dir of dirs(set)) ok = (await rmdirTree(dir)) && ok;
   return ok;
 }
 

@@ -16,6 +16,8 @@ export interface Stage1Options {
   readonly rootfs: RootfsProvider;
   readonly images: ImageOps;
   readonly log: Logger;
+  /** Clean pods left half-created or half-removed (false for a CLI next to a running daemon). Default true. */
+  readonly cleanup?: boolean;
 }
 
 /** Detects cgroup hierarchies, writes the enter-runtime and cleans interrupted pods; then the manager is usable. */
@@ -32,6 +34,6 @@ export async function createStage1Manager(opts: Stage1Options, signal?: AbortSig
     log: opts.log.child({ component: 'rkt-stage1' }),
   };
   const mgr = new Stage1PodManager(ctx, opts.images);
-  await mgr.init(signal);
+  await mgr.init(signal, opts.cleanup ?? true);
   return mgr;
 }

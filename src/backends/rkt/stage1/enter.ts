@@ -56,7 +56,7 @@ export function spawnInApp(
 ): ChildProcess {
   let chain = enterSpecOf(stored, target, root, argv).argv;
   if (opts.tty) chain = ['/usr/bin/script', '-qfec', chain.map(shq).join(' '), '/dev/null'];
-  const procs = procsFiles(ctx.hierarchies, stored.cgroup);
+  const procs = procsFiles(stored.cgroup);
   return spawn('sh', ['-c', JOIN_AND_EXEC, 'crimux-rkt-exec', String(procs.length), ...procs, ...chain], {
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', opts.tty ? 'ignore' : 'pipe'],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },

@@ -16,6 +16,7 @@ import type { AppSpec, ExecOptions, PodManager, PodManagerInfo, SandboxOptions }
 import { addApp } from './app-add';
 import { removeApp } from './app-rm';
 import { mainPid, startApp, stopApp } from './app-run';
+import type { CgroupSet } from './cgroups';
 import type { Stage1Context } from './context';
 import { spawnInApp } from './enter';
 import { writeAtomic } from './files';
@@ -37,11 +38,15 @@ export class Stage1PodManager implements PodManager {
     private readonly images: ImageOps,
   ) {}
 
-  /** Writes the generated enter-runtime and finishes removals a crash interrupted (pods/prepare, exited-garbage). */
-  async init(signal?: AbortSignal): Promise<void> {
+  /**
+   * Writes the generated enter-runtime and, with cleanup (the daemon's start, never a CLI run beside a live
+   * daemon, whose creates would look half-done), finishes removals a crash interrupted: pods/prepare, exited-garbage.
+   */
+  async init(signal?: AbortSignal, cleanup = true): Promise<void> {
     await fs.mkdir(path.dirname(this.ctx.runtimePath), { recursive: true });
     const current = await fs.readFile(this.ctx.runtimePath, 'utf8').catch(() => '');
     if (current !== ENTER_RUNTIME_SCRIPT) await writeAtomic(this.ctx.runtimePath, ENTER_RUNTIME_SCRIPT, 0o755);
+    if (!cleanup) return;
     for (const pod of await listPods(this.ctx)) {
       if (pod.dirState === 'run') continue;
       this.ctx.log.info('cleaning up a pod left half-created or half-removed', { pod: pod.uuid, dir: pod.dirState });
@@ -138,10 +143,10 @@ export class Stage1PodManager implements PodManager {
   }
 
   /** Internals of a pod: its PID 1 while it runs (network namespace for port-forward) and its cgroup. */
-  async podHandle(uuid: string): Promise<{ pid1: number | undefined; cgroup: string }> {
+  async podHandle(uuid: string): Promise<{ pid1: number | undefined; cgroup: CgroupSet }> {
     const pod = await findPod(this.ctx, uuid);
     if (!pod) throw new NotFoundError(`pod ${uuid}: not found`);
-    return { pid1: await podPid1(pod), cgroup: pod.manifest?.crimux.cgroup ?? '' };
+    return { pid1: await podPid1(pod), cgroup: pod.manifest?.crimux.cgroup ?? {} };
   }
 
   imageFetch(name: string, signal?: AbortSignal): Promise<string> {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { DeadlineExceededError } from '../../../errors';
 import { sleep } from '../../../host/wait';
 import type { SandboxNetwork } from '../pod-manager';
+import type { CgroupSet } from './cgroups';
 import { readJson, readOptional, writeAtomic } from './files';
 import { pidAlive } from './liveness';
 
@@ -36,8 +37,8 @@ export interface PodManifest {
     /** Pod IPs when crimux attached the netns (reported as rkt's networks[]). */
     readonly ips: string[];
     readonly logDirectory: string;
-    /** The pod's cgroup path (same relative path in every hierarchy). */
-    readonly cgroup: string;
+    /** The pod's cgroup in every hierarchy. */
+    readonly cgroup: CgroupSet;
   };
 }
 

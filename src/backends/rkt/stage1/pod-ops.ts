@@ -11,7 +11,7 @@
 import { promises as fs } from 'node:fs';
 import { InternalError, NotFoundError } from '../../../errors';
 import { pollUntil } from '../../../host/wait';
-import { killCgroup, removeCgroup } from './cgroups';
+import { killCgroup, removeCgroup, type CgroupSet } from './cgroups';
 import { rootfsKey, type Stage1Context } from './context';
 import { exists, listDir, readOptional } from './files';
 import { lockHolder } from './liveness';
@@ -40,7 +40,7 @@ export async function stopPod(ctx: Stage1Context, uuid: string, force: boolean, 
   const released = async (): Promise<true | undefined> => ((await lockHolder(pod.paths.dir)) === undefined ? true : undefined);
   if (!(await pollUntil(released, { timeoutMs: 10_000, signal, maxIntervalMs: 50 }))) {
     log.warn('nspawn ignored SIGTERM: killing the pod cgroup');
-    await killCgroup(ctx.hierarchies, pod.manifest?.crimux.cgroup ?? '');
+    if (pod.manifest) await killCgroup(pod.manifest.crimux.cgroup);
     await pollUntil(released, { timeoutMs: 10_000, signal, maxIntervalMs: 50 });
   }
   await waitForExitCodes(ctx, pod, apps, signal);
@@ -80,17 +80,26 @@ export async function removePod(ctx: Stage1Context, uuid: string, signal?: Abort
 export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?: AbortSignal): Promise<void> {
   await unmountAll(pod.paths.dir, signal);
   for (const app of await listDir(pod.paths.appsinfo)) await ctx.rootfs.remove(rootfsKey(pod.uuid, app), signal);
-  const cgroup = pod.manifest?.crimux.cgroup ?? (await readOptional(pod.paths.subcgroup))?.trim();
+  const cgroup = pod.manifest?.crimux.cgroup ?? parseSet(await readOptional(pod.paths.subcgroup));
   if (cgroup) {
-    const gone = async (): Promise<true | undefined> => ((await removeCgroup(ctx.hierarchies, cgroup)) ? true : undefined);
+    const gone = async (): Promise<true | undefined> => ((await removeCgroup(cgroup)) ? true : undefined);
     if (!(await gone())) {
-      await killCgroup(ctx.hierarchies, cgroup);
+      await killCgroup(cgroup);
       if (!(await pollUntil(gone, { timeoutMs: 10_000, signal, maxIntervalMs: 50 }))) {
-        throw new InternalError(`rm ${pod.uuid}: cgroup ${cgroup} still has processes`);
+        throw new InternalError(`rm ${pod.uuid}: cgroup ${Object.values(cgroup)[0] ?? ''} still has processes`);
       }
     }
   }
   const left = await mountsUnder(pod.paths.dir);
   if (left.length > 0) throw new InternalError(`rm ${pod.uuid}: refusing to delete with mounts left: ${left.join(', ')}`);
   await fs.rm(pod.paths.dir, { recursive: true, force: true });
+}
+
+/** The subcgroup file (written before the manifest is of any use): the pod's CgroupSet as JSON. */
+function parseSet(text: string | undefined): CgroupSet | undefined {
+  try {
+    return text ? (JSON.parse(text) as CgroupSet) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -14,7 +14,7 @@ import { closeSync, openSync, promises as fs } from 'node:fs';
 import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../../../errors';
 import { pollUntil } from '../../../host/wait';
 import type { SandboxOptions } from '../pod-manager';
-import { createCgroup, killCgroup, podCgroupPath, removeCgroup } from './cgroups';
+import { createCgroup, killCgroup, podCgroupSet, removeCgroup } from './cgroups';
 import type { Stage1Context } from './context';
 import { readOptional, writeAtomic } from './files';
 import type { PodPaths } from './layout';
@@ -39,9 +39,9 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
   const ips = opts.network.kind === 'netns' ? [...(opts.network.ips ?? [])] : [];
   const prep = ctx.layout.pod(uuid, 'prepare');
   const run = ctx.layout.pod(uuid, 'run');
-  const cgroup = podCgroupPath(ctx.hierarchies[0] ?? { mount: '', v2: true, controllers: [], own: '/' }, opts.cgroupParent || ctx.cgroupParent, uuid);
+  const cgroup = podCgroupSet(ctx.hierarchies, opts.cgroupParent || ctx.cgroupParent, uuid);
   const undo: Undo[] = [];
-  log.info('create pod', { network: opts.network.kind, cgroup });
+  log.info('create pod', { network: opts.network.kind, cgroup: Object.values(cgroup)[0] });
   try {
     await fs.mkdir(ctx.layout.podsDir('run'), { recursive: true });
     await fs.mkdir(prep.appsinfo, { recursive: true });
@@ -61,15 +61,15 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
     };
     await writeManifest(prep.manifest, manifest);
     await fs.writeFile(prep.created, '');
-    await fs.writeFile(prep.subcgroup, `${cgroup}\n`);
+    await fs.writeFile(prep.subcgroup, `${JSON.stringify(cgroup)}\n`);
     await fs.rename(prep.dir, run.dir);
     undo.push(() => fs.rm(run.dir, { recursive: true, force: true }));
     undo.push(() => unmountAll(run.dir));
     await makeSharedRoot(run.rootfs, signal);
     const procs = await createCgroup(ctx.hierarchies, cgroup);
     undo.push(async () => {
-      await killCgroup(ctx.hierarchies, cgroup);
-      await pollUntil(async () => ((await removeCgroup(ctx.hierarchies, cgroup)) ? true : undefined), { timeoutMs: 5000 });
+      await killCgroup(cgroup);
+      await pollUntil(async () => ((await removeCgroup(cgroup)) ? true : undefined), { timeoutMs: 5000 });
     });
     await startNspawn(ctx, run, hostname, binds, procs, opts, log, signal);
     log.info('created pod', { hostname });

@@ -13,7 +13,7 @@ import { processAlive, readPidFile } from '../../../host/conmon';
 import { OOM_KILLED_ANNOTATION } from '../api';
 import type * as v1 from '../api';
 import type { AppSpec } from '../pod-manager';
-import { cgroupPids } from './cgroups';
+import { cgroupPids, type CgroupSet } from './cgroups';
 import type { Stage1Context } from './context';
 import { listDir, mtimeNs, readJson, readOptional, writeAtomic } from './files';
 import { isUuid, type PodDirState, type PodPaths } from './layout';
@@ -25,8 +25,8 @@ export interface StoredApp {
   readonly spec: AppSpec;
   readonly imageId: string;
   readonly rootfsKey: string;
-  /** The app's cgroup (relative path, same in every hierarchy). */
-  readonly cgroup: string;
+  /** The app's cgroup in every hierarchy. */
+  readonly cgroup: CgroupSet;
   /** Absolute CRI log path, or ''. */
   readonly logPath: string;
 }
@@ -115,7 +115,7 @@ async function readExit(file: string): Promise<{ code: number; at: string } | un
 async function monitorLost(ctx: Stage1Context, infoDir: string, stored: StoredApp | undefined): Promise<boolean> {
   const conmon = await readPidFile(path.join(infoDir, 'conmon.pid'));
   if (conmon !== null && (await processAlive(conmon, path.join(infoDir, 'bundle')))) return false;
-  if (stored && (await cgroupPids(ctx.hierarchies, stored.cgroup)).length > 0) return false;
+  if (stored && (await cgroupPids(stored.cgroup)).length > 0) return false;
   return true;
 }
 
