@@ -46,8 +46,13 @@ export interface QemuSpec {
   readonly paths: VmPaths;
   /** tap device name inside the netns qemu starts in; absent: an isolated user-mode netdev (probe only). */
   readonly tap?: string;
-  /** Restore from a template state file instead of booting. */
+  /** Restore from a template state file instead of booting (`-incoming defer`; boot.ts drives the load). */
   readonly incoming?: string;
+  /**
+   * Guest RAM in a file: the template writes it shared (share=on); clones map it private (copy-on-write), so the
+   * pages no clone has written stay shared page cache across all clones of a template.
+   */
+  readonly memFile?: { readonly path: string; readonly share: boolean };
   /** Extra kernel command line (the accelerator probe sets vmprobe=1). */
   readonly extraAppend?: string;
 }
@@ -72,8 +77,11 @@ export function qemuArgs(s: QemuSpec): string[] {
   }
   if (s.extraAppend) append.push(s.extraAppend);
   const p = s.paths;
+  const mem = s.memFile
+    ? ['-object', `memory-backend-file,id=mem,size=${s.memMiB}M,mem-path=${s.memFile.path},share=${s.memFile.share ? 'on' : 'off'}`]
+    : [];
   const args = [
-    '-M', 'microvm', ...accel, '-smp', String(s.vcpus), '-m', `${s.memMiB}M`,
+    '-M', s.memFile ? 'microvm,memory-backend=mem' : 'microvm', ...mem, ...accel, '-smp', String(s.vcpus), '-m', `${s.memMiB}M`,
     '-nographic', '-nodefaults', '-no-user-config', '-no-reboot',
     '-kernel', s.guest.kernel, '-initrd', s.guest.initrd, '-append', append.join(' '),
     '-serial', `file:${p.consoleLog}`,
@@ -87,7 +95,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-device', `virtio-net-device,netdev=n0,mac=${TEMPLATE_MAC}`,
     '-pidfile', p.pidFile, '-daemonize',
   ];
-  if (s.incoming) args.push('-incoming', `exec:cat ${s.incoming}`);
+  if (s.incoming) args.push('-incoming', 'defer');
   return args;
 }
 

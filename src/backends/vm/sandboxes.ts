@@ -40,7 +40,8 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       undo.push(() => x.net.teardown(req.id, req.config));
       pod.net = { ...net };
       const spec = {
-        qemu: x.cfg.qemuPath, accel: x.accel, guest: x.guest, ...size, tap: TAP, incoming: template,
+        qemu: x.cfg.qemuPath, accel: x.accel, guest: x.guest, ...size, tap: TAP, incoming: template?.state,
+        memFile: template ? { path: template.mem, share: false } : undefined,
         paths: vmPaths(runDir, path.join(podDir, 'console.log')),
       };
       const boot = () => bootVm(spec, net.netns, x.cfg.bootTimeoutSeconds * 1000, {

@@ -44,10 +44,11 @@ export class Templates {
     return h.digest('hex').slice(0, 16);
   }
 
-  /** The state file of a ready template of this size, or undefined (and a build starts in the background). */
-  lookup(memMiB: number, vcpus: number): string | undefined {
-    const file = path.join(this.root, this.key(memMiB, vcpus), 'state');
-    if (fs.existsSync(file)) return file;
+  /** A ready template of this size (state + RAM file), or undefined (and a build starts in the background). */
+  lookup(memMiB: number, vcpus: number): { state: string; mem: string } | undefined {
+    const dir = path.join(this.root, this.key(memMiB, vcpus));
+    const t = { state: path.join(dir, 'state'), mem: path.join(dir, 'mem') };
+    if (fs.existsSync(t.state) && fs.existsSync(t.mem)) return t;
     void this.ensure(memMiB, vcpus);
     return undefined;
   }
@@ -110,8 +111,13 @@ export class Templates {
   }
 
   private async bootAndSave(key: string, dir: string, run: string, memMiB: number, vcpus: number, netns: string): Promise<void> {
+    // A fresh RAM file per build: clones of an earlier build may still map the old one (rename keeps their inode).
+    const memTmp = path.join(dir, `mem.${process.pid}.${Date.now()}`);
     const { vm, ms } = await bootVm(
-      { qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, tap: TAP, paths: vmPaths(run, path.join(dir, 'console.log')) },
+      {
+        qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, tap: TAP,
+        paths: vmPaths(run, path.join(dir, 'console.log')), memFile: { path: memTmp, share: true },
+      },
       netns,
       this.o.bootTimeoutMs,
       { onEvent: () => undefined, log: this.o.log },
@@ -122,9 +128,11 @@ export class Templates {
       const meta = { buildId: this.o.guest.buildId, accel: this.o.accel, memMiB, vcpus, bootMs: ms, createdAt: new Date().toISOString() };
       fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
       // The state file appears last and atomically: its presence is what "template ready" means.
+      fs.renameSync(memTmp, path.join(dir, 'mem'));
       fs.renameSync(tmp, path.join(dir, 'state'));
     } finally {
       await vm.destroy({ paused: true });
+      fs.rmSync(memTmp, { force: true });
     }
     this.o.log.debug('vm: template saved', { key });
   }
