@@ -205,15 +205,20 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
       }),
       (err: Error) => err instanceof InvalidArgumentError && /seccomp\.localhost_ref/.test(err.message),
     );
-    // A runtime failure (no such binary) after the snapshot was made: everything is undone.
-    await assert.rejects(
-      backend.createContainer(ctx(), {
-        id: BAD,
-        sandboxId: POD,
-        config: e.containerConfig('bad', BUSYBOX.ref, ['/no/such/binary']),
-        sandboxConfig: e.sandboxConfig('web', logDir),
-      }).then(() => backend.startContainer(ctx(), BAD)),
-    );
+    // A runtime failure (no such binary) surfaces at start, as in containerd: the container is exited with reason
+    // StartError and nothing of it runs.
+    await backend.createContainer(ctx(), {
+      id: BAD,
+      sandboxId: POD,
+      config: e.containerConfig('bad', BUSYBOX.ref, ['/no/such/binary']),
+      sandboxConfig: e.sandboxConfig('web', logDir),
+    });
+    assert.equal((await status(BAD)).state, 'CONTAINER_CREATED');
+    await assert.rejects(backend.startContainer(ctx(), BAD), /no such file or directory|not found/i);
+    const st = await status(BAD);
+    assert.equal(st.state, 'CONTAINER_EXITED');
+    assert.equal(st.reason, 'StartError');
+    assert.deepEqual(e.processesMentioning(BAD), []);
     await backend.removeContainer(ctx(), BAD);
     assert.equal(existsSync(path.join(config.stateDir, 'backends', 'runc', 'containers', BAD)), false);
     assert.equal((await images.keys()).includes(BAD), false);

@@ -15,6 +15,7 @@ import type { LiveState } from './engine';
 import type { ContainerRecord } from './records';
 
 function criState(rec: ContainerRecord, live: LiveState): cri.ContainerState {
+  if (rec.startError) return 'CONTAINER_EXITED';
   switch (live.kind) {
     case 'created':
       return 'CONTAINER_CREATED';
@@ -33,6 +34,27 @@ async function liveOf(s: RuncShared, rec: ContainerRecord): Promise<LiveState> {
   return s.engine.state(sandbox.handler, rec.id, s.layout.containerDir(rec.id), rec.startedAt !== undefined);
 }
 
+/** The parts of a status that come from the record alone. */
+function base(rec: ContainerRecord): cri.ContainerStatus {
+  return {
+    id: rec.id,
+    metadata: rec.metadata,
+    created_at: rec.createdAt,
+    started_at: rec.startedAt ?? '0',
+    finished_at: '0',
+    image: rec.image,
+    image_ref: rec.imageRef,
+    image_id: rec.imageId,
+    labels: rec.labels,
+    annotations: rec.annotations,
+    // Stored as the CRI sent them (propagation as its enum name), so they convert back verbatim.
+    mounts: rec.mounts as cri.ContainerStatus['mounts'],
+    log_path: rec.logPath,
+    resources: rec.resources ? { linux: rec.resources } : null,
+    user: { linux: { uid: String(rec.user.uid), gid: String(rec.user.gid), supplemental_groups: rec.user.additionalGids.map(String) } },
+  };
+}
+
 export async function containerStatus(s: RuncShared, _ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
   const rec = mustRecord(s, id);
   const live = await liveOf(s, rec);
@@ -41,6 +63,20 @@ export async function containerStatus(s: RuncShared, _ctx: CallContext, id: stri
   let reason = '';
   let message = '';
   let finishedAt = '0';
+  if (rec.startError) {
+    // StartContainer failed: containerd reports such a container as exited with reason StartError.
+    return {
+      status: {
+        ...base(rec),
+        state: 'CONTAINER_EXITED',
+        finished_at: rec.startError.at,
+        exit_code: 128,
+        reason: 'StartError',
+        message: rec.startError.message,
+      },
+      info: {},
+    };
+  }
   if (live.kind === 'exited') {
     exitCode = live.code;
     finishedAt = (live.finishedAtNs ?? 0n).toString();
@@ -49,25 +85,12 @@ export async function containerStatus(s: RuncShared, _ctx: CallContext, id: stri
     if (live.unknownCode) message = 'conmon exited without recording the exit code';
   }
   const status: cri.ContainerStatus = {
-    id,
-    metadata: rec.metadata,
+    ...base(rec),
     state,
-    created_at: rec.createdAt,
-    started_at: rec.startedAt ?? '0',
     finished_at: finishedAt,
     exit_code: exitCode,
-    image: rec.image,
-    image_ref: rec.imageRef,
-    image_id: rec.imageId,
     reason,
     message,
-    labels: rec.labels,
-    annotations: rec.annotations,
-    // Stored as the CRI sent them (propagation as its enum name), so they convert back verbatim.
-    mounts: rec.mounts as cri.ContainerStatus['mounts'],
-    log_path: rec.logPath,
-    resources: rec.resources ? { linux: rec.resources } : null,
-    user: { linux: { uid: String(rec.user.uid), gid: String(rec.user.gid), supplemental_groups: rec.user.additionalGids.map(String) } },
   };
   const info: Record<string, string> = {};
   if (verbose) {

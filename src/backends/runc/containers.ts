@@ -76,43 +76,59 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       stopSignal: built.stopSignal,
       cgroupsPath: built.cgroupsPath,
       tty: config.tty,
+      stdin: config.stdin,
+      stdinOnce: config.stdin_once,
+      ownPidNs: built.ownPidNs,
       resources: config.linux?.resources ?? null,
       user: { uid: built.user.uid, gid: built.user.gid, additionalGids: built.user.additionalGids },
     };
     await s.records.putContainer(rec);
     undo.push('forget container record', async () => s.records.dropContainer(id));
 
-    undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, log, signal));
-    log.info('create container under conmon', { image: image.ref, logPath: logPath || '(none)', cgroup: built.cgroupsPath });
-    const pid = await s.engine.create({
-      handler: sandbox.handler,
-      id,
-      dir,
-      spec: built.spec,
-      logPath: logPath || undefined,
-      tty: config.tty,
-      stdin: config.stdin,
-      stdinOnce: config.stdin_once,
-      signal: ctx.signal,
-    });
-    log.info('created container', { pid });
+    await s.engine.writeBundle(dir, built.spec);
+    log.info('created container', { image: image.ref, logPath: logPath || '(none)', cgroup: built.cgroupsPath });
   });
 }
 
+/**
+ * Like containerd, the runtime first sees a container at StartContainer: conmon runs `runtime create`, then
+ * `runtime start`. A failure leaves the container exited with reason StartError (the kubelet then makes a new
+ * one), and nothing running.
+ */
 export async function startContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) throw new NotFoundError(`start container ${id}: its sandbox ${rec.sandboxId} is gone`);
-  const live = await s.engine.state(sandbox.handler, id, s.layout.containerDir(id), false);
-  if (live.kind !== 'created') {
-    throw new FailedPreconditionError(`start container ${id}: not in the created state (${live.kind})`);
+  const dir = s.layout.containerDir(id);
+  const live = await s.engine.state(sandbox.handler, id, dir, false);
+  if (rec.startError || live.kind !== 'created' || live.pid !== 0) {
+    throw new FailedPreconditionError(`start container ${id}: not in the created state (${rec.startError ? 'start failed' : live.kind})`);
   }
   ctx.log.info('start container');
-  // Taken before `runtime start`: a process that exits at once must not finish before it "started".
-  const startedAt = nowNs().toString();
-  await s.engine.start(sandbox.handler, id, ctx.signal);
-  await s.records.updateContainer(id, { startedAt });
-  ctx.log.info('started container');
+  try {
+    await withUndo(ctx.log, async (undo) => {
+      undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, ctx.log, signal));
+      const pid = await s.engine.launch({
+        handler: sandbox.handler,
+        id,
+        dir,
+        logPath: rec.logPath || undefined,
+        tty: rec.tty,
+        stdin: rec.stdin,
+        stdinOnce: rec.stdinOnce,
+        signal: ctx.signal,
+      });
+      // Taken before `runtime start`: a process that exits at once must not finish before it "started".
+      const startedAt = nowNs().toString();
+      await s.engine.start(sandbox.handler, id, ctx.signal);
+      await s.records.updateContainer(id, { startedAt });
+      ctx.log.info('started container', { pid });
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    await s.records.updateContainer(id, { startError: { at: nowNs().toString(), message } });
+    throw err;
+  }
 }
 
 export async function stopContainer(s: RuncShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
@@ -121,10 +137,20 @@ export async function stopContainer(s: RuncShared, ctx: CallContext, id: string,
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) return;
   const dir = s.layout.containerDir(id);
-  const live = await s.engine.state(sandbox.handler, id, dir, rec.startedAt !== undefined);
+  if (!rec.startedAt) return; // never ran: nothing to stop
+  const live = await s.engine.state(sandbox.handler, id, dir, true);
   if (live.kind === 'exited') return;
   ctx.log.info('stop container', { timeoutSeconds, signal: rec.stopSignal });
-  await s.engine.stop(sandbox.handler, id, dir, rec.stopSignal, Math.max(0, timeoutSeconds), ctx.log, ctx.signal);
+  await s.engine.stop({
+    handler: sandbox.handler,
+    id,
+    dir,
+    signal: rec.stopSignal,
+    timeoutSeconds: Math.max(0, timeoutSeconds),
+    initOwnsPidNs: rec.ownPidNs === true,
+    log: ctx.log,
+    abort: ctx.signal,
+  });
   ctx.log.info('stopped container');
 }
 

@@ -23,17 +23,29 @@ export type LiveState =
   | { readonly kind: 'exited'; readonly code: number; readonly finishedAtNs?: bigint; readonly unknownCode?: boolean }
   | { readonly kind: 'unknown' };
 
-export interface CreateOptions {
+export interface LaunchOptions {
   readonly handler: string;
   readonly id: string;
-  /** Bundle and conmon persist dir (config.json is written here). */
+  /** Bundle (with config.json) and conmon persist dir. */
   readonly dir: string;
-  readonly spec: OciSpec;
   readonly logPath?: string;
   readonly tty?: boolean;
   readonly stdin?: boolean;
   readonly stdinOnce?: boolean;
   readonly signal?: AbortSignal;
+}
+
+export interface StopOptions {
+  readonly handler: string;
+  readonly id: string;
+  readonly dir: string;
+  /** The stop signal (name). */
+  readonly signal: string;
+  readonly timeoutSeconds: number;
+  /** The init process is PID 1 of its own PID namespace: SIGKILL to it ends every process in the container. */
+  readonly initOwnsPidNs: boolean;
+  readonly log: Logger;
+  readonly abort?: AbortSignal;
 }
 
 export class Engine {
@@ -67,14 +79,20 @@ export class Engine {
     return r.opts;
   }
 
-  /** Writes config.json and has conmon run `runtime create`; resolves with the init PID (not started yet). */
-  async create(o: CreateOptions): Promise<number> {
+  /** Writes the bundle's config.json (CreateContainer: the runtime sees the container only at start). */
+  async writeBundle(dir: string, spec: OciSpec): Promise<void> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
+  }
+
+  /** Has conmon run `runtime create` on the bundle in `o.dir`; resolves with the init PID (not started yet). */
+  async launch(o: LaunchOptions): Promise<number> {
     const rt = this.runtime(o.handler);
-    await fs.mkdir(o.dir, { recursive: true, mode: 0o700 });
-    await fs.writeFile(path.join(o.dir, 'config.json'), JSON.stringify(o.spec));
-    await fs.mkdir(rt.opts.root, { recursive: true, mode: 0o700 });
-    await fs.mkdir(this.layout.socketDir, { recursive: true, mode: 0o700 });
-    if (o.logPath) await fs.mkdir(path.dirname(o.logPath), { recursive: true, mode: 0o755 });
+    await Promise.all([
+      fs.mkdir(rt.opts.root, { recursive: true, mode: 0o700 }),
+      fs.mkdir(this.layout.socketDir, { recursive: true, mode: 0o700 }),
+      o.logPath ? fs.mkdir(path.dirname(o.logPath), { recursive: true, mode: 0o755 }) : undefined,
+    ]);
     const { pid } = await startConmon({
       conmonPath: this.conmonPath,
       runtimePath: rt.opts.path,
@@ -97,14 +115,17 @@ export class Engine {
   }
 
   /**
-   * Live state from conmon's files. `runc state` is asked only when the files cannot tell: before the recorded
-   * start (created and running look alike to conmon) and when conmon vanished without writing an exit code.
+   * Live state from conmon's files. `runc state` is asked only when the files cannot tell: between launch and
+   * the recorded start (created and running look alike to conmon) and when conmon vanished without writing an
+   * exit code. `started` is whether the record holds a start time.
    */
   async state(handler: string, id: string, dir: string, started = true): Promise<LiveState> {
     const exit = await readExitFile(dir);
     if (exit) return { kind: 'exited', code: exit.code, finishedAtNs: exit.finishedAtNs };
     const files = conmonPaths(dir);
     const [conmonPid, initPid] = await Promise.all([readPidFile(files.conmonPidFile), readPidFile(files.containerPidFile)]);
+    // Never launched: created in crimux's sense, unknown to the runtime until StartContainer.
+    if (!started && conmonPid === null) return { kind: 'created', pid: 0 };
     if (started && conmonPid && (await processAlive(conmonPid, id))) {
       // conmon lives; the exit file may have appeared between the two reads.
       const again = await readExitFile(dir);
@@ -128,37 +149,58 @@ export class Engine {
   }
 
   /**
-   * Stops a running container: `signal`, wait up to `timeoutSeconds` for conmon's exit file, then SIGKILL to every
-   * process of its cgroup and wait again. Idempotent: a container that already exited or is unknown returns.
+   * Stops a running container: `sig`, wait up to `timeoutSeconds` for conmon's exit file, then SIGKILL and wait
+   * again. Idempotent: a container that already exited or is unknown returns.
+   *
+   * Signals go straight to the init PID while conmon lives and no exit file exists: conmon is its parent and
+   * has not reaped it, so the PID cannot have been reused — and a `runtime kill` process costs more than the
+   * whole stop. SIGKILL goes through `runtime kill --all` (every process of the cgroup: with a shared or host PID
+   * namespace, killing init does not take the others along) unless `initOwnsPidNs` says killing init suffices.
    */
-  async stop(handler: string, id: string, dir: string, sig: string, timeoutSeconds: number, log: Logger, abort?: AbortSignal): Promise<void> {
+  async stop(o: StopOptions): Promise<void> {
+    const { handler, id, dir, log } = o;
     if (await this.exited(dir)) return;
     const rt = this.runtime(handler);
-    if (timeoutSeconds > 0 && sig !== 'SIGKILL') {
-      log.info('stop container: sending stop signal', { signal: sig, timeoutSeconds });
-      if (!(await this.tryKill(rt, id, sig, false, log))) return;
-      const gone = await pollUntil(async () => ((await this.exited(dir)) ? true : undefined), {
-        timeoutMs: timeoutSeconds * 1000,
-        intervalMs: 5,
-        maxIntervalMs: 100,
-        signal: abort,
-      });
-      if (gone) return;
-      log.info('stop container: grace period over, killing', { timeoutSeconds });
+    if (o.timeoutSeconds > 0 && o.signal !== 'SIGKILL') {
+      log.info('stop container: sending stop signal', { signal: o.signal, timeoutSeconds: o.timeoutSeconds });
+      if (!(await this.signal(rt, id, dir, o.signal, false, log))) return;
+      if (await this.waitExit(dir, o.timeoutSeconds * 1000, o.abort)) return;
+      log.info('stop container: grace period over, killing', { timeoutSeconds: o.timeoutSeconds });
     }
-    if (!(await this.tryKill(rt, id, 'SIGKILL', true, log))) return;
+    if (!(await this.signal(rt, id, dir, 'SIGKILL', !o.initOwnsPidNs, log))) return;
+    if (await this.waitExit(dir, 30_000)) return;
+    // conmon may have been killed: fall back to the runtime's view before giving up.
+    const st = await rt.state(id).catch(() => null);
+    if (st && (st.status === 'running' || st.status === 'paused')) {
+      throw new FailedPreconditionError(`stop container ${id}: still running 30 s after SIGKILL`);
+    }
+  }
+
+  private async waitExit(dir: string, timeoutMs: number, abort?: AbortSignal): Promise<boolean> {
     const gone = await pollUntil(async () => ((await this.exited(dir)) ? true : undefined), {
-      timeoutMs: 30_000,
-      intervalMs: 5,
-      maxIntervalMs: 100,
+      timeoutMs,
+      intervalMs: 2,
+      maxIntervalMs: 20,
+      signal: abort,
     });
-    if (!gone) {
-      // conmon may have been killed: fall back to the runtime's view before giving up.
-      const st = await rt.state(id).catch(() => null);
-      if (st && (st.status === 'running' || st.status === 'paused')) {
-        throw new FailedPreconditionError(`stop container ${id}: still running 30 s after SIGKILL`);
+    return gone === true;
+  }
+
+  /** Delivers a signal; false when there is nothing left to signal. */
+  private async signal(rt: OciRuntime, id: string, dir: string, sig: string, all: boolean, log: Logger): Promise<boolean> {
+    if (!all) {
+      const files = conmonPaths(dir);
+      const [conmonPid, initPid] = await Promise.all([readPidFile(files.conmonPidFile), readPidFile(files.containerPidFile)]);
+      if (conmonPid && initPid && (await processAlive(conmonPid, id)) && !(await this.exited(dir))) {
+        try {
+          process.kill(initPid, sig as NodeJS.Signals);
+          return true;
+        } catch {
+          return !(await this.exited(dir));
+        }
       }
     }
+    return this.tryKill(rt, id, sig, all, log);
   }
 
   /** Sends a signal; false when the container is already gone or stopped (nothing left to stop). */

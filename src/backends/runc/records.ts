@@ -44,6 +44,8 @@ export interface SandboxRecord {
   readonly shmPath?: string;
   readonly pauseImage: string;
   readonly hostname: string;
+  /** StopPodSandbox tore the network down (CNI DEL, netns removed): RemovePodSandbox need not repeat it. */
+  readonly networkDown?: boolean;
 }
 
 export interface ContainerRecord {
@@ -65,6 +67,12 @@ export interface ContainerRecord {
   readonly stopSignal: string;
   readonly cgroupsPath: string;
   readonly tty: boolean;
+  readonly stdin: boolean;
+  readonly stdinOnce: boolean;
+  /** The container has its own PID namespace (killing its init ends all its processes). */
+  readonly ownPidNs: boolean;
+  /** StartContainer failed: the container counts as exited with reason StartError. */
+  readonly startError?: { readonly at: string; readonly message: string };
   readonly resources: cri.LinuxContainerResources | null;
   readonly user: { uid: number; gid: number; additionalGids: number[] };
 }

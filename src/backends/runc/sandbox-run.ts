@@ -1,7 +1,8 @@
 /**
  * RunPodSandbox for the runc backend, step by step, each step registering its undo (containerd's sandbox_run.go):
- *   record (phase creating) → pause image snapshot → netns → CNI ADD → pod files → /dev/shm → pod cgroup
+ *   record (phase creating) → { pause image snapshot | netns → CNI ADD | /dev/shm | pod cgroup } → pod files
  *   → pause container under conmon → start → record (phase ready, pod IPs)
+ * (the braced steps are independent and run concurrently).
  * A failure undoes the steps done so far, newest first, each on its own timeout; nothing half-made is left.
  */
 import { promises as fs } from 'node:fs';
@@ -11,7 +12,7 @@ import { removeCgroupV1 } from '../../host/cgroup-v1';
 import { withUndo } from '../../host/undo';
 import { nowNs } from '../../host/cri-log';
 import { podNetworkFromCri } from '../../network';
-import type { ResolvedImage } from '../../images/types';
+import type { ResolvedImage, Snapshot } from '../../images/types';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { applyPodCgroup } from './pod-cgroup';
@@ -93,31 +94,41 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     await s.records.putSandbox(rec);
     undo.push('forget sandbox record', async () => s.records.dropSandbox(id));
 
-    // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the pause
-    // image does not have before it remounts the root read-only.
-    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
-    undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
-
-    let ips: string[] = [];
-    if (!hostNetwork) {
-      const netns = await s.netns.create(id, { signal: ctx.signal });
-      undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
-      const pod = podNetworkFromCri(id, config, netns);
-      undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
-      const net = await s.cni.add(pod, { signal: ctx.signal });
-      ips = [...net.ips];
-    }
-
+    // Independent steps run together; allSettled (not all) so every step that succeeded has registered its undo
+    // before a failure of another one starts the rollback.
+    const steps = await Promise.allSettled([
+      (async () => {
+        // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the
+        // pause image does not have before it remounts the root read-only.
+        const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
+        undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
+        return snap;
+      })(),
+      (async (): Promise<string[]> => {
+        if (hostNetwork) return [];
+        const netns = await s.netns.create(id, { signal: ctx.signal });
+        undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
+        const pod = podNetworkFromCri(id, config, netns);
+        undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
+        return [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
+      })(),
+      (async () => {
+        if (!rec.shmPath) return;
+        const shm = rec.shmPath;
+        undo.push('unmount pod shm', (signal) => unmountShm(shm, signal));
+        await mountShm(shm, ctx.signal);
+      })(),
+      (async () => {
+        if (!owned) return;
+        undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
+        await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
+      })(),
+    ]);
+    const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const snap = (steps[0] as PromiseFulfilledResult<Snapshot>).value;
+    const ips = (steps[1] as PromiseFulfilledResult<string[]>).value;
     await writePodFiles(s.layout, id, config, { hostname, hostNetwork, ips });
-    if (rec.shmPath) {
-      const shm = rec.shmPath;
-      await mountShm(shm, ctx.signal);
-      undo.push('unmount pod shm', (signal) => unmountShm(shm, signal));
-    }
-    if (owned) {
-      undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
-      await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
-    }
 
     const spec = await buildSandboxSpec({
       id,
@@ -139,7 +150,8 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     const pauseDir = s.layout.pauseDir(id);
     undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
     log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
-    const pid = await s.engine.create({ handler, id, dir: pauseDir, spec, signal: ctx.signal });
+    await s.engine.writeBundle(pauseDir, spec);
+    const pid = await s.engine.launch({ handler, id, dir: pauseDir, signal: ctx.signal });
     await s.engine.start(handler, id, ctx.signal);
     rec = await s.records.updateSandbox(id, { phase: 'ready', ips });
     log.info('pause container running', { pid, ip: rec.ips[0] ?? '' });

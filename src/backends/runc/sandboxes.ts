@@ -23,13 +23,24 @@ export async function stopSandbox(s: RuncShared, ctx: CallContext, id: string): 
   const rec = s.records.sandbox(id);
   if (!rec) return; // CRI: stopping an unknown sandbox succeeds.
   ctx.log.info('stop pod sandbox');
-  for (const c of s.records.containersOf(id)) {
-    await stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0);
-  }
-  await s.engine.stop(rec.handler, id, s.layout.pauseDir(id), 'SIGKILL', 0, ctx.log, ctx.signal);
-  await teardownNetwork(s, ctx, id, rec);
-  if (rec.shmPath) await unmountShm(rec.shmPath, ctx.signal);
-  if (rec.phase !== 'notready') await s.records.updateSandbox(id, { phase: 'notready' });
+  await settleAll(
+    s.records.containersOf(id).map((c) => stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0)),
+  );
+  await s.engine.stop({
+    handler: rec.handler,
+    id,
+    dir: s.layout.pauseDir(id),
+    signal: 'SIGKILL',
+    timeoutSeconds: 0,
+    initOwnsPidNs: !rec.hostPid,
+    log: ctx.log,
+    abort: ctx.signal,
+  });
+  await settleAll([
+    rec.networkDown ? Promise.resolve() : teardownNetwork(s, ctx, id, rec),
+    rec.shmPath ? unmountShm(rec.shmPath, ctx.signal) : Promise.resolve(),
+  ]);
+  if (rec.phase !== 'notready' || !rec.networkDown) await s.records.updateSandbox(id, { phase: 'notready', networkDown: true });
   ctx.log.info('stopped pod sandbox');
 }
 
@@ -45,19 +56,29 @@ async function teardownNetwork(s: RuncShared, ctx: CallContext, id: string, rec:
   await s.netns.remove(netns, { signal: ctx.signal });
 }
 
+/** Waits for every promise, then throws the first failure: no step is abandoned half-way. */
+async function settleAll(ps: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(ps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
   const dir = s.layout.sandboxDir(id);
   if (!rec && !(await exists(dir)) && !(await s.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
   ctx.log.info('remove pod sandbox', { known: rec !== undefined });
-  for (const c of s.records.containersOf(id)) {
-    await removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id);
-  }
-  await s.engine.destroy(rec?.handler, id, s.layout.pauseDir(id), ctx.log, ctx.signal);
-  await teardownNetwork(s, ctx, id, rec);
-  await unmountShm(rec?.shmPath ?? s.layout.shmDir(id), ctx.signal);
-  await s.images.removeSnapshot(ctx, id);
+  await settleAll(
+    s.records.containersOf(id).map((c) => removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id)),
+  );
+  await settleAll([
+    (async () => {
+      await s.engine.destroy(rec?.handler, id, s.layout.pauseDir(id), ctx.log, ctx.signal);
+      await s.images.removeSnapshot(ctx, id);
+    })(),
+    rec?.networkDown ? Promise.resolve() : teardownNetwork(s, ctx, id, rec),
+    unmountShm(rec?.shmPath ?? s.layout.shmDir(id), ctx.signal),
+  ]);
   const ownsParent = rec ? rec.ownsCgroupParent : true;
   if (ownsParent) {
     const parent = rec?.cgroupParent ?? `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`;

@@ -37,6 +37,8 @@ export interface ContainerSpecResult {
   readonly user: ResolvedUser;
   readonly stopSignal: string;
   readonly cgroupsPath: string;
+  /** A new PID namespace of its own (not the pod's, not the host's). */
+  readonly ownPidNs: boolean;
 }
 
 export async function buildContainerSpec(inp: ContainerSpecInput): Promise<ContainerSpecResult> {
@@ -120,5 +122,6 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
       ...(mountPlan.rootfsPropagation ? { rootfsPropagation: mountPlan.rootfsPropagation } : {}),
     },
   };
-  return { spec, user, stopSignal: stopSignal(config, image.config), cgroupsPath };
+  const ownPidNs = ns.some((n) => n.type === 'pid' && n.path === undefined);
+  return { spec, user, stopSignal: stopSignal(config, image.config), cgroupsPath, ownPidNs };
 }
