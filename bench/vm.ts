@@ -17,6 +17,8 @@ import { ensureTestRegistry } from '../test/helpers/registry';
 import { BUSYBOX } from '../test/fixtures/images';
 import * as h from '../test/vm/helpers';
 
+const SLOT = 4;
+
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IDLE_PODS = Number(process.env.BENCH_IDLE_PODS ?? 4);
 const OUT = path.join(__dirname, 'results');
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
       logLevel: 'info',
       handlers: { vm: { backend: 'vm', options: {} }, 'vm-cold': { backend: 'vm', options: { template: false } } },
       backends: { vm: { enabled: true, guestDir: h.GUEST_DIR } },
-      network: { confDir: h.writeCniConf(tmp) },
+      network: { confDir: h.writeCniConf(tmp, SLOT) },
       security: { logRoot },
     },
   });
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
     await d.stop().catch(() => d.kill9());
     for (const pid of h.qemuProcesses(d.runDir)) process.kill(pid, 'SIGKILL');
     h.releaseMount(path.join(d.runDir, 'netns'));
-    h.removeBridge();
+    h.removeBridge(SLOT);
     await d.cleanup();
     fs.rmSync(tmp, { recursive: true, force: true });
   }

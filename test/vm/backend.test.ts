@@ -18,6 +18,8 @@ import { testRegistryMap } from '../helpers/daemon';
 import { ensureTestRegistry } from '../helpers/registry';
 import * as h from './helpers';
 
+const SLOT = 1;
+
 const dir = h.tempDir();
 const state = path.join(dir, 's');
 const run = path.join(dir, 'r');
@@ -34,7 +36,7 @@ function makeBackend(): Backend {
       stateDir: state, runDir: run, defaultHandler: 'vm',
       handlers: { vm: { backend: 'vm', options: {} } },
       'backends.vm.enabled': true, 'backends.vm.guestDir': h.GUEST_DIR,
-      'network.confDir': h.writeCniConf(dir), 'network.netnsDir': path.join(run, 'netns'),
+      'network.confDir': h.writeCniConf(dir, SLOT), 'network.netnsDir': path.join(run, 'netns'),
       'images.registries': testRegistryMap(),
     },
   });
@@ -76,7 +78,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     await backend?.close();
     for (const pid of h.qemuProcesses(run)) process.kill(pid, 'SIGKILL');
     await images?.close();
-    h.removeBridge();
+    h.removeBridge(SLOT);
     h.releaseMount(path.join(run, 'netns'));
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -98,7 +100,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     await backend.runPodSandbox(h.ctx(), { id: POD, handler: { name: 'vm', backend: 'vm', options: {} }, config: h.sandboxConfig('web', logDir) });
     const st = await backend.podSandboxStatus(h.ctx(), POD, true);
     assert.equal(st.status.state, 'SANDBOX_READY');
-    assert.match(String(st.status.network?.ip), /^10\.99\.77\.\d+$/);
+    assert.match(String(st.status.network?.ip), h.net(SLOT).ipPattern);
     const podRun = path.join(run, 'vm', POD.slice(0, 16));
     assert.equal(h.qemuProcesses(podRun).length, 1);
     // Repeating the create (a kubelet retry) keeps the VM.

@@ -14,6 +14,8 @@ import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX, HTTP } from '../fixtures/images';
 import * as h from './helpers';
 
+const SLOT = 3;
+
 const UNTRUSTED = 'io.kubernetes.cri.untrusted-workload';
 
 describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
@@ -29,7 +31,7 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
       config: {
         handlers: { vm: { backend: 'vm', options: {} } },
         backends: { vm: { enabled: true, guestDir: h.GUEST_DIR } },
-        network: { confDir: h.writeCniConf(tmp) },
+        network: { confDir: h.writeCniConf(tmp, SLOT) },
         security: { logRoot },
       },
     });
@@ -45,7 +47,7 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
       for (const pid of h.qemuProcesses(daemon.runDir)) process.kill(pid, 'SIGKILL');
       h.releaseMount(path.join(daemon.runDir, 'netns'));
     }
-    h.removeBridge();
+    h.removeBridge(SLOT);
     await daemon?.cleanup();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -83,7 +85,7 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
       const st = await daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: true });
       assert.equal(st.status?.state, 'SANDBOX_READY');
       assert.equal(st.status?.runtime_handler, 'vm');
-      assert.match(st.status?.network?.ip ?? '', /^10\.99\.77\.\d+$/);
+      assert.match(st.status?.network?.ip ?? '', h.net(SLOT).ipPattern);
       assert.equal(h.qemuProcesses(path.join(daemon.runDir, 'vm', pod.id.slice(0, 16))).length, 1);
     }
     await daemon.rt('StopPodSandbox', { pod_sandbox_id: byAnnotation.id }, { deadlineMs: 60_000 });

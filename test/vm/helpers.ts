@@ -13,9 +13,13 @@ import { createLogger, nullLogger, type Logger } from '../../src/log/logger';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const GUEST_DIR = process.env.CRIMUX_VM_GUEST_DIR ?? '/var/lib/crimux/vm/guest';
-/** Test pods live on their own bridge and /24. */
-export const BRIDGE = 'crimuxvmt0';
-export const SUBNET = '10.99.77.0/24';
+/**
+ * Test pods live on their own bridge and /24, one per test file (slot), so files running in parallel never share
+ * an IPAM range or tear down each other's bridge.
+ */
+export function net(slot: number): { bridge: string; subnet: string; ipPattern: RegExp } {
+  return { bridge: `crimuxvmt${slot}`, subnet: `10.99.${70 + slot}.0/24`, ipPattern: new RegExp(`^10\\.99\\.${70 + slot}\\.\\d+$`) };
+}
 
 /** Build (or reuse) the guest kernel, initramfs and tools disk; bounded because apt may download. */
 export function ensureGuest(): void {
@@ -36,7 +40,7 @@ export function tempDir(): string {
 }
 
 /** A CNI conf dir with one bridge network for the tests. */
-export function writeCniConf(dir: string): string {
+export function writeCniConf(dir: string, slot: number): string {
   const conf = path.join(dir, 'cni');
   fs.mkdirSync(conf, { recursive: true });
   fs.writeFileSync(
@@ -46,8 +50,8 @@ export function writeCniConf(dir: string): string {
       name: 'crimux-vmtest',
       plugins: [
         {
-          type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false,
-          ipam: { type: 'host-local', ranges: [[{ subnet: SUBNET }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(dir, 'ipam') },
+          type: 'bridge', bridge: net(slot).bridge, isGateway: true, ipMasq: false,
+          ipam: { type: 'host-local', ranges: [[{ subnet: net(slot).subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(dir, 'ipam') },
         },
       ],
     }),
@@ -56,9 +60,9 @@ export function writeCniConf(dir: string): string {
 }
 
 /** Remove the test bridge once no pod uses it. */
-export function removeBridge(): void {
+export function removeBridge(slot: number): void {
   try {
-    execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
+    execFileSync('ip', ['link', 'del', net(slot).bridge], { stdio: 'ignore' });
   } catch {
     // not there
   }
@@ -119,10 +123,13 @@ export function hostUname(): string {
 
 /** Lazily unmount a dir the netns manager bind-mounted onto itself (best effort, for cleanup). */
 export function releaseMount(dir: string): void {
-  try {
-    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
-  } catch {
-    // not mounted
+  // The dir can be mounted more than once (a restarted backend, propagation from a parallel test): unmount all.
+  for (let i = 0; i < 8; i++) {
+    try {
+      execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+    } catch {
+      return; // not (or no longer) mounted
+    }
   }
 }
 

@@ -17,6 +17,8 @@ import { testRegistryMap } from '../helpers/daemon';
 import { ensureTestRegistry } from '../helpers/registry';
 import * as h from './helpers';
 
+const SLOT = 2;
+
 const dir = h.tempDir();
 const state = path.join(dir, 's');
 const run = path.join(dir, 'r');
@@ -39,7 +41,7 @@ describe('vm template clones', { timeout: 900_000 }, () => {
       overrides: {
         stateDir: state, runDir: run, defaultHandler: 'vm', handlers: { vm: { backend: 'vm', options: {} } },
         'backends.vm.enabled': true, 'backends.vm.guestDir': h.GUEST_DIR,
-        'network.confDir': h.writeCniConf(dir), 'network.netnsDir': path.join(run, 'netns'),
+        'network.confDir': h.writeCniConf(dir, SLOT), 'network.netnsDir': path.join(run, 'netns'),
       },
     });
     backend = createVmBackend({
@@ -54,7 +56,7 @@ describe('vm template clones', { timeout: 900_000 }, () => {
     await backend?.close();
     for (const pid of h.qemuProcesses(run)) process.kill(pid, 'SIGKILL');
     await images?.close();
-    h.removeBridge();
+    h.removeBridge(SLOT);
     h.releaseMount(path.join(run, 'netns'));
     fs.rmSync(dir, { recursive: true, force: true });
   });
