@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseRktJson, stringifyRktJson } from '../../src/backends/rkt/api';
+import type * as v1 from '../../src/backends/rkt/api';
 import { parseArgs, parseCpu, parseVolume } from '../../src/backends/rkt/cli-args';
 import { containerState, criAnnotations, exitReason, podIps, toContainerStatus } from '../../src/backends/rkt/convert';
 import { appName } from '../../src/backends/rkt/ids';
@@ -157,7 +158,7 @@ describe('CRI conversion', () => {
     const st = toContainerStatus('c', app, '/var/log/pods/x/web/0.log');
     assert.equal(st.metadata?.name, 'web');
     assert.equal(st.image?.image, 'busybox');
-    const pod = { name: 'u', state: 'running', networks: [{ netName: 'x', ifName: 'eth0', ip: '1.1.1.1' }, { netName: 'default', ifName: 'eth0', ip: '2.2.2.2' }] } as const;
+    const pod: v1.Pod = { name: 'u', state: 'running', networks: [{ netName: 'x', ifName: 'eth0', ip: '1.1.1.1' }, { netName: 'default', ifName: 'eth0', ip: '2.2.2.2' }] };
     assert.deepEqual(podIps(pod, []), ['2.2.2.2', '1.1.1.1']);
   });
 });

@@ -28,7 +28,7 @@ export class SnapshotRootfs implements RootfsProvider {
   }
 
   async remove(key: string, signal?: AbortSignal): Promise<void> {
-    await this.store.remove(callCtx(this.log, signal), key);
+    await this.store.removeSnapshot(callCtx(this.log, signal), key);
   }
 
   usage(key: string): Promise<{ bytes: number; inodes: number }> {

@@ -29,7 +29,30 @@ export async function portForward(ctx: RktContext, cc: CallContext, sandboxId: s
   if (pid1 === undefined) throw new FailedPreconditionError(`port forward to ${sandboxId}: pod is not running`);
   const child = spawn('nsenter', ['-t', String(pid1), '-n', '--', ...(await relayArgv(port))], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stderr.on('data', (b: Buffer) => cc.log.debug('port forward relay', { port, stderr: b.toString().trim() }));
-  const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  duplex.on('close', () => child.kill('SIGKILL'));
+  // A plain Duplex over the relay's pipes: its end is the connection's end either way, without Duplex.from's
+  // "premature close" errors when the caller simply destroys it.
+  const duplex = new Duplex({
+    read() {
+      child.stdout.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      if (child.stdin.writable) child.stdin.write(chunk, () => cb());
+      else cb();
+    },
+    final(cb) {
+      child.stdin.end();
+      cb();
+    },
+    destroy(err, cb) {
+      child.kill('SIGKILL');
+      cb(err);
+    },
+  });
+  child.stdin.on('error', () => undefined);
+  child.stdout.on('data', (b: Buffer) => {
+    if (!duplex.push(b)) child.stdout.pause();
+  });
+  child.stdout.on('end', () => duplex.push(null));
+  child.on('error', (err) => duplex.destroy(err));
   return duplex;
 }
