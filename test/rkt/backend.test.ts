@@ -22,6 +22,7 @@ import { ensureTestRegistry } from '../helpers/registry';
 import { waitFor } from './contract';
 import * as e from './env';
 import { cgroupLeftovers, removeParent, testLogger } from './helpers/stage1';
+import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
 
 const SLOT = 0;
 const log = testLogger();
@@ -87,7 +88,9 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
     await removeParent(CGROUP_PARENT);
     await e.cleanupNetwork(path.join(dir, 'netns'), SLOT);
     await images?.close();
-    await fs.rm(dir, { recursive: true, force: true });
+    // Never delete through a mount: whatever a failed test left mounted goes first.
+    await unmountAll(dir).catch(() => undefined);
+    if ((await mountsUnder(dir)).length === 0) await fs.rm(dir, { recursive: true, force: true });
   });
 
   it('runs the pod as an nspawn stage1 on the CNI network', async () => {
