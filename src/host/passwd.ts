@@ -30,6 +30,45 @@ interface GroupEntry {
   members: string[];
 }
 
+/** Reads a file (path relative to a container root) or returns null when it is absent. */
+export type FileSource = (rel: string) => Promise<string | null>;
+
+/** Files of a mounted container root. */
+export function rootSource(root: string): FileSource {
+  return (rel) => readInsideRoot(root, rel).catch(() => null);
+}
+
+/**
+ * Files of an image's unpacked layers (lowest first), read top-down without mounting them: the first layer that
+ * has the path wins, and an overlay whiteout (a 0/0 character device) on the way hides the lower ones.
+ * NOTE: opaque directories are not honoured (reading their xattr needs a native call); an image that empties
+ * /etc in a layer and then lacks /etc/passwd would see a lower layer's. Such images do not occur in practice.
+ */
+export function layersSource(layerDirs: readonly string[]): FileSource {
+  return async (rel) => {
+    const parts = rel.split('/').filter((p) => p && p !== '.');
+    if (parts.includes('..')) return null;
+    for (const layer of [...layerDirs].reverse()) {
+      let cur = layer;
+      let found = true;
+      for (const p of parts) {
+        cur = path.join(cur, p);
+        let st;
+        try {
+          st = await fs.lstat(cur);
+        } catch {
+          found = false;
+          break;
+        }
+        if (st.isCharacterDevice() && st.rdev === 0) return null; // whiteout: hidden in every lower layer
+        if (st.isSymbolicLink()) return null;
+      }
+      if (found) return readInsideRoot(layer, rel).catch(() => null);
+    }
+    return null;
+  };
+}
+
 /** Reads a file under `root` without following symlinks anywhere along the path; null when absent. */
 export async function readInsideRoot(root: string, rel: string, maxBytes = 1024 * 1024): Promise<string | null> {
   const parts = rel.split('/').filter((p) => p && p !== '.');
@@ -89,13 +128,15 @@ export interface UserRequest {
 }
 
 /**
- * Resolves a user inside `rootfs`. A numeric uid missing from /etc/passwd is allowed (primary gid 0 unless given),
+ * Resolves a user from a container root (a mounted dir or a FileSource). A numeric uid missing from /etc/passwd is allowed (primary gid 0 unless given),
  * a name missing from it is an InvalidArgumentError naming `field`, as in containerd.
  */
-export async function resolveUser(rootfs: string, req: UserRequest, field = 'user'): Promise<ResolvedUser> {
+export async function resolveUser(files: string | FileSource, req: UserRequest, field = 'user'): Promise<ResolvedUser> {
+  const read = typeof files === 'string' ? rootSource(files) : files;
   const [userPart = '', groupPart] = (req.spec ?? '').split(':', 2);
-  const passwd = parsePasswd(await readInsideRoot(rootfs, 'etc/passwd').catch(() => null));
-  const groups = parseGroup(await readInsideRoot(rootfs, 'etc/group').catch(() => null));
+  const [passwdText, groupText] = await Promise.all([read('etc/passwd'), read('etc/group')]);
+  const passwd = parsePasswd(passwdText);
+  const groups = parseGroup(groupText);
 
   let uid = 0;
   let gid = 0;

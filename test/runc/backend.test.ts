@@ -221,7 +221,7 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     assert.deepEqual(e.processesMentioning(BAD), []);
     await backend.removeContainer(ctx(), BAD);
     assert.equal(existsSync(path.join(config.stateDir, 'backends', 'runc', 'containers', BAD)), false);
-    assert.equal((await images.keys()).includes(BAD), false);
+    await e.waitFor('snapshot of BAD removed', async () => ((await images.keys()).includes(BAD) ? undefined : true), 20_000);
     await assert.rejects(backend.containerStatus(ctx(), BAD, false), NotFoundError);
   });
 
@@ -258,6 +258,8 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await backend.removePodSandbox(ctx(), POD);
     await assert.rejects(backend.podSandboxStatus(ctx(), POD, false), NotFoundError);
 
+    // Removal answers first and finishes in the background (as containerd's GC): give it a bounded moment.
+    await e.waitFor('background removal', async () => ((await fs.readdir(path.join(config.stateDir, 'backends', 'runc', 'trash'))).length === 0 ? true : undefined), 20_000);
     for (const id of [POD, C1, C2, C3]) {
       assert.deepEqual(e.processesMentioning(id), [], `processes of ${id}`);
       assert.deepEqual(e.mountsMentioning(id), [], `mounts of ${id}`);

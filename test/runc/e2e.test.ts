@@ -96,7 +96,7 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
     assert.ok(!inA.includes(b.id) && !inA.includes(c), 'nothing of it in root A');
     await r.daemon.rt('StopPodSandbox', { pod_sandbox_id: b.id });
     await r.daemon.rt('RemovePodSandbox', { pod_sandbox_id: b.id });
-    assert.deepEqual(await runtimeList(r.rootB), []);
+    await e.waitFor('root B empty', async () => ((await runtimeList(r.rootB)).length === 0 ? true : undefined), 20_000);
   });
 
   it('survives kill -9 of crimux: running containers stay manageable, exits meanwhile keep their code', async () => {
@@ -122,6 +122,9 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
     await r.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id });
     await r.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id });
     assert.deepEqual((await r.daemon.rt('ListPodSandbox', {})).items ?? [], []);
+    // Removal answers first and finishes in the background (as containerd's GC): give it a bounded moment.
+    const trash = path.join(r.daemon.stateDir, 'backends', 'runc', 'trash');
+    await e.waitFor('background removal', async () => ((await fs.readdir(trash)).length === 0 ? true : undefined), 20_000);
     for (const id of [pod.id, ...ids]) {
       assert.deepEqual(e.processesMentioning(id), [], `processes of ${id}`);
       assert.deepEqual(e.mountsMentioning(id), [], `mounts of ${id}`);

@@ -79,7 +79,11 @@ export async function containerStatus(s: RuncShared, _ctx: CallContext, id: stri
   }
   if (live.kind === 'exited') {
     exitCode = live.code;
-    finishedAt = (live.finishedAtNs ?? 0n).toString();
+    // The exit file's mtime comes from the kernel's coarse clock (a tick behind): a process that exits at once
+    // could seem to finish before it started. It cannot have.
+    const started = BigInt(rec.startedAt ?? '0');
+    const finished = live.finishedAtNs ?? 0n;
+    finishedAt = (finished > 0n && finished < started ? started : finished).toString();
     if (await oomKilled(s.layout.containerDir(id))) reason = 'OOMKilled';
     else reason = exitCode === 0 ? 'Completed' : 'Error';
     if (live.unknownCode) message = 'conmon exited without recording the exit code';

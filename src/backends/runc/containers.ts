@@ -14,6 +14,7 @@ import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { RECORD_VERSION, type ContainerRecord } from './records';
 import { buildContainerSpec } from './spec-container';
+import { layersSource } from '../../host/passwd';
 import { statusMounts } from './spec-mounts';
 import * as path from 'node:path';
 
@@ -33,16 +34,23 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
   const logPath = config.log_path && logDir ? path.join(logDir, config.log_path) : '';
   const log = ctx.log;
 
+  const image = await s.images.resolve(ctx, imageName);
+  const dir = s.layout.containerDir(id);
   await withUndo(log, async (undo) => {
-    const image = await s.images.resolve(ctx, imageName);
-    const dir = s.layout.containerDir(id);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     undo.push('remove container dir', () => fs.rm(dir, { recursive: true, force: true }));
 
-    // Always writable: a read-only root is the spec's root.readonly, applied by runc after it created the mount
-    // points (/etc/hosts, /dev/shm, volume targets) the image may lack.
-    const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
-    undo.push('remove snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
+    // The root is mounted in the background while the spec is built and the record written, and StartContainer
+    // waits for it: creation answers without the mount's cost, as containerd's does. Always writable: a read-only
+    // root is the spec's root.readonly, applied by runc after it made the mount points the image may lack.
+    const mounting = s.images.prepare(ctx, id, image.id, { readonly: false });
+    mounting.catch(() => undefined); // awaited by StartContainer or removal; never an unhandled rejection
+    s.mounting.set(id, mounting);
+    void mounting.finally(() => s.mounting.get(id) === mounting && s.mounting.delete(id)).catch(() => undefined);
+    undo.push('remove snapshot', async (signal) => {
+      await mounting.catch(() => undefined);
+      await s.images.removeSnapshot({ signal, log }, id);
+    });
 
     const built = await buildContainerSpec({
       id,
@@ -50,7 +58,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       sandbox,
       pausePid: pause.pid,
       image,
-      rootfs: snap.rootfs,
+      files: layersSource(image.layerDirs),
       layout: s.layout,
       runtimeDefaultSeccomp: s.seccompProfile,
       oomScoreAdjFloor: s.oomScoreAdjFloor,
@@ -82,10 +90,8 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       resources: config.linux?.resources ?? null,
       user: { uid: built.user.uid, gid: built.user.gid, additionalGids: built.user.additionalGids },
     };
-    await s.records.putContainer(rec);
+    await Promise.all([s.engine.writeBundle(dir, built.spec), s.records.putContainer(rec)]);
     undo.push('forget container record', async () => s.records.dropContainer(id));
-
-    await s.engine.writeBundle(dir, built.spec);
     log.info('created container', { image: image.ref, logPath: logPath || '(none)', cgroup: built.cgroupsPath });
   });
 }
@@ -107,6 +113,8 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
   ctx.log.info('start container');
   try {
     await withUndo(ctx.log, async (undo) => {
+      const snap = await (s.mounting.get(id) ?? s.images.prepare(ctx, id, rec.imageId, { readonly: false }));
+      await s.engine.setRoot(dir, snap.rootfs);
       undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, ctx.log, signal));
       const pid = await s.engine.launch({
         handler: sandbox.handler,
@@ -154,18 +162,19 @@ export async function stopContainer(s: RuncShared, ctx: CallContext, id: string,
   ctx.log.info('stopped container');
 }
 
-/** Kills, deletes from the runtime, unmounts the root, deletes the files. Idempotent; unknown IDs clean leftovers. */
+/**
+ * Kills the container if it runs, then hands it to the reaper: the record and directory disappear now, the
+ * runtime state, root snapshot and files right after (reaper.ts). Idempotent; unknown IDs clean leftovers.
+ */
 export async function removeContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.container(id);
   const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
   const dir = s.layout.containerDir(id);
-  const hasLeftovers = rec !== undefined || (await exists(dir)) || (await s.images.keys()).includes(id);
-  if (!hasLeftovers) return;
+  if (!rec && !(await exists(dir)) && !s.mounting.has(id) && !(await s.images.keys()).includes(id)) return;
   ctx.log.info('remove container', { known: rec !== undefined });
-  await s.engine.destroy(sandbox?.handler, id, dir, ctx.log, ctx.signal);
-  await s.images.removeSnapshot(ctx, id);
-  await fs.rm(dir, { recursive: true, force: true });
+  if (rec?.startedAt && sandbox) await stopContainer(s, ctx, id, 0);
+  await s.reaper.schedule({ kind: 'container', id, handler: sandbox?.handler, sandboxId: rec?.sandboxId }, dir);
   s.records.dropContainer(id);
   s.cpu.forget(id);
   ctx.log.info('removed container');

@@ -4,7 +4,7 @@
  * testable on its own.
  */
 import type { Config } from '../../config/types';
-import type { ImageStore, SnapshotStore } from '../../images/types';
+import type { ImageStore, Snapshot, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
 import type { CniClient, NetnsManager } from '../../network';
 import type { CpuRateTracker } from '../../host/cgroup-v1';
@@ -12,6 +12,7 @@ import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
 import type { Layout } from './layout';
 import type { KeyedLock } from './keyed-lock';
+import type { Reaper } from './reaper';
 import type { RecordStore } from './records';
 
 export interface RuncShared {
@@ -31,4 +32,8 @@ export interface RuncShared {
   readonly seccompProfile: string;
   /** crimux's own oom_score_adj, the lowest its containers can get here. */
   readonly oomScoreAdjFloor: number;
+  /** Root snapshots being mounted in the background since CreateContainer, by container ID. */
+  readonly mounting: Map<string, Promise<Snapshot>>;
+  /** Background removal (RemoveContainer / RemovePodSandbox answer before the host work is done). */
+  readonly reaper: Reaper;
 }

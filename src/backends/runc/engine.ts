@@ -85,6 +85,15 @@ export class Engine {
     await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
   }
 
+  /** Points the bundle's root at the mounted snapshot (known only once it is mounted). */
+  async setRoot(dir: string, rootfs: string): Promise<void> {
+    const file = path.join(dir, 'config.json');
+    const spec = JSON.parse(await fs.readFile(file, 'utf8')) as OciSpec;
+    if (spec.root.path === rootfs) return;
+    spec.root.path = rootfs;
+    await fs.writeFile(file, JSON.stringify(spec));
+  }
+
   /** Has conmon run `runtime create` on the bundle in `o.dir`; resolves with the init PID (not started yet). */
   async launch(o: LaunchOptions): Promise<number> {
     const rt = this.runtime(o.handler);

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
+import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
 import { CpuRateTracker } from '../../host/cgroup-v1';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
@@ -14,6 +15,7 @@ import { Engine } from './engine';
 import { KeyedLock } from './keyed-lock';
 import { Layout } from './layout';
 import { checkDistinctRoots, parseHandlerOptions } from './options';
+import { Reaper } from './reaper';
 import { RecordStore } from './records';
 import { RuncBackend } from './runc-backend';
 import { ownOomScoreAdj } from './spec-resources';
@@ -24,13 +26,16 @@ export const createRuncBackend: BackendFactory = (deps) => {
   const handlers = deps.handlers.map((h) => parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }));
   checkDistinctRoots(handlers);
   const layout = new Layout(deps.stateDir, deps.runDir);
+  const engine = new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes);
+  const mounting = new Map<string, Promise<Snapshot>>();
+  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, (id) => mounting.get(id));
   const shared: RuncShared = {
     config: deps.config,
     runc,
     log,
     layout,
     records: new RecordStore(layout, log),
-    engine: new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes),
+    engine,
     images: deps.sharedImages,
     netns: new NetnsManager({ dir: deps.config.network.netnsDir, logger: log }),
     cni: new CniClient({
@@ -43,6 +48,8 @@ export const createRuncBackend: BackendFactory = (deps) => {
     locks: new KeyedLock(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),
+    mounting,
+    reaper,
   };
   return new RuncBackend(shared);
 };

@@ -7,6 +7,7 @@
  *   <stateDir>/sandboxes/<id>/pause/           bundle + conmon files of the pause container (runtime ID = sandbox ID)
  *   <stateDir>/containers/<id>/container.json  the container record
  *   <stateDir>/containers/<id>/                bundle (config.json) + conmon files: conmon.pid, pidfile, exit, oom, ctl
+ *   <stateDir>/trash/{c,s}-<id>/               removed objects whose host cleanup runs in the background (reaper.ts)
  *   <runDir>/shm/<sandbox id>                  the pod's /dev/shm tmpfs (a mount point)
  *   <runDir>/s/                                conmon attach-socket symlinks (short path: sun_path is 108 bytes)
  *   <runDir>/exec/                             process specs of exec sessions
@@ -25,6 +26,9 @@ export class Layout {
   }
   get containersDir(): string {
     return path.join(this.stateDir, 'containers');
+  }
+  get trashDir(): string {
+    return path.join(this.stateDir, 'trash');
   }
   get socketDir(): string {
     return path.join(this.runDir, 's');

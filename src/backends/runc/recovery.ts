@@ -10,6 +10,7 @@
  *  - A runtime container under one of our runtime roots with neither a record nor a directory can only be the
  *    remains of a create that crashed before its first write: it is deleted.
  *  - Exec process specs in <runDir>/exec belong to calls that died with the old process: removed.
+ *  - Removals whose background part had not finished (entries in <stateDir>/trash) are finished now.
  */
 import { promises as fs } from 'node:fs';
 import type { CallContext } from '../backend';
@@ -23,9 +24,14 @@ export async function recover(s: RuncShared, ctx: CallContext): Promise<void> {
   );
   await fs.rm(layout.execDir, { recursive: true, force: true });
   await s.records.load();
+  await s.reaper.resume();
 
   const known = new Set([...s.records.allSandboxes().map((r) => r.id), ...s.records.allContainers().map((r) => r.id)]);
-  const dirs = new Set([...(await ls(layout.sandboxesDir)), ...(await ls(layout.containersDir))]);
+  const dirs = new Set([
+    ...(await ls(layout.sandboxesDir)),
+    ...(await ls(layout.containersDir)),
+    ...(await ls(layout.trashDir)).map((n) => n.slice(2)),
+  ]);
   for (const handler of s.engine.handlerNames()) {
     const rt = s.engine.runtime(handler);
     let listed;

@@ -60,9 +60,12 @@ export class RuncBackend extends BaseBackend {
     return this.healthChecker.check();
   }
 
-  /** Nothing to release: containers and their monitors deliberately outlive crimux. */
-  close(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * Containers and their monitors deliberately outlive crimux; only background removals in flight are given a
+   * moment to finish (what does not finish is resumed at the next start).
+   */
+  async close(): Promise<void> {
+    await Promise.race([this.s.reaper.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
   }
 
   async runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {

@@ -12,7 +12,6 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
-import { removeCgroupV1 } from '../../host/cgroup-v1';
 import type { RuncShared } from './context';
 import { removeContainer, stopContainer } from './containers';
 import { ID_PATTERN } from './layout';
@@ -62,6 +61,10 @@ async function settleAll(ps: Promise<unknown>[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+/**
+ * Removes the pod's containers, tears the network down if StopPodSandbox did not, then hands the rest (pause
+ * runtime state, root snapshot, shm, owned cgroup parent, files) to the reaper, which finishes in the background.
+ */
 export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
@@ -71,21 +74,25 @@ export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string)
   await settleAll(
     s.records.containersOf(id).map((c) => removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id)),
   );
-  await settleAll([
-    (async () => {
-      await s.engine.destroy(rec?.handler, id, s.layout.pauseDir(id), ctx.log, ctx.signal);
-      await s.images.removeSnapshot(ctx, id);
-    })(),
-    rec?.networkDown ? Promise.resolve() : teardownNetwork(s, ctx, id, rec),
-    unmountShm(rec?.shmPath ?? s.layout.shmDir(id), ctx.signal),
-  ]);
-  const ownsParent = rec ? rec.ownsCgroupParent : true;
-  if (ownsParent) {
-    const parent = rec?.cgroupParent ?? `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`;
-    const left = await removeCgroupV1(parent);
-    if (left.length > 0) ctx.log.warn('pod cgroup not fully removed', { left: left.join(',') });
+  if (rec?.phase === 'ready') {
+    // Removing a pod that was not stopped: its processes die now, not in the background.
+    await s.engine.stop({
+      handler: rec.handler, id, dir: s.layout.pauseDir(id), signal: 'SIGKILL', timeoutSeconds: 0,
+      initOwnsPidNs: !rec.hostPid, log: ctx.log, abort: ctx.signal,
+    });
   }
-  await fs.rm(dir, { recursive: true, force: true });
+  if (!rec?.networkDown) await teardownNetwork(s, ctx, id, rec);
+  const ownsParent = rec ? rec.ownsCgroupParent : true;
+  await s.reaper.schedule(
+    {
+      kind: 'sandbox',
+      id,
+      handler: rec?.handler,
+      shmPath: rec ? rec.shmPath : s.layout.shmDir(id),
+      cgroupParent: ownsParent ? (rec?.cgroupParent ?? `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`) : undefined,
+    },
+    dir,
+  );
   s.records.dropSandbox(id);
   s.cpu.forget(id);
   ctx.log.info('removed pod sandbox');

@@ -10,7 +10,7 @@ import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
 import type { OciNamespace, OciResources, OciSpec } from '../../host/oci-spec';
-import type { ResolvedUser } from '../../host/passwd';
+import type { FileSource, ResolvedUser } from '../../host/passwd';
 import { hostDevices, requestedDevices } from './spec-devices';
 import { containerMounts } from './spec-mounts';
 import { processArgs, processEnv, processUser, stopSignal } from './spec-process';
@@ -25,7 +25,8 @@ export interface ContainerSpecInput {
   readonly sandbox: SandboxRecord;
   readonly pausePid: number;
   readonly image: ResolvedImage;
-  readonly rootfs: string;
+  /** The image's files, for /etc/passwd and /etc/group (the root may not be mounted yet). */
+  readonly files: FileSource;
   readonly layout: Layout;
   readonly runtimeDefaultSeccomp: string;
   readonly oomScoreAdjFloor: number;
@@ -47,7 +48,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
   checkNamespaceOptions(sc?.namespace_options, 'config.linux.security_context.namespace_options');
   const sandboxPrivileged = sandbox.config.linux?.security_context?.privileged ?? false;
   const sec = await securityPlan(sc, { runtimeDefaultSeccomp: inp.runtimeDefaultSeccomp, sandboxPrivileged });
-  const user = await processUser(sc, image.config, inp.rootfs);
+  const user = await processUser(sc, image.config, inp.files);
   const args = processArgs(config, image.config);
 
   const mountPlan = await containerMounts(
@@ -100,7 +101,8 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
       noNewPrivileges: sec.noNewPrivileges,
       oomScoreAdj,
     },
-    root: { path: inp.rootfs, readonly: sec.readonlyRootfs },
+    // The root's path is set at start, once the snapshot is mounted (engine.setRoot).
+    root: { path: '', readonly: sec.readonlyRootfs },
     mounts: mountPlan.mounts,
     annotations: {
       'io.kubernetes.cri.container-type': 'container',

@@ -10,7 +10,7 @@ import type * as cri from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import type { ImageConfig } from '../../images/types';
 import { DEFAULT_PATH_ENV } from '../../host/oci-defaults';
-import { resolveUser, type ResolvedUser } from '../../host/passwd';
+import { resolveUser, type FileSource, type ResolvedUser } from '../../host/passwd';
 
 export function processArgs(config: cri.ContainerConfig, image: ImageConfig): string[] {
   let args: string[];
@@ -48,12 +48,12 @@ function id(v: string, field: string): number {
 }
 
 /** The user the process runs as: CRI run_as_* over the image's USER, names resolved in the container's root. */
-export async function processUser(sc: SecurityContext, image: ImageConfig, rootfs: string): Promise<ResolvedUser> {
+export async function processUser(sc: SecurityContext, image: ImageConfig, files: FileSource): Promise<ResolvedUser> {
   const field = 'config.linux.security_context';
   const uid = sc?.run_as_user ? id(sc.run_as_user.value, `${field}.run_as_user`) : undefined;
   const gid = sc?.run_as_group ? id(sc.run_as_group.value, `${field}.run_as_group`) : undefined;
   const spec = sc?.run_as_username ? sc.run_as_username : uid === undefined ? image.user : undefined;
-  const user = await resolveUser(rootfs, { spec, uid, gid }, sc?.run_as_username ? `${field}.run_as_username` : 'image user');
+  const user = await resolveUser(files, { spec, uid, gid }, sc?.run_as_username ? `${field}.run_as_username` : 'image user');
   const extra = (sc?.supplemental_groups ?? []).map((g, i) => id(g, `${field}.supplemental_groups[${i}]`));
   const additionalGids = [...new Set([...user.additionalGids, ...extra])].filter((g) => g !== user.gid);
   return { ...user, additionalGids };
