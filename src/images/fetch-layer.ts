@@ -101,11 +101,12 @@ export async function fetchLayer(env: LayerEnv, job: LayerJob): Promise<LayerRes
   const meter = new DigestMeter({ limit: desc.size, onProgress: haveBlob ? undefined : progress(env.onBytes) });
   // Up to three pipelines share the meter (in, to the blob file, to tar), each with its own listeners.
   meter.setMaxListeners(32);
-  const ingest: Ingest | undefined = haveBlob ? undefined : await env.content.ingest();
   const layerTmp = haveLayer ? undefined : path.join(env.tmpDir, tmpName('layer'));
+  let ingest: Ingest | undefined;
   let extraction: Extraction | undefined;
   let diffMeter: DigestMeter | undefined;
   try {
+    if (!haveBlob) ingest = await env.content.ingest();
     // Every consumer is attached before data flows: a chunk read before the second pipe exists would be lost.
     if (layerTmp) await mkdir(layerTmp, { mode: 0o755 });
     const parts: Promise<unknown>[] = [];

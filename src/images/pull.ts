@@ -29,6 +29,8 @@ import { errorKind, InvalidArgumentError } from '../errors';
 
 const LAYER_CONCURRENCY = 3;
 const PROGRESS_EVERY_MS = 5000;
+// Configs are a few KiB; the bound keeps a hostile manifest from making us buffer gigabytes.
+const CONFIG_LIMIT = 16 << 20;
 
 export interface PullOutcome {
   readonly configDigest: string;
@@ -103,6 +105,9 @@ export class Puller {
       small.push(manifest);
     }
     const m = parseManifest(manifest.body);
+    if (m.config.size > CONFIG_LIMIT) {
+      throw new InvalidArgumentError(`pull image ${image}: image config of ${m.config.size} bytes is over the limit`);
+    }
     lease.add(m.config.digest);
     const configBody = (await this.deps.content.has(m.config.digest))
       ? await this.deps.content.read(m.config.digest)
