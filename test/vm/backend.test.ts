@@ -153,6 +153,42 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.ok(body.startsWith(HTTP.bodyPrefix), body);
   });
 
+  it('streams an interactive exec (stdin → stdout, stderr, exit code) and port-forwards into the guest', async () => {
+    const ps = await backend.exec(h.ctx(), 'c2'.padEnd(64, '2'), ['sh', '-c', 'cat; echo err >&2; exit 4'], { stdin: true, stdout: true, stderr: true, tty: false });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    ps.stdout?.on('data', (b: Buffer) => out.push(b));
+    ps.stderr?.on('data', (b: Buffer) => err.push(b));
+    ps.stdin?.end('from stdin\n');
+    assert.deepEqual(await ps.wait(), { exitCode: 4 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(Buffer.concat(out).toString(), 'from stdin\n');
+    assert.equal(Buffer.concat(err).toString(), 'err\n');
+
+    const sock = await backend.portForward(h.ctx(), POD, HTTP.port);
+    const reply: Buffer[] = [];
+    sock.on('data', (b: Buffer) => reply.push(b));
+    sock.write('GET / HTTP/1.0\r\n\r\n');
+    await h.waitFor('port-forward reply', () => (Buffer.concat(reply).toString().includes(HTTP.bodyPrefix) ? true : undefined), 20_000);
+    sock.destroy();
+  });
+
+  it('attaches to a container started with stdin', async () => {
+    const id = 'c6'.padEnd(64, '6');
+    await backend.createContainer(h.ctx(), {
+      id, sandboxId: POD, sandboxConfig: h.sandboxConfig('web', logDir),
+      config: h.containerConfig('attach', BUSYBOX.ref, ['sh', '-c', 'read line; echo "got $line"; exit 0'], { stdin: true, stdin_once: true }),
+    });
+    await backend.startContainer(h.ctx(), id);
+    const ps = await backend.attach(h.ctx(), id, { stdin: true, stdout: true, stderr: true, tty: false });
+    const out: Buffer[] = [];
+    ps.stdout?.on('data', (b: Buffer) => out.push(b));
+    ps.stdin?.end('hello\n');
+    assert.deepEqual(await ps.wait(), { exitCode: 0 });
+    assert.equal(Buffer.concat(out).toString(), 'got hello\n');
+    await backend.removeContainer(h.ctx(), id);
+  });
+
   it('stops with the grace period: SIGTERM ignored by a PID-1 sleep → SIGKILL (137); a trap exits 0', async () => {
     const t0 = Date.now();
     await backend.stopContainer(h.ctx(), 'c2'.padEnd(64, '2'), 2);

@@ -7,12 +7,16 @@ import type { Duplex } from 'node:stream';
 import { NotFoundError, UnavailableError, errorMessage } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ImageStore } from '../../images/types';
-import type { BackendCapabilities, BackendHealth, CallContext, ContainerStatusResult, CreateContainerRequest, ExecSyncResult, RunSandboxRequest, SandboxStatusResult } from '../backend';
+import type {
+  BackendCapabilities, BackendHealth, CallContext, ContainerStatusResult, CreateContainerRequest, ExecSyncResult, ProcessStreams,
+  RunSandboxRequest, SandboxStatusResult, StreamOptions,
+} from '../backend';
 import { BaseBackend } from '../base';
 import type { BackendDeps } from '../registry';
 import * as ops from './container-ops';
 import type { VmContext } from './context';
-import { installStreamSink, portForward } from './portforward';
+import { attach, exec } from './interactive';
+import { portForward } from './portforward';
 import { qemuCpuNs } from './qemu';
 import * as sb from './sandboxes';
 import { setupContext } from './setup';
@@ -38,7 +42,6 @@ export class VmBackend extends BaseBackend {
   async start(ctx: CallContext): Promise<void> {
     try {
       this.x = await setupContext(this.deps, ctx.log);
-      installStreamSink(this.x);
     } catch (err) {
       this.startError = errorMessage(err);
       ctx.log.error('vm: backend unavailable', { error: err });
@@ -114,6 +117,15 @@ export class VmBackend extends BaseBackend {
   }
   override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
     return portForward(this.ctx, ctx, sandboxId, port);
+  }
+  override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+    return exec(this.ctx, ctx, id, cmd, opts);
+  }
+  override attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+    return attach(this.ctx, ctx, id, opts);
+  }
+  override updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+    return ops.updateResources(this.ctx, ctx, id, resources);
   }
 
   override async containerStats(_ctx: CallContext, id: string): Promise<cri.ContainerStats> {

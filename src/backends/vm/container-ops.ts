@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext, CreateContainerRequest, ExecSyncResult } from '../backend';
+import type * as cri from '../../cri/types';
 import { msToNs, nowNs } from './crilog';
 import type { VmContext } from './context';
 import type { ContainerState, ExecReply } from './protocol';
@@ -39,7 +40,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
           cid: req.id, serial, readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
           args: processArgs(req.config, image), env: processEnv(req.config, image, hostname),
           cwd: req.config.working_dir || image.config.workingDir || '/', user: processUser(req.config, image), hostname,
-          files: podFiles(pod.config, hostname, pod.net?.ip), memoryLimit: limit > 0 ? limit : 0,
+          files: podFiles(pod.config, hostname, pod.net?.ip), memoryLimit: limit > 0 ? limit : 0, stdin: req.config.stdin,
         },
       }, 60_000);
     } catch (err) {
@@ -125,6 +126,18 @@ export async function execSync(x: VmContext, ctx: CallContext, id: string, cmd: 
   const r = (await x.rt.vmFor(pod).request({ op: 'exec', cid: id, args: cmd, timeoutMs }, timeoutMs ? timeoutMs + 30_000 : 3_600_000)) as unknown as ExecReply;
   if (r.timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
   return { stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64'), exitCode: r.exitCode };
+}
+
+/**
+ * UpdateContainerResources: the memory limit goes to the container's guest cgroup. The VM's own size is fixed at
+ * boot (microvm has no memory hot-plug), so a limit above the guest RAM only caps at the guest's size.
+ */
+export async function updateResources(x: VmContext, ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+  const { pod, c } = find(x, id);
+  if (c.state === 'exited' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`update container ${id}: not running`);
+  const limit = Number(resources.linux?.memory_limit_in_bytes ?? 0);
+  ctx.log.info('vm: update container resources', { memoryLimit: limit });
+  await x.rt.vmFor(pod).request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0 }, 15_000);
 }
 
 export function reopenLog(x: VmContext, id: string): void {

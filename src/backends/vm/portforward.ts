@@ -6,22 +6,6 @@ import { Duplex } from 'node:stream';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext } from '../backend';
 import type { VmContext } from './context';
-import type { Event } from './protocol';
-
-const open = new Map<string, Duplex>();
-
-/** Route stream events from the runtime to the open Duplexes. */
-export function installStreamSink(x: VmContext): void {
-  x.rt.onStream = (podId: string, e: Extract<Event, { sid: number }>) => {
-    const d = open.get(`${podId}:${e.sid}`);
-    if (!d) return;
-    if (e.ev === 'data') d.push(Buffer.from(e.data, 'base64'));
-    else {
-      open.delete(`${podId}:${e.sid}`);
-      d.push(null);
-    }
-  };
-}
 
 export async function portForward(x: VmContext, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
   const pod = x.rt.pods.get(podId);
@@ -31,7 +15,7 @@ export async function portForward(x: VmContext, _ctx: CallContext, podId: string
   const r = await vm.request({ op: 'connect', port }, 15_000);
   const sid = r.sid as number;
   const client = await vm.client();
-  const key = `${podId}:${sid}`;
+  let open = true;
   const d = new Duplex({
     read() {
       // data is pushed as it arrives from the guest
@@ -49,10 +33,18 @@ export async function portForward(x: VmContext, _ctx: CallContext, podId: string
       cb();
     },
     destroy(err, cb) {
-      if (open.delete(key)) client.send({ op: 'close', sid });
+      if (open) client.send({ op: 'close', sid });
+      open = false;
+      x.rt.streams.unregister(podId, sid);
       cb(err);
     },
   });
-  open.set(key, d);
+  x.rt.streams.register(podId, sid, {
+    onData: (b) => d.push(b),
+    onClosed: () => {
+      open = false;
+      d.push(null);
+    },
+  });
   return d;
 }

@@ -44,6 +44,8 @@ export interface ContainerSpec {
   readonly files?: { path: string; data: string; mode?: number }[];
   /** cgroup v2 memory.max in bytes; 0 = unlimited. */
   readonly memoryLimit?: number;
+  /** Keep the main process's stdin open for Attach (CRI ContainerConfig.stdin). */
+  readonly stdin?: boolean;
 }
 
 export type Request =
@@ -64,12 +66,27 @@ export type Request =
   | { id: number; op: 'stats' }
   /** Open a TCP connection to 127.0.0.1:port inside the guest; bytes flow as data events/requests with `sid`. */
   | { id: number; op: 'connect'; port: number }
+  /**
+   * Interactive exec: like `exec` but streamed — output as `data` events (with `stream`), stdin as host `data`,
+   * the end as a `closed` event with the exit code. No pty in the guest: with tty, stderr is merged into stdout.
+   */
+  | { id: number; op: 'spawn'; cid: string; args: string[]; stdin: boolean; tty: boolean }
+  /** Resize a container's cgroup limits (UpdateContainerResources). */
+  | { id: number; op: 'update'; cid: string; memoryLimit: number }
   | { id: number; op: 'shutdown' };
 
 export type RequestOp = Request['op'];
 
-/** Stream data from the host (no reply). */
-export type HostData = { op: 'data'; sid: number; data: string } | { op: 'close'; sid: number };
+/**
+ * Stream data from the host (no reply): bytes for a stream's socket or stdin, its end (EOF), killing a spawned
+ * process group, and a container main process's stdin (Attach).
+ */
+export type HostData =
+  | { op: 'data'; sid: number; data: string }
+  | { op: 'close'; sid: number }
+  | { op: 'killStream'; sid: number }
+  | { op: 'stdin'; cid: string; data: string }
+  | { op: 'stdinClose'; cid: string };
 
 export type ContainerRunState = 'created' | 'running' | 'exited';
 
@@ -116,8 +133,8 @@ export type Event =
   | { ev: 'ready'; version: number; uptimeMs: number }
   | { ev: 'output'; cid: string; stream: 'stdout' | 'stderr'; data: string }
   | { ev: 'exit'; cid: string; exitCode: number; finishedAt: number; killed?: boolean }
-  | { ev: 'data'; sid: number; data: string }
-  | { ev: 'closed'; sid: number; error?: string };
+  | { ev: 'data'; sid: number; data: string; stream?: 'stdout' | 'stderr' }
+  | { ev: 'closed'; sid: number; error?: string; exitCode?: number };
 
 export type Reply = { id: number; ok: true; [k: string]: unknown } | { id: number; ok: false; error: string };
 

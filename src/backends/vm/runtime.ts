@@ -14,6 +14,7 @@ import { CriLog, nowNs, msToNs } from './crilog';
 import type { ContainerState, Event } from './protocol';
 import { isQemu, vmPaths } from './qemu';
 import { Store, type ContainerRecord, type PodRecord } from './store';
+import { StreamRegistry } from './streams';
 import { Vm } from './vm';
 import path from 'node:path';
 
@@ -89,19 +90,34 @@ export class VmRuntime {
     return vm;
   }
 
-  /** Where port-forward stream events go (portforward.ts installs it). */
-  onStream: (podId: string, e: Extract<Event, { sid: number }>) => void = () => undefined;
+  /** Port-forward and interactive exec streams. */
+  readonly streams = new StreamRegistry();
+  /** Attach sessions: listeners of a container's output and exit. */
+  private readonly attached = new Map<string, Set<(e: Extract<Event, { cid: string }>) => void>>();
 
   /** Agent events: output into the CRI log, exits into the record, stream bytes to port-forward. */
   onEvent(podId: string, e: Event): void {
     if (e.ev === 'data' || e.ev === 'closed') {
-      this.onStream(podId, e);
+      this.streams.dispatch(podId, e);
     } else if (e.ev === 'output') {
       this.logs.get(e.cid)?.write(e.stream, Buffer.from(e.data, 'base64'));
+      for (const l of this.attached.get(e.cid) ?? []) l(e);
     } else if (e.ev === 'exit') {
       // Synchronous, so no lock: a record is only ever changed between awaits, never across one.
       this.recordExit(podId, e.cid, e.exitCode, e.finishedAt);
+      for (const l of this.attached.get(e.cid) ?? []) l(e);
     }
+  }
+
+  /** Follow a container's output and exit (Attach); returns the function that stops following. */
+  attach(cid: string, listener: (e: Extract<Event, { cid: string }>) => void): () => void {
+    const set = this.attached.get(cid) ?? new Set();
+    set.add(listener);
+    this.attached.set(cid, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.attached.delete(cid);
+    };
   }
 
   private recordExit(podId: string, cid: string, exitCode: number, finishedAtMs: number | undefined, message?: string): void {

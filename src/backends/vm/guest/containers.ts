@@ -73,9 +73,10 @@ export class Containers {
       BUSYBOX,
       ['unshare', '-p', '-m', '-u', '-i', '-f', '--propagation', 'private', BUSYBOX, 'sh', '-c', WRAPPER, 'wrapper',
         e.root, s.cwd || '/', s.hostname, String(e.uid), String(e.gid), ...s.args],
-      { env: envObject(s.env), stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: envObject(s.env), stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
     );
     e.child = child;
+    child.stdin?.on('error', () => undefined); // EPIPE once the process exited
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]?.on('data', (b: Buffer) => this.emit({ ev: 'output', cid, stream, data: b.toString('base64') }));
     }
@@ -150,6 +151,21 @@ export class Containers {
       // not there, or a straggler process: cgroups are cheap, leave it
     }
     this.all.delete(cid);
+  }
+
+  /** Attach: bytes for the main process's stdin (when the container was created with stdin). */
+  writeStdin(cid: string, data: Buffer): void {
+    this.all.get(cid)?.child?.stdin?.write(data);
+  }
+
+  closeStdin(cid: string): void {
+    this.all.get(cid)?.child?.stdin?.end();
+  }
+
+  /** UpdateContainerResources: the memory limit of the container's cgroup (0 = unlimited). */
+  update(cid: string, memoryLimit: number): void {
+    this.get(cid);
+    fs.writeFileSync(`${cgroupDir(cid)}/memory.max`, memoryLimit > 0 ? String(memoryLimit) : 'max');
   }
 
   states(): ContainerState[] {

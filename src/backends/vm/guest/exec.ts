@@ -9,6 +9,15 @@ import { BUSYBOX, exitCodeOf } from './util';
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
+/** The nsenter command line and environment of a process in a running container (as the container's user). */
+export function execArgv(target: { pid: number; uid: number; gid: number; env: string[] }, args: string[], env?: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+  const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
+  return {
+    argv: [...nsArgs, '-S', String(target.uid), '-G', String(target.gid), ...args],
+    env: Object.fromEntries([...target.env, ...(env ?? [])].map((kv) => splitKv(kv))),
+  };
+}
+
 export function execIn(
   target: { pid: number; uid: number; gid: number; env: string[] },
   args: string[],
@@ -16,9 +25,9 @@ export function execIn(
   timeoutMs: number,
 ): Promise<ExecReply> {
   return new Promise((resolve) => {
-    const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
-    const child = spawn(BUSYBOX, [...nsArgs, '-S', String(target.uid), '-G', String(target.gid), ...args], {
-      env: Object.fromEntries([...target.env, ...(env ?? [])].map((kv) => splitKv(kv))),
+    const cmd = execArgv(target, args, env);
+    const child = spawn(BUSYBOX, cmd.argv, {
+      env: cmd.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

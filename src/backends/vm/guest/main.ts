@@ -10,9 +10,10 @@ import { execFileSync } from 'node:child_process';
 import type { HostData, Request } from '../protocol';
 import { PROTOCOL_VERSION } from '../protocol';
 import { Containers } from './containers';
-import { execIn } from './exec';
+import { execArgv, execIn } from './exec';
 import { findPort, Port } from './port';
-import { claim, netconf, stats, Streams } from './system';
+import { claim, netconf, stats } from './system';
+import { Streams } from './streams';
 
 const port = new Port(findPort('agent'));
 const containers = new Containers((e) => port.send(e));
@@ -48,6 +49,13 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
       return { ...stats(containers.ids()) };
     case 'connect':
       return { sid: await streams.connect(req.port) };
+    case 'spawn': {
+      const cmd = execArgv(containers.target(req.cid), req.args);
+      return { sid: streams.spawn(cmd.argv, cmd.env, req.stdin, req.tty) };
+    }
+    case 'update':
+      containers.update(req.cid, req.memoryLimit);
+      return {};
     case 'shutdown':
       setTimeout(() => execFileSync('/bin/busybox', ['poweroff', '-f']), 50);
       return {};
@@ -63,6 +71,9 @@ function onLine(line: string): void {
   }
   if (msg.op === 'data') return streams.write(msg.sid, msg.data);
   if (msg.op === 'close') return streams.close(msg.sid);
+  if (msg.op === 'killStream') return streams.kill(msg.sid);
+  if (msg.op === 'stdin') return containers.writeStdin(msg.cid, Buffer.from(msg.data, 'base64'));
+  if (msg.op === 'stdinClose') return containers.closeStdin(msg.cid);
   const req = msg;
   handle(req).then(
     (res) => port.send({ ...res, id: req.id, ok: true }),

@@ -3,8 +3,7 @@
  * and TCP connections for port-forward.
  */
 import fs from 'node:fs';
-import net from 'node:net';
-import type { ContainerStatsReply, Event, StatsReply } from '../protocol';
+import type { ContainerStatsReply, StatsReply } from '../protocol';
 import { cgroupDir } from './containers';
 import { rootDir } from './rootfs';
 import { bb } from './util';
@@ -97,40 +96,4 @@ function readText(file: string): string {
 function readNumber(file: string): number {
   const n = Number(readText(file).trim());
   return Number.isFinite(n) ? n : 0;
-}
-
-/** TCP connections opened for port-forward, keyed by stream id; bytes travel as base64 data messages. */
-export class Streams {
-  private next = 1;
-  private readonly sockets = new Map<number, net.Socket>();
-
-  constructor(private readonly emit: (e: Event) => void) {}
-
-  connect(port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const sid = this.next++;
-      const sock = net.connect({ host: '127.0.0.1', port });
-      sock.once('connect', () => {
-        this.sockets.set(sid, sock);
-        resolve(sid);
-      });
-      sock.once('error', (err) => {
-        if (!this.sockets.has(sid)) reject(err);
-        else this.emit({ ev: 'closed', sid, error: err.message });
-        this.sockets.delete(sid);
-      });
-      sock.on('data', (b: Buffer) => this.emit({ ev: 'data', sid, data: b.toString('base64') }));
-      sock.on('end', () => {
-        if (this.sockets.delete(sid)) this.emit({ ev: 'closed', sid });
-      });
-    });
-  }
-
-  write(sid: number, data: string): void {
-    this.sockets.get(sid)?.write(Buffer.from(data, 'base64'));
-  }
-
-  close(sid: number): void {
-    this.sockets.get(sid)?.end();
-  }
 }

@@ -1,0 +1,86 @@
+/**
+ * Byte streams between host and guest, keyed by stream id: TCP connections for port-forward (`connect`) and
+ * interactive processes (`spawn`). Output goes out as `data` events, the end as a `closed` event; the host sends
+ * `data`, `close` (EOF) and `kill`.
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import type { Event } from '../protocol';
+import { BUSYBOX, exitCodeOf } from './util';
+
+interface Handle {
+  write(b: Buffer): void;
+  end(): void;
+  kill(): void;
+}
+
+export class Streams {
+  private next = 1;
+  private readonly open = new Map<number, Handle>();
+
+  constructor(private readonly emit: (e: Event) => void) {}
+
+  connect(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const sid = this.next++;
+      const sock = net.connect({ host: '127.0.0.1', port });
+      sock.once('connect', () => {
+        this.open.set(sid, { write: (b) => sock.write(b), end: () => sock.end(), kill: () => sock.destroy() });
+        resolve(sid);
+      });
+      sock.once('error', (err) => {
+        if (!this.open.has(sid)) reject(err);
+        else this.emit({ ev: 'closed', sid, error: err.message });
+        this.open.delete(sid);
+      });
+      sock.on('data', (b: Buffer) => this.emit({ ev: 'data', sid, data: b.toString('base64') }));
+      sock.on('close', () => {
+        if (this.open.delete(sid)) this.emit({ ev: 'closed', sid });
+      });
+    });
+  }
+
+  /**
+   * Run `busybox nsenter …` args as an interactive process in its own process group (kill ends the whole group,
+   * including nsenter's forked child in the container's PID namespace).
+   */
+  spawn(argv: string[], env: NodeJS.ProcessEnv, stdin: boolean, mergeStderr: boolean): number {
+    const sid = this.next++;
+    const child = spawn(BUSYBOX, argv, { env, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+    const killGroup = (): void => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    this.open.set(sid, { write: (b) => child.stdin?.write(b), end: () => child.stdin?.end(), kill: killGroup });
+    child.stdin?.on('error', () => undefined); // EPIPE after the process exited
+    child.stdout?.on('data', (b: Buffer) => this.emit({ ev: 'data', sid, stream: 'stdout', data: b.toString('base64') }));
+    child.stderr?.on('data', (b: Buffer) =>
+      this.emit({ ev: 'data', sid, stream: mergeStderr ? 'stdout' : 'stderr', data: b.toString('base64') }),
+    );
+    let done = false;
+    const finish = (exitCode: number, error?: string): void => {
+      if (done) return;
+      done = true;
+      this.open.delete(sid);
+      this.emit({ ev: 'closed', sid, exitCode, error });
+    };
+    child.on('close', (code, signal) => finish(exitCodeOf(code, signal)));
+    child.on('error', (err) => finish(127, err.message));
+    return sid;
+  }
+
+  write(sid: number, data: string): void {
+    this.open.get(sid)?.write(Buffer.from(data, 'base64'));
+  }
+
+  close(sid: number): void {
+    this.open.get(sid)?.end();
+  }
+
+  kill(sid: number): void {
+    this.open.get(sid)?.kill();
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Exec and Attach streams for the streaming server. Exec spawns a process in the container through the agent
+ * (`spawn`) and streams its stdin/stdout/stderr as stream messages; Attach follows the container's main process
+ * output (the same events that feed the CRI log) and forwards stdin when the container was created with stdin.
+ *
+ * NOTE: the guest has no pty (Node cannot allocate one and busybox has no `script`): with tty, stderr is merged
+ * into stdout and resize is ignored. Line-oriented shells work; full-screen programs do not. TODO(#6).
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { FailedPreconditionError } from '../../errors';
+import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
+import { findContainer } from './container-ops';
+import type { VmContext } from './context';
+
+function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        send(chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    final(cb) {
+      end();
+      cb();
+    },
+  });
+}
+
+export async function exec(x: VmContext, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+  const { pod, c } = findContainer(x, id);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`exec in container ${id}: not running`);
+  const vm = x.rt.vmFor(pod);
+  const r = await vm.request({ op: 'spawn', cid: id, args: cmd, stdin: opts.stdin, tty: opts.tty }, 30_000);
+  const sid = r.sid as number;
+  const client = await vm.client();
+  ctx.log.debug('vm: exec stream', { sid, cmd: cmd[0] });
+  const stdout = new PassThrough();
+  const stderr = opts.tty ? undefined : new PassThrough();
+  let closed = false;
+  const wait = new Promise<{ exitCode: number }>((resolve) => {
+    x.rt.streams.register(pod.id, sid, {
+      onData: (b, stream) => (stream === 'stderr' && stderr ? stderr : stdout).write(b),
+      onClosed: (exitCode) => {
+        closed = true;
+        stdout.end();
+        stderr?.end();
+        resolve({ exitCode: exitCode ?? 255 });
+      },
+    });
+  });
+  const stdin = opts.stdin
+    ? stdinWriter((b) => client.send({ op: 'data', sid, data: b.toString('base64') }), () => client.send({ op: 'close', sid }))
+    : undefined;
+  return {
+    stdin,
+    stdout: opts.stdout || opts.tty ? stdout : undefined,
+    stderr: opts.stderr ? stderr : undefined,
+    resize: () => undefined,
+    wait: () => wait,
+    close: () => {
+      if (!closed) client.send({ op: 'killStream', sid });
+    },
+  };
+}
+
+export async function attach(x: VmContext, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+  const { pod, c } = findContainer(x, id);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`attach to container ${id}: not running`);
+  const client = await x.rt.vmFor(pod).client();
+  ctx.log.debug('vm: attach');
+  const stdout = new PassThrough();
+  const stderr = opts.tty ? undefined : new PassThrough();
+  let done!: (r: { exitCode: number }) => void;
+  const wait = new Promise<{ exitCode: number }>((resolve) => (done = resolve));
+  const stop = x.rt.attach(id, (e) => {
+    if (e.ev === 'output') (e.stream === 'stderr' && stderr ? stderr : stdout).write(Buffer.from(e.data, 'base64'));
+    else if (e.ev === 'exit') finish(e.exitCode);
+  });
+  const finish = (exitCode: number): void => {
+    stop();
+    stdout.end();
+    stderr?.end();
+    done({ exitCode });
+  };
+  const stdin = opts.stdin && c.config.stdin
+    ? stdinWriter((b) => client.send({ op: 'stdin', cid: id, data: b.toString('base64') }), () => {
+        if (c.config.stdin_once) client.send({ op: 'stdinClose', cid: id });
+      })
+    : undefined;
+  return {
+    stdin,
+    stdout: opts.stdout || opts.tty ? stdout : undefined,
+    stderr: opts.stderr ? stderr : undefined,
+    resize: () => undefined,
+    wait: () => wait,
+    // Detach: the container keeps running.
+    close: () => finish(c.exitCode ?? 0),
+  };
+}
