@@ -3,7 +3,7 @@
  * order), and the CRI `Image` / verbose info / container defaults derived from a record. Table-tested.
  */
 import type * as cri from '../cri/types';
-import type { ImageConfig } from './types';
+import type { ImageConfig, ResolvedImage } from './types';
 import type { ImageRecord } from './metadata';
 import { formatReference, isSha256Digest, parseReference } from './reference';
 
@@ -89,4 +89,19 @@ export function displayRef(rec: ImageRecord, asked: string): string {
     // asked by ID
   }
   return rec.repoTags[0] ?? rec.repoDigests[0] ?? rec.id;
+}
+
+/** What a backend needs to create a container: ID, the name used, its digest reference, defaults, layer dirs. */
+export function toResolved(rec: ImageRecord, asked: string, layerPath: (diffId: string) => string): ResolvedImage {
+  const name = displayRef(rec, asked);
+  const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name.replace(/:[^:/]+$/, '');
+  // ContainerStatus.image_ref: the digest reference of the same repository when there is one.
+  const digestRef = rec.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? rec.repoDigests[0];
+  return {
+    id: rec.id,
+    ref: name,
+    ...(digestRef ? { digestRef } : {}),
+    config: imageConfigOf(rec),
+    layerDirs: rec.diffIds.map(layerPath),
+  };
 }

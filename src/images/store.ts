@@ -34,7 +34,7 @@ import { Snapshots } from './snapshots';
 import { RegistryHosts, type Credentials, type RegistriesConfig } from './hosts';
 import { Puller, type PullOutcome } from './pull';
 import { formatReference, parseReference, type ImageReference } from './reference';
-import { displayRef, findImage, imageConfigOf, toCriImage, verboseInfo } from './image-view';
+import { findImage, toCriImage, toResolved, verboseInfo } from './image-view';
 import { collectGarbage } from './gc';
 import { KeyedLock, SingleFlight, raceAbort } from './sync';
 import { DeadlineExceededError, NotFoundError, UnavailableError } from '../errors';
@@ -217,16 +217,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
   resolve(_ctx: CallContext, ref: string): Promise<ResolvedImage> {
     const rec = findImage(this.meta.all(), ref);
     if (!rec) return Promise.reject(new NotFoundError(`resolve image ${ref}: not pulled`, { context: { image: ref } }));
-    const name = displayRef(rec, ref);
-    const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name.replace(/:[^:/]+$/, '');
-    const digestRef = rec.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? rec.repoDigests[0];
-    return Promise.resolve({
-      id: rec.id,
-      ref: name,
-      ...(digestRef ? { digestRef } : {}),
-      config: imageConfigOf(rec),
-      layerDirs: rec.diffIds.map((d) => this.layers.path(d)),
-    });
+    return Promise.resolve(toResolved(rec, ref, (d) => this.layers.path(d)));
   }
 
   prepare(ctx: CallContext, key: string, ref: string, opts: { readonly readonly: boolean }): Promise<Snapshot> {
