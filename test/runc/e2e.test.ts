@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { criLogLines, parseCriLog } from '../../src/host/cri-log';
@@ -97,6 +98,17 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
     await r.daemon.rt('StopPodSandbox', { pod_sandbox_id: b.id });
     await r.daemon.rt('RemovePodSandbox', { pod_sandbox_id: b.id });
     await e.waitFor('root B empty', async () => ((await runtimeList(r.rootB)).length === 0 ? true : undefined), 20_000);
+  });
+
+  it('runs a host-network pod: no netns of its own, the node hostname and hosts file', async () => {
+    const hn = await runPod(r.daemon, r.logRoot, 'hostnet', '', { linux: { security_context: { namespace_options: { network: 'NODE' } } } });
+    pods.push(hn.id);
+    assert.equal(existsSync(path.join(r.daemon.runDir, 'netns', hn.id)), false);
+    const c = await startContainer(r.daemon, hn, 'hn', ['sleep', '1000']);
+    assert.equal((await exec(r.daemon, c, ['hostname'])).stdout.toString().trim(), os.hostname());
+    assert.match((await exec(r.daemon, c, ['cat', '/etc/hosts'])).stdout.toString(), /localhost/);
+    await r.daemon.rt('StopPodSandbox', { pod_sandbox_id: hn.id });
+    await r.daemon.rt('RemovePodSandbox', { pod_sandbox_id: hn.id });
   });
 
   it('survives kill -9 of crimux: running containers stay manageable, exits meanwhile keep their code', async () => {

@@ -36,15 +36,22 @@ export function resolvConf(dns: cri.PodSandboxConfig['dns_config']): string | nu
   return lines.join('\n') + '\n';
 }
 
-/** Writes hostname, hosts and resolv.conf into the sandbox dir. */
+/** Writes hostname and resolv.conf into the sandbox dir (hosts needs the pod IPs: writeHosts). */
 export async function writePodFiles(
   layout: Layout,
   id: string,
   config: cri.PodSandboxConfig,
-  opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] },
+  opts: { hostname: string; hostNetwork: boolean },
 ): Promise<void> {
-  await fs.writeFile(layout.podFile(id, 'hostname'), opts.hostname + '\n', { mode: 0o644 });
+  const resolv = resolvConf(config.dns_config) ?? (await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  await Promise.all([
+    fs.writeFile(layout.podFile(id, 'hostname'), opts.hostname + '\n', { mode: 0o644 }),
+    fs.writeFile(layout.podFile(id, 'resolv.conf'), resolv, { mode: 0o644 }),
+  ]);
+}
 
+/** Writes the pod's /etc/hosts: the host's for host-network pods, else localhost entries and the pod IPs. */
+export async function writeHosts(layout: Layout, id: string, opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] }): Promise<void> {
   let hosts: string;
   if (opts.hostNetwork) {
     hosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
@@ -61,9 +68,6 @@ export async function writePodFiles(
     ].join('\n');
   }
   await fs.writeFile(layout.podFile(id, 'hosts'), hosts, { mode: 0o644 });
-
-  const resolv = resolvConf(config.dns_config) ?? (await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
-  await fs.writeFile(layout.podFile(id, 'resolv.conf'), resolv, { mode: 0o644 });
 }
 
 /** Mounts the pod's /dev/shm tmpfs (idempotent: an existing mount is kept). */

@@ -1,8 +1,8 @@
 /**
  * RunPodSandbox for the runc backend, step by step, each step registering its undo (containerd's sandbox_run.go):
- *   record (phase creating) → { pause image snapshot | netns → CNI ADD | /dev/shm | pod cgroup } → pod files
- *   → pause container under conmon → start → record (phase ready, pod IPs)
- * (the braced steps are independent and run concurrently).
+ *   record (phase creating) → { pause image snapshot | netns | /dev/shm | pod cgroup | hostname, resolv.conf }
+ *   → { CNI ADD → /etc/hosts | pause container under conmon → start } → record (phase ready, pod IPs)
+ * (the steps in braces are independent and run concurrently).
  * A failure undoes the steps done so far, newest first, each on its own timeout; nothing half-made is left.
  */
 import { promises as fs } from 'node:fs';
@@ -12,15 +12,23 @@ import { removeCgroupV1 } from '../../host/cgroup-v1';
 import { withUndo } from '../../host/undo';
 import { nowNs } from '../../host/cri-log';
 import { podNetworkFromCri } from '../../network';
-import type { ResolvedImage, Snapshot } from '../../images/types';
+import type { ResolvedImage } from '../../images/types';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { applyPodCgroup } from './pod-cgroup';
-import { mountShm, podHostname, unmountShm, writePodFiles } from './pod-files';
+import { mountShm, podHostname, unmountShm, writeHosts, writePodFiles } from './pod-files';
 import type { SandboxRecord } from './records';
 import { RECORD_VERSION } from './records';
 import { checkNamespaceOptions } from './spec-security';
 import { buildSandboxSpec } from './spec-sandbox';
+
+/** Awaits every step, then throws the first failure (so every finished step has registered its undo first). */
+async function settled<T extends readonly unknown[]>(steps: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
 
 /** Pulls the pause image when the store lacks it (the kubelet never pulls it itself), then resolves it. */
 async function sandboxImage(s: RuncShared, ctx: CallContext): Promise<ResolvedImage> {
@@ -96,7 +104,7 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
 
     // Independent steps run together; allSettled (not all) so every step that succeeded has registered its undo
     // before a failure of another one starts the rollback.
-    const steps = await Promise.allSettled([
+    const [snap, netns] = await settled([
       (async () => {
         // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the
         // pause image does not have before it remounts the root read-only.
@@ -104,13 +112,11 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
         undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
         return snap;
       })(),
-      (async (): Promise<string[]> => {
-        if (hostNetwork) return [];
+      (async () => {
+        if (hostNetwork) return undefined;
         const netns = await s.netns.create(id, { signal: ctx.signal });
         undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
-        const pod = podNetworkFromCri(id, config, netns);
-        undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
-        return [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
+        return netns;
       })(),
       (async () => {
         if (!rec.shmPath) return;
@@ -123,36 +129,49 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
         undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
         await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
       })(),
-    ]);
-    const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const snap = (steps[0] as PromiseFulfilledResult<Snapshot>).value;
-    const ips = (steps[1] as PromiseFulfilledResult<string[]>).value;
-    await writePodFiles(s.layout, id, config, { hostname, hostNetwork, ips });
+      writePodFiles(s.layout, id, config, { hostname, hostNetwork }),
+    ] as const);
 
-    const spec = await buildSandboxSpec({
-      id,
-      config,
-      image,
-      rootfs: snap.rootfs,
-      hostname,
-      netnsPath: rec.netnsPath,
-      hostNetwork,
-      hostIpc,
-      hostPid,
-      shmPath: rec.shmPath,
-      cgroupParent: parent,
-      layout: s.layout,
-      runtimeDefaultSeccomp: s.seccompProfile,
-      oomScoreAdjFloor: s.oomScoreAdjFloor,
-      log,
-    });
-    const pauseDir = s.layout.pauseDir(id);
-    undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
-    log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
-    await s.engine.writeBundle(pauseDir, spec);
-    const pid = await s.engine.launch({ handler, id, dir: pauseDir, signal: ctx.signal });
-    await s.engine.start(handler, id, ctx.signal);
+    // The pause container needs the netns to exist, not to be wired: CNI ADD and the pause start overlap.
+    const [ips, pid] = await settled([
+      (async (): Promise<string[]> => {
+        if (!netns) {
+          await writeHosts(s.layout, id, { hostname, hostNetwork, ips: [] });
+          return [];
+        }
+        const pod = podNetworkFromCri(id, config, netns);
+        undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
+        const added = [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
+        await writeHosts(s.layout, id, { hostname, hostNetwork, ips: added });
+        return added;
+      })(),
+      (async () => {
+        const spec = await buildSandboxSpec({
+          id,
+          config,
+          image,
+          rootfs: snap.rootfs,
+          hostname,
+          netnsPath: rec.netnsPath,
+          hostNetwork,
+          hostIpc,
+          hostPid,
+          shmPath: rec.shmPath,
+          cgroupParent: parent,
+          layout: s.layout,
+          runtimeDefaultSeccomp: s.seccompProfile,
+          oomScoreAdjFloor: s.oomScoreAdjFloor,
+          log,
+        });
+        const pauseDir = s.layout.pauseDir(id);
+        undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
+        log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
+        await s.engine.writeBundle(pauseDir, spec);
+        const pid = await s.engine.launch({ handler, id, dir: pauseDir, signal: ctx.signal });
+        await s.engine.start(handler, id, ctx.signal);
+        return pid;
+      })(),
+    ] as const);
     rec = await s.records.updateSandbox(id, { phase: 'ready', ips });
     log.info('pause container running', { pid, ip: rec.ips[0] ?? '' });
   });
