@@ -79,6 +79,9 @@ function classify(env: LayerEnv, job: LayerJob, haveBlob: boolean, err: unknown)
   if (typeof e?.code === 'string' && e.code.startsWith('Z_')) {
     return new InvalidArgumentError(`pull image ${env.image}: ${what} is not valid ${job.compression}: ${e.message}`);
   }
+  if (e instanceof CrimuxError && e.kind === 'Unimplemented') {
+    return new UnimplementedError(`pull image ${env.image}: ${what}: ${e.message}`, { cause: e });
+  }
   if (e instanceof CrimuxError) {
     return new InternalError(`pull image ${env.image}: unpack ${what}: ${e.message}`, { cause: e });
   }

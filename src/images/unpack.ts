@@ -18,7 +18,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { lstat, readdir, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { InternalError } from '../errors';
+import { InternalError, UnimplementedError } from '../errors';
 
 export const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -101,16 +101,20 @@ class DrainingSink extends Writable {
 /** A zstd decompressor as a child process (`zstd -dc`), for tar+zstd layers; Node 20's zlib has no zstd. */
 export function zstdDecompressor(): { child: ChildProcess; done: Promise<void> } {
   const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return { child, done: exitOf(child, 'zstd') };
+  return { child, done: exitOf(child, 'zstd', 'zstd-compressed layers need the zstd program (Debian package zstd)') };
 }
 
-function exitOf(child: ChildProcess, name: string): Promise<void> {
+/** Settles when the child exits; `missing` turns "program not installed" into Unimplemented with that hint. */
+function exitOf(child: ChildProcess, name: string, missing?: string): Promise<void> {
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
     if (stderr.length < STDERR_LIMIT) stderr += b.toString('utf8');
   });
   return new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(new InternalError(`run ${name}: ${err.message}`, { cause: err })));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (missing && err.code === 'ENOENT') reject(new UnimplementedError(missing, { cause: err }));
+      else reject(new InternalError(`run ${name}: ${err.message}`, { cause: err }));
+    });
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
       else reject(new InternalError(`${name} failed (${signal ?? `exit ${code}`}): ${stderr.trim().slice(0, 2000)}`));
