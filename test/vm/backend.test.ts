@@ -51,9 +51,9 @@ async function status(id: string) {
   return (await backend.containerStatus(h.ctx(), id, false)).status;
 }
 
-async function runContainer(id: string, name: string, cmd: string[], image: string = BUSYBOX.ref): Promise<void> {
+async function runContainer(id: string, name: string, cmd: string[], image: string = BUSYBOX.ref, extra: Record<string, unknown> = {}): Promise<void> {
   await backend.createContainer(h.ctx(), {
-    id, sandboxId: POD, config: h.containerConfig(name, image, cmd), sandboxConfig: h.sandboxConfig('web', logDir),
+    id, sandboxId: POD, config: h.containerConfig(name, image, cmd, extra), sandboxConfig: h.sandboxConfig('web', logDir),
   });
   await backend.startContainer(h.ctx(), id);
 }
@@ -120,8 +120,14 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.deepEqual(parsed.map((m) => `${m?.[2]} ${m?.[4]}`).sort(), ['stderr oops', 'stdout hello', 'stdout partial']);
   });
 
-  it('execs in a running container: the guest kernel, not the host one; ExecSync timeout', async () => {
-    await runContainer('c2'.padEnd(64, '2'), 'sleeper', ['sleep', '1000']);
+  it('execs in a running container: the guest kernel, not the host one; copied mounts; ExecSync timeout', async () => {
+    const conf = path.join(dir, 'config');
+    fs.mkdirSync(conf, { recursive: true });
+    fs.writeFileSync(path.join(conf, 'a.txt'), 'from the host\n');
+    const mounts = [{ container_path: '/config', host_path: conf, readonly: true }];
+    await runContainer('c2'.padEnd(64, '2'), 'sleeper', ['sleep', '1000'], BUSYBOX.ref, { mounts });
+    const cat = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['cat', '/config/a.txt'], 30);
+    assert.equal(cat.stdout.toString(), 'from the host\n', 'a small mount is copied into the VM');
     const r = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['uname', '-r'], 30);
     assert.equal(r.exitCode, 0);
     const guest = r.stdout.toString().trim();

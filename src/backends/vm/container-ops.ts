@@ -11,7 +11,7 @@ import type * as cri from '../../cri/types';
 import { msToNs, nowNs } from './crilog';
 import type { VmContext } from './context';
 import type { ContainerState, ExecReply } from './protocol';
-import { podFiles, podHostname, processArgs, processEnv, processUser, validateContainer } from './spec';
+import { mountFiles, podFiles, podHostname, processArgs, processEnv, processUser, validateContainer } from './spec';
 import type { ContainerRecord, PodRecord } from './store';
 
 export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
@@ -24,6 +24,8 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
     if (pod.containers[req.id]) return; // a retried create: keep the result
     if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
     ctx.log.info('vm: create container', { image: ref });
+    const mounts = mountFiles(req.config.mounts);
+    if (mounts.skipped.length > 0) ctx.log.warn('vm: mounts not copied into the VM', { skipped: mounts.skipped });
     const base = await x.disks.base(ctx, image.id, image.ref);
     const overlay = path.join(x.rt.store.podDir(pod.id), `ctr-${req.id.slice(0, 16)}.qcow2`);
     await x.disks.overlay(base, overlay);
@@ -40,7 +42,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
           cid: req.id, serial, readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
           args: processArgs(req.config, image), env: processEnv(req.config, image, hostname),
           cwd: req.config.working_dir || image.config.workingDir || '/', user: processUser(req.config, image), hostname,
-          files: podFiles(pod.config, hostname, pod.net?.ip), memoryLimit: limit > 0 ? limit : 0, stdin: req.config.stdin,
+          files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files], memoryLimit: limit > 0 ? limit : 0, stdin: req.config.stdin,
         },
       }, 60_000);
     } catch (err) {

@@ -2,6 +2,8 @@
  * Pure conversions from CRI requests to what the VM needs: validation of what a VM cannot honour, VM size, and
  * the container process (args, env, user, cwd, files) the agent runs.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ResolvedImage } from '../../images/types';
@@ -117,4 +119,37 @@ export function podFiles(sandbox: cri.PodSandboxConfig, hostname: string, ip: st
 
 export function podHostname(config: cri.PodSandboxConfig): string {
   return (config.hostname || config.metadata?.name || 'pod').slice(0, 63);
+}
+
+/** Bound on what mounts may copy into one container (the copy travels base64 over the agent channel). */
+const MOUNT_COPY_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * CRI mounts as a one-time copy into the rootfs: the guest cannot see host paths (no virtio-fs or 9p here), so small
+ * files and directories (hosts, termination-log, config maps, tokens) are copied at create; larger or special
+ * sources are skipped and reported. NOTE: later changes on either side are not seen by the other.
+ */
+export function mountFiles(mounts: cri.ContainerConfig['mounts']): { files: NonNullable<ContainerSpec['files']>; skipped: string[] } {
+  const files: NonNullable<ContainerSpec['files']> = [];
+  const skipped: string[] = [];
+  let total = 0;
+  const add = (host: string, guest: string): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(host);
+    } catch {
+      skipped.push(`${host} (missing)`);
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const name of fs.readdirSync(host)) add(path.join(host, name), path.posix.join(guest, name));
+    } else if (st.isFile() && total + st.size <= MOUNT_COPY_MAX_BYTES) {
+      total += st.size;
+      files.push({ path: guest, data: fs.readFileSync(host).toString('base64'), mode: st.mode & 0o777 });
+    } else {
+      skipped.push(`${host} (${st.isFile() ? 'too large' : 'not a regular file'})`);
+    }
+  };
+  for (const m of mounts) if (m.host_path && m.container_path) add(m.host_path, m.container_path);
+  return { files, skipped };
 }
