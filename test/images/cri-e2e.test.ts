@@ -45,7 +45,7 @@ describe('ImageService over CRI', { timeout: 300_000 }, () => {
   });
 
   // TODO(#3): src/daemon.ts must pass `sandboxImage: config.images.sandboxImage` to OciImageStore.
-  it('pins the sandbox image', { todo: 'the daemon does not pass sandboxImage to the store yet' }, async () => {
+  it('pins the sandbox image', async () => {
     const { images } = await d.img('ListImages', {});
     assert.equal(images.find((i) => i.repo_tags.includes(PAUSE.ref))?.pinned, true);
   });
