@@ -36,7 +36,7 @@ function container(over: Partial<cri.ContainerConfig> = {}, sc: Record<string, u
   } as unknown as cri.ContainerConfig;
 }
 
-const STAGE1 = ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal'] as const;
+const STAGE1 = ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal', 'containerPidNamespace'] as const;
 
 describe('rkt ids', () => {
   it('builds rktlet app names and keeps sanitised collisions apart', () => {

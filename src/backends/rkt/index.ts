@@ -14,9 +14,10 @@ export const createRktBackend: BackendFactory = (deps) => {
       throw new InvalidArgumentError(`handlers.${h.name}.options.${key}: the rkt backend takes no handler options`);
     }
   }
-  let backend: RktBackend | undefined;
   // A real rkt keeps its own image store (rktlet's image service); the built-in stage1 uses the shared OCI store.
-  const images = rktConfig(deps).rkt.path ? new RktImageStore(() => (backend as RktBackend).podManager()) : deps.sharedImages;
-  backend = new RktBackend('rkt', deps, images);
-  return backend;
+  // The rkt store reaches the pod manager through the backend, which exists once the constructor returned.
+  const self: { backend?: RktBackend } = {};
+  const images = rktConfig(deps).rkt.path ? new RktImageStore(() => (self.backend as RktBackend).podManager()) : deps.sharedImages;
+  self.backend = new RktBackend('rkt', deps, images);
+  return self.backend;
 };

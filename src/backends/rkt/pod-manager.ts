@@ -111,7 +111,9 @@ export type SecurityFeature =
   | 'readonlyRootfs'
   | 'maskedPaths'
   | 'readonlyPaths'
-  | 'stopSignal';
+  | 'stopSignal'
+  /** CRI pid=CONTAINER: an app PID namespace of its own (rkt apps always shared the pod's). */
+  | 'containerPidNamespace';
 
 export interface PodManagerInfo {
   /** "rkt" (a real binary) or "stage1-<flavor>". */

@@ -65,6 +65,9 @@ export function containerViolations(config: cri.ContainerConfig, enforces: reado
   if (sc?.namespace_options?.pid === 'NODE' || sc?.namespace_options?.ipc === 'NODE' || sc?.namespace_options?.pid === 'TARGET') {
     out.push(hard(`${SC}.namespace_options`, 'host or target PID/IPC namespaces are not supported'));
   }
+  if (sc?.namespace_options?.pid === 'CONTAINER' && !enforces.includes('containerPidNamespace')) {
+    out.push(soft(`${SC}.namespace_options.pid`, 'apps share the pod PID namespace (pid=CONTAINER cannot be honoured)'));
+  }
   if (config.tty) out.push(soft('tty', 'containers with a terminal are not supported (conmon needs an OCI runtime console socket)'));
   if (config.devices.length > 0 || config.CDI_devices.length > 0) out.push(hard('devices', 'device passthrough is not supported'));
   for (const [i, m] of config.mounts.entries()) {

@@ -64,7 +64,7 @@ export class Stage1PodManager implements PodManager {
       version: `stage1-min (systemd-nspawn ${nspawn})`,
       takesNetnsPath: true,
       appStopHonoursGrace: true,
-      enforces: ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal'],
+      enforces: ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal', 'containerPidNamespace'],
       tty: true,
     };
   }
