@@ -61,7 +61,11 @@ async function main(): Promise<void> {
   let seq = 0;
   const podConfig = () => {
     const name = `bench-${++seq}`;
-    return { metadata: { name, namespace: 'bench', uid: `${name}-${process.pid}`, attempt: 0 }, hostname: name, log_directory: path.join(logRoot, name) };
+    return {
+      metadata: { name, namespace: 'bench', uid: `${name}-${process.pid}`, attempt: 0 },
+      hostname: name,
+      log_directory: path.join(logRoot, name),
+    };
   };
   const runPod = async (handler: string) => {
     const config = podConfig();
@@ -77,7 +81,14 @@ async function main(): Promise<void> {
   try {
     await d.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: 'vm' } }, { deadlineMs: 120_000 });
     const tmplRoot = path.join(d.stateDir, 'backends', 'vm', 'templates');
-    await h.waitFor('template', () => (fs.existsSync(tmplRoot) && fs.readdirSync(tmplRoot).some((k) => fs.existsSync(path.join(tmplRoot, k, 'state'))) ? true : undefined), 600_000);
+    await h.waitFor(
+      'template',
+      () =>
+        fs.existsSync(tmplRoot) && fs.readdirSync(tmplRoot).some((k) => fs.existsSync(path.join(tmplRoot, k, 'state')))
+          ? true
+          : undefined,
+      600_000,
+    );
 
     const cold: number[] = [];
     for (let i = 0; i < Math.min(ROUNDS, 3); i++) {
@@ -90,9 +101,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       const p = await runPod('vm');
       clone.push(p.t);
-      const config = { metadata: { name: 'c' }, image: { image: BUSYBOX.ref }, command: ['sleep', '1000'], log_path: 'c.log' };
+      const config = {
+        metadata: { name: 'c' },
+        image: { image: BUSYBOX.ref },
+        command: ['sleep', '1000'],
+        log_path: 'c.log',
+      };
       const [t] = await ms(async () => {
-        const c = await d.rt('CreateContainer', { pod_sandbox_id: p.id, config, sandbox_config: p.config }, { deadlineMs: 120_000 });
+        const c = await d.rt(
+          'CreateContainer',
+          { pod_sandbox_id: p.id, config, sandbox_config: p.config },
+          { deadlineMs: 120_000 },
+        );
         await d.rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 60_000 });
       });
       start.push(t);
@@ -105,8 +125,17 @@ async function main(): Promise<void> {
     const idle: string[] = [];
     for (let i = 0; i < IDLE_PODS; i++) {
       const p = await runPod('vm');
-      const config = { metadata: { name: 'c' }, image: { image: BUSYBOX.ref }, command: ['sleep', '100000'], log_path: 'c.log' };
-      const c = await d.rt('CreateContainer', { pod_sandbox_id: p.id, config, sandbox_config: p.config }, { deadlineMs: 120_000 });
+      const config = {
+        metadata: { name: 'c' },
+        image: { image: BUSYBOX.ref },
+        command: ['sleep', '100000'],
+        log_path: 'c.log',
+      };
+      const c = await d.rt(
+        'CreateContainer',
+        { pod_sandbox_id: p.id, config, sandbox_config: p.config },
+        { deadlineMs: 120_000 },
+      );
       await d.rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 60_000 });
       idle.push(p.id);
     }
@@ -114,7 +143,14 @@ async function main(): Promise<void> {
     const after = memAvailableKiB();
     const pids = idle.flatMap((id) => h.qemuProcesses(path.join(d.runDir, 'vm', id.slice(0, 16))));
     const pss = pids.map((p) => pssKiB(p) / 1024);
-    const rss = await Promise.all(idle.map(async (id) => Number((await d.rt('PodSandboxStats', { pod_sandbox_id: id })).stats?.linux?.memory?.working_set_bytes?.value ?? 0) / 1048576));
+    const rss = await Promise.all(
+      idle.map(
+        async (id) =>
+          Number(
+            (await d.rt('PodSandboxStats', { pod_sandbox_id: id })).stats?.linux?.memory?.working_set_bytes?.value ?? 0,
+          ) / 1048576,
+      ),
+    );
     const result = {
       date: new Date().toISOString(),
       host: { cpus: os.cpus().length, kernel: os.release(), node: process.version, accel: 'see daemon log (tcg here)' },
@@ -129,7 +165,8 @@ async function main(): Promise<void> {
     };
     fs.mkdirSync(OUT, { recursive: true });
     fs.writeFileSync(path.join(OUT, 'vm.json'), JSON.stringify(result, null, 2) + '\n');
-    const row = (name: string, s: ReturnType<typeof stats>) => `| ${name} | ${s.n} | ${s.median} | ${s.min} | ${s.max} |`;
+    const row = (name: string, s: ReturnType<typeof stats>) =>
+      `| ${name} | ${s.n} | ${s.median} | ${s.min} | ${s.max} |`;
     const md = [
       '# vm backend: pod VM boot, container start, idle memory',
       '',

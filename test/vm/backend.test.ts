@@ -9,102 +9,86 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Backend } from '../../src/backends/backend';
-import { createVmBackend } from '../../src/backends/vm';
-import { loadConfig } from '../../src/config/load';
-import { OciImageStore } from '../../src/images/store';
-import { Metrics } from '../../src/metrics/metrics';
 import { BUSYBOX, HTTP } from '../fixtures/images';
-import { testRegistryMap } from '../helpers/daemon';
-import { ensureTestRegistry } from '../helpers/registry';
+import { DirectEnv } from './direct';
 import * as h from './helpers';
 
 const SLOT = 1;
-
-const dir = h.tempDir();
-const state = path.join(dir, 's');
-const run = path.join(dir, 'r');
-const logDir = path.join(dir, 'logs');
-const log = h.testLogger();
-let images: OciImageStore;
+const env = new DirectEnv(SLOT);
+const { dir, state, run, logDir } = env;
 let backend: Backend;
 const POD = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'b'.repeat(8);
-
-function makeBackend(): Backend {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      stateDir: state, runDir: run, defaultHandler: 'vm',
-      handlers: { vm: { backend: 'vm', options: {} } },
-      'backends.vm.enabled': true, 'backends.vm.guestDir': h.GUEST_DIR,
-      'network.confDir': h.writeCniConf(dir, SLOT), 'network.netnsDir': path.join(run, 'netns'),
-      'images.registries': testRegistryMap(),
-    },
-  });
-  return createVmBackend({
-    config, handlers: [{ name: 'vm', backend: 'vm', options: {} }], log,
-    stateDir: path.join(state, 'backends', 'vm'), runDir: path.join(run, 'vm'),
-    sharedImages: images, metrics: new Metrics({ processMetrics: false }),
-  });
-}
 
 async function status(id: string) {
   return (await backend.containerStatus(h.ctx(), id, false)).status;
 }
 
-async function runContainer(id: string, name: string, cmd: string[], image: string = BUSYBOX.ref, extra: Record<string, unknown> = {}): Promise<void> {
+async function runContainer(
+  id: string,
+  name: string,
+  cmd: string[],
+  image: string = BUSYBOX.ref,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   await backend.createContainer(h.ctx(), {
-    id, sandboxId: POD, config: h.containerConfig(name, image, cmd, extra), sandboxConfig: h.sandboxConfig('web', logDir),
+    id,
+    sandboxId: POD,
+    config: h.containerConfig(name, image, cmd, extra),
+    sandboxConfig: h.sandboxConfig('web', logDir),
   });
   await backend.startContainer(h.ctx(), id);
 }
 
-const exited = (id: string) => h.waitFor(`${id} exited`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? true : undefined), 60_000);
+const exited = (id: string) =>
+  h.waitFor(`${id} exited`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? true : undefined), 60_000);
 
 describe('vm backend (direct)', { timeout: 900_000 }, () => {
   before(async () => {
-    h.ensureGuest();
-    await ensureTestRegistry();
-    images = new OciImageStore({ root: path.join(state, 'images'), registries: testRegistryMap() as never, pullTimeoutSeconds: 120, log, metrics: new Metrics({ processMetrics: false }) });
-    await images.start();
-    for (const img of [BUSYBOX.ref, HTTP.ref]) await images.pull(h.ctx(), { image: img });
-    backend = makeBackend();
-    await backend.start(h.ctx());
+    await env.prepare([BUSYBOX.ref, HTTP.ref]);
+    backend = await env.start();
     const health = await backend.health(h.ctx());
     assert.equal(health.ready, true, health.message);
   });
 
-  after(async () => {
-    await backend?.removePodSandbox(h.ctx(), POD).catch(() => undefined);
-    await backend?.close();
-    for (const pid of h.qemuProcesses(run)) process.kill(pid, 'SIGKILL');
-    await images?.close();
-    h.removeBridge(SLOT);
-    h.releaseMount(path.join(run, 'netns'));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => env.cleanup([POD]));
 
   it('refuses what a VM cannot honour, naming the field', async () => {
     const cfg = h.sandboxConfig('hostnet', logDir, {
       linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } },
     } as never);
-    await assert.rejects(backend.runPodSandbox(h.ctx(), { id: 'f'.repeat(64), handler: { name: 'vm', backend: 'vm', options: {} }, config: cfg }), (err: Error) => {
-      assert.equal((err as { kind?: string }).kind, 'InvalidArgument');
-      assert.match(err.message, /namespace_options\.network/);
-      return true;
-    });
+    await assert.rejects(
+      backend.runPodSandbox(h.ctx(), {
+        id: 'f'.repeat(64),
+        handler: { name: 'vm', backend: 'vm', options: {} },
+        config: cfg,
+      }),
+      (err: Error) => {
+        assert.equal((err as { kind?: string }).kind, 'InvalidArgument');
+        assert.match(err.message, /namespace_options\.network/);
+        return true;
+      },
+    );
     assert.equal(backend.capabilities.hostNetwork, false);
     assert.equal(backend.capabilities.privileged, false);
   });
 
   it('boots a pod VM with a CNI address and reports it READY', async () => {
-    await backend.runPodSandbox(h.ctx(), { id: POD, handler: { name: 'vm', backend: 'vm', options: {} }, config: h.sandboxConfig('web', logDir) });
+    await backend.runPodSandbox(h.ctx(), {
+      id: POD,
+      handler: { name: 'vm', backend: 'vm', options: {} },
+      config: h.sandboxConfig('web', logDir),
+    });
     const st = await backend.podSandboxStatus(h.ctx(), POD, true);
     assert.equal(st.status.state, 'SANDBOX_READY');
     assert.match(String(st.status.network?.ip), h.net(SLOT).ipPattern);
     const podRun = path.join(run, 'vm', POD.slice(0, 16));
     assert.equal(h.qemuProcesses(podRun).length, 1);
     // Repeating the create (a kubelet retry) keeps the VM.
-    await backend.runPodSandbox(h.ctx(), { id: POD, handler: { name: 'vm', backend: 'vm', options: {} }, config: h.sandboxConfig('web', logDir) });
+    await backend.runPodSandbox(h.ctx(), {
+      id: POD,
+      handler: { name: 'vm', backend: 'vm', options: {} },
+      config: h.sandboxConfig('web', logDir),
+    });
     assert.equal(h.qemuProcesses(podRun).length, 1);
   });
 
@@ -116,8 +100,15 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.equal(st.reason, 'Error');
     const lines = fs.readFileSync(path.join(logDir, 'once.log'), 'utf8').trim().split('\n');
     const parsed = lines.map((l) => /^(\S+) (stdout|stderr) ([PF]) (.*)$/.exec(l));
-    assert.ok(parsed.every((m) => m && !Number.isNaN(Date.parse(m[1] ?? ''))), lines.join('\n'));
-    assert.deepEqual(parsed.map((m) => `${m?.[2]} ${m?.[4]}`).sort(), ['stderr oops', 'stdout hello', 'stdout partial']);
+    assert.ok(
+      parsed.every((m) => m && !Number.isNaN(Date.parse(m[1] ?? ''))),
+      lines.join('\n'),
+    );
+    assert.deepEqual(parsed.map((m) => `${m?.[2]} ${m?.[4]}`).sort(), [
+      'stderr oops',
+      'stdout hello',
+      'stdout partial',
+    ]);
   });
 
   it('execs in a running container: the guest kernel, not the host one; copied mounts; ExecSync timeout', async () => {
@@ -137,30 +128,44 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.equal(ps.exitCode, 7);
     assert.equal(ps.stdout.toString().split('\n')[1], 'web');
     const t0 = Date.now();
-    await assert.rejects(backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['sleep', '30'], 2), { kind: 'DeadlineExceeded' } as never);
+    await assert.rejects(backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['sleep', '30'], 2), {
+      kind: 'DeadlineExceeded',
+    } as never);
     assert.ok(Date.now() - t0 < 25_000);
   });
 
   it('shares the pod network between containers and is reachable at the pod IP', async () => {
     await runContainer('c3'.padEnd(64, '3'), 'http', [], HTTP.ref);
     const viaPeer = await h.waitFor('peer reaches http on localhost', async () => {
-      const r = await backend.execSync(h.ctx(), 'c2'.padEnd(64, '2'), ['wget', '-qO-', `http://127.0.0.1:${HTTP.port}/`], 10);
+      const r = await backend.execSync(
+        h.ctx(),
+        'c2'.padEnd(64, '2'),
+        ['wget', '-qO-', `http://127.0.0.1:${HTTP.port}/`],
+        10,
+      );
       return r.exitCode === 0 ? r.stdout.toString() : undefined;
     });
     assert.ok(viaPeer.startsWith(HTTP.bodyPrefix));
     const ip = String((await backend.podSandboxStatus(h.ctx(), POD, false)).status.network?.ip);
     const body = await new Promise<string>((resolve, reject) => {
-      http.get({ host: ip, port: HTTP.port, path: '/', timeout: 10_000 }, (res) => {
-        let b = '';
-        res.on('data', (d: Buffer) => (b += d.toString()));
-        res.on('end', () => resolve(b));
-      }).on('error', reject);
+      http
+        .get({ host: ip, port: HTTP.port, path: '/', timeout: 10_000 }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     assert.ok(body.startsWith(HTTP.bodyPrefix), body);
   });
 
   it('streams an interactive exec (stdin → stdout, stderr, exit code) and port-forwards into the guest', async () => {
-    const ps = await backend.exec(h.ctx(), 'c2'.padEnd(64, '2'), ['sh', '-c', 'cat; echo err >&2; exit 4'], { stdin: true, stdout: true, stderr: true, tty: false });
+    const ps = await backend.exec(h.ctx(), 'c2'.padEnd(64, '2'), ['sh', '-c', 'cat; echo err >&2; exit 4'], {
+      stdin: true,
+      stdout: true,
+      stderr: true,
+      tty: false,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     ps.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -175,15 +180,24 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     const reply: Buffer[] = [];
     sock.on('data', (b: Buffer) => reply.push(b));
     sock.write('GET / HTTP/1.0\r\n\r\n');
-    await h.waitFor('port-forward reply', () => (Buffer.concat(reply).toString().includes(HTTP.bodyPrefix) ? true : undefined), 20_000);
+    await h.waitFor(
+      'port-forward reply',
+      () => (Buffer.concat(reply).toString().includes(HTTP.bodyPrefix) ? true : undefined),
+      20_000,
+    );
     sock.destroy();
   });
 
   it('attaches to a container started with stdin', async () => {
     const id = 'c6'.padEnd(64, '6');
     await backend.createContainer(h.ctx(), {
-      id, sandboxId: POD, sandboxConfig: h.sandboxConfig('web', logDir),
-      config: h.containerConfig('attach', BUSYBOX.ref, ['sh', '-c', 'read line; echo "got $line"; exit 0'], { stdin: true, stdin_once: true }),
+      id,
+      sandboxId: POD,
+      sandboxConfig: h.sandboxConfig('web', logDir),
+      config: h.containerConfig('attach', BUSYBOX.ref, ['sh', '-c', 'read line; echo "got $line"; exit 0'], {
+        stdin: true,
+        stdin_once: true,
+      }),
     });
     await backend.startContainer(h.ctx(), id);
     const ps = await backend.attach(h.ctx(), id, { stdin: true, stdout: true, stderr: true, tty: false });
@@ -202,7 +216,11 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.equal(st.state, 'CONTAINER_EXITED');
     assert.equal(st.exit_code, 137);
     assert.ok(Date.now() - t0 >= 1900, 'waited for the grace period');
-    await runContainer('c4'.padEnd(64, '4'), 'trap', ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 0.2; done"]);
+    await runContainer('c4'.padEnd(64, '4'), 'trap', [
+      'sh',
+      '-c',
+      "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+    ]);
     await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20);
     assert.equal((await status('c4'.padEnd(64, '4'))).exit_code, 0);
     await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20); // idempotent
@@ -217,8 +235,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
 
   it('survives a backend restart: the VM is found again and still manageable', async () => {
     await backend.close();
-    backend = makeBackend();
-    await backend.start(h.ctx());
+    backend = await env.start();
     const st = await backend.podSandboxStatus(h.ctx(), POD, false);
     assert.equal(st.status.state, 'SANDBOX_READY');
     assert.equal((await status('c3'.padEnd(64, '3'))).state, 'CONTAINER_RUNNING');

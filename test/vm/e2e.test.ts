@@ -41,7 +41,8 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
   });
 
   after(async () => {
-    for (const id of pods) await daemon?.rt('RemovePodSandbox', { pod_sandbox_id: id }, { deadlineMs: 60_000 }).catch(() => undefined);
+    for (const id of pods)
+      await daemon?.rt('RemovePodSandbox', { pod_sandbox_id: id }, { deadlineMs: 60_000 }).catch(() => undefined);
     await daemon?.stop().catch(() => daemon?.kill9());
     if (daemon) {
       for (const pid of h.qemuProcesses(daemon.runDir)) process.kill(pid, 'SIGKILL');
@@ -68,12 +69,17 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
   };
   const start = async (pod: Pod, name: string, command: string[], image: string = BUSYBOX.ref) => {
     const config = { metadata: { name }, image: { image }, command, log_path: `${name}/0.log` };
-    const c = await daemon.rt('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, { deadlineMs: 120_000 });
+    const c = await daemon.rt(
+      'CreateContainer',
+      { pod_sandbox_id: pod.id, config, sandbox_config: pod.config },
+      { deadlineMs: 120_000 },
+    );
     await daemon.rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 60_000 });
     return c.container_id;
   };
   const status = async (id: string) => (await daemon.rt('ContainerStatus', { container_id: id })).status!;
-  const exec = (id: string, cmd: string[], timeout = 30) => daemon.rt('ExecSync', { container_id: id, cmd, timeout }, { deadlineMs: 120_000 });
+  const exec = (id: string, cmd: string[], timeout = 30) =>
+    daemon.rt('ExecSync', { container_id: id, cmd, timeout }, { deadlineMs: 120_000 });
 
   let byHandler: Pod;
   let sleeper: string;
@@ -119,7 +125,10 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
   });
 
   it('times out ExecSync with DEADLINE_EXCEEDED', async () => {
-    await assert.rejects(exec(sleeper, ['sleep', '60'], 2), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      exec(sleeper, ['sleep', '60'], 2),
+      (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+    );
   });
 
   it('keeps the VM across kill -9 of crimux; the restarted daemon manages it', async () => {

@@ -18,12 +18,19 @@ export const GUEST_DIR = process.env.CRIMUX_VM_GUEST_DIR ?? '/var/lib/crimux/vm/
  * an IPAM range or tear down each other's bridge.
  */
 export function net(slot: number): { bridge: string; subnet: string; ipPattern: RegExp } {
-  return { bridge: `crimuxvmt${slot}`, subnet: `10.99.${70 + slot}.0/24`, ipPattern: new RegExp(`^10\\.99\\.${70 + slot}\\.\\d+$`) };
+  return {
+    bridge: `crimuxvmt${slot}`,
+    subnet: `10.99.${70 + slot}.0/24`,
+    ipPattern: new RegExp(`^10\\.99\\.${70 + slot}\\.\\d+$`),
+  };
 }
 
 /** Build (or reuse) the guest kernel, initramfs and tools disk; bounded because apt may download. */
 export function ensureGuest(): void {
-  execFileSync('bash', [path.join(ROOT, 'scripts/build-vm-guest.sh'), GUEST_DIR], { stdio: 'inherit', timeout: 600_000 });
+  execFileSync('bash', [path.join(ROOT, 'scripts/build-vm-guest.sh'), GUEST_DIR], {
+    stdio: 'inherit',
+    timeout: 600_000,
+  });
 }
 
 export function testLogger(): Logger {
@@ -50,8 +57,16 @@ export function writeCniConf(dir: string, slot: number): string {
       name: 'crimux-vmtest',
       plugins: [
         {
-          type: 'bridge', bridge: net(slot).bridge, isGateway: true, ipMasq: false,
-          ipam: { type: 'host-local', ranges: [[{ subnet: net(slot).subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(dir, 'ipam') },
+          type: 'bridge',
+          bridge: net(slot).bridge,
+          isGateway: true,
+          ipMasq: false,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: net(slot).subnet }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: path.join(dir, 'ipam'),
+          },
         },
       ],
     }),
@@ -68,7 +83,11 @@ export function removeBridge(slot: number): void {
   }
 }
 
-export function sandboxConfig(name: string, logDir: string, extra: Partial<cri.PodSandboxConfig> = {}): cri.PodSandboxConfig {
+export function sandboxConfig(
+  name: string,
+  logDir: string,
+  extra: Partial<cri.PodSandboxConfig> = {},
+): cri.PodSandboxConfig {
   return {
     metadata: { name, namespace: 'vmtest', uid: `uid-${name}`, attempt: 0 },
     hostname: name,
@@ -83,7 +102,12 @@ export function sandboxConfig(name: string, logDir: string, extra: Partial<cri.P
   } as unknown as cri.PodSandboxConfig;
 }
 
-export function containerConfig(name: string, image: string, command: string[], extra: Record<string, unknown> = {}): cri.ContainerConfig {
+export function containerConfig(
+  name: string,
+  image: string,
+  command: string[],
+  extra: Record<string, unknown> = {},
+): cri.ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: { image, annotations: {}, user_specified_image: '', runtime_handler: '' },
@@ -107,7 +131,11 @@ export function containerConfig(name: string, image: string, command: string[], 
   } as unknown as cri.ContainerConfig;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -48,7 +48,8 @@ export async function chooseAccel(
     if (kvm.ok) {
       choice = { accel: 'kvm', reason: 'kvm boot probe passed', probeBootMs: kvm.ms, key };
     } else {
-      if (mode === 'kvm') log.warn('vm: accelerator kvm configured but the probe failed; using it anyway', { why: kvm.why });
+      if (mode === 'kvm')
+        log.warn('vm: accelerator kvm configured but the probe failed; using it anyway', { why: kvm.why });
       const tcg = mode === 'kvm' ? { ms: 0 } : await probe(qemu, guest, 'tcg', TCG_PROBE_MS);
       choice = { accel: mode === 'kvm' ? 'kvm' : 'tcg', reason: `kvm probe: ${kvm.why}`, probeBootMs: tcg.ms, key };
     }
@@ -68,12 +69,34 @@ function hasKvmDevice(): boolean {
 }
 
 /** Boot the guest with vmprobe=1 and a hard timeout; ok only for exit 0 with the marker on the console. */
-function probe(qemu: string, guest: GuestArtefacts, accel: Accel, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+function probe(
+  qemu: string,
+  guest: GuestArtefacts,
+  accel: Accel,
+  timeoutMs: number,
+): Promise<{ ok: boolean; ms: number; why: string }> {
   const append = ['console=ttyS0', 'quiet', 'panic=-1', 'vmprobe=1'];
   const cpu = accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=32', '-cpu', 'max'];
   if (accel === 'tcg') append.push(`tsc_early_khz=${hostTscKhz()}`, 'tsc=reliable');
-  const args = ['-M', 'microvm', ...cpu, '-m', '128M', '-nographic', '-nodefaults', '-no-user-config', '-no-reboot',
-    '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', append.join(' '), '-serial', 'stdio'];
+  const args = [
+    '-M',
+    'microvm',
+    ...cpu,
+    '-m',
+    '128M',
+    '-nographic',
+    '-nodefaults',
+    '-no-user-config',
+    '-no-reboot',
+    '-kernel',
+    guest.kernel,
+    '-initrd',
+    guest.initrd,
+    '-append',
+    append.join(' '),
+    '-serial',
+    'stdio',
+  ];
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -89,7 +112,11 @@ function probe(qemu: string, guest: GuestArtefacts, accel: Accel, timeoutMs: num
       clearTimeout(timer);
       const ms = Date.now() - t0;
       const ok = code === 0 && out.includes('VMPROBE-OK');
-      const why = ok ? `booted in ${ms} ms` : signal ? `${signal} after ${ms} ms` : `exit ${String(code)} after ${ms} ms`;
+      const why = ok
+        ? `booted in ${ms} ms`
+        : signal
+          ? `${signal} after ${ms} ms`
+          : `exit ${String(code)} after ${ms} ms`;
       resolve({ ok, ms, why: ok ? why : `${why}: ${lastLine(out)}` });
     });
   });

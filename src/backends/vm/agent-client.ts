@@ -11,9 +11,15 @@ export type RequestArgs = Args<Request>;
 
 export class AgentClient {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
 
-  private constructor(private readonly ch: JsonLines, private readonly onEvent: (e: Event) => void) {
+  private constructor(
+    private readonly ch: JsonLines,
+    private readonly onEvent: (e: Event) => void,
+  ) {
     ch.on('message', (m: Record<string, unknown>) => this.onMessage(m));
     ch.on('close', () => {
       for (const p of this.pending.values()) p.reject(new UnavailableError('agent: connection closed'));
@@ -26,7 +32,12 @@ export class AgentClient {
    * Connect to <pod>/agent.sock and ping until the agent answers (it may still be booting): the ping works both
    * for a fresh boot and for a reconnect, where the `ready` event was consumed by an earlier connection.
    */
-  static async connect(path: string, onEvent: (e: Event) => void, timeoutMs: number, signal?: AbortSignal): Promise<AgentClient> {
+  static async connect(
+    path: string,
+    onEvent: (e: Event) => void,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<AgentClient> {
     const deadline = Date.now() + timeoutMs;
     const c = new AgentClient(await JsonLines.connect(path, timeoutMs), onEvent);
     for (;;) {

@@ -8,8 +8,16 @@ import { NotFoundError, UnavailableError, errorMessage } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ImageStore } from '../../images/types';
 import type {
-  BackendCapabilities, BackendHealth, CallContext, ContainerStatusResult, CreateContainerRequest, ExecSyncResult, ProcessStreams,
-  RunSandboxRequest, SandboxStatusResult, StreamOptions,
+  BackendCapabilities,
+  BackendHealth,
+  CallContext,
+  ContainerStatusResult,
+  CreateContainerRequest,
+  ExecSyncResult,
+  ProcessStreams,
+  RunSandboxRequest,
+  SandboxStatusResult,
+  StreamOptions,
 } from '../backend';
 import { BaseBackend } from '../base';
 import type { BackendDeps } from '../registry';
@@ -27,13 +35,21 @@ import type { PodRecord } from './store';
 export class VmBackend extends BaseBackend {
   readonly kind = 'vm' as const;
   readonly capabilities: BackendCapabilities = {
-    hostNetwork: false, hostPid: false, hostIpc: false, privileged: false, recursiveReadOnlyMounts: false, userNamespaces: false,
+    hostNetwork: false,
+    hostPid: false,
+    hostIpc: false,
+    privileged: false,
+    recursiveReadOnlyMounts: false,
+    userNamespaces: false,
   };
   readonly images: ImageStore;
   private x?: VmContext;
   private startError?: string;
 
-  constructor(readonly name: string, private readonly deps: BackendDeps) {
+  constructor(
+    readonly name: string,
+    private readonly deps: BackendDeps,
+  ) {
     super();
     this.images = deps.sharedImages;
   }
@@ -56,7 +72,12 @@ export class VmBackend extends BaseBackend {
   async health(_ctx: CallContext): Promise<BackendHealth> {
     if (!this.x) return { ready: false, networkReady: false, reason: 'VmGuestUnavailable', message: this.startError };
     const net = await this.x.net.ready();
-    return { ready: true, networkReady: net.ready, reason: net.ready ? undefined : 'NetworkPluginNotReady', message: net.message };
+    return {
+      ready: true,
+      networkReady: net.ready,
+      reason: net.ready ? undefined : 'NetworkPluginNotReady',
+      message: net.message,
+    };
   }
 
   async close(): Promise<void> {
@@ -102,11 +123,16 @@ export class VmBackend extends BaseBackend {
   async containerStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
     const { pod, c } = ops.findContainer(this.ctx, id);
     this.ctx.rt.checkAlive(pod);
-    return { status: st.containerStatus(c), info: verbose ? { info: JSON.stringify({ lun: c.lun, serial: c.serial, overlay: c.overlay }) } : {} };
+    return {
+      status: st.containerStatus(c),
+      info: verbose ? { info: JSON.stringify({ lun: c.lun, serial: c.serial, overlay: c.overlay }) } : {},
+    };
   }
   async listContainers(_ctx: CallContext): Promise<cri.Container[]> {
     const rt = this.ctx.rt;
-    return [...rt.pods.values()].flatMap((p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerListEntry)));
+    return [...rt.pods.values()].flatMap(
+      (p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerListEntry)),
+    );
   }
 
   override async reopenContainerLog(_ctx: CallContext, id: string): Promise<void> {
@@ -131,13 +157,24 @@ export class VmBackend extends BaseBackend {
   override async containerStats(_ctx: CallContext, id: string): Promise<cri.ContainerStats> {
     const { pod, c } = ops.findContainer(this.ctx, id);
     const s = await this.guestStats(pod);
-    return st.containerStats(c, s?.containers.find((x) => x.cid === id), pod.id);
+    return st.containerStats(
+      c,
+      s?.containers.find((x) => x.cid === id),
+      pod.id,
+    );
   }
   override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
     const out: cri.ContainerStats[] = [];
     for (const pod of this.ctx.rt.pods.values()) {
       const s = await this.guestStats(pod);
-      for (const c of Object.values(pod.containers)) out.push(st.containerStats(c, s?.containers.find((x) => x.cid === c.id), pod.id));
+      for (const c of Object.values(pod.containers))
+        out.push(
+          st.containerStats(
+            c,
+            s?.containers.find((x) => x.cid === c.id),
+            pod.id,
+          ),
+        );
     }
     return out;
   }
@@ -153,8 +190,19 @@ export class VmBackend extends BaseBackend {
     const s = await this.guestStats(pod);
     const vm = this.ctx.rt.vmFor(pod);
     const alive = this.ctx.rt.checkAlive(pod);
-    const containers = Object.values(pod.containers).map((c) => st.containerStats(c, s?.containers.find((x) => x.cid === c.id), pod.id));
-    return st.podStats(pod, s, { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 }, containers);
+    const containers = Object.values(pod.containers).map((c) =>
+      st.containerStats(
+        c,
+        s?.containers.find((x) => x.cid === c.id),
+        pod.id,
+      ),
+    );
+    return st.podStats(
+      pod,
+      s,
+      { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 },
+      containers,
+    );
   }
 
   /** Guest numbers, or undefined when the VM does not answer (stats never fail a whole list). */

@@ -22,7 +22,13 @@ export interface BootHooks {
 }
 
 /** Cold boot or (with spec.incoming) clone; kills the VM again if the agent does not answer in time. */
-export async function bootVm(spec: QemuSpec, netns: string | undefined, timeoutMs: number, hooks: BootHooks, signal?: AbortSignal): Promise<BootResult> {
+export async function bootVm(
+  spec: QemuSpec,
+  netns: string | undefined,
+  timeoutMs: number,
+  hooks: BootHooks,
+  signal?: AbortSignal,
+): Promise<BootResult> {
   const t0 = Date.now();
   const pid = await startQemu(spec, netns);
   const vm = new Vm(spec.paths, pid, hooks.onEvent, hooks.log, hooks.onConnect);

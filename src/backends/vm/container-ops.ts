@@ -36,15 +36,25 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
       await vm.hotplug(lun, overlay, serial);
       const hostname = podHostname(pod.config);
       const limit = Number(req.config.linux?.resources?.memory_limit_in_bytes ?? 0);
-      await vm.request({
-        op: 'create',
-        spec: {
-          cid: req.id, serial, readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
-          args: processArgs(req.config, image), env: processEnv(req.config, image, hostname),
-          cwd: req.config.working_dir || image.config.workingDir || '/', user: processUser(req.config, image), hostname,
-          files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files], memoryLimit: limit > 0 ? limit : 0, stdin: req.config.stdin,
+      await vm.request(
+        {
+          op: 'create',
+          spec: {
+            cid: req.id,
+            serial,
+            readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
+            args: processArgs(req.config, image),
+            env: processEnv(req.config, image, hostname),
+            cwd: req.config.working_dir || image.config.workingDir || '/',
+            user: processUser(req.config, image),
+            hostname,
+            files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files],
+            memoryLimit: limit > 0 ? limit : 0,
+            stdin: req.config.stdin,
+          },
         },
-      }, 60_000);
+        60_000,
+      );
     } catch (err) {
       await vm.unplug(lun).catch(() => undefined);
       fs.rmSync(overlay, { force: true });
@@ -52,8 +62,18 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
     }
     const logDir = pod.config.log_directory;
     const c: ContainerRecord = {
-      id: req.id, podId: pod.id, config: req.config, imageId: image.id, imageRef: image.ref, digestRef: image.digestRef,
-      createdAt: nowNs(), state: 'created', lun, serial, overlay, stopSignal: image.config.stopSignal || 'SIGTERM',
+      id: req.id,
+      podId: pod.id,
+      config: req.config,
+      imageId: image.id,
+      imageRef: image.ref,
+      digestRef: image.digestRef,
+      createdAt: nowNs(),
+      state: 'created',
+      lun,
+      serial,
+      overlay,
+      stopSignal: image.config.stopSignal || 'SIGTERM',
       logPath: logDir && req.config.log_path ? path.join(logDir, req.config.log_path) : '',
     };
     x.rt.addContainer(pod, c);
@@ -96,7 +116,12 @@ export async function stopContainer(x: VmContext, ctx: CallContext, id: string, 
   const st = r.state as ContainerState;
   // The exit event normally came first; re-read the state (it may have changed during the await).
   if ((c.state as ContainerRecord['state']) !== 'exited' && st.state === 'exited') {
-    x.rt.onEvent(pod.id, { ev: 'exit', cid: id, exitCode: st.exitCode ?? 137, finishedAt: st.finishedAt ?? Date.now() });
+    x.rt.onEvent(pod.id, {
+      ev: 'exit',
+      cid: id,
+      exitCode: st.exitCode ?? 137,
+      finishedAt: st.finishedAt ?? Date.now(),
+    });
   }
   ctx.log.info('vm: container stopped', { exitCode: c.exitCode });
 }
@@ -119,13 +144,25 @@ export async function removeContainer(x: VmContext, ctx: CallContext, id: string
   });
 }
 
-export async function execSync(x: VmContext, ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+export async function execSync(
+  x: VmContext,
+  ctx: CallContext,
+  id: string,
+  cmd: string[],
+  timeoutSeconds: number,
+): Promise<ExecSyncResult> {
   const { pod, c } = find(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`exec in container ${id}: not running`);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+    throw new FailedPreconditionError(`exec in container ${id}: not running`);
   const timeoutMs = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 0;
   ctx.log.debug('vm: exec sync', { cmd: cmd[0], timeoutSeconds });
   // Without a timeout of its own, the caller's deadline (ctx.signal) still bounds the wait; the hour is a backstop.
-  const r = (await x.rt.vmFor(pod).request({ op: 'exec', cid: id, args: cmd, timeoutMs }, timeoutMs ? timeoutMs + 30_000 : 3_600_000)) as unknown as ExecReply;
+  const r = (await x.rt
+    .vmFor(pod)
+    .request(
+      { op: 'exec', cid: id, args: cmd, timeoutMs },
+      timeoutMs ? timeoutMs + 30_000 : 3_600_000,
+    )) as unknown as ExecReply;
   if (r.timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
   return { stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64'), exitCode: r.exitCode };
 }
@@ -134,9 +171,15 @@ export async function execSync(x: VmContext, ctx: CallContext, id: string, cmd: 
  * UpdateContainerResources: the memory limit goes to the container's guest cgroup. The VM's own size is fixed at
  * boot (microvm has no memory hot-plug), so a limit above the guest RAM only caps at the guest's size.
  */
-export async function updateResources(x: VmContext, ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+export async function updateResources(
+  x: VmContext,
+  ctx: CallContext,
+  id: string,
+  resources: cri.ContainerResources,
+): Promise<void> {
   const { pod, c } = find(x, id);
-  if (c.state === 'exited' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`update container ${id}: not running`);
+  if (c.state === 'exited' || !x.rt.checkAlive(pod))
+    throw new FailedPreconditionError(`update container ${id}: not running`);
   const limit = Number(resources.linux?.memory_limit_in_bytes ?? 0);
   ctx.log.info('vm: update container resources', { memoryLimit: limit });
   await x.rt.vmFor(pod).request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0 }, 15_000);

@@ -46,7 +46,18 @@ export class Disks {
       const mib = Math.max(64, Math.ceil((used * 1.2) / 1048576) + this.o.headroomMiB);
       const tmp = `${file}.tmp`;
       fs.rmSync(tmp, { force: true });
-      await run('mkfs.ext4', ['-q', '-F', '-d', snap.rootfs, '-O', '^has_journal', '-E', 'root_owner=0:0', tmp, `${mib}M`]);
+      await run('mkfs.ext4', [
+        '-q',
+        '-F',
+        '-d',
+        snap.rootfs,
+        '-O',
+        '^has_journal',
+        '-E',
+        'root_owner=0:0',
+        tmp,
+        `${mib}M`,
+      ]);
       fs.renameSync(tmp, file);
       ctx.log.info('vm: built image rootfs disk', { image: ref, mib, ms: Date.now() - t0 });
     } finally {

@@ -26,7 +26,8 @@ export function loadGuest(guestDir: string): GuestArtefacts {
     });
   }
   for (const f of [m.kernel, m.initrd, m.tools]) {
-    if (!f || !fs.existsSync(f)) throw new UnavailableError(`load vm guest: ${f} missing (run scripts/build-vm-guest.sh)`);
+    if (!f || !fs.existsSync(f))
+      throw new UnavailableError(`load vm guest: ${f} missing (run scripts/build-vm-guest.sh)`);
   }
   if (m.protocolVersion !== PROTOCOL_VERSION) {
     throw new FailedPreconditionError(

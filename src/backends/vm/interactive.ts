@@ -29,9 +29,16 @@ function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
   });
 }
 
-export async function exec(x: VmContext, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+export async function exec(
+  x: VmContext,
+  ctx: CallContext,
+  id: string,
+  cmd: string[],
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   const { pod, c } = findContainer(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`exec in container ${id}: not running`);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+    throw new FailedPreconditionError(`exec in container ${id}: not running`);
   const vm = x.rt.vmFor(pod);
   const r = await vm.request({ op: 'spawn', cid: id, args: cmd, stdin: opts.stdin, tty: opts.tty }, 30_000);
   const sid = r.sid as number;
@@ -52,7 +59,10 @@ export async function exec(x: VmContext, ctx: CallContext, id: string, cmd: stri
     });
   });
   const stdin = opts.stdin
-    ? stdinWriter((b) => client.send({ op: 'data', sid, data: b.toString('base64') }), () => client.send({ op: 'close', sid }))
+    ? stdinWriter(
+        (b) => client.send({ op: 'data', sid, data: b.toString('base64') }),
+        () => client.send({ op: 'close', sid }),
+      )
     : undefined;
   return {
     stdin,
@@ -68,7 +78,8 @@ export async function exec(x: VmContext, ctx: CallContext, id: string, cmd: stri
 
 export async function attach(x: VmContext, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
   const { pod, c } = findContainer(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod)) throw new FailedPreconditionError(`attach to container ${id}: not running`);
+  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+    throw new FailedPreconditionError(`attach to container ${id}: not running`);
   const client = await x.rt.vmFor(pod).client();
   ctx.log.debug('vm: attach');
   const stdout = new PassThrough();
@@ -85,11 +96,15 @@ export async function attach(x: VmContext, ctx: CallContext, id: string, opts: S
     stderr?.end();
     done({ exitCode });
   };
-  const stdin = opts.stdin && c.config.stdin
-    ? stdinWriter((b) => client.send({ op: 'stdin', cid: id, data: b.toString('base64') }), () => {
-        if (c.config.stdin_once) client.send({ op: 'stdinClose', cid: id });
-      })
-    : undefined;
+  const stdin =
+    opts.stdin && c.config.stdin
+      ? stdinWriter(
+          (b) => client.send({ op: 'stdin', cid: id, data: b.toString('base64') }),
+          () => {
+            if (c.config.stdin_once) client.send({ op: 'stdinClose', cid: id });
+          },
+        )
+      : undefined;
   return {
     stdin,
     stdout: opts.stdout || opts.tty ? stdout : undefined,

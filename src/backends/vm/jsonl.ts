@@ -11,7 +11,10 @@ export class JsonLines extends EventEmitter {
   private partLen = 0;
   private closed = false;
 
-  private constructor(private readonly sock: net.Socket, private readonly maxLine: number) {
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly maxLine: number,
+  ) {
     super();
     sock.on('data', (b: Buffer) => this.onData(b));
     sock.on('close', () => {

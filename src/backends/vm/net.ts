@@ -27,7 +27,12 @@ export class VmNetwork {
 
   constructor(config: Config, stateDir: string, log: Logger) {
     this.netns = new NetnsManager({ dir: config.network.netnsDir, logger: log });
-    this.cni = new CniClient({ confDir: config.network.confDir, binDirs: config.network.binDirs, stateDir, logger: log });
+    this.cni = new CniClient({
+      confDir: config.network.confDir,
+      binDirs: config.network.binDirs,
+      stateDir,
+      logger: log,
+    });
   }
 
   /** Create the netns, run CNI ADD, add the tap and the mirred filters. Caller undoes with teardown(). */
@@ -41,12 +46,46 @@ export class VmNetwork {
     await sh(netns, ['ip', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'], signal);
     await sh(netns, ['ip', 'link', 'set', TAP, 'up'], signal);
     // Everything that reaches one side leaves through the other, before the netns' own stack sees it.
-    for (const [from, to] of [[ifName, TAP], [TAP, ifName]] as const) {
+    for (const [from, to] of [
+      [ifName, TAP],
+      [TAP, ifName],
+    ] as const) {
       await sh(netns, ['tc', 'qdisc', 'add', 'dev', from, 'ingress'], signal);
-      await sh(netns, ['tc', 'filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
-        'action', 'mirred', 'egress', 'redirect', 'dev', to], signal);
+      await sh(
+        netns,
+        [
+          'tc',
+          'filter',
+          'add',
+          'dev',
+          from,
+          'parent',
+          'ffff:',
+          'protocol',
+          'all',
+          'u32',
+          'match',
+          'u8',
+          '0',
+          '0',
+          'action',
+          'mirred',
+          'egress',
+          'redirect',
+          'dev',
+          to,
+        ],
+        signal,
+      );
     }
-    return { netns, ip: status.ips[0], ips: [...status.ips], mac, cidr: v4?.address, gateway: v4?.gateway ?? status.gateways[0] };
+    return {
+      netns,
+      ip: status.ips[0],
+      ips: [...status.ips],
+      mac,
+      cidr: v4?.address,
+      gateway: v4?.gateway ?? status.gateways[0],
+    };
   }
 
   /** A netns with just a tap (template VMs: same netdev type as pods, no CNI). */

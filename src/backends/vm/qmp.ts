@@ -48,7 +48,11 @@ export class Qmp {
   }
 
   /** Resolves with the first event named `name` whose data passes `match`, or rejects after timeoutMs. */
-  waitEvent(name: string, timeoutMs: number, match: (d: Record<string, unknown>) => boolean = () => true): Promise<void> {
+  waitEvent(
+    name: string,
+    timeoutMs: number,
+    match: (d: Record<string, unknown>) => boolean = () => true,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.listeners.delete(fn);

@@ -25,7 +25,10 @@ export class VmRuntime {
   private readonly logs = new Map<string, CriLog>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
-  constructor(readonly store: Store, readonly log: Logger) {}
+  constructor(
+    readonly store: Store,
+    readonly log: Logger,
+  ) {}
 
   /** Run fn with the pod's lock held (creation steps, hot-plug bookkeeping, exits). */
   withLock<T>(podId: string, fn: () => Promise<T>): Promise<T> {
@@ -84,7 +87,13 @@ export class VmRuntime {
     let vm = this.vms.get(pod.id);
     if (!vm) {
       const paths = vmPaths(pod.vm.runDir, path.join(this.store.podDir(pod.id), 'console.log'));
-      vm = new Vm(paths, pod.vm.pid, (e) => this.onEvent(pod.id, e), this.log, () => this.syncState(pod.id));
+      vm = new Vm(
+        paths,
+        pod.vm.pid,
+        (e) => this.onEvent(pod.id, e),
+        this.log,
+        () => this.syncState(pod.id),
+      );
       this.vms.set(pod.id, vm);
     }
     return vm;
@@ -120,7 +129,13 @@ export class VmRuntime {
     };
   }
 
-  private recordExit(podId: string, cid: string, exitCode: number, finishedAtMs: number | undefined, message?: string): void {
+  private recordExit(
+    podId: string,
+    cid: string,
+    exitCode: number,
+    finishedAtMs: number | undefined,
+    message?: string,
+  ): void {
     const pod = this.pods.get(podId);
     const c = pod?.containers[cid];
     if (!pod || !c || c.state === 'exited') return;
@@ -174,7 +189,9 @@ export class VmRuntime {
       if (pod.state === 'ready' && !isQemu(pod.vm.pid)) this.markDead(pod, `qemu pid ${pod.vm.pid} not running`);
       else if (pod.state === 'ready') {
         const vm = this.vmFor(pod);
-        vm.connect(30_000).catch((err: unknown) => this.log.warn('vm: reconnect failed', { sandbox: pod.id, error: err }));
+        vm.connect(30_000).catch((err: unknown) =>
+          this.log.warn('vm: reconnect failed', { sandbox: pod.id, error: err }),
+        );
       }
     }
     this.log.info('vm: recovered pods', { pods: this.pods.size });

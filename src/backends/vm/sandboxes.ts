@@ -30,9 +30,15 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       const template = x.templatesFor(req.handler.name) ? x.templates?.lookup(size.memMiB, size.vcpus) : undefined;
       // Saved before any host resource exists, NOTREADY: a crash mid-create leaves a record that Remove can clean.
       const pod: PodRecord = {
-        version: 1, id: req.id, handler: req.handler.name, config: req.config, createdAt: nowNs(), state: 'notready',
+        version: 1,
+        id: req.id,
+        handler: req.handler.name,
+        config: req.config,
+        createdAt: nowNs(),
+        state: 'notready',
         vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
-        containers: {}, nextLun: 1,
+        containers: {},
+        nextLun: 1,
       };
       x.rt.store.save(pod);
       undo.push(async () => x.rt.store.delete(req.id));
@@ -40,13 +46,27 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       undo.push(() => x.net.teardown(req.id, req.config));
       pod.net = { ...net };
       const spec = {
-        qemu: x.cfg.qemuPath, accel: x.accel, guest: x.guest, ...size, tap: TAP, incoming: template?.state,
+        qemu: x.cfg.qemuPath,
+        accel: x.accel,
+        guest: x.guest,
+        ...size,
+        tap: TAP,
+        incoming: template?.state,
         memFile: template ? { path: template.mem, share: false } : undefined,
         paths: vmPaths(runDir, path.join(podDir, 'console.log')),
       };
-      const boot = () => bootVm(spec, net.netns, x.cfg.bootTimeoutSeconds * 1000, {
-        onEvent: (e) => x.rt.onEvent(req.id, e), onConnect: () => x.rt.syncState(req.id), log: ctx.log,
-      }, ctx.signal);
+      const boot = () =>
+        bootVm(
+          spec,
+          net.netns,
+          x.cfg.bootTimeoutSeconds * 1000,
+          {
+            onEvent: (e) => x.rt.onEvent(req.id, e),
+            onConnect: () => x.rt.syncState(req.id),
+            log: ctx.log,
+          },
+          ctx.signal,
+        );
       // Clones are cheap; only cold boots queue behind the boot limiter.
       const { vm, ms, cloned } = template ? await boot() : await x.boots.run(boot);
       undo.push(() => vm.destroy());
@@ -54,9 +74,15 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       pod.vm.bootMs = ms;
       x.rt.vms.set(req.id, vm);
       const hostname = podHostname(req.config);
-      await vm.request({ op: 'claim', timeMs: Date.now(), seed: crypto.randomBytes(64).toString('base64'), hostname }, 10_000);
+      await vm.request(
+        { op: 'claim', timeMs: Date.now(), seed: crypto.randomBytes(64).toString('base64'), hostname },
+        10_000,
+      );
       if (net.cidr && net.mac) {
-        await vm.request({ op: 'netconf', mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway }, 15_000);
+        await vm.request(
+          { op: 'netconf', mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway },
+          15_000,
+        );
       }
       pod.state = 'ready';
       x.rt.store.save(pod);
@@ -84,7 +110,9 @@ export async function stopPodSandbox(x: VmContext, ctx: CallContext, id: string)
     if (x.rt.checkAlive(pod)) {
       for (const c of Object.values(pod.containers)) {
         if (c.state !== 'running') continue;
-        await vm.request({ op: 'stop', cid: c.id, signal: c.stopSignal, timeoutMs: 2_000 }, 15_000).catch(() => undefined);
+        await vm
+          .request({ op: 'stop', cid: c.id, signal: c.stopSignal, timeoutMs: 2_000 }, 15_000)
+          .catch(() => undefined);
       }
     }
     await vm.destroy();

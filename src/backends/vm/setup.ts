@@ -36,14 +36,32 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
   const templates = cfg.template
     ? new Templates({
         scratchNetns: (name) => net.scratch(name),
-        stateDir: deps.stateDir, runDir: deps.runDir, qemu: cfg.qemuPath, accel: choice.accel, guest,
-        bootTimeoutMs: cfg.bootTimeoutSeconds * 1000, boots, log,
+        stateDir: deps.stateDir,
+        runDir: deps.runDir,
+        qemu: cfg.qemuPath,
+        accel: choice.accel,
+        guest,
+        bootTimeoutMs: cfg.bootTimeoutSeconds * 1000,
+        boots,
+        log,
       })
     : undefined;
   const x: VmContext = {
-    cfg, rt, guest, boots, templates, accel: choice.accel, runDir: deps.runDir, images: deps.sharedImages,
+    cfg,
+    rt,
+    guest,
+    boots,
+    templates,
+    accel: choice.accel,
+    runDir: deps.runDir,
+    images: deps.sharedImages,
     net,
-    disks: new Disks({ dir: deps.stateDir, qemuImg: cfg.qemuImgPath, headroomMiB: cfg.rootfsHeadroomMiB, snapshots: deps.sharedImages }),
+    disks: new Disks({
+      dir: deps.stateDir,
+      qemuImg: cfg.qemuImgPath,
+      headroomMiB: cfg.rootfsHeadroomMiB,
+      snapshots: deps.sharedImages,
+    }),
     handlerSize: (h) => {
       const o = opts.get(h);
       return { ...(o?.memoryMiB ? { memoryMiB: o.memoryMiB } : {}), ...(o?.vcpus ? { vcpus: o.vcpus } : {}) };

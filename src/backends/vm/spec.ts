@@ -30,9 +30,12 @@ export function validateSandbox(config: cri.PodSandboxConfig): void {
 
 export function validateContainer(config: cri.ContainerConfig): void {
   if (config.linux?.security_context?.privileged) {
-    throw new InvalidArgumentError('create container: linux.security_context.privileged cannot be honoured in a VM sandbox', {
-      context: { field: 'linux.security_context.privileged' },
-    });
+    throw new InvalidArgumentError(
+      'create container: linux.security_context.privileged cannot be honoured in a VM sandbox',
+      {
+        context: { field: 'linux.security_context.privileged' },
+      },
+    );
   }
 }
 
@@ -67,7 +70,8 @@ export function processArgs(config: cri.ContainerConfig, image: ResolvedImage): 
   const entry = config.command.length > 0 ? config.command : (image.config.entrypoint ?? []);
   const args = config.args.length > 0 ? config.args : config.command.length > 0 ? [] : (image.config.cmd ?? []);
   const argv = [...entry, ...args];
-  if (argv.length === 0) throw new InvalidArgumentError('create container: no command (neither config nor image has one)');
+  if (argv.length === 0)
+    throw new InvalidArgumentError('create container: no command (neither config nor image has one)');
   return argv;
 }
 
@@ -98,7 +102,11 @@ export function processUser(config: cri.ContainerConfig, image: ResolvedImage): 
 }
 
 /** /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod (the guest cannot see host files). */
-export function podFiles(sandbox: cri.PodSandboxConfig, hostname: string, ip: string | undefined): ContainerSpec['files'] {
+export function podFiles(
+  sandbox: cri.PodSandboxConfig,
+  hostname: string,
+  ip: string | undefined,
+): ContainerSpec['files'] {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip ? `${ip}\t${hostname}\n` : ''}`;
   const files = [
@@ -129,7 +137,10 @@ const MOUNT_COPY_MAX_BYTES = 4 * 1024 * 1024;
  * files and directories (hosts, termination-log, config maps, tokens) are copied at create; larger or special
  * sources are skipped and reported. NOTE: later changes on either side are not seen by the other.
  */
-export function mountFiles(mounts: cri.ContainerConfig['mounts']): { files: NonNullable<ContainerSpec['files']>; skipped: string[] } {
+export function mountFiles(mounts: cri.ContainerConfig['mounts']): {
+  files: NonNullable<ContainerSpec['files']>;
+  skipped: string[];
+} {
   const files: NonNullable<ContainerSpec['files']> = [];
   const skipped: string[] = [];
   let total = 0;

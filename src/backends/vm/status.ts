@@ -79,7 +79,11 @@ export function containerListEntry(c: ContainerRecord): cri.Container {
   };
 }
 
-export function containerStats(c: ContainerRecord, s: ContainerStatsReply | undefined, fsId: string): cri.ContainerStats {
+export function containerStats(
+  c: ContainerRecord,
+  s: ContainerStatsReply | undefined,
+  fsId: string,
+): cri.ContainerStats {
   const ts = nowNs();
   return {
     attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
@@ -111,7 +115,12 @@ export function podStats(
   const ts = nowNs();
   const guestUsed = s ? s.memTotalBytes - s.memAvailableBytes : 0;
   return {
-    attributes: { id: pod.id, metadata: pod.config.metadata, labels: pod.config.labels, annotations: pod.config.annotations },
+    attributes: {
+      id: pod.id,
+      metadata: pod.config.metadata,
+      labels: pod.config.labels,
+      annotations: pod.config.annotations,
+    },
     linux: {
       cpu: { timestamp: ts, usage_core_nano_seconds: { value: String(Math.max(qemu.cpuNs, s?.cpuNs ?? 0)) } },
       memory: {

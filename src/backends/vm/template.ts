@@ -40,7 +40,9 @@ export class Templates {
   }
 
   private key(memMiB: number, vcpus: number): string {
-    const h = crypto.createHash('sha256').update(`${this.o.guest.buildId}|${this.o.accel}|${this.o.qemu}|${memMiB}|${vcpus}`);
+    const h = crypto
+      .createHash('sha256')
+      .update(`${this.o.guest.buildId}|${this.o.accel}|${this.o.qemu}|${memMiB}|${vcpus}`);
     return h.digest('hex').slice(0, 16);
   }
 
@@ -76,7 +78,7 @@ export class Templates {
   /** Remove templates of other guest builds or accelerators. */
   pruneExcept(keep: { memMiB: number; vcpus: number }[]): void {
     const keepKeys = new Set(keep.map((k) => this.key(k.memMiB, k.vcpus)));
-    let entries: string[] = [];
+    let entries: string[];
     try {
       entries = fs.readdirSync(this.root);
     } catch {
@@ -90,7 +92,8 @@ export class Templates {
       } catch {
         // unreadable: treat as stale
       }
-      if (!keepKeys.has(e) && buildId !== this.o.guest.buildId) fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
+      if (!keepKeys.has(e) && buildId !== this.o.guest.buildId)
+        fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
     }
   }
 
@@ -110,13 +113,26 @@ export class Templates {
     this.o.log.info('vm: template ready', { key, memMiB, vcpus, ms: Date.now() - t0 });
   }
 
-  private async bootAndSave(key: string, dir: string, run: string, memMiB: number, vcpus: number, netns: string): Promise<void> {
+  private async bootAndSave(
+    key: string,
+    dir: string,
+    run: string,
+    memMiB: number,
+    vcpus: number,
+    netns: string,
+  ): Promise<void> {
     // A fresh RAM file per build: clones of an earlier build may still map the old one (rename keeps their inode).
     const memTmp = path.join(dir, `mem.${process.pid}.${Date.now()}`);
     const { vm, ms } = await bootVm(
       {
-        qemu: this.o.qemu, accel: this.o.accel, guest: this.o.guest, memMiB, vcpus, tap: TAP,
-        paths: vmPaths(run, path.join(dir, 'console.log')), memFile: { path: memTmp, share: true },
+        qemu: this.o.qemu,
+        accel: this.o.accel,
+        guest: this.o.guest,
+        memMiB,
+        vcpus,
+        tap: TAP,
+        paths: vmPaths(run, path.join(dir, 'console.log')),
+        memFile: { path: memTmp, share: true },
       },
       netns,
       this.o.bootTimeoutMs,
@@ -125,7 +141,14 @@ export class Templates {
     try {
       const tmp = path.join(dir, 'state.tmp');
       await snapshotVm(vm, tmp, 120_000);
-      const meta = { buildId: this.o.guest.buildId, accel: this.o.accel, memMiB, vcpus, bootMs: ms, createdAt: new Date().toISOString() };
+      const meta = {
+        buildId: this.o.guest.buildId,
+        accel: this.o.accel,
+        memMiB,
+        vcpus,
+        bootMs: ms,
+        createdAt: new Date().toISOString(),
+      };
       fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
       // The state file appears last and atomically: its presence is what "template ready" means.
       fs.renameSync(memTmp, path.join(dir, 'mem'));

@@ -79,7 +79,14 @@ export class Vm {
       const node = `c${lun}`;
       await q.execute('blockdev-add', { 'node-name': node, driver: 'qcow2', file: { driver: 'file', filename: file } });
       await q.execute('device_add', {
-        driver: 'scsi-hd', id: `${node}dev`, drive: node, bus: 'scsi0.0', channel: 0, 'scsi-id': 0, lun, serial,
+        driver: 'scsi-hd',
+        id: `${node}dev`,
+        drive: node,
+        bus: 'scsi0.0',
+        channel: 0,
+        'scsi-id': 0,
+        lun,
+        serial,
       });
     });
   }

@@ -71,8 +71,27 @@ export class Containers {
     const s = e.spec;
     const child = spawn(
       BUSYBOX,
-      ['unshare', '-p', '-m', '-u', '-i', '-f', '--propagation', 'private', BUSYBOX, 'sh', '-c', WRAPPER, 'wrapper',
-        e.root, s.cwd || '/', s.hostname, String(e.uid), String(e.gid), ...s.args],
+      [
+        'unshare',
+        '-p',
+        '-m',
+        '-u',
+        '-i',
+        '-f',
+        '--propagation',
+        'private',
+        BUSYBOX,
+        'sh',
+        '-c',
+        WRAPPER,
+        'wrapper',
+        e.root,
+        s.cwd || '/',
+        s.hostname,
+        String(e.uid),
+        String(e.gid),
+        ...s.args,
+      ],
       { env: envObject(s.env), stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
     );
     e.child = child;

@@ -10,7 +10,11 @@ import { BUSYBOX, exitCodeOf } from './util';
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
 /** The nsenter command line and environment of a process in a running container (as the container's user). */
-export function execArgv(target: { pid: number; uid: number; gid: number; env: string[] }, args: string[], env?: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+export function execArgv(
+  target: { pid: number; uid: number; gid: number; env: string[] },
+  args: string[],
+  env?: string[],
+): { argv: string[]; env: NodeJS.ProcessEnv } {
   const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
   return {
     argv: [...nsArgs, '-S', String(target.uid), '-G', String(target.gid), ...args],

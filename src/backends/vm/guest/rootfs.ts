@@ -16,7 +16,11 @@ export async function findDisk(serial: string, timeoutMs = 20_000): Promise<stri
       try {
         // Page 0x80: 4-byte header, then the serial (space/NUL padded).
         const raw = fs.readFileSync(`/sys/block/${dev}/device/vpd_pg80`);
-        const s = raw.subarray(4).toString('latin1').replace(/[\0\s]+$/g, '').trim();
+        const s = raw
+          .subarray(4)
+          .toString('latin1')
+          .replace(/[\0\s]+$/g, '')
+          .trim();
         if (s === serial && fs.existsSync(`/dev/${dev}`)) return `/dev/${dev}`;
       } catch {
         // device still being set up

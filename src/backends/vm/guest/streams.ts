@@ -56,7 +56,9 @@ export class Streams {
     };
     this.open.set(sid, { write: (b) => child.stdin?.write(b), end: () => child.stdin?.end(), kill: killGroup });
     child.stdin?.on('error', () => undefined); // EPIPE after the process exited
-    child.stdout?.on('data', (b: Buffer) => this.emit({ ev: 'data', sid, stream: 'stdout', data: b.toString('base64') }));
+    child.stdout?.on('data', (b: Buffer) =>
+      this.emit({ ev: 'data', sid, stream: 'stdout', data: b.toString('base64') }),
+    );
     child.stderr?.on('data', (b: Buffer) =>
       this.emit({ ev: 'data', sid, stream: mergeStderr ? 'stdout' : 'stderr', data: b.toString('base64') }),
     );

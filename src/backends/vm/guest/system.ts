@@ -21,7 +21,13 @@ export async function claim(timeMs: number, seed: string, hostname: string): Pro
 }
 
 /** Find the NIC by its current MAC, give it the pod's MAC and address, default route via the gateway. */
-export async function netconf(mac: string, newMac: string, cidr: string, gateway?: string, mtu?: number): Promise<string> {
+export async function netconf(
+  mac: string,
+  newMac: string,
+  cidr: string,
+  gateway?: string,
+  mtu?: number,
+): Promise<string> {
   const want = mac.toLowerCase();
   const ifname = fs
     .readdirSync('/sys/class/net')
