@@ -205,8 +205,16 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
   it('a restarted backend finds everything on disk, including exits that happened meanwhile', async () => {
     await backend.close();
     await backend.execSync(ctx(), TOOLS, ['true'], 0);
+    // What a crash mid-create leaves: a pod half-built under pods/prepare and an index record still "creating".
+    const stateDir = path.join(config.stateDir, 'backends', 'rkt');
+    const half = path.join(stateDir, 'pods', 'prepare', '11111111-2222-4333-8444-555555555555');
+    await fs.mkdir(path.join(half, 'stage1', 'rootfs'), { recursive: true });
+    const ghost = hex('9a');
+    await fs.writeFile(path.join(stateDir, 'index', 'sandboxes', `${ghost}.json`), JSON.stringify({ version: 1, id: ghost, state: 'creating', handler: 'rkt' }));
     backend = makeBackend();
     await backend.start(ctx());
+    assert.equal(existsSync(half), false);
+    assert.equal(existsSync(path.join(stateDir, 'index', 'sandboxes', `${ghost}.json`)), false);
     const ids = (await backend.listContainers(ctx())).map((c) => c.id).sort();
     assert.deepEqual(ids, [WEB, TOOLS, USER, SHORT, STUBBORN, CAT].sort());
     assert.equal((await status(SHORT)).exit_code, 3);

@@ -124,6 +124,6 @@ export async function undoAdd(ctx: Stage1Context, pid1: number | undefined, uuid
   }
   await ctx.rootfs.remove(rootfsKey(uuid, app));
   await fs.rm(path.dirname(ap.rootfs), { recursive: true, force: true });
-  for (const f of [ap.created, ap.started, ap.status, ap.env]) await fs.rm(f, { force: true });
+  for (const f of [ap.created, ap.started, ap.status, `${ap.status}-nsready`, ap.env]) await fs.rm(f, { force: true });
   await fs.rm(ap.info, { recursive: true, force: true });
 }

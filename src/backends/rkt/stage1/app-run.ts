@@ -17,6 +17,7 @@ import { runCommand } from '../../../host/process';
 import { pollUntil } from '../../../host/wait';
 import { childSet, createCgroup, joinCgroup, killCgroup, procsFiles, type CgroupSet } from './cgroups';
 import type { Stage1Context } from './context';
+import type { AppPaths } from './layout';
 import { exists, readOptional, touchNew } from './files';
 import { childrenOf } from './liveness';
 import { readManifest } from './manifest';
@@ -36,7 +37,7 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
   const log = ctx.log.child({ pod: uuid, app });
   log.info('start app');
   // rkt's app start: forget the previous run (timestamps, exit code) before starting again.
-  for (const f of [ap.started, ap.status, path.join(ap.info, 'exit'), path.join(ap.info, 'oom'), path.join(ap.info, app)]) {
+  for (const f of [ap.started, ap.status, nsReady(ap), path.join(ap.info, 'exit'), path.join(ap.info, 'oom'), path.join(ap.info, app)]) {
     await fs.rm(f, { force: true });
   }
   const bundle = path.join(ap.info, 'bundle');
@@ -69,7 +70,7 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
 async function launch(
   ctx: Stage1Context,
   cgroup: CgroupSet,
-  ap: ReturnType<Stage1Context['layout']['app']>,
+  ap: AppPaths,
   app: string,
   bundle: string,
   logPath: string,
@@ -106,7 +107,7 @@ export async function stopApp(ctx: Stage1Context, uuid: string, app: string, gra
   log.info('stop app', { grace: graceSeconds, signal: stored.spec.stopSignal });
   const exited = async (): Promise<true | undefined> => ((await exists(path.join(ap.info, 'exit'))) ? true : undefined);
   if (graceSeconds > 0) {
-    const main = await mainPid(ap.info, stored.spec.pidNamespace === 'container');
+    const main = await mainPid(ap, stored.spec.pidNamespace === 'container');
     if (main !== undefined) signalPid(main, stored.spec.stopSignal);
     if (await pollUntil(exited, { timeoutMs: graceSeconds * 1000, signal, maxIntervalMs: 100 })) return done(ap.info);
   }
@@ -123,16 +124,24 @@ async function done(infoDir: string): Promise<void> {
   if (keeper !== null) signalPid(keeper, 'SIGKILL');
 }
 
+/** Host path of the marker an app with its own PID namespace creates when the namespace is ready. */
+export function nsReady(ap: AppPaths): string {
+  return `${ap.status}-nsready`;
+}
+
 /**
  * The app's main process: the child of the nsenter conmon watches, or with a PID namespace of its own, the child
- * of the `unshare --fork` below it (the app's PID 1).
+ * of the `unshare --fork` below it (the app's PID 1) — only once that namespace is ready (its marker exists), so
+ * an exec right after start can never enter the parked process's host namespaces instead.
  */
-export async function mainPid(infoDir: string, ownPidNamespace: boolean): Promise<number | undefined> {
-  const outer = await readPidFile(path.join(infoDir, 'pidfile'));
+export async function mainPid(ap: AppPaths, ownPidNamespace: boolean): Promise<number | undefined> {
+  const outer = await readPidFile(path.join(ap.info, 'pidfile'));
   if (outer === null) return undefined;
+  if (!ownPidNamespace) return (await childrenOf(outer))[0] ?? outer;
+  const ready = await pollUntil(async () => ((await exists(nsReady(ap))) ? true : undefined), { timeoutMs: 5000 });
+  if (!ready) return undefined;
   const child = (await childrenOf(outer))[0];
-  if (child === undefined || !ownPidNamespace) return child ?? outer;
-  return (await childrenOf(child))[0] ?? child;
+  return child === undefined ? undefined : (await childrenOf(child))[0];
 }
 
 export function signalPid(pid: number, sig: string): void {

@@ -15,6 +15,11 @@ export function chainCapabilities(uid: number): string[] {
   return uid === 0 ? ['CAP_SYS_CHROOT'] : ['CAP_SYS_CHROOT', 'CAP_SETUID'];
 }
 
+/** Pod view of the marker an app with its own PID namespace creates once that namespace is ready. */
+export function nsReadyFile(app: string): string {
+  return `/rkt/status/${app}-nsready`;
+}
+
 export function boundingSet(stored: StoredApp): string[] {
   const want = stored.spec.capsRetain ?? DEFAULT_CAPABILITIES;
   return [...new Set([...want, ...chainCapabilities(stored.spec.uid)])];
@@ -28,7 +33,9 @@ export function enterSpecOf(stored: StoredApp, target: number, root: string, arg
   const own = argv === undefined && stored.spec.pidNamespace === 'container';
   const spec: EnterSpec = {
     pid1: target,
-    ...(own ? { ownPidNamespace: { maskedPaths: stored.spec.maskedPaths, readonlyPaths: stored.spec.readonlyPaths } } : {}),
+    ...(own
+      ? { ownPidNamespace: { maskedPaths: stored.spec.maskedPaths, readonlyPaths: stored.spec.readonlyPaths, readyFile: nsReadyFile(stored.spec.name) } }
+      : {}),
     root,
     workingDir: stored.spec.workingDir || '/',
     uid: stored.spec.uid,
@@ -44,7 +51,7 @@ export function enterSpecOf(stored: StoredApp, target: number, root: string, arg
 
 /**
  * Spawns argv inside the app: joins the app's cgroups first (limits and stats cover execs too), then the enter
- * chain. With a TTY, util-linux script(1) allocates the terminal (resizing is not supported).
+ * chain. With a TTY, util-linux script(1) allocates the terminal inside the pod (resizing is not supported).
  */
 export function spawnInApp(
   ctx: Stage1Context,
@@ -55,7 +62,11 @@ export function spawnInApp(
   opts: { tty: boolean; stdin: boolean },
 ): ChildProcess {
   let chain = enterSpecOf(stored, target, root, argv).argv;
-  if (opts.tty) chain = ['/usr/bin/script', '-qfec', chain.map(shq).join(' '), '/dev/null'];
+  if (opts.tty) {
+    // The terminal must come from the pod's devpts (which the app's /dev shows), so script runs inside nsenter.
+    const split = chain.indexOf('--') + 1;
+    chain = [...chain.slice(0, split), '/usr/bin/script', '-qfec', chain.slice(split).map(shq).join(' '), '/dev/null'];
+  }
   const procs = procsFiles(stored.cgroup);
   return spawn('sh', ['-c', JOIN_AND_EXEC, 'crimux-rkt-exec', String(procs.length), ...procs, ...chain], {
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', opts.tty ? 'ignore' : 'pipe'],

@@ -128,8 +128,8 @@ export class Stage1PodManager implements PodManager {
     }
     const ap = this.ctx.layout.app(pod.paths, app);
     // An app with its own PID namespace is entered through its main process, so execs see its processes only.
-    const target = stored.spec.pidNamespace === 'container' ? await mainPid(ap.info, true) : pid1;
-    if (target === undefined) throw new FailedPreconditionError(`app exec: app "${app}" has no main process`);
+    const target = stored.spec.pidNamespace === 'container' ? await mainPid(ap, true) : pid1;
+    if (target === undefined) throw new FailedPreconditionError(`app exec: app "${app}" has no main process (yet)`);
     return spawnInApp(this.ctx, stored, target, ap.podRootfs, argv, opts);
   }
 

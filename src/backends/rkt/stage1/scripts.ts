@@ -61,7 +61,12 @@ export interface EnterSpec {
    * --pid --fork mounts a /proc of that namespace over the app's /proc and masks it again (the pod-side masks
    * sit on the pod's /proc, now hidden). Runs before setpriv, while the chain still has CAP_SYS_ADMIN.
    */
-  readonly ownPidNamespace?: { readonly maskedPaths: readonly string[]; readonly readonlyPaths: readonly string[] };
+  readonly ownPidNamespace?: {
+    readonly maskedPaths: readonly string[];
+    readonly readonlyPaths: readonly string[];
+    /** Created (pod view) once the namespace is set up, so execs know when they can enter it. */
+    readonly readyFile: string;
+  };
   /** The app's root as the pod sees it (/opt/stage2/<app>/rootfs). */
   readonly root: string;
   readonly workingDir: string;
@@ -83,7 +88,7 @@ export function enterArgv(spec: EnterSpec): string[] {
     ? [
         '/usr/bin/unshare', '--pid', '--fork', '--kill-child', '--mount', '--propagation', 'slave',
         `--mount-proc=${spec.root}/proc`, '--',
-        '/bin/sh', '-c', `${procMasks(spec.root, own.maskedPaths, own.readonlyPaths)}exec "$@"`, 'crimux-app-ns',
+        '/bin/sh', '-c', `${procMasks(spec.root, own.maskedPaths, own.readonlyPaths)}: > ${shq(own.readyFile)}; exec "$@"`, 'crimux-app-ns',
       ]
     : [];
   return [
