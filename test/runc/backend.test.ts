@@ -229,14 +229,15 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await run(C3, 'short', ['sh', '-c', 'sleep 2; exit 5']);
     backend = makeBackend(); // a new instance over the same dirs: what a crimux restart sees
     await backend.start(ctx());
-    assert.equal((await status(C1)).state, 'CONTAINER_RUNNING');
+    const c1 = await status(C1);
+    assert.equal(c1.state, 'CONTAINER_RUNNING', `C1 after restart: ${JSON.stringify(c1)}`);
     const st = await e.waitFor('C3 exited', async () => {
       const s = await status(C3);
       return s.state === 'CONTAINER_EXITED' ? s : undefined;
     }, 20_000);
-    assert.equal(st.exit_code, 5);
-    const ids = (await backend.listContainers(ctx())).map((c) => c.id).sort();
-    assert.deepEqual(ids, [C1, C2, C3].sort());
+    assert.equal(st.exit_code, 5, JSON.stringify(st));
+    const ids = (await backend.listContainers(ctx())).map((c) => `${c.id}:${c.state}`).sort();
+    assert.deepEqual(ids, [`${C1}:CONTAINER_RUNNING`, `${C2}:CONTAINER_EXITED`, `${C3}:CONTAINER_EXITED`].sort());
   });
 
   it('stops (idempotently), removes, and leaves no process, mount, netns, cgroup or file', async () => {

@@ -166,12 +166,16 @@ export async function stopContainer(s: RuncShared, ctx: CallContext, id: string,
  * Kills the container if it runs, then hands it to the reaper: the record and directory disappear now, the
  * runtime state, root snapshot and files right after (reaper.ts). Idempotent; unknown IDs clean leftovers.
  */
-export async function removeContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+export async function removeContainer(s: RuncShared, ctx: CallContext, id: string, opts: { snapshotCheck?: boolean } = {}): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.container(id);
   const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
   const dir = s.layout.containerDir(id);
-  if (!rec && !(await exists(dir)) && !s.mounting.has(id) && !(await s.images.keys()).includes(id)) return;
+  if (!rec && !(await exists(dir)) && !s.mounting.has(id)) {
+    // A snapshot without a directory cannot come from an interrupted create (the directory is made first), only
+    // from an outside caller's guess: checked when asked (RemoveContainer), skipped before a create.
+    if (opts.snapshotCheck === false || !(await s.images.keys()).includes(id)) return;
+  }
   ctx.log.info('remove container', { known: rec !== undefined });
   if (rec?.startedAt && sandbox) await stopContainer(s, ctx, id, 0);
   await s.reaper.schedule({ kind: 'container', id, handler: sandbox?.handler, sandboxId: rec?.sandboxId }, dir);

@@ -56,7 +56,9 @@ export class Reaper {
       await fs.mkdir(entry, { recursive: true });
     }
     await fs.writeFile(path.join(entry, 'job.json'), JSON.stringify(job));
-    this.start(job, entry);
+    // Next loop turn: the caller's reply goes out before the job forks its first helper process.
+    const queued = new Promise<void>((resolve) => setImmediate(() => resolve()));
+    this.start(job, entry, queued);
   }
 
   /** Runs every job found in the trash (after a restart); containers first. */
@@ -93,8 +95,9 @@ export class Reaper {
     return path.join(this.trashDir, `${job.kind === 'container' ? 'c' : 's'}-${job.id}`);
   }
 
-  private start(job: ReapJob, entry: string): void {
-    const done = this.run(job, entry)
+  private start(job: ReapJob, entry: string, after: Promise<void> = Promise.resolve()): void {
+    const done = after
+      .then(() => this.run(job, entry))
       .catch((err: unknown) => this.log.warn('background removal failed; retried at next start', { kind: job.kind, id: job.id, error: errorMessage(err) }))
       .finally(() => {
         if (this.pending.get(job.id)?.done === done) this.pending.delete(job.id);

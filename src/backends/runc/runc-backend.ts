@@ -90,7 +90,7 @@ export class RuncBackend extends BaseBackend {
 
   async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
     await this.s.locks.run(req.id, async () => {
-      await removeContainer(this.s, ctx, req.id);
+      await removeContainer(this.s, ctx, req.id, { snapshotCheck: false });
       await createContainer(this.s, ctx, req);
     });
   }
