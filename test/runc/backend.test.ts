@@ -12,7 +12,7 @@ import type { Backend } from '../../src/backends/backend';
 import { createRuncBackend } from '../../src/backends/runc';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
-import { DeadlineExceededError, InvalidArgumentError, NotFoundError } from '../../src/errors';
+import { DeadlineExceededError, InvalidArgumentError, NotFoundError, UnimplementedError } from '../../src/errors';
 import { removeCgroupV1 } from '../../src/host/cgroup-v1';
 import { criLogLines, parseCriLog } from '../../src/host/cri-log';
 import { OciImageStore } from '../../src/images/store';
@@ -35,6 +35,7 @@ const C1 = hex('c1');
 const C2 = hex('c2');
 const C3 = hex('c3');
 const BAD = hex('c4');
+const C5 = hex('c5');
 let logDir = '';
 /** LinuxContainerResources with every field at its proto default (the shape the CRI server delivers). */
 const RESOURCES = {
@@ -146,6 +147,35 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     assert.equal(r.stderr.toString(), 'err\n');
     const env = await backend.execSync(ctx(), C1, ['env'], 10);
     assert.match(env.stdout.toString(), /CRIMUX_TEST=app/);
+  });
+
+  it('execs with streams (stdin in, stdout and exit code out) and forwards a pod-loopback port', async () => {
+    const streams = await backend.exec(ctx(), C1, ['sh', '-c', 'cat; exit 6'], { tty: false, stdin: true, stdout: true, stderr: true });
+    let out = '';
+    streams.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    streams.stderr?.resume();
+    streams.stdin?.end('piped through\n');
+    assert.deepEqual(await streams.wait(), { exitCode: 6 });
+    assert.equal(out, 'piped through\n');
+    await assert.rejects(backend.exec(ctx(), C1, ['sh'], { tty: true, stdin: true, stdout: true, stderr: false }), UnimplementedError);
+
+    // httpd bound to the pod's loopback only: reachable through PortForward, not from the host.
+    await run(C5, 'web', ['sh', '-c', 'mkdir -p /www && echo hello-pf > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www']);
+    const body = await e.waitFor('port forward', async () => {
+      try {
+        const conn = await backend.portForward(ctx(), POD, 8080);
+        let text = '';
+        conn.on('data', (b: Buffer) => (text += b.toString()));
+        conn.end('GET / HTTP/1.0\r\n\r\n');
+        await new Promise((r) => conn.on('close', r));
+        return text.includes('hello-pf') ? text : undefined;
+      } catch {
+        return undefined; // httpd not listening yet
+      }
+    }, 20_000);
+    assert.match(body, /200 OK/);
+    await backend.stopContainer(ctx(), C5, 0);
+    await backend.removeContainer(ctx(), C5);
   });
 
   it('kills an ExecSync that outlives its timeout and reports DeadlineExceeded', async () => {
@@ -261,7 +291,7 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
 
     // Removal answers first and finishes in the background (as containerd's GC): give it a bounded moment.
     await e.waitFor('background removal', async () => ((await fs.readdir(path.join(config.stateDir, 'backends', 'runc', 'trash'))).length === 0 ? true : undefined), 20_000);
-    for (const id of [POD, C1, C2, C3]) {
+    for (const id of [POD, C1, C2, C3, C5]) {
       assert.deepEqual(e.processesMentioning(id), [], `processes of ${id}`);
       assert.deepEqual(e.mountsMentioning(id), [], `mounts of ${id}`);
     }

@@ -4,6 +4,7 @@
  * (sandbox-run.ts, sandboxes.ts, containers.ts, container-status.ts, exec.ts, stats.ts, recovery.ts) and takes
  * the per-object lock; see those files for the CRI semantics each honours.
  */
+import type { Duplex } from 'node:stream';
 import type {
   BackendCapabilities,
   BackendHealth,
@@ -11,7 +12,9 @@ import type {
   ContainerStatusResult,
   CreateContainerRequest,
   ExecSyncResult,
+  ProcessStreams,
   RunSandboxRequest,
+  StreamOptions,
   SandboxStatusResult,
 } from '../backend';
 import { BaseBackend } from '../base';
@@ -23,6 +26,7 @@ import type { RuncShared } from './context';
 import { createContainer, mustRecord, removeContainer, startContainer, stopContainer } from './containers';
 import { containerStatus, listContainers } from './container-status';
 import { execSync } from './exec';
+import { execStream, portForward } from './exec-stream';
 import { HealthChecker } from './health';
 import { applyPodCgroup } from './pod-cgroup';
 import { recover } from './recovery';
@@ -149,6 +153,13 @@ export class RuncBackend extends BaseBackend {
 
   override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
     return execSync(this.s, ctx, id, cmd, timeoutSeconds);
+  }
+
+  override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+    return execStream(this.s, ctx, id, cmd, opts);
+  }
+  override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+    return portForward(this.s, ctx, sandboxId, port);
   }
 
   override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {

@@ -1,0 +1,81 @@
+/**
+ * Exec with streams (CRI Exec, served by the streaming server) and PortForward for runc pods.
+ *
+ * Exec runs `runtime exec` with the container's process settings and plain pipes. A TTY is not offered: the
+ * runtime hands a terminal out only through --console-socket (an fd passed over a unix socket, which Node cannot
+ * receive), so TTY requests are Unimplemented rather than silently served without a terminal. TODO(#8): TTY
+ * exec and Attach through a small fd-passing helper (conmon's attach socket is SOCK_SEQPACKET, also out of
+ * Node's reach).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnimplementedError } from '../../errors';
+import { readPidFile } from '../../host/conmon';
+import type { OciSpec } from '../../host/oci-spec';
+import { connectInNetns, connectLocal } from '../../host/tcp-relay';
+import type { RuncShared } from './context';
+import { mustRecord } from './containers';
+
+export async function execStream(s: RuncShared, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+  if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('exec: cmd: required');
+  if (opts.tty) throw new UnimplementedError('exec with a TTY: not implemented by the runc backend yet (TODO(#8))');
+  const rec = mustRecord(s, id);
+  const sandbox = s.records.sandbox(rec.sandboxId);
+  const dir = s.layout.containerDir(id);
+  const live = sandbox && rec.startedAt ? await s.engine.state(sandbox.handler, id, dir) : undefined;
+  if (!sandbox || live?.kind !== 'running') throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
+  const spec = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as OciSpec;
+  await fs.mkdir(s.layout.execDir, { recursive: true, mode: 0o700 });
+  const tag = `${id}-${randomBytes(6).toString('hex')}`;
+  const processFile = path.join(s.layout.execDir, `${tag}.json`);
+  const pidFile = path.join(s.layout.execDir, `${tag}.pid`);
+  await fs.writeFile(processFile, JSON.stringify({ ...spec.process, args: cmd, terminal: false }));
+  const rt = s.engine.runtime(sandbox.handler);
+  ctx.log.info('exec stream', { argv0: cmd[0], stdin: opts.stdin });
+  const child = spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), {
+    stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdout ? 'pipe' : 'ignore', opts.stderr ? 'pipe' : 'ignore'],
+  });
+  child.stdin?.on('error', () => undefined);
+  const exited = new Promise<{ exitCode: number }>((resolve) => {
+    child.on('error', () => resolve({ exitCode: 255 }));
+    child.on('close', (code) => resolve({ exitCode: code ?? 255 }));
+  });
+  void exited.then(() => Promise.allSettled([fs.rm(processFile, { force: true }), fs.rm(pidFile, { force: true })]));
+  let closed = false;
+  return {
+    stdin: child.stdin ?? undefined,
+    stdout: child.stdout ?? undefined,
+    stderr: child.stderr ?? undefined,
+    resize: () => undefined, // no terminal, nothing to resize
+    wait: () => exited,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      // Kill the exec'd process itself (the runtime's exec is only a proxy), then the proxy if it lingers.
+      void readPidFile(pidFile).then((pid) => {
+        if (pid) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already exited */
+          }
+        }
+        setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      });
+    },
+  };
+}
+
+export async function portForward(s: RuncShared, ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+  const rec = s.records.sandbox(sandboxId);
+  if (!rec) throw new NotFoundError(`port forward: sandbox ${sandboxId} not found`);
+  const live = await s.engine.state(rec.handler, sandboxId, s.layout.pauseDir(sandboxId));
+  if (rec.phase !== 'ready' || live.kind !== 'running') throw new FailedPreconditionError(`port forward: sandbox ${sandboxId} is not ready`);
+  ctx.log.debug('port forward', { port });
+  if (rec.hostNetwork || !rec.netnsPath) return connectLocal(port);
+  return connectInNetns(rec.netnsPath, port);
+}
