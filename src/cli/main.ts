@@ -9,6 +9,7 @@ import { serve } from './serve';
 import { configCheck } from './config-check';
 import { routeExplain } from './route-explain';
 import { stateLs } from './state-ls';
+import { rkt } from './rkt';
 
 const USAGE = `usage: crimux <command> [options]
 
@@ -20,6 +21,8 @@ commands:
                              print the backend a PodSandboxConfig would be routed to, and why
   state ls [--config FILE] [--state-dir DIR] [--json]
                              print the ownership records (safe while the daemon runs)
+  rkt [--config FILE] <rkt command>
+                             rkt-syntax view of the rkt backend's pods (e.g. rkt list --format=json)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
         const { values } = parse(more, { config: 'string', 'state-dir': 'string', json: 'boolean' });
         return stateLs(values);
       }
+      case 'rkt':
+        return await rkt(rest);
       case undefined:
       case 'help':
       case '--help':

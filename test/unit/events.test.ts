@@ -16,7 +16,7 @@ test('a create/start/stop/remove cycle emits events in order, with pod and conta
     await f.router.sandboxes.remove(f.ctx(), pod);
     const seen: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const ev = await Promise.race([sub.next(), new Promise<undefined>((r) => setTimeout(r, 2000))]);
+      const ev = await Promise.race([sub.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
       assert.ok(ev, `event ${i} arrived`);
       seen.push(`${ev.container_id === pod ? 'pod' : 'ctr'}:${String(ev.container_event_type)}`);
       if (ev.container_id === ctr && ev.container_event_type === 'CONTAINER_STARTED_EVENT') {
