@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Backend } from '../../src/backends/backend';
-import { BUSYBOX, HTTP } from '../fixtures/images';
+import { BUSYBOX, BUSYBOX_USER, HTTP } from '../fixtures/images';
 import { DirectEnv } from './direct';
 import * as h from './helpers';
 
@@ -44,7 +44,7 @@ const exited = (id: string) =>
 
 describe('vm backend (direct)', { timeout: 900_000 }, () => {
   before(async () => {
-    await env.prepare([BUSYBOX.ref, HTTP.ref]);
+    await env.prepare([BUSYBOX.ref, BUSYBOX_USER.ref, HTTP.ref]);
     backend = await env.start();
     const health = await backend.health(h.ctx());
     assert.equal(health.ready, true, health.message);
@@ -132,6 +132,27 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
       kind: 'DeadlineExceeded',
     } as never);
     assert.ok(Date.now() - t0 < 25_000);
+  });
+
+  it("applies the image's user and working dir, and a read-only rootfs", async () => {
+    const id = 'c7'.padEnd(64, '7');
+    await runContainer(
+      id,
+      'user',
+      ['sh', '-c', 'id -u; id -g; pwd; touch /x 2>/dev/null && echo writable || echo readonly'],
+      BUSYBOX_USER.ref,
+      {
+        linux: { security_context: { readonly_rootfs: true } },
+      },
+    );
+    await exited(id);
+    const lines = fs
+      .readFileSync(path.join(logDir, 'user.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').slice(3).join(' '));
+    assert.deepEqual(lines, [String(BUSYBOX_USER.uid), String(BUSYBOX_USER.gid), BUSYBOX_USER.workingDir, 'readonly']);
+    await backend.removeContainer(h.ctx(), id);
   });
 
   it('shares the pod network between containers and is reachable at the pod IP', async () => {

@@ -35,49 +35,36 @@ export class VmNetwork {
     });
   }
 
-  /** Create the netns, run CNI ADD, add the tap and the mirred filters. Caller undoes with teardown(). */
-  async setup(id: string, config: cri.PodSandboxConfig, signal: AbortSignal): Promise<PodNet> {
+  /**
+   * Phase 1 (fast): the netns with the tap qemu attaches to, so the VM can boot while CNI runs. Caller undoes with
+   * teardown().
+   */
+  async prepare(id: string, config: cri.PodSandboxConfig, signal: AbortSignal): Promise<string> {
     if (await this.netns.exists(id)) await this.teardown(id, config, signal);
     const netns = await this.netns.create(id, { signal });
+    await sh(netns, ['ip', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'], signal);
+    await sh(netns, ['ip', 'link', 'set', TAP, 'up'], signal);
+    return netns;
+  }
+
+  /** Phase 2: CNI ADD, then the mirred filters between the CNI interface and the tap. */
+  async attach(id: string, netns: string, config: cri.PodSandboxConfig, signal: AbortSignal): Promise<PodNet> {
     const status = await this.cni.add(podNetworkFromCri(id, config, netns), { signal });
     const ifName = status.ifName || 'eth0';
     const v4 = status.result.ips?.find((i) => !i.address.includes(':')) ?? status.result.ips?.[0];
     const mac = (await sh(netns, ['cat', `/sys/class/net/${ifName}/address`], signal)).trim();
-    await sh(netns, ['ip', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'], signal);
-    await sh(netns, ['ip', 'link', 'set', TAP, 'up'], signal);
-    // Everything that reaches one side leaves through the other, before the netns' own stack sees it.
-    for (const [from, to] of [
+    // One shell for the four tc calls: each nsenter costs a fork+exec on a busy host.
+    const script = [
       [ifName, TAP],
       [TAP, ifName],
-    ] as const) {
-      await sh(netns, ['tc', 'qdisc', 'add', 'dev', from, 'ingress'], signal);
-      await sh(
-        netns,
-        [
-          'tc',
-          'filter',
-          'add',
-          'dev',
-          from,
-          'parent',
-          'ffff:',
-          'protocol',
-          'all',
-          'u32',
-          'match',
-          'u8',
-          '0',
-          '0',
-          'action',
-          'mirred',
-          'egress',
-          'redirect',
-          'dev',
-          to,
-        ],
-        signal,
-      );
-    }
+    ]
+      .map(
+        ([from, to]) =>
+          `tc qdisc add dev ${from} ingress && tc filter add dev ${from} parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev ${to}`,
+      )
+      .join(' && ');
+    // Everything that reaches one side leaves through the other, before the netns' own stack sees it.
+    await sh(netns, ['sh', '-c', script], signal);
     return {
       netns,
       ip: status.ips[0],

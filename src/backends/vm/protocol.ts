@@ -48,12 +48,23 @@ export interface ContainerSpec {
   readonly stdin?: boolean;
 }
 
+export interface NetConf {
+  readonly mac: string;
+  readonly newMac: string;
+  readonly cidr: string;
+  readonly gateway?: string;
+  readonly mtu?: number;
+}
+
 export type Request =
   | { id: number; op: 'ping' }
-  /** Hand a freshly booted or cloned VM to a pod: clock, entropy (base64), hostname. */
-  | { id: number; op: 'claim'; timeMs: number; seed: string; hostname: string }
+  /**
+   * Hand a freshly booted or cloned VM to a pod: clock, entropy (base64), hostname, and (optionally) the NIC as in
+   * netconf — one request and one guest process for all of it, which matters under TCG.
+   */
+  | { id: number; op: 'claim'; timeMs: number; seed: string; hostname: string; net?: NetConf }
   /** Configure the NIC found by its current MAC (template) and give it the pod MAC and address. */
-  | { id: number; op: 'netconf'; mac: string; newMac: string; cidr: string; gateway?: string; mtu?: number }
+  | ({ id: number; op: 'netconf' } & NetConf)
   | { id: number; op: 'create'; spec: ContainerSpec }
   | { id: number; op: 'start'; cid: string }
   | { id: number; op: 'kill'; cid: string; signal: string }
@@ -73,6 +84,8 @@ export type Request =
   | { id: number; op: 'spawn'; cid: string; args: string[]; stdin: boolean; tty: boolean }
   /** Resize a container's cgroup limits (UpdateContainerResources). */
   | { id: number; op: 'update'; cid: string; memoryLimit: number }
+  /** Template VMs only: exercise the claim/netconf/exec code paths once so clones start with them compiled. */
+  | { id: number; op: 'warmup' }
   | { id: number; op: 'shutdown' };
 
 export type RequestOp = Request['op'];

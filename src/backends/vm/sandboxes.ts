@@ -42,9 +42,10 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       };
       x.rt.store.save(pod);
       undo.push(async () => x.rt.store.delete(req.id));
-      const net = await x.net.setup(req.id, req.config, ctx.signal);
+      const t0 = Date.now();
+      const netns = await x.net.prepare(req.id, req.config, ctx.signal);
       undo.push(() => x.net.teardown(req.id, req.config));
-      pod.net = { ...net };
+      const tNetns = Date.now() - t0;
       const spec = {
         qemu: x.cfg.qemuPath,
         accel: x.accel,
@@ -58,7 +59,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       const boot = () =>
         bootVm(
           spec,
-          net.netns,
+          netns,
           x.cfg.bootTimeoutSeconds * 1000,
           {
             onEvent: (e) => x.rt.onEvent(req.id, e),
@@ -67,27 +68,33 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
           },
           ctx.signal,
         );
-      // Clones are cheap; only cold boots queue behind the boot limiter.
-      const { vm, ms, cloned } = template ? await boot() : await x.boots.run(boot);
-      undo.push(() => vm.destroy());
+      // The VM boots while CNI attaches the netns (both take hundreds of ms). Clones are cheap; only cold boots queue
+      // behind the boot limiter. allSettled: a failed half must not leave the other half unregistered for undo.
+      const [booted, attached] = await Promise.allSettled([
+        template ? boot() : x.boots.run(boot),
+        x.net.attach(req.id, netns, req.config, ctx.signal),
+      ]);
+      if (booted.status === 'fulfilled') undo.push(() => booted.value.vm.destroy());
+      if (booted.status === 'rejected') throw booted.reason;
+      if (attached.status === 'rejected') throw attached.reason;
+      const { vm, ms, cloned } = booted.value;
+      const net = attached.value;
+      pod.net = { ...net };
+      const tBoot = Date.now() - t0;
       pod.vm.pid = vm.pid;
       pod.vm.bootMs = ms;
       x.rt.vms.set(req.id, vm);
       const hostname = podHostname(req.config);
-      await vm.request(
-        { op: 'claim', timeMs: Date.now(), seed: crypto.randomBytes(64).toString('base64'), hostname },
-        10_000,
-      );
-      if (net.cidr && net.mac) {
-        await vm.request(
-          { op: 'netconf', mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway },
-          15_000,
-        );
-      }
+      // Clock, entropy, hostname and NIC in one request (one guest process).
+      const seed = crypto.randomBytes(64).toString('base64');
+      const nic =
+        net.cidr && net.mac ? { mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway } : undefined;
+      await vm.request({ op: 'claim', timeMs: Date.now(), seed, hostname, net: nic }, 15_000);
       pod.state = 'ready';
       x.rt.store.save(pod);
       x.rt.addPod(pod);
-      ctx.log.info('vm: pod sandbox ready', { ip: net.ip, bootMs: ms, cloned, pid: vm.pid });
+      const timing = { netnsMs: tNetns, bootAndCniMs: tBoot, totalMs: Date.now() - t0 };
+      ctx.log.info('vm: pod sandbox ready', { ip: net.ip, bootMs: ms, cloned, pid: vm.pid, ...timing });
     } catch (err) {
       ctx.log.warn('vm: run pod sandbox failed, undoing', { error: err });
       x.rt.vms.delete(req.id);

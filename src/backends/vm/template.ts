@@ -139,6 +139,7 @@ export class Templates {
       { onEvent: () => undefined, log: this.o.log },
     );
     try {
+      await vm.request({ op: 'warmup' }, 60_000);
       const tmp = path.join(dir, 'state.tmp');
       await snapshotVm(vm, tmp, 120_000);
       const meta = {

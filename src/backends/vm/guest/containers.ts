@@ -15,19 +15,24 @@ import { mountRootfs, resolveUser, unmountRootfs } from './rootfs';
 import { BUSYBOX, exitCodeOf, signalNumber, sleep } from './util';
 
 const WRAPPER = `
-R=$1; W=$2; H=$3; U=$4; G=$5; shift 5
-B=${BUSYBOX}
-$B mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || exit 127
-$B mount -t tmpfs -o nosuid,mode=755 tmpfs "$R/dev" || exit 127
-for d in null zero full random urandom tty; do $B touch "$R/dev/$d"; $B mount --bind /dev/$d "$R/dev/$d"; done
-$B mkdir -p "$R/dev/shm" "$R/dev/pts"
-$B mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
-$B mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
-$B ln -s pts/ptmx "$R/dev/ptmx"; $B ln -s /proc/self/fd "$R/dev/fd"
-$B ln -s /proc/self/fd/0 "$R/dev/stdin"; $B ln -s /proc/self/fd/1 "$R/dev/stdout"; $B ln -s /proc/self/fd/2 "$R/dev/stderr"
-$B mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-$B hostname "$H"
-exec $B nsenter -r"$R" -w"$R$W" -S "$U" -G "$G" -F "$@"
+__cr_r=$1; __cr_w=$2; __cr_h=$3; __cr_u=$4; __cr_g=$5; shift 5
+# Odd names: plain shell variables, never exported unless the container env has the same name.
+# Applets by name from the guest's /bin: busybox's shell runs them without an exec (each exec costs ~50 ms under
+# TCG). The container's PATH is restored for the final exec, which resolves the command inside the container.
+if [ -n "\${PATH+x}" ]; then __cr_p=$PATH; fi
+PATH=/bin
+mount -t proc -o nosuid,nodev,noexec proc "$__cr_r/proc" || exit 127
+mount -t tmpfs -o nosuid,mode=755 tmpfs "$__cr_r/dev" || exit 127
+for d in null zero full random urandom tty; do : >"$__cr_r/dev/$d"; mount --bind /dev/$d "$__cr_r/dev/$d"; done
+mkdir -p "$__cr_r/dev/shm" "$__cr_r/dev/pts"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$__cr_r/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$__cr_r/dev/pts"
+ln -s pts/ptmx "$__cr_r/dev/ptmx"; ln -s /proc/self/fd "$__cr_r/dev/fd"
+ln -s /proc/self/fd/0 "$__cr_r/dev/stdin"; ln -s /proc/self/fd/1 "$__cr_r/dev/stdout"; ln -s /proc/self/fd/2 "$__cr_r/dev/stderr"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$__cr_r/sys"
+hostname "$__cr_h"
+if [ -n "\${__cr_p+x}" ]; then PATH=$__cr_p; else unset PATH; fi
+exec ${BUSYBOX} nsenter -r"$__cr_r" -w"$__cr_r$__cr_w" -S "$__cr_u" -G "$__cr_g" -F "$@"
 `;
 
 interface Entry {

@@ -12,7 +12,7 @@ import { PROTOCOL_VERSION } from '../protocol';
 import { Containers } from './containers';
 import { execArgv, execIn } from './exec';
 import { findPort, Port } from './port';
-import { claim, netconf, stats } from './system';
+import { claim, netconf, stats, warmup } from './system';
 import { Streams } from './streams';
 
 const port = new Port(findPort('agent'));
@@ -25,10 +25,10 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
     case 'ping':
       return { version: PROTOCOL_VERSION, uptimeMs: Math.round(Date.now() - bootedAt) };
     case 'claim':
-      await claim(req.timeMs, req.seed, req.hostname);
+      await claim(req.timeMs, req.seed, req.hostname, req.net);
       return {};
     case 'netconf':
-      return { ifname: await netconf(req.mac, req.newMac, req.cidr, req.gateway, req.mtu) };
+      return { ifname: await netconf(req) };
     case 'create':
       return { state: await containers.create(req.spec) };
     case 'start':
@@ -55,6 +55,9 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
     }
     case 'update':
       containers.update(req.cid, req.memoryLimit);
+      return {};
+    case 'warmup':
+      await warmup();
       return {};
     case 'shutdown':
       setTimeout(() => execFileSync('/bin/busybox', ['poweroff', '-f']), 50);
