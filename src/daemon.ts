@@ -21,7 +21,7 @@ import { Router, routingFromConfig } from './router/router';
 import { reconcile } from './state/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
 import { SqliteOwnershipStore } from './state/sqlite-store';
-import type { StreamingUrls } from './streaming/types';
+import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
 
 export interface DaemonOptions {
@@ -34,8 +34,8 @@ export class Daemon {
   private cri?: CriServer;
   private metricsServer?: MetricsServer;
   private exitWatcher?: ExitWatcher;
-  /** Set once the streaming server exists (issue #8). */
-  private streaming?: StreamingUrls;
+  /** Serves the Exec/Attach/PortForward URLs (issue #8); set before the CRI server listens. */
+  private streaming?: StreamingServer;
   metricsAddress = '';
 
   private constructor(
@@ -57,6 +57,7 @@ export class Daemon {
       root: path.join(config.stateDir, 'images'),
       registries: config.images.registries,
       pullTimeoutSeconds: config.images.pullTimeoutSeconds,
+      sandboxImage: config.images.sandboxImage,
       log: log.child({ component: 'images' }),
       metrics,
     });
@@ -77,6 +78,7 @@ export class Daemon {
       backends.set(backend.name, backend);
       log.info('backend started', { backend: backend.name, handlers: handlers.map((h) => h.name).join(',') });
     }
+    const streaming = await startStreamingServer(config.streaming, { log: log.child({ component: 'streaming' }), metrics });
     const { table, handlers } = routingFromConfig(config, backends);
     const shutdown = new AbortController();
     const daemon = new Daemon(
@@ -96,6 +98,7 @@ export class Daemon {
       images,
       shutdown,
     );
+    daemon.streaming = streaming;
     await daemon.serve();
     return daemon;
   }
@@ -175,6 +178,8 @@ export class Daemon {
     this.exitWatcher?.stop();
     await this.cri?.drain(graceMs);
     await this.metricsServer?.close();
+    // Before the backends: ending live sessions kills exec'd processes through the backends.
+    await this.streaming?.close();
     for (const b of this.backends.values()) {
       try {
         await b.close();

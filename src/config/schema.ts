@@ -68,6 +68,18 @@ export const configSchema = {
       default: 60,
       env: 'CRIMUX_STREAMING_TOKEN_TTL',
     },
+    tlsCertFile: {
+      doc: 'PEM certificate of the streaming server; with tlsKeyFile, URLs are https. Empty serves plain HTTP.',
+      format: String,
+      default: '',
+      env: 'CRIMUX_STREAMING_TLS_CERT_FILE',
+    },
+    tlsKeyFile: {
+      doc: 'PEM private key matching streaming.tlsCertFile; set both or neither.',
+      format: String,
+      default: '',
+      env: 'CRIMUX_STREAMING_TLS_KEY_FILE',
+    },
   },
   defaultHandler: {
     doc: 'Handler for pods that no RuntimeClass, annotation or rule routes elsewhere.',

@@ -41,7 +41,7 @@ export interface Config {
   runDir: string;
   logLevel: LogLevel;
   metrics: { address: string };
-  streaming: { address: string; tokenTtlSeconds: number };
+  streaming: { address: string; tokenTtlSeconds: number; tlsCertFile: string; tlsKeyFile: string };
   defaultHandler: string;
   handlers: Record<string, HandlerConfig>;
   routing: {
