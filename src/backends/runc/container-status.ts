@@ -8,7 +8,7 @@
  */
 import type { CallContext, ContainerStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
-import { oomKilled } from '../../host/conmon';
+import { oomKilled, readExitFile } from '../../host/conmon';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
 import type { LiveState } from './engine';
@@ -28,10 +28,19 @@ function criState(rec: ContainerRecord, live: LiveState): cri.ContainerState {
   }
 }
 
+/**
+ * Until StartContainer succeeded a container is CREATED for the CRI, whatever its background launch is doing;
+ * only an exit file (StopPodSandbox killed it) makes it EXITED.
+ */
 async function liveOf(s: RuncShared, rec: ContainerRecord): Promise<LiveState> {
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) return { kind: 'unknown' };
-  return s.engine.state(sandbox.handler, rec.id, s.layout.containerDir(rec.id), rec.startedAt !== undefined);
+  const dir = s.layout.containerDir(rec.id);
+  if (!rec.startedAt) {
+    const exit = await readExitFile(dir);
+    return exit ? { kind: 'exited', code: exit.code, finishedAtNs: exit.finishedAtNs } : { kind: 'created', pid: 0 };
+  }
+  return s.engine.state(sandbox.handler, rec.id, dir, true);
 }
 
 /** The parts of a status that come from the record alone. */

@@ -13,6 +13,7 @@ import { withUndo } from '../../host/undo';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { RECORD_VERSION, type ContainerRecord } from './records';
+import { ensureLaunched, prelaunch } from './container-launch';
 import { buildContainerSpec } from './spec-container';
 import { layersSource } from '../../host/passwd';
 import { statusMounts } from './spec-mounts';
@@ -93,39 +94,27 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
     await Promise.all([s.engine.writeBundle(dir, built.spec), s.records.putContainer(rec)]);
     undo.push('forget container record', async () => s.records.dropContainer(id));
     log.info('created container', { image: image.ref, logPath: logPath || '(none)', cgroup: built.cgroupsPath });
+    prelaunch(s, rec, sandbox.handler);
   });
 }
 
 /**
- * Like containerd, the runtime first sees a container at StartContainer: conmon runs `runtime create`, then
- * `runtime start`. A failure leaves the container exited with reason StartError (the kubelet then makes a new
- * one), and nothing running.
+ * StartContainer: waits for (or does) the launch (container-launch.ts), then `runtime start`. A failure leaves the
+ * container exited with reason StartError (the kubelet then makes a new one), and nothing running.
  */
 export async function startContainer(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) throw new NotFoundError(`start container ${id}: its sandbox ${rec.sandboxId} is gone`);
-  const dir = s.layout.containerDir(id);
-  const live = await s.engine.state(sandbox.handler, id, dir, false);
-  if (rec.startError || live.kind !== 'created' || live.pid !== 0) {
-    throw new FailedPreconditionError(`start container ${id}: not in the created state (${rec.startError ? 'start failed' : live.kind})`);
+  if (rec.startError || rec.startedAt) {
+    throw new FailedPreconditionError(`start container ${id}: not in the created state (${rec.startError ? 'start failed' : 'started'})`);
   }
+  const dir = s.layout.containerDir(id);
   ctx.log.info('start container');
   try {
     await withUndo(ctx.log, async (undo) => {
-      const snap = await (s.mounting.get(id) ?? s.images.prepare(ctx, id, rec.imageId, { readonly: false }));
-      await s.engine.setRoot(dir, snap.rootfs);
       undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, ctx.log, signal));
-      const pid = await s.engine.launch({
-        handler: sandbox.handler,
-        id,
-        dir,
-        logPath: rec.logPath || undefined,
-        tty: rec.tty,
-        stdin: rec.stdin,
-        stdinOnce: rec.stdinOnce,
-        signal: ctx.signal,
-      });
+      const pid = await ensureLaunched(s, ctx, rec, sandbox.handler);
       // Taken before `runtime start`: a process that exits at once must not finish before it "started".
       const startedAt = nowNs().toString();
       await s.engine.start(sandbox.handler, id, ctx.signal);
@@ -133,20 +122,30 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
       ctx.log.info('started container', { pid });
     });
   } catch (err) {
+    if (err instanceof FailedPreconditionError) throw err;
     const message = err instanceof Error ? err.message : String(err);
     await s.records.updateContainer(id, { startError: { at: nowNs().toString(), message } });
     throw err;
   }
 }
 
-export async function stopContainer(s: RuncShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+/** `evenIfNotStarted`: StopPodSandbox also kills containers that were launched but never started. */
+export async function stopContainer(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  timeoutSeconds: number,
+  opts: { evenIfNotStarted?: boolean } = {},
+): Promise<void> {
   const rec = s.records.container(id);
   if (!rec) return; // CRI: stopping an unknown container succeeds.
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) return;
   const dir = s.layout.containerDir(id);
-  if (!rec.startedAt) return; // never ran: nothing to stop
-  const live = await s.engine.state(sandbox.handler, id, dir, true);
+  if (!rec.startedAt && !opts.evenIfNotStarted) return; // never ran: nothing to stop (CRI: it stays created)
+  await s.launching.get(id)?.catch(() => undefined);
+  const live = await s.engine.state(sandbox.handler, id, dir, rec.startedAt !== undefined);
+  if (live.kind === 'created' && live.pid === 0) return; // never launched
   if (live.kind === 'exited') return;
   ctx.log.info('stop container', { timeoutSeconds, signal: rec.stopSignal });
   await s.engine.stop({
@@ -171,7 +170,7 @@ export async function removeContainer(s: RuncShared, ctx: CallContext, id: strin
   const rec = s.records.container(id);
   const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
   const dir = s.layout.containerDir(id);
-  if (!rec && !(await exists(dir)) && !s.mounting.has(id)) {
+  if (!rec && !(await exists(dir)) && !s.mounting.has(id) && !s.launching.has(id)) {
     // A snapshot without a directory cannot come from an interrupted create (the directory is made first), only
     // from an outside caller's guess: checked when asked (RemoveContainer), skipped before a create.
     if (opts.snapshotCheck === false || !(await s.images.keys()).includes(id)) return;
@@ -179,6 +178,8 @@ export async function removeContainer(s: RuncShared, ctx: CallContext, id: strin
   ctx.log.info('remove container', { known: rec !== undefined });
   if (rec?.startedAt && sandbox) await stopContainer(s, ctx, id, 0);
   await s.reaper.schedule({ kind: 'container', id, handler: sandbox?.handler, sandboxId: rec?.sandboxId }, dir);
+  const launching = s.launching.get(id);
+  if (launching) void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
   s.records.dropContainer(id);
   s.cpu.forget(id);
   ctx.log.info('removed container');

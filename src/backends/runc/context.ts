@@ -34,6 +34,8 @@ export interface RuncShared {
   readonly oomScoreAdjFloor: number;
   /** Root snapshots being mounted in the background since CreateContainer, by container ID. */
   readonly mounting: Map<string, Promise<Snapshot>>;
+  /** Runtime creates (conmon + `runtime create`) started in the background by CreateContainer, by container ID. */
+  readonly launching: Map<string, Promise<number>>;
   /** Background removal (RemoveContainer / RemovePodSandbox answer before the host work is done). */
   readonly reaper: Reaper;
 }

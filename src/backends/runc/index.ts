@@ -28,7 +28,13 @@ export const createRuncBackend: BackendFactory = (deps) => {
   const layout = new Layout(deps.stateDir, deps.runDir);
   const engine = new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes);
   const mounting = new Map<string, Promise<Snapshot>>();
-  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, (id) => mounting.get(id));
+  const launching = new Map<string, Promise<number>>();
+  // Removal never races a mount or launch still in flight for the same container.
+  const inFlight = (id: string): Promise<unknown> | undefined => {
+    const work = [mounting.get(id), launching.get(id)].filter((p) => p !== undefined);
+    return work.length > 0 ? Promise.allSettled(work) : undefined;
+  };
+  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, inFlight);
   const shared: RuncShared = {
     config: deps.config,
     runc,
@@ -49,6 +55,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),
     mounting,
+    launching,
     reaper,
   };
   return new RuncBackend(shared);

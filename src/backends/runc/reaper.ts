@@ -37,7 +37,7 @@ export class Reaper {
     private readonly engine: Engine,
     private readonly images: ImageStore & SnapshotStore,
     private readonly log: Logger,
-    /** A snapshot still being mounted for a container (CreateContainer mounts in the background). */
+    /** Work still in flight for a container (CreateContainer mounts and launches in the background). */
     private readonly mounting: (id: string) => Promise<unknown> | undefined,
   ) {}
 
@@ -56,8 +56,9 @@ export class Reaper {
       await fs.mkdir(entry, { recursive: true });
     }
     await fs.writeFile(path.join(entry, 'job.json'), JSON.stringify(job));
-    // Next loop turn: the caller's reply goes out before the job forks its first helper process.
-    const queued = new Promise<void>((resolve) => setImmediate(() => resolve()));
+    // A later loop turn (a timer, not setImmediate, which would run before HTTP/2 flushes the reply): the
+    // caller's reply goes out before the job forks its first helper process.
+    const queued = new Promise<void>((resolve) => setTimeout(resolve, 1));
     this.start(job, entry, queued);
   }
 
@@ -109,7 +110,7 @@ export class Reaper {
     const signal = AbortSignal.timeout(120_000);
     const ctx = { signal, log: this.log.child({ [job.kind]: job.id }) };
     if (job.kind === 'container') {
-      await this.mounting(job.id)?.catch(() => undefined); // never unmount under a mount still in progress
+      await this.mounting(job.id)?.catch(() => undefined); // never unmount under a mount or launch in progress
       await this.engine.destroy(job.handler, job.id, entry, ctx.log, signal);
       await this.images.removeSnapshot(ctx, job.id);
     } else {

@@ -23,7 +23,9 @@ export async function stopSandbox(s: RuncShared, ctx: CallContext, id: string): 
   if (!rec) return; // CRI: stopping an unknown sandbox succeeds.
   ctx.log.info('stop pod sandbox');
   await settleAll(
-    s.records.containersOf(id).map((c) => stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0)),
+    s.records.containersOf(id).map((c) =>
+      stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0, { evenIfNotStarted: true }),
+    ),
   );
   await s.engine.stop({
     handler: rec.handler,
