@@ -21,7 +21,18 @@ MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_blk scsi_common sc
 die() { echo "build-vm-guest: $*" >&2; exit 1; }
 log() { echo "build-vm-guest: $*" >&2; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (apt-get download, device nodes in the initramfs)"
-for t in apt-get apt-cache dpkg gzip mkfs.ext4 sha256sum; do command -v "$t" >/dev/null || die "missing $t"; done
+for t in apt-get apt-cache dpkg gzip mkfs.ext4 sha256sum flock; do command -v "$t" >/dev/null || die "missing $t"; done
+# What the vm backend needs at run time besides qemu-system-x86: qemu-img (qemu-utils, only a Recommends of
+# qemu-system-x86) and lz4 (vmlinux extraction). Installed here when missing, so a fresh Debian 12 just works.
+need=()
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v lz4 >/dev/null || need+=(lz4)
+if ((${#need[@]} > 0)); then
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
+    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; } ||
+    die "cannot install ${need[*]}"
+fi
 
 mkdir -p "$OUT/cache"
 exec 9>"$OUT/.lock"
@@ -98,6 +109,7 @@ if [[ ! -f $OUT/.initrd-$init_hash ]]; then
   # busybox cpio (from the package just unpacked): no dependency on the host's cpio package.
   (cd "$tree" && find . | LC_ALL=C sort | "$stage/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$OUT/initrd.img.tmp")
   mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+  rm -rf "$tree"
   rm -f "$OUT"/.initrd-* && touch "$OUT/.initrd-$init_hash"
 fi
 
@@ -122,6 +134,7 @@ if [[ ! -f $OUT/.tools-$tools_key ]]; then
   rm -f "$OUT/tools.img.tmp"
   mkfs.ext4 -q -F -d "$tdir" -O ^has_journal -L agenttools "$OUT/tools.img.tmp" "${size}M"
   mv "$OUT/tools.img.tmp" "$OUT/tools.img"
+  rm -rf "$tdir" # a 100+ MB copy of node, now inside tools.img
   rm -f "$OUT"/.tools-* && touch "$OUT/.tools-$tools_key"
 fi
 
