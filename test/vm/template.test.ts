@@ -80,4 +80,23 @@ describe('vm template clones', { timeout: 900_000 }, () => {
     }
     assert.notEqual(ips[0], ips[1]);
   });
+
+  it('reports a VM that died: pod NOTREADY, its containers exited; stop and remove still succeed', async () => {
+    const pod = '2'.repeat(64);
+    const [pid] = h.qemuProcesses(path.join(env.run, 'vm', pod.slice(0, 16)));
+    assert.ok(pid);
+    process.kill(pid, 'SIGKILL');
+    const st = await h.waitFor('pod NOTREADY', async () => {
+      const s = await backend.podSandboxStatus(h.ctx(), pod, false);
+      return s.status.state === 'SANDBOX_NOTREADY' ? s : undefined;
+    });
+    const c = st.containersStatuses?.[0];
+    assert.equal(c?.state, 'CONTAINER_EXITED');
+    assert.equal(c?.exit_code, 255);
+    assert.match(String(c?.message), /VM of the pod is gone/);
+    await backend.stopPodSandbox(h.ctx(), pod);
+    await backend.removePodSandbox(h.ctx(), pod);
+    // The other clone is unaffected.
+    assert.equal((await backend.podSandboxStatus(h.ctx(), '1'.repeat(64), false)).status.state, 'SANDBOX_READY');
+  });
 });
