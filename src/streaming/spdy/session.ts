@@ -1,16 +1,15 @@
 /**
  * A SPDY/3.1 session over any Duplex (an upgraded HTTP socket, or a WebSocket tunnel), for either role.
  *
- * Why our own and not `spdy-transport` (npm): its last release is from 2018, it models HTTP semantics (it resets
- * a SYN_REPLY without `:status`, and Kubernetes replies with no headers at all), and it enforces the peer's send
- * window. The peer that matters is moby/spdystream (kubelet, client-go, crictl, kubectl), which never sends
- * WINDOW_UPDATE: with spdy-transport every stream would stall after its first 64 KiB. What Kubernetes needs is a
- * small subset — SYN_STREAM/SYN_REPLY/DATA/RST_STREAM/PING/GOAWAY with zlib header blocks — written here in a
- * few hundred lines we can read and test.
+ * Why our own and not `spdy-transport` (npm): its last release is from 2018; it models HTTP semantics (it resets
+ * a SYN_REPLY without `:status`, and Kubernetes replies with no headers at all); and it enforces the peer's send
+ * window, while the peer that matters — moby/spdystream in the kubelet, client-go, crictl and kubectl — never
+ * sends WINDOW_UPDATE, so every stream would stall after 64 KiB. Kubernetes needs a small subset (SYN_STREAM,
+ * SYN_REPLY, DATA, RST_STREAM, PING, GOAWAY, zlib header blocks), written here in a few files we can test.
  *
- * Flow control: like spdystream we do not enforce the peer's window (WINDOW_UPDATE is ignored). For strict
- * SPDY/3.1 peers we do announce consumed data (WINDOW_UPDATE per stream and for the session every 32 KiB).
- * Backpressure towards the peer is by pausing the socket while any stream's reader is full.
+ * Flow control: like spdystream we do not enforce the peer's window (its WINDOW_UPDATEs are ignored), but for
+ * strict SPDY/3.1 peers we announce consumed data every 32 KiB, per stream and for the session. Backpressure
+ * towards the peer is by pausing the socket while any stream's reader is full.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -36,6 +35,7 @@ import {
   type HeaderDeflater,
   type SpdyHeaders,
 } from './header-codec';
+import { OrderedQueue } from './ordered-queue';
 import { SpdyStream, type StreamHost } from './stream';
 
 export interface SpdySessionOptions {
@@ -63,11 +63,10 @@ export class SpdySession extends EventEmitter implements StreamHost {
   private nextStreamId: number;
   private nextPingId: number;
   private lastPeerStreamId = 0;
-  /** Frames whose handling waits for header inflation (which is async), so later frames stay in order. */
-  private inQueue: Promise<void> = Promise.resolve();
-  private inPending = 0;
-  private outQueue: Promise<void> = Promise.resolve();
-  private outPending = 0;
+  /** Frames in: handling waits for header inflation (async), so later frames stay in order behind it. */
+  private readonly inQueue = new OrderedQueue((err) => this.protocolError(err));
+  /** Frames out: a SYN_STREAM whose header block is still compressing must precede its DATA. */
+  private readonly outQueue = new OrderedQueue((err) => this.destroy(err instanceof Error ? err : new Error(String(err))));
   private closed = false;
   goneAway = false;
 
@@ -82,17 +81,13 @@ export class SpdySession extends EventEmitter implements StreamHost {
     this.deflater = opts.headerCompression === 'zlib' ? new ZlibHeaderDeflater() : new StoredHeaderDeflater();
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
     // Frames already read may still wait for header inflation: handle them before tearing down.
-    socket.on('end', () => this.whenInboundIdle(() => this.destroy()));
-    socket.on('close', () => this.whenInboundIdle(() => this.destroy()));
+    socket.on('end', () => this.inQueue.then(() => this.destroy()));
+    socket.on('close', () => this.inQueue.then(() => this.destroy()));
     socket.on('error', (err: Error) => this.destroy(err));
   }
 
   get isClosed(): boolean {
     return this.closed;
-  }
-
-  get openStreams(): number {
-    return this.streams.size;
   }
 
   /** Open a stream (normally the client's job in Kubernetes) and wait for the peer's SYN_REPLY. */
@@ -148,12 +143,10 @@ export class SpdySession extends EventEmitter implements StreamHost {
       this.goneAway = true;
       this.send(encodeGoAway(this.lastPeerStreamId, GoAwayStatus.OK));
     }
-    const done = (): void => {
+    this.outQueue.then(() => {
       this.socket.end();
       setTimeout(() => this.destroy(), graceMs).unref();
-    };
-    if (this.outPending) this.outQueue = this.outQueue.then(done);
-    else done();
+    });
   }
 
   /** Immediate teardown: every stream ends, the socket is destroyed. Idempotent. */
@@ -172,12 +165,11 @@ export class SpdySession extends EventEmitter implements StreamHost {
   // ---- StreamHost ----
 
   sendData(id: number, data: Buffer, fin: boolean, cb: (err?: Error | null) => void): void {
-    if (this.closed) return cb(new Error('spdy session is closed'));
     this.send(encodeData(id, data, fin), cb);
   }
 
   sendReset(id: number, status: number): void {
-    if (!this.closed) this.send(encodeRstStream(id, status));
+    this.send(encodeRstStream(id, status));
   }
 
   sendReply(id: number): void {
@@ -207,27 +199,11 @@ export class SpdySession extends EventEmitter implements StreamHost {
       cb?.(new Error('spdy session is closed'));
       return;
     }
-    if (!(frame instanceof Promise) && this.outPending === 0) {
-      this.socket.write(frame, cb);
-      return;
-    }
-    this.outPending++;
-    this.outQueue = this.outQueue
-      .then(async () => {
-        const bytes = await frame;
-        if (this.closed) throw new Error('spdy session is closed');
-        this.socket.write(bytes, cb);
-      })
-      .catch((err: unknown) => {
-        cb?.(err instanceof Error ? err : new Error(String(err)));
-        this.destroy(err instanceof Error ? err : undefined);
-      })
-      .finally(() => this.outPending--);
-  }
-
-  private whenInboundIdle(fn: () => void): void {
-    if (this.inPending === 0) fn();
-    else this.inQueue = this.inQueue.then(fn);
+    if (frame instanceof Promise) frame.catch((err: unknown) => cb?.(err instanceof Error ? err : new Error(String(err))));
+    this.outQueue.run(frame, (bytes) => {
+      if (this.closed) cb?.(new Error('spdy session is closed'));
+      else this.socket.write(bytes, cb);
+    });
   }
 
   private onSocketData(chunk: Buffer): void {
@@ -240,19 +216,9 @@ export class SpdySession extends EventEmitter implements StreamHost {
     }
     for (const f of frames) {
       const needsHeaders = f.kind === 'syn_stream' || f.kind === 'syn_reply' || f.kind === 'headers';
-      if (!needsHeaders && this.inPending === 0) {
-        this.handle(f, undefined);
-        continue;
-      }
-      this.inPending++;
-      const headers = needsHeaders ? this.inflater.inflate(f.block) : Promise.resolve(undefined);
-      this.inQueue = this.inQueue
-        .then(async () => {
-          const h = await headers;
-          if (!this.closed) this.handle(f, h);
-        })
-        .catch((err: unknown) => this.protocolError(err))
-        .finally(() => this.inPending--);
+      this.inQueue.run(needsHeaders ? this.inflater.inflate(f.block) : undefined, (headers) => {
+        if (!this.closed) this.handle(f, headers);
+      });
     }
   }
 

@@ -28,9 +28,11 @@ export function negotiateWsProtocol(req: IncomingMessage, socket: Duplex, server
 }
 
 /**
- * Completes WebSocket handshakes for the streaming server with an already negotiated subprotocol. A handshake
- * `ws` rejects (bad key, version or method) is answered with a 400 here and resolves to undefined, so no caller
- * waits forever on a connection that was never upgraded.
+ * Completes WebSocket handshakes for the streaming server with an already negotiated subprotocol. `ws` is kept
+ * out of subprotocol handling: it rejects names outside the RFC 7230 token alphabet, and client-go's tunneling
+ * protocol "SPDY/3.1+portforward.k8s.io" has a '/'. So the request header is removed before `ws` sees it and
+ * the chosen protocol is added to the 101 response here. A handshake `ws` rejects (bad key, version, method)
+ * is answered with a 400 and resolves to undefined, so no caller waits on a connection never upgraded.
  */
 export class WsAcceptor {
   private readonly chosen = new WeakMap<IncomingMessage, string>();
@@ -40,10 +42,13 @@ export class WsAcceptor {
     // Every message is one frame of a stream; 16 MiB covers the largest SPDY frame a tunnel can carry.
     maxPayload: 16 * 1024 * 1024,
     perMessageDeflate: false,
-    handleProtocols: (_offered, req) => this.chosen.get(req) || false,
   });
 
   constructor() {
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      const protocol = this.chosen.get(req);
+      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+    });
     this.wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) => {
       refuseSocket(socket, 400, `unable to upgrade: ${err.message}`);
       this.settle(req, undefined);
@@ -52,6 +57,7 @@ export class WsAcceptor {
 
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string): Promise<WebSocket | undefined> {
     this.chosen.set(req, protocol);
+    delete req.headers['sec-websocket-protocol'];
     return new Promise((resolve) => {
       this.pending.set(req, resolve);
       socket.once('close', () => this.settle(req, undefined));

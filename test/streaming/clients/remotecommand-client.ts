@@ -106,12 +106,8 @@ async function connectSpdy(url: string, opts: RcOptions, acc: Acc, changed: () =
 async function connectWs(url: string, opts: RcOptions, acc: Acc, changed: () => void, base: Base): Promise<RcSession> {
   const ws = new WebSocket(url.replace(/^http/, 'ws'), opts.protocol ? [opts.protocol] : [], { rejectUnauthorized: false });
   const b64 = opts.protocol.includes('base64');
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`websocket upgrade refused: ${res.statusCode}`)));
-  });
-  ws.on('error', () => undefined);
+  const done = new Promise<RcResult>((resolve) => ws.once('close', () => resolve({ ...acc })));
+  // Listen before 'open': frames that arrive with the 101 response are emitted in the same tick.
   const keys: Record<number, keyof Acc> = { 1: 'stdout', 2: 'stderr', 3: 'status' };
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (data.length === 0) return;
@@ -123,12 +119,17 @@ async function connectWs(url: string, opts: RcOptions, acc: Acc, changed: () => 
       changed();
     }
   });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`websocket upgrade refused: ${res.statusCode}`)));
+  });
+  ws.on('error', () => undefined);
   const send = (ch: number, payload: Buffer): void => {
     if (ws.readyState !== WebSocket.OPEN) return;
     if (b64) ws.send(String.fromCharCode(48 + ch) + payload.toString('base64'));
     else ws.send(Buffer.concat([Buffer.of(ch), payload]));
   };
-  const done = new Promise<RcResult>((resolve) => ws.once('close', () => resolve({ ...acc })));
   return {
     ...base,
     protocol: ws.protocol,
