@@ -279,5 +279,12 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     const left = fs.readdirSync(path.join(run, 'vm')).filter((d) => !d.startsWith('tmpl-'));
     assert.deepEqual(left, []);
     await assert.rejects(backend.podSandboxStatus(h.ctx(), POD, false), { kind: 'NotFound' } as never);
+    // The cached ext4 disk of an image goes once the image is removed from the store.
+    const disks = path.join(env.vmState, 'images');
+    const httpId = (await backend.images.status(h.ctx(), HTTP.ref, false)).image?.id;
+    assert.ok(httpId && fs.existsSync(path.join(disks, `${httpId.slice(7)}.ext4`)));
+    await backend.images.remove(h.ctx(), HTTP.ref);
+    await backend.removePodSandbox(h.ctx(), POD); // any removal runs the disk GC
+    assert.ok(!fs.existsSync(path.join(disks, `${httpId.slice(7)}.ext4`)));
   });
 });

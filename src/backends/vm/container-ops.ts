@@ -142,6 +142,15 @@ export async function removeContainer(x: VmContext, ctx: CallContext, id: string
     x.rt.store.save(pod);
     ctx.log.info('vm: container removed');
   });
+  await gcImageDisks(x, ctx);
+}
+
+/** After removals: drop cached image disks of images that were removed from the store. */
+export async function gcImageDisks(x: VmContext, ctx: CallContext): Promise<void> {
+  const inUse = new Set([...x.rt.pods.values()].flatMap((p) => Object.values(p.containers).map((c) => c.imageId)));
+  await x.disks
+    .gc(ctx, inUse, x.images)
+    .catch((err: unknown) => ctx.log.warn('vm: image disk gc failed', { error: err }));
 }
 
 export async function execSync(

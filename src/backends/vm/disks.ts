@@ -66,6 +66,32 @@ export class Disks {
     return file;
   }
 
+  /**
+   * Delete cached image disks that no container uses and whose image is gone from the store (RemoveImage), so a
+   * removed image leaves nothing behind here. Best effort; disks of images still in the store stay cached.
+   */
+  async gc(
+    ctx: CallContext,
+    inUse: Set<string>,
+    store: { status(ctx: CallContext, ref: string, verbose: boolean): Promise<{ image: unknown }> },
+  ): Promise<void> {
+    const dir = path.join(this.o.dir, 'images');
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).filter((n) => n.endsWith('.ext4'));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const id = `sha256:${n.slice(0, -'.ext4'.length)}`;
+      if (inUse.has(id) || this.pending.has(id.slice(7))) continue;
+      const st = await store.status(ctx, id, false).catch(() => ({ image: {} }));
+      if (st.image !== null) continue;
+      fs.rmSync(path.join(dir, n), { force: true });
+      ctx.log.info('vm: removed image disk of a removed image', { image: id });
+    }
+  }
+
   /** A container's writable qcow2 overlay on the image base. Repeating it replaces a leftover of the same id. */
   async overlay(base: string, file: string): Promise<void> {
     fs.rmSync(file, { force: true });

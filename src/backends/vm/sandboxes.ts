@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { bootVm } from './boot';
+import { gcImageDisks } from './container-ops';
 import { nowNs } from './crilog';
 import type { VmContext } from './context';
 import { TAP } from './net';
@@ -140,6 +141,7 @@ export async function removePodSandbox(x: VmContext, ctx: CallContext, id: strin
     }
     await removeSandboxLocked(x, ctx, pod);
   });
+  await gcImageDisks(x, ctx);
 }
 
 async function removeSandboxLocked(x: VmContext, ctx: CallContext, pod: PodRecord): Promise<void> {
