@@ -81,7 +81,8 @@ export class VmBackend extends BaseBackend {
   }
 
   async close(): Promise<void> {
-    // VMs keep running across a crimux restart: only drop the channels.
+    // VMs keep running across a crimux restart: only drop the channels. A template build in flight is stopped.
+    this.x?.templates?.close();
     for (const vm of this.x?.rt.vms.values() ?? []) vm.disconnect();
   }
 

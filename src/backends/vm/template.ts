@@ -11,7 +11,7 @@ import type { Logger } from '../../log/logger';
 import { bootVm, snapshotVm } from './boot';
 import type { GuestArtefacts } from './guest';
 import { TAP } from './net';
-import { vmPaths, type Accel } from './qemu';
+import { isQemu, readPid, vmPaths, type Accel } from './qemu';
 import type { Semaphore } from './semaphore';
 
 export interface TemplateOptions {
@@ -35,8 +35,38 @@ export class Templates {
   private readonly building = new Map<string, Promise<string | undefined>>();
   private readonly root: string;
 
+  private readonly closing = new AbortController();
+
   constructor(private readonly o: TemplateOptions) {
     this.root = path.join(o.stateDir, 'templates');
+    this.killStale();
+  }
+
+  /** Stop builds in flight (crimux shutdown): a half-built template VM must not outlive the daemon. */
+  close(): void {
+    this.closing.abort(new Error('vm backend closing'));
+    this.killStale();
+  }
+
+  /** Template VMs of this or an earlier (crashed) daemon: found by their pidfiles under <runDir>/tmpl-*. */
+  private killStale(): void {
+    let dirs: string[];
+    try {
+      dirs = fs.readdirSync(this.o.runDir).filter((d) => d.startsWith('tmpl-'));
+    } catch {
+      return;
+    }
+    for (const d of dirs) {
+      const pid = readPid(path.join(this.o.runDir, d, 'qemu.pid'));
+      if (pid !== undefined && isQemu(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      fs.rmSync(path.join(this.o.runDir, d), { recursive: true, force: true });
+    }
   }
 
   private key(memMiB: number, vcpus: number): string {
@@ -100,6 +130,8 @@ export class Templates {
   private async build(key: string, memMiB: number, vcpus: number): Promise<void> {
     const dir = path.join(this.root, key);
     fs.mkdirSync(dir, { recursive: true });
+    // RAM files of builds that died half-way.
+    for (const f of fs.readdirSync(dir)) if (f.startsWith('mem.')) fs.rmSync(path.join(dir, f), { force: true });
     const run = path.join(this.o.runDir, `tmpl-${key.slice(0, 8)}`);
     const t0 = Date.now();
     await this.o.boots.run(async () => {
@@ -137,9 +169,12 @@ export class Templates {
       netns,
       this.o.bootTimeoutMs,
       { onEvent: () => undefined, log: this.o.log },
+      this.closing.signal,
     );
     try {
+      this.closing.signal.throwIfAborted();
       await vm.request({ op: 'warmup' }, 60_000);
+      this.closing.signal.throwIfAborted();
       const tmp = path.join(dir, 'state.tmp');
       await snapshotVm(vm, tmp, 120_000);
       const meta = {
