@@ -96,6 +96,11 @@ describe('header blocks', () => {
     assert.throws(() => zlib.inflateSync(wire, { dictionary: Buffer.from('wrong'), finishFlush: zlib.constants.Z_SYNC_FLUSH }));
   });
 
+  test('every stored block ends with the sync-flush marker Go\'s inflater needs to hand out the bytes', () => {
+    const d = new StoredHeaderDeflater();
+    for (let i = 0; i < 3; i++) assert.deepEqual([...d.deflate(encodeHeaderBlock({})).subarray(-5)], [0, 0, 0, 0xff, 0xff]);
+  });
+
   test('real compression (as Go sends it) inflates block after block on one context', async () => {
     const d = new ZlibHeaderDeflater();
     const inf = new HeaderInflater();

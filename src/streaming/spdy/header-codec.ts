@@ -6,7 +6,9 @@
  * stream for any inflater (the Go framer in the kubelet and client-go checks the header and the dictionary's
  * Adler-32, then simply inflates), it keeps header encoding synchronous so a SYN_REPLY can never be reordered
  * behind later DATA frames, and our blocks are a few bytes (SYN_REPLY carries no headers), so compression would
- * gain nothing. ZlibHeaderDeflater does real compression the way Go does; the test client uses it so that the
+ * gain nothing. Each block ends with an empty stored block, exactly what Z_SYNC_FLUSH emits: Go's inflater hands
+ * out a stored block's bytes only when the next block header arrives, and without that marker it would read past
+ * the frame, fail, and keep failing for every later header block of the connection (found with real kubectl). ZlibHeaderDeflater does real compression the way Go does; the test client uses it so that the
  * server's inflater is exercised with dictionary-compressed input.
  *
  * Incoming blocks are inflated with one long-lived zlib stream per connection (the context spans frames).
@@ -53,6 +55,9 @@ export function decodeHeaderBlock(raw: Buffer): SpdyHeaders {
   return out;
 }
 
+/** An empty, non-final stored block: what zlib's Z_SYNC_FLUSH appends. */
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
+
 /** Turns uncompressed header blocks into the bytes that go on the wire, in call order. */
 export interface HeaderDeflater {
   deflate(raw: Buffer): Buffer | Promise<Buffer>;
@@ -79,6 +84,7 @@ export class StoredHeaderDeflater implements HeaderDeflater {
       parts.push(head, chunk);
       off += chunk.length;
     } while (off < raw.length);
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 
