@@ -155,6 +155,19 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     await backend.removeContainer(h.ctx(), id);
   });
 
+  it('enforces the memory limit in the guest: OOMKilled', async () => {
+    const id = 'c8'.padEnd(64, '8');
+    const hog = ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo ${#x}'];
+    await runContainer(id, 'hog', hog, BUSYBOX.ref, {
+      linux: { resources: { memory_limit_in_bytes: String(32 * 1048576) } },
+    });
+    await exited(id);
+    const st = await status(id);
+    assert.equal(st.reason, 'OOMKilled');
+    assert.equal(st.exit_code, 137);
+    await backend.removeContainer(h.ctx(), id);
+  });
+
   it('shares the pod network between containers and is reachable at the pod IP', async () => {
     await runContainer('c3'.padEnd(64, '3'), 'http', [], HTTP.ref);
     const viaPeer = await h.waitFor('peer reaches http on localhost', async () => {

@@ -50,6 +50,8 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
             hostname,
             files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files],
             memoryLimit: limit > 0 ? limit : 0,
+            cpuQuota: Number(req.config.linux?.resources?.cpu_quota ?? 0),
+            cpuPeriod: Number(req.config.linux?.resources?.cpu_period ?? 0),
             stdin: req.config.stdin,
           },
         },
@@ -191,7 +193,11 @@ export async function updateResources(
     throw new FailedPreconditionError(`update container ${id}: not running`);
   const limit = Number(resources.linux?.memory_limit_in_bytes ?? 0);
   ctx.log.info('vm: update container resources', { memoryLimit: limit });
-  await x.rt.vmFor(pod).request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0 }, 15_000);
+  const cpuQuota = Number(resources.linux?.cpu_quota ?? 0);
+  const cpuPeriod = Number(resources.linux?.cpu_period ?? 0);
+  await x.rt
+    .vmFor(pod)
+    .request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0, cpuQuota, cpuPeriod }, 15_000);
 }
 
 export function reopenLog(x: VmContext, id: string): void {

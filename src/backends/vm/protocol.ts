@@ -44,6 +44,9 @@ export interface ContainerSpec {
   readonly files?: { path: string; data: string; mode?: number }[];
   /** cgroup v2 memory.max in bytes; 0 = unlimited. */
   readonly memoryLimit?: number;
+  /** cgroup v2 cpu.max quota and period in µs (CRI cpu_quota/cpu_period); quota 0 = unlimited. */
+  readonly cpuQuota?: number;
+  readonly cpuPeriod?: number;
   /** Keep the main process's stdin open for Attach (CRI ContainerConfig.stdin). */
   readonly stdin?: boolean;
 }
@@ -83,7 +86,7 @@ export type Request =
    */
   | { id: number; op: 'spawn'; cid: string; args: string[]; stdin: boolean; tty: boolean }
   /** Resize a container's cgroup limits (UpdateContainerResources). */
-  | { id: number; op: 'update'; cid: string; memoryLimit: number }
+  | { id: number; op: 'update'; cid: string; memoryLimit: number; cpuQuota?: number; cpuPeriod?: number }
   /** Template VMs only: exercise the claim/netconf/exec code paths once so clones start with them compiled. */
   | { id: number; op: 'warmup' }
   | { id: number; op: 'shutdown' };
@@ -145,7 +148,7 @@ export interface ExecReply {
 export type Event =
   | { ev: 'ready'; version: number; uptimeMs: number }
   | { ev: 'output'; cid: string; stream: 'stdout' | 'stderr'; data: string }
-  | { ev: 'exit'; cid: string; exitCode: number; finishedAt: number; killed?: boolean }
+  | { ev: 'exit'; cid: string; exitCode: number; finishedAt: number; killed?: boolean; oomKilled?: boolean }
   | { ev: 'data'; sid: number; data: string; stream?: 'stdout' | 'stderr' }
   | { ev: 'closed'; sid: number; error?: string; exitCode?: number };
 

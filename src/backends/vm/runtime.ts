@@ -113,7 +113,7 @@ export class VmRuntime {
       for (const l of this.attached.get(e.cid) ?? []) l(e);
     } else if (e.ev === 'exit') {
       // Synchronous, so no lock: a record is only ever changed between awaits, never across one.
-      this.recordExit(podId, e.cid, e.exitCode, e.finishedAt);
+      this.recordExit(podId, e.cid, e.exitCode, e.finishedAt, undefined, e.oomKilled);
       for (const l of this.attached.get(e.cid) ?? []) l(e);
     }
   }
@@ -135,6 +135,7 @@ export class VmRuntime {
     exitCode: number,
     finishedAtMs: number | undefined,
     message?: string,
+    oomKilled?: boolean,
   ): void {
     const pod = this.pods.get(podId);
     const c = pod?.containers[cid];
@@ -144,7 +145,7 @@ export class VmRuntime {
     c.exitCode = exitCode;
     c.finishedAt = finishedAtMs ? msToNs(finishedAtMs) : nowNs();
     c.startedAt ??= c.finishedAt;
-    c.reason = exitCode === 0 ? 'Completed' : 'Error';
+    c.reason = oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
     if (message) c.message = message;
     this.store.save(pod);
     this.log.info('vm: container exited', { sandbox: podId, container: cid, exitCode });
@@ -165,7 +166,8 @@ export class VmRuntime {
     for (const c of running) {
       const s = states.get(c.id);
       if (!s) this.recordExit(podId, c.id, 255, undefined, 'container unknown to the guest agent');
-      else if (s.state === 'exited') this.recordExit(podId, c.id, s.exitCode ?? 255, s.finishedAt);
+      else if (s.state === 'exited')
+        this.recordExit(podId, c.id, s.exitCode ?? 255, s.finishedAt, undefined, s.oomKilled);
     }
   }
 

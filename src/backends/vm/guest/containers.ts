@@ -61,7 +61,7 @@ export class Containers {
     const cg = cgroupDir(spec.cid);
     try {
       fs.mkdirSync(cg, { recursive: true });
-      if (spec.memoryLimit) fs.writeFileSync(`${cg}/memory.max`, String(spec.memoryLimit));
+      setLimits(spec.cid, spec.memoryLimit ?? 0, spec.cpuQuota, spec.cpuPeriod);
     } catch {
       // cgroups are for stats and limits; a guest without the controllers still runs the container
     }
@@ -111,8 +111,9 @@ export class Containers {
         if (closed++) return;
         const exitCode = exitCodeOf(code, signal);
         const killed = e.killed === true;
-        e.state = { ...e.state, state: 'exited', exitCode, finishedAt: Date.now(), killed, oomKilled: oomKilled(cid) };
-        this.emit({ ev: 'exit', cid, exitCode, finishedAt: e.state.finishedAt ?? Date.now(), killed });
+        const oom = oomKilled(cid);
+        e.state = { ...e.state, state: 'exited', exitCode, finishedAt: Date.now(), killed, oomKilled: oom };
+        this.emit({ ev: 'exit', cid, exitCode, finishedAt: e.state.finishedAt ?? Date.now(), killed, oomKilled: oom });
         resolve();
       });
       child.on('error', () => {
@@ -187,9 +188,9 @@ export class Containers {
   }
 
   /** UpdateContainerResources: the memory limit of the container's cgroup (0 = unlimited). */
-  update(cid: string, memoryLimit: number): void {
+  update(cid: string, memoryLimit: number, cpuQuota?: number, cpuPeriod?: number): void {
     this.get(cid);
-    fs.writeFileSync(`${cgroupDir(cid)}/memory.max`, memoryLimit > 0 ? String(memoryLimit) : 'max');
+    setLimits(cid, memoryLimit, cpuQuota, cpuPeriod);
   }
 
   states(): ContainerState[] {
@@ -216,6 +217,13 @@ export class Containers {
 
 export function cgroupDir(cid: string): string {
   return `/sys/fs/cgroup/c-${cid}`;
+}
+
+/** memory.max and cpu.max of a container's cgroup (0 / no quota = unlimited). */
+function setLimits(cid: string, memoryLimit: number, cpuQuota?: number, cpuPeriod?: number): void {
+  fs.writeFileSync(`${cgroupDir(cid)}/memory.max`, memoryLimit > 0 ? String(memoryLimit) : 'max');
+  const period = cpuPeriod && cpuPeriod > 0 ? cpuPeriod : 100_000;
+  fs.writeFileSync(`${cgroupDir(cid)}/cpu.max`, cpuQuota && cpuQuota > 0 ? `${cpuQuota} ${period}` : `max ${period}`);
 }
 
 function oomKilled(cid: string): boolean {

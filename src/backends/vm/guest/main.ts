@@ -54,7 +54,7 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
       return { sid: streams.spawn(cmd.argv, cmd.env, req.stdin, req.tty) };
     }
     case 'update':
-      containers.update(req.cid, req.memoryLimit);
+      containers.update(req.cid, req.memoryLimit, req.cpuQuota, req.cpuPeriod);
       return {};
     case 'warmup':
       await warmup();
