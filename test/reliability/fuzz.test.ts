@@ -81,7 +81,7 @@ test(`${REQUESTS} generated hostile requests get clear answers; no crash, no lea
     let code: grpc.status = grpc.status.OK;
     try {
       const call = svc === 'rt' ? d.cri.rt.bind(d.cri) : d.cri.img.bind(d.cri);
-      await (call as (m: string, q: unknown, o: unknown) => Promise<unknown>)(method, req, { deadlineMs: 20_000 });
+      await (call as unknown as (m: string, q: unknown, o: unknown) => Promise<unknown>)(method, req, { deadlineMs: 20_000 });
     } catch (err) {
       code = (err as grpc.ServiceError).code;
       const details = (err as grpc.ServiceError).details ?? '';
