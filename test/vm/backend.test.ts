@@ -19,28 +19,10 @@ const { dir, state, run, logDir } = env;
 let backend: Backend;
 const POD = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'b'.repeat(8);
 
-async function status(id: string) {
-  return (await backend.containerStatus(h.ctx(), id, false)).status;
-}
-
-async function runContainer(
-  id: string,
-  name: string,
-  cmd: string[],
-  image: string = BUSYBOX.ref,
-  extra: Record<string, unknown> = {},
-): Promise<void> {
-  await backend.createContainer(h.ctx(), {
-    id,
-    sandboxId: POD,
-    config: h.containerConfig(name, image, cmd, extra),
-    sandboxConfig: h.sandboxConfig('web', logDir),
-  });
-  await backend.startContainer(h.ctx(), id);
-}
-
-const exited = (id: string) =>
-  h.waitFor(`${id} exited`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? true : undefined), 60_000);
+const status = (id: string) => env.status(id);
+const exited = (id: string) => env.exited(id);
+const runContainer = (id: string, name: string, cmd: string[], image: string = BUSYBOX.ref, extra = {}) =>
+  env.runContainer({ pod: POD, podName: 'web', id, name, cmd, image, extra });
 
 describe('vm backend (direct)', { timeout: 900_000 }, () => {
   before(async () => {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../../src/backends/backend';
+import type * as cri from '../../src/cri/types';
 import { createVmBackend } from '../../src/backends/vm';
 import { loadConfig } from '../../src/config/load';
 import { OciImageStore } from '../../src/images/store';
@@ -68,6 +69,41 @@ export class DirectEnv {
       metrics: new Metrics({ processMetrics: false }),
     });
     await this.backend.start(h.ctx());
+    return this.backend;
+  }
+
+  /** Create and start a container in `pod` (whose sandbox config was made by h.sandboxConfig(podName, logDir)). */
+  async runContainer(o: {
+    pod: string;
+    podName: string;
+    id: string;
+    name: string;
+    cmd: string[];
+    image: string;
+    extra?: Record<string, unknown>;
+  }): Promise<void> {
+    const b = this.mustBackend();
+    await b.createContainer(h.ctx(), {
+      id: o.id,
+      sandboxId: o.pod,
+      config: h.containerConfig(o.name, o.image, o.cmd, o.extra),
+      sandboxConfig: h.sandboxConfig(o.podName, this.logDir),
+    });
+    await b.startContainer(h.ctx(), o.id);
+  }
+
+  async status(id: string): Promise<cri.ContainerStatus> {
+    return (await this.mustBackend().containerStatus(h.ctx(), id, false)).status;
+  }
+
+  exited(id: string): Promise<boolean> {
+    return h.waitFor(`${id} exited`, async () =>
+      (await this.status(id)).state === 'CONTAINER_EXITED' ? true : undefined,
+    );
+  }
+
+  private mustBackend(): Backend {
+    if (!this.backend) throw new Error('start() first');
     return this.backend;
   }
 
