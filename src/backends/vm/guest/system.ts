@@ -10,9 +10,9 @@ import { bb } from './util';
 
 /**
  * Clock, entropy and hostname for a VM that may be a clone of a template snapshot: clones resume with the
- * template's clock and CRNG state. The seed is mixed into the pool through /dev/urandom.
- * TODO(#6): force an immediate CRNG reseed (RNDRESEEDCRNG needs an ioctl Node cannot issue); until the kernel's
- * own reseed interval passes, clones of one template may share CRNG output.
+ * template's clock and CRNG state. The seed is mixed into the input pool through /dev/urandom; the kernel's next
+ * scheduled reseed (uptime/2 s after the last one during early boot) takes it into the CRNG.
+ * TODO(#6): force an immediate reseed (RNDRESEEDCRNG needs an ioctl Node cannot issue).
  */
 export async function claim(timeMs: number, seed: string, hostname: string, net?: NetConf): Promise<void> {
   fs.writeFileSync('/dev/urandom', Buffer.from(seed, 'base64'));
