@@ -54,7 +54,7 @@ export class VmBackend extends BaseBackend {
     this.images = deps.sharedImages;
   }
 
-  /** Never fails for a missing guest or qemu: health reports it, so the rest of the node keeps working. */
+  /** Never fails for a missing guest: health reports it, so the rest of the node keeps working. */
   async start(ctx: CallContext): Promise<void> {
     try {
       this.x = await setupContext(this.deps, ctx.log);
@@ -70,8 +70,11 @@ export class VmBackend extends BaseBackend {
   }
 
   async health(_ctx: CallContext): Promise<BackendHealth> {
-    if (!this.x) return { ready: false, networkReady: false, reason: 'VmGuestUnavailable', message: this.startError };
+    if (!this.x) return { ready: false, networkReady: false, reason: 'VmBackendUnavailable', message: this.startError };
     const net = await this.x.net.ready();
+    if (!this.x.guest) {
+      return { ready: false, networkReady: net.ready, reason: 'VmGuestUnavailable', message: this.x.guestError };
+    }
     return {
       ready: true,
       networkReady: net.ready,
@@ -86,13 +89,13 @@ export class VmBackend extends BaseBackend {
     for (const vm of this.x?.rt.vms.values() ?? []) vm.disconnect();
   }
 
-  runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+  async runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
     return sb.runPodSandbox(this.ctx, ctx, req);
   }
-  stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
+  async stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
     return sb.stopPodSandbox(this.ctx, ctx, id);
   }
-  removePodSandbox(ctx: CallContext, id: string): Promise<void> {
+  async removePodSandbox(ctx: CallContext, id: string): Promise<void> {
     return sb.removePodSandbox(this.ctx, ctx, id);
   }
   async podSandboxStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
@@ -109,16 +112,16 @@ export class VmBackend extends BaseBackend {
     return [...rt.pods.values()].map((p) => st.sandboxListEntry(p, rt.checkAlive(p)));
   }
 
-  createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+  async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
     return ops.createContainer(this.ctx, ctx, req);
   }
-  startContainer(ctx: CallContext, id: string): Promise<void> {
+  async startContainer(ctx: CallContext, id: string): Promise<void> {
     return ops.startContainer(this.ctx, ctx, id);
   }
-  stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+  async stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
     return ops.stopContainer(this.ctx, ctx, id, timeoutSeconds);
   }
-  removeContainer(ctx: CallContext, id: string): Promise<void> {
+  async removeContainer(ctx: CallContext, id: string): Promise<void> {
     return ops.removeContainer(this.ctx, ctx, id);
   }
   async containerStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
@@ -139,19 +142,28 @@ export class VmBackend extends BaseBackend {
   override async reopenContainerLog(_ctx: CallContext, id: string): Promise<void> {
     ops.reopenLog(this.ctx, id);
   }
-  override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+  override async execSync(
+    ctx: CallContext,
+    id: string,
+    cmd: string[],
+    timeoutSeconds: number,
+  ): Promise<ExecSyncResult> {
     return ops.execSync(this.ctx, ctx, id, cmd, timeoutSeconds);
   }
-  override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+  override async portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
     return portForward(this.ctx, ctx, sandboxId, port);
   }
-  override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+  override async exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
     return exec(this.ctx, ctx, id, cmd, opts);
   }
-  override attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+  override async attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
     return attach(this.ctx, ctx, id, opts);
   }
-  override updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+  override async updateContainerResources(
+    ctx: CallContext,
+    id: string,
+    resources: cri.ContainerResources,
+  ): Promise<void> {
     return ops.updateResources(this.ctx, ctx, id, resources);
   }
 

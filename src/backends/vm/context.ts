@@ -16,7 +16,9 @@ export interface VmContext {
   readonly disks: Disks;
   readonly images: ImageStore & SnapshotStore;
   readonly runDir: string;
-  readonly guest: GuestArtefacts;
+  /** Absent when the guest artefacts are missing or stale: new pods are refused with guestError. */
+  readonly guest?: GuestArtefacts;
+  readonly guestError?: string;
   readonly accel: Accel;
   readonly boots: Semaphore;
   readonly templates?: Templates;

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CallContext, RunSandboxRequest } from '../backend';
+import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
 import { gcImageDisks } from './container-ops';
 import { nowNs } from './crilog';
@@ -18,6 +19,8 @@ import type { PodRecord } from './store';
 
 export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   validateSandbox(req.config);
+  const guest = x.guest;
+  if (!guest) throw new UnavailableError(`run pod sandbox: vm guest unavailable: ${x.guestError ?? 'not loaded'}`);
   const size = vmSize(req.config, { ...x.cfg, ...x.handlerSize(req.handler.name) });
   await x.rt.withLock(req.id, async () => {
     const existing = x.rt.pods.get(req.id);
@@ -50,7 +53,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       const spec = {
         qemu: x.cfg.qemuPath,
         accel: x.accel,
-        guest: x.guest,
+        guest,
         ...size,
         tap: TAP,
         incoming: template?.state,

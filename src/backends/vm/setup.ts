@@ -10,7 +10,8 @@ import { chooseAccel } from './accel';
 import type { VmBackendConfig } from './config';
 import type { VmContext } from './context';
 import { Disks } from './disks';
-import { loadGuest } from './guest';
+import { loadGuest, type GuestArtefacts } from './guest';
+import { errorMessage } from '../../errors';
 import { VmNetwork } from './net';
 import { handlerOptions } from './options';
 import { VmRuntime } from './runtime';
@@ -21,35 +22,47 @@ import { Templates } from './template';
 export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
   const cfg = deps.config.backends.vm as unknown as VmBackendConfig;
   const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
-  const guest = loadGuest(cfg.guestDir);
   fs.mkdirSync(deps.stateDir, { recursive: true });
   fs.mkdirSync(deps.runDir, { recursive: true });
-  const choice = await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, log);
+  // Without a guest no new pod can start, but pods already running must stay manageable (status, stop, remove).
+  let guest: GuestArtefacts | undefined;
+  let guestError: string | undefined;
+  try {
+    guest = loadGuest(cfg.guestDir);
+  } catch (err) {
+    guestError = errorMessage(err);
+    log.error('vm: no usable guest; new pods are refused, running ones stay manageable', { error: err });
+  }
+  const choice = guest
+    ? await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, log)
+    : { accel: 'tcg' as const, reason: 'no guest to probe with' };
   log.info(`vm: accelerator ${choice.accel}`, {
     reason: choice.reason,
-    probeBootMs: choice.probeBootMs,
+    probeBootMs: 'probeBootMs' in choice ? choice.probeBootMs : undefined,
     note: choice.accel === 'tcg' ? 'software emulation: cold boots take seconds, template clones ≈0.5 s' : undefined,
   });
   const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
   const rt = new VmRuntime(new Store(deps.stateDir), log);
   const net = new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log);
-  const templates = cfg.template
-    ? new Templates({
-        scratchNetns: (name) => net.scratch(name),
-        stateDir: deps.stateDir,
-        runDir: deps.runDir,
-        qemu: cfg.qemuPath,
-        accel: choice.accel,
-        guest,
-        bootTimeoutMs: cfg.bootTimeoutSeconds * 1000,
-        boots,
-        log,
-      })
-    : undefined;
+  const templates =
+    cfg.template && guest
+      ? new Templates({
+          scratchNetns: (name) => net.scratch(name),
+          stateDir: deps.stateDir,
+          runDir: deps.runDir,
+          qemu: cfg.qemuPath,
+          accel: choice.accel,
+          guest,
+          bootTimeoutMs: cfg.bootTimeoutSeconds * 1000,
+          boots,
+          log,
+        })
+      : undefined;
   const x: VmContext = {
     cfg,
     rt,
     guest,
+    guestError,
     boots,
     templates,
     accel: choice.accel,

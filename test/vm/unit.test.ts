@@ -1,0 +1,127 @@
+/**
+ * Pure parts of the vm backend (no VM): request conversions, VM sizing, handler options, the CRI log writer, and
+ * a backend whose guest is missing (it must start, report unhealthy and refuse pods as UNAVAILABLE).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { createVmBackend } from '../../src/backends/vm';
+import { CriLog } from '../../src/backends/vm/crilog';
+import { handlerOptions } from '../../src/backends/vm/options';
+import { processArgs, processEnv, processUser, validateSandbox, vmSize } from '../../src/backends/vm/spec';
+import { loadConfig } from '../../src/config/load';
+import type { ResolvedImage } from '../../src/images/types';
+import { Metrics } from '../../src/metrics/metrics';
+import * as h from './helpers';
+
+const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
+const defaults = { memoryMiB: 512, memoryOverheadMiB: 192, maxMemoryMiB: 4096, vcpus: 1, maxVcpus: 4 };
+
+describe('vm backend: pure parts', () => {
+  it('sizes the VM from pod limits plus overhead, bounded by the config', () => {
+    assert.deepEqual(vmSize(h.sandboxConfig('a', '/l'), defaults), { memMiB: 512, vcpus: 1 });
+    const limited = h.sandboxConfig('a', '/l', {
+      linux: {
+        resources: { memory_limit_in_bytes: String(1024 * 1048576), cpu_quota: '250000', cpu_period: '100000' },
+      },
+    } as never);
+    assert.deepEqual(vmSize(limited, defaults), { memMiB: 1024 + 192, vcpus: 3 });
+    const huge = h.sandboxConfig('a', '/l', {
+      linux: { resources: { memory_limit_in_bytes: String(8 * 1024 ** 3) } },
+    } as never);
+    assert.throws(() => vmSize(huge, defaults), { kind: 'InvalidArgument' } as never);
+  });
+
+  it('refuses host namespaces and privilege, naming the field', () => {
+    const priv = h.sandboxConfig('a', '/l', { linux: { security_context: { privileged: true } } } as never);
+    assert.throws(() => validateSandbox(priv), /linux\.security_context\.privileged/);
+    const pid = h.sandboxConfig('a', '/l', {
+      linux: { security_context: { namespace_options: { pid: 'NODE' } } },
+    } as never);
+    assert.throws(() => validateSandbox(pid), /hostPID/);
+  });
+
+  it('derives the process like containerd: command/args over entrypoint/cmd, env merge, user', () => {
+    const img = image({ entrypoint: ['/ep'], cmd: ['c1'], env: ['A=1', 'PATH=/p'], user: 'www-data:33' });
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', []), img), ['/ep', 'c1']);
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', ['/bin/x']), img), ['/bin/x']);
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', [], { args: ['a'] }), img), ['/ep', 'a']);
+    const env = processEnv(h.containerConfig('x', 'i', [], { envs: [{ key: 'A', value: '2' }] }), img, 'host');
+    assert.deepEqual(env, ['A=2', 'PATH=/p', 'HOSTNAME=host']);
+    assert.deepEqual(processUser(h.containerConfig('x', 'i', []), img), { name: 'www-data', gid: 33 });
+    const sc = { linux: { security_context: { run_as_user: { value: '7' }, run_as_group: { value: '8' } } } };
+    assert.deepEqual(processUser(h.containerConfig('x', 'i', [], sc), img), { uid: 7, gid: 8 });
+  });
+
+  it('validates handler options, naming the key', () => {
+    const spec = (options: Record<string, unknown>) => ({ name: 'kata', backend: 'vm' as const, options });
+    assert.deepEqual(handlerOptions(spec({ memoryMiB: 256, template: false })), {
+      memoryMiB: 256,
+      vcpus: undefined,
+      template: false,
+    });
+    assert.throws(() => handlerOptions(spec({ memoryMiB: -1 })), /handlers\.kata\.options\.memoryMiB/);
+    assert.throws(() => handlerOptions(spec({ bogus: 1 })), /handlers\.kata\.options\.bogus/);
+  });
+
+  it('writes CRI log lines: F for complete lines, P for long partial ones, split UTF-8 kept whole', () => {
+    const dir = h.tempDir();
+    try {
+      const file = path.join(dir, 'c.log');
+      const log = new CriLog(file);
+      const euro = Buffer.from('€\n');
+      log.write('stdout', Buffer.concat([Buffer.from('a\nb'), euro.subarray(0, 1)]));
+      log.write('stdout', euro.subarray(1));
+      log.write('stderr', Buffer.from('x'.repeat(16 * 1024 + 3)));
+      log.flush();
+      log.close();
+      const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+      const parsed = lines.map((l) => /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([PF]) (.*)$/.exec(l));
+      assert.ok(parsed.every(Boolean), lines.join('\n'));
+      assert.deepEqual(
+        parsed.map((m) => `${m?.[2]} ${m?.[3]} ${m?.[4]?.length}`),
+        ['stdout F 1', 'stdout F 2', `stderr P ${16 * 1024}`, 'stderr F 3'],
+      );
+      assert.equal(parsed[1]?.[4], 'b€');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts without a guest, reports why, refuses new pods, still answers for others', async () => {
+    const dir = h.tempDir();
+    try {
+      const overrides = {
+        stateDir: path.join(dir, 's'),
+        runDir: path.join(dir, 'r'),
+        'backends.vm.guestDir': path.join(dir, 'none'),
+      };
+      const backend = createVmBackend({
+        config: loadConfig({ env: {}, overrides }),
+        handlers: [{ name: 'vm', backend: 'vm', options: {} }],
+        log: h.testLogger(),
+        stateDir: path.join(dir, 's'),
+        runDir: path.join(dir, 'r'),
+        sharedImages: {} as never,
+        metrics: new Metrics({ processMetrics: false }),
+      });
+      await backend.start(h.ctx());
+      const health = await backend.health(h.ctx());
+      assert.equal(health.ready, false);
+      assert.match(String(health.message), /build-vm-guest/);
+      const req = {
+        id: 'p'.repeat(64),
+        handler: { name: 'vm', backend: 'vm' as const, options: {} },
+        config: h.sandboxConfig('a', dir),
+      };
+      await assert.rejects(backend.runPodSandbox(h.ctx(), req), { kind: 'Unavailable' } as never);
+      // Unknown pods: stop and remove succeed (CRI), status is NotFound — the backend still manages what it has.
+      await backend.stopPodSandbox(h.ctx(), 'q'.repeat(64));
+      await backend.removePodSandbox(h.ctx(), 'q'.repeat(64));
+      await assert.rejects(backend.podSandboxStatus(h.ctx(), 'q'.repeat(64), false), { kind: 'NotFound' } as never);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
