@@ -7,6 +7,9 @@
  *
  *   npx tsx bench/runc-lifecycle.ts            (BENCH_ROUNDS=20 to change the number of rounds)
  *
+ * A third series drives the runc backend in-process (bench/runc-direct.ts), to show what the backend costs apart
+ * from the daemon around it.
+ *
  * Writes bench/results/runc-lifecycle.json and .md: per runtime and operation median/p90/min/max ms, and the
  * crimux/containerd ratio of the medians against the issue's 1.1× target. Runs as root; numbers come from a
  * shared 2-vCPU VM, so compare runs on the same machine only.
@@ -21,9 +24,10 @@ import { CriClient } from '../test/helpers/cri-client';
 import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
 import { ensureTestRegistry, testRegistryPort } from '../test/helpers/registry';
 import { cleanupNetwork, mountsMentioning, run, writeCniConf } from '../test/runc/env';
+import { startDirectBackend, type DirectBackend } from './runc-direct';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
-const SLOTS = { crimux: 5, containerd: 6 } as const;
+const SLOTS = { crimux: 5, containerd: 6, backend: 7 } as const;
 const OUT = path.join(__dirname, 'results');
 const OPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'ExecSync', 'ContainerStatus', 'StopContainer',
   'RemoveContainer', 'StopPodSandbox', 'RemovePodSandbox', 'total'] as const;
@@ -32,6 +36,10 @@ const TARGET_OPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'StopC
 type Op = (typeof OPS)[number];
 type Runtime = keyof typeof SLOTS;
 type Samples = Map<Op, number[]>;
+/** What a round needs of a client: the CRI client, or the in-process backend behind the same surface. */
+interface Client {
+  rt(method: string, req: Record<string, unknown>, opts?: { deadlineMs?: number }): Promise<Record<string, unknown>>;
+}
 
 async function timed<T>(samples: Samples, op: Op, fn: () => Promise<T>): Promise<T> {
   const t0 = process.hrtime.bigint();
@@ -40,7 +48,7 @@ async function timed<T>(samples: Samples, op: Op, fn: () => Promise<T>): Promise
   return r;
 }
 
-async function oneRound(cri: CriClient, logRoot: string, cgroupRoot: string, tag: string, samples: Samples): Promise<void> {
+async function oneRound(cri: Client, logRoot: string, cgroupRoot: string, tag: string, samples: Samples): Promise<void> {
   const uid = `bench-${process.pid}-${tag}`;
   const config = {
     metadata: { name: `bench-${tag}`, namespace: 'bench', uid, attempt: 0 },
@@ -49,14 +57,14 @@ async function oneRound(cri: CriClient, logRoot: string, cgroupRoot: string, tag
     linux: { cgroup_parent: `${cgroupRoot}/pod${tag}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   } as const;
   const t0 = process.hrtime.bigint();
-  const id = (await timed(samples, 'RunPodSandbox', () => cri.rt('RunPodSandbox', { config, runtime_handler: '' }, { deadlineMs: 120_000 }))).pod_sandbox_id;
+  const id = (await timed(samples, 'RunPodSandbox', () => cri.rt('RunPodSandbox', { config, runtime_handler: '' }, { deadlineMs: 120_000 }))).pod_sandbox_id as string;
   const ctrConfig = {
     metadata: { name: 'app' },
     image: { image: BUSYBOX.ref },
     command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'],
     log_path: 'app/0.log',
   };
-  const cid = (await timed(samples, 'CreateContainer', () => cri.rt('CreateContainer', { pod_sandbox_id: id, config: ctrConfig, sandbox_config: config }))).container_id;
+  const cid = (await timed(samples, 'CreateContainer', () => cri.rt('CreateContainer', { pod_sandbox_id: id, config: ctrConfig, sandbox_config: config }))).container_id as string;
   await timed(samples, 'StartContainer', () => cri.rt('StartContainer', { container_id: cid }));
   const ex = await timed(samples, 'ExecSync', () => cri.rt('ExecSync', { container_id: cid, cmd: ['true'], timeout: 10 }));
   if (ex.exit_code !== 0) throw new Error(`exec exit code ${ex.exit_code}`);
@@ -141,11 +149,12 @@ async function main(): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-bench-runc-'));
   const logRoot = path.join(tmp, 'pods');
   const cgroupRoot = `/crimux-bench-${process.pid}`;
-  const samples: Record<Runtime, Samples> = { crimux: new Map(), containerd: new Map() };
-  const clients = new Map<Runtime, CriClient>();
+  const samples: Record<Runtime, Samples> = { crimux: new Map(), containerd: new Map(), backend: new Map() };
+  const clients = new Map<Runtime, Client>();
   const skipped: string[] = [];
   let daemon: DaemonHandle | undefined;
   let ctrd: Awaited<ReturnType<typeof startContainerd>> | undefined;
+  let direct: DirectBackend | undefined;
   try {
     daemon = await startDaemon({
       config: {
@@ -156,16 +165,20 @@ async function main(): Promise<void> {
         security: { logRoot },
       },
     });
-    clients.set('crimux', daemon.cri);
+    clients.set('crimux', daemon.cri as unknown as Client);
+    direct = await startDirectBackend(path.join(tmp, 'backend'), SLOTS.backend, `${cgroupRoot}-direct`);
+    clients.set('backend', direct);
     if (hasContainerd()) {
       const dir = path.join(tmp, 'containerd');
       ctrd = await startContainerd(dir, await writeCniConf(dir, SLOTS.containerd));
-      clients.set('containerd', ctrd.cri);
+      clients.set('containerd', ctrd.cri as unknown as Client);
     } else {
       skipped.push('containerd: not installed (containerd and containerd-shim-runc-v2 must be on PATH)');
     }
+    for (const cri of [daemon.cri, ctrd?.cri]) {
+      for (const image of [BUSYBOX.ref, PAUSE.ref]) await cri?.img('PullImage', { image: { image } }, { deadlineMs: 120_000 });
+    }
     for (const [name, cri] of clients) {
-      for (const image of [BUSYBOX.ref, PAUSE.ref]) await cri.img('PullImage', { image: { image } }, { deadlineMs: 120_000 });
       await oneRound(cri, logRoot, cgroupRoot, `${name}-warmup`, new Map()); // loads code paths and caches
     }
     const order = [...clients.keys()];
@@ -174,6 +187,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await daemon?.stop().catch(() => daemon?.kill9());
+    await direct?.close().catch(() => undefined);
+    await removeCgroupV1(`${cgroupRoot}-direct`);
     if (ctrd) {
       ctrd.cri.close();
       ctrd.proc.kill('SIGTERM');
@@ -189,9 +204,11 @@ async function main(): Promise<void> {
 
   const table = OPS.map((op) => {
     const c = stats(samples.crimux.get(op) ?? []);
+    const b = stats(samples.backend.get(op) ?? []);
     const d = samples.containerd.get(op) ? stats(samples.containerd.get(op)!) : undefined;
     const ratio = d ? Math.round((c.medianMs / d.medianMs) * 100) / 100 : undefined;
-    return { op, crimux: c, containerd: d, ratio, target: TARGET_OPS.includes(op) ? 1.1 : undefined };
+    const backendRatio = d ? Math.round((b.medianMs / d.medianMs) * 100) / 100 : undefined;
+    return { op, crimux: c, backendInProcess: b, containerd: d, ratio, backendRatio, target: TARGET_OPS.includes(op) ? 1.1 : undefined };
   });
   const result = {
     benchmark: 'runc-lifecycle',
@@ -212,10 +229,12 @@ async function main(): Promise<void> {
     result.setup + '.',
     ...(skipped.length ? ['', `Skipped: ${skipped.join('; ')}.`] : []),
     '',
-    '| operation | crimux median ms (p90) | containerd median ms (p90) | ratio | target |',
-    '|---|---:|---:|---:|---:|',
+    'Columns: crimux over its CRI socket; the runc backend alone, in-process (what the daemon around it adds per call is the difference); containerd over its CRI socket. Ratios are crimux/containerd and backend/containerd medians.',
+    '',
+    '| operation | crimux ms (p90) | runc backend in-process ms (p90) | containerd ms (p90) | ratio | backend ratio | target |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...table.map((t) =>
-      `| ${t.op} | ${t.crimux.medianMs} (${t.crimux.p90Ms}) | ${t.containerd ? `${t.containerd.medianMs} (${t.containerd.p90Ms})` : '—'} | ${t.ratio ?? '—'} | ${t.target ? (t.ratio !== undefined && t.ratio <= t.target ? `≤ ${t.target} ✓` : `≤ ${t.target} ✗`) : ''} |`),
+      `| ${t.op} | ${t.crimux.medianMs} (${t.crimux.p90Ms}) | ${t.backendInProcess.medianMs} (${t.backendInProcess.p90Ms}) | ${t.containerd ? `${t.containerd.medianMs} (${t.containerd.p90Ms})` : '—'} | ${t.ratio ?? '—'} | ${t.backendRatio ?? '—'} | ${t.target ? (t.ratio !== undefined && t.ratio <= t.target ? `≤ ${t.target} ✓` : `≤ ${t.target} ✗`) : ''} |`),
     '',
   ].join('\n');
   await fs.writeFile(path.join(OUT, 'runc-lifecycle.md'), md);

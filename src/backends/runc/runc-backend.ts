@@ -75,7 +75,7 @@ export class RuncBackend extends BaseBackend {
   async runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
     await this.s.locks.run(req.id, async () => {
       // A repeated create (after a crash mid-way) starts from a clean slate.
-      await removeSandbox(this.s, ctx, req.id);
+      await removeSandbox(this.s, ctx, req.id, { leftoverScan: false });
       await runSandbox(this.s, ctx, req);
     });
   }

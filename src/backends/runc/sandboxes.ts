@@ -67,11 +67,16 @@ async function settleAll(ps: Promise<unknown>[]): Promise<void> {
  * Removes the pod's containers, tears the network down if StopPodSandbox did not, then hands the rest (pause
  * runtime state, root snapshot, shm, owned cgroup parent, files) to the reaper, which finishes in the background.
  */
-export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
+export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string, opts: { leftoverScan?: boolean } = {}): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
   const dir = s.layout.sandboxDir(id);
-  if (!rec && !(await exists(dir)) && !(await s.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
+  if (!rec && !(await exists(dir))) {
+    // A netns or snapshot without the directory cannot come from an interrupted RunPodSandbox (the directory is
+    // made first): scanned for only when an outside caller asks (RemovePodSandbox), not before a create.
+    if (opts.leftoverScan === false) return;
+    if (!(await s.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
+  }
   ctx.log.info('remove pod sandbox', { known: rec !== undefined });
   await settleAll(
     s.records.containersOf(id).map((c) => removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id)),
