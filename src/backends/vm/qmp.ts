@@ -3,7 +3,7 @@
  * a time in order (QMP answers in order), and events. qemu serves the socket, so crimux can reconnect after it
  * restarts.
  */
-import { InternalError, UnavailableError } from '../../errors';
+import { DeadlineExceededError, InternalError, UnavailableError } from '../../errors';
 import { JsonLines } from './jsonl';
 
 interface QmpMessage {
@@ -30,21 +30,49 @@ export class Qmp {
     const ch = await JsonLines.connect(path, timeoutMs);
     const q = new Qmp(ch);
     // The greeting arrives first; queue a placeholder waiter for it so replies line up.
-    await new Promise<unknown>((resolve, reject) => q.waiting.push({ resolve, reject }));
-    await q.execute('qmp_capabilities');
+    await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new UnavailableError(`qmp ${path}: no greeting within ${timeoutMs} ms`));
+        ch.close();
+      }, timeoutMs);
+      q.waiting.push({
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+    });
+    await q.execute('qmp_capabilities', undefined, timeoutMs);
     return q;
   }
 
-  execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
+  /**
+   * Run a command; replies come in order. A command that gets no reply within timeoutMs closes the connection
+   * (the reply order is lost), failing every waiter; the VM object reconnects on its next use.
+   */
+  execute(command: string, args?: Record<string, unknown>, timeoutMs = 30_000): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      const timer = setTimeout(() => {
+        reject(new DeadlineExceededError(`qmp ${command}: no reply within ${timeoutMs} ms`));
+        this.ch.close();
+      }, timeoutMs);
+      const done =
+        <T>(fn: (v: T) => void) =>
+        (v: T) => {
+          clearTimeout(timer);
+          fn(v);
+        };
+      this.waiting.push({ resolve: done(resolve), reject: done(reject) });
       try {
         this.ch.send(args ? { execute: command, arguments: args } : { execute: command });
       } catch (err) {
         this.waiting.pop();
+        clearTimeout(timer);
         reject(err as Error);
       }
     });
+  }
+
+  get closed(): boolean {
+    return this.ch.isClosed;
   }
 
   /** Resolves with the first event named `name` whose data passes `match`, or rejects after timeoutMs. */

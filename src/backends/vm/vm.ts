@@ -66,7 +66,7 @@ export class Vm {
   }
 
   async qmp(): Promise<Qmp> {
-    if (this.qmpClient) return this.qmpClient;
+    if (this.qmpClient && !this.qmpClient.closed) return this.qmpClient;
     const q = await Qmp.connect(this.paths.qmpSock, CONNECT_TIMEOUT_MS);
     this.qmpClient = q;
     return q;
