@@ -144,7 +144,10 @@ export async function startQemu(s: QemuSpec, netns?: string): Promise<number> {
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', (e) => reject(new UnavailableError(`start qemu: ${e.message}`, { cause: e })));
+    // qemu daemonizes once the machine is set up (well under a second); a launcher stuck longer is killed.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (code) => {
+      clearTimeout(timer);
       if (code === 0) resolve(err);
       else reject(new UnavailableError(`start qemu: exit ${String(code)}: ${err.trim().slice(0, 2000)}`));
     });
