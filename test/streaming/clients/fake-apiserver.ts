@@ -49,7 +49,7 @@ const RESOURCES = {
   ],
 };
 
-export async function startFakeApiServer(issue: (r: IssueRequest) => string): Promise<FakeApiServer> {
+export async function startFakeApiServer(issue: (r: IssueRequest) => string | Promise<string>): Promise<FakeApiServer> {
   const seen: IssueRequest[] = [];
   const base = `/api/v1/namespaces/${NAMESPACE}/pods/${POD}`;
   const server = http.createServer((req, res) => {
@@ -72,7 +72,13 @@ export async function startFakeApiServer(issue: (r: IssueRequest) => string): Pr
     else if (u.pathname === `${base}/portforward`) r = { kind: 'portforward', ports: q.getAll('ports').map(Number) };
     else return socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
     seen.push(r);
-    const target = new URL(issue(r));
+    void Promise.resolve()
+      .then(() => issue(r))
+      .then((url) => proxyTo(req, socket, head, new URL(url)), () => socket.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n'));
+  });
+
+  /** Forward the client's upgrade request, unchanged but for its path, and then the bytes both ways. */
+  const proxyTo = (req: http.IncomingMessage, socket: Duplex, head: Buffer, target: URL): void => {
     const upstream = net.connect(Number(target.port), target.hostname);
     upstream.on('error', () => socket.destroy());
     const lines = [`${req.method} ${target.pathname} HTTP/1.1`, `Host: ${target.host}`];
@@ -84,7 +90,7 @@ export async function startFakeApiServer(issue: (r: IssueRequest) => string): Pr
     socket.pipe(upstream).pipe(socket);
     socket.on('close', () => upstream.destroy());
     upstream.on('close', () => socket.destroy());
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
