@@ -1,8 +1,10 @@
 /**
  * RunPodSandbox for the runc backend, step by step, each step registering its undo (containerd's sandbox_run.go):
- *   record (phase creating) → { pause image snapshot | netns | /dev/shm | pod cgroup | hostname, resolv.conf }
- *   → { CNI ADD → /etc/hosts | pause container under conmon → start } → record (phase ready, pod IPs)
- * (the steps in braces are independent and run concurrently).
+ *   record (phase creating) → netns → CNI ADD → /etc/hosts
+ *                           → { netns, pause image snapshot, /dev/shm, pod cgroup, hostname + resolv.conf }
+ *                              → pause container under conmon → start
+ *   → record (phase ready, pod IPs)
+ * (each step starts as soon as what it needs is there).
  * A failure undoes the steps done so far, newest first, each on its own timeout; nothing half-made is left.
  */
 import { promises as fs } from 'node:fs';
@@ -102,76 +104,74 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     await s.records.putSandbox(rec);
     undo.push('forget sandbox record', async () => s.records.dropSandbox(id));
 
-    // Independent steps run together; allSettled (not all) so every step that succeeded has registered its undo
-    // before a failure of another one starts the rollback.
-    const [snap, netns] = await settled([
-      (async () => {
-        // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the
-        // pause image does not have before it remounts the root read-only.
-        const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
-        undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
-        return snap;
-      })(),
-      (async () => {
-        if (hostNetwork) return undefined;
-        const netns = await s.netns.create(id, { signal: ctx.signal });
-        undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
-        return netns;
-      })(),
-      (async () => {
-        if (!rec.shmPath) return;
-        const shm = rec.shmPath;
-        undo.push('unmount pod shm', (signal) => unmountShm(shm, signal));
-        await mountShm(shm, ctx.signal);
-      })(),
-      (async () => {
-        if (!owned) return;
-        undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
-        await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
-      })(),
-      writePodFiles(s.layout, id, config, { hostname, hostNetwork }),
-    ] as const);
-
-    // The pause container needs the netns to exist, not to be wired: CNI ADD and the pause start overlap.
-    const [ips, pid] = await settled([
-      (async (): Promise<string[]> => {
-        if (!netns) {
-          await writeHosts(s.layout, id, { hostname, hostNetwork, ips: [] });
-          return [];
-        }
-        const pod = podNetworkFromCri(id, config, netns);
-        undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
-        const added = [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
-        await writeHosts(s.layout, id, { hostname, hostNetwork, ips: added });
-        return added;
-      })(),
-      (async () => {
-        const spec = await buildSandboxSpec({
-          id,
-          config,
-          image,
-          rootfs: snap.rootfs,
-          hostname,
-          netnsPath: rec.netnsPath,
-          hostNetwork,
-          hostIpc,
-          hostPid,
-          shmPath: rec.shmPath,
-          cgroupParent: parent,
-          layout: s.layout,
-          runtimeDefaultSeccomp: s.seccompProfile,
-          oomScoreAdjFloor: s.oomScoreAdjFloor,
-          log,
-        });
-        const pauseDir = s.layout.pauseDir(id);
-        undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
-        log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
-        await s.engine.writeBundle(pauseDir, spec);
-        const pid = await s.engine.launch({ handler, id, dir: pauseDir, signal: ctx.signal });
-        await s.engine.start(handler, id, ctx.signal);
-        return pid;
-      })(),
-    ] as const);
+    // A small dependency graph instead of a sequence: every step starts as soon as what it needs exists. CNI ADD
+    // needs only the netns; the pause container needs the netns to exist (not to be wired), its root, the shm
+    // and the pod files. All are awaited with allSettled semantics, so every step that succeeded has registered
+    // its undo before a failure elsewhere starts the rollback.
+    const netnsP = (async () => {
+      if (hostNetwork) return undefined;
+      const netns = await s.netns.create(id, { signal: ctx.signal });
+      undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
+      return netns;
+    })();
+    const cniP = netnsP.then(async (netns): Promise<string[]> => {
+      if (!netns) {
+        await writeHosts(s.layout, id, { hostname, hostNetwork, ips: [] });
+        return [];
+      }
+      const pod = podNetworkFromCri(id, config, netns);
+      undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
+      const added = [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
+      await writeHosts(s.layout, id, { hostname, hostNetwork, ips: added });
+      return added;
+    });
+    const snapP = (async () => {
+      // Writable, with the spec's root.readonly instead: runc must create mount points (/proc, /dev, …) the
+      // pause image does not have before it remounts the root read-only.
+      const snap = await s.images.prepare(ctx, id, image.ref, { readonly: false });
+      undo.push('remove pause snapshot', (signal) => s.images.removeSnapshot({ signal, log }, id));
+      return snap;
+    })();
+    const shmP = (async () => {
+      if (!rec.shmPath) return;
+      const shm = rec.shmPath;
+      undo.push('unmount pod shm', (signal) => unmountShm(shm, signal));
+      await mountShm(shm, ctx.signal);
+    })();
+    const cgroupP = (async () => {
+      if (!owned) return;
+      undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
+      await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
+    })();
+    const filesP = writePodFiles(s.layout, id, config, { hostname, hostNetwork });
+    const pauseP = (async () => {
+      const [snap] = await settled([snapP, netnsP, shmP, cgroupP, filesP] as const);
+      const spec = await buildSandboxSpec({
+        id,
+        config,
+        image,
+        rootfs: snap.rootfs,
+        hostname,
+        netnsPath: rec.netnsPath,
+        hostNetwork,
+        hostIpc,
+        hostPid,
+        shmPath: rec.shmPath,
+        cgroupParent: parent,
+        layout: s.layout,
+        runtimeDefaultSeccomp: s.seccompProfile,
+        oomScoreAdjFloor: s.oomScoreAdjFloor,
+        log,
+      });
+      const pauseDir = s.layout.pauseDir(id);
+      undo.push('destroy pause container', (signal) => s.engine.destroy(handler, id, pauseDir, log, signal));
+      log.info('create pause container', { image: image.ref, cgroupParent: parent, netns: rec.netnsPath ?? 'host' });
+      await s.engine.writeBundle(pauseDir, spec);
+      const pid = await s.engine.launch({ handler, id, dir: pauseDir, signal: ctx.signal });
+      await s.engine.start(handler, id, ctx.signal);
+      return pid;
+    })();
+    const [ips, pid] = await settled([cniP, pauseP, netnsP, snapP, shmP, cgroupP, filesP] as const);
     rec = await s.records.updateSandbox(id, { phase: 'ready', ips });
     log.info('pause container running', { pid, ip: rec.ips[0] ?? '' });
   });
