@@ -9,8 +9,8 @@ import { ensureTestRegistry } from '../helpers/registry';
 import { runPod, startContainer, startRuncDaemon, type Pod, type RuncDaemon } from '../runc/cri';
 import { streamingE2E, type E2EEnv } from './e2e';
 
-/** The runc tests' CNI slots 0–2 are taken; this file uses its own bridge and subnet. */
-const SLOT = 7;
+/** CNI slots 0–2 (runc tests) and 7 (crash test) are taken; this file uses its own bridge and subnet. */
+const SLOT = 9;
 
 let r: RuncDaemon | undefined;
 let env: E2EEnv | undefined;
