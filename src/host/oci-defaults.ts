@@ -3,6 +3,7 @@
  * the same whichever CRI runtime a cluster used before: the capability set, masked and read-only /proc and /sys
  * paths, the standard mounts, the PATH when the image sets none, and the RLIMIT defaults.
  */
+import { readFileSync } from 'node:fs';
 import type { OciMount } from './oci-spec';
 
 /** The capability set containers get unless the CRI request adds or drops (containerd's oci.DefaultCapabilities). */
@@ -23,7 +24,7 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   'CAP_AUDIT_WRITE',
 ];
 
-/** Every capability the kernel knows (for "ALL" and privileged containers), as of Linux 5.9+. */
+/** Every capability the kernel knows, as of Linux 5.9+, in bit order (index = capability number). */
 export const ALL_CAPABILITIES: readonly string[] = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
@@ -67,6 +68,21 @@ export const ALL_CAPABILITIES: readonly string[] = [
   'CAP_BPF',
   'CAP_CHECKPOINT_RESTORE',
 ];
+
+/**
+ * The capabilities "ALL" and privileged containers get: those in this process's bounding set, as containerd does
+ * (a runtime cannot grant what it does not hold — this host's bounding set lacks CAP_SYS_RESOURCE, for one).
+ */
+export function availableCapabilities(): string[] {
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (!m?.[1]) return [...ALL_CAPABILITIES];
+    const mask = BigInt('0x' + m[1]);
+    return ALL_CAPABILITIES.filter((_c, bit) => (mask >> BigInt(bit)) & 1n);
+  } catch {
+    return [...ALL_CAPABILITIES];
+  }
+}
 
 /** Paths hidden from unprivileged containers (containerd's defaultMaskedPaths). */
 export const DEFAULT_MASKED_PATHS: readonly string[] = [
@@ -137,7 +153,7 @@ export function normaliseCapability(name: string): string {
 export function computeCapabilities(add: readonly string[], drop: readonly string[]): string[] {
   const adds = add.map(normaliseCapability);
   const drops = drop.map(normaliseCapability);
-  let caps = adds.includes('ALL') ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  let caps = adds.includes('ALL') ? availableCapabilities() : [...DEFAULT_CAPABILITIES];
   if (drops.includes('ALL')) caps = [];
   for (const c of adds) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
   return caps.filter((c) => !drops.includes(c));

@@ -7,7 +7,7 @@
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultMounts } from '../../host/oci-defaults';
+import { availableCapabilities, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultMounts } from '../../host/oci-defaults';
 import type { OciNamespace, OciSpec } from '../../host/oci-spec';
 import { resolveUser } from '../../host/passwd';
 import { chooseSeccomp, seccompFor } from '../../host/seccomp';
@@ -45,7 +45,7 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
     uid: sc?.run_as_user ? Number(sc.run_as_user.value) : undefined,
     gid: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
   });
-  const caps = privileged ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  const caps = privileged ? availableCapabilities() : [...DEFAULT_CAPABILITIES];
   const seccomp = privileged || !sc ? undefined : await seccompFor(chooseSeccomp(sc, 'config.linux.security_context'), caps, inp.runtimeDefaultSeccomp);
 
   const ns: OciNamespace[] = [{ type: 'mount' }];

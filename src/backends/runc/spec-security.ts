@@ -8,7 +8,7 @@
 import type * as cri from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import {
-  ALL_CAPABILITIES,
+  availableCapabilities,
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   computeCapabilities,
@@ -50,7 +50,7 @@ export async function securityPlan(
   const drop = sc?.capabilities?.drop_capabilities ?? [];
   checkCapNames(add, 'config.linux.security_context.capabilities.add_capabilities');
   checkCapNames(drop, 'config.linux.security_context.capabilities.drop_capabilities');
-  const caps = privileged ? [...ALL_CAPABILITIES] : computeCapabilities(add, drop);
+  const caps = privileged ? availableCapabilities() : computeCapabilities(add, drop);
   const ambientAdd = (sc?.capabilities?.add_ambient_capabilities ?? []).map((c) => `CAP_${c.replace(/^CAP_/i, '').toUpperCase()}`);
   const capabilities: OciCapabilities = {
     bounding: caps,
