@@ -255,6 +255,31 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await assert.rejects(backend.containerStatus(ctx(), BAD, false), NotFoundError);
   });
 
+  it('undoes every step of a RunPodSandbox whose pause container cannot be created', async () => {
+    const broken = createRuncBackend({
+      config,
+      handlers: [{ name: 'broken', backend: 'runc', options: { runtimePath: '/bin/false', runtimeRoot: path.join(dir, 'broken-root') } }],
+      log,
+      stateDir: path.join(config.stateDir, 'backends', 'runc'),
+      runDir: path.join(config.runDir, 'runc'),
+      sharedImages: images,
+      metrics: new Metrics({ processMetrics: false }),
+    });
+    const FAIL = hex('f0');
+    await assert.rejects(
+      broken.runPodSandbox(ctx(), { id: FAIL, handler: { name: 'broken', backend: 'runc', options: {} }, config: e.sandboxConfig('broken', logDir) }),
+    );
+    assert.equal(existsSync(path.join(config.network.netnsDir, FAIL)), false, 'netns');
+    assert.equal(existsSync(path.join(config.stateDir, 'backends', 'runc', 'sandboxes', FAIL)), false, 'sandbox dir');
+    assert.equal((await images.keys()).includes(FAIL), false, 'snapshot');
+    assert.deepEqual(e.mountsMentioning(FAIL), [], 'mounts');
+    assert.deepEqual(e.processesMentioning(FAIL), [], 'processes');
+    assert.deepEqual(e.cgroupsMentioning(`/crimux-test-${process.pid}`, FAIL), [], 'cgroups');
+    // The IP went back to the pool: the CNI result cache and host-local's reservation are gone.
+    const reserved = await fs.readdir(path.join(dir, 'ipam', e.netSlot(SLOT).network)).catch(() => [] as string[]);
+    for (const f of reserved) assert.doesNotMatch(await fs.readFile(path.join(dir, 'ipam', e.netSlot(SLOT).network, f), 'utf8').catch(() => ''), new RegExp(FAIL));
+  });
+
   it('finds everything again after a restart, including an exit that happened meanwhile', async () => {
     await run(C3, 'short', ['sh', '-c', 'sleep 2; exit 5']);
     backend = makeBackend(); // a new instance over the same dirs: what a crimux restart sees
