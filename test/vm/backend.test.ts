@@ -192,6 +192,22 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     assert.equal(Buffer.concat(out).toString(), 'from stdin\n');
     assert.equal(Buffer.concat(err).toString(), 'err\n');
 
+    // With tty: a real pty in the guest, resized by the client.
+    const tty = await backend.exec(h.ctx(), 'c2'.padEnd(64, '2'), ['sh'], {
+      stdin: true,
+      stdout: true,
+      stderr: false,
+      tty: true,
+    });
+    const screen: Buffer[] = [];
+    tty.stdout?.on('data', (b: Buffer) => screen.push(b));
+    tty.resize({ width: 120, height: 40 });
+    await new Promise((r) => setTimeout(r, 500));
+    tty.stdin?.end('stty size; exit 3\n');
+    assert.deepEqual(await tty.wait(), { exitCode: 3 });
+    // An interactive shell (prompt, CRLF line discipline) on a 40×120 terminal.
+    assert.match(Buffer.concat(screen).toString(), /# .*stty size; exit 3\r\n40 120\r\n/);
+
     const sock = await backend.portForward(h.ctx(), POD, HTTP.port);
     const reply: Buffer[] = [];
     sock.on('data', (b: Buffer) => reply.push(b));

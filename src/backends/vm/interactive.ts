@@ -3,8 +3,10 @@
  * (`spawn`) and streams its stdin/stdout/stderr as stream messages; Attach follows the container's main process
  * output (the same events that feed the CRI log) and forwards stdin when the container was created with stdin.
  *
- * NOTE: the guest has no pty (Node cannot allocate one and busybox has no `script`): with tty, stderr is merged
- * into stdout and resize is ignored. Line-oriented shells work; full-screen programs do not. TODO(#6).
+ * NOTE: with tty, exec runs on a pty made by the guest's vmhelper (Node cannot allocate one) and resizes reach it;
+ * the pty comes from the guest's devpts, not the container's own instance, so `tty` inside prints "not a tty";
+ * a guest built without gcc has no helper, and then stderr is merged into stdout and resize is ignored. Attach
+ * with tty follows the main process's pipes (containers are not started on a pty). TODO(#6).
  */
 import { PassThrough, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../../errors';
@@ -68,7 +70,9 @@ export async function exec(
     stdin,
     stdout: opts.stdout || opts.tty ? stdout : undefined,
     stderr: opts.stderr ? stderr : undefined,
-    resize: () => undefined,
+    resize: ({ width, height }) => {
+      if (!closed) client.send({ op: 'resize', sid, rows: height, cols: width });
+    },
     wait: () => wait,
     close: () => {
       if (!closed) client.send({ op: 'killStream', sid });

@@ -82,7 +82,8 @@ export type Request =
   | { id: number; op: 'connect'; port: number }
   /**
    * Interactive exec: like `exec` but streamed — output as `data` events (with `stream`), stdin as host `data`,
-   * the end as a `closed` event with the exit code. No pty in the guest: with tty, stderr is merged into stdout.
+   * the end as a `closed` event with the exit code. With tty the process runs on a pty (vmhelper; without it
+   * stderr is merged into stdout and resize is ignored).
    */
   | { id: number; op: 'spawn'; cid: string; args: string[]; stdin: boolean; tty: boolean }
   /** Resize a container's cgroup limits (UpdateContainerResources). */
@@ -101,6 +102,7 @@ export type HostData =
   | { op: 'data'; sid: number; data: string }
   | { op: 'close'; sid: number }
   | { op: 'killStream'; sid: number }
+  | { op: 'resize'; sid: number; rows: number; cols: number }
   | { op: 'stdin'; cid: string; data: string }
   | { op: 'stdinClose'; cid: string };
 

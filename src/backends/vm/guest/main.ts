@@ -75,6 +75,7 @@ function onLine(line: string): void {
   if (msg.op === 'data') return streams.write(msg.sid, msg.data);
   if (msg.op === 'close') return streams.close(msg.sid);
   if (msg.op === 'killStream') return streams.kill(msg.sid);
+  if (msg.op === 'resize') return streams.resize(msg.sid, msg.rows, msg.cols);
   if (msg.op === 'stdin') return containers.writeStdin(msg.cid, Buffer.from(msg.data, 'base64'));
   if (msg.op === 'stdinClose') return containers.closeStdin(msg.cid);
   const req = msg;

@@ -4,14 +4,17 @@
  * `data`, `close` (EOF) and `kill`.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 import type { Event } from '../protocol';
-import { BUSYBOX, exitCodeOf } from './util';
+import { BUSYBOX, HELPER, exitCodeOf } from './util';
 
 interface Handle {
   write(b: Buffer): void;
   end(): void;
   kill(): void;
+  resize?(rows: number, cols: number): void;
 }
 
 export class Streams {
@@ -44,9 +47,19 @@ export class Streams {
    * Run `busybox nsenter …` args as an interactive process in its own process group (kill ends the whole group,
    * including nsenter's forked child in the container's PID namespace).
    */
-  spawn(argv: string[], env: NodeJS.ProcessEnv, stdin: boolean, mergeStderr: boolean): number {
+  spawn(argv: string[], env: NodeJS.ProcessEnv, stdin: boolean, tty: boolean): number {
     const sid = this.next++;
-    const child = spawn(BUSYBOX, argv, { env, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+    // With tty and the helper: a real pty (fd 3 carries resizes); without the helper, stderr merged into stdout.
+    const pty = tty && fs.existsSync(HELPER);
+    const [file, args] = pty ? [HELPER, ['pty', BUSYBOX, ...argv]] : [BUSYBOX, argv];
+    const mergeStderr = tty;
+    const child = spawn(file, args, {
+      env,
+      stdio: [stdin || pty ? 'pipe' : 'ignore', 'pipe', 'pipe', pty ? 'pipe' : 'ignore'],
+      detached: true,
+    });
+    const resizer = child.stdio[3] as Writable | null | undefined;
+    resizer?.on('error', () => undefined);
     const killGroup = (): void => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -54,7 +67,12 @@ export class Streams {
         // already gone
       }
     };
-    this.open.set(sid, { write: (b) => child.stdin?.write(b), end: () => child.stdin?.end(), kill: killGroup });
+    this.open.set(sid, {
+      write: (b) => child.stdin?.write(b),
+      end: () => child.stdin?.end(),
+      kill: killGroup,
+      resize: (rows, cols) => resizer?.write(`${rows} ${cols}\n`),
+    });
     child.stdin?.on('error', () => undefined); // EPIPE after the process exited
     child.stdout?.on('data', (b: Buffer) =>
       this.emit({ ev: 'data', sid, stream: 'stdout', data: b.toString('base64') }),
@@ -84,5 +102,9 @@ export class Streams {
 
   kill(sid: number): void {
     this.open.get(sid)?.kill();
+  }
+
+  resize(sid: number, rows: number, cols: number): void {
+    this.open.get(sid)?.resize?.(rows, cols);
   }
 }

@@ -6,18 +6,23 @@ import fs from 'node:fs';
 import type { ContainerStatsReply, NetConf, StatsReply } from '../protocol';
 import { cgroupDir } from './containers';
 import { rootDir } from './rootfs';
-import { bb } from './util';
+import { bb, HELPER } from './util';
 
 /**
  * Clock, entropy and hostname for a VM that may be a clone of a template snapshot: clones resume with the
- * template's clock and CRNG state. The seed is mixed into the input pool through /dev/urandom; the kernel's next
- * scheduled reseed (uptime/2 s after the last one during early boot) takes it into the CRNG.
- * TODO(#6): force an immediate reseed (RNDRESEEDCRNG needs an ioctl Node cannot issue).
+ * template's clock and CRNG state. The seed is mixed into the input pool through /dev/urandom and `vmhelper
+ * reseed` (RNDRESEEDCRNG) makes the CRNG take it at once.
  */
 export async function claim(timeMs: number, seed: string, hostname: string, net?: NetConf): Promise<void> {
   fs.writeFileSync('/dev/urandom', Buffer.from(seed, 'base64'));
   fs.writeFileSync('/proc/sys/kernel/hostname', hostname); // no process spawn: each costs tens of ms under TCG
   const steps = [`date -u -s @${Math.round(timeMs / 1000)} >/dev/null`, ...(net ? netSteps(net) : [])];
+  // The seed is in the input pool; make the CRNG take it now rather than at its next scheduled reseed.
+  // ENODATA while the CRNG is not yet initialised (then it reseeds on its own at every use): never fatal.
+  // The outcome goes to the VM console (the pod's console.log) for debugging.
+  if (fs.existsSync(HELPER)) {
+    steps.unshift(`{ ${HELPER} reseed 2>/dev/console && echo 'agent: CRNG reseeded' >/dev/console || true; }`);
+  }
   await bb(['sh', '-c', steps.join(' && ')]);
 }
 

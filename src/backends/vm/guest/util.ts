@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 
 export const BUSYBOX = '/bin/busybox';
+/** The optional static helper on the tools disk (guest/vmhelper.c): pty and CRNG reseed. */
+export const HELPER = '/tools/bin/vmhelper';
 
 /** Run a busybox applet; rejects with its stderr when it exits non-zero. */
 export function bb(args: string[], timeoutMs = 30_000): Promise<string> {
