@@ -52,7 +52,7 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const { config, log } = opts;
     const metrics = new Metrics();
-    const store = new SqliteOwnershipStore({ dir: config.stateDir });
+    const store = new SqliteOwnershipStore({ dir: config.stateDir, durability: config.stateDurability });
     const images = new OciImageStore({
       root: path.join(config.stateDir, 'images'),
       registries: config.images.registries,

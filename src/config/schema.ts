@@ -35,6 +35,12 @@ export const configSchema = {
     default: '/var/lib/crimux',
     env: 'CRIMUX_STATE_DIR',
   },
+  stateDurability: {
+    doc: 'Ownership store durability: "normal" survives any crimux crash (reconcile repairs the rest after a power loss); "full" also fsyncs every write.',
+    format: ['normal', 'full'],
+    default: 'normal',
+    env: 'CRIMUX_STATE_DURABILITY',
+  },
   runDir: {
     doc: 'Volatile runtime state: sockets, pid files, network namespaces.',
     format: String,

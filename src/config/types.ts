@@ -38,6 +38,7 @@ export interface RegistryHostConfig {
 export interface Config {
   socket: { path: string; group: string; maxMessageBytes: number };
   stateDir: string;
+  stateDurability: 'normal' | 'full';
   runDir: string;
   logLevel: LogLevel;
   metrics: { address: string };
