@@ -15,6 +15,8 @@ import type { ValidationPolicy } from './validate';
 import { PendingCreates } from './pending-creates';
 import { EventBus, type PodSnapshot } from './events';
 
+const FULL_ID = 64;
+
 export interface RouterSettings {
   readonly listTimeoutMs: number;
   /** Upper bound of one backend create (sandbox or container), independent of the caller's deadline. */
@@ -54,11 +56,14 @@ export class RouterCore {
   }
 
   findSandbox(idOrPrefix: string): SandboxRecord | undefined {
+    // A full ID (what the kubelet always sends) is a cached lookup; only short prefixes need the index scan.
+    if (idOrPrefix.length === FULL_ID) return this.store.getSandbox(idOrPrefix);
     const id = resolveId('pod sandbox', idOrPrefix, (p, n) => this.store.sandboxIdsByPrefix(p, n));
     return id === undefined ? undefined : this.store.getSandbox(id);
   }
 
   findContainer(idOrPrefix: string): ContainerRecord | undefined {
+    if (idOrPrefix.length === FULL_ID) return this.store.getContainer(idOrPrefix);
     const id = resolveId('container', idOrPrefix, (p, n) => this.store.containerIdsByPrefix(p, n));
     return id === undefined ? undefined : this.store.getContainer(id);
   }
