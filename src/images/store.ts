@@ -36,7 +36,9 @@ import { Puller, type PullOutcome } from './pull';
 import { formatReference, parseReference, type ImageReference } from './reference';
 import { findImage, toCriImage, toResolved, verboseInfo } from './image-view';
 import { collectGarbage } from './gc';
-import { KeyedLock, SingleFlight, raceAbort } from './sync';
+import { SingleFlight } from './sync';
+import { KeyedMutex } from '../util/keyed-mutex';
+import { untilAbort } from '../util/abort';
 import { DeadlineExceededError, NotFoundError, UnavailableError } from '../errors';
 
 export interface OciImageStoreOptions {
@@ -63,8 +65,8 @@ export class OciImageStore implements ImageStore, SnapshotStore {
   private readonly snaps: Snapshots;
   private readonly puller: Puller;
   private readonly pulls = new SingleFlight<string>();
-  private readonly metaLock = new KeyedLock();
-  private readonly snapLock = new KeyedLock();
+  private readonly metaLock = new KeyedMutex();
+  private readonly snapLock = new KeyedMutex();
   private readonly leases = new Set<Set<string>>();
   private readonly closing = new AbortController();
   private readonly log: Logger;
@@ -95,7 +97,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
     await Promise.allSettled(leftovers.map((n) => rm(path.join(this.tmpDir, n), { recursive: true, force: true })));
     await Promise.all([this.content.init(), this.layers.init(), this.snaps.init(), this.meta.load(this.log)]);
     await this.layers.cleanup();
-    await this.metaLock.with(META, () => this.gc());
+    await this.metaLock.run(META, () => this.gc());
     this.log.info('image store started', { root: this.opts.root, images: this.meta.all().length });
   }
 
@@ -120,7 +122,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
       .digest('hex')}`;
     const flight = this.pulls.run(key, () => this.doPull(ref, creds, ctx.log));
     if (!flight.leader) ctx.log.info('joining pull in progress', { image });
-    return raceAbort(flight.promise, ctx.signal).catch((err: unknown) => {
+    return untilAbort(ctx.signal, flight.promise).catch((err: unknown) => {
       if (!ctx.signal.aborted) throw err;
       throw new DeadlineExceededError(`pull image ${image}: the caller gave up (the download goes on for a retry)`, {
         cause: err,
@@ -138,7 +140,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
     log.info('pull image', { image });
     try {
       const outcome = await this.puller.pull(ref, creds, signal, log, lease);
-      const id = await this.metaLock.with(META, () => this.commit(ref, outcome));
+      const id = await this.metaLock.run(META, () => this.commit(ref, outcome));
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.opts.metrics.imagePulls.inc({ ...BACKEND, result: 'success' });
       this.opts.metrics.imagePullDuration.observe(BACKEND, seconds);
@@ -189,7 +191,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
    * goes, with every blob and layer nothing else references. Layers under a container root stay until it is removed.
    */
   async remove(ctx: CallContext, ref: string): Promise<void> {
-    await this.metaLock.with(META, async () => {
+    await this.metaLock.run(META, async () => {
       const rec = findImage(this.meta.all(), ref);
       if (!rec) return;
       let asked: string | undefined;
@@ -221,12 +223,12 @@ export class OciImageStore implements ImageStore, SnapshotStore {
   }
 
   prepare(ctx: CallContext, key: string, ref: string, opts: { readonly readonly: boolean }): Promise<Snapshot> {
-    return this.snapLock.with(key, async () => {
+    return this.snapLock.run(key, async () => {
       const existing = await this.snaps.record(key);
       let diffIds = existing?.diffIds;
       if (!diffIds) {
         // Under the metadata lock: once the record exists, garbage collection keeps its layers.
-        diffIds = await this.metaLock.with(META, async () => {
+        diffIds = await this.metaLock.run(META, async () => {
           const rec = findImage(this.meta.all(), ref);
           if (!rec)
             throw new NotFoundError(`prepare snapshot ${key}: image ${ref} not pulled`, { context: { image: ref } });
@@ -259,7 +261,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
 
   /** Idempotent: unmounts, deletes, and collects layers only this snapshot still held. */
   async removeSnapshot(ctx: CallContext, key: string): Promise<void> {
-    await this.snapLock.with(key, async () => {
+    await this.snapLock.run(key, async () => {
       if (!(await this.snaps.record(key))) {
         await this.snaps.remove(key);
         return;
@@ -268,7 +270,7 @@ export class OciImageStore implements ImageStore, SnapshotStore {
       await this.snaps.remove(key);
       ctx.log.info('removed snapshot', { key });
     });
-    await this.metaLock.with(META, () => this.gc());
+    await this.metaLock.run(META, () => this.gc());
   }
 
   usage(key: string): Promise<{ bytes: number; inodes: number }> {

@@ -1,6 +1,6 @@
 /**
  * Concurrency helpers of the image store: deduplicated work (one pull per reference, one download per layer)
- * and keyed mutual exclusion (one snapshot operation per key, one metadata change at a time).
+ * and bounded fan-out. Keyed mutual exclusion is src/util/keyed-mutex.ts.
  */
 
 /** Runs one `fn` per key at a time; concurrent callers with the same key share its result. */
@@ -19,53 +19,6 @@ export class SingleFlight<T> {
   get size(): number {
     return this.inflight.size;
   }
-}
-
-/** A FIFO lock per key; keys without waiters are forgotten. */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async with<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
-
-/** Resolves with `p`, or rejects with the signal's reason as soon as `signal` aborts (p keeps running). */
-export function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  const r: unknown = signal.reason;
-  if (r instanceof Error) return r;
-  const e = new Error('the operation was aborted');
-  e.name = 'AbortError';
-  return e;
 }
 
 /** Runs `fn` over items with at most `limit` in flight; every item runs, results in input order. */

@@ -12,7 +12,8 @@ import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
 import { newId } from './ids';
 import { nowNanos } from './sandboxes';
-import { UndoStack, untilAbort } from './undo';
+import { UndoStack } from '../util/undo';
+import { untilAbort } from '../util/abort';
 import { validateContainerConfig } from './validate';
 
 export class ContainerRouter {
@@ -50,8 +51,8 @@ export class ContainerRouter {
         annotations: cfg.annotations,
         createdAt: nowNanos(),
       });
-      const undo = new UndoStack();
-      undo.push('forget container record', () => core.store.deleteContainer(id));
+      const undo = new UndoStack(log, core.settings.undoTimeoutMs);
+      undo.push('forget container record', async () => core.store.deleteContainer(id));
       undo.push('remove container from backend', (s) => backend.removeContainer({ signal: s, log }, id));
       try {
         log.info('creating container');
@@ -67,7 +68,7 @@ export class ContainerRouter {
         return id;
       } catch (err) {
         log.warn('create container failed; undoing', { error: errorMessage(err) });
-        await undo.run(log, core.settings.undoTimeoutMs);
+        await undo.run();
         throw err;
       }
     });

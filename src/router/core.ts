@@ -8,7 +8,7 @@ import { FailedPreconditionError, NotFoundError } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../metrics/metrics';
 import type { ContainerRecord, OwnershipStore, SandboxRecord } from '../state/types';
-import { KeyedMutex } from './keyed-mutex';
+import { KeyedMutex } from '../util/keyed-mutex';
 import { resolveId } from './ids';
 import type { RoutingTable } from './select';
 import type { ValidationPolicy } from './validate';

@@ -15,7 +15,8 @@ import type { RouterCore } from './core';
 import { newId } from './ids';
 import { select, type Selection } from './select';
 import { podFacts } from './table';
-import { UndoStack, untilAbort } from './undo';
+import { UndoStack } from '../util/undo';
+import { untilAbort } from '../util/abort';
 import { validateSandboxConfig } from './validate';
 
 export class SandboxRouter {
@@ -62,8 +63,8 @@ export class SandboxRouter {
     // The backend create runs on its own deadline so a slow boot can finish for the kubelet's retry.
     const signal = AbortSignal.any([core.shutdown, AbortSignal.timeout(core.settings.createTimeoutMs)]);
     const work = core.lock.run(id, async () => {
-      const undo = new UndoStack();
-      undo.push('forget sandbox record', () => core.store.deleteSandbox(id));
+      const undo = new UndoStack(log, core.settings.undoTimeoutMs);
+      undo.push('forget sandbox record', async () => core.store.deleteSandbox(id));
       undo.push('remove sandbox from backend', (s) => backend.removePodSandbox({ signal: s, log }, id));
       try {
         log.info('creating pod sandbox');
@@ -77,7 +78,7 @@ export class SandboxRouter {
         return id;
       } catch (err) {
         log.warn('create pod sandbox failed; undoing', { error: errorMessage(err) });
-        await undo.run(log, core.settings.undoTimeoutMs);
+        await undo.run();
         throw err;
       }
     });

@@ -18,7 +18,7 @@ import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids'
 import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
 import { enforce, sandboxViolations } from './security';
-import { withUndo } from '../../host/undo';
+import { withUndo } from '../../util/undo';
 
 function hostNetwork(config: cri.PodSandboxConfig): boolean {
   return config.linux?.security_context?.namespace_options?.network === 'NODE';

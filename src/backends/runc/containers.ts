@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, CreateContainerRequest } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { nowNs } from '../../host/cri-log';
-import { withUndo } from '../../host/undo';
+import { withUndo } from '../../util/undo';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { RECORD_VERSION, type ContainerRecord } from './records';

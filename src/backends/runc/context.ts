@@ -11,7 +11,7 @@ import type { CpuRateTracker } from '../../host/cgroup-v1';
 import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
 import type { Layout } from './layout';
-import type { KeyedLock } from './keyed-lock';
+import type { KeyedMutex } from '../../util/keyed-mutex';
 import type { Reaper } from './reaper';
 import type { RecordStore } from './records';
 
@@ -27,7 +27,7 @@ export interface RuncShared {
   readonly cni: CniClient;
   readonly cpu: CpuRateTracker;
   /** One lock per sandbox or container ID: the router serialises per pod, this guards direct callers too. */
-  readonly locks: KeyedLock;
+  readonly locks: KeyedMutex;
   /** The RuntimeDefault seccomp profile file. */
   readonly seccompProfile: string;
   /** crimux's own oom_score_adj, the lowest its containers can get here. */

@@ -12,7 +12,7 @@ import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncBackendConfig } from './config';
 import type { RuncShared } from './context';
 import { Engine } from './engine';
-import { KeyedLock } from './keyed-lock';
+import { KeyedMutex } from '../../util/keyed-mutex';
 import { Layout } from './layout';
 import { checkDistinctRoots, parseHandlerOptions } from './options';
 import { Reaper } from './reaper';
@@ -51,7 +51,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
       logger: log,
     }),
     cpu: new CpuRateTracker(),
-    locks: new KeyedLock(),
+    locks: new KeyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),
     mounting,

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { removeCgroupV1 } from '../../host/cgroup-v1';
-import { withUndo } from '../../host/undo';
+import { withUndo } from '../../util/undo';
 import { nowNs } from '../../host/cri-log';
 import { podNetworkFromCri } from '../../network';
 import type { ResolvedImage } from '../../images/types';
