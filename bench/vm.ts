@@ -187,7 +187,7 @@ async function main(): Promise<void> {
       row('idle pod: qemu PSS (MiB)', result.idleMemoryPerPodMiB.qemuPss),
       row('idle pod: qemu RSS as PodSandboxStats reports it (MiB)', result.idleMemoryPerPodMiB.qemuRssReported),
       '',
-      `Host MemAvailable drop per idle pod over ${IDLE_PODS} pods: **${result.idleMemoryPerPodMiB.memAvailableDrop} MiB**.`,
+      `Host MemAvailable drop per idle pod over ${IDLE_PODS} pods: ${result.idleMemoryPerPodMiB.memAvailableDrop} MiB (whole-machine figure: other engineers' processes on the shared host move it; qemu PSS is the per-pod cost — pages of the template's RAM file are shared by all clones).`,
       '',
     ].join('\n');
     fs.writeFileSync(path.join(OUT, 'vm.md'), md);
