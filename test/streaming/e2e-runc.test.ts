@@ -24,7 +24,7 @@ before(async () => {
   const pod: Pod = await runPod(r.daemon, r.logRoot, 'stream');
   const app = await startContainer(r.daemon, pod, 'app', ['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done'], { stdin: true });
   await startContainer(r.daemon, pod, 'http', [], { image: { image: HTTP.ref } });
-  env = { daemon: r.daemon, podId: pod.id, hostname: 'stream', app, supports: { tty: false, attach: false } };
+  env = { daemon: r.daemon, podId: pod.id, hostname: 'stream', app, supports: { tty: false, attach: false, refusedPort: 'error' } };
 }, { timeout: 300_000 });
 
 after(async () => {

@@ -51,7 +51,7 @@ before(async () => {
   };
   const app = await start('app', BUSYBOX.ref, ['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done'], { stdin: true });
   await start('http', HTTP.ref, []);
-  env = { daemon, podId, hostname: 'stream', app, supports: { tty: true, attach: true } };
+  env = { daemon, podId, hostname: 'stream', app, supports: { tty: 'resize', attach: true, refusedPort: 'error' } };
 }, { timeout: 900_000 });
 
 after(async () => {

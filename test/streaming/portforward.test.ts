@@ -117,3 +117,24 @@ describe('port forward over plain websocket', { timeout: 60_000 }, () => {
     pf.ws.terminate();
   });
 });
+
+describe('port forward with a relay-like backend connection (ends, never closes)', { timeout: 60_000 }, () => {
+  test('a refused connection ends the data stream and the pair finishes in bounded time', async () => {
+    h.backend.relayLike = true;
+    try {
+      const session = await spdyPortForwardSession(pfUrl([]));
+      const port = await closedPort();
+      const c = await openForward(session, port, 0);
+      // The client waits for the error stream before closing its side, as client-go does for failures.
+      assert.equal(await c.error, '');
+      assert.equal(await c.received, '');
+      const ok = await openForward(session, portA, 1);
+      ok.data.write('still');
+      ok.data.end();
+      assert.equal(await ok.received, 'A:still');
+      session.close();
+    } finally {
+      h.backend.relayLike = false;
+    }
+  });
+});

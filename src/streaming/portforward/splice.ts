@@ -2,10 +2,15 @@
  * Copies bytes both ways between a client's data stream and a backend connection, with TCP-like half-close:
  * the client's end (SPDY FIN) half-closes the backend connection, the backend's EOF ends the client's stream.
  * Done when both directions ended, when the backend connection closed for good (its peer is gone: what the
- * client still sends is discarded), or on an error or reset on either side. The caller then destroys the
- * backend connection, so no socket outlives its forward.
+ * client still sends is discarded), on an error or reset on either side, or — as containerd does — one second
+ * after the backend's EOF if the client has not finished by then (some backends' relays end their output but
+ * never close, and a client may wait for the error stream before closing its side). The caller then destroys
+ * the backend connection, so no socket outlives its forward.
  */
 import type { Duplex } from 'node:stream';
+
+/** After the backend's EOF, how long the client's direction may still run (containerd: 1 s). */
+const AFTER_EOF_MS = 1000;
 
 export function splice(client: Duplex, backend: Duplex): Promise<Error | undefined> {
   return new Promise((resolve) => {
@@ -13,9 +18,11 @@ export function splice(client: Duplex, backend: Duplex): Promise<Error | undefin
     let up = false; // client → backend finished
     let down = false; // backend → client finished
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const settle = (): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       client.unpipe(backend);
       backend.unpipe(client);
       client.off('end', onClientEnd).off('close', onClientClose).off('error', onClientError);
@@ -30,6 +37,7 @@ export function splice(client: Duplex, backend: Duplex): Promise<Error | undefin
     const onBackendEnd = (): void => {
       down = true;
       if (up) settle();
+      else timer = setTimeout(settle, AFTER_EOF_MS);
     };
     const onClientClose = (): void => settle();
     const onBackendClose = (): void => {

@@ -14,7 +14,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { PassThrough, type Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import type { CallContext, ProcessStreams, StreamOptions } from '../../../src/backends/backend';
 import { NotFoundError } from '../../../src/errors';
 import { FakeBackend } from '../../helpers/fake-backend';
@@ -96,7 +96,17 @@ export class ProcessBackend extends FakeBackend {
     };
   }
 
+  /**
+   * Behave like a backend whose connection is a relay process's pipes (rkt): the Duplex is returned before the
+   * connection is made, a refused connection is just an immediate end of output, and it never closes by itself.
+   */
+  relayLike = false;
+
   override async portForward(ctx: CallContext, _sandboxId: string, port: number): Promise<Duplex> {
+    return this.relayLike ? this.relay(ctx, port) : this.dial(ctx, port);
+  }
+
+  private async dial(ctx: CallContext, port: number): Promise<Duplex> {
     const sock = net.connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', () => resolve());
@@ -106,6 +116,28 @@ export class ProcessBackend extends FakeBackend {
     this.sockets.add(sock);
     sock.once('close', () => this.sockets.delete(sock));
     return sock;
+  }
+
+  private relay(ctx: CallContext, port: number): Duplex {
+    let inner: Duplex | undefined;
+    const out = new Duplex({
+      read: () => undefined,
+      write: (c: Buffer, _e, cb) => (inner ? inner.write(c, () => cb()) : cb()),
+      final: (cb) => {
+        inner?.end();
+        cb();
+      },
+    });
+    this.dial(ctx, port).then(
+      (sock) => {
+        inner = sock;
+        sock.on('data', (d: Buffer) => out.push(d));
+        sock.on('end', () => out.push(null));
+        out.once('close', () => sock.destroy());
+      },
+      () => out.push(null),
+    );
+    return out;
   }
 
   /** Kill everything still running (test cleanup). */
