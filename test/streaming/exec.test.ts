@@ -105,6 +105,18 @@ describe('exec over SPDY, older protocol versions', { timeout: 60_000 }, () => {
   });
 });
 
+describe('exec over WebSocket, pre-v4 channel protocols', { timeout: 60_000 }, () => {
+  for (const protocol of ['channel.k8s.io', 'base64.channel.k8s.io', '']) {
+    test(`${protocol || 'no subprotocol'}: output, and a failure as text`, async () => {
+      const ok = await (await connectRc(execUrl(['echo', 'old']), { transport: 'ws', protocol, stderr: true })).done;
+      assert.equal(ok.stdout, 'old\n');
+      assert.equal(ok.status, '');
+      const bad = await (await connectRc(execUrl(['sh', '-c', 'exit 2']), { transport: 'ws', protocol, stderr: true })).done;
+      assert.match(bad.status, /non-zero exit code/);
+    });
+  }
+});
+
 describe('exec: errors and bookkeeping', { timeout: 60_000 }, () => {
   test('a command that cannot start gives an InternalError status, not a hang', async () => {
     const rc = await connectRc(execUrl(['/nonexistent/binary']), { transport: 'spdy', protocol: 'v4.channel.k8s.io', stderr: true });

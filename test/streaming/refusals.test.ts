@@ -114,6 +114,19 @@ describe('malformed upgrades get a clean HTTP error', { timeout: 60_000 }, () =>
 });
 
 describe('broken clients after the upgrade', { timeout: 60_000 }, () => {
+  test('an idle connection is closed after the idle timeout', async () => {
+    const idle = await startHarness({ idleTimeoutMs: 300 });
+    try {
+      const url = idle.server.portForward({ backend: idle.backend, sandboxId: 'p', ports: [] });
+      const up = await spdyUpgrade(url, { protocols: ['portforward.k8s.io'] });
+      assert.ok(up.session);
+      await new Promise<void>((resolve) => up.session?.once('close', () => resolve()));
+      await eventually(() => idle.server.sessions === 0, 'the idle session to end');
+    } finally {
+      await idle.close();
+    }
+  });
+
   test('a client that never opens its streams is cut off (bounded) and nothing runs', async () => {
     const before = h.backend.live.size;
     const up = await spdyUpgrade(execUrl(), { protocols: V4 });
