@@ -10,7 +10,7 @@ PACKAGES=(
   runc conmon docker.io containernetworking-plugins systemd-container qemu-system-x86
   busybox-static docker-registry skopeo umoci
   iproute2 iptables kmod e2fsprogs procps psmisc util-linux attr
-  curl jq ca-certificates gcc libc6-dev shellcheck zstd
+  curl jq ca-certificates gcc libc6-dev shellcheck zstd qemu-utils lz4
 )
 
 die() { echo "host-packages: $*" >&2; exit 1; }

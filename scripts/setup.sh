@@ -24,10 +24,11 @@ if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then
   install -D -m 0644 config/cni/10-crimux.conflist /etc/cni/net.d/10-crimux.conflist
 fi
 
-if [[ -f scripts/build-vm-guest.sh ]]; then
-  step "vm guest (kernel + initramfs)"
-  bash scripts/build-vm-guest.sh
-fi
+step "vm guest (kernel + initramfs, agent)"
+bash scripts/build-vm-guest.sh
+
+step "dockerd (docker backend)"
+bash scripts/start-dockerd.sh
 
 if [[ ${1:-} == --test ]]; then
   step "test registry and images"
