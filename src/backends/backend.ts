@@ -157,4 +157,14 @@ export interface Backend {
   podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats>;
   listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]>;
   checkpointContainer(ctx: CallContext, req: cri.CheckpointContainerRequest): Promise<void>;
+  /**
+   * UpdateRuntimeConfig: the node's pod CIDR, for backends whose CNI configuration takes it (host-local's
+   * `ipRanges` capability). Optional: a backend without crimux-side CNI has nothing to do.
+   */
+  updateRuntimeConfig?(ctx: CallContext, update: RuntimeConfigUpdate): Promise<void>;
+}
+
+/** What UpdateRuntimeConfig carries that a backend may apply. */
+export interface RuntimeConfigUpdate {
+  readonly podCidr: string;
 }

@@ -16,6 +16,7 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
+  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from './backend';
@@ -88,4 +89,6 @@ export abstract class BaseBackend implements Backend {
   checkpointContainer(_ctx: CallContext, _req: cri.CheckpointContainerRequest): Promise<void> {
     this.unimplemented('CheckpointContainer');
   }
+  /** No-op: only backends that run CNI themselves take the pod CIDR. */
+  async updateRuntimeConfig(_ctx: CallContext, _update: RuntimeConfigUpdate): Promise<void> {}
 }

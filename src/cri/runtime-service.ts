@@ -11,6 +11,7 @@ import { serverStream, unary, type RpcEnv } from './instrument';
 import { pages } from './paging';
 import { VERSION } from '../version';
 import { metricDescriptors } from '../router/pod-metrics';
+import type { Backend, CallContext, RuntimeConfigUpdate } from '../backends/backend';
 
 export const RUNTIME_NAME = 'crimux';
 export const RUNTIME_API_VERSION = 'v1';
@@ -60,8 +61,10 @@ export function runtimeService(env: RpcEnv, router: Router, streaming: () => Str
     RuntimeConfig: unary(env, 'RuntimeConfig', async () => ({ linux: { cgroup_driver: 'CGROUPFS' } })),
 
     UpdateRuntimeConfig: unary(env, 'UpdateRuntimeConfig', async (req, ctx) => {
-      // TODO(#9): hand the pod CIDR to the CNI configuration; the shipped conflist has its own subnet.
-      ctx.log.info('runtime config update received', { podCidr: req.runtime_config?.network_config?.pod_cidr ?? '' });
+      const podCidr = req.runtime_config?.network_config?.pod_cidr ?? '';
+      ctx.log.info('runtime config update received', { podCidr });
+      // An empty CIDR means "no change" (the kubelet sends what it has); the conflist's own subnet stays in force.
+      if (podCidr) await updateRuntimeConfig([...router.core.backends.values()], ctx, { podCidr });
       return {};
     }),
 
@@ -228,4 +231,14 @@ function statsFilter(f: { id: string; pod_sandbox_id?: string; label_selector: R
     ...(f.pod_sandbox_id ? { podSandboxId: f.pod_sandbox_id } : {}),
     ...(Object.keys(f.label_selector).length ? { labelSelector: f.label_selector } : {}),
   };
+}
+
+/**
+ * Hands the update to every backend, each one tried even if another fails (a backend that is down must not keep
+ * the others on the old CIDR); the first failure is then reported.
+ */
+export async function updateRuntimeConfig(backends: readonly Backend[], ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+  const results = await Promise.allSettled(backends.map(async (b) => b.updateRuntimeConfig?.(ctx, update)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -39,6 +39,10 @@ export class DockerPodNetwork {
     return this.cni.status();
   }
 
+  updatePodCidr(cidr: string): void {
+    this.cni.updatePodCidr(cidr);
+  }
+
   /** Path where a sandbox's namespace is pinned. */
   netnsPath(sandboxId: string): string {
     return this.netns.pathOf(sandboxId);

@@ -18,6 +18,7 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
+  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from '../backend';
@@ -65,6 +66,14 @@ export class RktBackend extends BaseBackend {
   private c(): RktContext {
     if (this.ctx) return this.ctx;
     throw new UnavailableError(`rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`);
+  }
+
+  /**
+   * The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD. Only the built-in stage1
+   * runs CNI from crimux (a real rkt runs it itself), and an rkt that failed to start has no pods to network.
+   */
+  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+    this.ctx?.network?.updatePodCidr(update.podCidr);
   }
 
   async start(cc: CallContext): Promise<void> {

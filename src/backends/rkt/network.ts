@@ -30,6 +30,10 @@ export class RktPodNetwork {
     return this.cni.status();
   }
 
+  updatePodCidr(cidr: string): void {
+    this.cni.updatePodCidr(cidr);
+  }
+
   netnsPath(sandboxId: string): string {
     return this.netns.pathOf(sandboxId);
   }

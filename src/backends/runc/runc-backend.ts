@@ -14,6 +14,7 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
+  RuntimeConfigUpdate,
   StreamOptions,
   SandboxStatusResult,
 } from '../backend';
@@ -62,6 +63,11 @@ export class RuncBackend extends BaseBackend {
 
   health(_ctx: CallContext): Promise<BackendHealth> {
     return this.healthChecker.check();
+  }
+
+  /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD. */
+  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+    this.s.cni.updatePodCidr(update.podCidr);
   }
 
   /**

@@ -16,6 +16,7 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
+  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from '../backend';
@@ -62,6 +63,11 @@ export class VmBackend extends BaseBackend {
       this.startError = errorMessage(err);
       ctx.log.error('vm: backend unavailable', { error: err });
     }
+  }
+
+  /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD (an unstarted backend has no pods). */
+  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+    this.x?.net.cni.updatePodCidr(update.podCidr);
   }
 
   private get ctx(): VmContext {
