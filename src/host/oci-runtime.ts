@@ -83,8 +83,10 @@ export class OciRuntime {
   }
 
   /** argv for `exec` (spawned by the caller, which owns its stdio). */
-  execArgv(id: string, opts: { processFile: string; pidFile: string; tty?: boolean }): string[] {
-    return [...this.globalArgs(), 'exec', '--process', opts.processFile, '--pid-file', opts.pidFile, id];
+  /** With consoleSocket: detached (runc hands a terminal to a console socket only when it does not wait itself). */
+  execArgv(id: string, opts: { processFile: string; pidFile: string; consoleSocket?: string }): string[] {
+    const tty = opts.consoleSocket ? ['-d', '--console-socket', opts.consoleSocket] : [];
+    return [...this.globalArgs(), 'exec', ...tty, '--process', opts.processFile, '--pid-file', opts.pidFile, id];
   }
 
   private run(args: string[], signal?: AbortSignal, input?: string): Promise<RunResult> {

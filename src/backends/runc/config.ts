@@ -22,6 +22,12 @@ export const runcConfigSchema = {
     default: '/usr/bin/conmon',
     env: 'CRIMUX_RUNC_CONMON_PATH',
   },
+  ioHelperPath: {
+    doc: 'crimux-io (built by scripts/build-native.sh): bridges conmon attach sockets and runc console sockets for Attach and TTY exec.',
+    format: String,
+    default: '/usr/local/libexec/crimux/crimux-io',
+    env: 'CRIMUX_RUNC_IO_HELPER_PATH',
+  },
   cgroupParent: {
     doc: 'cgroupfs parent of pods whose LinuxPodSandboxConfig.cgroup_parent is empty; each such pod gets <this>/<sandbox id>.',
     format: String,
@@ -52,6 +58,7 @@ export interface RuncBackendConfig {
   enabled: boolean;
   runtimePath: string;
   conmonPath: string;
+  ioHelperPath: string;
   cgroupParent: string;
   seccompProfile: string;
   logSizeMaxBytes: number;

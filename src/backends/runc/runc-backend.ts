@@ -26,6 +26,7 @@ import { reopenLog } from '../../host/conmon';
 import type { RuncShared } from './context';
 import { createContainer, mustRecord, removeContainer, startContainer, stopContainer } from './containers';
 import { containerStatus, listContainers } from './container-status';
+import { attachStream } from './attach';
 import { execSync } from './exec';
 import { execStream, portForward } from './exec-stream';
 import { HealthChecker } from './health';
@@ -163,6 +164,10 @@ export class RuncBackend extends BaseBackend {
 
   override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
     return execStream(this.s, ctx, id, cmd, opts);
+  }
+
+  override attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+    return attachStream(this.s, ctx, id, opts);
   }
   override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
     return portForward(this.s, ctx, sandboxId, port);
