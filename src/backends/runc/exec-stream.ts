@@ -11,11 +11,11 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { readPidFile } from '../../host/conmon';
 import type { OciSpec } from '../../host/oci-spec';
 import { connectInNetns, connectLocal } from '../../host/tcp-relay';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
+import { killExec } from './exec-kill';
 import { execTty } from './exec-tty';
 
 export async function execStream(s: RuncShared, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
@@ -54,16 +54,7 @@ export async function execStream(s: RuncShared, ctx: CallContext, id: string, cm
       if (closed) return;
       closed = true;
       // Kill the exec'd process itself (the runtime's exec is only a proxy), then the proxy if it lingers.
-      void readPidFile(pidFile).then((pid) => {
-        if (pid) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already exited */
-          }
-        }
-        setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-      });
+      killExec(pidFile, child);
     },
   };
 }

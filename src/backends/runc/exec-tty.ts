@@ -9,10 +9,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CallContext, ProcessStreams } from '../backend';
 import { InvalidArgumentError } from '../../errors';
-import { readPidFile } from '../../host/conmon';
 import { consoleExec } from '../../host/crimux-io';
 import type { OciProcess } from '../../host/oci-spec';
 import type { OciRuntime } from '../../host/oci-runtime';
+import { killExec } from './exec-kill';
 
 /** sun_path holds 108 bytes; runc dials the socket by its full path. */
 const MAX_SOCKET_PATH = 107;
@@ -55,16 +55,7 @@ export async function execTty(
       if (closed) return;
       closed = true;
       // Kill the exec'd process (the helper then sees the terminal hang up and exits), the helper if it lingers.
-      void readPidFile(pidFile).then((pid) => {
-        if (pid) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already exited */
-          }
-        }
-        setTimeout(() => h.child.kill('SIGKILL'), 2000).unref();
-      });
+      killExec(pidFile, h.child);
     },
   };
 }
