@@ -1,7 +1,6 @@
 /**
  * Streaming end to end on the runc backend: a real daemon with runc pods (busybox + the HTTP image from the
- * local registry) and the shared suite in e2e.ts. runc has no TTY exec and no attach yet (see its
- * exec-stream.ts), which the suite checks come back as clean Failure statuses.
+ * local registry) and the shared suite in e2e.ts. TTY exec (with resizes) and attach go through crimux-io.
  */
 import { after, before } from 'node:test';
 import { BUSYBOX, HTTP } from '../fixtures/images';
@@ -24,7 +23,7 @@ before(async () => {
   const pod: Pod = await runPod(r.daemon, r.logRoot, 'stream');
   const app = await startContainer(r.daemon, pod, 'app', ['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done'], { stdin: true });
   await startContainer(r.daemon, pod, 'http', [], { image: { image: HTTP.ref } });
-  env = { daemon: r.daemon, podId: pod.id, hostname: 'stream', app, supports: { tty: false, attach: false, refusedPort: 'error' } };
+  env = { daemon: r.daemon, podId: pod.id, hostname: 'stream', app, supports: { tty: 'resize', attach: true, refusedPort: 'error' } };
 }, { timeout: 300_000 });
 
 after(async () => {
