@@ -5,6 +5,7 @@
  * terminal's master is closed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs, constants as fsc } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { UnavailableError } from '../errors';
 
@@ -17,6 +18,15 @@ export interface HelperSession {
   readonly exited: Promise<number>;
   /** Diagnostics the helper (or runc) wrote, for error messages. */
   diagnostics(): string;
+}
+
+/** Fails the call up front (not mid-session) when the helper was never built. */
+export async function requireHelper(helper: string): Promise<void> {
+  try {
+    await fs.access(helper, fsc.X_OK);
+  } catch (e) {
+    throw new UnavailableError(`${helper} is missing: build it with scripts/build-native.sh`, { cause: e });
+  }
 }
 
 /** conmon's stream types in the first byte of each attach-socket packet (conmon's STDOUT_PIPE / STDERR_PIPE). */

@@ -20,6 +20,7 @@ const POD = hex('a7');
 const TICK = hex('c1');
 const CAT = hex('c2');
 const TTY = hex('c3');
+const SHELL = hex('c4');
 
 /** Collects a stream's text; `until` waits (bounded) for a pattern. */
 function collect(ps: ProcessStreams, which: 'stdout' | 'stderr' = 'stdout') {
@@ -87,6 +88,24 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
     await out2.until(/third line\n/);
     again.close();
     await again.wait();
+  });
+
+  it('attaches to a container with a terminal: input, output and a resize through conmon', async () => {
+    await run(SHELL, 'shell', ['sh'], { stdin: true, tty: true });
+    const ps = await backend.attach(ctx(), SHELL, { tty: true, stdin: true, stdout: true, stderr: false });
+    assert.equal(ps.stderr, undefined, 'a terminal has one output stream');
+    const out = collect(ps);
+    ps.resize({ width: 91, height: 23 });
+    // The resize reaches conmon through its ctl FIFO asynchronously: ask until the shell sees it.
+    await e.waitFor('the resize inside the container', async () => {
+      ps.stdin?.write('echo "rows=$(stty size)"\n');
+      await new Promise((r) => setTimeout(r, 200));
+      return /rows=23 91/.test(out.text()) ? true : undefined;
+    }, 20_000);
+    ps.close();
+    await ps.wait();
+    const st = await backend.containerStatus(ctx(), SHELL, false);
+    assert.equal(st.status.state, 'CONTAINER_RUNNING', 'leaving does not end the shell');
   });
 
   it('execs with a TTY: output, resize, exit code', async () => {

@@ -7,7 +7,7 @@
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
 import { FailedPreconditionError, UnavailableError } from '../../errors';
 import { attachSocketPath, readExitFile, resizeTerminal } from '../../host/conmon';
-import { attachSocket } from '../../host/crimux-io';
+import { attachSocket, requireHelper } from '../../host/crimux-io';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
 
@@ -20,6 +20,7 @@ export async function attachStream(s: RuncShared, ctx: CallContext, id: string, 
   const dir = s.layout.containerDir(id);
   const live = sandbox && rec.startedAt ? await s.engine.state(sandbox.handler, id, dir) : undefined;
   if (!sandbox || live?.kind !== 'running') throw new FailedPreconditionError(`attach to container ${id}: container is not running`);
+  await requireHelper(s.runc.ioHelperPath);
   ctx.log.info('attach', { stdin: opts.stdin && rec.stdin, tty: rec.tty });
   const h = attachSocket(s.runc.ioHelperPath, attachSocketPath(dir), {
     stdin: opts.stdin && rec.stdin,

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CallContext, ProcessStreams } from '../backend';
 import { InvalidArgumentError } from '../../errors';
-import { consoleExec } from '../../host/crimux-io';
+import { consoleExec, requireHelper } from '../../host/crimux-io';
 import type { OciProcess } from '../../host/oci-spec';
 import type { OciRuntime } from '../../host/oci-runtime';
 import { killExec } from './exec-kill';
@@ -26,6 +26,7 @@ export async function execTty(
   proc: OciProcess,
   stdin: boolean,
 ): Promise<ProcessStreams> {
+  await requireHelper(helper);
   const tag = randomBytes(6).toString('hex');
   const processFile = path.join(execDir, `${tag}.json`);
   const pidFile = path.join(execDir, `${tag}.pid`);
