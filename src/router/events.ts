@@ -3,6 +3,10 @@
  * router sees: its own create/start/stop/remove calls, and — while anyone is subscribed — a periodic relist that
  * catches containers exiting on their own. Sandboxes emit events under their own ID, as containerd does.
  *
+ * Events reach subscribers in the order they were emitted (each one's pod snapshot is fetched at once, but a slow
+ * snapshot holds back the events after it rather than letting them overtake). A container's STOPPED is emitted
+ * once, whoever notices first (StopContainer, StopPodSandbox, the exit watcher).
+ *
  * Each subscriber has a bounded queue. A subscriber that stops reading is dropped when its queue is full (the
  * kubelet then relists and resubscribes); it never blocks the daemon or other subscribers.
  */
@@ -29,6 +33,10 @@ export interface Subscription {
 
 export class EventBus {
   private readonly subs = new Set<Sub>();
+  /** Delivery order: each emit chains onto the previous one. */
+  private tail: Promise<void> = Promise.resolve();
+  /** The last event type emitted per container/sandbox ID (dropped at DELETED), kept even with no subscriber. */
+  private readonly last = new Map<string, ContainerEventType>();
 
   constructor(
     /** Statuses of a pod at the time of an event; best effort (a removed pod gives nulls). */
@@ -46,12 +54,23 @@ export class EventBus {
     return sub;
   }
 
+  /** The last event type emitted for `id`, if any since it was created. */
+  lastEvent(id: string): ContainerEventType | undefined {
+    return this.last.get(id);
+  }
+
   /** Emits an event about `id` (a container, or a sandbox itself) of pod `sandboxId`. Never throws, never waits. */
   emit(type: ContainerEventType, id: string, sandboxId: string): void {
+    const prev = this.last.get(id);
+    // Stopping is idempotent in the CRI (and the exit watcher may have seen the exit first): one STOPPED per stop.
+    if (type === 'CONTAINER_STOPPED_EVENT' && (prev === 'CONTAINER_STOPPED_EVENT' || prev === 'CONTAINER_DELETED_EVENT')) return;
+    if (type === 'CONTAINER_DELETED_EVENT') this.last.delete(id);
+    else this.last.set(id, type);
     if (this.subs.size === 0) return;
     const createdAt = (BigInt(Date.now()) * 1_000_000n).toString();
-    this.describe(sandboxId)
-      .catch((): PodSnapshot => ({ podSandboxStatus: null, containersStatuses: [] }))
+    const snapshot = this.describe(sandboxId).catch((): PodSnapshot => ({ podSandboxStatus: null, containersStatuses: [] }));
+    this.tail = this.tail
+      .then(() => snapshot)
       .then((snap) => {
         const ev: cri.ContainerEventResponse = {
           container_id: id,
@@ -87,6 +106,7 @@ class Sub implements Subscription {
     }
     if (this.queue.length >= this.limit) {
       this.dropped = `subscriber fell ${this.limit} events behind`;
+      this.queue.length = 0; // nobody will read them: the subscriber relists
       this.close();
       return;
     }

@@ -1,7 +1,7 @@
 /**
  * Catches containers that exit on their own (no StopContainer call) so GetContainerEvents reports them: while
  * anyone is subscribed, relist every backend once a second and emit CONTAINER_STOPPED_EVENT for each container
- * that went from running to exited. Costs nothing when nobody subscribes.
+ * that went from running (seen by the last tick, or last reported STARTED) to exited. Costs nothing when nobody subscribes.
  */
 import type { Backend } from '../backends/backend';
 import type { Logger } from '../log/logger';
@@ -47,7 +47,10 @@ export class ExitWatcher {
           if (!c.id) continue;
           const state = String(c.state);
           next.set(c.id, state);
-          if (this.last.get(c.id) === 'CONTAINER_RUNNING' && state === 'CONTAINER_EXITED') {
+          // Also a container that started and exited between two ticks (never seen running): the bus knows it
+          // started. The bus drops a STOPPED already emitted by StopContainer.
+          const wasRunning = this.last.get(c.id) === 'CONTAINER_RUNNING' || this.bus.lastEvent(c.id) === 'CONTAINER_STARTED_EVENT';
+          if (wasRunning && state === 'CONTAINER_EXITED') {
             this.bus.emit('CONTAINER_STOPPED_EVENT', c.id, c.pod_sandbox_id ?? '');
           }
         }
