@@ -100,6 +100,12 @@ export class Containers {
       { env: envObject(s.env), stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
     );
     e.child = child;
+    // Join the wrapper to the container's cgroup at once, while it is still setting up mounts: everything the
+    // container later forks inherits the cgroup. Joining only the init below (after chroot) left processes the
+    // container's shell had already forked (e.g. `dd ... | sleep`) outside, uncounted in stats and unlimited.
+    if (child.pid !== undefined) {
+      fs.promises.writeFile(`${cgroupDir(cid)}/cgroup.procs`, String(child.pid)).catch(() => undefined);
+    }
     child.stdin?.on('error', () => undefined); // EPIPE once the process exited
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]?.on('data', (b: Buffer) => this.emit({ ev: 'output', cid, stream, data: b.toString('base64') }));
@@ -124,14 +130,16 @@ export class Containers {
       });
     });
     e.initPid = await initPidOf(child.pid);
-    // The wrapper's mounts take a second or so under TCG; "running" means the container's own process runs
-    // (chroot done), so an exec right after start lands in the container, not in the half-built wrapper.
-    if (e.initPid !== undefined) await chrooted(e.initPid, e.root);
     // Joined from here, not from the wrapper: a shell `echo $$ > cgroup.procs` inside the new PID namespace was
-    // seen to hang for the second container of a VM. Async, so a slow cgroup write never blocks the agent.
+    // seen to hang for the second container of a VM. Async, so a slow cgroup write never blocks the agent. Done
+    // as soon as the init exists (in case unshare forked it before the join above landed), while the wrapper is
+    // still mounting: the container's own process, and all it forks, must start inside the cgroup.
     if (e.initPid !== undefined) {
       fs.promises.writeFile(`${cgroupDir(cid)}/cgroup.procs`, String(e.initPid)).catch(() => undefined);
     }
+    // The wrapper's mounts take a second or so under TCG; "running" means the container's own process runs
+    // (chroot done), so an exec right after start lands in the container, not in the half-built wrapper.
+    if (e.initPid !== undefined) await chrooted(e.initPid, e.root);
     e.state = { ...e.state, state: 'running', pid: e.initPid, startedAt: Date.now() };
     return e.state;
   }
