@@ -38,6 +38,7 @@
 /* conmon reads client packets into a buffer of this size; a larger SEQPACKET message would be truncated. */
 #define STDIN_CHUNK 8192
 #define BUF_SIZE 65536
+#define INITIAL_SIZE_WAIT_MS 250
 
 static void die(const char *what) {
   fprintf(stderr, "crimux-io: %s: %s\n", what, strerror(errno));
@@ -143,6 +144,10 @@ static int receive_master(int ls, pid_t child, int *status) {
   return fd;
 }
 
+/* The last size read before the terminal exists, applied as soon as it does. */
+static struct winsize early_size;
+static int have_early_size;
+
 static void apply_sizes(int master, char *line, size_t *len, int ctl, int *ctl_open) {
   ssize_t n = read(ctl, line + *len, 255 - *len);
   if (n <= 0) {
@@ -158,7 +163,8 @@ static void apply_sizes(int master, char *line, size_t *len, int ctl, int *ctl_o
     *nl = 0;
     if (sscanf(line, "%u %u", &rows, &cols) == 2) {
       struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-      ioctl(master, TIOCSWINSZ, &ws);
+      if (master >= 0) ioctl(master, TIOCSWINSZ, &ws);
+      else early_size = ws, have_early_size = 1;
     }
     size_t rest = *len - (size_t)(nl + 1 - line);
     memmove(line, nl + 1, rest + 1);
@@ -182,14 +188,42 @@ static pid_t read_pid(const char *file) {
   return (pid_t)pid;
 }
 
-/* Reaps every exited child (orphans of runc land on us as the subreaper); records the exec'd process's status. */
-static void reap(pid_t target, int *status, int *done) {
+/* Who the console mode waits for: runc (its success means the pid file is written), then the exec'd process.
+ * Children are reaped as they exit, in any order: the exec'd process may exit before runc is seen to. */
+struct waits {
+  const char *pidfile;
+  pid_t runc, target;
+  int done, status, n_early;
+  pid_t early[16];
+  int early_st[16];
+};
+
+static void note(struct waits *w, pid_t p, int st) {
+  if (p == w->runc) {
+    if (exit_code(st) != 0) { /* runc failed: the process never ran, report runc's code */
+      w->status = st, w->done = 1;
+      return;
+    }
+    w->target = read_pid(w->pidfile);
+    if (w->target <= 0) {
+      fprintf(stderr, "crimux-io: runc wrote no pid to %s\n", w->pidfile);
+      w->status = 125 << 8, w->done = 1;
+      return;
+    }
+    for (int i = 0; i < w->n_early; i++)
+      if (w->early[i] == w->target) w->status = w->early_st[i], w->done = 1;
+  } else if (w->target > 0 && p == w->target) {
+    w->status = st, w->done = 1;
+  } else if (w->target <= 0 && w->n_early < 16) {
+    w->early[w->n_early] = p, w->early_st[w->n_early++] = st;
+  }
+}
+
+/* Reaps every exited child (orphans of runc land on us as the subreaper). */
+static void reap(struct waits *w) {
   int st;
   pid_t p;
-  while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-    if (p == target) *status = st, *done = 1;
-  }
-  if (p < 0 && errno == ECHILD) *done = 1; /* nothing left to wait for */
+  while (!w->done && (p = waitpid(-1, &st, WNOHANG)) > 0) note(w, p, st);
 }
 
 static int do_console(const char *path, const char *pidfile, char **argv) {
@@ -208,6 +242,12 @@ static int do_console(const char *path, const char *pidfile, char **argv) {
   if (ctl_open) fcntl(3, F_SETFD, FD_CLOEXEC);
   if (chdir(cwd) < 0) die("chdir back");
   free(cwd);
+  char line[256];
+  size_t line_len = 0;
+  /* Clients send the terminal's size right after the session opens: waiting a moment for it lets the process
+   * start on that size rather than 0x0 (`stty size` or a shell reading it once would see 0x0 otherwise). */
+  struct pollfd first = {.fd = ctl_open ? 3 : -1, .events = POLLIN};
+  if (ctl_open && poll(&first, 1, INITIAL_SIZE_WAIT_MS) > 0) apply_sizes(-1, line, &line_len, 3, &ctl_open);
   pid_t child = fork();
   if (child < 0) die("fork");
   if (child == 0) {
@@ -225,30 +265,25 @@ static int do_console(const char *path, const char *pidfile, char **argv) {
   close(ls);
   unlink(addr.sun_path);
   if (master < 0) return exit_code(status);
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (exit_code(status) != 0) return exit_code(status);
-  pid_t target = read_pid(pidfile);
-  if (target <= 0) {
-    errno = ENOENT;
-    die("read the exec'd process's pid file");
-  }
+  if (have_early_size) ioctl(master, TIOCSWINSZ, &early_size); /* runc is still setting up: before the exec */
+  /* Relay at once, not after runc exited: the first resize must reach the terminal as early as possible. */
+  struct waits w = {.pidfile = pidfile, .runc = child};
 
   static char buf[BUF_SIZE];
-  char line[256];
-  size_t line_len = 0;
-  int in_open = 1, done = 0;
-  status = 0;
+  int in_open = 1;
   for (;;) {
+    /* runc sends the master before the container side opens the slave (a master without a slave reads EIO), so
+     * the terminal is relayed only once runc reported the process started; resizes apply from the start. */
+    int live = w.target > 0 || w.done;
     struct pollfd p[3] = {
-        {.fd = master, .events = POLLIN},
-        {.fd = in_open ? 0 : -1, .events = POLLIN},
+        {.fd = live ? master : -1, .events = POLLIN},
+        {.fd = live && in_open ? 0 : -1, .events = POLLIN},
         {.fd = ctl_open ? 3 : -1, .events = POLLIN},
     };
     /* Once the process exited, a child of it may still hold the terminal: give its output a moment, not forever. */
-    int r = poll(p, 3, done ? 200 : 500);
+    int r = poll(p, 3, w.done ? 200 : 100);
     if (r < 0 && errno != EINTR) die("poll");
-    if (r == 0 && done) break;
+    if (r == 0 && w.done) break;
     if (r > 0 && p[0].revents) {
       ssize_t n = read(master, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
@@ -261,16 +296,16 @@ static int do_console(const char *path, const char *pidfile, char **argv) {
       if (n > 0) write_all(master, buf, (size_t)n);
     }
     if (r > 0 && ctl_open && p[2].revents) apply_sizes(master, line, &line_len, 3, &ctl_open);
-    if (!done) reap(target, &status, &done);
+    reap(&w);
   }
   close(master); /* hangs up the terminal: whatever still holds it gets SIGHUP */
-  while (!done) {
+  while (!w.done) {
     int st;
-    pid_t w = waitpid(-1, &st, 0);
-    if (w == target) status = st, done = 1;
-    else if (w < 0 && errno != EINTR) done = 1;
+    pid_t p = waitpid(-1, &st, 0);
+    if (p > 0) note(&w, p, st);
+    else if (errno != EINTR) w.status = 255 << 8, w.done = 1; /* no children left: cannot tell */
   }
-  return exit_code(status);
+  return exit_code(w.status);
 }
 
 int main(int argc, char **argv) {
