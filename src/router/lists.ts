@@ -33,20 +33,21 @@ export class ListRouter {
     const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listPodSandboxes(c));
     const out: cri.PodSandbox[] = [];
     for (const r of results) {
-      const records = new Map(core.store.listSandboxes({ backend: r.backend.name }).map((rec) => [rec.id, rec]));
       let entries: cri.PodSandbox[];
       if (r.ok) {
         entries = [];
         for (const e of r.value) {
-          const rec = e.id ? records.get(e.id) : undefined;
-          if (!rec || rec.phase === 'creating') continue;
+          // Record lookups by ID hit the store's cache: the kubelet relists every second.
+          const rec = e.id ? core.store.getSandbox(e.id) : undefined;
+          if (!rec || rec.backend !== r.backend.name || rec.phase === 'creating') continue;
           const entry = { ...e, runtime_handler: rec.handler };
           this.keepSnapshot(rec, entry, (id, s) => core.store.updateSandbox(id, { snapshot: s }));
           entries.push(entry);
         }
       } else {
         core.metrics.listPartialFailures.inc({ backend: r.backend.name });
-        entries = [...records.values()].filter((rec) => rec.phase !== 'creating').map(sandboxFromRecord);
+        const records = core.store.listSandboxes({ backend: r.backend.name });
+        entries = records.filter((rec) => rec.phase !== 'creating').map(sandboxFromRecord);
       }
       this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
       out.push(...entries);
@@ -61,19 +62,19 @@ export class ListRouter {
     const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listContainers(c));
     const out: cri.Container[] = [];
     for (const r of results) {
-      const records = new Map(core.store.listContainers({ backend: r.backend.name }).map((rec) => [rec.id, rec]));
       let entries: cri.Container[];
       if (r.ok) {
         entries = [];
         for (const e of r.value) {
-          const rec = e.id ? records.get(e.id) : undefined;
-          if (!rec || rec.phase === 'creating') continue;
+          const rec = e.id ? core.store.getContainer(e.id) : undefined;
+          if (!rec || rec.backend !== r.backend.name || rec.phase === 'creating') continue;
           this.keepSnapshot(rec, e, (id, s) => core.store.updateContainer(id, { snapshot: s }));
           entries.push(e);
         }
       } else {
         core.metrics.listPartialFailures.inc({ backend: r.backend.name });
-        entries = [...records.values()].filter((rec) => rec.phase !== 'creating').map(containerFromRecord);
+        const records = core.store.listContainers({ backend: r.backend.name });
+        entries = records.filter((rec) => rec.phase !== 'creating').map(containerFromRecord);
       }
       this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
       out.push(...entries);

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon';
 import { grpc } from '../helpers/cri-client';
 import { Rng, nastyContainerConfig, nastyInt64, nastyPodConfig, nastyString } from '../helpers/fuzz';
+import { removeCgroupV1 } from '../../src/host/cgroup-v1';
+import * as e from '../runc/env';
 
 const REQUESTS = Number(process.env.CRIMUX_FUZZ_REQUESTS ?? 3000);
 const SEED = Number(process.env.CRIMUX_FUZZ_SEED ?? 20261128);
@@ -25,12 +27,33 @@ const CLEAR = new Set([
   grpc.status.UNAVAILABLE,
 ]);
 
+// A real runc backend behind the daemon, so requests that pass validation really create pods and containers.
+const SLOT = 13;
+const cgroupParent = `/crimux-fuzz-${process.pid}`;
 let d: DaemonHandle;
+let dir: string;
 before(async () => {
-  d = await startDaemon({ config: { logLevel: 'warn' } });
+  dir = await e.tempDir('crimux-fuzz-');
+  d = await startDaemon({
+    config: {
+      logLevel: 'warn',
+      handlers: { runc: { backend: 'runc', options: { runtimeRoot: path.join(dir, 'runc-root') } } },
+      backends: { runc: { enabled: true, cgroupParent } },
+      network: { confDir: await e.writeCniConf(dir, SLOT) },
+    },
+  });
 });
 after(async () => {
-  await d?.cleanup();
+  if (!d) return;
+  for (const p of (await d.rt('ListPodSandbox', {}).catch(() => ({ items: [] }))).items ?? []) {
+    await d.rt('RemovePodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 60_000 }).catch(() => undefined);
+  }
+  await d.stop().catch(() => d.kill9());
+  await e.cleanupNetwork(path.join(d.runDir, 'netns'), SLOT);
+  for (const m of e.mountsMentioning(d.dir)) await e.run('umount', ['--lazy', m]).catch(() => undefined);
+  await d.cleanup();
+  await removeCgroupV1(cgroupParent).catch(() => undefined);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function fdCount(pid: number): number {
