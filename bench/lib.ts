@@ -35,7 +35,7 @@ export function summary(xs: readonly number[]): { n: number; p50: number; p90: n
 export function machine(): string {
   const kernel = os.release();
   const cpu = os.cpus()[0]?.model ?? 'cpu';
-  let load = '';
+  let load: string;
   try {
     load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {

@@ -204,19 +204,43 @@ async function throughput(d: DaemonHandle, logRoot: string) {
   return rows;
 }
 
-function markdown(r: Record<string, any>): string {
+type Summary = ReturnType<typeof summary>;
+interface Overhead {
+  crimux: Summary;
+  router: Summary;
+  direct: Summary;
+  addedP50ms: number;
+  routerAddedP50ms: number;
+}
+interface Scale {
+  containers: number;
+  ListPodSandbox: Summary;
+  ListContainers: Summary;
+  ListContainerStats: Summary;
+  daemonRssMiB: number;
+}
+interface Result {
+  when: string;
+  machine: string;
+  overhead: Record<string, Overhead>;
+  lists: { scales: Scale[]; daemonRssIdleMiB: number };
+  memory: { perPodMiB: number };
+  throughput: { clients: number; pods: number; podsPerSecond: number; p50ms: number; p90ms: number }[];
+}
+
+function markdown(r: Result): string {
   const lines = [`# Router overhead, list scaling, footprint, throughput (runc backend)`, '', `${r.when} · ${r.machine}`, ''];
   lines.push('## Router overhead (through crimux vs the backend called in-process)', '', '| RPC | crimux p50 ms | router in-process p50 ms | backend p50 ms | added by router p50 ms | added in total p50 ms | crimux p99 ms |', '|---|---:|---:|---:|---:|---:|---:|');
-  for (const [op, v] of Object.entries(r.overhead as Record<string, any>)) {
+  for (const [op, v] of Object.entries(r.overhead)) {
     lines.push(`| ${op} | ${v.crimux.p50} | ${v.router.p50} | ${v.direct.p50} | ${v.routerAddedP50ms} | **${v.addedP50ms}** | ${v.crimux.p99} |`);
   }
   lines.push('', 'Target: ≤ 0.3 ms added at p50. "Added in total" includes the gRPC round trip over the unix socket (client and server share one Node process here); "added by router" is the router, validation, instrumentation-free part.', '', '## List latency by container count', '', '| containers | ListPodSandbox p50/p99 ms | ListContainers p50/p99 ms | ListContainerStats p50/p99 ms | daemon RSS MiB |', '|---:|---|---|---|---:|');
-  for (const s of r.lists.scales as any[]) {
+  for (const s of r.lists.scales) {
     lines.push(`| ${s.containers} | ${s.ListPodSandbox.p50} / ${s.ListPodSandbox.p99} | ${s.ListContainers.p50} / ${s.ListContainers.p99} | ${s.ListContainerStats.p50} / ${s.ListContainerStats.p99} | ${s.daemonRssMiB} |`);
   }
   lines.push('', `Target: ≤ 20 ms at 1,000 containers. Daemon RSS idle: ${r.lists.daemonRssIdleMiB} MiB. Host memory per runc pod (pause + 1 container + conmons): ${r.memory.perPodMiB} MiB.`);
   lines.push('', '## RunPodSandbox throughput', '', '| parallel clients | pods | pods/s | p50 ms | p90 ms |', '|---:|---:|---:|---:|---:|');
-  for (const t of r.throughput as any[]) lines.push(`| ${t.clients} | ${t.pods} | ${t.podsPerSecond} | ${t.p50ms} | ${t.p90ms} |`);
+  for (const t of r.throughput) lines.push(`| ${t.clients} | ${t.pods} | ${t.podsPerSecond} | ${t.p50ms} | ${t.p90ms} |`);
   return lines.join('\n');
 }
 
@@ -233,7 +257,7 @@ async function main(): Promise<void> {
     const lists = await listScaling(d, logRoot);
     const memory = await perPodMemory(d, logRoot);
     const tp = await throughput(d, logRoot);
-    const result = { when: new Date().toISOString(), machine: machine(), calls: CALLS, overhead, lists, memory, throughput: tp };
+    const result = { when: new Date().toISOString(), machine: machine(), calls: CALLS, overhead: overhead as Record<string, Overhead>, lists: lists as unknown as Result['lists'], memory, throughput: tp as Result['throughput'] };
     writeResults('router', result, markdown(result));
     process.stdout.write(markdown(result) + '\n');
   } finally {

@@ -18,6 +18,9 @@ fi
 step "build"
 npm run --silent build
 
+step "native helpers (crimux-io)"
+bash scripts/build-native.sh
+
 step "CNI configuration"
 # The shipped conflist is installed only where no CNI configuration exists yet: never override an operator's.
 if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then

@@ -67,11 +67,11 @@ test('route --explain prints the backend and the reason without running anything
     );
     let r = crimux('route', '--explain', 'config/examples/pod-untrusted.json', '--config', cfg);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /handler: vm\nbackend: vm\nreason:  annotation io.kubernetes.cri.untrusted-workload/);
+    assert.match(r.out, /handler: vm\nbackend: vm\nreason: {2}annotation io.kubernetes.cri.untrusted-workload/);
     r = crimux('route', '--explain', 'config/examples/pod-hostnetwork.json', '--config', cfg);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /handler: runc/);
-    assert.match(r.out, /reason:  host-namespaces \(was vm\)/);
+    assert.match(r.out, /reason: {2}host-namespaces \(was vm\)/);
     r = crimux('route', '--explain', 'config/examples/pod-untrusted.json', '--config', cfg, '--runtime-handler', 'kata');
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown handler "kata"/);
