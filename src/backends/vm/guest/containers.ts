@@ -15,13 +15,20 @@ import { mountRootfs, resolveUser, unmountRootfs } from './rootfs';
 import { BUSYBOX, exitCodeOf, signalNumber, sleep } from './util';
 
 const WRAPPER = `
-__cr_r=$1; __cr_w=$2; __cr_h=$3; __cr_u=$4; __cr_g=$5; shift 5
+__cr_r=$1; __cr_w=$2; __cr_h=$3; __cr_u=$4; __cr_g=$5; __cr_c=$6; shift 6
 # Odd names: plain shell variables, never exported unless the container env has the same name.
 # Applets by name from the guest's /bin: busybox's shell runs them without an exec (each exec costs ~50 ms under
 # TCG). The container's PATH is restored for the final exec, which resolves the command inside the container.
 if [ -n "\${PATH+x}" ]; then __cr_p=$PATH; fi
 PATH=/bin
 mount -t proc -o nosuid,nodev,noexec proc "$__cr_r/proc" || exit 127
+# Wait (bounded, builtins only) until the agent has moved this shell into the container's cgroup ($__cr_c, empty
+# when the guest has none), so the container's processes start there and all they fork or allocate is counted.
+__cr_i=0
+while [ -n "$__cr_c" ] && [ $__cr_i -lt 300 ]; do
+  while read -r __cr_l; do [ "$__cr_l" = "0::/$__cr_c" ] && break 2; done <"$__cr_r/proc/self/cgroup"
+  usleep 10000; __cr_i=$((__cr_i+1))
+done
 mount -t tmpfs -o nosuid,mode=755 tmpfs "$__cr_r/dev" || exit 127
 for d in null zero full random urandom tty; do : >"$__cr_r/dev/$d"; mount --bind /dev/$d "$__cr_r/dev/$d"; done
 mkdir -p "$__cr_r/dev/shm" "$__cr_r/dev/pts"
@@ -95,6 +102,7 @@ export class Containers {
         s.hostname,
         String(e.uid),
         String(e.gid),
+        fs.existsSync(cgroupDir(cid)) ? `c-${cid}` : '', // see cgroupDir
         ...s.args,
       ],
       { env: envObject(s.env), stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
