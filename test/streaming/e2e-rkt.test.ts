@@ -1,7 +1,7 @@
 /**
  * Streaming end to end on the rkt backend: a real daemon with an rkt (built-in stage1, systemd-nspawn) pod,
  * busybox + the HTTP image from the local registry, and the shared suite in e2e.ts. rkt runs TTY exec under
- * script(1) without resize, and attaches by following the CRI log (no TTY attach).
+ * script(1) (resizes applied through /proc, tty-resize.ts), and attaches by following the CRI log (no TTY attach).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -50,7 +50,7 @@ before(async () => {
   };
   const app = await start('app', BUSYBOX.ref, ['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done'], { stdin: true });
   await start('http', HTTP.ref, [], { envs: [{ key: 'PORT', value: String(HTTP.port) }] });
-  env = { daemon: d, podId, hostname: 'stream', app, supports: { tty: 'fixed', attach: true, refusedPort: 'eof' } };
+  env = { daemon: d, podId, hostname: 'stream', app, supports: { tty: 'resize', attach: true, refusedPort: 'eof' } };
 }, { timeout: 300_000 });
 
 after(async () => {

@@ -10,6 +10,7 @@ import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from 
 import type { RktContext } from './context';
 import { findContainer } from './lookup';
 import { processTree } from './stage1/liveness';
+import { terminalResizer } from './tty-resize';
 
 /** ExecSync output is held in memory; bound it like the kubelet's 16 MiB message limit. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
@@ -90,8 +91,8 @@ export async function exec(ctx: RktContext, cc: CallContext, id: string, cmd: st
     stdin: child.stdin ?? undefined,
     stdout: opts.stdout ? (child.stdout ?? undefined) : undefined,
     stderr: opts.stderr && !opts.tty ? (child.stderr ?? undefined) : undefined,
-    // script(1) owns the terminal; crimux has no handle on it to resize (TODO(#7): a pty of its own).
-    resize: () => undefined,
+    // script(1) owns the terminal inside the pod; tty-resize.ts reaches it through /proc.
+    resize: opts.tty ? terminalResizer(child.pid, exited) : () => undefined,
     wait: () => exited,
     close: () => {
       if (closed) return;

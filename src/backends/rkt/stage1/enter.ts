@@ -51,7 +51,7 @@ export function enterSpecOf(stored: StoredApp, target: number, root: string, arg
 
 /**
  * Spawns argv inside the app: joins the app's cgroups first (limits and stats cover execs too), then the enter
- * chain. With a TTY, util-linux script(1) allocates the terminal inside the pod (resizing is not supported).
+ * chain. With a TTY, util-linux script(1) allocates the terminal inside the pod (resized from the host, ../tty-resize.ts).
  */
 export function spawnInApp(
   ctx: Stage1Context,
