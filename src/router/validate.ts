@@ -58,7 +58,37 @@ export function validateSandboxConfig(config: cri.PodSandboxConfig | null, polic
     }
   }
   if (config.hostname.length > 253) fail('config.hostname', 'longer than 253 characters');
-  return config;
+  const sysctls = checkSysctls(config);
+  // Backends get sysctl names in the dotted form only (runc, the guest agent and nspawn all expect it).
+  return config.linux ? { ...config, linux: { ...config.linux, sysctls } } : config;
+}
+
+/** The Kubernetes sysctl name grammar (dots or slashes between segments). */
+const SYSCTL_NAME = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
+/** Sysctls a pod may set: only those the kernel namespaces per pod (what runc itself accepts). */
+const IPC_SYSCTLS = ['kernel.shmmax', 'kernel.shmall', 'kernel.shmmni', 'kernel.shm_rmid_forced', 'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem'];
+
+/**
+ * A pod may only set namespaced sysctls: IPC ones unless it shares the host's IPC namespace, net.* unless it
+ * shares the host's network. Anything else would fail inside the runtime as an internal error; it is the
+ * request that is wrong, so it is refused here, naming the key.
+ */
+function checkSysctls(config: cri.PodSandboxConfig): Record<string, string> {
+  const ns = config.linux?.security_context?.namespace_options;
+  const out: Record<string, string> = {};
+  for (const [raw, value] of Object.entries(config.linux?.sysctls ?? {})) {
+    const field = `config.linux.sysctls[${JSON.stringify(raw)}]`;
+    if (!SYSCTL_NAME.test(raw)) fail(field, 'not a sysctl name');
+    const name = raw.includes('/') && !raw.includes('.') ? raw.replaceAll('/', '.') : raw;
+    const ipc = IPC_SYSCTLS.includes(name) || name.startsWith('fs.mqueue.');
+    const net = name.startsWith('net.');
+    if (!ipc && !net) fail(field, 'not a namespaced sysctl (allowed: net.*, kernel.shm*/msg*/sem, fs.mqueue.*)');
+    if (ipc && ns?.ipc === 'NODE') fail(field, 'IPC sysctls cannot be set for a pod sharing the host IPC namespace');
+    if (net && ns?.network === 'NODE') fail(field, 'net.* sysctls cannot be set for a pod on the host network');
+    if (value.includes('\0') || value.includes('\n')) fail(field, 'value contains NUL or a newline');
+    out[name] = value;
+  }
+  return out;
 }
 
 export function validateContainerConfig(

@@ -212,3 +212,24 @@ test('reconcile rolls back intents, finishes removals, forgets ghosts, adopts or
     f.close();
   }
 });
+
+test('sysctls: only namespaced ones, and not those of a namespace shared with the host', async () => {
+  const f = routerFixture();
+  try {
+    const pod = (sysctls: Record<string, string>, ns: Record<string, string> = {}) =>
+      podConfig('s', { linux: { cgroup_parent: '', sysctls, security_context: { namespace_options: ns } } });
+    for (const bad of [
+      pod({ '0': '$(reboot)' }),
+      pod({ 'kernel.panic': '1' }),
+      pod({ 'net.ipv4.ip_forward': '1' }, { network: 'NODE' }),
+      pod({ 'kernel.shmmax': '1' }, { ipc: 'NODE' }),
+      pod({ 'net..x': '1' }),
+    ]) {
+      await assert.rejects(f.router.sandboxes.run(f.ctx(), bad, ''), InvalidArgumentError);
+    }
+    assert.equal(f.store.listSandboxes().length, 0);
+    await f.router.sandboxes.run(f.ctx(), pod({ 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmax': '1000', 'net/core/somaxconn': '128' }), '');
+  } finally {
+    f.close();
+  }
+});
