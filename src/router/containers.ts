@@ -10,10 +10,10 @@ import { InvalidArgumentError, errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
+import type { SandboxRecord } from '../state/types';
 import { newId } from './ids';
 import { nowNanos } from './sandboxes';
 import { UndoStack } from '../util/undo';
-import { untilAbort } from '../util/abort';
 import { validateContainerConfig } from './validate';
 
 export class ContainerRouter {
@@ -30,16 +30,22 @@ export class ContainerRouter {
     const cfg = validateContainerConfig(config, sandboxConfig, core.settings.validation);
     const md = cfg.metadata as cri.ContainerMetadata;
     const key = `container/${sandbox.id}/${md.name}/${md.attempt}`;
-    const left = core.pending.claim(key);
-    if (left) return left;
-    const inflight = core.pending.inFlight(key);
-    if (inflight) return untilAbort(ctx.signal, inflight);
+    return core.pending.once(key, ctx.signal, ctx.log, () => this.createOnce(ctx, sandbox, cfg, md, sandboxConfig));
+  }
 
+  private createOnce(
+    ctx: CallContext,
+    sandbox: SandboxRecord,
+    cfg: cri.ContainerConfig,
+    md: cri.ContainerMetadata,
+    sandboxConfig: cri.PodSandboxConfig | null,
+  ): Promise<string> {
+    const core = this.core;
     const backend = core.backend(sandbox.backend);
     const id = newId();
     const log = ctx.log.child({ sandbox: sandbox.id, container: id, name: md.name, backend: backend.name });
     const signal = AbortSignal.any([core.shutdown, AbortSignal.timeout(core.settings.createTimeoutMs)]);
-    const work = core.lock.run(sandbox.id, async () => {
+    return core.lock.run(sandbox.id, async () => {
       core.store.insertContainer({
         id,
         sandboxId: sandbox.id,
@@ -72,13 +78,6 @@ export class ContainerRouter {
         throw err;
       }
     });
-    core.pending.track(key, work);
-    try {
-      return await untilAbort(ctx.signal, work);
-    } catch (err) {
-      if (ctx.signal.aborted) work.then((done) => core.pending.leave(key, done), () => undefined);
-      throw err;
-    }
   }
 
   async start(ctx: CallContext, idOrPrefix: string): Promise<void> {

@@ -4,6 +4,9 @@
  * with AlreadyExists (or build a duplicate), the retry waits for the create still in flight, or takes the result
  * of one that finished after its caller had gone. Results nobody claims expire.
  */
+import type { Logger } from '../log/logger';
+import { untilAbort } from '../util/abort';
+
 export class PendingCreates {
   private readonly inflight = new Map<string, Promise<string>>();
   private readonly unclaimed = new Map<string, { id: string; expires: number }>();
@@ -36,5 +39,28 @@ export class PendingCreates {
     const hit = this.unclaimed.get(key);
     if (hit) this.unclaimed.delete(key);
     return hit?.id;
+  }
+
+  /**
+   * The create protocol for `key` (a pod or container name and attempt): hand back a result a departed caller
+   * left, join a create still in flight, or start one with `start`. If this caller leaves before it finishes,
+   * its result is left for the retry.
+   */
+  async once(key: string, signal: AbortSignal, log: Logger, start: () => Promise<string>): Promise<string> {
+    const left = this.claim(key);
+    if (left) return left;
+    const inflight = this.inFlight(key);
+    if (inflight) return untilAbort(signal, inflight);
+    const work = start();
+    this.track(key, work);
+    try {
+      return await untilAbort(signal, work);
+    } catch (err) {
+      if (signal.aborted) {
+        work.then((id) => this.leave(key, id), () => undefined);
+        log.warn('caller left before the create finished; keeping the result for its retry', { key });
+      }
+      throw err;
+    }
   }
 }

@@ -16,7 +16,6 @@ import { newId } from './ids';
 import { select, type Selection } from './select';
 import { podFacts } from './table';
 import { UndoStack } from '../util/undo';
-import { untilAbort } from '../util/abort';
 import { validateSandboxConfig } from './validate';
 
 export class SandboxRouter {
@@ -33,11 +32,11 @@ export class SandboxRouter {
     const cfg = validateSandboxConfig(config, core.settings.validation);
     const md = cfg.metadata as cri.PodSandboxMetadata;
     const key = `sandbox/${md.namespace}/${md.name}/${md.uid}/${md.attempt}`;
-    const left = core.pending.claim(key);
-    if (left) return left;
-    const inflight = core.pending.inFlight(key);
-    if (inflight) return untilAbort(ctx.signal, inflight);
+    return core.pending.once(key, ctx.signal, ctx.log, () => this.create(ctx, cfg, md, runtimeHandler));
+  }
 
+  private async create(ctx: CallContext, cfg: cri.PodSandboxConfig, md: cri.PodSandboxMetadata, runtimeHandler: string): Promise<string> {
+    const core = this.core;
     const sel = select(podFacts(cfg, runtimeHandler), core.table);
     const backend = core.backend(sel.backend);
     const handler = core.handlers.get(sel.handler);
@@ -62,7 +61,7 @@ export class SandboxRouter {
 
     // The backend create runs on its own deadline so a slow boot can finish for the kubelet's retry.
     const signal = AbortSignal.any([core.shutdown, AbortSignal.timeout(core.settings.createTimeoutMs)]);
-    const work = core.lock.run(id, async () => {
+    return core.lock.run(id, async () => {
       const undo = new UndoStack(log, core.settings.undoTimeoutMs);
       undo.push('forget sandbox record', async () => core.store.deleteSandbox(id));
       undo.push('remove sandbox from backend', (s) => backend.removePodSandbox({ signal: s, log }, id));
@@ -82,16 +81,6 @@ export class SandboxRouter {
         throw err;
       }
     });
-    core.pending.track(key, work);
-    try {
-      return await untilAbort(ctx.signal, work);
-    } catch (err) {
-      if (ctx.signal.aborted) {
-        work.then((done) => core.pending.leave(key, done), () => undefined);
-        log.warn('caller left before the pod sandbox was ready; keeping the result for its retry');
-      }
-      throw err;
-    }
   }
 
   async stop(ctx: CallContext, idOrPrefix: string): Promise<void> {
