@@ -50,7 +50,7 @@ before(async () => {
   };
   const app = await start('app', BUSYBOX.ref, ['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done'], { stdin: true });
   await start('http', HTTP.ref, [], { envs: [{ key: 'PORT', value: String(HTTP.port) }] });
-  env = { daemon: d, podId, hostname: 'stream', app, supports: { tty: 'resize', attach: true, refusedPort: 'eof' } };
+  env = { daemon: d, podId, hostname: 'stream', app, supports: { tty: 'resize', attach: true, refusedPort: 'error' } };
 }, { timeout: 300_000 });
 
 after(async () => {
