@@ -1,7 +1,7 @@
 /**
  * Container RPCs in rkt terms (rktlet runtime/rkt_runtime.go, ported without its bugs):
  *   CreateContainer → `rkt app add`   StartContainer → `rkt app start`   RemoveContainer → `rkt app rm`
- *   StopContainer   → `rkt app stop` honouring the timeout (rktlet: "TODO(yifan): Support timeout")
+ *   StopContainer   → `rkt app stop` honouring the timeout (rktlet left the timeout unsupported)
  *   ContainerStatus → `rkt app status`; ListContainers → ONE `rkt list` (its apps[]), not rktlet's N+1 status calls
  * Stop and remove of an unknown container succeed (CRI); status of one is NotFound.
  */

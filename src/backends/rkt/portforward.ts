@@ -1,5 +1,5 @@
 /**
- * PortForward for built-in-stage1 pods (rktlet returned "TODO"): a TCP connection to 127.0.0.1:<port> made from
+ * PortForward for built-in-stage1 pods (rktlet never implemented it): a TCP connection to 127.0.0.1:<port> made from
  * inside the pod's network namespace, through the shared relay in src/host/tcp-relay.ts (nsenter into the pod's
  * netns via its stage1 PID 1; the relay reports a refused port as an error rather than an empty connection).
  */
