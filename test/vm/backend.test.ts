@@ -251,8 +251,15 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     await runContainer('c4'.padEnd(64, '4'), 'trap', [
       'sh',
       '-c',
-      "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+      "trap 'exit 0' TERM; touch /tmp/trap-ready; while true; do sleep 0.2; done",
     ]);
+    // PID 1 ignores a signal it has no handler for: stop only once the shell has installed its trap (under TCG
+    // the shell can take a while to get there).
+    await h.waitFor(
+      'trap installed',
+      async () => ((await backend.execSync(h.ctx(), 'c4'.padEnd(64, '4'), ['test', '-e', '/tmp/trap-ready'], 10)).exitCode === 0 ? true : undefined),
+      30_000,
+    );
     await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20);
     assert.equal((await status('c4'.padEnd(64, '4'))).exit_code, 0);
     await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20); // idempotent
