@@ -23,6 +23,7 @@ import { ExitWatcher } from './router/exit-watcher';
 import { SqliteOwnershipStore } from './state/sqlite-store';
 import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
+import { VERSION } from './version';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -156,7 +157,7 @@ export class Daemon {
     this.exitWatcher = new ExitWatcher(this.router.core.events, () => [...this.backends.values()], this.log);
     this.exitWatcher.start();
     this.reconciled = true;
-    this.log.info('crimux ready', { socket: this.config.socket.path });
+    this.log.info('crimux ready', { version: VERSION, socket: this.config.socket.path });
   }
 
   /** SIGHUP: new handler table and routing rules for new pods; backends and existing pods are untouched. */

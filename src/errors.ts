@@ -86,5 +86,23 @@ export function errorKind(err: unknown): ErrorKind {
 
 /** A readable message for any thrown value. */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return err instanceof Error ? describeError(err) : String(err);
+}
+
+/** A cause chain deeper than this is cut: it is a loop or a pathological error, not information. */
+const MAX_CAUSES = 8;
+
+/**
+ * "outer: inner: root" from an error and its `cause` chain (messages only; stacks are for crash reports), the way
+ * Go's wrapped errors read in containerd's logs. A cause whose message the wrapper already quotes is not repeated.
+ */
+export function describeError(err: Error): string {
+  const parts: string[] = [err.message];
+  let cause: unknown = err.cause;
+  for (let i = 0; cause !== undefined && i < MAX_CAUSES; i++) {
+    const m = cause instanceof Error ? cause.message : String(cause);
+    if (!(parts.at(-1) ?? '').includes(m)) parts.push(m);
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return parts.join(': ');
 }

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 /**
- * The crimux command line: `serve`, `config check FILE`, `route --explain POD.json`, `state ls`.
- * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ * The crimux command line: `serve`, `config check FILE`, `config default`, `route --explain POD.json`, `state ls`,
+ * `rkt …`, `version`. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. Usage goes to stdout
+ * only when asked for (--help); as the answer to a wrong call it goes to stderr with exit 2.
  */
 import { parseArgs } from 'node:util';
 import { errorMessage, InvalidArgumentError } from '../errors';
+import { defaultConfigFile } from '../config/load';
+import { VERSION } from '../version';
 import { serve } from './serve';
 import { configCheck } from './config-check';
+import { configDefault } from './config-default';
 import { routeExplain } from './route-explain';
 import { stateLs } from './state-ls';
 import { rkt } from './rkt';
@@ -15,47 +19,69 @@ const USAGE = `usage: crimux <command> [options]
 
 commands:
   serve [--config FILE] [--socket PATH] [--state-dir DIR] [--metrics-address HOST:PORT] [--log-level LEVEL]
-        run the daemon (SIGTERM/SIGINT drain and stop, SIGHUP reloads handlers and routing rules)
+        run the daemon (SIGTERM/SIGINT drain and stop, SIGHUP reloads handlers, routing rules and the log level)
   config check FILE          validate a config file and print the effective handler table
+  config default             print the default configuration, every key documented (a valid config file)
   route --explain POD.json [--config FILE] [--runtime-handler NAME]
                              print the backend a PodSandboxConfig would be routed to, and why
   state ls [--config FILE] [--state-dir DIR] [--json]
                              print the ownership records (safe while the daemon runs)
   rkt [--config FILE] <rkt command>
                              rkt-syntax view of the rkt backend's pods (e.g. rkt list --format=json)
+  version                    print crimux's version (also --version)
+
+Without --config, commands read $CRIMUX_CONFIG, else /etc/crimux/crimux.json if it exists, else the defaults.
 `;
+
+const SERVE_OPTIONS = {
+  config: 'string',
+  socket: 'string',
+  'state-dir': 'string',
+  'metrics-address': 'string',
+  'log-level': 'string',
+} as const;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
+    // `crimux rkt … --help` is rkt's own syntax; every other command answers --help with the usage.
+    if (cmd !== 'rkt' && (rest.includes('--help') || rest.includes('-h'))) return help();
     switch (cmd) {
-      case 'serve':
-        return await serve(parse(rest, { config: 'string', socket: 'string', 'state-dir': 'string', 'metrics-address': 'string', 'log-level': 'string' }).values);
+      case 'serve': {
+        const values = parse(rest, SERVE_OPTIONS).values as Record<string, string | undefined>;
+        return await serve({ ...values, config: values.config ?? defaultConfigFile() });
+      }
       case 'config': {
         const [sub, file] = rest;
-        if (sub !== 'check' || !file) return usage('config check needs a FILE');
+        if (sub === 'default') return configDefault();
+        if (sub !== 'check' || !file) return usage('config: "check FILE" or "default"');
         return configCheck(file);
       }
       case 'route': {
         const { values, positionals } = parse(rest, { explain: 'string', config: 'string', 'runtime-handler': 'string' }, true);
         const pod = values.explain ?? positionals[0];
         if (!pod) return usage('route --explain needs a POD.json');
-        return routeExplain(pod, values.config, values['runtime-handler'] ?? '');
+        return routeExplain(pod, values.config ?? defaultConfigFile(), values['runtime-handler'] ?? '');
       }
       case 'state': {
         const [sub, ...more] = rest;
         if (sub !== 'ls') return usage('state: only "ls" is known');
         const { values } = parse(more, { config: 'string', 'state-dir': 'string', json: 'boolean' });
-        return stateLs(values);
+        return stateLs({ ...values, config: values.config ?? defaultConfigFile() });
       }
       case 'rkt':
         return await rkt(rest);
-      case undefined:
+      case 'version':
+      case '--version':
+      case '-v':
+        process.stdout.write(`crimux ${VERSION}\n`);
+        return 0;
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(USAGE);
-        return cmd === undefined ? 2 : 0;
+        return help();
+      case undefined:
+        return usage('a command is needed');
       default:
         return usage(`unknown command "${cmd}"`);
     }
@@ -77,6 +103,11 @@ function parse(args: string[], spec: OptionTypes, allowPositionals = false) {
   } catch (err) {
     throw new InvalidArgumentError(errorMessage(err));
   }
+}
+
+function help(): number {
+  process.stdout.write(USAGE);
+  return 0;
 }
 
 function usage(problem: string): number {

@@ -3,7 +3,7 @@
  * stage1 and the shared image store, read from disk like rkt itself — usable while the daemon runs.
  */
 import path from 'node:path';
-import { loadConfig } from '../config/load';
+import { defaultConfigFile, loadConfig } from '../config/load';
 import { OciImageStore } from '../images/store';
 import { nullLogger } from '../log/logger';
 import { Metrics } from '../metrics/metrics';
@@ -17,6 +17,7 @@ export async function rkt(argv: string[]): Promise<number> {
     configFile = argv[1];
     argv = argv.slice(2);
   }
+  configFile ??= defaultConfigFile();
   const config = loadConfig(configFile ? { file: configFile } : {});
   const images = new OciImageStore({
     root: path.join(config.stateDir, 'images'),

@@ -13,16 +13,43 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   };
   const load = () => loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides });
   const config = load();
-  const log = createLogger({ level: isLogLevel(config.logLevel) ? config.logLevel : 'info' });
-  const daemon = await Daemon.start({ config, log });
+  const log = createLogger({ level: isLogLevel(config.logLevel) ? config.logLevel : 'info', format: config.logFormat });
+  // Signal handlers come before start-up: a SIGTERM during reconcile must drain, not kill the process half-way.
+  // A signal that arrives while starting is kept and acted on once start-up has finished (reconcile is bounded).
+  let daemon: Daemon | undefined;
+  let pendingStop: string | undefined;
+  let stopRequested: (signal: string) => void = (signal) => {
+    pendingStop ??= signal;
+  };
+  process.on('SIGTERM', () => stopRequested('SIGTERM'));
+  process.on('SIGINT', () => stopRequested('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (!daemon) {
+      log.warn('SIGHUP during start-up ignored; send it again once ready');
+      return;
+    }
+    try {
+      const next = load();
+      daemon.reload(next);
+      // The log level applies at once; the format is fixed for the process (a switch mid-stream breaks parsers).
+      if (next.logLevel !== log.level) {
+        log.setLevel(next.logLevel);
+        log.info('log level changed', { level: next.logLevel });
+      }
+    } catch (err) {
+      log.error('reload refused; keeping the running configuration', { error: errorMessage(err) });
+    }
+  });
+  const started = await Daemon.start({ config, log });
+  daemon = started;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    stopRequested = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info('signal received; draining', { signal });
-      daemon.stop().then(
+      started.stop().then(
         () => resolve(0),
         (err: unknown) => {
           log.error('shutdown failed', { error: errorMessage(err) });
@@ -30,14 +57,6 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      try {
-        daemon.reload(load());
-      } catch (err) {
-        log.error('reload refused; keeping the running configuration', { error: errorMessage(err) });
-      }
-    });
+    if (pendingStop) stopRequested(pendingStop);
   });
 }

@@ -18,6 +18,15 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Where the installer puts the config; read by every command when no --config is given and the file exists. */
+export const DEFAULT_CONFIG_FILE = '/etc/crimux/crimux.json';
+
+/** The config file a command uses without --config: $CRIMUX_CONFIG, else DEFAULT_CONFIG_FILE if it exists. */
+export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.CRIMUX_CONFIG) return env.CRIMUX_CONFIG;
+  return fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+}
+
 /** Load, validate and freeze the configuration. Throws InvalidArgumentError naming the bad key. */
 export function loadConfig(opts: LoadOptions = {}): Config {
   // Typed loosely: overrides arrive as dotted strings from flags, checked with has() below.
@@ -56,12 +65,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 function readFile(file: string): Record<string, unknown> {
   let data: unknown;
   try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    data = JSON.parse(stripLineComments(fs.readFileSync(file, 'utf8')));
   } catch (err) {
     throw new Error(`read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: must hold a JSON object`);
   return data as Record<string, unknown>;
+}
+
+/**
+ * Blanks whole-line `//` comments (the form `crimux config default` writes), keeping line numbers for JSON errors.
+ * Only lines whose first non-blank characters are `//`: a `//` inside a string value (a URL) is never touched.
+ */
+export function stripLineComments(text: string): string {
+  return text.replace(/^[ \t]*\/\/.*$/gm, '');
 }
 
 /** Removes and returns the whole-value keys of a config object, so convict sees only its own schema. */

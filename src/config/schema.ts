@@ -53,6 +53,12 @@ export const configSchema = {
     default: 'info',
     env: 'CRIMUX_LOG_LEVEL',
   },
+  logFormat: {
+    doc: 'Log line format: logfmt (containerd\'s text format) or json (one object per line, as containerd and CRI-O offer).',
+    format: ['logfmt', 'json'],
+    default: 'logfmt',
+    env: 'CRIMUX_LOG_FORMAT',
+  },
   metrics: {
     address: {
       doc: 'host:port of the HTTP listener for /metrics, /healthz and /readyz; empty disables it.',

@@ -1,6 +1,6 @@
 /** The typed, validated and frozen configuration the daemon runs with (see schema.ts for every key's doc). */
 import type { BackendKind } from '../backends/backend';
-import type { LogLevel } from '../log/logger';
+import type { LogFormat, LogLevel } from '../log/logger';
 
 export interface HandlerConfig {
   backend: BackendKind;
@@ -41,6 +41,7 @@ export interface Config {
   stateDurability: 'normal' | 'full';
   runDir: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   metrics: { address: string };
   streaming: { address: string; tokenTtlSeconds: number; tlsCertFile: string; tlsKeyFile: string };
   defaultHandler: string;

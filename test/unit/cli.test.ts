@@ -86,3 +86,36 @@ test('unknown commands and missing arguments are usage errors', () => {
   assert.equal(crimux('route').code, 2);
   assert.equal(crimux('--help').code, 0);
 });
+
+test('version, help and bare invocation behave as operators expect', () => {
+  const v = crimux('--version');
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^crimux \d+\.\d+\.\d+/);
+  assert.equal(crimux('version').out, v.out);
+  const h = crimux('serve', '--help');
+  assert.equal(h.code, 0, h.err);
+  assert.match(h.out, /usage: crimux/);
+  // No command: a usage error, explained on stderr, nothing on stdout.
+  const bare = crimux();
+  assert.equal(bare.code, 2);
+  assert.equal(bare.out, '');
+  assert.match(bare.err, /usage: crimux/);
+});
+
+test('config default prints a documented config that crimux itself accepts', () => {
+  const r = crimux('config', 'default');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /\/\/ Log level of the daemon/);
+  assert.match(r.out, /"logFormat": "logfmt"/);
+  assert.match(r.out, /\(env CRIMUX_LOG_LEVEL\)/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-cli-'));
+  try {
+    const f = path.join(dir, 'default.json');
+    fs.writeFileSync(f, r.out);
+    const check = crimux('config', 'check', f);
+    assert.equal(check.code, 0, check.err);
+    assert.match(check.out, /valid/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
