@@ -10,9 +10,15 @@ export function configCheck(file: string): number {
     options: JSON.stringify(h.options ?? {}),
   }));
   const out: string[] = [`${file}: valid`, '', table(rows), ''];
-  out.push(`annotation routing: OSContainer → ${config.routing.osContainerHandler}, untrusted → ${config.routing.untrustedHandler}`);
-  out.push(`pods needing host namespaces, when their handler cannot: → ${config.routing.hostNamespaceHandler || 'rejected'}`);
-  config.routing.rules.forEach((r, i) => out.push(`rule ${i + 1} "${r.name}": ${JSON.stringify(r.match)} → ${r.handler}`));
+  out.push(
+    `annotation routing: OSContainer → ${config.routing.osContainerHandler}, untrusted → ${config.routing.untrustedHandler}`,
+  );
+  out.push(
+    `pods needing host namespaces, when their handler cannot: → ${config.routing.hostNamespaceHandler || 'rejected'}`,
+  );
+  config.routing.rules.forEach((r, i) =>
+    out.push(`rule ${i + 1} "${r.name}": ${JSON.stringify(r.match)} → ${r.handler}`),
+  );
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }
@@ -22,6 +28,10 @@ export function table(rows: Record<string, string>[]): string {
   if (!first) return '(none)';
   const cols = Object.keys(first);
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(width[i] ?? 0)).join('  ').trimEnd();
+  const line = (vals: string[]): string =>
+    vals
+      .map((v, i) => v.padEnd(width[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
 }

@@ -22,7 +22,8 @@ export function configDefault(): number {
 export function renderDefaultConfig(): string {
   const tree: Tree = new Map();
   collect(configSchema as unknown as Record<string, unknown>, [], tree);
-  for (const [key, spec] of Object.entries(wholeValueSchema)) insert(tree, key.split('.'), { doc: spec.doc, default: spec.default });
+  for (const [key, spec] of Object.entries(wholeValueSchema))
+    insert(tree, key.split('.'), { doc: spec.doc, default: spec.default });
   return render(tree, '');
 }
 
@@ -34,7 +35,8 @@ function collect(schema: Record<string, unknown>, at: string[], tree: Tree): voi
   for (const [key, node] of Object.entries(schema)) {
     if (!node || typeof node !== 'object') continue;
     const n = node as Record<string, unknown>;
-    if (isLeaf(n)) insert(tree, [...at, key], { doc: String(n.doc), env: n.env as string | undefined, default: n.default });
+    if (isLeaf(n))
+      insert(tree, [...at, key], { doc: String(n.doc), env: n.env as string | undefined, default: n.default });
     else collect(n, [...at, key], tree);
   }
 }

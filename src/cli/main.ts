@@ -58,7 +58,11 @@ export async function main(argv: string[]): Promise<number> {
         return configCheck(file);
       }
       case 'route': {
-        const { values, positionals } = parse(rest, { explain: 'string', config: 'string', 'runtime-handler': 'string' }, true);
+        const { values, positionals } = parse(
+          rest,
+          { explain: 'string', config: 'string', 'runtime-handler': 'string' },
+          true,
+        );
         const pod = values.explain ?? positionals[0];
         if (!pod) return usage('route --explain needs a POD.json');
         return routeExplain(pod, values.config ?? defaultConfigFile(), values['runtime-handler'] ?? '');

@@ -16,9 +16,30 @@ import type { BackendCapabilities, BackendKind } from '../backends/backend';
 
 /** What each backend kind can honour; mirrors the backends' own capability flags for offline use. */
 const KNOWN_CAPABILITIES: Partial<Record<BackendKind, BackendCapabilities>> = {
-  runc: { hostNetwork: true, hostPid: true, hostIpc: true, privileged: true, recursiveReadOnlyMounts: false, userNamespaces: false },
-  docker: { hostNetwork: true, hostPid: true, hostIpc: true, privileged: true, recursiveReadOnlyMounts: false, userNamespaces: false },
-  rkt: { hostNetwork: true, hostPid: false, hostIpc: false, privileged: false, recursiveReadOnlyMounts: false, userNamespaces: false },
+  runc: {
+    hostNetwork: true,
+    hostPid: true,
+    hostIpc: true,
+    privileged: true,
+    recursiveReadOnlyMounts: false,
+    userNamespaces: false,
+  },
+  docker: {
+    hostNetwork: true,
+    hostPid: true,
+    hostIpc: true,
+    privileged: true,
+    recursiveReadOnlyMounts: false,
+    userNamespaces: false,
+  },
+  rkt: {
+    hostNetwork: true,
+    hostPid: false,
+    hostIpc: false,
+    privileged: false,
+    recursiveReadOnlyMounts: false,
+    userNamespaces: false,
+  },
   vm: NO_CAPABILITIES,
 };
 
@@ -42,8 +63,7 @@ export function routeExplain(file: string, configFile: string | undefined, runti
   const sel = select(podFacts(cfg, runtimeHandler), table);
   const md = cfg.metadata;
   process.stdout.write(
-    `pod ${md?.namespace}/${md?.name}\n` +
-      `handler: ${sel.handler}\nbackend: ${sel.backend}\nreason:  ${sel.reason}\n`,
+    `pod ${md?.namespace}/${md?.name}\n` + `handler: ${sel.handler}\nbackend: ${sel.backend}\nreason:  ${sel.reason}\n`,
   );
   return 0;
 }

@@ -16,7 +16,7 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   const log = createLogger({ level: isLogLevel(config.logLevel) ? config.logLevel : 'info', format: config.logFormat });
   // Signal handlers come before start-up: a SIGTERM during reconcile must drain, not kill the process half-way.
   // A signal that arrives while starting is kept and acted on once start-up has finished (reconcile is bounded).
-  let daemon: Daemon | undefined;
+  const running: { daemon?: Daemon } = {};
   let pendingStop: string | undefined;
   let stopRequested: (signal: string) => void = (signal) => {
     pendingStop ??= signal;
@@ -24,6 +24,7 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   process.on('SIGTERM', () => stopRequested('SIGTERM'));
   process.on('SIGINT', () => stopRequested('SIGINT'));
   process.on('SIGHUP', () => {
+    const daemon = running.daemon;
     if (!daemon) {
       log.warn('SIGHUP during start-up ignored; send it again once ready');
       return;
@@ -41,7 +42,7 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
     }
   });
   const started = await Daemon.start({ config, log });
-  daemon = started;
+  running.daemon = started;
 
   return new Promise<number>((resolve) => {
     let stopping = false;

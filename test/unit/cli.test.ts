@@ -46,7 +46,11 @@ test('config check names the bad key', () => {
     r = crimux('config', 'check', bad({ defaultHandler: 'nope' }));
     assert.equal(r.code, 2);
     assert.match(r.err, /defaultHandler: unknown handler "nope"/);
-    r = crimux('config', 'check', bad({ images: { registries: { 'docker.io': { endpoints: [{ url: 'ftp://x' }] } } } }));
+    r = crimux(
+      'config',
+      'check',
+      bad({ images: { registries: { 'docker.io': { endpoints: [{ url: 'ftp://x' }] } } } }),
+    );
     assert.equal(r.code, 2);
     assert.match(r.err, /images\.registries\.docker\.io\.endpoints\[0\]\.url/);
   } finally {
@@ -72,7 +76,15 @@ test('route --explain prints the backend and the reason without running anything
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /handler: runc/);
     assert.match(r.out, /reason: {2}host-namespaces \(was vm\)/);
-    r = crimux('route', '--explain', 'config/examples/pod-untrusted.json', '--config', cfg, '--runtime-handler', 'kata');
+    r = crimux(
+      'route',
+      '--explain',
+      'config/examples/pod-untrusted.json',
+      '--config',
+      cfg,
+      '--runtime-handler',
+      'kata',
+    );
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown handler "kata"/);
   } finally {
