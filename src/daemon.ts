@@ -24,6 +24,7 @@ import { SqliteOwnershipStore } from './state/sqlite-store';
 import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
 import { VERSION } from './version';
+import { notifySystemd } from './host/sd-notify';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -158,6 +159,7 @@ export class Daemon {
     this.exitWatcher.start();
     this.reconciled = true;
     this.log.info('crimux ready', { version: VERSION, socket: this.config.socket.path });
+    await notifySystemd('ready', this.log);
   }
 
   /** SIGHUP: new handler table and routing rules for new pods; backends and existing pods are untouched. */
@@ -175,6 +177,7 @@ export class Daemon {
 
   async stop(graceMs = 10_000): Promise<void> {
     this.log.info('shutting down');
+    await notifySystemd('stopping', this.log);
     this.shutdown.abort();
     this.exitWatcher?.stop();
     await this.cri?.drain(graceMs);

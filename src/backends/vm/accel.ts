@@ -1,8 +1,10 @@
 /**
  * Choosing the accelerator (notes §7). /dev/kvm existing — even KVM_CREATE_VM succeeding — proves nothing: on
  * nested hosts like this one every vCPU run aborts or hangs. So KVM counts only after a real boot probe: the
- * guest's /init prints VMPROBE-OK and powers off when booted with vmprobe=1, under a hard 5 s bound. The result is
- * cached per guest build and qemu binary in <stateDir>/accel.json, so restarts cost nothing.
+ * guest's /init prints VMPROBE-OK and powers off when booted with vmprobe=1, under a hard 5 s bound. The verdict
+ * holds for one boot of the host (a reboot can load or drop kvm modules, change nesting), one guest build and one
+ * qemu binary: it is cached under that key both in <stateDir>/accel.json and in a machine-wide per-boot file
+ * (BOOT_CACHE, on the /run tmpfs), so neither a restart nor a second daemon on the same boot pays the probe again.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +23,8 @@ export interface AccelChoice {
 }
 
 const KVM_PROBE_MS = 5_000;
+/** Machine-wide, per boot (/run is a tmpfs); root-only like the rest of /run/crimux. */
+const BOOT_CACHE = '/run/crimux/vm-accel.json';
 const TCG_PROBE_MS = 60_000;
 
 export async function chooseAccel(
@@ -30,13 +34,15 @@ export async function chooseAccel(
   stateDir: string,
   log: Logger,
 ): Promise<AccelChoice> {
-  const key = `${guest.buildId}:${qemu}:${mode}`;
+  const key = `${bootId()}:${guest.buildId}:${qemu}:${mode}`;
   const cacheFile = path.join(stateDir, 'accel.json');
-  try {
-    const cached = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as AccelChoice;
-    if (cached.key === key) return cached;
-  } catch {
-    // no cache yet
+  for (const file of [cacheFile, BOOT_CACHE]) {
+    try {
+      const cached = JSON.parse(fs.readFileSync(file, 'utf8')) as AccelChoice;
+      if (cached.key === key) return cached;
+    } catch {
+      // no cache there yet
+    }
   }
   let choice: AccelChoice;
   if (mode === 'tcg') {
@@ -56,7 +62,26 @@ export async function chooseAccel(
   }
   fs.mkdirSync(stateDir, { recursive: true });
   fs.writeFileSync(cacheFile, JSON.stringify(choice));
+  try {
+    fs.mkdirSync(path.dirname(BOOT_CACHE), { recursive: true, mode: 0o711 });
+    const tmp = `${BOOT_CACHE}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(choice), { mode: 0o600 });
+    fs.renameSync(tmp, BOOT_CACHE);
+  } catch (err) {
+    log.debug('vm: per-boot accelerator cache not written', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
   return choice;
+}
+
+/** The kernel's random ID of this boot; a constant where /proc does not offer it (the cache then keys on the rest). */
+function bootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown-boot';
+  }
 }
 
 function hasKvmDevice(): boolean {
