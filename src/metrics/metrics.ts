@@ -3,6 +3,7 @@
  * so the alert rules and dashboards in deploy/ can be checked against exactly this list.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../version';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -101,7 +102,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Constant 1, labelled with what is running: the usual way to join versions onto other series. */
+  readonly buildInfo = new Gauge({
+    name: 'crimux_build_info',
+    help: 'crimux build information; always 1, labelled with the crimux version and the Node.js version.',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
   }
 }

@@ -3,7 +3,12 @@
  * Prometheus UI): the syntax errors of an expression, the metric names it selects, the label matchers of each
  * selector, and the labels each aggregation groups by together with the metrics below it.
  */
-import { parser } from '@prometheus-io/lezer-promql';
+import type * as LezerPromql from '@prometheus-io/lezer-promql' with { 'resolution-mode': 'import' };
+
+// The grammar package is ESM-only. Node ≥ 20.19 loads it through require() (require(esm)); this CommonJS project
+// (tsconfig module node16) cannot express that with a static import, so the types come from a type-only import.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { parser } = require('@prometheus-io/lezer-promql') as typeof LezerPromql;
 
 export interface Matcher {
   label: string;
@@ -57,7 +62,9 @@ export function substituteGrafana(expr: string): string {
 export function parseQuery(expr: string): ParsedQuery {
   const root = tree(expr);
   const text = (n: Node): string => expr.slice(n.from, n.to);
-  const errors = all(root, '⚠').map((n) => `syntax error at ${n.from}: "${expr.slice(Math.max(0, n.from - 20), n.to + 20)}"`);
+  const errors = all(root, '⚠').map(
+    (n) => `syntax error at ${n.from}: "${expr.slice(Math.max(0, n.from - 20), n.to + 20)}"`,
+  );
   const selectorOf = (vs: Node): Selector => {
     const id = vs.children.find((c) => c.name === 'Identifier');
     const matchers = all(vs, 'UnquotedLabelMatcher').map((m) => {
