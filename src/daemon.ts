@@ -25,6 +25,7 @@ import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
 import { VERSION } from './version';
 import { notifySystemd } from './host/sd-notify';
+import { runtimeConfigInfo } from './config/info';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -131,7 +132,7 @@ export class Daemon {
         maxMessageBytes: this.config.socket.maxMessageBytes,
         log: this.log,
       },
-      runtimeService(env, this.router, () => this.streaming),
+      runtimeService(env, this.router, () => this.streaming, () => runtimeConfigInfo(this.config)),
       imageService(env, this.router),
     );
     // Listen first so clients get a clear UNAVAILABLE (not a refused connection) while reconcile runs.

@@ -16,7 +16,16 @@ import type { Backend, CallContext, RuntimeConfigUpdate } from '../backends/back
 export const RUNTIME_NAME = 'crimux';
 export const RUNTIME_API_VERSION = 'v1';
 
-export function runtimeService(env: RpcEnv, router: Router, streaming: () => StreamingUrls | undefined): RuntimeServiceHandlers {
+/**
+ * configInfo: the effective settings `crictl info` shows under "config" (verbose Status), shaped like containerd's
+ * where tools read them — kubeadm's preflight compares `config.sandboxImage` with the pause image it expects.
+ */
+export function runtimeService(
+  env: RpcEnv,
+  router: Router,
+  streaming: () => StreamingUrls | undefined,
+  configInfo: () => Record<string, unknown> = () => ({}),
+): RuntimeServiceHandlers {
   const { sandboxes, containers, lists, stats, status } = router;
   const streamUrls = (rpc: string): StreamingUrls => {
     const s = streaming();
@@ -43,6 +52,7 @@ export function runtimeService(env: RpcEnv, router: Router, streaming: () => Str
       const s = await status.status(ctx);
       const info: Record<string, string> = {};
       if (req.verbose) {
+        info.config = JSON.stringify(configInfo());
         info.backends = JSON.stringify(s.health);
         info.routing = JSON.stringify({
           defaultHandler: router.core.table.defaultHandler,

@@ -49,6 +49,15 @@ test('Status reports conditions and no ready runtime when no backend is enabled'
   assert.ok(s.status?.conditions?.some((c) => c.type === 'NetworkReady'));
   assert.deepEqual(s.runtime_handlers, []);
   assert.ok(s.info?.routing, 'verbose info carries the routing table');
+  // `crictl info` → .config.sandboxImage is what kubeadm's preflight compares with its pause image.
+  const config = JSON.parse(s.info?.config ?? '{}') as {
+    sandboxImage?: string;
+    cni?: { confDir?: string };
+    cgroupDriver?: string;
+  };
+  assert.match(config.sandboxImage ?? '', /pause/);
+  assert.equal(config.cgroupDriver, 'cgroupfs');
+  assert.ok(config.cni?.confDir);
 });
 
 test('RuntimeConfig reports the cgroupfs driver', async () => {
@@ -76,14 +85,26 @@ test('unknown IDs: status NotFound, stop/remove succeed, lists empty', async () 
 });
 
 test('bad RunPodSandbox input gets a clear error and leaves no record', async () => {
-  const unknown = await rejectsWithCode(d.rt('RunPodSandbox', { ...pod('a'), runtime_handler: 'kata' }), grpc.status.INVALID_ARGUMENT);
+  const unknown = await rejectsWithCode(
+    d.rt('RunPodSandbox', { ...pod('a'), runtime_handler: 'kata' }),
+    grpc.status.INVALID_ARGUMENT,
+  );
   assert.match(unknown.details, /unknown handler "kata"/);
-  const disabled = await rejectsWithCode(d.rt('RunPodSandbox', { ...pod('a'), runtime_handler: 'vm' }), grpc.status.FAILED_PRECONDITION);
+  const disabled = await rejectsWithCode(
+    d.rt('RunPodSandbox', { ...pod('a'), runtime_handler: 'vm' }),
+    grpc.status.FAILED_PRECONDITION,
+  );
   assert.match(disabled.details, /disabled vm backend/);
-  await rejectsWithCode(d.rt('RunPodSandbox', { config: { metadata: { name: '', namespace: 'x' } } }), grpc.status.INVALID_ARGUMENT);
+  await rejectsWithCode(
+    d.rt('RunPodSandbox', { config: { metadata: { name: '', namespace: 'x' } } }),
+    grpc.status.INVALID_ARGUMENT,
+  );
   await rejectsWithCode(d.rt('RunPodSandbox', {}), grpc.status.INVALID_ARGUMENT);
   const huge = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`key-${i}`, 'x'.repeat(100)]));
-  const big = await rejectsWithCode(d.rt('RunPodSandbox', pod('big', { annotations: huge })), grpc.status.INVALID_ARGUMENT);
+  const big = await rejectsWithCode(
+    d.rt('RunPodSandbox', pod('big', { annotations: huge })),
+    grpc.status.INVALID_ARGUMENT,
+  );
   assert.match(big.details, /over the .* limit/);
   const store = new SqliteOwnershipStore({ dir: d.stateDir, readonly: true });
   try {
