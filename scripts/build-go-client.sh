@@ -30,7 +30,7 @@ cp "$src"/*.go "$work/gopath/src/crimux.test/cri-interop/"
 mkdir -p "$cache/$hash"
 (
   cd "$work/gopath/src/crimux.test/cri-interop"
-  GO111MODULE=off GOPATH="$work/gopath:/usr/share/gocode" GOCACHE="$cache/gocache" GOFLAGS= CGO_ENABLED=0 \
+  GO111MODULE=off GOPATH="$work/gopath:/usr/share/gocode" GOCACHE="$cache/gocache" GOFLAGS='' CGO_ENABLED=0 \
     go build -o "$out.tmp" .
 )
 mv "$out.tmp" "$out"
