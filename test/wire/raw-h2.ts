@@ -90,7 +90,11 @@ export class RawConnection {
     const socket = net.connect(path);
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const c = new RawConnection(socket);
-    if (preface) c.write(Buffer.concat([CLIENT_PREFACE, frame(T.SETTINGS, 0, 0)]));
+    if (preface) {
+      c.write(Buffer.concat([CLIENT_PREFACE, frame(T.SETTINGS, 0, 0)]));
+      // The ACK this client writes for the server's SETTINGS must not land inside a frame a test writes in pieces.
+      await c.until('server SETTINGS', () => c.frames.some((f) => f.type === T.SETTINGS && !(f.flags & F.ACK)));
+    }
     return c;
   }
 

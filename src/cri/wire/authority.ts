@@ -10,6 +10,9 @@
  *   later requests that reference the entry by index resolve to the rewritten (acceptable) value.
  * - Only the bytes of that one string literal change (re-encoded raw, H=0); every other byte of the block is kept
  *   as sent, and the frames around it are rebuilt with the new lengths.
+ * - nghttp2 also refuses an empty authority. Sent without indexing it becomes "localhost" (no table entry, so no
+ *   size to keep); sent with incremental indexing no same-length value exists, so it is left to be refused as
+ *   before. No gRPC client sends an empty authority: grpc-go uses the target or WithAuthority.
  */
 import type { HpackDecoder } from './hpack-decoder';
 
@@ -20,7 +23,10 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 }
 const FILLER = '_'.charCodeAt(0);
 
+const NOT_INDEXED_EMPTY_FILLER = Buffer.from('localhost');
+
 export function isAcceptedAuthority(value: Uint8Array): boolean {
+  if (value.length === 0) return false;
   for (const b of value) if (!ACCEPTED[b]) return false;
   return true;
 }
@@ -59,8 +65,12 @@ export function rewriteHeaderBlock(decoder: HpackDecoder, block: Buffer): Buffer
   let from = 0;
   for (const literal of decoder.scan(block)) {
     if (isAcceptedAuthority(literal.value)) continue;
+    let value: Buffer;
+    if (literal.value.length > 0) value = acceptableAuthority(literal.value);
+    else if (!literal.indexed) value = NOT_INDEXED_EMPTY_FILLER;
+    else continue;
     parts ??= [];
-    parts.push(block.subarray(from, literal.valueStart), rawStringLiteral(acceptableAuthority(literal.value)));
+    parts.push(block.subarray(from, literal.valueStart), rawStringLiteral(value));
     from = literal.valueEnd;
   }
   if (!parts) return null;

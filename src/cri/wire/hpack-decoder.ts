@@ -33,6 +33,8 @@ export interface AuthorityLiteral {
   readonly valueEnd: number;
   /** The decoded value. */
   readonly value: Buffer;
+  /** Sent with incremental indexing: the value also enters the dynamic table. */
+  readonly indexed: boolean;
 }
 
 interface Entry {
@@ -85,7 +87,7 @@ export class HpackDecoder {
     const valueStart = this.pos;
     const authority = name === ':authority' || name === 'host';
     const value = this.string();
-    if (authority) found.push({ valueStart, valueEnd: this.pos, value });
+    if (authority) found.push({ valueStart, valueEnd: this.pos, value, indexed });
     if (indexed) this.insert(name, value.length);
   }
 
