@@ -1,8 +1,13 @@
 /**
  * The CRI gRPC server on a unix socket: parent directory created, a stale socket replaced, mode 0660 (group
  * configurable), message limits both ways, and a graceful drain on shutdown.
+ *
+ * crimux accepts the connections itself and hands each to grpc-js through an AuthorityFilterSocket
+ * (Server.createConnectionInjector) instead of letting grpc-js bind the socket: nghttp2 refuses the socket-path
+ * `:authority` that grpc-go clients up to kubelet 1.30 send, and the filter makes it acceptable (./wire/).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
@@ -11,16 +16,23 @@ import { loadCriProto } from './proto';
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
 import type { ImageServiceHandlers } from './generated/runtime/v1/ImageService';
 import { InvalidArgumentError } from '../errors';
+import { AuthorityFilterSocket } from './wire/authority-filter';
 
 export interface CriServerOptions {
   socketPath: string;
   socketGroup: string;
   maxMessageBytes: number;
   log: Logger;
+  /** Rewrite refused `:authority` values (default true); off only to measure the filter's cost (bench/router.ts). */
+  authorityFilter?: boolean;
 }
 
 export class CriServer {
   private readonly server: grpc.Server;
+  private readonly injector: grpc.ConnectionInjector;
+  private readonly listener: net.Server;
+  /** Open client connections, destroyed after the drain so none outlives the server. */
+  private readonly connections = new Set<net.Socket>();
 
   constructor(
     private readonly opts: CriServerOptions,
@@ -34,6 +46,20 @@ export class CriServer {
     const proto = loadCriProto();
     this.server.addService(proto.runtime.v1.RuntimeService.service, runtime);
     this.server.addService(proto.runtime.v1.ImageService.service, image);
+    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.listener = net.createServer((socket) => this.accept(socket));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
+    const onError = (err: Error): void => this.opts.log.debug('CRI connection closed', { error: err.message });
+    if (this.opts.authorityFilter === false) {
+      socket.on('error', onError);
+      this.injector.injectConnection(socket);
+    } else {
+      this.injector.injectConnection(new AuthorityFilterSocket(socket, onError));
+    }
   }
 
   async listen(): Promise<void> {
@@ -43,11 +69,15 @@ export class CriServer {
     // Create the socket with no access for others, then open it to the group: no window where it is wider.
     const oldMask = process.umask(0o177);
     try {
-      await new Promise<void>((resolve, reject) =>
-        this.server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (err) =>
-          err ? reject(err) : resolve(),
-        ),
-      );
+      await new Promise<void>((resolve, reject) => {
+        this.listener.once('error', reject);
+        this.listener.listen(sock, () => {
+          this.listener.off('error', reject);
+          resolve();
+        });
+      });
+      // After listen, an accept error (e.g. EMFILE) is logged; it must not end the daemon.
+      this.listener.on('error', (err) => this.opts.log.warn('CRI socket accept failed', { error: err.message }));
     } finally {
       process.umask(oldMask);
     }
@@ -58,6 +88,7 @@ export class CriServer {
 
   /** Stops accepting calls and waits up to graceMs for running ones, then cancels the rest. */
   async drain(graceMs: number): Promise<void> {
+    this.listener.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.opts.log.warn('drain timed out; cancelling open calls');
@@ -69,6 +100,8 @@ export class CriServer {
         resolve();
       });
     });
+    this.injector.destroy();
+    for (const socket of this.connections) socket.destroy();
     fs.rmSync(this.opts.socketPath, { force: true });
   }
 }

@@ -1,0 +1,146 @@
+/**
+ * Just enough of an HPACK decoder (RFC 7541) to follow a client's header blocks field by field: it keeps the
+ * dynamic table in step with the server's own decoder (inserts, evictions, size updates) and reports where the
+ * literal `:authority` / `host` values sit in the block. Names are kept; values only as sizes (the filter never
+ * needs an indexed value: every value it inserts was already made acceptable before the server saw it).
+ */
+import { huffmanDecode } from './huffman';
+
+/** RFC 7541 Appendix A: the names of the static table, index 1..61 (values are never needed here). */
+// prettier-ignore
+const STATIC_NAMES: readonly string[] = [
+  ':authority', ':method', ':method', ':path', ':path', ':scheme', ':scheme', ':status', ':status', ':status',
+  ':status', ':status', ':status', ':status', 'accept-charset', 'accept-encoding', 'accept-language',
+  'accept-ranges', 'accept', 'access-control-allow-origin', 'age', 'allow', 'authorization', 'cache-control',
+  'content-disposition', 'content-encoding', 'content-language', 'content-length', 'content-location',
+  'content-range', 'content-type', 'cookie', 'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match',
+  'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'link', 'location',
+  'max-forwards', 'proxy-authenticate', 'proxy-authorization', 'range', 'referer', 'refresh', 'retry-after',
+  'server', 'set-cookie', 'strict-transport-security', 'transfer-encoding', 'user-agent', 'vary', 'via',
+  'www-authenticate',
+];
+
+/** RFC 7541 §4.1: an entry costs its name and value lengths plus 32. */
+const ENTRY_OVERHEAD = 32;
+
+/** Raised for a block this decoder cannot follow (the server's decoder would fail it with COMPRESSION_ERROR). */
+export class HpackError extends Error {}
+
+/** A literal field whose name is `:authority` or `host` (the two names the server validates as an authority). */
+export interface AuthorityLiteral {
+  /** Where the value's string literal (its length prefix and bytes) starts and ends in the block. */
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  /** The decoded value. */
+  readonly value: Buffer;
+  /** Sent with incremental indexing: the value also enters the dynamic table. */
+  readonly indexed: boolean;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly size: number;
+}
+
+export class HpackDecoder {
+  /** Oldest first: dynamic index 1 (absolute 62) is the last element. */
+  private readonly entries: Entry[] = [];
+  private size = 0;
+  private maxSize = 4096;
+  private pos = 0;
+  private block: Buffer = Buffer.alloc(0);
+
+  /** @param sizeLimit the largest dynamic table size update accepted (a bound on memory, not the server's rule). */
+  constructor(private readonly sizeLimit = 65536) {}
+
+  /** Table size in RFC 7541 terms, for tests that compare it with the encoder's. */
+  get tableSize(): number {
+    return this.size;
+  }
+
+  /** Follows one complete header block; returns its literal authority fields in order. */
+  scan(block: Buffer): AuthorityLiteral[] {
+    this.block = block;
+    this.pos = 0;
+    const found: AuthorityLiteral[] = [];
+    while (this.pos < block.length) {
+      const first = block[this.pos]!;
+      if (first & 0x80) {
+        this.nameAt(this.integer(7)); // fully indexed: only has to exist
+      } else if (first & 0x40) {
+        this.literal(6, true, found);
+      } else if (first & 0x20) {
+        const size = this.integer(5);
+        if (size > this.sizeLimit) throw new HpackError(`hpack: table size update ${size} over ${this.sizeLimit}`);
+        this.maxSize = size;
+        this.evict(0);
+      } else {
+        this.literal(4, false, found); // without indexing (0000) or never indexed (0001): same layout
+      }
+    }
+    return found;
+  }
+
+  private literal(prefixBits: number, indexed: boolean, found: AuthorityLiteral[]): void {
+    const index = this.integer(prefixBits);
+    const name = index === 0 ? this.string().toString('latin1') : this.nameAt(index);
+    const valueStart = this.pos;
+    const authority = name === ':authority' || name === 'host';
+    const value = this.string();
+    if (authority) found.push({ valueStart, valueEnd: this.pos, value, indexed });
+    if (indexed) this.insert(name, value.length);
+  }
+
+  private insert(name: string, valueLength: number): void {
+    const size = name.length + valueLength + ENTRY_OVERHEAD;
+    this.evict(size);
+    // An entry larger than the whole table empties it and is not added (RFC 7541 §4.4).
+    if (size <= this.maxSize) {
+      this.entries.push({ name, size });
+      this.size += size;
+    }
+  }
+
+  /** Evicts oldest entries until `incoming` more bytes fit. */
+  private evict(incoming: number): void {
+    let drop = 0;
+    while (drop < this.entries.length && this.size + incoming > this.maxSize) this.size -= this.entries[drop++]!.size;
+    if (drop) this.entries.splice(0, drop);
+  }
+
+  private nameAt(index: number): string {
+    if (index >= 1 && index <= STATIC_NAMES.length) return STATIC_NAMES[index - 1]!;
+    const entry = this.entries[this.entries.length - (index - STATIC_NAMES.length)];
+    if (index === 0 || !entry) throw new HpackError(`hpack: index ${index} out of range`);
+    return entry.name;
+  }
+
+  /** RFC 7541 §5.1 prefix integer; capped well below 2^31 so arithmetic stays exact. */
+  private integer(prefixBits: number): number {
+    const max = (1 << prefixBits) - 1;
+    let value = this.byte() & max;
+    if (value < max) return value;
+    for (let shift = 0; ; shift += 7) {
+      const b = this.byte();
+      value += (b & 0x7f) * 2 ** shift;
+      if (value > 0x7fffffff) throw new HpackError('hpack: integer overflow');
+      if (!(b & 0x80)) return value;
+    }
+  }
+
+  /** RFC 7541 §5.2 string literal: H bit, 7-bit prefix length, raw or Huffman bytes. */
+  private string(): Buffer {
+    const huffman = (this.block[this.pos]! & 0x80) !== 0;
+    const length = this.integer(7);
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.block.length) throw new HpackError('hpack: string past the end of the block');
+    this.pos = end;
+    return huffman ? huffmanDecode(this.block, start, end) : this.block.subarray(start, end);
+  }
+
+  private byte(): number {
+    if (this.pos >= this.block.length) throw new HpackError('hpack: truncated field');
+    return this.block[this.pos++]!;
+  }
+}

@@ -1,0 +1,93 @@
+// Command cri-interop drives crimux's CRI socket with grpc-go, dialling exactly as the kubelet does, and prints
+// what each call returned as one JSON object on stdout (test/interop/go-client.test.ts checks it).
+//
+//	cri-interop -socket /run/crimux/crimux.sock [-authority localhost] [-version-only] -pause REF -busybox REF -logdir DIR
+//
+// Without -authority the HTTP/2 :authority is the socket path (kubelet <= 1.30 and crictl <= 1.30);
+// -authority localhost is what kubelet >= 1.31 adds.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The kubelet's limit for CRI messages in both directions (pkg/kubelet/cri/remote).
+const maxMsgSize = 16 * 1024 * 1024
+
+type report struct {
+	Results map[string]interface{} `json:"results"`
+	Errors  map[string]string      `json:"errors"`
+}
+
+func (r *report) set(step string, v interface{}) { r.Results[step] = v }
+
+// fail records a call's error as "CODE: message"; it returns true when err is non-nil.
+func (r *report) fail(step string, err error) bool {
+	if err == nil {
+		return false
+	}
+	r.Errors[step] = fmt.Sprintf("%s: %s", status.Code(err), status.Convert(err).Message())
+	return true
+}
+
+func main() {
+	socket := flag.String("socket", "", "CRI unix socket path")
+	authority := flag.String("authority", "", "override the :authority (kubelet >= 1.31 uses localhost)")
+	pause := flag.String("pause", "registry.k8s.io/pause:3.9", "pause image")
+	busybox := flag.String("busybox", "docker.io/library/busybox:1.36", "busybox image")
+	logDir := flag.String("logdir", "/tmp", "pod log directory root")
+	versionOnly := flag.Bool("version-only", false, "call Version only (a probe of the connection itself)")
+	flag.Parse()
+
+	opts := []grpc.DialOption{
+		grpc.WithInsecure(),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
+	}
+	if *authority != "" {
+		opts = append(opts, grpc.WithAuthority(*authority))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := grpc.DialContext(ctx, *socket, append(opts, grpc.WithBlock())...)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dial:", err)
+		os.Exit(2)
+	}
+	defer conn.Close()
+
+	r := &report{Results: map[string]interface{}{}, Errors: map[string]string{}}
+	s := &scenario{
+		r:       r,
+		rt:      runtimeapi.NewRuntimeServiceClient(conn),
+		img:     runtimeapi.NewImageServiceClient(conn),
+		pause:   *pause,
+		busybox: *busybox,
+		logDir:  *logDir,
+	}
+	if *versionOnly {
+		s.runtimeVersion()
+	} else {
+		s.run()
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		os.Exit(3)
+	}
+}
+
+// call gives one CRI call the kubelet's default runtime request timeout.
+func call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
