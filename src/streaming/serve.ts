@@ -20,6 +20,7 @@ import type { SessionHandle, SessionTracker } from './sessions';
 import { SpdySession } from './spdy/session';
 import { acceptSpdyUpgrade, isSpdyUpgrade, negotiateSpdyProtocol } from './spdy/upgrade';
 import { isWebSocketUpgrade, negotiateWsProtocol, type WsAcceptor } from './ws/upgrade';
+import { handleErrors } from '../util/streams';
 
 /** kubectl ≥ 1.30 tunnels SPDY port forwarding through a WebSocket with this subprotocol (client-go). */
 export const SPDY_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
@@ -73,12 +74,12 @@ async function serveWebSocket(req: StreamRequest, http: IncomingMessage, socket:
   }
   const ws = await deps.acceptor.accept(http, socket, head, protocol);
   if (!ws) return;
-  ws.on('error', () => undefined); // a broken connection ends the session through 'close'
   idleGuard(ws, deps.idleTimeoutMs);
   const handle = deps.tracker.begin(req, { remote, transport: 'websocket', protocol }, () => ws.terminate());
+  handleErrors(ws, 'websocket', handle.log); // a broken connection ends the session through 'close'
 
   if (req.kind === 'portforward' && protocol === SPDY_TUNNEL_PROTOCOL) {
-    const session = new SpdySession(createWebSocketStream(ws), { role: 'server' });
+    const session = new SpdySession(handleErrors(createWebSocketStream(ws), 'spdy tunnel', handle.log), { role: 'server' });
     return runSession(req, handle, session, async () => undefined, deps);
   }
   try {

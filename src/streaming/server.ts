@@ -21,6 +21,7 @@ import { SessionTracker } from './sessions';
 import { TokenCache } from './tokens';
 import type { StreamingUrls } from './types';
 import { WsAcceptor } from './ws/upgrade';
+import { handleErrors } from '../util/streams';
 
 export interface StreamingServerOptions {
   /** host:port; port 0 picks a free port. */
@@ -59,6 +60,8 @@ export class StreamingServer implements StreamingUrls {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
+        // Once listening, an 'error' is an accept failure (EMFILE under fd pressure): log it, keep serving.
+        this.server.on('error', (err: Error) => this.opts.log.warn('streaming server error', { error: err.message }));
         resolve();
       });
     });
@@ -139,7 +142,7 @@ export class StreamingServer implements StreamingUrls {
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node hands the socket over without an error listener; one reset peer must not take the daemon down.
-    socket.on('error', (err: Error) => this.opts.log.debug('streaming connection error', { error: err.message }));
+    handleErrors(socket, 'streaming connection', this.opts.log);
     const r = this.take(req.url, req.socket.remoteAddress);
     if (!r) return refuseSocket(socket, 404, 'not found');
     const p = serveUpgrade(r, req, socket, head, {

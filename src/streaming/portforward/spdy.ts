@@ -12,6 +12,7 @@ import type { StreamRequest } from '../requests';
 import { RstStatus } from '../spdy/frames';
 import type { SpdySession } from '../spdy/session';
 import type { SpdyStream } from '../spdy/stream';
+import { destroyQuietly, handleErrors } from '../../util/streams';
 import { splice } from './splice';
 
 export const PORTFORWARD_PROTOCOLS = ['portforward.k8s.io'] as const;
@@ -92,14 +93,15 @@ async function forward(req: PortForwardRequest, port: number, data: SpdyStream, 
   if (req.ports.length > 0 && !req.ports.includes(port)) return fail(`port ${port} is not one of the ports this URL forwards`);
   let conn: Duplex;
   try {
-    conn = await deps.connect(port, signal);
+    conn = handleErrors(await deps.connect(port, signal), 'port forward backend connection', deps.log);
   } catch (err) {
     return fail(errorMessage(err));
   }
   const started = Date.now();
   deps.log.debug('port forward connection opened', { port });
-  const err = await splice(data, conn);
-  conn.destroy();
+  // The backend's connection is ours from here: destroyed on every path, quietly (a Duplex.from relay emits
+  // AbortError when destroyed — issue #27).
+  const err = await splice(data, conn).finally(() => destroyQuietly(conn, 'port forward backend connection', deps.log));
   if (err) fail(err.message);
   else {
     error.end();
