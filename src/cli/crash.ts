@@ -10,7 +10,10 @@ import type { Logger } from '../log/logger';
 export const CRASH_EXIT_CODE = 1;
 
 /** Installs the handlers; call first thing at start-up. Returns a function that removes them (tests). */
-export function installCrashHandlers(log: Logger, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+export function installCrashHandlers(
+  log: Logger,
+  exit: (code: number) => void = (code) => process.exit(code),
+): () => void {
   let crashed = false;
   const crash = (kind: string, reason: unknown): void => {
     // A second failure while we report the first must not loop or hide the first one.
@@ -18,7 +21,11 @@ export function installCrashHandlers(log: Logger, exit: (code: number) => void =
     crashed = true;
     const err = reason instanceof Error ? reason : new Error(`non-error value: ${String(reason)}`);
     try {
-      log.error(`crimux crashed: ${kind}; exiting`, { error: err.message, errorName: err.name, stack: err.stack ?? '(no stack)' });
+      log.error(`crimux crashed: ${kind}; exiting`, {
+        error: err.message,
+        errorName: err.name,
+        stack: err.stack ?? '(no stack)',
+      });
     } finally {
       // stderr is synchronous for files, pipes and the journal's socket on Linux: the line is out before we go.
       exit(CRASH_EXIT_CODE);

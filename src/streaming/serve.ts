@@ -34,7 +34,13 @@ export interface ServeDeps {
   readonly idleTimeoutMs: number;
 }
 
-export async function serveUpgrade(req: StreamRequest, http: IncomingMessage, socket: Duplex, head: Buffer, deps: ServeDeps): Promise<void> {
+export async function serveUpgrade(
+  req: StreamRequest,
+  http: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  deps: ServeDeps,
+): Promise<void> {
   const s = socket as Partial<Socket>;
   const remote = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
   if (isWebSocketUpgrade(http)) return serveWebSocket(req, http, socket, head, remote, deps);
@@ -42,25 +48,45 @@ export async function serveUpgrade(req: StreamRequest, http: IncomingMessage, so
   refuseSocket(socket, 400, 'unable to upgrade: Upgrade must be SPDY/3.1 or websocket');
 }
 
-async function serveSpdy(req: StreamRequest, http: IncomingMessage, socket: Duplex, head: Buffer, remote: string, deps: ServeDeps): Promise<void> {
+async function serveSpdy(
+  req: StreamRequest,
+  http: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  remote: string,
+  deps: ServeDeps,
+): Promise<void> {
   const protocols = req.kind === 'portforward' ? PORTFORWARD_PROTOCOLS : SPDY_REMOTECOMMAND_PROTOCOLS;
   const protocol = negotiateSpdyProtocol(http, socket, protocols);
   if (protocol === undefined) return;
   const session = acceptSpdyUpgrade(socket, head, protocol);
   (socket as Partial<Socket>).setTimeout?.(deps.idleTimeoutMs, () => session.destroy(new Error('idle timeout')));
   const handle = deps.tracker.begin(req, { remote, transport: 'spdy', protocol }, () => session.destroy());
-  await runSession(req, handle, session, async () => {
-    if (req.kind === 'portforward') return undefined;
-    const io = await collectSpdyStreams(session, protocol, req.opts, deps.streamCreationTimeoutMs);
-    if ('error' in io) {
-      session.close();
-      throw new Error(io.error);
-    }
-    return io;
-  }, deps);
+  await runSession(
+    req,
+    handle,
+    session,
+    async () => {
+      if (req.kind === 'portforward') return undefined;
+      const io = await collectSpdyStreams(session, protocol, req.opts, deps.streamCreationTimeoutMs);
+      if ('error' in io) {
+        session.close();
+        throw new Error(io.error);
+      }
+      return io;
+    },
+    deps,
+  );
 }
 
-async function serveWebSocket(req: StreamRequest, http: IncomingMessage, socket: Duplex, head: Buffer, remote: string, deps: ServeDeps): Promise<void> {
+async function serveWebSocket(
+  req: StreamRequest,
+  http: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  remote: string,
+  deps: ServeDeps,
+): Promise<void> {
   const protocols: readonly string[] =
     req.kind === 'portforward' ? [SPDY_TUNNEL_PROTOCOL, ...WS_PORTFORWARD_PROTOCOLS] : WS_REMOTECOMMAND_PROTOCOLS;
   const protocol = negotiateWsProtocol(http, socket, protocols);
@@ -69,7 +95,11 @@ async function serveWebSocket(req: StreamRequest, http: IncomingMessage, socket:
   if (req.kind === 'portforward' && protocol !== SPDY_TUNNEL_PROTOCOL) {
     ports = req.ports.length ? req.ports : queryPorts(http);
     if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-      return refuseSocket(socket, 400, 'unable to upgrade: query parameter "port" is required (1-65535) when the URL names no ports');
+      return refuseSocket(
+        socket,
+        400,
+        'unable to upgrade: query parameter "port" is required (1-65535) when the URL names no ports',
+      );
     }
   }
   const ws = await deps.acceptor.accept(http, socket, head, protocol);
@@ -79,7 +109,9 @@ async function serveWebSocket(req: StreamRequest, http: IncomingMessage, socket:
   handleErrors(ws, 'websocket', handle.log); // a broken connection ends the session through 'close'
 
   if (req.kind === 'portforward' && protocol === SPDY_TUNNEL_PROTOCOL) {
-    const session = new SpdySession(handleErrors(createWebSocketStream(ws), 'spdy tunnel', handle.log), { role: 'server' });
+    const session = new SpdySession(handleErrors(createWebSocketStream(ws), 'spdy tunnel', handle.log), {
+      role: 'server',
+    });
     return runSession(req, handle, session, async () => undefined, deps);
   }
   try {
@@ -91,7 +123,11 @@ async function serveWebSocket(req: StreamRequest, http: IncomingMessage, socket:
       handle.end();
     } else {
       const outcome = await runRemoteCommand(req, wsClientStreams(ws, protocol, req.opts), handle.log);
-      handle.end({ exitCode: outcome.exitCode, status: outcome.status.reason ?? outcome.status.status, clientGone: outcome.clientGone });
+      handle.end({
+        exitCode: outcome.exitCode,
+        status: outcome.status.reason ?? outcome.status.status,
+        clientGone: outcome.clientGone,
+      });
     }
   } catch (err) {
     ws.terminate();
@@ -120,7 +156,11 @@ async function runSession(
     const io = await clientStreams();
     if (!io) throw new Error('no client streams');
     const outcome = await runRemoteCommand(req, io, handle.log);
-    handle.end({ exitCode: outcome.exitCode, status: outcome.status.reason ?? outcome.status.status, clientGone: outcome.clientGone });
+    handle.end({
+      exitCode: outcome.exitCode,
+      status: outcome.status.reason ?? outcome.status.status,
+      clientGone: outcome.clientGone,
+    });
   } catch (err) {
     session.destroy();
     handle.end({ error: errorMessage(err) });
@@ -129,7 +169,10 @@ async function runSession(
 
 function queryPorts(http: IncomingMessage): number[] {
   const url = new URL(http.url ?? '/', 'http://streaming.invalid');
-  return url.searchParams.getAll('port').flatMap((v) => v.split(',')).map((v) => Number(v.trim()));
+  return url.searchParams
+    .getAll('port')
+    .flatMap((v) => v.split(','))
+    .map((v) => Number(v.trim()));
 }
 
 /** Close a WebSocket the client has not used for `ms` (frames or pings from the client reset the clock). */

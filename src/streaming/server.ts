@@ -50,7 +50,9 @@ export class StreamingServer implements StreamingUrls {
     this.tracker = new SessionTracker(opts.metrics, opts.log);
     this.server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
   }
 
   /** Start listening; resolves with the base URL (e.g. http://127.0.0.1:40123). */
@@ -83,7 +85,13 @@ export class StreamingServer implements StreamingUrls {
   }
 
   exec(t: { backend: Backend; containerId: string; cmd: string[]; opts: StreamOptions }): string {
-    return this.issue({ kind: 'exec', backend: t.backend, containerId: t.containerId, cmd: [...t.cmd], opts: { ...t.opts } });
+    return this.issue({
+      kind: 'exec',
+      backend: t.backend,
+      containerId: t.containerId,
+      cmd: [...t.cmd],
+      opts: { ...t.opts },
+    });
   }
 
   attach(t: { backend: Backend; containerId: string; opts: StreamOptions }): string {
@@ -136,7 +144,10 @@ export class StreamingServer implements StreamingUrls {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const r = this.take(req.url, req.socket.remoteAddress);
     if (!r) return refuseResponse(res, 404, 'not found');
-    this.opts.log.info('streaming URL used without an upgrade', { ...targetFields(r), remote: req.socket.remoteAddress });
+    this.opts.log.info('streaming URL used without an upgrade', {
+      ...targetFields(r),
+      remote: req.socket.remoteAddress,
+    });
     refuseResponse(res, 400, 'unable to upgrade: missing upgrade headers in request');
   }
 

@@ -34,7 +34,11 @@ export interface PortForwardDeps {
 }
 
 /** Serves one port-forward session; resolves when the session closed and every forward finished. */
-export async function serveSpdyPortForward(session: SpdySession, req: PortForwardRequest, deps: PortForwardDeps): Promise<void> {
+export async function serveSpdyPortForward(
+  session: SpdySession,
+  req: PortForwardRequest,
+  deps: PortForwardDeps,
+): Promise<void> {
   const pairs = new Map<string, Pair>();
   const forwards = new Set<Promise<void>>();
   const abort = new AbortController();
@@ -83,14 +87,22 @@ export async function serveSpdyPortForward(session: SpdySession, req: PortForwar
   await Promise.allSettled([...forwards]);
 }
 
-async function forward(req: PortForwardRequest, port: number, data: SpdyStream, error: SpdyStream, deps: PortForwardDeps, signal: AbortSignal): Promise<void> {
+async function forward(
+  req: PortForwardRequest,
+  port: number,
+  data: SpdyStream,
+  error: SpdyStream,
+  deps: PortForwardDeps,
+  signal: AbortSignal,
+): Promise<void> {
   error.resume(); // the client never writes on it; keep it from holding the socket
   const fail = (message: string): void => {
     deps.log.info('port forward failed', { port, error: message });
     error.end(`error forwarding port ${port} to pod ${req.sandboxId}: ${message}`);
     data.end();
   };
-  if (req.ports.length > 0 && !req.ports.includes(port)) return fail(`port ${port} is not one of the ports this URL forwards`);
+  if (req.ports.length > 0 && !req.ports.includes(port))
+    return fail(`port ${port} is not one of the ports this URL forwards`);
   let conn: Duplex;
   try {
     conn = handleErrors(await deps.connect(port, signal), 'port forward backend connection', deps.log);

@@ -13,7 +13,12 @@ import { destroyQuietly, handleErrors } from '../../util/streams';
 import { splice } from './splice';
 
 /** "" (no subprotocol) and v4.channel.k8s.io are binary; portforward.k8s.io is accepted as a binary alias. */
-export const WS_PORTFORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'portforward.k8s.io', ''] as const;
+export const WS_PORTFORWARD_PROTOCOLS = [
+  'v4.channel.k8s.io',
+  'v4.base64.channel.k8s.io',
+  'portforward.k8s.io',
+  '',
+] as const;
 
 export async function serveWsPortForward(
   ws: WebSocket,
@@ -52,8 +57,14 @@ export async function serveWsPortForward(
       }
       const reader = channels.reader(2 * i);
       if (!reader) return destroyQuietly(conn);
-      const client = handleErrors(Duplex.from({ readable: reader, writable: channels.writer(2 * i) }), 'port forward websocket channel', deps.log);
-      const err = await splice(client, conn).finally(() => destroyQuietly(conn, 'port forward backend connection', deps.log));
+      const client = handleErrors(
+        Duplex.from({ readable: reader, writable: channels.writer(2 * i) }),
+        'port forward websocket channel',
+        deps.log,
+      );
+      const err = await splice(client, conn).finally(() =>
+        destroyQuietly(conn, 'port forward backend connection', deps.log),
+      );
       if (err) fail(err.message);
     }),
   );

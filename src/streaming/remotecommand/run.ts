@@ -52,9 +52,10 @@ export async function runRemoteCommand(
 
   let ps: ProcessStreams;
   try {
-    ps = req.kind === 'exec'
-      ? await req.backend.exec(ctx, req.containerId, [...req.cmd], req.opts)
-      : await req.backend.attach(ctx, req.containerId, req.opts);
+    ps =
+      req.kind === 'exec'
+        ? await req.backend.exec(ctx, req.containerId, [...req.cmd], req.opts)
+        : await req.backend.attach(ctx, req.containerId, req.opts);
   } catch (err) {
     const what = req.kind === 'exec' ? 'executing command in' : 'attaching to';
     return finish(client, internalErrorStatus(`error ${what} container ${req.containerId}: ${errorMessage(err)}`));
@@ -62,8 +63,14 @@ export async function runRemoteCommand(
 
   // What a backend hands over is guarded here too, whatever it did itself (issue #27): an 'error' on a process
   // pipe ends that direction of the copy, never the daemon. close() must not throw into a floating promise.
-  for (const [name, s] of Object.entries({ stdin: ps.stdin, stdout: ps.stdout, stderr: ps.stderr })) handleErrors(s, `${req.kind} process ${name}`, log);
-  for (const [name, s] of Object.entries({ stdin: client.stdin, stdout: client.stdout, stderr: client.stderr, resize: client.resize })) {
+  for (const [name, s] of Object.entries({ stdin: ps.stdin, stdout: ps.stdout, stderr: ps.stderr }))
+    handleErrors(s, `${req.kind} process ${name}`, log);
+  for (const [name, s] of Object.entries({
+    stdin: client.stdin,
+    stdout: client.stdout,
+    stderr: client.stderr,
+    resize: client.resize,
+  })) {
     handleErrors(s, `${req.kind} client ${name}`, log);
   }
   const close = (): void => {
@@ -84,7 +91,10 @@ export async function runRemoteCommand(
     try {
       ({ exitCode } = await ps.wait());
     } catch (err) {
-      return await finish(client, internalErrorStatus(`wait for ${req.kind} in container ${req.containerId}: ${errorMessage(err)}`));
+      return await finish(
+        client,
+        internalErrorStatus(`wait for ${req.kind} in container ${req.containerId}: ${errorMessage(err)}`),
+      );
     }
     if (!client.isGone()) await drain(outputs, client.gone);
 
