@@ -42,7 +42,14 @@ export interface Config {
   runDir: string;
   logLevel: LogLevel;
   metrics: { address: string };
-  streaming: { address: string; tokenTtlSeconds: number; tlsCertFile: string; tlsKeyFile: string };
+  streaming: {
+    address: string;
+    tokenTtlSeconds: number;
+    idleTimeoutSeconds: number;
+    streamCreationTimeoutSeconds: number;
+    tlsCertFile: string;
+    tlsKeyFile: string;
+  };
   defaultHandler: string;
   handlers: Record<string, HandlerConfig>;
   routing: {

@@ -177,6 +177,7 @@ function queryPorts(http: IncomingMessage): number[] {
 
 /** Close a WebSocket the client has not used for `ms` (frames or pings from the client reset the clock). */
 function idleGuard(ws: WebSocket, ms: number): void {
+  if (ms <= 0) return; // 0 disables, as socket.setTimeout(0) does for SPDY
   let timer = setTimeout(() => ws.terminate(), ms).unref();
   const touch = (): void => {
     clearTimeout(timer);
