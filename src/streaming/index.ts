@@ -12,7 +12,10 @@ export { StreamingServer } from './server';
 type StreamingSection = Omit<Config['streaming'], 'idleTimeoutSeconds' | 'streamCreationTimeoutSeconds'> &
   Partial<Pick<Config['streaming'], 'idleTimeoutSeconds' | 'streamCreationTimeoutSeconds'>>;
 
-export async function startStreamingServer(config: StreamingSection, deps: { log: Logger; metrics: Metrics }): Promise<StreamingServer> {
+export async function startStreamingServer(
+  config: StreamingSection,
+  deps: { log: Logger; metrics: Metrics },
+): Promise<StreamingServer> {
   const { tlsCertFile, tlsKeyFile } = config;
   if (Boolean(tlsCertFile) !== Boolean(tlsKeyFile)) {
     throw new InvalidArgumentError('streaming: tlsCertFile and tlsKeyFile must be set together');
@@ -27,11 +30,15 @@ export async function startStreamingServer(config: StreamingSection, deps: { log
   const server = new StreamingServer({
     address: config.address,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    tls: tlsCertFile && tlsKeyFile ? { cert: read('tlsCertFile', tlsCertFile), key: read('tlsKeyFile', tlsKeyFile) } : undefined,
+    tls:
+      tlsCertFile && tlsKeyFile
+        ? { cert: read('tlsCertFile', tlsCertFile), key: read('tlsKeyFile', tlsKeyFile) }
+        : undefined,
     log: deps.log,
     metrics: deps.metrics,
     idleTimeoutMs: config.idleTimeoutSeconds === undefined ? undefined : config.idleTimeoutSeconds * 1000,
-    streamCreationTimeoutMs: config.streamCreationTimeoutSeconds === undefined ? undefined : config.streamCreationTimeoutSeconds * 1000,
+    streamCreationTimeoutMs:
+      config.streamCreationTimeoutSeconds === undefined ? undefined : config.streamCreationTimeoutSeconds * 1000,
   });
   await server.listen();
   return server;
