@@ -3,8 +3,12 @@ import { loadConfig, type ConfigOverrides } from '../config/load';
 import { Daemon } from '../daemon';
 import { createLogger, isLogLevel } from '../log/logger';
 import { errorMessage } from '../errors';
+import { installCrashHandlers } from './crash';
 
 export async function serve(flags: Record<string, string | undefined>): Promise<number> {
+  // First thing, before the config is read: a crash at any point is logged with its stack (error level is shown
+  // at every configured level, so this logger needs no config).
+  installCrashHandlers(createLogger());
   const overrides: ConfigOverrides = {
     'socket.path': flags.socket,
     stateDir: flags['state-dir'],

@@ -80,6 +80,18 @@ export const configSchema = {
       default: 60,
       env: 'CRIMUX_STREAMING_TOKEN_TTL',
     },
+    idleTimeoutSeconds: {
+      doc: "A streaming connection with no traffic this long is closed (the kubelet's streaming-connection-idle-timeout); 0 disables.",
+      format: 'nat',
+      default: 14400,
+      env: 'CRIMUX_STREAMING_IDLE_TIMEOUT',
+    },
+    streamCreationTimeoutSeconds: {
+      doc: 'How long a client may take to open the streams of a session after the upgrade (kubelet: 30 s).',
+      format: 'nat',
+      default: 30,
+      env: 'CRIMUX_STREAMING_STREAM_CREATION_TIMEOUT',
+    },
     tlsCertFile: {
       doc: 'PEM certificate of the streaming server; with tlsKeyFile, URLs are https. Empty serves plain HTTP.',
       format: String,

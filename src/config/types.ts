@@ -43,7 +43,14 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   metrics: { address: string };
-  streaming: { address: string; tokenTtlSeconds: number; tlsCertFile: string; tlsKeyFile: string };
+  streaming: {
+    address: string;
+    tokenTtlSeconds: number;
+    idleTimeoutSeconds: number;
+    streamCreationTimeoutSeconds: number;
+    tlsCertFile: string;
+    tlsKeyFile: string;
+  };
   defaultHandler: string;
   handlers: Record<string, HandlerConfig>;
   routing: {

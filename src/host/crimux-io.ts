@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, constants as fsc } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { UnavailableError } from '../errors';
+import { handleChildErrors } from '../util/streams';
 
 export interface HelperSession {
   readonly child: ChildProcess;
@@ -84,7 +85,7 @@ function session(child: ChildProcess, io: { stdin?: Writable; stdout?: Readable;
   child.stderr?.on('data', (b: Buffer) => {
     if (diag.length < 64) diag.push(b);
   });
-  child.stdin?.on('error', () => undefined); // EPIPE once the helper exited
+  handleChildErrors(child, 'crimux-io'); // EPIPE on stdin once the helper exited; the control pipe
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', (e) => reject(new UnavailableError(`start ${child.spawnfile}: ${e.message} (built by scripts/build-native.sh)`, { cause: e })));
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 255)));

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { InvalidArgumentError, UnavailableError } from '../errors';
+import { handleChildErrors, handleErrors } from '../util/streams';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const RELAY_SCRIPT = `
@@ -29,7 +30,7 @@ function checkPort(port: number): void {
 export function connectLocal(port: number): Promise<Duplex> {
   checkPort(port);
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = handleErrors(net.connect({ host: '127.0.0.1', port }), 'port forward socket');
     const timer = setTimeout(() => sock.destroy(new Error('connect timed out')), CONNECT_TIMEOUT_MS);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -46,9 +47,10 @@ export function connectLocal(port: number): Promise<Duplex> {
 export function connectInNetns(netnsPath: string, port: number): Promise<Duplex> {
   checkPort(port);
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', RELAY_SCRIPT, String(port)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = handleChildErrors(
+      spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', RELAY_SCRIPT, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+      'port forward relay',
+    );
     let stderr = '';
     let settled = false;
     const fail = (why: string): void => {
@@ -61,7 +63,6 @@ export function connectInNetns(netnsPath: string, port: number): Promise<Duplex>
     const timer = setTimeout(() => fail('connect timed out'), CONNECT_TIMEOUT_MS);
     child.on('error', (e) => fail(e.message));
     child.on('exit', (code) => fail(stderr.trim() || `relay exited with ${code}`));
-    child.stdin.on('error', () => undefined);
     child.stderr.on('data', (b: Buffer) => {
       stderr += b.toString();
       if (settled || !stderr.startsWith('ok\n')) return;
@@ -69,7 +70,7 @@ export function connectInNetns(netnsPath: string, port: number): Promise<Duplex>
       clearTimeout(timer);
       // A hand-made Duplex over the relay's pipes: the relay ending is the connection ending, and destroying the
       // stream (the client went away) kills the relay.
-      const duplex = new Duplex({
+      const duplex: Duplex = new Duplex({
         read() {
           child.stdout.resume();
         },
@@ -86,6 +87,7 @@ export function connectInNetns(netnsPath: string, port: number): Promise<Duplex>
           cb(err);
         },
       });
+      handleErrors(duplex, 'port forward relay');
       child.stdout.on('data', (d: Buffer) => {
         if (!duplex.push(d)) child.stdout.pause();
       });

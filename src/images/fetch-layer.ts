@@ -18,6 +18,7 @@ import type { RegistryClient } from './registry-client';
 import { DigestMeter } from './digest';
 import { convertWhiteouts, extractTar, WHITEOUT_PREFIX, zstdDecompressor, type Extraction } from './unpack';
 import { exists, tmpName } from './fsutil';
+import { handleErrors } from '../util/streams';
 import { CrimuxError, InternalError, InvalidArgumentError, UnimplementedError } from '../errors';
 
 export interface LayerJob {
@@ -48,7 +49,7 @@ function decompressor(c: Compression): { stream: Duplex | undefined; done: Promi
   const z = zstdDecompressor();
   const { stdin, stdout } = z.child;
   if (!stdin || !stdout) throw new UnimplementedError('zstd layers need the zstd program');
-  return { stream: Duplex.from({ writable: stdin, readable: stdout }), done: z.done };
+  return { stream: handleErrors(Duplex.from({ writable: stdin, readable: stdout }), 'zstd'), done: z.done };
 }
 
 /**

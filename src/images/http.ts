@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Endpoint } from './hosts';
+import { handleErrors } from '../util/streams';
 import { UnavailableError } from '../errors';
 
 export interface HttpRequest {
@@ -38,7 +39,7 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
   const agent = isHttps ? (req.insecureSkipVerify ? insecureAgent : httpsAgent) : httpAgent;
   const mod = isHttps ? https : http;
   return new Promise((resolve, reject) => {
-    const r = mod.request(url, { method: req.method ?? 'GET', headers, agent, signal: req.signal }, resolve);
+    const r = mod.request(url, { method: req.method ?? 'GET', headers, agent, signal: req.signal }, (res) => resolve(handleErrors(res, 'registry response')));
     r.on('error', reject);
     // A registry that accepts and then goes silent would otherwise hold the pull until its overall timeout.
     r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(Object.assign(new Error('no data for 60s'), { code: 'ETIMEDOUT' })));

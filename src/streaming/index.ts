@@ -8,7 +8,14 @@ import { StreamingServer } from './server';
 
 export { StreamingServer } from './server';
 
-export async function startStreamingServer(config: Config['streaming'], deps: { log: Logger; metrics: Metrics }): Promise<StreamingServer> {
+/** The timeouts are optional here (tests build the section by hand); the config schema always fills them in. */
+type StreamingSection = Omit<Config['streaming'], 'idleTimeoutSeconds' | 'streamCreationTimeoutSeconds'> &
+  Partial<Pick<Config['streaming'], 'idleTimeoutSeconds' | 'streamCreationTimeoutSeconds'>>;
+
+export async function startStreamingServer(
+  config: StreamingSection,
+  deps: { log: Logger; metrics: Metrics },
+): Promise<StreamingServer> {
   const { tlsCertFile, tlsKeyFile } = config;
   if (Boolean(tlsCertFile) !== Boolean(tlsKeyFile)) {
     throw new InvalidArgumentError('streaming: tlsCertFile and tlsKeyFile must be set together');
@@ -23,9 +30,15 @@ export async function startStreamingServer(config: Config['streaming'], deps: { 
   const server = new StreamingServer({
     address: config.address,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    tls: tlsCertFile && tlsKeyFile ? { cert: read('tlsCertFile', tlsCertFile), key: read('tlsKeyFile', tlsKeyFile) } : undefined,
+    tls:
+      tlsCertFile && tlsKeyFile
+        ? { cert: read('tlsCertFile', tlsCertFile), key: read('tlsKeyFile', tlsKeyFile) }
+        : undefined,
     log: deps.log,
     metrics: deps.metrics,
+    idleTimeoutMs: config.idleTimeoutSeconds === undefined ? undefined : config.idleTimeoutSeconds * 1000,
+    streamCreationTimeoutMs:
+      config.streamCreationTimeoutSeconds === undefined ? undefined : config.streamCreationTimeoutSeconds * 1000,
   });
   await server.listen();
   return server;

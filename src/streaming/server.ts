@@ -21,6 +21,7 @@ import { SessionTracker } from './sessions';
 import { TokenCache } from './tokens';
 import type { StreamingUrls } from './types';
 import { WsAcceptor } from './ws/upgrade';
+import { handleErrors } from '../util/streams';
 
 export interface StreamingServerOptions {
   /** host:port; port 0 picks a free port. */
@@ -49,7 +50,9 @@ export class StreamingServer implements StreamingUrls {
     this.tracker = new SessionTracker(opts.metrics, opts.log);
     this.server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
   }
 
   /** Start listening; resolves with the base URL (e.g. http://127.0.0.1:40123). */
@@ -59,6 +62,8 @@ export class StreamingServer implements StreamingUrls {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
+        // Once listening, an 'error' is an accept failure (EMFILE under fd pressure): log it, keep serving.
+        this.server.on('error', (err: Error) => this.opts.log.warn('streaming server error', { error: err.message }));
         resolve();
       });
     });
@@ -80,7 +85,13 @@ export class StreamingServer implements StreamingUrls {
   }
 
   exec(t: { backend: Backend; containerId: string; cmd: string[]; opts: StreamOptions }): string {
-    return this.issue({ kind: 'exec', backend: t.backend, containerId: t.containerId, cmd: [...t.cmd], opts: { ...t.opts } });
+    return this.issue({
+      kind: 'exec',
+      backend: t.backend,
+      containerId: t.containerId,
+      cmd: [...t.cmd],
+      opts: { ...t.opts },
+    });
   }
 
   attach(t: { backend: Backend; containerId: string; opts: StreamOptions }): string {
@@ -133,13 +144,16 @@ export class StreamingServer implements StreamingUrls {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const r = this.take(req.url, req.socket.remoteAddress);
     if (!r) return refuseResponse(res, 404, 'not found');
-    this.opts.log.info('streaming URL used without an upgrade', { ...targetFields(r), remote: req.socket.remoteAddress });
+    this.opts.log.info('streaming URL used without an upgrade', {
+      ...targetFields(r),
+      remote: req.socket.remoteAddress,
+    });
     refuseResponse(res, 400, 'unable to upgrade: missing upgrade headers in request');
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node hands the socket over without an error listener; one reset peer must not take the daemon down.
-    socket.on('error', (err: Error) => this.opts.log.debug('streaming connection error', { error: err.message }));
+    handleErrors(socket, 'streaming connection', this.opts.log);
     const r = this.take(req.url, req.socket.remoteAddress);
     if (!r) return refuseSocket(socket, 404, 'not found');
     const p = serveUpgrade(r, req, socket, head, {

@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { handleErrors } from '../../util/streams';
 import {
   CrimuxError,
   DeadlineExceededError,
@@ -62,7 +63,7 @@ export class DockerHttp {
 
   /** A streaming response (logs, pull progress): resolves once headers arrived with a 2xx status. */
   async stream(c: HttpCall): Promise<http.IncomingMessage> {
-    const res = await this.open(c, true);
+    const res = handleErrors(await this.open(c, true), what(c));
     const status = res.statusCode ?? 0;
     if (status >= 300) throw statusError(c, status, await readAll(res, c.signal));
     return res;
@@ -90,6 +91,7 @@ export class DockerHttp {
         c.signal?.removeEventListener('abort', onAbort);
       };
       req.on('upgrade', (_res, socket, head) => {
+        handleErrors(socket, what(c));
         done();
         resolve({ socket, head });
       });

@@ -14,6 +14,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError, Unavailab
 import { spawnInNetns } from '../../network';
 import type { DockerShared } from './context';
 import { readSandbox } from './records';
+import { handleChildErrors, handleErrors } from '../../util/streams';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const RELAY = [
@@ -35,7 +36,7 @@ export async function portForward(s: DockerShared, ctx: CallContext, sandboxId: 
 
 function direct(port: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = handleErrors(net.connect({ host: '127.0.0.1', port }), 'port forward socket');
     const timer = setTimeout(() => sock.destroy(new Error('connect timed out')), CONNECT_TIMEOUT_MS);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -50,7 +51,10 @@ function direct(port: number): Promise<Duplex> {
 
 function relay(netns: string, port: number, sandboxId: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const child = spawnInNetns(netns, [process.execPath, '-e', RELAY, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = handleChildErrors(
+      spawnInNetns(netns, [process.execPath, '-e', RELAY, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+      'port forward relay',
+    );
     let err = '';
     let settled = false;
     const fail = (why: string): void => {
@@ -68,7 +72,8 @@ function relay(netns: string, port: number, sandboxId: string): Promise<Duplex> 
       settled = true;
       clearTimeout(timer);
       if (!child.stdout || !child.stdin) return fail('relay has no stdio');
-      const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+      // Destroying a Duplex.from() stream emits AbortError: without a listener that ended the daemon (#27).
+      const duplex = handleErrors(Duplex.from({ readable: child.stdout, writable: child.stdin }), 'port forward relay');
       duplex.on('close', () => child.kill('SIGKILL'));
       resolve(duplex);
     });

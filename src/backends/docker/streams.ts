@@ -11,6 +11,7 @@ import type { DockerShared } from './context';
 import type { TtySize } from './engine-client';
 import { FrameDecoder } from './stream-frames';
 import { killExec } from './exec';
+import { handleErrors } from '../../util/streams';
 
 interface Hooks {
   resize(size: TtySize): Promise<void>;
@@ -47,7 +48,7 @@ function wrap(ctx: CallContext, socket: Socket, head: Buffer, opts: StreamOption
     stderr?.end();
   });
   const stdin = opts.stdin
-    ? new Writable({
+    ? handleErrors(new Writable({
         write(chunk: Buffer, _enc, cb) {
           socket.write(chunk, (err) => cb(err ?? null));
         },
@@ -55,7 +56,7 @@ function wrap(ctx: CallContext, socket: Socket, head: Buffer, opts: StreamOption
           socket.end();
           cb();
         },
-      })
+      }), 'docker stdin', ctx.log)
     : undefined;
   let closed = false;
   return {

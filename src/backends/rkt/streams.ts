@@ -11,6 +11,7 @@ import type { RktContext } from './context';
 import { findContainer } from './lookup';
 import { processTree } from './stage1/liveness';
 import { terminalResizer } from './tty-resize';
+import { handleChildErrors } from '../../util/streams';
 
 /** ExecSync output is held in memory; bound it like the kubelet's 16 MiB message limit. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
@@ -19,7 +20,7 @@ async function spawnExec(ctx: RktContext, cc: CallContext, id: string, cmd: stri
   const rec = await findContainer(ctx, id, cc.signal);
   if (!rec) throw new NotFoundError(`exec in container ${id}: container not found`);
   cc.log.debug('rkt app exec', { app: rec.app, cmd: cmd[0] });
-  return ctx.pm.appExec(rec.uuid, rec.app, cmd, opts);
+  return handleChildErrors(await ctx.pm.appExec(rec.uuid, rec.app, cmd, opts), 'rkt app exec', cc.log);
 }
 
 /** SIGKILL the child and everything below it (the command runs as a grandchild, inside the pod). */

@@ -17,6 +17,7 @@ import type { RuncShared } from './context';
 import { mustRecord } from './containers';
 import { killExec } from './exec-kill';
 import { execTty } from './exec-tty';
+import { handleChildErrors } from '../../util/streams';
 
 export async function execStream(s: RuncShared, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
   if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('exec: cmd: required');
@@ -34,10 +35,13 @@ export async function execStream(s: RuncShared, ctx: CallContext, id: string, cm
   const pidFile = path.join(s.layout.execDir, `${tag}.pid`);
   await fs.writeFile(processFile, JSON.stringify({ ...spec.process, args: cmd, terminal: false }));
   ctx.log.info('exec stream', { argv0: cmd[0], stdin: opts.stdin });
-  const child = spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), {
-    stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdout ? 'pipe' : 'ignore', opts.stderr ? 'pipe' : 'ignore'],
-  });
-  child.stdin?.on('error', () => undefined);
+  const child = handleChildErrors(
+    spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), {
+      stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdout ? 'pipe' : 'ignore', opts.stderr ? 'pipe' : 'ignore'],
+    }),
+    'runc exec',
+    ctx.log,
+  );
   const exited = new Promise<{ exitCode: number }>((resolve) => {
     child.on('error', () => resolve({ exitCode: 255 }));
     child.on('close', (code) => resolve({ exitCode: code ?? 255 }));

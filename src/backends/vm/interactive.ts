@@ -13,9 +13,10 @@ import { FailedPreconditionError } from '../../errors';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
 import { findContainer } from './container-ops';
 import type { VmContext } from './context';
+import { handleErrors } from '../../util/streams';
 
 function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
-  return new Writable({
+  const w = new Writable({
     write(chunk: Buffer, _enc, cb) {
       try {
         send(chunk);
@@ -25,10 +26,15 @@ function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
       }
     },
     final(cb) {
-      end();
-      cb();
+      try {
+        end();
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
     },
   });
+  return handleErrors(w, 'vm stdin');
 }
 
 export async function exec(

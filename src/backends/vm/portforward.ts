@@ -6,6 +6,7 @@ import { Duplex } from 'node:stream';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext } from '../backend';
 import type { VmContext } from './context';
+import { handleErrors } from '../../util/streams';
 
 export async function portForward(x: VmContext, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
   const pod = x.rt.pods.get(podId);
@@ -39,6 +40,7 @@ export async function portForward(x: VmContext, _ctx: CallContext, podId: string
       cb(err);
     },
   });
+  handleErrors(d, 'vm port forward stream');
   x.rt.streams.register(podId, sid, {
     onData: (b) => d.push(b),
     onClosed: () => {

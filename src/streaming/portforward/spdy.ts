@@ -12,6 +12,7 @@ import type { StreamRequest } from '../requests';
 import { RstStatus } from '../spdy/frames';
 import type { SpdySession } from '../spdy/session';
 import type { SpdyStream } from '../spdy/stream';
+import { destroyQuietly, handleErrors } from '../../util/streams';
 import { splice } from './splice';
 
 export const PORTFORWARD_PROTOCOLS = ['portforward.k8s.io'] as const;
@@ -33,7 +34,11 @@ export interface PortForwardDeps {
 }
 
 /** Serves one port-forward session; resolves when the session closed and every forward finished. */
-export async function serveSpdyPortForward(session: SpdySession, req: PortForwardRequest, deps: PortForwardDeps): Promise<void> {
+export async function serveSpdyPortForward(
+  session: SpdySession,
+  req: PortForwardRequest,
+  deps: PortForwardDeps,
+): Promise<void> {
   const pairs = new Map<string, Pair>();
   const forwards = new Set<Promise<void>>();
   const abort = new AbortController();
@@ -82,24 +87,33 @@ export async function serveSpdyPortForward(session: SpdySession, req: PortForwar
   await Promise.allSettled([...forwards]);
 }
 
-async function forward(req: PortForwardRequest, port: number, data: SpdyStream, error: SpdyStream, deps: PortForwardDeps, signal: AbortSignal): Promise<void> {
+async function forward(
+  req: PortForwardRequest,
+  port: number,
+  data: SpdyStream,
+  error: SpdyStream,
+  deps: PortForwardDeps,
+  signal: AbortSignal,
+): Promise<void> {
   error.resume(); // the client never writes on it; keep it from holding the socket
   const fail = (message: string): void => {
     deps.log.info('port forward failed', { port, error: message });
     error.end(`error forwarding port ${port} to pod ${req.sandboxId}: ${message}`);
     data.end();
   };
-  if (req.ports.length > 0 && !req.ports.includes(port)) return fail(`port ${port} is not one of the ports this URL forwards`);
+  if (req.ports.length > 0 && !req.ports.includes(port))
+    return fail(`port ${port} is not one of the ports this URL forwards`);
   let conn: Duplex;
   try {
-    conn = await deps.connect(port, signal);
+    conn = handleErrors(await deps.connect(port, signal), 'port forward backend connection', deps.log);
   } catch (err) {
     return fail(errorMessage(err));
   }
   const started = Date.now();
   deps.log.debug('port forward connection opened', { port });
-  const err = await splice(data, conn);
-  conn.destroy();
+  // The backend's connection is ours from here: destroyed on every path, quietly (a Duplex.from relay emits
+  // AbortError when destroyed — issue #27).
+  const err = await splice(data, conn).finally(() => destroyQuietly(conn, 'port forward backend connection', deps.log));
   if (err) fail(err.message);
   else {
     error.end();

@@ -52,7 +52,14 @@ export function splice(client: Duplex, backend: Duplex): Promise<Error | undefin
     };
     client.on('end', onClientEnd).on('close', onClientClose).on('error', onClientError);
     backend.on('end', onBackendEnd).on('close', onBackendClose).on('error', onBackendError);
+    // Either side may be gone already (the client left while the backend connected): its 'close' will not
+    // come again, so waiting for it would hold the forward — and the backend connection — forever.
+    if (isGone(client) || isGone(backend)) return settle();
     client.pipe(backend);
     backend.pipe(client);
   });
+}
+
+function isGone(s: Duplex): boolean {
+  return s.destroyed || s.closed;
 }

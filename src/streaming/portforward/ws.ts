@@ -9,10 +9,16 @@ import type WebSocket from 'ws';
 import { errorMessage } from '../../errors';
 import type { Logger } from '../../log/logger';
 import { WsChannels } from '../ws/channels';
+import { destroyQuietly, handleErrors } from '../../util/streams';
 import { splice } from './splice';
 
 /** "" (no subprotocol) and v4.channel.k8s.io are binary; portforward.k8s.io is accepted as a binary alias. */
-export const WS_PORTFORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'portforward.k8s.io', ''] as const;
+export const WS_PORTFORWARD_PROTOCOLS = [
+  'v4.channel.k8s.io',
+  'v4.base64.channel.k8s.io',
+  'portforward.k8s.io',
+  '',
+] as const;
 
 export async function serveWsPortForward(
   ws: WebSocket,
@@ -45,16 +51,20 @@ export async function serveWsPortForward(
       };
       let conn: Duplex;
       try {
-        conn = await deps.connect(port, abort.signal);
+        conn = handleErrors(await deps.connect(port, abort.signal), 'port forward backend connection', deps.log);
       } catch (err) {
         return fail(errorMessage(err));
       }
       const reader = channels.reader(2 * i);
-      if (!reader) return;
-      const client = Duplex.from({ readable: reader, writable: channels.writer(2 * i) });
-      client.on('error', () => undefined);
-      const err = await splice(client, conn);
-      conn.destroy();
+      if (!reader) return destroyQuietly(conn);
+      const client = handleErrors(
+        Duplex.from({ readable: reader, writable: channels.writer(2 * i) }),
+        'port forward websocket channel',
+        deps.log,
+      );
+      const err = await splice(client, conn).finally(() =>
+        destroyQuietly(conn, 'port forward backend connection', deps.log),
+      );
       if (err) fail(err.message);
     }),
   );

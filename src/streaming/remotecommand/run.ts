@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { CallContext, ProcessStreams } from '../../backends/backend';
 import { errorMessage } from '../../errors';
 import type { Logger } from '../../log/logger';
+import { handleErrors } from '../../util/streams';
 import type { StreamRequest } from '../requests';
 import { ResizeDecoder } from './resize';
 import { exitCodeStatus, internalErrorStatus, successStatus, type K8sStatus } from './status';
@@ -51,16 +52,36 @@ export async function runRemoteCommand(
 
   let ps: ProcessStreams;
   try {
-    ps = req.kind === 'exec'
-      ? await req.backend.exec(ctx, req.containerId, [...req.cmd], req.opts)
-      : await req.backend.attach(ctx, req.containerId, req.opts);
+    ps =
+      req.kind === 'exec'
+        ? await req.backend.exec(ctx, req.containerId, [...req.cmd], req.opts)
+        : await req.backend.attach(ctx, req.containerId, req.opts);
   } catch (err) {
     const what = req.kind === 'exec' ? 'executing command in' : 'attaching to';
     return finish(client, internalErrorStatus(`error ${what} container ${req.containerId}: ${errorMessage(err)}`));
   }
 
-  void client.gone.then(() => ps.close());
-  if (client.isGone()) ps.close();
+  // What a backend hands over is guarded here too, whatever it did itself (issue #27): an 'error' on a process
+  // pipe ends that direction of the copy, never the daemon. close() must not throw into a floating promise.
+  for (const [name, s] of Object.entries({ stdin: ps.stdin, stdout: ps.stdout, stderr: ps.stderr }))
+    handleErrors(s, `${req.kind} process ${name}`, log);
+  for (const [name, s] of Object.entries({
+    stdin: client.stdin,
+    stdout: client.stdout,
+    stderr: client.stderr,
+    resize: client.resize,
+  })) {
+    handleErrors(s, `${req.kind} client ${name}`, log);
+  }
+  const close = (): void => {
+    try {
+      ps.close();
+    } catch (err) {
+      log.debug(`${req.kind}: closing the process streams failed`, { error: errorMessage(err) });
+    }
+  };
+  void client.gone.then(close);
+  if (client.isGone()) close();
   try {
     wireStdin(client.stdin, ps.stdin);
     wireResize(client.resize, ps, log);
@@ -70,7 +91,10 @@ export async function runRemoteCommand(
     try {
       ({ exitCode } = await ps.wait());
     } catch (err) {
-      return await finish(client, internalErrorStatus(`wait for ${req.kind} in container ${req.containerId}: ${errorMessage(err)}`));
+      return await finish(
+        client,
+        internalErrorStatus(`wait for ${req.kind} in container ${req.containerId}: ${errorMessage(err)}`),
+      );
     }
     if (!client.isGone()) await drain(outputs, client.gone);
 
@@ -81,7 +105,7 @@ export async function runRemoteCommand(
     return { ...outcome, exitCode };
   } finally {
     client.stdin?.unpipe();
-    ps.close();
+    close();
   }
 }
 
@@ -99,8 +123,7 @@ function wireStdin(from: Readable | undefined, to: Writable | undefined): void {
     from.resume(); // nothing reads it: discard rather than stall the connection
     return;
   }
-  to.on('error', () => undefined); // EPIPE once the process exited is expected, not a session failure
-  from.pipe(to);
+  from.pipe(to); // EPIPE once the process exited is expected, not a session failure (guarded by the caller)
 }
 
 function wireResize(from: Readable | undefined, ps: ProcessStreams, log: Logger): void {
@@ -115,7 +138,6 @@ function wireResize(from: Readable | undefined, ps: ProcessStreams, log: Logger)
       }
     }
   });
-  from.on('error', () => undefined);
 }
 
 /** Process output → client; resolves when the output ended (and the client's stream was ended) or failed. */
