@@ -20,6 +20,7 @@ import { RouterCore } from './router/core';
 import { Router, routingFromConfig } from './router/router';
 import { reconcile } from './state/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
+import { protectedHostPaths } from './router/mount-sources';
 import { SqliteOwnershipStore } from './state/sqlite-store';
 import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
@@ -92,7 +93,7 @@ export class Daemon {
           listTimeoutMs: config.lists.backendTimeoutMs,
           createTimeoutMs: 4 * 60_000,
           undoTimeoutMs: 60_000,
-          validation: { logRoot: config.security.logRoot, mountSourceDenyList: config.security.mountSourceDenyList },
+          validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
         }, shutdown.signal),
       ),
       images,

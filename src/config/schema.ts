@@ -162,7 +162,7 @@ export const configSchema = {
       env: 'CRIMUX_LOG_ROOT',
     },
     mountSourceDenyList: {
-      doc: 'Host paths (and their children) that may never be mounted into a container.',
+      doc: 'Host paths that may never be mounted into a container: a source equal to, inside or an ancestor of one (after resolving symlinks) is refused. crimux adds its own paths (socket, stateDir, runDir, netnsDir, runtime roots, the docker socket, the VM guest dir).',
       format: Array,
       default: ['/run/crimux', '/var/lib/crimux'],
     },
