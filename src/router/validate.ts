@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type * as cri from '../cri/types';
+import { checkCniArgValues } from './cni-arg-values';
 import { checkMountSource, isUnder } from './mount-sources';
 
 /** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
@@ -51,6 +52,7 @@ export function validateSandboxConfig(config: cri.PodSandboxConfig | null, polic
   checkName('config.metadata.namespace', md.namespace);
   if (md.uid.length > MAX_NAME) fail('config.metadata.uid', `longer than ${MAX_NAME} characters`);
   if (md.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
+  checkCniArgValues(md);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
   if (config.log_directory) {
     if (!path.isAbsolute(config.log_directory)) fail('config.log_directory', 'must be an absolute path');
