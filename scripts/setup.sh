@@ -27,6 +27,11 @@ if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then
   install -D -m 0644 config/cni/10-crimux.conflist /etc/cni/net.d/10-crimux.conflist
 fi
 
+step "crimux state dir (private: pulled layers hold setuid binaries)"
+# 0700 like containerd's snapshot roots (CVE-2021-41091 class); the daemon re-asserts it at every start.
+install -d -m 0700 -o root -g root /var/lib/crimux
+chmod 0700 /var/lib/crimux
+
 step "vm guest (kernel + initramfs, agent)"
 bash scripts/build-vm-guest.sh
 

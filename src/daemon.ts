@@ -20,6 +20,8 @@ import { RouterCore } from './router/core';
 import { Router, routingFromConfig } from './router/router';
 import { reconcile } from './state/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
+import { protectedHostPaths } from './router/mount-sources';
+import { securePrivateDirs } from './state/private-dirs';
 import { SqliteOwnershipStore } from './state/sqlite-store';
 import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
@@ -55,6 +57,7 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const { config, log } = opts;
     const metrics = new Metrics();
+    securePrivateDirs({ stateDir: config.stateDir, runDir: config.runDir });
     const store = new SqliteOwnershipStore({ dir: config.stateDir, durability: config.stateDurability });
     const images = new OciImageStore({
       root: path.join(config.stateDir, 'images'),
@@ -95,7 +98,7 @@ export class Daemon {
           listTimeoutMs: config.lists.backendTimeoutMs,
           createTimeoutMs: 4 * 60_000,
           undoTimeoutMs: 60_000,
-          validation: { logRoot: config.security.logRoot, mountSourceDenyList: config.security.mountSourceDenyList },
+          validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
         }, shutdown.signal),
       ),
       images,

@@ -53,7 +53,8 @@ export const rulesFormat = {
     value.forEach((rule: unknown, i) => {
       const where = `routing.rules[${i}]`;
       if (!isObject(rule)) throw new Error(`${where}: must be an object`);
-      onlyKeys(where, rule, ['name', 'handler', 'match']);
+      onlyKeys(where, rule, ['name', 'handler', 'pin', 'match']);
+      if (rule.pin !== undefined && typeof rule.pin !== 'boolean') throw new Error(`${where}.pin: must be a boolean`);
       if (typeof rule.name !== 'string' || rule.name === '') throw new Error(`${where}.name: required`);
       if (typeof rule.handler !== 'string' || rule.handler === '') throw new Error(`${where}.handler: required`);
       if (!isObject(rule.match)) throw new Error(`${where}.match: must be an object`);

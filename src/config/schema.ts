@@ -180,7 +180,7 @@ export const configSchema = {
       env: 'CRIMUX_LOG_ROOT',
     },
     mountSourceDenyList: {
-      doc: 'Host paths (and their children) that may never be mounted into a container.',
+      doc: 'Host paths that may never be mounted into a container: a source equal to, inside or an ancestor of one (after resolving symlinks) is refused. crimux adds its own paths (socket, stateDir, runDir, netnsDir, runtime roots, the docker socket, the VM guest dir).',
       format: Array,
       default: ['/run/crimux', '/var/lib/crimux'],
     },
@@ -204,13 +204,13 @@ export const wholeValueSchema: Record<string, { doc: string; default: unknown; v
     validate: handlersFormat.validate,
   },
   'routing.rules': {
-    doc: 'Ordered routing rules: [{ "name", "handler", "match": { "namespaces": [], "labels": {}, "privileged", "hostNetwork", "hostPid", "hostIpc" } }]; the first match wins.',
+    doc: 'Ordered routing rules: [{ "name", "handler", "pin": false, "match": { "namespaces": [], "labels": {}, "privileged", "hostNetwork", "hostPid", "hostIpc" } }]; the first match wins. A pinned rule (pin: true) that matches cannot be overridden by runtime_handler or annotations.',
     default: [],
     validate: rulesFormat.validate,
   },
   'routing.annotationPolicy': {
-    doc: 'Which namespaces may choose which handlers by annotation: [{ "namespaces": ["*"], "handlers": ["*"] }]; an empty list denies all annotation routing.',
-    default: [{ namespaces: ['*'], handlers: ['*'] }],
+    doc: 'Which namespaces may choose which handlers by annotation: [{ "namespaces": ["team-a"], "handlers": ["vm"] }]; the default (empty) denies all annotation routing.',
+    default: [],
     validate: policyFormat.validate,
   },
   'images.registries': {

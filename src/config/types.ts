@@ -10,6 +10,8 @@ export interface HandlerConfig {
 export interface RoutingRule {
   name: string;
   handler: string;
+  /** A pinned rule's handler cannot be overridden by runtime_handler or annotations (src/router/select.ts). */
+  pin?: boolean;
   match: {
     namespaces?: string[];
     labels?: Record<string, string>;

@@ -2,12 +2,14 @@
  * Resolving a container user ("www-data", "1000", "1000:100", "www-data:users") to numeric IDs and supplementary
  * groups from the container root's /etc/passwd and /etc/group, as containerd's WithUser/WithAdditionalGIDs do.
  *
- * NOTE: the files are read from an untrusted image. A symlinked /etc or /etc/passwd could point outside the root,
- * so each path component is checked with lstat and a symlink is refused (treated as "no such file").
+ * NOTE: the files are read from an untrusted image: a mounted root is read through ./safe-open.ts (symlinks resolved
+ * inside the root, FIFOs and devices refused without blocking, size bounded); in unpacked layers a symlink on the
+ * way is treated as "no such file" (its target may live in another layer).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
+import { DEFAULT_MAX_BYTES, readFileInRoot } from './safe-open';
 
 export interface ResolvedUser {
   readonly uid: number;
@@ -35,7 +37,7 @@ export type FileSource = (rel: string) => Promise<string | null>;
 
 /** Files of a mounted container root. */
 export function rootSource(root: string): FileSource {
-  return (rel) => readInsideRoot(root, rel).catch(() => null);
+  return (rel) => readInsideRoot(root, rel);
 }
 
 /**
@@ -63,33 +65,22 @@ export function layersSource(layerDirs: readonly string[]): FileSource {
         if (st.isCharacterDevice() && st.rdev === 0) return null; // whiteout: hidden in every lower layer
         if (st.isSymbolicLink()) return null;
       }
-      if (found) return readInsideRoot(layer, rel).catch(() => null);
+      if (found) return readInsideRoot(layer, rel);
     }
     return null;
   };
 }
 
-/** Reads a file under `root` without following symlinks anywhere along the path; null when absent. */
-export async function readInsideRoot(root: string, rel: string, maxBytes = 1024 * 1024): Promise<string | null> {
-  const parts = rel.split('/').filter((p) => p && p !== '.');
-  let cur = root;
-  for (const p of parts) {
-    if (p === '..') return null;
-    cur = path.join(cur, p);
-    try {
-      const st = await fs.lstat(cur);
-      if (st.isSymbolicLink()) return null;
-    } catch {
-      return null;
-    }
-  }
-  const fh = await fs.open(cur, 'r');
+/**
+ * Reads a file under `root` (resolved inside the root, regular files only, bounded: ./safe-open.ts); null when
+ * absent or unreadable. A hostile file (FIFO, device, too large, escaping the root) is an InvalidArgumentError.
+ */
+export async function readInsideRoot(root: string, rel: string, maxBytes = DEFAULT_MAX_BYTES): Promise<string | null> {
   try {
-    const buf = Buffer.alloc(maxBytes);
-    const { bytesRead } = await fh.read(buf, 0, maxBytes, 0);
-    return buf.subarray(0, bytesRead).toString('utf8');
-  } finally {
-    await fh.close();
+    return await readFileInRoot(root, rel, maxBytes);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw err;
+    return null;
   }
 }
 

@@ -1,9 +1,14 @@
 /**
  * Pure routing: which handler (and so which backend) serves a new pod, and why.
  *
- * Precedence, first match wins:
+ * First, a pinned rule (routing.rules[].pin) that matches the pod decides alone — "pinned rule <name>": a
+ * runtime_handler or annotation naming another handler is refused (FailedPrecondition), and a pod the pinned
+ * handler cannot honour is refused rather than sent to the host-namespace handler, so a pod author cannot leave
+ * the isolation an operator pinned a namespace to.
+ *
+ * Otherwise precedence, first match wins:
  *   (a) RunPodSandboxRequest.runtime_handler (the pod's RuntimeClass) — "runtime_handler"
- *   (b) pod annotations, gated by the annotation policy:
+ *   (b) pod annotations, gated by the annotation policy (default: empty, so annotations route nothing):
  *         crimux.io/runtime: <handler>                              — "annotation crimux.io/runtime"
  *         runtime.frakti.alpha.kubernetes.io/OSContainer: "true"    — the OS-container handler (Frakti)
  *         io.kubernetes.cri.untrusted-workload: "true"              — the untrusted handler
@@ -61,21 +66,23 @@ export interface Selection {
 }
 
 export function select(pod: PodFacts, table: RoutingTable): Selection {
+  const pinned = table.rules.find((r) => r.pin === true && ruleMatches(r, pod));
+  if (pinned) return selectPinned(pod, table, pinned);
   if (pod.runtimeHandler !== '') {
     const h = usable(table, pod.runtimeHandler, 'runtime_handler');
     const missing = missingCapability(pod, h);
     if (missing) {
-      throw new InvalidArgumentError(
-        `route pod sandbox: handler "${h.name}" (${h.backend}) cannot honour ${missing}`,
-        { context: { handler: h.name, field: missing } },
-      );
+      throw new InvalidArgumentError(`route pod sandbox: handler "${h.name}" (${h.backend}) cannot honour ${missing}`, {
+        context: { handler: h.name, field: missing },
+      });
     }
     return { handler: h.name, backend: h.backend, reason: 'runtime_handler' };
   }
-  const picked = fromAnnotations(pod, table) ?? fromRules(pod, table) ?? {
-    handler: usable(table, table.defaultHandler, 'defaultHandler').name,
-    reason: 'default',
-  };
+  const picked = fromAnnotations(pod, table) ??
+    fromRules(pod, table) ?? {
+      handler: usable(table, table.defaultHandler, 'defaultHandler').name,
+      reason: 'default',
+    };
   const h = usable(table, picked.handler, picked.reason);
   const missing = missingCapability(pod, h);
   if (!missing) return { handler: h.name, backend: h.backend, reason: picked.reason };
@@ -96,7 +103,31 @@ export function select(pod: PodFacts, table: RoutingTable): Selection {
   return { handler: fallback.name, backend: fallback.backend, reason: `host-namespaces (was ${h.name})` };
 }
 
-function fromAnnotations(pod: PodFacts, table: RoutingTable): { handler: string; reason: string } | undefined {
+/** A pinned rule decides alone: any other choice the pod makes is refused, and so is a host-namespace fallback. */
+function selectPinned(pod: PodFacts, table: RoutingTable, rule: RoutingRule): Selection {
+  const reason = `pinned rule ${rule.name}`;
+  const asked = pod.runtimeHandler !== '' ? pod.runtimeHandler : annotationChoice(pod, table)?.handler;
+  if (asked !== undefined && asked !== rule.handler) {
+    throw new FailedPreconditionError(
+      `route pod sandbox: namespace "${pod.namespace}" is pinned to handler "${rule.handler}" by routing rule ` +
+        `"${rule.name}"; the pod asks for "${asked}"`,
+      { context: { handler: asked, namespace: pod.namespace } },
+    );
+  }
+  const h = usable(table, rule.handler, reason);
+  const missing = missingCapability(pod, h);
+  if (missing) {
+    throw new InvalidArgumentError(
+      `route pod sandbox: handler "${h.name}" (${h.backend}, by ${reason}) cannot honour ${missing}; ` +
+        'a pinned rule is never left for routing.hostNamespaceHandler',
+      { context: { handler: h.name, field: missing } },
+    );
+  }
+  return { handler: h.name, backend: h.backend, reason };
+}
+
+/** The handler the pod's annotations ask for, before any policy check. */
+function annotationChoice(pod: PodFacts, table: RoutingTable): { handler: string; reason: string } | undefined {
   const a = pod.annotations;
   let choice: { handler: string; reason: string } | undefined;
   const own = a[ANNOTATION_RUNTIME];
@@ -106,6 +137,11 @@ function fromAnnotations(pod: PodFacts, table: RoutingTable): { handler: string;
   } else if (a[ANNOTATION_UNTRUSTED] === 'true') {
     choice = { handler: table.untrustedHandler, reason: `annotation ${ANNOTATION_UNTRUSTED}` };
   }
+  return choice;
+}
+
+function fromAnnotations(pod: PodFacts, table: RoutingTable): { handler: string; reason: string } | undefined {
+  const choice = annotationChoice(pod, table);
   if (!choice) return undefined;
   if (!policyAllows(table.annotationPolicy, pod.namespace, choice.handler)) {
     throw new FailedPreconditionError(

@@ -5,6 +5,8 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type * as cri from '../cri/types';
+import { checkCniArgValues } from './cni-arg-values';
+import { checkMountSource, isUnder } from './mount-sources';
 
 /** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
 const MAX_MAP_BYTES = 256 * 1024;
@@ -13,6 +15,7 @@ const MAX_NAME = 253;
 export interface ValidationPolicy {
   /** Container logs must stay under this directory; '' allows any absolute directory. */
   readonly logRoot: string;
+  /** Host paths no mount may reach (equal, inside or ancestor, after realpath): see ./mount-sources.ts. */
   readonly mountSourceDenyList: readonly string[];
 }
 
@@ -49,6 +52,7 @@ export function validateSandboxConfig(config: cri.PodSandboxConfig | null, polic
   checkName('config.metadata.namespace', md.namespace);
   if (md.uid.length > MAX_NAME) fail('config.metadata.uid', `longer than ${MAX_NAME} characters`);
   if (md.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
+  checkCniArgValues(md);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
   if (config.log_directory) {
     if (!path.isAbsolute(config.log_directory)) fail('config.log_directory', 'must be an absolute path');
@@ -112,8 +116,7 @@ export function validateContainerConfig(
     if (hasDotDot(m.container_path)) fail(`config.mounts[${i}].container_path`, 'must not contain ".."');
     if (m.host_path) {
       if (!path.isAbsolute(m.host_path)) fail(`config.mounts[${i}].host_path`, 'must be an absolute path');
-      const denied = policy.mountSourceDenyList.find((d) => isUnder(m.host_path, d));
-      if (denied) fail(`config.mounts[${i}].host_path`, `${m.host_path} is on the mount deny-list (${denied})`);
+      checkMountSource(`config.mounts[${i}].host_path`, m.host_path, policy.mountSourceDenyList);
     }
   });
   for (const [i, a] of config.command.entries()) if (a.includes('\0')) fail(`config.command[${i}]`, 'contains NUL');
@@ -124,7 +127,4 @@ export function validateContainerConfig(
   return config;
 }
 
-export function isUnder(p: string, dir: string): boolean {
-  const rel = path.relative(path.resolve(dir), path.resolve(p));
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
+export { isUnder };

@@ -55,6 +55,8 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
       config: {
         // runc stays the default handler: the docker pods below get there by handler or annotation only.
         handlers: { docker: { backend: 'docker', options: { dockerRuntime: 'runc' } } },
+        // Annotation routing is denied by default (issue #19); this test's operator allows it for docker.
+        routing: { annotationPolicy: [{ namespaces: ['*'], handlers: ['docker'] }] },
         backends: { docker: { enabled: true }, runc: { enabled: true, cgroupParent: CGROUP_PARENT } },
         network: { confDir: await writeCniConf(tmp, SLOT) },
         security: { logRoot },

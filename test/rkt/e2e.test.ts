@@ -52,6 +52,8 @@ describe('rkt backend end to end over CRI', { timeout: 600_000 }, () => {
       config: {
         handlers: { rkt: { backend: 'rkt', options: {} } },
         defaultHandler: 'rkt',
+        // Annotation routing is denied by default (issue #19); this test's operator allows it for rkt.
+        routing: { annotationPolicy: [{ namespaces: ['*'], handlers: ['rkt'] }] },
         backends: { rkt: { enabled: true, stage1: { cgroupParent: CGROUP_PARENT } } },
         network: { confDir: await e.writeCniConf(dir, SLOT) },
       },

@@ -67,6 +67,8 @@ test('route --explain prints the backend and the reason without running anything
       JSON.stringify({
         handlers: { runc: { backend: 'runc' }, vm: { backend: 'vm' } },
         backends: { runc: { enabled: true }, vm: { enabled: true } },
+        // Annotation routing is denied by default (issue #19): the operator allows the untrusted annotation here.
+        routing: { annotationPolicy: [{ namespaces: ['*'], handlers: ['vm'] }] },
       }),
     );
     let r = crimux('route', '--explain', 'config/examples/pod-untrusted.json', '--config', cfg);

@@ -54,7 +54,10 @@ test('runtime_handler wins over annotations and rules', () => {
 });
 
 test('annotations: crimux.io/runtime, then Frakti OSContainer, then untrusted-workload', () => {
-  assert.equal(select(pod({ annotations: { 'crimux.io/runtime': 'docker' } }), table()).reason, 'annotation crimux.io/runtime');
+  assert.equal(
+    select(pod({ annotations: { 'crimux.io/runtime': 'docker' } }), table()).reason,
+    'annotation crimux.io/runtime',
+  );
   const frakti = select(pod({ annotations: { 'runtime.frakti.alpha.kubernetes.io/OSContainer': 'true' } }), table());
   assert.equal(frakti.handler, 'docker');
   const untrusted = select(pod({ annotations: { 'io.kubernetes.cri.untrusted-workload': 'true' } }), table());
@@ -66,7 +69,10 @@ test('annotations: crimux.io/runtime, then Frakti OSContainer, then untrusted-wo
     table(),
   );
   assert.equal(both.handler, 'runc-b');
-  assert.equal(select(pod({ annotations: { 'io.kubernetes.cri.untrusted-workload': 'false' } }), table()).reason, 'default');
+  assert.equal(
+    select(pod({ annotations: { 'io.kubernetes.cri.untrusted-workload': 'false' } }), table()).reason,
+    'default',
+  );
 });
 
 test('annotations win over rules; rules over the default; first matching rule wins', () => {
@@ -93,13 +99,17 @@ test('rules match on privileged and host namespaces', () => {
 
 test('annotation policy gates which namespaces may choose which handlers', () => {
   const t = table({ annotationPolicy: [{ namespaces: ['trusted'], handlers: ['docker'] }] });
-  assert.equal(select(pod({ namespace: 'trusted', annotations: { 'crimux.io/runtime': 'docker' } }), t).handler, 'docker');
+  assert.equal(
+    select(pod({ namespace: 'trusted', annotations: { 'crimux.io/runtime': 'docker' } }), t).handler,
+    'docker',
+  );
   assert.throws(
     () => select(pod({ namespace: 'trusted', annotations: { 'crimux.io/runtime': 'vm' } }), t),
     (e: unknown) => e instanceof FailedPreconditionError && /may not choose handler "vm"/.test(e.message),
   );
   assert.throws(
-    () => select(pod({ namespace: 'dev', annotations: { 'runtime.frakti.alpha.kubernetes.io/OSContainer': 'true' } }), t),
+    () =>
+      select(pod({ namespace: 'dev', annotations: { 'runtime.frakti.alpha.kubernetes.io/OSContainer': 'true' } }), t),
     FailedPreconditionError,
   );
   // RuntimeClass is the cluster admin's choice, not the pod author's: the policy does not apply.
@@ -109,7 +119,10 @@ test('annotation policy gates which namespaces may choose which handlers', () =>
 test('unknown and disabled handlers are refused, naming the configured ones', () => {
   assert.throws(
     () => select(pod({ runtimeHandler: 'kata' }), table()),
-    (e: unknown) => e instanceof InvalidArgumentError && /unknown handler "kata"/.test(e.message) && /runc, runc-b, vm, docker/.test(e.message),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError &&
+      /unknown handler "kata"/.test(e.message) &&
+      /runc, runc-b, vm, docker/.test(e.message),
   );
   assert.throws(
     () => select(pod({ runtimeHandler: 'rkt' }), table()),
@@ -126,7 +139,69 @@ test('a VM cannot honour host namespaces: explicit RuntimeClass is refused, othe
   const s = select(pod({ hostPid: true, annotations: { 'io.kubernetes.cri.untrusted-workload': 'true' } }), table());
   assert.deepEqual(s, { handler: 'runc', backend: 'runc', reason: 'host-namespaces (was vm)' });
   assert.throws(
-    () => select(pod({ privileged: true, annotations: { 'crimux.io/runtime': 'vm' } }), table({ hostNamespaceHandler: '' })),
+    () =>
+      select(
+        pod({ privileged: true, annotations: { 'crimux.io/runtime': 'vm' } }),
+        table({ hostNamespaceHandler: '' }),
+      ),
     InvalidArgumentError,
   );
+});
+
+test('the default annotation policy (empty) denies every annotation route, naming the policy key', () => {
+  const t = table({ annotationPolicy: [] });
+  const cases: Record<string, string>[] = [
+    { 'crimux.io/runtime': 'docker' },
+    { 'runtime.frakti.alpha.kubernetes.io/OSContainer': 'true' },
+    { 'io.kubernetes.cri.untrusted-workload': 'true' },
+  ];
+  for (const annotations of cases) {
+    assert.throws(
+      () => select(pod({ annotations }), t),
+      (e: unknown) => e instanceof FailedPreconditionError && /routing\.annotationPolicy/.test(e.message),
+    );
+  }
+  // Pods without routing annotations are unaffected.
+  assert.equal(select(pod(), t).reason, 'default');
+});
+
+test('a pinned rule cannot be left by annotation, RuntimeClass or the host-namespace fallback', () => {
+  const t = table({ rules: [{ name: 'tenants-vm', handler: 'vm', pin: true, match: { namespaces: ['tenants'] } }] });
+  assert.deepEqual(select(pod({ namespace: 'tenants' }), t), {
+    handler: 'vm',
+    backend: 'vm',
+    reason: 'pinned rule tenants-vm',
+  });
+  // Even with an allow-all annotation policy the pin holds.
+  assert.throws(
+    () => select(pod({ namespace: 'tenants', annotations: { 'crimux.io/runtime': 'runc' } }), t),
+    (e: unknown) =>
+      e instanceof FailedPreconditionError && /pinned to handler "vm" by routing rule "tenants-vm"/.test(e.message),
+  );
+  assert.throws(() => select(pod({ namespace: 'tenants', runtimeHandler: 'runc' }), t), FailedPreconditionError);
+  assert.throws(
+    () => select(pod({ namespace: 'tenants', hostNetwork: true }), t),
+    (e: unknown) => e instanceof InvalidArgumentError && /never left/.test(e.message),
+  );
+  // Asking for the pinned handler itself is fine; other namespaces route as before.
+  assert.equal(select(pod({ namespace: 'tenants', runtimeHandler: 'vm' }), t).handler, 'vm');
+  assert.equal(
+    select(pod({ namespace: 'tenants', annotations: { 'io.kubernetes.cri.untrusted-workload': 'true' } }), t).handler,
+    'vm',
+  );
+  assert.equal(
+    select(pod({ namespace: 'other', annotations: { 'crimux.io/runtime': 'docker' } }), t).handler,
+    'docker',
+  );
+});
+
+test('a pinned rule wins over an earlier unpinned rule', () => {
+  const t = table({
+    rules: [
+      { name: 'all-docker', handler: 'docker', match: {} },
+      { name: 'pin', handler: 'vm', pin: true, match: { namespaces: ['tenants'] } },
+    ],
+  });
+  assert.equal(select(pod({ namespace: 'tenants' }), t).reason, 'pinned rule pin');
+  assert.equal(select(pod({ namespace: 'x' }), t).reason, 'rule all-docker');
 });

@@ -30,6 +30,8 @@ describe('vm backend end to end over CRI', { timeout: 900_000 }, () => {
     daemon = await startDaemon({
       config: {
         handlers: { vm: { backend: 'vm', options: {} } },
+        // Annotation routing is denied by default (issue #19); this test's operator allows it for vm.
+        routing: { annotationPolicy: [{ namespaces: ['*'], handlers: ['vm'] }] },
         backends: { vm: { enabled: true, guestDir: h.GUEST_DIR } },
         network: { confDir: h.writeCniConf(tmp, SLOT) },
         security: { logRoot },

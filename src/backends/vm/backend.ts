@@ -29,6 +29,8 @@ import { portForward } from './portforward';
 import { qemuCpuNs } from './qemu';
 import * as sb from './sandboxes';
 import { setupContext } from './setup';
+import { setConsoleLogMaxBytes } from './console-log';
+import type { VmBackendConfig } from './config';
 import type { StatsReply } from './protocol';
 import * as st from './status';
 import type { PodRecord } from './store';
@@ -57,6 +59,7 @@ export class VmBackend extends BaseBackend {
 
   /** Never fails for a missing guest: health reports it, so the rest of the node keeps working. */
   async start(ctx: CallContext): Promise<void> {
+    setConsoleLogMaxBytes((this.deps.config.backends.vm as unknown as VmBackendConfig).consoleLogMaxBytes);
     try {
       this.x = await setupContext(this.deps, ctx.log);
     } catch (err) {

@@ -2,6 +2,10 @@
  * Bringing a VM up: a cold boot (kernel → /init → agent, ≈4 s under TCG) or a clone of a template snapshot
  * (qemu -incoming from the state file, then `cont`: ≈0.5 s). Both end with the agent answering a ping.
  */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { UnavailableError } from '../../errors';
 import type { Logger } from '../../log/logger';
 import type { Event } from './protocol';
@@ -53,7 +57,11 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
   const q = await vm.qmp();
   // Capabilities must be set before the load starts, hence `defer` rather than -incoming exec:… on the command line.
   await q.execute('migrate-set-capabilities', IGNORE_SHARED);
-  await q.execute('migrate-incoming', { uri: `exec:cat ${stateFile}` });
+  // Not `exec:cat FILE`: qemu's sandbox denies spawning (qemu.ts). qemu listens, crimux streams the file in.
+  const sock = migrationSocket(vm);
+  fs.rmSync(sock, { force: true });
+  await q.execute('migrate-incoming', { uri: `unix:${sock}` });
+  const sent = sendFile(sock, stateFile, timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = (await q.execute('query-status')) as { status: string };
@@ -66,6 +74,8 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
     if (Date.now() > deadline) throw new UnavailableError('restore vm: template state not loaded in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+  await sent;
+  fs.rmSync(sock, { force: true });
   await q.execute('cont');
 }
 
@@ -78,7 +88,11 @@ export async function snapshotVm(vm: Vm, stateFile: string, timeoutMs: number): 
   const q: Qmp = await vm.qmp();
   await q.execute('migrate-set-capabilities', IGNORE_SHARED);
   await q.execute('stop');
-  await q.execute('migrate', { uri: `exec:cat > ${stateFile}` });
+  // Not `exec:cat > FILE` (qemu may not spawn): crimux listens, qemu connects and streams, crimux writes the file.
+  const sock = migrationSocket(vm);
+  const received = receiveFile(sock, stateFile, timeoutMs);
+  await received.listening;
+  await q.execute('migrate', { uri: `unix:${sock}` });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const m = (await q.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
@@ -89,4 +103,59 @@ export async function snapshotVm(vm: Vm, stateFile: string, timeoutMs: number): 
     if (Date.now() > deadline) throw new UnavailableError('snapshot vm: migration did not complete in time');
     await new Promise((r) => setTimeout(r, 50));
   }
+  await received.done;
+}
+
+function migrationSocket(vm: Vm): string {
+  return path.join(vm.paths.dir, 'migrate.sock');
+}
+
+/** Connects to qemu's incoming-migration socket and streams `file` into it. */
+async function sendFile(sock: string, file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // qemu creates the listening socket during migrate-incoming; retry briefly if we are early.
+  let conn: net.Socket;
+  for (;;) {
+    try {
+      conn = await new Promise<net.Socket>((resolve, reject) => {
+        const c = net.createConnection(sock);
+        c.once('connect', () => resolve(c));
+        c.once('error', reject);
+      });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new UnavailableError(`restore vm: connect to ${sock}: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await pipeline(fs.createReadStream(file), conn).catch((err: unknown) => {
+    throw new UnavailableError(`restore vm: send template state: ${String(err)}`);
+  });
+}
+
+/** Listens on `sock` for qemu's outgoing migration and writes what arrives to `file`. */
+function receiveFile(sock: string, file: string, timeoutMs: number): { listening: Promise<void>; done: Promise<void> } {
+  fs.rmSync(sock, { force: true });
+  const server = net.createServer();
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(sock, resolve);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      server.close();
+      reject(new UnavailableError('snapshot vm: qemu did not stream its state in time'));
+    }, timeoutMs);
+    server.once('connection', (conn) => {
+      server.close();
+      pipeline(conn, fs.createWriteStream(file, { mode: 0o600 }))
+        .then(resolve, (err: unknown) => reject(new UnavailableError(`snapshot vm: write state: ${String(err)}`)))
+        .finally(() => {
+          clearTimeout(timer);
+          fs.rmSync(sock, { force: true });
+        });
+    });
+  });
+  done.catch(() => undefined);
+  return { listening, done };
 }

@@ -88,6 +88,12 @@ export const vmConfigSchema = {
     default: 256,
     env: 'CRIMUX_VM_ROOTFS_HEADROOM_MIB',
   },
+  consoleLogMaxBytes: {
+    doc: 'Size past which a VM console log on the host is rotated (newest half kept in console.log.1): a guest flooding its console cannot fill the disk.',
+    format: 'nat',
+    default: 1024 * 1024,
+    env: 'CRIMUX_VM_CONSOLE_LOG_MAX_BYTES',
+  },
 };
 
 export interface VmBackendConfig {
@@ -105,4 +111,5 @@ export interface VmBackendConfig {
   bootTimeoutSeconds: number;
   maxConcurrentBoots: number;
   rootfsHeadroomMiB: number;
+  consoleLogMaxBytes: number;
 }

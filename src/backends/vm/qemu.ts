@@ -4,13 +4,24 @@
  * Every VM — cold boot, template, clone — gets the *same* device set, because a snapshot can only be restored
  * into an identical machine: virtio-serial (agent), virtio-blk (read-only tools disk), virtio-scsi (container
  * disks, hot-plugged later), virtio-net (backend: tap in the pod netns, or an isolated user netdev).
- * qemu runs with -daemonize (own session, re-parented to init) and a pidfile, so crimux can exit or crash without
- * taking the pods with it, and find them again from the pidfile and sockets.
+ * qemu runs in its own session (spawned detached, not waited for) with a pidfile, so crimux can exit or crash
+ * without taking the pods with it, and find them again from the pidfile and sockets.
+ *
+ * Confinement (issue #19): qemu parses guest-controlled device traffic as root, so it runs under its seccomp
+ * sandbox with every optional deny set (QEMU_SANDBOX). Two consequences shape this file and boot.ts:
+ *  - no -daemonize: daemonizing forks and calls setsid after the filter is installed, which spawn=deny and
+ *    elevateprivileges=deny kill (SIGSYS, checked with qemu 7.2 here); crimux detaches qemu itself instead;
+ *  - no `exec:` migration URIs (they fork a shell): templates are saved and loaded over a unix socket.
+ * qemu still runs as root: -runas needs setuid/setgid after the filter (elevateprivileges=deny forbids it), and
+ * the disks hot-plugged later (blockdev-add opens qcow2 overlays in crimux's 0700 state dir) and the tap in the
+ * pod netns would need per-VM ownership changes first. The seccomp filter is the boundary we can enforce here.
+ * The guest console goes to an append-only file chardev whose size console-log.ts caps.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { UnavailableError } from '../../errors';
+import { InvalidArgumentError, UnavailableError } from '../../errors';
+import { watchConsoleLog } from './console-log';
 import type { GuestArtefacts } from './guest';
 
 /** The MAC every VM's NIC starts with (template and cold boot alike); netconf gives it the pod's MAC. */
@@ -63,6 +74,19 @@ export function hostTscKhz(): number {
   return m?.[1] ? Math.round(Number(m[1]) * 1000) : 0;
 }
 
+/**
+ * Paths end up inside qemu's `key=value,key=value` option strings: a `,` would start a new option of the path's
+ * choosing. They are crimux's own (state dir, pod IDs), never a request's; a config that puts a comma in them is
+ * refused rather than escaped.
+ */
+function refuseOptionSeparators(values: readonly string[]): void {
+  const bad = values.find((v) => v.includes(','));
+  if (bad !== undefined) throw new InvalidArgumentError(`build qemu command line: "${bad}" contains ","`);
+}
+
+/** qemu's seccomp sandbox with every optional deny: no obsolete syscalls, set*id, fork/exec, or priority/affinity. */
+export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
 export function qemuArgs(s: QemuSpec): string[] {
   const append = ['console=ttyS0', 'quiet', 'panic=-1', 'nowatchdog'];
   const accel: string[] = [];
@@ -77,6 +101,7 @@ export function qemuArgs(s: QemuSpec): string[] {
   }
   if (s.extraAppend) append.push(s.extraAppend);
   const p = s.paths;
+  refuseOptionSeparators([p.consoleLog, p.agentSock, p.qmpSock, s.guest.tools, s.memFile?.path ?? '', s.tap ?? '']);
   const mem = s.memFile
     ? [
         '-object',
@@ -102,8 +127,10 @@ export function qemuArgs(s: QemuSpec): string[] {
     s.guest.initrd,
     '-append',
     append.join(' '),
+    '-chardev',
+    `file,id=console,path=${p.consoleLog},append=on`,
     '-serial',
-    `file:${p.consoleLog}`,
+    'chardev:console',
     '-chardev',
     `socket,id=agent,path=${p.agentSock},server=on,wait=off`,
     '-device',
@@ -124,42 +151,55 @@ export function qemuArgs(s: QemuSpec): string[] {
     `virtio-net-device,netdev=n0,mac=${TEMPLATE_MAC}`,
     '-pidfile',
     p.pidFile,
-    '-daemonize',
+    '-sandbox',
+    QEMU_SANDBOX,
   ];
   if (s.incoming) args.push('-incoming', 'defer');
   return args;
 }
 
 /**
- * Start qemu detached (inside `netns` when given) and return its pid. -daemonize makes the launcher exit once the
- * VM is set up, so a non-zero exit here carries qemu's own error message.
+ * Start qemu detached (inside `netns` when given) and return its pid once it serves QMP. qemu's stderr goes to a
+ * file beside its sockets, so an early exit reports qemu's own message and a later write never hits a closed pipe.
  */
 export async function startQemu(s: QemuSpec, netns?: string): Promise<number> {
   fs.mkdirSync(s.paths.dir, { recursive: true });
   for (const f of [s.paths.agentSock, s.paths.qmpSock, s.paths.pidFile]) fs.rmSync(f, { force: true });
+  watchConsoleLog(s.paths.consoleLog);
+  // nsenter execs qemu in place (no fork): the child's pid is qemu's.
   const argv = netns ? ['nsenter', `--net=${netns}`, '--', s.qemu, ...qemuArgs(s)] : [s.qemu, ...qemuArgs(s)];
   const [cmd, ...rest] = argv as [string, ...string[]];
-  const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', (e) => reject(new UnavailableError(`start qemu: ${e.message}`, { cause: e })));
-    // qemu daemonizes once the machine is set up (well under a second); a launcher stuck longer is killed.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(err);
-      else reject(new UnavailableError(`start qemu: exit ${String(code)}: ${err.trim().slice(0, 2000)}`));
-    });
-  });
-  // With -incoming the launcher can exit before the daemon has written its pid into the (locked) file: poll briefly.
-  let pid = readPid(s.paths.pidFile);
-  for (let i = 0; pid === undefined && i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 25));
-    pid = readPid(s.paths.pidFile);
+  const errFile = path.join(s.paths.dir, 'qemu.stderr');
+  const errFd = fs.openSync(errFile, 'w', 0o600);
+  let child;
+  try {
+    child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', errFd], detached: true });
+  } finally {
+    fs.closeSync(errFd);
   }
-  if (pid === undefined) throw new UnavailableError(`start qemu: no pid file ${s.paths.pidFile} (${stderr.trim()})`);
-  return pid;
+  child.unref();
+  let exit: string | undefined;
+  child.on('error', (e) => (exit = e.message));
+  child.on('exit', (code, sig) => (exit = `exit ${String(code ?? sig)}`));
+  const stderr = (): string => {
+    try {
+      return fs.readFileSync(errFile, 'utf8').trim().slice(0, 2000);
+    } catch {
+      return '';
+    }
+  };
+  // qemu creates its QMP socket while setting the machine up (well under a second); one stuck longer is killed.
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(s.paths.qmpSock) || readPid(s.paths.pidFile) === undefined) {
+    if (exit !== undefined) throw new UnavailableError(`start qemu: ${exit}: ${stderr()}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new UnavailableError(`start qemu: no QMP socket within 60 s (${stderr()})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (exit !== undefined) throw new UnavailableError(`start qemu: ${exit}: ${stderr()}`);
+  return readPid(s.paths.pidFile)!;
 }
 
 export function readPid(file: string): number | undefined {
