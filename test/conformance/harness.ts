@@ -7,7 +7,8 @@
  * - refuse: the spec must end in InvalidArgument/Unimplemented naming the field (its first refused call);
  * - todo: the spec runs as a node:test todo, its outcome recorded either way.
  * Every outcome is recorded to bench/results/conformance.json (results.ts). Handlers run concurrently (each
- * handler's specs in order) unless CRIMUX_CONFORMANCE_SERIAL=1.
+ * handler's specs in order) unless CRIMUX_CONFORMANCE_SERIAL=1; CRIMUX_CONFORMANCE_HANDLERS and
+ * CRIMUX_CONFORMANCE_SPECS narrow a run to some handlers and specs.
  */
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -63,6 +64,7 @@ export function conformance(file: ConformanceFile): void {
   const problem = tableProblem();
   if (problem) throw new Error(`test/conformance/expectations.ts: ${problem}`);
   const handlers = selectedHandlers();
+  const specs = selectedSpecs(file.specs);
   let env: ConformanceEnv | undefined;
   const shared = new Map<string, { value: Promise<unknown>; release?: (v: unknown) => Promise<unknown> }>();
 
@@ -92,7 +94,7 @@ export function conformance(file: ConformanceFile): void {
     for (const handler of handlers) {
       const skip = unavailable(handler.backend);
       describe(handler.name, { skip, concurrency: 1 }, () => {
-        for (const spec of file.specs) {
+        for (const spec of specs) {
           const exp = expectationOf(handler.name, spec.id);
           const limit = Math.round((spec.timeoutMs ?? 120_000) * HANDLER_SLOWNESS[handler.backend]);
           const todo = typeof exp === 'object' && 'todo' in exp ? exp.todo : undefined;
@@ -126,13 +128,22 @@ export function conformance(file: ConformanceFile): void {
         }
       });
       if (skip) {
-        for (const spec of file.specs) {
+        for (const spec of specs) {
           const at = new Date().toISOString();
           record(handler.name, spec.id, { title: spec.title, file: file.name, outcome: 'skip', ms: 0, note: skip, at });
         }
       }
     }
   });
+}
+
+/** CRIMUX_CONFORMANCE_SPECS: comma-separated spec id prefixes (e.g. "networking/,container/exec"); all when unset. */
+function selectedSpecs(specs: readonly Spec[]): readonly Spec[] {
+  const prefixes = (process.env.CRIMUX_CONFORMANCE_SPECS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return prefixes.length === 0 ? specs : specs.filter((s) => prefixes.some((p) => s.id.startsWith(p)));
 }
 
 /** Runs a spec within its bound; resolves with what it threw (undefined when it passed). */
