@@ -58,7 +58,7 @@ describe('docker pods run images pulled as the kubelet pulls them (no runtime ha
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
-  it('pulls into the shared store only, then one transfer serves two concurrent creates', async () => {
+  it('pulls into the shared store only, then one transfer serves two concurrent creates', async (t) => {
     const pulled = await daemon.img('PullImage', { image: { image: image.ref } }, { deadlineMs: 120_000 });
     assert.equal(pulled.image_ref, image.id);
     assert.equal(await dockerImage(image.id), undefined, 'the pull did not touch Docker');
@@ -103,6 +103,7 @@ describe('docker pods run images pulled as the kubelet pulls them (no runtime ha
       .split('\n')
       .filter((l) => l.includes('transferred image into docker') && l.includes(image.id));
     assert.equal(transfers.length, 1, `one transfer for two creates:\n${transfers.join('\n')}`);
+    t.diagnostic(transfers[0] ?? '');
 
     const inDocker = await dockerImage(image.id);
     assert.equal(inDocker?.Id, image.id, 'Docker computed the same image ID (config digest)');
