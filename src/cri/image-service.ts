@@ -30,12 +30,12 @@ export function imageService(env: RpcEnv, router: Router): ImageServiceHandlers 
     }),
     ImageStatus: unary(env, 'ImageStatus', async (req, ctx) => {
       const image = imageRef(req.image, 'image status');
-      const res = await images.storeFor(req.image?.runtime_handler ?? '').status(ctx, image, req.verbose);
+      const res = await images.status(ctx, req.image?.runtime_handler ?? '', image, req.verbose);
       return { image: res.image, info: req.verbose ? res.info : {} };
     }),
     RemoveImage: unary(env, 'RemoveImage', async (req, ctx) => {
       const image = imageRef(req.image, 'remove image');
-      await images.storeFor(req.image?.runtime_handler ?? '').remove(ctx, image);
+      await images.remove(ctx, req.image?.runtime_handler ?? '', image);
       return {};
     }),
     ImageFsInfo: unary(env, 'ImageFsInfo', async (_req, ctx) => {

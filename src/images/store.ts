@@ -37,6 +37,7 @@ import { formatReference, parseReference, type ImageReference } from './referenc
 import { findImage, toCriImage, toResolved, verboseInfo } from './image-view';
 import { collectGarbage } from './gc';
 import { SingleFlight } from './sync';
+import { exportImage, type ExportedImage, type ImageExporter } from './export';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { untilAbort } from '../util/abort';
 import { DeadlineExceededError, NotFoundError, UnavailableError } from '../errors';
@@ -55,7 +56,7 @@ export interface OciImageStoreOptions {
 const BACKEND = { backend: 'oci' } as const;
 const META = 'meta';
 
-export class OciImageStore implements ImageStore, SnapshotStore {
+export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
   readonly name = 'oci';
   private readonly tmpDir: string;
   private readonly hosts: RegistryHosts;
@@ -210,6 +211,11 @@ export class OciImageStore implements ImageStore, SnapshotStore {
       await this.gc();
       ctx.log.info('removed image', { image: ref, id: rec.id });
     });
+  }
+
+  /** The image's stored blobs, for another store to take it in (export.ts). */
+  exportImage(ref: string): Promise<ExportedImage | undefined> {
+    return exportImage(this.meta.all(), this.content, ref);
   }
 
   fsInfo(_ctx: CallContext): Promise<FsInfo> {

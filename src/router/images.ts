@@ -1,13 +1,21 @@
 /**
  * ImageService routing (KEP-4216): calls go to the image store of the backend serving the requested runtime
- * handler ("" = the default handler). Lists and fs info merge every distinct store once; the runc, vm and rkt
- * backends share one store, Docker keeps its own.
+ * handler ("" = the default handler). The runc, vm and rkt backends share one store, Docker keeps its own and takes
+ * images of the shared store in on demand (its store's `importsFrom`), so for a docker handler an image of either
+ * store is present. Lists and fs info merge every distinct store into one view (image-merge.ts); RemoveImage
+ * without a handler removes the image from every store, so the kubelet's image GC (which sends none) frees both.
  */
 import type { CallContext } from '../backends/backend';
-import { InvalidArgumentError } from '../errors';
+import { errorMessage, InvalidArgumentError } from '../errors';
 import type * as cri from '../cri/types';
-import type { FsInfo, ImageStore } from '../images/types';
+import type { FsInfo, ImageStatusResult, ImageStore } from '../images/types';
 import type { RouterCore } from './core';
+import { mergeFilesystems, mergeImages } from './image-merge';
+
+/** A store that can use another store's images as its own (Docker's, through a transfer at create time). */
+interface ImportingStore extends ImageStore {
+  readonly importsFrom?: ImageStore;
+}
 
 export class ImageRouter {
   constructor(private readonly core: RouterCore) {}
@@ -18,12 +26,14 @@ export class ImageRouter {
     const h = this.core.table.handlers.get(name);
     if (!h?.enabled) {
       const known = [...this.core.table.handlers.values()].filter((e) => e.enabled).map((e) => e.name);
-      throw new InvalidArgumentError(`route image request: unknown or disabled runtime handler "${name}" (enabled: ${known.join(', ')})`);
+      throw new InvalidArgumentError(
+        `route image request: unknown or disabled runtime handler "${name}" (enabled: ${known.join(', ')})`,
+      );
     }
     return this.core.backend(h.backend).images;
   }
 
-  /** Each distinct store once, with the handler its images are reported under. */
+  /** Each distinct store once, the default handler's first, with the handler its images are reported under. */
   stores(): { store: ImageStore; handler: string }[] {
     const out = new Map<ImageStore, string>();
     const order = [this.core.table.defaultHandler, ...this.core.table.handlers.keys()];
@@ -36,30 +46,72 @@ export class ImageRouter {
     return [...out].map(([store, handler]) => ({ store, handler }));
   }
 
+  /**
+   * The handler's store, then the store it imports from. With no handler that is the default handler's view:
+   * an image only Docker holds is not reported to a kubelet that would run it on the shared store's backends, so
+   * the kubelet pulls it (into the shared store) instead of failing at create.
+   */
+  async status(ctx: CallContext, handler: string, ref: string, verbose: boolean): Promise<ImageStatusResult> {
+    const own = this.storeFor(handler) as ImportingStore;
+    const res = await own.status(ctx, ref, verbose);
+    if (res.image || !own.importsFrom) return res;
+    return own.importsFrom.status(ctx, ref, verbose);
+  }
+
+  /** From the handler's store; with no handler from every store (what the kubelet's image GC sends). */
+  async remove(ctx: CallContext, handler: string, ref: string): Promise<void> {
+    if (handler !== '') {
+      await this.storeFor(handler).remove(ctx, ref);
+      return;
+    }
+    const results = await Promise.allSettled(this.stores().map(({ store }) => store.remove(ctx, ref)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   async list(ctx: CallContext, filter: cri.ImageFilter | null): Promise<cri.Image[]> {
     const wanted = filter?.image?.image ?? '';
-    const lists = await Promise.all(
-      this.stores().map(async ({ store, handler }) => {
-        if (wanted) {
-          const st = await store.status(ctx, wanted, false);
-          return st.image ? [withHandler(st.image, handler)] : [];
-        }
-        return (await store.list(ctx)).map((img) => withHandler(img, handler));
-      }),
-    );
-    return lists.flat();
+    const lists = await this.fromEachStore(ctx, 'list images', async (store) => {
+      if (!wanted) return store.list(ctx);
+      const st = await store.status(ctx, wanted, false);
+      return st.image ? [st.image] : [];
+    });
+    return mergeImages(lists.map(({ value, handler }) => ({ images: value, handler })));
   }
 
   async fsInfo(ctx: CallContext): Promise<FsInfo> {
-    const infos = await Promise.all(this.stores().map(({ store }) => store.fsInfo(ctx)));
+    const infos = (await this.fromEachStore(ctx, 'image fs info', (store) => store.fsInfo(ctx))).map((r) => r.value);
     return {
-      imageFilesystems: infos.flatMap((i) => i.imageFilesystems),
+      imageFilesystems: await mergeFilesystems(infos.flatMap((i) => i.imageFilesystems)),
       containerFilesystems: infos.flatMap((i) => i.containerFilesystems),
     };
   }
-}
 
-function withHandler(img: cri.Image, handler: string): cri.Image {
-  const spec = img.spec ?? { image: img.id ?? '' };
-  return { ...img, spec: { ...spec, runtime_handler: handler } };
+  /**
+   * One call per store; a store that fails (dockerd down) is left out and logged, so the others still answer.
+   * Only when every store fails does the call fail.
+   */
+  private async fromEachStore<T>(
+    ctx: CallContext,
+    what: string,
+    fn: (store: ImageStore) => Promise<T>,
+  ): Promise<{ value: T; handler: string }[]> {
+    const stores = this.stores();
+    const results = await Promise.allSettled(stores.map(({ store }) => fn(store)));
+    const out: { value: T; handler: string }[] = [];
+    let firstError: unknown;
+    results.forEach((r, i) => {
+      const s = stores[i] as { store: ImageStore; handler: string };
+      if (r.status === 'fulfilled') out.push({ value: r.value, handler: s.handler });
+      else {
+        firstError ??= r.reason;
+        ctx.log.warn(`${what}: a store failed, answering without it`, {
+          store: s.store.name,
+          error: errorMessage(r.reason),
+        });
+      }
+    });
+    if (out.length === 0 && firstError !== undefined) throw firstError;
+    return out;
+  }
 }

@@ -72,7 +72,11 @@ export async function cleanupNetwork(netnsDir: string, slot: number): Promise<vo
 }
 
 /** Config for a crimux whose docker handler uses the local registry and the slot's test CNI network. */
-export async function makeEnv(registryPort: number, slot: number, extra: Record<string, unknown> = {}): Promise<TestEnv> {
+export async function makeEnv(
+  registryPort: number,
+  slot: number,
+  extra: Record<string, unknown> = {},
+): Promise<TestEnv> {
   const { subnet } = netSlot(slot);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-docker-'));
   const confDir = await writeCniConf(dir, slot);
@@ -129,8 +133,16 @@ export function deps(env: TestEnv, log: Logger): BackendDeps {
     log,
     stateDir: path.join(env.config.stateDir, 'backends', 'docker'),
     runDir: path.join(env.config.runDir, 'docker'),
-    // The docker backend keeps its own store; nothing may touch the shared one.
-    sharedImages: new Proxy({}, { get: () => { throw new Error('docker backend used the shared image store'); } }) as never,
+    // The docker backend keeps its own store and may only read images out of the shared one (here: empty).
+    sharedImages: new Proxy(
+      {},
+      {
+        get: (_t, prop) => {
+          if (prop === 'exportImage') return () => Promise.resolve(undefined);
+          throw new Error(`docker backend used the shared image store (${String(prop)})`);
+        },
+      },
+    ) as never,
     metrics: new Metrics({ processMetrics: false }),
   };
 }
@@ -142,12 +154,24 @@ export function ctx(log: Logger, timeoutMs = 120_000): CallContext {
 let seq = 0;
 /** A unique, valid crimux-style ID (64 hex chars like the router allocates). */
 export function newId(): string {
-  const rand = Array.from({ length: 8 }, () => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0'));
+  const rand = Array.from({ length: 8 }, () =>
+    Math.floor(Math.random() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0'),
+  );
   seq++;
   return rand.join('');
 }
 
-export function sandboxConfig(env: TestEnv, name: string, o: { hostNetwork?: boolean; annotations?: Record<string, string>; ports?: cri.PodSandboxConfig['port_mappings'] } = {}): cri.PodSandboxConfig {
+export function sandboxConfig(
+  env: TestEnv,
+  name: string,
+  o: {
+    hostNetwork?: boolean;
+    annotations?: Record<string, string>;
+    ports?: cri.PodSandboxConfig['port_mappings'];
+  } = {},
+): cri.PodSandboxConfig {
   const uid = `uid-${name}-${seq}`;
   return {
     metadata: { name, namespace: 'default', uid, attempt: 0 },
@@ -160,7 +184,13 @@ export function sandboxConfig(env: TestEnv, name: string, o: { hostNetwork?: boo
     linux: {
       cgroup_parent: '',
       security_context: {
-        namespace_options: { network: o.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '', userns_options: null },
+        namespace_options: {
+          network: o.hostNetwork ? 'NODE' : 'POD',
+          pid: 'CONTAINER',
+          ipc: 'POD',
+          target_id: '',
+          userns_options: null,
+        },
         selinux_options: null,
         run_as_user: null,
         readonly_rootfs: false,
@@ -180,7 +210,11 @@ export function sandboxConfig(env: TestEnv, name: string, o: { hostNetwork?: boo
   };
 }
 
-export function containerConfig(name: string, image: string, o: Partial<cri.ContainerConfig> = {}): cri.ContainerConfig {
+export function containerConfig(
+  name: string,
+  image: string,
+  o: Partial<cri.ContainerConfig> = {},
+): cri.ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: { image, annotations: {}, user_specified_image: image, runtime_handler: '', image_ref: '' },
@@ -205,7 +239,11 @@ export function containerConfig(name: string, image: string, o: Partial<cri.Cont
 }
 
 /** Polls `fn` until it returns a truthy value (bounded). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -222,6 +260,15 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
 
 /** `docker ps -a` names of containers carrying a crimux label value. */
 export async function dockerNames(filter: string): Promise<string[]> {
-  const { stdout } = await run('docker', ['-H', `unix://${DOCKER_SOCKET}`, 'ps', '-a', '--filter', `label=${filter}`, '--format', '{{.Names}}']);
+  const { stdout } = await run('docker', [
+    '-H',
+    `unix://${DOCKER_SOCKET}`,
+    'ps',
+    '-a',
+    '--filter',
+    `label=${filter}`,
+    '--format',
+    '{{.Names}}',
+  ]);
   return stdout.split('\n').filter(Boolean);
 }

@@ -2,12 +2,23 @@
  * An in-memory DockerEngine for unit tests: containers with labels and states, images with tags, and a switch
  * that makes every call fail like an unreachable dockerd. Only the seam is faked; everything above it is real.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { FailedPreconditionError, NotFoundError, UnavailableError } from '../../src/errors';
 import type { DockerEngine, ExecCreate, LogsOptions } from '../../src/backends/docker/engine-client';
 import type {
-  ContainerInspect, ContainerSummary, CreateContainerBody, DockerInfo, DockerResources, DockerStats, DockerVersion,
-  ExecInspect, ImageInspect, ImageSummary, RegistryAuth, SystemDf,
+  ContainerInspect,
+  ContainerSummary,
+  CreateContainerBody,
+  DockerInfo,
+  DockerResources,
+  DockerStats,
+  DockerVersion,
+  ExecInspect,
+  ImageInspect,
+  ImageSummary,
+  RegistryAuth,
+  SystemDf,
 } from '../../src/backends/docker/engine-types';
 
 interface FakeContainer {
@@ -36,7 +47,10 @@ export class FakeEngine implements DockerEngine {
   readonly registry = new Set<string>();
 
   private check(): void {
-    if (this.down) throw new UnavailableError('docker daemon unreachable (fake)', { context: { reason: 'DockerDaemonUnavailable' } });
+    if (this.down)
+      throw new UnavailableError('docker daemon unreachable (fake)', {
+        context: { reason: 'DockerDaemonUnavailable' },
+      });
   }
   private get(id: string): FakeContainer {
     this.check();
@@ -67,7 +81,9 @@ export class FakeEngine implements DockerEngine {
   async createContainer(name: string, body: CreateContainerBody): Promise<string> {
     this.check();
     if ([...this.containers.values()].some((c) => c.name === name)) {
-      throw new FailedPreconditionError(`Conflict. The container name "/${name}" is already in use`, { context: { dockerStatus: 409 } });
+      throw new FailedPreconditionError(`Conflict. The container name "/${name}" is already in use`, {
+        context: { dockerStatus: 409 },
+      });
     }
     this.image(body.Image);
     const id = hex(++counter);
@@ -91,24 +107,50 @@ export class FakeEngine implements DockerEngine {
     const c = this.get(id);
     const t = '2026-01-01T00:00:00Z';
     return {
-      Id: c.id, Name: `/${c.name}`, Created: t, Image: this.image(c.body.Image).id,
+      Id: c.id,
+      Name: `/${c.name}`,
+      Created: t,
+      Image: this.image(c.body.Image).id,
       State: {
-        Status: c.status, Running: c.status === 'running', Paused: false, Restarting: false, OOMKilled: false, Dead: false,
-        Pid: c.status === 'running' ? 4242 : 0, ExitCode: c.exitCode, Error: '', StartedAt: t, FinishedAt: c.status === 'exited' ? t : '0001-01-01T00:00:00Z',
+        Status: c.status,
+        Running: c.status === 'running',
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: c.status === 'running' ? 4242 : 0,
+        ExitCode: c.exitCode,
+        Error: '',
+        StartedAt: t,
+        FinishedAt: c.status === 'exited' ? t : '0001-01-01T00:00:00Z',
       },
-      Config: { Image: c.body.Image, Labels: c.body.Labels, User: c.body.User ?? '', Tty: c.body.Tty ?? false, Hostname: c.body.Hostname ?? '' },
+      Config: {
+        Image: c.body.Image,
+        Labels: c.body.Labels,
+        User: c.body.User ?? '',
+        Tty: c.body.Tty ?? false,
+        Hostname: c.body.Hostname ?? '',
+      },
       HostConfig: c.body.HostConfig,
       Mounts: [],
     };
   }
   async listContainers(labels: string[]): Promise<ContainerSummary[]> {
     this.check();
-    const match = (c: FakeContainer): boolean => labels.every((l) => {
-      const [k, v] = l.split('=') as [string, string];
-      return c.body.Labels[k] === v;
-    });
+    const match = (c: FakeContainer): boolean =>
+      labels.every((l) => {
+        const [k, v] = l.split('=') as [string, string];
+        return c.body.Labels[k] === v;
+      });
     return [...this.containers.values()].filter(match).map((c) => ({
-      Id: c.id, Names: [`/${c.name}`], Image: c.body.Image, ImageID: c.body.Image, Created: 0, State: c.status, Status: c.status, Labels: c.body.Labels,
+      Id: c.id,
+      Names: [`/${c.name}`],
+      Image: c.body.Image,
+      ImageID: c.body.Image,
+      Created: 0,
+      State: c.status,
+      Status: c.status,
+      Labels: c.body.Labels,
     }));
   }
   async updateContainer(id: string, r: DockerResources): Promise<void> {
@@ -145,10 +187,40 @@ export class FakeEngine implements DockerEngine {
     this.check();
     this.pulls.push({ repo, tag, auth });
     if (!this.registry.has(repo)) throw new NotFoundError(`pull ${repo}:${tag}: manifest unknown`);
-    const img = this.images.get(repo) ?? { id: `sha256:${hex(++counter)}`, tags: new Set<string>(), digests: new Set<string>() };
+    const img = this.images.get(repo) ?? {
+      id: `sha256:${hex(++counter)}`,
+      tags: new Set<string>(),
+      digests: new Set<string>(),
+    };
     img.tags.add(`${repo}:${tag}`);
     img.digests.add(`${repo}@sha256:${'d'.repeat(64)}`);
     this.images.set(repo, img);
+  }
+  /** What each POST /images/load received: the image ID Docker would compute, its tags and layer files. */
+  readonly loads: { id: string; tags: string[]; layers: string[]; files: string[] }[] = [];
+  /** Makes loads take this long, so tests can overlap them. */
+  loadDelayMs = 0;
+  async loadImage(archive: Readable): Promise<void> {
+    this.check();
+    const chunks: Buffer[] = [];
+    for await (const c of archive) chunks.push(c as Buffer);
+    const files = untar(Buffer.concat(chunks));
+    const manifest = JSON.parse((files.get('manifest.json') ?? Buffer.from('[]')).toString()) as {
+      Config: string;
+      RepoTags: string[];
+      Layers: string[];
+    }[];
+    const entry = manifest[0];
+    const config = entry && files.get(entry.Config);
+    if (!entry || !config || entry.Layers.some((l) => !files.has(l)))
+      throw new Error('load image: not a docker-archive (fake)');
+    await new Promise((r) => setTimeout(r, this.loadDelayMs));
+    // Like Docker: the image ID is the digest of the config bytes.
+    const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    this.loads.push({ id, tags: entry.RepoTags, layers: entry.Layers, files: [...files.keys()] });
+    const img = this.images.get(`load:${id}`) ?? { id, tags: new Set<string>(), digests: new Set<string>() };
+    for (const t of entry.RepoTags) img.tags.add(t);
+    this.images.set(`load:${id}`, img);
   }
   async tagImage(source: string, repo: string, tag: string): Promise<void> {
     this.image(source).tags.add(`${repo}:${tag}`);
@@ -159,7 +231,12 @@ export class FakeEngine implements DockerEngine {
   }
   async listImages(): Promise<ImageSummary[]> {
     this.check();
-    return [...this.images.values()].map((i) => ({ Id: i.id, RepoTags: [...i.tags], RepoDigests: [...i.digests], Size: 100 }));
+    return [...this.images.values()].map((i) => ({
+      Id: i.id,
+      RepoTags: [...i.tags],
+      RepoDigests: [...i.digests],
+      Size: 100,
+    }));
   }
   async removeImage(ref: string): Promise<void> {
     const img = this.image(ref);
@@ -169,4 +246,19 @@ export class FakeEngine implements DockerEngine {
     this.check();
     return { LayersSize: 100 };
   }
+}
+
+/** The regular files of a ustar archive by name (enough for the archives crimux writes). */
+function untar(buf: Buffer): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  let off = 0;
+  while (off + 512 <= buf.length) {
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    const size = parseInt(h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim(), 8);
+    files.set(name, buf.subarray(off + 512, off + 512 + size));
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
 }

@@ -78,9 +78,29 @@ describe('docker records', () => {
 
   it('rebuilds a container from its labels alone', () => {
     const cfg = containerConfig('c', 'busybox:1.36', {
-      mounts: [{ container_path: '/d', host_path: '/h', readonly: true, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE', uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '' }],
+      mounts: [
+        {
+          container_path: '/d',
+          host_path: '/h',
+          readonly: true,
+          selinux_relabel: false,
+          propagation: 'PROPAGATION_PRIVATE',
+          uidMappings: [],
+          gidMappings: [],
+          recursive_read_only: false,
+          image: null,
+          image_sub_path: '',
+        },
+      ],
     });
-    const labels = containerLabels({ id: 'cid', sandboxId: 'sid', createdAt: '9', config: cfg, imageRef: 'ref', logPath: '/l/c/0.log' });
+    const labels = containerLabels({
+      id: 'cid',
+      sandboxId: 'sid',
+      createdAt: '9',
+      config: cfg,
+      imageRef: 'ref',
+      logPath: '/l/c/0.log',
+    });
     const rec = readContainer(labels);
     assert.ok(rec);
     assert.equal(rec.sandboxId, 'sid');
@@ -93,7 +113,14 @@ describe('docker records', () => {
 
   it('ignores reserved crimux keys in CRI labels and foreign containers', () => {
     const cfg = containerConfig('c', 'busybox', { labels: { 'io.crimux.id': 'spoof', a: 'b' } });
-    const labels = containerLabels({ id: 'real', sandboxId: 's', createdAt: '1', config: cfg, imageRef: '', logPath: '' });
+    const labels = containerLabels({
+      id: 'real',
+      sandboxId: 's',
+      createdAt: '1',
+      config: cfg,
+      imageRef: '',
+      logPath: '',
+    });
     assert.equal(labels[LABEL.id], 'real');
     assert.equal(readContainer({ foo: 'bar' }), undefined);
     assert.equal(readSandbox(labels), undefined, 'a container record is not a sandbox');
@@ -119,11 +146,22 @@ describe('timestamps', () => {
 
 describe('multiplexed stream frames', () => {
   it('decodes frames split at any byte', () => {
-    const wire = Buffer.concat([encodeFrame('stdout', 'hello\n'), encodeFrame('stderr', 'oops'), encodeFrame('stdout', '')]);
+    const wire = Buffer.concat([
+      encodeFrame('stdout', 'hello\n'),
+      encodeFrame('stderr', 'oops'),
+      encodeFrame('stdout', ''),
+    ]);
     for (let cut = 0; cut <= wire.length; cut++) {
       const d = new FrameDecoder();
       const frames = [...d.push(wire.subarray(0, cut)), ...d.push(wire.subarray(cut))];
-      assert.deepEqual(frames.map((f) => [f.stream, f.data.toString()]), [['stdout', 'hello\n'], ['stderr', 'oops'], ['stdout', '']]);
+      assert.deepEqual(
+        frames.map((f) => [f.stream, f.data.toString()]),
+        [
+          ['stdout', 'hello\n'],
+          ['stderr', 'oops'],
+          ['stdout', ''],
+        ],
+      );
       assert.equal(d.leftover, 0);
     }
   });
@@ -135,19 +173,34 @@ describe('API version negotiation', () => {
     assert.ok(compareApi('1.41', '1.41') === 0);
     assert.ok(compareApi('1.43', '1.41') > 0);
   });
-  const cases: [string, string][] = [['1.41', '1.41'], ['1.40', '1.40'], ['1.45', '1.41']];
-  for (const [server, want] of cases) {
-    it(`speaks ${want} with a ${server} daemon`, () => assert.equal(negotiateApi({ Version: 'x', ApiVersion: server }), want));
+  // [server max, server min, spoken]: the highest both sides speak (MAX_API is 1.47).
+  const cases: [string, string | undefined, string][] = [
+    ['1.41', '1.12', '1.41'],
+    ['1.40', undefined, '1.40'],
+    ['1.45', '1.24', '1.45'],
+    ['1.52', '1.44', '1.47'],
+    ['1.47', '1.47', '1.47'],
+  ];
+  for (const [server, min, want] of cases) {
+    it(`speaks ${want} with a daemon of API ${min ?? '?'}–${server}`, () =>
+      assert.equal(negotiateApi({ Version: 'x', ApiVersion: server, ...(min ? { MinAPIVersion: min } : {}) }), want));
   }
   it('refuses a daemon older than 1.40', () => {
     assert.throws(() => negotiateApi({ Version: '18.09', ApiVersion: '1.39' }), { name: 'FailedPreconditionError' });
+  });
+  it('refuses a daemon whose minimum is above what crimux speaks, naming both ranges', () => {
+    assert.throws(() => negotiateApi({ Version: '40.0', ApiVersion: '1.60', MinAPIVersion: '1.50' }), {
+      name: 'FailedPreconditionError',
+      message: /dockerd 40\.0 accepts API 1\.50–1\.60, crimux speaks 1\.40–1\.47/,
+    });
   });
 });
 
 describe('handler options', () => {
   const h = (options: Record<string, unknown>) => ({ name: 'dk', backend: 'docker' as const, options });
-  it('accepts dockerRuntime', () => assert.deepEqual(parseHandlerOptions(h({ dockerRuntime: 'runc' })), { dockerRuntime: 'runc' }));
-  it('defaults to dockerd\'s runtime', () => assert.deepEqual(parseHandlerOptions(h({})), { dockerRuntime: '' }));
+  it('accepts dockerRuntime', () =>
+    assert.deepEqual(parseHandlerOptions(h({ dockerRuntime: 'runc' })), { dockerRuntime: 'runc' }));
+  it("defaults to dockerd's runtime", () => assert.deepEqual(parseHandlerOptions(h({})), { dockerRuntime: '' }));
   it('names the bad key', () => {
     assert.throws(() => parseHandlerOptions(h({ runtime: 'x' })), /handlers\.dk\.options\.runtime/);
     assert.throws(() => parseHandlerOptions(h({ dockerRuntime: 'a b' })), /handlers\.dk\.options\.dockerRuntime/);

@@ -35,11 +35,14 @@ export class ContainerOps {
     }
     await this.removeLeftovers(ctx, req.id);
     const spec = req.config.image?.image ?? '';
-    const img = spec ? await this.s.images.inspectRef(ctx, spec) : null;
-    if (!img) throw new NotFoundError(`create container ${req.id}: image "${spec}" is not in docker's store (pull it first)`);
-    const logPath = req.sandboxConfig.log_directory && req.config.log_path
-      ? path.join(req.sandboxConfig.log_directory, req.config.log_path)
-      : '';
+    if (!spec) throw new InvalidArgumentError(`create container ${req.id}: image is required`);
+    // The kubelet names the image by ID and says what the user wrote in user_specified_image (a tag, usually).
+    const names = [spec, req.config.image?.user_specified_image ?? ''];
+    const { inspect: img, imageRef } = await this.s.transfer.resolve(ctx, spec, names);
+    const logPath =
+      req.sandboxConfig.log_directory && req.config.log_path
+        ? path.join(req.sandboxConfig.log_directory, req.config.log_path)
+        : '';
     const { body, oomClamped } = containerCreateBody({
       id: req.id,
       sandboxId: req.sandboxId,
@@ -48,7 +51,7 @@ export class ContainerOps {
       config: req.config,
       sandboxConfig: req.sandboxConfig,
       imageId: img.Id,
-      imageRef: this.s.images.imageRef(img),
+      imageRef,
       createdAt: nowNs(),
       logPath,
       dockerRuntime: pause.HostConfig.Runtime ?? '',
@@ -72,7 +75,9 @@ export class ContainerOps {
       dockerId = await this.s.engine.createContainer(name, body, ctx.signal);
     } catch (err) {
       if (dockerStatusOf(err) === 409) {
-        throw new AlreadyExistsError(`create container ${req.id}: docker name ${name} is taken by another attempt`, { cause: err });
+        throw new AlreadyExistsError(`create container ${req.id}: docker name ${name} is taken by another attempt`, {
+          cause: err,
+        });
       }
       throw err;
     }
@@ -202,6 +207,8 @@ async function readSeccomp(config: cri.ContainerConfig): Promise<string | undefi
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new InvalidArgumentError(`create container: read seccomp profile ${file}: ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError(`create container: read seccomp profile ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from '../../config/types';
 import type { DockerBackendConfig } from './config';
 import type { DockerEngine } from './engine-client';
 import type { DockerImageStore } from './images';
+import type { ImageTransfer } from './image-transfer';
 import type { Lookup } from './lookup';
 import type { LogCopiers } from './log-copiers';
 import type { DockerPodNetwork } from './pod-network';
@@ -11,6 +12,8 @@ export interface DockerShared {
   readonly engine: DockerEngine;
   readonly lookup: Lookup;
   readonly images: DockerImageStore;
+  /** Docker's image for a container, transferred from the shared store when only that store has it. */
+  readonly transfer: ImageTransfer;
   readonly network: DockerPodNetwork;
   readonly copiers: LogCopiers;
   readonly config: Config;

@@ -2,8 +2,8 @@
  * DockerEngine: the one narrow seam between the docker backend and dockerd. Everything the backend asks of Docker
  * goes through this interface, so unit tests fake it and e2e tests use the real HttpDockerEngine below.
  *
- * The API version is negotiated on first use (GET /version, then min(server, MAX_API)), like the docker CLI does,
- * unless `backends.docker.apiVersion` pins it. A missing or refusing socket surfaces as UnavailableError, which the
+ * The API version is negotiated on first use (GET /version on the unversioned path, then min(server, MAX_API), never
+ * below the server's MinAPIVersion), like the docker CLI does, unless `backends.docker.apiVersion` pins it. A missing or refusing socket surfaces as UnavailableError, which the
  * backend turns into "not ready" health and the CRI layer into UNAVAILABLE.
  */
 import type { Readable } from 'node:stream';
@@ -27,8 +27,12 @@ import type {
 
 /** Oldest API with everything we use (MaskedPaths/ReadonlyPaths, one-shot stats: 1.40+/1.41). */
 export const MIN_API = '1.40';
-/** Newest API this client was written against; newer daemons speak it too. */
-export const MAX_API = '1.41';
+/**
+ * Newest API whose changes were checked against what this client sends and reads. Docker Engine 29+ refuses
+ * clients below 1.44, so the client must speak up to here; the fields used are unchanged through 1.47
+ * (1.44 drops VirtualSize, 1.45 drops image Container/ContainerConfig: neither is read).
+ */
+export const MAX_API = '1.47';
 
 export interface LogsOptions {
   /** Unix time with nanoseconds ("1700000000.123456789"); Docker's `since` is inclusive. */
@@ -89,6 +93,8 @@ export interface DockerEngine {
   /** Pulls `repo` at `tagOrDigest`; progress errors inside the 200 stream are thrown. */
   pullImage(repo: string, tagOrDigest: string, auth: RegistryAuth | undefined, signal?: AbortSignal): Promise<void>;
   tagImage(source: string, repo: string, tag: string, signal?: AbortSignal): Promise<void>;
+  /** Loads an image archive (docker-archive, plus OCI layout on dockerd 25+); errors inside the 200 stream are thrown. */
+  loadImage(archive: Readable, signal?: AbortSignal): Promise<void>;
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInspect>;
   listImages(signal?: AbortSignal): Promise<ImageSummary[]>;
   removeImage(ref: string, signal?: AbortSignal): Promise<void>;
@@ -113,14 +119,23 @@ export function compareApi(a: string, b: string): number {
   return 0;
 }
 
-/** The version to speak with a daemon that reports `server`; throws when the daemon is too old. */
+/**
+ * The version to speak with a daemon that reports `server`: the highest both sides speak. FailedPrecondition when
+ * the ranges do not overlap (a daemon older than MIN_API, or one whose MinAPIVersion is above MAX_API).
+ */
 export function negotiateApi(server: DockerVersion): string {
-  if (compareApi(server.ApiVersion, MIN_API) < 0) {
+  const chosen = compareApi(server.ApiVersion, MAX_API) < 0 ? server.ApiVersion : MAX_API;
+  const serverMin = server.MinAPIVersion ?? '';
+  const floor = serverMin !== '' && compareApi(serverMin, MIN_API) > 0 ? serverMin : MIN_API;
+  if (compareApi(chosen, floor) < 0) {
+    const serverRange = serverMin ? `${serverMin}–${server.ApiVersion}` : `up to ${server.ApiVersion}`;
     throw new FailedPreconditionError(
-      `negotiate docker API: dockerd ${server.Version} speaks API ${server.ApiVersion}, crimux needs ${MIN_API}+`,
+      `negotiate docker API: dockerd ${server.Version} accepts API ${serverRange}, crimux speaks ${MIN_API}–${MAX_API}` +
+        ' (set backends.docker.apiVersion only if you know both sides accept it)',
+      { context: { serverApi: server.ApiVersion, serverMinApi: serverMin } },
     );
   }
-  return compareApi(server.ApiVersion, MAX_API) < 0 ? server.ApiVersion : MAX_API;
+  return chosen;
 }
 
 const enc = (s: string): string => encodeURI(s);
@@ -155,14 +170,26 @@ export class HttpDockerEngine implements DockerEngine {
     await this.http.call({ method: 'GET', path: '/_ping', unversioned: true, signal, timeoutMs: 5000 });
   }
   version(signal?: AbortSignal): Promise<DockerVersion> {
-    return this.http.json<DockerVersion>({ method: 'GET', path: '/version', unversioned: true, signal, timeoutMs: 10_000 });
+    return this.http.json<DockerVersion>({
+      method: 'GET',
+      path: '/version',
+      unversioned: true,
+      signal,
+      timeoutMs: 10_000,
+    });
   }
   info(signal?: AbortSignal): Promise<DockerInfo> {
     return this.call({ method: 'GET', path: '/info', signal });
   }
 
   async createContainer(name: string, body: CreateContainerBody, signal?: AbortSignal): Promise<string> {
-    const r = await this.call<{ Id: string }>({ method: 'POST', path: '/containers/create', query: { name }, body, signal });
+    const r = await this.call<{ Id: string }>({
+      method: 'POST',
+      path: '/containers/create',
+      query: { name },
+      body,
+      signal,
+    });
     return r.Id;
   }
   async startContainer(id: string, signal?: AbortSignal): Promise<void> {
@@ -171,7 +198,13 @@ export class HttpDockerEngine implements DockerEngine {
   async stopContainer(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     // Docker waits `t` seconds itself; our own bound must outlast it.
     const timeoutMs = timeoutSeconds * 1000 + this.opts.requestTimeoutMs;
-    await this.call({ method: 'POST', path: `/containers/${enc(id)}/stop`, query: { t: timeoutSeconds }, signal, timeoutMs });
+    await this.call({
+      method: 'POST',
+      path: `/containers/${enc(id)}/stop`,
+      query: { t: timeoutSeconds },
+      signal,
+      timeoutMs,
+    });
   }
   async killContainer(id: string, sig: string, signal?: AbortSignal): Promise<void> {
     await this.call({ method: 'POST', path: `/containers/${enc(id)}/kill`, query: { signal: sig }, signal });
@@ -180,7 +213,12 @@ export class HttpDockerEngine implements DockerEngine {
     await this.call({ method: 'DELETE', path: `/containers/${enc(id)}`, query: { force: 1, v: 1 }, signal });
   }
   inspectContainer(id: string, o: { size?: boolean; signal?: AbortSignal }): Promise<ContainerInspect> {
-    return this.call({ method: 'GET', path: `/containers/${enc(id)}/json`, query: { size: o.size ? 1 : undefined }, signal: o.signal });
+    return this.call({
+      method: 'GET',
+      path: `/containers/${enc(id)}/json`,
+      query: { size: o.size ? 1 : undefined },
+      signal: o.signal,
+    });
   }
   listContainers(labels: string[], signal?: AbortSignal): Promise<ContainerSummary[]> {
     const filters = JSON.stringify({ label: labels });
@@ -206,7 +244,12 @@ export class HttpDockerEngine implements DockerEngine {
   }
   async startExec(execId: string, tty: boolean, signal?: AbortSignal): Promise<{ socket: Socket; head: Buffer }> {
     await this.ready(signal);
-    return this.http.upgrade({ method: 'POST', path: `/exec/${enc(execId)}/start`, body: { Detach: false, Tty: tty }, signal });
+    return this.http.upgrade({
+      method: 'POST',
+      path: `/exec/${enc(execId)}/start`,
+      body: { Detach: false, Tty: tty },
+      signal,
+    });
   }
   inspectExec(execId: string, signal?: AbortSignal): Promise<ExecInspect> {
     return this.call({ method: 'GET', path: `/exec/${enc(execId)}/json`, signal });
@@ -225,7 +268,12 @@ export class HttpDockerEngine implements DockerEngine {
     await this.call({ method: 'POST', path: `/containers/${enc(id)}/resize`, query, signal });
   }
 
-  async pullImage(repo: string, tagOrDigest: string, auth: RegistryAuth | undefined, signal?: AbortSignal): Promise<void> {
+  async pullImage(
+    repo: string,
+    tagOrDigest: string,
+    auth: RegistryAuth | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.ready(signal);
     const headers: Record<string, string> = {};
     if (auth) headers['X-Registry-Auth'] = Buffer.from(JSON.stringify(auth)).toString('base64url');
@@ -240,6 +288,17 @@ export class HttpDockerEngine implements DockerEngine {
   }
   async tagImage(source: string, repo: string, tag: string, signal?: AbortSignal): Promise<void> {
     await this.call({ method: 'POST', path: `/images/${enc(source)}/tag`, query: { repo, tag }, signal });
+  }
+  async loadImage(archive: Readable, signal?: AbortSignal): Promise<void> {
+    await this.ready(signal);
+    const res = await this.http.stream({
+      method: 'POST',
+      path: '/images/load',
+      query: { quiet: 1 },
+      upload: { stream: archive, contentType: 'application/x-tar' },
+      signal,
+    });
+    await consumeProgress(res, 'load image');
   }
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInspect> {
     return this.call({ method: 'GET', path: `/images/${enc(ref)}/json`, signal });

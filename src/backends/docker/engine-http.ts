@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { handleErrors } from '../../util/streams';
+import type { Readable } from 'node:stream';
 import {
   CrimuxError,
   DeadlineExceededError,
@@ -25,6 +26,8 @@ export interface HttpCall {
   readonly path: string;
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly body?: unknown;
+  /** A raw request body streamed as-is (image archives); excludes `body`. */
+  readonly upload?: { readonly stream: Readable; readonly contentType: string };
   readonly headers?: Record<string, string>;
   readonly signal?: AbortSignal;
   /** Overall bound for non-streaming calls (headers and body). */
@@ -107,7 +110,13 @@ export class DockerHttp {
     return new Promise((resolve, reject) => {
       const req = this.request(c, {}, reject, streaming);
       req.on('response', resolve);
-      req.end(encodeBody(c.body));
+      if (!c.upload) {
+        req.end(encodeBody(c.body));
+        return;
+      }
+      // A failing source (a blob file gone) aborts the request, so dockerd never sees a truncated archive as whole.
+      c.upload.stream.on('error', (err) => req.destroy(err));
+      c.upload.stream.pipe(req);
     });
   }
 
@@ -120,6 +129,7 @@ export class DockerHttp {
     const path = (c.unversioned || !this.version ? '' : `/v${this.version}`) + c.path + queryString(c.query);
     const headers: Record<string, string> = { ...extra, ...(c.headers ?? {}) };
     if (c.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (c.upload) headers['Content-Type'] = c.upload.contentType;
     const signals = [c.signal, !streaming && c.timeoutMs ? AbortSignal.timeout(c.timeoutMs) : undefined].filter(
       (s): s is AbortSignal => s !== undefined,
     );

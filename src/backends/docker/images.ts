@@ -30,11 +30,16 @@ export class DockerImageStore implements ImageStore {
 
   private readonly pinned: string;
 
-  /** `sandboxImage` is reported pinned, as containerd does, so the kubelet's image GC never removes it. */
+  /**
+   * `sandboxImage` is reported pinned, as containerd does, so the kubelet's image GC never removes it.
+   * `importsFrom` is the store whose images docker pods can use too (transferred at create, image-transfer.ts):
+   * the router reports them present for docker handlers.
+   */
   constructor(
     private readonly engine: DockerEngine,
     registries: Readonly<Record<string, RegistryHostConfig>>,
     sandboxImage: string,
+    readonly importsFrom?: ImageStore,
   ) {
     this.mirrors = new MirrorMap(registries);
     this.hosts = new RegistryHosts(registries);
@@ -46,7 +51,9 @@ export class DockerImageStore implements ImageStore {
     const requested = formatReference(ref);
     const endpoints = this.mirrors.endpointHosts(ref.domain);
     if (endpoints.length === 0 && this.mirrors.isReplaced(ref.domain)) {
-      throw new InvalidArgumentError(`pull image ${requested}: no endpoint of images.registries.${ref.domain} is usable by Docker (endpoints with a path are not)`);
+      throw new InvalidArgumentError(
+        `pull image ${requested}: no endpoint of images.registries.${ref.domain} is usable by Docker (endpoints with a path are not)`,
+      );
     }
     const auth = await this.authFor(ref.domain, req.auth);
     if (endpoints.length === 0) {
@@ -71,7 +78,9 @@ export class DockerImageStore implements ImageStore {
       ctx.log.info('pulled image', { image: requested, id });
       return id;
     }
-    throw last instanceof CrimuxError ? last : new NotFoundError(`pull image ${requested}: no endpoint has it`, { cause: last });
+    throw last instanceof CrimuxError
+      ? last
+      : new NotFoundError(`pull image ${requested}: no endpoint has it`, { cause: last });
   }
 
   private pullOne(ctx: CallContext, ref: ImageReference, auth: RegistryAuth | undefined): Promise<void> {

@@ -9,6 +9,8 @@ import type { DockerBackendConfig } from './config';
 import { DockerBackend } from './docker-backend';
 import { HttpDockerEngine, type DockerEngine } from './engine-client';
 import { DockerImageStore } from './images';
+import { ImageTransfer } from './image-transfer';
+import { isImageExporter } from '../../images/export';
 import { Lookup } from './lookup';
 import { LogCopiers } from './log-copiers';
 import { DockerPodNetwork } from './pod-network';
@@ -28,10 +30,21 @@ export function buildDockerBackend(deps: BackendDeps, engine: DockerEngine): Doc
   const runtimes = new Map(deps.handlers.map((h) => [h.name, parseHandlerOptions(h).dockerRuntime]));
   const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
   const log = deps.log.child({ backend: 'docker' });
+  const source = isImageExporter(deps.sharedImages) ? deps.sharedImages : undefined;
+  const { registries, sandboxImage } = deps.config.images;
+  const images = new DockerImageStore(engine, registries, sandboxImage, source);
+  const transfer = new ImageTransfer({
+    engine,
+    images,
+    source,
+    timeoutMs: deps.config.images.pullTimeoutSeconds * 1000,
+    log,
+  });
   const shared = {
     engine,
     lookup: new Lookup(engine),
-    images: new DockerImageStore(engine, deps.config.images.registries, deps.config.images.sandboxImage),
+    images,
+    transfer,
     network: new DockerPodNetwork(deps.config, log),
     copiers: new LogCopiers(engine, deps.stateDir, log),
     config: deps.config,

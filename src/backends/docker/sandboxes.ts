@@ -26,7 +26,8 @@ export class SandboxOps {
 
   async run(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
     const md = req.config.metadata;
-    if (!md?.name || !md.namespace) throw new InvalidArgumentError(`run sandbox ${req.id}: metadata name and namespace are required`);
+    if (!md?.name || !md.namespace)
+      throw new InvalidArgumentError(`run sandbox ${req.id}: metadata name and namespace are required`);
     await this.cleanLeftovers(ctx, req.id);
     const imageId = await this.sandboxImage(ctx);
     const body = sandboxCreateBody({
@@ -67,17 +68,25 @@ export class SandboxOps {
       return await this.s.engine.createContainer(name, body, ctx.signal);
     } catch (err) {
       if (dockerStatusOf(err) === 409) {
-        throw new AlreadyExistsError(`run sandbox ${id}: docker name ${name} is taken by another pod attempt`, { cause: err });
+        throw new AlreadyExistsError(`run sandbox ${id}: docker name ${name} is taken by another pod attempt`, {
+          cause: err,
+        });
       }
       throw err;
     }
   }
 
-  /** The sandbox image's ID, pulled into Docker's store when missing (through the registry configuration). */
+  /**
+   * The sandbox image's ID: Docker's own, else the shared store's (transferred), else pulled into Docker's store
+   * (through the registry configuration).
+   */
   private async sandboxImage(ctx: CallContext): Promise<string> {
     const ref = this.s.config.images.sandboxImage;
-    const img = await this.s.images.inspectRef(ctx, ref);
-    if (img) return img.Id;
+    try {
+      return (await this.s.transfer.resolve(ctx, ref, [ref])).inspect.Id;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
     ctx.log.info('pull sandbox image', { image: ref });
     return this.s.images.pull(ctx, { image: ref });
   }
