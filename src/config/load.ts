@@ -60,7 +60,8 @@ function readFile(file: string): Record<string, unknown> {
   } catch (err) {
     throw new Error(`read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: must hold a JSON object`);
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new Error(`${file}: must hold a JSON object`);
   return data as Record<string, unknown>;
 }
 
@@ -110,6 +111,8 @@ function deepFreeze<T>(obj: T): T {
 
 /** The schema with docs, for `crimux config docs` and the README. */
 export function describeConfig(): string {
-  const whole = Object.fromEntries(Object.entries(wholeValueSchema).map(([k, v]) => [k, { doc: v.doc, default: v.default }]));
+  const whole = Object.fromEntries(
+    Object.entries(wholeValueSchema).map(([k, v]) => [k, { doc: v.doc, default: v.default }]),
+  );
   return JSON.stringify({ schema: convict(configSchema as never).getSchema(), wholeValues: whole }, null, 2);
 }

@@ -58,6 +58,8 @@ export interface Config {
     sandboxImage: string;
     registries: Record<string, RegistryHostConfig>;
     pullTimeoutSeconds: number;
+    maxConcurrentDownloads: number;
+    limits: { layerBytes: number; layerEntries: number; manifestBytes: number; configBytes: number };
   };
   security: { logRoot: string; mountSourceDenyList: string[] };
   /** Backend-wide sections; each backend folder owns the shape of its own (src/backends/<kind>/config.ts). */

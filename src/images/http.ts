@@ -81,6 +81,9 @@ export async function request(req: HttpRequest): Promise<HttpResponse> {
   }
 }
 
+/** `code` of the error readBody throws past its limit. */
+export const TOO_LARGE_BODY = 'ERR_BODY_TOO_LARGE';
+
 /** Reads a whole (small) body, refusing more than `limit` bytes. */
 export async function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -90,7 +93,7 @@ export async function readBody(res: HttpResponse, limit: number): Promise<Buffer
     n += b.length;
     if (n > limit) {
       res.body.destroy();
-      throw new Error(`response larger than ${limit} bytes`);
+      throw Object.assign(new Error(`response larger than ${limit} bytes`), { code: TOO_LARGE_BODY });
     }
     chunks.push(b);
   }
