@@ -228,7 +228,7 @@ export const wholeValueSchema: Record<string, { doc: string; default: unknown; v
     validate: policyFormat.validate,
   },
   'images.registries': {
-    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "" } }.',
+    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "", "credentialRealms": [] } }. Credentials go only to the endpoint\'s own host and to the token realm hosts listed in credentialRealms (auth.docker.io is built in for Docker Hub), never over plain http to a non-loopback host.',
     default: {},
     validate: registriesFormat.validate,
   },

@@ -33,6 +33,8 @@ export interface RegistryEndpoint {
 export interface RegistryHostConfig {
   endpoints: RegistryEndpoint[];
   credentialsFile?: string;
+  /** Token realm hosts that may receive this registry's credentials besides the endpoint's own host. */
+  credentialRealms?: string[];
 }
 
 export interface Config {

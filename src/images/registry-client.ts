@@ -113,6 +113,7 @@ export class RegistryClient {
           headers: { ...headers, ...authHeaders },
           signal: this.signal,
           insecureSkipVerify: this.endpoint.insecureSkipVerify,
+          trustedHost: new URL(this.endpoint.base).hostname,
         });
       } catch (err) {
         throw prefix(this.image, err);
