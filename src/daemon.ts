@@ -63,6 +63,8 @@ export class Daemon {
       root: path.join(config.stateDir, 'images'),
       registries: config.images.registries,
       pullTimeoutSeconds: config.images.pullTimeoutSeconds,
+      maxConcurrentDownloads: config.images.maxConcurrentDownloads,
+      limits: config.images.limits,
       sandboxImage: config.images.sandboxImage,
       log: log.child({ component: 'images' }),
       metrics,

@@ -90,7 +90,7 @@ export const registriesFormat = {
     for (const [host, spec] of Object.entries(value)) {
       const where = `images.registries.${host}`;
       if (!isObject(spec)) throw new Error(`${where}: must be an object`);
-      onlyKeys(where, spec, ['endpoints', 'credentialsFile']);
+      onlyKeys(where, spec, ['endpoints', 'credentialsFile', 'credentialRealms']);
       if (!Array.isArray(spec.endpoints) || spec.endpoints.length === 0) {
         throw new Error(`${where}.endpoints: must be a non-empty list`);
       }
@@ -108,6 +108,7 @@ export const registriesFormat = {
       if (spec.credentialsFile !== undefined && typeof spec.credentialsFile !== 'string') {
         throw new Error(`${where}.credentialsFile: must be a path`);
       }
+      if (spec.credentialRealms !== undefined) stringArray(`${where}.credentialRealms`, spec.credentialRealms);
     }
   },
 };

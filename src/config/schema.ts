@@ -171,6 +171,38 @@ export const configSchema = {
       default: 600,
       env: 'CRIMUX_PULL_TIMEOUT_SECONDS',
     },
+    maxConcurrentDownloads: {
+      doc: "Layers of one pull fetched and unpacked at the same time (containerd's default is 3).",
+      format: 'nat',
+      default: 3,
+      env: 'CRIMUX_MAX_CONCURRENT_DOWNLOADS',
+    },
+    limits: {
+      layerBytes: {
+        doc: 'Largest uncompressed size of one layer; a bigger (or bomb) layer fails its pull. 32 GiB: the largest public layers unpack to 10–20 GiB.',
+        format: 'nat',
+        default: 32 * 1024 ** 3,
+        env: 'CRIMUX_IMAGE_LAYER_BYTES_LIMIT',
+      },
+      layerEntries: {
+        doc: 'Most entries (files, dirs, links) in one layer; texlive-full, among the largest, has ≈200k.',
+        format: 'nat',
+        default: 1_000_000,
+        env: 'CRIMUX_IMAGE_LAYER_ENTRIES_LIMIT',
+      },
+      manifestBytes: {
+        doc: 'Largest manifest or index, declared or sent (containerd and the distribution registry use 4 MiB).',
+        format: 'nat',
+        default: 4 * 1024 ** 2,
+        env: 'CRIMUX_IMAGE_MANIFEST_BYTES_LIMIT',
+      },
+      configBytes: {
+        doc: 'Largest image config, declared or sent.',
+        format: 'nat',
+        default: 8 * 1024 ** 2,
+        env: 'CRIMUX_IMAGE_CONFIG_BYTES_LIMIT',
+      },
+    },
   },
   security: {
     logRoot: {
@@ -214,7 +246,7 @@ export const wholeValueSchema: Record<string, { doc: string; default: unknown; v
     validate: policyFormat.validate,
   },
   'images.registries': {
-    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "" } }.',
+    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "", "credentialRealms": [] } }. Credentials go only to the endpoint\'s own host and to the token realm hosts listed in credentialRealms (auth.docker.io is built in for Docker Hub), never over plain http to a non-loopback host.',
     default: {},
     validate: registriesFormat.validate,
   },

@@ -35,6 +35,8 @@ export interface RegistryEndpoint {
 export interface RegistryHostConfig {
   endpoints: RegistryEndpoint[];
   credentialsFile?: string;
+  /** Token realm hosts that may receive this registry's credentials besides the endpoint's own host. */
+  credentialRealms?: string[];
 }
 
 export interface Config {
@@ -68,6 +70,8 @@ export interface Config {
     sandboxImage: string;
     registries: Record<string, RegistryHostConfig>;
     pullTimeoutSeconds: number;
+    maxConcurrentDownloads: number;
+    limits: { layerBytes: number; layerEntries: number; manifestBytes: number; configBytes: number };
   };
   security: { logRoot: string; mountSourceDenyList: string[] };
   /** Backend-wide sections; each backend folder owns the shape of its own (src/backends/<kind>/config.ts). */

@@ -2,10 +2,18 @@
  * Registry authentication (distribution token spec): a 401 carries a WWW-Authenticate challenge; for Bearer we
  * fetch a token from the realm (basic credentials, or an OAuth2 refresh token for identity tokens), for Basic we
  * send the credentials. One AuthSession per endpoint and repository: every layer download of a pull shares its
- * token, and concurrent 401s refresh it once. Credentials and tokens never reach a log line or an error message.
+ * token, and concurrent 401s refresh it once. Credentials and tokens never reach a log line or an error message,
+ * and neither does anything a registry or token service sent back (only host and status).
+ *
+ * The registry chooses the realm, so it is not trusted with the node: the realm must be http(s) without userinfo,
+ * its addresses pass the address guard (address-guard.ts, applied in http.ts), and credentials go to it only when
+ * it is the endpoint's own host or one the operator listed (credentialRealms; auth.docker.io for Docker Hub), and
+ * never over plain http to a non-loopback host. Otherwise the token is asked for anonymously (public images on
+ * such registries keep working) and a refusal says why the credentials were withheld.
  */
 import type { Credentials, Endpoint } from './hosts';
 import { readBody, request } from './http';
+import { isLoopbackHost } from './address-guard';
 import { PermissionDeniedError, UnavailableError } from '../errors';
 
 interface Challenge {
@@ -69,6 +77,9 @@ export class AuthSession {
     const host = this.endpoint.host;
     if (ch?.scheme === 'basic') {
       if (!this.creds?.username) throw denied(host, 401, 'credentials required');
+      if (plainHttpAway(new URL(this.endpoint.base))) {
+        throw denied(host, 401, 'credentials are never sent over plain http to a non-loopback host');
+      }
       this.authorization = basic(this.creds);
       return;
     }
@@ -78,13 +89,25 @@ export class AuthSession {
   }
 
   private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<string> {
-    const url = new URL(realm);
+    const host = this.endpoint.host;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw denied(host, 401, 'the token realm is not a URL');
+    }
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) {
+      throw denied(host, 401, 'the token realm must be an http(s) URL without credentials');
+    }
     const realmHost = url.host;
     const insecureSkipVerify = this.endpoint.insecureSkipVerify;
+    const trustedHost = new URL(this.endpoint.base).hostname;
+    const withheld = this.creds ? credentialsWithheld(this.endpoint, url) : undefined;
+    const creds = withheld ? undefined : this.creds;
     let res;
-    if (this.creds?.identityToken) {
+    if (creds?.identityToken) {
       // OAuth2 refresh-token grant, as Docker and containerd do for identity tokens.
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.creds.identityToken });
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken });
       form.set('client_id', 'crimux');
       form.set('scope', scope);
       if (service) form.set('service', service);
@@ -95,20 +118,25 @@ export class AuthSession {
         body: form.toString(),
         signal: this.signal,
         insecureSkipVerify,
+        trustedHost,
       });
     } else {
       if (service) url.searchParams.set('service', service);
       url.searchParams.set('scope', scope);
-      const headers: Record<string, string> = this.creds?.username ? { Authorization: basic(this.creds) } : {};
-      res = await request({ url: url.toString(), headers, signal: this.signal, insecureSkipVerify });
+      const headers: Record<string, string> = creds?.username ? { Authorization: basic(creds) } : {};
+      res = await request({ url: url.toString(), headers, signal: this.signal, insecureSkipVerify, trustedHost });
     }
     let body: Buffer;
     try {
       body = await readBody(res, TOKEN_LIMIT);
-    } catch (err) {
-      throw new UnavailableError(`fetch token from ${realmHost}: ${(err as Error).message}`);
+    } catch {
+      throw new UnavailableError(`fetch token from ${realmHost}: response unreadable or too large`, {
+        context: { host: realmHost },
+      });
     }
-    if (res.status === 401 || res.status === 403) throw denied(realmHost, res.status, 'token refused');
+    if (res.status === 401 || res.status === 403) {
+      throw denied(realmHost, res.status, withheld ? `token refused; ${withheld}` : 'token refused');
+    }
     if (res.status >= 500 || res.status === 429) {
       throw new UnavailableError(`fetch token from ${realmHost}: HTTP ${res.status}`, { context: { host: realmHost } });
     }
@@ -123,6 +151,22 @@ export class AuthSession {
     if (typeof token !== 'string' || token === '') throw denied(realmHost, res.status, 'no token in the response');
     return token;
   }
+}
+
+/** Why credentials may not go to a token realm of this endpoint, or undefined when they may. */
+export function credentialsWithheld(endpoint: Endpoint, realm: URL): string | undefined {
+  const own = new URL(endpoint.base).hostname.toLowerCase();
+  const host = realm.hostname.toLowerCase();
+  if (host !== own && !endpoint.credentialRealms.some((h) => h.toLowerCase() === host)) {
+    return `credentials withheld from token realm ${realm.host} (not the registry host)`;
+  }
+  if (plainHttpAway(realm)) return `credentials withheld from token realm ${realm.host} (plain http)`;
+  return undefined;
+}
+
+/** True when a request to `url` would carry a secret in clear text off this machine. */
+function plainHttpAway(url: URL): boolean {
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname);
 }
 
 /** The error for an authentication failure: host and status, never credentials. */

@@ -17,6 +17,8 @@ export class DigestMeter extends Transform {
   constructor(
     private readonly opts: {
       readonly limit?: number;
+      /** The error raised past `limit`; by default one with `code` TOO_LARGE. */
+      readonly limitError?: () => Error;
       readonly needle?: Buffer;
       readonly onProgress?: (bytes: number) => void;
     } = {},
@@ -27,7 +29,9 @@ export class DigestMeter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.opts.limit !== undefined && this.bytes > this.opts.limit) {
-      cb(Object.assign(new Error(`more than the expected ${this.opts.limit} bytes`), { code: DigestMeter.TOO_LARGE }));
+      const tooLarge = () =>
+        Object.assign(new Error(`more than the expected ${this.opts.limit} bytes`), { code: DigestMeter.TOO_LARGE });
+      cb((this.opts.limitError ?? tooLarge)());
       return;
     }
     this.hash.update(chunk);
@@ -56,4 +60,12 @@ export function sha256(buf: Buffer): string {
 /** The hex part of "sha256:<hex>" (file names on disk). */
 export function hexOf(digest: string): string {
   return digest.slice('sha256:'.length);
+}
+
+/** Digest algorithms a reference may name (go-digest's set), with their hex lengths. */
+export const DIGEST_ALGORITHMS: Readonly<Record<string, number>> = { sha256: 64, sha384: 96, sha512: 128 };
+
+/** "<algorithm>:<hex>" of a buffer, for an algorithm of DIGEST_ALGORITHMS. */
+export function digestWith(algorithm: string, buf: Buffer): string {
+  return `${algorithm}:${createHash(algorithm).update(buf).digest('hex')}`;
 }

@@ -2,8 +2,13 @@
  * Fetches one layer in a single pass: the registry's response streams through a digest meter into the blob's temp
  * file and, at the same time, through the decompressor and a diff-ID meter into `tar -x` in a temp dir. Nothing
  * becomes visible until the blob digest, its size and the diff ID all match; then the blob and the layer dir are
- * renamed into place. Any failure removes both temp copies. When the blob is already stored, the layer is
- * unpacked from it; when the layer is already unpacked, only the blob is fetched.
+ * renamed into place. Any failure, or an abort of the pull (a sibling layer failed), stops every stream and child
+ * at once and removes both temp copies. When the blob is already stored the layer is unpacked from it (verified
+ * again on the way: blobs are not fsynced, so a blob a crash damaged is noticed here, dropped and downloaded anew);
+ * when the layer is already unpacked, only the blob is fetched.
+ *
+ * Limits (limits.ts): the declared size, the uncompressed bytes (the diff-ID meter) and the entry count (tar's own
+ * listing) are bounded, so a decompression or inode bomb fails the pull instead of filling the disk.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -16,10 +21,16 @@ import type { LayerStore } from './layer-store';
 import type { Compression, Descriptor } from './manifest';
 import type { RegistryClient } from './registry-client';
 import { DigestMeter } from './digest';
-import { convertWhiteouts, extractTar, WHITEOUT_PREFIX, zstdDecompressor, type Extraction } from './unpack';
+import { checkDeclared, overLimit, type PullLimits } from './limits';
+import { convertWhiteouts, extractTar, TOO_MANY_ENTRIES, WHITEOUT_PREFIX, zstdDecompressor } from './unpack';
+import type { Extraction } from './unpack';
 import { exists, tmpName } from './fsutil';
 import { handleErrors } from '../util/streams';
-import { CrimuxError, InternalError, InvalidArgumentError, UnimplementedError } from '../errors';
+import { CrimuxError, errorKind, InternalError, InvalidArgumentError, UnimplementedError } from '../errors';
+
+// zlib's default 16 KiB output chunks cost a thread-pool round trip each; 1 MiB ones inflate ~2× faster.
+const INFLATE_CHUNK = 1 << 20;
+const READ_CHUNK = 1 << 20;
 
 export interface LayerJob {
   readonly desc: Descriptor;
@@ -33,6 +44,9 @@ export interface LayerEnv {
   readonly tmpDir: string;
   readonly client: RegistryClient;
   readonly image: string;
+  readonly limits: PullLimits;
+  /** Aborted when the pull ends early (timeout, shutdown, a sibling layer failed). */
+  readonly signal: AbortSignal;
   /** Called with the count of newly downloaded bytes as they arrive. */
   readonly onBytes: (n: number) => void;
 }
@@ -43,37 +57,56 @@ export interface LayerResult {
   readonly unpacked: boolean;
 }
 
-function decompressor(c: Compression): { stream: Duplex | undefined; done: Promise<void> } {
-  if (c === 'gzip') return { stream: createGunzip(), done: Promise.resolve() };
-  if (c === 'none') return { stream: undefined, done: Promise.resolve() };
+/** A stored blob that no longer matches its digest (damaged by a crash before the page cache was written back). */
+class StoredBlobDamaged extends Error {}
+
+interface Decompressor {
+  readonly stream: Duplex | undefined;
+  readonly done: Promise<void>;
+  kill(): void;
+}
+
+function decompressor(c: Compression): Decompressor {
+  if (c === 'gzip') return { stream: createGunzip({ chunkSize: INFLATE_CHUNK }), done: Promise.resolve(), kill() {} };
+  if (c === 'none') return { stream: undefined, done: Promise.resolve(), kill() {} };
   const z = zstdDecompressor();
   const { stdin, stdout } = z.child;
   if (!stdin || !stdout) throw new UnimplementedError('zstd layers need the zstd program');
-  return { stream: handleErrors(Duplex.from({ writable: stdin, readable: stdout }), 'zstd'), done: z.done };
+  return {
+    stream: handleErrors(Duplex.from({ writable: stdin, readable: stdout }), 'zstd'),
+    done: z.done,
+    kill: () => z.child.kill('SIGKILL'),
+  };
 }
 
 /**
  * Waits for every stream and process of the fetch. The error that came first in time is the cause; the others
- * are streams torn down because of it (premature close, EPIPE).
+ * are streams torn down because of it (premature close, EPIPE, AbortError).
  */
 async function settle(parts: Promise<unknown>[], onFirstError: () => void): Promise<void> {
   let first: { err: unknown } | undefined;
   await Promise.allSettled(
     parts.map((p) =>
       p.catch((err: unknown) => {
-        if (!first) onFirstError();
-        first ??= { err };
+        if (!first) {
+          first = { err };
+          onFirstError();
+        }
       }),
     ),
   );
   if (first) throw first.err;
 }
 
-/** Names what went wrong: a broken download (Unavailable), bad content (InvalidArgument), or unpacking (Internal). */
-function classify(env: LayerEnv, job: LayerJob, haveBlob: boolean, err: unknown): Error {
+/** Names what went wrong: a broken download (Unavailable), bad content (InvalidArgument), a limit, or unpacking. */
+function classify(env: LayerEnv, job: LayerJob, fromStore: boolean, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
   const what = `layer ${job.desc.digest}`;
   if (e?.name === 'AbortError') return e;
+  if (e?.code === TOO_MANY_ENTRIES)
+    return overLimit(env.image, `${what} entry count`, 'layerEntries', env.limits.layerEntries);
+  if (err instanceof CrimuxError && err.kind === 'ResourceExhausted') return err;
+  if (fromStore) return new StoredBlobDamaged(`${what}: ${e?.message ?? String(err)}`);
   if (e?.code === DigestMeter.TOO_LARGE) {
     return new InvalidArgumentError(`pull image ${env.image}: ${what} failed verification: ${e.message}`);
   }
@@ -86,52 +119,80 @@ function classify(env: LayerEnv, job: LayerJob, haveBlob: boolean, err: unknown)
   if (e instanceof CrimuxError) {
     return new InternalError(`pull image ${env.image}: unpack ${what}: ${e.message}`, { cause: e });
   }
-  if (haveBlob) return new InternalError(`pull image ${env.image}: read stored ${what}: ${e?.message ?? String(err)}`);
   return env.client.transport(`blob ${job.desc.digest}`, err);
 }
 
 export async function fetchLayer(env: LayerEnv, job: LayerJob): Promise<LayerResult> {
-  const { desc, diffId } = job;
-  const haveLayer = await env.layers.has(diffId);
-  const haveBlob = await env.content.has(desc.digest);
+  checkDeclared(env.image, `layer ${job.desc.digest}`, job.desc.size, 'layerBytes', env.limits);
+  const haveLayer = await env.layers.has(job.diffId);
+  const haveBlob = await env.content.has(job.desc.digest);
   if (haveLayer && haveBlob) return { downloaded: 0, unpacked: false };
-
-  let source: Readable;
   if (haveBlob) {
-    source = createReadStream(env.content.path(desc.digest));
-  } else {
-    source = (await env.client.blob(desc.digest)).body;
+    try {
+      return await transfer(env, job, true, !haveLayer);
+    } catch (err) {
+      if (!(err instanceof StoredBlobDamaged)) throw err;
+      await env.content.delete(job.desc.digest);
+    }
   }
-  const meter = new DigestMeter({ limit: desc.size, onProgress: haveBlob ? undefined : progress(env.onBytes) });
+  return transfer(env, job, false, !haveLayer);
+}
+
+/** One pass over the blob, from the registry or the store, into the content store and/or a layer dir. */
+async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack: boolean): Promise<LayerResult> {
+  const { desc, diffId } = job;
+  const stop = new AbortController();
+  const signal = AbortSignal.any([env.signal, stop.signal]);
+  const source: Readable = fromStore
+    ? createReadStream(env.content.path(desc.digest), { highWaterMark: READ_CHUNK })
+    : (await env.client.blob(desc.digest)).body;
+  const meter = new DigestMeter({ limit: desc.size, onProgress: fromStore ? undefined : progress(env.onBytes) });
   // Up to three pipelines share the meter (in, to the blob file, to tar), each with its own listeners.
   meter.setMaxListeners(32);
-  const layerTmp = haveLayer ? undefined : path.join(env.tmpDir, tmpName('layer'));
+  const layerTmp = unpack ? path.join(env.tmpDir, tmpName('layer')) : undefined;
   let ingest: Ingest | undefined;
   let extraction: Extraction | undefined;
+  let dec: Decompressor | undefined;
   let diffMeter: DigestMeter | undefined;
   try {
-    if (!haveBlob) ingest = await env.content.ingest();
+    if (!fromStore) ingest = await env.content.ingest();
     // Every consumer is attached before data flows: a chunk read before the second pipe exists would be lost.
     if (layerTmp) await mkdir(layerTmp, { mode: 0o755 });
     const parts: Promise<unknown>[] = [];
-    if (ingest) parts.push(pipeline(meter, ingest.file));
+    const opts = { signal };
+    if (ingest) parts.push(pipeline(meter, ingest.file, opts));
     if (layerTmp) {
-      extraction = extractTar(layerTmp);
-      diffMeter = new DigestMeter({ needle: Buffer.from(WHITEOUT_PREFIX) });
-      const dec = decompressor(job.compression);
+      extraction = extractTar(layerTmp, { maxEntries: env.limits.layerEntries });
+      diffMeter = new DigestMeter({
+        needle: Buffer.from(WHITEOUT_PREFIX),
+        limit: env.limits.layerBytes,
+        limitError: () =>
+          overLimit(env.image, `layer ${desc.digest} uncompressed size`, 'layerBytes', env.limits.layerBytes),
+      });
+      dec = decompressor(job.compression);
       const toTar = dec.stream
-        ? pipeline(meter, dec.stream, diffMeter, extraction.input)
-        : pipeline(meter, diffMeter, extraction.input);
+        ? pipeline(meter, dec.stream, diffMeter, extraction.input, opts)
+        : pipeline(meter, diffMeter, extraction.input, opts);
       parts.push(toTar, dec.done, extraction.done);
     }
-    parts.push(pipeline(source, meter));
-    // On the first failure tar is killed at once: it may be blocked reading a stream that will never end.
-    await settle(parts, () => extraction?.kill()).catch((err: unknown) => {
-      throw classify(env, job, haveBlob, err);
+    parts.push(pipeline(source, meter, opts));
+    // On the first failure everything stops at once: tar and zstd may be blocked on a stream that never ends.
+    await settle(parts, () => {
+      extraction?.kill();
+      dec?.kill();
+      stop.abort();
+    }).catch((err: unknown) => {
+      throw classify(
+        env,
+        job,
+        fromStore,
+        env.signal.aborted && errorKind(err) !== 'ResourceExhausted' ? abortOf(env.signal) : err,
+      );
     });
 
     const got = meter.digest();
     if (got !== desc.digest || meter.bytes !== desc.size) {
+      if (fromStore) throw new StoredBlobDamaged(`blob ${desc.digest}: stored copy has digest ${got}`);
       throw new InvalidArgumentError(
         `pull image ${env.image}: blob ${desc.digest} failed verification: got ${meter.bytes} bytes with digest ${got}`,
       );
@@ -148,12 +209,19 @@ export async function fetchLayer(env: LayerEnv, job: LayerJob): Promise<LayerRes
     }
     if (ingest) await ingest.commit(desc.digest);
     if (layerTmp) await env.layers.commit(diffId, layerTmp);
-    return { downloaded: haveBlob ? 0 : meter.bytes, unpacked: layerTmp !== undefined };
+    return { downloaded: fromStore ? 0 : meter.bytes, unpacked: layerTmp !== undefined };
   } finally {
     source.destroy();
     await ingest?.abort();
     if (layerTmp && (await exists(layerTmp))) await rm(layerTmp, { recursive: true, force: true });
   }
+}
+
+/** The error of an aborted pull: its reason when that is an error, else a plain AbortError. */
+function abortOf(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof Error && r.name === 'AbortError') return r;
+  return Object.assign(new Error('the pull was aborted'), { name: 'AbortError' });
 }
 
 /** Turns cumulative byte counts into increments. */

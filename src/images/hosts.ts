@@ -37,7 +37,12 @@ export interface Endpoint {
   readonly insecureSkipVerify: boolean;
   /** True when this is the registry host itself (no configuration). */
   readonly isDefault: boolean;
+  /** Token realm hosts besides the endpoint's own that may receive credentials (config credentialRealms). */
+  readonly credentialRealms: readonly string[];
 }
+
+// Docker Hub's token service lives on another host than its registry API: the one pair every client knows.
+const DOCKER_HUB_REALMS = ['auth.docker.io'];
 
 export type RegistriesConfig = Readonly<Record<string, RegistryHostConfig>>;
 
@@ -52,7 +57,8 @@ export class RegistryHosts {
     if (cfg === undefined) {
       // Docker Hub's API lives on another host than its name.
       const host = domain === DOCKER_HUB ? 'registry-1.docker.io' : domain;
-      return [{ base: `https://${host}`, host, insecureSkipVerify: false, isDefault: true }];
+      const credentialRealms = domain === DOCKER_HUB ? DOCKER_HUB_REALMS : [];
+      return [{ base: `https://${host}`, host, insecureSkipVerify: false, isDefault: true, credentialRealms }];
     }
     return cfg.endpoints.map((ep) => {
       const url = new URL(ep.url);
@@ -61,7 +67,14 @@ export class RegistryHosts {
         throw new InvalidArgumentError(`images.registries.${domain}: endpoint URLs must not carry credentials`);
       }
       const base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-      return { base, host: url.host, insecureSkipVerify: ep.insecureSkipVerify ?? false, isDefault: false };
+      const credentialRealms = [...(cfg.credentialRealms ?? []), ...(domain === DOCKER_HUB ? DOCKER_HUB_REALMS : [])];
+      return {
+        base,
+        host: url.host,
+        insecureSkipVerify: ep.insecureSkipVerify ?? false,
+        isDefault: false,
+        credentialRealms,
+      };
     });
   }
 

@@ -46,7 +46,9 @@ export function chainId(diffIds: readonly string[]): string {
  */
 export function recordPull(all: readonly ImageRecord[], ref: ImageReference, o: PullOutcome): ImageRecord[] {
   const tag = ref.tag ? formatReference(ref) : undefined;
-  const repoDigest = `${repoName(ref)}@${o.topDigest}`;
+  // A pull by a sha384/sha512 digest (verified in registry-client.ts) is findable by that digest too.
+  const repoDigests = [`${repoName(ref)}@${o.topDigest}`];
+  if (ref.digest && ref.digest !== o.topDigest) repoDigests.push(formatReference(ref));
   const changed: ImageRecord[] = [];
   for (const other of all) {
     if (tag && other.id !== o.configDigest && other.repoTags.includes(tag)) {
@@ -59,7 +61,7 @@ export function recordPull(all: readonly ImageRecord[], ref: ImageReference, o: 
     version: 1,
     id: o.configDigest,
     repoTags: union(prev?.repoTags, tag ? [tag] : []),
-    repoDigests: union(prev?.repoDigests, [repoDigest]),
+    repoDigests: union(prev?.repoDigests, repoDigests),
     size: o.size,
     config: o.config,
     diffIds: o.diffIds,

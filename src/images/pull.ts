@@ -1,7 +1,9 @@
 /**
  * One image pull: resolve the reference at the configured endpoints (in order; the next one is tried only when
  * one is unreachable or lacks the image), select linux/amd64 from an index, fetch the config, then fetch and
- * unpack the layers three at a time (containerd's default). Small blobs (index, manifest, config) are stored
+ * unpack the layers `maxConcurrentDownloads` at a time (containerd's default is 3): each layer streams once through
+ * digest verification, decompression and `tar -x` (fetch-layer.ts), and the first layer that fails aborts its
+ * siblings at once. Small blobs (index, manifest, config) are stored
  * last, once every layer is in place. Every digest the pull touches goes into `lease` as soon as it is known, so a
  * concurrent garbage collection cannot remove what this pull is about to reference.
  *
@@ -24,13 +26,12 @@ import {
 } from './manifest';
 import { fetchLayer, type LayerJob } from './fetch-layer';
 import { formatReference, type ImageReference } from './reference';
-import { mapLimit } from './sync';
+import { mapLimitFailFast } from './sync';
+import { checkDeclared, DEFAULT_LIMITS, type PullLimits } from './limits';
 import { errorKind, InvalidArgumentError } from '../errors';
 
-const LAYER_CONCURRENCY = 3;
+const DEFAULT_CONCURRENCY = 3;
 const PROGRESS_EVERY_MS = 5000;
-// Configs are a few KiB; the bound keeps a hostile manifest from making us buffer gigabytes.
-const CONFIG_LIMIT = 16 << 20;
 
 export interface PullOutcome {
   readonly configDigest: string;
@@ -50,6 +51,9 @@ export interface PullerDeps {
   readonly tmpDir: string;
   /** Counts downloaded bytes (metrics). */
   readonly onBytes: (n: number) => void;
+  /** Layers fetched at once (config images.maxConcurrentDownloads). */
+  readonly maxConcurrentDownloads?: number;
+  readonly limits?: PullLimits;
 }
 
 export class Puller {
@@ -87,13 +91,18 @@ export class Puller {
     lease: Set<string>,
   ): Promise<PullOutcome> {
     const image = formatReference(ref);
-    const client = new RegistryClient(ep, ref.path, creds, signal, image);
+    const limits = this.deps.limits ?? DEFAULT_LIMITS;
+    // Aborted by the first failed layer, so its siblings stop at once instead of downloading on.
+    const layersFailed = new AbortController();
+    const pullSignal = AbortSignal.any([signal, layersFailed.signal]);
+    const client = new RegistryClient(ep, ref.path, creds, pullSignal, image, limits.manifestBytes);
     const top = await client.manifest(ref.digest ?? ref.tag ?? 'latest');
     lease.add(top.digest);
     let manifest: FetchedManifest = top;
     const small: FetchedManifest[] = [top];
     if (manifestKind(top.contentType, top.body) === 'index') {
       const chosen = selectPlatform(top.body, image);
+      checkDeclared(image, `manifest ${chosen.digest}`, chosen.size, 'manifestBytes', limits);
       manifest = await client.manifest(chosen.digest);
       if (manifest.body.length !== chosen.size) {
         throw new InvalidArgumentError(`pull image ${image}: manifest ${chosen.digest} size differs from the index`);
@@ -105,13 +114,11 @@ export class Puller {
       small.push(manifest);
     }
     const m = parseManifest(manifest.body);
-    if (m.config.size > CONFIG_LIMIT) {
-      throw new InvalidArgumentError(`pull image ${image}: image config of ${m.config.size} bytes is over the limit`);
-    }
+    checkDeclared(image, `image config ${m.config.digest}`, m.config.size, 'configBytes', limits);
     lease.add(m.config.digest);
-    const configBody = (await this.deps.content.has(m.config.digest))
-      ? await this.deps.content.read(m.config.digest)
-      : await client.smallBlob(m.config.digest, m.config.size);
+    const configBody =
+      (await this.deps.content.readVerified(m.config.digest)) ??
+      (await client.smallBlob(m.config.digest, m.config.size));
     const config = parseConfig(configBody, m.layers.length);
     const diffIds = config.rootfs.diff_ids;
     const jobs: LayerJob[] = m.layers.map((desc, i) => {
@@ -129,40 +136,48 @@ export class Puller {
       log.info('pull progress', { image, bytes: received, total, rate: rate(received, s) });
     }, PROGRESS_EVERY_MS);
     ticker.unref();
-    let results;
+    const concurrency = Math.max(1, this.deps.maxConcurrentDownloads ?? DEFAULT_CONCURRENCY);
     try {
-      results = await mapLimit(jobs, LAYER_CONCURRENCY, async (job) => {
-        const t0 = Date.now();
-        const res = await fetchLayer(
-          {
-            ...this.deps,
-            client,
-            image,
-            onBytes: (n) => {
-              received += n;
-              this.deps.onBytes(n);
+      await mapLimitFailFast(
+        jobs,
+        concurrency,
+        async (job) => {
+          const t0 = Date.now();
+          const res = await fetchLayer(
+            {
+              ...this.deps,
+              client,
+              image,
+              limits,
+              signal: pullSignal,
+              onBytes: (n) => {
+                received += n;
+                this.deps.onBytes(n);
+              },
             },
-          },
-          job,
-        );
-        if (res.downloaded > 0 || res.unpacked) {
-          const s = (Date.now() - t0) / 1000;
-          log.info('pulled layer', {
-            image,
-            layer: job.desc.digest,
-            bytes: res.downloaded,
-            unpacked: res.unpacked,
-            seconds: s.toFixed(3),
-            rate: rate(res.downloaded, s),
-          });
-        }
-        return res;
-      });
+            job,
+          );
+          if (res.downloaded > 0 || res.unpacked) {
+            const s = (Date.now() - t0) / 1000;
+            log.info('pulled layer', {
+              image,
+              layer: job.desc.digest,
+              bytes: res.downloaded,
+              unpacked: res.unpacked,
+              seconds: s.toFixed(3),
+              rate: rate(res.downloaded, s),
+            });
+          }
+          return res;
+        },
+        (reason) => {
+          log.warn('layer failed, stopping the other layers of the pull', { image, error: reason });
+          layersFailed.abort();
+        },
+      );
     } finally {
       clearInterval(ticker);
     }
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
 
     const puts = await Promise.allSettled([
       this.deps.content.put(m.config.digest, configBody),

@@ -7,6 +7,7 @@
  * The kubelet, crictl and the image records all compare references in this normalised form.
  */
 import { InvalidArgumentError } from '../errors';
+import { DIGEST_ALGORITHMS } from './digest';
 
 export const DOCKER_HUB = 'docker.io';
 
@@ -68,8 +69,13 @@ export function parseReference(input: string): ImageReference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST_RE.test(digest)) throw invalid(input, 'invalid digest');
-    // Only sha256 is in use; its hex must be lowercase and 64 characters (go-digest's Validate).
-    if (digest.startsWith('sha256:') && !SHA256_RE.test(digest)) throw invalid(input, 'invalid sha256 digest');
+    // Only algorithms crimux verifies (registry-client.ts), with lowercase hex of their length (go-digest's
+    // Validate): a digest that could not be checked is refused, never taken on trust.
+    const algorithm = digest.slice(0, digest.indexOf(':'));
+    const hexLength = Object.hasOwn(DIGEST_ALGORITHMS, algorithm) ? DIGEST_ALGORITHMS[algorithm] : undefined;
+    if (hexLength === undefined) throw invalid(input, `unsupported digest algorithm "${algorithm}"`);
+    if (!new RegExp(`^${algorithm}:[0-9a-f]{${hexLength}}$`).test(digest))
+      throw invalid(input, `invalid ${algorithm} digest`);
   }
   let tag: string | undefined;
   // A tag follows the last ':' that comes after the last '/' (a ':' before it belongs to a host:port).

@@ -6,18 +6,16 @@
  */
 import type { Credentials, Endpoint } from './hosts';
 import { AuthSession, denied } from './auth';
-import { discard, endpointUrl, readBody, request, type HttpResponse } from './http';
+import { discard, endpointUrl, readBody, request, TOO_LARGE_BODY, type HttpResponse } from './http';
 import { MANIFEST_ACCEPT } from './manifest';
-import { sha256 } from './digest';
+import { digestWith, sha256 } from './digest';
+import { DEFAULT_LIMITS, overLimit } from './limits';
 import { InternalError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
-
-/** Manifests and indexes are small; the limit keeps a hostile registry from exhausting memory. */
-const MANIFEST_LIMIT = 4 << 20;
 
 export interface FetchedManifest {
   readonly body: Buffer;
   readonly contentType: string | undefined;
-  /** sha256 of the body, verified against the requested digest when fetched by digest. */
+  /** sha256 of the body (the store's key); a requested digest of any algorithm was verified too. */
   readonly digest: string;
 }
 
@@ -32,24 +30,39 @@ export class RegistryClient {
     private readonly signal: AbortSignal,
     /** The image being pulled, for error messages. */
     private readonly image: string,
+    /** Manifests and indexes are small; the limit keeps a hostile registry from exhausting memory. */
+    private readonly manifestLimit = DEFAULT_LIMITS.manifestBytes,
   ) {
     this.auth = new AuthSession(endpoint, repository, creds, signal);
   }
 
-  /** GET /v2/<repo>/manifests/<tag|digest>; verifies the digest when `reference` is one. */
+  /**
+   * GET /v2/<repo>/manifests/<tag|digest>; verifies the digest when `reference` is one, in its own algorithm
+   * (sha256, sha384 or sha512: reference.ts refuses any other, so nothing is ever taken unverified).
+   */
   async manifest(reference: string): Promise<FetchedManifest> {
     const what = `manifest ${reference}`;
     const res = await this.send(`/v2/${this.repository}/manifests/${reference}`, { Accept: MANIFEST_ACCEPT }, what);
+    const declared = Number(res.headers['content-length'] ?? 0);
+    if (declared > this.manifestLimit) {
+      discard(res);
+      throw overLimit(this.image, `${what} of ${declared} bytes`, 'manifestBytes', this.manifestLimit);
+    }
     let body: Buffer;
     try {
-      body = await readBody(res, MANIFEST_LIMIT);
+      body = await readBody(res, this.manifestLimit);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === TOO_LARGE_BODY) {
+        throw overLimit(this.image, what, 'manifestBytes', this.manifestLimit);
+      }
       throw this.transport(what, err);
     }
     const digest = sha256(body);
-    if (reference.startsWith('sha256:') && digest !== reference) {
+    const algorithm = reference.includes(':') ? reference.slice(0, reference.indexOf(':')) : undefined;
+    const got = algorithm === undefined ? undefined : algorithm === 'sha256' ? digest : digestWith(algorithm, body);
+    if (got !== undefined && got !== reference) {
       throw new InvalidArgumentError(
-        `pull image ${this.image}: registry ${this.endpoint.host} sent ${what} with digest ${digest}`,
+        `pull image ${this.image}: registry ${this.endpoint.host} sent ${what} with digest ${got}`,
         { context: { host: this.endpoint.host } },
       );
     }
@@ -100,6 +113,7 @@ export class RegistryClient {
           headers: { ...headers, ...authHeaders },
           signal: this.signal,
           insecureSkipVerify: this.endpoint.insecureSkipVerify,
+          trustedHost: new URL(this.endpoint.base).hostname,
         });
       } catch (err) {
         throw prefix(this.image, err);

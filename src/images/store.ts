@@ -33,6 +33,7 @@ import { storeFsInfo } from './fs-info';
 import { Snapshots } from './snapshots';
 import { RegistryHosts, type Credentials, type RegistriesConfig } from './hosts';
 import { Puller, type PullOutcome } from './pull';
+import type { PullLimits } from './limits';
 import { formatReference, parseReference, type ImageReference } from './reference';
 import { findImage, toCriImage, toResolved, verboseInfo } from './image-view';
 import { collectGarbage } from './gc';
@@ -51,6 +52,10 @@ export interface OciImageStoreOptions {
   readonly metrics: Metrics;
   /** config.images.sandboxImage: reported pinned, so the kubelet's image GC keeps it. */
   readonly sandboxImage?: string;
+  /** config.images.maxConcurrentDownloads (3 when unset). */
+  readonly maxConcurrentDownloads?: number;
+  /** config.images.limits (limits.ts defaults when unset). */
+  readonly limits?: PullLimits;
 }
 
 const BACKEND = { backend: 'oci' } as const;
@@ -87,6 +92,8 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
       layers: this.layers,
       tmpDir: this.tmpDir,
       onBytes: (n) => opts.metrics.imagePullBytes.inc(BACKEND, n),
+      ...(opts.maxConcurrentDownloads !== undefined ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
     });
     this.pinnedRef = opts.sandboxImage ? formatReference(parseReference(opts.sandboxImage)) : undefined;
   }

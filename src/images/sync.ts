@@ -21,25 +21,34 @@ export class SingleFlight<T> {
   }
 }
 
-/** Runs `fn` over items with at most `limit` in flight; every item runs, results in input order. */
-export async function mapLimit<I, O>(
+/**
+ * Runs `fn` over items with at most `limit` in flight, failing fast: on the first rejection no further item
+ * starts and `abort` is called (so the running ones stop at once); once every started item has settled, the
+ * first error is thrown. Results are in input order.
+ */
+export async function mapLimitFailFast<I, O>(
   items: readonly I[],
   limit: number,
   fn: (item: I) => Promise<O>,
-): Promise<PromiseSettledResult<O>[]> {
-  const results: PromiseSettledResult<O>[] = new Array(items.length);
+  abort: (reason: unknown) => void,
+): Promise<O[]> {
+  const results: O[] = new Array(items.length);
   let next = 0;
+  let failure: { reason: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (!failure && next < items.length) {
       const i = next++;
-      const item = items[i] as I;
       try {
-        results[i] = { status: 'fulfilled', value: await fn(item) };
+        results[i] = await fn(items[i] as I);
       } catch (reason) {
-        results[i] = { status: 'rejected', reason };
+        if (!failure) {
+          failure = { reason };
+          abort(reason);
+        }
       }
     }
   };
-  await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.reason;
   return results;
 }

@@ -46,11 +46,35 @@ export interface Extraction {
   kill(): void;
 }
 
-/** Starts `tar -x` into `dir` (which must exist and be empty). */
-export function extractTar(dir: string): Extraction {
-  const child = spawn('tar', [...TAR_ARGS, `--directory=${dir}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+/** `code` of the error `done` rejects with when a layer has more entries than allowed. */
+export const TOO_MANY_ENTRIES = 'ERR_LAYER_TOO_MANY_ENTRIES';
+
+/**
+ * Starts `tar -x` into `dir` (which must exist and be empty). With `maxEntries`, tar lists each member it
+ * extracts (--verbose, one escaped name per line) and is killed as soon as the count passes the limit: an inode
+ * bomb stops after at most a pipe's worth of extra entries, and the caller removes the dir.
+ */
+export function extractTar(dir: string, opts: { readonly maxEntries?: number } = {}): Extraction {
+  const counting = opts.maxEntries !== undefined;
+  const args = [...TAR_ARGS, ...(counting ? ['--verbose'] : []), `--directory=${dir}`];
+  const child = spawn('tar', args, { stdio: ['pipe', counting ? 'pipe' : 'ignore', 'pipe'] });
+  let tooMany = false;
+  if (counting) {
+    let entries = 0;
+    child.stdout?.on('data', (b: Buffer) => {
+      for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) entries++;
+      if (entries > (opts.maxEntries as number) && !tooMany) {
+        tooMany = true;
+        child.kill('SIGKILL');
+      }
+    });
+  }
+  const done = exitOf(child, 'tar').catch((err: unknown) => {
+    if (!tooMany) throw err;
+    throw Object.assign(new Error(`more than ${opts.maxEntries} entries`), { code: TOO_MANY_ENTRIES });
+  });
   const stdin = child.stdin as Writable;
-  return { input: new DrainingSink(stdin), done: exitOf(child, 'tar'), kill: () => child.kill('SIGKILL') };
+  return { input: new DrainingSink(stdin), done, kill: () => child.kill('SIGKILL') };
 }
 
 /**

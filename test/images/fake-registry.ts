@@ -102,6 +102,12 @@ export interface FakeRegistryOptions {
   readonly truncate?: Set<string>;
   /** Delay before a blob's body, to make concurrent pulls overlap. */
   readonly blobDelayMs?: number;
+  /** Blobs whose first part is sent, then nothing until the client goes away (a stalled download). */
+  readonly stall?: Set<string>;
+  /** Blobs served at once, without blobDelayMs (e.g. the one that fails first). */
+  readonly fast?: Set<string>;
+  /** The realm put in Bearer challenges instead of this registry's own /token (hostile realms). */
+  readonly realm?: string;
 }
 
 export interface RequestLog {
@@ -112,6 +118,9 @@ export interface RequestLog {
 
 export class FakeRegistry {
   readonly requests: RequestLog[] = [];
+  /** Blob bodies being sent right now, and the most at any moment. */
+  blobsInFlight = 0;
+  maxBlobsInFlight = 0;
   readonly images: Record<string, FakeImage>;
   private readonly server: http.Server;
   port = 0;
@@ -157,13 +166,21 @@ export class FakeRegistry {
     }
     if (auth && !auth.basic && req.headers.authorization !== `Bearer ${auth.token}`) {
       const scope = m ? `repository:${m[1]}:pull` : '';
-      res.setHeader('WWW-Authenticate', `Bearer realm="${this.url}/token",service="fake",scope="${scope}"`);
+      const realm = this.opts.realm ?? `${this.url}/token`;
+      res.setHeader('WWW-Authenticate', `Bearer realm="${realm}",service="fake",scope="${scope}"`);
       return this.send(res, 401, '{"errors":[{"code":"UNAUTHORIZED"}]}');
     }
     if (!m) return this.send(res, url.pathname === '/v2/' ? 200 : 404, '{}');
     const [, repo, kind, ref] = m as unknown as [string, string, string, string];
     if (kind === 'manifests') {
-      const img = this.images[`${repo}:${ref}`] ?? Object.values(this.images).find((i) => i.manifestDigest === ref);
+      // By tag, else by the manifest's digest in the algorithm the reference names (sha256, sha384, sha512).
+      const alg = /^(sha256|sha384|sha512):/.exec(ref)?.[1];
+      const digestOf = (b: Buffer): string =>
+        `${alg}:${createHash(alg ?? 'sha256')
+          .update(b)
+          .digest('hex')}`;
+      const img =
+        this.images[`${repo}:${ref}`] ?? Object.values(this.images).find((i) => alg && digestOf(i.manifest) === ref);
       if (!img) return this.send(res, 404, '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
       res.setHeader('Content-Type', 'application/vnd.oci.image.manifest.v1+json');
       res.setHeader('Docker-Content-Digest', img.manifestDigest);
@@ -174,14 +191,25 @@ export class FakeRegistry {
       .find((b) => b !== undefined);
     if (!blob) return this.send(res, 404, '{"errors":[{"code":"BLOB_UNKNOWN"}]}');
     const body = this.opts.corrupt?.get(ref) ?? blob;
-    setTimeout(() => {
-      if (this.opts.truncate?.has(ref)) {
-        res.writeHead(200, { 'Content-Length': String(body.length) });
-        res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
-        return;
-      }
-      this.send(res, 200, body);
-    }, this.opts.blobDelayMs ?? 0);
+    this.blobsInFlight++;
+    this.maxBlobsInFlight = Math.max(this.maxBlobsInFlight, this.blobsInFlight);
+    res.on('close', () => this.blobsInFlight--);
+    setTimeout(
+      () => {
+        if (this.opts.stall?.has(ref)) {
+          res.writeHead(200, { 'Content-Length': String(body.length) });
+          res.write(body.subarray(0, Math.floor(body.length / 4)));
+          return;
+        }
+        if (this.opts.truncate?.has(ref)) {
+          res.writeHead(200, { 'Content-Length': String(body.length) });
+          res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+          return;
+        }
+        this.send(res, 200, body);
+      },
+      this.opts.fast?.has(ref) ? 0 : (this.opts.blobDelayMs ?? 0),
+    );
   }
 
   private send(res: http.ServerResponse, status: number, body: string | Buffer): void {

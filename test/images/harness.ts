@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../src/log/logger';
 import { Metrics } from '../../src/metrics/metrics';
 import { OciImageStore } from '../../src/images/store';
 import type { RegistriesConfig } from '../../src/images/hosts';
+import type { PullLimits } from '../../src/images/limits';
 
 export interface StoreHarness {
   readonly dir: string;
@@ -35,7 +36,14 @@ export function mountsUnder(dir: string): string[] {
 }
 
 export function newStore(
-  opts: { registries?: RegistriesConfig; sandboxImage?: string; pullTimeoutSeconds?: number; root?: string } = {},
+  opts: {
+    registries?: RegistriesConfig;
+    sandboxImage?: string;
+    pullTimeoutSeconds?: number;
+    root?: string;
+    maxConcurrentDownloads?: number;
+    limits?: PullLimits;
+  } = {},
 ): StoreHarness {
   const dir = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'crimux-images-'));
   const root = path.join(dir, 'images');
@@ -49,6 +57,8 @@ export function newStore(
     log,
     metrics,
     ...(opts.sandboxImage ? { sandboxImage: opts.sandboxImage } : {}),
+    ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+    ...(opts.limits ? { limits: opts.limits } : {}),
   });
   return {
     dir,

@@ -31,6 +31,7 @@ describe('registry hosts', () => {
         host: 'registry-1.docker.io',
         insecureSkipVerify: false,
         isDefault: true,
+        credentialRealms: ['auth.docker.io'],
       },
     ]);
     assert.equal(hosts.endpoints('quay.io')[0]?.base, 'https://quay.io');
