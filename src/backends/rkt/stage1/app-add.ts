@@ -15,6 +15,7 @@ import {
 } from '../../../errors';
 import { runCommand } from '../../../host/process';
 import type { AppSpec } from '../pod-manager';
+import { restrictDevices } from './cgroup-devices';
 import { applyLimits } from './cgroup-limits';
 import { childSet, createCgroup, killCgroup, removeCgroup, type CgroupSet } from './cgroups';
 import { pollUntil } from '../../../host/wait';
@@ -73,6 +74,8 @@ export async function addApp(ctx: Stage1Context, uuid: string, spec: AppSpec, si
         signal,
       );
       await createCgroup(ctx.hierarchies, cgroup);
+      if (!(await restrictDevices(ctx.hierarchies, cgroup)))
+        log.warn('no cgroup v1 devices hierarchy: the app keeps the host device policy');
       await applyLimits(ctx.hierarchies, cgroup, spec.resources);
       const logPath = spec.logPath && m.crimux.logDirectory ? path.resolve(m.crimux.logDirectory, spec.logPath) : '';
       const stored: StoredApp = { spec, imageId: prepared.imageId, rootfsKey: key, cgroup, logPath };
