@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds crimux's small native helpers (static, so they run whatever libc the host has):
-#   crimux-io   stdio bridges of the runc backend (conmon attach socket, runc console socket); see its source
+#   crimux-io      stdio bridges of the runc backend (conmon attach socket, runc console socket); see its source
+#   crimux-stage1  the rkt stage1's privileged steps: env-file exec, mounts resolved inside an app root (#19)
 # Idempotent: rebuilt only when the source is newer than the installed binary.
 #
 # Usage: bash scripts/build-native.sh [OUT_DIR]   (default $CRIMUX_NATIVE_DIR or /usr/local/libexec/crimux)
@@ -12,11 +13,13 @@ die() { echo "build-native: $*" >&2; exit 1; }
 command -v gcc >/dev/null || die "missing gcc (apt-get install gcc libc6-dev)"
 
 mkdir -p "$OUT"
-src=$ROOT/src/host/native/crimux-io.c
-bin=$OUT/crimux-io
-if [[ ! -x $bin || $src -nt $bin ]]; then
-  tmp=$(mktemp "$OUT/.crimux-io.XXXXXX")
-  gcc -static -O2 -Wall -Wextra -Werror -o "$tmp" "$src" || { rm -f "$tmp"; die "compile $src"; }
-  chmod 0755 "$tmp" && mv -f "$tmp" "$bin" # rename: a running helper keeps its old inode
-  echo "build-native: built $bin" >&2
-fi
+for name in crimux-io crimux-stage1; do
+  src=$ROOT/src/host/native/$name.c
+  bin=$OUT/$name
+  if [[ ! -x $bin || $src -nt $bin ]]; then
+    tmp=$(mktemp "$OUT/.$name.XXXXXX")
+    gcc -static -O2 -Wall -Wextra -Werror -o "$tmp" "$src" || { rm -f "$tmp"; die "compile $src"; }
+    chmod 0755 "$tmp" && mv -f "$tmp" "$bin" # rename: a running helper keeps its old inode
+    echo "build-native: built $bin" >&2
+  fi
+done

@@ -374,3 +374,57 @@ done
 if ((built || ${#pushed[@]} > 0)); then
   echo "test-images: $( ((built)) && echo 'built all, ')pushed ${#pushed[@]} image(s) to $REG" >&2
 fi
+
+# --- hostile images (issue #19, rkt-sec; a separate block) ----------------------------------------------------
+# Tagged in the same layout on top of busybox, rebuilt whenever the layout was rebuilt (a missing tag), pushed
+# when the registry lacks them. test/fixtures/images.ts HOSTILE names them and what each carries.
+#   hostile-noenv-1        busybox without any Env (a request's env then comes first, as in the #19 reproduction)
+#   hostile-fifo-etc-1     /etc/passwd, /etc/group and /etc/hosts are FIFOs (an open without O_NONBLOCK hangs)
+#   hostile-hosts-link-1   /etc/hosts -> /usr/bin/env (a mount following it lands on the pod's /usr/bin/env)
+#   hostile-blockdev-1     /disk-vda (b 254:0) and /disk-sda (b 8:0): the host disk if a device cgroup is missing
+HOSTILE=(
+  "hostile-noenv-1|docker.io/crimux/hostile-noenv:1|crimux/hostile-noenv:1"
+  "hostile-fifo-etc-1|docker.io/crimux/hostile-fifo-etc:1|crimux/hostile-fifo-etc:1"
+  "hostile-hosts-link-1|docker.io/crimux/hostile-hosts-link:1|crimux/hostile-hosts-link:1"
+  "hostile-blockdev-1|docker.io/crimux/hostile-blockdev:1|crimux/hostile-blockdev:1"
+)
+
+# Adds the tree under $2 as one layer on busybox, tagged $1.
+hostile_layer() {
+  local key=$1 root=$2
+  mklayer "$root" "$BUILD/$key.tar"
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag "$key" --history.created "$CREATED" "$BUILD/$key.tar"
+}
+
+build_hostile() {
+  local key=$1 root=$BUILD/$1
+  rm -rf "$root" && mkdir -p "$root"
+  case $key in
+    hostile-noenv-1)
+      quiet umoci config --image "$LAYOUT:busybox-1.36" --tag "$key" --created "$CREATED" --clear=config.env ;;
+    hostile-fifo-etc-1)
+      write_passwd "$root/etc"
+      rm -f "$root/etc/passwd" "$root/etc/group"
+      mkfifo "$root/etc/passwd" "$root/etc/group" "$root/etc/hosts"
+      hostile_layer "$key" "$root" ;;
+    hostile-hosts-link-1)
+      mkdir -p "$root/etc" && ln -s /usr/bin/env "$root/etc/hosts"
+      hostile_layer "$key" "$root" ;;
+    hostile-blockdev-1)
+      mknod "$root/disk-vda" b 254 0 && mknod "$root/disk-sda" b 8 0 && chmod 0666 "$root"/disk-*
+      hostile_layer "$key" "$root" ;;
+  esac
+}
+
+mkdir -p "$BUILD"
+for entry in "${HOSTILE[@]}"; do
+  IFS='|' read -r key ref local <<<"$entry"
+  if ! umoci stat --image "$LAYOUT:$key" >/dev/null 2>&1; then
+    build_hostile "$key"
+    quiet skopeo --policy "$POLICY" copy --quiet --retry-times 2 --dest-tls-verify=false "oci:$LAYOUT:$key" "docker://$REG/$local"
+  elif ! registry_has "$local"; then
+    quiet skopeo --policy "$POLICY" copy --quiet --retry-times 2 --dest-tls-verify=false "oci:$LAYOUT:$key" "docker://$REG/$local"
+  fi
+  registry_has "$local" || die "pushed $ref but $REG does not list $local"
+done
+rm -rf "$BUILD"

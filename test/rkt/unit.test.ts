@@ -13,30 +13,77 @@ import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';
 import { argvOf, buildAppSpec, stopSignalOf } from '../../src/backends/rkt/spec';
-import { secureJoin } from '../../src/backends/rkt/stage1/mounts';
+import { DEFAULT_HELPER_PATH } from '../../src/backends/rkt/stage1/context';
+import { runCommand } from '../../src/host/process';
 import { enterArgv, runScript } from '../../src/backends/rkt/stage1/scripts';
 import type * as cri from '../../src/cri/types';
-import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../src/errors';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../../src/errors';
 import { nullLogger } from '../../src/log/logger';
 
 function container(over: Partial<cri.ContainerConfig> = {}, sc: Record<string, unknown> = {}): cri.ContainerConfig {
   return {
-    metadata: { name: 'web', attempt: 0 }, image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' },
-    command: [], args: [], working_dir: '', envs: [], mounts: [], devices: [], labels: {}, annotations: {}, log_path: '',
-    stdin: false, stdin_once: false, tty: false, windows: null, CDI_devices: [], stop_signal: 'RUNTIME_DEFAULT',
+    metadata: { name: 'web', attempt: 0 },
+    image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' },
+    command: [],
+    args: [],
+    working_dir: '',
+    envs: [],
+    mounts: [],
+    devices: [],
+    labels: {},
+    annotations: {},
+    log_path: '',
+    stdin: false,
+    stdin_once: false,
+    tty: false,
+    windows: null,
+    CDI_devices: [],
+    stop_signal: 'RUNTIME_DEFAULT',
     linux: {
       resources: null,
       security_context: {
-        capabilities: null, privileged: false, namespace_options: null, selinux_options: null, run_as_user: null, run_as_username: '',
-        readonly_rootfs: false, supplemental_groups: [], apparmor_profile: '', seccomp_profile_path: '', no_new_privs: false, run_as_group: null,
-        masked_paths: [], readonly_paths: [], seccomp: null, apparmor: null, supplemental_groups_policy: 'Merge', ...sc,
+        capabilities: null,
+        privileged: false,
+        namespace_options: null,
+        selinux_options: null,
+        run_as_user: null,
+        run_as_username: '',
+        readonly_rootfs: false,
+        supplemental_groups: [],
+        apparmor_profile: '',
+        seccomp_profile_path: '',
+        no_new_privs: false,
+        run_as_group: null,
+        masked_paths: [],
+        readonly_paths: [],
+        seccomp: null,
+        apparmor: null,
+        supplemental_groups_policy: 'Merge',
+        ...sc,
       },
     },
     ...over,
   } as unknown as cri.ContainerConfig;
 }
 
-const STAGE1 = ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal', 'containerPidNamespace'] as const;
+const STAGE1 = [
+  'user',
+  'group',
+  'supplementalGroups',
+  'capabilities',
+  'noNewPrivileges',
+  'readonlyRootfs',
+  'maskedPaths',
+  'readonlyPaths',
+  'stopSignal',
+  'containerPidNamespace',
+] as const;
 
 describe('rkt ids', () => {
   it('builds rktlet app names and keeps sanitised collisions apart', () => {
@@ -63,10 +110,19 @@ describe('rkt output', () => {
     assert.ok(isAlreadyStopped('pod "379ae074-f1ca-4bdc-8493-e7278b00009f" is already stopped'));
     assert.ok(isStopNotExist('stop: cannot get pod: no matches found for "37edaae0-f048-4db5-b3fb-c0de3aa8e9d8"'));
     assert.ok(!isStopNotExist('status: cannot get pod: no matches found for "x"'));
-    assert.ok(classifyRktError('rkt status', 'status: cannot get pod: no matches found for "u"', 254) instanceof NotFoundError);
-    assert.ok(classifyRktError('rkt app status', 'status: cannot find app "0-x" in the pod', 1) instanceof NotFoundError);
-    assert.ok(classifyRktError('rkt app add', 'add: error adding app to pod: multiple apps with name "0-x"', 254) instanceof AlreadyExistsError);
-    assert.ok(classifyRktError('rkt app add', 'add: pod "u" isn\'t currently running', 254) instanceof FailedPreconditionError);
+    assert.ok(
+      classifyRktError('rkt status', 'status: cannot get pod: no matches found for "u"', 254) instanceof NotFoundError,
+    );
+    assert.ok(
+      classifyRktError('rkt app status', 'status: cannot find app "0-x" in the pod', 1) instanceof NotFoundError,
+    );
+    assert.ok(
+      classifyRktError('rkt app add', 'add: error adding app to pod: multiple apps with name "0-x"', 254) instanceof
+        AlreadyExistsError,
+    );
+    assert.ok(
+      classifyRktError('rkt app add', 'add: pod "u" isn\'t currently running', 254) instanceof FailedPreconditionError,
+    );
     assert.ok(classifyRktError('rkt rm', 'something else', 254) instanceof InternalError);
   });
 
@@ -78,13 +134,32 @@ describe('rkt output', () => {
 
 describe('rkt-syntax CLI arguments', () => {
   it('parses flags, positionals, exec arguments and stops at the command of app exec', () => {
-    const p = parseArgs(['app', '--dir=/d', 'add', 'U', 'img', '--name=0-a', '--user-annotation=a=b', '--user-annotation=c=d', '--exec=/bin/sh', '--', '-c', 'echo --x', '---']);
+    const p = parseArgs([
+      'app',
+      '--dir=/d',
+      'add',
+      'U',
+      'img',
+      '--name=0-a',
+      '--user-annotation=a=b',
+      '--user-annotation=c=d',
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      'echo --x',
+      '---',
+    ]);
     assert.deepEqual(p.positionals, ['app', 'add', 'U', 'img']);
     assert.deepEqual(p.flags.get('user-annotation'), ['a=b', 'c=d']);
     assert.deepEqual(p.execArgs, ['-c', 'echo --x']);
     const e = parseArgs(['app', 'exec', '--app=0-a', 'U', 'ls', '--color=never'], 3);
     assert.deepEqual(e.positionals, ['app', 'exec', 'U', 'ls', '--color=never']);
-    assert.deepEqual(parseVolume('name=v,kind=host,source=/s,target=/t,readOnly=true'), { name: 'v', hostPath: '/s', containerPath: '/t', readOnly: true });
+    assert.deepEqual(parseVolume('name=v,kind=host,source=/s,target=/t,readOnly=true'), {
+      name: 'v',
+      hostPath: '/s',
+      containerPath: '/t',
+      readOnly: true,
+    });
     assert.deepEqual(parseCpu('250m'), { cpuQuota: 25_000, cpuPeriod: 100_000 });
   });
 });
@@ -93,9 +168,19 @@ describe('security policy', () => {
   const facts = { uid: 0, caps: ['CAP_CHOWN', 'CAP_SYS_CHROOT', 'CAP_SETUID'], chainCaps: ['CAP_SYS_CHROOT'] };
   it('accepts a default container and names the field of what it cannot enforce', () => {
     assert.deepEqual(containerViolations(container(), STAGE1, facts), []);
-    const v = containerViolations(container({}, { seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' } }), STAGE1, facts);
-    assert.deepEqual(v.map((x) => x.field), ['linux.security_context.seccomp']);
-    assert.throws(() => enforce('create', v, 'reject', nullLogger()), (e: unknown) => e instanceof InvalidArgumentError && /linux\.security_context\.seccomp/.test(e.message));
+    const v = containerViolations(
+      container({}, { seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' } }),
+      STAGE1,
+      facts,
+    );
+    assert.deepEqual(
+      v.map((x) => x.field),
+      ['linux.security_context.seccomp'],
+    );
+    assert.throws(
+      () => enforce('create', v, 'reject', nullLogger()),
+      (e: unknown) => e instanceof InvalidArgumentError && /linux\.security_context\.seccomp/.test(e.message),
+    );
     enforce('create', v, 'warn', nullLogger());
   });
   it('rejects privilege requests whatever the policy', () => {
@@ -105,20 +190,40 @@ describe('security policy', () => {
   it('flags dropping what the enter chain keeps, unless no_new_privs makes it unreachable for non-root', () => {
     const drop = { capabilities: { add_capabilities: [], drop_capabilities: ['ALL'], add_ambient_capabilities: [] } };
     const root = containerViolations(container({}, drop), STAGE1, { uid: 0, caps: [], chainCaps: ['CAP_SYS_CHROOT'] });
-    assert.deepEqual(root.map((x) => x.field), ['linux.security_context.capabilities.drop_capabilities']);
-    const nonroot = containerViolations(container({}, { ...drop, no_new_privs: true }), STAGE1, { uid: 33, caps: [], chainCaps: ['CAP_SYS_CHROOT', 'CAP_SETUID'] });
+    assert.deepEqual(
+      root.map((x) => x.field),
+      ['linux.security_context.capabilities.drop_capabilities'],
+    );
+    const nonroot = containerViolations(container({}, { ...drop, no_new_privs: true }), STAGE1, {
+      uid: 33,
+      caps: [],
+      chainCaps: ['CAP_SYS_CHROOT', 'CAP_SETUID'],
+    });
     assert.deepEqual(nonroot, []);
   });
   it('a real rkt cannot set no_new_privs or mask paths', () => {
-    const v = containerViolations(container({}, { no_new_privs: true, masked_paths: ['/proc/kcore'] }), ['user', 'group'], facts);
-    assert.deepEqual(v.map((x) => x.field).sort(), ['linux.security_context.masked_paths', 'linux.security_context.no_new_privs']);
+    const v = containerViolations(
+      container({}, { no_new_privs: true, masked_paths: ['/proc/kcore'] }),
+      ['user', 'group'],
+      facts,
+    );
+    assert.deepEqual(v.map((x) => x.field).sort(), [
+      'linux.security_context.masked_paths',
+      'linux.security_context.no_new_privs',
+    ]);
   });
   it('refuses host PID/IPC and non-net sysctls for a sandbox', () => {
     const sb = {
-      linux: { security_context: { namespace_options: { pid: 'NODE', ipc: 'POD', network: 'POD', userns_options: null } }, sysctls: { 'kernel.shmmax': '1', 'net.ipv4.ip_forward': '1' } },
+      linux: {
+        security_context: { namespace_options: { pid: 'NODE', ipc: 'POD', network: 'POD', userns_options: null } },
+        sysctls: { 'kernel.shmmax': '1', 'net.ipv4.ip_forward': '1' },
+      },
       windows: null,
     } as unknown as cri.PodSandboxConfig;
-    assert.deepEqual(sandboxViolations(sb).map((v) => v.field), ['linux.security_context.namespace_options.pid', 'linux.sysctls.kernel.shmmax']);
+    assert.deepEqual(
+      sandboxViolations(sb).map((v) => v.field),
+      ['linux.security_context.namespace_options.pid', 'linux.sysctls.kernel.shmmax'],
+    );
   });
 });
 
@@ -134,12 +239,23 @@ describe('app spec', () => {
   });
   it('merges env, defaults paths and maps pid=CONTAINER to a PID namespace of its own', () => {
     const spec = buildAppSpec({
-      id: 'c1', app: '0-web', image: 'busybox', requireExec: true,
-      config: container({ envs: [{ key: 'A', value: '2' }], command: ['sh'] }, { namespace_options: { pid: 'CONTAINER', ipc: 'POD', network: 'POD' } }),
+      id: 'c1',
+      app: '0-web',
+      image: 'busybox',
+      requireExec: true,
+      config: container(
+        { envs: [{ key: 'A', value: '2' }], command: ['sh'] },
+        { namespace_options: { pid: 'CONTAINER', ipc: 'POD', network: 'POD' } },
+      ),
       imageConfig: { env: ['A=1', 'B=1'] },
       user: { uid: 33, gid: 33, groups: [33, 100], home: '/home/www' },
     });
-    assert.deepEqual(spec.environment, ['A=2', 'B=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/home/www']);
+    assert.deepEqual(spec.environment, [
+      'A=2',
+      'B=1',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOME=/home/www',
+    ]);
     assert.equal(spec.pidNamespace, 'container');
     assert.ok(spec.maskedPaths.includes('/proc/kcore'));
     assert.deepEqual(spec.supplementaryGids, [33, 100]);
@@ -149,40 +265,82 @@ describe('app spec', () => {
 
 describe('CRI conversion', () => {
   it('reports reasons, strips reserved annotations and prefers rktlet networks', () => {
-    const app = { name: '0-web', state: 'exited', exit_code: 0, image_id: 'sha256:x', user_annotations: { 'crimux.io/container-name': 'web', 'k8s.io/reserved/image-name': 'busybox', mine: '1' } } as const;
+    const app = {
+      name: '0-web',
+      state: 'exited',
+      exit_code: 0,
+      image_id: 'sha256:x',
+      user_annotations: { 'crimux.io/container-name': 'web', 'k8s.io/reserved/image-name': 'busybox', mine: '1' },
+    } as const;
     assert.equal(exitReason(app), 'Completed');
     assert.equal(exitReason({ ...app, exit_code: 2 }), 'Error');
-    assert.equal(exitReason({ ...app, exit_code: 137, user_annotations: { 'crimux.io/oom-killed': 'true' } }), 'OOMKilled');
+    assert.equal(
+      exitReason({ ...app, exit_code: 137, user_annotations: { 'crimux.io/oom-killed': 'true' } }),
+      'OOMKilled',
+    );
     assert.equal(containerState({ ...app, state: 'running' }), 'CONTAINER_RUNNING');
     assert.deepEqual(criAnnotations(app.user_annotations), { mine: '1' });
     const st = toContainerStatus('c', app, '/var/log/pods/x/web/0.log');
     assert.equal(st.metadata?.name, 'web');
     assert.equal(st.image?.image, 'busybox');
-    const pod: v1.Pod = { name: 'u', state: 'running', networks: [{ netName: 'x', ifName: 'eth0', ip: '1.1.1.1' }, { netName: 'default', ifName: 'eth0', ip: '2.2.2.2' }] };
+    const pod: v1.Pod = {
+      name: 'u',
+      state: 'running',
+      networks: [
+        { netName: 'x', ifName: 'eth0', ip: '1.1.1.1' },
+        { netName: 'default', ifName: 'eth0', ip: '2.2.2.2' },
+      ],
+    };
     assert.deepEqual(podIps(pod, []), ['2.2.2.2', '1.1.1.1']);
   });
 });
 
 describe('stage1 building blocks', () => {
-  it('secureJoin keeps symlinks inside the root', async () => {
+  it('crimux-stage1 creates paths inside the root, whatever the symlinks say', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-rkt-sj-'));
     try {
       await fs.mkdir(path.join(root, 'etc'));
       await fs.symlink('/etc/shadow', path.join(root, 'etc', 'evil'));
       await fs.symlink('../../../..', path.join(root, 'up'));
-      assert.equal(await secureJoin(root, '/etc/evil'), path.join(root, 'etc', 'shadow'));
-      assert.equal(await secureJoin(root, '/up/tmp/x'), path.join(root, 'tmp', 'x'));
-      assert.equal(await secureJoin(root, '../../x'), path.join(root, 'x'));
+      const mk = (p: string) => runCommand(DEFAULT_HELPER_PATH, ['mkdir', '--', root, p], { timeoutMs: 10_000 });
+      for (const p of ['/etc/evil', '/up/tmp/x', '../../y']) assert.equal((await mk(p)).code, 0, p);
+      assert.ok((await fs.stat(path.join(root, 'etc', 'shadow'))).isDirectory());
+      assert.ok((await fs.stat(path.join(root, 'tmp', 'x'))).isDirectory());
+      assert.ok((await fs.stat(path.join(root, 'y'))).isDirectory());
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
-  it('composes the enter chain: namespaces, env, groups and bounding set, then chroot and uid', () => {
-    const argv = enterArgv({ pid1: 42, root: '/opt/stage2/0-a/rootfs', workingDir: '/w', uid: 33, gid: 33, groups: [33, 100], bounding: ['CAP_CHOWN', 'CAP_SYS_CHROOT'], noNewPrivileges: true, env: ['A=1'], argv: ['id'] });
+  it('composes the enter chain: namespaces, empty env, groups and bounding set, then chroot, uid and env file', () => {
+    const argv = enterArgv({
+      pid1: 42,
+      root: '/opt/stage2/0-a/rootfs',
+      workingDir: '/w',
+      uid: 33,
+      gid: 33,
+      groups: [33, 100],
+      bounding: ['CAP_CHOWN', 'CAP_SYS_CHROOT'],
+      noNewPrivileges: true,
+      helper: '/h',
+      envFile: '/rkt/env/a',
+      argv: ['id'],
+    });
     assert.deepEqual(argv.slice(0, 9), ['/usr/bin/nsenter', '-t', '42', '-m', '-u', '-i', '-n', '-p', '--']);
     assert.ok(argv.includes('--groups=33,100') && argv.includes('--regid=33') && argv.includes('--nnp'));
     assert.ok(argv.includes('--bounding-set=-all,+chown,+sys_chroot'));
-    assert.deepEqual(argv.slice(-9), ['/usr/bin/unshare', '-R', '/opt/stage2/0-a/rootfs', '-w', '/w', '-S', '33', '--', 'id']);
-    assert.match(runScript({ enter: ['a b'], infoDir: '/i', stdin: true, stdinOnce: false }), /exec 0<>'\/i\/stdin'\nexec 'a b'/);
+    assert.deepEqual(argv.slice(-8), [
+      '/h',
+      'exec',
+      '--uid=33',
+      '--',
+      '/rkt/env/a',
+      '/opt/stage2/0-a/rootfs',
+      '/w',
+      'id',
+    ]);
+    assert.match(
+      runScript({ enter: ['a b'], infoDir: '/i', stdin: true, stdinOnce: false }),
+      /exec 0<>'\/i\/stdin'\nexec 'a b'/,
+    );
   });
 });

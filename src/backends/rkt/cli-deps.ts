@@ -12,7 +12,11 @@ import { SnapshotRootfs, StoreImageOps } from './images';
 import type { RktCliDeps } from './cli';
 import { createStage1Manager } from './stage1/create';
 
-export function rktCliDeps(config: Config, sharedImages: ImageStore & SnapshotStore, log: Logger = nullLogger()): RktCliDeps {
+export function rktCliDeps(
+  config: Config,
+  sharedImages: ImageStore & SnapshotStore,
+  log: Logger = nullLogger(),
+): RktCliDeps {
   const rkt = config.backends.rkt as unknown as RktBackendConfig;
   return {
     openManager: (dir) =>
@@ -21,6 +25,7 @@ export function rktCliDeps(config: Config, sharedImages: ImageStore & SnapshotSt
         cgroupParent: rkt.stage1.cgroupParent,
         nspawnPath: rkt.stage1.nspawnPath,
         conmonPath: rkt.stage1.conmonPath,
+        helperPath: rkt.stage1.helperPath,
         readyTimeoutMs: rkt.stage1.readyTimeoutSeconds * 1000,
         rootfs: new SnapshotRootfs(sharedImages, log),
         images: new StoreImageOps(sharedImages, log),

@@ -34,7 +34,7 @@ export const rktConfigSchema = {
       env: 'CRIMUX_BACKENDS_RKT_RKT_DATA_DIR',
     },
     stage1Name: {
-      doc: 'rkt --stage1-name for `rkt app sandbox` with a real rkt; empty uses rkt\'s default stage1.',
+      doc: "rkt --stage1-name for `rkt app sandbox` with a real rkt; empty uses rkt's default stage1.",
       format: String,
       default: '',
       env: 'CRIMUX_BACKENDS_RKT_RKT_STAGE1_NAME',
@@ -66,7 +66,7 @@ export const rktConfigSchema = {
       env: 'CRIMUX_BACKENDS_RKT_STAGE1_ROOT',
     },
     cgroupParent: {
-      doc: 'Parent cgroup of pods without a CRI cgroup_parent, in every mounted hierarchy. Absolute: from the hierarchy roots; relative: below crimux\'s own cgroup (keeps pods inside the daemon\'s slice).',
+      doc: "Parent cgroup of pods without a CRI cgroup_parent, in every mounted hierarchy. Absolute: from the hierarchy roots; relative: below crimux's own cgroup (keeps pods inside the daemon's slice).",
       format: String,
       default: '/crimux-rkt',
       env: 'CRIMUX_BACKENDS_RKT_STAGE1_CGROUP_PARENT',
@@ -89,6 +89,12 @@ export const rktConfigSchema = {
       default: 'conmon',
       env: 'CRIMUX_BACKENDS_RKT_STAGE1_CONMON_PATH',
     },
+    helperPath: {
+      doc: 'crimux-stage1 (built by scripts/build-native.sh): runs each app with its environment read from a file, never from a command line, and makes every mount inside an app root through fds resolved inside that root (openat2 RESOLVE_IN_ROOT), so image symlinks and racing containers cannot redirect a mount. Bound read-only into every pod.',
+      format: String,
+      default: '/usr/local/libexec/crimux/crimux-stage1',
+      env: 'CRIMUX_BACKENDS_RKT_STAGE1_HELPER_PATH',
+    },
   },
 };
 
@@ -105,5 +111,6 @@ export interface RktBackendConfig {
     readyTimeoutSeconds: number;
     nspawnPath: string;
     conmonPath: string;
+    helperPath: string;
   };
 }

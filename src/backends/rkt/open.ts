@@ -46,6 +46,7 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
       cgroupParent: config.stage1.cgroupParent,
       nspawnPath: config.stage1.nspawnPath,
       conmonPath: config.stage1.conmonPath,
+      helperPath: config.stage1.helperPath,
       readyTimeoutMs: config.stage1.readyTimeoutSeconds * 1000,
       rootfs,
       images: new StoreImageOps(deps.sharedImages, log),
@@ -55,5 +56,15 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
   );
   const info = await stage1.info(cc.signal);
   log.info('rkt backend uses the built-in stage1', { version: info.version, root: stage1.ctx.layout.root });
-  return { pm: stage1, info, stage1, index, network: new RktPodNetwork(deps.config, log), rootfs, config, images: deps.sharedImages, log };
+  return {
+    pm: stage1,
+    info,
+    stage1,
+    index,
+    network: new RktPodNetwork(deps.config, log),
+    rootfs,
+    config,
+    images: deps.sharedImages,
+    log,
+  };
 }

@@ -5,17 +5,52 @@
  * Differences from rktlet, each deliberate: --exec is always passed (the translation resolves the image's
  * entrypoint itself, so the argv is complete), --group joins --user, and the user annotations are sorted so the
  * command line is deterministic (Go map order was random).
+ *
+ * Nothing from a request may change the meaning of these command lines (issue #19): every value sits in a
+ * `--flag=value` word (pflag never reads such a value as an option), a positional that could look like an option
+ * is refused, and so is a value holding the separator of its own flag's syntax (`,` and `=` in --mnt-volume, `=` in an
+ * annotation key, "---" among the exec args, a newline in an env entry of rkt's line-based env file).
  */
+import { InvalidArgumentError } from '../../../errors';
 import type { AppSpec, SandboxOptions } from '../pod-manager';
 
 export const LOGMODE_ANNOTATION = 'coreos.com/rkt/experiment/logmode';
 export const LOG_DIR_ANNOTATION = 'coreos.com/rkt/experiment/kubernetes-log-dir';
 export const LOG_PATH_ANNOTATION = 'coreos.com/rkt/experiment/kubernetes-log-path';
 
-function kv(obj: Readonly<Record<string, string>>): string[] {
+function kv(obj: Readonly<Record<string, string>>, field: string): string[] {
   return Object.keys(obj)
     .sort()
-    .map((k) => `${k}=${obj[k] ?? ''}`);
+    .map((k) => {
+      if (!k || k.includes('=')) throw new InvalidArgumentError(`rkt: ${field} key "${k}" is empty or contains "="`);
+      return `${k}=${obj[k] ?? ''}`;
+    });
+}
+
+/** A positional word of an rkt command line: never one rkt's flag parser could take for an option. */
+function positional(value: string, field: string): string {
+  if (!value || value.startsWith('-'))
+    throw new InvalidArgumentError(`rkt: ${field} "${value}" must not be empty or begin with "-"`);
+  return value;
+}
+
+/** One value of --mnt-volume's "k=v,k=v" syntax: its separators would add or override keys. */
+function volumeValue(value: string, field: string): string {
+  if (!value || /[,=\n]/.test(value)) {
+    throw new InvalidArgumentError(
+      `rkt: ${field} "${value}" must not be empty or contain ",", "=" or a newline (rkt's --mnt-volume syntax)`,
+    );
+  }
+  return value;
+}
+
+function envEntry(e: string): string {
+  if (e.indexOf('=') <= 0 || /[\0\n]/.test(e)) {
+    throw new InvalidArgumentError(
+      `rkt: environment entry "${e.slice(0, 64)}" must be NAME=value without a newline or NUL`,
+    );
+  }
+  return e;
 }
 
 /** `app sandbox …` (after `rkt`), writing the pod UUID to uuidFile. */
@@ -35,8 +70,8 @@ export function appSandboxArgs(opts: SandboxOptions, uuidFile: string, stage1Nam
     for (const p of opts.ports ?? []) cmd.push(`--port=${p.name}:${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}`);
     cmd.push(`--net=${opts.network.kind === 'rkt' ? opts.network.name : 'default'}`);
   }
-  for (const a of kv(opts.userAnnotations)) cmd.push(`--user-annotation=${a}`);
-  for (const l of kv(opts.userLabels)) cmd.push(`--user-label=${l}`);
+  for (const a of kv(opts.userAnnotations, 'pod annotation')) cmd.push(`--user-annotation=${a}`);
+  for (const l of kv(opts.userLabels, 'pod label')) cmd.push(`--user-label=${l}`);
   return cmd;
 }
 
@@ -48,10 +83,10 @@ export function milliCores(quota: number | undefined, period: number | undefined
 
 /** `app add UUID IMAGE …` (after `rkt`). */
 export function appAddArgs(uuid: string, spec: AppSpec): string[] {
-  const cmd = ['add', uuid, spec.image, `--name=${spec.name}`];
-  for (const a of kv(spec.userAnnotations)) cmd.push(`--user-annotation=${a}`);
-  for (const l of kv(spec.userLabels)) cmd.push(`--user-label=${l}`);
-  for (const e of spec.environment) cmd.push(`--environment=${e}`);
+  const cmd = ['add', positional(uuid, 'pod uuid'), positional(spec.image, 'image'), `--name=${spec.name}`];
+  for (const a of kv(spec.userAnnotations, 'container annotation')) cmd.push(`--user-annotation=${a}`);
+  for (const l of kv(spec.userLabels, 'container label')) cmd.push(`--user-label=${l}`);
+  for (const e of spec.environment) cmd.push(`--environment=${envEntry(e)}`);
   const r = spec.resources;
   if (r.cpuShares && r.cpuShares > 0) cmd.push(`--cpu-shares=${r.cpuShares}`);
   const mc = milliCores(r.cpuQuota, r.cpuPeriod);
@@ -64,13 +99,24 @@ export function appAddArgs(uuid: string, spec: AppSpec): string[] {
   if (spec.readOnlyRootfs) cmd.push('--readonly-rootfs=true');
   if (spec.workingDir) cmd.push(`--working-dir=${spec.workingDir}`);
   if (spec.logPath) {
-    cmd.push('--stdin=stream', '--stdout=stream', '--stderr=stream', `--annotation=${LOG_PATH_ANNOTATION}=${spec.logPath}`);
+    cmd.push(
+      '--stdin=stream',
+      '--stdout=stream',
+      '--stderr=stream',
+      `--annotation=${LOG_PATH_ANNOTATION}=${spec.logPath}`,
+    );
   }
-  for (const m of spec.mounts) {
-    cmd.push(`--mnt-volume=name=${m.name},kind=host,source=${m.hostPath},target=${m.containerPath},readOnly=${m.readOnly}`);
-  }
+  spec.mounts.forEach((m, i) => {
+    const name = volumeValue(m.name, `mounts[${i}] name`);
+    const source = volumeValue(m.hostPath, `mounts[${i}].host_path`);
+    const target = volumeValue(m.containerPath, `mounts[${i}].container_path`);
+    cmd.push(`--mnt-volume=name=${name},kind=host,source=${source},target=${target},readOnly=${m.readOnly}`);
+  });
   const [exe, ...args] = spec.exec;
   if (exe !== undefined) cmd.push(`--exec=${exe}`);
+  // rkt reads the exec args up to "---": one of them being "---" would end the list and make the rest rkt's.
+  if (args.includes('---'))
+    throw new InvalidArgumentError('rkt: command/args must not contain "---" (it ends rkt\'s exec arguments)');
   if (args.length > 0) cmd.push('--', ...args, '---');
   return cmd;
 }

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { DeadlineExceededError, InternalError, UnimplementedError } from '../../../errors';
+import { DeadlineExceededError, InternalError, InvalidArgumentError, UnimplementedError } from '../../../errors';
 import { pollUntil } from '../../../host/wait';
 import type { Logger } from '../../../log/logger';
 import { parseRktJson, type App, type ImageListEntry, type Pod } from '../api';
@@ -76,12 +76,18 @@ export class RktCliPodManager implements PodManager {
         },
         { timeoutMs: this.opts.readyTimeoutMs, signal, maxIntervalMs: 100 },
       );
-      if (!uuid) throw new DeadlineExceededError(`rkt app sandbox: no pod UUID after ${this.opts.readyTimeoutMs} ms: ${await readTail(logFile)}`);
+      if (!uuid)
+        throw new DeadlineExceededError(
+          `rkt app sandbox: no pod UUID after ${this.opts.readyTimeoutMs} ms: ${await readTail(logFile)}`,
+        );
       const ready = await pollUntil(
         async () => ((await this.status(uuid, signal).catch(() => undefined))?.state === 'running' ? true : undefined),
         { timeoutMs: this.opts.readyTimeoutMs, signal, maxIntervalMs: 100 },
       );
-      if (!ready) throw new DeadlineExceededError(`rkt app sandbox: pod ${uuid} not running after ${this.opts.readyTimeoutMs} ms`);
+      if (!ready)
+        throw new DeadlineExceededError(
+          `rkt app sandbox: pod ${uuid} not running after ${this.opts.readyTimeoutMs} ms`,
+        );
       // The output of the pod's stage1 stays next to its UUID, for debugging, until rm.
       await fs.rename(logFile, path.join(this.opts.sandboxDir, `${uuid}.log`)).catch(() => undefined);
       return uuid;
@@ -143,12 +149,15 @@ export class RktCliPodManager implements PodManager {
 
   async appExec(uuid: string, app: string, argv: readonly string[], opts: ExecOptions): Promise<ChildProcess> {
     if (opts.tty) throw new UnimplementedError('exec with a TTY: not supported with a real rkt');
-    const [file, ...args] = this.rkt.command('app', ['exec', `--app=${app}`, uuid, ...argv]);
+    // "--" before the UUID: the command and its arguments are never rkt's flags, whatever they begin with.
+    const [file, ...args] = this.rkt.command('app', ['exec', `--app=${app}`, '--', uuid, ...argv]);
     return spawn(file ?? 'rkt', args, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: this.rkt.env() });
   }
 
   async imageFetch(name: string, signal?: AbortSignal): Promise<string> {
     const ref = name.includes('://') ? name : `docker://${name}`;
+    if (name.startsWith('-'))
+      throw new InvalidArgumentError(`rkt image fetch: image "${name}" must not begin with "-"`);
     const out = await this.rkt.run('image', ['fetch', '--pull-policy=update', '--full=true', ref], signal);
     // rktlet: the last line of the output is the image ID (sha512-…).
     const id = out.lines[out.lines.length - 1]?.trim();
@@ -163,6 +172,7 @@ export class RktCliPodManager implements PodManager {
   }
 
   async imageRm(id: string, signal?: AbortSignal): Promise<void> {
+    if (id.startsWith('-')) throw new InvalidArgumentError(`rkt image rm: image "${id}" must not begin with "-"`);
     await this.rkt.run('image', ['rm', id], signal);
   }
 }

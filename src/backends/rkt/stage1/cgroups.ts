@@ -5,7 +5,8 @@
  * Why a cgroup per pod before nspawn starts: nspawn with --keep-unit --register=no stays in the cgroup it was
  * started in and creates payload/supervisor there; without a pod cgroup of its own, two pods would share them.
  * Why all these hierarchies: cpu/cpuacct/memory/pids carry limits and stats on cgroup v1 (this host is v1 hybrid),
- * the cgroup2 hierarchy gives cgroup.kill (kill a whole app at once), name=systemd is where nspawn looks.
+ * the cgroup2 hierarchy gives cgroup.kill (kill a whole app at once), name=systemd is where nspawn looks, devices
+ * carries each app's device allow-list (cgroup-devices.ts).
  * NOTE: pure cgroup v2 hosts are handled (controllers enabled down the path) but untested here.
  */
 import { promises as fs } from 'node:fs';
@@ -22,7 +23,7 @@ export interface Hierarchy {
   readonly own: string;
 }
 
-const WANTED_V1 = ['cpu', 'cpuacct', 'memory', 'pids', 'name=systemd'];
+const WANTED_V1 = ['cpu', 'cpuacct', 'memory', 'pids', 'devices', 'name=systemd'];
 
 /** The hierarchies of this host that crimux puts pods in. */
 export async function detectHierarchies(): Promise<Hierarchy[]> {
@@ -178,7 +179,9 @@ async function enableV2Controllers(h: Hierarchy, rel: string): Promise<void> {
   // Every ancestor of the pod cgroup (the root included) must delegate the controllers to its children.
   for (let i = 0; i < parts.length; i++) {
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' ')).catch(() => undefined);
+    await fs
+      .writeFile(path.join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '))
+      .catch(() => undefined);
     dir = path.join(dir, parts[i] ?? '');
   }
 }

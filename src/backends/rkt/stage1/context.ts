@@ -29,6 +29,8 @@ export interface Stage1Context {
   readonly hierarchies: readonly Hierarchy[];
   readonly nspawnPath: string;
   readonly conmonPath: string;
+  /** crimux-stage1 on the host (src/host/native/crimux-stage1.c); pods see it at POD_HELPER. */
+  readonly helperPath: string;
   /** The generated enter-runtime adapter conmon runs as its OCI runtime. */
   readonly runtimePath: string;
   /** Default parent cgroup (absolute, or relative to crimux's own). */
@@ -37,6 +39,12 @@ export interface Stage1Context {
   readonly rootfs: RootfsProvider;
   readonly log: Logger;
 }
+
+/** Where crimux-stage1 is in every pod (bound read-only by nspawn). */
+export const POD_HELPER = '/rkt/bin/crimux-stage1';
+
+/** Default host path of crimux-stage1 (scripts/build-native.sh installs it there). */
+export const DEFAULT_HELPER_PATH = '/usr/local/libexec/crimux/crimux-stage1';
 
 /** The snapshot key of an app: unique per pod and app, stable across restarts. */
 export function rootfsKey(uuid: string, app: string): string {

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Logger } from '../../../log/logger';
 import { detectHierarchies } from './cgroups';
-import type { RootfsProvider, Stage1Context } from './context';
+import { DEFAULT_HELPER_PATH, type RootfsProvider, type Stage1Context } from './context';
 import { Stage1Layout } from './layout';
 import { Stage1PodManager, type ImageOps } from './manager';
 
@@ -12,6 +12,8 @@ export interface Stage1Options {
   readonly cgroupParent: string;
   readonly nspawnPath: string;
   readonly conmonPath: string;
+  /** crimux-stage1; default DEFAULT_HELPER_PATH. */
+  readonly helperPath?: string;
   readonly readyTimeoutMs: number;
   readonly rootfs: RootfsProvider;
   readonly images: ImageOps;
@@ -27,6 +29,7 @@ export async function createStage1Manager(opts: Stage1Options, signal?: AbortSig
     hierarchies: await detectHierarchies(),
     nspawnPath: opts.nspawnPath,
     conmonPath: opts.conmonPath,
+    helperPath: opts.helperPath || DEFAULT_HELPER_PATH,
     runtimePath: path.join(opts.root, 'bin', 'enter-runtime'),
     cgroupParent: opts.cgroupParent,
     readyTimeoutMs: opts.readyTimeoutMs,

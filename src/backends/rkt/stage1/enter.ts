@@ -6,13 +6,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DEFAULT_CAPABILITIES } from '../../../host/oci-defaults';
 import { procsFiles } from './cgroups';
-import type { Stage1Context } from './context';
+import { POD_HELPER, type Stage1Context } from './context';
 import { JOIN_AND_EXEC, enterArgv, shq, type EnterSpec } from './scripts';
 import type { StoredApp } from './state';
 
 /** Capabilities the enter chain itself needs in the bounding set: chroot always, setuid to drop to a non-root uid. */
 export function chainCapabilities(uid: number): string[] {
   return uid === 0 ? ['CAP_SYS_CHROOT'] : ['CAP_SYS_CHROOT', 'CAP_SETUID'];
+}
+
+/** Pod view of the app's env file (written NUL-separated at app add; layout.ts AppPaths.env on the host). */
+export function podEnvFile(app: string): string {
+  return `/rkt/env/${app}`;
 }
 
 /** Pod view of the marker an app with its own PID namespace creates once that namespace is ready. */
@@ -29,12 +34,23 @@ export function boundingSet(stored: StoredApp): string[] {
  * The enter chain of the app's main process (argv undefined) or of an exec (argv given). target is the pod's PID 1,
  * or for an exec into an app with its own PID namespace, the app's main process.
  */
-export function enterSpecOf(stored: StoredApp, target: number, root: string, argv?: readonly string[]): EnterSpec & { argv: string[] } {
+export function enterSpecOf(
+  stored: StoredApp,
+  target: number,
+  root: string,
+  argv?: readonly string[],
+): EnterSpec & { argv: string[] } {
   const own = argv === undefined && stored.spec.pidNamespace === 'container';
   const spec: EnterSpec = {
     pid1: target,
     ...(own
-      ? { ownPidNamespace: { maskedPaths: stored.spec.maskedPaths, readonlyPaths: stored.spec.readonlyPaths, readyFile: nsReadyFile(stored.spec.name) } }
+      ? {
+          ownPidNamespace: {
+            maskedPaths: stored.spec.maskedPaths,
+            readonlyPaths: stored.spec.readonlyPaths,
+            readyFile: nsReadyFile(stored.spec.name),
+          },
+        }
       : {}),
     root,
     workingDir: stored.spec.workingDir || '/',
@@ -43,7 +59,8 @@ export function enterSpecOf(stored: StoredApp, target: number, root: string, arg
     groups: stored.spec.supplementaryGids,
     bounding: boundingSet(stored),
     noNewPrivileges: stored.spec.noNewPrivileges,
-    env: stored.spec.environment,
+    helper: POD_HELPER,
+    envFile: podEnvFile(stored.spec.name),
     argv: argv ?? stored.spec.exec,
   };
   return { ...spec, argv: enterArgv(spec) };

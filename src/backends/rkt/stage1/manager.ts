@@ -7,7 +7,7 @@
  * RootfsProvider (its snapshots); rkt's ACI/CAS store has no equivalent here.
  */
 import type { ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, NotFoundError } from '../../../errors';
 import { runCommand } from '../../../host/process';
@@ -46,6 +46,11 @@ export class Stage1PodManager implements PodManager {
     await fs.mkdir(path.dirname(this.ctx.runtimePath), { recursive: true });
     const current = await fs.readFile(this.ctx.runtimePath, 'utf8').catch(() => '');
     if (current !== ENTER_RUNTIME_SCRIPT) await writeAtomic(this.ctx.runtimePath, ENTER_RUNTIME_SCRIPT, 0o755);
+    await fs.access(this.ctx.helperPath, fsc.X_OK).catch(() => {
+      throw new FailedPreconditionError(
+        `rkt stage1: helper ${this.ctx.helperPath} is missing (build it with scripts/build-native.sh)`,
+      );
+    });
     if (!cleanup) return;
     for (const pod of await listPods(this.ctx)) {
       if (pod.dirState === 'run') continue;
@@ -64,7 +69,18 @@ export class Stage1PodManager implements PodManager {
       version: `stage1-min (systemd-nspawn ${nspawn})`,
       takesNetnsPath: true,
       appStopHonoursGrace: true,
-      enforces: ['user', 'group', 'supplementalGroups', 'capabilities', 'noNewPrivileges', 'readonlyRootfs', 'maskedPaths', 'readonlyPaths', 'stopSignal', 'containerPidNamespace'],
+      enforces: [
+        'user',
+        'group',
+        'supplementalGroups',
+        'capabilities',
+        'noNewPrivileges',
+        'readonlyRootfs',
+        'maskedPaths',
+        'readonlyPaths',
+        'stopSignal',
+        'containerPidNamespace',
+      ],
       tty: true,
     };
   }
@@ -112,7 +128,8 @@ export class Stage1PodManager implements PodManager {
   async appStatus(uuid: string, app: string): Promise<v1.App> {
     const pod = await findPod(this.ctx, uuid);
     if (!pod) throw new NotFoundError(`status: cannot get pod: no matches found for "${uuid}"`);
-    if (!pod.manifest?.apps.some((a) => a.name === app)) throw new NotFoundError(`status: cannot find app "${app}" in the pod`);
+    if (!pod.manifest?.apps.some((a) => a.name === app))
+      throw new NotFoundError(`status: cannot find app "${app}" in the pod`);
     return appStatus(this.ctx, pod, app);
   }
 

@@ -15,7 +15,7 @@ import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../.
 import { pollUntil } from '../../../host/wait';
 import type { SandboxOptions } from '../pod-manager';
 import { createCgroup, killCgroup, podCgroupSet, removeCgroup } from './cgroups';
-import type { Stage1Context } from './context';
+import { POD_HELPER, type Stage1Context } from './context';
 import { readOptional, writeAtomic } from './files';
 import type { PodPaths } from './layout';
 import { childrenOf, processStartTime } from './liveness';
@@ -34,7 +34,9 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
     throw new InvalidArgumentError(`create pod: hostname "${hostname}" is not a valid host name`);
   }
   if (opts.network.kind === 'rkt') {
-    throw new InvalidArgumentError('create pod: the built-in stage1 takes a network namespace path, not an rkt network');
+    throw new InvalidArgumentError(
+      'create pod: the built-in stage1 takes a network namespace path, not an rkt network',
+    );
   }
   const ips = opts.network.kind === 'netns' ? [...(opts.network.ips ?? [])] : [];
   const prep = ctx.layout.pod(uuid, 'prepare');
@@ -95,10 +97,12 @@ async function startNspawn(
     '--register=no',
     '--keep-unit',
     '-q',
-    '-D', p.rootfs,
+    '-D',
+    p.rootfs,
     `--machine=rkt-${p.dir.slice(-36)}`,
     `--hostname=${hostname}`,
     '--bind-ro=/usr',
+    `--bind-ro=${ctx.helperPath}:${POD_HELPER}`,
     ...binds.map((b) => `--bind-ro=${b}`),
     '--resolv-conf=off',
     '--timezone=off',
@@ -116,7 +120,19 @@ async function startNspawn(
   try {
     const child = spawn(
       'sh',
-      ['-c', JOIN_AND_EXEC, 'crimux-rkt-pod', String(procs.length), ...procs, 'flock', '--no-fork', '-x', p.dir, ctx.nspawnPath, ...args],
+      [
+        '-c',
+        JOIN_AND_EXEC,
+        'crimux-rkt-pod',
+        String(procs.length),
+        ...procs,
+        'flock',
+        '--no-fork',
+        '-x',
+        p.dir,
+        ctx.nspawnPath,
+        ...args,
+      ],
       { detached: true, stdio: ['ignore', out, out], cwd: '/', env: process.env },
     );
     pid = child.pid;
@@ -130,7 +146,13 @@ async function startNspawn(
   log.debug('spawned stage1', { pid, args: args.join(' ') });
   const ready = await pollUntil(
     async () => {
-      if (await fs.lstat(p.supervisorStatus).then(() => true, () => false)) return true;
+      if (
+        await fs.lstat(p.supervisorStatus).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
       if (exitCode !== null) throw new InternalError(`start pod: stage1 exited with ${exitCode}: ${await logTail(p)}`);
       return undefined;
     },

@@ -5,18 +5,24 @@
  *
  * How an app process is entered (and why this chain): Node cannot setns/chroot, and nsenter alone cannot set
  * supplementary groups, the capability bounding set or no_new_privs. So:
- *   nsenter -t <pod pid 1> -m -u -i -n -p      join the pod's namespaces (root = the pod's stage1 root, whose
+ *   nsenter -t <pod pid 1> -m -u -i -n -p --   join the pod's namespaces (root = the pod's stage1 root, whose
  *                                              /usr is the host's, bound read-only by nspawn)
- *   env -i NAME=value…                         exactly the app's environment
- *   setpriv --groups|--clear-groups --regid --bounding-set [--nnp]   still root: groups, bounding set, nnp
- *   unshare -R <app root> -w <cwd> [-S <uid>]  chroot into the app, cd, and drop to the uid last
+ *   env -i                                     an empty environment: nothing of crimux's or conmon's goes on
+ *   setpriv --groups|--clear-groups --regid --bounding-set [--nnp] --   still root: groups, bounding set, nnp
+ *   crimux-stage1 exec [--uid=N] -- <env file> <app root> <cwd> argv…
+ *                                              chroot into the app, cd, drop to the uid, exec with the env file
  * so the app (and every exec) runs as the container's uid/gid/groups, in its working dir, with its capability set.
- * The bounding set must keep CAP_SYS_CHROOT (for unshare -R) and, for a non-root uid, CAP_SETUID (for -S); see
- * security.ts for what that means for requests dropping them.
+ * Nothing from the request or the image is ever an option of a program here: it all sits after a "--" or in the
+ * env file (NUL-separated, read by the static helper), and the app's environment reaches no program but the app
+ * (issue #19: an env entry "--split-string=…" once became `env`'s own option and ran a root shell in the stage1;
+ * LD_PRELOAD would have reached setpriv). The bounding set must keep CAP_SYS_CHROOT (for the chroot) and, for a
+ * non-root uid, CAP_SETUID; see security.ts for what that means for requests dropping them.
  */
+import { InvalidArgumentError } from '../../../errors';
 
 /** sh -c program: joins the cgroups given as "<count> <cgroup.procs files…>", then execs the rest of its arguments. */
-export const JOIN_AND_EXEC = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 1; shift; n=$((n-1)); done; exec "$@"';
+export const JOIN_AND_EXEC =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 1; shift; n=$((n-1)); done; exec "$@"';
 
 /** Single-quote for /bin/sh. */
 export function shq(s: string): string {
@@ -76,7 +82,10 @@ export interface EnterSpec {
   /** Capability bounding set, "CAP_…" names (already including what the chain itself needs). */
   readonly bounding: readonly string[];
   readonly noNewPrivileges: boolean;
-  readonly env: readonly string[];
+  /** The pod's view of crimux-stage1 (context.ts POD_HELPER). */
+  readonly helper: string;
+  /** The pod's view of the app's env file (NUL-separated NAME=value entries, envFileContent). */
+  readonly envFile: string;
   readonly argv: readonly string[];
 }
 
@@ -86,15 +95,34 @@ export function enterArgv(spec: EnterSpec): string[] {
   const own = spec.ownPidNamespace;
   const ownNs = own
     ? [
-        '/usr/bin/unshare', '--pid', '--fork', '--kill-child', '--mount', '--propagation', 'slave',
-        `--mount-proc=${spec.root}/proc`, '--',
-        '/bin/sh', '-c', `${procMasks(spec.root, own.maskedPaths, own.readonlyPaths)}: > ${shq(own.readyFile)}; exec "$@"`, 'crimux-app-ns',
+        '/usr/bin/unshare',
+        '--pid',
+        '--fork',
+        '--kill-child',
+        '--mount',
+        '--propagation',
+        'slave',
+        `--mount-proc=${spec.root}/proc`,
+        '--',
+        '/bin/sh',
+        '-c',
+        `${procMasks(spec.helper, spec.root, own.maskedPaths, own.readonlyPaths)}: > ${shq(own.readyFile)}; exec "$@"`,
+        'crimux-app-ns',
       ]
     : [];
   return [
-    '/usr/bin/nsenter', '-t', String(spec.pid1), '-m', '-u', '-i', '-n', '-p', '--',
+    '/usr/bin/nsenter',
+    '-t',
+    String(spec.pid1),
+    '-m',
+    '-u',
+    '-i',
+    '-n',
+    '-p',
+    '--',
     ...ownNs,
-    '/usr/bin/env', '-i', ...spec.env,
+    '/usr/bin/env',
+    '-i',
     '/usr/bin/setpriv',
     spec.groups.length > 0 ? `--groups=${spec.groups.join(',')}` : '--clear-groups',
     `--regid=${spec.gid}`,
@@ -102,24 +130,44 @@ export function enterArgv(spec: EnterSpec): string[] {
     `--bounding-set=-all${caps}`,
     ...(spec.noNewPrivileges ? ['--nnp'] : []),
     '--',
-    '/usr/bin/unshare', '-R', spec.root, '-w', spec.workingDir || '/',
-    ...(spec.uid !== 0 ? ['-S', String(spec.uid)] : []),
-    '--', ...spec.argv,
+    spec.helper,
+    'exec',
+    ...(spec.uid !== 0 ? [`--uid=${spec.uid}`] : []),
+    '--',
+    spec.envFile,
+    spec.root,
+    spec.workingDir || '/',
+    ...spec.argv,
   ];
 }
 
-/** Shell lines masking and write-protecting the /proc paths below root (each ending in "; "). */
-function procMasks(root: string, masked: readonly string[], readonly: readonly string[]): string {
+/**
+ * The env file of an app: NUL-separated, so a value may hold any byte but NUL. Refuses what execve could not pass
+ * as given: an entry without a name (no "=", or nothing before it) or with a NUL, which would split in two.
+ */
+export function envFileContent(env: readonly string[]): string {
+  for (const e of env) {
+    const eq = e.indexOf('=');
+    if (eq <= 0)
+      throw new InvalidArgumentError(`app add: environment entry "${e.slice(0, 64)}" has no NAME=value form`);
+    if (e.includes('\0'))
+      throw new InvalidArgumentError(`app add: environment entry ${e.slice(0, eq)} contains a NUL byte`);
+  }
+  return env.map((e) => `${e}\0`).join('');
+}
+
+/** Shell lines masking and write-protecting the /proc paths below root (each ending in "; "), resolved in root. */
+function procMasks(helper: string, root: string, masked: readonly string[], readonly: readonly string[]): string {
   let out = '';
-  for (const p of masked.filter((m) => m.startsWith('/proc/'))) {
-    const t = shq(`${root}${p}`);
-    out += `if [ -d ${t} ]; then mount -t tmpfs -o ro,size=0 tmpfs ${t}; elif [ -e ${t} ]; then mount --bind /dev/null ${t}; fi; `;
-  }
-  for (const p of readonly.filter((m) => m.startsWith('/proc/'))) {
-    const t = shq(`${root}${p}`);
-    out += `if [ -e ${t} ]; then mount --bind ${t} ${t} && mount -o remount,bind,ro ${t}; fi; `;
-  }
+  for (const p of masked.filter((m) => m.startsWith('/proc/'))) out += `${helperCall(helper, 'mask', [], [root, p])}; `;
+  for (const p of readonly.filter((m) => m.startsWith('/proc/')))
+    out += `${helperCall(helper, 'readonly', [], [root, p])}; `;
   return out;
+}
+
+/** A crimux-stage1 call as a /bin/sh command: fixed options first, every path after "--", each single-quoted. */
+export function helperCall(helper: string, cmd: string, options: readonly string[], paths: readonly string[]): string {
+  return [helper, cmd, ...options, '--', ...paths].map(shq).join(' ');
 }
 
 export interface RunScriptSpec {
@@ -152,10 +200,11 @@ export function runScript(spec: RunScriptSpec): string {
 }
 
 export interface PodSideSetup {
+  /** The pod's view of crimux-stage1. */
+  readonly helper: string;
   /** App root as the pod sees it. */
   readonly root: string;
   readonly etcFiles: readonly { readonly src: string; readonly dst: string }[];
-  readonly readOnlyVolumes: readonly string[];
   readonly maskedPaths: readonly string[];
   readonly readonlyPaths: readonly string[];
   readonly readOnlyRootfs: boolean;
@@ -163,27 +212,23 @@ export interface PodSideSetup {
 
 /**
  * The mounts made inside the pod's mount namespace for one app: /proc of the pod's PID namespace, the pod's /dev
- * and /sys, the pod's hosts/resolv.conf/hostname, read-only volumes and paths, masked paths, and a read-only root
- * last. Done inside because per-mount flags (ro) do not propagate from the host into the pod.
+ * and /sys, the pod's hosts/resolv.conf/hostname, masked and read-only paths, and a read-only root last. Done
+ * inside because a /proc of the pod's PID namespace can only be mounted there. Every target is resolved inside
+ * the app root by crimux-stage1 (an image's "/etc/hosts -> /usr/bin/env" lands on the app's own /usr/bin/env,
+ * never the pod's), and every path is an argument after "--".
  */
 export function podSideSetupScript(s: PodSideSetup): string {
-  const R = shq(s.root);
+  const call = (cmd: string, options: readonly string[], paths: readonly string[]): string =>
+    helperCall(s.helper, cmd, options, paths);
   const lines = [
     'set -e',
-    `mount -t proc -o nosuid,noexec,nodev proc ${R}/proc`,
-    `mount --rbind /dev ${R}/dev`,
-    `mount --rbind /sys ${R}/sys`,
+    call('fs', ['--type=proc'], [s.root, '/proc']),
+    call('bind', ['--recursive', '--create=dir'], [s.root, '/dev', '/dev']),
+    call('bind', ['--recursive', '--create=dir'], [s.root, '/sys', '/sys']),
   ];
-  for (const f of s.etcFiles) lines.push(`mount --bind ${shq(f.src)} ${R}${shq(f.dst)}`);
-  for (const v of s.readOnlyVolumes) lines.push(`mount -o remount,bind,ro ${R}${shq(v)}`);
-  for (const p of s.maskedPaths) {
-    const t = `${R}${shq(p)}`;
-    lines.push(`if [ -d ${t} ]; then mount -t tmpfs -o ro,size=0 tmpfs ${t}; elif [ -e ${t} ]; then mount --bind /dev/null ${t}; fi`);
-  }
-  for (const p of s.readonlyPaths) {
-    const t = `${R}${shq(p)}`;
-    lines.push(`if [ -e ${t} ]; then mount --bind ${t} ${t} && mount -o remount,bind,ro ${t}; fi`);
-  }
-  if (s.readOnlyRootfs) lines.push(`mount -o remount,bind,ro ${R}`);
+  for (const f of s.etcFiles) lines.push(call('bind', ['--create=file'], [s.root, f.dst, f.src]));
+  for (const p of s.maskedPaths) lines.push(call('mask', [], [s.root, p]));
+  for (const p of s.readonlyPaths) lines.push(call('readonly', [], [s.root, p]));
+  if (s.readOnlyRootfs) lines.push(call('setattr', ['--readonly'], [s.root]));
   return lines.join('\n');
 }

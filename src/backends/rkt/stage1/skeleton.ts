@@ -25,11 +25,32 @@ export async function hostTopLevel(): Promise<{ links: [string, string][]; binds
   return { links, binds };
 }
 
-export async function buildSkeleton(p: PodPaths, opts: SandboxOptions, hostname: string, ips: readonly string[]): Promise<string[]> {
+export async function buildSkeleton(
+  p: PodPaths,
+  opts: SandboxOptions,
+  hostname: string,
+  ips: readonly string[],
+): Promise<string[]> {
   const r = p.rootfs;
-  for (const d of ['usr', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp', 'opt/stage2', 'rkt/status', 'rkt/env', 'rkt/etc']) {
+  for (const d of [
+    'usr',
+    'etc',
+    'proc',
+    'sys',
+    'dev',
+    'run',
+    'tmp',
+    'var/tmp',
+    'opt/stage2',
+    'rkt/status',
+    'rkt/env',
+    'rkt/etc',
+    'rkt/bin',
+  ]) {
     await fs.mkdir(path.join(r, d), { recursive: true });
   }
+  // nspawn binds crimux-stage1 here (sandbox.ts); the mount point must exist.
+  await fs.writeFile(path.join(r, 'rkt/bin/crimux-stage1'), '');
   const top = await hostTopLevel();
   for (const [name, target] of top.links) await fs.symlink(target, path.join(r, name));
   for (const b of top.binds) await fs.mkdir(path.join(r, b), { recursive: true });
