@@ -1,7 +1,7 @@
 // Command cri-interop drives crimux's CRI socket with grpc-go, dialling exactly as the kubelet does, and prints
 // what each call returned as one JSON object on stdout (test/interop/go-client.test.ts checks it).
 //
-//	cri-interop -socket /run/crimux/crimux.sock [-authority localhost] [-version-only] -pause REF -busybox REF -logdir DIR
+//	cri-interop -socket /run/crimux/crimux.sock [-authority localhost] [-version-only | -bench-version N] -pause REF -busybox REF -logdir DIR
 //
 // Without -authority the HTTP/2 :authority is the socket path (kubelet <= 1.30 and crictl <= 1.30);
 // -authority localhost is what kubelet >= 1.31 adds.
@@ -47,6 +47,7 @@ func main() {
 	busybox := flag.String("busybox", "docker.io/library/busybox:1.36", "busybox image")
 	logDir := flag.String("logdir", "/tmp", "pod log directory root")
 	versionOnly := flag.Bool("version-only", false, "call Version only (a probe of the connection itself)")
+	benchN := flag.Int("bench-version", 0, "time this many Version calls and print {\"latenciesUs\": [...]} instead")
 	flag.Parse()
 
 	opts := []grpc.DialOption{
@@ -68,6 +69,10 @@ func main() {
 	}
 	defer conn.Close()
 
+	if *benchN > 0 {
+		_ = json.NewEncoder(os.Stdout).Encode(map[string][]int64{"latenciesUs": benchVersion(runtimeapi.NewRuntimeServiceClient(conn), *benchN)})
+		return
+	}
 	r := &report{Results: map[string]interface{}{}, Errors: map[string]string{}}
 	s := &scenario{
 		r:       r,
@@ -90,4 +95,23 @@ func main() {
 // call gives one CRI call the kubelet's default runtime request timeout.
 func call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
+
+// benchVersion times n sequential Version calls (after a warm-up) and prints their latencies in microseconds.
+func benchVersion(rt runtimeapi.RuntimeServiceClient, n int) []int64 {
+	out := make([]int64, 0, n)
+	for i := -n / 5; i < n; i++ {
+		ctx, cancel := call()
+		t := time.Now()
+		_, err := rt.Version(ctx, &runtimeapi.VersionRequest{Version: "v1"})
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "Version:", err)
+			os.Exit(4)
+		}
+		if i >= 0 {
+			out = append(out, time.Since(t).Microseconds())
+		}
+	}
+	return out
 }
