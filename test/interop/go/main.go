@@ -48,15 +48,17 @@ func main() {
 	logDir := flag.String("logdir", "/tmp", "pod log directory root")
 	versionOnly := flag.Bool("version-only", false, "call Version only (a probe of the connection itself)")
 	benchN := flag.Int("bench-version", 0, "time this many Version calls and print {\"latenciesUs\": [...]} instead")
+	benchAgainst := flag.String("bench-against", "", "with -bench-version: alternate each call with one on this socket (authority localhost); prints {\"latenciesUs\", \"againstUs\"}")
 	flag.Parse()
 
-	opts := []grpc.DialOption{
+	base := []grpc.DialOption{
 		grpc.WithInsecure(),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 	}
+	opts := append([]grpc.DialOption{}, base...)
 	if *authority != "" {
 		opts = append(opts, grpc.WithAuthority(*authority))
 	}
@@ -70,7 +72,18 @@ func main() {
 	defer conn.Close()
 
 	if *benchN > 0 {
-		_ = json.NewEncoder(os.Stdout).Encode(map[string][]int64{"latenciesUs": benchVersion(runtimeapi.NewRuntimeServiceClient(conn), *benchN)})
+		clients := []runtimeapi.RuntimeServiceClient{runtimeapi.NewRuntimeServiceClient(conn)}
+		if *benchAgainst != "" {
+			other, err := grpc.Dial(*benchAgainst, append(base, grpc.WithAuthority("localhost"))...)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dial:", err)
+				os.Exit(2)
+			}
+			defer other.Close()
+			clients = append(clients, runtimeapi.NewRuntimeServiceClient(other))
+		}
+		lat := benchVersion(clients, *benchN)
+		_ = json.NewEncoder(os.Stdout).Encode(map[string][]int64{"latenciesUs": lat[0], "againstUs": lat[1]})
 		return
 	}
 	r := &report{Results: map[string]interface{}{}, Errors: map[string]string{}}
@@ -97,20 +110,23 @@ func call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
 }
 
-// benchVersion times n sequential Version calls (after a warm-up) and prints their latencies in microseconds.
-func benchVersion(rt runtimeapi.RuntimeServiceClient, n int) []int64 {
-	out := make([]int64, 0, n)
+// benchVersion times n sequential Version calls per client (after a warm-up), alternating between the clients
+// call by call so load on the machine hits them alike; latencies in microseconds, one slice per client.
+func benchVersion(clients []runtimeapi.RuntimeServiceClient, n int) [2][]int64 {
+	var out [2][]int64
 	for i := -n / 5; i < n; i++ {
-		ctx, cancel := call()
-		t := time.Now()
-		_, err := rt.Version(ctx, &runtimeapi.VersionRequest{Version: "v1"})
-		cancel()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "Version:", err)
-			os.Exit(4)
-		}
-		if i >= 0 {
-			out = append(out, time.Since(t).Microseconds())
+		for k, rt := range clients {
+			ctx, cancel := call()
+			t := time.Now()
+			_, err := rt.Version(ctx, &runtimeapi.VersionRequest{Version: "v1"})
+			cancel()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "Version:", err)
+				os.Exit(4)
+			}
+			if i >= 0 {
+				out[k] = append(out[k], time.Since(t).Microseconds())
+			}
 		}
 	}
 	return out
