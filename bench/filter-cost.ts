@@ -25,6 +25,8 @@ export interface FilterCost {
   grpcJs: { filtered: Summary; plain: Summary; costP50Pct: number };
   grpcGo: {
     pathFiltered: Summary;
+    /** The unfiltered localhost calls alternated with pathFiltered. */
+    pathBaseline: Summary;
     localhostFiltered: Summary;
     localhostPlain: Summary;
     costP50Pct: number;
@@ -92,6 +94,7 @@ export async function authorityFilterCost(dir: string, calls: number): Promise<F
       grpcJs: { filtered: sjf!, plain: sjp!, costP50Pct: pct(sjf!.p50, sjp!.p50) },
       grpcGo: {
         pathFiltered: sgp!,
+        pathBaseline: sgpp!,
         localhostFiltered: sgf!,
         localhostPlain: sgl!,
         costP50Pct: pct(sgf!.p50, sgl!.p50),
@@ -116,6 +119,7 @@ export function filterCostMarkdown(r: FilterCost): string[] {
     row('grpc-js (in process), localhost, with filter', r.grpcJs.filtered),
     row('grpc-js (in process), localhost, without filter', r.grpcJs.plain),
     row('grpc-go, socket path (kubelet ≤ 1.30), with filter', r.grpcGo.pathFiltered),
+    row('grpc-go, localhost, without filter (alternated with the row above)', r.grpcGo.pathBaseline),
     row('grpc-go, localhost (kubelet ≥ 1.31), with filter', r.grpcGo.localhostFiltered),
     row('grpc-go, localhost, without filter', r.grpcGo.localhostPlain),
     '',
