@@ -10,6 +10,9 @@
  *    (bounded by a time budget; the largest scale reached is reported).
  * 4. Footprint: daemon RSS idle and with the containers of (2); host memory per runc pod.
  * 5. Throughput: pods started per second with 1, 2, 4, 8 parallel clients until latency degrades.
+ * 6. The `:authority` frame filter (issue #15): Version with and without it, grpc-js and grpc-go clients
+ *    (bench/filter-cost.ts). Written to bench/results/authority-filter.json and .md as well;
+ *    BENCH_FILTER_ONLY=1 runs only this part.
  * Writes bench/results/router.json and .md.
  */
 import fs from 'node:fs';
@@ -24,6 +27,7 @@ import { ensureTestRegistry } from '../test/helpers/registry';
 import { BUSYBOX } from '../test/fixtures/images';
 import { cleanupNetwork, mountsMentioning, run, tempDir, writeCniConf } from '../test/runc/env';
 import { machine, memAvailableBytes, pool, rssBytes, round, sample, summary, writeResults } from './lib';
+import { authorityFilterCost, filterCostMarkdown, type FilterCost } from './filter-cost';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
 const SCALES = (process.env.BENCH_LIST_SCALES ?? '10,100,1000').split(',').map(Number);
@@ -226,6 +230,7 @@ interface Result {
   lists: { scales: Scale[]; daemonRssIdleMiB: number };
   memory: { perPodMiB: number };
   throughput: { clients: number; pods: number; podsPerSecond: number; p50ms: number; p90ms: number }[];
+  authorityFilter: FilterCost;
 }
 
 function markdown(r: Result): string {
@@ -241,6 +246,7 @@ function markdown(r: Result): string {
   lines.push('', `Target: ≤ 20 ms at 1,000 containers. Daemon RSS idle: ${r.lists.daemonRssIdleMiB} MiB. Host memory per runc pod (pause + 1 container + conmons): ${r.memory.perPodMiB} MiB.`);
   lines.push('', '## RunPodSandbox throughput', '', '| parallel clients | pods | pods/s | p50 ms | p90 ms |', '|---:|---:|---:|---:|---:|');
   for (const t of r.throughput) lines.push(`| ${t.clients} | ${t.pods} | ${t.podsPerSecond} | ${t.p50ms} | ${t.p90ms} |`);
+  lines.push('', ...filterCostMarkdown(r.authorityFilter));
   return lines.join('\n');
 }
 
@@ -251,13 +257,19 @@ async function main(): Promise<void> {
   const logRoot = path.join(dir, 'logs');
   let d: DaemonHandle | undefined;
   try {
+    const authorityFilter = await authorityFilterCost(dir, CALLS);
+    const filterResult = { when: new Date().toISOString(), machine: machine(), ...authorityFilter };
+    const filterMd = ['# Authority filter cost', '', `${filterResult.when} · ${filterResult.machine}`, '', ...filterCostMarkdown(authorityFilter)];
+    writeResults('authority-filter', filterResult, filterMd.join('\n'));
+    process.stdout.write(filterMd.join('\n') + '\n');
+    if (process.env.BENCH_FILTER_ONLY === '1') return;
     const overhead = await routerOverhead(dir, confDir);
     d = await startDaemon({ config: baseConfig(dir, confDir) });
     await d.img('PullImage', { image: { image: BUSYBOX.ref } }, { deadlineMs: 120_000 });
     const lists = await listScaling(d, logRoot);
     const memory = await perPodMemory(d, logRoot);
     const tp = await throughput(d, logRoot);
-    const result = { when: new Date().toISOString(), machine: machine(), calls: CALLS, overhead: overhead as Record<string, Overhead>, lists: lists as unknown as Result['lists'], memory, throughput: tp as Result['throughput'] };
+    const result = { when: new Date().toISOString(), machine: machine(), calls: CALLS, overhead: overhead as Record<string, Overhead>, lists: lists as unknown as Result['lists'], memory, throughput: tp as Result['throughput'], authorityFilter };
     writeResults('router', result, markdown(result));
     process.stdout.write(markdown(result) + '\n');
   } finally {

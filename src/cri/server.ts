@@ -2,9 +2,9 @@
  * The CRI gRPC server on a unix socket: parent directory created, a stale socket replaced, mode 0660 (group
  * configurable), message limits both ways, and a graceful drain on shutdown.
  *
- * crimux accepts the connections itself and hands each to grpc-js through an AuthorityFilterSocket
- * (Server.createConnectionInjector) instead of letting grpc-js bind the socket: nghttp2 refuses the socket-path
- * `:authority` that grpc-go clients up to kubelet 1.30 send, and the filter makes it acceptable (./wire/).
+ * crimux accepts the connections itself and hands each to grpc-js (Server.createConnectionInjector) instead of
+ * letting grpc-js bind the socket: nghttp2 refuses the socket-path `:authority` that grpc-go clients up to
+ * kubelet 1.30 send, and such connections go through a frame filter that makes it acceptable (./wire/).
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,7 +16,7 @@ import { loadCriProto } from './proto';
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
 import type { ImageServiceHandlers } from './generated/runtime/v1/ImageService';
 import { InvalidArgumentError } from '../errors';
-import { AuthorityFilterSocket } from './wire/authority-filter';
+import { adoptConnection } from './wire/connection';
 
 export interface CriServerOptions {
   socketPath: string;
@@ -33,6 +33,7 @@ export class CriServer {
   private readonly listener: net.Server;
   /** Open client connections, destroyed after the drain so none outlives the server. */
   private readonly connections = new Set<net.Socket>();
+  private draining = false;
 
   constructor(
     private readonly opts: CriServerOptions,
@@ -57,9 +58,18 @@ export class CriServer {
     if (this.opts.authorityFilter === false) {
       socket.on('error', onError);
       this.injector.injectConnection(socket);
-    } else {
-      this.injector.injectConnection(new AuthorityFilterSocket(socket, onError));
+      return;
     }
+    adoptConnection(
+      socket,
+      // A connection whose first request completes during the drain is not handed to a server shutting down.
+      (conn) => {
+        if (this.draining) return void conn.destroy();
+        this.opts.log.debug('CRI connection handed over', { filtered: !(conn instanceof net.Socket) });
+        this.injector.injectConnection(conn);
+      },
+      onError,
+    );
   }
 
   async listen(): Promise<void> {
@@ -88,6 +98,7 @@ export class CriServer {
 
   /** Stops accepting calls and waits up to graceMs for running ones, then cancels the rest. */
   async drain(graceMs: number): Promise<void> {
+    this.draining = true;
     this.listener.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

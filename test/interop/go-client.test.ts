@@ -110,6 +110,12 @@ describe('grpc-go (kubelet) client interop', { timeout: 900_000 }, () => {
     it(`walks the CRI surface with ${title}`, async () => {
       const rep = await runGoClient(bin, { socket: r.daemon.socket, authority, logDir: r.logRoot });
       checkReport(rep, r.logRoot);
+      // The path form is served through the frame filter; localhost goes to grpc-js natively.
+      const handovers = r.daemon.logs().match(/CRI connection handed over.*filtered=(true|false)/g) ?? [];
+      assert.ok(
+        handovers.some((l) => l.endsWith(`filtered=${authority ? 'false' : 'true'}`)),
+        handovers.join('\n'),
+      );
     });
   }
 

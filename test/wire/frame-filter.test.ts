@@ -114,6 +114,21 @@ describe('frame filter', () => {
     assert.deepEqual(types, [T.HEADERS, T.CONTINUATION, T.CONTINUATION]);
   });
 
+  it('drops only the first SETTINGS ACK when asked, and hands back what it still holds as sent', () => {
+    const ack = frame(T.SETTINGS, F.ACK, 0);
+    const block = new TestEncoder().encode(grpcRequest('localhost'));
+    const second = headersFrames(3, block, { splitAt: [4] });
+    const input = Buffer.concat([CLIENT_PREFACE, settings, ack, headersFrames(1, block), ack, second.subarray(0, 20)]);
+    const f = new FrameFilter({ dropFirstSettingsAck: true });
+    const out = Buffer.concat(f.push(input));
+    assert.ok(f.settingsAckDropped);
+    assert.equal(f.headerBlocks, 1);
+    assert.equal(f.rewrittenBlocks, 0);
+    const expected = Buffer.concat([CLIENT_PREFACE, settings, headersFrames(1, block), ack]);
+    assert.deepEqual(out, expected);
+    assert.deepEqual(Buffer.concat(f.takeUnprocessed()), second.subarray(0, 20));
+  });
+
   const enc = () => new TestEncoder().encode(grpcRequest('/x'));
   const errors: [string, Buffer][] = [
     ['garbage before the preface', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],

@@ -86,10 +86,17 @@ export class RawConnection {
     });
   }
 
-  static async open(path: string, preface = true): Promise<RawConnection> {
+  /** Whether this client ACKs the server's SETTINGS (a correct client does). */
+  ackSettings = true;
+  /** While set, automatic replies (SETTINGS ACK, WINDOW_UPDATE) are queued, not written: see flushReplies. */
+  holdReplies = false;
+  private heldReplies: Buffer[] = [];
+
+  static async open(path: string, preface = true, ackSettings = true): Promise<RawConnection> {
     const socket = net.connect(path);
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const c = new RawConnection(socket);
+    c.ackSettings = ackSettings;
     if (preface) {
       c.write(Buffer.concat([CLIENT_PREFACE, frame(T.SETTINGS, 0, 0)]));
       // The ACK this client writes for the server's SETTINGS must not land inside a frame a test writes in pieces.
@@ -100,6 +107,17 @@ export class RawConnection {
 
   write(bytes: Buffer): void {
     this.socket.write(bytes);
+  }
+
+  /** Writes the replies queued while holdReplies was set (a test writing a frame in pieces sets it). */
+  flushReplies(): void {
+    this.holdReplies = false;
+    for (const b of this.heldReplies.splice(0)) this.write(b);
+  }
+
+  private reply(bytes: Buffer): void {
+    if (this.holdReplies) this.heldReplies.push(bytes);
+    else this.write(bytes);
   }
 
   /** Waits (bounded) until check() holds; rejects with what was seen otherwise. */
@@ -151,12 +169,12 @@ export class RawConnection {
       const payload = this.buffered.subarray(FRAME_HEADER_LENGTH, FRAME_HEADER_LENGTH + h.length);
       this.buffered = this.buffered.subarray(FRAME_HEADER_LENGTH + h.length);
       this.frames.push({ ...h, payload });
-      if (h.type === T.SETTINGS && !(h.flags & F.ACK)) this.write(frame(T.SETTINGS, F.ACK, 0));
+      if (h.type === T.SETTINGS && !(h.flags & F.ACK) && this.ackSettings) this.reply(frame(T.SETTINGS, F.ACK, 0));
       // Keep the server's flow-control windows open for large replies.
       if (h.type === T.DATA && h.length > 0) {
         const inc = Buffer.alloc(4);
         inc.writeUInt32BE(h.length);
-        this.write(Buffer.concat([frame(T.WINDOW_UPDATE, 0, 0, inc), frame(T.WINDOW_UPDATE, 0, h.streamId, inc)]));
+        this.reply(Buffer.concat([frame(T.WINDOW_UPDATE, 0, 0, inc), frame(T.WINDOW_UPDATE, 0, h.streamId, inc)]));
       }
     }
     this.wake();

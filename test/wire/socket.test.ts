@@ -120,6 +120,37 @@ describe('CRI socket: raw HTTP/2 robustness', { timeout: 300_000 }, () => {
     c.close();
   });
 
+  it('hands a connection whose first request needs no rewrite to grpc-js natively, mid-frame included', async () => {
+    const c = await RawConnection.open(d.socket);
+    const enc = new TestEncoder();
+    // The first request completes while the next one's header block is only half written.
+    const first = Buffer.concat([
+      headersFrames(1, enc.encode(grpcRequest('localhost')), { splitAt: [3] }),
+      emptyMessage(1),
+    ]);
+    const second = Buffer.concat([
+      headersFrames(3, enc.encode(grpcRequest('localhost', { huffman: true })), { padding: 2, splitAt: [5] }),
+      emptyMessage(3),
+    ]);
+    c.holdReplies = true; // nothing of ours may land inside the half-written frame
+    c.write(Buffer.concat([first, second.subarray(0, 12)]));
+    await c.until('stream 1', () => c.answered(1) || c.reset(1) || c.closed);
+    c.write(second.subarray(12));
+    c.flushReplies();
+    await c.until('stream 3', () => c.answered(3) || c.reset(3) || c.closed);
+    assert.ok(c.answered(1) && c.answered(3), c.summary());
+    for (let id = 5; id < 45; id += 2) await request(c, id, enc.encode(grpcRequest('localhost')));
+    c.close();
+    assert.match(d.logs(), /CRI connection handed over.*filtered=false/);
+  });
+
+  it('filters a connection that never ACKs SETTINGS, and answers it', async () => {
+    const c = await RawConnection.open(d.socket, true, false);
+    const enc = new TestEncoder();
+    for (let id = 1; id < 11; id += 2) await request(c, id, enc.encode(grpcRequest('localhost')));
+    c.close();
+  });
+
   it('answers 400 concurrent streams on one connection', async () => {
     const c = await RawConnection.open(d.socket);
     const enc = new TestEncoder();

@@ -12,13 +12,18 @@ import type net from 'node:net';
 import { FrameFilter } from './frame-filter';
 
 export class AuthorityFilterSocket extends Duplex {
-  private readonly frameFilter = new FrameFilter();
-
+  /**
+   * @param frameFilter the connection's filter, possibly already fed (see connection.ts)
+   * @param initial bytes that filter already produced, handed to the server first
+   */
   constructor(
     private readonly socket: net.Socket,
     private readonly onError: (err: Error) => void,
+    private readonly frameFilter = new FrameFilter(),
+    initial: Buffer[] = [],
   ) {
     super({ allowHalfOpen: false, readableHighWaterMark: 256 * 1024 });
+    if (initial.length) this.push(Buffer.concat(initial));
     // Errors of this Duplex (e.g. a write after the peer left) are the socket's errors, already reported there.
     this.on('error', () => {});
     socket.on('data', (chunk: Buffer) => this.fromClient(chunk));

@@ -41,7 +41,17 @@ interface OpenBlock {
   size: number;
 }
 
+export interface FrameFilterOptions {
+  /** Drop the client's first SETTINGS ACK: it answers a SETTINGS frame crimux sent itself (see connection.ts). */
+  dropFirstSettingsAck?: boolean;
+}
+
 export class FrameFilter {
+  /** Complete header blocks seen, and how many of them had to be rewritten. */
+  headerBlocks = 0;
+  rewrittenBlocks = 0;
+  /** Whether the first SETTINGS ACK was seen (and dropped). */
+  settingsAckDropped = false;
   private readonly decoder = new HpackDecoder();
   private stage: Stage = 'preface';
   /** Bytes wanted for the current preface / frame header / held payload, and those gathered so far. */
@@ -51,6 +61,8 @@ export class FrameFilter {
   private passRemaining = 0;
   private frame?: { header: FrameHeader; bytes: Buffer };
   private block?: OpenBlock;
+
+  constructor(private readonly options: FrameFilterOptions = {}) {}
 
   /** Feeds bytes from the client; returns the bytes to hand to the server, in order. */
   push(chunk: Buffer): Buffer[] {
@@ -102,6 +114,16 @@ export class FrameFilter {
       throw new FrameError(`header block on stream ${this.block.streamId} interrupted by frame type ${type}`);
     }
     if (type === FrameType.PUSH_PROMISE) throw new FrameError('PUSH_PROMISE from a client');
+    if (
+      type === FrameType.SETTINGS &&
+      header.flags & Flag.ACK &&
+      length === 0 &&
+      this.options.dropFirstSettingsAck &&
+      !this.settingsAckDropped
+    ) {
+      this.settingsAckDropped = true;
+      return;
+    }
     if (type === FrameType.HEADERS || type === FrameType.CONTINUATION) {
       if (type === FrameType.CONTINUATION && !this.block) throw new FrameError('CONTINUATION without HEADERS');
       if (length > DEFAULT_MAX_FRAME_SIZE) throw new FrameError(`header frame of ${length} bytes`);
@@ -143,10 +165,24 @@ export class FrameFilter {
 
   private finishBlock(block: OpenBlock, out: Buffer[]): void {
     this.block = undefined;
+    this.headerBlocks++;
     const whole = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments, block.size);
     const rewritten = rewriteHeaderBlock(this.decoder, whole);
+    if (rewritten) this.rewrittenBlocks++;
     if (rewritten) out.push(...frameHeaderBlock(block.streamId, block.firstFlags, rewritten, block.priority));
     else out.push(...block.raw);
+  }
+
+  /**
+   * The bytes received but not yet passed on (an open header block, a partial frame), as sent; after this the
+   * filter must not be used again. For handing the connection to the server unfiltered.
+   */
+  takeUnprocessed(): Buffer[] {
+    const held = [...(this.block?.raw ?? []), ...(this.frame ? [this.frame.bytes] : []), ...this.gathered];
+    this.block = undefined;
+    this.frame = undefined;
+    this.gathered = [];
+    return held;
   }
 
   private expectFrameHeader(): void {

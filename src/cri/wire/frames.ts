@@ -4,17 +4,21 @@
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export const FRAME_HEADER_LENGTH = 9;
+/** A SETTINGS frame with no parameters (all defaults), on stream 0. */
+export const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
 /** SETTINGS_MAX_FRAME_SIZE's initial value; the server never raises it, so no legal frame from a client is longer. */
 export const DEFAULT_MAX_FRAME_SIZE = 16384;
 
 export const FrameType = {
   HEADERS: 0x1,
+  SETTINGS: 0x4,
   PUSH_PROMISE: 0x5,
   CONTINUATION: 0x9,
 } as const;
 
 export const Flag = {
   END_STREAM: 0x1,
+  ACK: 0x1,
   END_HEADERS: 0x4,
   PADDED: 0x8,
   PRIORITY: 0x20,

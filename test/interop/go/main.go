@@ -1,7 +1,7 @@
 // Command cri-interop drives crimux's CRI socket with grpc-go, dialling exactly as the kubelet does, and prints
 // what each call returned as one JSON object on stdout (test/interop/go-client.test.ts checks it).
 //
-//	cri-interop -socket /run/crimux/crimux.sock [-authority localhost] [-version-only] -pause REF -busybox REF -logdir DIR
+//	cri-interop -socket /run/crimux/crimux.sock [-authority localhost] [-version-only | -bench-version N] -pause REF -busybox REF -logdir DIR
 //
 // Without -authority the HTTP/2 :authority is the socket path (kubelet <= 1.30 and crictl <= 1.30);
 // -authority localhost is what kubelet >= 1.31 adds.
@@ -47,15 +47,18 @@ func main() {
 	busybox := flag.String("busybox", "docker.io/library/busybox:1.36", "busybox image")
 	logDir := flag.String("logdir", "/tmp", "pod log directory root")
 	versionOnly := flag.Bool("version-only", false, "call Version only (a probe of the connection itself)")
+	benchN := flag.Int("bench-version", 0, "time this many Version calls and print {\"latenciesUs\": [...]} instead")
+	benchAgainst := flag.String("bench-against", "", "with -bench-version: alternate each call with one on this socket (authority localhost); prints {\"latenciesUs\", \"againstUs\"}")
 	flag.Parse()
 
-	opts := []grpc.DialOption{
+	base := []grpc.DialOption{
 		grpc.WithInsecure(),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 	}
+	opts := append([]grpc.DialOption{}, base...)
 	if *authority != "" {
 		opts = append(opts, grpc.WithAuthority(*authority))
 	}
@@ -68,6 +71,21 @@ func main() {
 	}
 	defer conn.Close()
 
+	if *benchN > 0 {
+		clients := []runtimeapi.RuntimeServiceClient{runtimeapi.NewRuntimeServiceClient(conn)}
+		if *benchAgainst != "" {
+			other, err := grpc.Dial(*benchAgainst, append(base, grpc.WithAuthority("localhost"))...)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dial:", err)
+				os.Exit(2)
+			}
+			defer other.Close()
+			clients = append(clients, runtimeapi.NewRuntimeServiceClient(other))
+		}
+		lat := benchVersion(clients, *benchN)
+		_ = json.NewEncoder(os.Stdout).Encode(map[string][]int64{"latenciesUs": lat[0], "againstUs": lat[1]})
+		return
+	}
 	r := &report{Results: map[string]interface{}{}, Errors: map[string]string{}}
 	s := &scenario{
 		r:       r,
@@ -90,4 +108,26 @@ func main() {
 // call gives one CRI call the kubelet's default runtime request timeout.
 func call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
+
+// benchVersion times n sequential Version calls per client (after a warm-up), alternating between the clients
+// call by call so load on the machine hits them alike; latencies in microseconds, one slice per client.
+func benchVersion(clients []runtimeapi.RuntimeServiceClient, n int) [2][]int64 {
+	var out [2][]int64
+	for i := -n / 5; i < n; i++ {
+		for k, rt := range clients {
+			ctx, cancel := call()
+			t := time.Now()
+			_, err := rt.Version(ctx, &runtimeapi.VersionRequest{Version: "v1"})
+			cancel()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "Version:", err)
+				os.Exit(4)
+			}
+			if i >= 0 {
+				out[k] = append(out[k], time.Since(t).Microseconds())
+			}
+		}
+	}
+	return out
 }
