@@ -66,6 +66,9 @@ export async function startSecDaemon(slot: number, extra: Record<string, unknown
       ...extra,
     },
   });
+  for (const backend of BACKENDS) {
+    await d.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: backend } }, { deadlineMs: 120_000 });
+  }
   return {
     d,
     logRoot,

@@ -76,7 +76,7 @@ describe('hostile images', { timeout: 600_000 }, () => {
               image: { image: HOSTILE_SYMLINK_ETC.ref },
             }),
           )
-          .catch((err: unknown) => `error: ${String(err)}`);
+          .catch((err: unknown) => `error: ${(err as { details?: string }).details ?? String(err)}`);
         for (const t of targets) assert.equal(fs.readFileSync(t, 'utf8'), 'host-original\n', `${t} was changed`);
         const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
         for (const t of [...targets, '/etc/hostname']) {
@@ -88,7 +88,7 @@ describe('hostile images', { timeout: 600_000 }, () => {
           attack: 'image /etc/hosts, /etc/resolv.conf, /etc/hostname symlinked to host paths',
           backend,
           outcome: out.startsWith('error')
-            ? `${out.slice(0, 60)}; host untouched; daemon serving`
+            ? `refused (${out.slice(7, 120)}); host untouched; daemon serving`
             : 'contained: pod files resolved inside the rootfs, host targets untouched; daemon serving',
         });
       } finally {
