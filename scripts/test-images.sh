@@ -359,6 +359,65 @@ if [[ ! -f $STAMP || ! -f $LAYOUT/index.json ]]; then
   built=1
 fi
 
+# === hostile images for test/security/ (issue #19, host-sec) ===============================================
+# Images an attacker would publish, each busybox plus one layer. Built into the same layout (after the main
+# build and gc) with their own stamp, so the main images above are untouched by changes here.
+#   hostile-fifo-passwd:1    /etc/passwd and /etc/group are FIFOs (an open for reading blocks until a writer)
+#   hostile-symlink-etc:1    /etc/hosts, /etc/resolv.conf, /etc/hostname are symlinks to host paths
+#   hostile-setuid:1         /bin/suid-busybox is busybox, owned by root, mode 4755
+SEC_HOSTILE_IMAGES=(
+  "hostile-fifo-passwd-1|docker.io/crimux/hostile-fifo-passwd:1|crimux/hostile-fifo-passwd:1|"
+  "hostile-symlink-etc-1|docker.io/crimux/hostile-symlink-etc:1|crimux/hostile-symlink-etc:1|"
+  "hostile-setuid-1|docker.io/crimux/hostile-setuid:1|crimux/hostile-setuid:1|"
+)
+SEC_HOSTILE_STAMP=$CACHE/hostile-stamps/$(printf '%s %s' "$HASH" "$(sha256sum "${BASH_SOURCE[0]}")" | sha256sum | cut -c1-16)
+
+sec_hostile_layer() { # key, then a function that fills the layer root
+  local key=$1 fill=$2 root=$BUILD/$1
+  rm -rf "$root" && mkdir -p "$root"
+  "$fill" "$root"
+  mklayer "$root" "$BUILD/$key.tar"
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag "$key" --history.created "$CREATED" \
+    "$BUILD/$key.tar"
+}
+sec_fill_fifo_passwd() { mkdir -p "$1/etc" && mkfifo "$1/etc/passwd" "$1/etc/group"; }
+sec_fill_symlink_etc() {
+  mkdir -p "$1/etc"
+  ln -s /tmp/crimux-hostile-hosts-target "$1/etc/hosts"
+  ln -s ../../../../../../../tmp/crimux-hostile-resolv-target "$1/etc/resolv.conf"
+  ln -s /proc/1/root/etc/hostname "$1/etc/hostname"
+}
+sec_fill_setuid() {
+  local x=$BUILD/hostile-deb
+  quiet dpkg -x "$DEB" "$x"
+  mkdir -p "$1/bin"
+  cp "$x/bin/busybox" "$1/bin/suid-busybox"
+  chown 0:0 "$1/bin/suid-busybox"
+  chmod 4755 "$1/bin/suid-busybox"
+}
+
+sec_hostile_built=0
+if ((built)) || [[ ! -f $SEC_HOSTILE_STAMP ]] || ! jq -e '[.manifests[].annotations["org.opencontainers.image.ref.name"]]
+    | index("hostile-setuid-1")' "$LAYOUT/index.json" >/dev/null; then
+  mkdir -p "$BUILD" "$CACHE/hostile-stamps"
+  sec_hostile_layer hostile-fifo-passwd-1 sec_fill_fifo_passwd
+  sec_hostile_layer hostile-symlink-etc-1 sec_fill_symlink_etc
+  sec_hostile_layer hostile-setuid-1 sec_fill_setuid
+  rm -rf "$BUILD" "$CACHE"/hostile-stamps/*
+  touch "$SEC_HOSTILE_STAMP"
+  sec_hostile_built=1
+fi
+for entry in "${SEC_HOSTILE_IMAGES[@]}"; do
+  IFS='|' read -r key ref local flags <<<"$entry"
+  if ((sec_hostile_built)) || ! registry_has "$local"; then
+    quiet skopeo --policy "$POLICY" copy --quiet --retry-times 2 --dest-tls-verify=false \
+      "oci:$LAYOUT:$key" "docker://$REG/$local"
+    registry_has "$local" || die "pushed $ref but $REG does not list $local"
+    echo "test-images: pushed $ref" >&2
+  fi
+done
+# === end hostile images ========================================================================================
+
 pushed=()
 for entry in "${IMAGES[@]}" "${CONFORMANCE_IMAGES[@]}"; do
   IFS='|' read -r key ref local flags <<<"$entry"
