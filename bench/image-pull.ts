@@ -1,200 +1,141 @@
 /**
- * Benchmark: pulling an image through crimux's shared OCI store vs `skopeo copy docker://… oci:DIR` of the same
- * image from the same local registry, alternating which goes first, N rounds, each from an empty store/dir.
+ * Benchmark: cold image pulls through crimux's CRI PullImage (a real daemon) side by side with containerd's CRI
+ * PullImage (a private containerd, bench/containerd.ts), same local registry, same freshly built images.
  *
- *   npx tsx bench/image-pull.ts                   BENCH_ROUNDS=7 BENCH_IMAGES=layers,large to change
+ *   npx tsx bench/image-pull.ts        BENCH_ROUNDS=3 BENCH_SHAPES=one160,four40,small30 BENCH_COMPRESSIONS=gzip,zstd
  *
- * Images: "layers" is the multi-layer test fixture (docker.io/crimux/layers:1, ≈1.5 MB: mostly fixed costs);
- * "large" is built once from host files (/usr/lib/python3.11 and /usr/share/doc: many small files, ≈200 MB
- * unpacked) and pushed as docker.io/crimux-bench/large:1, to measure throughput.
- *
- * What is timed: crimux = OciImageStore.pull() in a running process (what the daemon does; it downloads AND
- * unpacks every layer); skopeoOci = the whole `skopeo copy` to an OCI layout (download and verify only, no
- * unpack: the issue's yardstick); skopeoStorage = `skopeo copy` into containers-storage, CRI-O's store, which
- * unpacks like crimux does (the like-for-like comparison).
- * One warm-up round of each is not counted. Writes bench/results/image-pull.json and appends a line to
- * bench/results/image-pull.md. Numbers come from a shared 2-vCPU VM: compare runs on the same machine only.
+ * Shapes (bench/image-build.ts): one 160 MiB layer, four 40 MiB layers, 30 small layers of 20 files; random
+ * (incompressible) content, gzip and zstd. Every round builds new images, so no pull is helped by an earlier one,
+ * and each image is pulled once by each runtime: cold (page cache dropped before every pull), the runtime that goes
+ * first alternating. The image is removed again after each pull. Writes bench/results/image-pull.{json,md} with
+ * the medians and the ratio crimux / containerd (the issue's target: ≤ 1.1). Not run in CI.
  */
-import { execFile } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { ensureTestRegistry } from '../test/helpers/registry';
-import { LAYERS } from '../test/fixtures/images';
-import { OciImageStore } from '../src/images/store';
-import { nullLogger } from '../src/log/logger';
-import { Metrics } from '../src/metrics/metrics';
+import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
+import type { CriClient } from '../test/helpers/cri-client';
+import { buildAndPush, SHAPES, type Compression } from './image-build';
+import { startContainerd, type Containerd } from './containerd';
+import { machine, quantile, round, writeResults } from './lib';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const IMAGES = (process.env.BENCH_IMAGES ?? 'layers,large').split(',');
-const OUT = path.join(__dirname, 'results');
-const LARGE = {
-  ref: 'docker.io/crimux-bench/large:1',
-  local: 'crimux-bench/large:1',
-  dirs: ['usr/lib/python3.11', 'usr/share/doc'],
-};
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SHAPE_NAMES = (process.env.BENCH_SHAPES ?? 'one160,four40,small30').split(',');
+const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'gzip,zstd').split(',') as Compression[];
+const PORT = Number(process.env.CRIMUX_TEST_REGISTRY_PORT ?? 5000);
+const REGISTRY = `127.0.0.1:${PORT}`;
 
-function run(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { maxBuffer: 64 << 20, timeout: 600_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
-  });
+type Runtime = 'crimux' | 'containerd';
+
+function dropCaches(): void {
+  execSync('sync; echo 3 > /proc/sys/vm/drop_caches');
 }
 
-async function registryHas(port: number, local: string): Promise<boolean> {
-  const [repo, tag] = local.split(':');
-  const res = await fetch(`http://127.0.0.1:${port}/v2/${repo}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
-  });
-  return res.ok;
+async function timedPull(cri: CriClient, ref: string): Promise<number> {
+  dropCaches();
+  const t0 = process.hrtime.bigint();
+  await cri.img('PullImage', { image: { image: ref } }, { deadlineMs: 600_000 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  await cri.img('RemoveImage', { image: { image: ref } }, { deadlineMs: 120_000 });
+  return ms;
 }
 
-/** Builds the large image from host dirs with umoci (one layer per dir) and pushes it, unless already there. */
-async function ensureLarge(port: number): Promise<void> {
-  if (await registryHas(port, LARGE.local)) return;
-  const work = await mkdtemp(path.join(os.tmpdir(), 'crimux-bench-large-'));
-  try {
-    const layout = `${path.join(work, 'oci')}:large`;
-    await run('umoci', ['init', '--layout', path.join(work, 'oci')]);
-    await run('umoci', ['new', '--image', layout]);
-    for (const [i, dir] of LARGE.dirs.entries()) {
-      const tar = path.join(work, `layer-${i}.tar`);
-      await run('tar', ['-C', '/', '--numeric-owner', '-cf', tar, dir]);
-      await run('umoci', ['raw', 'add-layer', '--image', layout, tar]);
-      await rm(tar);
-    }
-    await run('umoci', ['config', '--image', layout, '--config.cmd', '/bin/sh']);
-    await run('skopeo', [
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${layout}`,
-      `docker://127.0.0.1:${port}/${LARGE.local}`,
-    ]);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function timeCrimux(port: number, ref: string): Promise<{ ms: number; bytes: number }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'crimux-bench-store-'));
-  const metrics = new Metrics({ processMetrics: false });
-  const store = new OciImageStore({
-    root: path.join(dir, 'images'),
-    registries: { '*': { endpoints: [{ url: `http://127.0.0.1:${port}` }] } },
-    pullTimeoutSeconds: 600,
-    log: nullLogger(),
-    metrics,
-  });
-  try {
-    await store.start();
-    const t0 = process.hrtime.bigint();
-    await store.pull({ signal: AbortSignal.timeout(600_000), log: nullLogger() }, { image: ref });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    const bytes = (await metrics.imagePullBytes.get()).values[0]?.value ?? 0;
-    return { ms, bytes };
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-type Tool = 'crimux' | 'skopeoOci' | 'skopeoStorage';
-
-/** skopeo copy into an OCI layout (download and verify only) or into containers-storage (CRI-O's store: unpacks). */
-async function timeSkopeo(port: number, local: string, dest: 'oci' | 'storage'): Promise<number> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'crimux-bench-skopeo-'));
-  const target =
-    dest === 'oci' ? `oci:${dir}/oci:bench` : `containers-storage:[overlay@${dir}/root+${dir}/run]bench/${local}`;
-  try {
-    const t0 = process.hrtime.bigint();
-    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://127.0.0.1:${port}/${local}`, target]);
-    return Number(process.hrtime.bigint() - t0) / 1e6;
-  } finally {
-    // containers/storage leaves a private bind mount of its overlay dir behind.
-    if (dest === 'storage') await run('umount', ['-R', `${dir}/root/overlay`]).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function timeTool(port: number, tool: Tool, ref: string, local: string): Promise<number> {
-  if (tool === 'crimux') return (await timeCrimux(port, ref)).ms;
-  return timeSkopeo(port, local, tool === 'skopeoOci' ? 'oci' : 'storage');
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
-const r1 = (n: number): number => Math.round(n * 10) / 10;
-
-async function benchImage(port: number, name: string, ref: string, local: string): Promise<Record<string, unknown>> {
-  const tools: Tool[] = ['crimux', 'skopeoOci', 'skopeoStorage'];
-  // Warm-up (not counted): page cache, registry, JIT.
-  const warm = await timeCrimux(port, ref);
-  for (const t of tools.slice(1)) await timeTool(port, t, ref, local);
-  const samples: Record<Tool, number[]> = { crimux: [], skopeoOci: [], skopeoStorage: [] };
-  for (let i = 0; i < ROUNDS; i++) {
-    // Rotate who goes first so none always gets the warmest cache or the quietest moment.
-    const order = tools.map((_, k) => tools[(i + k) % tools.length] as Tool);
-    for (const t of order) samples[t].push(await timeTool(port, t, ref, local));
-    const line = tools.map((t) => `${t} ${r1(samples[t][i] ?? 0)} ms`).join(', ');
-    process.stderr.write(`${name} round ${i + 1}/${ROUNDS}: ${line}\n`);
-  }
-  const med = (t: Tool): number => median(samples[t]);
-  const mib = warm.bytes / 1048576;
-  return {
-    image: ref,
-    compressedBytes: warm.bytes,
-    samplesMs: Object.fromEntries(tools.map((t) => [t, samples[t].map(r1)])),
-    medianMs: Object.fromEntries(tools.map((t) => [t, r1(med(t))])),
-    MiBps: Object.fromEntries(tools.map((t) => [t, r1(mib / (med(t) / 1000))])),
-    /** The issue's target (≤ 1.5): crimux pull+unpack vs skopeo copy to an OCI layout (no unpack). */
-    ratio: Math.round((med('crimux') / med('skopeoOci')) * 100) / 100,
-    /** Like for like: both download, verify and unpack (containers-storage is CRI-O's store). */
-    ratioVsUnpacking: Math.round((med('crimux') / med('skopeoStorage')) * 100) / 100,
-  };
+interface Case {
+  shape: string;
+  compression: Compression;
+  compressedBytes: number;
+  samplesMs: Record<Runtime, number[]>;
 }
 
 async function main(): Promise<void> {
-  const { port } = await ensureTestRegistry();
-  const results: Record<string, unknown>[] = [];
-  for (const name of IMAGES) {
-    if (name === 'layers') results.push({ name, ...(await benchImage(port, name, LAYERS.ref, LAYERS.local)) });
-    else if (name === 'large') {
-      await ensureLarge(port);
-      results.push({ name, ...(await benchImage(port, name, LARGE.ref, LARGE.local)) });
-    } else throw new Error(`unknown bench image "${name}" (layers, large)`);
+  const d: DaemonHandle = await startDaemon({
+    config: {
+      logLevel: 'info',
+      backends: { runc: { enabled: true } },
+      network: { confDir: '/nonexistent' },
+      images: { registries: { [REGISTRY]: { endpoints: [{ url: `http://${REGISTRY}` }] } } },
+    },
+  });
+  let ctr: Containerd | undefined;
+  let containerdNote = '';
+  try {
+    ctr = await startContainerd(REGISTRY);
+  } catch (err) {
+    containerdNote = `containerd not measured: ${(err as Error).message.split('\n')[0] ?? ''}`;
+    process.stderr.write(`${containerdNote}\n`);
   }
-  const skopeoVersion = (await run('skopeo', ['--version'])).trim();
+  const clients: Partial<Record<Runtime, CriClient>> = { crimux: d.cri, ...(ctr ? { containerd: ctr.cri } : {}) };
+  const cases: Case[] = [];
+  try {
+    let turn = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of SHAPE_NAMES) {
+        const shape = SHAPES[name];
+        if (!shape) throw new Error(`unknown shape ${name} (${Object.keys(SHAPES).join(', ')})`);
+        for (const compression of COMPRESSIONS) {
+          const img = await buildAndPush(PORT, shape, compression);
+          let c = cases.find((x) => x.shape === name && x.compression === compression);
+          if (!c) {
+            c = {
+              shape: name,
+              compression,
+              compressedBytes: img.compressedBytes,
+              samplesMs: { crimux: [], containerd: [] },
+            };
+            cases.push(c);
+          }
+          const order: Runtime[] = turn++ % 2 === 0 ? ['crimux', 'containerd'] : ['containerd', 'crimux'];
+          const line: string[] = [];
+          for (const rt of order) {
+            const cri = clients[rt];
+            if (!cri) continue;
+            const ms = await timedPull(cri, img.ref);
+            c.samplesMs[rt].push(round(ms, 1));
+            line.push(`${rt} ${round(ms, 0)} ms`);
+          }
+          process.stderr.write(`round ${r + 1}/${ROUNDS} ${name}-${compression}: ${line.join(', ')}\n`);
+        }
+      }
+    }
+  } finally {
+    await ctr?.stop();
+    await d.cleanup();
+  }
+
+  const med = (xs: number[]): number => round(quantile(xs, 0.5), 1);
+  const results = cases.map((c) => {
+    const crimux = med(c.samplesMs.crimux);
+    const containerd = c.samplesMs.containerd.length ? med(c.samplesMs.containerd) : NaN;
+    return { ...c, medianMs: { crimux, containerd }, ratio: round(crimux / containerd, 2) };
+  });
   const report = {
     date: new Date().toISOString(),
+    machine: machine(),
     rounds: ROUNDS,
-    host: `${os.cpus().length} vCPU, ${os.release()}`,
-    skopeoVersion,
-    target: 'ratio ≤ 1.5',
+    containerd: ctr?.version ?? containerdNote,
+    target: 'ratio crimux / containerd ≤ 1.1',
     results,
   };
-  await mkdir(OUT, { recursive: true });
-  await writeFile(path.join(OUT, 'image-pull.json'), JSON.stringify(report, null, 2) + '\n');
-  const line = results
-    .map((r) => {
-      const m = r.medianMs as Record<Tool, number>;
-      return (
-        `${String(r.name)}: crimux ${m.crimux} ms, skopeo→oci ${m.skopeoOci} ms (ratio ${String(r.ratio)}), ` +
-        `skopeo→containers-storage ${m.skopeoStorage} ms (ratio ${String(r.ratioVsUnpacking)})`
-      );
-    })
-    .join('; ');
-  const load = os.loadavg()[0]?.toFixed(1) ?? '?';
-  await appendFile(
-    path.join(OUT, 'image-pull.md'),
-    `- ${report.date} (${ROUNDS} rounds, medians, load ${load}): ${line}\n`,
+  const rows = results.map(
+    (r) =>
+      `| ${r.shape} | ${r.compression} | ${round(r.compressedBytes / 1048576, 1)} | ${r.medianMs.crimux} | ` +
+      `${r.medianMs.containerd} | ${r.ratio} | ${r.samplesMs.crimux.join(' / ')} | ${r.samplesMs.containerd.join(' / ')} |`,
   );
-  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  const md = [
+    '# Image pulls: crimux vs containerd, cold, over CRI',
+    '',
+    `${report.date} · ${report.machine} · containerd ${report.containerd} · ${ROUNDS} rounds · load at the end ${os.loadavg()[0]?.toFixed(1)}`,
+    '',
+    'Fresh images per round (random content), page cache dropped before every pull, who goes first alternating,',
+    'each image removed after its pull. Both runtimes download, verify, decompress and unpack every layer and keep',
+    'the compressed blobs. Other engineers share the 2 vCPUs: compare the two columns of a row, not runs.',
+    '',
+    '| shape | compression | MiB | crimux median ms | containerd median ms | ratio | crimux samples | containerd samples |',
+    '|---|---|---:|---:|---:|---:|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+  writeResults('image-pull', report, md);
+  process.stdout.write(md);
 }
 
 main().catch((err: unknown) => {
