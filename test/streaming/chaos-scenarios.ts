@@ -84,6 +84,26 @@ async function spdyResetMidCopy(session: SpdySession, port: number): Promise<voi
   session.destroy();
 }
 
+/**
+ * Waits (bounded) until the pod's HTTP server answers through a port-forward: a container that just started may not
+ * listen yet (a VM under TCG takes seconds), and a refused first forward is not what the chaos is about.
+ */
+export async function untilHttpAnswers(c: ChaosContext, timeoutMs = 120_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await within(
+        spdyNormal(await spdyPortForwardSession(await pfUrl(c)), HTTP.port, /200/),
+        20_000,
+        'warm-up forward',
+      );
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'port-forward spdy: normal end (#27)',

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SCENARIOS, within, type ChaosContext } from './chaos-scenarios';
+import { SCENARIOS, untilHttpAnswers, within, type ChaosContext } from './chaos-scenarios';
 import { startStreamingEnv, type StreamingBackend, type StreamingEnv } from './envs';
 
 const BACKENDS = (process.env.CRIMUX_CHAOS_BACKENDS ?? 'runc,docker,rkt,vm')
@@ -96,6 +96,7 @@ for (const backend of BACKENDS) {
           idleMs: IDLE_S * 1000,
           pairTimeoutMs: PAIR_S * 1000,
         };
+        await untilHttpAnswers(ctx);
         void env.daemon.exited().then(() => (fig.daemonExits += 1));
         started = Date.now();
       },
