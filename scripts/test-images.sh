@@ -35,6 +35,31 @@ IMAGES=(
   "http-1|docker.io/crimux/http:1|crimux/http:1|"
 )
 
+# The upstream CRI validation suite's images (cri-tools critest: pkg/validate/consts.go, pkg/framework/util.go),
+# built from the same local busybox/http material, under the same paths minus the host, so that both our
+# conformance suite (test/conformance/) and critest itself can run against this registry.
+CONFORMANCE_IMAGES=(
+  "e2e-busybox|registry.k8s.io/e2e-test-images/busybox:1.29-2|e2e-test-images/busybox:1.29-2|"
+  "e2e-nginx|registry.k8s.io/e2e-test-images/nginx:1.14-2|e2e-test-images/nginx:1.14-2|"
+  "cri-hostnet-nginx|gcr.io/k8s-staging-cri-tools/hostnet-nginx-amd64|k8s-staging-cri-tools/hostnet-nginx-amd64:latest|"
+  "cri-user-uid|gcr.io/k8s-staging-cri-tools/test-image-user-uid|k8s-staging-cri-tools/test-image-user-uid:latest|"
+  "cri-user-username|gcr.io/k8s-staging-cri-tools/test-image-user-username|k8s-staging-cri-tools/test-image-user-username:latest|"
+  "cri-user-uid-group|gcr.io/k8s-staging-cri-tools/test-image-user-uid-group|k8s-staging-cri-tools/test-image-user-uid-group:latest|"
+  "cri-user-username-group|gcr.io/k8s-staging-cri-tools/test-image-user-username-group|k8s-staging-cri-tools/test-image-user-username-group:latest|"
+  "cri-predefined-group|gcr.io/k8s-staging-cri-tools/test-image-predefined-group|k8s-staging-cri-tools/test-image-predefined-group:latest|"
+  "cri-test-image-latest|gcr.io/k8s-staging-cri-tools/test-image-latest|k8s-staging-cri-tools/test-image-latest:latest|"
+  "cri-test-image-tag-test|gcr.io/k8s-staging-cri-tools/test-image-tag:test|k8s-staging-cri-tools/test-image-tag:test|"
+  "cri-test-image-tag-all|gcr.io/k8s-staging-cri-tools/test-image-tag:all|k8s-staging-cri-tools/test-image-tag:all|"
+  # pulled by its digest in the specs (a local build cannot have upstream's digest)
+  "cri-test-image-digest|gcr.io/k8s-staging-cri-tools/test-image-digest:latest|k8s-staging-cri-tools/test-image-digest:latest|"
+  "cri-test-image-1|gcr.io/k8s-staging-cri-tools/test-image-1:latest|k8s-staging-cri-tools/test-image-1:latest|"
+  "cri-test-image-2|gcr.io/k8s-staging-cri-tools/test-image-2:latest|k8s-staging-cri-tools/test-image-2:latest|"
+  "cri-test-image-3|gcr.io/k8s-staging-cri-tools/test-image-3:latest|k8s-staging-cri-tools/test-image-3:latest|"
+  "cri-test-image-tags|gcr.io/k8s-staging-cri-tools/test-image-tags:1|k8s-staging-cri-tools/test-image-tags:1|"
+  "cri-test-image-tags|gcr.io/k8s-staging-cri-tools/test-image-tags:2|k8s-staging-cri-tools/test-image-tags:2|"
+  "cri-test-image-tags|gcr.io/k8s-staging-cri-tools/test-image-tags:3|k8s-staging-cri-tools/test-image-tags:3|"
+)
+
 die() { echo "test-images: $*" >&2; exit 1; }
 
 LOG=$(mktemp /tmp/test-images.XXXXXX.log)
@@ -253,6 +278,50 @@ build_http() {
     --config.exposedports 8080/tcp --config.env "$PATH_ENV"
 }
 
+# --- conformance images (CONFORMANCE_IMAGES above) ----------------------------------------------------------
+
+# Each a tag of busybox or http with its own image config; the "different image" ones add one file named after
+# themselves so that their IDs differ, as upstream's image-test Dockerfile does.
+build_conformance() {
+  local x=$BUILD/conformance name user
+  mkdir -p "$x/pgrep/bin" "$x/group/etc"
+  # busybox 1.29's pgrep, which upstream's specs call and Debian's busybox lacks: command names matching $1.
+  cat >"$x/pgrep/bin/pgrep" <<'PGREP'
+#!/bin/sh
+rc=1
+for d in /proc/[0-9]*; do
+  c=$(cat "$d/comm" 2>/dev/null) || continue
+  case $c in *"$1"*) echo "${d#/proc/}"; rc=0 ;; esac
+done
+exit $rc
+PGREP
+  chmod 0755 "$x/pgrep/bin/pgrep"
+  mklayer "$x/pgrep" "$x/pgrep.tar"
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag e2e-busybox --history.created "$CREATED" "$x/pgrep.tar"
+  quiet umoci config --image "$LAYOUT:http-1" --tag e2e-nginx --created "$CREATED" --config.cmd 80 \
+    --config.exposedports 80/tcp
+  quiet umoci config --image "$LAYOUT:http-1" --tag cri-hostnet-nginx --created "$CREATED" --config.cmd 12003
+  for user in uid:1002 username:www-data uid-group:1003:users username-group:www-data:users; do
+    quiet umoci config --image "$LAYOUT:busybox-1.36" --tag "cri-user-${user%%:*}" --created "$CREATED" \
+      --config.user "${user#*:}"
+  done
+  # default-user (1000) is also in group-defined-in-image (50000), which only this image's /etc/group names.
+  write_passwd "$x/group/etc"
+  echo 'default-user:x:1000:1000::/home/default-user:/bin/sh' >>"$x/group/etc/passwd"
+  printf 'default-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n' >>"$x/group/etc/group"
+  mklayer "$x/group" "$x/group.tar"
+  quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag cri-predefined-group --history.created "$CREATED" \
+    "$x/group.tar"
+  quiet umoci config --image "$LAYOUT:cri-predefined-group" --created "$CREATED" --config.user 1000
+  for name in latest tag-test tag-all digest 1 2 3 tags; do
+    mkdir -p "$x/test-image-$name"
+    echo "$name" >"$x/test-image-$name/test-image-$name"
+    mklayer "$x/test-image-$name" "$x/test-image-$name.tar"
+    quiet umoci raw add-layer --image "$LAYOUT:busybox-1.36" --tag "cri-test-image-$name" \
+      --history.created "$CREATED" "$x/test-image-$name.tar"
+  done
+}
+
 build_all() {
   rm -rf "$BUILD" "$LAYOUT" "$CACHE"/stamps/*
   mkdir -p "$BUILD"
@@ -262,6 +331,7 @@ build_all() {
   build_layers
   build_multiarch
   build_http
+  build_conformance
   quiet umoci gc --layout "$LAYOUT"
   write_multiarch_index
   rm -rf "$BUILD"
@@ -290,7 +360,7 @@ if [[ ! -f $STAMP || ! -f $LAYOUT/index.json ]]; then
 fi
 
 pushed=()
-for entry in "${IMAGES[@]}"; do
+for entry in "${IMAGES[@]}" "${CONFORMANCE_IMAGES[@]}"; do
   IFS='|' read -r key ref local flags <<<"$entry"
   if ((built)) || ! registry_has "$local"; then
     # shellcheck disable=SC2086 # flags is a word list

@@ -14,6 +14,7 @@ import type { SandboxRecord } from '../state/types';
 import { newId } from './ids';
 import { nowNanos } from './sandboxes';
 import { UndoStack } from '../util/undo';
+import { withPodDefaults } from './pod-defaults';
 import { validateContainerConfig } from './validate';
 
 export class ContainerRouter {
@@ -63,10 +64,8 @@ export class ContainerRouter {
       try {
         log.info('creating container');
         failpoint('container.create.before-backend');
-        await backend.createContainer(
-          { signal, log },
-          { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: sandboxConfig ?? emptySandboxConfig(sandbox) },
-        );
+        const podConfig = withPodDefaults(sandboxConfig ?? emptySandboxConfig(sandbox));
+        await backend.createContainer({ signal, log }, { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: podConfig });
         failpoint('container.create.after-backend');
         core.store.updateContainer(id, { phase: 'ready' });
         log.info('created container');

@@ -16,6 +16,7 @@ import { newId } from './ids';
 import { select, type Selection } from './select';
 import { podFacts } from './table';
 import { UndoStack } from '../util/undo';
+import { withPodDefaults } from './pod-defaults';
 import { validateSandboxConfig } from './validate';
 
 export class SandboxRouter {
@@ -29,7 +30,7 @@ export class SandboxRouter {
 
   async run(ctx: CallContext, config: cri.PodSandboxConfig | null, runtimeHandler: string): Promise<string> {
     const core = this.core;
-    const cfg = validateSandboxConfig(config, core.settings.validation);
+    const cfg = withPodDefaults(validateSandboxConfig(config, core.settings.validation));
     const md = cfg.metadata as cri.PodSandboxMetadata;
     const key = `sandbox/${md.namespace}/${md.name}/${md.uid}/${md.attempt}`;
     return core.pending.once(key, ctx.signal, ctx.log, () => this.create(ctx, cfg, md, runtimeHandler));

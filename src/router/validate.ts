@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type * as cri from '../cri/types';
+import { checkContainerRunAsGroup, checkSandboxRunAsGroup } from './validate-run-as-group';
 
 /** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
 const MAX_MAP_BYTES = 256 * 1024;
@@ -58,6 +59,7 @@ export function validateSandboxConfig(config: cri.PodSandboxConfig | null, polic
     }
   }
   if (config.hostname.length > 253) fail('config.hostname', 'longer than 253 characters');
+  checkSandboxRunAsGroup(config.linux?.security_context);
   const sysctls = checkSysctls(config);
   // Backends get sysctl names in the dotted form only (runc, the guest agent and nspawn all expect it).
   return config.linux ? { ...config, linux: { ...config.linux, sysctls } } : config;
@@ -101,6 +103,7 @@ export function validateContainerConfig(
   checkName('config.metadata.name', config.metadata.name);
   if (config.metadata.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
   if (!config.image?.image) fail('config.image.image', 'required');
+  checkContainerRunAsGroup(config.linux?.security_context);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
   if (config.log_path) {
     if (path.isAbsolute(config.log_path)) fail('config.log_path', 'must be relative to the sandbox log_directory');

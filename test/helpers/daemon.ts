@@ -48,7 +48,8 @@ export interface StartOptions {
 
 export function testRegistryMap(port = Number(process.env.CRIMUX_TEST_REGISTRY_PORT ?? 5000)): Record<string, unknown> {
   const endpoint = { endpoints: [{ url: `http://127.0.0.1:${port}` }] };
-  return { 'registry.k8s.io': endpoint, 'docker.io': endpoint, 'quay.io': endpoint, 'ghcr.io': endpoint };
+  // gcr.io: the upstream CRI validation suite's images (gcr.io/k8s-staging-cri-tools/…), test/conformance.
+  return { 'registry.k8s.io': endpoint, 'docker.io': endpoint, 'quay.io': endpoint, 'ghcr.io': endpoint, 'gcr.io': endpoint };
 }
 
 export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {

@@ -24,9 +24,12 @@ function hostNetwork(config: cri.PodSandboxConfig): boolean {
   return config.linux?.security_context?.namespace_options?.network === 'NODE';
 }
 
-/** A valid host name for the pod: the requested one, the node's for host-network pods, else the pod name. */
+/**
+ * A valid host name for the pod: the requested one, else the node's (the router already fills an empty one in:
+ * src/router/pod-defaults.ts).
+ */
 function hostnameOf(config: cri.PodSandboxConfig): string {
-  const want = config.hostname || (hostNetwork(config) ? os.hostname() : (config.metadata?.name ?? ''));
+  const want = config.hostname || os.hostname();
   const clean = want.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
   return clean || 'rkt-pod';
 }

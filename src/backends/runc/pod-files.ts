@@ -13,10 +13,13 @@ import type { Layout } from './layout';
 
 const SHM_SIZE = 64 * 1024 * 1024;
 
-/** The hostname a pod's UTS namespace gets; host-network pods keep the node's. */
+/**
+ * The hostname a pod's UTS namespace gets; host-network pods keep the node's. An empty one was already
+ * defaulted to the node's by the router (src/router/pod-defaults.ts).
+ */
 export function podHostname(config: cri.PodSandboxConfig, hostNetwork: boolean): string {
   if (hostNetwork) return os.hostname();
-  const h = config.hostname || config.metadata?.name || 'localhost';
+  const h = config.hostname || os.hostname();
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(h)) {
     throw new InvalidArgumentError(`run pod sandbox: config.hostname: "${h}" is not a valid host name`);
   }

@@ -3,6 +3,7 @@
  * the container process (args, env, user, cwd, files) the agent runs.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
@@ -125,8 +126,9 @@ export function podFiles(
   return files;
 }
 
+/** The pod's hostname; an empty one was already defaulted to the node's by the router (pod-defaults.ts). */
 export function podHostname(config: cri.PodSandboxConfig): string {
-  return (config.hostname || config.metadata?.name || 'pod').slice(0, 63);
+  return (config.hostname || os.hostname()).slice(0, 63);
 }
 
 /** Bound on what mounts may copy into one container (the copy travels base64 over the agent channel). */
