@@ -55,7 +55,9 @@ export async function processUser(sc: SecurityContext, image: ImageConfig, files
   const spec = sc?.run_as_username ? sc.run_as_username : uid === undefined ? image.user : undefined;
   const user = await resolveUser(files, { spec, uid, gid }, sc?.run_as_username ? `${field}.run_as_username` : 'image user');
   const extra = (sc?.supplemental_groups ?? []).map((g, i) => id(g, `${field}.supplemental_groups[${i}]`));
-  const additionalGids = [...new Set([...user.additionalGids, ...extra])].filter((g) => g !== user.gid);
+  // The primary GID leads the list, as containerd's ensureAdditionalGids keeps it: the process's supplementary
+  // groups (getgroups) then include it, and ContainerStatus.user reports the same set the kubelet expects.
+  const additionalGids = [...new Set([user.gid, ...user.additionalGids, ...extra])];
   return { ...user, additionalGids };
 }
 
