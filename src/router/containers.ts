@@ -15,6 +15,7 @@ import { newId } from './ids';
 import { nowNanos } from './sandboxes';
 import { UndoStack } from '../util/undo';
 import { validateContainerConfig } from './validate';
+import { explainMissingImage } from './images';
 
 export class ContainerRouter {
   constructor(private readonly core: RouterCore) {}
@@ -75,7 +76,7 @@ export class ContainerRouter {
       } catch (err) {
         log.warn('create container failed; undoing', { error: errorMessage(err) });
         await undo.run();
-        throw err;
+        throw await explainMissingImage(core, { signal, log }, backend, cfg.image?.image ?? '', err);
       }
     });
   }
