@@ -16,6 +16,7 @@ import { nowNanos } from './sandboxes';
 import { UndoStack } from '../util/undo';
 import { withPodDefaults } from './pod-defaults';
 import { validateContainerConfig } from './validate';
+import { explainMissingImage } from './images';
 
 export class ContainerRouter {
   constructor(private readonly core: RouterCore) {}
@@ -74,7 +75,7 @@ export class ContainerRouter {
       } catch (err) {
         log.warn('create container failed; undoing', { error: errorMessage(err) });
         await undo.run();
-        throw err;
+        throw await explainMissingImage(core, { signal, log }, backend, cfg.image?.image ?? '', err);
       }
     });
   }

@@ -5,8 +5,8 @@
  * store is present. Lists and fs info merge every distinct store into one view (image-merge.ts); RemoveImage
  * without a handler removes the image from every store, so the kubelet's image GC (which sends none) frees both.
  */
-import type { CallContext } from '../backends/backend';
-import { errorMessage, InvalidArgumentError } from '../errors';
+import type { Backend, CallContext } from '../backends/backend';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors';
 import type * as cri from '../cri/types';
 import type { FsInfo, ImageStatusResult, ImageStore } from '../images/types';
 import type { RouterCore } from './core';
@@ -114,4 +114,44 @@ export class ImageRouter {
     if (out.length === 0 && firstError !== undefined) throw firstError;
     return out;
   }
+}
+
+/**
+ * Why a create failed, when it failed because the pod's backend cannot see its image: images flow from the
+ * shared store into Docker on demand, never back, so an image only Docker holds is a FailedPrecondition for a
+ * runc/vm/rkt pod, naming where to pull it. Any other error is returned unchanged.
+ */
+export async function explainMissingImage(
+  core: RouterCore,
+  ctx: CallContext,
+  backend: Backend,
+  ref: string,
+  err: unknown,
+): Promise<unknown> {
+  if (!(err instanceof NotFoundError) || !ref) return err;
+  try {
+    const own = backend.images as ImportingStore;
+    if ((await own.status(ctx, ref, false)).image || (await own.importsFrom?.status(ctx, ref, false))?.image)
+      return err;
+    for (const { store } of new ImageRouter(core).stores()) {
+      if (store === own || !(await store.status(ctx, ref, false)).image) continue;
+      const handlers = [...core.table.handlers.values()].filter((h) => h.enabled && h.backend === backend.name);
+      const isDefault = handlers.some((h) => h.name === core.table.defaultHandler);
+      const how = handlers[0]
+        ? `PullImage with runtime_handler "${handlers[0].name}"${isDefault ? ' or none' : ''}`
+        : 'PullImage';
+      return new FailedPreconditionError(
+        `create container: image "${ref}" is only in ${storeLabel(store)}, which ${backend.name} pods cannot use; pull it into ${storeLabel(own)} first (${how})`,
+        { cause: err, context: { image: ref } },
+      );
+    }
+  } catch {
+    // The explanation is best effort: a store that cannot answer leaves the original error.
+  }
+  return err;
+}
+
+/** How an error message names a store: the shared OCI store by its role, others (Docker's) by name. */
+function storeLabel(store: ImageStore): string {
+  return store.name === 'oci' ? 'the shared image store' : `${store.name}'s image store`;
 }

@@ -198,6 +198,8 @@ export class FakeEngine implements DockerEngine {
   }
   /** What each POST /images/load received: the image ID Docker would compute, its tags and layer files. */
   readonly loads: { id: string; tags: string[]; layers: string[]; files: string[] }[] = [];
+  /** Every file of every loaded archive, by name. */
+  readonly loadedFiles = new Map<string, Buffer>();
   /** Makes loads take this long, so tests can overlap them. */
   loadDelayMs = 0;
   async loadImage(archive: Readable): Promise<void> {
@@ -218,6 +220,7 @@ export class FakeEngine implements DockerEngine {
     // Like Docker: the image ID is the digest of the config bytes.
     const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
     this.loads.push({ id, tags: entry.RepoTags, layers: entry.Layers, files: [...files.keys()] });
+    for (const [name, body] of files) this.loadedFiles.set(name, Buffer.from(body));
     const img = this.images.get(`load:${id}`) ?? { id, tags: new Set<string>(), digests: new Set<string>() };
     for (const t of entry.RepoTags) img.tags.add(t);
     this.images.set(`load:${id}`, img);

@@ -6,6 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { FakeEngine } from './fake-engine';
 import { ctx, testLogger } from './env';
 
 const log = testLogger();
+const execFileP = promisify(execFile);
 const digest = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** A stored image: two gzip-named layer blobs in files, a config, a manifest. */
@@ -159,6 +162,27 @@ describe('image transfer into docker', () => {
       assert.match(e.message, /neither docker's store nor the shared store has it \(pull it first\)/);
       return true;
     });
+  });
+
+  it('sends zstd layers decompressed (dockerd 20.10 reads no zstd), as a docker-archive only', async () => {
+    setup();
+    const img = await makeImage(dir, 'zstd');
+    const plain = Buffer.from('a layer that was zstd-compressed');
+    const raw = path.join(dir, 'zstd-layer');
+    await fs.writeFile(raw, plain);
+    await execFileP('zstd', ['-q', '-f', raw, '-o', `${raw}.zst`]);
+    const zst = await fs.readFile(`${raw}.zst`);
+    const layer = {
+      descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: digest(zst), size: zst.length },
+      path: `${raw}.zst`,
+    };
+    source.images.push({ ...img, layers: [img.layers[0]!, layer] });
+    await transfer.resolve(ctx(log), img.id, [img.id]);
+    const load = engine.loads[0]!;
+    const name = `layers/${digest(zst).slice(7)}.tar`;
+    assert.deepEqual(load.layers, [`blobs/sha256/${img.layers[0]!.descriptor.digest.slice(7)}`, name]);
+    assert.deepEqual(engine.loadedFiles.get(name), plain);
+    assert.ok(!load.files.includes('index.json'), 'no OCI layout claimed for rewritten layers');
   });
 
   it('tags only name:tag references', () => {

@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon';
+import { grpc } from '../helpers/cri-client';
 import { ensureDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { eventually, run as runCmd } from './env';
@@ -32,12 +33,15 @@ describe('docker pods run images pulled as the kubelet pulls them (no runtime ha
   let daemon: DaemonHandle;
   let tmp: string;
   let image: UniqueImage;
+  let dockerOnly: UniqueImage;
   let podId = '';
+  let runcPodId = '';
 
   before(async () => {
     await ensureDockerd();
     const { port } = await ensureTestRegistry();
     image = await pushUniqueImage(port, `transfer-${process.pid}-${Date.now()}`);
+    dockerOnly = await pushUniqueImage(port, `docker-only-${process.pid}-${Date.now()}`);
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-docker-images-'));
     daemon = await startDaemon({
       config: {
@@ -48,11 +52,13 @@ describe('docker pods run images pulled as the kubelet pulls them (no runtime ha
     });
   });
   after(async () => {
-    if (podId) {
-      await daemon?.rt('StopPodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
-      await daemon?.rt('RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
+    for (const id of [podId, runcPodId].filter(Boolean)) {
+      await daemon?.rt('StopPodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+      await daemon?.rt('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
     }
-    if (image) await runCmd('docker', ['image', 'rm', '--force', image.id]).catch(() => undefined);
+    for (const img of [image, dockerOnly]) {
+      if (img) await runCmd('docker', ['image', 'rm', '--force', img.id]).catch(() => undefined);
+    }
     await daemon?.stop().catch(() => daemon?.kill9());
     await daemon?.cleanup();
     await fs.rm(tmp, { recursive: true, force: true });
@@ -166,5 +172,40 @@ describe('docker pods run images pulled as the kubelet pulls them (no runtime ha
       null,
     );
     assert.equal((await daemon.img('ListImages', {})).images.filter((i) => i.id === image.id).length, 0);
+  });
+  it('refuses a runc pod an image only Docker holds, naming where to pull it', async () => {
+    await daemon.img(
+      'PullImage',
+      { image: { image: dockerOnly.ref, runtime_handler: 'docker' } },
+      { deadlineMs: 120_000 },
+    );
+    assert.equal((await dockerImage(dockerOnly.id))?.Id, dockerOnly.id);
+    // The kubelet asks without a handler: not present for the default (runc) view, so it would pull it there.
+    assert.equal((await daemon.img('ImageStatus', { image: { image: dockerOnly.ref } })).image, null);
+    const uid = `images-e2e-runc-${process.pid}`;
+    const podConfig = {
+      metadata: { name: 'runc-side', namespace: 'default', uid, attempt: 0 },
+      hostname: 'runc-side',
+      log_directory: path.join(tmp, 'pods', `default_runc-side_${uid}`),
+      linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+    } as const;
+    runcPodId = (await daemon.rt('RunPodSandbox', { config: podConfig }, { deadlineMs: 120_000 })).pod_sandbox_id;
+    const config = {
+      metadata: { name: 'c' },
+      image: { image: dockerOnly.ref },
+      command: ['true'],
+      log_path: 'c/0.log',
+    };
+    await assert.rejects(
+      daemon.rt('CreateContainer', { pod_sandbox_id: runcPodId, config, sandbox_config: podConfig }),
+      (e: grpc.ServiceError) => {
+        assert.equal(e.code, grpc.status.FAILED_PRECONDITION, e.message);
+        assert.match(
+          e.details,
+          /only in docker's image store, which runc pods cannot use; pull it into the shared image store first \(PullImage with runtime_handler "runc" or none\)/,
+        );
+        return true;
+      },
+    );
   });
 });

@@ -5,12 +5,17 @@
  * in compressed, exactly as pulled: Docker's loader decompresses them and checks each diff ID against the config,
  * and the image ID it computes is the digest of the config bytes written here.
  *
+ * zstd layers are the exception (dockerd 20.10 cannot read them, zstd-layer.ts): an image with one goes in as a
+ * docker-archive only, its zstd layers decompressed under layers/<digest hex>.tar (they no longer match the
+ * manifest's descriptors, so no OCI layout is claimed); Docker still checks every diff ID and the config digest.
+ *
  * The tar is plain ustar written here (names are at most 76 bytes: "blobs/sha256/<64 hex>"), so no dependency.
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { ExportedImage } from '../../images/export';
+import type { ExportedImage, ExportedLayer } from '../../images/export';
 import { InternalError } from '../../errors';
+import { needsDecompression, zstdChunks, zstdSize } from './zstd-layer';
 
 const BLOCK = 512;
 // An 11-digit octal size field holds up to 8 GiB - 1.
@@ -19,12 +24,21 @@ const MAX_ENTRY = 8 ** 11 - 1;
 /** The names the archive gives blobs, shared by both layouts. */
 const blobName = (digest: string): string => `blobs/sha256/${digest.replace(/^sha256:/, '')}`;
 
+/** Where a layer goes in the archive: its blob as stored, or (zstd) decompressed beside the blobs. */
+const layerName = (l: ExportedLayer): string =>
+  needsDecompression(l.descriptor.mediaType)
+    ? `layers/${l.descriptor.digest.replace(/^sha256:/, '')}.tar`
+    : blobName(l.descriptor.digest);
+
+/** Whether the archive can also be an OCI layout: every layer goes in as the manifest describes it. */
+const asStored = (img: ExportedImage): boolean => !img.layers.some((l) => needsDecompression(l.descriptor.mediaType));
+
 /** docker-archive's manifest.json for one image with the given repo tags. */
 export function dockerManifest(img: ExportedImage, repoTags: readonly string[]): Buffer {
   const entry = {
     Config: blobName(img.id),
     RepoTags: [...repoTags],
-    Layers: img.layers.map((l) => blobName(l.descriptor.digest)),
+    Layers: img.layers.map(layerName),
   };
   return Buffer.from(JSON.stringify([entry]));
 }
@@ -80,11 +94,14 @@ export function tarHeader(name: string, size: number): Buffer {
 const padding = (size: number): Buffer => Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
 
 async function* entries(img: ExportedImage, repoTags: readonly string[]): AsyncGenerator<Buffer> {
-  const small: [string, Buffer][] = [
+  const oci: [string, Buffer][] = [
     ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],
     ['index.json', ociIndex(img, repoTags)],
-    ['manifest.json', dockerManifest(img, repoTags)],
     [blobName(img.manifestDigest), img.manifest],
+  ];
+  const small: [string, Buffer][] = [
+    ...(asStored(img) ? oci : []),
+    ['manifest.json', dockerManifest(img, repoTags)],
     [blobName(img.id), img.config],
   ];
   for (const [name, body] of small) {
@@ -94,18 +111,20 @@ async function* entries(img: ExportedImage, repoTags: readonly string[]): AsyncG
   }
   const seen = new Set<string>();
   for (const layer of img.layers) {
-    const { digest, size } = layer.descriptor;
+    const { digest, mediaType } = layer.descriptor;
     if (seen.has(digest)) continue; // the same layer twice in one image is stored (and archived) once
     seen.add(digest);
-    yield tarHeader(blobName(digest), size);
+    const decompress = needsDecompression(mediaType);
+    const size = decompress ? await zstdSize(layer.path) : layer.descriptor.size;
+    yield tarHeader(layerName(layer), size);
     let written = 0;
-    for await (const chunk of createReadStream(layer.path)) {
+    for await (const chunk of decompress ? zstdChunks(layer.path) : createReadStream(layer.path)) {
       written += (chunk as Buffer).length;
       yield chunk as Buffer;
     }
     // The header promised `size` bytes; a blob of another length would shift every later entry.
     if (written !== size)
-      throw new InternalError(`write image archive: blob ${digest} has ${written} bytes, manifest says ${size}`);
+      throw new InternalError(`write image archive: layer ${digest} gave ${written} bytes, expected ${size}`);
     yield padding(size);
   }
   yield Buffer.alloc(2 * BLOCK);
