@@ -6,7 +6,7 @@
  * a small slack of the count after a warm-up). Figures go to bench/results/streaming-chaos.json ("daemon exits").
  *
  * CRIMUX_CHAOS_BACKENDS=runc,docker limits the backends (all four by default). The daemon runs with short
- * streaming timeouts (idle 3 s, stream creation 2 s) so those stages take seconds.
+ * streaming timeouts (idle 3 s — 10 s on vm —, stream creation 2 s) so those stages take seconds.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -19,7 +19,8 @@ import { startStreamingEnv, type StreamingBackend, type StreamingEnv } from './e
 const BACKENDS = (process.env.CRIMUX_CHAOS_BACKENDS ?? 'runc,docker,rkt,vm')
   .split(',')
   .map((b) => b.trim()) as StreamingBackend[];
-const IDLE_S = 3;
+/** A VM under TCG can be silent for seconds while busy: a longer idle timeout there, or sessions would end early. */
+const idleSeconds = (b: StreamingBackend): number => (b === 'vm' ? 10 : 3);
 const PAIR_S = 2;
 /** Descriptors a session may leave open for a while (a keep-alive socket, a lazily opened agent channel). */
 const FD_SLACK = 4;
@@ -82,7 +83,7 @@ for (const backend of BACKENDS) {
     before(
       async () => {
         s = await startStreamingEnv(backend, {
-          streaming: { idleTimeoutSeconds: IDLE_S, streamCreationTimeoutSeconds: PAIR_S },
+          streaming: { idleTimeoutSeconds: idleSeconds(backend), streamCreationTimeoutSeconds: PAIR_S },
           hostNetworkPod: true,
         });
         const { env } = s;
@@ -93,7 +94,7 @@ for (const backend of BACKENDS) {
           hostPodId: s.hostPodId,
           hostPort,
           closedPort,
-          idleMs: IDLE_S * 1000,
+          idleMs: idleSeconds(backend) * 1000,
           pairTimeoutMs: PAIR_S * 1000,
         };
         await untilHttpAnswers(ctx);
