@@ -58,6 +58,8 @@ export interface ConformanceFile {
   /** The file's CNI slot (handlers.ts lists who takes which). */
   readonly slot: number;
   readonly specs: readonly Spec[];
+  /** Run the handlers one after another (their specs would disturb each other, e.g. through a shared store). */
+  readonly handlersInTurn?: boolean;
 }
 
 export function conformance(file: ConformanceFile): void {
@@ -89,7 +91,7 @@ export function conformance(file: ConformanceFile): void {
     { timeout: 600_000 },
   );
 
-  const parallel = process.env.CRIMUX_CONFORMANCE_SERIAL !== '1';
+  const parallel = process.env.CRIMUX_CONFORMANCE_SERIAL !== '1' && !file.handlersInTurn;
   describe(`conformance: ${file.name}`, { concurrency: parallel ? handlers.length : 1 }, () => {
     for (const handler of handlers) {
       const skip = unavailable(handler.backend);

@@ -2,23 +2,16 @@
  * Networking (cri-tools pkg/validate/networking.go): DNS config and hostname reach the container, an empty
  * hostname becomes the node's (as containerd and CRI-O do), a container port is reachable at the pod IP, and
  * a host port from the node itself (127.0.0.1, upstream's check) and from another pod (through the node's
- * address on the pod network). Each handler gets its own host ports, as handlers run concurrently.
+ * address on the pod network). Each handler gets its own host port, as handlers run concurrently.
+ *
+ * Pods are shared where the specs look at different properties of one pod (a VM pod costs seconds): the web
+ * pod has the DNS config, a container-port-only mapping and a host port, and runs the web server and a shell;
+ * the plain pod (no hostname) is the empty-hostname check and the client of the host port.
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { E2E_NGINX } from '../../fixtures/images';
-import {
-  containerConfig,
-  createContainer,
-  createDefaultContainer,
-  eventually,
-  execSync,
-  podConfig,
-  podStatus,
-  runPodSandbox,
-  startContainer,
-  type PodConfig,
-} from '../cri';
+import { containerConfig, createContainer, eventually, execSync, podConfig, podStatus, startContainer } from '../cri';
 import type { Spec, SpecContext } from '../harness';
 import { HANDLER_NAMES } from '../handlers';
 
@@ -26,27 +19,67 @@ const DNS = { servers: ['10.10.10.10'], searches: ['google.com'], options: ['ndo
 const RESOLV_LINES = ['nameserver 10.10.10.10', 'search google.com', 'options ndots:8'];
 
 /** Upstream's 12000, shifted per handler so concurrent handlers never ask for the same host port. */
-function hostPort(c: SpecContext, which: number): number {
-  return 12000 + HANDLER_NAMES.indexOf(c.handler.name) * 10 + which;
+function hostPort(c: SpecContext): number {
+  return 12000 + HANDLER_NAMES.indexOf(c.handler.name);
 }
 
-async function podWithDefaultContainer(c: SpecContext, prefix: string, extra: Record<string, unknown>) {
-  const config = podConfig(c, prefix, extra);
-  const podId = await runPodSandbox(c, config);
-  const id = await createDefaultContainer(c, podId, config, `${prefix}container-`);
-  await startContainer(c, id);
-  return { podId, config, id };
+interface NetPod {
+  readonly podId: string;
+  /** A running busybox container (upstream's default container). */
+  readonly shell: string;
 }
 
-async function startWebServer(c: SpecContext, podId: string, config: PodConfig): Promise<void> {
-  const id = await createContainer(
-    c,
-    podId,
-    config,
-    containerConfig(c, 'container-for-port-mapping-', { image: { image: E2E_NGINX.ref }, command: [] }),
+/** A pod of this handler shared by the file's specs, with a running shell and, if asked, the web server. */
+function sharedPod(
+  c: SpecContext,
+  key: string,
+  names: { pod: string; container: string },
+  extra: Record<string, unknown>,
+  web = false,
+) {
+  return c.shared<NetPod>(
+    key,
+    async () => {
+      const config = podConfig(c, names.pod, extra);
+      const r = await c.rt('RunPodSandbox', { config, runtime_handler: c.handler.name }, { deadlineMs: 240_000 });
+      const podId = r.pod_sandbox_id;
+      const start = async (cfg: ReturnType<typeof containerConfig>) => {
+        const id = await createContainer(c, podId, config, cfg);
+        await startContainer(c, id);
+        return id;
+      };
+      const shell = await start(containerConfig(c, names.container));
+      if (web)
+        await start(
+          containerConfig(c, 'container-for-port-mapping-', { image: { image: E2E_NGINX.ref }, command: [] }),
+        );
+      return { podId, shell };
+    },
+    async (pod) => {
+      await c.rt('StopPodSandbox', { pod_sandbox_id: pod.podId }, { deadlineMs: 120_000 });
+      await c.rt('RemovePodSandbox', { pod_sandbox_id: pod.podId }, { deadlineMs: 120_000 });
+    },
   );
-  await startContainer(c, id);
 }
+
+const webPod = (c: SpecContext) =>
+  sharedPod(
+    c,
+    'web-pod',
+    { pod: 'create-PodSandbox-with-DNS-config-and-port-mapping', container: 'container-for-DNS-config-test-' },
+    {
+      dns_config: DNS,
+      port_mappings: [{ container_port: E2E_NGINX.port }, { container_port: E2E_NGINX.port, host_port: hostPort(c) }],
+    },
+    true,
+  );
+const plainPod = (c: SpecContext) =>
+  sharedPod(
+    c,
+    'plain-pod',
+    { pod: 'create-PodSandbox-without-hostname-', container: 'container-for-hostname-test-' },
+    {},
+  );
 
 /** GET url until it answers 200 (upstream: Eventually within a minute, one request per second). */
 async function expectMainPage(url: string): Promise<void> {
@@ -73,8 +106,8 @@ export const NETWORKING_SPECS: readonly Spec[] = [
     id: 'networking/dns-config',
     title: 'runtime should support DNS config',
     async run(c) {
-      const { id } = await podWithDefaultContainer(c, 'create-PodSandbox-with-DNS-config', { dns_config: DNS });
-      const r = await execSync(c, id, ['cat', '/etc/resolv.conf']);
+      const { shell } = await webPod(c);
+      const r = await execSync(c, shell, ['cat', '/etc/resolv.conf']);
       for (const line of RESOLV_LINES) assert.ok(r.stdout.toString().includes(line), `${line} in:\n${r.stdout}`);
       assert.equal(r.stderr.toString(), '');
     },
@@ -83,11 +116,15 @@ export const NETWORKING_SPECS: readonly Spec[] = [
     id: 'networking/hostname',
     title: 'runtime should support set hostname',
     async run(c) {
-      const { id } = await podWithDefaultContainer(c, 'create-PodSandbox-with-hostname', {
-        hostname: 'test-hostname',
-      });
-      const r = await execSync(c, id, ['hostname']);
-      assert.equal(r.stdout.toString().trim().toLowerCase(), 'test-hostname');
+      const hostname = 'test-hostname';
+      const { shell } = await sharedPod(
+        c,
+        'hostname-pod',
+        { pod: 'create-PodSandbox-with-hostname', container: 'container-for-hostname-test-' },
+        { hostname },
+      );
+      const r = await execSync(c, shell, ['hostname']);
+      assert.equal(r.stdout.toString().trim().toLowerCase(), hostname);
       assert.equal(r.stderr.toString(), '');
     },
   },
@@ -97,8 +134,8 @@ export const NETWORKING_SPECS: readonly Spec[] = [
     async run(c) {
       // What every upstream spec sends (no hostname, a 60+ character mixed-case name): containerd and CRI-O
       // give such a pod the node's hostname.
-      const { id } = await podWithDefaultContainer(c, 'create-PodSandbox-without-hostname-', {});
-      const r = await execSync(c, id, ['hostname']);
+      const { shell } = await plainPod(c);
+      const r = await execSync(c, shell, ['hostname']);
       assert.equal(r.stdout.toString().trim(), os.hostname());
     },
   },
@@ -106,11 +143,7 @@ export const NETWORKING_SPECS: readonly Spec[] = [
     id: 'networking/container-port',
     title: 'runtime should support port mapping with only container port',
     async run(c) {
-      const config = podConfig(c, 'create-PodSandbox-with-port-mapping', {
-        port_mappings: [{ container_port: E2E_NGINX.port }],
-      });
-      const podId = await runPodSandbox(c, config);
-      await startWebServer(c, podId, config);
+      const { podId } = await webPod(c);
       await expectMainPage(`http://${await podIp(c, podId)}:${E2E_NGINX.port}`);
     },
   },
@@ -118,37 +151,27 @@ export const NETWORKING_SPECS: readonly Spec[] = [
     id: 'networking/host-port',
     title: 'runtime should support port mapping with host port and container port',
     async run(c) {
-      const port = hostPort(c, 0);
-      const config = podConfig(c, 'create-PodSandbox-with-port-mapping', {
-        port_mappings: [{ container_port: E2E_NGINX.port, host_port: port }],
-      });
-      const podId = await runPodSandbox(c, config);
-      await startWebServer(c, podId, config);
-      await expectMainPage(`http://127.0.0.1:${port}`);
+      await webPod(c);
+      await expectMainPage(`http://127.0.0.1:${hostPort(c)}`);
     },
   },
   {
     id: 'networking/host-port-from-pod',
     title: 'runtime should support port mapping with host port reached from another pod',
     async run(c) {
-      const port = hostPort(c, 1);
-      const config = podConfig(c, 'create-PodSandbox-with-port-mapping', {
-        port_mappings: [{ container_port: E2E_NGINX.port, host_port: port }],
-      });
-      const podId = await runPodSandbox(c, config);
-      await startWebServer(c, podId, config);
-      const client = await podWithDefaultContainer(c, 'create-PodSandbox-port-mapping-client', {});
+      await webPod(c);
+      const client = await plainPod(c);
       // The node's address on the pod network: the client's default gateway.
-      const routes = (await execSync(c, client.id, ['ip', 'route', 'show', 'default'])).stdout.toString();
+      const routes = (await execSync(c, client.shell, ['ip', 'route', 'show', 'default'])).stdout.toString();
       const gateway = /default via (\S+)/.exec(routes)?.[1];
       assert.ok(gateway, `no default route in the client pod:\n${routes}`);
       // busybox nc, not wget (Debian's busybox wget crashes here): one HTTP/1.0 request, the status line back.
-      const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${gateway} ${port}`;
+      const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${gateway} ${hostPort(c)}`;
       await eventually(
-        `the page at ${gateway}:${port} from the client pod`,
+        `the page at ${gateway}:${hostPort(c)} from the client pod`,
         60_000,
         async () => {
-          const r = await execSync(c, client.id, ['sh', '-c', get]);
+          const r = await execSync(c, client.shell, ['sh', '-c', get]);
           assert.match(r.stdout.toString(), /^HTTP\/1\.[01] 200/, r.stderr.toString());
         },
         1000,
