@@ -440,12 +440,12 @@ fi
 #   hostile-noenv-1        busybox without any Env (a request's env then comes first, as in the #19 reproduction)
 #   hostile-fifo-etc-1     /etc/passwd, /etc/group and /etc/hosts are FIFOs (an open without O_NONBLOCK hangs)
 #   hostile-hosts-link-1   /etc/hosts -> /usr/bin/env (a mount following it lands on the pod's /usr/bin/env)
-#   hostile-blockdev-1     /disk-vda (b 254:0) and /disk-sda (b 8:0): the host disk if a device cgroup is missing
+#   hostile-blockdev-2     /disk-vda (b 254:0), /disk-sda (b 8:0), /disk-zram (b 253:0): host block devices
 HOSTILE=(
   "hostile-noenv-1|docker.io/crimux/hostile-noenv:1|crimux/hostile-noenv:1"
   "hostile-fifo-etc-1|docker.io/crimux/hostile-fifo-etc:1|crimux/hostile-fifo-etc:1"
   "hostile-hosts-link-1|docker.io/crimux/hostile-hosts-link:1|crimux/hostile-hosts-link:1"
-  "hostile-blockdev-1|docker.io/crimux/hostile-blockdev:1|crimux/hostile-blockdev:1"
+  "hostile-blockdev-2|docker.io/crimux/hostile-blockdev:2|crimux/hostile-blockdev:2"
 )
 
 # Adds the tree under $2 as one layer on busybox, tagged $1.
@@ -469,8 +469,8 @@ build_hostile() {
     hostile-hosts-link-1)
       mkdir -p "$root/etc" && ln -s /usr/bin/env "$root/etc/hosts"
       hostile_layer "$key" "$root" ;;
-    hostile-blockdev-1)
-      mknod "$root/disk-vda" b 254 0 && mknod "$root/disk-sda" b 8 0 && chmod 0666 "$root"/disk-*
+    hostile-blockdev-2)
+      mknod "$root/disk-vda" b 254 0 && mknod "$root/disk-sda" b 8 0 && mknod "$root/disk-zram" b 253 0 && chmod 0666 "$root"/disk-*
       hostile_layer "$key" "$root" ;;
   esac
 }

@@ -22,8 +22,8 @@ export const HOSTILE = {
   fifoEtc: 'docker.io/crimux/hostile-fifo-etc:1',
   /** /etc/hosts -> /usr/bin/env. */
   hostsLink: 'docker.io/crimux/hostile-hosts-link:1',
-  /** /disk-vda (b 254:0) and /disk-sda (b 8:0), mode 0666. */
-  blockdev: 'docker.io/crimux/hostile-blockdev:1',
+  /** /disk-vda (b 254:0), /disk-sda (b 8:0) and /disk-zram (b 253:0), mode 0666. */
+  blockdev: 'docker.io/crimux/hostile-blockdev:2',
 } as const;
 
 const RESULTS = path.resolve(__dirname, '..', '..', 'bench', 'results', 'security', 'rkt.json');
