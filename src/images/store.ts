@@ -27,6 +27,7 @@ import type {
   SnapshotStore,
 } from './types';
 import { ContentStore } from './content-store';
+import { measurePull } from './pull-metrics';
 import { LayerStore } from './layer-store';
 import { ImageMetadata, recordPull, type ImageRecord } from './metadata';
 import { storeFsInfo } from './fs-info';
@@ -147,15 +148,14 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
     const started = process.hrtime.bigint();
     log.info('pull image', { image });
     try {
-      const outcome = await this.puller.pull(ref, creds, signal, log, lease);
-      const id = await this.metaLock.run(META, () => this.commit(ref, outcome));
+      const { outcome, id } = await measurePull(this.opts.metrics, BACKEND.backend, async () => {
+        const outcome = await this.puller.pull(ref, creds, signal, log, lease);
+        return { outcome, id: await this.metaLock.run(META, () => this.commit(ref, outcome)) };
+      });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.opts.metrics.imagePulls.inc({ ...BACKEND, result: 'success' });
-      this.opts.metrics.imagePullDuration.observe(BACKEND, seconds);
       log.info('pulled image', { image, id, bytes: outcome.downloaded, seconds: seconds.toFixed(3) });
       return id;
     } catch (err) {
-      this.opts.metrics.imagePulls.inc({ ...BACKEND, result: 'error' });
       const mapped = this.closing.signal.aborted
         ? new UnavailableError(`pull image ${image}: image store is shutting down`, { cause: err })
         : timeout.aborted

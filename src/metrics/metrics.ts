@@ -67,8 +67,15 @@ export class Metrics {
 
   readonly imagePulls = new Counter({
     name: 'crimux_image_pulls_total',
-    help: 'Image pulls by store backend and result (success, error).',
+    help: 'Image pulls by store backend (oci: the shared store; docker: Docker\'s) and result (success, error).',
     labelNames: ['backend', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly imagePullsInProgress = new Gauge({
+    name: 'crimux_image_pulls_in_progress',
+    help: 'Image pulls running now, by store backend (oci, docker).',
+    labelNames: ['backend'] as const,
     registers: [this.registry],
   });
 

@@ -17,6 +17,8 @@ import type { DockerEngine } from './engine-client';
 import type { ImageInspect, RegistryAuth } from './engine-types';
 import { MirrorMap, criNames, endpointReference, imageUser } from './image-names';
 import { nowNs } from './timestamps';
+import { measurePull } from '../../images/pull-metrics';
+import type { Metrics } from '../../metrics/metrics';
 
 /** A short image ID or ID prefix ("b1acc35a", "sha256:b1acc35a…"): Docker resolves these itself. */
 const ID_PREFIX = /^(sha256:)?[0-9a-f]{12,64}$/;
@@ -40,13 +42,18 @@ export class DockerImageStore implements ImageStore {
     registries: Readonly<Record<string, RegistryHostConfig>>,
     sandboxImage: string,
     readonly importsFrom?: ImageStore,
+    private readonly metrics?: Metrics,
   ) {
     this.mirrors = new MirrorMap(registries);
     this.hosts = new RegistryHosts(registries);
     this.pinned = formatReference(parseReference(sandboxImage));
   }
 
-  async pull(ctx: CallContext, req: PullRequest): Promise<string> {
+  pull(ctx: CallContext, req: PullRequest): Promise<string> {
+    return measurePull(this.metrics, this.name, () => this.pullFromEndpoints(ctx, req));
+  }
+
+  private async pullFromEndpoints(ctx: CallContext, req: PullRequest): Promise<string> {
     const ref = parseReference(req.image);
     const requested = formatReference(ref);
     const endpoints = this.mirrors.endpointHosts(ref.domain);

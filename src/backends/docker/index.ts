@@ -32,7 +32,7 @@ export function buildDockerBackend(deps: BackendDeps, engine: DockerEngine): Doc
   const log = deps.log.child({ backend: 'docker' });
   const source = isImageExporter(deps.sharedImages) ? deps.sharedImages : undefined;
   const { registries, sandboxImage } = deps.config.images;
-  const images = new DockerImageStore(engine, registries, sandboxImage, source);
+  const images = new DockerImageStore(engine, registries, sandboxImage, source, deps.metrics);
   const transfer = new ImageTransfer({
     engine,
     images,
