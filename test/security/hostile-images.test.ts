@@ -88,7 +88,7 @@ describe('hostile images', { timeout: 600_000 }, () => {
           attack: 'image /etc/hosts, /etc/resolv.conf, /etc/hostname symlinked to host paths',
           backend,
           outcome: out.startsWith('error')
-            ? `refused (${out.slice(7, 120)}); host untouched; daemon serving`
+            ? `refused by runc (${/msg="([^"]{0,140})/.exec(out)?.[1] ?? out.slice(7, 120)}); host untouched; daemon serving`
             : 'contained: pod files resolved inside the rootfs, host targets untouched; daemon serving',
         });
       } finally {
