@@ -154,6 +154,8 @@ describe('rkt-syntax CLI arguments', () => {
     assert.deepEqual(p.execArgs, ['-c', 'echo --x']);
     const e = parseArgs(['app', 'exec', '--app=0-a', 'U', 'ls', '--color=never'], 3);
     assert.deepEqual(e.positionals, ['app', 'exec', 'U', 'ls', '--color=never']);
+    const dd = parseArgs(['app', 'exec', '--app=0-a', '--', 'U', '--split-string=x', '---'], 3);
+    assert.deepEqual(dd.positionals, ['app', 'exec', 'U', '--split-string=x', '---']);
     assert.deepEqual(parseVolume('name=v,kind=host,source=/s,target=/t,readOnly=true'), {
       name: 'v',
       hostPath: '/s',

@@ -51,11 +51,15 @@ describe('rkt: no container reads a host block device', { timeout: 300_000 }, ()
           .join('; ');
       })
       .join('; ');
+    // Character devices outside the default set that the host's root can open: the kernel log, loop-control.
+    const chars = ['1 11', '10 237']
+      .map((mm, i) => `mknod /dev/c${i} c ${mm}; if (: < /dev/c${i}) 2>/dev/null; then echo READ /dev/c${i}; fi`)
+      .join('; ');
     const id = await env.container(pod, 'mknod', {
       command: [
         '/bin/sh',
         '-c',
-        `${tries}; head -c 4 /dev/zero | wc -c; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok`,
+        `${tries}; ${chars}; head -c 4 /dev/zero | wc -c; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok`,
       ],
       mounts: [{ container_path: '/vol', host_path: vol }],
     });
@@ -67,8 +71,8 @@ describe('rkt: no container reads a host block device', { timeout: 300_000 }, ()
     assert.match(log, /null-ok/);
     await env.serving();
     await record(
-      'mknod of the host disk (b 254:0 / 8:0) in /dev, a volume and the root, then read',
-      'made but never readable (devices cgroup allow-list, nodev root)',
+      'mknod of host block devices (root disk, 254:0, 8:0, zram 253:0) in /dev, a volume and the root, and of /dev/kmsg and loop-control in /dev, then open',
+      'made but never opened (devices cgroup allow-list, nodev root)',
     );
   });
 
@@ -87,7 +91,7 @@ describe('rkt: no container reads a host block device', { timeout: 300_000 }, ()
     assert.match(log, /done/);
     await env.serving();
     await record(
-      'block device nodes in an image layer (b 254:0, b 8:0)',
+      'block device nodes in an image layer (b 254:0, b 8:0, b 253:0)',
       /present/.test(log) ? 'present but not readable' : 'not unpacked by the image store; not readable',
     );
   });

@@ -28,6 +28,11 @@ export function parseArgs(argv: readonly string[], stopAfter = Infinity): Parsed
       positionals.push(...argv.slice(i));
       break;
     }
+    if (a === '--' && stopAfter !== Infinity) {
+      // `app exec --app=A -- UUID CMD…`: as in pflag, "--" only ends the flags; the rest are positionals.
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
     if (a === '--') {
       const end = argv.indexOf('---', i + 1);
       execArgs.push(...argv.slice(i + 1, end < 0 ? undefined : end));

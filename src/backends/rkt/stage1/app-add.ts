@@ -153,9 +153,15 @@ export async function undoAdd(
   if (!pod) return;
   const ap = ctx.layout.app(pod.paths, app);
   if (pid1 !== undefined) {
-    await runCommand('nsenter', ['-t', String(pid1), '-m', '--', 'umount', '-R', '-l', ap.podRootfs], {
-      timeoutMs: 30_000,
-    });
+    // One lazy unmount of the app root detaches everything below it: `umount -R` would name each submount by a path
+    // inside the app root, where a container may have swapped a component for a symlink to a pod mount.
+    await runCommand(
+      'nsenter',
+      ['-t', String(pid1), '-m', '--', 'umount', '--lazy', '--no-canonicalize', '--', ap.podRootfs],
+      {
+        timeoutMs: 30_000,
+      },
+    );
   }
   await unmountAll(ap.rootfs);
   if (cgroup) {
