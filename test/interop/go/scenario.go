@@ -32,9 +32,9 @@ func (s *scenario) run() {
 	uid := fmt.Sprintf("interop-%d", time.Now().UnixNano())
 	// A pod name of 60+ characters, as generated names of Deployments' pods often are.
 	name := "interop-" + strings.Repeat("abcdefghij", 6)
+	// Hostname left empty, as the kubelet may send it: the runtime uses the node's hostname.
 	s.pod = &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: "default"},
-		Hostname:     "interop",
 		LogDirectory: s.logDir + "/default_" + name + "_" + uid,
 		Labels:       map[string]string{"interop": uid},
 	}
