@@ -3,6 +3,7 @@
  * Unknown keys and bad values are refused with a message naming the key; the result is deep-frozen.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import convict from 'convict';
 import { configSchema, wholeValueSchema } from './schema';
 import type { Config } from './types';
@@ -58,6 +59,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new InvalidArgumentError(`load config${opts.file ? ` ${opts.file}` : ''}: ${msg}`, { cause: err });
   }
   const config = merged as unknown as Config;
+  derivePerDaemonPaths(config);
   checkCrossReferences(config);
   return deepFreeze(config);
 }
@@ -102,6 +104,11 @@ function setPath(obj: Record<string, unknown>, key: string, value: unknown): voi
   let cur = obj;
   for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
   cur[parts[parts.length - 1] as string] = value;
+}
+
+/** Per-daemon paths left empty follow runDir, so a second daemon with its own runDir shares none of them. */
+function derivePerDaemonPaths(config: Config): void {
+  if (!config.network.netnsDir) config.network.netnsDir = path.join(config.runDir, 'netns');
 }
 
 /** Handler names used by routing must exist; checked once here so routing can trust them. */

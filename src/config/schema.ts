@@ -144,9 +144,9 @@ export const configSchema = {
       default: ['/usr/lib/cni', '/opt/cni/bin'],
     },
     netnsDir: {
-      doc: 'Where pod network namespaces are bind-mounted.',
+      doc: 'Where pod network namespaces are bind-mounted; empty means <runDir>/netns, so two daemons with their own runDir never share it.',
       format: String,
-      default: '/run/crimux/netns',
+      default: '',
       env: 'CRIMUX_NETNS_DIR',
     },
   },

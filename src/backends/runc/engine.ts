@@ -64,7 +64,9 @@ function signalZero(pid: number): boolean {
 export class Engine {
   private readonly runtimes = new Map<string, { opts: RuncHandlerOptions; rt: OciRuntime }>();
   /** Container dir → verified conmon and init PIDs (see state()). Bounded: entries of removed containers age out. */
-  private readonly monitors = new LRUCache<string, { conmonPid: number; initPid: number; verifiedAt: number }>({ max: 20_000 });
+  private readonly monitors = new LRUCache<string, { conmonPid: number; initPid: number; verifiedAt: number }>({
+    max: 20_000,
+  });
   /** Container dir → its final state once exited. */
   private readonly exits = new LRUCache<string, LiveState>({ max: 20_000 });
 
@@ -75,7 +77,10 @@ export class Engine {
     private readonly logSizeMax: number,
   ) {
     for (const h of handlers) {
-      this.runtimes.set(h.name, { opts: h, rt: new OciRuntime({ path: h.runtimePath, root: h.runtimeRoot, extraArgs: h.runtimeArgs }) });
+      this.runtimes.set(h.name, {
+        opts: h,
+        rt: new OciRuntime({ path: h.runtimePath, root: h.runtimeRoot, extraArgs: h.runtimeArgs }),
+      });
     }
   }
 
@@ -153,12 +158,21 @@ export class Engine {
     if (done) return done;
     const files = conmonPaths(dir);
     const known = this.monitors.get(dir);
-    if (started && known && Date.now() - known.verifiedAt < MONITOR_REVERIFY_MS && !existsSync(files.exitFile) && signalZero(known.conmonPid)) {
+    if (
+      started &&
+      known &&
+      Date.now() - known.verifiedAt < MONITOR_REVERIFY_MS &&
+      !existsSync(files.exitFile) &&
+      signalZero(known.conmonPid)
+    ) {
       return known.initPid ? { kind: 'running', pid: known.initPid } : { kind: 'unknown' };
     }
     const exit = await readExitFile(dir);
     if (exit) return this.rememberExit(dir, exit);
-    const [conmonPid, initPid] = await Promise.all([readPidFile(files.conmonPidFile), readPidFile(files.containerPidFile)]);
+    const [conmonPid, initPid] = await Promise.all([
+      readPidFile(files.conmonPidFile),
+      readPidFile(files.containerPidFile),
+    ]);
     // Never launched: created in crimux's sense, unknown to the runtime until StartContainer.
     if (!started && conmonPid === null) return { kind: 'created', pid: 0 };
     if (started && conmonPid && (await processAlive(conmonPid, id))) {
@@ -211,7 +225,7 @@ export class Engine {
       log.info('stop container: grace period over, killing', { timeoutSeconds: o.timeoutSeconds });
     }
     if (!(await this.signal(rt, id, dir, 'SIGKILL', !o.initOwnsPidNs, log))) return;
-    if (await this.waitExit(dir, 30_000)) return;
+    if (await this.waitKilled(rt, id, dir, 30_000)) return;
     // conmon may have been killed: fall back to the runtime's view before giving up.
     const st = await rt.state(id).catch(() => null);
     if (st && (st.status === 'running' || st.status === 'paused')) {
@@ -229,11 +243,44 @@ export class Engine {
     return gone === true;
   }
 
+  /**
+   * Waits for a SIGKILLed container to be gone. Without a live conmon no exit file can ever come (conmon died, or
+   * a container created but never started outlived it): the runtime's own state is the truth then.
+   */
+  private async waitKilled(rt: OciRuntime, id: string, dir: string, timeoutMs: number): Promise<boolean> {
+    const gone = await pollUntil(
+      async () => {
+        if (await this.exited(dir)) return true;
+        const conmonPid = await readPidFile(conmonPaths(dir).conmonPidFile);
+        if (conmonPid && (await processAlive(conmonPid, id))) return undefined;
+        let st;
+        try {
+          st = await rt.state(id);
+        } catch {
+          return undefined; // the runtime could not answer: not proof of an exit
+        }
+        return !st || st.status === 'stopped' ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 2, maxIntervalMs: 50 },
+    );
+    return gone === true;
+  }
+
   /** Delivers a signal; false when there is nothing left to signal. */
-  private async signal(rt: OciRuntime, id: string, dir: string, sig: string, all: boolean, log: Logger): Promise<boolean> {
+  private async signal(
+    rt: OciRuntime,
+    id: string,
+    dir: string,
+    sig: string,
+    all: boolean,
+    log: Logger,
+  ): Promise<boolean> {
     if (!all) {
       const files = conmonPaths(dir);
-      const [conmonPid, initPid] = await Promise.all([readPidFile(files.conmonPidFile), readPidFile(files.containerPidFile)]);
+      const [conmonPid, initPid] = await Promise.all([
+        readPidFile(files.conmonPidFile),
+        readPidFile(files.containerPidFile),
+      ]);
       if (conmonPid && initPid && (await processAlive(conmonPid, id)) && !(await this.exited(dir))) {
         try {
           process.kill(initPid, sig as NodeJS.Signals);
@@ -265,7 +312,13 @@ export class Engine {
    * conmon itself if it lingers, the attach-socket link. Idempotent; unknown IDs are fine. Tries every handler
    * when `handler` is undefined (a record lost in a crash mid-create).
    */
-  async destroy(handler: string | undefined, id: string, dir: string, log: Logger, signal?: AbortSignal): Promise<void> {
+  async destroy(
+    handler: string | undefined,
+    id: string,
+    dir: string,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const names = handler ? [handler] : this.handlerNames();
     for (const h of names) await this.runtime(h).delete(id, { force: true, signal });
     const conmonPid = await readPidFile(conmonPaths(dir).conmonPidFile);

@@ -49,17 +49,25 @@ export class Reaper {
     if (this.pending.has(job.id)) return; // already on its way out
     const entry = this.entryOf(job);
     await fs.mkdir(this.trashDir, { recursive: true, mode: 0o700 });
+    // The job goes into the directory before the rename, so the trash never holds an entry without it: resume()
+    // could only guess kind and ID from the name, and would leak what the job alone knows (the pod's cgroup, shm).
+    const written = await fs.writeFile(path.join(dir, 'job.json'), JSON.stringify(job)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return false;
+      },
+    );
     try {
       await fs.rename(dir, entry);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await fs.mkdir(entry, { recursive: true });
+      await fs.writeFile(path.join(entry, 'job.json'), JSON.stringify(job));
+      return this.start(job, entry, nextTurn());
     }
-    await fs.writeFile(path.join(entry, 'job.json'), JSON.stringify(job));
-    // A later loop turn (a timer, not setImmediate, which would run before HTTP/2 flushes the reply): the
-    // caller's reply goes out before the job forks its first helper process.
-    const queued = new Promise<void>((resolve) => setTimeout(resolve, 1));
-    this.start(job, entry, queued);
+    if (!written) await fs.writeFile(path.join(entry, 'job.json'), JSON.stringify(job));
+    this.start(job, entry, nextTurn());
   }
 
   /** Runs every job found in the trash (after a restart); containers first. */
@@ -99,7 +107,13 @@ export class Reaper {
   private start(job: ReapJob, entry: string, after: Promise<void> = Promise.resolve()): void {
     const done = after
       .then(() => this.run(job, entry))
-      .catch((err: unknown) => this.log.warn('background removal failed; retried at next start', { kind: job.kind, id: job.id, error: errorMessage(err) }))
+      .catch((err: unknown) =>
+        this.log.warn('background removal failed; retried at next start', {
+          kind: job.kind,
+          id: job.id,
+          error: errorMessage(err),
+        }),
+      )
       .finally(() => {
         if (this.pending.get(job.id)?.done === done) this.pending.delete(job.id);
       });
@@ -115,10 +129,15 @@ export class Reaper {
       await this.images.removeSnapshot(ctx, job.id);
     } else {
       // Containers of this pod release their cgroups (children of the pod's) and mounts first.
-      const children = [...this.pending.values()].filter((p) => p.job.kind === 'container' && (p.job.sandboxId === job.id || !p.job.sandboxId));
+      const children = [...this.pending.values()].filter(
+        (p) => p.job.kind === 'container' && (p.job.sandboxId === job.id || !p.job.sandboxId),
+      );
       await Promise.allSettled(children.map((p) => p.done));
       await this.engine.destroy(job.handler, job.id, path.join(entry, 'pause'), ctx.log, signal);
-      await Promise.all([this.images.removeSnapshot(ctx, job.id), job.shmPath ? unmountShm(job.shmPath, signal) : undefined]);
+      await Promise.all([
+        this.images.removeSnapshot(ctx, job.id),
+        job.shmPath ? unmountShm(job.shmPath, signal) : undefined,
+      ]);
       if (job.cgroupParent) {
         const left = await removeCgroupV1(job.cgroupParent);
         if (left.length > 0) ctx.log.warn('pod cgroup not fully removed', { left: left.join(',') });
@@ -127,4 +146,12 @@ export class Reaper {
     await fs.rm(entry, { recursive: true, force: true });
     ctx.log.debug('background removal done');
   }
+}
+
+/**
+ * A later loop turn (a timer, not setImmediate, which would run before HTTP/2 flushes the reply): the caller's
+ * reply goes out before the job forks its first helper process.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, 1));
 }

@@ -18,34 +18,61 @@ import { ID_PATTERN } from './layout';
 import { unmountShm } from './pod-files';
 import type { SandboxRecord } from './records';
 
+/**
+ * Teardown steps run on their own deadline, not the caller's: a slow container stop that used up the kubelet's
+ * deadline must not leave the network (CNI DEL, netns) and shm behind. The kubelet retries StopPodSandbox anyway.
+ */
+const TEARDOWN_STEP_TIMEOUT_MS = 30_000;
+
 export async function stopSandbox(s: RuncShared, ctx: CallContext, id: string): Promise<void> {
   const rec = s.records.sandbox(id);
   if (!rec) return; // CRI: stopping an unknown sandbox succeeds.
   ctx.log.info('stop pod sandbox');
-  await settleAll(
-    s.records.containersOf(id).map((c) =>
-      stopContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id, 0, { evenIfNotStarted: true }),
-    ),
+  const step = (): CallContext => ({ signal: AbortSignal.timeout(TEARDOWN_STEP_TIMEOUT_MS), log: ctx.log });
+  const containers = settleAll(
+    s.records
+      .containersOf(id)
+      .map((c) =>
+        stopContainer(s, { signal: step().signal, log: ctx.log.child({ container: c.id }) }, c.id, 0, {
+          evenIfNotStarted: true,
+        }),
+      ),
   );
-  await s.engine.stop({
-    handler: rec.handler,
-    id,
-    dir: s.layout.pauseDir(id),
-    signal: 'SIGKILL',
-    timeoutSeconds: 0,
-    initOwnsPidNs: !rec.hostPid,
-    log: ctx.log,
-    abort: ctx.signal,
-  });
-  await settleAll([
-    rec.networkDown ? Promise.resolve() : teardownNetwork(s, ctx, id, rec),
-    rec.shmPath ? unmountShm(rec.shmPath, ctx.signal) : Promise.resolve(),
-  ]);
-  if (rec.phase !== 'notready' || !rec.networkDown) await s.records.updateSandbox(id, { phase: 'notready', networkDown: true });
+  const pause = containers
+    .catch(() => undefined)
+    .then(() =>
+      s.engine.stop({
+        handler: rec.handler,
+        id,
+        dir: s.layout.pauseDir(id),
+        signal: 'SIGKILL',
+        timeoutSeconds: 0,
+        initOwnsPidNs: !rec.hostPid,
+        log: ctx.log,
+        abort: step().signal,
+      }),
+    );
+  const rest = pause
+    .catch(() => undefined)
+    .then(() =>
+      settleAll([
+        rec.networkDown ? Promise.resolve() : teardownNetwork(s, step(), id, rec),
+        rec.shmPath ? unmountShm(rec.shmPath, step().signal) : Promise.resolve(),
+      ]),
+    );
+  // Every step ran (each bounded); the first failure is still reported so the kubelet retries.
+  await settleAll([containers, pause, rest]);
+  if (rec.phase !== 'notready' || !rec.networkDown)
+    await s.records.updateSandbox(id, { phase: 'notready', networkDown: true });
   ctx.log.info('stopped pod sandbox');
 }
 
-async function teardownNetwork(s: RuncShared, ctx: CallContext, id: string, rec: SandboxRecord | undefined): Promise<void> {
+async function teardownNetwork(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  rec: SandboxRecord | undefined,
+): Promise<void> {
   if (rec?.hostNetwork) return;
   const md = rec?.metadata;
   const netns = s.netns.pathOf(id);
@@ -67,7 +94,12 @@ async function settleAll(ps: Promise<unknown>[]): Promise<void> {
  * Removes the pod's containers, tears the network down if StopPodSandbox did not, then hands the rest (pause
  * runtime state, root snapshot, shm, owned cgroup parent, files) to the reaper, which finishes in the background.
  */
-export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string, opts: { leftoverScan?: boolean } = {}): Promise<void> {
+export async function removeSandbox(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  opts: { leftoverScan?: boolean } = {},
+): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
   const dir = s.layout.sandboxDir(id);
@@ -79,13 +111,21 @@ export async function removeSandbox(s: RuncShared, ctx: CallContext, id: string,
   }
   ctx.log.info('remove pod sandbox', { known: rec !== undefined });
   await settleAll(
-    s.records.containersOf(id).map((c) => removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id)),
+    s.records
+      .containersOf(id)
+      .map((c) => removeContainer(s, { signal: ctx.signal, log: ctx.log.child({ container: c.id }) }, c.id)),
   );
   if (rec?.phase === 'ready') {
     // Removing a pod that was not stopped: its processes die now, not in the background.
     await s.engine.stop({
-      handler: rec.handler, id, dir: s.layout.pauseDir(id), signal: 'SIGKILL', timeoutSeconds: 0,
-      initOwnsPidNs: !rec.hostPid, log: ctx.log, abort: ctx.signal,
+      handler: rec.handler,
+      id,
+      dir: s.layout.pauseDir(id),
+      signal: 'SIGKILL',
+      timeoutSeconds: 0,
+      initOwnsPidNs: !rec.hostPid,
+      log: ctx.log,
+      abort: ctx.signal,
     });
   }
   if (!rec?.networkDown) await teardownNetwork(s, ctx, id, rec);
@@ -123,7 +163,12 @@ async function sandboxState(s: RuncShared, rec: SandboxRecord): Promise<{ state:
   return live.kind === 'running' ? { state: 'SANDBOX_READY', pid: live.pid } : { state: 'SANDBOX_NOTREADY', pid: 0 };
 }
 
-export async function sandboxStatus(s: RuncShared, _ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+export async function sandboxStatus(
+  s: RuncShared,
+  _ctx: CallContext,
+  id: string,
+  verbose: boolean,
+): Promise<SandboxStatusResult> {
   const rec = s.records.sandbox(id);
   if (!rec) throw new NotFoundError(`find pod sandbox ${id}: not found`, { context: { sandbox: id } });
   const { state, pid } = await sandboxState(s, rec);
