@@ -7,6 +7,7 @@
  * every backend at call time, the old behaviour) and the default (Status answers from the background probes).
  * Writes bench/results/status.json and .md.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,7 @@ async function statusLatency(
         rkt: { backend: 'rkt', options: {} },
       },
       backends: {
+        runc: { enabled: true },
         vm: { enabled: true, guestDir: GUEST_DIR },
         docker: { enabled: true, socket: DOCKER_SOCKET },
         rkt: { enabled: true },
@@ -53,7 +55,10 @@ async function statusLatency(
       backends: Object.fromEntries(Object.entries(health).map(([k, h]) => [k, h.ready])),
     };
   } finally {
-    await d.cleanup();
+    await d.stop();
+    // The runc backend bind-mounts its netns dir; unmount it so the temp dir can go.
+    spawnSync('umount', ['-l', path.join(d.runDir, 'netns')]);
+    await d.cleanup().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
     fs.rmSync(logRoot, { recursive: true, force: true });
   }
 }
