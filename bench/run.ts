@@ -12,6 +12,7 @@ import { RESULTS, machine } from './lib';
 
 const BENCHES = [
   { name: 'router', file: 'router.ts', what: 'router overhead, list scaling, footprint, throughput (runc)' },
+  { name: 'status', file: 'status.ts', what: 'Status latency with all four backends, per-call vs background health' },
   { name: 'runc-lifecycle', file: 'runc-lifecycle.ts', what: 'runc pod+container lifecycle, vs containerd when installed' },
   { name: 'docker-lifecycle', file: 'docker-lifecycle.ts', what: 'docker backend lifecycle' },
   { name: 'vm', file: 'vm.ts', what: 'vm pod boot, container start, memory per VM pod' },

@@ -17,6 +17,7 @@ import type { Logger } from './log/logger';
 import { Metrics } from './metrics/metrics';
 import { MetricsServer } from './metrics/http';
 import { RouterCore } from './router/core';
+import { reportingUnavailable } from './router/health-monitor';
 import { Router, routingFromConfig } from './router/router';
 import { reconcile } from './state/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
@@ -89,20 +90,23 @@ export class Daemon {
     const streaming = await startStreamingServer(config.streaming, { log: log.child({ component: 'streaming' }), metrics });
     const { table, handlers } = routingFromConfig(config, backends);
     const shutdown = new AbortController();
+    // The router's view of each backend reports Unavailable failures so the health monitor re-probes at once.
+    let router: Router | undefined;
+    const routed = new Map([...backends].map(([k, b]) => [k, reportingUnavailable(b, () => router?.status.monitor)]));
     const daemon = new Daemon(
       config,
       log,
       metrics,
       store,
       backends,
-      new Router(
-        new RouterCore(store, backends, metrics, log, table, handlers, {
+      (router = new Router(
+        new RouterCore(store, routed, metrics, log, table, handlers, {
           listTimeoutMs: config.lists.backendTimeoutMs,
           createTimeoutMs: 4 * 60_000,
           undoTimeoutMs: 60_000,
           validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
         }, shutdown.signal),
-      ),
+      )),
       images,
       shutdown,
     );
@@ -160,6 +164,9 @@ export class Daemon {
       (backend) => [...this.router.core.handlers.values()].find((h) => h.backend === backend)?.name ?? backend,
     );
     this.log.info('reconcile finished', { repairs: report.repairs.length, skipped: report.skipped.join(',') });
+    // Health from here on comes from background probes; the first round finishes before the first RPC.
+    // 0 keeps the old per-call probing (a fallback, and the baseline of bench/status.ts).
+    if (this.config.lists.healthProbeIntervalMs > 0) this.router.status.monitor.start(this.config.lists.healthProbeIntervalMs);
     await this.router.status.health({ signal: AbortSignal.timeout(10_000), log: this.log });
     this.exitWatcher = new ExitWatcher(this.router.core.events, () => [...this.backends.values()], this.log);
     this.exitWatcher.start();
@@ -186,6 +193,7 @@ export class Daemon {
     await notifySystemd('stopping', this.log);
     this.shutdown.abort();
     this.exitWatcher?.stop();
+    this.router.status.monitor.stop();
     await this.cri?.drain(graceMs);
     await this.metricsServer?.close();
     // Before the backends: ending live sessions kills exec'd processes through the backends.

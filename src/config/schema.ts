@@ -157,6 +157,12 @@ export const configSchema = {
       default: 2000,
       env: 'CRIMUX_LIST_BACKEND_TIMEOUT_MS',
     },
+    healthProbeIntervalMs: {
+      doc: 'How often each backend is probed in the background; Status and /readyz answer from the last probe. 0: probe at every call.',
+      format: 'nat',
+      default: 2000,
+      env: 'CRIMUX_HEALTH_PROBE_INTERVAL_MS',
+    },
   },
   images: {
     sandboxImage: {

@@ -1,12 +1,12 @@
 /**
  * Runtime status aggregated over the enabled backends. A backend that is down makes the node degraded, not dead:
  * RuntimeReady and NetworkReady stay true while at least one backend is ready (and has a network), and the
- * condition messages name every degraded backend; verbose info carries each backend's health.
+ * condition messages name every degraded backend; verbose info carries each backend's health. Once the daemon
+ * has started the health monitor, health is the last-known result of its background probes, not a probe per call.
  */
-import type { Backend, BackendHealth, CallContext } from '../backends/backend';
-import { errorMessage } from '../errors';
+import type { BackendHealth, CallContext } from '../backends/backend';
 import type { RouterCore } from './core';
-import { withDeadline } from './fanout';
+import { HealthMonitor, probeOnce } from './health-monitor';
 
 export interface RuntimeCondition {
   type: string;
@@ -27,11 +27,22 @@ export interface AggregatedStatus {
 }
 
 export class StatusRouter {
-  constructor(private readonly core: RouterCore) {}
+  readonly monitor: HealthMonitor;
 
+  constructor(private readonly core: RouterCore) {
+    this.monitor = new HealthMonitor({
+      backends: () => [...core.backends.values()],
+      log: core.log.child({ component: 'health' }),
+      timeoutMs: core.settings.listTimeoutMs,
+      onResult: (name, h) => core.metrics.backendUp.set({ backend: name }, h.ready ? 1 : 0),
+    });
+  }
+
+  /** Per backend health: last-known once the monitor runs; probed now (as a one-off) before that. */
   async health(ctx: CallContext): Promise<Record<string, BackendHealth>> {
+    if (this.monitor.started) return this.monitor.snapshot();
     const entries = await Promise.all(
-      [...this.core.backends.values()].map(async (b): Promise<[string, BackendHealth]> => [b.name, await probe(b, ctx, this.core.settings.listTimeoutMs)]),
+      [...this.core.backends.values()].map(async (b): Promise<[string, BackendHealth]> => [b.name, await probeOnce(b, ctx, this.core.settings.listTimeoutMs)]),
     );
     for (const [name, h] of entries) this.core.metrics.backendUp.set({ backend: name }, h.ready ? 1 : 0);
     return Object.fromEntries(entries);
@@ -80,13 +91,5 @@ export class StatusRouter {
     add('', this.core.table.defaultHandler);
     for (const name of this.core.table.handlers.keys()) add(name, name);
     return out;
-  }
-}
-
-async function probe(b: Backend, ctx: CallContext, timeoutMs: number): Promise<BackendHealth> {
-  try {
-    return await withDeadline(ctx, timeoutMs, `health of ${b.name}`, (c) => b.health(c));
-  } catch (err) {
-    return { ready: false, networkReady: false, reason: 'HealthCheckFailed', message: errorMessage(err) };
   }
 }

@@ -160,6 +160,9 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.runtime_handler, 'runc');
     await stopDockerd();
     try {
+      const unavailable = (e: grpc.ServiceError): boolean => e.code === grpc.status.UNAVAILABLE;
+      await assert.rejects(daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id }), unavailable);
+      // Status answers from background probes; the failed call above made the monitor re-probe docker at once.
       const s = await daemon.rt('Status', { verbose: true });
       const health = JSON.parse(s.info.backends ?? '{}') as Record<string, { ready: boolean; reason?: string }>;
       assert.equal(health.docker?.ready, false);
@@ -167,8 +170,6 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
       const rt = s.status?.conditions.find((c) => c.type === 'RuntimeReady');
       assert.equal(rt?.status, true, 'the node stays ready while runc serves');
       assert.match(rt?.message ?? '', /docker: DockerDaemonUnavailable/);
-      const unavailable = (e: grpc.ServiceError): boolean => e.code === grpc.status.UNAVAILABLE;
-      await assert.rejects(daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id }), unavailable);
       await assert.rejects(daemon.rt('RunPodSandbox', { config: podConfig(logRoot, 'during'), runtime_handler: 'docker' }), unavailable);
       // The runc pod is untouched and still takes new containers.
       assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.state, 'SANDBOX_READY');
