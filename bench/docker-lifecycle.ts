@@ -22,8 +22,17 @@ const SLOT = 4;
 const OUT = path.join(__dirname, 'results');
 
 type Op =
-  | 'RunPodSandbox' | 'CreateContainer' | 'StartContainer' | 'ExecSync' | 'ContainerStatus' | 'ListContainers'
-  | 'StopContainer' | 'RemoveContainer' | 'StopPodSandbox' | 'RemovePodSandbox' | 'total';
+  | 'RunPodSandbox'
+  | 'CreateContainer'
+  | 'StartContainer'
+  | 'ExecSync'
+  | 'ContainerStatus'
+  | 'ListContainers'
+  | 'StopContainer'
+  | 'RemoveContainer'
+  | 'StopPodSandbox'
+  | 'RemovePodSandbox'
+  | 'total';
 
 async function timed<T>(samples: Map<Op, number[]>, op: Op, fn: () => Promise<T>): Promise<T> {
   const t0 = process.hrtime.bigint();
@@ -49,18 +58,27 @@ async function oneRound(d: DaemonHandle, logRoot: string, i: number, samples: Ma
     linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   } as const;
   const t0 = process.hrtime.bigint();
-  const pod = await timed(samples, 'RunPodSandbox', () => d.rt('RunPodSandbox', { config, runtime_handler: 'docker' }, { deadlineMs: 120_000 }));
+  const pod = await timed(samples, 'RunPodSandbox', () =>
+    d.rt('RunPodSandbox', { config, runtime_handler: 'docker' }, { deadlineMs: 120_000 }),
+  );
   const id = pod.pod_sandbox_id;
   const ctr = await timed(samples, 'CreateContainer', () =>
     d.rt('CreateContainer', {
       pod_sandbox_id: id,
-      config: { metadata: { name: 'app' }, image: { image: BUSYBOX.ref }, command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'], log_path: 'app/0.log' },
+      config: {
+        metadata: { name: 'app' },
+        image: { image: BUSYBOX.ref },
+        command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'],
+        log_path: 'app/0.log',
+      },
       sandbox_config: config,
     }),
   );
   const cid = ctr.container_id;
   await timed(samples, 'StartContainer', () => d.rt('StartContainer', { container_id: cid }));
-  const ex = await timed(samples, 'ExecSync', () => d.rt('ExecSync', { container_id: cid, cmd: ['true'], timeout: 10 }));
+  const ex = await timed(samples, 'ExecSync', () =>
+    d.rt('ExecSync', { container_id: cid, cmd: ['true'], timeout: 10 }),
+  );
   if (ex.exit_code !== 0) throw new Error(`exec exit code ${ex.exit_code}`);
   await timed(samples, 'ContainerStatus', () => d.rt('ContainerStatus', { container_id: cid }));
   await timed(samples, 'ListContainers', () => d.rt('ListContainers', {}));
@@ -99,7 +117,14 @@ async function main(): Promise<void> {
 
   const ops = [...samples.entries()].map(([op, xs]) => {
     const s = [...xs].sort((a, b) => a - b);
-    return { op, n: s.length, medianMs: round1(quantile(s, 0.5)), p90Ms: round1(quantile(s, 0.9)), minMs: round1(s[0] ?? NaN), maxMs: round1(s.at(-1) ?? NaN) };
+    return {
+      op,
+      n: s.length,
+      medianMs: round1(quantile(s, 0.5)),
+      p90Ms: round1(quantile(s, 0.9)),
+      minMs: round1(s[0] ?? NaN),
+      maxMs: round1(s.at(-1) ?? NaN),
+    };
   });
   const dockerVersion = execFileSync('dockerd', ['--version']).toString().trim();
   const result = {
@@ -107,7 +132,8 @@ async function main(): Promise<void> {
     when: new Date().toISOString(),
     rounds: ROUNDS,
     host: { cpus: os.cpus().length, kernel: os.release(), node: process.version, dockerd: dockerVersion },
-    setup: 'CRI over the crimux socket; handler docker (dockerRuntime runc); CNI bridge+host-local+portmap; busybox from the local registry; container traps SIGTERM',
+    setup:
+      'CRI over the crimux socket; handler docker (dockerRuntime runc); CNI bridge+host-local+portmap; busybox from the local registry; container traps SIGTERM',
     ops,
   };
   await fs.mkdir(OUT, { recursive: true });

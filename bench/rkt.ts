@@ -56,10 +56,16 @@ async function benchStage1(samples: Samples): Promise<void> {
     for (let round = 0; round <= ROUNDS; round++) {
       const s: Samples = round === 0 ? {} : samples;
       let uuid = '';
-      await timed(s, 'stage1 app sandbox', async () => (uuid = await pm.sandbox({ userAnnotations: {}, userLabels: {}, network: { kind: 'host' } })));
+      await timed(
+        s,
+        'stage1 app sandbox',
+        async () => (uuid = await pm.sandbox({ userAnnotations: {}, userLabels: {}, network: { kind: 'host' } })),
+      );
       await timed(s, 'stage1 app add', () => pm.appAdd(uuid, appSpec('0-app', TEST_IMAGE, ['sleep', '1000'])));
       await timed(s, 'stage1 app start', () => pm.appStart(uuid, '0-app'));
-      await timed(s, 'stage1 app exec', async () => collect(await pm.appExec(uuid, '0-app', ['true'], { tty: false, stdin: false })));
+      await timed(s, 'stage1 app exec', async () =>
+        collect(await pm.appExec(uuid, '0-app', ['true'], { tty: false, stdin: false })),
+      );
       await timed(s, 'stage1 app stop', () => pm.appStop(uuid, '0-app', 0));
       await timed(s, 'stage1 app rm', () => pm.appRm(uuid, '0-app'));
       await timed(s, 'stage1 stop', () => pm.stop(uuid, true));
@@ -89,7 +95,13 @@ async function benchCri(samples: Samples): Promise<void> {
     },
   });
   const metrics = new Metrics({ processMetrics: false });
-  const images = new OciImageStore({ root: path.join(config.stateDir, 'images'), registries: config.images.registries, pullTimeoutSeconds: 120, log, metrics });
+  const images = new OciImageStore({
+    root: path.join(config.stateDir, 'images'),
+    registries: config.images.registries,
+    pullTimeoutSeconds: 120,
+    log,
+    metrics,
+  });
   const ctx = () => e.ctx(log);
   let backend: Backend | undefined;
   try {
@@ -111,9 +123,20 @@ async function benchCri(samples: Samples): Promise<void> {
       const pod = `${round}`.padStart(2, '0').repeat(32);
       const cid = `c${round}`.padEnd(64, 'f');
       const sandboxConfig = e.sandboxConfig(`bench${round}`, path.join(dir, 'pods'));
-      await timed(s, 'cri RunPodSandbox', () => b.runPodSandbox(ctx(), { id: pod, handler: { name: 'rkt', backend: 'rkt', options: {} }, config: sandboxConfig }));
+      await timed(s, 'cri RunPodSandbox', () =>
+        b.runPodSandbox(ctx(), {
+          id: pod,
+          handler: { name: 'rkt', backend: 'rkt', options: {} },
+          config: sandboxConfig,
+        }),
+      );
       await timed(s, 'cri CreateContainer', () =>
-        b.createContainer(ctx(), { id: cid, sandboxId: pod, config: e.containerConfig('app', BUSYBOX.ref, ['sleep', '1000']), sandboxConfig }),
+        b.createContainer(ctx(), {
+          id: cid,
+          sandboxId: pod,
+          config: e.containerConfig('app', BUSYBOX.ref, ['sleep', '1000']),
+          sandboxConfig,
+        }),
       );
       await timed(s, 'cri StartContainer', () => b.startContainer(ctx(), cid));
       await timed(s, 'cri ExecSync', () => b.execSync(ctx(), cid, ['true'], 10));
@@ -123,7 +146,8 @@ async function benchCri(samples: Samples): Promise<void> {
       await timed(s, 'cri RemovePodSandbox', () => b.removePodSandbox(ctx(), pod));
     }
   } finally {
-    for (const p of (await backend?.listPodSandboxes(ctx()).catch(() => [])) ?? []) await backend?.removePodSandbox(ctx(), p.id ?? '').catch(() => undefined);
+    for (const p of (await backend?.listPodSandboxes(ctx()).catch(() => [])) ?? [])
+      await backend?.removePodSandbox(ctx(), p.id ?? '').catch(() => undefined);
     await images.close();
     await removeParent(parent);
     await e.cleanupNetwork(path.join(dir, 'netns'), SLOT);
@@ -137,13 +161,26 @@ async function main(): Promise<void> {
   await benchStage1(samples);
   await benchCri(samples);
   const results = Object.fromEntries(
-    Object.entries(samples).map(([k, v]) => [k, { medianMs: +median(v).toFixed(1), minMs: +Math.min(...v).toFixed(1), maxMs: +Math.max(...v).toFixed(1), n: v.length }]),
+    Object.entries(samples).map(([k, v]) => [
+      k,
+      {
+        medianMs: +median(v).toFixed(1),
+        minMs: +Math.min(...v).toFixed(1),
+        maxMs: +Math.max(...v).toFixed(1),
+        n: v.length,
+      },
+    ]),
   );
   await mkdir(OUT, { recursive: true });
   const when = new Date().toISOString();
   const load = os.loadavg()[0]?.toFixed(1);
-  await writeFile(path.join(OUT, 'rkt.json'), `${JSON.stringify({ when, rounds: ROUNDS, load1: Number(load), results }, null, 2)}\n`);
-  const line = Object.entries(results).map(([k, v]) => `${k} ${v.medianMs} ms`).join(', ');
+  await writeFile(
+    path.join(OUT, 'rkt.json'),
+    `${JSON.stringify({ when, rounds: ROUNDS, load1: Number(load), results }, null, 2)}\n`,
+  );
+  const line = Object.entries(results)
+    .map(([k, v]) => `${k} ${v.medianMs} ms`)
+    .join(', ');
   await appendFile(path.join(OUT, 'rkt.md'), `- ${when} (${ROUNDS} rounds, medians, load ${load}): ${line}\n`);
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }

@@ -37,29 +37,53 @@ const PODS = 10;
 
 function podConfig(logRoot: string, name: string) {
   const uid = `bench-${name}-${process.pid}`;
-  return { metadata: { name, namespace: 'bench', uid, attempt: 0 }, hostname: name, log_directory: path.join(logRoot, uid) };
+  return {
+    metadata: { name, namespace: 'bench', uid, attempt: 0 },
+    hostname: name,
+    log_directory: path.join(logRoot, uid),
+  };
 }
 
-async function runPodWithContainer(c: CriClient, logRoot: string, name: string, ctr = 'app'): Promise<{ pod: string; ctr: string }> {
+async function runPodWithContainer(
+  c: CriClient,
+  logRoot: string,
+  name: string,
+  ctr = 'app',
+): Promise<{ pod: string; ctr: string }> {
   const config = podConfig(logRoot, name);
   const pod = (await c.rt('RunPodSandbox', { config }, { deadlineMs: 120_000 })).pod_sandbox_id;
   const id = await addContainer(c, pod, config, ctr);
   return { pod, ctr: id };
 }
 
-async function addContainer(c: CriClient, pod: string, sandbox: ReturnType<typeof podConfig>, name: string): Promise<string> {
-  const config = { metadata: { name }, image: { image: BUSYBOX.ref }, command: ['sleep', '3600'], log_path: `${name}.log` };
-  const id = (await c.rt('CreateContainer', { pod_sandbox_id: pod, config, sandbox_config: sandbox }, { deadlineMs: 120_000 })).container_id;
+async function addContainer(
+  c: CriClient,
+  pod: string,
+  sandbox: ReturnType<typeof podConfig>,
+  name: string,
+): Promise<string> {
+  const config = {
+    metadata: { name },
+    image: { image: BUSYBOX.ref },
+    command: ['sleep', '3600'],
+    log_path: `${name}.log`,
+  };
+  const id = (
+    await c.rt('CreateContainer', { pod_sandbox_id: pod, config, sandbox_config: sandbox }, { deadlineMs: 120_000 })
+  ).container_id;
   await c.rt('StartContainer', { container_id: id }, { deadlineMs: 60_000 });
   return id;
 }
 
 async function removeAll(c: CriClient): Promise<void> {
   const pods = (await c.rt('ListPodSandbox', {})).items ?? [];
-  await pool(4, pods.map((p) => async () => {
-    await c.rt('StopPodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
-    await c.rt('RemovePodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
-  }));
+  await pool(
+    4,
+    pods.map((p) => async () => {
+      await c.rt('StopPodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
+      await c.rt('RemovePodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
+    }),
+  );
 }
 
 function baseConfig(dir: string, confDir: string): Record<string, unknown> {
@@ -100,10 +124,25 @@ async function routerOverhead(dir: string, confDir: string) {
     const r = daemon.router;
     // Per RPC: through the socket (gRPC + router + backend), the router in-process (no gRPC), the backend alone.
     const ops: [string, () => Promise<unknown>, () => Promise<unknown>, () => Promise<unknown>][] = [
-      ['Version', () => c.rt('Version', {}), async () => ({ runtime_name: 'crimux' }), async () => ({ runtime_name: 'crimux' })],
+      [
+        'Version',
+        () => c.rt('Version', {}),
+        async () => ({ runtime_name: 'crimux' }),
+        async () => ({ runtime_name: 'crimux' }),
+      ],
       ['Status', () => c.rt('Status', {}), () => r.status.status(ctx()), () => backend.health(ctx())],
-      ['PodSandboxStatus', () => c.rt('PodSandboxStatus', { pod_sandbox_id: pod }), () => r.sandboxes.status(ctx(), pod, false), () => backend.podSandboxStatus(ctx(), pod, false)],
-      ['ContainerStatus', () => c.rt('ContainerStatus', { container_id: ctr }), () => r.containers.status(ctx(), ctr, false), () => backend.containerStatus(ctx(), ctr, false)],
+      [
+        'PodSandboxStatus',
+        () => c.rt('PodSandboxStatus', { pod_sandbox_id: pod }),
+        () => r.sandboxes.status(ctx(), pod, false),
+        () => backend.podSandboxStatus(ctx(), pod, false),
+      ],
+      [
+        'ContainerStatus',
+        () => c.rt('ContainerStatus', { container_id: ctr }),
+        () => r.containers.status(ctx(), ctr, false),
+        () => backend.containerStatus(ctx(), ctr, false),
+      ],
     ];
     const out: Record<string, unknown> = {};
     for (const [name, viaCrimux, viaRouter, direct] of ops) {
@@ -194,7 +233,11 @@ async function throughput(d: DaemonHandle, logRoot: string) {
     await Promise.all(
       Array.from({ length: k }, async (_, w) => {
         for (let i = 0; i < 4; i++) {
-          lat.push(...(await sample(1, () => d.rt('RunPodSandbox', { config: podConfig(logRoot, `tp-${k}-${w}-${i}`) }, { deadlineMs: 120_000 }))));
+          lat.push(
+            ...(await sample(1, () =>
+              d.rt('RunPodSandbox', { config: podConfig(logRoot, `tp-${k}-${w}-${i}`) }, { deadlineMs: 120_000 }),
+            )),
+          );
         }
       }),
     );
@@ -234,18 +277,50 @@ interface Result {
 }
 
 function markdown(r: Result): string {
-  const lines = [`# Router overhead, list scaling, footprint, throughput (runc backend)`, '', `${r.when} · ${r.machine}`, ''];
-  lines.push('## Router overhead (through crimux vs the backend called in-process)', '', '| RPC | crimux p50 ms | router in-process p50 ms | backend p50 ms | added by router p50 ms | added in total p50 ms | crimux p99 ms |', '|---|---:|---:|---:|---:|---:|---:|');
+  const lines = [
+    `# Router overhead, list scaling, footprint, throughput (runc backend)`,
+    '',
+    `${r.when} · ${r.machine}`,
+    '',
+  ];
+  lines.push(
+    '## Router overhead (through crimux vs the backend called in-process)',
+    '',
+    '| RPC | crimux p50 ms | router in-process p50 ms | backend p50 ms | added by router p50 ms | added in total p50 ms | crimux p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
   for (const [op, v] of Object.entries(r.overhead)) {
-    lines.push(`| ${op} | ${v.crimux.p50} | ${v.router.p50} | ${v.direct.p50} | ${v.routerAddedP50ms} | **${v.addedP50ms}** | ${v.crimux.p99} |`);
+    lines.push(
+      `| ${op} | ${v.crimux.p50} | ${v.router.p50} | ${v.direct.p50} | ${v.routerAddedP50ms} | **${v.addedP50ms}** | ${v.crimux.p99} |`,
+    );
   }
-  lines.push('', 'Target: ≤ 0.3 ms added at p50. "Added in total" includes the gRPC round trip over the unix socket (client and server share one Node process here); "added by router" is the router, validation, instrumentation-free part.', '', '## List latency by container count', '', '| containers | ListPodSandbox p50/p99 ms | ListContainers p50/p99 ms | ListContainerStats p50/p99 ms | daemon RSS MiB |', '|---:|---|---|---|---:|');
+  lines.push(
+    '',
+    'Target: ≤ 0.3 ms added at p50. "Added in total" includes the gRPC round trip over the unix socket (client and server share one Node process here); "added by router" is the router, validation, instrumentation-free part.',
+    '',
+    '## List latency by container count',
+    '',
+    '| containers | ListPodSandbox p50/p99 ms | ListContainers p50/p99 ms | ListContainerStats p50/p99 ms | daemon RSS MiB |',
+    '|---:|---|---|---|---:|',
+  );
   for (const s of r.lists.scales) {
-    lines.push(`| ${s.containers} | ${s.ListPodSandbox.p50} / ${s.ListPodSandbox.p99} | ${s.ListContainers.p50} / ${s.ListContainers.p99} | ${s.ListContainerStats.p50} / ${s.ListContainerStats.p99} | ${s.daemonRssMiB} |`);
+    lines.push(
+      `| ${s.containers} | ${s.ListPodSandbox.p50} / ${s.ListPodSandbox.p99} | ${s.ListContainers.p50} / ${s.ListContainers.p99} | ${s.ListContainerStats.p50} / ${s.ListContainerStats.p99} | ${s.daemonRssMiB} |`,
+    );
   }
-  lines.push('', `Target: ≤ 20 ms at 1,000 containers. Daemon RSS idle: ${r.lists.daemonRssIdleMiB} MiB. Host memory per runc pod (pause + 1 container + conmons): ${r.memory.perPodMiB} MiB.`);
-  lines.push('', '## RunPodSandbox throughput', '', '| parallel clients | pods | pods/s | p50 ms | p90 ms |', '|---:|---:|---:|---:|---:|');
-  for (const t of r.throughput) lines.push(`| ${t.clients} | ${t.pods} | ${t.podsPerSecond} | ${t.p50ms} | ${t.p90ms} |`);
+  lines.push(
+    '',
+    `Target: ≤ 20 ms at 1,000 containers. Daemon RSS idle: ${r.lists.daemonRssIdleMiB} MiB. Host memory per runc pod (pause + 1 container + conmons): ${r.memory.perPodMiB} MiB.`,
+  );
+  lines.push(
+    '',
+    '## RunPodSandbox throughput',
+    '',
+    '| parallel clients | pods | pods/s | p50 ms | p90 ms |',
+    '|---:|---:|---:|---:|---:|',
+  );
+  for (const t of r.throughput)
+    lines.push(`| ${t.clients} | ${t.pods} | ${t.podsPerSecond} | ${t.p50ms} | ${t.p90ms} |`);
   lines.push('', ...filterCostMarkdown(r.authorityFilter));
   return lines.join('\n');
 }
@@ -259,7 +334,13 @@ async function main(): Promise<void> {
   try {
     const authorityFilter = await authorityFilterCost(dir, CALLS);
     const filterResult = { when: new Date().toISOString(), machine: machine(), ...authorityFilter };
-    const filterMd = ['# Authority filter cost', '', `${filterResult.when} · ${filterResult.machine}`, '', ...filterCostMarkdown(authorityFilter)];
+    const filterMd = [
+      '# Authority filter cost',
+      '',
+      `${filterResult.when} · ${filterResult.machine}`,
+      '',
+      ...filterCostMarkdown(authorityFilter),
+    ];
     writeResults('authority-filter', filterResult, filterMd.join('\n'));
     process.stdout.write(filterMd.join('\n') + '\n');
     if (process.env.BENCH_FILTER_ONLY === '1') return;
@@ -269,7 +350,16 @@ async function main(): Promise<void> {
     const lists = await listScaling(d, logRoot);
     const memory = await perPodMemory(d, logRoot);
     const tp = await throughput(d, logRoot);
-    const result = { when: new Date().toISOString(), machine: machine(), calls: CALLS, overhead: overhead as Record<string, Overhead>, lists: lists as unknown as Result['lists'], memory, throughput: tp as Result['throughput'], authorityFilter };
+    const result = {
+      when: new Date().toISOString(),
+      machine: machine(),
+      calls: CALLS,
+      overhead: overhead as Record<string, Overhead>,
+      lists: lists as unknown as Result['lists'],
+      memory,
+      throughput: tp as Result['throughput'],
+      authorityFilter,
+    };
     writeResults('router', result, markdown(result));
     process.stdout.write(markdown(result) + '\n');
   } finally {

@@ -13,7 +13,11 @@ import { RESULTS, machine } from './lib';
 const BENCHES = [
   { name: 'router', file: 'router.ts', what: 'router overhead, list scaling, footprint, throughput (runc)' },
   { name: 'status', file: 'status.ts', what: 'Status latency with all four backends, per-call vs background health' },
-  { name: 'runc-lifecycle', file: 'runc-lifecycle.ts', what: 'runc pod+container lifecycle, vs containerd when installed' },
+  {
+    name: 'runc-lifecycle',
+    file: 'runc-lifecycle.ts',
+    what: 'runc pod+container lifecycle, vs containerd when installed',
+  },
   { name: 'docker-lifecycle', file: 'docker-lifecycle.ts', what: 'docker backend lifecycle' },
   { name: 'vm', file: 'vm.ts', what: 'vm pod boot, container start, memory per VM pod' },
   { name: 'rkt', file: 'rkt.ts', what: 'rkt pod and app lifecycle' },
@@ -27,9 +31,14 @@ function main(): number {
   for (const b of chosen) {
     const t0 = Date.now();
     process.stdout.write(`== bench ${b.name}: ${b.what}\n`);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, b.file)], { stdio: 'inherit', timeout: 45 * 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, b.file)], {
+      stdio: 'inherit',
+      timeout: 45 * 60_000,
+    });
     const secs = Math.round((Date.now() - t0) / 1000);
-    status.push(`| ${b.name} | ${r.status === 0 ? 'ok' : `failed (${r.status ?? r.signal})`} | ${secs} s | ${b.what} |`);
+    status.push(
+      `| ${b.name} | ${r.status === 0 ? 'ok' : `failed (${r.status ?? r.signal})`} | ${secs} s | ${b.what} |`,
+    );
   }
   const sections = BENCHES.map((b) => path.join(RESULTS, `${b.name}.md`))
     .filter((f) => fs.existsSync(f))

@@ -42,18 +42,34 @@ export async function startDirectBackend(dir: string, slot: number, cgroupRoot: 
     },
   });
   const metrics = new Metrics({ processMetrics: false });
-  const images = new OciImageStore({ root: path.join(dir, 'state', 'images'), registries: config.images.registries, pullTimeoutSeconds: 120, log, metrics });
+  const images = new OciImageStore({
+    root: path.join(dir, 'state', 'images'),
+    registries: config.images.registries,
+    pullTimeoutSeconds: 120,
+    log,
+    metrics,
+  });
   await images.start();
   for (const image of [BUSYBOX.ref, PAUSE.ref]) await images.pull(ctx(), { image });
   const backend: Backend = createRuncBackend({
-    config, handlers: [{ name: 'runc', backend: 'runc', options: {} }], log,
-    stateDir: path.join(dir, 'state', 'backends', 'runc'), runDir: path.join(dir, 'run', 'runc'), sharedImages: images, metrics,
+    config,
+    handlers: [{ name: 'runc', backend: 'runc', options: {} }],
+    log,
+    stateDir: path.join(dir, 'state', 'backends', 'runc'),
+    runDir: path.join(dir, 'run', 'runc'),
+    sharedImages: images,
+    metrics,
   });
   await backend.start(ctx());
   const sandboxConfig = (c: Req): cri.PodSandboxConfig => {
     const md = c.metadata as { name: string };
     const base = e.sandboxConfig(md.name, '');
-    return { ...base, metadata: { ...base.metadata!, ...(c.metadata as object) }, log_directory: c.log_directory as string, linux: { ...base.linux!, cgroup_parent: (c.linux as { cgroup_parent: string }).cgroup_parent } };
+    return {
+      ...base,
+      metadata: { ...base.metadata!, ...(c.metadata as object) },
+      log_directory: c.log_directory as string,
+      linux: { ...base.linux!, cgroup_parent: (c.linux as { cgroup_parent: string }).cgroup_parent },
+    };
   };
   const configs = new Map<string, cri.PodSandboxConfig>();
   return {
@@ -78,7 +94,12 @@ export async function startDirectBackend(dir: string, slot: number, cgroupRoot: 
           await backend.startContainer(ctx(), req.container_id as string);
           return {};
         case 'ExecSync': {
-          const r = await backend.execSync(ctx(), req.container_id as string, req.cmd as string[], req.timeout as number);
+          const r = await backend.execSync(
+            ctx(),
+            req.container_id as string,
+            req.cmd as string[],
+            req.timeout as number,
+          );
           return { exit_code: r.exitCode };
         }
         case 'ContainerStatus':

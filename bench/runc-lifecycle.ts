@@ -29,10 +29,28 @@ import { startDirectBackend, type DirectBackend } from './runc-direct';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const SLOTS = { crimux: 5, containerd: 6, backend: 7 } as const;
 const OUT = path.join(__dirname, 'results');
-const OPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'ExecSync', 'ContainerStatus', 'StopContainer',
-  'RemoveContainer', 'StopPodSandbox', 'RemovePodSandbox', 'total'] as const;
+const OPS = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'ExecSync',
+  'ContainerStatus',
+  'StopContainer',
+  'RemoveContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+  'total',
+] as const;
 /** The operations the issue sets the 1.1× target for. */
-const TARGET_OPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'StopContainer', 'RemoveContainer', 'StopPodSandbox', 'RemovePodSandbox'];
+const TARGET_OPS = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+];
 type Op = (typeof OPS)[number];
 type Runtime = keyof typeof SLOTS;
 type Samples = Map<Op, number[]>;
@@ -48,25 +66,44 @@ async function timed<T>(samples: Samples, op: Op, fn: () => Promise<T>): Promise
   return r;
 }
 
-async function oneRound(cri: Client, logRoot: string, cgroupRoot: string, tag: string, samples: Samples): Promise<void> {
+async function oneRound(
+  cri: Client,
+  logRoot: string,
+  cgroupRoot: string,
+  tag: string,
+  samples: Samples,
+): Promise<void> {
   const uid = `bench-${process.pid}-${tag}`;
   const config = {
     metadata: { name: `bench-${tag}`, namespace: 'bench', uid, attempt: 0 },
     hostname: `bench-${tag}`,
     log_directory: path.join(logRoot, uid),
-    linux: { cgroup_parent: `${cgroupRoot}/pod${tag}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    linux: {
+      cgroup_parent: `${cgroupRoot}/pod${tag}`,
+      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    },
   } as const;
   const t0 = process.hrtime.bigint();
-  const id = (await timed(samples, 'RunPodSandbox', () => cri.rt('RunPodSandbox', { config, runtime_handler: '' }, { deadlineMs: 120_000 }))).pod_sandbox_id as string;
+  const id = (
+    await timed(samples, 'RunPodSandbox', () =>
+      cri.rt('RunPodSandbox', { config, runtime_handler: '' }, { deadlineMs: 120_000 }),
+    )
+  ).pod_sandbox_id as string;
   const ctrConfig = {
     metadata: { name: 'app' },
     image: { image: BUSYBOX.ref },
     command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'],
     log_path: 'app/0.log',
   };
-  const cid = (await timed(samples, 'CreateContainer', () => cri.rt('CreateContainer', { pod_sandbox_id: id, config: ctrConfig, sandbox_config: config }))).container_id as string;
+  const cid = (
+    await timed(samples, 'CreateContainer', () =>
+      cri.rt('CreateContainer', { pod_sandbox_id: id, config: ctrConfig, sandbox_config: config }),
+    )
+  ).container_id as string;
   await timed(samples, 'StartContainer', () => cri.rt('StartContainer', { container_id: cid }));
-  const ex = await timed(samples, 'ExecSync', () => cri.rt('ExecSync', { container_id: cid, cmd: ['true'], timeout: 10 }));
+  const ex = await timed(samples, 'ExecSync', () =>
+    cri.rt('ExecSync', { container_id: cid, cmd: ['true'], timeout: 10 }),
+  );
   if (ex.exit_code !== 0) throw new Error(`exec exit code ${ex.exit_code}`);
   await timed(samples, 'ContainerStatus', () => cri.rt('ContainerStatus', { container_id: cid }));
   await timed(samples, 'StopContainer', () => cri.rt('StopContainer', { container_id: cid, timeout: 10 }));
@@ -77,7 +114,10 @@ async function oneRound(cri: Client, logRoot: string, cgroupRoot: string, tag: s
 }
 
 /** A private containerd (own root, state, socket, CNI conf, registry hosts) with its CRI plugin. */
-async function startContainerd(dir: string, confDir: string): Promise<{ cri: CriClient; proc: ChildProcess; version: string }> {
+async function startContainerd(
+  dir: string,
+  confDir: string,
+): Promise<{ cri: CriClient; proc: ChildProcess; version: string }> {
   const socket = path.join(dir, 'containerd.sock');
   const port = testRegistryPort();
   for (const host of ['docker.io', 'registry.k8s.io']) {
@@ -121,7 +161,8 @@ state = "${dir}/state"
       const v = await cri.rt('Version', { version: 'v1' }, { deadlineMs: 2000 });
       return { cri, proc, version: `${v.runtime_name} ${v.runtime_version}` };
     } catch (err) {
-      if (i > 100 || proc.exitCode !== null) throw new Error(`containerd did not start: ${String(err)}`, { cause: err });
+      if (i > 100 || proc.exitCode !== null)
+        throw new Error(`containerd did not start: ${String(err)}`, { cause: err });
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -176,14 +217,16 @@ async function main(): Promise<void> {
       skipped.push('containerd: not installed (containerd and containerd-shim-runc-v2 must be on PATH)');
     }
     for (const cri of [daemon.cri, ctrd?.cri]) {
-      for (const image of [BUSYBOX.ref, PAUSE.ref]) await cri?.img('PullImage', { image: { image } }, { deadlineMs: 120_000 });
+      for (const image of [BUSYBOX.ref, PAUSE.ref])
+        await cri?.img('PullImage', { image: { image } }, { deadlineMs: 120_000 });
     }
     for (const [name, cri] of clients) {
       await oneRound(cri, logRoot, cgroupRoot, `${name}-warmup`, new Map()); // loads code paths and caches
     }
     const order = [...clients.keys()];
     for (let i = 0; i < ROUNDS; i++) {
-      for (const name of i % 2 === 0 ? order : [...order].reverse()) await oneRound(clients.get(name)!, logRoot, cgroupRoot, `${name}-${i}`, samples[name]);
+      for (const name of i % 2 === 0 ? order : [...order].reverse())
+        await oneRound(clients.get(name)!, logRoot, cgroupRoot, `${name}-${i}`, samples[name]);
     }
   } finally {
     await daemon?.stop().catch(() => daemon?.kill9());
@@ -208,14 +251,23 @@ async function main(): Promise<void> {
     const d = samples.containerd.get(op) ? stats(samples.containerd.get(op)!) : undefined;
     const ratio = d ? Math.round((c.medianMs / d.medianMs) * 100) / 100 : undefined;
     const backendRatio = d ? Math.round((b.medianMs / d.medianMs) * 100) / 100 : undefined;
-    return { op, crimux: c, backendInProcess: b, containerd: d, ratio, backendRatio, target: TARGET_OPS.includes(op) ? 1.1 : undefined };
+    return {
+      op,
+      crimux: c,
+      backendInProcess: b,
+      containerd: d,
+      ratio,
+      backendRatio,
+      target: TARGET_OPS.includes(op) ? 1.1 : undefined,
+    };
   });
   const result = {
     benchmark: 'runc-lifecycle',
     when: new Date().toISOString(),
     rounds: ROUNDS,
     host: { cpus: os.cpus().length, kernel: os.release(), node: process.version, containerd: ctrd?.version ?? null },
-    setup: 'CRI over unix sockets; crimux runc backend (runc 1.1 + conmon) vs containerd CRI (runc 1.1 + shim v2); same CNI bridge+host-local+portmap conflist, kubelet-style cgroup_parent, busybox from the local registry; container traps SIGTERM; order alternates per round',
+    setup:
+      'CRI over unix sockets; crimux runc backend (runc 1.1 + conmon) vs containerd CRI (runc 1.1 + shim v2); same CNI bridge+host-local+portmap conflist, kubelet-style cgroup_parent, busybox from the local registry; container traps SIGTERM; order alternates per round',
     skipped,
     ops: table,
   };
@@ -233,8 +285,10 @@ async function main(): Promise<void> {
     '',
     '| operation | crimux ms (p90) | runc backend in-process ms (p90) | containerd ms (p90) | ratio | backend ratio | target |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...table.map((t) =>
-      `| ${t.op} | ${t.crimux.medianMs} (${t.crimux.p90Ms}) | ${t.backendInProcess.medianMs} (${t.backendInProcess.p90Ms}) | ${t.containerd ? `${t.containerd.medianMs} (${t.containerd.p90Ms})` : '—'} | ${t.ratio ?? '—'} | ${t.backendRatio ?? '—'} | ${t.target ? (t.ratio !== undefined && t.ratio <= t.target ? `≤ ${t.target} ✓` : `≤ ${t.target} ✗`) : ''} |`),
+    ...table.map(
+      (t) =>
+        `| ${t.op} | ${t.crimux.medianMs} (${t.crimux.p90Ms}) | ${t.backendInProcess.medianMs} (${t.backendInProcess.p90Ms}) | ${t.containerd ? `${t.containerd.medianMs} (${t.containerd.p90Ms})` : '—'} | ${t.ratio ?? '—'} | ${t.backendRatio ?? '—'} | ${t.target ? (t.ratio !== undefined && t.ratio <= t.target ? `≤ ${t.target} ✓` : `≤ ${t.target} ✗`) : ''} |`,
+    ),
     '',
   ].join('\n');
   await fs.writeFile(path.join(OUT, 'runc-lifecycle.md'), md);

@@ -14,5 +14,11 @@ else
   mapfile -t files < <(find test -name '*.test.ts' -not -path '*/fixtures/*' | sort)
 fi
 npx tsc --noEmit -p tsconfig.json
+# Quality gates of the whole tree (cheap, so every run pays them): lint, import cycles, formatting.
+if [ $# -eq 0 ]; then
+  npx eslint .
+  npx madge --circular --extensions ts src
+  npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
+fi
 # A file that hangs fails after 20 minutes instead of eating CI's budget.
 exec node --import tsx --test --test-concurrency=1 --test-timeout=1200000 "${files[@]}"

@@ -87,7 +87,10 @@ export class Daemon {
       backends.set(backend.name, backend);
       log.info('backend started', { backend: backend.name, handlers: handlers.map((h) => h.name).join(',') });
     }
-    const streaming = await startStreamingServer(config.streaming, { log: log.child({ component: 'streaming' }), metrics });
+    const streaming = await startStreamingServer(config.streaming, {
+      log: log.child({ component: 'streaming' }),
+      metrics,
+    });
     const { table, handlers } = routingFromConfig(config, backends);
     const shutdown = new AbortController();
     // The router's view of each backend reports Unavailable failures so the health monitor re-probes at once.
@@ -100,12 +103,21 @@ export class Daemon {
       store,
       backends,
       (router = new Router(
-        new RouterCore(store, routed, metrics, log, table, handlers, {
-          listTimeoutMs: config.lists.backendTimeoutMs,
-          createTimeoutMs: 4 * 60_000,
-          undoTimeoutMs: 60_000,
-          validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
-        }, shutdown.signal),
+        new RouterCore(
+          store,
+          routed,
+          metrics,
+          log,
+          table,
+          handlers,
+          {
+            listTimeoutMs: config.lists.backendTimeoutMs,
+            createTimeoutMs: 4 * 60_000,
+            undoTimeoutMs: 60_000,
+            validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
+          },
+          shutdown.signal,
+        ),
       )),
       images,
       shutdown,
@@ -141,19 +153,28 @@ export class Daemon {
         maxMessageBytes: this.config.socket.maxMessageBytes,
         log: this.log,
       },
-      runtimeService(env, this.router, () => this.streaming, () => runtimeConfigInfo(this.config)),
+      runtimeService(
+        env,
+        this.router,
+        () => this.streaming,
+        () => runtimeConfigInfo(this.config),
+      ),
       imageService(env, this.router),
     );
     // Listen first so clients get a clear UNAVAILABLE (not a refused connection) while reconcile runs.
     await this.cri.listen();
     if (this.config.metrics.address) {
-      this.metricsServer = new MetricsServer(this.metrics, {
-        ready: () => this.reconciled,
-        backendsReady: async () => {
-          const h = await this.router.status.health({ signal: AbortSignal.timeout(5000), log: this.log });
-          return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.ready]));
+      this.metricsServer = new MetricsServer(
+        this.metrics,
+        {
+          ready: () => this.reconciled,
+          backendsReady: async () => {
+            const h = await this.router.status.health({ signal: AbortSignal.timeout(5000), log: this.log });
+            return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.ready]));
+          },
         },
-      }, this.log);
+        this.log,
+      );
       this.metricsAddress = await this.metricsServer.listen(this.config.metrics.address);
     }
     const report = await reconcile(
@@ -166,7 +187,8 @@ export class Daemon {
     this.log.info('reconcile finished', { repairs: report.repairs.length, skipped: report.skipped.join(',') });
     // Health from here on comes from background probes; the first round finishes before the first RPC.
     // 0 keeps the old per-call probing (a fallback, and the baseline of bench/status.ts).
-    if (this.config.lists.healthProbeIntervalMs > 0) this.router.status.monitor.start(this.config.lists.healthProbeIntervalMs);
+    if (this.config.lists.healthProbeIntervalMs > 0)
+      this.router.status.monitor.start(this.config.lists.healthProbeIntervalMs);
     await this.router.status.health({ signal: AbortSignal.timeout(10_000), log: this.log });
     this.exitWatcher = new ExitWatcher(this.router.core.events, () => [...this.backends.values()], this.log);
     this.exitWatcher.start();
@@ -177,7 +199,9 @@ export class Daemon {
 
   /** SIGHUP: new handler table and routing rules for new pods; backends and existing pods are untouched. */
   reload(config: Config): void {
-    const added = Object.entries(config.handlers).filter(([, h]) => !this.backends.has(h.backend) && config.backends[h.backend]?.enabled);
+    const added = Object.entries(config.handlers).filter(
+      ([, h]) => !this.backends.has(h.backend) && config.backends[h.backend]?.enabled,
+    );
     if (added.length) {
       this.log.warn('reload: handlers for backends not started at boot stay disabled until restart', {
         handlers: added.map(([n]) => n).join(','),
@@ -185,7 +209,10 @@ export class Daemon {
     }
     this.router.reload(config);
     this.config = config;
-    this.log.info('configuration reloaded', { handlers: Object.keys(config.handlers).join(','), default: config.defaultHandler });
+    this.log.info('configuration reloaded', {
+      handlers: Object.keys(config.handlers).join(','),
+      default: config.defaultHandler,
+    });
   }
 
   async stop(graceMs = 10_000): Promise<void> {

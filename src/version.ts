@@ -6,7 +6,10 @@ function readVersion(): string {
   let dir = __dirname;
   for (let i = 0; i < 4; i++) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'crimux' && pkg.version) return pkg.version;
     } catch {
       // not here; look one level up

@@ -29,10 +29,13 @@ const server = http.createServer((req, res) => {
     return;
   }
   const headers = { accept: req.headers.accept || '*/*' };
-  const out = http.request({ host: up.host, port: up.port, path, method: req.method, headers, timeout: 10_000 }, (r) => {
-    res.writeHead(r.statusCode || 502, { 'content-type': r.headers['content-type'] || 'text/plain' });
-    r.pipe(res);
-  });
+  const out = http.request(
+    { host: up.host, port: up.port, path, method: req.method, headers, timeout: 10_000 },
+    (r) => {
+      res.writeHead(r.statusCode || 502, { 'content-type': r.headers['content-type'] || 'text/plain' });
+      r.pipe(res);
+    },
+  );
   // Daemon down: 502, so Prometheus records up == 0 for this node and the CrimuxDown alert fires.
   const fail = (/** @type {Error} */ err) => {
     if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });

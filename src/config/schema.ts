@@ -54,7 +54,7 @@ export const configSchema = {
     env: 'CRIMUX_LOG_LEVEL',
   },
   logFormat: {
-    doc: 'Log line format: logfmt (containerd\'s text format) or json (one object per line, as containerd and CRI-O offer).',
+    doc: "Log line format: logfmt (containerd's text format) or json (one object per line, as containerd and CRI-O offer).",
     format: ['logfmt', 'json'],
     default: 'logfmt',
     env: 'CRIMUX_LOG_FORMAT',

@@ -20,9 +20,14 @@ export interface RpcEnv {
 }
 
 /** Mutations are logged at info by the router; reads are frequent (the kubelet relists every second). */
-const QUIET = /^(List|Stream|Version|Status|ImageStatus|ContainerStatus|PodSandboxStatus|ImageFsInfo|ContainerStats|PodSandboxStats|RuntimeConfig)/;
+const QUIET =
+  /^(List|Stream|Version|Status|ImageStatus|ContainerStatus|PodSandboxStatus|ImageFsInfo|ContainerStats|PodSandboxStats|RuntimeConfig)/;
 
-function contextFor(env: RpcEnv, method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): { ctx: CallContext; done: () => void } {
+function contextFor(
+  env: RpcEnv,
+  method: string,
+  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+): { ctx: CallContext; done: () => void } {
   const controller = new AbortController();
   const onCancel = (): void => controller.abort(new UnavailableError(`${method}: cancelled by the client`));
   call.on('cancelled', onCancel);
@@ -30,10 +35,13 @@ function contextFor(env: RpcEnv, method: string, call: grpc.ServerUnaryCall<unkn
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now();
   if (Number.isFinite(ms)) {
-    timer = setTimeout(() => {
-      const err = Object.assign(new Error(`${method}: the caller's deadline passed`), { name: 'TimeoutError' });
-      controller.abort(err);
-    }, Math.max(0, ms));
+    timer = setTimeout(
+      () => {
+        const err = Object.assign(new Error(`${method}: the caller's deadline passed`), { name: 'TimeoutError' });
+        controller.abort(err);
+      },
+      Math.max(0, ms),
+    );
   }
   const ctx = { signal: controller.signal, log: env.log.child({ method }) };
   return {
@@ -100,7 +108,10 @@ export function serverStream<Req, Res>(
     const started = process.hrtime.bigint();
     if (!env.ready()) {
       observe(env, method, 'none', grpc.status.UNAVAILABLE, started);
-      call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${method}: crimux is starting (reconciling state)` });
+      call.emit('error', {
+        code: grpc.status.UNAVAILABLE,
+        details: `${method}: crimux is starting (reconciling state)`,
+      });
       return;
     }
     const { ctx, done } = contextFor(env, method, call);

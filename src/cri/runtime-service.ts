@@ -56,7 +56,11 @@ export function runtimeService(
         info.backends = JSON.stringify(s.health);
         info.routing = JSON.stringify({
           defaultHandler: router.core.table.defaultHandler,
-          handlers: [...router.core.table.handlers.values()].map((h) => ({ name: h.name, backend: h.backend, enabled: h.enabled })),
+          handlers: [...router.core.table.handlers.values()].map((h) => ({
+            name: h.name,
+            backend: h.backend,
+            enabled: h.enabled,
+          })),
           rules: router.core.table.rules,
         });
       }
@@ -108,7 +112,12 @@ export function runtimeService(
     }),
 
     CreateContainer: unary(env, 'CreateContainer', async (req, ctx) => ({
-      container_id: await containers.create(ctx, requireId('pod_sandbox_id', req.pod_sandbox_id), req.config, req.sandbox_config),
+      container_id: await containers.create(
+        ctx,
+        requireId('pod_sandbox_id', req.pod_sandbox_id),
+        req.config,
+        req.sandbox_config,
+      ),
     })),
     StartContainer: unary(env, 'StartContainer', async (req, ctx) => {
       await containers.start(ctx, requireId('container_id', req.container_id));
@@ -146,25 +155,42 @@ export function runtimeService(
       return {};
     }),
     ExecSync: unary(env, 'ExecSync', async (req, ctx) => {
-      const r = await containers.execSync(ctx, requireId('container_id', req.container_id), req.cmd, Number(req.timeout));
+      const r = await containers.execSync(
+        ctx,
+        requireId('container_id', req.container_id),
+        req.cmd,
+        Number(req.timeout),
+      );
       return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     }),
     Exec: unary(env, 'Exec', async (req) => {
       const rec = router.core.mustFindContainer(requireId('container_id', req.container_id));
       if (req.cmd.length === 0) throw new InvalidArgumentError('exec: cmd must not be empty');
       const opts = streamOpts(req);
-      const url = streamUrls('Exec').exec({ backend: router.core.backend(rec.backend), containerId: rec.id, cmd: req.cmd, opts });
+      const url = streamUrls('Exec').exec({
+        backend: router.core.backend(rec.backend),
+        containerId: rec.id,
+        cmd: req.cmd,
+        opts,
+      });
       return { url };
     }),
     Attach: unary(env, 'Attach', async (req) => {
       const rec = router.core.mustFindContainer(requireId('container_id', req.container_id));
       const opts = streamOpts(req);
-      return { url: streamUrls('Attach').attach({ backend: router.core.backend(rec.backend), containerId: rec.id, opts }) };
+      return {
+        url: streamUrls('Attach').attach({ backend: router.core.backend(rec.backend), containerId: rec.id, opts }),
+      };
     }),
     PortForward: unary(env, 'PortForward', async (req) => {
       const rec = router.core.mustFindSandbox(requireId('pod_sandbox_id', req.pod_sandbox_id));
-      for (const p of req.port) if (p <= 0 || p > 65535) throw new InvalidArgumentError(`port forward: invalid port ${p}`);
-      const url = streamUrls('PortForward').portForward({ backend: router.core.backend(rec.backend), sandboxId: rec.id, ports: req.port });
+      for (const p of req.port)
+        if (p <= 0 || p > 65535) throw new InvalidArgumentError(`port forward: invalid port ${p}`);
+      const url = streamUrls('PortForward').portForward({
+        backend: router.core.backend(rec.backend),
+        sandboxId: rec.id,
+        ports: req.port,
+      });
       return { url };
     }),
 
@@ -247,7 +273,11 @@ function statsFilter(f: { id: string; pod_sandbox_id?: string; label_selector: R
  * Hands the update to every backend, each one tried even if another fails (a backend that is down must not keep
  * the others on the old CIDR); the first failure is then reported.
  */
-export async function updateRuntimeConfig(backends: readonly Backend[], ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+export async function updateRuntimeConfig(
+  backends: readonly Backend[],
+  ctx: CallContext,
+  update: RuntimeConfigUpdate,
+): Promise<void> {
   const results = await Promise.allSettled(backends.map(async (b) => b.updateRuntimeConfig?.(ctx, update)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;

@@ -13,8 +13,22 @@ const ROOT = '/sys/fs/cgroup';
  * The v1 hierarchies crimux-managed cgroups are created in (by runc, or by crimux for pod-level parents), plus
  * `unified`: on a hybrid host runc mirrors every cgroup into the (controller-less) cgroup2 mount as well.
  */
-export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'hugetlb',
-  'net_cls', 'net_prio', 'perf_event', 'systemd', 'unified'] as const;
+export const V1_CONTROLLERS = [
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'pids',
+  'blkio',
+  'devices',
+  'freezer',
+  'hugetlb',
+  'net_cls',
+  'net_prio',
+  'perf_event',
+  'systemd',
+  'unified',
+] as const;
 
 export interface CgroupV1Stats {
   /** Cumulative CPU time in ns; undefined when the cgroup is gone. */
@@ -111,7 +125,11 @@ export async function removeCgroupV1(cgroupPath: string): Promise<string[]> {
 }
 
 /** Creates a cgroup in the given controllers and writes limits into it (file name → value). */
-export async function writeCgroupV1(controller: string, cgroupPath: string, values: Record<string, string>): Promise<void> {
+export async function writeCgroupV1(
+  controller: string,
+  cgroupPath: string,
+  values: Record<string, string>,
+): Promise<void> {
   const dir = cgroupV1Dir(controller, cgroupPath);
   await fs.mkdir(dir, { recursive: true });
   for (const [file, value] of Object.entries(values)) await fs.writeFile(path.join(dir, file), value);

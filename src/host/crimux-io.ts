@@ -38,7 +38,11 @@ const STDERR = 3;
  * Attaches to conmon's attach socket. `stdin`: keep a writable for the container's stdin (when absent the helper's
  * stdin still stays open: closing it would make conmon close a stdin_once container's stdin).
  */
-export function attachSocket(helper: string, socket: string, want: { stdin: boolean; stdout: boolean; stderr: boolean }): HelperSession {
+export function attachSocket(
+  helper: string,
+  socket: string,
+  want: { stdin: boolean; stdout: boolean; stderr: boolean },
+): HelperSession {
   const child = spawn(helper, ['attach', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stdout = want.stdout ? new PassThrough() : undefined;
   const stderr = want.stderr ? new PassThrough() : undefined;
@@ -67,7 +71,12 @@ export function attachSocket(helper: string, socket: string, want: { stdin: bool
  * Runs `argv` (a detached `runc exec` with `--console-socket socket --pid-file pidFile`) behind the helper, which
  * relays the pty: stdin → terminal, terminal → stdout. resize() writes "rows cols" to the helper's fd 3.
  */
-export function consoleExec(helper: string, socket: string, pidFile: string, argv: readonly string[]): HelperSession & { resize(w: number, h: number): void } {
+export function consoleExec(
+  helper: string,
+  socket: string,
+  pidFile: string,
+  argv: readonly string[],
+): HelperSession & { resize(w: number, h: number): void } {
   const child = spawn(helper, ['console', socket, pidFile, ...argv], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
   const ctl = child.stdio[3] as Writable;
   ctl.on('error', () => undefined);
@@ -75,7 +84,8 @@ export function consoleExec(helper: string, socket: string, pidFile: string, arg
   return {
     ...s,
     resize: (w, h) => {
-      if (child.exitCode === null && !ctl.destroyed) ctl.write(`${Math.max(0, Math.floor(h))} ${Math.max(0, Math.floor(w))}\n`);
+      if (child.exitCode === null && !ctl.destroyed)
+        ctl.write(`${Math.max(0, Math.floor(h))} ${Math.max(0, Math.floor(w))}\n`);
     },
   };
 }
@@ -87,7 +97,11 @@ function session(child: ChildProcess, io: { stdin?: Writable; stdout?: Readable;
   });
   handleChildErrors(child, 'crimux-io'); // EPIPE on stdin once the helper exited; the control pipe
   const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', (e) => reject(new UnavailableError(`start ${child.spawnfile}: ${e.message} (built by scripts/build-native.sh)`, { cause: e })));
+    child.on('error', (e) =>
+      reject(
+        new UnavailableError(`start ${child.spawnfile}: ${e.message} (built by scripts/build-native.sh)`, { cause: e }),
+      ),
+    );
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 255)));
   });
   return { child, ...io, exited, diagnostics: () => Buffer.concat(diag).toString('utf8').trim() };

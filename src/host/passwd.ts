@@ -159,8 +159,6 @@ export async function resolveUser(files: string | FileSource, req: UserRequest, 
   }
 
   const name = entry?.name;
-  const additionalGids = name
-    ? groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid)
-    : [];
+  const additionalGids = name ? groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid) : [];
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home: entry?.home, name };
 }

@@ -37,7 +37,9 @@ export function chooseSeccomp(req: CriSeccompRequest, field: string): SeccompCho
       case 'Localhost':
         return { kind: 'localhost', path: checkLocalPath(req.seccomp.localhost_ref, `${field}.seccomp.localhost_ref`) };
       default:
-        throw new InvalidArgumentError(`choose seccomp profile: ${field}.seccomp.profile_type: unknown "${req.seccomp.profile_type}"`);
+        throw new InvalidArgumentError(
+          `choose seccomp profile: ${field}.seccomp.profile_type: unknown "${req.seccomp.profile_type}"`,
+        );
     }
   }
   const p = req.seccomp_profile_path;
@@ -50,7 +52,8 @@ export function chooseSeccomp(req: CriSeccompRequest, field: string): SeccompCho
 }
 
 function checkLocalPath(p: string, field: string): string {
-  if (!p || !path.isAbsolute(p)) throw new InvalidArgumentError(`choose seccomp profile: ${field}: must be an absolute path, got "${p}"`);
+  if (!p || !path.isAbsolute(p))
+    throw new InvalidArgumentError(`choose seccomp profile: ${field}: must be an absolute path, got "${p}"`);
   return path.normalize(p);
 }
 

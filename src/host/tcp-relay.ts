@@ -23,7 +23,8 @@ process.stdin.on('end', () => c.end());
 `;
 
 function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`port forward: bad port ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`port forward: bad port ${port}`);
 }
 
 /** Connects to 127.0.0.1:port of this (the host's) network namespace. */
@@ -48,7 +49,9 @@ export function connectInNetns(netnsPath: string, port: number): Promise<Duplex>
   checkPort(port);
   return new Promise((resolve, reject) => {
     const child = handleChildErrors(
-      spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', RELAY_SCRIPT, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+      spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', RELAY_SCRIPT, String(port)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
       'port forward relay',
     );
     let stderr = '';

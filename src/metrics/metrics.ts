@@ -67,7 +67,7 @@ export class Metrics {
 
   readonly imagePulls = new Counter({
     name: 'crimux_image_pulls_total',
-    help: 'Image pulls by store backend (oci: the shared store; docker: Docker\'s) and result (success, error).',
+    help: "Image pulls by store backend (oci: the shared store; docker: Docker's) and result (success, error).",
     labelNames: ['backend', 'result'] as const,
     registers: [this.registry],
   });

@@ -21,7 +21,11 @@ export interface Invocation {
 }
 
 /** The JSON a plugin reads on stdin: its own config plus the list's name and version, runtimeConfig, prevResult. */
-export function pluginConf(inv: Invocation, plugin: CniPluginConf, prev: CniResult | undefined): Record<string, unknown> {
+export function pluginConf(
+  inv: Invocation,
+  plugin: CniPluginConf,
+  prev: CniResult | undefined,
+): Record<string, unknown> {
   const conf: Record<string, unknown> = { ...plugin, name: inv.list.name, cniVersion: inv.list.cniVersion };
   const runtimeConfig: Record<string, unknown> = isObject(plugin.runtimeConfig) ? { ...plugin.runtimeConfig } : {};
   let any = false;

@@ -60,7 +60,11 @@ export interface CniResult {
   readonly interfaces?: readonly CniInterface[];
   readonly ips?: readonly CniIpConfig[];
   readonly routes?: readonly { readonly dst: string; readonly gw?: string }[];
-  readonly dns?: DnsConfig & { readonly nameservers?: readonly string[]; readonly domain?: string; readonly search?: readonly string[] };
+  readonly dns?: DnsConfig & {
+    readonly nameservers?: readonly string[];
+    readonly domain?: string;
+    readonly search?: readonly string[];
+  };
   readonly [key: string]: unknown;
 }
 
@@ -124,7 +128,11 @@ export function validatePodNetwork(pod: PodNetwork): void {
     bad(`bad interface name "${ifName}"`);
   }
   if (pod.netns !== '' && !pod.netns.startsWith('/')) bad(`netns "${pod.netns}" must be an absolute path`);
-  for (const [k, v] of [['name', pod.name], ['namespace', pod.namespace], ['uid', pod.uid]] as const) {
+  for (const [k, v] of [
+    ['name', pod.name],
+    ['namespace', pod.namespace],
+    ['uid', pod.uid],
+  ] as const) {
     if (!ARG_PART.test(v)) bad(`${k} must not contain ';' or '='`);
   }
   for (const [k, v] of Object.entries(pod.extraArgs ?? {})) {

@@ -65,7 +65,6 @@ export interface CallOptions {
 
 type Command = 'ADD' | 'DEL' | 'CHECK';
 
-
 export class CniClient {
   readonly confDir: string;
   readonly binDirs: readonly string[];
@@ -92,7 +91,11 @@ export class CniClient {
     try {
       list = await loadNetworkList(this.confDir, this.log);
     } catch (err) {
-      return { ready: false, reason: 'NetworkPluginNotReady', message: `cni config uninitialized: ${errorMessage(err)}` };
+      return {
+        ready: false,
+        reason: 'NetworkPluginNotReady',
+        message: `cni config uninitialized: ${errorMessage(err)}`,
+      };
     }
     const missing: string[] = [];
     for (const type of binariesOf(list)) {
@@ -116,7 +119,8 @@ export class CniClient {
    * host-local with "subnet": "usePodCidr") and guarded like the config's own subnets.
    */
   updatePodCidr(cidr: string): void {
-    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(cidr)) throw new InvalidArgumentError(`update pod CIDR: "${cidr}" is not a CIDR`);
+    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(cidr))
+      throw new InvalidArgumentError(`update pod CIDR: "${cidr}" is not a CIDR`);
     if (cidr !== this.podCidr) this.log.info('pod CIDR updated', { cidr, previous: this.podCidr });
     this.podCidr = cidr;
   }
@@ -178,7 +182,14 @@ export class CniClient {
       if (!(await isNetns(netns))) {
         throw new FailedPreconditionError(`check pod network ${pod.id}: network namespace ${netns} is gone`);
       }
-      const inv: Invocation = { pod, ifName, netns, list: entry.config, cniArgs: entry.cniArgs, capabilityArgs: entry.capabilityArgs };
+      const inv: Invocation = {
+        pod,
+        ifName,
+        netns,
+        list: entry.config,
+        cniArgs: entry.cniArgs,
+        capabilityArgs: entry.capabilityArgs,
+      };
       for (const plugin of entry.config.plugins) await this.invoke('CHECK', inv, plugin, entry.result, options.signal);
     });
   }
@@ -268,7 +279,8 @@ export class CniClient {
     try {
       res = await runCommand(bin, [], { input: stdin, env, signal, timeoutMs: this.timeoutMs });
     } catch (err) {
-      if (err instanceof DeadlineExceededError) throw new DeadlineExceededError(`${what}: ${err.message}`, { cause: err });
+      if (err instanceof DeadlineExceededError)
+        throw new DeadlineExceededError(`${what}: ${err.message}`, { cause: err });
       throw err;
     }
     if (res.code !== 0) throw pluginError(what, res.code, res.stdout, res.stderr);

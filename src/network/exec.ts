@@ -77,7 +77,9 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     child.on('error', (e: NodeJS.ErrnoException) => {
       finish(() => {
         if (e.code === 'ENOENT' || e.code === 'EACCES') {
-          reject(new UnavailableError(`run ${file}: ${e.code === 'ENOENT' ? 'not found' : 'not executable'}`, { cause: e }));
+          reject(
+            new UnavailableError(`run ${file}: ${e.code === 'ENOENT' ? 'not found' : 'not executable'}`, { cause: e }),
+          );
         } else {
           reject(e);
         }

@@ -35,7 +35,10 @@ function ruleArgs(cidr: string): string[] {
 /** Whether the guard rule for cidr is installed. */
 export async function hasEgressGuard(cidr: string, options: GuardOptions = {}): Promise<boolean> {
   const bin = tableFor(cidr);
-  const res = await runCommand(bin, ['-w', '5', '-C', ...ruleArgs(cidr)], { signal: options.signal, timeoutMs: TIMEOUT_MS });
+  const res = await runCommand(bin, ['-w', '5', '-C', ...ruleArgs(cidr)], {
+    signal: options.signal,
+    timeoutMs: TIMEOUT_MS,
+  });
   if (res.code === 0) return true;
   // -C exits 1 for "no such rule"; anything else (2: bad arguments, 4: resource problem) is a real failure.
   if (res.code === 1) return false;
@@ -46,7 +49,10 @@ export async function hasEgressGuard(cidr: string, options: GuardOptions = {}): 
 export async function ensureEgressGuard(cidr: string, options: GuardOptions = {}): Promise<boolean> {
   if (await hasEgressGuard(cidr, options)) return false;
   const bin = tableFor(cidr);
-  const res = await runCommand(bin, ['-w', '5', '-I', ...ruleArgs(cidr)], { signal: options.signal, timeoutMs: TIMEOUT_MS });
+  const res = await runCommand(bin, ['-w', '5', '-I', ...ruleArgs(cidr)], {
+    signal: options.signal,
+    timeoutMs: TIMEOUT_MS,
+  });
   if (res.code !== 0) throw new InternalError(`install egress guard ${cidr}: ${bin}: ${firstLine(res)}`);
   options.logger?.info('installed pod egress guard', { cidr, chain: 'FORWARD' });
   return true;
@@ -56,7 +62,10 @@ export async function ensureEgressGuard(cidr: string, options: GuardOptions = {}
 export async function removeEgressGuard(cidr: string, options: GuardOptions = {}): Promise<void> {
   const bin = tableFor(cidr);
   for (let i = 0; i < 16 && (await hasEgressGuard(cidr, options)); i++) {
-    const res = await runCommand(bin, ['-w', '5', '-D', ...ruleArgs(cidr)], { signal: options.signal, timeoutMs: TIMEOUT_MS });
+    const res = await runCommand(bin, ['-w', '5', '-D', ...ruleArgs(cidr)], {
+      signal: options.signal,
+      timeoutMs: TIMEOUT_MS,
+    });
     if (res.code !== 0) throw new InternalError(`remove egress guard ${cidr}: ${bin}: ${firstLine(res)}`);
   }
   options.logger?.info('removed pod egress guard', { cidr });

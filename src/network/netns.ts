@@ -58,7 +58,12 @@ export class NetnsManager {
     await fs.writeFile(file, '', { mode: 0o444, flag: 'wx' });
     try {
       await mustRun('unshare', [`--net=${file}`, 'true'], `create netns ${name}`, options.signal);
-      await mustRun('nsenter', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up'], `create netns ${name}`, options.signal);
+      await mustRun(
+        'nsenter',
+        [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up'],
+        `create netns ${name}`,
+        options.signal,
+      );
     } catch (err) {
       await this.remove(file).catch((e: unknown) => this.log.warn('clean up failed netns', { netns: file, error: e }));
       throw err;
@@ -152,7 +157,8 @@ interface MountEntry {
 /** Mounts of this process's mount namespace; mountinfo escapes space, tab, newline and backslash as octal. */
 async function readMountinfo(): Promise<MountEntry[]> {
   const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unescape = (s: string): string =>
+    s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
     const fields = line.split(' ');

@@ -66,7 +66,10 @@ export class ContainerRouter {
         log.info('creating container');
         failpoint('container.create.before-backend');
         const podConfig = withPodDefaults(sandboxConfig ?? emptySandboxConfig(sandbox));
-        await backend.createContainer({ signal, log }, { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: podConfig });
+        await backend.createContainer(
+          { signal, log },
+          { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: podConfig },
+        );
         failpoint('container.create.after-backend');
         core.store.updateContainer(id, { phase: 'ready' });
         log.info('created container');
@@ -138,7 +141,9 @@ export class ContainerRouter {
   async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {
     const rec = this.core.mustFindContainer(idOrPrefix);
     const c = this.core.ctxFor(ctx, { container: rec.id, backend: rec.backend });
-    await this.core.lock.run(rec.sandboxId, () => this.core.backend(rec.backend).updateContainerResources(c, rec.id, resources));
+    await this.core.lock.run(rec.sandboxId, () =>
+      this.core.backend(rec.backend).updateContainerResources(c, rec.id, resources),
+    );
   }
 
   async reopenLog(ctx: CallContext, idOrPrefix: string): Promise<void> {
@@ -159,7 +164,12 @@ export class ContainerRouter {
 }
 
 /** When a client omits sandbox_config (crictl may), backends still get the pod's identity from the record. */
-function emptySandboxConfig(rec: { name: string; namespace: string; uid: string; attempt: number }): cri.PodSandboxConfig {
+function emptySandboxConfig(rec: {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+}): cri.PodSandboxConfig {
   return {
     metadata: { name: rec.name, namespace: rec.namespace, uid: rec.uid, attempt: rec.attempt },
     hostname: '',

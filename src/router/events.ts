@@ -13,10 +13,7 @@
 import type * as cri from '../cri/types';
 
 export type ContainerEventType =
-  | 'CONTAINER_CREATED_EVENT'
-  | 'CONTAINER_STARTED_EVENT'
-  | 'CONTAINER_STOPPED_EVENT'
-  | 'CONTAINER_DELETED_EVENT';
+  'CONTAINER_CREATED_EVENT' | 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT' | 'CONTAINER_DELETED_EVENT';
 
 export interface PodSnapshot {
   podSandboxStatus: cri.PodSandboxStatus | null;
@@ -63,12 +60,19 @@ export class EventBus {
   emit(type: ContainerEventType, id: string, sandboxId: string): void {
     const prev = this.last.get(id);
     // Stopping is idempotent in the CRI (and the exit watcher may have seen the exit first): one STOPPED per stop.
-    if (type === 'CONTAINER_STOPPED_EVENT' && (prev === 'CONTAINER_STOPPED_EVENT' || prev === 'CONTAINER_DELETED_EVENT')) return;
+    if (
+      type === 'CONTAINER_STOPPED_EVENT' &&
+      (prev === 'CONTAINER_STOPPED_EVENT' || prev === 'CONTAINER_DELETED_EVENT')
+    )
+      return;
     if (type === 'CONTAINER_DELETED_EVENT') this.last.delete(id);
     else this.last.set(id, type);
     if (this.subs.size === 0) return;
     const createdAt = (BigInt(Date.now()) * 1_000_000n).toString();
-    const snapshot = this.describe(sandboxId).catch((): PodSnapshot => ({ podSandboxStatus: null, containersStatuses: [] }));
+    const snapshot = this.describe(sandboxId).catch((): PodSnapshot => ({
+      podSandboxStatus: null,
+      containersStatuses: [],
+    }));
     this.tail = this.tail
       .then(() => snapshot)
       .then((snap) => {

@@ -39,7 +39,9 @@ export class ExitWatcher {
     try {
       const next = new Map<string, string>();
       const lists = await Promise.allSettled(
-        this.backends().map((b) => b.listContainers({ signal: AbortSignal.timeout(this.intervalMs * 2), log: this.log })),
+        this.backends().map((b) =>
+          b.listContainers({ signal: AbortSignal.timeout(this.intervalMs * 2), log: this.log }),
+        ),
       );
       for (const l of lists) {
         if (l.status !== 'fulfilled') continue;
@@ -49,7 +51,8 @@ export class ExitWatcher {
           next.set(c.id, state);
           // Also a container that started and exited between two ticks (never seen running): the bus knows it
           // started. The bus drops a STOPPED already emitted by StopContainer.
-          const wasRunning = this.last.get(c.id) === 'CONTAINER_RUNNING' || this.bus.lastEvent(c.id) === 'CONTAINER_STARTED_EVENT';
+          const wasRunning =
+            this.last.get(c.id) === 'CONTAINER_RUNNING' || this.bus.lastEvent(c.id) === 'CONTAINER_STARTED_EVENT';
           if (wasRunning && state === 'CONTAINER_EXITED') {
             this.bus.emit('CONTAINER_STOPPED_EVENT', c.id, c.pod_sandbox_id ?? '');
           }

@@ -18,7 +18,10 @@ export interface ContainerFilterSpec {
   labelSelector?: Record<string, string>;
 }
 
-export function labelsMatch(labels: Record<string, string> | undefined, selector: Record<string, string> | undefined): boolean {
+export function labelsMatch(
+  labels: Record<string, string> | undefined,
+  selector: Record<string, string> | undefined,
+): boolean {
   if (!selector) return true;
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }

@@ -9,12 +9,7 @@ import type * as cri from '../cri/types';
 import type { ContainerRecord, SandboxRecord } from '../state/types';
 import type { RouterCore } from './core';
 import { fanout } from './fanout';
-import {
-  matchContainer,
-  matchSandbox,
-  type ContainerFilterSpec,
-  type SandboxFilterSpec,
-} from './filters';
+import { matchContainer, matchSandbox, type ContainerFilterSpec, type SandboxFilterSpec } from './filters';
 
 const SANDBOX_STATES = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
 const CONTAINER_STATES = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
@@ -105,7 +100,11 @@ export class ListRouter {
   }
 
   /** Persists the entry when it changed, so a later outage is answered with what was true last. */
-  private keepSnapshot<T>(rec: { id: string; snapshot?: string }, entry: T, save: (id: string, s: string) => void): void {
+  private keepSnapshot<T>(
+    rec: { id: string; snapshot?: string },
+    entry: T,
+    save: (id: string, s: string) => void,
+  ): void {
     const s = JSON.stringify(entry);
     if (s !== rec.snapshot) save(rec.id, s);
   }

@@ -57,7 +57,10 @@ export class PendingCreates {
       return await untilAbort(signal, work);
     } catch (err) {
       if (signal.aborted) {
-        work.then((id) => this.leave(key, id), () => undefined);
+        work.then(
+          (id) => this.leave(key, id),
+          () => undefined,
+        );
         log.warn('caller left before the create finished; keeping the result for its retry', { key });
       }
       throw err;

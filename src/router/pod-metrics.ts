@@ -17,17 +17,62 @@ const BASE = ['id', 'name', 'image'];
 const NET = [...BASE, 'interface'];
 
 export const METRIC_DEFS: readonly Def[] = [
-  { name: 'container_cpu_usage_seconds_total', help: 'Cumulative cpu time consumed in seconds.', type: 'COUNTER', labels: BASE },
+  {
+    name: 'container_cpu_usage_seconds_total',
+    help: 'Cumulative cpu time consumed in seconds.',
+    type: 'COUNTER',
+    labels: BASE,
+  },
   { name: 'container_memory_working_set_bytes', help: 'Current working set in bytes.', type: 'GAUGE', labels: BASE },
-  { name: 'container_memory_usage_bytes', help: 'Current memory usage in bytes, including all memory regardless of when it was accessed.', type: 'GAUGE', labels: BASE },
+  {
+    name: 'container_memory_usage_bytes',
+    help: 'Current memory usage in bytes, including all memory regardless of when it was accessed.',
+    type: 'GAUGE',
+    labels: BASE,
+  },
   { name: 'container_memory_rss', help: 'Size of RSS in bytes.', type: 'GAUGE', labels: BASE },
-  { name: 'container_memory_failures_total', help: 'Cumulative count of memory allocation failures (page faults).', type: 'COUNTER', labels: BASE },
-  { name: 'container_fs_usage_bytes', help: 'Number of bytes that are consumed by the container on this filesystem.', type: 'GAUGE', labels: BASE },
-  { name: 'container_network_receive_bytes_total', help: 'Cumulative count of bytes received.', type: 'COUNTER', labels: NET },
-  { name: 'container_network_transmit_bytes_total', help: 'Cumulative count of bytes transmitted.', type: 'COUNTER', labels: NET },
-  { name: 'container_network_receive_errors_total', help: 'Cumulative count of errors encountered while receiving.', type: 'COUNTER', labels: NET },
-  { name: 'container_network_transmit_errors_total', help: 'Cumulative count of errors encountered while transmitting.', type: 'COUNTER', labels: NET },
-  { name: 'container_processes', help: 'Number of processes running inside the container.', type: 'GAUGE', labels: BASE },
+  {
+    name: 'container_memory_failures_total',
+    help: 'Cumulative count of memory allocation failures (page faults).',
+    type: 'COUNTER',
+    labels: BASE,
+  },
+  {
+    name: 'container_fs_usage_bytes',
+    help: 'Number of bytes that are consumed by the container on this filesystem.',
+    type: 'GAUGE',
+    labels: BASE,
+  },
+  {
+    name: 'container_network_receive_bytes_total',
+    help: 'Cumulative count of bytes received.',
+    type: 'COUNTER',
+    labels: NET,
+  },
+  {
+    name: 'container_network_transmit_bytes_total',
+    help: 'Cumulative count of bytes transmitted.',
+    type: 'COUNTER',
+    labels: NET,
+  },
+  {
+    name: 'container_network_receive_errors_total',
+    help: 'Cumulative count of errors encountered while receiving.',
+    type: 'COUNTER',
+    labels: NET,
+  },
+  {
+    name: 'container_network_transmit_errors_total',
+    help: 'Cumulative count of errors encountered while transmitting.',
+    type: 'COUNTER',
+    labels: NET,
+  },
+  {
+    name: 'container_processes',
+    help: 'Number of processes running inside the container.',
+    type: 'GAUGE',
+    labels: BASE,
+  },
 ];
 
 export function metricDescriptors(): cri.MetricDescriptor[] {
@@ -35,7 +80,8 @@ export function metricDescriptors(): cri.MetricDescriptor[] {
 }
 
 type U64 = { value?: unknown } | null | undefined;
-const num = (v: U64): bigint | undefined => (v?.value === undefined || v.value === null ? undefined : BigInt(String(v.value)));
+const num = (v: U64): bigint | undefined =>
+  v?.value === undefined || v.value === null ? undefined : BigInt(String(v.value));
 
 function metric(name: string, type: Kind, labels: string[], value: bigint | undefined, ts: string): cri.Metric[] {
   if (value === undefined) return [];
@@ -49,7 +95,13 @@ function containerSeries(s: cri.ContainerStats, image: string): cri.Metric[] {
   const cpuNs = num(s.cpu?.usage_core_nano_seconds);
   return [
     // cAdvisor reports seconds; an integer metric carries whole seconds (the kubelet divides nothing here).
-    ...metric('container_cpu_usage_seconds_total', 'COUNTER', labels, cpuNs === undefined ? undefined : cpuNs / 1_000_000_000n, ts),
+    ...metric(
+      'container_cpu_usage_seconds_total',
+      'COUNTER',
+      labels,
+      cpuNs === undefined ? undefined : cpuNs / 1_000_000_000n,
+      ts,
+    ),
     ...metric('container_memory_working_set_bytes', 'GAUGE', labels, num(s.memory?.working_set_bytes), ts),
     ...metric('container_memory_usage_bytes', 'GAUGE', labels, num(s.memory?.usage_bytes), ts),
     ...metric('container_memory_rss', 'GAUGE', labels, num(s.memory?.rss_bytes), ts),
@@ -59,7 +111,10 @@ function containerSeries(s: cri.ContainerStats, image: string): cri.Metric[] {
 }
 
 /** One PodSandboxMetrics per pod from its stats; container images come from the caller (records). */
-export function podMetrics(stats: cri.PodSandboxStats, imageOf: (containerId: string) => string): cri.PodSandboxMetrics {
+export function podMetrics(
+  stats: cri.PodSandboxStats,
+  imageOf: (containerId: string) => string,
+): cri.PodSandboxMetrics {
   const linux = stats.linux;
   const podId = stats.attributes?.id ?? '';
   const ts = String(linux?.network?.timestamp ?? (BigInt(Date.now()) * 1_000_000n).toString());

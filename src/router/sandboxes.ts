@@ -36,14 +36,24 @@ export class SandboxRouter {
     return core.pending.once(key, ctx.signal, ctx.log, () => this.create(ctx, cfg, md, runtimeHandler));
   }
 
-  private async create(ctx: CallContext, cfg: cri.PodSandboxConfig, md: cri.PodSandboxMetadata, runtimeHandler: string): Promise<string> {
+  private async create(
+    ctx: CallContext,
+    cfg: cri.PodSandboxConfig,
+    md: cri.PodSandboxMetadata,
+    runtimeHandler: string,
+  ): Promise<string> {
     const core = this.core;
     const sel = select(podFacts(cfg, runtimeHandler), core.table);
     const backend = core.backend(sel.backend);
     const handler = core.handlers.get(sel.handler);
     if (!handler) throw new Error(`route pod sandbox: handler ${sel.handler} has no spec`); // table and specs are built together
     const id = newId();
-    const log = ctx.log.child({ pod: `${md.namespace}/${md.name}`, sandbox: id, backend: backend.name, handler: sel.handler });
+    const log = ctx.log.child({
+      pod: `${md.namespace}/${md.name}`,
+      sandbox: id,
+      backend: backend.name,
+      handler: sel.handler,
+    });
     core.store.insertSandbox({
       id,
       backend: backend.name,

@@ -34,8 +34,8 @@ export class StatsRouter {
     const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
       b.listContainerStats(c),
     );
-    const id = filter.id ? this.core.findContainer(filter.id)?.id ?? '-' : undefined;
-    const pod = filter.podSandboxId ? this.core.findSandbox(filter.podSandboxId)?.id ?? '-' : undefined;
+    const id = filter.id ? (this.core.findContainer(filter.id)?.id ?? '-') : undefined;
+    const pod = filter.podSandboxId ? (this.core.findSandbox(filter.podSandboxId)?.id ?? '-') : undefined;
     return merged(results, 'ListContainerStats').filter((s) => {
       const attrs = s.attributes;
       if (id && attrs?.id !== id) return false;
@@ -60,7 +60,7 @@ export class StatsRouter {
     const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
       b.listPodSandboxStats(c),
     );
-    const id = filter.id ? this.core.findSandbox(filter.id)?.id ?? '-' : undefined;
+    const id = filter.id ? (this.core.findSandbox(filter.id)?.id ?? '-') : undefined;
     return merged(results, 'ListPodSandboxStats').filter((s) => {
       const attrs = s.attributes;
       if (id && attrs?.id !== id) return false;

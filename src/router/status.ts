@@ -42,7 +42,10 @@ export class StatusRouter {
   async health(ctx: CallContext): Promise<Record<string, BackendHealth>> {
     if (this.monitor.started) return this.monitor.snapshot();
     const entries = await Promise.all(
-      [...this.core.backends.values()].map(async (b): Promise<[string, BackendHealth]> => [b.name, await probeOnce(b, ctx, this.core.settings.listTimeoutMs)]),
+      [...this.core.backends.values()].map(async (b): Promise<[string, BackendHealth]> => [
+        b.name,
+        await probeOnce(b, ctx, this.core.settings.listTimeoutMs),
+      ]),
     );
     for (const [name, h] of entries) this.core.metrics.backendUp.set({ backend: name }, h.ready ? 1 : 0);
     return Object.fromEntries(entries);

@@ -45,7 +45,10 @@ function hasDotDot(p: string): boolean {
   return p.split('/').includes('..');
 }
 
-export function validateSandboxConfig(config: cri.PodSandboxConfig | null, policy: ValidationPolicy): cri.PodSandboxConfig {
+export function validateSandboxConfig(
+  config: cri.PodSandboxConfig | null,
+  policy: ValidationPolicy,
+): cri.PodSandboxConfig {
   if (!config) fail('config', 'required');
   const md = config.metadata;
   if (!md) fail('config.metadata', 'required');
@@ -72,7 +75,16 @@ export function validateSandboxConfig(config: cri.PodSandboxConfig | null, polic
 /** The Kubernetes sysctl name grammar (dots or slashes between segments). */
 const SYSCTL_NAME = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
 /** Sysctls a pod may set: only those the kernel namespaces per pod (what runc itself accepts). */
-const IPC_SYSCTLS = ['kernel.shmmax', 'kernel.shmall', 'kernel.shmmni', 'kernel.shm_rmid_forced', 'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem'];
+const IPC_SYSCTLS = [
+  'kernel.shmmax',
+  'kernel.shmall',
+  'kernel.shmmni',
+  'kernel.shm_rmid_forced',
+  'kernel.msgmax',
+  'kernel.msgmnb',
+  'kernel.msgmni',
+  'kernel.sem',
+];
 
 /**
  * A pod may only set namespaced sysctls: IPC ones unless it shares the host's IPC namespace, net.* unless it

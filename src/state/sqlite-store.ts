@@ -66,7 +66,13 @@ export class SqliteOwnershipStore implements OwnershipStore {
   }
 
   insertSandbox(rec: NewSandboxRecord): SandboxRecord {
-    const full: SandboxRecord = { ...rec, phase: 'creating', updatedAtMs: Date.now(), recordVersion: RECORD_VERSION, generation: 1 };
+    const full: SandboxRecord = {
+      ...rec,
+      phase: 'creating',
+      updatedAtMs: Date.now(),
+      recordVersion: RECORD_VERSION,
+      generation: 1,
+    };
     try {
       this.db
         .prepare(
@@ -77,8 +83,10 @@ export class SqliteOwnershipStore implements OwnershipStore {
         )
         .run({ ...full, labels: JSON.stringify(full.labels), annotations: JSON.stringify(full.annotations) });
     } catch (err) {
-      throw uniqueViolation(err, `reserve pod sandbox name ${rec.namespace}/${rec.name} attempt ${rec.attempt}`, () =>
-        this.findSandboxByName(rec.name, rec.namespace, rec.uid, rec.attempt)?.id,
+      throw uniqueViolation(
+        err,
+        `reserve pod sandbox name ${rec.namespace}/${rec.name} attempt ${rec.attempt}`,
+        () => this.findSandboxByName(rec.name, rec.namespace, rec.uid, rec.attempt)?.id,
       );
     }
     this.sandboxes.set(full.id, full);
@@ -86,7 +94,13 @@ export class SqliteOwnershipStore implements OwnershipStore {
   }
 
   insertContainer(rec: NewContainerRecord): ContainerRecord {
-    const full: ContainerRecord = { ...rec, phase: 'creating', updatedAtMs: Date.now(), recordVersion: RECORD_VERSION, generation: 1 };
+    const full: ContainerRecord = {
+      ...rec,
+      phase: 'creating',
+      updatedAtMs: Date.now(),
+      recordVersion: RECORD_VERSION,
+      generation: 1,
+    };
     try {
       this.db
         .prepare(
@@ -97,12 +111,16 @@ export class SqliteOwnershipStore implements OwnershipStore {
         )
         .run({ ...full, labels: JSON.stringify(full.labels), annotations: JSON.stringify(full.annotations) });
     } catch (err) {
-      throw uniqueViolation(err, `reserve container name ${rec.name} attempt ${rec.attempt} in sandbox ${rec.sandboxId}`, () => {
-        const row = this.db
-          .prepare('SELECT id FROM containers WHERE sandbox_id = ? AND name = ? AND attempt = ?')
-          .get(rec.sandboxId, rec.name, rec.attempt) as { id: string } | undefined;
-        return row?.id;
-      });
+      throw uniqueViolation(
+        err,
+        `reserve container name ${rec.name} attempt ${rec.attempt} in sandbox ${rec.sandboxId}`,
+        () => {
+          const row = this.db
+            .prepare('SELECT id FROM containers WHERE sandbox_id = ? AND name = ? AND attempt = ?')
+            .get(rec.sandboxId, rec.name, rec.attempt) as { id: string } | undefined;
+          return row?.id;
+        },
+      );
     }
     this.containers.set(full.id, full);
     return full;
@@ -154,7 +172,12 @@ export class SqliteOwnershipStore implements OwnershipStore {
   updateSandbox(id: string, patch: RecordPatch): SandboxRecord {
     const cur = this.getSandbox(id);
     if (!cur) throw new NotFoundError(`update pod sandbox ${id}: no such record`);
-    const next: SandboxRecord = { ...cur, ...definedOnly(patch), updatedAtMs: Date.now(), generation: cur.generation + 1 };
+    const next: SandboxRecord = {
+      ...cur,
+      ...definedOnly(patch),
+      updatedAtMs: Date.now(),
+      generation: cur.generation + 1,
+    };
     this.db
       .prepare('UPDATE sandboxes SET phase = ?, snapshot = ?, updated_at_ms = ?, generation = ? WHERE id = ?')
       .run(next.phase, next.snapshot ?? null, next.updatedAtMs, next.generation, id);
@@ -165,7 +188,12 @@ export class SqliteOwnershipStore implements OwnershipStore {
   updateContainer(id: string, patch: RecordPatch): ContainerRecord {
     const cur = this.getContainer(id);
     if (!cur) throw new NotFoundError(`update container ${id}: no such record`);
-    const next: ContainerRecord = { ...cur, ...definedOnly(patch), updatedAtMs: Date.now(), generation: cur.generation + 1 };
+    const next: ContainerRecord = {
+      ...cur,
+      ...definedOnly(patch),
+      updatedAtMs: Date.now(),
+      generation: cur.generation + 1,
+    };
     this.db
       .prepare('UPDATE containers SET phase = ?, snapshot = ?, updated_at_ms = ?, generation = ? WHERE id = ?')
       .run(next.phase, next.snapshot ?? null, next.updatedAtMs, next.generation, id);

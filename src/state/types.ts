@@ -58,7 +58,10 @@ export interface ContainerRecord {
   readonly snapshot?: string;
 }
 
-export type NewSandboxRecord = Omit<SandboxRecord, 'phase' | 'updatedAtMs' | 'recordVersion' | 'generation' | 'snapshot'>;
+export type NewSandboxRecord = Omit<
+  SandboxRecord,
+  'phase' | 'updatedAtMs' | 'recordVersion' | 'generation' | 'snapshot'
+>;
 export type NewContainerRecord = Omit<
   ContainerRecord,
   'phase' | 'updatedAtMs' | 'recordVersion' | 'generation' | 'snapshot'

@@ -11,7 +11,12 @@ function body(message: string): string {
   return message.replace(/[^\x20-\x7e]/g, '?') + '\n';
 }
 
-export function refuseResponse(res: ServerResponse, status: number, message: string, headers: Record<string, string | string[]> = {}): void {
+export function refuseResponse(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string | string[]> = {},
+): void {
   const text = body(message);
   res.writeHead(status, {
     ...headers,
@@ -22,11 +27,20 @@ export function refuseResponse(res: ServerResponse, status: number, message: str
   res.end(text);
 }
 
-export function refuseSocket(socket: Duplex, status: number, message: string, headers: Record<string, string | string[]> = {}): void {
+export function refuseSocket(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Record<string, string | string[]> = {},
+): void {
   const text = body(message);
   const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`];
   for (const [k, v] of Object.entries(headers)) for (const one of [v].flat()) lines.push(`${k}: ${one}`);
-  lines.push('Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(text)}`, 'Connection: close');
+  lines.push(
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(text)}`,
+    'Connection: close',
+  );
   if (!socket.writable) {
     socket.destroy();
     return;

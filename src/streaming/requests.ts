@@ -6,9 +6,20 @@
 import type { Backend, StreamOptions } from '../backends/backend';
 
 export type StreamRequest =
-  | { readonly kind: 'exec'; readonly backend: Backend; readonly containerId: string; readonly cmd: readonly string[]; readonly opts: StreamOptions }
+  | {
+      readonly kind: 'exec';
+      readonly backend: Backend;
+      readonly containerId: string;
+      readonly cmd: readonly string[];
+      readonly opts: StreamOptions;
+    }
   | { readonly kind: 'attach'; readonly backend: Backend; readonly containerId: string; readonly opts: StreamOptions }
-  | { readonly kind: 'portforward'; readonly backend: Backend; readonly sandboxId: string; readonly ports: readonly number[] };
+  | {
+      readonly kind: 'portforward';
+      readonly backend: Backend;
+      readonly sandboxId: string;
+      readonly ports: readonly number[];
+    };
 
 export type StreamKind = StreamRequest['kind'];
 

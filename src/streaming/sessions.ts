@@ -26,9 +26,18 @@ export class SessionTracker {
   }
 
   /** A URL was used and its connection upgraded; `stop` ends the session at daemon shutdown. */
-  begin(req: StreamRequest, conn: { remote: string; transport: string; protocol: string }, stop: () => void): SessionHandle {
+  begin(
+    req: StreamRequest,
+    conn: { remote: string; transport: string; protocol: string },
+    stop: () => void,
+  ): SessionHandle {
     const labels = { kind: req.kind, backend: req.backend.name };
-    const log = this.log.child({ ...targetFields(req), remote: conn.remote, transport: conn.transport, protocol: conn.protocol || '(none)' });
+    const log = this.log.child({
+      ...targetFields(req),
+      remote: conn.remote,
+      transport: conn.transport,
+      protocol: conn.protocol || '(none)',
+    });
     const started = process.hrtime.bigint();
     this.metrics.streamingSessions.inc(labels);
     log.info('streaming URL used');

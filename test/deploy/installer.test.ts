@@ -12,8 +12,14 @@ import { createScratchHost, diffSnapshots, type ScratchHost } from './scratch-ho
 
 const BASE_CONFIG = configData(buildRoot('base'), 'crimux.json');
 const MULTI_CONFIG = configData(buildRoot('overlays/multi-runtime'), 'crimux.json');
-const ALL_TOOLS = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img',
-  '/usr/sbin/dockerd', '/usr/bin/systemd-nspawn'];
+const ALL_TOOLS = [
+  '/usr/sbin/runc',
+  '/usr/bin/conmon',
+  '/usr/bin/qemu-system-x86_64',
+  '/usr/bin/qemu-img',
+  '/usr/sbin/dockerd',
+  '/usr/bin/systemd-nspawn',
+];
 const REMOVE_OTHER_LABELS = ['crimux.io/vm-', 'crimux.io/docker-', 'crimux.io/rkt-'];
 
 const hosts: ScratchHost[] = [];
@@ -39,40 +45,83 @@ describe('install.sh / uninstall.sh on a scratch host', () => {
 
     ok(h.run('install.sh'), 'install');
     const unit = read(h, 'etc/systemd/system/crimux.service');
-    for (const line of ['KillMode=process', 'Delegate=yes', 'Restart=always', 'OOMScoreAdjust=-999', 'LimitNOFILE=1048576',
+    for (const line of [
+      'KillMode=process',
+      'Delegate=yes',
+      'Restart=always',
+      'OOMScoreAdjust=-999',
+      'LimitNOFILE=1048576',
       'ExecStart=/opt/crimux/bin/node /opt/crimux/dist/src/cli/main.js serve --config /etc/crimux/crimux.json',
-      'WantedBy=multi-user.target']) {
+      'WantedBy=multi-user.target',
+    ]) {
       assert.ok(unit.split('\n').includes(line), `unit lacks ${line}`);
     }
     assert.doesNotMatch(unit, /@[A-Z_]+@/, 'unit has an unrendered placeholder');
     assert.equal(read(h, 'etc/crimux/crimux.json'), BASE_CONFIG);
-    assert.equal(read(h, 'opt/crimux/dist/src/cli/main.js'), fs.readFileSync(path.join(h.image, 'dist/src/cli/main.js'), 'utf8'));
-    assert.equal(read(h, 'etc/cni/net.d/10-crimux.conflist'), fs.readFileSync(path.join(h.configMount, '10-crimux.conflist'), 'utf8'));
+    assert.equal(
+      read(h, 'opt/crimux/dist/src/cli/main.js'),
+      fs.readFileSync(path.join(h.image, 'dist/src/cli/main.js'), 'utf8'),
+    );
+    assert.equal(
+      read(h, 'etc/cni/net.d/10-crimux.conflist'),
+      fs.readFileSync(path.join(h.configMount, '10-crimux.conflist'), 'utf8'),
+    );
     assert.ok(fs.lstatSync(path.join(h.root, 'run/crimux/crimux.sock')).isSocket());
-    assert.equal(fs.readlinkSync(path.join(h.root, 'etc/systemd/system/multi-user.target.wants/crimux.service')), '/etc/systemd/system/crimux.service');
-    assert.deepEqual(h.calls('systemctl'), ['daemon-reload', 'enable crimux.service', 'is-active --quiet crimux.service', 'start crimux.service']);
+    assert.equal(
+      fs.readlinkSync(path.join(h.root, 'etc/systemd/system/multi-user.target.wants/crimux.service')),
+      '/etc/systemd/system/crimux.service',
+    );
+    assert.deepEqual(h.calls('systemctl'), [
+      'daemon-reload',
+      'enable crimux.service',
+      'is-active --quiet crimux.service',
+      'start crimux.service',
+    ]);
     assert.deepEqual(h.calls('kubectl'), [
-      ['label node node-1 --overwrite crimux.io/installed=true crimux.io/backends=runc crimux.io/runc=true', ...REMOVE_OTHER_LABELS].join(' '),
+      [
+        'label node node-1 --overwrite crimux.io/installed=true crimux.io/backends=runc crimux.io/runc=true',
+        ...REMOVE_OTHER_LABELS,
+      ].join(' '),
     ]);
     const installed = h.snapshot();
 
     h.resetCalls();
     ok(h.run('install.sh'), 'second install');
     assert.deepEqual(diffSnapshots(installed, h.snapshot()), [], 'a second run changed files');
-    assert.deepEqual(h.calls('systemctl'), ['enable crimux.service', 'is-active --quiet crimux.service'], 'a second run (re)started the daemon');
+    assert.deepEqual(
+      h.calls('systemctl'),
+      ['enable crimux.service', 'is-active --quiet crimux.service'],
+      'a second run (re)started the daemon',
+    );
 
     // A new config (what a `kubectl apply` of the ConfigMap brings) replaces the file and restarts the daemon.
     h.resetCalls();
-    fs.writeFileSync(path.join(h.configMount, 'crimux.json'), BASE_CONFIG.replace('"logLevel": "info"', '"logLevel": "debug"'));
+    fs.writeFileSync(
+      path.join(h.configMount, 'crimux.json'),
+      BASE_CONFIG.replace('"logLevel": "info"', '"logLevel": "debug"'),
+    );
     ok(h.run('install.sh'), 'upgrade');
     assert.match(read(h, 'etc/crimux/crimux.json'), /"logLevel": "debug"/);
-    assert.deepEqual(h.calls('systemctl'), ['enable crimux.service', 'is-active --quiet crimux.service', 'restart crimux.service']);
+    assert.deepEqual(h.calls('systemctl'), [
+      'enable crimux.service',
+      'is-active --quiet crimux.service',
+      'restart crimux.service',
+    ]);
 
     h.resetCalls();
     ok(h.run('uninstall.sh'), 'uninstall');
     // Only the daemon's own state is left: the ownership store (kept without --purge) and its run dir.
-    assert.deepEqual(diffSnapshots(before, h.snapshot()), ['+run/crimux', '+var/lib/crimux', '+var/lib/crimux/crimux.db']);
-    assert.deepEqual(h.calls('systemctl'), ['stop crimux.service', 'disable crimux.service', 'daemon-reload', 'reset-failed crimux.service']);
+    assert.deepEqual(diffSnapshots(before, h.snapshot()), [
+      '+run/crimux',
+      '+var/lib/crimux',
+      '+var/lib/crimux/crimux.db',
+    ]);
+    assert.deepEqual(h.calls('systemctl'), [
+      'stop crimux.service',
+      'disable crimux.service',
+      'daemon-reload',
+      'reset-failed crimux.service',
+    ]);
     assert.deepEqual(h.calls('kubectl'), [
       'label node node-1 --overwrite crimux.io/installed- crimux.io/backends- crimux.io/runc- crimux.io/vm- crimux.io/docker- crimux.io/rkt-',
     ]);
@@ -97,13 +146,19 @@ describe('install.sh / uninstall.sh on a scratch host', () => {
     const before = h.snapshot();
     let r = h.run('install.sh', [], { NODE_IP: '10.1.2.3' });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /qemu-system-x86_64 \(package qemu-system-x86\).*dockerd \(package docker\.io\).*systemd-nspawn \(package systemd-container\)/);
+    assert.match(
+      r.stderr,
+      /qemu-system-x86_64 \(package qemu-system-x86\).*dockerd \(package docker\.io\).*systemd-nspawn \(package systemd-container\)/,
+    );
 
     r = h.run('install.sh');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /uses @NODE_IP@ but NODE_IP is not set/);
 
-    fs.writeFileSync(path.join(h.configMount, 'crimux.json'), BASE_CONFIG.replace('"logLevel": "info"', '"logLevel": "loud"'));
+    fs.writeFileSync(
+      path.join(h.configMount, 'crimux.json'),
+      BASE_CONFIG.replace('"logLevel": "info"', '"logLevel": "loud"'),
+    );
     r = h.run('install.sh');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /config rejected by crimux config check: .*logLevel/s);
@@ -149,8 +204,10 @@ describe('install.sh / uninstall.sh on a scratch host', () => {
   test('uninstall refuses while the kubelet points at crimux (config file or command line), unless --force', () => {
     const h = host();
     ok(h.run('install.sh'), 'install');
-    fs.writeFileSync(path.join(h.root, 'var/lib/kubelet/config.yaml'),
-      'kind: KubeletConfiguration\ncontainerRuntimeEndpoint: unix:///run/crimux/crimux.sock\n');
+    fs.writeFileSync(
+      path.join(h.root, 'var/lib/kubelet/config.yaml'),
+      'kind: KubeletConfiguration\ncontainerRuntimeEndpoint: unix:///run/crimux/crimux.sock\n',
+    );
     let r = h.run('uninstall.sh');
     assert.equal(r.status, 3);
     assert.match(r.stderr, /the kubelet uses \/run\/crimux\/crimux\.sock \(\/var\/lib\/kubelet\/config\.yaml\)/);
@@ -159,7 +216,10 @@ describe('install.sh / uninstall.sh on a scratch host', () => {
     fs.rmSync(path.join(h.root, 'var/lib/kubelet/config.yaml'));
     fs.mkdirSync(path.join(h.proc, '4242'));
     fs.writeFileSync(path.join(h.proc, '4242/comm'), 'kubelet\n');
-    fs.writeFileSync(path.join(h.proc, '4242/cmdline'), ['/usr/bin/kubelet', '--container-runtime-endpoint=unix:///run/crimux/crimux.sock', ''].join('\0'));
+    fs.writeFileSync(
+      path.join(h.proc, '4242/cmdline'),
+      ['/usr/bin/kubelet', '--container-runtime-endpoint=unix:///run/crimux/crimux.sock', ''].join('\0'),
+    );
     r = h.run('uninstall.sh');
     assert.equal(r.status, 3);
     assert.match(r.stderr, /command line/);
@@ -172,7 +232,10 @@ describe('install.sh / uninstall.sh on a scratch host', () => {
     const h = host();
     ok(h.run('install.sh'), 'install');
     const mountinfo = path.join(h.dir, 'mountinfo');
-    fs.writeFileSync(mountinfo, '101 25 0:52 / /var/lib/crimux/snapshots/abc/merged rw,relatime - overlay overlay rw\n');
+    fs.writeFileSync(
+      mountinfo,
+      '101 25 0:52 / /var/lib/crimux/snapshots/abc/merged rw,relatime - overlay overlay rw\n',
+    );
     const r = h.run('uninstall.sh', ['--purge'], { MOUNTINFO: mountinfo });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--purge refused: still mounted .*\/var\/lib\/crimux\/snapshots\/abc\/merged/);

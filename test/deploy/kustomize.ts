@@ -27,10 +27,12 @@ export function objectId(o: KObject): string {
 
 /** All YAML documents of a file, empty ones skipped. */
 export function loadYamlDocs(file: string): unknown[] {
-  return YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => {
-    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return d.toJS() as unknown;
-  }).filter((d) => d !== null && d !== undefined);
+  return YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'))
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+      return d.toJS() as unknown;
+    })
+    .filter((d) => d !== null && d !== undefined);
 }
 
 function asObject(v: unknown, where: string): JsonObject {
@@ -63,7 +65,8 @@ export function build(dir: string): KObject[] {
     if (fs.statSync(p).isDirectory()) out.push(...build(p));
     else out.push(...loadYamlDocs(p).map((d, i) => asKObject(d, `${p}#${i}`)));
   }
-  for (const g of (k.configMapGenerator as Json[] | undefined) ?? []) out.push(generateConfigMap(dir, asObject(g, file)));
+  for (const g of (k.configMapGenerator as Json[] | undefined) ?? [])
+    out.push(generateConfigMap(dir, asObject(g, file)));
   const ids = new Set<string>();
   for (const o of out) {
     if (ids.has(objectId(o))) throw new Error(`${file}: ${objectId(o)} is defined twice`);
@@ -113,10 +116,16 @@ function applyPatch(dir: string, p: JsonObject, objects: KObject[]): void {
     for (const o of matches) applyJson6902(o as unknown as JsonObject, body, file);
     return;
   }
-  if (p.target !== undefined) throw new Error(`${file}: strategic-merge patches are matched by their own kind/name here`);
+  if (p.target !== undefined)
+    throw new Error(`${file}: strategic-merge patches are matched by their own kind/name here`);
   const patch = asKObject(body, file);
-  const o = objects.find((x) => x.apiVersion === patch.apiVersion && x.kind === patch.kind &&
-    x.metadata.name === patch.metadata.name && (x.metadata.namespace ?? '') === (patch.metadata.namespace ?? ''));
+  const o = objects.find(
+    (x) =>
+      x.apiVersion === patch.apiVersion &&
+      x.kind === patch.kind &&
+      x.metadata.name === patch.metadata.name &&
+      (x.metadata.namespace ?? '') === (patch.metadata.namespace ?? ''),
+  );
   if (!o) throw new Error(`${file}: no ${patch.kind} ${patch.metadata.name} to patch`);
   mergeMaps(o as unknown as JsonObject, patch as unknown as JsonObject, file);
 }
@@ -137,13 +146,17 @@ function applyJson6902(doc: JsonObject, ops: Json[], where: string): void {
   for (const raw of ops) {
     const op = asObject(raw, where);
     onlyKeys(op, ['op', 'path', 'value'], where);
-    const tokens = String(op.path).split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const tokens = String(op.path)
+      .split('/')
+      .slice(1)
+      .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = tokens.pop();
     if (last === undefined) throw new Error(`${where}: empty path`);
     let parent: Json = doc;
     for (const t of tokens) {
       const next: Json | undefined = Array.isArray(parent) ? parent[Number(t)] : (parent as JsonObject)[t];
-      if (next === undefined || next === null || typeof next !== 'object') throw new Error(`${where}: ${String(op.path)} does not exist`);
+      if (next === undefined || next === null || typeof next !== 'object')
+        throw new Error(`${where}: ${String(op.path)} does not exist`);
       parent = next;
     }
     const container = parent as JsonObject | Json[];
@@ -151,7 +164,8 @@ function applyJson6902(doc: JsonObject, ops: Json[], where: string): void {
     const get = (): Json | undefined => (Array.isArray(container) ? container[Number(last)] : container[last]);
     switch (op.op) {
       case 'test':
-        if (JSON.stringify(get()) !== JSON.stringify(op.value)) throw new Error(`${where}: test of ${String(op.path)} failed`);
+        if (JSON.stringify(get()) !== JSON.stringify(op.value))
+          throw new Error(`${where}: test of ${String(op.path)} failed`);
         break;
       case 'remove':
         if (!has) throw new Error(`${where}: remove of missing ${String(op.path)}`);
@@ -164,7 +178,8 @@ function applyJson6902(doc: JsonObject, ops: Json[], where: string): void {
         else container[last] = op.value as Json;
         break;
       case 'add':
-        if (Array.isArray(container)) container.splice(last === '-' ? container.length : Number(last), 0, op.value as Json);
+        if (Array.isArray(container))
+          container.splice(last === '-' ? container.length : Number(last), 0, op.value as Json);
         else container[last] = op.value as Json;
         break;
       default:

@@ -20,7 +20,10 @@ const SCRIPTS = [
 describe('deploy/ static checks', () => {
   test('the Dockerfile lints clean, and the linter does flag a broken one', () => {
     const text = fs.readFileSync(DOCKERFILE, 'utf8');
-    assert.deepEqual(validate(text).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
+    assert.deepEqual(
+      validate(text).map((d) => `${d.range.start.line + 1}: ${d.message}`),
+      [],
+    );
     assert.ok(validate('FROM\nCOPY\n').length > 0, 'dockerfile-utils found nothing wrong in a broken Dockerfile');
   });
 
@@ -28,11 +31,17 @@ describe('deploy/ static checks', () => {
     const text = fs.readFileSync(DOCKERFILE, 'utf8').replace(/\\\n/g, ' ');
     const sources = [...text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] ?? '').trim().split(/\s+/));
     assert.ok(sources.includes('src') && sources.includes('deploy/installer/'), `parsed ${sources.join(', ')}`);
-    const allowed = fs.readFileSync(path.join(DEPLOY, 'image/Dockerfile.dockerignore'), 'utf8')
-      .split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+    const allowed = fs
+      .readFileSync(path.join(DEPLOY, 'image/Dockerfile.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('!'))
+      .map((l) => l.slice(1));
     for (const s of sources) {
       assert.ok(fs.existsSync(path.join(REPO, s)), `COPY source ${s} does not exist`);
-      assert.ok(allowed.some((a) => s.replace(/\/$/, '') === a || s.startsWith(`${a}/`)), `COPY source ${s} is excluded by Dockerfile.dockerignore`);
+      assert.ok(
+        allowed.some((a) => s.replace(/\/$/, '') === a || s.startsWith(`${a}/`)),
+        `COPY source ${s} is excluded by Dockerfile.dockerignore`,
+      );
     }
   });
 
@@ -64,8 +73,10 @@ describe('deploy/ static checks', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
-  test('the metrics proxy is valid JavaScript for the image\'s node', () => {
-    const r = spawnSync(process.execPath, ['--check', path.join(DEPLOY, 'installer/metrics-proxy.js')], { encoding: 'utf8' });
+  test("the metrics proxy is valid JavaScript for the image's node", () => {
+    const r = spawnSync(process.execPath, ['--check', path.join(DEPLOY, 'installer/metrics-proxy.js')], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
   });
 });

@@ -51,10 +51,20 @@ describe('deploy/ manifests', () => {
     for (const [root, objects] of built) assert.ok(objects.length > 0, `${root} built nothing`);
     const ids = everything.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(ids, [
-      'ClusterRole/crimux-installer', 'ClusterRoleBinding/crimux-installer', 'ConfigMap/crimux-config',
-      'ConfigMap/crimux-grafana-dashboard', 'DaemonSet/crimux-installer', 'Namespace/crimux-system',
-      'PrometheusRule/crimux', 'RuntimeClass/crimux-docker', 'RuntimeClass/crimux-rkt', 'RuntimeClass/crimux-runc',
-      'RuntimeClass/crimux-vm', 'Service/crimux-metrics', 'ServiceAccount/crimux-installer', 'ServiceMonitor/crimux',
+      'ClusterRole/crimux-installer',
+      'ClusterRoleBinding/crimux-installer',
+      'ConfigMap/crimux-config',
+      'ConfigMap/crimux-grafana-dashboard',
+      'DaemonSet/crimux-installer',
+      'Namespace/crimux-system',
+      'PrometheusRule/crimux',
+      'RuntimeClass/crimux-docker',
+      'RuntimeClass/crimux-rkt',
+      'RuntimeClass/crimux-runc',
+      'RuntimeClass/crimux-vm',
+      'Service/crimux-metrics',
+      'ServiceAccount/crimux-installer',
+      'ServiceMonitor/crimux',
     ]);
   });
 
@@ -67,7 +77,11 @@ describe('deploy/ manifests', () => {
     for (const [root, objects] of built) {
       const r = spawnSync('kubectl', ['kustomize', path.join(DEPLOY, root)], { encoding: 'utf8', timeout: 60_000 });
       assert.equal(r.status, 0, `kubectl kustomize ${root}: ${r.stderr}`);
-      const theirs = new Map(YAML.parseAllDocuments(r.stdout).map((d) => d.toJS() as KObject).map((o) => [objectId(o), o]));
+      const theirs = new Map(
+        YAML.parseAllDocuments(r.stdout)
+          .map((d) => d.toJS() as KObject)
+          .map((o) => [objectId(o), o]),
+      );
       const ours = new Map(objects.map((o) => [objectId(o), o]));
       assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort(), root);
       for (const [id, o] of ours) assert.deepEqual(o, theirs.get(id), `${root}: ${id}`);
@@ -86,7 +100,9 @@ describe('deploy/ manifests', () => {
     // The schema check itself is live: a wrong type and a missing required field are refused.
     const vm = structuredClone(find(everything, 'RuntimeClass', 'crimux-vm'));
     assert.throws(() => validateObject({ ...vm, handler: undefined } as unknown as KObject), /handler/);
-    const rule = structuredClone(find(everything, 'PrometheusRule', 'crimux')) as KObject & { spec: { groups: { rules: { for?: string }[] }[] } };
+    const rule = structuredClone(find(everything, 'PrometheusRule', 'crimux')) as KObject & {
+      spec: { groups: { rules: { for?: string }[] }[] };
+    };
     const first = rule.spec.groups[0]?.rules[0];
     if (first) first.for = 'five minutes';
     assert.throws(() => validateObject(rule), /for/);
@@ -94,12 +110,23 @@ describe('deploy/ manifests', () => {
   });
 
   test('the installer DaemonSet is privileged, hostPID, mounts the host dirs and runs deploy/installer', () => {
-    const ds = find(everything, 'DaemonSet', 'crimux-installer') as KObject & { spec: { template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> } } };
+    const ds = find(everything, 'DaemonSet', 'crimux-installer') as KObject & {
+      spec: { template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> } };
+    };
     const pod = ds.spec.template.spec as {
-      hostPID: boolean; hostNetwork: boolean; serviceAccountName: string;
-      containers: { name: string; image: string; command: string[]; ports?: { name: string; containerPort: number }[];
-        securityContext?: { privileged?: boolean }; lifecycle?: { preStop?: { exec: { command: string[] } } };
-        volumeMounts?: { name: string; mountPath: string }[]; env?: { name: string; value?: string }[] }[];
+      hostPID: boolean;
+      hostNetwork: boolean;
+      serviceAccountName: string;
+      containers: {
+        name: string;
+        image: string;
+        command: string[];
+        ports?: { name: string; containerPort: number }[];
+        securityContext?: { privileged?: boolean };
+        lifecycle?: { preStop?: { exec: { command: string[] } } };
+        volumeMounts?: { name: string; mountPath: string }[];
+        env?: { name: string; value?: string }[];
+      }[];
       volumes: { name: string; hostPath?: { path: string } }[];
     };
     assert.equal(pod.hostPID, true);
@@ -110,7 +137,10 @@ describe('deploy/ manifests', () => {
     const hostPaths = new Map(pod.volumes.filter((v) => v.hostPath).map((v) => [v.name, v.hostPath?.path]));
     const mounted = (installer.volumeMounts ?? []).map((m) => [hostPaths.get(m.name), m.mountPath]);
     for (const dir of ['/opt', '/etc', '/run', '/var/lib', '/var/log']) {
-      assert.ok(mounted.some(([h, m]) => h === dir && m === `/host${dir}`), `${dir} is not mounted at /host${dir}`);
+      assert.ok(
+        mounted.some(([h, m]) => h === dir && m === `/host${dir}`),
+        `${dir} is not mounted at /host${dir}`,
+      );
     }
     assert.ok(installer.env?.some((e) => e.name === 'ROOT' && e.value === '/host'));
     // The scripts the pod runs are the ones in deploy/installer (the image copies that directory there).
@@ -118,42 +148,64 @@ describe('deploy/ manifests', () => {
     assert.ok(fs.existsSync(script(installer.command[0])));
     assert.ok(fs.existsSync(script(installer.lifecycle?.preStop?.exec.command[0])));
     assert.match(installer.lifecycle?.preStop?.exec.command[0] ?? '', /uninstall\.sh$/);
-    const version = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-    for (const c of pod.containers) assert.equal(c.image, `crimux/crimux:${version}`, `${c.name} image tag is not package.json's version`);
+    const version = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string })
+      .version;
+    for (const c of pod.containers)
+      assert.equal(c.image, `crimux/crimux:${version}`, `${c.name} image tag is not package.json's version`);
     assert.equal(find(everything, 'ClusterRoleBinding', 'crimux-installer').subjects instanceof Array, true);
     assert.equal(pod.serviceAccountName, 'crimux-installer');
   });
 
   test('Service, ServiceMonitor and PodMonitor select the installer pods and a port that exists', () => {
     const ds = find(everything, 'DaemonSet', 'crimux-installer') as unknown as {
-      spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: { name: string; containerPort: number }[] }[] } } };
+      spec: {
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { containers: { ports?: { name: string; containerPort: number }[] }[] };
+        };
+      };
     };
     const podLabels = ds.spec.template.metadata.labels;
     const ports = ds.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
     const svc = find(everything, 'Service', 'crimux-metrics') as unknown as {
-      metadata: { labels: Record<string, string> }; spec: { selector: Record<string, string>; ports: { name: string; targetPort: number }[] };
+      metadata: { labels: Record<string, string> };
+      spec: { selector: Record<string, string>; ports: { name: string; targetPort: number }[] };
     };
     const subset = (want: Record<string, string>, have: Record<string, string>): boolean =>
       Object.entries(want).every(([k, v]) => have[k] === v);
     assert.ok(subset(svc.spec.selector, podLabels), 'Service selects no installer pod');
     assert.ok(ports.some((p) => p.name === 'metrics' && p.containerPort === svc.spec.ports[0]?.targetPort));
-    const sm = find(everything, 'ServiceMonitor', 'crimux') as unknown as { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] } };
+    const sm = find(everything, 'ServiceMonitor', 'crimux') as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    };
     assert.ok(subset(sm.spec.selector.matchLabels, svc.metadata.labels), 'ServiceMonitor selects no Service');
     assert.ok(sm.spec.endpoints.every((e) => svc.spec.ports.some((p) => p.name === e.port)));
-    const [pm] = loadYamlDocs(path.join(DEPLOY, 'monitoring/podmonitor.yaml')) as { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] } }[];
+    const [pm] = loadYamlDocs(path.join(DEPLOY, 'monitoring/podmonitor.yaml')) as {
+      spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] };
+    }[];
     assert.ok(pm && subset(pm.spec.selector.matchLabels, podLabels), 'PodMonitor selects no installer pod');
     assert.ok(pm.spec.podMetricsEndpoints.every((e) => ports.some((p) => p.name === e.port)));
 
     // The overlay drops the sidecar and points the Service at the daemon's own port, which its config binds.
-    const ovDs = find(overlay, 'DaemonSet', 'crimux-installer') as unknown as { spec: { template: { spec: { containers: { name: string }[] } } } };
-    assert.deepEqual(ovDs.spec.template.spec.containers.map((c) => c.name), ['installer']);
-    const ovSvc = find(overlay, 'Service', 'crimux-metrics') as unknown as { spec: { ports: { targetPort: number }[] } };
+    const ovDs = find(overlay, 'DaemonSet', 'crimux-installer') as unknown as {
+      spec: { template: { spec: { containers: { name: string }[] } } };
+    };
+    assert.deepEqual(
+      ovDs.spec.template.spec.containers.map((c) => c.name),
+      ['installer'],
+    );
+    const ovSvc = find(overlay, 'Service', 'crimux-metrics') as unknown as {
+      spec: { ports: { targetPort: number }[] };
+    };
     const ovCfg = JSON.parse(configData(overlay, 'crimux.json')) as { metrics: { address: string } };
     assert.equal(ovCfg.metrics.address, `@NODE_IP@:${ovSvc.spec.ports[0]?.targetPort}`);
   });
 
-  test('the shipped configs pass crimux config check; the CNI conflist is the repository\'s', () => {
-    for (const [name, objects] of [['base', built.get('base') ?? []], ['overlay', overlay]] as const) {
+  test("the shipped configs pass crimux config check; the CNI conflist is the repository's", () => {
+    for (const [name, objects] of [
+      ['base', built.get('base') ?? []],
+      ['overlay', overlay],
+    ] as const) {
       const r = crimux('config', 'check', renderedConfig(objects, name));
       assert.equal(r.status, 0, `${name}: ${r.out}`);
       const conflist = JSON.parse(configData(objects, '10-crimux.conflist')) as unknown;
@@ -164,10 +216,18 @@ describe('deploy/ manifests', () => {
   test('each RuntimeClass routes to its backend under the overlay config (crimux route --explain)', () => {
     const config = renderedConfig(overlay, 'overlay-route');
     const pod = path.join(REPO, 'config/examples/pod-untrusted.json');
-    const classes = everything.filter((o) => o.kind === 'RuntimeClass') as unknown as
-      { metadata: { name: string }; handler: string; scheduling: { nodeSelector: Record<string, string> }; overhead?: { podFixed: Record<string, string> } }[];
-    assert.deepEqual(classes.map((c) => `${c.metadata.name}=${c.handler}`).sort(),
-      ['crimux-docker=docker', 'crimux-rkt=rkt', 'crimux-runc=runc', 'crimux-vm=vm']);
+    const classes = everything.filter((o) => o.kind === 'RuntimeClass') as unknown as {
+      metadata: { name: string };
+      handler: string;
+      scheduling: { nodeSelector: Record<string, string> };
+      overhead?: { podFixed: Record<string, string> };
+    }[];
+    assert.deepEqual(classes.map((c) => `${c.metadata.name}=${c.handler}`).sort(), [
+      'crimux-docker=docker',
+      'crimux-rkt=rkt',
+      'crimux-runc=runc',
+      'crimux-vm=vm',
+    ]);
     for (const rc of classes) {
       // Scheduled only where the installer labelled the node with this backend.
       assert.deepEqual(rc.scheduling.nodeSelector, { [`crimux.io/${rc.handler}`]: 'true' });
@@ -180,7 +240,7 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(vm?.overhead?.podFixed, { memory: '160Mi', cpu: '250m' });
   });
 
-  test('the kubelet snippets point at the daemon\'s socket with the cgroup driver it reports', () => {
+  test("the kubelet snippets point at the daemon's socket with the cgroup driver it reports", () => {
     const socket = (JSON.parse(configData(everything, 'crimux.json')) as { socket: { path: string } }).socket.path;
     const [kc] = loadYamlDocs(path.join(DEPLOY, 'kubelet/kubelet-config.yaml')) as Record<string, string>[];
     assert.equal(kc?.kind, 'KubeletConfiguration');
@@ -194,9 +254,14 @@ describe('deploy/ manifests', () => {
     assert.ok(flags.includes('--cgroup-driver=cgroupfs'));
   });
 
-  test('the plain Prometheus scrape config keeps the installer pods\' metrics port and sets job and node', () => {
-    const [doc] = loadYamlDocs(path.join(DEPLOY, 'monitoring/scrape-config.yaml')) as
-      { scrape_configs: { job_name: string; metrics_path: string; relabel_configs: { target_label?: string; regex?: string; action?: string }[] }[] }[];
+  test("the plain Prometheus scrape config keeps the installer pods' metrics port and sets job and node", () => {
+    const [doc] = loadYamlDocs(path.join(DEPLOY, 'monitoring/scrape-config.yaml')) as {
+      scrape_configs: {
+        job_name: string;
+        metrics_path: string;
+        relabel_configs: { target_label?: string; regex?: string; action?: string }[];
+      }[];
+    }[];
     const job = doc?.scrape_configs[0];
     assert.equal(job?.job_name, 'crimux');
     assert.equal(job?.metrics_path, '/metrics');

@@ -47,7 +47,9 @@ interface Rule {
   expr: string;
   annotations?: Record<string, string>;
 }
-const rules = (find(everything, 'PrometheusRule', 'crimux').spec as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules = (find(everything, 'PrometheusRule', 'crimux').spec as { groups: { rules: Rule[] }[] }).groups.flatMap(
+  (g) => g.rules,
+);
 
 const refsIn = (s: string, re: RegExp): string[] => [...s.matchAll(re)].map((m) => m[1] ?? '');
 const queries: Query[] = [
@@ -57,7 +59,11 @@ const queries: Query[] = [
     refs: Object.values(r.annotations ?? {}).flatMap((a) => refsIn(a, /\$labels\.(\w+)/g)),
   })),
   ...dashboard.panels.flatMap((p) =>
-    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: substituteGrafana(t.expr), refs: refsIn(t.legendFormat ?? '', /\{\{\s*(\w+)\s*\}\}/g) })),
+    (p.targets ?? []).map((t) => ({
+      where: `panel "${p.title}"`,
+      expr: substituteGrafana(t.expr),
+      refs: refsIn(t.legendFormat ?? '', /\{\{\s*(\w+)\s*\}\}/g),
+    })),
   ),
   ...dashboard.templating.list.flatMap((v) => {
     const q = typeof v.query === 'string' ? v.query : v.query?.query;
@@ -89,14 +95,17 @@ function exportedNames(text: string): Set<string> {
     const type = /^# TYPE (\S+) (\w+)/.exec(line);
     if (type?.[1]) {
       names.add(type[1]);
-      const suffixes = type[2] === 'histogram' ? ['_bucket', '_sum', '_count'] : type[2] === 'summary' ? ['_sum', '_count'] : [];
+      const suffixes =
+        type[2] === 'histogram' ? ['_bucket', '_sum', '_count'] : type[2] === 'summary' ? ['_sum', '_count'] : [];
       for (const s of suffixes) names.add(type[1] + s);
     } else if (/^[a-zA-Z_:]/.test(line)) names.add(line.split(/[{ ]/)[0] ?? '');
   }
   return names;
 }
 
-const RPCS = [...fs.readFileSync(path.join(REPO, 'proto/runtime/v1/api.proto'), 'utf8').matchAll(/^\s*rpc (\w+)\(/gm)].map((m) => m[1] ?? '');
+const RPCS = [
+  ...fs.readFileSync(path.join(REPO, 'proto/runtime/v1/api.proto'), 'utf8').matchAll(/^\s*rpc (\w+)\(/gm),
+].map((m) => m[1] ?? '');
 const GRPC_CODES = Object.keys(grpc.status).filter((k) => Number.isNaN(Number(k)));
 
 let daemon: DaemonHandle | undefined;
@@ -132,7 +141,10 @@ describe('alert rules and dashboard against a live /metrics', () => {
     await daemon.rt('Status', {});
     await daemon.rt('ListPodSandbox', {});
     await assert.rejects(
-      daemon.rt('RunPodSandbox', { config: { metadata: { name: 'p', namespace: 'deploy-test', uid: 'u1', attempt: 0 } }, runtime_handler: 'no-such-handler' }),
+      daemon.rt('RunPodSandbox', {
+        config: { metadata: { name: 'p', namespace: 'deploy-test', uid: 'u1', attempt: 0 } },
+        runtime_handler: 'no-such-handler',
+      }),
       (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT,
     );
     await startProxy(daemon.metricsAddress);
@@ -146,7 +158,10 @@ describe('alert rules and dashboard against a live /metrics', () => {
   });
 
   test('the metrics proxy forwards only /metrics, /healthz and /readyz, read-only', async () => {
-    assert.match(exposition, /^crimux_cri_requests_total\{method="RunPodSandbox",backend="none",code="INVALID_ARGUMENT"\} 1$/m);
+    assert.match(
+      exposition,
+      /^crimux_cri_requests_total\{method="RunPodSandbox",backend="none",code="INVALID_ARGUMENT"\} 1$/m,
+    );
     assert.equal((await fetch(`http://${proxyAddress}/healthz`)).status, 200);
     assert.equal((await fetch(`http://${proxyAddress}/config`)).status, 404);
     assert.equal((await fetch(`http://${proxyAddress}/metrics`, { method: 'POST' })).status, 404);
@@ -161,7 +176,10 @@ describe('alert rules and dashboard against a live /metrics', () => {
       assert.deepEqual(parsed.errors, [], `${q.where}: ${q.expr}`);
       assert.ok(parsed.selectors.length > 0, `${q.where} selects nothing`);
       for (const s of parsed.selectors) {
-        assert.ok(exported.has(s.metric) || PROMETHEUS_SERIES.has(s.metric), `${q.where}: ${s.metric} is not exported by crimux`);
+        assert.ok(
+          exported.has(s.metric) || PROMETHEUS_SERIES.has(s.metric),
+          `${q.where}: ${s.metric} is not exported by crimux`,
+        );
       }
     }
   });
@@ -181,11 +199,13 @@ describe('alert rules and dashboard against a live /metrics', () => {
       }
       for (const g of parsed.groupings) {
         const ok = new Set(g.metrics.flatMap((m) => allowed(m) ?? []));
-        for (const l of g.labels) assert.ok(ok.has(l), `${q.where}: groups by ${l}, which ${g.metrics.join(', ')} lack`);
+        for (const l of g.labels)
+          assert.ok(ok.has(l), `${q.where}: groups by ${l}, which ${g.metrics.join(', ')} lack`);
       }
       // What survives the outermost aggregation (or every label of the selected metrics) is what can be shown.
       const result = parsed.groupings[0]?.labels ?? parsed.selectors.flatMap((s) => allowed(s.metric) ?? TARGET_LABELS);
-      for (const r of q.refs) assert.ok(result.includes(r), `${q.where}: refers to label ${r}, not in the result (${result.join(', ')})`);
+      for (const r of q.refs)
+        assert.ok(result.includes(r), `${q.where}: refers to label ${r}, not in the result (${result.join(', ')})`);
     };
     for (const q of queries) check(q, parseQuery(q.expr));
   });
@@ -196,12 +216,16 @@ describe('alert rules and dashboard against a live /metrics', () => {
         for (const m of s.matchers) {
           const values = m.op.includes('~') ? m.value.split('|') : [m.value];
           if (m.label === 'code') {
-            for (const v of values) assert.ok(GRPC_CODES.includes(v), `${q.where}: code "${v}" is not a gRPC status name`);
+            for (const v of values)
+              assert.ok(GRPC_CODES.includes(v), `${q.where}: code "${v}" is not a gRPC status name`);
           }
           if (m.label === 'method') {
             for (const v of values) {
               const re = new RegExp(`^(?:${v})$`);
-              assert.ok(RPCS.some((r) => re.test(r)), `${q.where}: method "${v}" matches no CRI RPC`);
+              assert.ok(
+                RPCS.some((r) => re.test(r)),
+                `${q.where}: method "${v}" matches no CRI RPC`,
+              );
             }
           }
         }
@@ -211,14 +235,27 @@ describe('alert rules and dashboard against a live /metrics', () => {
 
   test('the rules and the dashboard cover what the deployment issue asks for', () => {
     const metricsOf = (where: RegExp): Set<string> =>
-      new Set(queries.filter((q) => where.test(q.where)).flatMap((q) => parseQuery(q.expr).selectors.map((s) => s.metric)));
+      new Set(
+        queries.filter((q) => where.test(q.where)).flatMap((q) => parseQuery(q.expr).selectors.map((s) => s.metric)),
+      );
     const inRules = metricsOf(/^alert /);
-    for (const m of ['crimux_backend_up', 'crimux_reconcile_repairs_total', 'crimux_cri_requests_total', 'crimux_cri_request_duration_seconds_bucket']) {
+    for (const m of [
+      'crimux_backend_up',
+      'crimux_reconcile_repairs_total',
+      'crimux_cri_requests_total',
+      'crimux_cri_request_duration_seconds_bucket',
+    ]) {
       assert.ok(inRules.has(m), `no alert uses ${m}`);
     }
     const inDashboard = metricsOf(/^panel /);
-    for (const m of ['crimux_cri_requests_total', 'crimux_cri_request_duration_seconds_bucket', 'crimux_sandboxes',
-      'crimux_routing_decisions_total', 'crimux_image_pulls_total', 'crimux_image_pull_duration_seconds_bucket']) {
+    for (const m of [
+      'crimux_cri_requests_total',
+      'crimux_cri_request_duration_seconds_bucket',
+      'crimux_sandboxes',
+      'crimux_routing_decisions_total',
+      'crimux_image_pulls_total',
+      'crimux_image_pull_duration_seconds_bucket',
+    ]) {
       assert.ok(inDashboard.has(m), `no dashboard panel shows ${m}`);
     }
   });
@@ -242,7 +279,10 @@ describe('alert rules and dashboard against a live /metrics', () => {
       }
     }
     // The file in the repository is what the ConfigMap carries.
-    assert.deepEqual(dashboard, JSON.parse(fs.readFileSync(path.join(DEPLOY, 'monitoring/dashboards/crimux.json'), 'utf8')));
+    assert.deepEqual(
+      dashboard,
+      JSON.parse(fs.readFileSync(path.join(DEPLOY, 'monitoring/dashboards/crimux.json'), 'utf8')),
+    );
   });
 
   test('with the daemon gone, the proxy answers 502 (Prometheus records up == 0: CrimuxDown)', async () => {

@@ -4,7 +4,11 @@
  * against the API's OpenAPI schema (types, required fields, formats such as durations and quantities); like the
  * API server without strict field validation, it does not reject unknown fields.
  */
-import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import {
+  PodMonitor,
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { RuntimeClass } from 'kubernetes-models/node.k8s.io/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';

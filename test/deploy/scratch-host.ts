@@ -56,7 +56,14 @@ export function createScratchHost(opts: ScratchOptions): ScratchHost {
   const state = path.join(dir, 'fake-state');
 
   // A node as found before crimux: the usual top-level dirs, systemd's unit dir, some unrelated files.
-  for (const d of ['etc/systemd/system/multi-user.target.wants', 'opt/other', 'run', 'var/lib/kubelet', 'var/log', 'usr/bin']) {
+  for (const d of [
+    'etc/systemd/system/multi-user.target.wants',
+    'opt/other',
+    'run',
+    'var/lib/kubelet',
+    'var/log',
+    'usr/bin',
+  ]) {
     fs.mkdirSync(path.join(root, d), { recursive: true });
   }
   fs.writeFileSync(path.join(root, 'etc/hostname'), 'node-1\n');
@@ -69,7 +76,7 @@ export function createScratchHost(opts: ScratchOptions): ScratchHost {
   // The image's tree: what the Dockerfile puts in /opt/crimux (node is a stand-in; tests run NODE=this node).
   const tsxApi = require.resolve('tsx/cjs/api');
   const shim = [
-    '// Test stand-in for the built CLI: runs the checkout\'s TypeScript CLI through tsx.',
+    "// Test stand-in for the built CLI: runs the checkout's TypeScript CLI through tsx.",
     `require(${JSON.stringify(tsxApi)}).register();`,
     `const { main } = require(${JSON.stringify(path.join(REPO, 'src/cli/main.ts'))});`,
     'main(process.argv.slice(2)).then((code) => { process.exitCode = code; });',

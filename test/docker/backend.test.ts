@@ -15,7 +15,19 @@ import { isNetnsMount } from '../../src/network';
 import { ensureDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX, HTTP } from '../fixtures/images';
-import { containerConfig, ctx, deps, dockerNames, eventually, handlerSpec, makeEnv, newId, sandboxConfig, testLogger, type TestEnv } from './env';
+import {
+  containerConfig,
+  ctx,
+  deps,
+  dockerNames,
+  eventually,
+  handlerSpec,
+  makeEnv,
+  newId,
+  sandboxConfig,
+  testLogger,
+  type TestEnv,
+} from './env';
 
 const log = testLogger();
 const SLOT = 1;
@@ -68,9 +80,19 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     await backend.runPodSandbox(ctx(log), { id, handler: handlerSpec(env.config), config });
     return { id, config };
   };
-  const runContainer = async (pod: { id: string; config: ReturnType<typeof sandboxConfig> }, name: string, image: string, o = {}) => {
+  const runContainer = async (
+    pod: { id: string; config: ReturnType<typeof sandboxConfig> },
+    name: string,
+    image: string,
+    o = {},
+  ) => {
     const id = newId();
-    await backend.createContainer(ctx(log), { id, sandboxId: pod.id, config: containerConfig(name, image, o), sandboxConfig: pod.config });
+    await backend.createContainer(ctx(log), {
+      id,
+      sandboxId: pod.id,
+      config: containerConfig(name, image, o),
+      sandboxConfig: pod.config,
+    });
     await backend.startContainer(ctx(log), id);
     return id;
   };
@@ -79,15 +101,23 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     const images = await backend.images.list(ctx(log));
     const busybox = images.find((i) => i.repo_tags?.includes(BUSYBOX.ref));
     assert.ok(busybox, 'busybox listed as docker.io/library/busybox:1.36');
-    assert.ok(busybox.repo_digests?.every((d) => d.startsWith('docker.io/library/busybox@sha256:')), String(busybox.repo_digests));
+    assert.ok(
+      busybox.repo_digests?.every((d) => d.startsWith('docker.io/library/busybox@sha256:')),
+      String(busybox.repo_digests),
+    );
     assert.ok(!images.some((i) => i.repo_tags?.some((t) => t.startsWith('127.0.0.1:'))), 'endpoint tags are hidden');
     const fs1 = await backend.images.fsInfo(ctx(log));
     assert.ok(Number(fs1.imageFilesystems[0]?.used_bytes?.value) > 0);
   });
 
   it('runs a CNI pod whose containers serve, log in CRI format, exec and stop with exit codes', async () => {
-    const pod = await runPod('web', { ports: [{ protocol: 'TCP', container_port: HTTP.port, host_port: 18190 + SLOT, host_ip: '' }] });
-    const names = await dockerNames(`io.crimux.sandbox-id=${pod.id}`).then(async (c) => [...c, ...(await dockerNames(`io.crimux.id=${pod.id}`))]);
+    const pod = await runPod('web', {
+      ports: [{ protocol: 'TCP', container_port: HTTP.port, host_port: 18190 + SLOT, host_ip: '' }],
+    });
+    const names = await dockerNames(`io.crimux.sandbox-id=${pod.id}`).then(async (c) => [
+      ...c,
+      ...(await dockerNames(`io.crimux.id=${pod.id}`)),
+    ]);
     assert.deepEqual(names, [`k8s_POD_web_default_${pod.config.metadata?.uid}_0`]);
     const st = await backend.podSandboxStatus(ctx(log), pod.id, true);
     assert.equal(st.status.state, 'SANDBOX_READY');
@@ -97,45 +127,65 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     assert.ok(await isNetnsMount(netns), 'netns pinned');
 
     const web = await runContainer(pod, 'http', HTTP.ref);
-    const body = await eventually(async () => (await fetchTcp(ip, HTTP.port)).includes(HTTP.bodyPrefix) && fetchTcp(ip, HTTP.port), 20_000, 'pod answers');
+    const body = await eventually(
+      async () => (await fetchTcp(ip, HTTP.port)).includes(HTTP.bodyPrefix) && fetchTcp(ip, HTTP.port),
+      20_000,
+      'pod answers',
+    );
     assert.ok(body.includes(HTTP.body('web')), `hostname shared with the pause container: ${body}`);
     const gateway = ip.replace(/\.\d+$/, '.1');
     assert.ok((await fetchTcp(gateway, 18190 + SLOT)).includes(HTTP.bodyPrefix), 'port mapping via CNI portmap');
     assert.equal((await backend.containerStatus(ctx(log), web, false)).status.state, 'CONTAINER_RUNNING');
 
     // Output in CRI format: both streams, a long line split into a partial and a full chunk.
-    const script = 'echo out-1; echo err-1 >&2; head -c 20000 /dev/zero | tr "\\0" a; echo; cat /etc/resolv.conf; exit 3';
+    const script =
+      'echo out-1; echo err-1 >&2; head -c 20000 /dev/zero | tr "\\0" a; echo; cat /etc/resolv.conf; exit 3';
     const worker = await runContainer(pod, 'worker', BUSYBOX.ref, { command: ['sh', '-c', script] });
-    const done = await eventually(async () => {
-      const s = (await backend.containerStatus(ctx(log), worker, false)).status;
-      return s.state === 'CONTAINER_EXITED' && s;
-    }, 20_000, 'worker exits');
+    const done = await eventually(
+      async () => {
+        const s = (await backend.containerStatus(ctx(log), worker, false)).status;
+        return s.state === 'CONTAINER_EXITED' && s;
+      },
+      20_000,
+      'worker exits',
+    );
     assert.deepEqual([done.exit_code, done.reason], [3, 'Error']);
     const logPath = done.log_path ?? '';
     assert.equal(logPath, path.join(pod.config.log_directory, 'worker/0.log'));
-    const lines = await eventually(async () => {
-      const text = await fs.readFile(logPath, 'utf8');
-      return text.includes('nameserver 10.96.0.10') && text.split('\n').filter(Boolean);
-    }, 10_000, 'log copied');
+    const lines = await eventually(
+      async () => {
+        const text = await fs.readFile(logPath, 'utf8');
+        return text.includes('nameserver 10.96.0.10') && text.split('\n').filter(Boolean);
+      },
+      10_000,
+      'log copied',
+    );
     for (const l of lines) assert.match(l, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z (stdout|stderr) [PF] /);
     assert.ok(lines.some((l) => / stdout F out-1$/.test(l)));
     assert.ok(lines.some((l) => / stderr F err-1$/.test(l)));
     const long = lines.filter((l) => /^\S+ stdout [PF] a+$/.test(l));
     assert.equal(long.map((l) => l.split(' ')[2]).join(''), 'PF', 'a 20000-byte line is a partial then a full chunk');
     assert.equal(long.map((l) => l.split(' ')[3]).join('').length, 20000);
-    assert.ok(lines.some((l) => l.endsWith('search default.svc.cluster.local')), 'DNS config from the sandbox');
+    assert.ok(
+      lines.some((l) => l.endsWith('search default.svc.cluster.local')),
+      'DNS config from the sandbox',
+    );
 
     // ExecSync: exit code and both streams; a timeout kills the process.
     const stubborn = await runContainer(pod, 'stubborn', BUSYBOX.ref, { command: ['sleep', '1000'] });
     const ex = await backend.execSync(ctx(log), stubborn, ['sh', '-c', 'echo hi; echo ho >&2; exit 4'], 10);
     assert.deepEqual([ex.stdout.toString(), ex.stderr.toString(), ex.exitCode], ['hi\n', 'ho\n', 4]);
     const t0 = Date.now();
-    await assert.rejects(backend.execSync(ctx(log), stubborn, ['sleep', '31337'], 1), { name: 'DeadlineExceededError' });
+    await assert.rejects(backend.execSync(ctx(log), stubborn, ['sleep', '31337'], 1), {
+      name: 'DeadlineExceededError',
+    });
     assert.ok(Date.now() - t0 < 15_000);
     await eventually(async () => !(await hostHasProcess('sleep\u000031337')), 10_000, 'timed-out exec killed');
 
     // Stop: SIGTERM handled → 0/Completed; ignored SIGTERM (PID 1 without a handler) → SIGKILL after the timeout.
-    const polite = await runContainer(pod, 'polite', BUSYBOX.ref, { command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'] });
+    const polite = await runContainer(pod, 'polite', BUSYBOX.ref, {
+      command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'],
+    });
     await backend.stopContainer(ctx(log), polite, 10);
     await backend.stopContainer(ctx(log), stubborn, 1);
     const p = (await backend.containerStatus(ctx(log), polite, false)).status;
@@ -181,7 +231,11 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
   it('refuses ReopenContainerLog for a container that is not running', async () => {
     const pod = await runPod('reopen-stopped', { hostNetwork: true });
     const c = await runContainer(pod, 'quick', BUSYBOX.ref, { command: ['true'] });
-    await eventually(async () => (await backend.containerStatus(ctx(log), c, false)).status.state === 'CONTAINER_EXITED', 10_000, 'exit');
+    await eventually(
+      async () => (await backend.containerStatus(ctx(log), c, false)).status.state === 'CONTAINER_EXITED',
+      10_000,
+      'exit',
+    );
     await assert.rejects(backend.reopenContainerLog(ctx(log), c), { name: 'FailedPreconditionError' });
     await backend.removePodSandbox(ctx(log), pod.id);
   });

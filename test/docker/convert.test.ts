@@ -1,7 +1,12 @@
 /** Table tests of the pure CRI ⇄ Docker conversions. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateBody, stopSignalName, toBinds, type ContainerBodyInput } from '../../src/backends/docker/convert-container';
+import {
+  containerCreateBody,
+  stopSignalName,
+  toBinds,
+  type ContainerBodyInput,
+} from '../../src/backends/docker/convert-container';
 import { sandboxCreateBody } from '../../src/backends/docker/convert-sandbox';
 import { clampOomScoreAdj, toDockerResources } from '../../src/backends/docker/convert-resources';
 import { criState, toContainerStatus } from '../../src/backends/docker/convert-status';
@@ -16,24 +21,60 @@ const env = { logDir: '/var/log/pods' } as TestEnv;
 
 function mount(p: Partial<cri.ContainerConfig['mounts'][number]>): cri.ContainerConfig['mounts'][number] {
   return {
-    container_path: '/c', host_path: '/h', readonly: false, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE',
-    uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '', ...p,
+    container_path: '/c',
+    host_path: '/h',
+    readonly: false,
+    selinux_relabel: false,
+    propagation: 'PROPAGATION_PRIVATE',
+    uidMappings: [],
+    gidMappings: [],
+    recursive_read_only: false,
+    image: null,
+    image_sub_path: '',
+    ...p,
   };
 }
 
-function securityContext(p: Record<string, unknown> = {}): NonNullable<cri.ContainerConfig['linux']>['security_context'] {
+function securityContext(
+  p: Record<string, unknown> = {},
+): NonNullable<cri.ContainerConfig['linux']>['security_context'] {
   return {
-    capabilities: null, privileged: false, namespace_options: null, selinux_options: null, run_as_user: null,
-    run_as_username: '', readonly_rootfs: false, supplemental_groups: [], apparmor_profile: '', seccomp_profile_path: '',
-    no_new_privs: false, run_as_group: null, masked_paths: [], readonly_paths: [], seccomp: null, apparmor: null,
-    supplemental_groups_policy: 'Merge', ...p,
+    capabilities: null,
+    privileged: false,
+    namespace_options: null,
+    selinux_options: null,
+    run_as_user: null,
+    run_as_username: '',
+    readonly_rootfs: false,
+    supplemental_groups: [],
+    apparmor_profile: '',
+    seccomp_profile_path: '',
+    no_new_privs: false,
+    run_as_group: null,
+    masked_paths: [],
+    readonly_paths: [],
+    seccomp: null,
+    apparmor: null,
+    supplemental_groups_policy: 'Merge',
+    ...p,
   } as never;
 }
 
 function input(config: cri.ContainerConfig, p: Partial<ContainerBodyInput> = {}): ContainerBodyInput {
   return {
-    id: 'cid', sandboxId: 'sid', pauseId: 'pause', config, sandboxConfig: sandboxConfig(env, 'p'), imageId: 'sha256:img',
-    imageRef: 'ref', createdAt: '1', logPath: '/l', dockerRuntime: 'runc', logConfig: { Type: 'json-file' }, oomScoreAdjFloor: 0, ...p,
+    id: 'cid',
+    sandboxId: 'sid',
+    pauseId: 'pause',
+    config,
+    sandboxConfig: sandboxConfig(env, 'p'),
+    imageId: 'sha256:img',
+    imageRef: 'ref',
+    createdAt: '1',
+    logPath: '/l',
+    dockerRuntime: 'runc',
+    logConfig: { Type: 'json-file' },
+    oomScoreAdjFloor: 0,
+    ...p,
   };
 }
 
@@ -52,9 +93,21 @@ describe('container create body', () => {
   });
 
   it('joins the pause container and maps pid modes', () => {
-    const modes: [string, string | undefined][] = [['POD', 'container:pause'], ['CONTAINER', undefined], ['NODE', 'host'], ['TARGET', 'container:tgt']];
+    const modes: [string, string | undefined][] = [
+      ['POD', 'container:pause'],
+      ['CONTAINER', undefined],
+      ['NODE', 'host'],
+      ['TARGET', 'container:tgt'],
+    ];
     for (const [pid, want] of modes) {
-      const cfg = containerConfig('c', 'i', { linux: { resources: null, security_context: securityContext({ namespace_options: { network: 'POD', pid, ipc: 'POD', target_id: 't', userns_options: null } }) } });
+      const cfg = containerConfig('c', 'i', {
+        linux: {
+          resources: null,
+          security_context: securityContext({
+            namespace_options: { network: 'POD', pid, ipc: 'POD', target_id: 't', userns_options: null },
+          }),
+        },
+      });
       const { body } = containerCreateBody(input(cfg, { pidTargetId: 'tgt' }));
       assert.equal(body.HostConfig.PidMode, want, pid);
       assert.equal(body.HostConfig.NetworkMode, 'container:pause');
@@ -69,12 +122,28 @@ describe('container create body', () => {
       devices: [{ container_path: '/dev/x', host_path: '/dev/null', permissions: '' }],
       stop_signal: 'SIGRTMINPLUS1',
       linux: {
-        resources: { cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512', memory_limit_in_bytes: '67108864', oom_score_adj: '-997', cpuset_cpus: '0', cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: '0' },
+        resources: {
+          cpu_period: '100000',
+          cpu_quota: '50000',
+          cpu_shares: '512',
+          memory_limit_in_bytes: '67108864',
+          oom_score_adj: '-997',
+          cpuset_cpus: '0',
+          cpuset_mems: '',
+          hugepage_limits: [],
+          unified: {},
+          memory_swap_limit_in_bytes: '0',
+        },
         security_context: securityContext({
-          run_as_user: { value: '1000' }, run_as_group: { value: '3000' }, supplemental_groups: ['5'],
+          run_as_user: { value: '1000' },
+          run_as_group: { value: '3000' },
+          supplemental_groups: ['5'],
           capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'], add_ambient_capabilities: [] },
-          no_new_privs: true, readonly_rootfs: true, seccomp: { profile_type: 'Unconfined', localhost_ref: '' },
-          masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'],
+          no_new_privs: true,
+          readonly_rootfs: true,
+          seccomp: { profile_type: 'Unconfined', localhost_ref: '' },
+          masked_paths: ['/proc/kcore'],
+          readonly_paths: ['/proc/sys'],
         }),
       },
     });
@@ -90,7 +159,10 @@ describe('container create body', () => {
     assert.equal(h.ReadonlyRootfs, true);
     assert.deepEqual([h.MaskedPaths, h.ReadonlyPaths], [['/proc/kcore'], ['/proc/sys']]);
     assert.deepEqual(h.Devices, [{ PathOnHost: '/dev/null', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }]);
-    assert.deepEqual([h.CpuPeriod, h.CpuQuota, h.CpuShares, h.Memory, h.MemorySwap, h.CpusetCpus], [100000, 50000, 512, 67108864, 67108864, '0']);
+    assert.deepEqual(
+      [h.CpuPeriod, h.CpuQuota, h.CpuShares, h.Memory, h.MemorySwap, h.CpusetCpus],
+      [100000, 50000, 512, 67108864, 67108864, '0'],
+    );
     assert.equal(h.OomScoreAdj, 0, 'negative oom_score_adj is clamped to the floor');
     assert.equal(oomClamped, true);
     assert.equal(h.Runtime, 'runc');
@@ -98,13 +170,20 @@ describe('container create body', () => {
   });
 
   it('passes a Localhost seccomp profile by content', () => {
-    const cfg = containerConfig('c', 'i', { linux: { resources: null, security_context: securityContext({ seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }) } });
+    const cfg = containerConfig('c', 'i', {
+      linux: {
+        resources: null,
+        security_context: securityContext({ seccomp: { profile_type: 'Localhost', localhost_ref: '/p.json' } }),
+      },
+    });
     const { body } = containerCreateBody(input(cfg, { seccompProfile: '{"defaultAction":"SCMP_ACT_ALLOW"}' }));
     assert.deepEqual(body.HostConfig.SecurityOpt, ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']);
   });
 
   it('leaves masked paths to Docker for privileged containers', () => {
-    const cfg = containerConfig('c', 'i', { linux: { resources: null, security_context: securityContext({ privileged: true, masked_paths: ['/x'] }) } });
+    const cfg = containerConfig('c', 'i', {
+      linux: { resources: null, security_context: securityContext({ privileged: true, masked_paths: ['/x'] }) },
+    });
     const { body } = containerCreateBody(input(cfg));
     assert.equal(body.HostConfig.Privileged, true);
     assert.equal(body.HostConfig.MaskedPaths, undefined);
@@ -124,7 +203,11 @@ describe('container create body', () => {
   });
 
   it('names stop signals as Docker does', () => {
-    const cases: [string, string][] = [['RUNTIME_DEFAULT', ''], ['SIGTERM', 'SIGTERM'], ['SIGRTMAXMINUS2', 'SIGRTMAX-2']];
+    const cases: [string, string][] = [
+      ['RUNTIME_DEFAULT', ''],
+      ['SIGTERM', 'SIGTERM'],
+      ['SIGRTMAXMINUS2', 'SIGRTMAX-2'],
+    ];
     for (const [sig, want] of cases) assert.equal(stopSignalName(sig), want);
   });
 });
@@ -132,8 +215,19 @@ describe('container create body', () => {
 describe('sandbox create body', () => {
   it('uses network none, shareable IPC, DNS, hostname and sysctls', () => {
     const cfg = sandboxConfig(env, 'p');
-    cfg.linux = { ...cfg.linux!, sysctls: { 'net.ipv4.ip_forward': '1', 'kernel.shm_rmid_forced': '1' }, cgroup_parent: '/kubepods/pod1' };
-    const b = sandboxCreateBody({ id: 's', handler: 'docker', dockerRuntime: 'runc', imageId: 'img', createdAt: '1', config: cfg });
+    cfg.linux = {
+      ...cfg.linux!,
+      sysctls: { 'net.ipv4.ip_forward': '1', 'kernel.shm_rmid_forced': '1' },
+      cgroup_parent: '/kubepods/pod1',
+    };
+    const b = sandboxCreateBody({
+      id: 's',
+      handler: 'docker',
+      dockerRuntime: 'runc',
+      imageId: 'img',
+      createdAt: '1',
+      config: cfg,
+    });
     assert.equal(b.Hostname, 'p');
     const h = b.HostConfig;
     assert.deepEqual([h.NetworkMode, h.IpcMode, h.PidMode], ['none', 'shareable', undefined]);
@@ -146,16 +240,37 @@ describe('sandbox create body', () => {
   it('uses the host network without DNS, hostname or net sysctls', () => {
     const cfg = sandboxConfig(env, 'p', { hostNetwork: true });
     cfg.linux = { ...cfg.linux!, sysctls: { 'net.core.somaxconn': '1', 'kernel.msgmax': '9' } };
-    const b = sandboxCreateBody({ id: 's', handler: 'docker', dockerRuntime: '', imageId: 'img', createdAt: '1', config: cfg });
+    const b = sandboxCreateBody({
+      id: 's',
+      handler: 'docker',
+      dockerRuntime: '',
+      imageId: 'img',
+      createdAt: '1',
+      config: cfg,
+    });
     assert.equal(b.Hostname, undefined);
-    assert.deepEqual([b.HostConfig.NetworkMode, b.HostConfig.Dns, b.HostConfig.Runtime], ['host', undefined, undefined]);
+    assert.deepEqual(
+      [b.HostConfig.NetworkMode, b.HostConfig.Dns, b.HostConfig.Runtime],
+      ['host', undefined, undefined],
+    );
     assert.deepEqual(b.HostConfig.Sysctls, { 'kernel.msgmax': '9' });
   });
 });
 
 describe('resources', () => {
   it('sets swap to the memory limit unless asked otherwise', () => {
-    const r = (memory: string, swap: string) => ({ cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: memory, oom_score_adj: '0', cpuset_cpus: '', cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: swap });
+    const r = (memory: string, swap: string) => ({
+      cpu_period: '0',
+      cpu_quota: '0',
+      cpu_shares: '0',
+      memory_limit_in_bytes: memory,
+      oom_score_adj: '0',
+      cpuset_cpus: '',
+      cpuset_mems: '',
+      hugepage_limits: [],
+      unified: {},
+      memory_swap_limit_in_bytes: swap,
+    });
     assert.equal(toDockerResources(r('100', '0')).MemorySwap, 100);
     assert.equal(toDockerResources(r('100', '300')).MemorySwap, 300);
     assert.equal(toDockerResources(r('0', '0')).MemorySwap, undefined);
@@ -169,13 +284,36 @@ describe('resources', () => {
 });
 
 function state(p: Partial<ContainerState>): ContainerState {
-  return { Status: 'exited', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '2026-01-01T00:00:02Z', ...p };
+  return {
+    Status: 'exited',
+    Running: false,
+    Paused: false,
+    Restarting: false,
+    OOMKilled: false,
+    Dead: false,
+    Pid: 0,
+    ExitCode: 0,
+    Error: '',
+    StartedAt: '2026-01-01T00:00:01Z',
+    FinishedAt: '2026-01-01T00:00:02Z',
+    ...p,
+  };
 }
 
 describe('container state', () => {
   const cases: [string, Partial<ContainerState>, string, string][] = [
-    ['never started', { Status: 'created', StartedAt: '0001-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z' }, 'CONTAINER_CREATED', ''],
-    ['failed start', { Status: 'created', ExitCode: 127, Error: 'exec: "nope": not found' }, 'CONTAINER_EXITED', 'StartError'],
+    [
+      'never started',
+      { Status: 'created', StartedAt: '0001-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z' },
+      'CONTAINER_CREATED',
+      '',
+    ],
+    [
+      'failed start',
+      { Status: 'created', ExitCode: 127, Error: 'exec: "nope": not found' },
+      'CONTAINER_EXITED',
+      'StartError',
+    ],
     ['running', { Status: 'running', Running: true }, 'CONTAINER_RUNNING', ''],
     ['exit 0', { ExitCode: 0 }, 'CONTAINER_EXITED', 'Completed'],
     ['exit 3', { ExitCode: 3 }, 'CONTAINER_EXITED', 'Error'],
@@ -193,17 +331,57 @@ describe('container state', () => {
   it('builds a full status from inspect', () => {
     const cfg = containerConfig('c', 'busybox:1.36');
     const c: ContainerInspect = {
-      Id: 'd1', Name: '/k8s_c_p_default_u_0', Created: '2026-01-01T00:00:00.5Z', Image: 'sha256:img',
+      Id: 'd1',
+      Name: '/k8s_c_p_default_u_0',
+      Created: '2026-01-01T00:00:00.5Z',
+      Image: 'sha256:img',
       State: state({ ExitCode: 3 }),
-      Config: { Image: 'x', Labels: containerLabels({ id: 'cid', sandboxId: 'sid', createdAt: '42', config: cfg, imageRef: 'ref', logPath: '/l' }), User: '1000', Tty: false, Hostname: '' },
+      Config: {
+        Image: 'x',
+        Labels: containerLabels({
+          id: 'cid',
+          sandboxId: 'sid',
+          createdAt: '42',
+          config: cfg,
+          imageRef: 'ref',
+          logPath: '/l',
+        }),
+        User: '1000',
+        Tty: false,
+        Hostname: '',
+      },
       HostConfig: { Memory: 100, MemorySwap: 100, CpuShares: 2 },
       Mounts: [],
     };
     const s = toContainerStatus(c);
     assert.ok(s);
     assert.deepEqual(
-      [s.id, s.state, s.exit_code, s.reason, s.created_at, s.started_at, s.finished_at, s.image?.image, s.image_ref, s.image_id, s.log_path],
-      ['cid', 'CONTAINER_EXITED', 3, 'Error', '42', '1767225601000000000', '1767225602000000000', 'busybox:1.36', 'ref', 'sha256:img', '/l'],
+      [
+        s.id,
+        s.state,
+        s.exit_code,
+        s.reason,
+        s.created_at,
+        s.started_at,
+        s.finished_at,
+        s.image?.image,
+        s.image_ref,
+        s.image_id,
+        s.log_path,
+      ],
+      [
+        'cid',
+        'CONTAINER_EXITED',
+        3,
+        'Error',
+        '42',
+        '1767225601000000000',
+        '1767225602000000000',
+        'busybox:1.36',
+        'ref',
+        'sha256:img',
+        '/l',
+      ],
     );
     assert.equal(s.resources?.linux?.memory_limit_in_bytes, '100');
     assert.deepEqual(s.user, { linux: { uid: '1000', gid: '1000', supplemental_groups: [] } });
@@ -213,17 +391,36 @@ describe('container state', () => {
 describe('stats', () => {
   it('computes working set like cAdvisor (usage minus inactive file)', () => {
     const cfg = containerConfig('c', 'i');
-    const c = { Id: 'd', Config: { Labels: containerLabels({ id: 'cid', sandboxId: 's', createdAt: '1', config: cfg, imageRef: '', logPath: '' }) }, SizeRw: 4096 } as unknown as ContainerInspect;
-    const st = toContainerStats(c, {
-      read: '2026-01-01T00:00:00.000000001Z',
-      cpu_stats: { cpu_usage: { total_usage: 123456 } },
-      memory_stats: { usage: 10_000, limit: 50_000, stats: { total_inactive_file: 4000, total_rss: 3000, total_pgfault: 7, total_pgmajfault: 1 } },
-    }, '/var/lib/docker/overlay2');
+    const c = {
+      Id: 'd',
+      Config: {
+        Labels: containerLabels({ id: 'cid', sandboxId: 's', createdAt: '1', config: cfg, imageRef: '', logPath: '' }),
+      },
+      SizeRw: 4096,
+    } as unknown as ContainerInspect;
+    const st = toContainerStats(
+      c,
+      {
+        read: '2026-01-01T00:00:00.000000001Z',
+        cpu_stats: { cpu_usage: { total_usage: 123456 } },
+        memory_stats: {
+          usage: 10_000,
+          limit: 50_000,
+          stats: { total_inactive_file: 4000, total_rss: 3000, total_pgfault: 7, total_pgmajfault: 1 },
+        },
+      },
+      '/var/lib/docker/overlay2',
+    );
     assert.ok(st);
     assert.equal(st.cpu?.timestamp, '1767225600000000001');
     assert.equal(st.cpu?.usage_core_nano_seconds?.value, '123456');
     assert.deepEqual(
-      [st.memory?.working_set_bytes?.value, st.memory?.usage_bytes?.value, st.memory?.available_bytes?.value, st.memory?.rss_bytes?.value],
+      [
+        st.memory?.working_set_bytes?.value,
+        st.memory?.usage_bytes?.value,
+        st.memory?.available_bytes?.value,
+        st.memory?.rss_bytes?.value,
+      ],
       ['6000', '10000', '44000', '3000'],
     );
     assert.equal(st.writable_layer?.used_bytes?.value, '4096');
@@ -240,12 +437,24 @@ describe('pod stats', () => {
       '  eth0:    1234      10    2    0    0     0          0         0     5678      20    3    0    0     0       0          0',
     ].join('\n');
     assert.deepEqual(parseNetDev(text), [
-      { name: 'eth0', rx_bytes: { value: '1234' }, rx_errors: { value: '2' }, tx_bytes: { value: '5678' }, tx_errors: { value: '3' } },
+      {
+        name: 'eth0',
+        rx_bytes: { value: '1234' },
+        rx_errors: { value: '2' },
+        tx_bytes: { value: '5678' },
+        tx_errors: { value: '3' },
+      },
     ]);
   });
   it('sums container CPU and memory', () => {
-    const c = (cpu: number, ws: number): cri.ContainerStats => ({ cpu: { usage_core_nano_seconds: { value: String(cpu) } }, memory: { working_set_bytes: { value: String(ws) } } });
+    const c = (cpu: number, ws: number): cri.ContainerStats => ({
+      cpu: { usage_core_nano_seconds: { value: String(cpu) } },
+      memory: { working_set_bytes: { value: String(ws) } },
+    });
     const sum = sumContainerStats([c(10, 100), c(5, 50)], '7');
-    assert.deepEqual([sum.cpu?.usage_core_nano_seconds, sum.memory?.working_set_bytes, sum.cpu?.timestamp], [{ value: '15' }, { value: '150' }, '7']);
+    assert.deepEqual(
+      [sum.cpu?.usage_core_nano_seconds, sum.memory?.working_set_bytes, sum.cpu?.timestamp],
+      [{ value: '15' }, { value: '150' }, '7'],
+    );
   });
 });

@@ -69,13 +69,24 @@ describe('image names through registry replacement', () => {
   const DG = 'sha256:' + 'a'.repeat(64);
 
   it('hides the endpoint tag and reports the digest under the requested repository', () => {
-    const got = criNames(['127.0.0.1:5000/pause:3.9', 'registry.k8s.io/pause:3.9'], [`127.0.0.1:5000/pause@${DG}`], mirrors);
+    const got = criNames(
+      ['127.0.0.1:5000/pause:3.9', 'registry.k8s.io/pause:3.9'],
+      [`127.0.0.1:5000/pause@${DG}`],
+      mirrors,
+    );
     assert.deepEqual(got, { repoTags: ['registry.k8s.io/pause:3.9'], repoDigests: [`registry.k8s.io/pause@${DG}`] });
   });
 
-  it('normalises Docker\'s familiar names', () => {
-    const got = criNames(['busybox:1.36', '127.0.0.1:5000/library/busybox:1.36'], [`127.0.0.1:5000/library/busybox@${DG}`], mirrors);
-    assert.deepEqual(got, { repoTags: ['docker.io/library/busybox:1.36'], repoDigests: [`docker.io/library/busybox@${DG}`] });
+  it("normalises Docker's familiar names", () => {
+    const got = criNames(
+      ['busybox:1.36', '127.0.0.1:5000/library/busybox:1.36'],
+      [`127.0.0.1:5000/library/busybox@${DG}`],
+      mirrors,
+    );
+    assert.deepEqual(got, {
+      repoTags: ['docker.io/library/busybox:1.36'],
+      repoDigests: [`docker.io/library/busybox@${DG}`],
+    });
   });
 
   it('keeps names it cannot attribute', () => {
@@ -90,7 +101,12 @@ describe('image names through registry replacement', () => {
   });
 
   const users: [string | undefined, ReturnType<typeof imageUser>][] = [
-    [undefined, {}], ['', {}], ['65535:65535', { uid: '65535' }], ['www-data', { username: 'www-data' }], ['nobody:users', { username: 'nobody' }],
+    [undefined, {}],
+    ['', {}],
+    ['65535:65535', { uid: '65535' }],
+    ['www-data', { username: 'www-data' }],
+    ['nobody:users', { username: 'nobody' }],
   ];
-  for (const [user, want] of users) it(`image user ${JSON.stringify(user)}`, () => assert.deepEqual(imageUser(user), want));
+  for (const [user, want] of users)
+    it(`image user ${JSON.stringify(user)}`, () => assert.deepEqual(imageUser(user), want));
 });

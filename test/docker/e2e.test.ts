@@ -82,14 +82,22 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     return { id: r.pod_sandbox_id, config };
   };
   const start = async (pod: { id: string; config: ReturnType<typeof podConfig> }, name: string, command: string[]) => {
-    const c = await daemon.rt('CreateContainer', { pod_sandbox_id: pod.id, config: ctrConfig(name, command), sandbox_config: pod.config });
+    const c = await daemon.rt('CreateContainer', {
+      pod_sandbox_id: pod.id,
+      config: ctrConfig(name, command),
+      sandbox_config: pod.config,
+    });
     await daemon.rt('StartContainer', { container_id: c.container_id });
     return c.container_id;
   };
   const containerStatus = async (id: string) => (await daemon.rt('ContainerStatus', { container_id: id })).status!;
 
   it('routes by handler and by the Frakti annotation into docker, named k8s_POD_…', async () => {
-    await daemon.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: 'docker' } }, { deadlineMs: 120_000 });
+    await daemon.img(
+      'PullImage',
+      { image: { image: BUSYBOX.ref, runtime_handler: 'docker' } },
+      { deadlineMs: 120_000 },
+    );
     const byHandler = await run('by-handler', { handler: 'docker' });
     const byAnnotation = await run('by-annotation', { annotations: { [FRAKTI]: 'true' } });
     for (const pod of [byHandler, byAnnotation]) {
@@ -104,23 +112,42 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
 
   it('runs, execs, logs in CRI format, stops with exit codes and removes without leftovers', async () => {
     const pod = await run('life', { handler: 'docker' });
-    const svc = await start(pod, 'svc', ['sh', '-c', 'trap "echo bye; exit 0" TERM; echo ready; while true; do sleep 0.1; done']);
+    const svc = await start(pod, 'svc', [
+      'sh',
+      '-c',
+      'trap "echo bye; exit 0" TERM; echo ready; while true; do sleep 0.1; done',
+    ]);
     const job = await start(pod, 'job', ['sh', '-c', 'echo out; echo err >&2; exit 5']);
     assert.deepEqual(await dockerNames(`io.crimux.id=${svc}`), [`k8s_svc_life_default_${pod.config.metadata.uid}_0`]);
 
-    const ex = await daemon.rt('ExecSync', { container_id: svc, cmd: ['sh', '-c', 'echo in-pod; exit 2'], timeout: 10 });
+    const ex = await daemon.rt('ExecSync', {
+      container_id: svc,
+      cmd: ['sh', '-c', 'echo in-pod; exit 2'],
+      timeout: 10,
+    });
     assert.deepEqual([ex.stdout.toString(), ex.exit_code], ['in-pod\n', 2]);
-    await assert.rejects(daemon.rt('ExecSync', { container_id: svc, cmd: ['sleep', '60'], timeout: 1 }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      daemon.rt('ExecSync', { container_id: svc, cmd: ['sleep', '60'], timeout: 1 }),
+      (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+    );
 
-    const jobSt = await eventually(async () => {
-      const s = await containerStatus(job);
-      return s.state === 'CONTAINER_EXITED' && s;
-    }, 20_000, 'job exits');
+    const jobSt = await eventually(
+      async () => {
+        const s = await containerStatus(job);
+        return s.state === 'CONTAINER_EXITED' && s;
+      },
+      20_000,
+      'job exits',
+    );
     assert.deepEqual([jobSt.exit_code, jobSt.reason], [5, 'Error']);
-    const jobLog = await eventually(async () => {
-      const t = await fs.readFile(jobSt.log_path, 'utf8').catch(() => '');
-      return t.includes(' stderr F err') && t;
-    }, 10_000, 'job log');
+    const jobLog = await eventually(
+      async () => {
+        const t = await fs.readFile(jobSt.log_path, 'utf8').catch(() => '');
+        return t.includes(' stderr F err') && t;
+      },
+      10_000,
+      'job log',
+    );
     assert.match(jobLog, /^\S+Z stdout F out\n/m);
     assert.match(jobLog, /^\S+Z stderr F err$/m);
 
@@ -134,7 +161,10 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     await daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id });
     assert.deepEqual(await dockerNames(`io.crimux.sandbox-id=${pod.id}`), []);
     assert.deepEqual(await dockerNames(`io.crimux.id=${pod.id}`), []);
-    await assert.rejects(daemon.rt('ContainerStatus', { container_id: svc }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+    await assert.rejects(
+      daemon.rt('ContainerStatus', { container_id: svc }),
+      (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
+    );
     const netns = await fs.readdir(path.join(daemon.runDir, 'netns')).catch(() => [] as string[]);
     assert.ok(!netns.includes(pod.id), 'netns pin removed');
   });
@@ -148,48 +178,80 @@ describe('docker backend end to end over CRI', { timeout: 420_000 }, () => {
     const cs = await containerStatus(c);
     assert.equal(cs.state, 'CONTAINER_RUNNING');
     const before = (await fs.readFile(cs.log_path, 'utf8')).split('\n').length;
-    await eventually(async () => (await fs.readFile(cs.log_path, 'utf8')).split('\n').length > before + 5, 15_000, 'log copying resumed');
-    const nums = (await fs.readFile(cs.log_path, 'utf8')).split('\n').filter(Boolean).map((l) => Number(l.split('t-')[1]));
-    assert.deepEqual(nums, nums.map((_, i) => i), 'no line lost or repeated across the restart');
+    await eventually(
+      async () => (await fs.readFile(cs.log_path, 'utf8')).split('\n').length > before + 5,
+      15_000,
+      'log copying resumed',
+    );
+    const nums = (await fs.readFile(cs.log_path, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(l.split('t-')[1]));
+    assert.deepEqual(
+      nums,
+      nums.map((_, i) => i),
+      'no line lost or repeated across the restart',
+    );
   });
 
-  it('reports dockerd down as an unhealthy backend with UNAVAILABLE calls while runc pods keep working, then recovers', { skip: !dockerdIsOurs() && 'dockerd was not started by the test helper' }, async () => {
-    await daemon.img('PullImage', { image: { image: BUSYBOX.ref } }, { deadlineMs: 120_000 });
-    const pod = await run('outage', { handler: 'docker' });
-    const runcPod = await run('runc-side', {});
-    assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.runtime_handler, 'runc');
-    await stopDockerd();
-    try {
-      const unavailable = (e: grpc.ServiceError): boolean => e.code === grpc.status.UNAVAILABLE;
-      await assert.rejects(daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id }), unavailable);
-      // Status answers from background probes; the failed call above made the monitor re-probe docker at once.
-      const s = await daemon.rt('Status', { verbose: true });
-      const health = JSON.parse(s.info.backends ?? '{}') as Record<string, { ready: boolean; reason?: string }>;
-      assert.equal(health.docker?.ready, false);
-      assert.equal(health.docker?.reason, 'DockerDaemonUnavailable');
-      const rt = s.status?.conditions.find((c) => c.type === 'RuntimeReady');
-      assert.equal(rt?.status, true, 'the node stays ready while runc serves');
-      assert.match(rt?.message ?? '', /docker: DockerDaemonUnavailable/);
-      await assert.rejects(daemon.rt('RunPodSandbox', { config: podConfig(logRoot, 'during'), runtime_handler: 'docker' }), unavailable);
-      // The runc pod is untouched and still takes new containers.
-      assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.state, 'SANDBOX_READY');
-      const rc = await start(runcPod, 'during', ['sleep', '1000']);
-      const ex = await daemon.rt('ExecSync', { container_id: rc, cmd: ['echo', 'runc-ok'], timeout: 10 });
-      assert.equal(ex.stdout.toString(), 'runc-ok\n');
-    } finally {
-      await startDockerd();
-    }
-    await eventually(async () => {
-      const s = await daemon.rt('Status', { verbose: true });
-      return (JSON.parse(s.info.backends ?? '{}') as Record<string, { ready: boolean }>).docker?.ready;
-    }, 30_000, 'docker backend healthy again');
-    // dockerd stopped its containers: the old pod is not ready; a new pod runs without any manual step.
-    assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id })).status?.state, 'SANDBOX_NOTREADY');
-    const again = await run('after-outage', { handler: 'docker' });
-    assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: again.id })).status?.state, 'SANDBOX_READY');
-    const c = await start(again, 'hello', ['sh', '-c', 'echo back']);
-    await eventually(async () => (await containerStatus(c)).state === 'CONTAINER_EXITED', 20_000, 'container runs after the outage');
-  });
+  it(
+    'reports dockerd down as an unhealthy backend with UNAVAILABLE calls while runc pods keep working, then recovers',
+    { skip: !dockerdIsOurs() && 'dockerd was not started by the test helper' },
+    async () => {
+      await daemon.img('PullImage', { image: { image: BUSYBOX.ref } }, { deadlineMs: 120_000 });
+      const pod = await run('outage', { handler: 'docker' });
+      const runcPod = await run('runc-side', {});
+      assert.equal(
+        (await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.runtime_handler,
+        'runc',
+      );
+      await stopDockerd();
+      try {
+        const unavailable = (e: grpc.ServiceError): boolean => e.code === grpc.status.UNAVAILABLE;
+        await assert.rejects(daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id }), unavailable);
+        // Status answers from background probes; the failed call above made the monitor re-probe docker at once.
+        const s = await daemon.rt('Status', { verbose: true });
+        const health = JSON.parse(s.info.backends ?? '{}') as Record<string, { ready: boolean; reason?: string }>;
+        assert.equal(health.docker?.ready, false);
+        assert.equal(health.docker?.reason, 'DockerDaemonUnavailable');
+        const rt = s.status?.conditions.find((c) => c.type === 'RuntimeReady');
+        assert.equal(rt?.status, true, 'the node stays ready while runc serves');
+        assert.match(rt?.message ?? '', /docker: DockerDaemonUnavailable/);
+        await assert.rejects(
+          daemon.rt('RunPodSandbox', { config: podConfig(logRoot, 'during'), runtime_handler: 'docker' }),
+          unavailable,
+        );
+        // The runc pod is untouched and still takes new containers.
+        assert.equal(
+          (await daemon.rt('PodSandboxStatus', { pod_sandbox_id: runcPod.id })).status?.state,
+          'SANDBOX_READY',
+        );
+        const rc = await start(runcPod, 'during', ['sleep', '1000']);
+        const ex = await daemon.rt('ExecSync', { container_id: rc, cmd: ['echo', 'runc-ok'], timeout: 10 });
+        assert.equal(ex.stdout.toString(), 'runc-ok\n');
+      } finally {
+        await startDockerd();
+      }
+      await eventually(
+        async () => {
+          const s = await daemon.rt('Status', { verbose: true });
+          return (JSON.parse(s.info.backends ?? '{}') as Record<string, { ready: boolean }>).docker?.ready;
+        },
+        30_000,
+        'docker backend healthy again',
+      );
+      // dockerd stopped its containers: the old pod is not ready; a new pod runs without any manual step.
+      assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: pod.id })).status?.state, 'SANDBOX_NOTREADY');
+      const again = await run('after-outage', { handler: 'docker' });
+      assert.equal((await daemon.rt('PodSandboxStatus', { pod_sandbox_id: again.id })).status?.state, 'SANDBOX_READY');
+      const c = await start(again, 'hello', ['sh', '-c', 'echo back']);
+      await eventually(
+        async () => (await containerStatus(c)).state === 'CONTAINER_EXITED',
+        20_000,
+        'container runs after the outage',
+      );
+    },
+  );
 });
 
 /** Mount points below a directory (overlay roots, netns pins) that a failed test could leave behind. */

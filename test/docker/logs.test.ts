@@ -11,7 +11,18 @@ import type { Backend } from '../../src/backends/backend';
 import { ensureDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX } from '../fixtures/images';
-import { containerConfig, ctx, deps, eventually, handlerSpec, makeEnv, newId, sandboxConfig, testLogger, type TestEnv } from './env';
+import {
+  containerConfig,
+  ctx,
+  deps,
+  eventually,
+  handlerSpec,
+  makeEnv,
+  newId,
+  sandboxConfig,
+  testLogger,
+  type TestEnv,
+} from './env';
 
 const log = testLogger();
 const SLOT = 2;
@@ -21,7 +32,10 @@ const PRINTER = `i=0; while [ $i -lt ${LINES} ]; do echo seq-$i; [ $((i % 10)) -
 
 /** The seq-N numbers of a CRI log text, in file order. */
 function seqs(text: string): number[] {
-  return text.split('\n').filter((l) => / stdout F seq-\d+$/.test(l)).map((l) => Number(l.split('seq-')[1]));
+  return text
+    .split('\n')
+    .filter((l) => / stdout F seq-\d+$/.test(l))
+    .map((l) => Number(l.split('seq-')[1]));
 }
 
 const ALL = Array.from({ length: LINES }, (_, i) => i);
@@ -51,7 +65,12 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     pods.push(sid);
     await backend.runPodSandbox(ctx(log), { id: sid, handler: handlerSpec(env.config), config: sc });
     const id = newId();
-    await backend.createContainer(ctx(log), { id, sandboxId: sid, config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', PRINTER] }), sandboxConfig: sc });
+    await backend.createContainer(ctx(log), {
+      id,
+      sandboxId: sid,
+      config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', PRINTER] }),
+      sandboxConfig: sc,
+    });
     await backend.startContainer(ctx(log), id);
     return { id, logPath: (await backend.containerStatus(ctx(log), id, false)).status.log_path ?? '' };
   };
@@ -63,7 +82,11 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
   };
 
   const waitExited = (id: string): Promise<unknown> =>
-    eventually(async () => (await backend.containerStatus(ctx(log), id, false)).status.state === 'CONTAINER_EXITED', 30_000, 'printer exits');
+    eventually(
+      async () => (await backend.containerStatus(ctx(log), id, false)).status.state === 'CONTAINER_EXITED',
+      30_000,
+      'printer exits',
+    );
 
   it('copies output produced while crimux was down, once, after a restart', async () => {
     const { id, logPath } = await start('resume');
@@ -73,10 +96,14 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     const during = seqs(await fs.readFile(logPath, 'utf8')).length;
     await restart();
     await waitExited(id);
-    const text = await eventually(async () => {
-      const t = await fs.readFile(logPath, 'utf8');
-      return seqs(t).length >= LINES && t;
-    }, 15_000, 'all lines copied');
+    const text = await eventually(
+      async () => {
+        const t = await fs.readFile(logPath, 'utf8');
+        return seqs(t).length >= LINES && t;
+      },
+      15_000,
+      'all lines copied',
+    );
     assert.ok(during < LINES, 'the container was still printing while crimux was down');
     assert.deepEqual(seqs(text), ALL, 'every line exactly once, in order');
     assert.equal(text.split('\n').filter((l) => / stderr F err-\d+$/.test(l)).length, LINES / 10);
@@ -88,14 +115,22 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     const rotated = `${logPath}.20260101-000000`;
     await fs.rename(logPath, rotated); // what the kubelet's log manager does before ReopenContainerLog
     await backend.reopenContainerLog(ctx(log), id);
-    await eventually(async () => seqs(await fs.readFile(logPath, 'utf8').catch(() => '')).length >= 5, 10_000, 'new file written');
+    await eventually(
+      async () => seqs(await fs.readFile(logPath, 'utf8').catch(() => '')).length >= 5,
+      10_000,
+      'new file written',
+    );
     await restart(); // resumes from the reopened file's tail
     await waitExited(id);
-    const [a, b] = await eventually(async () => {
-      const r = seqs(await fs.readFile(rotated, 'utf8'));
-      const n = seqs(await fs.readFile(logPath, 'utf8'));
-      return r.length + n.length >= LINES && [r, n];
-    }, 15_000, 'all lines copied');
+    const [a, b] = await eventually(
+      async () => {
+        const r = seqs(await fs.readFile(rotated, 'utf8'));
+        const n = seqs(await fs.readFile(logPath, 'utf8'));
+        return r.length + n.length >= LINES && [r, n];
+      },
+      15_000,
+      'all lines copied',
+    );
     assert.ok(a.length > 0 && b.length > 0, `both files hold lines (${a.length} + ${b.length})`);
     assert.deepEqual([...a, ...b], ALL, 'no line lost or repeated across rotation and restart');
   });

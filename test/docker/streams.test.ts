@@ -10,7 +10,18 @@ import type { Backend } from '../../src/backends/backend';
 import { ensureDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX, HTTP } from '../fixtures/images';
-import { containerConfig, ctx, deps, eventually, handlerSpec, makeEnv, newId, sandboxConfig, testLogger, type TestEnv } from './env';
+import {
+  containerConfig,
+  ctx,
+  deps,
+  eventually,
+  handlerSpec,
+  makeEnv,
+  newId,
+  sandboxConfig,
+  testLogger,
+  type TestEnv,
+} from './env';
 
 const log = testLogger();
 const SLOT = 5;
@@ -53,13 +64,23 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
 
   const start = async (name: string, image: string, o = {}): Promise<string> => {
     const id = newId();
-    await backend.createContainer(ctx(log), { id, sandboxId: sid, config: containerConfig(name, image, o), sandboxConfig: sc });
+    await backend.createContainer(ctx(log), {
+      id,
+      sandboxId: sid,
+      config: containerConfig(name, image, o),
+      sandboxConfig: sc,
+    });
     await backend.startContainer(ctx(log), id);
     return id;
   };
 
   it('execs with stdin, separate stdout/stderr and the exit code', async () => {
-    const p = await backend.exec(ctx(log), shell, ['sh', '-c', 'read x; echo got-$x; echo e >&2; exit 3'], { tty: false, stdin: true, stdout: true, stderr: true });
+    const p = await backend.exec(ctx(log), shell, ['sh', '-c', 'read x; echo got-$x; echo e >&2; exit 3'], {
+      tty: false,
+      stdin: true,
+      stdout: true,
+      stderr: true,
+    });
     const out = collect(p.stdout);
     const err = collect(p.stderr);
     p.stdin?.end('hello\n');
@@ -69,7 +90,12 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
   });
 
   it('execs with a TTY and resizes it', async () => {
-    const p = await backend.exec(ctx(log), shell, ['sh', '-c', 'sleep 0.3; stty size'], { tty: true, stdin: false, stdout: true, stderr: false });
+    const p = await backend.exec(ctx(log), shell, ['sh', '-c', 'sleep 0.3; stty size'], {
+      tty: true,
+      stdin: false,
+      stdout: true,
+      stderr: false,
+    });
     assert.equal(p.stderr, undefined, 'a TTY merges stderr into stdout');
     p.resize({ width: 91, height: 17 });
     const out = collect(p.stdout);
@@ -78,7 +104,12 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
   });
 
   it('kills an exec session on close', async () => {
-    const p = await backend.exec(ctx(log), shell, ['sleep', '31338'], { tty: false, stdin: false, stdout: true, stderr: true });
+    const p = await backend.exec(ctx(log), shell, ['sleep', '31338'], {
+      tty: false,
+      stdin: false,
+      stdout: true,
+      stderr: true,
+    });
     p.close();
     const { exitCode } = await p.wait();
     assert.notEqual(exitCode, 0);
@@ -86,8 +117,12 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
     assert.equal(r.stdout.toString().trim(), '0');
   });
 
-  it('attaches to a container\'s stdin and stdout', async () => {
-    const id = await start('reader', BUSYBOX.ref, { command: ['sh', '-c', 'read x; echo att-$x; exit 4'], stdin: true, stdin_once: true });
+  it("attaches to a container's stdin and stdout", async () => {
+    const id = await start('reader', BUSYBOX.ref, {
+      command: ['sh', '-c', 'read x; echo att-$x; exit 4'],
+      stdin: true,
+      stdin_once: true,
+    });
     const p = await backend.attach(ctx(log), id, { tty: false, stdin: true, stdout: true, stderr: true });
     const out = collect(p.stdout);
     p.stdin?.end('a\n');
@@ -97,13 +132,17 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
 
   it('forwards a port into the pod network namespace', async () => {
     await start('http', HTTP.ref);
-    const body = await eventually(async () => {
-      const conn = await backend.portForward(ctx(log), sid, HTTP.port);
-      const text = collect(conn);
-      conn.end('GET / HTTP/1.0\r\n\r\n');
-      const t = await text;
-      return t.includes(HTTP.bodyPrefix) && t;
-    }, 20_000, 'http answers through port-forward');
+    const body = await eventually(
+      async () => {
+        const conn = await backend.portForward(ctx(log), sid, HTTP.port);
+        const text = collect(conn);
+        conn.end('GET / HTTP/1.0\r\n\r\n');
+        const t = await text;
+        return t.includes(HTTP.bodyPrefix) && t;
+      },
+      20_000,
+      'http answers through port-forward',
+    );
     assert.ok(body.includes(HTTP.body('streams')));
     await assert.rejects(backend.portForward(ctx(log), sid, 1), { name: 'UnavailableError' });
   });

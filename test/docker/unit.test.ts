@@ -8,7 +8,17 @@ import assert from 'node:assert/strict';
 import { buildDockerBackend, type DockerBackend } from '../../src/backends/docker';
 import { LABEL } from '../../src/backends/docker/naming';
 import { FakeEngine } from './fake-engine';
-import { containerConfig, ctx, deps, handlerSpec, makeEnv, newId, sandboxConfig, testLogger, type TestEnv } from './env';
+import {
+  containerConfig,
+  ctx,
+  deps,
+  handlerSpec,
+  makeEnv,
+  newId,
+  sandboxConfig,
+  testLogger,
+  type TestEnv,
+} from './env';
 
 const log = testLogger();
 
@@ -48,8 +58,13 @@ describe('docker backend over a fake engine', () => {
 
   it('never falls back to the real host when the endpoint misses', async () => {
     const before = engine.pulls.length;
-    await assert.rejects(backend.images.pull(ctx(log), { image: 'docker.io/library/missing:1' }), { name: 'NotFoundError' });
-    assert.deepEqual(engine.pulls.slice(before).map((p) => p.repo), ['127.0.0.1:5000/library/missing']);
+    await assert.rejects(backend.images.pull(ctx(log), { image: 'docker.io/library/missing:1' }), {
+      name: 'NotFoundError',
+    });
+    assert.deepEqual(
+      engine.pulls.slice(before).map((p) => p.repo),
+      ['127.0.0.1:5000/library/missing'],
+    );
   });
 
   it('runs a sandbox as a named, labelled pause container (pulling the sandbox image)', async () => {
@@ -63,7 +78,9 @@ describe('docker backend over a fake engine', () => {
     assert.equal(st.status.state, 'SANDBOX_READY');
     assert.equal(st.status.runtime_handler, 'docker');
     assert.deepEqual(st.status.labels, config.labels);
-    assert.ok((await backend.images.list(ctx(log))).some((i) => i.repo_tags?.includes('registry.k8s.io/pause:3.9') && i.pinned));
+    assert.ok(
+      (await backend.images.list(ctx(log))).some((i) => i.repo_tags?.includes('registry.k8s.io/pause:3.9') && i.pinned),
+    );
   });
 
   it('treats unknown IDs as CRI says', async () => {
@@ -88,24 +105,47 @@ describe('docker backend over a fake engine', () => {
   it('refuses a second pod with the same name and attempt', async () => {
     const config = sandboxConfig(env, 'dup', { hostNetwork: true });
     await backend.runPodSandbox(ctx(log), { id: newId(), handler: handlerSpec(env.config), config });
-    await assert.rejects(
-      backend.runPodSandbox(ctx(log), { id: newId(), handler: handlerSpec(env.config), config }),
-      { name: 'AlreadyExistsError' },
-    );
+    await assert.rejects(backend.runPodSandbox(ctx(log), { id: newId(), handler: handlerSpec(env.config), config }), {
+      name: 'AlreadyExistsError',
+    });
   });
 
   it('creates containers only from pulled images, and runs the lifecycle', async () => {
     const { id: sid, config: sc } = await runPod('life');
     const cid = newId();
     await assert.rejects(
-      backend.createContainer(ctx(log), { id: cid, sandboxId: sid, config: containerConfig('c', 'docker.io/library/nginx:1'), sandboxConfig: sc }),
+      backend.createContainer(ctx(log), {
+        id: cid,
+        sandboxId: sid,
+        config: containerConfig('c', 'docker.io/library/nginx:1'),
+        sandboxConfig: sc,
+      }),
       { name: 'NotFoundError' },
     );
-    await backend.createContainer(ctx(log), { id: cid, sandboxId: sid, config: containerConfig('c', 'busybox:1.36'), sandboxConfig: sc });
+    await backend.createContainer(ctx(log), {
+      id: cid,
+      sandboxId: sid,
+      config: containerConfig('c', 'busybox:1.36'),
+      sandboxConfig: sc,
+    });
     assert.equal((await backend.containerStatus(ctx(log), cid, false)).status.state, 'CONTAINER_CREATED');
     await backend.startContainer(ctx(log), cid);
     assert.equal((await backend.containerStatus(ctx(log), cid, false)).status.state, 'CONTAINER_RUNNING');
-    await backend.updateContainerResources(ctx(log), cid, { linux: { cpu_period: '0', cpu_quota: '0', cpu_shares: '256', memory_limit_in_bytes: '1048576', oom_score_adj: '0', cpuset_cpus: '', cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: '0' }, windows: null });
+    await backend.updateContainerResources(ctx(log), cid, {
+      linux: {
+        cpu_period: '0',
+        cpu_quota: '0',
+        cpu_shares: '256',
+        memory_limit_in_bytes: '1048576',
+        oom_score_adj: '0',
+        cpuset_cpus: '',
+        cpuset_mems: '',
+        hugepage_limits: [],
+        unified: {},
+        memory_swap_limit_in_bytes: '0',
+      },
+      windows: null,
+    });
     const res = (await backend.containerStatus(ctx(log), cid, false)).status.resources?.linux;
     assert.deepEqual([res?.cpu_shares, res?.memory_limit_in_bytes], ['256', '1048576']);
     await backend.stopPodSandbox(ctx(log), sid);
@@ -139,7 +179,11 @@ describe('docker backend over a fake engine', () => {
       assert.equal(h.ready, false);
       assert.equal(h.reason, 'DockerDaemonUnavailable');
       await assert.rejects(backend.listPodSandboxes(ctx(log)), { name: 'UnavailableError' });
-      await assert.rejects(backend.stopPodSandbox(ctx(log), 'any'), { name: 'UnavailableError' }, 'idempotent success only when Docker can say so');
+      await assert.rejects(
+        backend.stopPodSandbox(ctx(log), 'any'),
+        { name: 'UnavailableError' },
+        'idempotent success only when Docker can say so',
+      );
       await assert.rejects(backend.images.list(ctx(log)), { name: 'UnavailableError' });
     } finally {
       engine.down = false;

@@ -71,9 +71,12 @@ export async function rejectsWithCode(p: Promise<unknown>, code: grpc.status): P
   } catch (err) {
     const e = err as grpc.ServiceError;
     if (e.code !== code) {
-      throw new Error(`expected gRPC ${grpc.status[code]}, got ${grpc.status[e.code] ?? e.code}: ${e.details ?? e.message}`, {
-        cause: err,
-      });
+      throw new Error(
+        `expected gRPC ${grpc.status[code]}, got ${grpc.status[e.code] ?? e.code}: ${e.details ?? e.message}`,
+        {
+          cause: err,
+        },
+      );
     }
     return e;
   }

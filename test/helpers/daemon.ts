@@ -49,7 +49,13 @@ export interface StartOptions {
 export function testRegistryMap(port = Number(process.env.CRIMUX_TEST_REGISTRY_PORT ?? 5000)): Record<string, unknown> {
   const endpoint = { endpoints: [{ url: `http://127.0.0.1:${port}` }] };
   // gcr.io: the upstream CRI validation suite's images (gcr.io/k8s-staging-cri-tools/…), test/conformance.
-  return { 'registry.k8s.io': endpoint, 'docker.io': endpoint, 'quay.io': endpoint, 'ghcr.io': endpoint, 'gcr.io': endpoint };
+  return {
+    'registry.k8s.io': endpoint,
+    'docker.io': endpoint,
+    'quay.io': endpoint,
+    'ghcr.io': endpoint,
+    'gcr.io': endpoint,
+  };
 }
 
 export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -164,7 +170,9 @@ async function waitReady(handle: DaemonHandle, proc: ChildProcess, timeoutMs = 9
   let last = '';
   while (Date.now() < until) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`daemon exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${handle.logs().slice(-4000)}`);
+      throw new Error(
+        `daemon exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${handle.logs().slice(-4000)}`,
+      );
     }
     try {
       await handle.rt('Version', { version: 'v1' }, { deadlineMs: 2000 });

@@ -56,7 +56,9 @@ export class FakeBackend extends BaseBackend {
     this.calls.push(op);
     if (this.mode === 'fail') throw new UnavailableError(`${op}: ${this.name} is down`);
     if (this.mode === 'hang') {
-      await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+      await new Promise((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }),
+      );
     }
   }
 
@@ -85,7 +87,10 @@ export class FakeBackend extends BaseBackend {
     await this.gate(ctx, 'podSandboxStatus');
     const s = this.sandboxes.get(id);
     if (!s) throw new NotFoundError(`pod sandbox ${id} not found`);
-    return { status: { id, metadata: s.config.metadata, state: s.state as cri.PodSandboxState }, info: { fake: 'yes' } };
+    return {
+      status: { id, metadata: s.config.metadata, state: s.state as cri.PodSandboxState },
+      info: { fake: 'yes' },
+    };
   }
   async listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]> {
     await this.gate(ctx, 'listPodSandboxes');

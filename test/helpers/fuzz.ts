@@ -48,7 +48,10 @@ const NASTY_STRINGS = [
 const NASTY_NUMBERS = ['0', '-1', '1', '2147483647', '-2147483648', '9223372036854775807', '-9223372036854775808'];
 
 export function nastyString(r: Rng): string {
-  if (r.chance(0.3)) return Math.random().toString(36).slice(2, 2 + r.int(12));
+  if (r.chance(0.3))
+    return Math.random()
+      .toString(36)
+      .slice(2, 2 + r.int(12));
   return r.pick(NASTY_STRINGS);
 }
 
@@ -63,7 +66,8 @@ export function nastyInt64(r: Rng): string {
 export function nastyMap(r: Rng): Record<string, string> {
   const n = r.pick([0, 1, 5, 2000]);
   const out: Record<string, string> = {};
-  for (let i = 0; i < n; i++) out[`${nastyString(r).slice(0, 40)}${i}`] = r.chance(0.1) ? 'v'.repeat(5000) : nastyString(r);
+  for (let i = 0; i < n; i++)
+    out[`${nastyString(r).slice(0, 40)}${i}`] = r.chance(0.1) ? 'v'.repeat(5000) : nastyString(r);
   return out;
 }
 
@@ -76,12 +80,24 @@ export function nastyPodConfig(r: Rng): Record<string, unknown> {
     log_directory: r.pick(['', '/tmp/fuzz', '../x', '/var/log/pods/../../etc', nastyString(r)]),
     labels: nastyMap(r),
     annotations: nastyMap(r),
-    port_mappings: r.chance(0.3) ? [{ protocol: r.pick(['TCP', 'UDP', 'SCTP']), container_port: nastyInt32(r), host_port: nastyInt32(r), host_ip: nastyString(r) }] : [],
+    port_mappings: r.chance(0.3)
+      ? [
+          {
+            protocol: r.pick(['TCP', 'UDP', 'SCTP']),
+            container_port: nastyInt32(r),
+            host_port: nastyInt32(r),
+            host_ip: nastyString(r),
+          },
+        ]
+      : [],
     linux: r.chance(0.5)
       ? {
           cgroup_parent: nastyString(r),
           sysctls: nastyMap(r),
-          security_context: { privileged: r.chance(0.5), namespace_options: { network: r.pick(['POD', 'NODE', 'CONTAINER', 'TARGET']) } },
+          security_context: {
+            privileged: r.chance(0.5),
+            namespace_options: { network: r.pick(['POD', 'NODE', 'CONTAINER', 'TARGET']) },
+          },
         }
       : null,
   };
@@ -95,7 +111,13 @@ export function nastyContainerConfig(r: Rng): Record<string, unknown> {
     args: [nastyString(r), nastyString(r)],
     working_dir: nastyString(r),
     envs: [{ key: nastyString(r), value: nastyString(r) }],
-    mounts: [{ container_path: nastyString(r), host_path: r.pick(['/etc', '/var/lib/crimux', '/run/crimux/x', nastyString(r)]), readonly: r.chance(0.5) }],
+    mounts: [
+      {
+        container_path: nastyString(r),
+        host_path: r.pick(['/etc', '/var/lib/crimux', '/run/crimux/x', nastyString(r)]),
+        readonly: r.chance(0.5),
+      },
+    ],
     log_path: r.pick(['c.log', '../../escape', '/abs.log', nastyString(r)]),
     labels: nastyMap(r),
     annotations: nastyMap(r),

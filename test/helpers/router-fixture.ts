@@ -22,7 +22,9 @@ export interface RouterFixture {
   close(): void;
 }
 
-export function routerFixture(kinds: FakeBackend[] = [new FakeBackend('runc'), new FakeBackend('docker')]): RouterFixture {
+export function routerFixture(
+  kinds: FakeBackend[] = [new FakeBackend('runc'), new FakeBackend('docker')],
+): RouterFixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-router-'));
   const config = loadConfig({
     env: {},
@@ -38,12 +40,21 @@ export function routerFixture(kinds: FakeBackend[] = [new FakeBackend('runc'), n
   const metrics = new Metrics({ processMetrics: false });
   const backends = new Map(kinds.map((b) => [b.name, b]));
   const { table, handlers } = routingFromConfig(config, backends as Map<string, Backend>);
-  const core = new RouterCore(store, backends, metrics, nullLogger(), table, handlers, {
-    listTimeoutMs: 300,
-    createTimeoutMs: 10_000,
-    undoTimeoutMs: 1000,
-    validation: { logRoot: '', mountSourceDenyList: ['/var/lib/crimux'] },
-  }, new AbortController().signal);
+  const core = new RouterCore(
+    store,
+    backends,
+    metrics,
+    nullLogger(),
+    table,
+    handlers,
+    {
+      listTimeoutMs: 300,
+      createTimeoutMs: 10_000,
+      undoTimeoutMs: 1000,
+      validation: { logRoot: '', mountSourceDenyList: ['/var/lib/crimux'] },
+    },
+    new AbortController().signal,
+  );
   return {
     router: new Router(core),
     store,

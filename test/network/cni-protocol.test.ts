@@ -93,7 +93,14 @@ describe('CNI protocol', () => {
       .filter(Boolean)
       .map((line) => {
         const [plugin, command, netns, args, ifName, id, cniPath, conf] = line.split('\t') as string[] as [
-          string, string, string, string, string, string, string, string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
         ];
         return { plugin, command, netns, args, ifName, id, cniPath, conf: JSON.parse(conf) as Record<string, unknown> };
       });
@@ -102,7 +109,10 @@ describe('CNI protocol', () => {
   const list = (version: string, ...plugins: object[]): object => ({ cniVersion: version, name: 'net1', plugins });
 
   it('chains ADD, CHECK and DEL as the spec says', async () => {
-    const c = await client('10-net.conflist', list('1.0.0', { type: 'ok-a', capabilities: { portMappings: true, dns: true }, k: 1 }, { type: 'ok-b' }));
+    const c = await client(
+      '10-net.conflist',
+      list('1.0.0', { type: 'ok-a', capabilities: { portMappings: true, dns: true }, k: 1 }, { type: 'ok-b' }),
+    );
     const status = await c.add(pod);
     assert.deepEqual(status.ips, ['10.1.2.3', 'fd00::3']);
     assert.deepEqual(status.gateways, ['10.1.2.1']);
@@ -112,8 +122,14 @@ describe('CNI protocol', () => {
     assert.equal(rest.length, 0);
     assert.ok(a && b);
     assert.deepEqual([a.plugin, a.command, b.plugin, b.command], ['ok-a', 'ADD', 'ok-b', 'ADD']);
-    assert.equal(a.args, 'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=proto1;K8S_POD_UID=u-1');
-    assert.deepEqual([a.netns, a.ifName, a.id, a.cniPath], ['/proc/self/ns/net', 'eth0', 'proto1', `${path.join(tmp, 'nothing')}:${bin}`]);
+    assert.equal(
+      a.args,
+      'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=proto1;K8S_POD_UID=u-1',
+    );
+    assert.deepEqual(
+      [a.netns, a.ifName, a.id, a.cniPath],
+      ['/proc/self/ns/net', 'eth0', 'proto1', `${path.join(tmp, 'nothing')}:${bin}`],
+    );
     assert.deepEqual(a.conf, {
       type: 'ok-a',
       capabilities: { portMappings: true, dns: true },
@@ -130,18 +146,27 @@ describe('CNI protocol', () => {
 
     await c.check(pod);
     const checks = await calls();
-    assert.deepEqual(checks.map((x) => `${x.plugin} ${x.command}`), ['ok-a CHECK', 'ok-b CHECK']);
+    assert.deepEqual(
+      checks.map((x) => `${x.plugin} ${x.command}`),
+      ['ok-a CHECK', 'ok-b CHECK'],
+    );
     assert.ok(checks.every((x) => (x.conf.prevResult as { by: string }).by === 'ok-b'));
 
     // DEL of a pod whose netns is gone: reverse order, cached result, empty CNI_NETNS.
     await c.del({ ...pod, netns: path.join(tmp, 'gone') });
     const dels = await calls();
-    assert.deepEqual(dels.map((x) => `${x.plugin} ${x.command}`), ['ok-b DEL', 'ok-a DEL']);
+    assert.deepEqual(
+      dels.map((x) => `${x.plugin} ${x.command}`),
+      ['ok-b DEL', 'ok-a DEL'],
+    );
     assert.ok(dels.every((x) => x.netns === '' && (x.conf.prevResult as { by: string }).by === 'ok-b'));
     assert.equal(await c.cachedStatus(pod.id), undefined);
 
     await c.del(pod);
-    assert.ok((await calls()).every((x) => x.conf.prevResult === undefined), 'second DEL has no cached result');
+    assert.ok(
+      (await calls()).every((x) => x.conf.prevResult === undefined),
+      'second DEL has no cached result',
+    );
     await assert.rejects(c.check(pod), { name: 'NotFoundError' });
   });
 
@@ -174,7 +199,10 @@ describe('CNI protocol', () => {
       return true;
     });
     const log = await calls();
-    assert.deepEqual(log.map((x) => `${x.plugin} ${x.command}`), ['ok-a ADD', 'fail ADD', 'fail DEL', 'ok-a DEL']);
+    assert.deepEqual(
+      log.map((x) => `${x.plugin} ${x.command}`),
+      ['ok-a ADD', 'fail ADD', 'fail DEL', 'ok-a DEL'],
+    );
     assert.equal((log[2]?.conf.prevResult as { by: string }).by, 'ok-a', 'rollback DEL gets what ADD produced');
     assert.equal(await c.cachedStatus(pod.id), undefined);
   });
@@ -204,7 +232,10 @@ describe('CNI protocol', () => {
     const dir = path.join(tmp, 'multi');
     await fs.mkdir(dir);
     await fs.writeFile(path.join(dir, '00-broken.conflist'), '{ nope');
-    await fs.writeFile(path.join(dir, '05-single.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'single', type: 'ok-b', x: 2 }));
+    await fs.writeFile(
+      path.join(dir, '05-single.conf'),
+      JSON.stringify({ cniVersion: '0.4.0', name: 'single', type: 'ok-b', x: 2 }),
+    );
     await fs.writeFile(path.join(dir, '10-list.conflist'), JSON.stringify(list('1.0.0', { type: 'ok-a' })));
     await fs.writeFile(path.join(dir, '01-ignored.txt'), 'not a config');
     const l = await loadNetworkList(dir);

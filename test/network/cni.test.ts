@@ -10,7 +10,15 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CniClient, NetnsManager, execInNetns, hasEgressGuard, removeEgressGuard, runCommand, spawnInNetns } from '../../src/network';
+import {
+  CniClient,
+  NetnsManager,
+  execInNetns,
+  hasEgressGuard,
+  removeEgressGuard,
+  runCommand,
+  spawnInNetns,
+} from '../../src/network';
 import type { PodNetwork } from '../../src/network';
 import { nullLogger } from '../../src/log/logger';
 

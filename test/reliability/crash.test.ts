@@ -66,7 +66,11 @@ const STEP_OF: Record<string, Step> = {
 /** Drives one pod's whole lifecycle; `calls` are retried as the kubelet would when the daemon is gone. */
 async function lifecycle(name: string, killAt: Step | undefined): Promise<void> {
   const uid = `crash-${name}-${process.pid}`;
-  const config = { metadata: { name, namespace: 'crash', uid, attempt: 0 }, hostname: name, log_directory: path.join(logRoot, `crash_${name}_${uid}`) };
+  const config = {
+    metadata: { name, namespace: 'crash', uid, attempt: 0 },
+    hostname: name,
+    log_directory: path.join(logRoot, `crash_${name}_${uid}`),
+  };
   let pod = '';
   let ctr = '';
   const calls: Record<Step, () => Promise<void>> = {
@@ -74,8 +78,19 @@ async function lifecycle(name: string, killAt: Step | undefined): Promise<void> 
       pod = (await d.rt('RunPodSandbox', { config }, { deadlineMs: 120_000 })).pod_sandbox_id;
     },
     create: async () => {
-      const cfg = { metadata: { name: 'app' }, image: { image: BUSYBOX.ref }, command: ['sh', '-c', 'echo up; sleep 3600'], log_path: 'app/0.log' };
-      ctr = (await d.rt('CreateContainer', { pod_sandbox_id: pod, config: cfg, sandbox_config: config }, { deadlineMs: 120_000 })).container_id;
+      const cfg = {
+        metadata: { name: 'app' },
+        image: { image: BUSYBOX.ref },
+        command: ['sh', '-c', 'echo up; sleep 3600'],
+        log_path: 'app/0.log',
+      };
+      ctr = (
+        await d.rt(
+          'CreateContainer',
+          { pod_sandbox_id: pod, config: cfg, sandbox_config: config },
+          { deadlineMs: 120_000 },
+        )
+      ).container_id;
     },
     start: async () => {
       await d.rt('StartContainer', { container_id: ctr }, { deadlineMs: 60_000 });

@@ -66,25 +66,56 @@ function rssBytes(pid: number): number {
 
 type Gen = (r: Rng) => [method: string, service: 'rt' | 'img', req: Record<string, unknown>];
 const GENS: Gen[] = [
-  (r) => ['RunPodSandbox', 'rt', { config: nastyPodConfig(r), runtime_handler: r.pick(['', 'runc', 'vm', 'nope', nastyString(r)]) }],
+  (r) => [
+    'RunPodSandbox',
+    'rt',
+    { config: nastyPodConfig(r), runtime_handler: r.pick(['', 'runc', 'vm', 'nope', nastyString(r)]) },
+  ],
   (r) => ['StopPodSandbox', 'rt', { pod_sandbox_id: nastyString(r) }],
   (r) => ['RemovePodSandbox', 'rt', { pod_sandbox_id: nastyString(r) }],
   (r) => ['PodSandboxStatus', 'rt', { pod_sandbox_id: nastyString(r), verbose: r.chance(0.5) }],
-  (r) => ['ListPodSandbox', 'rt', { filter: { id: nastyString(r), label_selector: { [nastyString(r)]: nastyString(r) } } }],
-  (r) => ['CreateContainer', 'rt', { pod_sandbox_id: nastyString(r), config: nastyContainerConfig(r), sandbox_config: nastyPodConfig(r) }],
+  (r) => [
+    'ListPodSandbox',
+    'rt',
+    { filter: { id: nastyString(r), label_selector: { [nastyString(r)]: nastyString(r) } } },
+  ],
+  (r) => [
+    'CreateContainer',
+    'rt',
+    { pod_sandbox_id: nastyString(r), config: nastyContainerConfig(r), sandbox_config: nastyPodConfig(r) },
+  ],
   (r) => ['StartContainer', 'rt', { container_id: nastyString(r) }],
   (r) => ['StopContainer', 'rt', { container_id: nastyString(r), timeout: nastyInt64(r) }],
   (r) => ['RemoveContainer', 'rt', { container_id: nastyString(r) }],
   (r) => ['ContainerStatus', 'rt', { container_id: nastyString(r), verbose: true }],
-  (r) => ['ListContainers', 'rt', { filter: { pod_sandbox_id: nastyString(r), state: { state: r.pick([0, 1, 2, 3]) } } }],
+  (r) => [
+    'ListContainers',
+    'rt',
+    { filter: { pod_sandbox_id: nastyString(r), state: { state: r.pick([0, 1, 2, 3]) } } },
+  ],
   (r) => ['ExecSync', 'rt', { container_id: nastyString(r), cmd: [nastyString(r)], timeout: nastyInt64(r) }],
-  (r) => ['Exec', 'rt', { container_id: nastyString(r), cmd: [nastyString(r)], tty: r.chance(0.5), stdout: r.chance(0.5) }],
+  (r) => [
+    'Exec',
+    'rt',
+    { container_id: nastyString(r), cmd: [nastyString(r)], tty: r.chance(0.5), stdout: r.chance(0.5) },
+  ],
   (r) => ['PortForward', 'rt', { pod_sandbox_id: nastyString(r), port: [r.pick([0, -1, 80, 70000])] }],
-  (r) => ['UpdateContainerResources', 'rt', { container_id: nastyString(r), linux: { memory_limit_in_bytes: nastyInt64(r), cpu_shares: nastyInt64(r) } }],
+  (r) => [
+    'UpdateContainerResources',
+    'rt',
+    { container_id: nastyString(r), linux: { memory_limit_in_bytes: nastyInt64(r), cpu_shares: nastyInt64(r) } },
+  ],
   (r) => ['ContainerStats', 'rt', { container_id: nastyString(r) }],
   (r) => ['ReopenContainerLog', 'rt', { container_id: nastyString(r) }],
   (r) => ['UpdateRuntimeConfig', 'rt', { runtime_config: { network_config: { pod_cidr: nastyString(r) } } }],
-  (r) => ['PullImage', 'img', { image: { image: nastyString(r), runtime_handler: r.pick(['', 'nope']) }, auth: { username: 'u', password: 'fuzz-secret-pw' } }],
+  (r) => [
+    'PullImage',
+    'img',
+    {
+      image: { image: nastyString(r), runtime_handler: r.pick(['', 'nope']) },
+      auth: { username: 'u', password: 'fuzz-secret-pw' },
+    },
+  ],
   (r) => ['ImageStatus', 'img', { image: { image: nastyString(r) }, verbose: true }],
   (r) => ['RemoveImage', 'img', { image: { image: nastyString(r) } }],
   (r) => ['ListImages', 'img', { filter: { image: { image: nastyString(r) } } }],
@@ -104,7 +135,9 @@ test(`${REQUESTS} generated hostile requests get clear answers; no crash, no lea
     let code: grpc.status = grpc.status.OK;
     try {
       const call = svc === 'rt' ? d.cri.rt.bind(d.cri) : d.cri.img.bind(d.cri);
-      await (call as unknown as (m: string, q: unknown, o: unknown) => Promise<unknown>)(method, req, { deadlineMs: 20_000 });
+      await (call as unknown as (m: string, q: unknown, o: unknown) => Promise<unknown>)(method, req, {
+        deadlineMs: 20_000,
+      });
     } catch (err) {
       code = (err as grpc.ServiceError).code;
       const details = (err as grpc.ServiceError).details ?? '';
@@ -132,7 +165,10 @@ test(`${REQUESTS} generated hostile requests get clear answers; no crash, no lea
     codes: Object.fromEntries([...codes].sort()),
   };
   fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, '..', '..', 'bench', 'results', 'fuzz.json'), JSON.stringify(results, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(__dirname, '..', '..', 'bench', 'results', 'fuzz.json'),
+    JSON.stringify(results, null, 2) + '\n',
+  );
   assert.deepEqual(unclear.slice(0, 20), [], 'every request got a clear status');
   assert.ok(fd1 - fd0 <= 10, `file descriptors stable (${fd0} → ${fd1})`);
   assert.ok(rss1 - rss0 < 150 * 2 ** 20, `memory stable (${results.rssBeforeMiB} → ${results.rssAfterMiB} MiB)`);

@@ -51,11 +51,26 @@ const rssMiB = (pid: number): number =>
 
 async function onePod(i: number): Promise<void> {
   const uid = `soak-${process.pid}-${i}`;
-  const config = { metadata: { name: `soak-${i}`, namespace: 'soak', uid, attempt: 0 }, hostname: `soak-${i}`, log_directory: path.join(dir, 'logs', uid) };
+  const config = {
+    metadata: { name: `soak-${i}`, namespace: 'soak', uid, attempt: 0 },
+    hostname: `soak-${i}`,
+    log_directory: path.join(dir, 'logs', uid),
+  };
   const pod = (await d.rt('RunPodSandbox', { config }, { deadlineMs: 120_000 })).pod_sandbox_id;
   if (i % 10 === 0) {
-    const cfg = { metadata: { name: 'app' }, image: { image: BUSYBOX.ref }, command: ['sleep', '3600'], log_path: 'app.log' };
-    const ctr = (await d.rt('CreateContainer', { pod_sandbox_id: pod, config: cfg, sandbox_config: config }, { deadlineMs: 120_000 })).container_id;
+    const cfg = {
+      metadata: { name: 'app' },
+      image: { image: BUSYBOX.ref },
+      command: ['sleep', '3600'],
+      log_path: 'app.log',
+    };
+    const ctr = (
+      await d.rt(
+        'CreateContainer',
+        { pod_sandbox_id: pod, config: cfg, sandbox_config: config },
+        { deadlineMs: 120_000 },
+      )
+    ).container_id;
     await d.rt('StartContainer', { container_id: ctr }, { deadlineMs: 60_000 });
   }
   await d.rt('StopPodSandbox', { pod_sandbox_id: pod }, { deadlineMs: 60_000 });

@@ -25,7 +25,9 @@ const log = testLogger();
 const ctx = () => e.ctx(log);
 const POD = 'd1'.repeat(32);
 const C1 = 'e1'.repeat(32);
-const podNs = e.securityContext({ namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '', userns_options: null } });
+const podNs = e.securityContext({
+  namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '', userns_options: null },
+});
 
 describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
   let dir = '';
@@ -52,7 +54,10 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
       stateDir: path.join(config.stateDir, 'backends', 'rkt'),
       runDir: path.join(config.runDir, 'rkt'),
       // Real-rkt mode must never touch the shared store.
-      sharedImages: new Proxy({}, { get: () => () => Promise.reject(new Error('shared store used')) }) as unknown as ImageStore & SnapshotStore,
+      sharedImages: new Proxy(
+        {},
+        { get: () => () => Promise.reject(new Error('shared store used')) },
+      ) as unknown as ImageStore & SnapshotStore,
       metrics: new Metrics({ processMetrics: false }),
     });
     await backend.start(ctx());
@@ -60,7 +65,11 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
 
   after(async () => {
     await backend.removePodSandbox(ctx(), POD).catch(() => undefined);
-    const state = JSON.parse(await fs.readFile(path.join(dir, 'state', 'backends', 'rkt', 'rkt-data', 'fake-rkt-state.json'), 'utf8').catch(() => '{"pods":{}}')) as { pods: Record<string, { pid: number }> };
+    const state = JSON.parse(
+      await fs
+        .readFile(path.join(dir, 'state', 'backends', 'rkt', 'rkt-data', 'fake-rkt-state.json'), 'utf8')
+        .catch(() => '{"pods":{}}'),
+    ) as { pods: Record<string, { pid: number }> };
     for (const p of Object.values(state.pods)) {
       try {
         process.kill(p.pid, 'SIGKILL');
@@ -71,7 +80,7 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('reports rkt as healthy and pulls into rkt\'s own store', async () => {
+  it("reports rkt as healthy and pulls into rkt's own store", async () => {
     assert.equal((await backend.health(ctx())).ready, true);
     const id = await backend.images.pull(ctx(), { image: IMAGE });
     assert.match(id, /^sha512-[0-9a-f]{32}$/);
@@ -79,7 +88,11 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
   });
 
   it('runs a pod and an app; IPs and states come from rkt', async () => {
-    await backend.runPodSandbox(ctx(), { id: POD, handler: { name: 'rkt', backend: 'rkt', options: {} }, config: e.sandboxConfig('web', dir) });
+    await backend.runPodSandbox(ctx(), {
+      id: POD,
+      handler: { name: 'rkt', backend: 'rkt', options: {} },
+      config: e.sandboxConfig('web', dir),
+    });
     const st = await backend.podSandboxStatus(ctx(), POD, true);
     assert.equal(st.status.state, 'SANDBOX_READY');
     assert.match(st.status.network?.ip ?? '', /^172\.16\.28\.\d+$/);
@@ -87,14 +100,19 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
     await backend.createContainer(ctx(), {
       id: C1,
       sandboxId: POD,
-      config: e.containerConfig('app', IMAGE, ['sleep', '1000'], { linux: { resources: null, security_context: podNs } }),
+      config: e.containerConfig('app', IMAGE, ['sleep', '1000'], {
+        linux: { resources: null, security_context: podNs },
+      }),
       sandboxConfig: e.sandboxConfig('web', dir),
     });
     await backend.startContainer(ctx(), C1);
     const cs = await backend.containerStatus(ctx(), C1, true);
     assert.equal(cs.status.state, 'CONTAINER_RUNNING');
     assert.match(JSON.parse(cs.info.info ?? '{}').rktAppId, /^[0-9a-f-]{36}:0-app$/);
-    assert.deepEqual((await backend.listContainers(ctx())).map((c) => c.id), [C1]);
+    assert.deepEqual(
+      (await backend.listContainers(ctx())).map((c) => c.id),
+      [C1],
+    );
     const r = await backend.execSync(ctx(), C1, ['sh', '-c', 'echo via-rkt; exit 3'], 10);
     assert.equal(r.stdout.toString(), 'via-rkt\n');
     assert.equal(r.exitCode, 3);
@@ -105,13 +123,18 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
       backend.createContainer(ctx(), {
         id: 'e2'.repeat(32),
         sandboxId: POD,
-        config: e.containerConfig('nnp', IMAGE, ['true'], { linux: { resources: null, security_context: { ...podNs, no_new_privs: true } } }),
+        config: e.containerConfig('nnp', IMAGE, ['true'], {
+          linux: { resources: null, security_context: { ...podNs, no_new_privs: true } },
+        }),
         sandboxConfig: e.sandboxConfig('web', dir),
       }),
       (err: unknown) => err instanceof InvalidArgumentError && err.message.includes('no_new_privs'),
     );
     await assert.rejects(backend.containerStats(ctx(), C1), UnimplementedError);
-    await assert.rejects(backend.attach(ctx(), C1, { tty: false, stdin: false, stdout: true, stderr: true }), UnimplementedError);
+    await assert.rejects(
+      backend.attach(ctx(), C1, { tty: false, stdin: false, stdout: true, stderr: true }),
+      UnimplementedError,
+    );
   });
 
   it('stop and remove are idempotent, unknown IDs included', async () => {

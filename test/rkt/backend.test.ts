@@ -29,7 +29,14 @@ const log = testLogger();
 const ctx = (ms?: number) => e.ctx(log, ms);
 const hex = (c: string) => c.repeat(64).slice(0, 64);
 const POD = hex('a1');
-const [WEB, TOOLS, USER, SHORT, STUBBORN, CAT] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'].map(hex) as [string, string, string, string, string, string];
+const [WEB, TOOLS, USER, SHORT, STUBBORN, CAT] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'].map(hex) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const CGROUP_PARENT = `crimux-rkt-test-backend-${process.pid}`;
 let dir = '';
 let logDir = '';
@@ -50,11 +57,23 @@ function makeBackend(): Backend {
 }
 
 const sandboxConfig = () => e.sandboxConfig('web', logDir);
-async function create(id: string, name: string, image: string, cmd: string[], extra: Parameters<typeof e.containerConfig>[3] = {}) {
-  await backend.createContainer(ctx(), { id, sandboxId: POD, config: e.containerConfig(name, image, cmd, extra), sandboxConfig: sandboxConfig() });
+async function create(
+  id: string,
+  name: string,
+  image: string,
+  cmd: string[],
+  extra: Parameters<typeof e.containerConfig>[3] = {},
+) {
+  await backend.createContainer(ctx(), {
+    id,
+    sandboxId: POD,
+    config: e.containerConfig(name, image, cmd, extra),
+    sandboxConfig: sandboxConfig(),
+  });
 }
 const status = async (id: string) => (await backend.containerStatus(ctx(), id, false)).status;
-const exited = (id: string) => waitFor(`${id} to exit`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? status(id) : undefined));
+const exited = (id: string) =>
+  waitFor(`${id} to exit`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? status(id) : undefined));
 
 describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
   before(async () => {
@@ -75,7 +94,13 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
         defaultHandler: 'rkt',
       },
     });
-    images = new OciImageStore({ root: path.join(config.stateDir, 'images'), registries: config.images.registries, pullTimeoutSeconds: 120, log, metrics: new Metrics({ processMetrics: false }) });
+    images = new OciImageStore({
+      root: path.join(config.stateDir, 'images'),
+      registries: config.images.registries,
+      pullTimeoutSeconds: 120,
+      log,
+      metrics: new Metrics({ processMetrics: false }),
+    });
     await images.start();
     for (const img of [BUSYBOX, BUSYBOX_USER, HTTP]) await images.pull(ctx(), { image: img.ref });
     backend = makeBackend();
@@ -94,14 +119,21 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
   });
 
   it('runs the pod as an nspawn stage1 on the CNI network', async () => {
-    await backend.runPodSandbox(ctx(), { id: POD, handler: { name: 'rkt', backend: 'rkt', options: {} }, config: sandboxConfig() });
+    await backend.runPodSandbox(ctx(), {
+      id: POD,
+      handler: { name: 'rkt', backend: 'rkt', options: {} },
+      config: sandboxConfig(),
+    });
     const st = await backend.podSandboxStatus(ctx(), POD, true);
     assert.equal(st.status.state, 'SANDBOX_READY');
     assert.match(st.status.network?.ip ?? '', /^10\.89\.80\.\d+$/);
     assert.equal(st.status.metadata?.name, 'web');
     assert.equal(JSON.parse(st.info.info ?? '{}').podManager, 'stage1-min');
     assert.ok(e.processesMentioning('systemd-nspawn').length > 0);
-    assert.deepEqual((await backend.listPodSandboxes(ctx())).map((p) => p.id), [POD]);
+    assert.deepEqual(
+      (await backend.listPodSandboxes(ctx())).map((p) => p.id),
+      [POD],
+    );
   });
 
   it('two containers added later share the pod network', async () => {
@@ -129,7 +161,11 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
     const t0 = Date.now();
     await assert.rejects(backend.execSync(ctx(), USER, ['sleep', '30'], 1), DeadlineExceededError);
     assert.ok(Date.now() - t0 < 10_000);
-    await waitFor('exec sleep killed', async () => (e.processesMentioning('sleep 30').length === 0 ? true : undefined), 5000);
+    await waitFor(
+      'exec sleep killed',
+      async () => (e.processesMentioning('sleep 30').length === 0 ? true : undefined),
+      5000,
+    );
   });
 
   it('logs in CRI format and exit codes with reasons', async () => {
@@ -210,7 +246,10 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
     const half = path.join(stateDir, 'pods', 'prepare', '11111111-2222-4333-8444-555555555555');
     await fs.mkdir(path.join(half, 'stage1', 'rootfs'), { recursive: true });
     const ghost = hex('9a');
-    await fs.writeFile(path.join(stateDir, 'index', 'sandboxes', `${ghost}.json`), JSON.stringify({ version: 1, id: ghost, state: 'creating', handler: 'rkt' }));
+    await fs.writeFile(
+      path.join(stateDir, 'index', 'sandboxes', `${ghost}.json`),
+      JSON.stringify({ version: 1, id: ghost, state: 'creating', handler: 'rkt' }),
+    );
     backend = makeBackend();
     await backend.start(ctx());
     assert.equal(existsSync(half), false);

@@ -22,7 +22,12 @@ podManagerContract({
     process.env.RKT_COMPAT_BASE = fx.base;
     process.env.RKT_COMPAT_CGROUP = fx.cgroupParent;
     const runner = new RktRunner({ path: COMPAT, dataDir: fx.root, timeoutMs: 60_000 });
-    const pm = new RktCliPodManager(runner, { stage1Name: '', sandboxDir: path.join(fx.dir, 'sandbox'), readyTimeoutMs: 30_000, log: nullLogger() });
+    const pm = new RktCliPodManager(runner, {
+      stage1Name: '',
+      sandboxDir: path.join(fx.dir, 'sandbox'),
+      readyTimeoutMs: 30_000,
+      log: nullLogger(),
+    });
     return { pm, image: TEST_IMAGE, network: { kind: 'host' }, cleanup: fx.cleanup };
   },
 });

@@ -19,13 +19,20 @@ const IMAGE = 'docker.io/library/busybox:1.36';
 async function fakeManager(tag: string): Promise<{ pm: RktCliPodManager; dir: string; cleanup(): Promise<void> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `crimux-fake-rkt-${tag}-`));
   const runner = new RktRunner({ path: FAKE, dataDir: path.join(dir, 'data'), timeoutMs: 30_000 });
-  const pm = new RktCliPodManager(runner, { stage1Name: '', sandboxDir: path.join(dir, 'sandbox'), readyTimeoutMs: 20_000, log: nullLogger() });
+  const pm = new RktCliPodManager(runner, {
+    stage1Name: '',
+    sandboxDir: path.join(dir, 'sandbox'),
+    readyTimeoutMs: 20_000,
+    log: nullLogger(),
+  });
   return {
     pm,
     dir,
     cleanup: async () => {
       // The fake's `app sandbox` processes stand in for stage1s: none may outlive the test.
-      const state = JSON.parse(await fs.readFile(path.join(dir, 'data', 'fake-rkt-state.json'), 'utf8').catch(() => '{"pods":{}}')) as {
+      const state = JSON.parse(
+        await fs.readFile(path.join(dir, 'data', 'fake-rkt-state.json'), 'utf8').catch(() => '{"pods":{}}'),
+      ) as {
         pods: Record<string, { pid: number }>;
       };
       for (const p of Object.values(state.pods)) {
@@ -72,8 +79,14 @@ describe('real-rkt manager: rktlet command lines against the fake rkt', () => {
     await f.pm.imageFetch(IMAGE);
     const c = (await calls())[0];
     assert.deepEqual(c?.argv, [
-      'image', '--debug=false', `--dir=${path.join(f.dir, 'data')}`, '--insecure-options=image,ondisk',
-      'fetch', '--pull-policy=update', '--full=true', `docker://${IMAGE}`,
+      'image',
+      '--debug=false',
+      `--dir=${path.join(f.dir, 'data')}`,
+      '--insecure-options=image,ondisk',
+      'fetch',
+      '--pull-policy=update',
+      '--full=true',
+      `docker://${IMAGE}`,
     ]);
     assert.equal(c?.env.RKT_EXPERIMENT_APP, 'true');
     assert.equal(c?.env.RKT_EXPERIMENT_ATTACH, 'true');
@@ -93,28 +106,43 @@ describe('real-rkt manager: rktlet command lines against the fake rkt', () => {
     for (const want of [
       '--annotation=coreos.com/rkt/experiment/logmode=k8s-plain',
       '--annotation=coreos.com/rkt/experiment/kubernetes-log-dir=/var/log/pods/x',
-      '--hostname=web', '--dns=10.0.0.10', '--dns-search=svc.local', '--dns-opt=ndots:5', '--net=default',
-      '--user-annotation=k8s.io/reserved/pod-uid=u1', '--user-label=app=x',
+      '--hostname=web',
+      '--dns=10.0.0.10',
+      '--dns-search=svc.local',
+      '--dns-opt=ndots:5',
+      '--net=default',
+      '--user-annotation=k8s.io/reserved/pod-uid=u1',
+      '--user-label=app=x',
     ]) {
       assert.ok(sb.includes(want), `missing ${want} in ${sb.join(' ')}`);
     }
-    await f.pm.appAdd(uuid, appSpec('0-web', IMAGE, ['/bin/httpd', '-f', '-p', '80'], {
-      logPath: 'web/0.log',
-      uid: 33,
-      gid: 33,
-      supplementaryGids: [33, 100],
-      capsRetain: ['CAP_NET_BIND_SERVICE'],
-      resources: { cpuShares: 512, cpuQuota: 50_000, cpuPeriod: 100_000, memoryLimitBytes: 64 << 20 },
-      mounts: [{ name: 'v0', hostPath: '/srv', containerPath: '/data', readOnly: true }],
-    }));
+    await f.pm.appAdd(
+      uuid,
+      appSpec('0-web', IMAGE, ['/bin/httpd', '-f', '-p', '80'], {
+        logPath: 'web/0.log',
+        uid: 33,
+        gid: 33,
+        supplementaryGids: [33, 100],
+        capsRetain: ['CAP_NET_BIND_SERVICE'],
+        resources: { cpuShares: 512, cpuQuota: 50_000, cpuPeriod: 100_000, memoryLimitBytes: 64 << 20 },
+        mounts: [{ name: 'v0', hostPath: '/srv', containerPath: '/data', readOnly: true }],
+      }),
+    );
     const add = await last('add');
     const tail = add.slice(add.indexOf('add'));
     assert.deepEqual(tail.slice(0, 4), ['add', uuid, IMAGE, '--name=0-web']);
     for (const want of [
-      '--cpu-shares=512', '--cpu=500m', `--memory=${64 << 20}`, '--caps-retain=CAP_NET_BIND_SERVICE',
-      '--user=33', '--group=33', '--supplementary-gids=33,100', '--stdout=stream',
+      '--cpu-shares=512',
+      '--cpu=500m',
+      `--memory=${64 << 20}`,
+      '--caps-retain=CAP_NET_BIND_SERVICE',
+      '--user=33',
+      '--group=33',
+      '--supplementary-gids=33,100',
+      '--stdout=stream',
       '--annotation=coreos.com/rkt/experiment/kubernetes-log-path=web/0.log',
-      '--mnt-volume=name=v0,kind=host,source=/srv,target=/data,readOnly=true', '--exec=/bin/httpd',
+      '--mnt-volume=name=v0,kind=host,source=/srv,target=/data,readOnly=true',
+      '--exec=/bin/httpd',
     ]) {
       assert.ok(tail.includes(want), `missing ${want}`);
     }

@@ -48,7 +48,10 @@ export function appSpec(name: string, image: string, exec: string[], extra: Part
 }
 
 /** Runs a child to its end: output and exit code. */
-export function collect(child: ChildProcess, timeoutMs = 30_000): Promise<{ stdout: string; stderr: string; code: number }> {
+export function collect(
+  child: ChildProcess,
+  timeoutMs = 30_000,
+): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -143,7 +146,10 @@ export function podManagerContract(target: ContractTarget): void {
     });
 
     it('app exec: output and exit code of the command', async () => {
-      const child = await pm.appExec(uuid, '0-main', ['sh', '-c', 'echo out; echo err >&2; exit 5'], { tty: false, stdin: false });
+      const child = await pm.appExec(uuid, '0-main', ['sh', '-c', 'echo out; echo err >&2; exit 5'], {
+        tty: false,
+        stdin: false,
+      });
       const r = await collect(child);
       assert.equal(r.code, 5);
       assert.equal(r.stdout, 'out\n');

@@ -24,7 +24,13 @@ const CGROUP_PARENT = `crimux-rkt-test-e2e-${process.pid}`;
 
 function podConfig(logRoot: string, name: string, extra: Record<string, unknown> = {}) {
   const uid = `rkt-${name}-${process.pid}`;
-  return { metadata: { name, namespace: 'default', uid, attempt: 0 }, hostname: name, log_directory: path.join(logRoot, `default_${name}_${uid}`), labels: { app: name }, ...extra };
+  return {
+    metadata: { name, namespace: 'default', uid, attempt: 0 },
+    hostname: name,
+    log_directory: path.join(logRoot, `default_${name}_${uid}`),
+    labels: { app: name },
+    ...extra,
+  };
 }
 
 describe('rkt backend end to end over CRI', { timeout: 600_000 }, () => {
@@ -35,14 +41,30 @@ describe('rkt backend end to end over CRI', { timeout: 600_000 }, () => {
   let web = '';
   let tools = '';
 
-  const create = async (pod: (typeof pods)[number], name: string, image: string, command: string[], extra: Record<string, unknown> = {}) => {
+  const create = async (
+    pod: (typeof pods)[number],
+    name: string,
+    image: string,
+    command: string[],
+    extra: Record<string, unknown> = {},
+  ) => {
     const config = { metadata: { name }, image: { image }, command, log_path: `${name}/0.log`, ...extra };
-    const c = await d.rt('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, { deadlineMs: 120_000 });
+    const c = await d.rt(
+      'CreateContainer',
+      { pod_sandbox_id: pod.id, config, sandbox_config: pod.config },
+      { deadlineMs: 120_000 },
+    );
     return c.container_id;
   };
   const status = async (id: string) => (await d.rt('ContainerStatus', { container_id: id })).status!;
-  const exec = (id: string, cmd: string[], timeout = 30) => d.rt('ExecSync', { container_id: id, cmd, timeout }, { deadlineMs: 120_000 });
-  const exited = (id: string) => waitFor(`${id} exited`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? status(id) : undefined), 30_000);
+  const exec = (id: string, cmd: string[], timeout = 30) =>
+    d.rt('ExecSync', { container_id: id, cmd, timeout }, { deadlineMs: 120_000 });
+  const exited = (id: string) =>
+    waitFor(
+      `${id} exited`,
+      async () => ((await status(id)).state === 'CONTAINER_EXITED' ? status(id) : undefined),
+      30_000,
+    );
 
   before(async () => {
     await ensureTestRegistry();
@@ -58,11 +80,13 @@ describe('rkt backend end to end over CRI', { timeout: 600_000 }, () => {
         network: { confDir: await e.writeCniConf(dir, SLOT) },
       },
     });
-    for (const img of [BUSYBOX, HTTP]) await d.img('PullImage', { image: { image: img.ref, runtime_handler: 'rkt' } }, { deadlineMs: 120_000 });
+    for (const img of [BUSYBOX, HTTP])
+      await d.img('PullImage', { image: { image: img.ref, runtime_handler: 'rkt' } }, { deadlineMs: 120_000 });
   });
 
   after(async () => {
-    for (const p of pods) await d?.rt('RemovePodSandbox', { pod_sandbox_id: p.id }, { deadlineMs: 60_000 }).catch(() => undefined);
+    for (const p of pods)
+      await d?.rt('RemovePodSandbox', { pod_sandbox_id: p.id }, { deadlineMs: 60_000 }).catch(() => undefined);
     await d?.stop().catch(() => d.kill9());
     if (d) {
       await e.cleanupNetwork(path.join(d.runDir, 'netns'), SLOT);

@@ -22,7 +22,10 @@ export function netSlot(slot: number): { bridge: string; subnet: string; network
 
 export async function writeCniConf(dir: string, slot: number): Promise<string> {
   const { bridge, subnet, network } = netSlot(slot);
-  const conf = JSON.parse(readFileSync(SHIPPED_CONFLIST, 'utf8')) as { name: string; plugins: Record<string, unknown>[] };
+  const conf = JSON.parse(readFileSync(SHIPPED_CONFLIST, 'utf8')) as {
+    name: string;
+    plugins: Record<string, unknown>[];
+  };
   conf.name = network;
   const b = conf.plugins[0] as { bridge: string; ipam: Record<string, unknown> };
   b.bridge = bridge;
@@ -46,7 +49,11 @@ export function ctx(log: Logger, timeoutMs = 120_000): CallContext {
   return { signal: AbortSignal.timeout(timeoutMs), log };
 }
 
-export function sandboxConfig(name: string, logDir: string, extra: Partial<cri.PodSandboxConfig> = {}): cri.PodSandboxConfig {
+export function sandboxConfig(
+  name: string,
+  logDir: string,
+  extra: Partial<cri.PodSandboxConfig> = {},
+): cri.PodSandboxConfig {
   const uid = `uid-${name}-${process.pid}`;
   return {
     metadata: { name, namespace: 'default', uid, attempt: 0 },
@@ -66,22 +73,52 @@ type SecurityContext = NonNullable<NonNullable<cri.ContainerConfig['linux']>['se
 
 export function securityContext(extra: Partial<SecurityContext> = {}): SecurityContext {
   return {
-    capabilities: null, privileged: false,
+    capabilities: null,
+    privileged: false,
     namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '', userns_options: null },
-    selinux_options: null, run_as_user: null, run_as_username: '', readonly_rootfs: false, supplemental_groups: [],
-    apparmor_profile: '', seccomp_profile_path: '', no_new_privs: false, run_as_group: null, masked_paths: [],
-    readonly_paths: [], seccomp: null, apparmor: null, supplemental_groups_policy: 'Merge',
+    selinux_options: null,
+    run_as_user: null,
+    run_as_username: '',
+    readonly_rootfs: false,
+    supplemental_groups: [],
+    apparmor_profile: '',
+    seccomp_profile_path: '',
+    no_new_privs: false,
+    run_as_group: null,
+    masked_paths: [],
+    readonly_paths: [],
+    seccomp: null,
+    apparmor: null,
+    supplemental_groups_policy: 'Merge',
     ...extra,
   } as SecurityContext;
 }
 
-export function containerConfig(name: string, image: string, command: string[], extra: Partial<cri.ContainerConfig> = {}): cri.ContainerConfig {
+export function containerConfig(
+  name: string,
+  image: string,
+  command: string[],
+  extra: Partial<cri.ContainerConfig> = {},
+): cri.ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: { image, annotations: {}, user_specified_image: image, runtime_handler: '', image_ref: '' },
-    command, args: [], working_dir: '', envs: [{ key: 'CRIMUX_TEST', value: name }], mounts: [], devices: [],
-    labels: { container: name }, annotations: {}, log_path: `${name}/0.log`, stdin: false, stdin_once: false, tty: false,
-    linux: { resources: null, security_context: securityContext() }, windows: null, CDI_devices: [], stop_signal: 'RUNTIME_DEFAULT',
+    command,
+    args: [],
+    working_dir: '',
+    envs: [{ key: 'CRIMUX_TEST', value: name }],
+    mounts: [],
+    devices: [],
+    labels: { container: name },
+    annotations: {},
+    log_path: `${name}/0.log`,
+    stdin: false,
+    stdin_once: false,
+    tty: false,
+    linux: { resources: null, security_context: securityContext() },
+    windows: null,
+    CDI_devices: [],
+    stop_signal: 'RUNTIME_DEFAULT',
     ...extra,
   } as cri.ContainerConfig;
 }

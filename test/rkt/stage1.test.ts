@@ -23,7 +23,10 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
   let n = 0;
 
   /** Runs argv in a fresh app built from extra; returns its exec output. */
-  async function inApp(extra: Partial<AppSpec>, argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  async function inApp(
+    extra: Partial<AppSpec>,
+    argv: string[],
+  ): Promise<{ stdout: string; stderr: string; code: number }> {
     const name = `0-t${n++}`;
     await pm.appAdd(uuid, appSpec(name, TEST_IMAGE, ['sleep', '1000'], extra));
     await pm.appStart(uuid, name);
@@ -40,19 +43,34 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
     vol = path.join(fx.dir, 'vol');
     await fs.mkdir(vol);
     await fs.writeFile(path.join(vol, 'f'), 'host\n');
-    uuid = await pm.sandbox({ userAnnotations: {}, userLabels: {}, hostname: 'enforce', network: { kind: 'host' }, logDirectory: path.join(fx.dir, 'logs') });
+    uuid = await pm.sandbox({
+      userAnnotations: {},
+      userLabels: {},
+      hostname: 'enforce',
+      network: { kind: 'host' },
+      logDirectory: path.join(fx.dir, 'logs'),
+    });
   });
   after(async () => {
     await fx.cleanup();
   });
 
   it('user, groups and working dir', async () => {
-    const r = await inApp({ uid: 33, gid: 33, supplementaryGids: [33, 100], workingDir: '/home/www' }, ['sh', '-c', 'id; pwd']);
+    const r = await inApp({ uid: 33, gid: 33, supplementaryGids: [33, 100], workingDir: '/home/www' }, [
+      'sh',
+      '-c',
+      'id; pwd',
+    ]);
     assert.equal(r.stdout, 'uid=33(www-data) gid=33(www-data) groups=33(www-data),100(users)\n/home/www\n');
   });
 
   it('capability bounding set, effective set of root, and no_new_privs', async () => {
-    const r = await inApp({ capsRetain: ['CAP_CHOWN', 'CAP_SYS_CHROOT'], noNewPrivileges: true }, ['grep', '-E', '^(CapEff|CapBnd|NoNewPrivs)', '/proc/self/status']);
+    const r = await inApp({ capsRetain: ['CAP_CHOWN', 'CAP_SYS_CHROOT'], noNewPrivileges: true }, [
+      'grep',
+      '-E',
+      '^(CapEff|CapBnd|NoNewPrivs)',
+      '/proc/self/status',
+    ]);
     // CAP_CHOWN is bit 0, CAP_SYS_CHROOT bit 18.
     assert.match(r.stdout, /CapEff:\s+0000000000040001/);
     assert.match(r.stdout, /CapBnd:\s+0000000000040001/);
@@ -61,19 +79,35 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
 
   it('read-only root, masked and read-only paths', async () => {
     const r = await inApp({ readOnlyRootfs: true, maskedPaths: ['/proc/cpuinfo'], readonlyPaths: ['/proc/sys'] }, [
-      'sh', '-c', 'touch /x 2>/dev/null && echo root-rw || echo root-ro; wc -c < /proc/cpuinfo; echo 1 > /proc/sys/vm/swappiness 2>/dev/null && echo sys-rw || echo sys-ro',
+      'sh',
+      '-c',
+      'touch /x 2>/dev/null && echo root-rw || echo root-ro; wc -c < /proc/cpuinfo; echo 1 > /proc/sys/vm/swappiness 2>/dev/null && echo sys-rw || echo sys-ro',
     ]);
     assert.equal(r.stdout, 'root-ro\n0\nsys-ro\n');
   });
 
   it('volumes: read-write and read-only binds of host paths', async () => {
     const r = await inApp(
-      { mounts: [{ name: 'rw', hostPath: vol, containerPath: '/rw', readOnly: false }, { name: 'ro', hostPath: vol, containerPath: '/ro', readOnly: true }] },
-      ['sh', '-c', 'cat /ro/f; echo app > /rw/g && echo rw-ok; echo x > /ro/h 2>/dev/null && echo ro-broken || echo ro-ok'],
+      {
+        mounts: [
+          { name: 'rw', hostPath: vol, containerPath: '/rw', readOnly: false },
+          { name: 'ro', hostPath: vol, containerPath: '/ro', readOnly: true },
+        ],
+      },
+      [
+        'sh',
+        '-c',
+        'cat /ro/f; echo app > /rw/g && echo rw-ok; echo x > /ro/h 2>/dev/null && echo ro-broken || echo ro-ok',
+      ],
     );
     assert.equal(r.stdout, 'host\nrw-ok\nro-ok\n');
     assert.equal(await fs.readFile(path.join(vol, 'g'), 'utf8'), 'app\n');
-    assert.ok(!(await fs.stat(path.join(vol, 'h')).then(() => true, () => false)));
+    assert.ok(
+      !(await fs.stat(path.join(vol, 'h')).then(
+        () => true,
+        () => false,
+      )),
+    );
   });
 
   it('memory limit on the app cgroup', async () => {
@@ -81,7 +115,11 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
     await pm.appAdd(uuid, appSpec(name, TEST_IMAGE, ['sleep', '1000'], { resources: { memoryLimitBytes: 32 << 20 } }));
     const h = await pm.appHandle(uuid, name);
     const memDir = Object.entries(h.stored.cgroup).find(([m]) => m.endsWith('/memory'));
-    if (memDir) assert.equal((await fs.readFile(path.join(memDir[0], memDir[1], 'memory.limit_in_bytes'), 'utf8')).trim(), String(32 << 20));
+    if (memDir)
+      assert.equal(
+        (await fs.readFile(path.join(memDir[0], memDir[1], 'memory.limit_in_bytes'), 'utf8')).trim(),
+        String(32 << 20),
+      );
     await pm.appRm(uuid, name);
   });
 
@@ -106,13 +144,20 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
 
   it('reopens the CRI log after rotation', async () => {
     const name = `0-t${n++}`;
-    await pm.appAdd(uuid, appSpec(name, TEST_IMAGE, ['sh', '-c', 'while :; do echo tick; sleep 0.1; done'], { logPath: 'rot/0.log' }));
+    await pm.appAdd(
+      uuid,
+      appSpec(name, TEST_IMAGE, ['sh', '-c', 'while :; do echo tick; sleep 0.1; done'], { logPath: 'rot/0.log' }),
+    );
     await pm.appStart(uuid, name);
     const log = path.join(fx.dir, 'logs', 'rot', '0.log');
-    await waitFor('first lines', async () => ((await fs.readFile(log, 'utf8').catch(() => '')).includes('tick') ? true : undefined));
+    await waitFor('first lines', async () =>
+      (await fs.readFile(log, 'utf8').catch(() => '')).includes('tick') ? true : undefined,
+    );
     await fs.rename(log, `${log}.1`);
     await reopenLog(path.join((await pm.appHandle(uuid, name)).infoDir, 'bundle'));
-    await waitFor('lines in the new file', async () => ((await fs.readFile(log, 'utf8').catch(() => '')).includes(' stdout F tick') ? true : undefined));
+    await waitFor('lines in the new file', async () =>
+      (await fs.readFile(log, 'utf8').catch(() => '')).includes(' stdout F tick') ? true : undefined,
+    );
     await pm.appRm(uuid, name);
   });
 

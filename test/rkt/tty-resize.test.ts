@@ -17,7 +17,9 @@ after(async () => {
 
 /** sh -c 'exec script …' as the stage1's JOIN_AND_EXEC + nsenter chain would run it (stdin a pipe, stderr off). */
 function ttyExec(command: string): { child: ChildProcess; out: () => string; exited: Promise<number> } {
-  const child = spawn('sh', ['-c', 'sleep 0.3; /usr/bin/script -qfec "$1" /dev/null', 'wrapper', command], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = spawn('sh', ['-c', 'sleep 0.3; /usr/bin/script -qfec "$1" /dev/null', 'wrapper', command], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
   started.push(child);
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
@@ -58,7 +60,9 @@ describe('rkt: TTY exec resize', { timeout: 60_000 }, () => {
   });
 
   test('a shell in the foreground gets SIGWINCH', async () => {
-    const x = ttyExec(`trap 'echo winch $(stty size)' WINCH; echo ready; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`);
+    const x = ttyExec(
+      `trap 'echo winch $(stty size)' WINCH; echo ready; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`,
+    );
     const resize = terminalResizer(x.child.pid, x.exited);
     await waitFor(() => x.out().includes('ready'), 20_000, 'ready');
     resize({ width: 77, height: 22 });

@@ -28,7 +28,8 @@ function collect(ps: ProcessStreams, which: 'stdout' | 'stderr' = 'stdout') {
   ps[which]?.on('data', (b: Buffer) => (text += b.toString()));
   return {
     text: () => text,
-    until: (re: RegExp, ms = 20_000) => e.waitFor(`output matching ${re}`, async () => (re.test(text) ? text : undefined), ms),
+    until: (re: RegExp, ms = 20_000) =>
+      e.waitFor(`output matching ${re}`, async () => (re.test(text) ? text : undefined), ms),
   };
 }
 
@@ -39,7 +40,12 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
   let backend: Backend;
   const run = async (id: string, name: string, cmd: string[], extra = {}) => {
     const sandboxConfig = e.sandboxConfig('attach', env.logDir);
-    await backend.createContainer(ctx(), { id, sandboxId: POD, config: e.containerConfig(name, BUSYBOX.ref, cmd, extra), sandboxConfig });
+    await backend.createContainer(ctx(), {
+      id,
+      sandboxId: POD,
+      config: e.containerConfig(name, BUSYBOX.ref, cmd, extra),
+      sandboxConfig,
+    });
     await backend.startContainer(ctx(), id);
   };
   const execDir = () => path.join(env.config.runDir, 'runc', 'exec');
@@ -57,8 +63,12 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
     await env?.cleanup();
   });
 
-  it('attaches to a running container\'s output; leaving keeps it running', async () => {
-    await run(TICK, 'tick', ['sh', '-c', 'i=0; while :; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.2; done']);
+  it("attaches to a running container's output; leaving keeps it running", async () => {
+    await run(TICK, 'tick', [
+      'sh',
+      '-c',
+      'i=0; while :; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.2; done',
+    ]);
     const ps = await backend.attach(ctx(), TICK, { tty: false, stdin: false, stdout: true, stderr: true });
     const out = collect(ps);
     const err = collect(ps, 'stderr');
@@ -97,11 +107,15 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
     const out = collect(ps);
     ps.resize({ width: 91, height: 23 });
     // The resize reaches conmon through its ctl FIFO asynchronously: ask until the shell sees it.
-    await e.waitFor('the resize inside the container', async () => {
-      ps.stdin?.write('echo "rows=$(stty size)"\n');
-      await new Promise((r) => setTimeout(r, 200));
-      return /rows=23 91/.test(out.text()) ? true : undefined;
-    }, 20_000);
+    await e.waitFor(
+      'the resize inside the container',
+      async () => {
+        ps.stdin?.write('echo "rows=$(stty size)"\n');
+        await new Promise((r) => setTimeout(r, 200));
+        return /rows=23 91/.test(out.text()) ? true : undefined;
+      },
+      20_000,
+    );
     ps.close();
     await ps.wait();
     const st = await backend.containerStatus(ctx(), SHELL, false);
@@ -110,8 +124,14 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
 
   it('execs with a TTY: output, resize, exit code', async () => {
     await run(TTY, 'tty', ['sleep', '1000']);
-    const script = 'stty -echo; [ -t 0 ] && echo on-a-terminal; echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "30 100" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"; exit 7';
-    const ps = await backend.exec(ctx(), TTY, ['sh', '-c', script], { tty: true, stdin: true, stdout: true, stderr: false });
+    const script =
+      'stty -echo; [ -t 0 ] && echo on-a-terminal; echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "30 100" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"; exit 7';
+    const ps = await backend.exec(ctx(), TTY, ['sh', '-c', script], {
+      tty: true,
+      stdin: true,
+      stdout: true,
+      stderr: false,
+    });
     assert.equal(ps.stderr, undefined, 'a terminal has one output stream');
     const out = collect(ps);
     await out.until(/ready/);
@@ -123,22 +143,35 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
   });
 
   it('a TTY exec the client leaves is killed; stdin reaches it', async () => {
-    const ps = await backend.exec(ctx(), TTY, ['sh', '-c', 'stty -echo; echo ready; read x; echo "got $x"; exec sleep 4343'], { tty: true, stdin: true, stdout: true, stderr: false });
+    const ps = await backend.exec(
+      ctx(),
+      TTY,
+      ['sh', '-c', 'stty -echo; echo ready; read x; echo "got $x"; exec sleep 4343'],
+      { tty: true, stdin: true, stdout: true, stderr: false },
+    );
     const out = collect(ps);
     await out.until(/ready/);
     ps.stdin?.write('hello\n');
     await out.until(/got hello/);
     ps.close();
     await ps.wait();
-    await e.waitFor('sleep 4343 gone', async () => (e.processesMentioning('sleep 4343').length === 0 ? true : undefined), 20_000);
+    await e.waitFor(
+      'sleep 4343 gone',
+      async () => (e.processesMentioning('sleep 4343').length === 0 ? true : undefined),
+      20_000,
+    );
   });
 
   it('leaves no helper process or socket behind', async () => {
     await e.waitFor('crimux-io helpers gone', async () => (helpers().length === 0 ? true : undefined), 20_000);
-    const left = await e.waitFor('exec dir empty', async () => {
-      const files = readdirSync(execDir());
-      return files.length === 0 ? files : undefined;
-    }, 20_000);
+    const left = await e.waitFor(
+      'exec dir empty',
+      async () => {
+        const files = readdirSync(execDir());
+        return files.length === 0 ? files : undefined;
+      },
+      20_000,
+    );
     assert.deepEqual(left, []);
   });
 });

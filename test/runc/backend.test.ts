@@ -28,8 +28,16 @@ const C3 = hex('c3');
 const BAD = hex('c4');
 /** LinuxContainerResources with every field at its proto default (the shape the CRI server delivers). */
 const RESOURCES = {
-  cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0', cpuset_cpus: '',
-  cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: '0',
+  cpu_period: '0',
+  cpu_quota: '0',
+  cpu_shares: '0',
+  memory_limit_in_bytes: '0',
+  oom_score_adj: '0',
+  cpuset_cpus: '',
+  cpuset_mems: '',
+  hugepage_limits: [],
+  unified: {},
+  memory_swap_limit_in_bytes: '0',
 };
 
 async function status(id: string) {
@@ -73,7 +81,10 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     assert.ok(existsSync(path.join(env.config.network.netnsDir, POD)), 'netns file');
     assert.ok(e.processesMentioning(POD).length > 0, 'conmon of the pause container');
     const list = await backend.listPodSandboxes(ctx());
-    assert.deepEqual(list.map((s) => s.id), [POD]);
+    assert.deepEqual(
+      list.map((s) => s.id),
+      [POD],
+    );
     assert.equal(list[0]?.runtime_handler, 'runc');
   });
 
@@ -99,10 +110,14 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
 
   it('kills an ExecSync that outlives its timeout and reports DeadlineExceeded', async () => {
     await assert.rejects(backend.execSync(ctx(), C1, ['sleep', '77'], 1), DeadlineExceededError);
-    await e.waitFor('exec process gone', async () => {
-      const r = await backend.execSync(ctx(), C1, ['sh', '-c', 'ps -o args | grep -c "^sleep 77" || true'], 10);
-      return r.stdout.toString().trim() === '0' ? true : undefined;
-    }, 10_000);
+    await e.waitFor(
+      'exec process gone',
+      async () => {
+        const r = await backend.execSync(ctx(), C1, ['sh', '-c', 'ps -o args | grep -c "^sleep 77" || true'], 10);
+        return r.stdout.toString().trim() === '0' ? true : undefined;
+      },
+      10_000,
+    );
   });
 
   it('reports an exit with its code, reason and times', async () => {
@@ -123,7 +138,10 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     assert.ok(BigInt(String(s.cpu?.usage_core_nano_seconds?.value ?? '0')) > 0n);
     assert.ok(BigInt(String(s.memory?.working_set_bytes?.value ?? '0')) > 0n);
     assert.ok(s.writable_layer?.used_bytes);
-    await backend.updateContainerResources(ctx(), C1, { linux: { ...RESOURCES, memory_limit_in_bytes: String(64 * 1024 * 1024) }, windows: null });
+    await backend.updateContainerResources(ctx(), C1, {
+      linux: { ...RESOURCES, memory_limit_in_bytes: String(64 * 1024 * 1024) },
+      windows: null,
+    });
     const limit = readFileSync(`/sys/fs/cgroup/memory${env.cgroupRoot}/${POD}/${C1}/memory.limit_in_bytes`, 'utf8');
     assert.equal(limit.trim(), String(64 * 1024 * 1024));
     const pod = await backend.podSandboxStats(ctx(), POD);
@@ -170,7 +188,11 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     assert.deepEqual(e.processesMentioning(BAD), []);
     await backend.removeContainer(ctx(), BAD);
     assert.equal(existsSync(path.join(env.stateDir, 'containers', BAD)), false);
-    await e.waitFor('snapshot of BAD removed', async () => ((await env.images.keys()).includes(BAD) ? undefined : true), 20_000);
+    await e.waitFor(
+      'snapshot of BAD removed',
+      async () => ((await env.images.keys()).includes(BAD) ? undefined : true),
+      20_000,
+    );
     await assert.rejects(backend.containerStatus(ctx(), BAD, false), NotFoundError);
   });
 
@@ -180,10 +202,14 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await backend.start(ctx());
     const c1 = await status(C1);
     assert.equal(c1.state, 'CONTAINER_RUNNING', `C1 after restart: ${JSON.stringify(c1)}`);
-    const st = await e.waitFor('C3 exited', async () => {
-      const s = await status(C3);
-      return s.state === 'CONTAINER_EXITED' ? s : undefined;
-    }, 20_000);
+    const st = await e.waitFor(
+      'C3 exited',
+      async () => {
+        const s = await status(C3);
+        return s.state === 'CONTAINER_EXITED' ? s : undefined;
+      },
+      20_000,
+    );
     assert.equal(st.exit_code, 5, JSON.stringify(st));
     const ids = (await backend.listContainers(ctx())).map((c) => `${c.id}:${c.state}`).sort();
     assert.deepEqual(ids, [`${C1}:CONTAINER_RUNNING`, `${C2}:CONTAINER_EXITED`, `${C3}:CONTAINER_EXITED`].sort());
@@ -209,13 +235,18 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await assert.rejects(backend.podSandboxStatus(ctx(), POD, false), NotFoundError);
 
     // Removal answers first and finishes in the background (as containerd's GC): give it a bounded moment.
-    await e.waitFor('background removal', async () => ((await fs.readdir(path.join(env.stateDir, 'trash'))).length === 0 ? true : undefined), 20_000);
+    await e.waitFor(
+      'background removal',
+      async () => ((await fs.readdir(path.join(env.stateDir, 'trash'))).length === 0 ? true : undefined),
+      20_000,
+    );
     for (const id of [POD, C1, C2, C3]) {
       assert.deepEqual(e.processesMentioning(id), [], `processes of ${id}`);
       assert.deepEqual(e.mountsMentioning(id), [], `mounts of ${id}`);
     }
     // The configured parent itself stays (like /kubepods); nothing may be left below it.
-    for (const id of [POD, C1, C2, C3]) assert.deepEqual(e.cgroupsMentioning(env.cgroupRoot, id), [], `cgroups of ${id}`);
+    for (const id of [POD, C1, C2, C3])
+      assert.deepEqual(e.cgroupsMentioning(env.cgroupRoot, id), [], `cgroups of ${id}`);
     const left = await fs.readdir(path.join(env.stateDir, 'containers'));
     assert.deepEqual(left, []);
     assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'sandboxes')), []);

@@ -69,7 +69,13 @@ export function podConfig(logRoot: string, name: string, extra: Record<string, u
 
 export type Pod = { id: string; config: ReturnType<typeof podConfig> };
 
-export async function runPod(d: DaemonHandle, logRoot: string, name: string, handler = '', extra: Record<string, unknown> = {}): Promise<Pod> {
+export async function runPod(
+  d: DaemonHandle,
+  logRoot: string,
+  name: string,
+  handler = '',
+  extra: Record<string, unknown> = {},
+): Promise<Pod> {
   const config = podConfig(logRoot, name, extra);
   const r = await d.rt('RunPodSandbox', { config, runtime_handler: handler }, { deadlineMs: 120_000 });
   return { id: r.pod_sandbox_id, config };
@@ -83,7 +89,11 @@ export async function startContainer(
   extra: Record<string, unknown> = {},
 ): Promise<string> {
   const config = { metadata: { name }, image: { image: BUSYBOX.ref }, command, log_path: `${name}/0.log`, ...extra };
-  const c = await d.rt('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, { deadlineMs: 120_000 });
+  const c = await d.rt(
+    'CreateContainer',
+    { pod_sandbox_id: pod.id, config, sandbox_config: pod.config },
+    { deadlineMs: 120_000 },
+  );
   await d.rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 60_000 });
   return c.container_id;
 }
@@ -97,8 +107,12 @@ export function exec(d: DaemonHandle, id: string, cmd: string[], timeout = 30) {
 }
 
 export async function waitExited(d: DaemonHandle, id: string, timeoutMs = 30_000) {
-  return e.waitFor(`${id} exited`, async () => {
-    const s = await containerStatus(d, id);
-    return s.state === 'CONTAINER_EXITED' ? s : undefined;
-  }, timeoutMs);
+  return e.waitFor(
+    `${id} exited`,
+    async () => {
+      const s = await containerStatus(d, id);
+      return s.state === 'CONTAINER_EXITED' ? s : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -14,7 +14,16 @@ import { criLogLines, parseCriLog } from '../../src/host/cri-log';
 import { BUSYBOX } from '../fixtures/images';
 import { grpc, rejectsWithCode } from '../helpers/cri-client';
 import { ensureTestRegistry } from '../helpers/registry';
-import { containerStatus, exec, runPod, startContainer, startRuncDaemon, waitExited, type Pod, type RuncDaemon } from './cri';
+import {
+  containerStatus,
+  exec,
+  runPod,
+  startContainer,
+  startRuncDaemon,
+  waitExited,
+  type Pod,
+  type RuncDaemon,
+} from './cri';
 import * as e from './env';
 
 const SLOT = 1;
@@ -33,11 +42,16 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
   before(async () => {
     await ensureTestRegistry();
     r = await startRuncDaemon(SLOT);
-    await r.daemon.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } }, { deadlineMs: 120_000 });
+    await r.daemon.img(
+      'PullImage',
+      { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } },
+      { deadlineMs: 120_000 },
+    );
   });
 
   after(async () => {
-    for (const id of pods) await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: id }, { deadlineMs: 60_000 }).catch(() => undefined);
+    for (const id of pods)
+      await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: id }, { deadlineMs: 60_000 }).catch(() => undefined);
     await r?.cleanup();
   });
 
@@ -57,7 +71,11 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
     assert.match(ps.status?.network?.ip ?? '', /^10\.89\.51\.\d+$/);
     assert.ok((await runtimeList(r.rootA)).includes(pod.id), 'pause container in runtime root A');
 
-    app = await startContainer(r.daemon, pod, 'app', ['sh', '-c', "trap 'exit 0' TERM; echo started; while :; do sleep 1; done"]);
+    app = await startContainer(r.daemon, pod, 'app', [
+      'sh',
+      '-c',
+      "trap 'exit 0' TERM; echo started; while :; do sleep 1; done",
+    ]);
     const st = await containerStatus(r.daemon, app);
     assert.equal(st.state, 'CONTAINER_RUNNING');
     assert.equal(st.log_path, path.join(pod.config.log_directory, 'app/0.log'));
@@ -101,7 +119,9 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
   });
 
   it('runs a host-network pod: no netns of its own, the node hostname and hosts file', async () => {
-    const hn = await runPod(r.daemon, r.logRoot, 'hostnet', '', { linux: { security_context: { namespace_options: { network: 'NODE' } } } });
+    const hn = await runPod(r.daemon, r.logRoot, 'hostnet', '', {
+      linux: { security_context: { namespace_options: { network: 'NODE' } } },
+    });
     pods.push(hn.id);
     assert.equal(existsSync(path.join(r.daemon.runDir, 'netns', hn.id)), false);
     const c = await startContainer(r.daemon, hn, 'hn', ['sleep', '1000']);
@@ -136,7 +156,11 @@ describe('runc backend end to end over CRI', { timeout: 600_000 }, () => {
     assert.deepEqual((await r.daemon.rt('ListPodSandbox', {})).items ?? [], []);
     // Removal answers first and finishes in the background (as containerd's GC): give it a bounded moment.
     const trash = path.join(r.daemon.stateDir, 'backends', 'runc', 'trash');
-    await e.waitFor('background removal', async () => ((await fs.readdir(trash)).length === 0 ? true : undefined), 20_000);
+    await e.waitFor(
+      'background removal',
+      async () => ((await fs.readdir(trash)).length === 0 ? true : undefined),
+      20_000,
+    );
     for (const id of [pod.id, ...ids]) {
       assert.deepEqual(e.processesMentioning(id), [], `processes of ${id}`);
       assert.deepEqual(e.mountsMentioning(id), [], `mounts of ${id}`);

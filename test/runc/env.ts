@@ -25,7 +25,10 @@ export function netSlot(slot: number): { bridge: string; subnet: string; network
 /** Copies the shipped conflist into <dir>/cni with the slot's bridge, subnet and IPAM dir; returns the conf dir. */
 export async function writeCniConf(dir: string, slot: number): Promise<string> {
   const { bridge, subnet, network } = netSlot(slot);
-  const conf = JSON.parse(readFileSync(SHIPPED_CONFLIST, 'utf8')) as { name: string; plugins: Record<string, unknown>[] };
+  const conf = JSON.parse(readFileSync(SHIPPED_CONFLIST, 'utf8')) as {
+    name: string;
+    plugins: Record<string, unknown>[];
+  };
   conf.name = network;
   const b = conf.plugins[0] as { bridge: string; ipam: Record<string, unknown> };
   b.bridge = bridge;
@@ -58,7 +61,11 @@ export function ctx(log: Logger, timeoutMs = 120_000): CallContext {
 }
 
 /** A PodSandboxConfig as the CRI server hands it to backends (every field present). */
-export function sandboxConfig(name: string, logDir: string, extra: Partial<cri.PodSandboxConfig> = {}): cri.PodSandboxConfig {
+export function sandboxConfig(
+  name: string,
+  logDir: string,
+  extra: Partial<cri.PodSandboxConfig> = {},
+): cri.PodSandboxConfig {
   const uid = `uid-${name}-${process.pid}`;
   return {
     metadata: { name, namespace: 'default', uid, attempt: 0 },

@@ -38,15 +38,24 @@ function fetchTcp(host: string, port: number, send: string): Promise<string> {
 describe('runc pod features', { timeout: 600_000 }, () => {
   let r: RuncDaemon;
   let pod: Pod;
-  const out = async (id: string, script: string) => (await exec(r.daemon, id, ['sh', '-c', script])).stdout.toString().trim();
+  const out = async (id: string, script: string) =>
+    (await exec(r.daemon, id, ['sh', '-c', script])).stdout.toString().trim();
 
   before(async () => {
     await ensureTestRegistry();
     r = await startRuncDaemon(SLOT);
-    await r.daemon.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } }, { deadlineMs: 120_000 });
+    await r.daemon.img(
+      'PullImage',
+      { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } },
+      { deadlineMs: 120_000 },
+    );
     pod = await runPod(r.daemon, r.logRoot, 'features', '', {
       hostname: 'feat-host',
-      dns_config: { servers: ['10.0.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] },
+      dns_config: {
+        servers: ['10.0.0.10'],
+        searches: ['default.svc.cluster.local', 'svc.cluster.local'],
+        options: ['ndots:5'],
+      },
       port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: HOST_PORT }],
       linux: {
         sysctls: { 'net.ipv4.ping_group_range': '0 2147483647', 'kernel.shm_rmid_forced': '1' },
@@ -56,13 +65,17 @@ describe('runc pod features', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    if (pod) await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 }).catch(() => undefined);
+    if (pod)
+      await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 }).catch(() => undefined);
     await r?.cleanup();
   });
 
   it('writes resolv.conf from the DNS config and sets the hostname', async () => {
     const id = await startContainer(r.daemon, pod, 'dns', KEEP);
-    assert.equal(await out(id, 'cat /etc/resolv.conf'), 'search default.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5');
+    assert.equal(
+      await out(id, 'cat /etc/resolv.conf'),
+      'search default.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5',
+    );
     assert.equal(await out(id, 'hostname'), 'feat-host');
     assert.match(await out(id, 'cat /etc/hosts'), /feat-host/);
   });
@@ -74,18 +87,30 @@ describe('runc pod features', { timeout: 600_000 }, () => {
   });
 
   it('maps a host port to the pod through CNI portmap', async () => {
-    await startContainer(r.daemon, pod, 'web', ['sh', '-c', 'mkdir -p /www && echo mapped > /www/index.html && exec httpd -f -p 8080 -h /www']);
+    await startContainer(r.daemon, pod, 'web', [
+      'sh',
+      '-c',
+      'mkdir -p /www && echo mapped > /www/index.html && exec httpd -f -p 8080 -h /www',
+    ]);
     const gateway = e.netSlot(SLOT).subnet.replace(/0\/24$/, '1');
-    const body = await e.waitFor('port mapping', async () => {
-      const text = await fetchTcp(gateway, HOST_PORT, 'GET / HTTP/1.0\r\n\r\n').catch(() => '');
-      return text.includes('mapped') ? text : undefined;
-    }, 20_000);
+    const body = await e.waitFor(
+      'port mapping',
+      async () => {
+        const text = await fetchTcp(gateway, HOST_PORT, 'GET / HTTP/1.0\r\n\r\n').catch(() => '');
+        return text.includes('mapped') ? text : undefined;
+      },
+      20_000,
+    );
     assert.match(body, /200 OK/);
   });
 
   it('shares /dev/shm, IPC and (pid: POD) the PID namespace between containers', async () => {
-    const a = await startContainer(r.daemon, pod, 'shm-a', KEEP, { linux: { security_context: { namespace_options: { pid: 'POD' } } } });
-    const b = await startContainer(r.daemon, pod, 'shm-b', KEEP, { linux: { security_context: { namespace_options: { pid: 'POD' } } } });
+    const a = await startContainer(r.daemon, pod, 'shm-a', KEEP, {
+      linux: { security_context: { namespace_options: { pid: 'POD' } } },
+    });
+    const b = await startContainer(r.daemon, pod, 'shm-b', KEEP, {
+      linux: { security_context: { namespace_options: { pid: 'POD' } } },
+    });
     await out(a, 'echo shared > /dev/shm/x');
     assert.equal(await out(b, 'cat /dev/shm/x'), 'shared');
     assert.equal(await out(a, 'readlink /proc/self/ns/ipc'), await out(b, 'readlink /proc/self/ns/ipc'));
@@ -109,13 +134,21 @@ describe('runc pod features', { timeout: 600_000 }, () => {
     await out(id, 'echo from-container > /rw/out');
     assert.equal(await fs.readFile(path.join(vol, 'out'), 'utf8'), 'from-container\n');
     const st = await r.daemon.rt('ContainerStatus', { container_id: id });
-    assert.deepEqual(st.status?.mounts?.map((m) => [m.container_path, m.readonly]), [['/ro', true], ['/rw', false]]);
+    assert.deepEqual(
+      st.status?.mounts?.map((m) => [m.container_path, m.readonly]),
+      [
+        ['/ro', true],
+        ['/rw', false],
+      ],
+    );
   });
 
   it('runs a privileged container in a privileged pod with every capability and the host devices', async () => {
     const priv = await runPod(r.daemon, r.logRoot, 'priv', '', { linux: { security_context: { privileged: true } } });
     try {
-      const id = await startContainer(r.daemon, priv, 'priv', KEEP, { linux: { security_context: { privileged: true } } });
+      const id = await startContainer(r.daemon, priv, 'priv', KEEP, {
+        linux: { security_context: { privileged: true } },
+      });
       const capEff = BigInt('0x' + (await out(id, "grep CapEff /proc/self/status | awk '{print $2}'")));
       assert.ok(capEff >= 0x1ffffffffn, `CapEff ${capEff.toString(16)}`);
       assert.equal(await out(id, 'test -c /dev/kmsg && echo yes'), 'yes');
@@ -126,7 +159,10 @@ describe('runc pod features', { timeout: 600_000 }, () => {
 
   it('updates resources and reports stats over CRI', async () => {
     const id = await startContainer(r.daemon, pod, 'res', KEEP);
-    await r.daemon.rt('UpdateContainerResources', { container_id: id, linux: { cpu_quota: 50_000, cpu_period: 100_000, memory_limit_in_bytes: 128 * 1024 * 1024 } });
+    await r.daemon.rt('UpdateContainerResources', {
+      container_id: id,
+      linux: { cpu_quota: 50_000, cpu_period: 100_000, memory_limit_in_bytes: 128 * 1024 * 1024 },
+    });
     const st = await r.daemon.rt('ContainerStatus', { container_id: id });
     assert.equal(String(st.status?.resources?.linux?.memory_limit_in_bytes), String(128 * 1024 * 1024));
     assert.equal(await out(id, 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), String(128 * 1024 * 1024));

@@ -27,17 +27,23 @@ describe('runc security contexts', { timeout: 600_000 }, () => {
     const res = await exec(r.daemon, id, ['sh', '-c', script]);
     return { code: res.exit_code, out: res.stdout.toString().trim(), err: res.stderr.toString().trim() };
   };
-  const capEff = async (id: string) => BigInt('0x' + (await sh(id, "grep CapEff /proc/self/status | awk '{print $2}'")).out);
+  const capEff = async (id: string) =>
+    BigInt('0x' + (await sh(id, "grep CapEff /proc/self/status | awk '{print $2}'")).out);
 
   before(async () => {
     await ensureTestRegistry();
     r = await startRuncDaemon(SLOT);
-    await r.daemon.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } }, { deadlineMs: 120_000 });
+    await r.daemon.img(
+      'PullImage',
+      { image: { image: BUSYBOX.ref, runtime_handler: 'runc' } },
+      { deadlineMs: 120_000 },
+    );
     pod = await runPod(r.daemon, r.logRoot, 'sec');
   });
 
   after(async () => {
-    if (pod) await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 }).catch(() => undefined);
+    if (pod)
+      await r?.daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 }).catch(() => undefined);
     await r?.cleanup();
   });
 
@@ -51,7 +57,13 @@ describe('runc security contexts', { timeout: 600_000 }, () => {
   });
 
   it('runs as the requested uid/gid with supplementary groups', async () => {
-    const id = await startContainer(r.daemon, pod, 'uid', KEEP, sec({ run_as_user: { value: 1000 }, run_as_group: { value: 2000 }, supplemental_groups: [3000] }));
+    const id = await startContainer(
+      r.daemon,
+      pod,
+      'uid',
+      KEEP,
+      sec({ run_as_user: { value: 1000 }, run_as_group: { value: 2000 }, supplemental_groups: [3000] }),
+    );
     assert.equal((await sh(id, 'id -u; id -g; id -G')).out, '1000\n2000\n2000 3000');
   });
 
@@ -67,7 +79,13 @@ describe('runc security contexts', { timeout: 600_000 }, () => {
   it('drops and adds capabilities', async () => {
     const dflt = await startContainer(r.daemon, pod, 'caps-default', KEEP);
     assert.ok((await capEff(dflt)) & CAP_CHOWN, 'default set has CHOWN');
-    const id = await startContainer(r.daemon, pod, 'caps', KEEP, sec({ capabilities: { drop_capabilities: ['CHOWN', 'NET_RAW'] } }));
+    const id = await startContainer(
+      r.daemon,
+      pod,
+      'caps',
+      KEEP,
+      sec({ capabilities: { drop_capabilities: ['CHOWN', 'NET_RAW'] } }),
+    );
     const eff = await capEff(id);
     assert.equal(eff & CAP_CHOWN, 0n);
     assert.equal(eff & CAP_NET_RAW, 0n);
@@ -88,31 +106,61 @@ describe('runc security contexts', { timeout: 600_000 }, () => {
     // This kernel has no /proc/kcore; /proc/keys and /proc/timer_list exist and are in the default list.
     assert.equal((await sh(id, 'wc -c < /proc/keys; wc -c < /proc/timer_list')).out, '0\n0');
     assert.notEqual((await sh(id, 'echo 1 > /proc/sys/vm/drop_caches')).code, 0);
-    const listed = await startContainer(r.daemon, pod, 'masked-list', KEEP, sec({ masked_paths: ['/proc/version'], readonly_paths: ['/proc/sys'] }));
+    const listed = await startContainer(
+      r.daemon,
+      pod,
+      'masked-list',
+      KEEP,
+      sec({ masked_paths: ['/proc/version'], readonly_paths: ['/proc/sys'] }),
+    );
     assert.equal((await sh(listed, 'wc -c < /proc/version')).out, '0');
   });
 
   it('applies seccomp: RuntimeDefault blocks unshare, Unconfined does not, Localhost uses the given file', async () => {
-    const confined = await startContainer(r.daemon, pod, 'seccomp-default', KEEP, sec({ seccomp: { profile_type: 'RuntimeDefault' } }));
+    const confined = await startContainer(
+      r.daemon,
+      pod,
+      'seccomp-default',
+      KEEP,
+      sec({ seccomp: { profile_type: 'RuntimeDefault' } }),
+    );
     const blocked = await sh(confined, 'unshare -U true');
     assert.notEqual(blocked.code, 0);
     assert.match(blocked.err, /Operation not permitted/);
     assert.equal((await sh(confined, 'grep Seccomp: /proc/self/status')).out, 'Seccomp:\t2');
 
-    const free = await startContainer(r.daemon, pod, 'seccomp-unconfined', KEEP, sec({ seccomp: { profile_type: 'Unconfined' } }));
+    const free = await startContainer(
+      r.daemon,
+      pod,
+      'seccomp-unconfined',
+      KEEP,
+      sec({ seccomp: { profile_type: 'Unconfined' } }),
+    );
     assert.equal((await sh(free, 'unshare -U true')).code, 0);
     assert.equal((await sh(free, 'grep Seccomp: /proc/self/status')).out, 'Seccomp:\t0');
 
     const profile = path.join(r.dir, 'no-mkdir.json');
-    await fs.writeFile(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
-    const local = await startContainer(r.daemon, pod, 'seccomp-local', KEEP, sec({ seccomp: { profile_type: 'Localhost', localhost_ref: profile } }));
+    await fs.writeFile(
+      profile,
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }],
+      }),
+    );
+    const local = await startContainer(
+      r.daemon,
+      pod,
+      'seccomp-local',
+      KEEP,
+      sec({ seccomp: { profile_type: 'Localhost', localhost_ref: profile } }),
+    );
     const mk = await sh(local, 'mkdir /tmp/d');
     assert.notEqual(mk.code, 0);
     assert.match(mk.err, /Operation not permitted/);
     assert.equal((await sh(local, 'touch /tmp/ok && echo yes')).out, 'yes');
   });
 
-  it('clamps a negative oom_score_adj to crimux\'s own value instead of failing', async () => {
+  it("clamps a negative oom_score_adj to crimux's own value instead of failing", async () => {
     const id = await startContainer(r.daemon, pod, 'oom', KEEP, { linux: { resources: { oom_score_adj: -900 } } });
     const own = Number((await fs.readFile(`/proc/${r.daemon.pid()}/oom_score_adj`, 'utf8')).trim());
     assert.equal(Number((await sh(id, 'cat /proc/self/oom_score_adj')).out), Math.max(-900, own));

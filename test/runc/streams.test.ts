@@ -27,7 +27,12 @@ describe('runc backend (direct): exec streams, port forward, undo', { timeout: 6
   let backend: Backend;
 
   const run = async (id: string, name: string, cmd: string[]) => {
-    await backend.createContainer(ctx(), { id, sandboxId: POD, config: e.containerConfig(name, BUSYBOX.ref, cmd), sandboxConfig: e.sandboxConfig('streams', env.logDir) });
+    await backend.createContainer(ctx(), {
+      id,
+      sandboxId: POD,
+      config: e.containerConfig(name, BUSYBOX.ref, cmd),
+      sandboxConfig: e.sandboxConfig('streams', env.logDir),
+    });
     await backend.startContainer(ctx(), id);
   };
 
@@ -46,7 +51,12 @@ describe('runc backend (direct): exec streams, port forward, undo', { timeout: 6
 
   it('execs with streams: stdin in, stdout and the exit code out', async () => {
     await run(SH, 'sh', ['sleep', '1000']);
-    const streams = await backend.exec(ctx(), SH, ['sh', '-c', 'cat; exit 6'], { tty: false, stdin: true, stdout: true, stderr: true });
+    const streams = await backend.exec(ctx(), SH, ['sh', '-c', 'cat; exit 6'], {
+      tty: false,
+      stdin: true,
+      stdout: true,
+      stderr: true,
+    });
     let out = '';
     streams.stdout?.on('data', (b: Buffer) => (out += b.toString()));
     streams.stderr?.resume();
@@ -56,26 +66,44 @@ describe('runc backend (direct): exec streams, port forward, undo', { timeout: 6
   });
 
   it('forwards a port bound only to the pod loopback', async () => {
-    await run(WEB, 'web', ['sh', '-c', 'mkdir -p /www && echo hello-pf > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www']);
-    const body = await e.waitFor('port forward', async () => {
-      try {
-        const conn = await backend.portForward(ctx(), POD, 8080);
-        let text = '';
-        conn.on('data', (b: Buffer) => (text += b.toString()));
-        conn.end('GET / HTTP/1.0\r\n\r\n');
-        await new Promise((r) => conn.on('close', r));
-        return text.includes('hello-pf') ? text : undefined;
-      } catch {
-        return undefined; // httpd not listening yet
-      }
-    }, 20_000);
+    await run(WEB, 'web', [
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hello-pf > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www',
+    ]);
+    const body = await e.waitFor(
+      'port forward',
+      async () => {
+        try {
+          const conn = await backend.portForward(ctx(), POD, 8080);
+          let text = '';
+          conn.on('data', (b: Buffer) => (text += b.toString()));
+          conn.end('GET / HTTP/1.0\r\n\r\n');
+          await new Promise((r) => conn.on('close', r));
+          return text.includes('hello-pf') ? text : undefined;
+        } catch {
+          return undefined; // httpd not listening yet
+        }
+      },
+      20_000,
+    );
     assert.match(body, /200 OK/);
   });
 
   it('undoes every step of a RunPodSandbox whose pause container cannot be created', async () => {
-    const broken = env.backend([{ name: 'broken', backend: 'runc', options: { runtimePath: '/bin/false', runtimeRoot: path.join(env.dir, 'broken-root') } }]);
+    const broken = env.backend([
+      {
+        name: 'broken',
+        backend: 'runc',
+        options: { runtimePath: '/bin/false', runtimeRoot: path.join(env.dir, 'broken-root') },
+      },
+    ]);
     await assert.rejects(
-      broken.runPodSandbox(ctx(), { id: FAIL, handler: { name: 'broken', backend: 'runc', options: {} }, config: e.sandboxConfig('broken', env.logDir) }),
+      broken.runPodSandbox(ctx(), {
+        id: FAIL,
+        handler: { name: 'broken', backend: 'runc', options: {} },
+        config: e.sandboxConfig('broken', env.logDir),
+      }),
     );
     assert.equal(existsSync(path.join(env.config.network.netnsDir, FAIL)), false, 'netns');
     assert.equal(existsSync(path.join(env.stateDir, 'sandboxes', FAIL)), false, 'sandbox dir');

@@ -27,10 +27,13 @@ export function unavailable(kind: Kind): string | undefined {
     case 'docker':
       return existsSync('/usr/sbin/dockerd') || existsSync('/usr/bin/dockerd') ? undefined : 'dockerd is not installed';
     case 'rkt':
-      return existsSync('/usr/bin/systemd-nspawn') ? undefined : 'systemd-nspawn (rkt built-in stage1) is not installed';
+      return existsSync('/usr/bin/systemd-nspawn')
+        ? undefined
+        : 'systemd-nspawn (rkt built-in stage1) is not installed';
     case 'vm':
       if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-      if (!existsSync(path.join(vmh.GUEST_DIR, 'manifest.json'))) return `no VM guest in ${vmh.GUEST_DIR} (scripts/build-vm-guest.sh)`;
+      if (!existsSync(path.join(vmh.GUEST_DIR, 'manifest.json')))
+        return `no VM guest in ${vmh.GUEST_DIR} (scripts/build-vm-guest.sh)`;
       return undefined;
   }
 }
@@ -64,7 +67,11 @@ export async function startEnv(slot: number): Promise<Env> {
       const d = daemon;
       // Stopping the daemon leaves pods running by design: remove them first.
       const pods = await d.rt('ListPodSandbox', {}, { deadlineMs: 30_000 }).catch(() => ({ items: [] }));
-      await Promise.all(pods.items.map((p) => d.rt('RemovePodSandbox', { pod_sandbox_id: p.id }, { deadlineMs: 90_000 }).catch(() => undefined)));
+      await Promise.all(
+        pods.items.map((p) =>
+          d.rt('RemovePodSandbox', { pod_sandbox_id: p.id }, { deadlineMs: 90_000 }).catch(() => undefined),
+        ),
+      );
       await d.stop().catch(() => d.kill9());
       for (const pid of vmh.qemuProcesses(d.runDir)) process.kill(pid, 'SIGKILL');
       await re.cleanupNetwork(path.join(d.runDir, 'netns'), slot);
@@ -96,7 +103,11 @@ export async function startEnv(slot: number): Promise<Env> {
       },
     });
     const d = daemon;
-    await Promise.all(AVAILABLE.map((k) => d.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: k } }, { deadlineMs: 180_000 })));
+    await Promise.all(
+      AVAILABLE.map((k) =>
+        d.img('PullImage', { image: { image: BUSYBOX.ref, runtime_handler: k } }, { deadlineMs: 180_000 }),
+      ),
+    );
     return { daemon: d, logRoot, cleanup };
   } catch (err) {
     await cleanup();
@@ -112,14 +123,25 @@ export async function runPod(env: Env, kind: Kind, name: string): Promise<Pod> {
     log_directory: path.join(env.logRoot, `default_${kind}-${name}_${uid}`),
     labels: { test: 'stats', backend: kind },
   };
-  if (kind === 'docker') config.linux = { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } };
+  if (kind === 'docker')
+    config.linux = { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } };
   const r = await env.daemon.rt('RunPodSandbox', { config, runtime_handler: kind }, { deadlineMs: 180_000 });
   return { id: r.pod_sandbox_id, kind, config };
 }
 
 export async function createContainer(env: Env, pod: Pod, name: string, command: string[]): Promise<string> {
-  const config = { metadata: { name }, image: { image: BUSYBOX.ref }, command, log_path: `${name}/0.log`, labels: { ctr: name } };
-  const c = await env.daemon.rt('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, { deadlineMs: 120_000 });
+  const config = {
+    metadata: { name },
+    image: { image: BUSYBOX.ref },
+    command,
+    log_path: `${name}/0.log`,
+    labels: { ctr: name },
+  };
+  const c = await env.daemon.rt(
+    'CreateContainer',
+    { pod_sandbox_id: pod.id, config, sandbox_config: pod.config },
+    { deadlineMs: 120_000 },
+  );
   return c.container_id;
 }
 
@@ -130,7 +152,12 @@ export async function startContainer(env: Env, pod: Pod, name: string, command: 
 }
 
 /** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`; the last error or value is named. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 500,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -140,7 +167,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err) {
       last = err;
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

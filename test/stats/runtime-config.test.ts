@@ -74,5 +74,8 @@ test('an empty pod CIDR reaches no backend', async () => {
 });
 
 test('the base backend accepts the update as a no-op', async () => {
-  await new FakeBackend('runc').updateRuntimeConfig({ signal: AbortSignal.timeout(1000), log: nullLogger() }, { podCidr: '10.0.0.0/8' });
+  await new FakeBackend('runc').updateRuntimeConfig(
+    { signal: AbortSignal.timeout(1000), log: nullLogger() },
+    { podCidr: '10.0.0.0/8' },
+  );
 });

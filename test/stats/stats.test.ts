@@ -7,7 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AVAILABLE, KINDS, startContainer, runPod, startEnv, unavailable, waitFor, type Env, type Kind, type Pod } from './env';
+import {
+  AVAILABLE,
+  KINDS,
+  startContainer,
+  runPod,
+  startEnv,
+  unavailable,
+  waitFor,
+  type Env,
+  type Kind,
+  type Pod,
+} from './env';
 
 /** Runc-scheme CNI slots 0–4, 7 and 9 are taken by other files; the events test uses 12. */
 const SLOT = 11;
@@ -28,24 +39,30 @@ interface Setup {
 let env: Env | undefined;
 const setups = new Map<Kind, Promise<Setup>>();
 
-before(async () => {
-  env = await startEnv(SLOT);
-  const e = env;
-  for (const kind of AVAILABLE) {
-    const p = (async (): Promise<Setup> => {
-      const pod = await runPod(e, kind, 'load');
-      const cpu = await startContainer(e, pod, 'cpu', CPU);
-      const mem = await startContainer(e, pod, 'mem', MEM);
-      return { pod, cpu, mem };
-    })();
-    p.catch(() => undefined); // reported by the tests that await it
-    setups.set(kind, p);
-  }
-}, { timeout: 600_000 });
+before(
+  async () => {
+    env = await startEnv(SLOT);
+    const e = env;
+    for (const kind of AVAILABLE) {
+      const p = (async (): Promise<Setup> => {
+        const pod = await runPod(e, kind, 'load');
+        const cpu = await startContainer(e, pod, 'cpu', CPU);
+        const mem = await startContainer(e, pod, 'mem', MEM);
+        return { pod, cpu, mem };
+      })();
+      p.catch(() => undefined); // reported by the tests that await it
+      setups.set(kind, p);
+    }
+  },
+  { timeout: 600_000 },
+);
 
-after(async () => {
-  await env?.cleanup();
-}, { timeout: 300_000 });
+after(
+  async () => {
+    await env?.cleanup();
+  },
+  { timeout: 300_000 },
+);
 
 const n = (v: { value?: unknown } | null | undefined): number => Number(v?.value ?? 0);
 
@@ -60,21 +77,38 @@ for (const kind of KINDS) {
     test('ContainerStats: CPU usage rises and the working set passes 40 MB', { timeout: 120_000 }, async () => {
       const s = await setupOf(kind);
       const d = env!.daemon;
-      const first = await waitFor(`${kind} cpu container reports CPU`, async () => {
-        const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
-        return n(r?.cpu?.usage_core_nano_seconds) > 0 ? r : undefined;
-      }, 30_000);
+      const first = await waitFor(
+        `${kind} cpu container reports CPU`,
+        async () => {
+          const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
+          return n(r?.cpu?.usage_core_nano_seconds) > 0 ? r : undefined;
+        },
+        30_000,
+      );
       assert.equal(first?.attributes?.id, s.cpu);
       assert.equal(first?.attributes?.metadata?.name, 'cpu');
-      const rising = await waitFor(`${kind} cpu usage to rise by 0.5 s of CPU`, async () => {
-        const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
-        return n(r?.cpu?.usage_core_nano_seconds) >= n(first?.cpu?.usage_core_nano_seconds) + 500_000_000 ? r : undefined;
-      }, 30_000);
-      assert.ok(BigInt(String(rising?.cpu?.timestamp)) > BigInt(String(first?.cpu?.timestamp)), 'the timestamp moves too');
-      const mem = await waitFor(`${kind} mem container working set above ${MEM_THRESHOLD}`, async () => {
-        const r = (await d.rt('ContainerStats', { container_id: s.mem })).stats;
-        return n(r?.memory?.working_set_bytes) > MEM_THRESHOLD ? r : undefined;
-      }, 30_000);
+      const rising = await waitFor(
+        `${kind} cpu usage to rise by 0.5 s of CPU`,
+        async () => {
+          const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
+          return n(r?.cpu?.usage_core_nano_seconds) >= n(first?.cpu?.usage_core_nano_seconds) + 500_000_000
+            ? r
+            : undefined;
+        },
+        30_000,
+      );
+      assert.ok(
+        BigInt(String(rising?.cpu?.timestamp)) > BigInt(String(first?.cpu?.timestamp)),
+        'the timestamp moves too',
+      );
+      const mem = await waitFor(
+        `${kind} mem container working set above ${MEM_THRESHOLD}`,
+        async () => {
+          const r = (await d.rt('ContainerStats', { container_id: s.mem })).stats;
+          return n(r?.memory?.working_set_bytes) > MEM_THRESHOLD ? r : undefined;
+        },
+        30_000,
+      );
       assert.equal(mem?.attributes?.id, s.mem);
       assert.ok(n(mem?.memory?.usage_bytes) >= n(mem?.memory?.working_set_bytes), 'usage ≥ working set');
     });
@@ -83,10 +117,14 @@ for (const kind of KINDS) {
       const s = await setupOf(kind);
       const d = env!.daemon;
       // Wait until the memory hog is fully resident, so the comparison below is not against a moving target.
-      await waitFor(`${kind} mem working set`, async () => {
-        const r = (await d.rt('ContainerStats', { container_id: s.mem })).stats;
-        return n(r?.memory?.working_set_bytes) > MEM_THRESHOLD ? true : undefined;
-      }, 30_000);
+      await waitFor(
+        `${kind} mem working set`,
+        async () => {
+          const r = (await d.rt('ContainerStats', { container_id: s.mem })).stats;
+          return n(r?.memory?.working_set_bytes) > MEM_THRESHOLD ? true : undefined;
+        },
+        30_000,
+      );
       const ps = (await d.rt('PodSandboxStats', { pod_sandbox_id: s.pod.id })).stats;
       assert.equal(ps?.attributes?.id, s.pod.id);
       const linux = ps?.linux;
@@ -104,47 +142,67 @@ for (const kind of KINDS) {
       assert.ok(podWs >= sumWs * 0.98, `pod working set ${podWs} ≥ sum of containers ${sumWs}`);
       if (kind === 'vm') {
         // The pod's memory is the qemu process: guest RAM it touched plus the VMM itself.
-        assert.ok(podWs > sumWs + 8 * 1024 * 1024, `vm pod working set ${podWs} includes the VMM overhead over ${sumWs}`);
+        assert.ok(
+          podWs > sumWs + 8 * 1024 * 1024,
+          `vm pod working set ${podWs} includes the VMM overhead over ${sumWs}`,
+        );
       } else {
         // Only the pause process / sandbox container and cgroup bookkeeping come on top.
         assert.ok(podWs < sumWs + 64 * 1024 * 1024, `pod working set ${podWs} is about the sum ${sumWs}`);
       }
     });
 
-    test('ListContainerStats, ListPodSandboxStats and ListPodSandboxMetrics include them', { timeout: 60_000 }, async () => {
-      const s = await setupOf(kind);
-      const d = env!.daemon;
-      const all = (await d.rt('ListContainerStats', { filter: {} })).stats;
-      const ids = new Set(all.map((c) => c.attributes?.id));
-      assert.ok(ids.has(s.cpu) && ids.has(s.mem), `${kind} containers in ListContainerStats`);
-      const byPod = (await d.rt('ListContainerStats', { filter: { pod_sandbox_id: s.pod.id } })).stats;
-      assert.deepEqual(byPod.map((c) => c.attributes?.id).sort(), [s.cpu, s.mem].sort(), 'the pod filter keeps exactly its containers');
-      const cpuStats = all.find((c) => c.attributes?.id === s.cpu);
-      assert.ok(n(cpuStats?.cpu?.usage_core_nano_seconds) > 0);
+    test(
+      'ListContainerStats, ListPodSandboxStats and ListPodSandboxMetrics include them',
+      { timeout: 60_000 },
+      async () => {
+        const s = await setupOf(kind);
+        const d = env!.daemon;
+        const all = (await d.rt('ListContainerStats', { filter: {} })).stats;
+        const ids = new Set(all.map((c) => c.attributes?.id));
+        assert.ok(ids.has(s.cpu) && ids.has(s.mem), `${kind} containers in ListContainerStats`);
+        const byPod = (await d.rt('ListContainerStats', { filter: { pod_sandbox_id: s.pod.id } })).stats;
+        assert.deepEqual(
+          byPod.map((c) => c.attributes?.id).sort(),
+          [s.cpu, s.mem].sort(),
+          'the pod filter keeps exactly its containers',
+        );
+        const cpuStats = all.find((c) => c.attributes?.id === s.cpu);
+        assert.ok(n(cpuStats?.cpu?.usage_core_nano_seconds) > 0);
 
-      const pods = (await d.rt('ListPodSandboxStats', { filter: { label_selector: { backend: kind } } })).stats;
-      assert.deepEqual(pods.map((p) => p.attributes?.id), [s.pod.id], 'the label filter finds this backend\'s pod');
-      assert.ok(n(pods[0]?.linux?.cpu?.usage_core_nano_seconds) > 0);
+        const pods = (await d.rt('ListPodSandboxStats', { filter: { label_selector: { backend: kind } } })).stats;
+        assert.deepEqual(
+          pods.map((p) => p.attributes?.id),
+          [s.pod.id],
+          "the label filter finds this backend's pod",
+        );
+        assert.ok(n(pods[0]?.linux?.cpu?.usage_core_nano_seconds) > 0);
 
-      const descriptors = (await d.rt('ListMetricDescriptors', {})).descriptors.map((m) => m.name);
-      for (const name of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes']) assert.ok(descriptors.includes(name), name);
+        const descriptors = (await d.rt('ListMetricDescriptors', {})).descriptors.map((m) => m.name);
+        for (const name of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes'])
+          assert.ok(descriptors.includes(name), name);
 
-      // The CPU counter is in whole seconds (as CRI-O reports it): wait until the burner has used one.
-      const metrics = await waitFor(`${kind} pod metrics with a CPU second`, async () => {
-        const pm = (await d.rt('ListPodSandboxMetrics', {})).pod_metrics.find((m) => m.pod_sandbox_id === s.pod.id);
-        const cpu = pm?.container_metrics.find((c) => c.container_id === s.cpu);
-        const v = cpu?.metrics.find((m) => m.name === 'container_cpu_usage_seconds_total');
-        return v && n(v.value) >= 1 ? pm : undefined;
-      }, 30_000);
-      const series = (id: string, name: string) =>
-        metrics.container_metrics.find((c) => c.container_id === id)?.metrics.find((m) => m.name === name);
-      const cpuSeries = series(s.cpu, 'container_cpu_usage_seconds_total');
-      assert.equal(cpuSeries?.metric_type, 'COUNTER');
-      assert.deepEqual(cpuSeries?.label_values.slice(0, 2), [s.cpu, 'cpu'], 'labels id, name');
-      assert.ok(cpuSeries?.label_values[2], 'label image is filled');
-      const ws = series(s.mem, 'container_memory_working_set_bytes');
-      assert.equal(ws?.metric_type, 'GAUGE');
-      assert.ok(n(ws?.value) > MEM_THRESHOLD, `working-set metric ${n(ws?.value)}`);
-    });
+        // The CPU counter is in whole seconds (as CRI-O reports it): wait until the burner has used one.
+        const metrics = await waitFor(
+          `${kind} pod metrics with a CPU second`,
+          async () => {
+            const pm = (await d.rt('ListPodSandboxMetrics', {})).pod_metrics.find((m) => m.pod_sandbox_id === s.pod.id);
+            const cpu = pm?.container_metrics.find((c) => c.container_id === s.cpu);
+            const v = cpu?.metrics.find((m) => m.name === 'container_cpu_usage_seconds_total');
+            return v && n(v.value) >= 1 ? pm : undefined;
+          },
+          30_000,
+        );
+        const series = (id: string, name: string) =>
+          metrics.container_metrics.find((c) => c.container_id === id)?.metrics.find((m) => m.name === name);
+        const cpuSeries = series(s.cpu, 'container_cpu_usage_seconds_total');
+        assert.equal(cpuSeries?.metric_type, 'COUNTER');
+        assert.deepEqual(cpuSeries?.label_values.slice(0, 2), [s.cpu, 'cpu'], 'labels id, name');
+        assert.ok(cpuSeries?.label_values[2], 'label image is filled');
+        const ws = series(s.mem, 'container_memory_working_set_bytes');
+        assert.equal(ws?.metric_type, 'GAUGE');
+        assert.ok(n(ws?.value) > MEM_THRESHOLD, `working-set metric ${n(ws?.value)}`);
+      },
+    );
   });
 }

@@ -18,14 +18,21 @@ let container: ChildProcess;
 before(async () => {
   h = await startHarness();
   // Prints a tick every 100 ms and echoes what arrives on its stdin.
-  container = h.backend.runContainer('ctr', '(i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.1; done) & while read l; do echo "got $l"; done');
+  container = h.backend.runContainer(
+    'ctr',
+    '(i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.1; done) & while read l; do echo "got $l"; done',
+  );
 });
 after(async () => {
   await h?.close();
 });
 
 function attachUrl(stdin: boolean): string {
-  return h.server.attach({ backend: h.backend, containerId: 'ctr', opts: { stdin, stdout: true, stderr: true, tty: false } });
+  return h.server.attach({
+    backend: h.backend,
+    containerId: 'ctr',
+    opts: { stdin, stdout: true, stderr: true, tty: false },
+  });
 }
 
 for (const v of VARIANTS) {
@@ -52,7 +59,11 @@ for (const v of VARIANTS) {
 describe('attach: the end of the container ends the session with Success', { timeout: 60_000 }, () => {
   test('short-lived container', async () => {
     h.backend.runContainer('short', 'sleep 0.5; echo last words; exit 4');
-    const url = h.server.attach({ backend: h.backend, containerId: 'short', opts: { stdin: false, stdout: true, stderr: true, tty: false } });
+    const url = h.server.attach({
+      backend: h.backend,
+      containerId: 'short',
+      opts: { stdin: false, stdout: true, stderr: true, tty: false },
+    });
     const r = await (await connectRc(url, { transport: 'spdy', protocol: 'v4.channel.k8s.io', stderr: true })).done;
     assert.match(r.stdout, /last words/);
     // The kubelet reports Success for attach: the exit code belongs to the container's status.
@@ -60,7 +71,11 @@ describe('attach: the end of the container ends the session with Success', { tim
   });
 
   test('attach to a container that does not run gives a Failure status', async () => {
-    const url = h.server.attach({ backend: h.backend, containerId: 'nope', opts: { stdin: false, stdout: true, stderr: false, tty: false } });
+    const url = h.server.attach({
+      backend: h.backend,
+      containerId: 'nope',
+      opts: { stdin: false, stdout: true, stderr: false, tty: false },
+    });
     const r = await (await connectRc(url, { transport: 'ws', protocol: 'v5.channel.k8s.io' })).done;
     const status = JSON.parse(r.status);
     assert.equal(status.status, 'Failure');

@@ -45,19 +45,34 @@ export function streamingE2E(backend: string, env: () => E2EEnv): void {
   const request = 'GET / HTTP/1.0\r\n\r\n';
   const e = (): E2EEnv => env();
   const execUrl = async (cmd: string[], o: { stdin?: boolean; tty?: boolean } = {}): Promise<string> =>
-    (await e().daemon.rt('Exec', { container_id: e().app, cmd, stdin: o.stdin ?? false, stdout: true, stderr: !o.tty, tty: o.tty ?? false })).url;
+    (
+      await e().daemon.rt('Exec', {
+        container_id: e().app,
+        cmd,
+        stdin: o.stdin ?? false,
+        stdout: true,
+        stderr: !o.tty,
+        tty: o.tty ?? false,
+      })
+    ).url;
 
   describe(`${backend}: exec through the streaming server`, { timeout: 300_000 }, () => {
     for (const v of [SPDY, WS]) {
       test(`${v.transport}: echo, stderr and Success`, async () => {
-        const r = await (await connectRc(await execUrl(['sh', '-c', 'echo hello; echo oops >&2']), { ...v, stderr: true })).done;
+        const r = await (
+          await connectRc(await execUrl(['sh', '-c', 'echo hello; echo oops >&2']), { ...v, stderr: true })
+        ).done;
         assert.equal(r.stdout, 'hello\n');
         assert.equal(r.stderr, 'oops\n');
         assert.equal(JSON.parse(r.status).status, 'Success', r.status);
       });
 
       test(`${v.transport}: stdin round trip`, async () => {
-        const rc = await connectRc(await execUrl(['sh', '-c', 'cat; echo done'], { stdin: true }), { ...v, stdin: true, stderr: true });
+        const rc = await connectRc(await execUrl(['sh', '-c', 'cat; echo done'], { stdin: true }), {
+          ...v,
+          stdin: true,
+          stderr: true,
+        });
         rc.write('round trip\n');
         await rc.waitFor(/round trip\n/, 30_000);
         rc.endStdin();
@@ -77,13 +92,21 @@ export function streamingE2E(backend: string, env: () => E2EEnv): void {
       const tty = e().supports.tty;
       if (tty === 'fixed') {
         // A terminal, but resizes do not reach it: check that the process is on a terminal at all.
-        const url = await execUrl(['sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo on-a-terminal'], { stdin: true, tty: true });
+        const url = await execUrl(['sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo on-a-terminal'], {
+          stdin: true,
+          tty: true,
+        });
         const r = await (await connectRc(url, { ...WS, stdin: true, tty: true })).done;
         assert.match(r.stdout, /on-a-terminal/);
         return;
       }
-      const script = 'stty -echo; echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "30 100" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"';
-      const rc = await connectRc(await execUrl(['sh', '-c', script], { stdin: true, tty: true }), { ...SPDY, stdin: true, tty: true });
+      const script =
+        'stty -echo; echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "30 100" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"';
+      const rc = await connectRc(await execUrl(['sh', '-c', script], { stdin: true, tty: true }), {
+        ...SPDY,
+        stdin: true,
+        tty: true,
+      });
       if (!tty) {
         const status = JSON.parse((await rc.done).status);
         assert.equal(status.status, 'Failure');
@@ -95,7 +118,7 @@ export function streamingE2E(backend: string, env: () => E2EEnv): void {
       assert.match((await rc.done).stdout, /size 30 100/);
     });
 
-    test('the client going away kills the exec\'d process', async () => {
+    test("the client going away kills the exec'd process", async () => {
       const rc = await connectRc(await execUrl(['sh', '-c', 'echo started; exec sleep 4242']), { ...WS, stderr: true });
       await rc.waitFor(/started/, 30_000);
       rc.abort();
@@ -112,7 +135,13 @@ export function streamingE2E(backend: string, env: () => E2EEnv): void {
   describe(`${backend}: attach through the streaming server`, { timeout: 300_000 }, () => {
     for (const v of [SPDY, WS]) {
       test(`${v.transport}: the container's output; leaving keeps it running`, async () => {
-        const { url } = await e().daemon.rt('Attach', { container_id: e().app, stdin: false, stdout: true, stderr: true, tty: false });
+        const { url } = await e().daemon.rt('Attach', {
+          container_id: e().app,
+          stdin: false,
+          stdout: true,
+          stderr: true,
+          tty: false,
+        });
         const rc = await connectRc(url, { ...v, stderr: true });
         if (!e().supports.attach) {
           const status = JSON.parse((await rc.done).status);
@@ -166,64 +195,89 @@ export function streamingE2E(backend: string, env: () => E2EEnv): void {
     });
   });
 
-  describe(`${backend}: kubectl through the daemon`, { skip: !HAVE_KUBECTL && 'kubectl is not installed', timeout: 300_000 }, () => {
-    let api: FakeApiServer;
-    let dir = '';
-    before(async () => {
-      api = await startFakeApiServer(async (r) => {
-        const d = e().daemon;
-        if (r.kind === 'exec') return (await d.rt('Exec', { container_id: e().app, cmd: r.cmd, ...r.opts })).url;
-        if (r.kind === 'attach') return (await d.rt('Attach', { container_id: e().app, ...r.opts })).url;
-        return (await d.rt('PortForward', { pod_sandbox_id: e().podId, port: r.ports })).url;
-      });
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-kubectl-'));
-      fs.writeFileSync(path.join(dir, 'kubeconfig'), kubeconfig(api.url));
-    });
-    after(async () => {
-      await api?.close();
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    });
-    const kubectl = (args: string[], ws: boolean, input = ''): Promise<{ code: number; stdout: string; stderr: string }> =>
-      new Promise((resolve) => {
-        const env = { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: String(ws), KUBECTL_PORT_FORWARD_WEBSOCKETS: String(ws) };
-        const p = execFile('kubectl', ['--kubeconfig', path.join(dir, 'kubeconfig'), '--cache-dir', path.join(dir, 'cache'), ...args], { env, timeout: 60_000 }, (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) : 0, stdout, stderr }),
-        );
-        p.stdin?.end(input);
-      });
-
-    for (const ws of [false, true]) {
-      test(`exec -i over ${ws ? 'websocket' : 'spdy'}: stdin, output and exit code`, async () => {
-        const r = await kubectl(['exec', '-i', POD, '--', 'sh', '-c', 'cat; exit 3'], ws, 'from kubectl\n');
-        assert.equal(r.stdout, 'from kubectl\n', r.stderr);
-        assert.equal(r.code, 3, r.stderr);
-      });
-    }
-
-    test('port-forward (tunneled over websocket) to the HTTP server', async () => {
-      const { spawn } = await import('node:child_process');
-      const pf = spawn('kubectl', ['--kubeconfig', path.join(dir, 'kubeconfig'), '--cache-dir', path.join(dir, 'cache'), 'port-forward', POD, `0:${HTTP.port}`]);
-      try {
-        let out = '';
-        pf.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        pf.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        const until = Date.now() + 30_000;
-        while (!/Forwarding from 127\.0\.0\.1:\d+/.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-        const local = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-        assert.ok(local > 0, out);
-        const body = await new Promise<string>((resolve, reject) => {
-          const c = net.connect(local, '127.0.0.1');
-          let got = '';
-          c.setTimeout(20_000, () => c.destroy(new Error('timed out')));
-          c.on('connect', () => c.write(request));
-          c.on('data', (d) => (got += d.toString()));
-          c.on('close', () => resolve(got));
-          c.on('error', reject);
+  describe(
+    `${backend}: kubectl through the daemon`,
+    { skip: !HAVE_KUBECTL && 'kubectl is not installed', timeout: 300_000 },
+    () => {
+      let api: FakeApiServer;
+      let dir = '';
+      before(async () => {
+        api = await startFakeApiServer(async (r) => {
+          const d = e().daemon;
+          if (r.kind === 'exec') return (await d.rt('Exec', { container_id: e().app, cmd: r.cmd, ...r.opts })).url;
+          if (r.kind === 'attach') return (await d.rt('Attach', { container_id: e().app, ...r.opts })).url;
+          return (await d.rt('PortForward', { pod_sandbox_id: e().podId, port: r.ports })).url;
         });
-        assert.match(body, new RegExp(HTTP.body(e().hostname)));
-      } finally {
-        pf.kill('SIGKILL');
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-kubectl-'));
+        fs.writeFileSync(path.join(dir, 'kubeconfig'), kubeconfig(api.url));
+      });
+      after(async () => {
+        await api?.close();
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      });
+      const kubectl = (
+        args: string[],
+        ws: boolean,
+        input = '',
+      ): Promise<{ code: number; stdout: string; stderr: string }> =>
+        new Promise((resolve) => {
+          const env = {
+            ...process.env,
+            KUBECTL_REMOTE_COMMAND_WEBSOCKETS: String(ws),
+            KUBECTL_PORT_FORWARD_WEBSOCKETS: String(ws),
+          };
+          const p = execFile(
+            'kubectl',
+            ['--kubeconfig', path.join(dir, 'kubeconfig'), '--cache-dir', path.join(dir, 'cache'), ...args],
+            { env, timeout: 60_000 },
+            (err, stdout, stderr) =>
+              resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) : 0, stdout, stderr }),
+          );
+          p.stdin?.end(input);
+        });
+
+      for (const ws of [false, true]) {
+        test(`exec -i over ${ws ? 'websocket' : 'spdy'}: stdin, output and exit code`, async () => {
+          const r = await kubectl(['exec', '-i', POD, '--', 'sh', '-c', 'cat; exit 3'], ws, 'from kubectl\n');
+          assert.equal(r.stdout, 'from kubectl\n', r.stderr);
+          assert.equal(r.code, 3, r.stderr);
+        });
       }
-    });
-  });
+
+      test('port-forward (tunneled over websocket) to the HTTP server', async () => {
+        const { spawn } = await import('node:child_process');
+        const pf = spawn('kubectl', [
+          '--kubeconfig',
+          path.join(dir, 'kubeconfig'),
+          '--cache-dir',
+          path.join(dir, 'cache'),
+          'port-forward',
+          POD,
+          `0:${HTTP.port}`,
+        ]);
+        try {
+          let out = '';
+          pf.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          pf.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          const until = Date.now() + 30_000;
+          while (!/Forwarding from 127\.0\.0\.1:\d+/.test(out) && Date.now() < until)
+            await new Promise((r) => setTimeout(r, 100));
+          const local = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+          assert.ok(local > 0, out);
+          const body = await new Promise<string>((resolve, reject) => {
+            const c = net.connect(local, '127.0.0.1');
+            let got = '';
+            c.setTimeout(20_000, () => c.destroy(new Error('timed out')));
+            c.on('connect', () => c.write(request));
+            c.on('data', (d) => (got += d.toString()));
+            c.on('close', () => resolve(got));
+            c.on('error', reject);
+          });
+          assert.match(body, new RegExp(HTTP.body(e().hostname)));
+        } finally {
+          pf.kill('SIGKILL');
+        }
+      });
+    },
+  );
 }

@@ -43,8 +43,13 @@ for (const v of VARIANTS) {
     });
 
     test('stdin round trip; the end of stdin ends the process', async (t) => {
-      if (v.transport === 'ws' && !v.protocol.startsWith('v5.')) return t.skip('only v5 can close stdin over WebSocket');
-      const rc = await connectRc(execUrl(['sh', '-c', 'cat; echo done'], { stdin: true }), { ...v, stdin: true, stderr: true });
+      if (v.transport === 'ws' && !v.protocol.startsWith('v5.'))
+        return t.skip('only v5 can close stdin over WebSocket');
+      const rc = await connectRc(execUrl(['sh', '-c', 'cat; echo done'], { stdin: true }), {
+        ...v,
+        stdin: true,
+        stderr: true,
+      });
       rc.write('line one\n');
       await rc.waitFor(/line one\n/);
       rc.write('line two\n');
@@ -67,7 +72,11 @@ for (const v of VARIANTS) {
     test('TTY: the terminal is resized', async () => {
       const script =
         'stty -echo; echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "30 100" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"';
-      const rc = await connectRc(execUrl(['sh', '-c', script], { stdin: true, tty: true }), { ...v, stdin: true, tty: true });
+      const rc = await connectRc(execUrl(['sh', '-c', script], { stdin: true, tty: true }), {
+        ...v,
+        stdin: true,
+        tty: true,
+      });
       await rc.waitFor(/ready/);
       rc.resize(100, 30);
       const r = await rc.done;
@@ -89,16 +98,30 @@ for (const v of VARIANTS) {
 
 describe('exec over SPDY, older protocol versions', { timeout: 60_000 }, () => {
   test('v2: a failure is reported as text, success as an empty error stream', async () => {
-    const ok = await (await connectRc(execUrl(['echo', 'fine']), { transport: 'spdy', protocol: 'v2.channel.k8s.io', stderr: true })).done;
+    const ok = await (
+      await connectRc(execUrl(['echo', 'fine']), { transport: 'spdy', protocol: 'v2.channel.k8s.io', stderr: true })
+    ).done;
     assert.equal(ok.stdout, 'fine\n');
     assert.equal(ok.status, '');
-    const bad = await (await connectRc(execUrl(['sh', '-c', 'exit 3']), { transport: 'spdy', protocol: 'v2.channel.k8s.io', stderr: true })).done;
+    const bad = await (
+      await connectRc(execUrl(['sh', '-c', 'exit 3']), {
+        transport: 'spdy',
+        protocol: 'v2.channel.k8s.io',
+        stderr: true,
+      })
+    ).done;
     assert.match(bad.status, /command terminated with non-zero exit code.*3/);
   });
 
   test('v3 with a TTY gets a resize stream', async () => {
-    const script = 'echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "40 120" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"';
-    const rc = await connectRc(execUrl(['sh', '-c', script], { stdin: true, tty: true }), { transport: 'spdy', protocol: 'v3.channel.k8s.io', stdin: true, tty: true });
+    const script =
+      'echo ready; i=0; while [ $i -lt 100 ]; do s=$(stty size); [ "$s" = "40 120" ] && break; sleep 0.1; i=$((i+1)); done; echo "size $s"';
+    const rc = await connectRc(execUrl(['sh', '-c', script], { stdin: true, tty: true }), {
+      transport: 'spdy',
+      protocol: 'v3.channel.k8s.io',
+      stdin: true,
+      tty: true,
+    });
     await rc.waitFor(/ready/);
     rc.resize(120, 40);
     assert.match((await rc.done).stdout, /size 40 120/);
@@ -111,7 +134,9 @@ describe('exec over WebSocket, pre-v4 channel protocols', { timeout: 60_000 }, (
       const ok = await (await connectRc(execUrl(['echo', 'old']), { transport: 'ws', protocol, stderr: true })).done;
       assert.equal(ok.stdout, 'old\n');
       assert.equal(ok.status, '');
-      const bad = await (await connectRc(execUrl(['sh', '-c', 'exit 2']), { transport: 'ws', protocol, stderr: true })).done;
+      const bad = await (
+        await connectRc(execUrl(['sh', '-c', 'exit 2']), { transport: 'ws', protocol, stderr: true })
+      ).done;
       assert.match(bad.status, /non-zero exit code/);
     });
   }
@@ -119,19 +144,33 @@ describe('exec over WebSocket, pre-v4 channel protocols', { timeout: 60_000 }, (
 
 describe('exec: errors and bookkeeping', { timeout: 60_000 }, () => {
   test('a command that cannot start gives an InternalError status, not a hang', async () => {
-    const rc = await connectRc(execUrl(['/nonexistent/binary']), { transport: 'spdy', protocol: 'v4.channel.k8s.io', stderr: true });
+    const rc = await connectRc(execUrl(['/nonexistent/binary']), {
+      transport: 'spdy',
+      protocol: 'v4.channel.k8s.io',
+      stderr: true,
+    });
     const status = JSON.parse((await rc.done).status);
     assert.equal(status.status, 'Failure');
   });
 
   test('sessions are counted and logged without the token', async () => {
     const url = execUrl(['true']);
-    await (await connectRc(url, { transport: 'ws', protocol: 'v5.channel.k8s.io', stderr: true })).done;
+    await (
+      await connectRc(url, { transport: 'ws', protocol: 'v5.channel.k8s.io', stderr: true })
+    ).done;
     await eventually(() => h.server.sessions === 0, 'the session to end');
     assert.equal(await metricValue(h.metrics, 'crimux_streaming_sessions', { kind: 'exec', backend: 'proc' }), 0);
     const token = url.split('/').pop() ?? '';
     assert.ok(token.length >= 40);
     assert.ok(!h.lines.some((l) => l.includes(token)), 'a token reached the log');
-    assert.ok(h.lines.some((l) => l.includes('msg="streaming URL used"') && l.includes('kind=exec') && l.includes('container=c1') && l.includes('remote=')));
+    assert.ok(
+      h.lines.some(
+        (l) =>
+          l.includes('msg="streaming URL used"') &&
+          l.includes('kind=exec') &&
+          l.includes('container=c1') &&
+          l.includes('remote='),
+      ),
+    );
   });
 });

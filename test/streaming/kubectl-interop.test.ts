@@ -42,7 +42,12 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const kubectlArgs = (): string[] => ['--kubeconfig', path.join(dir, 'kubeconfig'), '--cache-dir', path.join(dir, 'cache')];
+const kubectlArgs = (): string[] => [
+  '--kubeconfig',
+  path.join(dir, 'kubeconfig'),
+  '--cache-dir',
+  path.join(dir, 'cache'),
+];
 
 interface Run {
   code: number;
@@ -66,7 +71,11 @@ for (const transport of ['spdy', 'websocket'] as const) {
 
   describe(`kubectl over ${transport}`, { skip: !HAVE_KUBECTL && 'kubectl is not installed', timeout: 120_000 }, () => {
     test('exec: stdout, stderr and the exit code', async () => {
-      const r = await run('kubectl', [...kubectlArgs(), 'exec', POD, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'], env);
+      const r = await run(
+        'kubectl',
+        [...kubectlArgs(), 'exec', POD, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'],
+        env,
+      );
       assert.equal(r.code, 3, r.stderr);
       assert.equal(r.stdout, 'out\n');
       assert.match(r.stderr, /err\n/);
@@ -74,12 +83,17 @@ for (const transport of ['spdy', 'websocket'] as const) {
     });
 
     test('exec -i: piped stdin reaches the process and its end ends it', async () => {
-      const r = await run('kubectl', [...kubectlArgs(), 'exec', '-i', POD, '--', 'sh', '-c', 'cat; echo done'], env, 'piped data\n');
+      const r = await run(
+        'kubectl',
+        [...kubectlArgs(), 'exec', '-i', POD, '--', 'sh', '-c', 'cat; echo done'],
+        env,
+        'piped data\n',
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'piped data\ndone\n');
     });
 
-    test('exec -it: a TTY with kubectl\'s terminal size', async () => {
+    test("exec -it: a TTY with kubectl's terminal size", async () => {
       // kubectl needs a terminal of its own: script(1) gives it one, sized with stty.
       const remote = `i=0; while [ "$(stty size)" = "0 0" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; stty size`;
       const cmd = `stty rows 33 cols 111; kubectl ${kubectlArgs().join(' ')} exec -it ${POD} -- sh -c '${remote}'`;
@@ -100,13 +114,16 @@ for (const transport of ['spdy', 'websocket'] as const) {
       await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
       try {
         const remotePort = (srv.address() as net.AddressInfo).port;
-        const pf = spawn('kubectl', [...kubectlArgs(), 'port-forward', POD, `0:${remotePort}`], { env: { ...process.env, ...env } });
+        const pf = spawn('kubectl', [...kubectlArgs(), 'port-forward', POD, `0:${remotePort}`], {
+          env: { ...process.env, ...env },
+        });
         children.add(pf);
         let out = '';
         pf.stdout.on('data', (d: Buffer) => (out += d.toString()));
         pf.stderr.on('data', (d: Buffer) => (out += d.toString()));
         const until = Date.now() + 20_000;
-        while (!/Forwarding from 127\.0\.0\.1:\d+/.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+        while (!/Forwarding from 127\.0\.0\.1:\d+/.test(out) && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 100));
         const localPort = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
         assert.ok(localPort > 0, `kubectl port-forward did not start: ${out}`);
         const roundTrip = (msg: string): Promise<string> =>

@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { eventually, startHarness, type Harness } from './clients/harness';
-import { openForward, spdyPortForwardSession, tunneledPortForwardSession, wsPortForward } from './clients/portforward-client';
+import {
+  openForward,
+  spdyPortForwardSession,
+  tunneledPortForwardSession,
+  wsPortForward,
+} from './clients/portforward-client';
 
 let h: Harness;
 const servers: net.Server[] = [];
@@ -83,7 +88,7 @@ for (const mode of ['spdy', 'spdy tunneled in a websocket'] as const) {
 }
 
 describe('port forward over spdy: URL limits', { timeout: 60_000 }, () => {
-  test('a port outside the URL\'s ports is refused on the error stream', async () => {
+  test("a port outside the URL's ports is refused on the error stream", async () => {
     const session = await spdyPortForwardSession(pfUrl([portA]));
     const c = await openForward(session, portB, 0);
     assert.match(await c.error, /not one of the ports this URL forwards/);

@@ -20,7 +20,12 @@ after(async () => {
 });
 
 const execUrl = (): string =>
-  h.server.exec({ backend: h.backend, containerId: 'c', cmd: ['echo', 'ok'], opts: { stdin: false, stdout: true, stderr: false, tty: false } });
+  h.server.exec({
+    backend: h.backend,
+    containerId: 'c',
+    cmd: ['echo', 'ok'],
+    opts: { stdin: false, stdout: true, stderr: false, tty: false },
+  });
 const V4 = ['v4.channel.k8s.io'];
 
 /** The server still serves a fresh URL after whatever the test did. */
@@ -32,7 +37,9 @@ async function stillServes(): Promise<void> {
 describe('tokens', { timeout: 60_000 }, () => {
   test('a used token is refused with 404', async () => {
     const url = execUrl();
-    await (await connectRc(url, { transport: 'spdy', protocol: 'v4.channel.k8s.io' })).done;
+    await (
+      await connectRc(url, { transport: 'spdy', protocol: 'v4.channel.k8s.io' })
+    ).done;
     const again = await spdyUpgrade(url, { protocols: V4 });
     assert.equal(again.status, 404);
     assert.equal(again.session, undefined);
@@ -63,7 +70,10 @@ describe('malformed upgrades get a clean HTTP error', { timeout: 60_000 }, () =>
   });
 
   test('an unknown Upgrade protocol: 400', async () => {
-    const r = await spdyUpgrade(execUrl(), { protocols: V4, headers: { connection: 'Upgrade', upgrade: 'h2c', 'x-stream-protocol-version': 'v4.channel.k8s.io' } });
+    const r = await spdyUpgrade(execUrl(), {
+      protocols: V4,
+      headers: { connection: 'Upgrade', upgrade: 'h2c', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
+    });
     assert.equal(r.status, 400);
   });
 
@@ -141,7 +151,9 @@ describe('broken clients after the upgrade', { timeout: 60_000 }, () => {
     const sock = net.connect(Number(url.port), url.hostname);
     sock.on('error', () => undefined);
     await new Promise((r) => sock.once('connect', r));
-    sock.write(`POST ${url.pathname} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`);
+    sock.write(
+      `POST ${url.pathname} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`,
+    );
     await new Promise((r) => sock.once('data', r)); // 101
     // A SYN_STREAM whose header block is not zlib at all, then junk.
     sock.write(Buffer.from('800300010000000e00000001000000000000ffffffff', 'hex'));

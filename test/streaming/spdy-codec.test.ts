@@ -79,7 +79,10 @@ describe('frames', () => {
 
   test('unknown control frame types are ignored, not fatal', () => {
     const f = Buffer.from('8003000a0000000400000000', 'hex');
-    assert.deepEqual(new FrameParser().push(f).map((x) => x.kind), ['unknown']);
+    assert.deepEqual(
+      new FrameParser().push(f).map((x) => x.kind),
+      ['unknown'],
+    );
   });
 });
 
@@ -90,15 +93,21 @@ describe('header blocks', () => {
 
   test('stored blocks are a valid zlib stream that names the SPDY dictionary', () => {
     const d = new StoredHeaderDeflater();
-    const wire = Buffer.concat([d.deflate(encodeHeaderBlock({ a: 'b' })), d.deflate(encodeHeaderBlock({ StreamType: 'error' }))]);
+    const wire = Buffer.concat([
+      d.deflate(encodeHeaderBlock({ a: 'b' })),
+      d.deflate(encodeHeaderBlock({ StreamType: 'error' })),
+    ]);
     const raw = zlib.inflateSync(wire, { dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH });
     assert.equal(raw.length, 2 * 4 + (4 + 1 + 4 + 1) + (4 + 10 + 4 + 5));
-    assert.throws(() => zlib.inflateSync(wire, { dictionary: Buffer.from('wrong'), finishFlush: zlib.constants.Z_SYNC_FLUSH }));
+    assert.throws(() =>
+      zlib.inflateSync(wire, { dictionary: Buffer.from('wrong'), finishFlush: zlib.constants.Z_SYNC_FLUSH }),
+    );
   });
 
-  test('every stored block ends with the sync-flush marker Go\'s inflater needs to hand out the bytes', () => {
+  test("every stored block ends with the sync-flush marker Go's inflater needs to hand out the bytes", () => {
     const d = new StoredHeaderDeflater();
-    for (let i = 0; i < 3; i++) assert.deepEqual([...d.deflate(encodeHeaderBlock({})).subarray(-5)], [0, 0, 0, 0xff, 0xff]);
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual([...d.deflate(encodeHeaderBlock({})).subarray(-5)], [0, 0, 0, 0xff, 0xff]);
   });
 
   test('real compression (as Go sends it) inflates block after block on one context', async () => {
@@ -106,8 +115,17 @@ describe('header blocks', () => {
     const inf = new HeaderInflater();
     try {
       for (let i = 0; i < 50; i++) {
-        const h = await inf.inflate(await d.deflate(encodeHeaderBlock({ streamType: 'data', port: String(8000 + i), requestID: String(i) })));
-        assert.deepEqual([...h], [['streamtype', ['data']], ['port', [String(8000 + i)]], ['requestid', [String(i)]]]);
+        const h = await inf.inflate(
+          await d.deflate(encodeHeaderBlock({ streamType: 'data', port: String(8000 + i), requestID: String(i) })),
+        );
+        assert.deepEqual(
+          [...h],
+          [
+            ['streamtype', ['data']],
+            ['port', [String(8000 + i)]],
+            ['requestid', [String(i)]],
+          ],
+        );
       }
     } finally {
       d.close();

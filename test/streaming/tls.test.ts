@@ -23,14 +23,37 @@ describe('streaming over TLS', { skip: !HAVE_OPENSSL && 'openssl is not installe
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-tls-'));
-    const r = spawnSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     server = await startStreamingServer(
-      { address: '127.0.0.1:0', tokenTtlSeconds: 60, tlsCertFile: path.join(dir, 'cert.pem'), tlsKeyFile: path.join(dir, 'key.pem') },
+      {
+        address: '127.0.0.1:0',
+        tokenTtlSeconds: 60,
+        tlsCertFile: path.join(dir, 'cert.pem'),
+        tlsKeyFile: path.join(dir, 'key.pem'),
+      },
       { log: nullLogger(), metrics: new Metrics({ processMetrics: false }) },
     );
   });
@@ -41,23 +64,37 @@ describe('streaming over TLS', { skip: !HAVE_OPENSSL && 'openssl is not installe
   });
 
   const url = (): string =>
-    server?.exec({ backend, containerId: 'c', cmd: ['echo', 'secret'], opts: { stdin: false, stdout: true, stderr: false, tty: false } }) ?? '';
+    server?.exec({
+      backend,
+      containerId: 'c',
+      cmd: ['echo', 'secret'],
+      opts: { stdin: false, stdout: true, stderr: false, tty: false },
+    }) ?? '';
 
   test('URLs are https', () => {
     assert.match(url(), /^https:\/\/127\.0\.0\.1:\d+\/exec\//);
   });
 
   test('SPDY and WebSocket sessions work over TLS', async () => {
-    assert.equal((await (await connectRc(url(), { transport: 'spdy', protocol: 'v4.channel.k8s.io' })).done).stdout, 'secret\n');
-    assert.equal((await (await connectRc(url(), { transport: 'ws', protocol: 'v5.channel.k8s.io' })).done).stdout, 'secret\n');
+    assert.equal(
+      (await (await connectRc(url(), { transport: 'spdy', protocol: 'v4.channel.k8s.io' })).done).stdout,
+      'secret\n',
+    );
+    assert.equal(
+      (await (await connectRc(url(), { transport: 'ws', protocol: 'v5.channel.k8s.io' })).done).stdout,
+      'secret\n',
+    );
   });
 
   test('only one of the TLS files is a configuration error', async () => {
     await assert.rejects(
-      startStreamingServer({ address: '127.0.0.1:0', tokenTtlSeconds: 60, tlsCertFile: path.join(dir, 'cert.pem'), tlsKeyFile: '' }, {
-        log: nullLogger(),
-        metrics: new Metrics({ processMetrics: false }),
-      }),
+      startStreamingServer(
+        { address: '127.0.0.1:0', tokenTtlSeconds: 60, tlsCertFile: path.join(dir, 'cert.pem'), tlsKeyFile: '' },
+        {
+          log: nullLogger(),
+          metrics: new Metrics({ processMetrics: false }),
+        },
+      ),
       /must be set together/,
     );
   });

@@ -4,7 +4,12 @@ import { describe, test } from 'node:test';
 import { ResourceExhaustedError } from '../../src/errors';
 import { protocolTraits } from '../../src/streaming/remotecommand/protocols';
 import { ResizeDecoder } from '../../src/streaming/remotecommand/resize';
-import { encodeStatus, exitCodeStatus, internalErrorStatus, successStatus } from '../../src/streaming/remotecommand/status';
+import {
+  encodeStatus,
+  exitCodeStatus,
+  internalErrorStatus,
+  successStatus,
+} from '../../src/streaming/remotecommand/status';
 import { TokenCache } from '../../src/streaming/tokens';
 
 describe('TokenCache', () => {
@@ -55,7 +60,7 @@ describe('ResizeDecoder', () => {
 });
 
 describe('status', () => {
-  test('v4 sends JSON shaped like the kubelet\'s metav1.Status; older versions text on failure only', () => {
+  test("v4 sends JSON shaped like the kubelet's metav1.Status; older versions text on failure only", () => {
     assert.equal(encodeStatus(successStatus(), true)?.toString(), '{"metadata":{},"status":"Success"}');
     assert.equal(encodeStatus(successStatus(), false), undefined);
     const failed = exitCodeStatus(3, ['sh', '-c', 'exit 3']);
@@ -70,9 +75,29 @@ describe('status', () => {
   });
 
   test('protocol traits', () => {
-    assert.deepEqual(protocolTraits('v5.channel.k8s.io'), { statusJson: true, resizeStream: true, base64: false, closeSignal: true });
-    assert.deepEqual(protocolTraits('v4.base64.channel.k8s.io'), { statusJson: true, resizeStream: true, base64: true, closeSignal: false });
-    assert.deepEqual(protocolTraits('v3.channel.k8s.io'), { statusJson: false, resizeStream: true, base64: false, closeSignal: false });
-    assert.deepEqual(protocolTraits('channel.k8s.io'), { statusJson: false, resizeStream: false, base64: false, closeSignal: false });
+    assert.deepEqual(protocolTraits('v5.channel.k8s.io'), {
+      statusJson: true,
+      resizeStream: true,
+      base64: false,
+      closeSignal: true,
+    });
+    assert.deepEqual(protocolTraits('v4.base64.channel.k8s.io'), {
+      statusJson: true,
+      resizeStream: true,
+      base64: true,
+      closeSignal: false,
+    });
+    assert.deepEqual(protocolTraits('v3.channel.k8s.io'), {
+      statusJson: false,
+      resizeStream: true,
+      base64: false,
+      closeSignal: false,
+    });
+    assert.deepEqual(protocolTraits('channel.k8s.io'), {
+      statusJson: false,
+      resizeStream: false,
+      base64: false,
+      closeSignal: false,
+    });
   });
 });

@@ -31,9 +31,36 @@ test('stop/remove of unknown IDs succeed; status of one is NotFound; ambiguous p
     await f.router.containers.remove(f.ctx(), 'e'.repeat(64));
     await assert.rejects(f.router.sandboxes.status(f.ctx(), 'f'.repeat(64), false), NotFoundError);
     await assert.rejects(f.router.containers.status(f.ctx(), 'abc', false), NotFoundError);
-    await assert.rejects(f.router.containers.create(f.ctx(), 'f'.repeat(64), containerConfig('c'), podConfig('x')), NotFoundError);
-    f.store.insertSandbox({ id: 'aa' + '0'.repeat(62), backend: 'runc', handler: 'runc', reason: 't', name: 'p1', namespace: 'n', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
-    f.store.insertSandbox({ id: 'ab' + '0'.repeat(62), backend: 'runc', handler: 'runc', reason: 't', name: 'p2', namespace: 'n', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
+    await assert.rejects(
+      f.router.containers.create(f.ctx(), 'f'.repeat(64), containerConfig('c'), podConfig('x')),
+      NotFoundError,
+    );
+    f.store.insertSandbox({
+      id: 'aa' + '0'.repeat(62),
+      backend: 'runc',
+      handler: 'runc',
+      reason: 't',
+      name: 'p1',
+      namespace: 'n',
+      uid: '',
+      attempt: 0,
+      labels: {},
+      annotations: {},
+      createdAt: '1',
+    });
+    f.store.insertSandbox({
+      id: 'ab' + '0'.repeat(62),
+      backend: 'runc',
+      handler: 'runc',
+      reason: 't',
+      name: 'p2',
+      namespace: 'n',
+      uid: '',
+      attempt: 0,
+      labels: {},
+      annotations: {},
+      createdAt: '1',
+    });
     await assert.rejects(f.router.sandboxes.status(f.ctx(), 'a', false), InvalidArgumentError);
   } finally {
     f.close();
@@ -73,12 +100,17 @@ test('bad input is refused before anything is recorded', async () => {
     const id = await f.router.sandboxes.run(f.ctx(), podConfig('ok', { log_directory: '/tmp/logs' }), '');
     const bad = [
       containerConfig('c', { log_path: '../escape.log' }),
-      containerConfig('c', { mounts: [{ container_path: '/data', host_path: '/var/lib/crimux/secret', readonly: false }] }),
+      containerConfig('c', {
+        mounts: [{ container_path: '/data', host_path: '/var/lib/crimux/secret', readonly: false }],
+      }),
       containerConfig('c', { image: { image: '' } }),
       containerConfig('c', { envs: [{ key: 'A=B', value: 'x' }] }),
     ];
     for (const c of bad) {
-      await assert.rejects(f.router.containers.create(f.ctx(), id, c, podConfig('ok', { log_directory: '/tmp/logs' })), InvalidArgumentError);
+      await assert.rejects(
+        f.router.containers.create(f.ctx(), id, c, podConfig('ok', { log_directory: '/tmp/logs' })),
+        InvalidArgumentError,
+      );
     }
     assert.equal(f.store.listContainers().length, 0);
   } finally {
@@ -95,8 +127,13 @@ test('concurrent RunPodSandbox with the same name and attempt yields one sandbox
     ]);
     // The second either joins the in-flight create (same ID) or is refused as AlreadyExists.
     const ids = [a, b].filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<string>).value);
-    const errs = [a, b].filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as unknown);
-    assert.ok(errs.every((e) => e instanceof AlreadyExistsError), String(errs[0]));
+    const errs = [a, b]
+      .filter((r) => r.status === 'rejected')
+      .map((r) => (r as PromiseRejectedResult).reason as unknown);
+    assert.ok(
+      errs.every((e) => e instanceof AlreadyExistsError),
+      String(errs[0]),
+    );
     assert.equal(new Set(ids).size, 1);
     assert.equal(f.store.listSandboxes().length, 1);
     assert.equal(f.backends.get('runc')?.sandboxes.size, 1);
@@ -165,12 +202,27 @@ test('list filters: id prefix, state, label selector, pod sandbox id', async () 
     await f.router.containers.create(f.ctx(), b, containerConfig('y'), podConfig('b'));
     await f.router.containers.start(f.ctx(), c1);
     const L = f.router.lists;
-    assert.deepEqual((await L.sandboxes(f.ctx(), { id: a.slice(0, 10) })).map((s) => s.id), [a]);
-    assert.deepEqual((await L.sandboxes(f.ctx(), { state: 'SANDBOX_NOTREADY' })).map((s) => s.id), [b]);
-    assert.deepEqual((await L.sandboxes(f.ctx(), { labelSelector: { app: 'a' } })).map((s) => s.id), [a]);
+    assert.deepEqual(
+      (await L.sandboxes(f.ctx(), { id: a.slice(0, 10) })).map((s) => s.id),
+      [a],
+    );
+    assert.deepEqual(
+      (await L.sandboxes(f.ctx(), { state: 'SANDBOX_NOTREADY' })).map((s) => s.id),
+      [b],
+    );
+    assert.deepEqual(
+      (await L.sandboxes(f.ctx(), { labelSelector: { app: 'a' } })).map((s) => s.id),
+      [a],
+    );
     assert.deepEqual(await L.sandboxes(f.ctx(), { id: 'ffff' }), []);
-    assert.deepEqual((await L.containers(f.ctx(), { podSandboxId: a.slice(0, 6) })).map((c) => c.id), [c1]);
-    assert.deepEqual((await L.containers(f.ctx(), { state: 'CONTAINER_RUNNING' })).map((c) => c.id), [c1]);
+    assert.deepEqual(
+      (await L.containers(f.ctx(), { podSandboxId: a.slice(0, 6) })).map((c) => c.id),
+      [c1],
+    );
+    assert.deepEqual(
+      (await L.containers(f.ctx(), { state: 'CONTAINER_RUNNING' })).map((c) => c.id),
+      [c1],
+    );
     assert.equal((await L.containers(f.ctx(), { labelSelector: { c: 'y' } })).length, 1);
   } finally {
     f.close();
@@ -189,14 +241,32 @@ test('reconcile rolls back intents, finishes removals, forgets ghosts, adopts or
     const removing = await f.router.sandboxes.run(f.ctx(), podConfig('removing'), 'runc');
     f.store.updateSandbox(removing, { phase: 'removing' });
     const creatingId = 'c'.repeat(64);
-    f.store.insertSandbox({ id: creatingId, backend: 'runc', handler: 'runc', reason: 'default', name: 'half', namespace: 'default', uid: '', attempt: 0, labels: {}, annotations: {}, createdAt: '1' });
+    f.store.insertSandbox({
+      id: creatingId,
+      backend: 'runc',
+      handler: 'runc',
+      reason: 'default',
+      name: 'half',
+      namespace: 'default',
+      uid: '',
+      attempt: 0,
+      labels: {},
+      annotations: {},
+      createdAt: '1',
+    });
     runc.sandboxes.set(creatingId, { state: 'SANDBOX_READY', config: podConfig('half'), handler: 'runc' });
     const orphan = 'd'.repeat(64);
     runc.sandboxes.set(orphan, { state: 'SANDBOX_READY', config: podConfig('orphan'), handler: 'runc' });
     const dockerPod = await f.router.sandboxes.run(f.ctx(), podConfig('dock'), 'docker');
     docker.sandboxes.clear();
     docker.mode = 'fail';
-    const report = await reconcile(f.store, [runc, docker], f.metrics, { signal: AbortSignal.timeout(5000), log: nullLogger() }, (b) => b);
+    const report = await reconcile(
+      f.store,
+      [runc, docker],
+      f.metrics,
+      { signal: AbortSignal.timeout(5000), log: nullLogger() },
+      (b) => b,
+    );
     const kinds = Object.fromEntries(report.repairs.map((r) => [r.id, r.kind]));
     assert.equal(kinds[ghost], 'ghost_removed');
     assert.equal(kinds[removing], 'finished_remove');
@@ -207,7 +277,13 @@ test('reconcile rolls back intents, finishes removals, forgets ghosts, adopts or
     assert.ok(f.store.getSandbox(dockerPod), 'records of an unreachable backend are kept');
     assert.equal(runc.sandboxes.has(creatingId), false);
     assert.equal(f.store.getSandbox(orphan)?.reason, 'adopted by reconcile');
-    assert.deepEqual(f.store.listSandboxes({ backend: 'runc' }).map((s) => s.id).sort(), [kept, orphan].sort());
+    assert.deepEqual(
+      f.store
+        .listSandboxes({ backend: 'runc' })
+        .map((s) => s.id)
+        .sort(),
+      [kept, orphan].sort(),
+    );
   } finally {
     f.close();
   }
@@ -228,7 +304,11 @@ test('sysctls: only namespaced ones, and not those of a namespace shared with th
       await assert.rejects(f.router.sandboxes.run(f.ctx(), bad, ''), InvalidArgumentError);
     }
     assert.equal(f.store.listSandboxes().length, 0);
-    await f.router.sandboxes.run(f.ctx(), pod({ 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmax': '1000', 'net/core/somaxconn': '128' }), '');
+    await f.router.sandboxes.run(
+      f.ctx(),
+      pod({ 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmax': '1000', 'net/core/somaxconn': '128' }),
+      '',
+    );
   } finally {
     f.close();
   }

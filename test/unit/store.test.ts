@@ -57,7 +57,10 @@ test('pod name/namespace/uid/attempt is reserved once', () => {
   const s = new SqliteOwnershipStore({ dir });
   try {
     s.insertSandbox(sandbox('1'.repeat(64)));
-    assert.throws(() => s.insertSandbox(sandbox('2'.repeat(64))), (e: unknown) => e instanceof AlreadyExistsError && e.message.includes('1'.repeat(64)));
+    assert.throws(
+      () => s.insertSandbox(sandbox('2'.repeat(64))),
+      (e: unknown) => e instanceof AlreadyExistsError && e.message.includes('1'.repeat(64)),
+    );
     s.insertSandbox(sandbox('3'.repeat(64), 'web', 1));
     assert.equal(s.listSandboxes().length, 2);
   } finally {

@@ -257,7 +257,10 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     // the shell can take a while to get there).
     await h.waitFor(
       'trap installed',
-      async () => ((await backend.execSync(h.ctx(), 'c4'.padEnd(64, '4'), ['test', '-e', '/tmp/trap-ready'], 10)).exitCode === 0 ? true : undefined),
+      async () =>
+        (await backend.execSync(h.ctx(), 'c4'.padEnd(64, '4'), ['test', '-e', '/tmp/trap-ready'], 10)).exitCode === 0
+          ? true
+          : undefined,
       30_000,
     );
     await backend.stopContainer(h.ctx(), 'c4'.padEnd(64, '4'), 20);

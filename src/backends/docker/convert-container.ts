@@ -45,12 +45,19 @@ export function toBinds(mounts: cri.ContainerConfig['mounts']): string[] {
   return mounts.map((m) => {
     for (const p of [m.host_path, m.container_path]) {
       if (!p.startsWith('/') || /[:,]/.test(p)) {
-        throw new InvalidArgumentError(`convert mount ${m.host_path} → ${m.container_path}: paths must be absolute, without ':' or ','`);
+        throw new InvalidArgumentError(
+          `convert mount ${m.host_path} → ${m.container_path}: paths must be absolute, without ':' or ','`,
+        );
       }
     }
-    if (m.image) throw new InvalidArgumentError(`convert mount ${m.container_path}: image volumes are not supported by the docker backend`);
+    if (m.image)
+      throw new InvalidArgumentError(
+        `convert mount ${m.container_path}: image volumes are not supported by the docker backend`,
+      );
     if (m.recursive_read_only) {
-      throw new InvalidArgumentError(`convert mount ${m.container_path}: recursive read-only mounts are not supported by the docker backend`);
+      throw new InvalidArgumentError(
+        `convert mount ${m.container_path}: recursive read-only mounts are not supported by the docker backend`,
+      );
     }
     const opts = [m.readonly ? 'ro' : 'rw'];
     const prop = PROPAGATION[m.propagation] ?? '';
@@ -74,11 +81,13 @@ export function securityOpts(sc: SecurityContext, seccompProfile?: string): stri
   const legacy = sc.seccomp_profile_path;
   if (type === 'Unconfined' || (!sc.seccomp && legacy === 'unconfined')) out.push('seccomp=unconfined');
   else if (type === 'Localhost' || (!sc.seccomp && legacy.startsWith('localhost/'))) {
-    if (seccompProfile === undefined) throw new InvalidArgumentError('convert security context: Localhost seccomp profile not loaded');
+    if (seccompProfile === undefined)
+      throw new InvalidArgumentError('convert security context: Localhost seccomp profile not loaded');
     out.push(`seccomp=${seccompProfile}`);
   }
   // AppArmor: only an explicit Localhost profile is passed on; RuntimeDefault/Unconfined need nothing from Docker.
-  if (sc.apparmor?.profile_type === 'Localhost' && sc.apparmor.localhost_ref) out.push(`apparmor=${sc.apparmor.localhost_ref}`);
+  if (sc.apparmor?.profile_type === 'Localhost' && sc.apparmor.localhost_ref)
+    out.push(`apparmor=${sc.apparmor.localhost_ref}`);
   return out;
 }
 
@@ -86,7 +95,8 @@ export function securityOpts(sc: SecurityContext, seccompProfile?: string): stri
 export function seccompProfilePath(sc: SecurityContext | null | undefined): string | undefined {
   if (!sc) return undefined;
   if (sc.seccomp?.profile_type === 'Localhost') return sc.seccomp.localhost_ref || undefined;
-  if (!sc.seccomp && sc.seccomp_profile_path.startsWith('localhost/')) return sc.seccomp_profile_path.slice('localhost/'.length);
+  if (!sc.seccomp && sc.seccomp_profile_path.startsWith('localhost/'))
+    return sc.seccomp_profile_path.slice('localhost/'.length);
   return undefined;
 }
 
@@ -100,7 +110,8 @@ function pidMode(mode: string | undefined, i: ContainerBodyInput): string | unde
   if (mode === 'NODE') return 'host';
   if (mode === 'POD') return `container:${i.pauseId}`;
   if (mode === 'TARGET') {
-    if (!i.pidTargetId) throw new InvalidArgumentError('convert container: PID namespace TARGET without a target container');
+    if (!i.pidTargetId)
+      throw new InvalidArgumentError('convert container: PID namespace TARGET without a target container');
     return `container:${i.pidTargetId}`;
   }
   return undefined;
@@ -126,7 +137,14 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
     AttachStdout: true,
     AttachStderr: !c.tty,
     StopSignal: stopSignalName(c.stop_signal) || undefined,
-    Labels: containerLabels({ id: i.id, sandboxId: i.sandboxId, createdAt: i.createdAt, config: c, imageRef: i.imageRef, logPath: i.logPath }),
+    Labels: containerLabels({
+      id: i.id,
+      sandboxId: i.sandboxId,
+      createdAt: i.createdAt,
+      config: c,
+      imageRef: i.imageRef,
+      logPath: i.logPath,
+    }),
     HostConfig: {
       ...toDockerResources(c.linux?.resources),
       OomScoreAdj: oom.value,

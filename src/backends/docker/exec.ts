@@ -24,7 +24,11 @@ export async function execSync(
 ): Promise<ExecSyncResult> {
   const c = await s.lookup.mustInspect('container', id, ctx.signal);
   if (!c.State.Running) throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
-  const execId = await s.engine.createExec(c.Id, { cmd, tty: false, stdin: false, stdout: true, stderr: true }, ctx.signal);
+  const execId = await s.engine.createExec(
+    c.Id,
+    { cmd, tty: false, stdin: false, stdout: true, stderr: true },
+    ctx.signal,
+  );
   ctx.log.debug('exec sync', { dockerId: c.Id, execId, cmd: cmd[0] });
   const { socket, head } = await s.engine.startExec(execId, false, ctx.signal);
   const out: Buffer[] = [];
@@ -52,10 +56,13 @@ export async function execSync(
     socket.on('close', () => resolve());
     socket.on('error', reject);
   });
-  const deadline = timeoutSeconds > 0 ? setTimeout(() => {
-    timedOut = true;
-    void killExec(s, execId).finally(() => socket.destroy());
-  }, timeoutSeconds * 1000) : undefined;
+  const deadline =
+    timeoutSeconds > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          void killExec(s, execId).finally(() => socket.destroy());
+        }, timeoutSeconds * 1000)
+      : undefined;
   const onAbort = (): void => {
     void killExec(s, execId).finally(() => socket.destroy());
   };

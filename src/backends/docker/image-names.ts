@@ -80,7 +80,9 @@ export function criNames(
 
   const digests = new Set<string>();
   for (const d of normalizeAll(repoDigests)) {
-    const owners = visibleTags.filter((t) => sameRepo(t, d) && t.domain !== d.domain && mirrors.serves(d.domain, t.domain));
+    const owners = visibleTags.filter(
+      (t) => sameRepo(t, d) && t.domain !== d.domain && mirrors.serves(d.domain, t.domain),
+    );
     if (owners.length === 0) digests.add(formatReference(d));
     for (const o of owners) digests.add(formatReference({ domain: o.domain, path: o.path, digest: d.digest }));
   }

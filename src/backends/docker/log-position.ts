@@ -62,7 +62,11 @@ export class LogPositions {
 
   async read(id: string): Promise<SavedPosition | null> {
     try {
-      const raw = JSON.parse(await fs.readFile(this.fileOf(id), 'utf8')) as { ts?: string; count?: number; done?: boolean };
+      const raw = JSON.parse(await fs.readFile(this.fileOf(id), 'utf8')) as {
+        ts?: string;
+        count?: number;
+        done?: boolean;
+      };
       const position = raw.ts !== undefined ? { ts: BigInt(raw.ts), count: raw.count ?? 0 } : null;
       return { position, done: raw.done === true };
     } catch {

@@ -28,7 +28,12 @@ export class Lookup {
   }
 
   /** Inspect of a crimux object, or undefined when Docker has none. */
-  async inspect(kind: ObjectKind, id: string, signal?: AbortSignal, size = false): Promise<ContainerInspect | undefined> {
+  async inspect(
+    kind: ObjectKind,
+    id: string,
+    signal?: AbortSignal,
+    size = false,
+  ): Promise<ContainerInspect | undefined> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const dockerId = await this.dockerId(kind, id, signal);
       if (!dockerId) return undefined;

@@ -21,7 +21,9 @@ export function parseHandlerOptions(h: HandlerSpec): DockerHandlerOptions {
   const where = `handlers.${h.name}.options`;
   for (const key of Object.keys(h.options)) {
     if (!KNOWN.includes(key)) {
-      throw new InvalidArgumentError(`configure docker backend: ${where}.${key}: unknown option (known: ${KNOWN.join(', ')})`);
+      throw new InvalidArgumentError(
+        `configure docker backend: ${where}.${key}: unknown option (known: ${KNOWN.join(', ')})`,
+      );
     }
   }
   const rt = h.options.dockerRuntime;

@@ -49,7 +49,12 @@ export class DockerPodNetwork {
   }
 
   /** Pins the pause container's netns and attaches the pod to the CNI network; returns its IPs. */
-  async setUp(ctx: CallContext, sandboxId: string, pausePid: number, config: cri.PodSandboxConfig): Promise<PodNetworkStatus> {
+  async setUp(
+    ctx: CallContext,
+    sandboxId: string,
+    pausePid: number,
+    config: cri.PodSandboxConfig,
+  ): Promise<PodNetworkStatus> {
     const file = this.netnsPath(sandboxId);
     await this.pin(file, pausePid, ctx.signal);
     ctx.log.info('pinned sandbox netns', { netns: file, pid: pausePid });

@@ -32,7 +32,10 @@ export function parseNetDev(text: string): NonNullable<IfaceUsage>[] {
 const num = (v: { value?: unknown } | null | undefined): number => Number(v?.value ?? 0);
 
 /** CPU and memory of the pod: sums over its containers (cumulative counters add up). */
-export function sumContainerStats(stats: cri.ContainerStats[], ts: string): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
+export function sumContainerStats(
+  stats: cri.ContainerStats[],
+  ts: string,
+): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
   const sum = (pick: (s: cri.ContainerStats) => { value?: unknown } | null | undefined): { value: string } => ({
     value: String(stats.reduce((acc, s) => acc + num(pick(s)), 0)),
   });
@@ -64,7 +67,9 @@ export class PodStatsOps {
   async list(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
     const all = await this.s.engine.listContainers(selector('sandbox'), ctx.signal);
     const results = await Promise.allSettled(
-      all.filter((p) => p.State === 'running').map(async (p) => this.of(ctx, await this.s.engine.inspectContainer(p.Id, { signal: ctx.signal }))),
+      all
+        .filter((p) => p.State === 'running')
+        .map(async (p) => this.of(ctx, await this.s.engine.inspectContainer(p.Id, { signal: ctx.signal }))),
     );
     return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
@@ -75,14 +80,25 @@ export class PodStatsOps {
     const ts = nowNs();
     const running = (await this.s.lookup.containersOf(rec.id, ctx.signal)).filter((c) => c.State === 'running');
     const containerStats = (
-      await Promise.allSettled(running.map(async (c) => this.containers.ofInspect(ctx, await this.s.engine.inspectContainer(c.Id, { signal: ctx.signal, size: true }))))
+      await Promise.allSettled(
+        running.map(async (c) =>
+          this.containers.ofInspect(
+            ctx,
+            await this.s.engine.inspectContainer(c.Id, { signal: ctx.signal, size: true }),
+          ),
+        ),
+      )
     ).flatMap((r) => (r.status === 'fulfilled' && r.value.attributes ? [r.value] : []));
     const { cpu, memory } = sumContainerStats(containerStats, ts);
     let network: NonNullable<cri.PodSandboxStats['linux']>['network'];
     if (!rec.hostNetwork && pause.State.Running && pause.State.Pid > 0) {
       const text = await fs.readFile(`/proc/${pause.State.Pid}/net/dev`, 'utf8').catch(() => '');
       const interfaces = parseNetDev(text);
-      network = { timestamp: ts, default_interface: interfaces.find((i) => i.name === 'eth0') ?? interfaces[0] ?? null, interfaces };
+      network = {
+        timestamp: ts,
+        default_interface: interfaces.find((i) => i.name === 'eth0') ?? interfaces[0] ?? null,
+        interfaces,
+      };
     }
     return {
       attributes: { id: rec.id, metadata: rec.metadata, labels: rec.labels, annotations: rec.annotations },

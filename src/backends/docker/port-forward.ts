@@ -26,7 +26,8 @@ const RELAY = [
 ].join('\n');
 
 export async function portForward(s: DockerShared, ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`port forward: bad port ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`port forward: bad port ${port}`);
   const pause = await s.lookup.inspect('sandbox', sandboxId, ctx.signal);
   if (!pause) throw new NotFoundError(`port forward: sandbox ${sandboxId} not found in docker`);
   if (!pause.State.Running) throw new FailedPreconditionError(`port forward: sandbox ${sandboxId} is not ready`);

@@ -48,11 +48,16 @@ export interface ContainerRecord {
 const EMPTY_POD_META: cri.PodSandboxMetadata = { name: '', uid: '', namespace: '', attempt: 0 };
 const EMPTY_CTR_META: cri.ContainerMetadata = { name: '', attempt: 0 };
 
-function common(kind: 'sandbox' | 'container', id: string, createdAt: string, src: {
-  metadata: unknown;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}): Record<string, string> {
+function common(
+  kind: 'sandbox' | 'container',
+  id: string,
+  createdAt: string,
+  src: {
+    metadata: unknown;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  },
+): Record<string, string> {
   return {
     ...visibleLabels(src.labels),
     [LABEL.version]: LABEL_VERSION,
@@ -65,9 +70,18 @@ function common(kind: 'sandbox' | 'container', id: string, createdAt: string, sr
   };
 }
 
-export function sandboxLabels(id: string, handler: string, createdAt: string, config: cri.PodSandboxConfig): Record<string, string> {
+export function sandboxLabels(
+  id: string,
+  handler: string,
+  createdAt: string,
+  config: cri.PodSandboxConfig,
+): Record<string, string> {
   const ns = config.linux?.security_context?.namespace_options;
-  const namespaceOptions: NamespaceOptions = { network: ns?.network ?? 'POD', pid: ns?.pid ?? 'POD', ipc: ns?.ipc ?? 'POD' };
+  const namespaceOptions: NamespaceOptions = {
+    network: ns?.network ?? 'POD',
+    pid: ns?.pid ?? 'POD',
+    ipc: ns?.ipc ?? 'POD',
+  };
   return {
     ...common('sandbox', id, createdAt, config),
     [LABEL.handler]: handler,
@@ -87,7 +101,11 @@ export function readSandbox(labels: Labels): SandboxRecord | undefined {
     labels: jsonLabel(labels, LABEL.labels, {}),
     annotations: jsonLabel(labels, LABEL.annotations, {}),
     createdAt: labels[LABEL.createdAt] ?? '0',
-    namespaceOptions: jsonLabel<NamespaceOptions>(labels, LABEL.namespaceOptions, { network: 'POD', pid: 'POD', ipc: 'POD' }),
+    namespaceOptions: jsonLabel<NamespaceOptions>(labels, LABEL.namespaceOptions, {
+      network: 'POD',
+      pid: 'POD',
+      ipc: 'POD',
+    }),
     logDirectory: labels[LABEL.logDirectory] ?? '',
     hostNetwork: labels[LABEL.hostNetwork] === 'true',
   };

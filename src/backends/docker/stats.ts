@@ -14,7 +14,11 @@ import { selector } from './naming';
 const u64 = (n: number | undefined): { value: string } | undefined =>
   n === undefined || !Number.isFinite(n) || n < 0 ? undefined : { value: String(Math.round(n)) };
 
-export function toContainerStats(c: ContainerInspect, st: DockerStats, writableMount: string): cri.ContainerStats | undefined {
+export function toContainerStats(
+  c: ContainerInspect,
+  st: DockerStats,
+  writableMount: string,
+): cri.ContainerStats | undefined {
   const rec = readContainer(c.Config.Labels);
   if (!rec) return undefined;
   const ts = (parseRfc3339Ns(st.read) || BigInt(nowNs())).toString();
@@ -25,7 +29,8 @@ export function toContainerStats(c: ContainerInspect, st: DockerStats, writableM
   const usage = m.usage;
   const workingSet = usage === undefined ? undefined : Math.max(0, usage - inactive);
   const limit = m.limit;
-  const available = limit !== undefined && workingSet !== undefined && limit < 2 ** 62 ? Math.max(0, limit - workingSet) : undefined;
+  const available =
+    limit !== undefined && workingSet !== undefined && limit < 2 ** 62 ? Math.max(0, limit - workingSet) : undefined;
   return {
     attributes: { id: rec.id, metadata: rec.metadata, labels: rec.labels, annotations: rec.annotations },
     cpu: { timestamp: ts, usage_core_nano_seconds: u64(st.cpu_stats?.cpu_usage?.total_usage) },
@@ -77,7 +82,9 @@ export class StatsOps {
     const all = await this.s.engine.listContainers(selector('container'), ctx.signal);
     const running = all.filter((c) => c.State === 'running');
     const results = await Promise.allSettled(
-      running.map(async (r) => this.ofInspect(ctx, await this.s.engine.inspectContainer(r.Id, { signal: ctx.signal, size: true }))),
+      running.map(async (r) =>
+        this.ofInspect(ctx, await this.s.engine.inspectContainer(r.Id, { signal: ctx.signal, size: true })),
+      ),
     );
     // A container that exited between list and stats is skipped, not an error for the whole list.
     return results.flatMap((r) => (r.status === 'fulfilled' && r.value.attributes ? [r.value] : []));

@@ -48,15 +48,19 @@ function wrap(ctx: CallContext, socket: Socket, head: Buffer, opts: StreamOption
     stderr?.end();
   });
   const stdin = opts.stdin
-    ? handleErrors(new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          socket.write(chunk, (err) => cb(err ?? null));
-        },
-        final(cb) {
-          socket.end();
-          cb();
-        },
-      }), 'docker stdin', ctx.log)
+    ? handleErrors(
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            socket.write(chunk, (err) => cb(err ?? null));
+          },
+          final(cb) {
+            socket.end();
+            cb();
+          },
+        }),
+        'docker stdin',
+        ctx.log,
+      )
     : undefined;
   let closed = false;
   return {
@@ -79,7 +83,13 @@ function wrap(ctx: CallContext, socket: Socket, head: Buffer, opts: StreamOption
   };
 }
 
-export async function exec(s: DockerShared, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+export async function exec(
+  s: DockerShared,
+  ctx: CallContext,
+  id: string,
+  cmd: string[],
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   const c = await s.lookup.mustInspect('container', id, ctx.signal);
   if (!c.State.Running) throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
   const execId = await s.engine.createExec(
@@ -104,14 +114,25 @@ export async function exec(s: DockerShared, ctx: CallContext, id: string, cmd: s
   });
 }
 
-export async function attach(s: DockerShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+export async function attach(
+  s: DockerShared,
+  ctx: CallContext,
+  id: string,
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   const c = await s.lookup.mustInspect('container', id, ctx.signal);
   if (!c.State.Running) throw new FailedPreconditionError(`attach to container ${id}: container is not running`);
   if (opts.tty !== c.Config.Tty) {
-    throw new FailedPreconditionError(`attach to container ${id}: tty ${opts.tty} requested, the container has tty ${c.Config.Tty}`);
+    throw new FailedPreconditionError(
+      `attach to container ${id}: tty ${opts.tty} requested, the container has tty ${c.Config.Tty}`,
+    );
   }
   ctx.log.info('attach session', { dockerId: c.Id, tty: opts.tty });
-  const { socket, head } = await s.engine.attach(c.Id, { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr }, ctx.signal);
+  const { socket, head } = await s.engine.attach(
+    c.Id,
+    { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr },
+    ctx.signal,
+  );
   return wrap(ctx, socket, head, opts, {
     resize: (size) => s.engine.resizeContainer(c.Id, size),
     // Detached while running: 0, like a clean detach; exited: the process's own code.

@@ -19,7 +19,12 @@ import { findContainer } from './lookup';
 
 const POLL_MS = 100;
 
-export async function attach(ctx: RktContext, cc: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+export async function attach(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   if (!ctx.stage1) throw new UnimplementedError('attach: not supported with a real rkt (rktlet#8)');
   if (opts.tty) throw new UnimplementedError('attach with a terminal: not supported by the rkt stage1');
   const rec = await findContainer(ctx, id, cc.signal);
@@ -65,7 +70,10 @@ export async function attach(ctx: RktContext, cc: CallContext, id: string, opts:
     stderr?.end();
     resolveDone({ exitCode });
   };
-  const timer = setInterval(() => void pump().catch((err: unknown) => cc.log.debug('attach poll', { error: err })), POLL_MS);
+  const timer = setInterval(
+    () => void pump().catch((err: unknown) => cc.log.debug('attach poll', { error: err })),
+    POLL_MS,
+  );
 
   let stdin: net.Socket | undefined;
   if (opts.stdin && h.stored.spec.stdin) {
@@ -76,9 +84,11 @@ export async function attach(ctx: RktContext, cc: CallContext, id: string, opts:
     stdin.on('finish', () => {
       if (!h.stored.spec.stdinOnce) return;
       // stdin_once: the first session's end is the app's EOF.
-      void readPidFile(path.join(h.infoDir, 'stdin.keeper')).then((pid) => {
-        if (pid !== null) process.kill(pid, 'SIGKILL');
-      }).catch(() => undefined);
+      void readPidFile(path.join(h.infoDir, 'stdin.keeper'))
+        .then((pid) => {
+          if (pid !== null) process.kill(pid, 'SIGKILL');
+        })
+        .catch(() => undefined);
     });
   }
   return {

@@ -65,7 +65,9 @@ export class RktBackend extends BaseBackend {
 
   private c(): RktContext {
     if (this.ctx) return this.ctx;
-    throw new UnavailableError(`rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`);
+    throw new UnavailableError(
+      `rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`,
+    );
   }
 
   /**
@@ -94,18 +96,27 @@ export class RktBackend extends BaseBackend {
     for (const c of await ctx.index.containers()) {
       if (c.state !== 'creating') continue;
       cc.log.info('rolling back a container create cut short', { container: c.id });
-      await containers.removeContainer(ctx, cc, c.id).catch((err: unknown) => cc.log.warn('roll back container', { container: c.id, error: err }));
+      await containers
+        .removeContainer(ctx, cc, c.id)
+        .catch((err: unknown) => cc.log.warn('roll back container', { container: c.id, error: err }));
     }
     for (const s of await ctx.index.sandboxes()) {
       if (s.state !== 'creating') continue;
       cc.log.info('rolling back a pod sandbox create cut short', { sandbox: s.id });
-      await sandboxes.removePodSandbox(ctx, cc, s.id).catch((err: unknown) => cc.log.warn('roll back sandbox', { sandbox: s.id, error: err }));
+      await sandboxes
+        .removePodSandbox(ctx, cc, s.id)
+        .catch((err: unknown) => cc.log.warn('roll back sandbox', { sandbox: s.id, error: err }));
     }
   }
 
   async health(cc: CallContext): Promise<BackendHealth> {
     if (!this.ctx) {
-      return { ready: false, networkReady: false, reason: 'RktBackendNotStarted', message: errorMessage(this.startError ?? 'not started') };
+      return {
+        ready: false,
+        networkReady: false,
+        reason: 'RktBackendNotStarted',
+        message: errorMessage(this.startError ?? 'not started'),
+      };
     }
     try {
       await this.ctx.pm.info(cc.signal);

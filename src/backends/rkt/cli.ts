@@ -31,7 +31,7 @@ export async function runRktCli(argv: string[], deps: RktCliDeps): Promise<numbe
   let args = parseArgs(argv);
   const [cmd, sub] = args.positionals;
   if (cmd === 'app' && sub === 'exec') args = parseArgs(argv, 3);
-  const name = cmd === 'app' || cmd === 'image' ? sub ?? '' : cmd ?? '';
+  const name = cmd === 'app' || cmd === 'image' ? (sub ?? '') : (cmd ?? '');
   try {
     if (!cmd) throw new UsageError('usage: rkt [--dir=DIR] <list|status|stop|rm|app|image|version> …');
     const pm = await deps.openManager(flag(args, 'dir'));
@@ -60,7 +60,14 @@ function one(pos: string[], what: string): string {
   return v;
 }
 
-async function dispatch(pm: PodManager, cmd: string, sub: string, pos: string[], args: ParsedArgs, deps: RktCliDeps): Promise<number> {
+async function dispatch(
+  pm: PodManager,
+  cmd: string,
+  sub: string,
+  pos: string[],
+  args: ParsedArgs,
+  deps: RktCliDeps,
+): Promise<number> {
   const app = (): string => {
     const a = flag(args, 'app');
     if (!a) throw new UsageError('--app=APP is required');
@@ -74,15 +81,31 @@ async function dispatch(pm: PodManager, cmd: string, sub: string, pos: string[],
     }
     case 'list': {
       const pods = await pm.list();
-      json(deps, args, pods, () =>
-        ['UUID\tAPP\tIMAGE NAME\tSTATE\tNETWORKS', ...pods.map((p) => `${p.name}\t${(p.app_names ?? []).join(',')}\t-\t${p.state}\t${(p.networks ?? []).map((n) => `${n.netName}:ip4=${n.ip}`).join(',')}`)].join('\n') + '\n',
+      json(
+        deps,
+        args,
+        pods,
+        () =>
+          [
+            'UUID\tAPP\tIMAGE NAME\tSTATE\tNETWORKS',
+            ...pods.map(
+              (p) =>
+                `${p.name}\t${(p.app_names ?? []).join(',')}\t-\t${p.state}\t${(p.networks ?? []).map((n) => `${n.netName}:ip4=${n.ip}`).join(',')}`,
+            ),
+          ].join('\n') + '\n',
       );
       return 0;
     }
     case 'status': {
       const pod = await pm.status(one(pos, 'rkt status UUID'));
-      json(deps, args, pod, () => `state=${pod.state}\ncreated=${pod.created_at ?? ''}\nstarted=${pod.started_at ?? ''}\n` +
-        (pod.apps ?? []).map((a) => `app-${a.name}=${a.exit_code ?? ''}\n`).join(''));
+      json(
+        deps,
+        args,
+        pod,
+        () =>
+          `state=${pod.state}\ncreated=${pod.created_at ?? ''}\nstarted=${pod.started_at ?? ''}\n` +
+          (pod.apps ?? []).map((a) => `app-${a.name}=${a.exit_code ?? ''}\n`).join(''),
+      );
       return 0;
     }
     case 'stop':
@@ -114,23 +137,46 @@ async function dispatch(pm: PodManager, cmd: string, sub: string, pos: string[],
       return 0;
     case 'app status': {
       const a = await pm.appStatus(one(pos, 'rkt app status UUID --app=APP'), app());
-      json(deps, args, a, () => `name=${a.name}\nstate=${a.state}\nimage_id=${a.image_id}\n${a.exit_code !== undefined ? `exit_code=${a.exit_code}\n` : ''}`);
+      json(
+        deps,
+        args,
+        a,
+        () =>
+          `name=${a.name}\nstate=${a.state}\nimage_id=${a.image_id}\n${a.exit_code !== undefined ? `exit_code=${a.exit_code}\n` : ''}`,
+      );
       return 0;
     }
     case 'app list': {
       const pod = await pm.status(one(pos, 'rkt app list UUID'));
-      json(deps, args, pod.apps ?? [], () => ['NAME\tSTATE', ...(pod.apps ?? []).map((a) => `${a.name}\t${a.state}`)].join('\n') + '\n');
+      json(
+        deps,
+        args,
+        pod.apps ?? [],
+        () => ['NAME\tSTATE', ...(pod.apps ?? []).map((a) => `${a.name}\t${a.state}`)].join('\n') + '\n',
+      );
       return 0;
     }
     case 'app exec':
-      return appExec(pm, one(pos, 'rkt app exec --app=APP UUID CMD…'), app(), [...pos.slice(1), ...args.execArgs], bool(args, 'interactive'), deps);
+      return appExec(
+        pm,
+        one(pos, 'rkt app exec --app=APP UUID CMD…'),
+        app(),
+        [...pos.slice(1), ...args.execArgs],
+        bool(args, 'interactive'),
+        deps,
+      );
     case 'image fetch': {
       deps.stdout(`${await pm.imageFetch(one(pos, 'rkt image fetch IMAGE'))}\n`);
       return 0;
     }
     case 'image list': {
       const images = await pm.imageList();
-      json(deps, args, images, () => ['ID\tNAME\tSIZE', ...images.map((i) => `${i.id}\t${i.name}\t${i.size}`)].join('\n') + '\n');
+      json(
+        deps,
+        args,
+        images,
+        () => ['ID\tNAME\tSIZE', ...images.map((i) => `${i.id}\t${i.name}\t${i.size}`)].join('\n') + '\n',
+      );
       return 0;
     }
     case 'image rm':
@@ -182,7 +228,10 @@ function appSpec(pos: string[], args: ParsedArgs): AppSpec {
   const name = flag(args, 'name');
   const exe = flag(args, 'exec');
   if (!image || !name) throw new UsageError('usage: rkt app add UUID IMAGE --name=NAME --exec=CMD [-- ARGS ---]');
-  if (!exe) throw new UsageError('--exec is required: the built-in stage1 does not read the image entrypoint from the command line');
+  if (!exe)
+    throw new UsageError(
+      '--exec is required: the built-in stage1 does not read the image entrypoint from the command line',
+    );
   const num = (k: string, d: number): number => {
     const v = flag(args, k);
     if (v === undefined) return d;
@@ -225,7 +274,14 @@ function appSpec(pos: string[], args: ParsedArgs): AppSpec {
   };
 }
 
-async function appExec(pm: PodManager, uuid: string, app: string, argv: string[], interactive: boolean, deps: RktCliDeps): Promise<number> {
+async function appExec(
+  pm: PodManager,
+  uuid: string,
+  app: string,
+  argv: string[],
+  interactive: boolean,
+  deps: RktCliDeps,
+): Promise<number> {
   if (argv.length === 0) throw new UsageError('usage: rkt app exec --app=APP UUID CMD [ARGS…]');
   const child = await pm.appExec(uuid, app, argv, { tty: false, stdin: interactive });
   if (interactive && deps.stdin && child.stdin) deps.stdin.pipe(child.stdin);

@@ -48,8 +48,17 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
     const resolved = await ctx.images.resolve(cc, image);
     imageConfig = resolved.config;
     const prepared = await ctx.rootfs.prepare(rootfsKey(uuid, app), image, cc.signal);
-    const u = await resolveUser(prepared.rootfs, { ...userReq, spec: userReq.spec ?? imageConfig.user }, 'linux.security_context.run_as_username');
-    user = { uid: u.uid, gid: u.gid, groups: [...new Set([u.gid, ...u.additionalGids, ...supplemental])], home: u.home ?? '/' };
+    const u = await resolveUser(
+      prepared.rootfs,
+      { ...userReq, spec: userReq.spec ?? imageConfig.user },
+      'linux.security_context.run_as_username',
+    );
+    user = {
+      uid: u.uid,
+      gid: u.gid,
+      groups: [...new Set([u.gid, ...u.additionalGids, ...supplemental])],
+      home: u.home ?? '/',
+    };
   } else {
     // A real rkt resolves names itself from the image it fetched; only numeric IDs can be passed on.
     const u = await resolveUser('/nonexistent', userReq, 'linux.security_context.run_as_username');
@@ -67,9 +76,13 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
     if (ctx.rootfs) await ctx.rootfs.remove(rootfsKey(uuid, app));
     throw err;
   }
-  for (const f of ignoredLsmFields(config)) cc.log.warn('LSM option ignored: no LSM is applied by the rkt backend', { field: f });
+  for (const f of ignoredLsmFields(config))
+    cc.log.warn('LSM option ignored: no LSM is applied by the rkt backend', { field: f });
   const spec = buildAppSpec({ id, app, config, image, imageConfig, user, requireExec: ctx.stage1 !== undefined });
-  const logPath = req.sandboxConfig.log_directory && config.log_path ? path.join(req.sandboxConfig.log_directory, config.log_path) : '';
+  const logPath =
+    req.sandboxConfig.log_directory && config.log_path
+      ? path.join(req.sandboxConfig.log_directory, config.log_path)
+      : '';
   const rec: ContainerRecord = { version: 1, id, state: 'creating', sandboxId: req.sandboxId, uuid, app, logPath };
   await ctx.index.putContainer(rec);
   cc.log.info('rkt app add', { app: rktAppId(uuid, app), image });
@@ -95,7 +108,12 @@ export async function startContainer(ctx: RktContext, cc: CallContext, id: strin
   await ctx.pm.appStart(rec.uuid, rec.app, cc.signal);
 }
 
-export async function stopContainer(ctx: RktContext, cc: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+export async function stopContainer(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  timeoutSeconds: number,
+): Promise<void> {
   const rec = await findContainer(ctx, id, cc.signal);
   // CRI: stopping an unknown container succeeds, like CRI-O's container_stop.go.
   if (!rec) return;
@@ -121,13 +139,23 @@ export async function containerStatusOf(ctx: RktContext, id: string, app: v1.App
   return toContainerStatus(id, app, rec?.logPath ?? '');
 }
 
-export async function containerStatus(ctx: RktContext, cc: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+export async function containerStatus(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  verbose: boolean,
+): Promise<ContainerStatusResult> {
   const rec = await mustFind(ctx, cc, id, 'container status');
   const app = await ctx.pm.appStatus(rec.uuid, rec.app, cc.signal).catch((err: unknown) => {
     throw err instanceof NotFoundError ? new NotFoundError(`container status ${id}: not found`, { cause: err }) : err;
   });
   const info: Record<string, string> = {};
-  if (verbose) info.info = JSON.stringify({ podManager: ctx.info.kind, rktAppId: rktAppId(rec.uuid, rec.app), sandboxId: rec.sandboxId });
+  if (verbose)
+    info.info = JSON.stringify({
+      podManager: ctx.info.kind,
+      rktAppId: rktAppId(rec.uuid, rec.app),
+      sandboxId: rec.sandboxId,
+    });
   return { status: toContainerStatus(id, app, rec.logPath), info };
 }
 

@@ -16,8 +16,17 @@ export const POD_ATTEMPT = 'k8s.io/reserved/pod-attempt';
 export const HANDLER_ANNOTATION = 'crimux.io/runtime-handler';
 
 const RESERVED = new Set([
-  POD_UID, POD_NAME, POD_NAMESPACE, POD_ATTEMPT, HANDLER_ANNOTATION, OOM_ANNOTATION,
-  SANDBOX_ID_ANNOTATION, CONTAINER_ID_ANNOTATION, IMAGE_NAME_ANNOTATION, CONTAINER_NAME_ANNOTATION, CONTAINER_ATTEMPT_ANNOTATION,
+  POD_UID,
+  POD_NAME,
+  POD_NAMESPACE,
+  POD_ATTEMPT,
+  HANDLER_ANNOTATION,
+  OOM_ANNOTATION,
+  SANDBOX_ID_ANNOTATION,
+  CONTAINER_ID_ANNOTATION,
+  IMAGE_NAME_ANNOTATION,
+  CONTAINER_NAME_ANNOTATION,
+  CONTAINER_ATTEMPT_ANNOTATION,
 ]);
 
 /** The user annotations the kubelet gave (rktlet's getKubernetesAnnotations), without the reserved ones. */
@@ -56,12 +65,19 @@ export function toPodSandbox(id: string, pod: v1.Pod, handler: string): cri.PodS
 /** rktlet's getIP: the network named rkt.kubernetes.io, else "default", else the first. */
 export function podIps(pod: v1.Pod, fallback: readonly string[]): string[] {
   const nets = pod.networks ?? [];
-  const pick = nets.find((n) => n.netName === 'rkt.kubernetes.io') ?? nets.find((n) => n.netName === 'default') ?? nets[0];
+  const pick =
+    nets.find((n) => n.netName === 'rkt.kubernetes.io') ?? nets.find((n) => n.netName === 'default') ?? nets[0];
   const ips = pick ? [pick.ip, ...nets.filter((n) => n !== pick).map((n) => n.ip)] : [];
   return ips.length > 0 ? ips : [...fallback];
 }
 
-export function toPodSandboxStatus(id: string, pod: v1.Pod, handler: string, ips: readonly string[], hostNetwork: boolean): cri.PodSandboxStatus {
+export function toPodSandboxStatus(
+  id: string,
+  pod: v1.Pod,
+  handler: string,
+  ips: readonly string[],
+  hostNetwork: boolean,
+): cri.PodSandboxStatus {
   return {
     ...toPodSandbox(id, pod, handler),
     network: { ip: ips[0] ?? '', additional_ips: ips.slice(1).map((ip) => ({ ip })) },
@@ -84,7 +100,10 @@ export function containerState(app: v1.App): cri.ContainerState {
 
 export function containerMetadata(app: v1.App): cri.ContainerMetadata {
   const a = app.user_annotations ?? {};
-  return { name: a[CONTAINER_NAME_ANNOTATION] ?? app.name, attempt: Number(a[CONTAINER_ATTEMPT_ANNOTATION] ?? '0') || 0 };
+  return {
+    name: a[CONTAINER_NAME_ANNOTATION] ?? app.name,
+    attempt: Number(a[CONTAINER_ATTEMPT_ANNOTATION] ?? '0') || 0,
+  };
 }
 
 export function toContainer(id: string, sandboxId: string, app: v1.App): cri.Container {
@@ -124,7 +143,8 @@ export function toContainerStatus(id: string, app: v1.App, logPath: string): cri
     image_ref: app.image_id,
     image_id: app.image_id,
     reason: exitReason(app),
-    message: app.exit_code === 255 && app.state === 'exited' ? 'exit code 255: the app exited or its monitor was lost' : '',
+    message:
+      app.exit_code === 255 && app.state === 'exited' ? 'exit code 255: the app exited or its monitor was lost' : '',
     labels: c.labels,
     annotations: c.annotations,
     mounts: (app.mounts ?? []).map((m) => ({

@@ -17,7 +17,9 @@ export const createRktBackend: BackendFactory = (deps) => {
   // A real rkt keeps its own image store (rktlet's image service); the built-in stage1 uses the shared OCI store.
   // The rkt store reaches the pod manager through the backend, which exists once the constructor returned.
   const self: { backend?: RktBackend } = {};
-  const images = rktConfig(deps).rkt.path ? new RktImageStore(() => (self.backend as RktBackend).podManager()) : deps.sharedImages;
+  const images = rktConfig(deps).rkt.path
+    ? new RktImageStore(() => (self.backend as RktBackend).podManager())
+    : deps.sharedImages;
   self.backend = new RktBackend('rkt', deps, images);
   return self.backend;
 };

@@ -8,7 +8,11 @@ import type { RktContext } from './context';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, type ContainerRecord, type SandboxRecord } from './ids';
 import { HANDLER_ANNOTATION } from './convert';
 
-export async function findSandbox(ctx: RktContext, id: string, signal?: AbortSignal): Promise<SandboxRecord | undefined> {
+export async function findSandbox(
+  ctx: RktContext,
+  id: string,
+  signal?: AbortSignal,
+): Promise<SandboxRecord | undefined> {
   const rec = await ctx.index.getSandbox(id);
   if (rec?.uuid) return rec;
   const pod = (await ctx.pm.list(signal)).find((p) => p.user_annotations?.[SANDBOX_ID_ANNOTATION] === id);
@@ -25,14 +29,26 @@ export async function findSandbox(ctx: RktContext, id: string, signal?: AbortSig
   return rebuilt;
 }
 
-export async function findContainer(ctx: RktContext, id: string, signal?: AbortSignal): Promise<ContainerRecord | undefined> {
+export async function findContainer(
+  ctx: RktContext,
+  id: string,
+  signal?: AbortSignal,
+): Promise<ContainerRecord | undefined> {
   const rec = await ctx.index.getContainer(id);
   if (rec) return rec;
   for (const pod of await ctx.pm.list(signal)) {
     const app = (pod.apps ?? []).find((a) => a.user_annotations?.[CONTAINER_ID_ANNOTATION] === id);
     const sandboxId = pod.user_annotations?.[SANDBOX_ID_ANNOTATION];
     if (!app || !sandboxId) continue;
-    const rebuilt: ContainerRecord = { version: 1, id, state: 'created', sandboxId, uuid: pod.name, app: app.name, logPath: '' };
+    const rebuilt: ContainerRecord = {
+      version: 1,
+      id,
+      state: 'created',
+      sandboxId,
+      uuid: pod.name,
+      app: app.name,
+      logPath: '',
+    };
     await ctx.index.putContainer(rebuilt);
     return rebuilt;
   }

@@ -39,20 +39,29 @@ export class RktPodNetwork {
   }
 
   /** Creates the namespace, applies net.* sysctls, attaches the pod; returns the namespace path and IPs. */
-  async setUp(ctx: CallContext, sandboxId: string, config: cri.PodSandboxConfig): Promise<{ netns: string; ips: string[] }> {
+  async setUp(
+    ctx: CallContext,
+    sandboxId: string,
+    config: cri.PodSandboxConfig,
+  ): Promise<{ netns: string; ips: string[] }> {
     const file = this.netnsPath(sandboxId);
     // A namespace left by a crashed attempt of the same sandbox ID is replaced.
     if (await isNetnsMount(file)) await this.netns.remove(file, { signal: ctx.signal });
     await this.netns.create(sandboxId, { signal: ctx.signal });
     try {
       for (const [key, value] of Object.entries(config.linux?.sysctls ?? {})) {
-        const res = await execInNetns(file, ['sysctl', '-w', `${key}=${value}`], { signal: ctx.signal, timeoutMs: 10_000 });
+        const res = await execInNetns(file, ['sysctl', '-w', `${key}=${value}`], {
+          signal: ctx.signal,
+          timeoutMs: 10_000,
+        });
         if (res.code !== 0) throw new InternalError(`set sysctl ${key}: ${res.stderr.trim()}`);
       }
       const status = await this.cni.add(podNetworkFromCri(sandboxId, config, file), { signal: ctx.signal });
       return { netns: file, ips: [...status.ips] };
     } catch (err) {
-      await this.netns.remove(file).catch((e: unknown) => ctx.log.warn('remove netns after failed setup', { error: e }));
+      await this.netns
+        .remove(file)
+        .catch((e: unknown) => ctx.log.warn('remove netns after failed setup', { error: e }));
       throw err;
     }
   }

@@ -27,7 +27,11 @@ export interface SandboxOptions {
   readonly userAnnotations: Readonly<Record<string, string>>;
   readonly userLabels: Readonly<Record<string, string>>;
   readonly hostname?: string;
-  readonly dns?: { readonly servers: readonly string[]; readonly searches: readonly string[]; readonly options: readonly string[] };
+  readonly dns?: {
+    readonly servers: readonly string[];
+    readonly searches: readonly string[];
+    readonly options: readonly string[];
+  };
   readonly network: SandboxNetwork;
   /** Host port mappings; only a real rkt applies them (crimux's CNI portmap does it for the built-in stage1). */
   readonly ports?: readonly { readonly name: string; readonly hostPort: number; readonly hostIp?: string }[];

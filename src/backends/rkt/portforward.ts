@@ -12,7 +12,8 @@ import { findSandbox } from './lookup';
 
 export async function portForward(ctx: RktContext, cc: CallContext, sandboxId: string, port: number): Promise<Duplex> {
   if (!ctx.stage1) throw new UnimplementedError('port forward: not supported with a real rkt');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`port forward: bad port ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`port forward: bad port ${port}`);
   const rec = await findSandbox(ctx, sandboxId, cc.signal);
   if (!rec?.uuid) throw new NotFoundError(`port forward to ${sandboxId}: pod sandbox not found`);
   const { pid1 } = await ctx.stage1.podHandle(rec.uuid);

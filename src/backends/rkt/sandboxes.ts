@@ -13,7 +13,16 @@ import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../bac
 import type * as cri from '../../cri/types';
 import { containerStatusOf } from './containers';
 import type { RktContext } from './context';
-import { HANDLER_ANNOTATION, POD_ATTEMPT, POD_NAME, POD_NAMESPACE, POD_UID, podIps, toPodSandbox, toPodSandboxStatus } from './convert';
+import {
+  HANDLER_ANNOTATION,
+  POD_ATTEMPT,
+  POD_NAME,
+  POD_NAMESPACE,
+  POD_UID,
+  podIps,
+  toPodSandbox,
+  toPodSandboxStatus,
+} from './convert';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids';
 import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
@@ -30,7 +39,11 @@ function hostNetwork(config: cri.PodSandboxConfig): boolean {
  */
 function hostnameOf(config: cri.PodSandboxConfig): string {
   const want = config.hostname || os.hostname();
-  const clean = want.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
+  const clean = want
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 63);
   return clean || 'rkt-pod';
 }
 
@@ -73,7 +86,11 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
         ? []
         : config.port_mappings
             .filter((p) => p.host_port > 0 && p.container_port > 0)
-            .map((p) => ({ name: `${(p.protocol || 'TCP').toLowerCase()}-${p.container_port}`, hostPort: p.host_port, hostIp: p.host_ip || undefined })),
+            .map((p) => ({
+              name: `${(p.protocol || 'TCP').toLowerCase()}-${p.container_port}`,
+              hostPort: p.host_port,
+              hostIp: p.host_ip || undefined,
+            })),
       logDirectory: config.log_directory,
       cgroupParent: config.linux?.cgroup_parent ?? '',
     };
@@ -116,13 +133,22 @@ export async function removePodSandbox(ctx: RktContext, cc: CallContext, id: str
   await ctx.index.deleteSandbox(id);
 }
 
-async function metadataOf(ctx: RktContext, uuid: string | undefined, signal: AbortSignal): Promise<cri.PodSandboxMetadata | null> {
+async function metadataOf(
+  ctx: RktContext,
+  uuid: string | undefined,
+  signal: AbortSignal,
+): Promise<cri.PodSandboxMetadata | null> {
   if (!uuid) return null;
   const pod = await ctx.pm.status(uuid, signal).catch(() => undefined);
   return pod ? (toPodSandbox('', pod, '').metadata as cri.PodSandboxMetadata) : null;
 }
 
-export async function podSandboxStatus(ctx: RktContext, cc: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+export async function podSandboxStatus(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  verbose: boolean,
+): Promise<SandboxStatusResult> {
   const rec = await findSandbox(ctx, id, cc.signal);
   if (!rec?.uuid) throw new NotFoundError(`pod sandbox status ${id}: not found`);
   const pod = await ctx.pm.status(rec.uuid, cc.signal).catch((err: unknown) => {

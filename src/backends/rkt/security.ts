@@ -35,14 +35,22 @@ export function sandboxViolations(config: cri.PodSandboxConfig): Violation[] {
   const sc: SandboxSC | null | undefined = config.linux?.security_context;
   const ns = sc?.namespace_options;
   if (sc?.privileged) out.push(hard(`${SC}.privileged`, 'privileged pods are not supported by the rkt backend'));
-  if (ns?.pid === 'NODE') out.push(hard(`${SC}.namespace_options.pid`, 'the host PID namespace is not supported (nspawn always unshares it)'));
-  if (ns?.ipc === 'NODE') out.push(hard(`${SC}.namespace_options.ipc`, 'the host IPC namespace is not supported (nspawn always unshares it)'));
+  if (ns?.pid === 'NODE')
+    out.push(
+      hard(`${SC}.namespace_options.pid`, 'the host PID namespace is not supported (nspawn always unshares it)'),
+    );
+  if (ns?.ipc === 'NODE')
+    out.push(
+      hard(`${SC}.namespace_options.ipc`, 'the host IPC namespace is not supported (nspawn always unshares it)'),
+    );
   if (ns?.userns_options && ns.userns_options.mode !== 'NODE') {
     out.push(hard(`${SC}.namespace_options.userns_options`, 'user namespaces are not supported'));
   }
   for (const key of Object.keys(config.linux?.sysctls ?? {})) {
-    if (!key.startsWith('net.')) out.push(hard(`linux.sysctls.${key}`, 'only net.* sysctls (set in the pod network namespace) are supported'));
-    else if (ns?.network === 'NODE') out.push(hard(`linux.sysctls.${key}`, 'net.* sysctls would change the host network namespace'));
+    if (!key.startsWith('net.'))
+      out.push(hard(`linux.sysctls.${key}`, 'only net.* sysctls (set in the pod network namespace) are supported'));
+    else if (ns?.network === 'NODE')
+      out.push(hard(`linux.sysctls.${key}`, 'net.* sysctls would change the host network namespace'));
   }
   if (config.windows) out.push(hard('windows', 'Windows sandboxes are not supported'));
   return out;
@@ -57,25 +65,40 @@ export interface ContainerFacts {
 }
 
 /** What a container asks that this pod manager (by its enforced features) cannot do. */
-export function containerViolations(config: cri.ContainerConfig, enforces: readonly SecurityFeature[], facts: ContainerFacts): Violation[] {
+export function containerViolations(
+  config: cri.ContainerConfig,
+  enforces: readonly SecurityFeature[],
+  facts: ContainerFacts,
+): Violation[] {
   const out: Violation[] = [];
   const has = (f: SecurityFeature): boolean => enforces.includes(f);
   const sc: ContainerSC | null | undefined = config.linux?.security_context;
   if (sc?.privileged) out.push(hard(`${SC}.privileged`, 'privileged containers are not supported by the rkt backend'));
-  if (sc?.namespace_options?.pid === 'NODE' || sc?.namespace_options?.ipc === 'NODE' || sc?.namespace_options?.pid === 'TARGET') {
+  if (
+    sc?.namespace_options?.pid === 'NODE' ||
+    sc?.namespace_options?.ipc === 'NODE' ||
+    sc?.namespace_options?.pid === 'TARGET'
+  ) {
     out.push(hard(`${SC}.namespace_options`, 'host or target PID/IPC namespaces are not supported'));
   }
   if (sc?.namespace_options?.pid === 'CONTAINER' && !enforces.includes('containerPidNamespace')) {
-    out.push(soft(`${SC}.namespace_options.pid`, 'apps share the pod PID namespace (pid=CONTAINER cannot be honoured)'));
+    out.push(
+      soft(`${SC}.namespace_options.pid`, 'apps share the pod PID namespace (pid=CONTAINER cannot be honoured)'),
+    );
   }
-  if (config.tty) out.push(soft('tty', 'containers with a terminal are not supported (conmon needs an OCI runtime console socket)'));
-  if (config.devices.length > 0 || config.CDI_devices.length > 0) out.push(hard('devices', 'device passthrough is not supported'));
+  if (config.tty)
+    out.push(soft('tty', 'containers with a terminal are not supported (conmon needs an OCI runtime console socket)'));
+  if (config.devices.length > 0 || config.CDI_devices.length > 0)
+    out.push(hard('devices', 'device passthrough is not supported'));
   for (const [i, m] of config.mounts.entries()) {
     if (m.propagation && m.propagation !== 'PROPAGATION_PRIVATE') {
-      out.push(hard(`mounts[${i}].propagation`, 'volumes are private binds; rkt never passed propagation (rktlet#131)'));
+      out.push(
+        hard(`mounts[${i}].propagation`, 'volumes are private binds; rkt never passed propagation (rktlet#131)'),
+      );
     }
     if (m.image) out.push(hard(`mounts[${i}].image`, 'image volumes are not supported'));
-    if (m.uidMappings.length > 0 || m.gidMappings.length > 0) out.push(hard(`mounts[${i}].uidMappings`, 'idmapped mounts are not supported'));
+    if (m.uidMappings.length > 0 || m.gidMappings.length > 0)
+      out.push(hard(`mounts[${i}].uidMappings`, 'idmapped mounts are not supported'));
   }
   if (!sc) return out;
   const seccomp = sc.seccomp?.profile_type;
@@ -86,22 +109,29 @@ export function containerViolations(config: cri.ContainerConfig, enforces: reado
   if (sc.supplemental_groups.length > 0 && !has('supplementalGroups')) {
     out.push(soft(`${SC}.supplemental_groups`, 'supplementary groups cannot be set'));
   }
-  if (sc.readonly_rootfs && !has('readonlyRootfs')) out.push(soft(`${SC}.readonly_rootfs`, 'a read-only root cannot be enforced'));
+  if (sc.readonly_rootfs && !has('readonlyRootfs'))
+    out.push(soft(`${SC}.readonly_rootfs`, 'a read-only root cannot be enforced'));
   if (sc.masked_paths.length > 0 && !has('maskedPaths')) out.push(soft(`${SC}.masked_paths`, 'paths cannot be masked'));
-  if (sc.readonly_paths.length > 0 && !has('readonlyPaths')) out.push(soft(`${SC}.readonly_paths`, 'paths cannot be made read-only'));
+  if (sc.readonly_paths.length > 0 && !has('readonlyPaths'))
+    out.push(soft(`${SC}.readonly_paths`, 'paths cannot be made read-only'));
   const caps = sc.capabilities;
   if (caps && (caps.add_capabilities.length > 0 || caps.drop_capabilities.length > 0) && !has('capabilities')) {
     out.push(soft(`${SC}.capabilities`, 'capabilities cannot be changed'));
   }
-  if (caps && caps.add_ambient_capabilities.length > 0) out.push(soft(`${SC}.capabilities.add_ambient_capabilities`, 'ambient capabilities are not supported'));
+  if (caps && caps.add_ambient_capabilities.length > 0)
+    out.push(soft(`${SC}.capabilities.add_ambient_capabilities`, 'ambient capabilities are not supported'));
   // The enter chain keeps these in the bounding set; that only matters when the request removed them.
   const kept = facts.chainCaps.filter((c) => !facts.caps.includes(c));
   if (has('capabilities') && kept.length > 0 && (facts.uid === 0 || !sc.no_new_privs)) {
-    out.push(soft(
-      `${SC}.capabilities.drop_capabilities`,
-      `${kept.join(', ')} stay in the bounding set (the stage1 needs them to enter the app)` +
-        (facts.uid === 0 ? ' and a uid-0 app holds them' : '; set allowPrivilegeEscalation=false to make them unreachable'),
-    ));
+    out.push(
+      soft(
+        `${SC}.capabilities.drop_capabilities`,
+        `${kept.join(', ')} stay in the bounding set (the stage1 needs them to enter the app)` +
+          (facts.uid === 0
+            ? ' and a uid-0 app holds them'
+            : '; set allowPrivilegeEscalation=false to make them unreachable'),
+      ),
+    );
   }
   return out;
 }
@@ -113,14 +143,19 @@ export function enforce(what: string, violations: readonly Violation[], policy: 
       throw new InvalidArgumentError(`${what}: ${v.field}: ${v.why}`, { context: { field: v.field } });
     }
   }
-  for (const v of violations) log.warn('security context not enforced (backends.rkt.securityPolicy=warn)', { field: v.field, why: v.why });
+  for (const v of violations)
+    log.warn('security context not enforced (backends.rkt.securityPolicy=warn)', { field: v.field, why: v.why });
 }
 
 /** LSM options the backend ignores, for a warning. */
 export function ignoredLsmFields(config: cri.ContainerConfig): string[] {
   const sc = config.linux?.security_context;
   const out: string[] = [];
-  if (sc?.selinux_options && (sc.selinux_options.type || sc.selinux_options.level || sc.selinux_options.role || sc.selinux_options.user)) out.push(`${SC}.selinux_options`);
+  if (
+    sc?.selinux_options &&
+    (sc.selinux_options.type || sc.selinux_options.level || sc.selinux_options.role || sc.selinux_options.user)
+  )
+    out.push(`${SC}.selinux_options`);
   if ((sc?.apparmor && sc.apparmor.profile_type !== 'Unconfined') || sc?.apparmor_profile) out.push(`${SC}.apparmor`);
   return out;
 }

@@ -5,7 +5,12 @@
  */
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
-import { DEFAULT_MASKED_PATHS, DEFAULT_PATH_ENV, DEFAULT_READONLY_PATHS, computeCapabilities } from '../../host/oci-defaults';
+import {
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_PATH_ENV,
+  DEFAULT_READONLY_PATHS,
+  computeCapabilities,
+} from '../../host/oci-defaults';
 import type { ImageConfig } from '../../images/types';
 import { CONTAINER_ID_ANNOTATION } from './ids';
 import type { AppSpec } from './pod-manager';
@@ -61,7 +66,15 @@ export function stopSignalOf(config: cri.ContainerConfig, image: ImageConfig): s
   const s = (image.stopSignal ?? '').trim().toUpperCase();
   if (!s) return 'SIGTERM';
   if (/^\d+$/.test(s)) {
-    const byNumber: Record<string, string> = { '1': 'SIGHUP', '2': 'SIGINT', '3': 'SIGQUIT', '9': 'SIGKILL', '10': 'SIGUSR1', '12': 'SIGUSR2', '15': 'SIGTERM' };
+    const byNumber: Record<string, string> = {
+      '1': 'SIGHUP',
+      '2': 'SIGINT',
+      '3': 'SIGQUIT',
+      '9': 'SIGKILL',
+      '10': 'SIGUSR1',
+      '12': 'SIGUSR2',
+      '15': 'SIGTERM',
+    };
     return byNumber[s] ?? 'SIGTERM';
   }
   return s.startsWith('SIG') ? s : `SIG${s}`;
@@ -81,7 +94,8 @@ export function capsOf(config: cri.ContainerConfig): string[] {
 export function buildAppSpec(input: SpecInput): AppSpec {
   const { config, imageConfig, user } = input;
   const exec = argvOf(config, imageConfig);
-  if (exec.length === 0 && input.requireExec) throw new InvalidArgumentError('create container: no command: the request and the image set none');
+  if (exec.length === 0 && input.requireExec)
+    throw new InvalidArgumentError('create container: no command: the request and the image set none');
   const sc = config.linux?.security_context;
   const r = config.linux?.resources;
   const md = config.metadata;

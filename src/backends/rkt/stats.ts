@@ -19,12 +19,22 @@ import { rootfsKey } from './stage1/context';
 import { NotFoundError } from '../../errors';
 
 const rates = new CpuRateTracker();
-const u64 = (n: bigint | number | undefined): { value: string } | undefined => (n === undefined ? undefined : { value: String(n) });
+const u64 = (n: bigint | number | undefined): { value: string } | undefined =>
+  n === undefined ? undefined : { value: String(n) };
 
-function usage(key: string, st: CgroupStats, ts: bigint): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
+function usage(
+  key: string,
+  st: CgroupStats,
+  ts: bigint,
+): { cpu: cri.ContainerStats['cpu']; memory: cri.ContainerStats['memory'] } {
   const rate = st.cpuUsageNs === undefined ? undefined : rates.rate(key, ts, st.cpuUsageNs);
   const m = st.memory;
-  const available = m?.limitBytes !== undefined ? (m.limitBytes > m.workingSetBytes ? m.limitBytes - m.workingSetBytes : 0n) : undefined;
+  const available =
+    m?.limitBytes !== undefined
+      ? m.limitBytes > m.workingSetBytes
+        ? m.limitBytes - m.workingSetBytes
+        : 0n
+      : undefined;
   return {
     cpu: { timestamp: ts.toString(), usage_core_nano_seconds: u64(st.cpuUsageNs), usage_nano_cores: u64(rate) },
     memory: m
@@ -42,10 +52,10 @@ function usage(key: string, st: CgroupStats, ts: bigint): { cpu: cri.ContainerSt
 }
 
 function need(ctx: RktContext): NonNullable<RktContext['stage1']> {
-  if (!ctx.stage1) throw new UnimplementedError('stats: not reported by a real rkt (the kubelet falls back to cAdvisor)');
+  if (!ctx.stage1)
+    throw new UnimplementedError('stats: not reported by a real rkt (the kubelet falls back to cAdvisor)');
   return ctx.stage1;
 }
-
 
 async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
   const h = await need(ctx).appHandle(uuid, app.name);
@@ -53,10 +63,20 @@ async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App):
   const st = await readCgroupStats(need(ctx).ctx.hierarchies, h.stored.cgroup);
   const layer = ctx.rootfs ? await ctx.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
-    attributes: { id, metadata: containerMetadata(app), labels: { ...(app.user_labels ?? {}) }, annotations: criAnnotations(app.user_annotations) },
+    attributes: {
+      id,
+      metadata: containerMetadata(app),
+      labels: { ...(app.user_labels ?? {}) },
+      annotations: criAnnotations(app.user_annotations),
+    },
     ...usage(`c:${id}`, st, ts),
     writable_layer: layer
-      ? { timestamp: ts.toString(), fs_id: { mountpoint: h.infoDir }, used_bytes: u64(layer.bytes), inodes_used: u64(layer.inodes) }
+      ? {
+          timestamp: ts.toString(),
+          fs_id: { mountpoint: h.infoDir },
+          used_bytes: u64(layer.bytes),
+          inodes_used: u64(layer.inodes),
+        }
       : null,
   };
 }
@@ -90,7 +110,12 @@ async function podStats(ctx: RktContext, id: string, pod: v1.Pod): Promise<cri.P
     if (cid && app.state === 'running') containers.push(await appStats(ctx, cid, pod.name, app));
   }
   return {
-    attributes: { id, metadata: sandboxMetadata(pod), labels: { ...(pod.user_labels ?? {}) }, annotations: criAnnotations(pod.user_annotations) },
+    attributes: {
+      id,
+      metadata: sandboxMetadata(pod),
+      labels: { ...(pod.user_labels ?? {}) },
+      annotations: criAnnotations(pod.user_annotations),
+    },
     linux: {
       ...usage(`p:${id}`, st, ts),
       process: { timestamp: ts.toString(), process_count: u64(st.pids) },
@@ -109,6 +134,7 @@ export async function podSandboxStats(ctx: RktContext, cc: CallContext, id: stri
 export async function listPodSandboxStats(ctx: RktContext, cc: CallContext): Promise<cri.PodSandboxStats[]> {
   need(ctx);
   const out: cri.PodSandboxStats[] = [];
-  for (const { id, pod } of crimuxPods(await ctx.pm.list(cc.signal))) if (pod.state === 'running') out.push(await podStats(ctx, id, pod));
+  for (const { id, pod } of crimuxPods(await ctx.pm.list(cc.signal)))
+    if (pod.state === 'running') out.push(await podStats(ctx, id, pod));
   return out;
 }

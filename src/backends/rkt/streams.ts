@@ -16,7 +16,13 @@ import { handleChildErrors } from '../../util/streams';
 /** ExecSync output is held in memory; bound it like the kubelet's 16 MiB message limit. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
-async function spawnExec(ctx: RktContext, cc: CallContext, id: string, cmd: string[], opts: { tty: boolean; stdin: boolean }): Promise<ChildProcess> {
+async function spawnExec(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  cmd: string[],
+  opts: { tty: boolean; stdin: boolean },
+): Promise<ChildProcess> {
   const rec = await findContainer(ctx, id, cc.signal);
   if (!rec) throw new NotFoundError(`exec in container ${id}: container not found`);
   cc.log.debug('rkt app exec', { app: rec.app, cmd: cmd[0] });
@@ -42,7 +48,13 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (n ?? 9);
 }
 
-export async function execSync(ctx: RktContext, cc: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+export async function execSync(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  cmd: string[],
+  timeoutSeconds: number,
+): Promise<ExecSyncResult> {
   const child = await spawnExec(ctx, cc, id, cmd, { tty: false, stdin: false });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -81,7 +93,13 @@ export async function execSync(ctx: RktContext, cc: CallContext, id: string, cmd
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode };
 }
 
-export async function exec(ctx: RktContext, cc: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+export async function exec(
+  ctx: RktContext,
+  cc: CallContext,
+  id: string,
+  cmd: string[],
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   const child = await spawnExec(ctx, cc, id, cmd, { tty: opts.tty, stdin: opts.stdin });
   const exited = new Promise<{ exitCode: number }>((resolve) => {
     child.on('error', () => resolve({ exitCode: 127 }));

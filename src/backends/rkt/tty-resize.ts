@@ -44,7 +44,9 @@ export function terminalResizer(root: number | undefined, done: Promise<unknown>
     for (let i = 0; i < FIND_TRIES && !exited; i++) {
       const tty = await findTerminal(root as number);
       if (tty) {
-        await runCommand('stty', ['-F', tty, 'rows', String(size.height), 'cols', String(size.width)], { timeoutMs: STTY_TIMEOUT_MS });
+        await runCommand('stty', ['-F', tty, 'rows', String(size.height), 'cols', String(size.width)], {
+          timeoutMs: STTY_TIMEOUT_MS,
+        });
         return;
       }
       await new Promise((r) => setTimeout(r, FIND_INTERVAL_MS));

@@ -14,12 +14,18 @@ import { mustRecord } from './containers';
 /** How long the helper gets to connect before a session counts as failed (it either connects or exits at once). */
 const CONNECT_GRACE_MS = 300;
 
-export async function attachStream(s: RuncShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+export async function attachStream(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   const dir = s.layout.containerDir(id);
   const live = sandbox && rec.startedAt ? await s.engine.state(sandbox.handler, id, dir) : undefined;
-  if (!sandbox || live?.kind !== 'running') throw new FailedPreconditionError(`attach to container ${id}: container is not running`);
+  if (!sandbox || live?.kind !== 'running')
+    throw new FailedPreconditionError(`attach to container ${id}: container is not running`);
   await requireHelper(s.runc.ioHelperPath);
   ctx.log.info('attach', { stdin: opts.stdin && rec.stdin, tty: rec.tty });
   const h = attachSocket(s.runc.ioHelperPath, attachSocketPath(dir), {
@@ -30,7 +36,10 @@ export async function attachStream(s: RuncShared, ctx: CallContext, id: string, 
   });
   // A helper that cannot connect (conmon gone, socket missing) exits at once: report that as the call's error.
   const early = await Promise.race([
-    h.exited.then((code) => ({ code }), (e: unknown) => ({ error: e })),
+    h.exited.then(
+      (code) => ({ code }),
+      (e: unknown) => ({ error: e }),
+    ),
     new Promise<undefined>((r) => setTimeout(() => r(undefined), CONNECT_GRACE_MS)),
   ]);
   if (early && ('error' in early || early.code !== 0)) {

@@ -40,7 +40,12 @@ export function prelaunch(s: RuncShared, rec: ContainerRecord, handler: string):
 }
 
 /** Waits for or does the launch; resolves with the init PID of the runtime's created container. */
-export async function ensureLaunched(s: RuncShared, ctx: CallContext, rec: ContainerRecord, handler: string): Promise<number> {
+export async function ensureLaunched(
+  s: RuncShared,
+  ctx: CallContext,
+  rec: ContainerRecord,
+  handler: string,
+): Promise<number> {
   const inFlight = s.launching.get(rec.id);
   if (inFlight) {
     try {
@@ -50,7 +55,8 @@ export async function ensureLaunched(s: RuncShared, ctx: CallContext, rec: Conta
     }
   }
   const live = await s.engine.state(handler, rec.id, s.layout.containerDir(rec.id), false);
-  if (live.kind !== 'created') throw new FailedPreconditionError(`start container ${rec.id}: not in the created state (${live.kind})`);
+  if (live.kind !== 'created')
+    throw new FailedPreconditionError(`start container ${rec.id}: not in the created state (${live.kind})`);
   if (live.pid > 0) return live.pid; // launched before a restart
   return launchNow(s, ctx, rec, handler);
 }

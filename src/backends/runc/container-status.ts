@@ -60,11 +60,22 @@ function base(rec: ContainerRecord): cri.ContainerStatus {
     mounts: rec.mounts as cri.ContainerStatus['mounts'],
     log_path: rec.logPath,
     resources: rec.resources ? { linux: rec.resources } : null,
-    user: { linux: { uid: String(rec.user.uid), gid: String(rec.user.gid), supplemental_groups: rec.user.additionalGids.map(String) } },
+    user: {
+      linux: {
+        uid: String(rec.user.uid),
+        gid: String(rec.user.gid),
+        supplemental_groups: rec.user.additionalGids.map(String),
+      },
+    },
   };
 }
 
-export async function containerStatus(s: RuncShared, _ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+export async function containerStatus(
+  s: RuncShared,
+  _ctx: CallContext,
+  id: string,
+  verbose: boolean,
+): Promise<ContainerStatusResult> {
   const rec = mustRecord(s, id);
   const live = await liveOf(s, rec);
   const state = criState(rec, live);

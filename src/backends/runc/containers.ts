@@ -24,9 +24,11 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
   if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`create container: id "${id}" is not a valid ID`);
   const sandbox = s.records.sandbox(req.sandboxId);
   if (!sandbox) throw new NotFoundError(`create container: sandbox ${req.sandboxId} not found`);
-  if (sandbox.phase !== 'ready') throw new FailedPreconditionError(`create container: sandbox ${sandbox.id} is not ready`);
+  if (sandbox.phase !== 'ready')
+    throw new FailedPreconditionError(`create container: sandbox ${sandbox.id} is not ready`);
   const pause = await s.engine.state(sandbox.handler, sandbox.id, s.layout.pauseDir(sandbox.id));
-  if (pause.kind !== 'running') throw new FailedPreconditionError(`create container: the pause container of sandbox ${sandbox.id} is not running`);
+  if (pause.kind !== 'running')
+    throw new FailedPreconditionError(`create container: the pause container of sandbox ${sandbox.id} is not running`);
   const md = config.metadata;
   if (!md) throw new InvalidArgumentError('create container: config.metadata: required');
   const imageName = config.image?.image ?? '';
@@ -107,7 +109,9 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
   const sandbox = s.records.sandbox(rec.sandboxId);
   if (!sandbox) throw new NotFoundError(`start container ${id}: its sandbox ${rec.sandboxId} is gone`);
   if (rec.startError || rec.startedAt) {
-    throw new FailedPreconditionError(`start container ${id}: not in the created state (${rec.startError ? 'start failed' : 'started'})`);
+    throw new FailedPreconditionError(
+      `start container ${id}: not in the created state (${rec.startError ? 'start failed' : 'started'})`,
+    );
   }
   const dir = s.layout.containerDir(id);
   ctx.log.info('start container');
@@ -165,7 +169,12 @@ export async function stopContainer(
  * Kills the container if it runs, then hands it to the reaper: the record and directory disappear now, the
  * runtime state, root snapshot and files right after (reaper.ts). Idempotent; unknown IDs clean leftovers.
  */
-export async function removeContainer(s: RuncShared, ctx: CallContext, id: string, opts: { snapshotCheck?: boolean } = {}): Promise<void> {
+export async function removeContainer(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  opts: { snapshotCheck?: boolean } = {},
+): Promise<void> {
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.container(id);
   const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
@@ -179,7 +188,8 @@ export async function removeContainer(s: RuncShared, ctx: CallContext, id: strin
   if (rec?.startedAt && sandbox) await stopContainer(s, ctx, id, 0);
   await s.reaper.schedule({ kind: 'container', id, handler: sandbox?.handler, sandboxId: rec?.sandboxId }, dir);
   const launching = s.launching.get(id);
-  if (launching) void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
+  if (launching)
+    void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
   s.records.dropContainer(id);
   s.cpu.forget(id);
   ctx.log.info('removed container');

@@ -19,17 +19,25 @@ import { killExec } from './exec-kill';
 import { execTty } from './exec-tty';
 import { handleChildErrors } from '../../util/streams';
 
-export async function execStream(s: RuncShared, ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+export async function execStream(
+  s: RuncShared,
+  ctx: CallContext,
+  id: string,
+  cmd: string[],
+  opts: StreamOptions,
+): Promise<ProcessStreams> {
   if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('exec: cmd: required');
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   const dir = s.layout.containerDir(id);
   const live = sandbox && rec.startedAt ? await s.engine.state(sandbox.handler, id, dir) : undefined;
-  if (!sandbox || live?.kind !== 'running') throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
+  if (!sandbox || live?.kind !== 'running')
+    throw new FailedPreconditionError(`exec in container ${id}: container is not running`);
   const spec = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as OciSpec;
   await fs.mkdir(s.layout.execDir, { recursive: true, mode: 0o700 });
   const rt = s.engine.runtime(sandbox.handler);
-  if (opts.tty) return execTty(s.runc.ioHelperPath, rt, ctx, id, s.layout.execDir, { ...spec.process, args: cmd }, opts.stdin);
+  if (opts.tty)
+    return execTty(s.runc.ioHelperPath, rt, ctx, id, s.layout.execDir, { ...spec.process, args: cmd }, opts.stdin);
   const tag = `${id}-${randomBytes(6).toString('hex')}`;
   const processFile = path.join(s.layout.execDir, `${tag}.json`);
   const pidFile = path.join(s.layout.execDir, `${tag}.pid`);
@@ -67,7 +75,8 @@ export async function portForward(s: RuncShared, ctx: CallContext, sandboxId: st
   const rec = s.records.sandbox(sandboxId);
   if (!rec) throw new NotFoundError(`port forward: sandbox ${sandboxId} not found`);
   const live = await s.engine.state(rec.handler, sandboxId, s.layout.pauseDir(sandboxId));
-  if (rec.phase !== 'ready' || live.kind !== 'running') throw new FailedPreconditionError(`port forward: sandbox ${sandboxId} is not ready`);
+  if (rec.phase !== 'ready' || live.kind !== 'running')
+    throw new FailedPreconditionError(`port forward: sandbox ${sandboxId} is not ready`);
   ctx.log.debug('port forward', { port });
   if (rec.hostNetwork || !rec.netnsPath) return connectLocal(port);
   return connectInNetns(rec.netnsPath, port);

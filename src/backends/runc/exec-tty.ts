@@ -31,16 +31,24 @@ export async function execTty(
   const processFile = path.join(execDir, `${tag}.json`);
   const pidFile = path.join(execDir, `${tag}.pid`);
   const socket = path.join(execDir, `${tag}.sock`);
-  if (socket.length > MAX_SOCKET_PATH) throw new InvalidArgumentError(`exec with a TTY: console socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes (shorten the run dir)`);
+  if (socket.length > MAX_SOCKET_PATH)
+    throw new InvalidArgumentError(
+      `exec with a TTY: console socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes (shorten the run dir)`,
+    );
   // Shells and curses programs need TERM on a terminal; keep the image's when it sets one (as CRI-O does).
   const env = proc.env ?? [];
   const withTerm = env.some((e) => e.startsWith('TERM=')) ? env : [...env, 'TERM=xterm'];
   await fs.writeFile(processFile, JSON.stringify({ ...proc, env: withTerm, terminal: true }));
   ctx.log.info('exec stream with a tty', { argv0: proc.args?.[0], stdin });
-  const h = consoleExec(helper, socket, pidFile, [rt.opts.path, ...rt.execArgv(id, { processFile, pidFile, consoleSocket: socket })]);
+  const h = consoleExec(helper, socket, pidFile, [
+    rt.opts.path,
+    ...rt.execArgv(id, { processFile, pidFile, consoleSocket: socket }),
+  ]);
   // Without stdin the client sends nothing: the terminal still needs an open input, so the helper's stdin stays
   // open (unexposed) until the session ends.
-  void h.exited.catch(() => 255).then(() => Promise.allSettled([processFile, pidFile, socket].map((f) => fs.rm(f, { force: true }))));
+  void h.exited
+    .catch(() => 255)
+    .then(() => Promise.allSettled([processFile, pidFile, socket].map((f) => fs.rm(f, { force: true }))));
   let closed = false;
   return {
     stdin: stdin ? h.stdin : undefined,

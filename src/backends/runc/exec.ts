@@ -28,7 +28,9 @@ export async function execSync(
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   const dir = s.layout.containerDir(id);
-  const live = sandbox ? await s.engine.state(sandbox.handler, id, dir, rec.startedAt !== undefined) : { kind: 'unknown' };
+  const live = sandbox
+    ? await s.engine.state(sandbox.handler, id, dir, rec.startedAt !== undefined)
+    : { kind: 'unknown' };
   if (!sandbox || live.kind !== 'running') {
     throw new FailedPreconditionError(`exec sync in container ${id}: container is not running (${live.kind})`);
   }
@@ -45,7 +47,9 @@ export async function execSync(
   ctx.log.debug('exec sync', { argv0: cmd[0], timeoutSeconds });
   try {
     return await new Promise<ExecSyncResult>((resolve, reject) => {
-      const child = spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let outLen = 0;
@@ -73,7 +77,10 @@ export async function execSync(
           setTimeout(() => child.kill('SIGKILL'), 2000).unref();
         });
       };
-      const timer = timeoutSeconds > 0 ? setTimeout(() => killExec(`timed out after ${timeoutSeconds} s`), timeoutSeconds * 1000) : undefined;
+      const timer =
+        timeoutSeconds > 0
+          ? setTimeout(() => killExec(`timed out after ${timeoutSeconds} s`), timeoutSeconds * 1000)
+          : undefined;
       const onAbort = (): void => killExec('cancelled by the caller');
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       child.on('error', (e) => {

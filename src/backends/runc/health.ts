@@ -17,7 +17,9 @@ export class HealthChecker {
 
   async check(): Promise<BackendHealth> {
     const problem = await this.binaries();
-    const net = await this.s.cni.status().catch((err: unknown) => ({ ready: false, reason: 'NetworkPluginNotReady', message: errorMessage(err) }));
+    const net = await this.s.cni
+      .status()
+      .catch((err: unknown) => ({ ready: false, reason: 'NetworkPluginNotReady', message: errorMessage(err) }));
     if (problem) return { ready: false, networkReady: net.ready, reason: 'RuntimeBinaryUnavailable', message: problem };
     return net.ready
       ? { ready: true, networkReady: true }
@@ -26,7 +28,10 @@ export class HealthChecker {
 
   private async binaries(): Promise<string | undefined> {
     if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.problem;
-    const bins = new Set([this.s.runc.conmonPath, ...this.s.engine.handlerNames().map((h) => this.s.engine.options(h).runtimePath)]);
+    const bins = new Set([
+      this.s.runc.conmonPath,
+      ...this.s.engine.handlerNames().map((h) => this.s.engine.options(h).runtimePath),
+    ]);
     const problems: string[] = [];
     for (const bin of bins) {
       try {

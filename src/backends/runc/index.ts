@@ -23,7 +23,9 @@ import { ownOomScoreAdj } from './spec-resources';
 export const createRuncBackend: BackendFactory = (deps) => {
   const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
   const log = deps.log.child({ backend: 'runc' });
-  const handlers = deps.handlers.map((h) => parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }));
+  const handlers = deps.handlers.map((h) =>
+    parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }),
+  );
   checkDistinctRoots(handlers);
   const layout = new Layout(deps.stateDir, deps.runDir);
   const engine = new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes);

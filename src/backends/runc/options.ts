@@ -19,11 +19,17 @@ export interface RuncHandlerOptions {
 
 const KNOWN = ['runtimePath', 'runtimeRoot', 'runtimeArgs'];
 
-export function parseHandlerOptions(h: HandlerSpec, defaults: { runtimePath: string; runDir: string }): RuncHandlerOptions {
+export function parseHandlerOptions(
+  h: HandlerSpec,
+  defaults: { runtimePath: string; runDir: string },
+): RuncHandlerOptions {
   const where = `handlers.${h.name}.options`;
   const o = h.options;
   for (const k of Object.keys(o)) {
-    if (!KNOWN.includes(k)) throw new InvalidArgumentError(`configure runc handler: ${where}.${k}: unknown option (known: ${KNOWN.join(', ')})`);
+    if (!KNOWN.includes(k))
+      throw new InvalidArgumentError(
+        `configure runc handler: ${where}.${k}: unknown option (known: ${KNOWN.join(', ')})`,
+      );
   }
   const absPath = (key: string, fallback: string): string => {
     const v = o[key];

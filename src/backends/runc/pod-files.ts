@@ -30,7 +30,8 @@ export function podHostname(config: cri.PodSandboxConfig, hostNetwork: boolean):
 export function resolvConf(dns: cri.PodSandboxConfig['dns_config']): string | null {
   if (!dns || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) return null;
   dns.servers.forEach((s, i) => {
-    if (net.isIP(s) === 0) throw new InvalidArgumentError(`run pod sandbox: config.dns_config.servers[${i}]: "${s}" is not an IP address`);
+    if (net.isIP(s) === 0)
+      throw new InvalidArgumentError(`run pod sandbox: config.dns_config.servers[${i}]: "${s}" is not an IP address`);
   });
   const lines: string[] = [];
   if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
@@ -54,7 +55,11 @@ export async function writePodFiles(
 }
 
 /** Writes the pod's /etc/hosts: the host's for host-network pods, else localhost entries and the pod IPs. */
-export async function writeHosts(layout: Layout, id: string, opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] }): Promise<void> {
+export async function writeHosts(
+  layout: Layout,
+  id: string,
+  opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] },
+): Promise<void> {
   let hosts: string;
   if (opts.hostNetwork) {
     hosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');

@@ -135,7 +135,10 @@ export class RecordStore {
     await this.putSandbox(next);
     return next;
   }
-  async updateContainer(id: string, change: Partial<Omit<ContainerRecord, 'id' | 'version'>>): Promise<ContainerRecord> {
+  async updateContainer(
+    id: string,
+    change: Partial<Omit<ContainerRecord, 'id' | 'version'>>,
+  ): Promise<ContainerRecord> {
     const cur = this.containers.get(id);
     if (!cur) throw new InternalError(`update container record ${id}: no such record`);
     const next = { ...cur, ...change };

@@ -20,7 +20,9 @@ import type { RuncShared } from './context';
 export async function recover(s: RuncShared, ctx: CallContext): Promise<void> {
   const { layout } = s;
   await Promise.all(
-    [layout.sandboxesDir, layout.containersDir, layout.socketDir, layout.shmRoot].map((d) => fs.mkdir(d, { recursive: true, mode: 0o711 })),
+    [layout.sandboxesDir, layout.containersDir, layout.socketDir, layout.shmRoot].map((d) =>
+      fs.mkdir(d, { recursive: true, mode: 0o711 }),
+    ),
   );
   await fs.rm(layout.execDir, { recursive: true, force: true });
   await s.records.load();
@@ -45,14 +47,18 @@ export async function recover(s: RuncShared, ctx: CallContext): Promise<void> {
     for (const c of listed) {
       if (known.has(c.id) || dirs.has(c.id)) continue;
       ctx.log.warn('recover: deleting runtime container without a record', { handler, id: c.id, status: c.status });
-      await rt.delete(c.id, { force: true }).catch((err: unknown) => ctx.log.warn('recover: delete failed', { id: c.id, error: errorMessage(err) }));
+      await rt
+        .delete(c.id, { force: true })
+        .catch((err: unknown) => ctx.log.warn('recover: delete failed', { id: c.id, error: errorMessage(err) }));
     }
   }
 
   const counts: Record<string, number> = {};
   for (const rec of s.records.allContainers()) {
     const sb = s.records.sandbox(rec.sandboxId);
-    const live = sb ? await s.engine.state(sb.handler, rec.id, layout.containerDir(rec.id), rec.startedAt !== undefined) : { kind: 'unknown' };
+    const live = sb
+      ? await s.engine.state(sb.handler, rec.id, layout.containerDir(rec.id), rec.startedAt !== undefined)
+      : { kind: 'unknown' };
     counts[live.kind] = (counts[live.kind] ?? 0) + 1;
   }
   ctx.log.info('runc backend recovered', {

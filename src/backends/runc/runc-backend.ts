@@ -121,7 +121,11 @@ export class RuncBackend extends BaseBackend {
     return listContainers(this.s, ctx);
   }
 
-  override async updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void> {
+  override async updateContainerResources(
+    ctx: CallContext,
+    id: string,
+    resources: cri.ContainerResources,
+  ): Promise<void> {
     await this.s.locks.run(id, async () => {
       const rec = mustRecord(this.s, id);
       const sandbox = this.s.records.sandbox(rec.sandboxId);

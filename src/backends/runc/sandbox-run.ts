@@ -29,7 +29,9 @@ async function settled<T extends readonly unknown[]>(steps: T): Promise<{ -reado
   const results = await Promise.allSettled(steps);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 /** Pulls the pause image when the store lacks it (the kubelet never pulls it itself), then resolves it. */
@@ -48,10 +50,14 @@ async function sandboxImage(s: RuncShared, ctx: CallContext): Promise<ResolvedIm
 function cgroupParentOf(s: RuncShared, id: string, requested: string): { parent: string; owned: boolean } {
   if (!requested) return { parent: `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`, owned: true };
   if (!requested.startsWith('/') || requested.split('/').includes('..')) {
-    throw new InvalidArgumentError(`run pod sandbox: config.linux.cgroup_parent: "${requested}" must be an absolute cgroupfs path without ".."`);
+    throw new InvalidArgumentError(
+      `run pod sandbox: config.linux.cgroup_parent: "${requested}" must be an absolute cgroupfs path without ".."`,
+    );
   }
   if (requested.endsWith('.slice')) {
-    throw new InvalidArgumentError(`run pod sandbox: config.linux.cgroup_parent: "${requested}" is a systemd slice; the runc backend uses the cgroupfs driver`);
+    throw new InvalidArgumentError(
+      `run pod sandbox: config.linux.cgroup_parent: "${requested}" is a systemd slice; the runc backend uses the cgroupfs driver`,
+    );
   }
   return { parent: requested.replace(/\/+$/, ''), owned: false };
 }

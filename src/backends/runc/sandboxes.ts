@@ -30,13 +30,11 @@ export async function stopSandbox(s: RuncShared, ctx: CallContext, id: string): 
   ctx.log.info('stop pod sandbox');
   const step = (): CallContext => ({ signal: AbortSignal.timeout(TEARDOWN_STEP_TIMEOUT_MS), log: ctx.log });
   const containers = settleAll(
-    s.records
-      .containersOf(id)
-      .map((c) =>
-        stopContainer(s, { signal: step().signal, log: ctx.log.child({ container: c.id }) }, c.id, 0, {
-          evenIfNotStarted: true,
-        }),
-      ),
+    s.records.containersOf(id).map((c) =>
+      stopContainer(s, { signal: step().signal, log: ctx.log.child({ container: c.id }) }, c.id, 0, {
+        evenIfNotStarted: true,
+      }),
+    ),
   );
   const pause = containers
     .catch(() => undefined)

@@ -93,7 +93,11 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
     ociVersion: '1.0.2-dev',
     process: {
       terminal: config.tty,
-      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
+      },
       args,
       env: processEnv(config, image.config, sandbox.hostname),
       cwd: config.working_dir || image.config.workingDir || '/',

@@ -39,11 +39,14 @@ export async function requestedDevices(devs: readonly cri.ContainerConfig['devic
   const out: DeviceSet = { devices: [], rules: [] };
   for (const [i, d] of devs.entries()) {
     const field = `config.devices[${i}]`;
-    if (!path.isAbsolute(d.host_path)) throw new InvalidArgumentError(`create container: ${field}.host_path: must be an absolute path`);
+    if (!path.isAbsolute(d.host_path))
+      throw new InvalidArgumentError(`create container: ${field}.host_path: must be an absolute path`);
     const target = d.container_path || d.host_path;
-    if (!path.isAbsolute(target)) throw new InvalidArgumentError(`create container: ${field}.container_path: must be an absolute path`);
+    if (!path.isAbsolute(target))
+      throw new InvalidArgumentError(`create container: ${field}.container_path: must be an absolute path`);
     const perms = d.permissions || 'rwm';
-    if (!/^[rwm]{1,3}$/.test(perms)) throw new InvalidArgumentError(`create container: ${field}.permissions: "${perms}" is not a subset of rwm`);
+    if (!/^[rwm]{1,3}$/.test(perms))
+      throw new InvalidArgumentError(`create container: ${field}.permissions: "${perms}" is not a subset of rwm`);
     let st: Stats;
     try {
       st = await fs.stat(d.host_path);

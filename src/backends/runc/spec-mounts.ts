@@ -46,7 +46,8 @@ export async function containerMounts(
   const mounts: OciMount[] = defaultMounts({ readonlySysfs: !opts.privileged });
 
   const podFile = (dest: string, source: string, ro: boolean): void => {
-    if (!wanted.has(dest)) mounts.push({ destination: dest, type: 'bind', source, options: ['rbind', 'rprivate', ro ? 'ro' : 'rw'] });
+    if (!wanted.has(dest))
+      mounts.push({ destination: dest, type: 'bind', source, options: ['rbind', 'rprivate', ro ? 'ro' : 'rw'] });
   };
   podFile('/etc/hosts', pod.hosts, false);
   if (pod.mountHostname) podFile('/etc/hostname', pod.hostname, false);
@@ -59,12 +60,19 @@ export async function containerMounts(
   const sorted = [...crimounts.entries()].sort(([, a], [, b]) => depth(a.container_path) - depth(b.container_path));
   for (const [i, m] of sorted) {
     const field = `config.mounts[${i}]`;
-    if (m.image) throw new InvalidArgumentError(`create container: ${field}.image: image volumes are not supported by the runc backend`);
+    if (m.image)
+      throw new InvalidArgumentError(
+        `create container: ${field}.image: image volumes are not supported by the runc backend`,
+      );
     if (m.uidMappings.length > 0 || m.gidMappings.length > 0) {
-      throw new InvalidArgumentError(`create container: ${field}: ID-mapped mounts are not supported by the runc backend`);
+      throw new InvalidArgumentError(
+        `create container: ${field}: ID-mapped mounts are not supported by the runc backend`,
+      );
     }
     if (m.recursive_read_only) {
-      throw new InvalidArgumentError(`create container: ${field}.recursive_read_only: not supported by runc 1.1 (no rro mounts)`);
+      throw new InvalidArgumentError(
+        `create container: ${field}.recursive_read_only: not supported by runc 1.1 (no rro mounts)`,
+      );
     }
     if (!m.host_path) throw new InvalidArgumentError(`create container: ${field}.host_path: required`);
     await ensureSource(m.host_path, field);

@@ -18,7 +18,9 @@ export function processArgs(config: cri.ContainerConfig, image: ImageConfig): st
   else if (config.args.length > 0) args = [...(image.entrypoint ?? []), ...config.args];
   else args = [...(image.entrypoint ?? []), ...(image.cmd ?? [])];
   if (args.length === 0 || args[0] === '') {
-    throw new InvalidArgumentError('create container: config.command: none given and the image has no entrypoint or cmd');
+    throw new InvalidArgumentError(
+      'create container: config.command: none given and the image has no entrypoint or cmd',
+    );
   }
   return args;
 }
@@ -53,7 +55,11 @@ export async function processUser(sc: SecurityContext, image: ImageConfig, files
   const uid = sc?.run_as_user ? id(sc.run_as_user.value, `${field}.run_as_user`) : undefined;
   const gid = sc?.run_as_group ? id(sc.run_as_group.value, `${field}.run_as_group`) : undefined;
   const spec = sc?.run_as_username ? sc.run_as_username : uid === undefined ? image.user : undefined;
-  const user = await resolveUser(files, { spec, uid, gid }, sc?.run_as_username ? `${field}.run_as_username` : 'image user');
+  const user = await resolveUser(
+    files,
+    { spec, uid, gid },
+    sc?.run_as_username ? `${field}.run_as_username` : 'image user',
+  );
   const extra = (sc?.supplemental_groups ?? []).map((g, i) => id(g, `${field}.supplemental_groups[${i}]`));
   // The primary GID leads the list, as containerd's ensureAdditionalGids keeps it: the process's supplementary
   // groups (getgroups) then include it, and ContainerStatus.user reports the same set the kubelet expects.
@@ -68,7 +74,16 @@ export function stopSignal(config: cri.ContainerConfig, image: ImageConfig): str
   return 'SIGTERM';
 }
 
-const NUMBERED: Record<string, string> = { '1': 'SIGHUP', '2': 'SIGINT', '3': 'SIGQUIT', '9': 'SIGKILL', '10': 'SIGUSR1', '12': 'SIGUSR2', '15': 'SIGTERM', '28': 'SIGWINCH' };
+const NUMBERED: Record<string, string> = {
+  '1': 'SIGHUP',
+  '2': 'SIGINT',
+  '3': 'SIGQUIT',
+  '9': 'SIGKILL',
+  '10': 'SIGUSR1',
+  '12': 'SIGUSR2',
+  '15': 'SIGTERM',
+  '28': 'SIGWINCH',
+};
 
 /** "TERM", "SIGTERM", "15" → "SIGTERM"; CRI's SIGRTMINPLUS3 style → SIGRTMIN+3. */
 export function normaliseSignal(s: string): string {

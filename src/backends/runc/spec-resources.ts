@@ -31,7 +31,9 @@ export function toOciResources(r: cri.LinuxContainerResources | null, field: str
   const limit = int(r.memory_limit_in_bytes, `${field}.memory_limit_in_bytes`);
   const swap = int(r.memory_swap_limit_in_bytes, `${field}.memory_swap_limit_in_bytes`);
   if (shares < 0 || period < 0 || limit < 0) {
-    throw new InvalidArgumentError(`convert resources: ${field}: cpu_shares, cpu_period and memory_limit_in_bytes must not be negative`);
+    throw new InvalidArgumentError(
+      `convert resources: ${field}: cpu_shares, cpu_period and memory_limit_in_bytes must not be negative`,
+    );
   }
   const cpu: NonNullable<OciResources['cpu']> = {};
   if (shares > 0) cpu.shares = shares;
@@ -75,7 +77,7 @@ export function clampOomScoreAdj(requested: number, floor: number, log: Logger, 
     throw new InvalidArgumentError(`convert resources: ${what}: oom_score_adj ${requested} outside [-1000, 1000]`);
   }
   if (requested >= floor) return requested;
-  log.info('oom_score_adj clamped to crimux\'s own value: it cannot be lowered on this host', {
+  log.info("oom_score_adj clamped to crimux's own value: it cannot be lowered on this host", {
     requested,
     applied: floor,
     target: what,

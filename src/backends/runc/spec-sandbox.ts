@@ -7,7 +7,13 @@
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
-import { availableCapabilities, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultMounts } from '../../host/oci-defaults';
+import {
+  availableCapabilities,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  defaultMounts,
+} from '../../host/oci-defaults';
 import type { OciNamespace, OciSpec } from '../../host/oci-spec';
 import { resolveUser } from '../../host/passwd';
 import { chooseSeccomp, seccompFor } from '../../host/seccomp';
@@ -46,7 +52,10 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
     gid: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
   });
   const caps = privileged ? availableCapabilities() : [...DEFAULT_CAPABILITIES];
-  const seccomp = privileged || !sc ? undefined : await seccompFor(chooseSeccomp(sc, 'config.linux.security_context'), caps, inp.runtimeDefaultSeccomp);
+  const seccomp =
+    privileged || !sc
+      ? undefined
+      : await seccompFor(chooseSeccomp(sc, 'config.linux.security_context'), caps, inp.runtimeDefaultSeccomp);
 
   const ns: OciNamespace[] = [{ type: 'mount' }];
   if (!inp.hostNetwork) {
@@ -57,7 +66,12 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
   if (!inp.hostPid) ns.push({ type: 'pid' });
 
   const mounts = defaultMounts({ readonlySysfs: !privileged });
-  mounts.push({ destination: '/dev/shm', type: 'bind', source: inp.shmPath ?? '/dev/shm', options: ['rbind', 'rprivate', 'rw'] });
+  mounts.push({
+    destination: '/dev/shm',
+    type: 'bind',
+    source: inp.shmPath ?? '/dev/shm',
+    options: ['rbind', 'rprivate', 'rw'],
+  });
   mounts.push({
     destination: '/etc/resolv.conf',
     type: 'bind',
@@ -71,11 +85,18 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
       terminal: false,
       user: { uid: user.uid, gid: user.gid },
       args,
-      env: inp.image.config.env?.length ? [...inp.image.config.env] : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      env: inp.image.config.env?.length
+        ? [...inp.image.config.env]
+        : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: true,
-      oomScoreAdj: clampOomScoreAdj(SANDBOX_OOM_SCORE_ADJ, inp.oomScoreAdjFloor, inp.log, `pause container of sandbox ${inp.id}`),
+      oomScoreAdj: clampOomScoreAdj(
+        SANDBOX_OOM_SCORE_ADJ,
+        inp.oomScoreAdjFloor,
+        inp.log,
+        `pause container of sandbox ${inp.id}`,
+      ),
     },
     root: { path: inp.rootfs, readonly: true },
     hostname: inp.hostNetwork ? undefined : inp.hostname,
@@ -91,7 +112,10 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
     linux: {
       namespaces: ns,
       cgroupsPath: `${inp.cgroupParent}/${inp.id}`,
-      resources: { cpu: { shares: 2 }, devices: privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
+      resources: {
+        cpu: { shares: 2 },
+        devices: privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }],
+      },
       sysctl: { ...(inp.config.linux?.sysctls ?? {}) },
       maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
       readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],

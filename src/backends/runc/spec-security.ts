@@ -31,7 +31,8 @@ export interface SecurityPlan {
 /** Capability names must be plain identifiers: anything else would reach the runtime as garbage. */
 function checkCapNames(list: readonly string[], field: string): void {
   list.forEach((c, i) => {
-    if (!/^[A-Za-z_]+$/.test(c)) throw new InvalidArgumentError(`create container: ${field}[${i}]: "${c}" is not a capability name`);
+    if (!/^[A-Za-z_]+$/.test(c))
+      throw new InvalidArgumentError(`create container: ${field}[${i}]: "${c}" is not a capability name`);
   });
 }
 
@@ -51,7 +52,9 @@ export async function securityPlan(
   checkCapNames(add, 'config.linux.security_context.capabilities.add_capabilities');
   checkCapNames(drop, 'config.linux.security_context.capabilities.drop_capabilities');
   const caps = privileged ? availableCapabilities() : computeCapabilities(add, drop);
-  const ambientAdd = (sc?.capabilities?.add_ambient_capabilities ?? []).map((c) => `CAP_${c.replace(/^CAP_/i, '').toUpperCase()}`);
+  const ambientAdd = (sc?.capabilities?.add_ambient_capabilities ?? []).map(
+    (c) => `CAP_${c.replace(/^CAP_/i, '').toUpperCase()}`,
+  );
   const capabilities: OciCapabilities = {
     bounding: caps,
     effective: caps,
@@ -84,7 +87,9 @@ export function checkNamespaceOptions(
 ): void {
   if (!ns) return;
   if (ns.pid === 'TARGET') {
-    throw new InvalidArgumentError(`${field}.pid: TARGET (ephemeral container PID namespaces) is not supported by the runc backend`);
+    throw new InvalidArgumentError(
+      `${field}.pid: TARGET (ephemeral container PID namespaces) is not supported by the runc backend`,
+    );
   }
   if (ns.network === 'TARGET' || ns.ipc === 'TARGET') {
     throw new InvalidArgumentError(`${field}: TARGET is only meaningful for pid`);

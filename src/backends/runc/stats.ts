@@ -15,9 +15,14 @@ import { sleep } from '../../host/wait';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
 
-const u64 = (v: bigint | number | undefined): { value: string } | null => (v === undefined ? null : { value: v.toString() });
+const u64 = (v: bigint | number | undefined): { value: string } | null =>
+  v === undefined ? null : { value: v.toString() };
 
-async function sample(s: RuncShared, key: string, cgroup: string): Promise<{ st: CgroupV1Stats; at: bigint; rate?: bigint }> {
+async function sample(
+  s: RuncShared,
+  key: string,
+  cgroup: string,
+): Promise<{ st: CgroupV1Stats; at: bigint; rate?: bigint }> {
   let at = nowNs();
   let st = await readCgroupV1Stats(cgroup);
   if (st.cpuUsageNs === undefined) return { st, at };
@@ -38,7 +43,8 @@ function cpuOf(at: bigint, st: CgroupV1Stats, rate: bigint | undefined): cri.Con
 function memoryOf(at: bigint, st: CgroupV1Stats): cri.ContainerStats['memory'] {
   const m = st.memory;
   if (!m) return { timestamp: at.toString() };
-  const available = m.limitBytes !== undefined && m.limitBytes > m.workingSetBytes ? m.limitBytes - m.workingSetBytes : undefined;
+  const available =
+    m.limitBytes !== undefined && m.limitBytes > m.workingSetBytes ? m.limitBytes - m.workingSetBytes : undefined;
   return {
     timestamp: at.toString(),
     working_set_bytes: u64(m.workingSetBytes),
@@ -85,7 +91,10 @@ async function netDev(pid: number): Promise<{ name: string; rx: bigint; rxErr: b
   for (const line of text.split('\n').slice(2)) {
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
     if (!m || m[1] === 'lo') continue;
-    const f = m[2]!.trim().split(/\s+/).map((x) => BigInt(x));
+    const f = m[2]!
+      .trim()
+      .split(/\s+/)
+      .map((x) => BigInt(x));
     out.push({ name: m[1]!, rx: f[0] ?? 0n, rxErr: f[2] ?? 0n, tx: f[8] ?? 0n, txErr: f[10] ?? 0n });
   }
   return out;
@@ -105,14 +114,21 @@ export async function podSandboxStats(s: RuncShared, ctx: CallContext, id: strin
     tx_errors: u64(i.txErr),
   }));
   const containers = await Promise.allSettled(
-    s.records.containersOf(id).filter((c) => c.startedAt !== undefined).map((c) => containerStats(s, ctx, c.id)),
+    s.records
+      .containersOf(id)
+      .filter((c) => c.startedAt !== undefined)
+      .map((c) => containerStats(s, ctx, c.id)),
   );
   return {
     attributes: { id, metadata: rec.metadata, labels: rec.labels, annotations: rec.annotations },
     linux: {
       cpu: cpuOf(at, st, rate),
       memory: memoryOf(at, st),
-      network: { timestamp: at.toString(), default_interface: usage.find((u) => u.name === 'eth0') ?? usage[0] ?? null, interfaces: usage },
+      network: {
+        timestamp: at.toString(),
+        default_interface: usage.find((u) => u.name === 'eth0') ?? usage[0] ?? null,
+        interfaces: usage,
+      },
       process: { timestamp: at.toString(), process_count: u64(st.pids) },
       containers: containers.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
     },

@@ -8,7 +8,12 @@
  */
 
 /** SPDY protocols we serve, most preferred first (the client's order decides; see upgrade.ts). */
-export const SPDY_REMOTECOMMAND_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
+export const SPDY_REMOTECOMMAND_PROTOCOLS = [
+  'v4.channel.k8s.io',
+  'v3.channel.k8s.io',
+  'v2.channel.k8s.io',
+  'channel.k8s.io',
+] as const;
 
 /** WebSocket subprotocols for exec/attach ("" = no Sec-WebSocket-Protocol header: legacy binary channels). */
 export const WS_REMOTECOMMAND_PROTOCOLS = [

@@ -40,7 +40,13 @@ export function collectSpdyStreams(
       session.off('close', onClose);
       resolve(v);
     };
-    const timer = setTimeout(() => settle({ error: `timed out waiting for client to create streams (have ${[...got.keys()].join(',') || 'none'})` }), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        settle({
+          error: `timed out waiting for client to create streams (have ${[...got.keys()].join(',') || 'none'})`,
+        }),
+      timeoutMs,
+    );
     const onClose = (): void => settle({ error: 'connection closed before all streams were created' });
     const onStream = (s: SpdyStream): void => {
       const role = s.header('streamtype') as Role | undefined;
@@ -59,7 +65,12 @@ export function collectSpdyStreams(
   });
 }
 
-function spdyClientStreams(session: SpdySession, protocol: string, got: Map<Role, SpdyStream>, opts: StreamOptions): ClientStreams {
+function spdyClientStreams(
+  session: SpdySession,
+  protocol: string,
+  got: Map<Role, SpdyStream>,
+  opts: StreamOptions,
+): ClientStreams {
   const json = protocolTraits(protocol).statusJson;
   const error = got.get('error');
   const gone = new Promise<void>((resolve) => (session.isClosed ? resolve() : session.once('close', () => resolve())));

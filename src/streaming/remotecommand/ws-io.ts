@@ -17,7 +17,10 @@ export function wsClientStreams(ws: WebSocket, protocol: string, opts: StreamOpt
   const readable: number[] = [];
   if (opts.stdin) readable.push(CHANNEL.stdin);
   if (opts.tty) readable.push(CHANNEL.resize);
-  const channels = new WsChannels(ws, traits.base64 ? 'base64' : 'binary', { readable, closeSignal: traits.closeSignal });
+  const channels = new WsChannels(ws, traits.base64 ? 'base64' : 'binary', {
+    readable,
+    closeSignal: traits.closeSignal,
+  });
 
   let closed = ws.readyState !== ws.OPEN;
   const gone = new Promise<void>((resolve) => {

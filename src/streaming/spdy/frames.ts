@@ -43,7 +43,15 @@ export const GoAwayStatus = { OK: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 } as c
 
 export type Frame =
   | { kind: 'data'; streamId: number; fin: boolean; data: Buffer }
-  | { kind: 'syn_stream'; streamId: number; associatedId: number; priority: number; fin: boolean; unidirectional: boolean; block: Buffer }
+  | {
+      kind: 'syn_stream';
+      streamId: number;
+      associatedId: number;
+      priority: number;
+      fin: boolean;
+      unidirectional: boolean;
+      block: Buffer;
+    }
   | { kind: 'syn_reply'; streamId: number; fin: boolean; block: Buffer }
   | { kind: 'headers'; streamId: number; fin: boolean; block: Buffer }
   | { kind: 'rst_stream'; streamId: number; status: number }
@@ -78,7 +86,8 @@ export class FrameParser {
       if (this.buffered < HEADER_LEN) break;
       const head = this.peek(HEADER_LEN);
       const length = head.readUIntBE(5, 3);
-      if (length > this.maxFrameBytes) throw new SpdyProtocolError(`frame of ${length} bytes exceeds the ${this.maxFrameBytes} limit`);
+      if (length > this.maxFrameBytes)
+        throw new SpdyProtocolError(`frame of ${length} bytes exceeds the ${this.maxFrameBytes} limit`);
       if (this.buffered < HEADER_LEN + length) break;
       const whole = this.take(HEADER_LEN + length);
       frames.push(decodeFrame(whole.subarray(0, HEADER_LEN), whole.subarray(HEADER_LEN)));
@@ -110,7 +119,12 @@ function need(payload: Buffer, n: number, what: string): void {
 function decodeFrame(head: Buffer, payload: Buffer): Frame {
   const flags = head[4] ?? 0;
   if (((head[0] ?? 0) & 0x80) === 0) {
-    return { kind: 'data', streamId: head.readUInt32BE(0) & STREAM_ID_MASK, fin: (flags & FLAG_FIN) !== 0, data: payload };
+    return {
+      kind: 'data',
+      streamId: head.readUInt32BE(0) & STREAM_ID_MASK,
+      fin: (flags & FLAG_FIN) !== 0,
+      data: payload,
+    };
   }
   const version = head.readUInt16BE(0) & 0x7fff;
   const type = head.readUInt16BE(2);
@@ -136,7 +150,11 @@ function decodeFrame(head: Buffer, payload: Buffer): Frame {
       return { kind: 'headers', streamId: payload.readUInt32BE(0) & STREAM_ID_MASK, fin, block: payload.subarray(4) };
     case FrameType.RstStream:
       need(payload, 8, 'RST_STREAM');
-      return { kind: 'rst_stream', streamId: payload.readUInt32BE(0) & STREAM_ID_MASK, status: payload.readUInt32BE(4) };
+      return {
+        kind: 'rst_stream',
+        streamId: payload.readUInt32BE(0) & STREAM_ID_MASK,
+        status: payload.readUInt32BE(4),
+      };
     case FrameType.Settings:
       return { kind: 'settings' };
     case FrameType.Ping:
@@ -151,7 +169,11 @@ function decodeFrame(head: Buffer, payload: Buffer): Frame {
       };
     case FrameType.WindowUpdate:
       need(payload, 8, 'WINDOW_UPDATE');
-      return { kind: 'window_update', streamId: payload.readUInt32BE(0) & STREAM_ID_MASK, delta: payload.readUInt32BE(4) & STREAM_ID_MASK };
+      return {
+        kind: 'window_update',
+        streamId: payload.readUInt32BE(0) & STREAM_ID_MASK,
+        delta: payload.readUInt32BE(4) & STREAM_ID_MASK,
+      };
     default:
       return { kind: 'unknown', type, version };
   }
@@ -181,7 +203,11 @@ export function encodeData(streamId: number, data: Buffer, fin: boolean): Buffer
   return data.length ? Buffer.concat([head, data]) : head;
 }
 
-export function encodeSynStream(streamId: number, block: Buffer, opts: { fin?: boolean; priority?: number } = {}): Buffer {
+export function encodeSynStream(
+  streamId: number,
+  block: Buffer,
+  opts: { fin?: boolean; priority?: number } = {},
+): Buffer {
   const fixed = Buffer.alloc(10);
   fixed.writeUInt32BE(streamId & STREAM_ID_MASK, 0);
   fixed[8] = ((opts.priority ?? 0) & 0x7) << 5;

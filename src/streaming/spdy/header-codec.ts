@@ -135,7 +135,8 @@ class FlushCollector {
   ) {
     z.on('data', (b: Buffer) => {
       this.size += b.length;
-      if (this.size > this.maxBytes) this.fail(new SpdyProtocolError(`header block inflates past ${this.maxBytes} bytes`));
+      if (this.size > this.maxBytes)
+        this.fail(new SpdyProtocolError(`header block inflates past ${this.maxBytes} bytes`));
       else this.chunks.push(b);
     });
     z.on('error', (err: Error) => this.fail(new SpdyProtocolError(`header compression: ${err.message}`)));

@@ -66,7 +66,9 @@ export class SpdySession extends EventEmitter implements StreamHost {
   /** Frames in: handling waits for header inflation (async), so later frames stay in order behind it. */
   private readonly inQueue = new OrderedQueue((err) => this.protocolError(err));
   /** Frames out: a SYN_STREAM whose header block is still compressing must precede its DATA. */
-  private readonly outQueue = new OrderedQueue((err) => this.destroy(err instanceof Error ? err : new Error(String(err))));
+  private readonly outQueue = new OrderedQueue((err) =>
+    this.destroy(err instanceof Error ? err : new Error(String(err))),
+  );
   private closed = false;
   goneAway = false;
 
@@ -95,7 +97,9 @@ export class SpdySession extends EventEmitter implements StreamHost {
     if (this.closed || this.goneAway) throw new Error('spdy session is closed');
     const id = this.nextStreamId;
     this.nextStreamId += 2;
-    const stream = new SpdyStream(this, id, new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), [v]])), { replied: false });
+    const stream = new SpdyStream(this, id, new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), [v]])), {
+      replied: false,
+    });
     this.streams.set(id, stream);
     const block = this.deflater.deflate(encodeHeaderBlock(headers));
     this.send(block instanceof Promise ? block.then((b) => encodeSynStream(id, b)) : encodeSynStream(id, block));
@@ -104,7 +108,10 @@ export class SpdySession extends EventEmitter implements StreamHost {
       await Promise.race([
         stream.waitReply(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no SYN_REPLY for stream ${id} within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`no SYN_REPLY for stream ${id} within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         }),
       ]);
     } catch (err) {
@@ -199,7 +206,8 @@ export class SpdySession extends EventEmitter implements StreamHost {
       cb?.(new Error('spdy session is closed'));
       return;
     }
-    if (frame instanceof Promise) frame.catch((err: unknown) => cb?.(err instanceof Error ? err : new Error(String(err))));
+    if (frame instanceof Promise)
+      frame.catch((err: unknown) => cb?.(err instanceof Error ? err : new Error(String(err))));
     this.outQueue.run(frame, (bytes) => {
       if (this.closed) cb?.(new Error('spdy session is closed'));
       else this.socket.write(bytes, cb);
@@ -294,7 +302,8 @@ export class SpdySession extends EventEmitter implements StreamHost {
   private protocolError(err: unknown): void {
     if (this.closed) return;
     const e = err instanceof Error ? err : new Error(String(err));
-    if (e instanceof SpdyProtocolError) this.socket.write(encodeGoAway(this.lastPeerStreamId, GoAwayStatus.PROTOCOL_ERROR));
+    if (e instanceof SpdyProtocolError)
+      this.socket.write(encodeGoAway(this.lastPeerStreamId, GoAwayStatus.PROTOCOL_ERROR));
     this.destroy(e);
   }
 }

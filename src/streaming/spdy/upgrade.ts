@@ -17,7 +17,11 @@ export function isSpdyUpgrade(req: IncomingMessage): boolean {
 }
 
 /** The negotiated protocol, or undefined after the refusal was written. */
-export function negotiateSpdyProtocol(req: IncomingMessage, socket: Duplex, server: readonly string[]): string | undefined {
+export function negotiateSpdyProtocol(
+  req: IncomingMessage,
+  socket: Duplex,
+  server: readonly string[],
+): string | undefined {
   const client = headerList(req.headers['x-stream-protocol-version']);
   if (client.length === 0) {
     refuseSocket(socket, 400, `unable to upgrade: ${HEADER_PROTOCOL_VERSION} is required`);

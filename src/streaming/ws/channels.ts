@@ -28,7 +28,9 @@ export class WsChannels {
     for (const ch of opts.readable) {
       this.readers.set(ch, new Readable({ read: () => this.unblock(ch) }));
     }
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(toBuffer(data), isBinary, opts.closeSignal));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) =>
+      this.onMessage(toBuffer(data), isBinary, opts.closeSignal),
+    );
     ws.on('close', () => this.onClose());
     ws.on('error', () => this.onClose());
   }

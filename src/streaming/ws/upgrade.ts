@@ -14,7 +14,11 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** The chosen subprotocol ('' when the client offered none and '' is served), or undefined after a 403. */
-export function negotiateWsProtocol(req: IncomingMessage, socket: Duplex, server: readonly string[]): string | undefined {
+export function negotiateWsProtocol(
+  req: IncomingMessage,
+  socket: Duplex,
+  server: readonly string[],
+): string | undefined {
   const offered = headerList(req.headers['sec-websocket-protocol']);
   if (offered.length === 0) {
     if (server.includes('')) return '';
@@ -23,7 +27,11 @@ export function negotiateWsProtocol(req: IncomingMessage, socket: Duplex, server
     if (chosen !== undefined) return chosen;
   }
   const served = server.filter(Boolean).join(', ');
-  refuseSocket(socket, 403, `unable to upgrade: requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${served}]`);
+  refuseSocket(
+    socket,
+    403,
+    `unable to upgrade: requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${served}]`,
+  );
   return undefined;
 }
 

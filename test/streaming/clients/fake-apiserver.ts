@@ -45,7 +45,13 @@ const RESOURCES = {
     { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] },
     { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
     { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
-    { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+    {
+      name: 'pods/portforward',
+      singularName: '',
+      namespaced: true,
+      kind: 'PodPortForwardOptions',
+      verbs: ['create', 'get'],
+    },
   ],
 };
 
@@ -58,14 +64,21 @@ export async function startFakeApiServer(issue: (r: IssueRequest) => string | Pr
     if (path === '/apis') return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
     if (path === '/api/v1') return json(res, RESOURCES);
     if (path === base) return json(res, POD_OBJECT);
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', status: 'Failure', code: 404 }));
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ kind: 'Status', status: 'Failure', code: 404 }));
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     const u = new URL(req.url ?? '/', 'http://x');
     const q = u.searchParams;
     const flag = (k: string): boolean => q.get(k) === 'true' || q.get(k) === '1';
-    const opts: StreamOptions = { stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') };
+    const opts: StreamOptions = {
+      stdin: flag('stdin'),
+      stdout: flag('stdout'),
+      stderr: flag('stderr'),
+      tty: flag('tty'),
+    };
     let r: IssueRequest;
     if (u.pathname === `${base}/exec`) r = { kind: 'exec', cmd: q.getAll('command'), opts };
     else if (u.pathname === `${base}/attach`) r = { kind: 'attach', opts };
@@ -74,7 +87,10 @@ export async function startFakeApiServer(issue: (r: IssueRequest) => string | Pr
     seen.push(r);
     void Promise.resolve()
       .then(() => issue(r))
-      .then((url) => proxyTo(req, socket, head, new URL(url)), () => socket.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n'));
+      .then(
+        (url) => proxyTo(req, socket, head, new URL(url)),
+        () => socket.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n'),
+      );
   });
 
   /** Forward the client's upgrade request, unchanged but for its path, and then the bytes both ways. */

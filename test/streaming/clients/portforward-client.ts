@@ -38,7 +38,8 @@ export async function tunneledPortForwardSession(url: string): Promise<SpdySessi
       },
     });
     req.on('upgrade', (res, sock: Socket, head) => {
-      if (res.headers['sec-websocket-protocol'] !== 'SPDY/3.1+portforward.k8s.io') return reject(new Error('tunnel protocol not accepted'));
+      if (res.headers['sec-websocket-protocol'] !== 'SPDY/3.1+portforward.k8s.io')
+        return reject(new Error('tunnel protocol not accepted'));
       if (head.length) sock.unshift(head);
       resolve(sock);
     });
@@ -51,7 +52,10 @@ export async function tunneledPortForwardSession(url: string): Promise<SpdySessi
   const tunnel = new Duplex({
     read: () => undefined,
     write: (chunk: Buffer, _enc, cb) => {
-      socket.write(Buffer.concat(Sender.frame(chunk, { fin: true, opcode: 2, mask: true, readOnly: false, rsv1: false })), cb);
+      socket.write(
+        Buffer.concat(Sender.frame(chunk, { fin: true, opcode: 2, mask: true, readOnly: false, rsv1: false })),
+        cb,
+      );
     },
     final: (cb) => {
       socket.end();
@@ -73,7 +77,9 @@ export async function tunneledPortForwardSession(url: string): Promise<SpdySessi
 
 /** The parts of ws's (untyped) frame codec used above. */
 interface WsInternals {
-  Receiver: new (opts: { isServer: boolean }) => NodeJS.WritableStream & { on(e: string, f: (...a: never[]) => void): unknown };
+  Receiver: new (opts: {
+    isServer: boolean;
+  }) => NodeJS.WritableStream & { on(e: string, f: (...a: never[]) => void): unknown };
   Sender: { frame(data: Buffer, opts: Record<string, unknown>): Buffer[] };
 }
 

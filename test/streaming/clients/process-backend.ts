@@ -43,7 +43,10 @@ export class ProcessBackend extends FakeBackend {
 
   override async exec(_ctx: CallContext, _id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
     const proc = opts.tty
-      ? spawn('script', ['-qefc', cmd.map(shellQuote).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'], detached: true })
+      ? spawn('script', ['-qefc', cmd.map(shellQuote).join(' '), '/dev/null'], {
+          stdio: ['pipe', 'pipe', 'ignore'],
+          detached: true,
+        })
       : spawn(cmd[0] ?? 'true', cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     // A command that cannot start is an error of exec() itself, as with a real runtime.
     await new Promise<void>((resolve, reject) => {
@@ -53,7 +56,9 @@ export class ProcessBackend extends FakeBackend {
     this.track(proc);
     if (!opts.stdin) proc.stdin?.end();
     const exited = new Promise<{ exitCode: number }>((resolve) =>
-      proc.once('exit', (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0) })),
+      proc.once('exit', (code, signal) =>
+        resolve({ exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0) }),
+      ),
     );
     let resizeChain = Promise.resolve();
     return {
@@ -175,7 +180,9 @@ async function resizePty(scriptPid: number, size: { width: number; height: numbe
       if (child) {
         const pts = fs.readlinkSync(`/proc/${child}/fd/0`);
         await new Promise<void>((resolve, reject) =>
-          execFile('stty', ['-F', pts, 'rows', String(size.height), 'cols', String(size.width)], (err) => (err ? reject(err) : resolve())),
+          execFile('stty', ['-F', pts, 'rows', String(size.height), 'cols', String(size.width)], (err) =>
+            err ? reject(err) : resolve(),
+          ),
         );
         return;
       }

@@ -62,13 +62,21 @@ export async function connectRc(url: string, opts: RcOptions): Promise<RcSession
       check();
     });
   const base = { waitFor, stdout: () => acc.stdout };
-  return opts.transport === 'spdy' ? connectSpdy(url, opts, acc, changed, base) : connectWs(url, opts, acc, changed, base);
+  return opts.transport === 'spdy'
+    ? connectSpdy(url, opts, acc, changed, base)
+    : connectWs(url, opts, acc, changed, base);
 }
 
 type Acc = { stdout: string; stderr: string; status: string };
 type Base = Pick<RcSession, 'waitFor' | 'stdout'>;
 
-async function connectSpdy(url: string, opts: RcOptions, acc: Acc, changed: () => void, base: Base): Promise<RcSession> {
+async function connectSpdy(
+  url: string,
+  opts: RcOptions,
+  acc: Acc,
+  changed: () => void,
+  base: Base,
+): Promise<RcSession> {
   const up = await spdyUpgrade(url, { protocols: [opts.protocol] });
   if (!up.session) throw new Error(`upgrade refused: ${up.status} ${up.body}`);
   const session = up.session;
@@ -88,10 +96,12 @@ async function connectSpdy(url: string, opts: RcOptions, acc: Acc, changed: () =
       s.on('end', () => resolve());
       s.on('close', () => resolve());
     });
-  const done = Promise.all([collect(error, 'status'), collect(stdout, 'stdout'), collect(stderr, 'stderr')]).then(() => {
-    session.close(1000);
-    return { ...acc };
-  });
+  const done = Promise.all([collect(error, 'status'), collect(stdout, 'stdout'), collect(stderr, 'stderr')]).then(
+    () => {
+      session.close(1000);
+      return { ...acc };
+    },
+  );
   return {
     ...base,
     protocol: up.protocol ?? '',
@@ -104,7 +114,9 @@ async function connectSpdy(url: string, opts: RcOptions, acc: Acc, changed: () =
 }
 
 async function connectWs(url: string, opts: RcOptions, acc: Acc, changed: () => void, base: Base): Promise<RcSession> {
-  const ws = new WebSocket(url.replace(/^http/, 'ws'), opts.protocol ? [opts.protocol] : [], { rejectUnauthorized: false });
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), opts.protocol ? [opts.protocol] : [], {
+    rejectUnauthorized: false,
+  });
   const b64 = opts.protocol.includes('base64');
   const done = new Promise<RcResult>((resolve) => ws.once('close', () => resolve({ ...acc })));
   // Listen before 'open': frames that arrive with the 101 response are emitted in the same tick.

@@ -34,14 +34,25 @@ export function spdyUpgrade(url: string, opts: UpgradeOptions): Promise<UpgradeR
     'x-stream-protocol-version': [...opts.protocols],
   };
   return new Promise((resolve, reject) => {
-    const req = mod.request(u, { method: opts.method ?? 'POST', headers, rejectUnauthorized: false, timeout: opts.timeoutMs ?? 10_000 });
+    const req = mod.request(u, {
+      method: opts.method ?? 'POST',
+      headers,
+      rejectUnauthorized: false,
+      timeout: opts.timeoutMs ?? 10_000,
+    });
     req.on('timeout', () => req.destroy(new Error('upgrade request timed out')));
     req.on('error', reject);
     req.on('upgrade', (res, socket: Socket, head) => {
       const session = new SpdySession(socket, { role: 'client', headerCompression: 'zlib' });
       if (head.length) socket.unshift(head);
       const protocol = res.headers['x-stream-protocol-version'];
-      resolve({ session, protocol: typeof protocol === 'string' ? protocol : undefined, status: res.statusCode ?? 0, headers: res.headers, body: '' });
+      resolve({
+        session,
+        protocol: typeof protocol === 'string' ? protocol : undefined,
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        body: '',
+      });
     });
     req.on('response', (res) => {
       let body = '';

@@ -4,7 +4,13 @@
  *
  * stop() treats "already stopped" and "no matches" as success, which is what keeps StopPodSandbox idempotent.
  */
-import { AlreadyExistsError, FailedPreconditionError, InternalError, NotFoundError, type CrimuxError } from '../../../errors';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  NotFoundError,
+  type CrimuxError,
+} from '../../../errors';
 
 // pod "379ae074-f1ca-4bdc-8493-e7278b00009f" is already stopped
 const ALREADY_STOPPED = /pod "[^"]+" is already stopped/;

@@ -49,7 +49,11 @@ export class RktRunner {
   /** Runs the command; returns its output, or the raw result when `allowFailure` and the exit code is not 0. */
   async run(subcmd: string, args: readonly string[], signal?: AbortSignal, allowFailure = false): Promise<RktOutput> {
     const [file, ...argv] = this.command(subcmd, args);
-    const res = await runCommand(file ?? this.opts.path, argv, { signal, timeoutMs: this.opts.timeoutMs, env: this.env() });
+    const res = await runCommand(file ?? this.opts.path, argv, {
+      signal,
+      timeoutMs: this.opts.timeoutMs,
+      env: this.env(),
+    });
     const out: RktOutput = { lines: splitLines(res.stdout), stdout: res.stdout, stderr: res.stderr, code: res.code };
     if (res.code !== 0 && !allowFailure) {
       throw classifyRktError(`rkt ${subcmd} ${args.join(' ')}`, `${res.stdout}\n${res.stderr}`, res.code);

@@ -29,7 +29,8 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
   const { pod, pid1 } = await runningPod(ctx, uuid, 'app start');
   const stored = await readStoredApp(pod.paths, ctx, app);
   const m = await readManifest(pod.paths.manifest);
-  if (!stored || !m?.apps.some((a) => a.name === app)) throw new NotFoundError(`app start: cannot find app "${app}" in the pod`);
+  if (!stored || !m?.apps.some((a) => a.name === app))
+    throw new NotFoundError(`app start: cannot find app "${app}" in the pod`);
   if ((await appStatus(ctx, pod, app)).state === 'running') {
     throw new FailedPreconditionError(`app start: app "${app}" is already running`);
   }
@@ -37,20 +38,39 @@ export async function startApp(ctx: Stage1Context, uuid: string, app: string, si
   const log = ctx.log.child({ pod: uuid, app });
   log.info('start app');
   // rkt's app start: forget the previous run (timestamps, exit code) before starting again.
-  for (const f of [ap.started, ap.status, nsReady(ap), path.join(ap.info, 'exit'), path.join(ap.info, 'oom'), path.join(ap.info, app)]) {
+  for (const f of [
+    ap.started,
+    ap.status,
+    nsReady(ap),
+    path.join(ap.info, 'exit'),
+    path.join(ap.info, 'oom'),
+    path.join(ap.info, app),
+  ]) {
     await fs.rm(f, { force: true });
   }
   const bundle = path.join(ap.info, 'bundle');
   await fs.rm(bundle, { recursive: true, force: true });
   await fs.mkdir(bundle, { recursive: true });
-  await fs.writeFile(path.join(bundle, 'cgroups'), procsFiles(stored.cgroup).map((f) => `${f}\n`).join(''));
+  await fs.writeFile(
+    path.join(bundle, 'cgroups'),
+    procsFiles(stored.cgroup)
+      .map((f) => `${f}\n`)
+      .join(''),
+  );
   const enter = enterSpecOf(stored, pid1, ap.podRootfs);
   const fifos = [path.join(bundle, 'start'), ...(stored.spec.stdin ? [path.join(ap.info, 'stdin')] : [])];
   for (const f of fifos) await fs.rm(f, { force: true });
   const mk = await runCommand('mkfifo', ['-m', '0600', ...fifos], { timeoutMs: 10_000, signal });
   if (mk.code !== 0) throw new InternalError(`app start: mkfifo: ${mk.stderr.trim()}`);
-  const script = runScript({ enter: enter.argv, infoDir: ap.info, stdin: stored.spec.stdin, stdinOnce: stored.spec.stdinOnce });
-  await fs.writeFile(path.join(bundle, 'run'), await withOomScore(script, stored.spec.resources.oomScoreAdj), { mode: 0o755 });
+  const script = runScript({
+    enter: enter.argv,
+    infoDir: ap.info,
+    stdin: stored.spec.stdin,
+    stdinOnce: stored.spec.stdinOnce,
+  });
+  await fs.writeFile(path.join(bundle, 'run'), await withOomScore(script, stored.spec.resources.oomScoreAdj), {
+    mode: 0o755,
+  });
   if (stored.logPath) await fs.mkdir(path.dirname(stored.logPath), { recursive: true });
   await fs.symlink(ap.statusTarget, ap.status);
   await fs.mkdir(path.join(ap.info, 'sock'), { recursive: true });
@@ -96,7 +116,13 @@ async function launch(
   await writeFifo(path.join(bundle, 'start'), 'go\n');
 }
 
-export async function stopApp(ctx: Stage1Context, uuid: string, app: string, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+export async function stopApp(
+  ctx: Stage1Context,
+  uuid: string,
+  app: string,
+  graceSeconds: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const pod = await findPod(ctx, uuid);
   if (!pod) throw new NotFoundError(`app stop: no matches found for "${uuid}"`);
   const stored = await readStoredApp(pod.paths, ctx, app);
@@ -180,7 +206,8 @@ async function writeFifo(file: string, data: string): Promise<void> {
     },
     { timeoutMs: 5000, intervalMs: 2, maxIntervalMs: 20 },
   );
-  if (!fh) throw new InternalError(`app start: the parked app process never opened its start FIFO (${String(lastErr)})`);
+  if (!fh)
+    throw new InternalError(`app start: the parked app process never opened its start FIFO (${String(lastErr)})`);
   try {
     await fh.write(data);
   } finally {

@@ -20,7 +20,8 @@ export async function applyLimits(hs: readonly Hierarchy[], set: CgroupSet, r: A
       // The conversion runc uses from v1 shares (2..262144) to v2 weight (1..10000).
       if (r.cpuShares) writes.push(['cpu.weight', String(Math.round(1 + ((r.cpuShares - 2) * 9999) / 262142))]);
     } else {
-      if (h.controllers.includes('memory') && r.memoryLimitBytes) writes.push(['memory.limit_in_bytes', String(r.memoryLimitBytes)]);
+      if (h.controllers.includes('memory') && r.memoryLimitBytes)
+        writes.push(['memory.limit_in_bytes', String(r.memoryLimitBytes)]);
       if (h.controllers.includes('cpu')) {
         if (r.cpuShares) writes.push(['cpu.shares', String(r.cpuShares)]);
         if (r.cpuPeriod) writes.push(['cpu.cfs_period_us', String(r.cpuPeriod)]);
@@ -30,7 +31,14 @@ export async function applyLimits(hs: readonly Hierarchy[], set: CgroupSet, r: A
     for (const [file, value] of writes) {
       const p = path.join(dir, file);
       // A v2 tree without the controller (hybrid hosts) simply lacks the file; the v1 hierarchy enforces it.
-      if (h.v2 && !(await fs.stat(p).then(() => true, () => false))) continue;
+      if (
+        h.v2 &&
+        !(await fs.stat(p).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       await fs.writeFile(p, value).catch((err: unknown) => {
         throw new InternalError(`set ${file}=${value} on ${dir}: ${(err as Error).message}`, { cause: err });
       });

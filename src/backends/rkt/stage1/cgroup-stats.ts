@@ -22,7 +22,10 @@ export interface CgroupStats {
 
 async function text(dir: string | undefined, file: string): Promise<string | undefined> {
   if (!dir) return undefined;
-  return fs.readFile(path.join(dir, file), 'utf8').then((t) => t.trim(), () => undefined);
+  return fs.readFile(path.join(dir, file), 'utf8').then(
+    (t) => t.trim(),
+    () => undefined,
+  );
 }
 
 function big(s: string | undefined): bigint | undefined {
@@ -62,7 +65,12 @@ export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet):
   };
 }
 
-function memoryOf(usage: bigint, limit: bigint | undefined, st: Map<string, bigint>, prefix: string): CgroupStats['memory'] {
+function memoryOf(
+  usage: bigint,
+  limit: bigint | undefined,
+  st: Map<string, bigint>,
+  prefix: string,
+): CgroupStats['memory'] {
   const inactive = st.get(`${prefix}inactive_file`) ?? 0n;
   return {
     usageBytes: usage,

@@ -37,7 +37,8 @@ export async function stopPod(ctx: Stage1Context, uuid: string, force: boolean, 
   } catch {
     // Gone between the lock check and now.
   }
-  const released = async (): Promise<true | undefined> => ((await lockHolder(pod.paths.dir)) === undefined ? true : undefined);
+  const released = async (): Promise<true | undefined> =>
+    (await lockHolder(pod.paths.dir)) === undefined ? true : undefined;
   if (!(await pollUntil(released, { timeoutMs: 10_000, signal, maxIntervalMs: 50 }))) {
     log.warn('nspawn ignored SIGTERM: killing the pod cgroup');
     if (pod.manifest) await killCgroup(pod.manifest.crimux.cgroup);
@@ -48,7 +49,12 @@ export async function stopPod(ctx: Stage1Context, uuid: string, force: boolean, 
 }
 
 /** conmon records each app's exit right after the PID namespace dies; wait (bounded) so statuses read final. */
-async function waitForExitCodes(ctx: Stage1Context, pod: LoadedPod, apps: string[], signal?: AbortSignal): Promise<void> {
+async function waitForExitCodes(
+  ctx: Stage1Context,
+  pod: LoadedPod,
+  apps: string[],
+  signal?: AbortSignal,
+): Promise<void> {
   for (const app of apps) {
     const ap = ctx.layout.app(pod.paths, app);
     if (!(await exists(ap.started))) continue;
@@ -91,7 +97,8 @@ export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?
     }
   }
   const left = await mountsUnder(pod.paths.dir);
-  if (left.length > 0) throw new InternalError(`rm ${pod.uuid}: refusing to delete with mounts left: ${left.join(', ')}`);
+  if (left.length > 0)
+    throw new InternalError(`rm ${pod.uuid}: refusing to delete with mounts left: ${left.join(', ')}`);
   await fs.rm(pod.paths.dir, { recursive: true, force: true });
 }
 

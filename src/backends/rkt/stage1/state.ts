@@ -43,11 +43,21 @@ export interface LoadedPod {
 }
 
 /** Finds a pod in any state directory; undefined when rkt would say "no matches found". */
-export async function findPod(ctx: Stage1Context, uuid: string, holders?: Map<string, number>): Promise<LoadedPod | undefined> {
+export async function findPod(
+  ctx: Stage1Context,
+  uuid: string,
+  holders?: Map<string, number>,
+): Promise<LoadedPod | undefined> {
   if (!isUuid(uuid)) return undefined;
   for (const state of ['run', 'prepare', 'exited-garbage'] as const) {
     const paths = ctx.layout.pod(uuid, state);
-    if (!(await fs.stat(paths.dir).then(() => true, () => false))) continue;
+    if (
+      !(await fs.stat(paths.dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const manifest = await readManifest(paths.manifest);
     const nspawnPid = state === 'run' ? await lockHolder(paths.dir, holders) : undefined;
     return { uuid, paths, dirState: state, manifest, nspawnPid };
@@ -87,8 +97,19 @@ export async function appStatus(ctx: Stage1Context, p: LoadedPod, app: string): 
       exit = await readExit(ap.status);
     }
   }
-  const oom = exit !== undefined && (await fs.stat(path.join(ap.info, 'oom')).then(() => true, () => false));
-  const state: v1.AppState = exit ? 'exited' : started !== undefined ? 'running' : created !== undefined ? 'created' : 'unknown';
+  const oom =
+    exit !== undefined &&
+    (await fs.stat(path.join(ap.info, 'oom')).then(
+      () => true,
+      () => false,
+    ));
+  const state: v1.AppState = exit
+    ? 'exited'
+    : started !== undefined
+      ? 'running'
+      : created !== undefined
+        ? 'created'
+        : 'unknown';
   const spec = stored?.spec;
   return {
     name: app,
@@ -97,7 +118,12 @@ export async function appStatus(ctx: Stage1Context, p: LoadedPod, app: string): 
     ...(started !== undefined ? { started_at: started } : {}),
     ...(exit ? { finished_at: exit.at, exit_code: exit.code } : {}),
     image_id: stored?.imageId ?? '',
-    mounts: (spec?.mounts ?? []).map((m) => ({ name: m.name, container_path: m.containerPath, host_path: m.hostPath, read_only: m.readOnly })),
+    mounts: (spec?.mounts ?? []).map((m) => ({
+      name: m.name,
+      container_path: m.containerPath,
+      host_path: m.hostPath,
+      read_only: m.readOnly,
+    })),
     user_annotations: { ...(spec?.userAnnotations ?? {}), ...(oom ? { [OOM_KILLED_ANNOTATION]: 'true' } : {}) },
     user_labels: { ...(spec?.userLabels ?? {}) },
   };
