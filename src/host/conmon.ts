@@ -195,9 +195,26 @@ export async function oomKilled(stateDir: string): Promise<boolean> {
   }
 }
 
-/** Asks conmon to reopen the log file (after the kubelet rotated it). FailedPrecondition when conmon is gone. */
-export async function reopenLog(bundleDir: string): Promise<void> {
+/**
+ * Asks conmon to reopen the log file (after the kubelet rotated it). FailedPrecondition when conmon is gone.
+ * conmon reopens asynchronously; the kubelet (and the upstream suite) expect the new file to exist when the call
+ * returns, as containerd and CRI-O guarantee, so wait (bounded) until `logPath` is there again.
+ */
+export async function reopenLog(bundleDir: string, logPath?: string, timeoutMs = 5_000): Promise<void> {
   await writeCtl(bundleDir, '2 0 0\n');
+  if (!logPath) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fs.stat(logPath);
+      return;
+    } catch {
+      if (Date.now() >= deadline) {
+        throw new DeadlineExceededError(`conmon did not reopen ${logPath} within ${timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
 
 /** Resizes the container's terminal. */

@@ -58,13 +58,20 @@ export class ImageRouter {
     return own.importsFrom.status(ctx, ref, verbose);
   }
 
-  /** From the handler's store; with no handler from every store (what the kubelet's image GC sends). */
+  /**
+   * From the handler's view, i.e. its store and the store it imports from (status() reports both, and an image
+   * still reported after RemoveImage would make the kubelet believe the removal failed); with no handler from
+   * every store (what the kubelet's image GC sends).
+   */
   async remove(ctx: CallContext, handler: string, ref: string): Promise<void> {
+    let stores: ImageStore[];
     if (handler !== '') {
-      await this.storeFor(handler).remove(ctx, ref);
-      return;
+      const own = this.storeFor(handler) as ImportingStore;
+      stores = own.importsFrom ? [own, own.importsFrom] : [own];
+    } else {
+      stores = this.stores().map(({ store }) => store);
     }
-    const results = await Promise.allSettled(this.stores().map(({ store }) => store.remove(ctx, ref)));
+    const results = await Promise.allSettled(stores.map((store) => store.remove(ctx, ref)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

@@ -38,6 +38,10 @@ export async function startConformanceEnv(slot: number, selected: readonly Handl
   const cleanup = async (): Promise<void> => {
     if (daemon) {
       const d = daemon;
+      // A daemon that died under the suite takes its reason with its temp dir: show its last words first.
+      if (!d.running()) {
+        process.stderr.write(`conformance: the daemon died during the run; its log ends:\n${d.logs().slice(-6000)}\n`);
+      }
       // Stopping the daemon leaves pods running by design: remove them first.
       const pods = await d.rt('ListPodSandbox', {}, { deadlineMs: 30_000 }).catch(() => ({ items: [] }));
       await Promise.all(
@@ -79,3 +83,4 @@ export async function startConformanceEnv(slot: number, selected: readonly Handl
     throw err;
   }
 }
+

@@ -26,6 +26,8 @@ export interface DaemonHandle {
   /** Everything the daemon wrote to stderr/stdout so far (all runs). */
   logs(): string;
   pid(): number;
+  /** True while the current process has not exited. */
+  running(): boolean;
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
   /** Stop (if running) and start again on the same dirs; `env` replaces the extra environment (e.g. failpoints). */
@@ -127,6 +129,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     img: undefined as unknown as CriClient['img'],
     logs: () => output,
     pid: () => child?.pid ?? -1,
+    running: () => !!child && child.exitCode === null && child.signalCode === null,
     async stop() {
       if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
       child.kill('SIGTERM');

@@ -15,6 +15,7 @@ import { conmonPaths, processAlive, readExitFile, readPidFile, startConmon } fro
 import { OciRuntime } from '../../host/oci-runtime';
 import type { OciSpec } from '../../host/oci-spec';
 import { pollUntil } from '../../host/wait';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Layout } from './layout';
 import type { RuncHandlerOptions } from './options';
 
@@ -51,6 +52,9 @@ export interface StopOptions {
 
 /** A cached monitor is re-verified (PID reuse, zombie) this often. */
 const MONITOR_REVERIFY_MS = 10_000;
+/** How long a stopped container's exit code may lag behind the runtime's state (conmon writes it after reaping). */
+const EXIT_FILE_GRACE_MS = 2_000;
+const EXIT_FILE_POLL_MS = 25;
 
 function signalZero(pid: number): boolean {
   try {
@@ -190,7 +194,28 @@ export class Engine {
     }
     if (st && (st.status === 'running' || st.status === 'paused')) return { kind: 'running', pid: st.pid };
     if (st && st.status === 'created') return { kind: 'created', pid: st.pid };
+    // The runtime says stopped, but conmon writes the exit file only after reaping init: between the two (and
+    // when conmon's pid file was read mid-write) the code is still coming. Wait for it, bounded, before
+    // reporting an unknown code that would be final to the kubelet.
+    const late = await this.awaitExitFile(dir, conmonPid);
+    if (late) return this.rememberExit(dir, late);
     return { kind: 'exited', code: 255, unknownCode: true };
+  }
+
+  private async awaitExitFile(
+    dir: string,
+    conmonPid: number | null,
+  ): Promise<{ code: number; finishedAtNs: bigint } | null> {
+    const deadline = Date.now() + EXIT_FILE_GRACE_MS;
+    for (;;) {
+      const exit = await readExitFile(dir);
+      if (exit) return exit;
+      if (Date.now() >= deadline) return null;
+      const monitorAlive = conmonPid !== null && (await processAlive(conmonPid));
+      await sleep(EXIT_FILE_POLL_MS);
+      // conmon gone: one last look, after it had its chance to finish writing.
+      if (!monitorAlive) return readExitFile(dir);
+    }
   }
 
   private rememberExit(dir: string, exit: { code: number; finishedAtNs: bigint }): LiveState {

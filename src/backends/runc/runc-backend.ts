@@ -159,7 +159,7 @@ export class RuncBackend extends BaseBackend {
       throw new FailedPreconditionError(`reopen log of container ${id}: container is not running`);
     }
     ctx.log.info('reopen container log', { logPath: rec.logPath });
-    await reopenLog(dir);
+    await reopenLog(dir, rec.logPath);
   }
 
   override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {

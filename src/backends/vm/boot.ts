@@ -61,7 +61,12 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
   const sock = migrationSocket(vm);
   fs.rmSync(sock, { force: true });
   await q.execute('migrate-incoming', { uri: `unix:${sock}` });
-  const sent = sendFile(sock, stateFile, timeoutMs);
+  // Awaited after the status loop; until then a failed send must not surface as an unhandled rejection (it ended
+  // the daemon once: qemu closed the socket while the loop was still polling).
+  const sent = sendFile(sock, stateFile, timeoutMs).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = (await q.execute('query-status')) as { status: string };
@@ -74,7 +79,10 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
     if (Date.now() > deadline) throw new UnavailableError('restore vm: template state not loaded in time');
     await new Promise((r) => setTimeout(r, 20));
   }
-  await sent;
+  const sendError = await sent;
+  // qemu stops reading (and closes) once it has loaded the state's end marker; if that races our end of stream the
+  // send reports a premature close although the load succeeded, which the status above has just confirmed.
+  if (sendError !== undefined && !isPeerClose(sendError)) throw sendError;
   fs.rmSync(sock, { force: true });
   await q.execute('cont');
 }
@@ -108,6 +116,11 @@ export async function snapshotVm(vm: Vm, stateFile: string, timeoutMs: number): 
 
 function migrationSocket(vm: Vm): string {
   return path.join(vm.paths.dir, 'migrate.sock');
+}
+
+function isPeerClose(err: unknown): boolean {
+  const text = String(err);
+  return /ERR_STREAM_PREMATURE_CLOSE|Premature close|EPIPE|ECONNRESET/.test(text);
 }
 
 /** Connects to qemu's incoming-migration socket and streams `file` into it. */
