@@ -7,6 +7,7 @@
  *
  * The check runs at connect time on every resolved address (a custom `lookup` for names, a direct check for IP
  * literals), so DNS answers that change between a check and the connection (rebinding) cannot slip through.
+ * Through a proxy the proxy resolves the name, so the check is the best one possible here (checkResolved).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';

@@ -268,12 +268,24 @@ function once(req: HttpRequest, hop: Hop): Promise<IncomingMessage> {
   }
 }
 
+/** OpenSSL's verification failures that mean "no trusted root for this chain" (not an expired or wrong-host one). */
+const TLS_TRUST_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+
 /** Error for a request that never got an HTTP answer; names the host, never the URL's query or headers. */
 export function unreachable(host: string, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
   if (e?.name === 'AbortError') return err as Error;
   const detail = e?.code ?? e?.message ?? String(err);
-  return new UnavailableError(`registry ${host} unreachable: ${detail}`, { cause: err, context: { host } });
+  const hint = TLS_TRUST_CODES.has(String(e?.code))
+    ? ': the certificate is not trusted (add its CA to the endpoint\'s "ca" in images.registries, or to the system store)'
+    : '';
+  return new UnavailableError(`registry ${host} unreachable: ${detail}${hint}`, { cause: err, context: { host } });
 }
 
 /**
