@@ -21,6 +21,7 @@ import path from 'node:path';
 import { ensureTestRegistry } from '../helpers/registry';
 import { MULTIARCH, PAUSE } from '../fixtures/images';
 import { newStore, type StoreHarness } from './harness';
+import { buildImage, FakeRegistry } from './fake-registry';
 import { proxyFromEnv, type Env } from '../../src/images/proxy';
 import { loadRoots } from '../../src/images/trust';
 import { hostPlatform } from '../../src/images/platform';
@@ -427,6 +428,47 @@ describe('HTTP_PROXY / HTTPS_PROXY / NO_PROXY', () => {
     // HTTPS_PROXY does not apply to http:// and HTTP_PROXY not to https://.
     const h2 = await store(every({ url: `http://${NAME}:${plainPort}` }), { HTTPS_PROXY: proxy.url });
     await pullFails(h2, PAUSE.ref, 'Unavailable', /ENOTFOUND|EAI_AGAIN/);
+  });
+});
+
+describe('token realms through a proxy', () => {
+  it('sends a realm hop on another host through the proxy, still under the address guard', async () => {
+    // `reg` plays the token service at auth.crimux.test (a host only the proxy reaches); `realmed` the registry.
+    const reg = await new FakeRegistry({
+      images: { 'lib/app:1': buildImage([{ f: 'x\n' }]) },
+      auth: { username: 'u', password: 'p', token: 'tok' },
+    }).start();
+    try {
+      const realmed = await new FakeRegistry({
+        images: reg.images,
+        auth: { username: 'u', password: 'p', token: 'tok' },
+        realm: `http://auth.crimux.test:${reg.port}/token`,
+      }).start();
+      try {
+        const before = proxy.forwarded.length;
+        const h = await store(every({ url: `http://${NAME}:${realmed.port}` }), { HTTP_PROXY: proxy.url });
+        // No credentials in the request: the token is asked for anonymously and refused by the fake.
+        await pullFails(h, 'example.com/lib/app:1', 'PermissionDenied', /token refused/);
+        const fwd = proxy.forwarded.slice(before);
+        assert.ok(fwd.includes(`GET auth.crimux.test:${reg.port}/token`), fwd.join('\n'));
+        // A realm on a loopback literal is never proxied, and the guard refuses it (not the endpoint's address).
+        const loop = await new FakeRegistry({
+          images: reg.images,
+          auth: { username: 'u', password: 'p', token: 'tok' },
+          realm: `http://127.0.0.1:${realmed.port}/token`,
+        }).start();
+        try {
+          const h2 = await store(every({ url: `http://${NAME}:${loop.port}` }), { HTTP_PROXY: proxy.url });
+          await pullFails(h2, 'example.com/lib/app:1', 'PermissionDenied', /127\.0\.0\.1.*refused/);
+        } finally {
+          await loop.stop();
+        }
+      } finally {
+        await realmed.stop();
+      }
+    } finally {
+      await reg.stop();
+    }
   });
 });
 
