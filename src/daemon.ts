@@ -67,6 +67,7 @@ export class Daemon {
       maxConcurrentDownloads: config.images.maxConcurrentDownloads,
       limits: config.images.limits,
       sandboxImage: config.images.sandboxImage,
+      platform: config.images.platform,
       log: log.child({ component: 'images' }),
       metrics,
     });

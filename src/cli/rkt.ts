@@ -23,6 +23,7 @@ export async function rkt(argv: string[]): Promise<number> {
     root: path.join(config.stateDir, 'images'),
     registries: config.images.registries,
     pullTimeoutSeconds: config.images.pullTimeoutSeconds,
+    platform: config.images.platform,
     log: nullLogger(),
     metrics: new Metrics({ processMetrics: false }),
   });

@@ -97,12 +97,28 @@ export const registriesFormat = {
       spec.endpoints.forEach((ep: unknown, i) => {
         const w = `${where}.endpoints[${i}]`;
         if (!isObject(ep)) throw new Error(`${w}: must be an object`);
-        onlyKeys(w, ep, ['url', 'insecureSkipVerify']);
+        onlyKeys(w, ep, ['url', 'insecureSkipVerify', 'ca', 'clientCert', 'clientKey']);
         if (typeof ep.url !== 'string' || !/^https?:\/\/[^/]+/.test(ep.url)) {
           throw new Error(`${w}.url: must be an http:// or https:// URL`);
         }
         if (ep.insecureSkipVerify !== undefined && typeof ep.insecureSkipVerify !== 'boolean') {
           throw new Error(`${w}.insecureSkipVerify: must be a boolean`);
+        }
+        if (ep.ca !== undefined && typeof ep.ca !== 'string') stringArray(`${w}.ca`, ep.ca);
+        for (const k of ['ca', 'clientCert', 'clientKey'] as const) {
+          const paths = typeof ep[k] === 'string' ? [ep[k]] : Array.isArray(ep[k]) ? ep[k] : [];
+          if (paths.some((p) => typeof p === 'string' && !p.startsWith('/'))) {
+            throw new Error(`${w}.${k}: must be an absolute path (the daemon's working directory is not the config's)`);
+          }
+        }
+        for (const k of ['clientCert', 'clientKey'] as const) {
+          if (ep[k] !== undefined && typeof ep[k] !== 'string') throw new Error(`${w}.${k}: must be a path`);
+        }
+        if (ep.clientKey !== undefined && ep.clientCert === undefined) {
+          throw new Error(`${w}.clientKey: needs clientCert`);
+        }
+        if ((ep.ca !== undefined || ep.clientCert !== undefined) && !String(ep.url).startsWith('https://')) {
+          throw new Error(`${w}: ca and clientCert apply to https:// endpoints only`);
         }
       });
       if (spec.credentialsFile !== undefined && typeof spec.credentialsFile !== 'string') {
@@ -112,3 +128,13 @@ export const registriesFormat = {
     }
   },
 };
+
+/** images.platform: empty (the node's own) or os/architecture[/variant]. */
+export function platformFormat(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string');
+  if (value === '') return;
+  const parts = value.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9._-]+$/i.test(p))) {
+    throw new Error(`"${value}" is not os/architecture[/variant], e.g. linux/arm64/v8`);
+  }
+}

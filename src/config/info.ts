@@ -4,6 +4,7 @@
  * containerd's key names where one exists. Nothing secret: registry hosts are named, their credentials are not.
  */
 import type { Config } from './types';
+import { formatPlatform, hostPlatform } from '../images/platform';
 
 export function runtimeConfigInfo(config: Config): Record<string, unknown> {
   return {
@@ -19,7 +20,11 @@ export function runtimeConfigInfo(config: Config): Record<string, unknown> {
     systemdCgroup: false,
     cgroupDriver: 'cgroupfs',
     cni: { confDir: config.network.confDir, binDirs: config.network.binDirs, netnsDir: config.network.netnsDir },
-    registry: { hosts: Object.keys(config.images.registries) },
+    // The platform pulled from multi-platform images: the configured one, else the node's own.
+    registry: {
+      hosts: Object.keys(config.images.registries),
+      platform: config.images.platform || formatPlatform(hostPlatform()),
+    },
     streamServerAddress: config.streaming.address,
     stateDir: config.stateDir,
     rootDir: config.stateDir,

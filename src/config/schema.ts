@@ -6,7 +6,7 @@ import { runcConfigSchema } from '../backends/runc/config';
 import { vmConfigSchema } from '../backends/vm/config';
 import { dockerConfigSchema } from '../backends/docker/config';
 import { rktConfigSchema } from '../backends/rkt/config';
-import { handlersFormat, registriesFormat, rulesFormat, policyFormat } from './formats';
+import { handlersFormat, platformFormat, registriesFormat, rulesFormat, policyFormat } from './formats';
 
 export const configSchema = {
   socket: {
@@ -171,6 +171,12 @@ export const configSchema = {
       default: 'registry.k8s.io/pause:3.9',
       env: 'CRIMUX_SANDBOX_IMAGE',
     },
+    platform: {
+      doc: "The platform pulled from multi-platform images, os/architecture[/variant] (e.g. linux/arm64/v8); empty: the node's own (x64 → linux/amd64, arm64 → linux/arm64/v8, …), with the fallbacks containerd allows (amd64 → 386, arm64 → arm/v8…v5). containerd 2 sets this per runtime handler (runtime_platforms); crimux for the whole node.",
+      format: platformFormat,
+      default: '',
+      env: 'CRIMUX_IMAGE_PLATFORM',
+    },
     pullTimeoutSeconds: {
       doc: 'Upper bound of one image pull when the caller sets no deadline.',
       format: 'nat',
@@ -252,7 +258,7 @@ export const wholeValueSchema: Record<string, { doc: string; default: unknown; v
     validate: policyFormat.validate,
   },
   'images.registries': {
-    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "http://127.0.0.1:5000", "insecureSkipVerify": false }], "credentialsFile": "", "credentialRealms": [] } }. Credentials go only to the endpoint\'s own host and to the token realm hosts listed in credentialRealms (auth.docker.io is built in for Docker Hub), never over plain http to a non-loopback host.',
+    doc: 'Per registry host, endpoints that REPLACE it (never a fallback to the real host): { "<host>": { "endpoints": [{ "url": "https://mirror:5000", "insecureSkipVerify": false, "ca": ["/etc/crimux/certs/mirror-ca.crt"], "clientCert": "/etc/crimux/certs/node.crt", "clientKey": "/etc/crimux/certs/node.key" }], "credentialsFile": "", "credentialRealms": [] } }. TLS as containerd\'s hosts.toml: ca (file or list) is trusted IN ADDITION to the node\'s roots (Node\'s, NODE_EXTRA_CA_CERTS and the system store), clientCert/clientKey (containerd\'s client pair; clientCert alone may hold both) are offered to the endpoint only; files are read at every pull. HTTP_PROXY/HTTPS_PROXY/NO_PROXY apply as in Go (src/images/proxy.ts). Credentials go only to the endpoint\'s own host and to the token realm hosts listed in credentialRealms (auth.docker.io is built in for Docker Hub), never over plain http to a non-loopback host.',
     default: {},
     validate: registriesFormat.validate,
   },

@@ -30,6 +30,11 @@ export interface AnnotationPolicyEntry {
 export interface RegistryEndpoint {
   url: string;
   insecureSkipVerify?: boolean;
+  /** CA bundle file(s) trusted for this endpoint in addition to the node's roots (containerd's `ca`). */
+  ca?: string | string[];
+  /** Client certificate file, and its key file (containerd's `client` pair); the cert file may hold both. */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface RegistryHostConfig {
@@ -68,6 +73,8 @@ export interface Config {
   lists: { backendTimeoutMs: number; healthProbeIntervalMs: number };
   images: {
     sandboxImage: string;
+    /** os/architecture[/variant] pulled from image indexes; empty: the node's own (src/images/platform.ts). */
+    platform: string;
     registries: Record<string, RegistryHostConfig>;
     pullTimeoutSeconds: number;
     maxConcurrentDownloads: number;

@@ -7,6 +7,7 @@
  *
  * The check runs at connect time on every resolved address (a custom `lookup` for names, a direct check for IP
  * literals), so DNS answers that change between a check and the connection (rebinding) cannot slip through.
+ * Through a proxy the proxy resolves the name, so the check is the best one possible here (checkResolved).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
@@ -73,4 +74,24 @@ export function guardedLookup(allowed: ReadonlySet<string>): LookupFunction {
       callback(null, first.address, first.family);
     });
   }) as unknown as LookupFunction;
+}
+
+/**
+ * The check for a hop that goes through a proxy, where the proxy resolves the name: refused when the name resolves
+ * HERE to any forbidden address that is not allowed. A name that does not resolve here passes (behind a proxy the
+ * node often cannot resolve outside names); an IP literal is checked by checkLiteral.
+ */
+export function checkResolved(hostname: string, allowed: ReadonlySet<string>): Promise<void> {
+  const h = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(h)) {
+    checkLiteral(h, allowed);
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    dnsLookup(h, { all: true }, (err, addrs) => {
+      const bad = err ? undefined : addrs.find((a) => isForbiddenAddress(a.address) && !allowed.has(a.address));
+      if (bad) reject(refused(hostname, bad.address));
+      else resolve();
+    });
+  });
 }

@@ -12,6 +12,7 @@
  * such registries keep working) and a refusal says why the credentials were withheld.
  */
 import type { Credentials, Endpoint } from './hosts';
+import type { Transport } from './trust';
 import { readBody, request } from './http';
 import { isLoopbackHost } from './address-guard';
 import { PermissionDeniedError, UnavailableError } from '../errors';
@@ -47,6 +48,7 @@ export class AuthSession {
 
   constructor(
     private readonly endpoint: Endpoint,
+    private readonly transport: Transport,
     /** Repository path at the endpoint, for the token scope. */
     private readonly repository: string,
     private readonly creds: Credentials | undefined,
@@ -100,7 +102,7 @@ export class AuthSession {
       throw denied(host, 401, 'the token realm must be an http(s) URL without credentials');
     }
     const realmHost = url.host;
-    const insecureSkipVerify = this.endpoint.insecureSkipVerify;
+    const transport = this.transport;
     const trustedHost = new URL(this.endpoint.base).hostname;
     const withheld = this.creds ? credentialsWithheld(this.endpoint, url) : undefined;
     const creds = withheld ? undefined : this.creds;
@@ -117,14 +119,14 @@ export class AuthSession {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
         signal: this.signal,
-        insecureSkipVerify,
+        transport,
         trustedHost,
       });
     } else {
       if (service) url.searchParams.set('service', service);
       url.searchParams.set('scope', scope);
       const headers: Record<string, string> = creds?.username ? { Authorization: basic(creds) } : {};
-      res = await request({ url: url.toString(), headers, signal: this.signal, insecureSkipVerify, trustedHost });
+      res = await request({ url: url.toString(), headers, signal: this.signal, transport, trustedHost });
     }
     let body: Buffer;
     try {

@@ -13,12 +13,18 @@
  *   { "identityToken": "…" }                  OAuth2 refresh token, exchanged at the token endpoint
  *   { "registryToken": "…" }                  a Bearer token sent as is
  * Credentials in the CRI PullImageRequest (the pod's imagePullSecrets) take precedence over the file.
+ *
+ * TLS per endpoint, in containerd's hosts.toml terms: `ca` (a PEM file or a list, ADDED to the node's roots),
+ * `clientCert` + `clientKey` (containerd's `client` pair; `clientCert` alone may hold both), `insecureSkipVerify`
+ * (`skip_verify`). trust.ts loads them at every pull; the proxy (proxy.ts) comes from the environment.
  */
 import { readFile } from 'node:fs/promises';
 import type { RegistryHostConfig } from '../config/types';
 import type { AuthConfig } from '../cri/types';
 import { DOCKER_HUB } from './reference';
 import { InvalidArgumentError } from '../errors';
+import { proxyFromEnv, type ProxyConfig } from './proxy';
+import { tlsProfile, type Transport } from './trust';
 
 /** Credentials for one registry, normalised from the CRI AuthConfig or a credentials file. Never logged. */
 export interface Credentials {
@@ -39,6 +45,11 @@ export interface Endpoint {
   readonly isDefault: boolean;
   /** Token realm hosts besides the endpoint's own that may receive credentials (config credentialRealms). */
   readonly credentialRealms: readonly string[];
+  /** CA files trusted for this endpoint besides the node's roots (config `ca`); absent when none. */
+  readonly ca?: readonly string[];
+  /** Client certificate and key files offered to this endpoint (config clientCert/clientKey). */
+  readonly clientCert?: string;
+  readonly clientKey?: string;
 }
 
 // Docker Hub's token service lives on another host than its registry API: the one pair every client knows.
@@ -49,7 +60,29 @@ export type RegistriesConfig = Readonly<Record<string, RegistryHostConfig>>;
 const WILDCARD = '*';
 
 export class RegistryHosts {
-  constructor(private readonly config: RegistriesConfig) {}
+  /** The node's proxy settings, read once (as Go reads them once per process). */
+  readonly proxy: ProxyConfig;
+
+  constructor(
+    private readonly config: RegistriesConfig,
+    opts: { proxy?: ProxyConfig } = {},
+  ) {
+    this.proxy = opts.proxy ?? proxyFromEnv();
+  }
+
+  /** How one pull reaches `ep`: its TLS material, read now (so rotated files apply), and the proxy settings. */
+  async transport(ep: Endpoint, domain: string): Promise<Transport> {
+    const tls = await tlsProfile(
+      {
+        ca: ep.ca ?? [],
+        insecureSkipVerify: ep.insecureSkipVerify,
+        ...(ep.clientCert ? { clientCert: ep.clientCert } : {}),
+        ...(ep.clientKey ? { clientKey: ep.clientKey } : {}),
+      },
+      domain,
+    );
+    return { tls, proxy: this.proxy };
+  }
 
   /** Endpoints to try, in order, for a registry host. */
   endpoints(domain: string): Endpoint[] {
@@ -68,12 +101,16 @@ export class RegistryHosts {
       }
       const base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
       const credentialRealms = [...(cfg.credentialRealms ?? []), ...(domain === DOCKER_HUB ? DOCKER_HUB_REALMS : [])];
+      const ca = typeof ep.ca === 'string' ? [ep.ca] : (ep.ca ?? []);
       return {
         base,
         host: url.host,
         insecureSkipVerify: ep.insecureSkipVerify ?? false,
         isDefault: false,
         credentialRealms,
+        ...(ca.length > 0 ? { ca } : {}),
+        ...(ep.clientCert ? { clientCert: ep.clientCert } : {}),
+        ...(ep.clientKey ? { clientKey: ep.clientKey } : {}),
       };
     });
   }

@@ -1,9 +1,11 @@
 /**
- * OCI / Docker manifest formats: media types, validation of what a registry sent, and linux/amd64 selection from
- * an index or manifest list. Pure functions, so the rules are unit-tested without a registry.
+ * OCI / Docker manifest formats: media types, validation of what a registry sent, and the node's platform's entry
+ * of an index or manifest list (platform.ts has the matching rules). Pure functions, so the rules are unit-tested
+ * without a registry.
  */
 import { InvalidArgumentError, NotFoundError, UnimplementedError } from '../errors';
 import { isSha256Digest } from './reference';
+import { formatPlatform, platformRank, type Platform } from './platform';
 
 export const MEDIA = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -40,6 +42,7 @@ export interface ImageManifest {
 export interface OciImageConfig {
   readonly architecture?: string;
   readonly os?: string;
+  readonly variant?: string;
   readonly config?: {
     readonly User?: string;
     readonly Env?: string[];
@@ -52,8 +55,6 @@ export interface OciImageConfig {
   };
   readonly rootfs: { readonly type: string; readonly diff_ids: string[] };
 }
-
-export const PLATFORM = { os: 'linux', architecture: 'amd64' } as const;
 
 function bad(what: string, why: string): InvalidArgumentError {
   return new InvalidArgumentError(`${what}: ${why}`);
@@ -68,8 +69,14 @@ function descriptor(v: unknown, what: string): Descriptor {
     mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
     digest: d.digest,
     size: d.size,
-    platform: d.platform,
+    ...(typeof d.platform === 'object' && d.platform !== null ? { platform: platformOf(d.platform) } : {}),
   };
+}
+
+/** Only the string fields of a descriptor's platform: the registry's JSON is not trusted to be well-typed. */
+function platformOf(p: Record<string, unknown>): Descriptor['platform'] {
+  const s = (k: string): Record<string, string> => (typeof p[k] === 'string' ? { [k]: p[k] as string } : {});
+  return { ...s('os'), ...s('architecture'), ...s('variant') };
 }
 
 function parseJson(body: Buffer, what: string): Record<string, unknown> {
@@ -97,17 +104,36 @@ export function manifestKind(contentType: string | undefined, body: Buffer): 'in
   throw bad('manifest', `unsupported media type "${mt}"`);
 }
 
-/** Picks linux/amd64 from an index; NotFoundError when the index has none. */
-export function selectPlatform(body: Buffer, ref: string): Descriptor {
+/**
+ * Picks the entry of an index for a node of `platform`: an exact match first, else the best fallback the node
+ * runs (platform.ts); among equals the index's first. NotFoundError, listing what the index has, when none fits.
+ */
+export function selectPlatform(body: Buffer, ref: string, platform: Platform): Descriptor {
   const json = parseJson(body, 'image index');
   if (!Array.isArray(json.manifests)) throw bad('image index', 'no manifests');
   const all = json.manifests.map((m, i) => descriptor(m, `image index manifests[${i}]`));
-  const match = all.filter((d) => d.platform?.os === PLATFORM.os && d.platform?.architecture === PLATFORM.architecture);
-  // amd64 has no variants in use; prefer an entry without one, as containerd's platform matcher ranks them.
-  const chosen = match.find((d) => !d.platform?.variant) ?? match[0];
+  let chosen: Descriptor | undefined;
+  let best = Infinity;
+  for (const d of all) {
+    const rank = platformRank(platform, d.platform);
+    if (rank !== undefined && rank < best) {
+      best = rank;
+      chosen = d;
+    }
+  }
   if (!chosen) {
-    const seen = all.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`).join(', ');
-    throw new NotFoundError(`pull image ${ref}: no manifest for linux/amd64 in the index (has: ${seen})`);
+    const seen = all
+      .map((d) =>
+        [
+          d.platform?.os ?? '?',
+          d.platform?.architecture ?? '?',
+          ...(d.platform?.variant ? [d.platform.variant] : []),
+        ].join('/'),
+      )
+      .join(', ');
+    throw new NotFoundError(
+      `pull image ${ref}: no manifest for ${formatPlatform(platform)} in the index (has: ${seen})`,
+    );
   }
   return chosen;
 }

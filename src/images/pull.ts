@@ -1,6 +1,6 @@
 /**
  * One image pull: resolve the reference at the configured endpoints (in order; the next one is tried only when
- * one is unreachable or lacks the image), select linux/amd64 from an index, fetch the config, then fetch and
+ * one is unreachable or lacks the image), select the node's platform from an index (platform.ts), fetch the config, then fetch and
  * unpack the layers `maxConcurrentDownloads` at a time (containerd's default is 3): each layer streams once through
  * digest verification, decompression and `tar -x` (fetch-layer.ts), and the first layer that fails aborts its
  * siblings at once. Small blobs (index, manifest, config) are stored
@@ -28,6 +28,7 @@ import { fetchLayer, type LayerJob } from './fetch-layer';
 import { formatReference, type ImageReference } from './reference';
 import { mapLimitFailFast } from './sync';
 import { checkDeclared, DEFAULT_LIMITS, type PullLimits } from './limits';
+import { formatPlatform, platformRank, type Platform } from './platform';
 import { errorKind, InvalidArgumentError } from '../errors';
 
 const DEFAULT_CONCURRENCY = 3;
@@ -54,6 +55,8 @@ export interface PullerDeps {
   /** Layers fetched at once (config images.maxConcurrentDownloads). */
   readonly maxConcurrentDownloads?: number;
   readonly limits?: PullLimits;
+  /** The platform chosen from image indexes (config images.platform, else the node's own). */
+  readonly platform: Platform;
 }
 
 export class Puller {
@@ -95,13 +98,14 @@ export class Puller {
     // Aborted by the first failed layer, so its siblings stop at once instead of downloading on.
     const layersFailed = new AbortController();
     const pullSignal = AbortSignal.any([signal, layersFailed.signal]);
-    const client = new RegistryClient(ep, ref.path, creds, pullSignal, image, limits.manifestBytes);
+    const transport = await this.deps.hosts.transport(ep, ref.domain);
+    const client = new RegistryClient(ep, transport, ref.path, creds, pullSignal, image, limits.manifestBytes);
     const top = await client.manifest(ref.digest ?? ref.tag ?? 'latest');
     lease.add(top.digest);
     let manifest: FetchedManifest = top;
     const small: FetchedManifest[] = [top];
     if (manifestKind(top.contentType, top.body) === 'index') {
-      const chosen = selectPlatform(top.body, image);
+      const chosen = selectPlatform(top.body, image, this.deps.platform);
       checkDeclared(image, `manifest ${chosen.digest}`, chosen.size, 'manifestBytes', limits);
       manifest = await client.manifest(chosen.digest);
       if (manifest.body.length !== chosen.size) {
@@ -120,6 +124,22 @@ export class Puller {
       (await this.deps.content.readVerified(m.config.digest)) ??
       (await client.smallBlob(m.config.digest, m.config.size));
     const config = parseConfig(configBody, m.layers.length);
+    if (small.length === 1 && config.os && config.architecture) {
+      // A single-platform image is pulled whatever its platform, as containerd and CRI-O do (an emulator may run
+      // it); a mismatch is worth a line, since the usual outcome is "exec format error" at start.
+      const own = {
+        os: config.os,
+        architecture: config.architecture,
+        ...(config.variant ? { variant: config.variant } : {}),
+      };
+      if (platformRank(this.deps.platform, own) === undefined) {
+        log.warn('image is for another platform than the node', {
+          image,
+          imagePlatform: formatPlatform(own),
+          nodePlatform: formatPlatform(this.deps.platform),
+        });
+      }
+    }
     const diffIds = config.rootfs.diff_ids;
     const jobs: LayerJob[] = m.layers.map((desc, i) => {
       lease.add(desc.digest);

@@ -5,6 +5,7 @@
  * 429/5xx or no answer → Unavailable. Credentials never appear in them.
  */
 import type { Credentials, Endpoint } from './hosts';
+import type { Transport } from './trust';
 import { AuthSession, denied } from './auth';
 import { discard, endpointUrl, readBody, request, TOO_LARGE_BODY, type HttpResponse } from './http';
 import { MANIFEST_ACCEPT } from './manifest';
@@ -24,6 +25,8 @@ export class RegistryClient {
 
   constructor(
     readonly endpoint: Endpoint,
+    /** TLS profile and proxy settings of this pull (RegistryHosts.transport). */
+    private readonly connection: Transport,
     /** Repository path at the endpoint, e.g. "library/busybox". */
     readonly repository: string,
     creds: Credentials | undefined,
@@ -33,7 +36,7 @@ export class RegistryClient {
     /** Manifests and indexes are small; the limit keeps a hostile registry from exhausting memory. */
     private readonly manifestLimit = DEFAULT_LIMITS.manifestBytes,
   ) {
-    this.auth = new AuthSession(endpoint, repository, creds, signal);
+    this.auth = new AuthSession(endpoint, connection, repository, creds, signal);
   }
 
   /**
@@ -112,7 +115,7 @@ export class RegistryClient {
           url: endpointUrl(this.endpoint, apiPath),
           headers: { ...headers, ...authHeaders },
           signal: this.signal,
-          insecureSkipVerify: this.endpoint.insecureSkipVerify,
+          transport: this.connection,
           trustedHost: new URL(this.endpoint.base).hostname,
         });
       } catch (err) {

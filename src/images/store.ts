@@ -33,6 +33,9 @@ import { ImageMetadata, recordPull, type ImageRecord } from './metadata';
 import { storeFsInfo } from './fs-info';
 import { Snapshots } from './snapshots';
 import { RegistryHosts, type Credentials, type RegistriesConfig } from './hosts';
+import { formatPlatform, hostPlatform, parsePlatform, type Platform } from './platform';
+import { describeProxy, type ProxyConfig } from './proxy';
+import { rootSources } from './trust';
 import { Puller, type PullOutcome } from './pull';
 import type { PullLimits } from './limits';
 import { formatReference, parseReference, type ImageReference } from './reference';
@@ -57,6 +60,10 @@ export interface OciImageStoreOptions {
   readonly maxConcurrentDownloads?: number;
   /** config.images.limits (limits.ts defaults when unset). */
   readonly limits?: PullLimits;
+  /** config.images.platform: os/arch[/variant] pulled from indexes; empty or unset: the node's own. */
+  readonly platform?: string;
+  /** Proxy settings (proxy.ts); unset: read from the environment. */
+  readonly proxy?: ProxyConfig;
 }
 
 const BACKEND = { backend: 'oci' } as const;
@@ -78,11 +85,13 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
   private readonly closing = new AbortController();
   private readonly log: Logger;
   private readonly pinnedRef: string | undefined;
+  private readonly platform: Platform;
 
   constructor(private readonly opts: OciImageStoreOptions) {
     this.log = opts.log.child({ store: 'oci' });
     this.tmpDir = path.join(opts.root, 'tmp');
-    this.hosts = new RegistryHosts(opts.registries);
+    this.hosts = new RegistryHosts(opts.registries, opts.proxy ? { proxy: opts.proxy } : {});
+    this.platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
     this.content = new ContentStore(opts.root, this.tmpDir);
     this.layers = new LayerStore(opts.root);
     this.meta = new ImageMetadata(opts.root);
@@ -95,6 +104,7 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
       onBytes: (n) => opts.metrics.imagePullBytes.inc(BACKEND, n),
       ...(opts.maxConcurrentDownloads !== undefined ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
+      platform: this.platform,
     });
     this.pinnedRef = opts.sandboxImage ? formatReference(parseReference(opts.sandboxImage)) : undefined;
   }
@@ -107,7 +117,17 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
     await Promise.all([this.content.init(), this.layers.init(), this.snaps.init(), this.meta.load(this.log)]);
     await this.layers.cleanup();
     await this.metaLock.run(META, () => this.gc());
-    this.log.info('image store started', { root: this.opts.root, images: this.meta.all().length });
+    const proxy = this.hosts.proxy;
+    for (const w of proxy.warnings) this.log.warn('proxy setting ignored', { detail: w });
+    this.log.info('image store started', {
+      root: this.opts.root,
+      images: this.meta.all().length,
+      platform: formatPlatform(this.platform),
+      caRoots: rootSources().total,
+      systemCaFile: rootSources().systemFile ?? 'none',
+      ...(proxy.httpsProxy ? { httpsProxy: describeProxy(proxy.httpsProxy) } : {}),
+      ...(proxy.httpProxy ? { httpProxy: describeProxy(proxy.httpProxy) } : {}),
+    });
   }
 
   /** Aborts pulls in progress. */

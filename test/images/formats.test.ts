@@ -64,11 +64,12 @@ describe('manifests', () => {
     assert.throws(() => manifestKind('text/html', Buffer.from('<html>')), InvalidArgumentError);
   });
 
-  it('selects linux/amd64, preferring no variant; NotFound lists what there is', () => {
-    assert.equal(selectPlatform(json(index), 'x').digest, dg('3'));
+  it('selects linux/amd64 on an amd64 node, not a variant it may lack; NotFound lists what there is', () => {
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    assert.equal(selectPlatform(json(index), 'x', amd64).digest, dg('3'));
     const armOnly = { ...index, manifests: [index.manifests[0]] };
     assert.throws(
-      () => selectPlatform(json(armOnly), 'x'),
+      () => selectPlatform(json(armOnly), 'x', amd64),
       (err: unknown) => {
         assert.ok(err instanceof NotFoundError);
         assert.match(err.message, /linux\/arm64/);

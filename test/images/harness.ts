@@ -12,6 +12,7 @@ import { Metrics } from '../../src/metrics/metrics';
 import { OciImageStore } from '../../src/images/store';
 import type { RegistriesConfig } from '../../src/images/hosts';
 import type { PullLimits } from '../../src/images/limits';
+import { proxyFromEnv, type ProxyConfig } from '../../src/images/proxy';
 
 export interface StoreHarness {
   readonly dir: string;
@@ -43,6 +44,10 @@ export function newStore(
     root?: string;
     maxConcurrentDownloads?: number;
     limits?: PullLimits;
+    /** images.platform ("" or unset: the node's own). */
+    platform?: string;
+    /** Proxy settings (proxyFromEnv of a test environment); unset: none, whatever this process's env says. */
+    proxy?: ProxyConfig;
   } = {},
 ): StoreHarness {
   const dir = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'crimux-images-'));
@@ -59,6 +64,9 @@ export function newStore(
     ...(opts.sandboxImage ? { sandboxImage: opts.sandboxImage } : {}),
     ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.platform ? { platform: opts.platform } : {}),
+    // Tests never inherit a proxy from the shell that runs them: each says which one it wants.
+    proxy: opts.proxy ?? proxyFromEnv({}),
   });
   return {
     dir,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { RegistryHosts, fromAuthConfig } from '../../src/images/hosts';
 import type { AuthConfig } from '../../src/cri/types';
 import { InvalidArgumentError } from '../../src/errors';
+import { loadConfig } from '../../src/config/load';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'crimux-hosts-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,6 +65,43 @@ describe('registry hosts', () => {
     });
     assert.equal(hosts.endpoints('docker.io')[0]?.base, 'http://127.0.0.1:5000');
     assert.equal(hosts.endpoints('quay.io')[0]?.base, 'http://127.0.0.1:6000');
+  });
+
+  it('carries per-endpoint TLS files (ca as a path or a list) to the endpoint', () => {
+    const hosts = new RegistryHosts({
+      'a.io': {
+        endpoints: [
+          { url: 'https://m1', ca: '/etc/c/ca.crt', clientCert: '/etc/c/n.crt', clientKey: '/etc/c/n.key' },
+          { url: 'https://m2', ca: ['/etc/c/a.crt', '/etc/c/b.crt'], clientCert: '/etc/c/n.pem' },
+          { url: 'https://m3' },
+        ],
+      },
+    });
+    const [e1, e2, e3] = hosts.endpoints('a.io');
+    assert.deepEqual([e1?.ca, e1?.clientCert, e1?.clientKey], [['/etc/c/ca.crt'], '/etc/c/n.crt', '/etc/c/n.key']);
+    assert.deepEqual(
+      [e2?.ca, e2?.clientCert, e2?.clientKey],
+      [['/etc/c/a.crt', '/etc/c/b.crt'], '/etc/c/n.pem', undefined],
+    );
+    assert.deepEqual([e3?.ca, e3?.clientCert], [undefined, undefined]);
+  });
+
+  it('validates the TLS keys and images.platform when the config loads', () => {
+    const load = (registries: unknown, platform = ''): unknown =>
+      loadConfig({ env: {}, overrides: { 'images.registries': registries, 'images.platform': platform } });
+    const ok = { 'a.io': { endpoints: [{ url: 'https://m', ca: ['/x/ca.crt'], clientCert: '/x/c.pem' }] } };
+    assert.doesNotThrow(() => load(ok, 'linux/arm64/v8'));
+    const bad: [unknown, RegExp][] = [
+      [{ 'a.io': { endpoints: [{ url: 'https://m', ca: 'rel/ca.crt' }] } }, /ca: must be an absolute path/],
+      [{ 'a.io': { endpoints: [{ url: 'https://m', ca: [1] }] } }, /ca: must be a list of strings/],
+      [{ 'a.io': { endpoints: [{ url: 'https://m', clientKey: '/k' }] } }, /clientKey: needs clientCert/],
+      [{ 'a.io': { endpoints: [{ url: 'http://m', ca: '/x' }] } }, /https:\/\/ endpoints only/],
+      [{ 'a.io': { endpoints: [{ url: 'https://m', client: '/x' }] } }, /unknown key "client"/],
+    ];
+    for (const [registries, message] of bad) assert.throws(() => load(registries), message);
+    assert.throws(() => load({}, 'arm64'), /images.platform.*os\/architecture/);
+    assert.throws(() => load({}, 'linux/arm/v7/x'), /os\/architecture/);
+    assert.equal(loadConfig({ env: { CRIMUX_IMAGE_PLATFORM: 'linux/arm/v7' } }).images.platform, 'linux/arm/v7');
   });
 
   it('refuses credentials in endpoint URLs', () => {

@@ -1,7 +1,7 @@
 /**
  * The shared store against the real local registry (docker-registry on 127.0.0.1), images pulled by their usual
  * names through a host mapping: list, uid/username, pinned sandbox image, status by ID/prefix/tag/digest with
- * verbose info, remove (untag, idempotent, garbage collection), manifest list → amd64, restart persistence, fsInfo.
+ * verbose info, remove (untag, idempotent, garbage collection), manifest list → the node's platform, restart persistence, fsInfo.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX, BUSYBOX_USER, LAYERS, MULTIARCH, PAUSE } from '../fixtures/images';
 import { localRegistries, newStore, type StoreHarness } from './harness';
 import { errorKind } from '../../src/errors';
+import { hostPlatform } from '../../src/images/platform';
 
 let h: StoreHarness;
 let port: number;
@@ -94,10 +95,11 @@ describe('OciImageStore with the local registry', () => {
     await assert.rejects(h.store.resolve(h.ctx(), 'busybox:nope'), (e: Error) => errorKind(e) === 'NotFound');
   });
 
-  it('selects linux/amd64 from the manifest list', async () => {
+  it("selects the node's platform from the manifest list", async () => {
     const r = await h.store.resolve(h.ctx(), MULTIARCH.ref);
     const top = r.layerDirs[r.layerDirs.length - 1] ?? '';
-    assert.equal(readFileSync(path.join(top, 'arch'), 'utf8'), MULTIARCH.archFile.amd64);
+    const arch = hostPlatform().architecture as keyof typeof MULTIARCH.archFile;
+    assert.equal(readFileSync(path.join(top, 'arch'), 'utf8'), MULTIARCH.archFile[arch]);
   });
 
   it('refuses malformed references with InvalidArgument and unknown tags with NotFound', async () => {
