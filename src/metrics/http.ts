@@ -32,11 +32,18 @@ export class MetricsServer {
         res.end();
       });
     });
+    const server = this.server;
     await new Promise<void>((resolve, reject) => {
-      this.server?.once('error', reject);
-      this.server?.listen(port, host, () => resolve());
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        // Once listening, an 'error' is an accept failure (EMFILE under fd pressure): log it, keep serving. Without
+        // a listener the second such error would be thrown and end the daemon.
+        server.on('error', (err: Error) => this.log.warn('metrics server error', { error: err.message }));
+        resolve();
+      });
     });
-    const a = this.server.address() as AddressInfo;
+    const a = server.address() as AddressInfo;
     const bound = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
     this.log.info('metrics listening', { address: bound });
     return bound;

@@ -126,7 +126,15 @@ export class StreamingServer implements StreamingUrls {
 
   /** Resolves the request of a URL path, spending its token; undefined (after logging why) when refused. */
   private take(url: string | undefined, remote: string | undefined): StreamRequest | undefined {
-    const path = new URL(url ?? '/', 'http://streaming.invalid').pathname;
+    // The request target is the client's: an absolute-form one such as `http://[` makes the URL parser throw, and
+    // a throw here escapes the HTTP parser's callback as an uncaught exception (which ends the daemon).
+    let path: string;
+    try {
+      path = new URL(url ?? '/', 'http://streaming.invalid').pathname;
+    } catch {
+      this.opts.log.info('streaming request refused: unparsable request target', { remote });
+      return undefined;
+    }
     const m = /^\/([a-z]+)\/([A-Za-z0-9_-]+)\/?$/.exec(path);
     const kind = m?.[1] as StreamKind | undefined;
     if (!m || !kind || !STREAM_KINDS.includes(kind) || !m[2]) {

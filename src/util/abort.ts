@@ -2,7 +2,12 @@
 
 /** Resolves with `work`, or rejects with the signal's reason as soon as `signal` aborts (the work goes on). */
 export function untilAbort<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+  if (signal.aborted) {
+    // The work goes on without us: observe it as the waiting path below does, or its failure (a shared pull or
+    // image transfer whose caller left before it got here) would be an unhandled rejection, ending the daemon.
+    work.catch(() => undefined);
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(abortReason(signal));
     signal.addEventListener('abort', onAbort, { once: true });

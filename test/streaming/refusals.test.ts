@@ -121,6 +121,18 @@ describe('malformed upgrades get a clean HTTP error', { timeout: 60_000 }, () =>
     assert.match(raw, /^HTTP\/1\.1 400 /);
     await stillServes();
   });
+
+  test('a request target the URL parser rejects: 404, and the server carries on (it used to end the daemon)', async () => {
+    // Absolute form with a broken host: Node's HTTP parser passes it on, `new URL()` throws on it.
+    const plain = await rawRequest(h.server.baseUrl, 'GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(plain, /^HTTP\/1\.1 404 /);
+    const upgrade = await rawRequest(
+      h.server.baseUrl,
+      'GET http://[/exec/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n',
+    );
+    assert.match(upgrade, /^HTTP\/1\.1 404 /);
+    await stillServes();
+  });
 });
 
 describe('broken clients after the upgrade', { timeout: 60_000 }, () => {

@@ -77,6 +77,10 @@ export class JsonLines extends EventEmitter {
       } catch {
         continue; // half a line left over from a previous connection
       }
+      // Both protocols send one object per line. Anything else (`null`, a number) is the peer misbehaving — the
+      // guest runs untrusted code — and would make the consumers' property reads throw inside this socket
+      // callback, an uncaught exception that ends the daemon.
+      if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) continue;
       this.emit('message', msg);
     }
     if (start < b.length) {

@@ -43,7 +43,7 @@ export class Vm {
     if (this.agent && !this.agent.closed) return this.agent;
     this.connecting ??= (async () => {
       try {
-        const a = await AgentClient.connect(this.paths.agentSock, this.onEvent, timeoutMs, signal);
+        const a = await AgentClient.connect(this.paths.agentSock, (e) => this.deliver(e), timeoutMs, signal);
         this.agent = a;
         await this.onConnect();
         return a;
@@ -97,11 +97,13 @@ export class Vm {
       const q = await this.qmp();
       const node = `c${lun}`;
       const deleted = q.waitEvent('DEVICE_DELETED', 10_000, (d) => d.device === `${node}dev`);
+      // Awaited only after device_del's reply: a reply slower than the event's 10 s would otherwise leave its
+      // timeout an unhandled rejection (daemon exit). The await below still sees the rejection.
+      deleted.catch(() => undefined);
       try {
         await q.execute('device_del', { id: `${node}dev` });
         await deleted;
       } catch (err) {
-        deleted.catch(() => undefined);
         this.log.debug('vm: device_del', { lun, error: err });
       }
       await q.execute('blockdev-del', { 'node-name': node }).catch(() => undefined);
@@ -139,6 +141,18 @@ export class Vm {
     this.qmpClient?.close();
     this.agent = undefined;
     this.qmpClient = undefined;
+  }
+
+  /**
+   * Hands an agent event to the owner. It runs inside the agent socket's 'data' callback, so a throw (an event the
+   * guest malformed, a failed record write) would be an uncaught exception ending the daemon: log it instead.
+   */
+  private deliver(e: Event): void {
+    try {
+      this.onEvent(e);
+    } catch (err) {
+      this.log.error('vm: agent event not handled', { pid: this.pid, event: String(e.ev), error: err });
+    }
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
