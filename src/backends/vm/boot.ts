@@ -53,7 +53,7 @@ export async function bootVm(
 const IGNORE_SHARED = { capabilities: [{ capability: 'x-ignore-shared', state: true }] };
 
 /** Load the template state into a qemu started with `-incoming defer`, then let the CPUs run. */
-async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<void> {
+export async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<void> {
   const q = await vm.qmp();
   // Capabilities must be set before the load starts, hence `defer` rather than -incoming exec:… on the command line.
   await q.execute('migrate-set-capabilities', IGNORE_SHARED);
@@ -62,6 +62,9 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
   fs.rmSync(sock, { force: true });
   await q.execute('migrate-incoming', { uri: `unix:${sock}` });
   const sent = sendFile(sock, stateFile, timeoutMs);
+  // Observed now, awaited below: when qemu dies mid-load the loop throws first, and a rejection nobody awaits
+  // would take the whole daemon down (#24: found by the random crash harness, a restart racing a pod's restore).
+  sent.catch(() => undefined);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = (await q.execute('query-status')) as { status: string };
