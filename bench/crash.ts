@@ -65,7 +65,8 @@ async function main(): Promise<number> {
       fig.firstPass.leftoverPods + fig.firstPass.leftoverContainers === 0 &&
       fig.firstPass.failedCalls.length === 0 &&
       fig.slowStops.length === 0 &&
-      fig.unexpectedErrors.length === 0;
+      fig.unexpectedErrorCount === 0 &&
+      fig.selfCrashes === 0;
     failed ||= !ok;
     random[backend] = { ok, wallSeconds: Math.round((Date.now() - t0) / 1000), ...fig };
     process.stdout.write(`${JSON.stringify(random[backend], null, 2)}\n`);

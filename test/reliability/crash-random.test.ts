@@ -26,6 +26,7 @@ for (const r of RUNS) {
       assert.equal(fig.kills, r.kills, summary);
       assert.ok(fig.cycles.completed > 0, `some cycles completed:\n${summary}`);
       assert.deepEqual(fig.unexpectedErrors, [], summary);
+      assert.equal(fig.selfCrashes, 0, summary);
       assert.deepEqual(fig.firstPass.failedCalls, [], summary);
       assert.equal(fig.firstPass.leftoverPods + fig.firstPass.leftoverContainers, 0, summary);
       assert.deepEqual(fig.finalLeaks, [], summary);
