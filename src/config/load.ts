@@ -109,6 +109,7 @@ function setPath(obj: Record<string, unknown>, key: string, value: unknown): voi
 /** Per-daemon paths left empty follow runDir, so a second daemon with its own runDir shares none of them. */
 function derivePerDaemonPaths(config: Config): void {
   if (!config.network.netnsDir) config.network.netnsDir = path.join(config.runDir, 'netns');
+  if (!config.socket.path) config.socket.path = path.join(config.runDir, 'crimux.sock');
 }
 
 /** Handler names used by routing must exist; checked once here so routing can trust them. */

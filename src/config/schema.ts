@@ -11,9 +11,9 @@ import { handlersFormat, platformFormat, registriesFormat, rulesFormat, policyFo
 export const configSchema = {
   socket: {
     path: {
-      doc: 'Unix socket the CRI gRPC server listens on (the kubelet --container-runtime-endpoint).',
+      doc: 'Unix socket the CRI gRPC server listens on (the kubelet --container-runtime-endpoint); empty means <runDir>/crimux.sock (/run/crimux/crimux.sock by default).',
       format: String,
-      default: '/run/crimux/crimux.sock',
+      default: '',
       env: 'CRIMUX_SOCKET',
     },
     group: {

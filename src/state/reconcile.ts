@@ -7,7 +7,8 @@
  *  - A record still `creating` belongs to a create whose caller got no answer: it is rolled back (the backend
  *    removes whatever exists under that ID; remove is idempotent) and the kubelet's retry creates it again.
  *  - A record `removing` is finished (remove again, then forget).
- *  - A `ready` record the backend does not list is a ghost: forgotten (with its containers).
+ *  - A `ready` record the backend does not list is a ghost: removed by ID all the same (whatever a cut-short
+ *    removal left that the backend can still find goes, cgroups included), then forgotten (with its containers).
  *  - An object the backend lists without a record is an orphan: adopted when its sandbox is known (its identity
  *    comes from the backend's metadata), otherwise removed.
  * Every repair is logged and counted in crimux_reconcile_repairs_total{backend,kind}.
@@ -63,8 +64,12 @@ export async function reconcile(
           repair(rec.phase === 'creating' ? 'rolled_back_create' : 'finished_remove', rec.id);
         }
       } else if (!listedContainers.has(rec.id) || !store.getSandbox(rec.sandboxId)) {
-        store.deleteContainer(rec.id);
-        repair('ghost_removed', rec.id);
+        // Not listed is not "nothing left": a removal cut short can leave host state the backend still finds by
+        // ID (remove is idempotent and cheap for an unknown ID), so it cleans before the record goes.
+        if (await attempt(log, () => backend.removeContainer(c, rec.id))) {
+          store.deleteContainer(rec.id);
+          repair('ghost_removed', rec.id);
+        }
       }
     }
     for (const rec of store.listSandboxes({ backend: backend.name })) {
@@ -77,9 +82,12 @@ export async function reconcile(
           repair(rec.phase === 'creating' ? 'rolled_back_create' : 'finished_remove', rec.id);
         }
       } else if (!listedSandboxes.has(rec.id)) {
-        for (const ctr of store.listContainers({ sandboxId: rec.id })) store.deleteContainer(ctr.id);
-        store.deleteSandbox(rec.id);
-        repair('ghost_removed', rec.id);
+        settled.add(rec.id);
+        if (await attempt(log, () => backend.removePodSandbox(c, rec.id))) {
+          for (const ctr of store.listContainers({ sandboxId: rec.id })) store.deleteContainer(ctr.id);
+          store.deleteSandbox(rec.id);
+          repair('ghost_removed', rec.id);
+        }
       }
     }
     for (const [id, s] of listedSandboxes) {

@@ -12,3 +12,10 @@ test('an explicit network.netnsDir is kept', () => {
   const config = loadConfig({ env: {}, overrides: { runDir: '/tmp/d2/run', 'network.netnsDir': '/srv/netns' } });
   assert.equal(config.network.netnsDir, '/srv/netns');
 });
+
+test('socket.path defaults to <runDir>/crimux.sock; an explicit one is kept', () => {
+  assert.equal(loadConfig({ env: {} }).socket.path, '/run/crimux/crimux.sock');
+  assert.equal(loadConfig({ env: {}, overrides: { runDir: '/tmp/d2/run' } }).socket.path, '/tmp/d2/run/crimux.sock');
+  const config = loadConfig({ env: {}, overrides: { runDir: '/tmp/d2/run', 'socket.path': '/srv/c.sock' } });
+  assert.equal(config.socket.path, '/srv/c.sock');
+});

@@ -269,6 +269,8 @@ test('reconcile rolls back intents, finishes removals, forgets ghosts, adopts or
     );
     const kinds = Object.fromEntries(report.repairs.map((r) => [r.id, r.kind]));
     assert.equal(kinds[ghost], 'ghost_removed');
+    // A ghost is removed by ID before it is forgotten: a cut-short removal's remains go too (#24).
+    assert.equal(runc.calls.filter((c) => c === 'removePodSandbox').length, 3, runc.calls.join(','));
     assert.equal(kinds[removing], 'finished_remove');
     assert.equal(kinds[creatingId], 'rolled_back_create');
     assert.equal(kinds[orphan], 'orphan_adopted');

@@ -15,6 +15,8 @@ import { Lookup } from './lookup';
 import { LogCopiers } from './log-copiers';
 import { DockerPodNetwork } from './pod-network';
 import { parseHandlerOptions } from './options';
+import { scopeToOwner } from './owner';
+import { configSchema } from '../../config/schema';
 
 /** crimux's own oom_score_adj: containers cannot be given less here (see convert-resources.ts). */
 function ownOomScoreAdj(): number {
@@ -26,7 +28,8 @@ function ownOomScoreAdj(): number {
 }
 
 /** Builds the backend on a given engine: the factory passes the real one, unit tests a fake. */
-export function buildDockerBackend(deps: BackendDeps, engine: DockerEngine): DockerBackend {
+export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): DockerBackend {
+  const engine = scopeToOwner(shared_, deps.stateDir, deps.config.stateDir === configSchema.stateDir.default);
   const runtimes = new Map(deps.handlers.map((h) => [h.name, parseHandlerOptions(h).dockerRuntime]));
   const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
   const log = deps.log.child({ backend: 'docker' });

@@ -30,6 +30,8 @@ export const LABEL = {
   namespaceOptions: 'io.crimux.namespace-options',
   mounts: 'io.crimux.mounts',
   hostNetwork: 'io.crimux.host-network',
+  /** The daemon that made the object (its docker state dir): one dockerd may serve several crimux daemons. */
+  owner: 'io.crimux.owner',
 } as const;
 
 export const LABEL_VERSION = '1';

@@ -36,7 +36,14 @@ export const createRuncBackend: BackendFactory = (deps) => {
     const work = [mounting.get(id), launching.get(id)].filter((p) => p !== undefined);
     return work.length > 0 ? Promise.allSettled(work) : undefined;
   };
-  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, inFlight);
+  const reaper = new Reaper(
+    layout.trashDir,
+    engine,
+    deps.sharedImages,
+    log,
+    inFlight,
+    (id) => `${runc.cgroupParent.replace(/\/+$/, '')}/${id}`,
+  );
   const shared: RuncShared = {
     config: deps.config,
     runc,

@@ -39,6 +39,8 @@ export class Reaper {
     private readonly log: Logger,
     /** Work still in flight for a container (CreateContainer mounts and launches in the background). */
     private readonly mounting: (id: string) => Promise<unknown> | undefined,
+    /** The cgroup crimux makes for a pod without a kubelet-given parent (for entries whose job.json is lost). */
+    private readonly ownPodCgroup?: (id: string) => string,
   ) {}
 
   /**
@@ -85,8 +87,10 @@ export class Reaper {
         jobs.push({ job: JSON.parse(await fs.readFile(path.join(entry, 'job.json'), 'utf8')) as ReapJob, entry });
       } catch {
         // A rename done but job.json not yet written: the name alone says kind and ID.
+        // A sandbox's own cgroup is removed too: rmdir of one that never existed (kubelet-given parent) is a no-op.
         const m = /^([cs])-(.+)$/.exec(name);
-        if (m) jobs.push({ job: { kind: m[1] === 'c' ? 'container' : 'sandbox', id: m[2]! }, entry });
+        if (m?.[1] === 'c') jobs.push({ job: { kind: 'container', id: m[2]! }, entry });
+        else if (m) jobs.push({ job: { kind: 'sandbox', id: m[2]!, cgroupParent: this.ownPodCgroup?.(m[2]!) }, entry });
       }
     }
     jobs.sort((a, b) => (a.job.kind === b.job.kind ? 0 : a.job.kind === 'container' ? -1 : 1));
@@ -139,8 +143,9 @@ export class Reaper {
         job.shmPath ? unmountShm(job.shmPath, signal) : undefined,
       ]);
       if (job.cgroupParent) {
+        // A cgroup that will not go (a process escaped into it) keeps the job in the trash: retried, not forgotten.
         const left = await removeCgroupV1(job.cgroupParent);
-        if (left.length > 0) ctx.log.warn('pod cgroup not fully removed', { left: left.join(',') });
+        if (left.length > 0) throw new Error(`pod cgroup not fully removed: ${left.join(',')}`);
       }
     }
     await fs.rm(entry, { recursive: true, force: true });

@@ -53,7 +53,7 @@ export async function bootVm(
 const IGNORE_SHARED = { capabilities: [{ capability: 'x-ignore-shared', state: true }] };
 
 /** Load the template state into a qemu started with `-incoming defer`, then let the CPUs run. */
-async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<void> {
+export async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<void> {
   const q = await vm.qmp();
   // Capabilities must be set before the load starts, hence `defer` rather than -incoming exec:… on the command line.
   await q.execute('migrate-set-capabilities', IGNORE_SHARED);
