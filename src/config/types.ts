@@ -65,7 +65,7 @@ export interface Config {
     annotationPolicy: AnnotationPolicyEntry[];
   };
   network: { confDir: string; binDirs: string[]; netnsDir: string };
-  lists: { backendTimeoutMs: number; healthProbeIntervalMs: number };
+  lists: { backendTimeoutMs: number; healthProbeIntervalMs: number; refreshIntervalMs: number; statsCacheMs: number };
   images: {
     sandboxImage: string;
     registries: Record<string, RegistryHostConfig>;
