@@ -10,7 +10,7 @@ import type { Backend, CallContext } from '../backends/backend';
 import type * as cri from '../cri/types';
 import type { ContainerRecord, SandboxRecord } from '../state/types';
 import type { RouterCore } from './core';
-import { fanout } from './fanout';
+import { fanout, type FanoutResult } from './fanout';
 import { matchContainer, matchSandbox, type ContainerFilterSpec, type SandboxFilterSpec } from './filters';
 
 const SANDBOX_STATES = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
@@ -44,9 +44,7 @@ export class ListRouter {
     const f = this.resolveFilterIds(filter, 'sandbox');
     if (!f) return [];
     const core = this.core;
-    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) =>
-      core.views.listSandboxes(b, c),
-    );
+    const results = await this.collect(ctx, 'sandboxes', (b, c) => core.views.listSandboxes(b, c));
     const out: cri.PodSandbox[] = [];
     for (const r of results) {
       let entries: cri.PodSandbox[];
@@ -63,7 +61,7 @@ export class ListRouter {
         const records = core.store.listSandboxes({ backend: r.backend.name });
         entries = records.filter((rec) => rec.phase !== 'creating').map(sandboxFromRecord);
       }
-      this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
+      if (!r.kept) this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
       out.push(...entries);
     }
     return out.filter((s) => matchSandbox(s, f)).sort(byCreated);
@@ -73,9 +71,7 @@ export class ListRouter {
     const f = this.resolveFilterIds(filter, 'container');
     if (!f) return [];
     const core = this.core;
-    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) =>
-      core.views.listContainers(b, c),
-    );
+    const results = await this.collect(ctx, 'containers', (b, c) => core.views.listContainers(b, c));
     const out: cri.Container[] = [];
     for (const r of results) {
       let entries: cri.Container[];
@@ -91,10 +87,30 @@ export class ListRouter {
         const records = core.store.listContainers({ backend: r.backend.name });
         entries = records.filter((rec) => rec.phase !== 'creating').map(containerFromRecord);
       }
-      this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
+      if (!r.kept) this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
       out.push(...entries);
     }
     return out.filter((c) => matchContainer(c, f)).sort(byCreated);
+  }
+
+  /**
+   * Each backend's list: what is kept for it as is, the others fetched in one fan-out (with its per-backend
+   * deadline). Kept results skip the fan-out's timers and the state gauges (those were set when it was fetched).
+   */
+  private async collect<T>(
+    ctx: CallContext,
+    key: 'sandboxes' | 'containers',
+    fetch: (b: Backend, c: CallContext) => Promise<T[]>,
+  ): Promise<(FanoutResult<T[]> & { kept?: boolean })[]> {
+    const kept: (FanoutResult<T[]> & { kept: boolean })[] = [];
+    const missing: Backend[] = [];
+    for (const b of this.backends()) {
+      const v = this.core.views.kept<T[]>(b.name, key);
+      if (v) kept.push({ backend: b, ok: true, value: v, kept: true });
+      else missing.push(b);
+    }
+    if (missing.length === 0) return kept;
+    return [...kept, ...(await fanout(missing, ctx, this.core.settings.listTimeoutMs, fetch))];
   }
 
   /**

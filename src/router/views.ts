@@ -64,6 +64,12 @@ export class BackendViews {
   onSandboxes: (backend: string, v: cri.PodSandbox[]) => void = () => undefined;
   onContainers: (backend: string, v: cri.Container[]) => void = () => undefined;
 
+  /** What is kept for a backend's list right now, without fetching ('sandboxes' or 'containers'). */
+  kept<T>(backend: string, key: 'sandboxes' | 'containers'): T | undefined {
+    if (!this.opts.keep) return undefined;
+    return this.slots.get(backend)?.values.get(key) as T | undefined;
+  }
+
   listSandboxes(b: Backend, ctx: CallContext): Promise<cri.PodSandbox[]> {
     return this.get(b.name, 'sandboxes', ctx, async (c) => {
       const v = await b.listPodSandboxes(c);
