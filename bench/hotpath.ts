@@ -12,7 +12,7 @@
  * and ListContainerStats, p50/p99 per runtime and the ratio of p50s. Also the idle RSS of both daemons.
  * Writes bench/results/hotpath.json and .md. Not part of npm test.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +54,7 @@ async function addPod(r: Runtime, n: number): Promise<void> {
   const uid = `hotpath-${r.name}-${n}-${process.pid}`;
   const config = {
     metadata: { name: `hotpath-${n}`, namespace: 'bench', uid, attempt: 0 },
-    hostname: `hotpath-${n}`,
+    // No hostname: a host-network pod shares the host's UTS namespace (containerd's runc refuses one).
     log_directory: path.join(r.logRoot, uid),
     linux: { security_context: { namespace_options: { network: 'NODE' as const } } },
   };
@@ -212,6 +212,7 @@ async function main(): Promise<void> {
       await removeAll(other).catch((err: unknown) => process.stderr.write(`containerd cleanup: ${String(err)}\n`));
     await ctr?.stop();
     await d.stop();
+    spawnSync('umount', ['-l', path.join(d.runDir, 'netns')]);
     await d.cleanup().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
     fs.rmSync(logRoot, { recursive: true, force: true });
   }
