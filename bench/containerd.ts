@@ -12,10 +12,12 @@ import { run } from './image-build';
 export interface Containerd {
   readonly cri: CriClient;
   readonly version: string;
+  readonly pid: number;
+  readonly socket: string;
   stop(): Promise<void>;
 }
 
-export async function startContainerd(registry: string): Promise<Containerd> {
+export async function startContainerd(registry: string, sandboxImage?: string): Promise<Containerd> {
   const dir = await mkdtemp('/var/tmp/crimux-bench-containerd-');
   const socket = path.join(dir, 'containerd.sock');
   const config = [
@@ -26,6 +28,7 @@ export async function startContainerd(registry: string): Promise<Containerd> {
     `  address = "${socket}"`,
     '[plugins."io.containerd.grpc.v1.cri"]',
     '  disable_tcp_service = true',
+    ...(sandboxImage ? [`  sandbox_image = "${sandboxImage}"`] : []),
     '  [plugins."io.containerd.grpc.v1.cri".containerd]',
     '    snapshotter = "overlayfs"',
     `  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."${registry}"]`,
@@ -56,6 +59,8 @@ export async function startContainerd(registry: string): Promise<Containerd> {
   return {
     cri,
     version,
+    pid: child.pid ?? -1,
+    socket,
     async stop() {
       cri.close();
       const exited = new Promise((r) => child.once('exit', r));

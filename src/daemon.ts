@@ -113,6 +113,8 @@ export class Daemon {
           handlers,
           {
             listTimeoutMs: config.lists.backendTimeoutMs,
+            keepLists: config.lists.refreshIntervalMs > 0,
+            statsCacheMs: config.lists.statsCacheMs,
             createTimeoutMs: 4 * 60_000,
             undoTimeoutMs: 60_000,
             validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
@@ -191,7 +193,15 @@ export class Daemon {
     if (this.config.lists.healthProbeIntervalMs > 0)
       this.router.status.monitor.start(this.config.lists.healthProbeIntervalMs);
     await this.router.status.health({ signal: AbortSignal.timeout(10_000), log: this.log });
-    this.exitWatcher = new ExitWatcher(this.router.core.events, () => [...this.backends.values()], this.log);
+    // Also the change feed of the kept lists (issue #21): relists every backend each interval, subscribers or not.
+    const refreshMs = this.config.lists.refreshIntervalMs;
+    this.exitWatcher = new ExitWatcher(
+      this.router.core.events,
+      () => [...this.router.core.backends.values()],
+      this.log,
+      refreshMs > 0 ? refreshMs : 1000,
+      refreshMs > 0 ? this.router.core.views : undefined,
+    );
     this.exitWatcher.start();
     this.reconciled = true;
     this.log.info('crimux ready', { version: VERSION, socket: this.config.socket.path });

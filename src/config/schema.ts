@@ -163,6 +163,18 @@ export const configSchema = {
       default: 2000,
       env: 'CRIMUX_HEALTH_PROBE_INTERVAL_MS',
     },
+    refreshIntervalMs: {
+      doc: 'How often every backend is relisted in the background; lists and statuses are answered from memory between changes, and a change made outside crimux (a container exiting on its own) shows within this interval. 0: no kept lists, every call asks the backends.',
+      format: 'nat',
+      default: 1000,
+      env: 'CRIMUX_LIST_REFRESH_INTERVAL_MS',
+    },
+    statsCacheMs: {
+      doc: "How long a ListContainerStats/ListPodSandboxStats result is kept (the kubelet's housekeeping interval); 0 gathers stats at every call.",
+      format: 'nat',
+      default: 10000,
+      env: 'CRIMUX_STATS_CACHE_MS',
+    },
   },
   images: {
     sandboxImage: {

@@ -70,7 +70,7 @@ export interface Config {
     annotationPolicy: AnnotationPolicyEntry[];
   };
   network: { confDir: string; binDirs: string[]; netnsDir: string };
-  lists: { backendTimeoutMs: number; healthProbeIntervalMs: number };
+  lists: { backendTimeoutMs: number; healthProbeIntervalMs: number; refreshIntervalMs: number; statsCacheMs: number };
   images: {
     sandboxImage: string;
     /** os/architecture[/variant] pulled from image indexes; empty: the node's own (src/images/platform.ts). */

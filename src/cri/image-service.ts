@@ -21,8 +21,12 @@ export function imageService(env: RpcEnv, router: Router): ImageServiceHandlers 
       // KEP-4216: the image's own handler wins, then the pod's RuntimeClass handler is not in the sandbox
       // config, so an empty handler means the default handler's store.
       const store = images.storeFor(req.image?.runtime_handler ?? '');
-      const ref = await store.pull(ctx, { image, ...(req.auth ? { auth: req.auth } : {}) });
-      return { image_ref: ref };
+      try {
+        const ref = await store.pull(ctx, { image, ...(req.auth ? { auth: req.auth } : {}) });
+        return { image_ref: ref };
+      } finally {
+        images.changed(); // kept ImageStatus/ListImages answers predate the pull
+      }
     }),
     ListImages: unary(env, 'ListImages', async (req, ctx) => ({ images: await images.list(ctx, req.filter) })),
     StreamImages: serverStream(env, 'StreamImages', async (req, ctx, write) => {

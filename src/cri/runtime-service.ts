@@ -246,10 +246,14 @@ export function runtimeService(
     }),
     UpdatePodSandboxResources: unary(env, 'UpdatePodSandboxResources', async (req, ctx) => {
       const rec = router.core.mustFindSandbox(requireId('pod_sandbox_id', req.pod_sandbox_id));
-      await router.core.backend(rec.backend).updatePodSandboxResources(ctx, rec.id, {
-        overhead: req.overhead,
-        resources: req.resources,
-      });
+      try {
+        await router.core.backend(rec.backend).updatePodSandboxResources(ctx, rec.id, {
+          overhead: req.overhead,
+          resources: req.resources,
+        });
+      } finally {
+        router.core.views.changed(rec.backend); // kept statuses may report the old resources
+      }
       return {};
     }),
   };

@@ -130,9 +130,13 @@ export class ContainerRouter {
 
   async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<ContainerStatusResult> {
     const rec = this.core.mustFindContainer(idOrPrefix);
-    const res = await this.core
-      .backend(rec.backend)
-      .containerStatus(this.core.ctxFor(ctx, { container: rec.id }), rec.id, verbose);
+    const backend = this.core.backend(rec.backend);
+    // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
+    const res = verbose
+      ? await backend.containerStatus(this.core.ctxFor(ctx, { container: rec.id }), rec.id, true)
+      : await this.core.views.status(rec.backend, `c/${rec.id}`, ctx, (c) =>
+          backend.containerStatus(this.core.ctxFor(c, { container: rec.id }), rec.id, false),
+        );
     if (!verbose) return { ...res, info: {} };
     const owner = { backend: rec.backend, sandbox: rec.sandboxId, recordPhase: rec.phase };
     return { ...res, info: { ...res.info, crimux: JSON.stringify(owner) } };
@@ -141,9 +145,13 @@ export class ContainerRouter {
   async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {
     const rec = this.core.mustFindContainer(idOrPrefix);
     const c = this.core.ctxFor(ctx, { container: rec.id, backend: rec.backend });
-    await this.core.lock.run(rec.sandboxId, () =>
-      this.core.backend(rec.backend).updateContainerResources(c, rec.id, resources),
-    );
+    await this.core.lock.run(rec.sandboxId, async () => {
+      try {
+        await this.core.backend(rec.backend).updateContainerResources(c, rec.id, resources);
+      } finally {
+        this.core.views.changed(rec.backend); // the status reports resources; even a failed update may apply part
+      }
+    });
   }
 
   async reopenLog(ctx: CallContext, idOrPrefix: string): Promise<void> {

@@ -14,6 +14,7 @@ import type { RoutingTable } from './select';
 import type { ValidationPolicy } from './validate';
 import { PendingCreates } from './pending-creates';
 import { EventBus, type PodSnapshot } from './events';
+import { BackendViews } from './views';
 
 const FULL_ID = 64;
 
@@ -24,12 +25,21 @@ export interface RouterSettings {
   /** How long an undo step may take after a failed create. */
   readonly undoTimeoutMs: number;
   readonly validation: ValidationPolicy;
+  /** How long a stats list is kept (the kubelet's housekeeping interval); 0 or absent keeps none. */
+  readonly statsCacheMs?: number;
+  /**
+   * Keep lists and statuses in memory between change notices (./views.ts). Only with a refresh loop running
+   * (the daemon's ExitWatcher with views), which is what makes changes outside crimux visible.
+   */
+  readonly keepLists?: boolean;
 }
 
 export class RouterCore {
   readonly lock = new KeyedMutex();
   readonly pending = new PendingCreates();
-  readonly events = new EventBus((sandboxId) => this.describePod(sandboxId));
+  readonly events: EventBus;
+  /** Lists and statuses kept per backend until a change notice (./views.ts). */
+  readonly views: BackendViews;
 
   constructor(
     readonly store: OwnershipStore,
@@ -42,7 +52,28 @@ export class RouterCore {
     readonly settings: RouterSettings,
     /** Aborted when the daemon shuts down; creates that outlive their caller still stop then. */
     readonly shutdown: AbortSignal,
-  ) {}
+  ) {
+    this.views = new BackendViews({
+      fetchTimeoutMs: settings.listTimeoutMs,
+      shutdown,
+      statsTtlMs: settings.statsCacheMs ?? 0,
+      keep: settings.keepLists ?? false,
+    });
+    // Every event the router emits is a change to its pod's backend: what is kept for it is dropped before
+    // anyone can list again (emit runs synchronously in the call that made the change).
+    this.events = new EventBus(
+      (sandboxId) => this.describePod(sandboxId),
+      1000,
+      (_id, sandboxId) => this.changedPod(sandboxId),
+    );
+  }
+
+  /** A change to the objects of pod `sandboxId`: its backend's kept views are dropped (all, if it is gone). */
+  changedPod(sandboxId: string): void {
+    const rec = this.store.getSandbox(sandboxId);
+    if (rec) this.views.changed(rec.backend);
+    else this.views.changedAll();
+  }
 
   /** The backend a record names; FailedPrecondition when it is no longer enabled (config changed). */
   backend(name: string): Backend {

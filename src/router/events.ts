@@ -39,6 +39,8 @@ export class EventBus {
     /** Statuses of a pod at the time of an event; best effort (a removed pod gives nulls). */
     private readonly describe: (sandboxId: string) => Promise<PodSnapshot>,
     private readonly queueLimit = 1000,
+    /** Told of every event as it is emitted, subscribers or not (the router drops its kept views there). */
+    private readonly onEmit: (id: string, sandboxId: string) => void = () => undefined,
   ) {}
 
   get subscribers(): number {
@@ -67,6 +69,7 @@ export class EventBus {
       return;
     if (type === 'CONTAINER_DELETED_EVENT') this.last.delete(id);
     else this.last.set(id, type);
+    this.onEmit(id, sandboxId);
     if (this.subs.size === 0) return;
     const createdAt = (BigInt(Date.now()) * 1_000_000n).toString();
     const snapshot = this.describe(sandboxId).catch((): PodSnapshot => ({

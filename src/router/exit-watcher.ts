@@ -1,11 +1,17 @@
 /**
  * Catches containers that exit on their own (no StopContainer call) so GetContainerEvents reports them: while
  * anyone is subscribed, relist every backend once a second and emit CONTAINER_STOPPED_EVENT for each container
- * that went from running (seen by the last tick, or last reported STARTED) to exited. Costs nothing when nobody subscribes.
+ * that went from running (seen by the last tick, or last reported STARTED) to exited. Without views it costs
+ * nothing when nobody subscribes.
+ *
+ * With views (the daemon), it is also the change feed of the kept lists (issue #21): every tick relists every
+ * backend through `views.refresh`, which drops what is kept for a backend whose objects appeared, vanished or
+ * changed state on their own — so such a change is in the lists within one interval, subscribers or not.
  */
 import type { Backend } from '../backends/backend';
 import type { Logger } from '../log/logger';
 import type { EventBus } from './events';
+import type { BackendViews } from './views';
 
 export class ExitWatcher {
   private timer: NodeJS.Timeout | undefined;
@@ -17,6 +23,7 @@ export class ExitWatcher {
     private readonly backends: () => Backend[],
     private readonly log: Logger,
     private readonly intervalMs = 1000,
+    private readonly views?: BackendViews,
   ) {}
 
   start(): void {
@@ -30,7 +37,7 @@ export class ExitWatcher {
   }
 
   private async tick(): Promise<void> {
-    if (this.bus.subscribers === 0) {
+    if (this.bus.subscribers === 0 && !this.views) {
       this.last.clear();
       return;
     }
@@ -39,10 +46,15 @@ export class ExitWatcher {
     try {
       const next = new Map<string, string>();
       const lists = await Promise.allSettled(
-        this.backends().map((b) =>
-          b.listContainers({ signal: AbortSignal.timeout(this.intervalMs * 2), log: this.log }),
-        ),
+        this.backends().map((b) => {
+          const ctx = { signal: AbortSignal.timeout(this.intervalMs * 2), log: this.log };
+          return this.views ? this.views.refresh(b, ctx) : b.listContainers(ctx);
+        }),
       );
+      if (this.bus.subscribers === 0) {
+        this.last.clear();
+        return;
+      }
       for (const l of lists) {
         if (l.status !== 'fulfilled') continue;
         for (const c of l.value) {

@@ -17,8 +17,40 @@ interface ImportingStore extends ImageStore {
   readonly importsFrom?: ImageStore;
 }
 
+/**
+ * ListImages and non-verbose ImageStatus answered from memory (issue #21): the kubelet asks ImageStatus for every
+ * container it starts and lists images for its image GC. Results are kept for one list refresh interval (1 s),
+ * and dropped at once by a pull or remove through crimux, so the kubelet's ImageStatus → PullImage →
+ * ImageStatus sequence always sees its own pull. Changes made outside crimux (docker pull on the host, the
+ * shared store's GC) show within the interval.
+ */
+const IMAGE_KEEP_MS = 1000;
+
 export class ImageRouter {
+  private readonly kept = new Map<string, { at: number; gen: number; value: Promise<unknown> }>();
+  private gen = 0;
+
   constructor(private readonly core: RouterCore) {}
+
+  /** An image was pulled or removed: forget every kept answer. */
+  changed(): void {
+    this.gen++;
+    this.kept.clear();
+  }
+
+  private keep<T>(key: string, fetch: () => Promise<T>): Promise<T> {
+    if (!this.core.settings.keepLists) return fetch();
+    const now = Date.now();
+    const k = this.kept.get(key);
+    if (k && k.gen === this.gen && now - k.at < IMAGE_KEEP_MS) return k.value as Promise<T>;
+    const gen = this.gen;
+    const value = fetch();
+    this.kept.set(key, { at: now, gen, value });
+    value.catch(() => {
+      if (this.kept.get(key)?.value === value) this.kept.delete(key);
+    });
+    return value;
+  }
 
   /** The store for a runtime handler; InvalidArgument for an unknown or disabled handler. */
   storeFor(handler: string): ImageStore {
@@ -52,6 +84,16 @@ export class ImageRouter {
    * the kubelet pulls it (into the shared store) instead of failing at create.
    */
   async status(ctx: CallContext, handler: string, ref: string, verbose: boolean): Promise<ImageStatusResult> {
+    if (!verbose) return this.keep(`status\0${handler}\0${ref}`, () => this.statusNow(ctx, handler, ref, false));
+    return this.statusNow(ctx, handler, ref, verbose);
+  }
+
+  private async statusNow(
+    ctx: CallContext,
+    handler: string,
+    ref: string,
+    verbose: boolean,
+  ): Promise<ImageStatusResult> {
     const own = this.storeFor(handler) as ImportingStore;
     const res = await own.status(ctx, ref, verbose);
     if (res.image || !own.importsFrom) return res;
@@ -64,6 +106,14 @@ export class ImageRouter {
    * every store (what the kubelet's image GC sends).
    */
   async remove(ctx: CallContext, handler: string, ref: string): Promise<void> {
+    try {
+      await this.removeNow(ctx, handler, ref);
+    } finally {
+      this.changed();
+    }
+  }
+
+  private async removeNow(ctx: CallContext, handler: string, ref: string): Promise<void> {
     let stores: ImageStore[];
     if (handler !== '') {
       const own = this.storeFor(handler) as ImportingStore;
@@ -78,6 +128,10 @@ export class ImageRouter {
 
   async list(ctx: CallContext, filter: cri.ImageFilter | null): Promise<cri.Image[]> {
     const wanted = filter?.image?.image ?? '';
+    return this.keep(`list\0${wanted}`, () => this.listNow(ctx, wanted));
+  }
+
+  private async listNow(ctx: CallContext, wanted: string): Promise<cri.Image[]> {
     const lists = await this.fromEachStore(ctx, 'list images', async (store) => {
       if (!wanted) return store.list(ctx);
       const st = await store.status(ctx, wanted, false);

@@ -1,21 +1,40 @@
 /**
- * Merged lists. Every backend is asked in parallel with its own deadline; entries are kept only for objects
+ * Merged lists. Every backend's list comes from what is kept for it (./views.ts: kept until a change notice),
+ * else it is asked, in parallel with the others and with its own deadline; entries are kept only for objects
  * crimux owns (a record exists and is past `creating`), and the CRI filters are applied once, here.
  * A backend that fails or is slow does not fail the list: its objects come from the last-known snapshot stored
- * on their records (or a minimal entry built from the record), and the failure is counted.
+ * on their records (or a minimal entry built from the record), and the failure is counted. Snapshots are
+ * written when a list is fetched from a backend, not at every call.
  */
 import type { Backend, CallContext } from '../backends/backend';
 import type * as cri from '../cri/types';
 import type { ContainerRecord, SandboxRecord } from '../state/types';
 import type { RouterCore } from './core';
-import { fanout } from './fanout';
+import { fanout, type FanoutResult } from './fanout';
 import { matchContainer, matchSandbox, type ContainerFilterSpec, type SandboxFilterSpec } from './filters';
 
 const SANDBOX_STATES = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
 const CONTAINER_STATES = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
 
 export class ListRouter {
-  constructor(private readonly core: RouterCore) {}
+  constructor(private readonly core: RouterCore) {
+    core.views.onSandboxes = (backend, entries) => {
+      for (const e of entries) {
+        const rec = e.id ? core.store.getSandbox(e.id) : undefined;
+        if (!rec || rec.backend !== backend || rec.phase === 'creating') continue;
+        this.keepSnapshot(rec, { ...e, runtime_handler: rec.handler }, (id, snap) =>
+          core.store.updateSandbox(id, { snapshot: snap }),
+        );
+      }
+    };
+    core.views.onContainers = (backend, entries) => {
+      for (const e of entries) {
+        const rec = e.id ? core.store.getContainer(e.id) : undefined;
+        if (!rec || rec.backend !== backend || rec.phase === 'creating') continue;
+        this.keepSnapshot(rec, e, (id, snap) => core.store.updateContainer(id, { snapshot: snap }));
+      }
+    };
+  }
 
   private backends(): Backend[] {
     return [...this.core.backends.values()];
@@ -25,7 +44,7 @@ export class ListRouter {
     const f = this.resolveFilterIds(filter, 'sandbox');
     if (!f) return [];
     const core = this.core;
-    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listPodSandboxes(c));
+    const results = await this.collect(ctx, 'sandboxes', (b, c) => core.views.listSandboxes(b, c));
     const out: cri.PodSandbox[] = [];
     for (const r of results) {
       let entries: cri.PodSandbox[];
@@ -35,16 +54,14 @@ export class ListRouter {
           // Record lookups by ID hit the store's cache: the kubelet relists every second.
           const rec = e.id ? core.store.getSandbox(e.id) : undefined;
           if (!rec || rec.backend !== r.backend.name || rec.phase === 'creating') continue;
-          const entry = { ...e, runtime_handler: rec.handler };
-          this.keepSnapshot(rec, entry, (id, s) => core.store.updateSandbox(id, { snapshot: s }));
-          entries.push(entry);
+          entries.push(e.runtime_handler === rec.handler ? e : { ...e, runtime_handler: rec.handler });
         }
       } else {
         core.metrics.listPartialFailures.inc({ backend: r.backend.name });
         const records = core.store.listSandboxes({ backend: r.backend.name });
         entries = records.filter((rec) => rec.phase !== 'creating').map(sandboxFromRecord);
       }
-      this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
+      if (!r.kept) this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
       out.push(...entries);
     }
     return out.filter((s) => matchSandbox(s, f)).sort(byCreated);
@@ -54,7 +71,7 @@ export class ListRouter {
     const f = this.resolveFilterIds(filter, 'container');
     if (!f) return [];
     const core = this.core;
-    const results = await fanout(this.backends(), ctx, core.settings.listTimeoutMs, (b, c) => b.listContainers(c));
+    const results = await this.collect(ctx, 'containers', (b, c) => core.views.listContainers(b, c));
     const out: cri.Container[] = [];
     for (const r of results) {
       let entries: cri.Container[];
@@ -63,7 +80,6 @@ export class ListRouter {
         for (const e of r.value) {
           const rec = e.id ? core.store.getContainer(e.id) : undefined;
           if (!rec || rec.backend !== r.backend.name || rec.phase === 'creating') continue;
-          this.keepSnapshot(rec, e, (id, s) => core.store.updateContainer(id, { snapshot: s }));
           entries.push(e);
         }
       } else {
@@ -71,10 +87,30 @@ export class ListRouter {
         const records = core.store.listContainers({ backend: r.backend.name });
         entries = records.filter((rec) => rec.phase !== 'creating').map(containerFromRecord);
       }
-      this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
+      if (!r.kept) this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
       out.push(...entries);
     }
     return out.filter((c) => matchContainer(c, f)).sort(byCreated);
+  }
+
+  /**
+   * Each backend's list: what is kept for it as is, the others fetched in one fan-out (with its per-backend
+   * deadline). Kept results skip the fan-out's timers and the state gauges (those were set when it was fetched).
+   */
+  private async collect<T>(
+    ctx: CallContext,
+    key: 'sandboxes' | 'containers',
+    fetch: (b: Backend, c: CallContext) => Promise<T[]>,
+  ): Promise<(FanoutResult<T[]> & { kept?: boolean })[]> {
+    const kept: (FanoutResult<T[]> & { kept: boolean })[] = [];
+    const missing: Backend[] = [];
+    for (const b of this.backends()) {
+      const v = this.core.views.kept<T[]>(b.name, key);
+      if (v) kept.push({ backend: b, ok: true, value: v, kept: true });
+      else missing.push(b);
+    }
+    if (missing.length === 0) return kept;
+    return [...kept, ...(await fanout(missing, ctx, this.core.settings.listTimeoutMs, fetch))];
   }
 
   /**
@@ -121,9 +157,11 @@ export class ListRouter {
   }
 }
 
+/** created_at is int64 nanoseconds as a decimal string: compared as such (no BigInt per comparison at 1,000s). */
 function byCreated(a: { created_at?: unknown }, b: { created_at?: unknown }): number {
-  const x = BigInt(String(a.created_at ?? '0'));
-  const y = BigInt(String(b.created_at ?? '0'));
+  const x = String(a.created_at ?? '0');
+  const y = String(b.created_at ?? '0');
+  if (x.length !== y.length) return x.length - y.length;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

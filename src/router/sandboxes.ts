@@ -135,7 +135,12 @@ export class SandboxRouter {
   async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusResult> {
     const rec = this.core.mustFindSandbox(idOrPrefix);
     const backend = this.core.backend(rec.backend);
-    const res = await backend.podSandboxStatus(this.core.ctxFor(ctx, { sandbox: rec.id }), rec.id, verbose);
+    // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
+    const res = verbose
+      ? await backend.podSandboxStatus(this.core.ctxFor(ctx, { sandbox: rec.id }), rec.id, true)
+      : await this.core.views.status(rec.backend, `s/${rec.id}`, ctx, (c) =>
+          backend.podSandboxStatus(this.core.ctxFor(c, { sandbox: rec.id }), rec.id, false),
+        );
     const status = { ...res.status, runtime_handler: rec.handler };
     if (!verbose) return { ...res, status, info: {} };
     const routing = { backend: rec.backend, handler: rec.handler, reason: rec.reason, recordPhase: rec.phase };

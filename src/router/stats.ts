@@ -31,16 +31,18 @@ export class StatsRouter {
   }
 
   async listContainers(ctx: CallContext, filter: StatsFilterSpec): Promise<cri.ContainerStats[]> {
+    // Each backend's list is kept for the housekeeping interval (./views.ts): one cgroup walk per interval, not
+    // one per call; a create or remove through crimux drops it, so the set of containers is always current.
     const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
-      b.listContainerStats(c),
+      this.core.views.statsList(b, 'containers', c, (sc) => b.listContainerStats(sc)),
     );
     const id = filter.id ? (this.core.findContainer(filter.id)?.id ?? '-') : undefined;
     const pod = filter.podSandboxId ? (this.core.findSandbox(filter.podSandboxId)?.id ?? '-') : undefined;
     return merged(results, 'ListContainerStats').filter((s) => {
       const attrs = s.attributes;
       if (id && attrs?.id !== id) return false;
-      if (pod && this.core.store.getContainer(attrs?.id ?? '')?.sandboxId !== pod) return false;
-      if (!this.core.store.getContainer(attrs?.id ?? '')) return false;
+      const rec = this.core.store.getContainer(attrs?.id ?? '');
+      if (!rec || (pod && rec.sandboxId !== pod)) return false;
       return labelsMatch(attrs?.labels, filter.labelSelector);
     });
   }
@@ -58,7 +60,7 @@ export class StatsRouter {
 
   async listPodSandboxes(ctx: CallContext, filter: StatsFilterSpec): Promise<cri.PodSandboxStats[]> {
     const results = await fanout([...this.core.backends.values()], ctx, this.core.settings.listTimeoutMs, (b, c) =>
-      b.listPodSandboxStats(c),
+      this.core.views.statsList(b, 'sandboxes', c, (sc) => b.listPodSandboxStats(sc)),
     );
     const id = filter.id ? (this.core.findSandbox(filter.id)?.id ?? '-') : undefined;
     return merged(results, 'ListPodSandboxStats').filter((s) => {

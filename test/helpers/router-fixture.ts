@@ -24,6 +24,7 @@ export interface RouterFixture {
 
 export function routerFixture(
   kinds: FakeBackend[] = [new FakeBackend('runc'), new FakeBackend('docker')],
+  settings: { keepLists?: boolean; statsCacheMs?: number } = {},
 ): RouterFixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-router-'));
   const config = loadConfig({
@@ -52,6 +53,7 @@ export function routerFixture(
       createTimeoutMs: 10_000,
       undoTimeoutMs: 1000,
       validation: { logRoot: '', mountSourceDenyList: ['/var/lib/crimux'] },
+      ...settings,
     },
     new AbortController().signal,
   );

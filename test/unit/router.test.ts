@@ -4,6 +4,7 @@ import { routerFixture, podConfig, containerConfig } from '../helpers/router-fix
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
 import { reconcile } from '../../src/state/reconcile';
 import { nullLogger } from '../../src/log/logger';
+import { ExitWatcher } from '../../src/router/exit-watcher';
 
 test('routing records the owner; later calls go to it, never to the default', async () => {
   const f = routerFixture();
@@ -312,6 +313,73 @@ test('sysctls: only namespaced ones, and not those of a namespace shared with th
       '',
     );
   } finally {
+    f.close();
+  }
+});
+
+test('kept lists and statuses (#21): changes through crimux are in the next call, changes on their own after one refresh', async () => {
+  const f = routerFixture(undefined, { keepLists: true });
+  const runc = f.backends.get('runc');
+  assert.ok(runc);
+  const watcher = new ExitWatcher(
+    f.router.core.events,
+    () => [...f.backends.values()],
+    nullLogger(),
+    60_000,
+    f.router.core.views,
+  );
+  const refresh = () => (watcher as unknown as { tick(): Promise<void> }).tick();
+  const lists = () => runc.calls.filter((c) => c.startsWith('list')).length;
+  const ctrState = async (id: string) => (await f.router.lists.containers(f.ctx(), {})).find((c) => c.id === id)?.state;
+  try {
+    const pod = await f.router.sandboxes.run(f.ctx(), podConfig('kept'), 'runc');
+    const ctr = await f.router.containers.create(f.ctx(), pod, containerConfig('app'), podConfig('kept'));
+    assert.equal(await ctrState(ctr), 'CONTAINER_CREATED');
+    // Answered from memory: no backend call while nothing changed.
+    const before = lists();
+    for (let i = 0; i < 5; i++) await f.router.lists.containers(f.ctx(), {});
+    await f.router.lists.sandboxes(f.ctx(), {});
+    await f.router.lists.sandboxes(f.ctx(), {});
+    assert.equal(lists() - before, 1, 'one sandbox list fetched, the container list kept');
+    const statusCalls = () => runc.calls.filter((c) => c.startsWith('containerStatus')).length;
+    assert.equal((await f.router.containers.status(f.ctx(), ctr, false)).status.state, 'CONTAINER_CREATED');
+    const s0 = statusCalls();
+    await f.router.containers.status(f.ctx(), ctr, false);
+    assert.equal(statusCalls(), s0, 'a non-verbose status is kept');
+
+    // Through crimux: visible in the very next list and status.
+    await f.router.containers.start(f.ctx(), ctr);
+    assert.equal(await ctrState(ctr), 'CONTAINER_RUNNING');
+    assert.equal((await f.router.containers.status(f.ctx(), ctr, false)).status.state, 'CONTAINER_RUNNING');
+
+    // On its own (an exit no call made): kept until the refresh loop notices, then in the next list.
+    const c = runc.containers.get(ctr);
+    assert.ok(c);
+    c.state = 'CONTAINER_EXITED';
+    await refresh();
+    assert.equal(await ctrState(ctr), 'CONTAINER_EXITED');
+    assert.equal((await f.router.containers.status(f.ctx(), ctr, false)).status.state, 'CONTAINER_EXITED');
+    const sb = runc.sandboxes.get(pod);
+    assert.ok(sb);
+    sb.state = 'SANDBOX_NOTREADY';
+    await refresh();
+    const pods = await f.router.lists.sandboxes(f.ctx(), {});
+    assert.equal(pods.find((p) => p.id === pod)?.state, 'SANDBOX_NOTREADY');
+
+    // The last-known-snapshot rule is unchanged: with the backend down, the latest state seen is answered.
+    runc.mode = 'fail';
+    f.router.core.views.changed('runc');
+    assert.equal(await ctrState(ctr), 'CONTAINER_EXITED');
+    assert.equal((await f.router.lists.sandboxes(f.ctx(), {})).find((p) => p.id === pod)?.state, 'SANDBOX_NOTREADY');
+    runc.mode = 'ok';
+
+    // Removal through crimux: gone from the next list.
+    await f.router.containers.remove(f.ctx(), ctr);
+    assert.equal(await ctrState(ctr), undefined);
+    await f.router.sandboxes.remove(f.ctx(), pod);
+    assert.deepEqual(await f.router.lists.sandboxes(f.ctx(), {}), []);
+  } finally {
+    watcher.stop();
     f.close();
   }
 });

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -49,6 +50,9 @@ func main() {
 	versionOnly := flag.Bool("version-only", false, "call Version only (a probe of the connection itself)")
 	benchN := flag.Int("bench-version", 0, "time this many Version calls and print {\"latenciesUs\": [...]} instead")
 	benchAgainst := flag.String("bench-against", "", "with -bench-version: alternate each call with one on this socket (authority localhost); prints {\"latenciesUs\", \"againstUs\"}")
+	benchRPCs := flag.String("bench-rpcs", "", "comma-separated RPCs to time side by side (with -bench-n, -bench-against, -image); prints {\"rpcs\": {name: {\"us\": [[...], [...]], \"items\": [..]}}}")
+	benchCount := flag.Int("bench-n", 1000, "with -bench-rpcs: timed calls per RPC and runtime")
+	image := flag.String("image", "", "with -bench-rpcs: the image ImageStatus asks about")
 	flag.Parse()
 
 	base := []grpc.DialOption{
@@ -71,6 +75,31 @@ func main() {
 	}
 	defer conn.Close()
 
+	if *benchRPCs != "" {
+		targets := []*target{{rt: runtimeapi.NewRuntimeServiceClient(conn), img: runtimeapi.NewImageServiceClient(conn)}}
+		if *benchAgainst != "" {
+			other, err := grpc.Dial(*benchAgainst, append(base, grpc.WithAuthority("localhost"))...)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dial:", err)
+				os.Exit(2)
+			}
+			defer other.Close()
+			targets = append(targets, &target{rt: runtimeapi.NewRuntimeServiceClient(other), img: runtimeapi.NewImageServiceClient(other)})
+		}
+		for _, t := range targets {
+			if err := t.prepare(); err != nil {
+				fmt.Fprintln(os.Stderr, "prepare:", err)
+				os.Exit(4)
+			}
+		}
+		res := map[string]interface{}{}
+		for _, rpc := range strings.Split(*benchRPCs, ",") {
+			us, items := benchRPC(targets, rpc, *image, *benchCount)
+			res[rpc] = map[string]interface{}{"us": us, "items": items}
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(map[string]interface{}{"rpcs": res})
+		return
+	}
 	if *benchN > 0 {
 		clients := []runtimeapi.RuntimeServiceClient{runtimeapi.NewRuntimeServiceClient(conn)}
 		if *benchAgainst != "" {
