@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
 import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
-import { CpuRateTracker } from '../../host/cgroup-v1';
+import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncBackendConfig } from './config';
 import type { RuncShared } from './context';
@@ -19,13 +19,16 @@ import { Reaper } from './reaper';
 import { RecordStore } from './records';
 import { RuncBackend } from './runc-backend';
 import { ownOomScoreAdj } from './spec-resources';
+import { driverRuntimeArgs, removePodCgroup } from './cgroup-driver';
 
 export const createRuncBackend: BackendFactory = (deps) => {
   const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
   const log = deps.log.child({ backend: 'runc' });
-  const handlers = deps.handlers.map((h) =>
-    parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }),
-  );
+  // The driver's runtime flag goes on every runc call of every handler (conmon passes it on as --runtime-arg).
+  const handlers = deps.handlers.map((h) => {
+    const o = parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir });
+    return { ...o, runtimeArgs: [...driverRuntimeArgs(runc.cgroupDriver), ...o.runtimeArgs] };
+  });
   checkDistinctRoots(handlers);
   const layout = new Layout(deps.stateDir, deps.runDir);
   const engine = new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes);
@@ -36,7 +39,10 @@ export const createRuncBackend: BackendFactory = (deps) => {
     const work = [mounting.get(id), launching.get(id)].filter((p) => p !== undefined);
     return work.length > 0 ? Promise.allSettled(work) : undefined;
   };
-  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, inFlight);
+  const cgroups = hostCgroups();
+  const reaper = new Reaper(layout.trashDir, engine, deps.sharedImages, log, inFlight, (parent) =>
+    removePodCgroup(cgroups, parent),
+  );
   const shared: RuncShared = {
     config: deps.config,
     runc,
@@ -53,6 +59,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
       logger: log,
     }),
     cpu: new CpuRateTracker(),
+    cgroups,
     locks: new KeyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),

@@ -14,7 +14,6 @@ import * as path from 'node:path';
 import { errorMessage } from '../../errors';
 import type { ImageStore, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
-import { removeCgroupV1 } from '../../host/cgroup-v1';
 import type { Engine } from './engine';
 import { unmountShm } from './pod-files';
 
@@ -39,6 +38,8 @@ export class Reaper {
     private readonly log: Logger,
     /** Work still in flight for a container (CreateContainer mounts and launches in the background). */
     private readonly mounting: (id: string) => Promise<unknown> | undefined,
+    /** Removes a pod cgroup crimux created (cgroup-driver.ts removePodCgroup with the host's layer). */
+    private readonly removePodCgroup: (parent: string) => Promise<string[]>,
   ) {}
 
   /**
@@ -139,7 +140,7 @@ export class Reaper {
         job.shmPath ? unmountShm(job.shmPath, signal) : undefined,
       ]);
       if (job.cgroupParent) {
-        const left = await removeCgroupV1(job.cgroupParent);
+        const left = await this.removePodCgroup(job.cgroupParent);
         if (left.length > 0) ctx.log.warn('pod cgroup not fully removed', { left: left.join(',') });
       }
     }
