@@ -9,6 +9,8 @@ set -euo pipefail
 PACKAGES=(
   runc conmon docker.io containernetworking-plugins systemd-container qemu-system-x86
   busybox-static docker-registry skopeo umoci
+  # scripts/build-node-vm.sh: the cgroup v2 + systemd node VM root (#26).
+  debootstrap
   iproute2 iptables kmod e2fsprogs procps psmisc util-linux attr
   curl jq ca-certificates gcc libc6-dev shellcheck zstd qemu-utils lz4
   # The Go CRI interop client (scripts/build-go-client.sh): grpc-go as the kubelet uses it, APIv1 stubs.

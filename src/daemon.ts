@@ -28,7 +28,7 @@ import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
 import { VERSION } from './version';
 import { notifySystemd } from './host/sd-notify';
-import { runtimeConfigInfo } from './config/info';
+import { cgroupDriverOf, runtimeConfigInfo } from './config/info';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -161,6 +161,7 @@ export class Daemon {
         this.router,
         () => this.streaming,
         () => runtimeConfigInfo(this.config),
+        () => cgroupDriverOf(this.config),
       ),
       imageService(env, this.router),
     );

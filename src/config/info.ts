@@ -6,6 +6,16 @@
 import type { Config } from './types';
 import { formatPlatform, hostPlatform } from '../images/platform';
 
+/**
+ * The node's cgroup driver as RuntimeConfig reports it to the kubelet (≥ 1.28 adopts it): the runc backend's
+ * setting, the only backend that creates pod cgroups from the kubelet's cgroup_parent (rkt and vm use cgroupfs-style
+ * paths of their own; docker's engine has its own driver).
+ */
+export function cgroupDriverOf(config: Config): 'cgroupfs' | 'systemd' {
+  const runc = config.backends.runc as { cgroupDriver?: string } | undefined;
+  return runc?.cgroupDriver === 'systemd' ? 'systemd' : 'cgroupfs';
+}
+
 export function runtimeConfigInfo(config: Config): Record<string, unknown> {
   return {
     sandboxImage: config.images.sandboxImage,
@@ -16,9 +26,9 @@ export function runtimeConfigInfo(config: Config): Record<string, unknown> {
         { backend: h.backend, enabled: config.backends[h.backend]?.enabled ?? false },
       ]),
     ),
-    // The only driver on every backend today; the kubelet must be configured with cgroupDriver: cgroupfs.
-    systemdCgroup: false,
-    cgroupDriver: 'cgroupfs',
+    // backends.runc.cgroupDriver; the kubelet must be configured with the same cgroupDriver.
+    systemdCgroup: cgroupDriverOf(config) === 'systemd',
+    cgroupDriver: cgroupDriverOf(config),
     cni: { confDir: config.network.confDir, binDirs: config.network.binDirs, netnsDir: config.network.netnsDir },
     // The platform pulled from multi-platform images: the configured one, else the node's own.
     registry: {

@@ -25,6 +25,7 @@ export function runtimeService(
   router: Router,
   streaming: () => StreamingUrls | undefined,
   configInfo: () => Record<string, unknown> = () => ({}),
+  cgroupDriver: () => 'cgroupfs' | 'systemd' = () => 'cgroupfs',
 ): RuntimeServiceHandlers {
   const { sandboxes, containers, lists, stats, status } = router;
   const streamUrls = (rpc: string): StreamingUrls => {
@@ -72,7 +73,10 @@ export function runtimeService(
       };
     }),
 
-    RuntimeConfig: unary(env, 'RuntimeConfig', async () => ({ linux: { cgroup_driver: 'CGROUPFS' } })),
+    // The kubelet (≥ 1.28, KubeletCgroupDriverFromCRI) takes its cgroupDriver from here.
+    RuntimeConfig: unary(env, 'RuntimeConfig', async () => ({
+      linux: { cgroup_driver: cgroupDriver() === 'systemd' ? 'SYSTEMD' : 'CGROUPFS' },
+    })),
 
     UpdateRuntimeConfig: unary(env, 'UpdateRuntimeConfig', async (req, ctx) => {
       const podCidr = req.runtime_config?.network_config?.pod_cidr ?? '';

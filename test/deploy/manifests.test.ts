@@ -248,7 +248,12 @@ describe('deploy/ manifests', () => {
     assert.equal(kc?.containerRuntimeEndpoint, `unix://${socket}`);
     assert.equal(kc?.imageServiceEndpoint, `unix://${socket}`);
     assert.equal(kc?.cgroupDriver, 'cgroupfs');
-    assert.match(fs.readFileSync(path.join(REPO, 'src/cri/runtime-service.ts'), 'utf8'), /cgroup_driver: 'CGROUPFS'/);
+    // RuntimeConfig reports backends.runc.cgroupDriver (src/config/info.ts): the shipped config keeps the default.
+    assert.match(
+      fs.readFileSync(path.join(REPO, 'src/backends/runc/config.ts'), 'utf8'),
+      /cgroupDriver: \{[^}]*default: 'cgroupfs'/,
+    );
+    assert.doesNotMatch(configData(everything, 'crimux.json'), /"cgroupDriver"\s*:\s*"systemd"/);
     const flags = fs.readFileSync(path.join(DEPLOY, 'kubelet/kubelet-flags.env'), 'utf8');
     assert.ok(flags.includes(`--container-runtime-endpoint=unix://${socket}`));
     assert.ok(flags.includes('--cgroup-driver=cgroupfs'));

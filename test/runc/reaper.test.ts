@@ -12,10 +12,12 @@ import path from 'node:path';
 import { Reaper } from '../../src/backends/runc/reaper';
 import type { Engine } from '../../src/backends/runc/engine';
 import type { ImageStore, SnapshotStore } from '../../src/images/types';
-import { cgroupV1Dir, removeCgroupV1, writeCgroupV1 } from '../../src/host/cgroup-v1';
+import { removeCgroupV1 } from '../../src/host/cgroup-v1';
 import { nullLogger } from '../../src/log/logger';
 
 const parent = `/crimux-reaper-${process.pid}`;
+/** The v1 memory hierarchy's directory of a cgroup path (this host is cgroup v1). */
+const memoryDir = (cgroup: string): string => path.join('/sys/fs/cgroup/memory', cgroup);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-reaper-'));
 
 after(async () => {
@@ -26,7 +28,7 @@ after(async () => {
 test('a job-less sandbox entry in the trash: resume removes the pod cgroup and the entry', async () => {
   const id = 'a'.repeat(64);
   const podCgroup = `${parent}/${id}`;
-  await writeCgroupV1('memory', `${podCgroup}/ctr`, {}); // the pod cgroup with a (dead) container's child
+  fs.mkdirSync(memoryDir(`${podCgroup}/ctr`), { recursive: true }); // the pod cgroup with a (dead) container's child
   const trash = path.join(dir, 'trash');
   fs.mkdirSync(path.join(trash, `s-${id}`, 'pause'), { recursive: true });
   const engine = { destroy: async () => undefined } as unknown as Engine;
@@ -37,10 +39,11 @@ test('a job-less sandbox entry in the trash: resume removes the pod cgroup and t
     images,
     nullLogger(),
     () => undefined,
+    (cgroup) => removeCgroupV1(cgroup),
     (x) => `${parent}/${x}`,
   );
   await reaper.resume();
   await reaper.drain();
-  assert.equal(fs.existsSync(cgroupV1Dir('memory', podCgroup)), false, 'pod cgroup removed');
+  assert.equal(fs.existsSync(memoryDir(podCgroup)), false, 'pod cgroup removed');
   assert.deepEqual(fs.readdirSync(trash), [], 'trash entry removed');
 });

@@ -28,8 +28,14 @@ export const runcConfigSchema = {
     default: '/usr/local/libexec/crimux/crimux-io',
     env: 'CRIMUX_RUNC_IO_HELPER_PATH',
   },
+  cgroupDriver: {
+    doc: 'How pod and container cgroups are named and made, as containerd\'s SystemdCgroup: "cgroupfs" (paths such as /kubepods/pod<uid>, runc writes the cgroup files) or "systemd" (slices such as kubepods-burstable-pod<uid>.slice, runc --systemd-cgroup creates a scope per container; needs systemd as PID 1). Must match the kubelet\'s cgroupDriver; reported in RuntimeConfig.',
+    format: ['cgroupfs', 'systemd'],
+    default: 'cgroupfs',
+    env: 'CRIMUX_RUNC_CGROUP_DRIVER',
+  },
   cgroupParent: {
-    doc: 'cgroupfs parent of pods whose LinuxPodSandboxConfig.cgroup_parent is empty; each such pod gets <this>/<sandbox id>.',
+    doc: 'Parent of pods whose LinuxPodSandboxConfig.cgroup_parent is empty. cgroupfs driver: each such pod gets <this>/<sandbox id>; systemd driver: a slice name (e.g. crimux.slice, anything else means crimux.slice) and each pod gets <name>-pod<sandbox id>.slice.',
     format: String,
     default: '/crimux',
     env: 'CRIMUX_RUNC_CGROUP_PARENT',
@@ -59,6 +65,7 @@ export interface RuncBackendConfig {
   runtimePath: string;
   conmonPath: string;
   ioHelperPath: string;
+  cgroupDriver: 'cgroupfs' | 'systemd';
   cgroupParent: string;
   seccompProfile: string;
   logSizeMaxBytes: number;

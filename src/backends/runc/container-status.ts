@@ -104,7 +104,10 @@ export async function containerStatus(
     const started = BigInt(rec.startedAt ?? '0');
     const finished = live.finishedAtNs ?? 0n;
     finishedAt = (finished > 0n && finished < started ? started : finished).toString();
+    // conmon's oom file, or the cgroup's own OOM kill counter (v2 memory.events, v1 memory.oom_control) while the
+    // cgroup still exists: conmon misses kills it was not watching for (e.g. after a crimux restart).
     if (await oomKilled(s.layout.containerDir(id))) reason = 'OOMKilled';
+    else if (((await s.cgroups.oomKills(rec.cgroupsPath)) ?? 0) > 0) reason = 'OOMKilled';
     else reason = exitCode === 0 ? 'Completed' : 'Error';
     if (live.unknownCode) message = 'conmon exited without recording the exit code';
   }

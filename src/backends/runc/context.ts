@@ -7,7 +7,7 @@ import type { Config } from '../../config/types';
 import type { ImageStore, Snapshot, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
 import type { CniClient, NetnsManager } from '../../network';
-import type { CpuRateTracker } from '../../host/cgroup-v1';
+import type { CgroupLayer, CpuRateTracker } from '../../host/cgroup';
 import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
 import type { Layout } from './layout';
@@ -26,6 +26,8 @@ export interface RuncShared {
   readonly netns: NetnsManager;
   readonly cni: CniClient;
   readonly cpu: CpuRateTracker;
+  /** The host's cgroup hierarchy (v1 or v2, chosen at start-up): pod cgroups, stats, OOM counts. */
+  readonly cgroups: CgroupLayer;
   /** One lock per sandbox or container ID: the router serialises per pod, this guards direct callers too. */
   readonly locks: KeyedMutex;
   /** The RuntimeDefault seccomp profile file. */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
 import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
-import { CpuRateTracker } from '../../host/cgroup-v1';
+import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncBackendConfig } from './config';
 import type { RuncShared } from './context';
@@ -19,13 +19,16 @@ import { Reaper } from './reaper';
 import { RecordStore } from './records';
 import { RuncBackend } from './runc-backend';
 import { ownOomScoreAdj } from './spec-resources';
+import { driverRuntimeArgs, podCgroupParent, removePodCgroup } from './cgroup-driver';
 
 export const createRuncBackend: BackendFactory = (deps) => {
   const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
   const log = deps.log.child({ backend: 'runc' });
-  const handlers = deps.handlers.map((h) =>
-    parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir }),
-  );
+  // The driver's runtime flag goes on every runc call of every handler (conmon passes it on as --runtime-arg).
+  const handlers = deps.handlers.map((h) => {
+    const o = parseHandlerOptions(h, { runtimePath: runc.runtimePath, runDir: deps.runDir });
+    return { ...o, runtimeArgs: [...driverRuntimeArgs(runc.cgroupDriver), ...o.runtimeArgs] };
+  });
   checkDistinctRoots(handlers);
   const layout = new Layout(deps.stateDir, deps.runDir);
   const engine = new Engine(handlers, runc.conmonPath, layout, runc.logSizeMaxBytes);
@@ -36,13 +39,15 @@ export const createRuncBackend: BackendFactory = (deps) => {
     const work = [mounting.get(id), launching.get(id)].filter((p) => p !== undefined);
     return work.length > 0 ? Promise.allSettled(work) : undefined;
   };
+  const cgroups = hostCgroups();
   const reaper = new Reaper(
     layout.trashDir,
     engine,
     deps.sharedImages,
     log,
     inFlight,
-    (id) => `${runc.cgroupParent.replace(/\/+$/, '')}/${id}`,
+    (parent) => removePodCgroup(cgroups, parent),
+    (id) => podCgroupParent(runc.cgroupDriver, runc.cgroupParent, id, '').parent,
   );
   const shared: RuncShared = {
     config: deps.config,
@@ -60,6 +65,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
       logger: log,
     }),
     cpu: new CpuRateTracker(),
+    cgroups,
     locks: new KeyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),

@@ -1,11 +1,12 @@
 /**
  * Limits on a pod-level cgroup that crimux owns (pods without a kubelet-given cgroup_parent). The kubelet sizes
  * its own pod cgroups from the pod's resources plus its RuntimeClass overhead; crimux does the same for the
- * parents it creates, so a pod's containers together cannot exceed what the pod asked for.
+ * parents it creates, so a pod's containers together cannot exceed what the pod asked for. The host's cgroup layer
+ * (v1 or v2) turns the limits into its own files.
  */
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
-import { writeCgroupV1 } from '../../host/cgroup-v1';
+import type { CgroupLayer } from '../../host/cgroup';
 
 function n(v: string | undefined): number {
   const x = Number(v ?? 0);
@@ -33,6 +34,7 @@ export function podLimits(
 
 /** Creates the pod cgroup with its limits (a no-op when the pod sets none: runc creates the parent on demand). */
 export async function applyPodCgroup(
+  cgroups: CgroupLayer,
   parent: string,
   overhead: cri.LinuxContainerResources | null,
   resources: cri.LinuxContainerResources | null,
@@ -40,13 +42,11 @@ export async function applyPodCgroup(
 ): Promise<void> {
   const lim = podLimits(overhead, resources);
   if (!lim) return;
-  log.info('set pod cgroup limits', { cgroup: parent, ...lim });
-  if (lim.shares !== undefined || lim.quota !== undefined) {
-    const cpu: Record<string, string> = {};
-    if (lim.shares !== undefined) cpu['cpu.shares'] = String(lim.shares);
-    if (lim.period !== undefined) cpu['cpu.cfs_period_us'] = String(lim.period);
-    if (lim.quota !== undefined) cpu['cpu.cfs_quota_us'] = String(lim.quota);
-    await writeCgroupV1('cpu', parent, cpu);
-  }
-  if (lim.memory !== undefined) await writeCgroupV1('memory', parent, { 'memory.limit_in_bytes': String(lim.memory) });
+  log.info('set pod cgroup limits', { cgroup: parent, cgroupVersion: cgroups.version, ...lim });
+  await cgroups.apply(parent, {
+    cpuShares: lim.shares,
+    cpuQuota: lim.quota,
+    cpuPeriod: lim.period,
+    memoryLimitBytes: lim.memory,
+  });
 }

@@ -14,7 +14,6 @@ import * as path from 'node:path';
 import { errorMessage } from '../../errors';
 import type { ImageStore, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
-import { removeCgroupV1 } from '../../host/cgroup-v1';
 import type { Engine } from './engine';
 import { unmountShm } from './pod-files';
 
@@ -39,6 +38,8 @@ export class Reaper {
     private readonly log: Logger,
     /** Work still in flight for a container (CreateContainer mounts and launches in the background). */
     private readonly mounting: (id: string) => Promise<unknown> | undefined,
+    /** Removes a pod cgroup crimux created (cgroup-driver.ts removePodCgroup with the host's layer). */
+    private readonly removePodCgroup: (parent: string) => Promise<string[]>,
     /** The cgroup crimux makes for a pod without a kubelet-given parent (for entries whose job.json is lost). */
     private readonly ownPodCgroup?: (id: string) => string,
   ) {}
@@ -144,7 +145,7 @@ export class Reaper {
       ]);
       if (job.cgroupParent) {
         // A cgroup that will not go (a process escaped into it) keeps the job in the trash: retried, not forgotten.
-        const left = await removeCgroupV1(job.cgroupParent);
+        const left = await this.removePodCgroup(job.cgroupParent);
         if (left.length > 0) throw new Error(`pod cgroup not fully removed: ${left.join(',')}`);
       }
     }

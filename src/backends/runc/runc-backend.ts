@@ -31,6 +31,7 @@ import { execSync } from './exec';
 import { execStream, portForward } from './exec-stream';
 import { HealthChecker } from './health';
 import { applyPodCgroup } from './pod-cgroup';
+import { checkCgroupDriver } from './cgroup-driver';
 import { recover } from './recovery';
 import { runSandbox } from './sandbox-run';
 import { listSandboxes, removeSandbox, sandboxStatus, stopSandbox } from './sandboxes';
@@ -59,6 +60,8 @@ export class RuncBackend extends BaseBackend {
   }
 
   async start(ctx: CallContext): Promise<void> {
+    checkCgroupDriver(this.s.runc.cgroupDriver);
+    ctx.log.info('cgroups', { version: this.s.cgroups.version, driver: this.s.runc.cgroupDriver });
     await recover(this.s, ctx);
   }
 
@@ -130,7 +133,7 @@ export class RuncBackend extends BaseBackend {
       const rec = mustRecord(this.s, id);
       const sandbox = this.s.records.sandbox(rec.sandboxId);
       const linux = resources.linux ?? null;
-      const oci = toOciResources(linux, 'linux', ctx.log);
+      const oci = toOciResources(linux, 'linux', ctx.log, this.s.cgroups);
       if (!sandbox || (await this.s.engine.exited(this.s.layout.containerDir(id)))) {
         throw new FailedPreconditionError(`update container ${id} resources: container is not running`);
       }
@@ -149,7 +152,8 @@ export class RuncBackend extends BaseBackend {
     const rec = this.s.records.sandbox(id);
     if (!rec) throw new FailedPreconditionError(`update pod sandbox ${id} resources: not found`);
     // The kubelet resizes the pod cgroups it owns itself; crimux only sizes the parents it made.
-    if (rec.ownsCgroupParent) await applyPodCgroup(rec.cgroupParent, update.overhead, update.resources, ctx.log);
+    if (rec.ownsCgroupParent)
+      await applyPodCgroup(this.s.cgroups, rec.cgroupParent, update.overhead, update.resources, ctx.log);
   }
 
   override async reopenContainerLog(ctx: CallContext, id: string): Promise<void> {

@@ -10,7 +10,6 @@
 import { promises as fs } from 'node:fs';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import { removeCgroupV1 } from '../../host/cgroup-v1';
 import { withUndo } from '../../util/undo';
 import { nowNs } from '../../host/cri-log';
 import { podNetworkFromCri } from '../../network';
@@ -18,6 +17,7 @@ import type { ResolvedImage } from '../../images/types';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { applyPodCgroup } from './pod-cgroup';
+import { podCgroupParent, removePodCgroup } from './cgroup-driver';
 import { mountShm, podHostname, unmountShm, writeHosts, writePodFiles } from './pod-files';
 import type { SandboxRecord } from './records';
 import { RECORD_VERSION } from './records';
@@ -47,21 +47,6 @@ async function sandboxImage(s: RuncShared, ctx: CallContext): Promise<ResolvedIm
   }
 }
 
-function cgroupParentOf(s: RuncShared, id: string, requested: string): { parent: string; owned: boolean } {
-  if (!requested) return { parent: `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`, owned: true };
-  if (!requested.startsWith('/') || requested.split('/').includes('..')) {
-    throw new InvalidArgumentError(
-      `run pod sandbox: config.linux.cgroup_parent: "${requested}" must be an absolute cgroupfs path without ".."`,
-    );
-  }
-  if (requested.endsWith('.slice')) {
-    throw new InvalidArgumentError(
-      `run pod sandbox: config.linux.cgroup_parent: "${requested}" is a systemd slice; the runc backend uses the cgroupfs driver`,
-    );
-  }
-  return { parent: requested.replace(/\/+$/, ''), owned: false };
-}
-
 export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   const { id, config } = req;
   if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`run pod sandbox: id "${id}" is not a valid ID`);
@@ -75,7 +60,12 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
   const hostPid = nsOpts?.pid === 'NODE';
   const hostIpc = nsOpts?.ipc === 'NODE';
   const hostname = podHostname(config, hostNetwork);
-  const { parent, owned } = cgroupParentOf(s, id, config.linux?.cgroup_parent ?? '');
+  const { parent, owned } = podCgroupParent(
+    s.runc.cgroupDriver,
+    s.runc.cgroupParent,
+    id,
+    config.linux?.cgroup_parent ?? '',
+  );
   const log = ctx.log;
 
   await withUndo(log, async (undo) => {
@@ -146,8 +136,8 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     })();
     const cgroupP = (async () => {
       if (!owned) return;
-      undo.push('remove pod cgroup', async () => void (await removeCgroupV1(parent)));
-      await applyPodCgroup(parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
+      undo.push('remove pod cgroup', async () => void (await removePodCgroup(s.cgroups, parent)));
+      await applyPodCgroup(s.cgroups, parent, config.linux?.overhead ?? null, config.linux?.resources ?? null, log);
     })();
     const filesP = writePodFiles(s.layout, id, config, { hostname, hostNetwork });
     const pauseP = (async () => {

@@ -8,6 +8,7 @@
  *    and leftovers of a create that crashed before its record was complete are still found and cleaned.
  *  - PodSandboxStatus of an unknown ID is NotFound.
  */
+import { podCgroupParent } from './cgroup-driver';
 import { promises as fs } from 'node:fs';
 import type { CallContext, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
@@ -134,7 +135,9 @@ export async function removeSandbox(
       id,
       handler: rec?.handler,
       shmPath: rec ? rec.shmPath : s.layout.shmDir(id),
-      cgroupParent: ownsParent ? (rec?.cgroupParent ?? `${s.runc.cgroupParent.replace(/\/+$/, '')}/${id}`) : undefined,
+      cgroupParent: ownsParent
+        ? (rec?.cgroupParent ?? podCgroupParent(s.runc.cgroupDriver, s.runc.cgroupParent, id, '').parent)
+        : undefined,
     },
     dir,
   );

@@ -6,6 +6,7 @@
  *   uts, ipc /proc/<pause pid>/ns/… (none when the pod uses the host's)
  *   pid      /proc/<pause pid>/ns/pid for a pod-shared PID namespace, a new one per container, or the host's
  */
+import { containerCgroupsPath } from './cgroup-driver';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
@@ -88,7 +89,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
     ns.push(pidMode === 'POD' && sandbox.sharedPid ? { type: 'pid', path: proc('pid') } : { type: 'pid' });
   }
 
-  const cgroupsPath = `${sandbox.cgroupParent}/${inp.id}`;
+  const cgroupsPath = containerCgroupsPath(sandbox.cgroupParent, inp.id);
   const spec: OciSpec = {
     ociVersion: '1.0.2-dev',
     process: {

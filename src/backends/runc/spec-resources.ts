@@ -1,17 +1,18 @@
 /**
- * CRI LinuxContainerResources → OCI linux.resources (cgroup v1 semantics, as containerd's WithResources), and the
+ * CRI LinuxContainerResources → OCI linux.resources (cgroup v1 semantics, as containerd's WithResources; runc converts
+ * them to v2 files itself on a unified host: shares → cpu.weight, quota → cpu.max, …), and the
  * OOM score adjustment clamp.
  *
  * NOTE: on hosts where crimux cannot lower its own oom_score_adj (measured here: runc's nsexec fails with EACCES
  * on any value below the parent's), a requested value below crimux's own is raised to it, and a log line says so
  * — containerd's restrict_oom_score_adj does the same.
  */
-import { existsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import type * as cri from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import type { Logger } from '../../log/logger';
 import type { OciResources } from '../../host/oci-spec';
+import { hostCgroups, type CgroupLayer } from '../../host/cgroup';
 
 function int(v: string, field: string): number {
   if (v === '' || v === undefined) return 0;
@@ -22,7 +23,12 @@ function int(v: string, field: string): number {
 }
 
 /** OCI resources for a container; `field` prefixes error messages (e.g. "config.linux.resources"). */
-export function toOciResources(r: cri.LinuxContainerResources | null, field: string, log: Logger): OciResources {
+export function toOciResources(
+  r: cri.LinuxContainerResources | null,
+  field: string,
+  log: Logger,
+  cgroups: Pick<CgroupLayer, 'version' | 'hasController'> = hostCgroups(),
+): OciResources {
   const out: OciResources = {};
   if (!r) return out;
   const shares = int(r.cpu_shares, `${field}.cpu_shares`);
@@ -47,7 +53,7 @@ export function toOciResources(r: cri.LinuxContainerResources | null, field: str
     out.memory = { limit, swap: swap > 0 ? swap : limit };
   }
   if ((r.hugepage_limits ?? []).length > 0) {
-    if (existsSync('/sys/fs/cgroup/hugetlb')) {
+    if (cgroups.hasController('hugetlb')) {
       out.hugepageLimits = r.hugepage_limits.map((h, i) => ({
         pageSize: h.page_size,
         limit: int(h.limit, `${field}.hugepage_limits[${i}].limit`),
@@ -57,7 +63,9 @@ export function toOciResources(r: cri.LinuxContainerResources | null, field: str
     }
   }
   if (Object.keys(r.unified ?? {}).length > 0) {
-    log.warn('unified (cgroup v2) resources ignored on a cgroup v1 host', { field });
+    // cgroup v2 file → value, passed to runc as OCI linux.resources.unified (it writes them after the rest).
+    if (cgroups.version === 2) out.unified = { ...r.unified };
+    else log.warn('unified (cgroup v2) resources ignored on a cgroup v1 host', { field });
   }
   return out;
 }

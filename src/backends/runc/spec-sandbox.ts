@@ -4,6 +4,7 @@
  * pod-shared PID) PID namespaces, and joins the pod netns. Its cgroup is <pod cgroup parent>/<sandbox id> with
  * two CPU shares, so it never competes with the pod's containers.
  */
+import { containerCgroupsPath } from './cgroup-driver';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
@@ -111,7 +112,7 @@ export async function buildSandboxSpec(inp: SandboxSpecInput): Promise<OciSpec> 
     },
     linux: {
       namespaces: ns,
-      cgroupsPath: `${inp.cgroupParent}/${inp.id}`,
+      cgroupsPath: containerCgroupsPath(inp.cgroupParent, inp.id),
       resources: {
         cpu: { shares: 2 },
         devices: privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }],

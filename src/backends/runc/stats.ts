@@ -1,5 +1,5 @@
 /**
- * ContainerStats and PodSandboxStats from cgroup v1 (src/host/cgroup-v1.ts): CPU as cumulative ns and as a rate
+ * ContainerStats and PodSandboxStats from the host's cgroups (src/host/cgroup.ts, v1 or v2): CPU as cumulative ns and as a rate
  * (nano cores, from this sample and the previous one; the first call of a container takes two samples 100 ms
  * apart), memory working set / usage / RSS / page faults, the writable layer from the snapshot store, and for
  * pods the network counters of the pod's netns (read through /proc/<pause pid>/net/dev, no namespace switch).
@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { CallContext } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
-import { readCgroupV1Stats, type CgroupV1Stats } from '../../host/cgroup-v1';
+import type { CgroupStats } from '../../host/cgroup';
 import { nowNs } from '../../host/cri-log';
 import { sleep } from '../../host/wait';
 import type { RuncShared } from './context';
@@ -22,25 +22,25 @@ async function sample(
   s: RuncShared,
   key: string,
   cgroup: string,
-): Promise<{ st: CgroupV1Stats; at: bigint; rate?: bigint }> {
+): Promise<{ st: CgroupStats; at: bigint; rate?: bigint }> {
   let at = nowNs();
-  let st = await readCgroupV1Stats(cgroup);
+  let st = await s.cgroups.stats(cgroup);
   if (st.cpuUsageNs === undefined) return { st, at };
   if (!s.cpu.hasSample(key)) {
     s.cpu.rate(key, at, st.cpuUsageNs);
     await sleep(100);
     at = nowNs();
-    st = await readCgroupV1Stats(cgroup);
+    st = await s.cgroups.stats(cgroup);
     if (st.cpuUsageNs === undefined) return { st, at };
   }
   return { st, at, rate: s.cpu.rate(key, at, st.cpuUsageNs) };
 }
 
-function cpuOf(at: bigint, st: CgroupV1Stats, rate: bigint | undefined): cri.ContainerStats['cpu'] {
+function cpuOf(at: bigint, st: CgroupStats, rate: bigint | undefined): cri.ContainerStats['cpu'] {
   return { timestamp: at.toString(), usage_core_nano_seconds: u64(st.cpuUsageNs), usage_nano_cores: u64(rate ?? 0n) };
 }
 
-function memoryOf(at: bigint, st: CgroupV1Stats): cri.ContainerStats['memory'] {
+function memoryOf(at: bigint, st: CgroupStats): cri.ContainerStats['memory'] {
   const m = st.memory;
   if (!m) return { timestamp: at.toString() };
   const available =

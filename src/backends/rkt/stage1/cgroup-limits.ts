@@ -7,6 +7,7 @@ import path from 'node:path';
 import { InternalError } from '../../../errors';
 import type { AppResources } from '../pod-manager';
 import type { CgroupSet, Hierarchy } from './cgroups';
+import { sharesToWeight } from '../../../host/cgroup-v2';
 
 export async function applyLimits(hs: readonly Hierarchy[], set: CgroupSet, r: AppResources): Promise<void> {
   for (const h of hs) {
@@ -17,8 +18,8 @@ export async function applyLimits(hs: readonly Hierarchy[], set: CgroupSet, r: A
     if (h.v2) {
       if (r.memoryLimitBytes) writes.push(['memory.max', String(r.memoryLimitBytes)]);
       if (r.cpuQuota && r.cpuQuota > 0) writes.push(['cpu.max', `${r.cpuQuota} ${r.cpuPeriod || 100000}`]);
-      // The conversion runc uses from v1 shares (2..262144) to v2 weight (1..10000).
-      if (r.cpuShares) writes.push(['cpu.weight', String(Math.round(1 + ((r.cpuShares - 2) * 9999) / 262142))]);
+      // The conversion runc uses from v1 shares (2..262144) to v2 weight (1..10000), shared with the host layer.
+      if (r.cpuShares) writes.push(['cpu.weight', String(sharesToWeight(r.cpuShares))]);
     } else {
       if (h.controllers.includes('memory') && r.memoryLimitBytes)
         writes.push(['memory.limit_in_bytes', String(r.memoryLimitBytes)]);

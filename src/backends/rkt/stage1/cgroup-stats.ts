@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { controllerDir, type CgroupSet, type Hierarchy } from './cgroups';
+import { memoryStatsOf, parseKeyed } from '../../../host/cgroup-common';
 
 export interface CgroupStats {
   readonly cpuUsageNs?: bigint;
@@ -32,14 +33,7 @@ function big(s: string | undefined): bigint | undefined {
   return s !== undefined && /^\d+$/.test(s) ? BigInt(s) : undefined;
 }
 
-function keyed(s: string | undefined): Map<string, bigint> {
-  const m = new Map<string, bigint>();
-  for (const line of (s ?? '').split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v && /^\d+$/.test(v)) m.set(k, BigInt(v));
-  }
-  return m;
-}
+const keyed = parseKeyed;
 
 export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet): Promise<CgroupStats> {
   const memDir = controllerDir(hs, set, 'memory');
@@ -65,20 +59,12 @@ export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet):
   };
 }
 
+/** Working set etc. as the host cgroup layer computes them (v1 "total_" keys, v2 plain ones). */
 function memoryOf(
   usage: bigint,
   limit: bigint | undefined,
   st: Map<string, bigint>,
   prefix: string,
 ): CgroupStats['memory'] {
-  const inactive = st.get(`${prefix}inactive_file`) ?? 0n;
-  return {
-    usageBytes: usage,
-    workingSetBytes: usage > inactive ? usage - inactive : 0n,
-    rssBytes: st.get(`${prefix}rss`) ?? st.get('anon') ?? 0n,
-    pageFaults: st.get(`${prefix}pgfault`) ?? st.get('pgfault') ?? 0n,
-    majorPageFaults: st.get(`${prefix}pgmajfault`) ?? st.get('pgmajfault') ?? 0n,
-    // "Unlimited" is a page-aligned LONG_MAX on v1 and "max" on v2.
-    limitBytes: limit !== undefined && limit < 1n << 62n ? limit : undefined,
-  };
+  return memoryStatsOf(usage, limit, st, prefix === '');
 }
