@@ -10,7 +10,7 @@ PACKAGES=(
   runc conmon docker.io containernetworking-plugins systemd-container qemu-system-x86
   busybox-static docker-registry skopeo umoci
   iproute2 iptables kmod e2fsprogs procps psmisc util-linux attr
-  curl jq ca-certificates gcc libc6-dev shellcheck zstd qemu-utils lz4
+  curl jq ca-certificates gcc libc6-dev libseccomp-dev shellcheck zstd qemu-utils lz4
   # The Go CRI interop client (scripts/build-go-client.sh): grpc-go as the kubelet uses it, APIv1 stubs.
   golang-go golang-google-grpc-dev protobuf-compiler protoc-gen-go-1-3
 )
