@@ -85,7 +85,16 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
     req.sandboxConfig.log_directory && config.log_path
       ? path.join(req.sandboxConfig.log_directory, config.log_path)
       : '';
-  const rec: ContainerRecord = { version: 1, id, state: 'creating', sandboxId: req.sandboxId, uuid, app, logPath };
+  const rec: ContainerRecord = {
+    version: 1,
+    id,
+    state: 'creating',
+    sandboxId: req.sandboxId,
+    uuid,
+    app,
+    logPath,
+    user: { uid: user.uid, gid: user.gid, groups: user.groups },
+  };
   await ctx.index.putContainer(rec);
   cc.log.info('rkt app add', { app: rktAppId(uuid, app), image });
   try {
@@ -158,7 +167,12 @@ export async function containerStatus(
       rktAppId: rktAppId(rec.uuid, rec.app),
       sandboxId: rec.sandboxId,
     });
-  return { status: toContainerStatus(id, app, rec.logPath), info };
+  const status = toContainerStatus(id, app, rec.logPath);
+  if (rec.user) {
+    const u = rec.user;
+    status.user = { linux: { uid: String(u.uid), gid: String(u.gid), supplemental_groups: u.groups.map(String) } };
+  }
+  return { status, info };
 }
 
 export async function listContainers(ctx: RktContext, cc: CallContext): Promise<cri.Container[]> {

@@ -68,6 +68,8 @@ export interface ContainerRecord {
   readonly app: string;
   /** ContainerStatus.log_path: the sandbox's log_directory joined with the container's log_path ('' = none). */
   readonly logPath: string;
+  /** The identity the app runs with (ContainerStatus.user), resolved at create; absent in older records. */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
 }
 
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
