@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds crimux's small native helpers (static, so they run whatever libc the host has):
 #   crimux-io      stdio bridges of the runc backend (conmon attach socket, runc console socket); see its source
-#   crimux-stage1  the rkt stage1's privileged steps: env-file exec, mounts resolved inside an app root (#19)
+#   crimux-stage1  the rkt stage1's privileged steps: env-file exec, mounts resolved inside an app root (#19),
+#                  capability bounding set and seccomp filter of an app (#20; libseccomp, linked statically)
 # Idempotent: rebuilt only when the source is newer than the installed binary.
 #
 # Usage: bash scripts/build-native.sh [OUT_DIR]   (default $CRIMUX_NATIVE_DIR or /usr/local/libexec/crimux)
@@ -11,6 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-${CRIMUX_NATIVE_DIR:-/usr/local/libexec/crimux}}
 die() { echo "build-native: $*" >&2; exit 1; }
 command -v gcc >/dev/null || die "missing gcc (apt-get install gcc libc6-dev)"
+[[ -f /usr/include/seccomp.h ]] || die "missing libseccomp headers (apt-get install libseccomp-dev)"
 
 mkdir -p "$OUT"
 for name in crimux-io crimux-stage1; do
@@ -18,7 +20,9 @@ for name in crimux-io crimux-stage1; do
   bin=$OUT/$name
   if [[ ! -x $bin || $src -nt $bin ]]; then
     tmp=$(mktemp "$OUT/.$name.XXXXXX")
-    gcc -static -O2 -Wall -Wextra -Werror -o "$tmp" "$src" || { rm -f "$tmp"; die "compile $src"; }
+    libs=()
+    [[ $name == crimux-stage1 ]] && libs=(-lseccomp)
+    gcc -static -O2 -Wall -Wextra -Werror -o "$tmp" "$src" "${libs[@]}" || { rm -f "$tmp"; die "compile $src"; }
     chmod 0755 "$tmp" && mv -f "$tmp" "$bin" # rename: a running helper keeps its old inode
     echo "build-native: built $bin" >&2
   fi

@@ -12,7 +12,7 @@ PACKAGES=(
   # scripts/build-node-vm.sh: the cgroup v2 + systemd node VM root (#26).
   debootstrap
   iproute2 iptables kmod e2fsprogs procps psmisc util-linux attr
-  curl jq ca-certificates gcc libc6-dev shellcheck zstd qemu-utils lz4
+  curl jq ca-certificates gcc libc6-dev libseccomp-dev shellcheck zstd qemu-utils lz4
   # The Go CRI interop client (scripts/build-go-client.sh): grpc-go as the kubelet uses it, APIv1 stubs.
   golang-go golang-google-grpc-dev protobuf-compiler protoc-gen-go-1-3
 )

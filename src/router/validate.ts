@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
+import { chooseSeccomp } from '../host/seccomp';
 import type * as cri from '../cri/types';
 import { checkCniArgValues } from './cni-arg-values';
 import { checkMountSource, isUnder } from './mount-sources';
@@ -86,6 +87,11 @@ const IPC_SYSCTLS = [
   'kernel.sem',
 ];
 
+/** Whether a (dotted) sysctl belongs to the IPC namespace, so a pod with its own IPC namespace may set it. */
+export function isIpcSysctl(name: string): boolean {
+  return IPC_SYSCTLS.includes(name) || name.startsWith('fs.mqueue.');
+}
+
 /**
  * A pod may only set namespaced sysctls: IPC ones unless it shares the host's IPC namespace, net.* unless it
  * shares the host's network. Anything else would fail inside the runtime as an internal error; it is the
@@ -98,7 +104,7 @@ function checkSysctls(config: cri.PodSandboxConfig): Record<string, string> {
     const field = `config.linux.sysctls[${JSON.stringify(raw)}]`;
     if (!SYSCTL_NAME.test(raw)) fail(field, 'not a sysctl name');
     const name = raw.includes('/') && !raw.includes('.') ? raw.replaceAll('/', '.') : raw;
-    const ipc = IPC_SYSCTLS.includes(name) || name.startsWith('fs.mqueue.');
+    const ipc = isIpcSysctl(name);
     const net = name.startsWith('net.');
     if (!ipc && !net) fail(field, 'not a namespaced sysctl (allowed: net.*, kernel.shm*/msg*/sem, fs.mqueue.*)');
     if (ipc && ns?.ipc === 'NODE') fail(field, 'IPC sysctls cannot be set for a pod sharing the host IPC namespace');
@@ -107,6 +113,19 @@ function checkSysctls(config: cri.PodSandboxConfig): Record<string, string> {
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * The seccomp profile a container asks for must be one a runtime can choose (src/host/seccomp.ts): e.g. a legacy
+ * seccomp_profile_path without its "localhost/" prefix is refused naming that field, for every backend alike. A
+ * privileged container (or pod) ignores its profile, as containerd does, so it is not checked then.
+ */
+function checkSeccompChoice(
+  sc: NonNullable<cri.ContainerConfig['linux']>['security_context'] | undefined,
+  sandbox: cri.PodSandboxConfig | null,
+): void {
+  if (!sc || sc.privileged || sandbox?.linux?.security_context?.privileged) return;
+  chooseSeccomp(sc, 'config.linux.security_context');
 }
 
 export function validateContainerConfig(
@@ -120,6 +139,7 @@ export function validateContainerConfig(
   if (config.metadata.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
   if (!config.image?.image) fail('config.image.image', 'required');
   checkContainerRunAsGroup(config.linux?.security_context);
+  checkSeccompChoice(config.linux?.security_context, sandbox);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
   if (config.log_path) {
     if (path.isAbsolute(config.log_path)) fail('config.log_path', 'must be relative to the sandbox log_directory');

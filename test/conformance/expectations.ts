@@ -76,7 +76,6 @@ export const EXPECTATIONS: Table = {
   },
   'security/supplemental-groups-from-image': {
     docker: DOCKER_IMAGES,
-    rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
     vm: { todo: 'issue #18: supplemental groups are not applied in the guest' },
   },
   'security/readonly-rootfs-false': { docker: DOCKER_IMAGES },
@@ -114,7 +113,6 @@ export const EXPECTATIONS: Table = {
   },
   'security/capability-drop-all': {
     docker: DOCKER_IMAGES,
-    rkt: { todo: 'issue #20: dropping ALL is refused (the stage1 keeps CAP_SYS_CHROOT to enter the app)' },
     vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
   },
   'security/no-new-privs-true': {
@@ -123,44 +121,33 @@ export const EXPECTATIONS: Table = {
   },
   'security/no-new-privs-false': { docker: DOCKER_IMAGES },
   'seccomp/unconfined': { docker: DOCKER_IMAGES },
-  'seccomp/localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP, rkt: { refuse: 'security_context.seccomp' } },
-  'seccomp/runtime-default': { docker: DOCKER_IMAGES, vm: VM_SECCOMP, rkt: { refuse: 'security_context.seccomp' } },
+  'seccomp/localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
+  'seccomp/runtime-default': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
   'seccomp/nil': { docker: DOCKER_IMAGES },
-  'seccomp/unconfined-sethostname-sys-admin': {
-    docker: DOCKER_IMAGES,
-    rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
-  },
+  'seccomp/unconfined-sethostname-sys-admin': { docker: DOCKER_IMAGES },
   'seccomp/localhost-blocks-sethostname': {
     docker: DOCKER_IMAGES,
     vm: VM_SECCOMP,
-    rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
   },
   'seccomp/privileged-ignores-profile': { docker: DOCKER_IMAGES, vm: PRIVILEGED_REFUSED, rkt: PRIVILEGED_REFUSED },
   'seccomp/legacy-unconfined': { docker: DOCKER_IMAGES },
   'seccomp/legacy-runtime-default': {
     docker: DOCKER_IMAGES,
     vm: VM_SECCOMP,
-    rkt: { refuse: 'security_context.seccomp' },
   },
   'seccomp/legacy-docker-default': {
     docker: DOCKER_IMAGES,
     vm: VM_SECCOMP,
-    rkt: { refuse: 'security_context.seccomp' },
   },
-  'seccomp/legacy-docker-default-sethostname-sys-admin': {
-    docker: DOCKER_IMAGES,
-    rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
-  },
+  'seccomp/legacy-docker-default-sethostname-sys-admin': { docker: DOCKER_IMAGES },
   'seccomp/legacy-docker-default-blocks-sethostname': {
     docker: DOCKER_IMAGES,
     vm: VM_SECCOMP,
-    rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
   },
-  'seccomp/legacy-localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP, rkt: { refuse: 'security_context.seccomp' } },
+  'seccomp/legacy-localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
   'seccomp/legacy-without-localhost-prefix': {
     docker: DOCKER_IMAGES,
     vm: VM_SECCOMP,
-    rkt: { todo: 'issue #20: the refusal of a bare profile path does not name seccomp_profile_path' },
   },
   'namespace/host-pid': {
     docker: DOCKER_IMAGES,
@@ -182,12 +169,10 @@ export const EXPECTATIONS: Table = {
   'namespace/host-network-false': { docker: DOCKER_IMAGES },
   'sysctl/safe': {
     docker: DOCKER_IMAGES,
-    rkt: { refuse: 'linux.sysctls.kernel.shm_rmid_forced' },
     vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
   },
   'sysctl/unsafe': {
     docker: DOCKER_IMAGES,
-    rkt: { refuse: 'linux.sysctls.fs.mqueue.msg_max' },
     vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
   },
   'sysctl/net': { docker: DOCKER_IMAGES, vm: { todo: 'issue #18: pod sysctls are not applied in the guest' } },

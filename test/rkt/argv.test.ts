@@ -45,8 +45,15 @@ describe('rkt command lines never take request values as options', () => {
       );
       assert.equal(argv.indexOf(HOSTILE), argv.length - 3, "the hostile word is only the app's argv[0]");
       const helper = argv.indexOf('/rkt/bin/crimux-stage1');
-      assert.deepEqual(argv.slice(helper, helper + 4), ['/rkt/bin/crimux-stage1', 'exec', '--uid=1000', '--']);
-      assert.deepEqual(argv.slice(helper + 4), ['/rkt/env/0-a', '/opt/stage2/0-a/rootfs', '-w', HOSTILE, '-S', '--']);
+      // --caps lists capability numbers crimux derived (bounding set, issue #20): no request value is an option.
+      assert.deepEqual(argv.slice(helper, helper + 5), [
+        '/rkt/bin/crimux-stage1',
+        'exec',
+        '--uid=1000',
+        '--caps=7,18',
+        '--',
+      ]);
+      assert.deepEqual(argv.slice(helper + 5), ['/rkt/env/0-a', '/opt/stage2/0-a/rootfs', '-w', HOSTILE, '-S', '--']);
       assert.equal(argv[argv.indexOf('/usr/bin/setpriv') - 1], '-i');
       assert.equal(argv[helper - 1], '--', 'setpriv stops parsing before the helper');
     }

@@ -77,6 +77,27 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
     assert.match(r.stdout, /NoNewPrivs:\s+1/);
   });
 
+  it('an empty bounding set and a seccomp filter, loaded by crimux-stage1 after its chroot (issue #20)', async () => {
+    const r = await inApp(
+      {
+        capsRetain: [],
+        seccomp: {
+          defaultAction: 'SCMP_ACT_ALLOW',
+          architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+          syscalls: [
+            { names: ['sethostname', 'no_such_syscall'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 },
+            { names: ['personality'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] },
+          ],
+        },
+      },
+      ['sh', '-c', 'grep -E "^(CapEff|CapBnd|Seccomp):" /proc/self/status; hostname x 2>&1; echo rc=$?'],
+    );
+    assert.match(r.stdout, /CapEff:\s+0000000000000000/);
+    assert.match(r.stdout, /CapBnd:\s+0000000000000000/);
+    assert.match(r.stdout, /Seccomp:\s+2/);
+    assert.match(r.stdout, /hostname: .*(Permission denied|denied)[\s\S]*rc=1/i);
+  });
+
   it('read-only root, masked and read-only paths', async () => {
     const r = await inApp({ readOnlyRootfs: true, maskedPaths: ['/proc/cpuinfo'], readonlyPaths: ['/proc/sys'] }, [
       'sh',

@@ -8,12 +8,12 @@ import { parseRktJson, stringifyRktJson } from '../../src/backends/rkt/api';
 import type * as v1 from '../../src/backends/rkt/api';
 import { parseArgs, parseCpu, parseVolume } from '../../src/backends/rkt/cli-args';
 import { containerState, criAnnotations, exitReason, podIps, toContainerStatus } from '../../src/backends/rkt/convert';
-import { appName } from '../../src/backends/rkt/ids';
+import { appName, MAX_APP_NAME } from '../../src/backends/rkt/ids';
 import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';
 import { argvOf, buildAppSpec, stopSignalOf } from '../../src/backends/rkt/spec';
-import { DEFAULT_HELPER_PATH } from '../../src/backends/rkt/stage1/context';
+import { DEFAULT_HELPER_PATH, rootfsKey } from '../../src/backends/rkt/stage1/context';
 import { runCommand } from '../../src/host/process';
 import { enterArgv, runScript } from '../../src/backends/rkt/stage1/scripts';
 import type * as cri from '../../src/cri/types';
@@ -96,6 +96,22 @@ describe('rkt ids', () => {
     assert.notEqual(a, b);
     assert.match(appName(1, 'a_b.c'), /^1-a-b-c-[0-9a-f]{6}$/);
   });
+
+  it('bounds app names and snapshot keys whatever the CRI name (issue #20)', () => {
+    const uuid = '0f0e0d0c-0b0a-4908-8706-050403020100';
+    // A kubelet-style name of 60+ characters once overflowed the 128-character snapshot key.
+    const kubelet = `container-with-block-hostname-seccomp-profile-test-${uuid}`;
+    const key = rootfsKey(uuid, appName(2, kubelet));
+    assert.match(key, /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/);
+    assert.equal(key, rootfsKey(uuid, appName(2, kubelet)), 'stable');
+    assert.notEqual(key, rootfsKey(uuid, appName(3, kubelet)));
+    const long = 'x'.repeat(253);
+    const a = appName(0, long);
+    assert.ok(a.length <= MAX_APP_NAME, a);
+    assert.match(a, /^[a-z0-9]+(-[a-z0-9]+)*$/);
+    assert.notEqual(a, appName(0, `${'x'.repeat(252)}y`), 'names sharing a long prefix stay apart');
+    assert.equal(appName(2, kubelet), `2-${kubelet}`, 'names that fit are unchanged');
+  });
 });
 
 describe('rkt output', () => {
@@ -167,14 +183,12 @@ describe('rkt-syntax CLI arguments', () => {
 });
 
 describe('security policy', () => {
-  const facts = { uid: 0, caps: ['CAP_CHOWN', 'CAP_SYS_CHROOT', 'CAP_SETUID'], chainCaps: ['CAP_SYS_CHROOT'] };
   it('accepts a default container and names the field of what it cannot enforce', () => {
-    assert.deepEqual(containerViolations(container(), STAGE1, facts), []);
-    const v = containerViolations(
-      container({}, { seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' } }),
-      STAGE1,
-      facts,
-    );
+    assert.deepEqual(containerViolations(container(), STAGE1), []);
+    const runtimeDefault = container({}, { seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' } });
+    // The built-in stage1 applies seccomp (issue #20); a pod manager without it names the field.
+    assert.deepEqual(containerViolations(runtimeDefault, [...STAGE1, 'seccomp']), []);
+    const v = containerViolations(runtimeDefault, STAGE1);
     assert.deepEqual(
       v.map((x) => x.field),
       ['linux.security_context.seccomp'],
@@ -186,29 +200,19 @@ describe('security policy', () => {
     enforce('create', v, 'warn', nullLogger());
   });
   it('rejects privilege requests whatever the policy', () => {
-    const v = containerViolations(container({}, { privileged: true }), STAGE1, facts);
+    const v = containerViolations(container({}, { privileged: true }), STAGE1);
     assert.throws(() => enforce('create', v, 'warn', nullLogger()), InvalidArgumentError);
   });
-  it('flags dropping what the enter chain keeps, unless no_new_privs makes it unreachable for non-root', () => {
+  it('accepts dropping ALL capabilities, for root and non-root alike (issue #20)', () => {
     const drop = { capabilities: { add_capabilities: [], drop_capabilities: ['ALL'], add_ambient_capabilities: [] } };
-    const root = containerViolations(container({}, drop), STAGE1, { uid: 0, caps: [], chainCaps: ['CAP_SYS_CHROOT'] });
-    assert.deepEqual(
-      root.map((x) => x.field),
-      ['linux.security_context.capabilities.drop_capabilities'],
-    );
-    const nonroot = containerViolations(container({}, { ...drop, no_new_privs: true }), STAGE1, {
-      uid: 33,
-      caps: [],
-      chainCaps: ['CAP_SYS_CHROOT', 'CAP_SETUID'],
-    });
-    assert.deepEqual(nonroot, []);
+    assert.deepEqual(containerViolations(container({}, drop), STAGE1), []);
+    assert.deepEqual(containerViolations(container({}, { ...drop, run_as_user: { value: 33 } }), STAGE1), []);
   });
   it('a real rkt cannot set no_new_privs or mask paths', () => {
-    const v = containerViolations(
-      container({}, { no_new_privs: true, masked_paths: ['/proc/kcore'] }),
-      ['user', 'group'],
-      facts,
-    );
+    const v = containerViolations(container({}, { no_new_privs: true, masked_paths: ['/proc/kcore'] }), [
+      'user',
+      'group',
+    ]);
     assert.deepEqual(v.map((x) => x.field).sort(), [
       'linux.security_context.masked_paths',
       'linux.security_context.no_new_privs',
@@ -225,6 +229,11 @@ describe('security policy', () => {
     assert.deepEqual(
       sandboxViolations(sb).map((v) => v.field),
       ['linux.security_context.namespace_options.pid', 'linux.sysctls.kernel.shmmax'],
+    );
+    // The built-in stage1 sets IPC sysctls in the pod's IPC namespace (issue #20).
+    assert.deepEqual(
+      sandboxViolations(sb, ['ipcSysctls']).map((v) => v.field),
+      ['linux.security_context.namespace_options.pid'],
     );
   });
 });
@@ -313,7 +322,7 @@ describe('stage1 building blocks', () => {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
-  it('composes the enter chain: namespaces, empty env, groups and bounding set, then chroot, uid and env file', () => {
+  it('composes the enter chain: namespaces, empty env, groups, then chroot, bounding set, seccomp, uid, env file', () => {
     const argv = enterArgv({
       pid1: 42,
       root: '/opt/stage2/0-a/rootfs',
@@ -321,7 +330,8 @@ describe('stage1 building blocks', () => {
       uid: 33,
       gid: 33,
       groups: [33, 100],
-      bounding: ['CAP_CHOWN', 'CAP_SYS_CHROOT'],
+      bounding: ['CAP_SYS_CHROOT', 'CAP_CHOWN'],
+      seccompFile: '/rkt/env/a.seccomp',
       noNewPrivileges: true,
       helper: '/h',
       envFile: '/rkt/env/a',
@@ -329,11 +339,13 @@ describe('stage1 building blocks', () => {
     });
     assert.deepEqual(argv.slice(0, 9), ['/usr/bin/nsenter', '-t', '42', '-m', '-u', '-i', '-n', '-p', '--']);
     assert.ok(argv.includes('--groups=33,100') && argv.includes('--regid=33') && argv.includes('--nnp'));
-    assert.ok(argv.includes('--bounding-set=-all,+chown,+sys_chroot'));
-    assert.deepEqual(argv.slice(-8), [
+    assert.ok(!argv.some((a) => a.startsWith('--bounding-set')), 'the helper limits the bounding set, after chroot');
+    assert.deepEqual(argv.slice(-10), [
       '/h',
       'exec',
       '--uid=33',
+      '--caps=0,18',
+      '--seccomp=/rkt/env/a.seccomp',
       '--',
       '/rkt/env/a',
       '/opt/stage2/0-a/rootfs',

@@ -10,6 +10,7 @@ import { NotFoundError } from '../../errors';
 import type { CallContext, ContainerStatusResult, CreateContainerRequest } from '../backend';
 import type * as cri from '../../cri/types';
 import { resolveUser } from '../../host/passwd';
+import { chooseSeccomp, seccompFor, shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type * as v1 from './api';
 import type { RktContext } from './context';
 import { toContainer, toContainerStatus } from './convert';
@@ -18,7 +19,6 @@ import { crimuxPods, findContainer, findSandbox } from './lookup';
 import { containerViolations, enforce, ignoredLsmFields } from './security';
 import { buildAppSpec, capsOf, type AppUser } from './spec';
 import { rootfsKey } from './stage1/context';
-import { chainCapabilities } from './stage1/enter';
 import type { ImageConfig } from '../../images/types';
 
 export async function createContainer(ctx: RktContext, cc: CallContext, req: CreateContainerRequest): Promise<void> {
@@ -65,11 +65,7 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
     user = { uid: u.uid, gid: u.gid, groups: [...new Set([u.gid, ...supplemental])], home: '/' };
   }
   const caps = capsOf(config);
-  const violations = containerViolations(config, ctx.info.enforces, {
-    uid: user.uid,
-    caps,
-    chainCaps: ctx.stage1 ? chainCapabilities(user.uid) : [],
-  });
+  const violations = containerViolations(config, ctx.info.enforces);
   try {
     enforce(`create container ${md?.name ?? id}`, violations, ctx.config.securityPolicy, cc.log);
   } catch (err) {
@@ -78,12 +74,27 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
   }
   for (const f of ignoredLsmFields(config))
     cc.log.warn('LSM option ignored: no LSM is applied by the rkt backend', { field: f });
-  const spec = buildAppSpec({ id, app, config, image, imageConfig, user, requireExec: ctx.stage1 !== undefined });
+  const built = buildAppSpec({ id, app, config, image, imageConfig, user, requireExec: ctx.stage1 !== undefined });
+  // The profile as every backend computes it (src/host/seccomp.ts; the router already refused bad choices).
+  const seccomp =
+    sc && ctx.info.enforces.includes('seccomp')
+      ? await seccompFor(chooseSeccomp(sc, 'config.linux.security_context'), caps, shippedRuntimeDefaultProfile())
+      : undefined;
+  const spec = seccomp ? { ...built, seccomp } : built;
   const logPath =
     req.sandboxConfig.log_directory && config.log_path
       ? path.join(req.sandboxConfig.log_directory, config.log_path)
       : '';
-  const rec: ContainerRecord = { version: 1, id, state: 'creating', sandboxId: req.sandboxId, uuid, app, logPath };
+  const rec: ContainerRecord = {
+    version: 1,
+    id,
+    state: 'creating',
+    sandboxId: req.sandboxId,
+    uuid,
+    app,
+    logPath,
+    user: { uid: user.uid, gid: user.gid, groups: user.groups },
+  };
   await ctx.index.putContainer(rec);
   cc.log.info('rkt app add', { app: rktAppId(uuid, app), image });
   try {
@@ -156,7 +167,12 @@ export async function containerStatus(
       rktAppId: rktAppId(rec.uuid, rec.app),
       sandboxId: rec.sandboxId,
     });
-  return { status: toContainerStatus(id, app, rec.logPath), info };
+  const status = toContainerStatus(id, app, rec.logPath);
+  if (rec.user) {
+    const u = rec.user;
+    status.user = { linux: { uid: String(u.uid), gid: String(u.gid), supplemental_groups: u.groups.map(String) } };
+  }
+  return { status, info };
 }
 
 export async function listContainers(ctx: RktContext, cc: CallContext): Promise<cri.Container[]> {

@@ -30,9 +30,16 @@ export function appName(attempt: number, name: string): string {
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
   const base = `${attempt}-${clean || 'app'}`;
-  if (clean === name) return base;
-  return `${base}-${createHash('sha1').update(name).digest('hex').slice(0, 6)}`;
+  const hash = (): string => createHash('sha1').update(name).digest('hex').slice(0, 6);
+  const full = clean === name ? base : `${base}-${hash()}`;
+  // Bounded: the app name becomes path components (`<app>-nsready`) and a cgroup (`app-<app>`), each at most 255
+  // bytes, while a CRI name may have 253 characters. A shortened name keeps the digest of the whole one.
+  if (full.length <= MAX_APP_NAME) return full;
+  return `${full.slice(0, MAX_APP_NAME - 7).replace(/-+$/, '')}-${hash()}`;
 }
+
+/** The longest app name appName returns. */
+export const MAX_APP_NAME = 100;
 
 /** rktlet's container ID form, kept as the app's identity in rkt terms. */
 export function rktAppId(uuid: string, app: string): string {
@@ -61,6 +68,8 @@ export interface ContainerRecord {
   readonly app: string;
   /** ContainerStatus.log_path: the sandbox's log_directory joined with the container's log_path ('' = none). */
   readonly logPath: string;
+  /** The identity the app runs with (ContainerStatus.user), resolved at create; absent in older records. */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
 }
 
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -50,6 +50,7 @@ export class RktPodNetwork {
     await this.netns.create(sandboxId, { signal: ctx.signal });
     try {
       for (const [key, value] of Object.entries(config.linux?.sysctls ?? {})) {
+        if (!key.startsWith('net.')) continue; // IPC ones are the stage1's (SandboxOptions.ipcSysctls)
         const res = await execInNetns(file, ['sysctl', '-w', `${key}=${value}`], {
           signal: ctx.signal,
           timeoutMs: 10_000,

@@ -10,6 +10,7 @@
  * running"); a duplicate app name → AlreadyExistsError ("multiple apps with name"). stop() of a stopped or
  * unknown pod succeeds ("is already stopped" / "no matches found" are success, as in rktlet's cli/errors.go).
  */
+import type { OciSeccomp } from '../../host/oci-spec';
 import type { ChildProcess } from 'node:child_process';
 import type * as v1 from './api';
 
@@ -41,6 +42,8 @@ export interface SandboxOptions {
   readonly cgroupParent?: string;
   /** Extra /etc/hosts lines, e.g. "10.0.0.5 web". */
   readonly hostsEntries?: readonly string[];
+  /** IPC-namespace sysctls (kernel.shm*, msg*, sem, fs.mqueue.*) set in the pod's IPC namespace before any app. */
+  readonly ipcSysctls?: Readonly<Record<string, string>>;
 }
 
 export interface AppMount {
@@ -80,6 +83,8 @@ export interface AppSpec {
   /** The complete capability set to keep ("CAP_CHOWN", …); undefined: the pod manager's default set. */
   readonly capsRetain?: readonly string[];
   readonly noNewPrivileges: boolean;
+  /** The app's seccomp filter (OCI form, capability conditionals resolved); absent: unconfined. */
+  readonly seccomp?: OciSeccomp;
   /** "pod": the pod's PID namespace (rkt's model, CRI pid=POD); "container": one of its own (CRI pid=CONTAINER). */
   readonly pidNamespace: 'pod' | 'container';
   /** Paths masked (/dev/null or an empty read-only tmpfs) and made read-only inside the app. */
@@ -112,6 +117,8 @@ export type SecurityFeature =
   | 'capabilities'
   | 'noNewPrivileges'
   | 'seccomp'
+  /** IPC-namespace sysctls of the pod (SandboxOptions.ipcSysctls). */
+  | 'ipcSysctls'
   | 'readonlyRootfs'
   | 'maskedPaths'
   | 'readonlyPaths'

@@ -26,6 +26,7 @@ import {
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids';
 import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
+import { isIpcSysctl } from '../../router/validate';
 import { enforce, sandboxViolations } from './security';
 import { withUndo } from '../../util/undo';
 
@@ -49,7 +50,7 @@ function hostnameOf(config: cri.PodSandboxConfig): string {
 
 export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSandboxRequest): Promise<void> {
   const { id, config } = req;
-  enforce(`run pod sandbox ${id}`, sandboxViolations(config), ctx.config.securityPolicy, cc.log);
+  enforce(`run pod sandbox ${id}`, sandboxViolations(config, ctx.info.enforces), ctx.config.securityPolicy, cc.log);
   // The router repeats a create after a crash with the same ID: whatever the first attempt left goes first.
   if ((await ctx.index.getSandbox(id)) || (await findSandbox(ctx, id, cc.signal))) {
     cc.log.info('removing leftovers of an earlier attempt', { sandbox: id });
@@ -93,6 +94,7 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
             })),
       logDirectory: config.log_directory,
       cgroupParent: config.linux?.cgroup_parent ?? '',
+      ipcSysctls: Object.fromEntries(Object.entries(config.linux?.sysctls ?? {}).filter(([k]) => isIpcSysctl(k))),
     };
     cc.log.info('rkt app sandbox', { handler: req.handler.name, network: network.kind });
     const uuid = await ctx.pm.sandbox(opts, cc.signal);

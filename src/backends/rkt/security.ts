@@ -11,6 +11,7 @@
  * SELinux and AppArmor options are ignored with a warning, as rktlet did (no LSM is active on these hosts).
  */
 import { InvalidArgumentError } from '../../errors';
+import { isIpcSysctl } from '../../router/validate';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { SecurityPolicy } from './config';
@@ -30,7 +31,10 @@ type ContainerSC = NonNullable<NonNullable<cri.ContainerConfig['linux']>['securi
 const SC = 'linux.security_context';
 
 /** What a pod sandbox asks that no rkt pod manager can give. */
-export function sandboxViolations(config: cri.PodSandboxConfig): Violation[] {
+export function sandboxViolations(
+  config: cri.PodSandboxConfig,
+  enforces: readonly SecurityFeature[] = [],
+): Violation[] {
   const out: Violation[] = [];
   const sc: SandboxSC | null | undefined = config.linux?.security_context;
   const ns = sc?.namespace_options;
@@ -47,8 +51,12 @@ export function sandboxViolations(config: cri.PodSandboxConfig): Violation[] {
     out.push(hard(`${SC}.namespace_options.userns_options`, 'user namespaces are not supported'));
   }
   for (const key of Object.keys(config.linux?.sysctls ?? {})) {
-    if (!key.startsWith('net.'))
-      out.push(hard(`linux.sysctls.${key}`, 'only net.* sysctls (set in the pod network namespace) are supported'));
+    // The router already refused sysctls no namespace of the pod owns (src/router/validate.ts).
+    if (isIpcSysctl(key)) {
+      if (!enforces.includes('ipcSysctls'))
+        out.push(hard(`linux.sysctls.${key}`, 'IPC sysctls cannot be set in the pod by this pod manager'));
+    } else if (!key.startsWith('net.'))
+      out.push(hard(`linux.sysctls.${key}`, 'only net.* and IPC sysctls are supported'));
     else if (ns?.network === 'NODE')
       out.push(hard(`linux.sysctls.${key}`, 'net.* sysctls would change the host network namespace'));
   }
@@ -56,20 +64,8 @@ export function sandboxViolations(config: cri.PodSandboxConfig): Violation[] {
   return out;
 }
 
-export interface ContainerFacts {
-  readonly uid: number;
-  /** The effective capability set after add/drop. */
-  readonly caps: readonly string[];
-  /** Capabilities the enter chain keeps in the bounding set regardless (stage1: SYS_CHROOT, SETUID for non-root). */
-  readonly chainCaps: readonly string[];
-}
-
 /** What a container asks that this pod manager (by its enforced features) cannot do. */
-export function containerViolations(
-  config: cri.ContainerConfig,
-  enforces: readonly SecurityFeature[],
-  facts: ContainerFacts,
-): Violation[] {
+export function containerViolations(config: cri.ContainerConfig, enforces: readonly SecurityFeature[]): Violation[] {
   const out: Violation[] = [];
   const has = (f: SecurityFeature): boolean => enforces.includes(f);
   const sc: ContainerSC | null | undefined = config.linux?.security_context;
@@ -102,9 +98,10 @@ export function containerViolations(
   }
   if (!sc) return out;
   const seccomp = sc.seccomp?.profile_type;
-  if ((seccomp && seccomp !== 'Unconfined') || (sc.seccomp_profile_path && sc.seccomp_profile_path !== 'unconfined')) {
-    out.push(soft(`${SC}.seccomp`, 'seccomp profiles cannot be applied'));
-  }
+  const confined =
+    (seccomp && seccomp !== 'Unconfined') ||
+    (!seccomp && sc.seccomp_profile_path && sc.seccomp_profile_path !== 'unconfined');
+  if (confined && !has('seccomp')) out.push(soft(`${SC}.seccomp`, 'seccomp profiles cannot be applied'));
   if (sc.no_new_privs && !has('noNewPrivileges')) out.push(soft(`${SC}.no_new_privs`, 'no_new_privs cannot be set'));
   if (sc.supplemental_groups.length > 0 && !has('supplementalGroups')) {
     out.push(soft(`${SC}.supplemental_groups`, 'supplementary groups cannot be set'));
@@ -120,19 +117,6 @@ export function containerViolations(
   }
   if (caps && caps.add_ambient_capabilities.length > 0)
     out.push(soft(`${SC}.capabilities.add_ambient_capabilities`, 'ambient capabilities are not supported'));
-  // The enter chain keeps these in the bounding set; that only matters when the request removed them.
-  const kept = facts.chainCaps.filter((c) => !facts.caps.includes(c));
-  if (has('capabilities') && kept.length > 0 && (facts.uid === 0 || !sc.no_new_privs)) {
-    out.push(
-      soft(
-        `${SC}.capabilities.drop_capabilities`,
-        `${kept.join(', ')} stay in the bounding set (the stage1 needs them to enter the app)` +
-          (facts.uid === 0
-            ? ' and a uid-0 app holds them'
-            : '; set allowPrivilegeEscalation=false to make them unreachable'),
-      ),
-    );
-  }
   return out;
 }
 

@@ -2,9 +2,12 @@
  * crimux-stage1: the privileged steps of the rkt backend's built-in stage1 that must not trust a path or an
  * environment coming from an image or a request (issue #19).
  *
- *   crimux-stage1 exec [--uid=N] -- ENVFILE ROOT WORKDIR ARGV...
+ *   crimux-stage1 exec [--uid=N] [--caps=N,N,...] [--seccomp=FILE] -- ENVFILE ROOT WORKDIR ARGV...
  *       Reads the app's environment from ENVFILE (NUL-separated NAME=value entries written by crimux), chroots
- *       into ROOT, changes to WORKDIR, drops to uid N and execs ARGV with exactly that environment. The
+ *       into ROOT, changes to WORKDIR, limits the capability bounding set to the listed capability numbers (only
+ *       after the chroot, so a request may drop CAP_SYS_CHROOT and CAP_SETUID too: issue #20), loads the seccomp
+ *       filter described by FILE (read before the chroot; format below), drops to uid N and execs ARGV with
+ *       exactly that environment. The
  *       environment therefore never appears on a command line (where `env` took an entry "--split-string=…" as
  *       its own option and ran it as root) and reaches no program but the app (no LD_PRELOAD for the privileged
  *       setpriv/unshare steps of the chain).
@@ -25,6 +28,15 @@
  * after the resolution changes nothing, because the fd already names the inode. Attributes (read-only, nodev) are
  * set on the detached tree before it is attached, so the copy that propagates into the pod has them too.
  *
+ * The seccomp FILE is crimux's rendering of an OCI seccomp section (src/backends/rkt/stage1/seccomp.ts), one
+ * directive per line, compiled here with libseccomp (linked statically):
+ *   default ACTION ERRNO                          ERRNO is used by SCMP_ACT_ERRNO/TRACE only
+ *   arch NAME                                     libseccomp architecture name (x86_64, x86, x32, ...)
+ *   rule ACTION ERRNO SYSCALL N [INDEX OP VALUE VALUE2]*N
+ * Unknown syscall names are skipped (as runc does: the profile lists syscalls of newer kernels). The filter is
+ * loaded before the uid drop (it needs CAP_SYS_ADMIN when no_new_privs is off, as runc does then), or right
+ * before the exec when no_new_privs is set.
+ *
  * Exit status: 0 done; 1 a setup step failed (message on stderr); 2 usage; for exec, 126/127 as a shell would when
  * ARGV cannot be run.
  */
@@ -38,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <seccomp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -300,12 +314,172 @@ static int exec_app(char **argv, char **env) {
   return denied ? 126 : 127;
 }
 
-static int do_exec(const char *uid, char **rest, int n) {
+static uint32_t seccomp_action(const char *name, const char *err) {
+  char *end;
+  errno = 0;
+  long e = strtol(err, &end, 10);
+  if (*err == '\0' || *end != '\0' || errno != 0 || e < 0 || e > 4095) {
+    errno = EINVAL;
+    die("seccomp errno %s", err);
+  }
+  if (strcmp(name, "SCMP_ACT_ALLOW") == 0) return SCMP_ACT_ALLOW;
+  if (strcmp(name, "SCMP_ACT_ERRNO") == 0) return SCMP_ACT_ERRNO((uint16_t)e);
+  if (strcmp(name, "SCMP_ACT_KILL") == 0 || strcmp(name, "SCMP_ACT_KILL_THREAD") == 0) return SCMP_ACT_KILL_THREAD;
+  if (strcmp(name, "SCMP_ACT_KILL_PROCESS") == 0) return SCMP_ACT_KILL_PROCESS;
+  if (strcmp(name, "SCMP_ACT_TRAP") == 0) return SCMP_ACT_TRAP;
+  if (strcmp(name, "SCMP_ACT_TRACE") == 0) return SCMP_ACT_TRACE((uint16_t)e);
+  if (strcmp(name, "SCMP_ACT_LOG") == 0) return SCMP_ACT_LOG;
+  errno = EINVAL;
+  die("seccomp action %s", name);
+  return 0;
+}
+
+static enum scmp_compare seccomp_op(const char *name) {
+  static const struct {
+    const char *name;
+    enum scmp_compare op;
+  } ops[] = {{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_LE", SCMP_CMP_LE},
+             {"SCMP_CMP_EQ", SCMP_CMP_EQ}, {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+             {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (strcmp(name, ops[i].name) == 0) return ops[i].op;
+  errno = EINVAL;
+  die("seccomp operator %s", name);
+  return SCMP_CMP_EQ;
+}
+
+static uint64_t seccomp_u64(const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || errno != 0) {
+    errno = EINVAL;
+    die("seccomp value %s", s);
+  }
+  return (uint64_t)v;
+}
+
+#define MAX_SECCOMP_BYTES (1024 * 1024)
+
+/* Compiles the filter FILE describes (see the header); loaded later by seccomp_load. */
+static scmp_filter_ctx read_seccomp(const char *file) {
+  FILE *f = fopen(file, "re");
+  if (f == NULL) die("open %s", file);
+  scmp_filter_ctx ctx = NULL;
+  char line[8192];
+  size_t total = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    total += strlen(line);
+    if (total > MAX_SECCOMP_BYTES || strchr(line, '\n') == NULL) {
+      errno = EFBIG;
+      die("%s", file);
+    }
+    char *tok[4 + 4 * 6];
+    int nt = 0;
+    for (char *save = NULL, *t = strtok_r(line, " \n", &save); t != NULL && nt < (int)(sizeof tok / sizeof tok[0]);
+         t = strtok_r(NULL, " \n", &save))
+      tok[nt++] = t;
+    if (nt == 0) continue;
+    errno = EINVAL;
+    if (strcmp(tok[0], "default") == 0 && nt == 3 && ctx == NULL) {
+      ctx = seccomp_init(seccomp_action(tok[1], tok[2]));
+      if (ctx == NULL) die("seccomp_init");
+      /* no_new_privs is the request's to set (setpriv --nnp), never a side effect of the filter. */
+      if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0) die("seccomp no_new_privs attribute");
+      continue;
+    }
+    if (ctx == NULL) die("%s: the first directive must be default", file);
+    if (strcmp(tok[0], "arch") == 0 && nt == 2) {
+      uint32_t arch = seccomp_arch_resolve_name(tok[1]);
+      if (arch == 0) die("seccomp architecture %s", tok[1]);
+      int rc = seccomp_arch_add(ctx, arch);
+      if (rc != 0 && rc != -EEXIST) {
+        errno = -rc;
+        die("seccomp architecture %s", tok[1]);
+      }
+      continue;
+    }
+    if (strcmp(tok[0], "rule") == 0 && nt >= 5) {
+      uint32_t act = seccomp_action(tok[1], tok[2]);
+      int nr = seccomp_syscall_resolve_name(tok[3]);
+      long nargs = strtol(tok[4], NULL, 10);
+      if (nargs < 0 || nargs > 6 || nt != 5 + 4 * nargs) die("%s: rule for %s", file, tok[3]);
+      if (nr == __NR_SCMP_ERROR) continue;
+      struct scmp_arg_cmp args[6];
+      int same_index = nargs > 1;
+      for (long i = 0; i < nargs; i++) {
+        char **a = tok + 5 + 4 * i;
+        uint64_t index = seccomp_u64(a[0]);
+        if (index > 5) die("%s: rule for %s: argument index %s", file, tok[3], a[0]);
+        args[i] = (struct scmp_arg_cmp){(unsigned int)index, seccomp_op(a[1]), seccomp_u64(a[2]), seccomp_u64(a[3])};
+        if (i > 0 && args[i].arg != args[0].arg) same_index = 0;
+      }
+      int rc = 0;
+      /* Several conditions on one argument are alternatives (one rule each), as runc and containerd read them. */
+      if (same_index) {
+        for (long i = 0; i < nargs && rc == 0; i++) rc = seccomp_rule_add_array(ctx, act, nr, 1, &args[i]);
+      } else {
+        rc = seccomp_rule_add_array(ctx, act, nr, (unsigned int)nargs, args);
+      }
+      if (rc != 0) {
+        errno = -rc;
+        die("seccomp rule for %s", tok[3]);
+      }
+      continue;
+    }
+    die("%s: bad directive %s", file, tok[0]);
+  }
+  if (ferror(f)) die("read %s", file);
+  fclose(f);
+  if (ctx == NULL) {
+    errno = EINVAL;
+    die("%s: empty", file);
+  }
+  return ctx;
+}
+
+static void load_seccomp(scmp_filter_ctx ctx) {
+  int rc = seccomp_load(ctx);
+  if (rc != 0) {
+    errno = -rc;
+    die("load seccomp filter");
+  }
+  seccomp_release(ctx);
+}
+
+/* Keeps only the capabilities listed ("N,N,..." numbers; "" keeps none) in the bounding set. */
+static void limit_bounding_set(const char *list) {
+  unsigned char keep[64] = {0};
+  for (const char *p = list; *p != '\0';) {
+    char *end;
+    errno = 0;
+    unsigned long c = strtoul(p, &end, 10);
+    if (end == p || errno != 0 || c >= 64 || (*end != ',' && *end != '\0')) {
+      errno = EINVAL;
+      die("capability list %s", list);
+    }
+    keep[c] = 1;
+    p = *end == ',' ? end + 1 : end;
+  }
+  for (int c = 0; c < 64; c++) {
+    if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) < 0) break; /* past the kernel's last capability */
+    if (!keep[c] && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) die("drop capability %d from the bounding set", c);
+  }
+}
+
+static int do_exec(const char *uid, const char *caps, const char *seccomp, char **rest, int n) {
   if (n < 4) return 2;
   char **env = read_env(rest[0]);
+  scmp_filter_ctx filter = seccomp != NULL ? read_seccomp(seccomp) : NULL;
   if (chroot(rest[1]) != 0) die("chroot %s", rest[1]);
   if (chdir("/") != 0) die("chdir /");
   if (chdir(rest[2]) != 0) die("chdir %s", rest[2]);
+  if (caps != NULL) limit_bounding_set(caps);
+  int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+  if (filter != NULL && !nnp) {
+    load_seccomp(filter);
+    filter = NULL;
+  }
   if (uid != NULL) {
     char *end;
     errno = 0;
@@ -316,6 +490,7 @@ static int do_exec(const char *uid, char **rest, int n) {
     }
     if (setuid((uid_t)u) != 0) die("setuid %lu", u);
   }
+  if (filter != NULL) load_seccomp(filter);
   int code = exec_app(rest + 3, env);
   fprintf(stderr, "crimux-stage1 exec: %s: %s\n", rest[3], strerror(errno));
   return code;
@@ -324,13 +499,15 @@ static int do_exec(const char *uid, char **rest, int n) {
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   cmd = argv[1];
-  const char *uid = NULL, *create = NULL, *type = NULL;
+  const char *uid = NULL, *create = NULL, *type = NULL, *caps = NULL, *seccomp = NULL;
   int recursive = 0;
   unsigned long long attrs = 0;
   int i = 2;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
     const char *a = argv[i];
     if (strncmp(a, "--uid=", 6) == 0) uid = a + 6;
+    else if (strncmp(a, "--caps=", 7) == 0) caps = a + 7;
+    else if (strncmp(a, "--seccomp=", 10) == 0) seccomp = a + 10;
     else if (strncmp(a, "--create=", 9) == 0) create = a + 9;
     else if (strncmp(a, "--type=", 7) == 0) type = a + 7;
     else if (strcmp(a, "--recursive") == 0) recursive = 1;
@@ -347,7 +524,7 @@ int main(int argc, char **argv) {
   }
   char **rest = argv + i + 1;
   int n = argc - i - 1;
-  if (strcmp(cmd, "exec") == 0) return do_exec(uid, rest, n);
+  if (strcmp(cmd, "exec") == 0) return do_exec(uid, caps, seccomp, rest, n);
   if (n < 1) return 2;
   int rootfd = open_root(rest[0]);
   if (strcmp(cmd, "setattr") == 0) {

@@ -19,12 +19,13 @@ import { restrictDevices } from './cgroup-devices';
 import { applyLimits } from './cgroup-limits';
 import { childSet, createCgroup, killCgroup, removeCgroup, type CgroupSet } from './cgroups';
 import { pollUntil } from '../../../host/wait';
-import { POD_HELPER, rootfsKey, type Stage1Context } from './context';
+import { legacyRootfsKey, POD_HELPER, rootfsKey, type Stage1Context } from './context';
 import { touchNew, writeAtomic } from './files';
 import { APP_NAME } from './layout';
 import { readManifest, withPodLock, writeManifest } from './manifest';
 import { unmountAll } from './mounts';
 import { envFileContent, podSideSetupScript } from './scripts';
+import { renderSeccomp } from './seccomp';
 import { findPod, podPid1, type StoredApp } from './state';
 
 const ETC_FILES = ['hosts', 'resolv.conf', 'hostname'];
@@ -81,6 +82,7 @@ export async function addApp(ctx: Stage1Context, uuid: string, spec: AppSpec, si
       const stored: StoredApp = { spec, imageId: prepared.imageId, rootfsKey: key, cgroup, logPath };
       await writeAtomic(ap.spec, `${JSON.stringify(stored, null, 2)}\n`);
       await writeAtomic(ap.env, envFile, 0o600);
+      if (spec.seccomp) await writeAtomic(ap.seccomp, renderSeccomp(spec.seccomp), 0o600);
       await touchNew(ap.created);
       m.apps.push({ name: spec.name, image: { name: spec.image, id: prepared.imageId } });
       await writeManifest(pod.paths.manifest, m);
@@ -169,7 +171,10 @@ export async function undoAdd(
     await pollUntil(async () => ((await removeCgroup(cgroup)) ? true : undefined), { timeoutMs: 10_000 });
   }
   await ctx.rootfs.remove(rootfsKey(uuid, app));
+  const legacy = legacyRootfsKey(uuid, app);
+  if (legacy) await ctx.rootfs.remove(legacy);
   await fs.rm(path.dirname(ap.rootfs), { recursive: true, force: true });
-  for (const f of [ap.created, ap.started, ap.status, `${ap.status}-nsready`, ap.env]) await fs.rm(f, { force: true });
+  for (const f of [ap.created, ap.started, ap.status, `${ap.status}-nsready`, ap.env, ap.seccomp])
+    await fs.rm(f, { force: true });
   await fs.rm(ap.info, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
 /** What every stage1 operation needs: the layout, cgroup hierarchies, binaries, and where app roots come from. */
+import { createHash } from 'node:crypto';
 import type { Logger } from '../../../log/logger';
 import type { Hierarchy } from './cgroups';
 import type { Stage1Layout } from './layout';
@@ -46,7 +47,18 @@ export const POD_HELPER = '/rkt/bin/crimux-stage1';
 /** Default host path of crimux-stage1 (scripts/build-native.sh installs it there). */
 export const DEFAULT_HELPER_PATH = '/usr/local/libexec/crimux/crimux-stage1';
 
-/** The snapshot key of an app: unique per pod and app, stable across restarts. */
+/**
+ * The snapshot key of an app: unique per pod and app, stable across restarts, and of bounded length whatever the
+ * app's name (snapshot keys are at most 128 characters; a kubelet container name alone can exceed 60, and issue #20
+ * saw "rkt-<uuid>-2-container-with-block-hostname-seccomp-profile-test-<uuid>" refused). So it is derived from the
+ * pod's UUID and a digest of the app name, never from the name itself.
+ */
 export function rootfsKey(uuid: string, app: string): string {
-  return `rkt-${uuid}-${app}`;
+  return `rkt-${uuid}-${createHash('sha256').update(app).digest('hex').slice(0, 32)}`;
+}
+
+/** The key earlier versions used ("rkt-<uuid>-<app>"), when it was a valid key: removed too, so none leaks. */
+export function legacyRootfsKey(uuid: string, app: string): string | undefined {
+  const key = `rkt-${uuid}-${app}`;
+  return key.length <= 128 ? key : undefined;
 }

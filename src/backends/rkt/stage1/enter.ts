@@ -10,11 +10,6 @@ import { POD_HELPER, type Stage1Context } from './context';
 import { JOIN_AND_EXEC, enterArgv, shq, type EnterSpec } from './scripts';
 import type { StoredApp } from './state';
 
-/** Capabilities the enter chain itself needs in the bounding set: chroot always, setuid to drop to a non-root uid. */
-export function chainCapabilities(uid: number): string[] {
-  return uid === 0 ? ['CAP_SYS_CHROOT'] : ['CAP_SYS_CHROOT', 'CAP_SETUID'];
-}
-
 /** Pod view of the app's env file (written NUL-separated at app add; layout.ts AppPaths.env on the host). */
 export function podEnvFile(app: string): string {
   return `/rkt/env/${app}`;
@@ -25,9 +20,13 @@ export function nsReadyFile(app: string): string {
   return `/rkt/status/${app}-nsready`;
 }
 
+/** Pod view of the app's seccomp filter (layout.ts AppPaths.seccomp on the host), next to its env file. */
+export function podSeccompFile(app: string): string {
+  return `/rkt/env/${app}.seccomp`;
+}
+
 export function boundingSet(stored: StoredApp): string[] {
-  const want = stored.spec.capsRetain ?? DEFAULT_CAPABILITIES;
-  return [...new Set([...want, ...chainCapabilities(stored.spec.uid)])];
+  return [...(stored.spec.capsRetain ?? DEFAULT_CAPABILITIES)];
 }
 
 /**
@@ -58,6 +57,7 @@ export function enterSpecOf(
     gid: stored.spec.gid,
     groups: stored.spec.supplementaryGids,
     bounding: boundingSet(stored),
+    ...(stored.spec.seccomp ? { seccompFile: podSeccompFile(stored.spec.name) } : {}),
     noNewPrivileges: stored.spec.noNewPrivileges,
     helper: POD_HELPER,
     envFile: podEnvFile(stored.spec.name),

@@ -51,6 +51,8 @@ export interface AppPaths {
   /** What rkt/status/<app> links to: conmon's exit file (its --persist-dir is the info dir). */
   readonly statusTarget: string;
   readonly env: string;
+  /** The app's seccomp filter (stage1/seccomp.ts), when it has one. */
+  readonly seccomp: string;
 }
 
 /** appc ACName, as rkt requires for app names. */
@@ -101,6 +103,7 @@ export class Stage1Layout {
       status: path.join(pod.statusDir, app),
       statusTarget: `../../../../appsinfo/${app}/exit`,
       env: path.join(pod.envDir, app),
+      seccomp: path.join(pod.envDir, `${app}.seccomp`),
     };
   }
 }

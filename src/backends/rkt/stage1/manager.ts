@@ -75,11 +75,13 @@ export class Stage1PodManager implements PodManager {
         'supplementalGroups',
         'capabilities',
         'noNewPrivileges',
+        'seccomp',
         'readonlyRootfs',
         'maskedPaths',
         'readonlyPaths',
         'stopSignal',
         'containerPidNamespace',
+        'ipcSysctls',
       ],
       tty: true,
     };

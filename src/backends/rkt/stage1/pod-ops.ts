@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import { InternalError, NotFoundError } from '../../../errors';
 import { pollUntil } from '../../../host/wait';
 import { killCgroup, removeCgroup, type CgroupSet } from './cgroups';
-import { rootfsKey, type Stage1Context } from './context';
+import { legacyRootfsKey, rootfsKey, type Stage1Context } from './context';
 import { exists, listDir, readOptional } from './files';
 import { lockHolder } from './liveness';
 import { mountsUnder, unmountAll } from './mounts';
@@ -85,7 +85,11 @@ export async function removePod(ctx: Stage1Context, uuid: string, signal?: Abort
 /** The last, repeatable part of rm: snapshots, cgroups, the directory. */
 export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?: AbortSignal): Promise<void> {
   await unmountAll(pod.paths.dir, signal);
-  for (const app of await listDir(pod.paths.appsinfo)) await ctx.rootfs.remove(rootfsKey(pod.uuid, app), signal);
+  for (const app of await listDir(pod.paths.appsinfo)) {
+    await ctx.rootfs.remove(rootfsKey(pod.uuid, app), signal);
+    const legacy = legacyRootfsKey(pod.uuid, app);
+    if (legacy) await ctx.rootfs.remove(legacy, signal);
+  }
   const cgroup = pod.manifest?.crimux.cgroup ?? parseSet(await readOptional(pod.paths.subcgroup));
   if (cgroup) {
     const gone = async (): Promise<true | undefined> => ((await removeCgroup(cgroup)) ? true : undefined);

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../../../errors';
+import { runCommand } from '../../../host/process';
 import { pollUntil } from '../../../host/wait';
 import type { SandboxOptions } from '../pod-manager';
 import { createCgroup, killCgroup, podCgroupSet, removeCgroup } from './cgroups';
@@ -171,6 +172,21 @@ async function startNspawn(
   if (pid1 === undefined) throw new InternalError(`start pod: no container process under nspawn ${pid}`);
   await writeAtomic(p.ppid, `${pid}\n${(await processStartTime(pid)) ?? ''}\n`);
   await writeAtomic(p.pid, `${pid1}\n${(await processStartTime(pid1)) ?? ''}\n`);
+  await setIpcSysctls(pid1, opts.ipcSysctls ?? {}, signal);
+}
+
+/**
+ * IPC sysctls belong to the pod's IPC namespace, which nspawn created: they are written from the host (whose /proc
+ * is writable, unlike the pod's) by a process that joined only that namespace, before any app can be added.
+ */
+async function setIpcSysctls(pid1: number, sysctls: Readonly<Record<string, string>>, signal?: AbortSignal) {
+  for (const [key, value] of Object.entries(sysctls)) {
+    const res = await runCommand('nsenter', ['-t', String(pid1), '-i', '--', 'sysctl', '-w', `${key}=${value}`], {
+      timeoutMs: 10_000,
+      signal,
+    });
+    if (res.code !== 0) throw new InternalError(`start pod: set sysctl ${key}: ${res.stderr.trim()}`);
+  }
 }
 
 /** The last lines of the pod's stage1.log, for error messages. */

@@ -8,16 +8,20 @@
  *   nsenter -t <pod pid 1> -m -u -i -n -p --   join the pod's namespaces (root = the pod's stage1 root, whose
  *                                              /usr is the host's, bound read-only by nspawn)
  *   env -i                                     an empty environment: nothing of crimux's or conmon's goes on
- *   setpriv --groups|--clear-groups --regid --bounding-set [--nnp] --   still root: groups, bounding set, nnp
- *   crimux-stage1 exec [--uid=N] -- <env file> <app root> <cwd> argv…
- *                                              chroot into the app, cd, drop to the uid, exec with the env file
- * so the app (and every exec) runs as the container's uid/gid/groups, in its working dir, with its capability set.
+ *   setpriv --groups|--clear-groups --regid --inh-caps=-all [--nnp] --   still root: groups, gid, nnp
+ *   crimux-stage1 exec [--uid=N] --caps=N,… [--seccomp=F] -- <env file> <app root> <cwd> argv…
+ *                                              chroot into the app, cd, limit the bounding set, load the seccomp
+ *                                              filter, drop to the uid, exec with the env file
+ * so the app (and every exec) runs as the container's uid/gid/groups, in its working dir, with its capability set
+ * and seccomp filter.
  * Nothing from the request or the image is ever an option of a program here: it all sits after a "--" or in the
  * env file (NUL-separated, read by the static helper), and the app's environment reaches no program but the app
  * (issue #19: an env entry "--split-string=…" once became `env`'s own option and ran a root shell in the stage1;
- * LD_PRELOAD would have reached setpriv). The bounding set must keep CAP_SYS_CHROOT (for the chroot) and, for a
- * non-root uid, CAP_SETUID; see security.ts for what that means for requests dropping them.
+ * LD_PRELOAD would have reached setpriv). The bounding set is limited by crimux-stage1 after its chroot (the bounding
+ * set only limits what an exec gains; the helper still holds CAP_SYS_CHROOT and CAP_SETUID for its own steps), so a
+ * request may drop every capability (issue #20: setpriv limiting it first needed CAP_SYS_CHROOT kept).
  */
+import { ALL_CAPABILITIES } from '../../../host/oci-defaults';
 import { InvalidArgumentError } from '../../../errors';
 
 /** sh -c program: joins the cgroups given as "<count> <cgroup.procs files…>", then execs the rest of its arguments. */
@@ -79,8 +83,10 @@ export interface EnterSpec {
   readonly uid: number;
   readonly gid: number;
   readonly groups: readonly number[];
-  /** Capability bounding set, "CAP_…" names (already including what the chain itself needs). */
+  /** Capability bounding set of the app, "CAP_…" names. */
   readonly bounding: readonly string[];
+  /** The pod's view of the app's seccomp filter file (seccomp.ts), if it has one. */
+  readonly seccompFile?: string;
   readonly noNewPrivileges: boolean;
   /** The pod's view of crimux-stage1 (context.ts POD_HELPER). */
   readonly helper: string;
@@ -91,7 +97,11 @@ export interface EnterSpec {
 
 /** The argv that runs spec.argv inside the app. */
 export function enterArgv(spec: EnterSpec): string[] {
-  const caps = spec.bounding.map((c) => `,+${c.replace(/^CAP_/, '').toLowerCase()}`).join('');
+  const caps = spec.bounding.map((c) => {
+    const n = ALL_CAPABILITIES.indexOf(c);
+    if (n < 0) throw new InvalidArgumentError(`enter app: unknown capability "${c}"`);
+    return n;
+  });
   const own = spec.ownPidNamespace;
   const ownNs = own
     ? [
@@ -127,12 +137,13 @@ export function enterArgv(spec: EnterSpec): string[] {
     spec.groups.length > 0 ? `--groups=${spec.groups.join(',')}` : '--clear-groups',
     `--regid=${spec.gid}`,
     '--inh-caps=-all',
-    `--bounding-set=-all${caps}`,
     ...(spec.noNewPrivileges ? ['--nnp'] : []),
     '--',
     spec.helper,
     'exec',
     ...(spec.uid !== 0 ? [`--uid=${spec.uid}`] : []),
+    `--caps=${[...new Set(caps)].sort((a, b) => a - b).join(',')}`,
+    ...(spec.seccompFile ? [`--seccomp=${spec.seccompFile}`] : []),
     '--',
     spec.envFile,
     spec.root,
