@@ -70,10 +70,7 @@ export const EXPECTATIONS: Table = {
   'security/run-as-username': { docker: DOCKER_IMAGES },
   'security/run-as-group': { docker: DOCKER_IMAGES },
   'security/run-as-group-without-user': { docker: DOCKER_IMAGES },
-  'security/supplemental-groups': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: supplemental groups are not applied in the guest' },
-  },
+  'security/supplemental-groups': { docker: DOCKER_IMAGES },
   'security/supplemental-groups-from-image': {
     docker: DOCKER_IMAGES,
     rkt: { todo: 'issue #20: the snapshot key of a 60+ character container name is refused' },
@@ -81,50 +78,22 @@ export const EXPECTATIONS: Table = {
   },
   'security/readonly-rootfs-false': { docker: DOCKER_IMAGES },
   'security/readonly-rootfs-true': { docker: DOCKER_IMAGES },
-  'security/masked-paths': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: masked and read-only paths are not applied in the guest' },
-  },
-  'security/readonly-paths': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: masked and read-only paths are not applied in the guest' },
-  },
-  'security/privileged-true': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: PRIVILEGED_REFUSED },
-  'security/privileged-false': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
-  'security/capability-add': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
-  'security/capability-drop': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
-  },
-  'security/capability-add-all': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
+  'security/masked-paths': { docker: DOCKER_IMAGES },
+  'security/readonly-paths': { docker: DOCKER_IMAGES },
+  'security/privileged-true': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED },
+  'security/privileged-false': { docker: DOCKER_IMAGES },
+  'security/capability-add': { docker: DOCKER_IMAGES },
+  'security/capability-drop': { docker: DOCKER_IMAGES },
+  'security/capability-add-all': { docker: DOCKER_IMAGES },
   'security/capability-drop-all': {
     docker: DOCKER_IMAGES,
     rkt: { todo: 'issue #20: dropping ALL is refused (the stage1 keeps CAP_SYS_CHROOT to enter the app)' },
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
   },
-  'security/no-new-privs-true': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
-  },
+  'security/no-new-privs-true': { docker: DOCKER_IMAGES },
   'security/no-new-privs-false': { docker: DOCKER_IMAGES },
   'seccomp/unconfined': { docker: DOCKER_IMAGES },
-  'seccomp/localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP, rkt: { refuse: 'security_context.seccomp' } },
-  'seccomp/runtime-default': { docker: DOCKER_IMAGES, vm: VM_SECCOMP, rkt: { refuse: 'security_context.seccomp' } },
+  'seccomp/localhost': { docker: DOCKER_IMAGES, rkt: { refuse: 'security_context.seccomp' } },
+  'seccomp/runtime-default': { docker: DOCKER_IMAGES, rkt: { refuse: 'security_context.seccomp' } },
   'seccomp/nil': { docker: DOCKER_IMAGES },
   'seccomp/unconfined-sethostname-sys-admin': {
     docker: DOCKER_IMAGES,
@@ -173,24 +142,13 @@ export const EXPECTATIONS: Table = {
     vm: { refuse: 'namespace_options.ipc' },
   },
   'namespace/host-ipc-false': { docker: DOCKER_IMAGES },
-  'namespace/pod-pid': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: a pod-shared PID namespace is not honoured in the guest' },
-  },
+  'namespace/pod-pid': { docker: DOCKER_IMAGES },
   'namespace/container-pid': { docker: DOCKER_IMAGES },
   'namespace/host-network-true': { docker: DOCKER_IMAGES, vm: { refuse: 'namespace_options.network' } },
   'namespace/host-network-false': { docker: DOCKER_IMAGES },
-  'sysctl/safe': {
-    docker: DOCKER_IMAGES,
-    rkt: { refuse: 'linux.sysctls.kernel.shm_rmid_forced' },
-    vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
-  },
-  'sysctl/unsafe': {
-    docker: DOCKER_IMAGES,
-    rkt: { refuse: 'linux.sysctls.fs.mqueue.msg_max' },
-    vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
-  },
-  'sysctl/net': { docker: DOCKER_IMAGES, vm: { todo: 'issue #18: pod sysctls are not applied in the guest' } },
+  'sysctl/safe': { docker: DOCKER_IMAGES, rkt: { refuse: 'linux.sysctls.kernel.shm_rmid_forced' } },
+  'sysctl/unsafe': { docker: DOCKER_IMAGES, rkt: { refuse: 'linux.sysctls.fs.mqueue.msg_max' } },
+  'sysctl/net': { docker: DOCKER_IMAGES },
   'volume/host-path': { docker: DOCKER_IMAGES },
   'volume/symlinked-host-path': { docker: DOCKER_IMAGES },
   'device/rwm': {
