@@ -61,7 +61,12 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
   const sock = migrationSocket(vm);
   fs.rmSync(sock, { force: true });
   await q.execute('migrate-incoming', { uri: `unix:${sock}` });
-  const sent = sendFile(sock, stateFile, timeoutMs);
+  // Settled into a value at once: a send that fails while the status loop below still polls must not become an
+  // unhandled rejection (it crashed the daemon: qemu may close the socket as soon as it has read the state).
+  const sent = sendFile(sock, stateFile, timeoutMs).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = (await q.execute('query-status')) as { status: string };
@@ -74,6 +79,9 @@ async function resume(vm: Vm, stateFile: string, timeoutMs: number): Promise<voi
     if (Date.now() > deadline) throw new UnavailableError('restore vm: template state not loaded in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+  // The guest's status is the judge: it left `inmigrate` for a loaded state, so a send error now (qemu closing
+  // its end once it read the end-of-state marker: ERR_STREAM_PREMATURE_CLOSE) lost nothing. A failed load ends
+  // in another status or a dead qemu above.
   await sent;
   fs.rmSync(sock, { force: true });
   await q.execute('cont');
