@@ -3,7 +3,8 @@
 #   vmlinux       the Debian cloud kernel as a PVH ELF (a clean, shared file mapping: ~45 MB less private RAM
 #                 per VM than booting vmlinuz); falls back to vmlinuz when the lz4 CLI is missing
 #   initrd.img    busybox + /init + the virtio/scsi/net modules the guest needs, gzip'd newc cpio
-#   tools.img     read-only ext4 disk with the host's node binary, its libraries and the compiled guest agent
+#   tools.img     read-only ext4 disk with the host's node binary, the host's runc (Debian package runc: it starts
+#                 the containers inside the guest), their libraries and the compiled guest agent
 #   manifest.json versions and hashes; the backend checks the agent protocol version against it
 # Only Debian packages (apt-get download + dpkg -x) and this repository are used. Idempotent and cached: each
 # artefact is rebuilt only when its inputs (kernel version, agent source hash, node binary) change.
@@ -15,8 +16,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-${CRIMUX_VM_GUEST_DIR:-/var/lib/crimux/vm/guest}}
 AGENT_SRC=$ROOT/src/backends/vm/guest
 # Load order matters: busybox insmod does not resolve dependencies (order from each module's depends=).
+# The bridge (llc stp bridge) is for containers holding CAP_NET_ADMIN: what a privileged container may do on a host.
 MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_blk scsi_common scsi_mod sd_mod virtio_scsi
-  failover net_failover virtio_net)
+  failover net_failover virtio_net llc stp bridge)
 
 die() { echo "build-vm-guest: $*" >&2; exit 1; }
 log() { echo "build-vm-guest: $*" >&2; }
@@ -27,6 +29,7 @@ for t in apt-get apt-cache dpkg gzip mkfs.ext4 sha256sum flock; do command -v "$
 need=()
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v lz4 >/dev/null || need+=(lz4)
+command -v runc >/dev/null || need+=(runc)
 if ((${#need[@]} > 0)); then
   log "installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
@@ -118,7 +121,8 @@ node_bin=$(readlink -f "$(command -v node)")
 esbuild=$ROOT/node_modules/.bin/esbuild
 [[ -x $esbuild ]] || die "missing $esbuild: run npm ci first"
 agent_hash=$(cd "$ROOT" && cat src/backends/vm/guest/*.ts src/backends/vm/guest/*.c src/backends/vm/protocol.ts | sha256sum | cut -c1-16)
-node_hash=$( (node --version; stat -c '%s %Y' "$node_bin") | sha256sum | cut -c1-16)
+runc_bin=$(readlink -f "$(command -v runc)")
+node_hash=$( (node --version; stat -c '%s %Y' "$node_bin" "$runc_bin") | sha256sum | cut -c1-16)
 tools_key=$agent_hash-$node_hash
 if [[ ! -f $OUT/.tools-$tools_key ]]; then
   log "building tools disk (node $(node --version), agent $agent_hash)"
@@ -127,6 +131,10 @@ if [[ ! -f $OUT/.tools-$tools_key ]]; then
   cp "$node_bin" "$tdir/usr/bin/node"
   # Every library node links against, plus the loader; the initramfs symlinks /lib64 and /lib/x86_64-linux-gnu here.
   for lib in $(ldd "$node_bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do cp -L "$lib" "$tdir/lib/"; done
+  # runc runs every container in the guest (capabilities, seccomp, masks, groups as on the host); it links
+  # libseccomp and libc, found through the same /lib symlinks.
+  cp "$runc_bin" "$tdir/usr/bin/runc"
+  for lib in $(ldd "$runc_bin" | awk '/=>/ {print $3}'); do cp -L "$lib" "$tdir/lib/"; done
   "$esbuild" "$AGENT_SRC/main.ts" --bundle --platform=node --target=node20 --format=cjs \
     --outfile="$tdir/agent/agent.js" --log-level=warning
   echo "$agent_hash" >"$tdir/agent/hash"

@@ -18,10 +18,11 @@ const DOCKER_IMAGES: Expectation = {
   todo: "issue #17: images pulled without a runtime handler (as the kubelet pulls) are not in docker's store",
 };
 
-/** Privileged pods: refused by design on the VM (host namespaces and privilege go to another handler) and rkt. */
+/** Privileged pods: refused by design on rkt (the VM runs them privileged inside its guest). */
 const PRIVILEGED_REFUSED: Expectation = { refuse: 'security_context.privileged' };
 
-const VM_SECCOMP: Expectation = { todo: 'issue #18: seccomp profiles are not applied in the guest' };
+/** Mounts reach a VM guest as copies: no mount event crosses, so shared/slave propagation is refused by design. */
+const VM_PROPAGATION_REFUSED: Expectation = { refuse: 'propagation' };
 
 export const EXPECTATIONS: Table = {
   // --- runtime info, pods, networking, containers, logs, exec, stats, images (conformance) ---------------
@@ -58,10 +59,7 @@ export const EXPECTATIONS: Table = {
   'stats/list-nil-filter': { docker: DOCKER_IMAGES },
   'stats/list-three-created': { docker: DOCKER_IMAGES },
   'stats/list-labels': { docker: DOCKER_IMAGES },
-  'image/predefined-group': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: "issue #18: the image's /etc/group supplementary groups are not applied in the guest" },
-  },
+  'image/predefined-group': { docker: DOCKER_IMAGES },
   'image/pull-digest': {
     docker: { todo: 'issue #17: repo digests name the mirror (127.0.0.1:5000/…), not the reference pulled' },
   },
@@ -70,85 +68,34 @@ export const EXPECTATIONS: Table = {
   'security/run-as-username': { docker: DOCKER_IMAGES },
   'security/run-as-group': { docker: DOCKER_IMAGES },
   'security/run-as-group-without-user': { docker: DOCKER_IMAGES },
-  'security/supplemental-groups': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: supplemental groups are not applied in the guest' },
-  },
-  'security/supplemental-groups-from-image': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: supplemental groups are not applied in the guest' },
-  },
+  'security/supplemental-groups': { docker: DOCKER_IMAGES },
+  'security/supplemental-groups-from-image': { docker: DOCKER_IMAGES },
   'security/readonly-rootfs-false': { docker: DOCKER_IMAGES },
   'security/readonly-rootfs-true': { docker: DOCKER_IMAGES },
-  'security/masked-paths': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: masked and read-only paths are not applied in the guest' },
-  },
-  'security/readonly-paths': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: masked and read-only paths are not applied in the guest' },
-  },
-  'security/privileged-true': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: PRIVILEGED_REFUSED },
-  'security/privileged-false': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
-  'security/capability-add': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
-  'security/capability-drop': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
-  },
-  'security/capability-add-all': {
-    docker: DOCKER_IMAGES,
-    vm: {
-      todo: 'issue #18: the guest kernel has no bridge support, so CAP_NET_ADMIN cannot be shown (brctl: Package not installed)',
-    },
-  },
-  'security/capability-drop-all': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
-  },
-  'security/no-new-privs-true': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: capabilities and no_new_privs are not applied in the guest' },
-  },
+  'security/masked-paths': { docker: DOCKER_IMAGES },
+  'security/readonly-paths': { docker: DOCKER_IMAGES },
+  'security/privileged-true': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED },
+  'security/privileged-false': { docker: DOCKER_IMAGES },
+  'security/capability-add': { docker: DOCKER_IMAGES },
+  'security/capability-drop': { docker: DOCKER_IMAGES },
+  'security/capability-add-all': { docker: DOCKER_IMAGES },
+  'security/capability-drop-all': { docker: DOCKER_IMAGES },
+  'security/no-new-privs-true': { docker: DOCKER_IMAGES },
   'security/no-new-privs-false': { docker: DOCKER_IMAGES },
   'seccomp/unconfined': { docker: DOCKER_IMAGES },
-  'seccomp/localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
-  'seccomp/runtime-default': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
+  'seccomp/localhost': { docker: DOCKER_IMAGES },
+  'seccomp/runtime-default': { docker: DOCKER_IMAGES },
   'seccomp/nil': { docker: DOCKER_IMAGES },
   'seccomp/unconfined-sethostname-sys-admin': { docker: DOCKER_IMAGES },
-  'seccomp/localhost-blocks-sethostname': {
-    docker: DOCKER_IMAGES,
-    vm: VM_SECCOMP,
-  },
-  'seccomp/privileged-ignores-profile': { docker: DOCKER_IMAGES, vm: PRIVILEGED_REFUSED, rkt: PRIVILEGED_REFUSED },
+  'seccomp/localhost-blocks-sethostname': { docker: DOCKER_IMAGES },
+  'seccomp/privileged-ignores-profile': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED },
   'seccomp/legacy-unconfined': { docker: DOCKER_IMAGES },
-  'seccomp/legacy-runtime-default': {
-    docker: DOCKER_IMAGES,
-    vm: VM_SECCOMP,
-  },
-  'seccomp/legacy-docker-default': {
-    docker: DOCKER_IMAGES,
-    vm: VM_SECCOMP,
-  },
+  'seccomp/legacy-runtime-default': { docker: DOCKER_IMAGES },
+  'seccomp/legacy-docker-default': { docker: DOCKER_IMAGES },
   'seccomp/legacy-docker-default-sethostname-sys-admin': { docker: DOCKER_IMAGES },
-  'seccomp/legacy-docker-default-blocks-sethostname': {
-    docker: DOCKER_IMAGES,
-    vm: VM_SECCOMP,
-  },
-  'seccomp/legacy-localhost': { docker: DOCKER_IMAGES, vm: VM_SECCOMP },
-  'seccomp/legacy-without-localhost-prefix': {
-    docker: DOCKER_IMAGES,
-    vm: VM_SECCOMP,
-  },
+  'seccomp/legacy-docker-default-blocks-sethostname': { docker: DOCKER_IMAGES },
+  'seccomp/legacy-localhost': { docker: DOCKER_IMAGES },
+  'seccomp/legacy-without-localhost-prefix': { docker: DOCKER_IMAGES },
   'namespace/host-pid': {
     docker: DOCKER_IMAGES,
     rkt: { refuse: 'namespace_options.pid' },
@@ -160,22 +107,13 @@ export const EXPECTATIONS: Table = {
     vm: { refuse: 'namespace_options.ipc' },
   },
   'namespace/host-ipc-false': { docker: DOCKER_IMAGES },
-  'namespace/pod-pid': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: a pod-shared PID namespace is not honoured in the guest' },
-  },
+  'namespace/pod-pid': { docker: DOCKER_IMAGES },
   'namespace/container-pid': { docker: DOCKER_IMAGES },
   'namespace/host-network-true': { docker: DOCKER_IMAGES, vm: { refuse: 'namespace_options.network' } },
   'namespace/host-network-false': { docker: DOCKER_IMAGES },
-  'sysctl/safe': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
-  },
-  'sysctl/unsafe': {
-    docker: DOCKER_IMAGES,
-    vm: { todo: 'issue #18: pod sysctls are not applied in the guest' },
-  },
-  'sysctl/net': { docker: DOCKER_IMAGES, vm: { todo: 'issue #18: pod sysctls are not applied in the guest' } },
+  'sysctl/safe': { docker: DOCKER_IMAGES },
+  'sysctl/unsafe': { docker: DOCKER_IMAGES },
+  'sysctl/net': { docker: DOCKER_IMAGES },
   'volume/host-path': { docker: DOCKER_IMAGES },
   'volume/symlinked-host-path': { docker: DOCKER_IMAGES },
   'device/rwm': {
@@ -188,9 +126,13 @@ export const EXPECTATIONS: Table = {
     rkt: { refuse: 'devices' },
     vm: { todo: 'issue #18: CRI devices are not created in the guest (the container starts without them)' },
   },
-  'mount-propagation/rprivate': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: PRIVILEGED_REFUSED },
-  'mount-propagation/rshared': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: PRIVILEGED_REFUSED },
-  'mount-propagation/rslave': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: PRIVILEGED_REFUSED },
+  'mount-propagation/rprivate': {
+    docker: DOCKER_IMAGES,
+    rkt: PRIVILEGED_REFUSED,
+    vm: { todo: 'issue #18: an assertion on the copied mount fails (not yet diagnosed; the guest holds a copy)' },
+  },
+  'mount-propagation/rshared': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: VM_PROPAGATION_REFUSED },
+  'mount-propagation/rslave': { docker: DOCKER_IMAGES, rkt: PRIVILEGED_REFUSED, vm: VM_PROPAGATION_REFUSED },
   'streaming/exec': { docker: DOCKER_IMAGES },
   'streaming/exec-tty-stdin': { docker: DOCKER_IMAGES },
   'streaming/attach': { docker: DOCKER_IMAGES },

@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { createVmBackend } from '../../src/backends/vm';
 import { CriLog } from '../../src/backends/vm/crilog';
 import { handlerOptions } from '../../src/backends/vm/options';
-import { processArgs, processEnv, processUser, validateSandbox, vmSize } from '../../src/backends/vm/spec';
+import { securityPlan } from '../../src/host/container-policy';
+import { guestOciSpec, processArgs, processEnv, validateSandbox, vmSize } from '../../src/backends/vm/spec';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedImage } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
@@ -33,25 +34,54 @@ describe('vm backend: pure parts', () => {
     assert.throws(() => vmSize(huge, defaults), { kind: 'InvalidArgument' } as never);
   });
 
-  it('refuses host namespaces and privilege, naming the field', () => {
+  it('refuses host namespaces, naming the field; privilege stays inside the guest', () => {
     const priv = h.sandboxConfig('a', '/l', { linux: { security_context: { privileged: true } } } as never);
-    assert.throws(() => validateSandbox(priv), /linux\.security_context\.privileged/);
+    assert.doesNotThrow(() => validateSandbox(priv));
     const pid = h.sandboxConfig('a', '/l', {
       linux: { security_context: { namespace_options: { pid: 'NODE' } } },
     } as never);
     assert.throws(() => validateSandbox(pid), /hostPID/);
   });
 
-  it('derives the process like containerd: command/args over entrypoint/cmd, env merge, user', () => {
+  it('derives the process like containerd: command/args over entrypoint/cmd, env merge', () => {
     const img = image({ entrypoint: ['/ep'], cmd: ['c1'], env: ['A=1', 'PATH=/p'], user: 'www-data:33' });
     assert.deepEqual(processArgs(h.containerConfig('x', 'i', []), img), ['/ep', 'c1']);
     assert.deepEqual(processArgs(h.containerConfig('x', 'i', ['/bin/x']), img), ['/bin/x']);
     assert.deepEqual(processArgs(h.containerConfig('x', 'i', [], { args: ['a'] }), img), ['/ep', 'a']);
     const env = processEnv(h.containerConfig('x', 'i', [], { envs: [{ key: 'A', value: '2' }] }), img, 'host');
     assert.deepEqual(env, ['A=2', 'PATH=/p', 'HOSTNAME=host']);
-    assert.deepEqual(processUser(h.containerConfig('x', 'i', []), img), { name: 'www-data', gid: 33 });
-    const sc = { linux: { security_context: { run_as_user: { value: '7' }, run_as_group: { value: '8' } } } };
-    assert.deepEqual(processUser(h.containerConfig('x', 'i', [], sc), img), { uid: 7, gid: 8 });
+  });
+
+  it("builds the guest's OCI spec from the shared security policy (caps, no_new_privs, masks, groups)", async () => {
+    const sc = {
+      capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'], add_ambient_capabilities: [] },
+      no_new_privs: true,
+      masked_paths: [],
+      readonly_paths: [],
+      seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' },
+      seccomp_profile_path: '',
+    };
+    const profile = path.resolve(__dirname, '../../config/seccomp/runtime-default.json');
+    const sec = await securityPlan(sc as never, { runtimeDefaultSeccomp: profile, sandboxPrivileged: false });
+    const user = { uid: 7, gid: 8, additionalGids: [8, 50] };
+    const spec = guestOciSpec({ args: ['/x'], env: [], cwd: '/', hostname: 'h', user, sec });
+    assert.deepEqual(spec.process.capabilities?.bounding, ['CAP_NET_ADMIN']);
+    assert.equal(spec.process.noNewPrivileges, true);
+    assert.deepEqual(spec.process.user, { uid: 7, gid: 8, additionalGids: [8, 50] });
+    assert.ok(spec.linux.maskedPaths?.includes('/proc/kcore'));
+    assert.ok(spec.linux.readonlyPaths?.includes('/proc/sys'));
+    assert.equal(spec.linux.seccomp?.defaultAction, 'SCMP_ACT_ERRNO');
+    assert.ok(spec.mounts.some((m) => m.destination === '/sys' && m.options?.includes('ro')));
+    // Privileged: everything the runtime holds, no filter, no masks, writable sysfs, every device allowed.
+    const priv = await securityPlan({ ...sc, privileged: true } as never, {
+      runtimeDefaultSeccomp: profile,
+      sandboxPrivileged: true,
+    });
+    const p = guestOciSpec({ args: ['/x'], env: [], cwd: '/', hostname: 'h', user, sec: priv });
+    assert.equal(p.linux.seccomp, undefined);
+    assert.deepEqual(p.linux.maskedPaths, []);
+    assert.deepEqual(p.linux.resources?.devices, [{ allow: true, access: 'rwm' }]);
+    assert.ok(p.mounts.some((m) => m.destination === '/sys' && m.options?.includes('rw')));
   });
 
   it('validates handler options, naming the key', () => {

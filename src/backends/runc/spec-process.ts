@@ -10,7 +10,6 @@ import type * as cri from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import type { ImageConfig } from '../../images/types';
 import { DEFAULT_PATH_ENV } from '../../host/oci-defaults';
-import { resolveUser, type FileSource, type ResolvedUser } from '../../host/passwd';
 
 export function processArgs(config: cri.ContainerConfig, image: ImageConfig): string[] {
   let args: string[];
@@ -39,33 +38,8 @@ export function processEnv(config: cri.ContainerConfig, image: ImageConfig, host
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-type SecurityContext = NonNullable<cri.ContainerConfig['linux']>['security_context'];
-
-/** Parses a CRI int64 decimal string field as a non-negative ID. */
-function id(v: string, field: string): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) > 0xffffffff) {
-    throw new InvalidArgumentError(`create container: ${field}: "${v}" is not a valid ID`);
-  }
-  return Number(v);
-}
-
-/** The user the process runs as: CRI run_as_* over the image's USER, names resolved in the container's root. */
-export async function processUser(sc: SecurityContext, image: ImageConfig, files: FileSource): Promise<ResolvedUser> {
-  const field = 'config.linux.security_context';
-  const uid = sc?.run_as_user ? id(sc.run_as_user.value, `${field}.run_as_user`) : undefined;
-  const gid = sc?.run_as_group ? id(sc.run_as_group.value, `${field}.run_as_group`) : undefined;
-  const spec = sc?.run_as_username ? sc.run_as_username : uid === undefined ? image.user : undefined;
-  const user = await resolveUser(
-    files,
-    { spec, uid, gid },
-    sc?.run_as_username ? `${field}.run_as_username` : 'image user',
-  );
-  const extra = (sc?.supplemental_groups ?? []).map((g, i) => id(g, `${field}.supplemental_groups[${i}]`));
-  // The primary GID leads the list, as containerd's ensureAdditionalGids keeps it: the process's supplementary
-  // groups (getgroups) then include it, and ContainerStatus.user reports the same set the kubelet expects.
-  const additionalGids = [...new Set([user.gid, ...user.additionalGids, ...extra])];
-  return { ...user, additionalGids };
-}
+// The user and supplementary groups are shared with the vm backend's guest: src/host/container-policy.ts.
+export { processUser } from '../../host/container-policy';
 
 /** The stop signal name: the CRI's, else the image's STOPSIGNAL, else SIGTERM. */
 export function stopSignal(config: cri.ContainerConfig, image: ImageConfig): string {

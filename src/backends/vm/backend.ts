@@ -41,7 +41,9 @@ export class VmBackend extends BaseBackend {
     hostNetwork: false,
     hostPid: false,
     hostIpc: false,
-    privileged: false,
+    // Privileged containers are privileged inside the guest (all capabilities, devices and sysfs of the VM),
+    // never on the host: the VM stays the boundary, as with Kata.
+    privileged: true,
     recursiveReadOnlyMounts: false,
     userNamespaces: false,
   };

@@ -88,6 +88,12 @@ export const vmConfigSchema = {
     default: 256,
     env: 'CRIMUX_VM_ROOTFS_HEADROOM_MIB',
   },
+  seccompProfile: {
+    doc: 'The RuntimeDefault seccomp profile applied inside the guest (Docker/containerd JSON format); empty: the one shipped in config/seccomp/runtime-default.json.',
+    format: String,
+    default: '',
+    env: 'CRIMUX_VM_SECCOMP_PROFILE',
+  },
   consoleLogMaxBytes: {
     doc: 'Size past which a VM console log on the host is rotated (newest half kept in console.log.1): a guest flooding its console cannot fill the disk.',
     format: 'nat',
@@ -111,5 +117,6 @@ export interface VmBackendConfig {
   bootTimeoutSeconds: number;
   maxConcurrentBoots: number;
   rootfsHeadroomMiB: number;
+  seccompProfile: string;
   consoleLogMaxBytes: number;
 }

@@ -11,7 +11,10 @@ import type * as cri from '../../cri/types';
 import { msToNs, nowNs } from './crilog';
 import type { VmContext } from './context';
 import type { ContainerState, ExecReply } from './protocol';
-import { mountFiles, podFiles, podHostname, processArgs, processEnv, processUser, validateContainer } from './spec';
+import { processUser, securityPlan } from '../../host/container-policy';
+import { layersSource } from '../../host/passwd';
+import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
+import { guestOciSpec, mountFiles, podFiles, podHostname, processArgs, processEnv, validateContainer } from './spec';
 import type { ContainerRecord, PodRecord } from './store';
 
 export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
@@ -20,6 +23,13 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
   validateContainer(req.config);
   const ref = req.config.image?.image ?? '';
   const image = await x.images.resolve(ctx, ref);
+  // The policy of the runc backend, computed here on the host, enforced by runc in the guest.
+  const sc = req.config.linux?.security_context ?? null;
+  const sec = await securityPlan(sc, {
+    runtimeDefaultSeccomp: x.cfg.seccompProfile || shippedRuntimeDefaultProfile(),
+    sandboxPrivileged: pod.config.linux?.security_context?.privileged ?? false,
+  });
+  const user = await processUser(sc, image.config, layersSource(image.layerDirs));
   await x.rt.withLock(pod.id, async () => {
     if (pod.containers[req.id]) return; // a retried create: keep the result
     if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
@@ -42,12 +52,16 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
           spec: {
             cid: req.id,
             serial,
-            readonlyRootfs: req.config.linux?.security_context?.readonly_rootfs ?? false,
-            args: processArgs(req.config, image),
-            env: processEnv(req.config, image, hostname),
-            cwd: req.config.working_dir || image.config.workingDir || '/',
-            user: processUser(req.config, image),
-            hostname,
+            readonlyRootfs: sec.readonlyRootfs,
+            oci: guestOciSpec({
+              args: processArgs(req.config, image),
+              env: processEnv(req.config, image, hostname),
+              cwd: req.config.working_dir || image.config.workingDir || '/',
+              hostname,
+              user,
+              sec,
+            }),
+            podPid: sc?.namespace_options?.pid === 'POD',
             files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files],
             memoryLimit: limit > 0 ? limit : 0,
             cpuQuota: Number(req.config.linux?.resources?.cpu_quota ?? 0),
@@ -76,6 +90,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
       serial,
       overlay,
       stopSignal: image.config.stopSignal || 'SIGTERM',
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       logPath: logDir && req.config.log_path ? path.join(logDir, req.config.log_path) : '',
     };
     x.rt.addContainer(pod, c);

@@ -20,26 +20,24 @@
  * the tools disk, so a mismatch means the guest artefacts were not rebuilt after an upgrade).
  */
 
-export const PROTOCOL_VERSION = 1;
+import type { OciSpec } from '../../host/oci-spec';
 
-/** The user a container process runs as, already resolved to numbers by the agent or the host. */
-export interface UserSpec {
-  readonly uid?: number;
-  readonly gid?: number;
-  /** A name to look up in the container's /etc/passwd (the agent resolves it after mounting the rootfs). */
-  readonly name?: string;
-}
+export const PROTOCOL_VERSION = 2;
 
 export interface ContainerSpec {
   readonly cid: string;
   /** SCSI serial of the hot-plugged rootfs disk ("ctr-<id prefix>"); the agent finds /dev/sdX by it. */
   readonly serial: string;
   readonly readonlyRootfs: boolean;
-  readonly args: string[];
-  readonly env: string[];
-  readonly cwd: string;
-  readonly user: UserSpec;
-  readonly hostname: string;
+  /**
+   * The OCI runtime spec the guest's runc runs, built by the host from the same policy as the runc backend
+   * (src/host/container-policy.ts): process (args, env, cwd, user with supplementary groups, capabilities,
+   * no_new_privs), mounts, masked/read-only paths, seccomp. The agent fills in only what exists in the guest:
+   * root.path, linux.cgroupsPath, the pod PID namespace's path and, for privileged containers, the guest's devices.
+   */
+  readonly oci: OciSpec;
+  /** Join the pod's PID namespace (CRI namespace_options.pid=POD) instead of a new one of its own. */
+  readonly podPid: boolean;
   /** Files written into the rootfs before start (e.g. /etc/resolv.conf, /etc/hosts), content base64. */
   readonly files?: { path: string; data: string; mode?: number }[];
   /** cgroup v2 memory.max in bytes; 0 = unlimited. */
@@ -65,7 +63,19 @@ export type Request =
    * Hand a freshly booted or cloned VM to a pod: clock, entropy (base64), hostname, and (optionally) the NIC as in
    * netconf — one request and one guest process for all of it, which matters under TCG.
    */
-  | { id: number; op: 'claim'; timeMs: number; seed: string; hostname: string; net?: NetConf }
+  | {
+      id: number;
+      op: 'claim';
+      timeMs: number;
+      seed: string;
+      hostname: string;
+      net?: NetConf;
+      /**
+       * The pod's sysctls (dotted names), written in the guest's own namespaces: they are the pod's network and
+       * IPC namespaces, which its containers share.
+       */
+      sysctls?: Record<string, string>;
+    }
   /** Configure the NIC found by its current MAC (template) and give it the pod MAC and address. */
   | ({ id: number; op: 'netconf' } & NetConf)
   | { id: number; op: 'create'; spec: ContainerSpec }

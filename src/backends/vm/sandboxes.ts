@@ -93,7 +93,18 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
       const seed = crypto.randomBytes(64).toString('base64');
       const nic =
         net.cidr && net.mac ? { mac: TEMPLATE_MAC, newMac: net.mac, cidr: net.cidr, gateway: net.gateway } : undefined;
-      await vm.request({ op: 'claim', timeMs: Date.now(), seed, hostname, net: nic }, 15_000);
+      const sysctls = req.config.linux?.sysctls ?? {};
+      await vm.request(
+        {
+          op: 'claim',
+          timeMs: Date.now(),
+          seed,
+          hostname,
+          net: nic,
+          ...(Object.keys(sysctls).length > 0 ? { sysctls } : {}),
+        },
+        15_000,
+      );
       pod.state = 'ready';
       x.rt.store.save(pod);
       x.rt.addPod(pod);

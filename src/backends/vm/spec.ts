@@ -1,6 +1,6 @@
 /**
  * Pure conversions from CRI requests to what the VM needs: validation of what a VM cannot honour, VM size, and
- * the container process (args, env, user, cwd, files) the agent runs.
+ * the container's OCI spec (process, security, mounts) and files the guest's runc runs.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,12 +8,16 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ResolvedImage } from '../../images/types';
-import type { ContainerSpec, UserSpec } from './protocol';
+import type { SecurityPlan } from '../../host/container-policy';
+import { defaultMounts } from '../../host/oci-defaults';
+import type { OciSpec } from '../../host/oci-spec';
+import type { ResolvedUser } from '../../host/passwd';
+import type { ContainerSpec } from './protocol';
 
 /**
- * A VM has its own kernel: host namespaces and host privilege do not exist inside it. The router re-routes such
- * pods by config (routing.hostNamespaceHandler) before they reach this backend; anything that still arrives is
- * refused naming the field, never silently downgraded.
+ * A VM has its own kernel: host namespaces do not exist inside it. The router re-routes such pods by config
+ * (routing.hostNamespaceHandler) before they reach this backend; anything that still arrives is refused naming the
+ * field, never silently downgraded. Privileged pods are fine: privilege is the guest's, never the host's (as Kata).
  */
 export function validateSandbox(config: cri.PodSandboxConfig): void {
   const sc = config.linux?.security_context;
@@ -26,18 +30,78 @@ export function validateSandbox(config: cri.PodSandboxConfig): void {
   if (ns?.network === 'NODE') refuse('linux.security_context.namespace_options.network=NODE (hostNetwork)');
   if (ns?.pid === 'NODE') refuse('linux.security_context.namespace_options.pid=NODE (hostPID)');
   if (ns?.ipc === 'NODE') refuse('linux.security_context.namespace_options.ipc=NODE (hostIPC)');
-  if (sc?.privileged) refuse('linux.security_context.privileged');
 }
 
+/** What a VM cannot honour in a container: host namespaces, ephemeral-container targets, mount propagation. */
 export function validateContainer(config: cri.ContainerConfig): void {
-  if (config.linux?.security_context?.privileged) {
-    throw new InvalidArgumentError(
-      'create container: linux.security_context.privileged cannot be honoured in a VM sandbox',
-      {
-        context: { field: 'linux.security_context.privileged' },
+  const ns = config.linux?.security_context?.namespace_options;
+  const field = 'config.linux.security_context.namespace_options';
+  const refuse = (what: string): never => {
+    throw new InvalidArgumentError(`create container: ${field}.${what} cannot be honoured in a VM sandbox`, {
+      context: { field: `${field}.${what}` },
+    });
+  };
+  if (ns?.pid === 'NODE') refuse('pid=NODE');
+  if (ns?.pid === 'TARGET') refuse('pid=TARGET');
+  if (ns?.network === 'NODE') refuse('network=NODE');
+  if (ns?.ipc === 'NODE') refuse('ipc=NODE');
+  // Mounts reach the guest as a one-time copy (mountFiles): no mount event can cross between host and guest
+  // without a shared file system (no virtio-fs or 9p here), so propagation other than private is refused.
+  config.mounts.forEach((m, i) => {
+    if (m.propagation === 'PROPAGATION_HOST_TO_CONTAINER' || m.propagation === 'PROPAGATION_BIDIRECTIONAL') {
+      const f = `config.mounts[${i}].propagation`;
+      throw new InvalidArgumentError(
+        `create container: ${f}=${m.propagation} cannot be honoured in a VM sandbox (mounts are copied into the guest)`,
+        { context: { field: f } },
+      );
+    }
+  });
+}
+
+/**
+ * The OCI spec of a container for the guest's runc. The security policy and the user come from the shared
+ * builders (src/host/container-policy.ts), exactly as the runc backend applies them on the host. Namespaces:
+ * mount, uts and pid are the container's own (pid: the agent swaps in the pod's when `podPid`); network and IPC
+ * are the guest's, i.e. the pod's, shared by all its containers. /dev/shm is the guest's tmpfs (pod-shared).
+ */
+export function guestOciSpec(inp: {
+  readonly args: string[];
+  readonly env: string[];
+  readonly cwd: string;
+  readonly hostname: string;
+  readonly user: ResolvedUser;
+  readonly sec: SecurityPlan;
+}): OciSpec {
+  const { sec, user } = inp;
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: false,
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
       },
-    );
-  }
+      args: inp.args,
+      env: inp.env,
+      cwd: inp.cwd,
+      capabilities: sec.capabilities,
+      noNewPrivileges: sec.noNewPrivileges,
+    },
+    root: { path: '', readonly: sec.readonlyRootfs },
+    hostname: inp.hostname,
+    mounts: [
+      ...defaultMounts({ readonlySysfs: !sec.privileged }),
+      { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'nosuid', 'nodev', 'noexec'] },
+    ],
+    linux: {
+      namespaces: [{ type: 'mount' }, { type: 'uts' }, { type: 'pid' }],
+      resources: { devices: sec.privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
+      maskedPaths: sec.maskedPaths,
+      readonlyPaths: sec.readonlyPaths,
+      ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+    },
+  };
 }
 
 export interface VmSize {
@@ -87,19 +151,6 @@ export function processEnv(config: cri.ContainerConfig, image: ResolvedImage, ho
   env.set('HOSTNAME', hostname);
   for (const kv of config.envs) env.set(kv.key, kv.value);
   return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
-/** CRI run_as_user / run_as_username / run_as_group win over the image's User ("name", "uid", "uid:gid"). */
-export function processUser(config: cri.ContainerConfig, image: ResolvedImage): UserSpec {
-  const sc = config.linux?.security_context;
-  const gid = sc?.run_as_group ? Number(sc.run_as_group.value) : undefined;
-  if (sc?.run_as_user) return { uid: Number(sc.run_as_user.value), gid };
-  if (sc?.run_as_username) return { name: sc.run_as_username, gid };
-  const [u = '', g] = (image.config.user ?? '').split(':');
-  const imgGid = g !== undefined && /^\d+$/.test(g) ? Number(g) : undefined;
-  if (u === '') return { uid: 0, gid: gid ?? imgGid };
-  if (/^\d+$/.test(u)) return { uid: Number(u), gid: gid ?? imgGid };
-  return { name: u, gid: gid ?? imgGid };
 }
 
 /** /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod (the guest cannot see host files). */

@@ -59,8 +59,20 @@ export function containerStatus(c: ContainerRecord): cri.ContainerStatus {
     message: c.message ?? '',
     labels: c.config.labels,
     annotations: c.config.annotations,
-    mounts: [],
+    // As the CRI sent them (the guest holds a copy of each source, see spec.ts mountFiles).
+    mounts: c.config.mounts,
     log_path: c.logPath,
+    ...(c.user
+      ? {
+          user: {
+            linux: {
+              uid: String(c.user.uid),
+              gid: String(c.user.gid),
+              supplemental_groups: c.user.additionalGids.map(String),
+            },
+          },
+        }
+      : {}),
   };
 }
 

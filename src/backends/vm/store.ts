@@ -29,6 +29,8 @@ export interface ContainerRecord {
   serial: string;
   overlay: string;
   stopSignal: string;
+  /** The process's identity as the guest's runc applies it (absent in records written before it was kept). */
+  user?: { uid: number; gid: number; additionalGids: number[] };
 }
 
 export interface PodRecord {

@@ -1,52 +1,26 @@
 /**
- * Containers inside the guest (notes §4): each is `busybox unshare -p -m -u -i -f` running a small sh wrapper that
- * mounts /proc, /dev and /sys into the rootfs, joins the container's cgroup, sets the hostname and finally
- * `nsenter -r ROOT -w CWD -S UID -G GID -F` (chroot + chdir + setuid, no fork) into the container's command.
- * The wrapper's pid becomes the container's init (pid 1 of its PID namespace) through the execs.
- *
- * NOTE: the VM is the isolation boundary between pods; inside a pod, containers are separated by namespaces and
- *       chroot (not pivot_root: the guest root is the initramfs, where pivot_root is impossible).
- * NOTE: supplementary groups are cleared (nsenter -G calls setgroups(0)); only uid and primary gid apply.
+ * Containers inside the guest, run by runc (see oci.ts): `runc run --no-pivot` in the foreground, so the agent is
+ * runc's parent and gets the container's exit status, stdout and stderr through runc's pipes; the container's own
+ * init pid comes from runc's state. The container's cgroup (limits, stats) is the agent's; runc uses a leaf in it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { ContainerSpec, ContainerState, Event } from '../protocol';
-import { mountRootfs, resolveUser, unmountRootfs } from './rootfs';
-import { BUSYBOX, exitCodeOf, signalNumber, sleep } from './util';
+import { bundleDir, execed, RUNC, RUNC_ROOT, runcError, runcInitPid, writeBundle } from './oci';
+import { mountRootfs, unmountRootfs } from './rootfs';
+import { exitCodeOf, signalNumber, sleep } from './util';
 
-const WRAPPER = `
-__cr_r=$1; __cr_w=$2; __cr_h=$3; __cr_u=$4; __cr_g=$5; __cr_c=$6; shift 6
-# Odd names: plain shell variables, never exported unless the container env has the same name.
-# Applets by name from the guest's /bin: busybox's shell runs them without an exec (each exec costs ~50 ms under
-# TCG). The container's PATH is restored for the final exec, which resolves the command inside the container.
-if [ -n "\${PATH+x}" ]; then __cr_p=$PATH; fi
-PATH=/bin
-mount -t proc -o nosuid,nodev,noexec proc "$__cr_r/proc" || exit 127
-# Wait (bounded, builtins only) until the agent has moved this shell into the container's cgroup ($__cr_c, empty
-# when the guest has none), so the container's processes start there and all they fork or allocate is counted.
-__cr_i=0
-while [ -n "$__cr_c" ] && [ $__cr_i -lt 300 ]; do
-  while read -r __cr_l; do [ "$__cr_l" = "0::/$__cr_c" ] && break 2; done <"$__cr_r/proc/self/cgroup"
-  usleep 10000; __cr_i=$((__cr_i+1))
-done
-mount -t tmpfs -o nosuid,mode=755 tmpfs "$__cr_r/dev" || exit 127
-for d in null zero full random urandom tty; do : >"$__cr_r/dev/$d"; mount --bind /dev/$d "$__cr_r/dev/$d"; done
-mkdir -p "$__cr_r/dev/shm" "$__cr_r/dev/pts"
-mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$__cr_r/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666 devpts "$__cr_r/dev/pts"
-ln -s pts/ptmx "$__cr_r/dev/ptmx"; ln -s /proc/self/fd "$__cr_r/dev/fd"
-ln -s /proc/self/fd/0 "$__cr_r/dev/stdin"; ln -s /proc/self/fd/1 "$__cr_r/dev/stdout"; ln -s /proc/self/fd/2 "$__cr_r/dev/stderr"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$__cr_r/sys"
-hostname "$__cr_h"
-if [ -n "\${__cr_p+x}" ]; then PATH=$__cr_p; else unset PATH; fi
-exec ${BUSYBOX} nsenter -r"$__cr_r" -w"$__cr_r$__cr_w" -S "$__cr_u" -G "$__cr_g" -F "$@"
-`;
+export interface ExecTarget {
+  readonly cid: string;
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly env: string[];
+}
 
 interface Entry {
   spec: ContainerSpec;
   root: string;
-  uid: number;
-  gid: number;
   state: ContainerState;
   child?: ChildProcess;
   /** Pid of the container's init (the unshare child), in the guest's PID namespace. */
@@ -64,16 +38,18 @@ export class Containers {
     const have = this.all.get(spec.cid);
     if (have) return have.state;
     const root = await mountRootfs(spec);
-    const { uid, gid } = resolveUser(root, spec.user);
     const cg = cgroupDir(spec.cid);
+    let cgroup: string | undefined;
     try {
       fs.mkdirSync(cg, { recursive: true });
+      cgroup = `/c-${spec.cid}`;
       setLimits(spec.cid, spec.memoryLimit ?? 0, spec.cpuQuota, spec.cpuPeriod);
     } catch {
       // cgroups are for stats and limits; a guest without the controllers still runs the container
     }
+    await writeBundle(spec, root, cgroup);
     const state: ContainerState = { cid: spec.cid, state: 'created', createdAt: Date.now() };
-    this.all.set(spec.cid, { spec, root, uid, gid, state });
+    this.all.set(spec.cid, { spec, root, state });
     return state;
   }
 
@@ -82,38 +58,17 @@ export class Containers {
     if (e.state.state !== 'created') return e.state;
     const s = e.spec;
     const child = spawn(
-      BUSYBOX,
-      [
-        'unshare',
-        '-p',
-        '-m',
-        '-u',
-        '-i',
-        '-f',
-        '--propagation',
-        'private',
-        BUSYBOX,
-        'sh',
-        '-c',
-        WRAPPER,
-        'wrapper',
-        e.root,
-        s.cwd || '/',
-        s.hostname,
-        String(e.uid),
-        String(e.gid),
-        fs.existsSync(cgroupDir(cid)) ? `c-${cid}` : '', // see cgroupDir
-        ...s.args,
-      ],
-      { env: envObject(s.env), stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
+      RUNC,
+      ['--root', RUNC_ROOT, '--log', `${bundleDir(cid)}/runc.log`, '--log-format', 'json'].concat([
+        'run',
+        '--no-pivot',
+        '--bundle',
+        bundleDir(cid),
+        cid,
+      ]),
+      { stdio: [s.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
     );
     e.child = child;
-    // Join the wrapper to the container's cgroup at once, while it is still setting up mounts: everything the
-    // container later forks inherits the cgroup. Joining only the init below (after chroot) left processes the
-    // container's shell had already forked (e.g. `dd ... | sleep`) outside, uncounted in stats and unlimited.
-    if (child.pid !== undefined) {
-      fs.promises.writeFile(`${cgroupDir(cid)}/cgroup.procs`, String(child.pid)).catch(() => undefined);
-    }
     child.stdin?.on('error', () => undefined); // EPIPE once the process exited
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]?.on('data', (b: Buffer) => this.emit({ ev: 'output', cid, stream, data: b.toString('base64') }));
@@ -137,17 +92,15 @@ export class Containers {
         resolve();
       });
     });
-    e.initPid = await initPidOf(child.pid);
-    // Joined from here, not from the wrapper: a shell `echo $$ > cgroup.procs` inside the new PID namespace was
-    // seen to hang for the second container of a VM. Async, so a slow cgroup write never blocks the agent. Done
-    // as soon as the init exists (in case unshare forked it before the join above landed), while the wrapper is
-    // still mounting: the container's own process, and all it forks, must start inside the cgroup.
-    if (e.initPid !== undefined) {
-      fs.promises.writeFile(`${cgroupDir(cid)}/cgroup.procs`, String(e.initPid)).catch(() => undefined);
+    e.initPid = await runcInitPid(cid, child);
+    if (e.initPid === undefined) {
+      // runc refused to create it (bad spec, seccomp profile, missing binary…): StartContainer fails with runc's
+      // reason; the exit event already marks the container exited.
+      await e.exited;
+      throw new Error(`runc: ${runcError(cid) ?? 'container not started'}`);
     }
-    // The wrapper's mounts take a second or so under TCG; "running" means the container's own process runs
-    // (chroot done), so an exec right after start lands in the container, not in the half-built wrapper.
-    if (e.initPid !== undefined) await chrooted(e.initPid, e.root);
+    // "running" means the container's own program runs, so an exec right after start lands in the container.
+    await execed(e.initPid);
     e.state = { ...e.state, state: 'running', pid: e.initPid, startedAt: Date.now() };
     return e.state;
   }
@@ -185,8 +138,17 @@ export class Containers {
   async remove(cid: string): Promise<void> {
     const e = this.all.get(cid);
     if (e && e.state.state === 'running') await this.stop(cid, 'SIGKILL', 0);
+    if (fs.existsSync(`${RUNC_ROOT}/${cid}`)) {
+      // runc deletes the container when it exits; what is left here was interrupted (agent restart, kill -9).
+      await new Promise<void>((resolve) => {
+        const d = spawn(RUNC, ['--root', RUNC_ROOT, 'delete', '--force', cid], { stdio: 'ignore' });
+        d.on('close', () => resolve());
+        d.on('error', () => resolve());
+      });
+    }
     await unmountRootfs(cid);
     try {
+      if (fs.existsSync(`${cgroupDir(cid)}/ctr`)) fs.rmdirSync(`${cgroupDir(cid)}/ctr`);
       fs.rmdirSync(cgroupDir(cid));
     } catch {
       // not there, or a straggler process: cgroups are cheap, leave it
@@ -213,11 +175,12 @@ export class Containers {
     return [...this.all.values()].map((e) => e.state);
   }
 
-  /** The running container's init pid and user, for exec. */
-  target(cid: string): { pid: number; uid: number; gid: number; env: string[] } {
+  /** The running container: its id for `runc exec`, init pid and user for the tty path (exec.ts). */
+  target(cid: string): ExecTarget {
     const e = this.get(cid);
     if (e.state.state !== 'running' || e.initPid === undefined) throw new Error(`container ${cid} is not running`);
-    return { pid: e.initPid, uid: e.uid, gid: e.gid, env: e.spec.env };
+    const p = e.spec.oci.process;
+    return { cid, pid: e.initPid, uid: p.user.uid, gid: p.user.gid, env: p.env };
   }
 
   ids(): string[] {
@@ -248,41 +211,5 @@ function oomKilled(cid: string): boolean {
     return /oom_kill [1-9]/.test(ev);
   } catch {
     return false;
-  }
-}
-
-function envObject(env: string[]): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const kv of env) {
-    const i = kv.indexOf('=');
-    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
-
-/** The forked child of `unshare -f` (the container init); polled because the fork happens after spawn. */
-async function initPidOf(unsharePid: number | undefined): Promise<number | undefined> {
-  if (unsharePid === undefined) return undefined;
-  for (let i = 0; i < 200; i++) {
-    try {
-      const kids = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim();
-      if (kids) return Number(kids.split(/\s+/)[0]);
-    } catch {
-      return undefined; // unshare already exited
-    }
-    await sleep(10);
-  }
-  return undefined;
-}
-
-/** Wait until `pid` has `root` as its root directory (the wrapper's final nsenter -r), or has exited. */
-async function chrooted(pid: number, root: string): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    try {
-      if (fs.readlinkSync(`/proc/${pid}/root`) === root) return;
-    } catch {
-      return; // exited: the exit event reports it
-    }
-    await sleep(10);
   }
 }

@@ -1,36 +1,50 @@
 /**
- * Exec in a running container: `busybox nsenter -t INIT -m -u -i -p -r -w -S UID -G GID CMD…` (target's root and
- * cwd). The process runs in its own process group, because nsenter -p forks: on timeout the whole group gets
- * SIGKILL — killing only nsenter would leave its child running (notes §4).
+ * Exec in a running container. Without a tty: `runc exec CID CMD…`, so the process gets the container's user,
+ * supplementary groups, capabilities, no_new_privs and seccomp filter, exactly as its main process.
+ * With a tty (interactive spawn on vmhelper's pty): `busybox nsenter -t INIT -m -u -i -p -r -w -S UID -G GID
+ * CMD…`, because runc hands a tty's master over a console socket (SCM_RIGHTS), which neither Node nor the helper
+ * takes yet — TODO(#18): such a process has the container's namespaces, root and uid/gid but the agent's
+ * capabilities and no seccomp filter.
+ * The process runs in its own process group (runc exec and nsenter -p fork): on timeout the whole group gets
+ * SIGKILL — killing only the parent would leave its child running (notes §4).
  */
 import { spawn } from 'node:child_process';
 import type { ExecReply } from '../protocol';
+import type { ExecTarget } from './containers';
+import { RUNC, RUNC_ROOT } from './oci';
 import { BUSYBOX, exitCodeOf } from './util';
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
-/** The nsenter command line and environment of a process in a running container (as the container's user). */
-export function execArgv(
-  target: { pid: number; uid: number; gid: number; env: string[] },
-  args: string[],
-  env?: string[],
-): { argv: string[]; env: NodeJS.ProcessEnv } {
+export interface ExecCommand {
+  readonly file: string;
+  readonly argv: string[];
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** The command line of a process in a running container (see above for tty). */
+export function execCommand(target: ExecTarget, args: string[], env: string[] = [], tty = false): ExecCommand {
+  if (!tty) {
+    const envArgs = env.flatMap((kv) => ['--env', kv]);
+    return { file: RUNC, argv: ['--root', RUNC_ROOT, 'exec', ...envArgs, target.cid, ...args], env: {} };
+  }
   const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
   return {
+    file: BUSYBOX,
     argv: [...nsArgs, '-S', String(target.uid), '-G', String(target.gid), ...args],
-    env: Object.fromEntries([...target.env, ...(env ?? [])].map((kv) => splitKv(kv))),
+    env: Object.fromEntries([...target.env, ...env].map((kv) => splitKv(kv))),
   };
 }
 
 export function execIn(
-  target: { pid: number; uid: number; gid: number; env: string[] },
+  target: ExecTarget,
   args: string[],
   env: string[] | undefined,
   timeoutMs: number,
 ): Promise<ExecReply> {
   return new Promise((resolve) => {
-    const cmd = execArgv(target, args, env);
-    const child = spawn(BUSYBOX, cmd.argv, {
+    const cmd = execCommand(target, args, env);
+    const child = spawn(cmd.file, cmd.argv, {
       env: cmd.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

@@ -1,6 +1,6 @@
 /**
  * The crimux guest agent: PID 1 of every VM after /init (guest/init.sh) execs it. It speaks the protocol of
- * ../protocol.ts over the virtio-serial port "agent" and drives containers with busybox. Built into one JS file by
+ * ../protocol.ts over the virtio-serial port "agent" and drives containers with runc (oci.ts) and busybox. Built into one JS file by
  * scripts/build-vm-guest.sh and run by the host's own node binary from the read-only tools disk.
  *
  * Why Node (notes §3): one language for host and guest, shared protocol types; the cost is ~2 s more cold boot
@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import type { HostData, Request } from '../protocol';
 import { PROTOCOL_VERSION } from '../protocol';
 import { Containers } from './containers';
-import { execArgv, execIn } from './exec';
+import { execCommand, execIn } from './exec';
 import { findPort, Port } from './port';
 import { claim, netconf, stats, warmup } from './system';
 import { Streams } from './streams';
@@ -25,7 +25,7 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
     case 'ping':
       return { version: PROTOCOL_VERSION, uptimeMs: Math.round(Date.now() - bootedAt) };
     case 'claim':
-      await claim(req.timeMs, req.seed, req.hostname, req.net);
+      await claim(req.timeMs, req.seed, req.hostname, req.net, req.sysctls);
       return {};
     case 'netconf':
       return { ifname: await netconf(req) };
@@ -50,8 +50,8 @@ async function handle(req: Request): Promise<Record<string, unknown>> {
     case 'connect':
       return { sid: await streams.connect(req.port) };
     case 'spawn': {
-      const cmd = execArgv(containers.target(req.cid), req.args);
-      return { sid: streams.spawn(cmd.argv, cmd.env, req.stdin, req.tty) };
+      const cmd = execCommand(containers.target(req.cid), req.args, [], req.tty);
+      return { sid: streams.spawn(cmd, req.stdin, req.tty) };
     }
     case 'update':
       containers.update(req.cid, req.memoryLimit, req.cpuQuota, req.cpuPeriod);

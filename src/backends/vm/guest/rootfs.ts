@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ContainerSpec, UserSpec } from '../protocol';
+import type { ContainerSpec } from '../protocol';
 import { bb, sleep } from './util';
 
 /** /dev/sdX whose VPD page 0x80 (unit serial) is `serial`; waits up to timeoutMs for the hot-plug to land. */
@@ -65,35 +65,4 @@ export async function unmountRootfs(cid: string): Promise<void> {
   const dir = rootDir(cid);
   if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${dir} `)) await bb(['umount', '-l', dir]);
   fs.rmSync(`/run/c/${cid}`, { recursive: true, force: true });
-}
-
-/** uid/gid from a user spec; names and a missing gid come from the container's own /etc/passwd and /etc/group. */
-export function resolveUser(root: string, user: UserSpec): { uid: number; gid: number } {
-  const passwd = readLines(path.join(root, 'etc/passwd'));
-  let uid = user.uid;
-  let gid = user.gid;
-  if (user.name !== undefined && user.name !== '') {
-    const entry = passwd.find((l) => l[0] === user.name);
-    if (!entry) throw new Error(`user ${user.name} not found in the image's /etc/passwd`);
-    uid = Number(entry[2]);
-    gid ??= Number(entry[3]);
-  }
-  uid ??= 0;
-  if (gid === undefined) {
-    const entry = passwd.find((l) => Number(l[2]) === uid);
-    gid = entry ? Number(entry[3]) : uid === 0 ? 0 : uid;
-  }
-  return { uid, gid };
-}
-
-function readLines(file: string): string[][] {
-  try {
-    return fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
 }

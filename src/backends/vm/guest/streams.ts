@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Event } from '../protocol';
-import { BUSYBOX, HELPER, exitCodeOf } from './util';
+import type { ExecCommand } from './exec';
+import { HELPER, exitCodeOf } from './util';
 
 interface Handle {
   write(b: Buffer): void;
@@ -44,14 +45,15 @@ export class Streams {
   }
 
   /**
-   * Run `busybox nsenter …` args as an interactive process in its own process group (kill ends the whole group,
-   * including nsenter's forked child in the container's PID namespace).
+   * Run an exec command (exec.ts) as an interactive process in its own process group (kill ends the whole group,
+   * including the forked child in the container's PID namespace).
    */
-  spawn(argv: string[], env: NodeJS.ProcessEnv, stdin: boolean, tty: boolean): number {
+  spawn(cmd: ExecCommand, stdin: boolean, tty: boolean): number {
+    const { env } = cmd;
     const sid = this.next++;
     // With tty and the helper: a real pty (fd 3 carries resizes); without the helper, stderr merged into stdout.
     const pty = tty && fs.existsSync(HELPER);
-    const [file, args] = pty ? [HELPER, ['pty', BUSYBOX, ...argv]] : [BUSYBOX, argv];
+    const [file, args] = pty ? [HELPER, ['pty', cmd.file, ...cmd.argv]] : [cmd.file, cmd.argv];
     const mergeStderr = tty;
     const child = spawn(file, args, {
       env,

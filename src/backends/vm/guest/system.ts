@@ -13,8 +13,23 @@ import { bb, HELPER } from './util';
  * template's clock and CRNG state. The seed is mixed into the input pool through /dev/urandom and `vmhelper
  * reseed` (RNDRESEEDCRNG) makes the CRNG take it at once.
  */
-export async function claim(timeMs: number, seed: string, hostname: string, net?: NetConf): Promise<void> {
+export async function claim(
+  timeMs: number,
+  seed: string,
+  hostname: string,
+  net?: NetConf,
+  sysctls?: Record<string, string>,
+): Promise<void> {
   fs.writeFileSync('/dev/urandom', Buffer.from(seed, 'base64'));
+  // The pod's sysctls: the guest's network and IPC namespaces are the pod's, shared by its containers (the router
+  // already allowed only namespaced sysctls, in dotted form). A failure fails RunPodSandbox, as runc would.
+  for (const [k, v] of Object.entries(sysctls ?? {})) {
+    try {
+      fs.writeFileSync(`/proc/sys/${k.replace(/\./g, '/')}`, v);
+    } catch (e) {
+      throw new Error(`sysctl ${k}=${v}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   fs.writeFileSync('/proc/sys/kernel/hostname', hostname); // no process spawn: each costs tens of ms under TCG
   const steps = [`date -u -s @${Math.round(timeMs / 1000)} >/dev/null`, ...(net ? netSteps(net) : [])];
   // The seed is in the input pool; make the CRNG take it now rather than at its next scheduled reseed.

@@ -8,6 +8,8 @@
  *   vmhelper pty CMD ARGS…   run CMD on a new pseudo-terminal (its controlling tty); relay stdin → pty and
  *                            pty → stdout; fd 3 carries resize requests as text lines "ROWS COLS". Exit code of CMD
  *                            (128+signal when killed). Stdin EOF is passed on as ^D.
+ *   vmhelper pause           PID 1 of the pod's shared PID namespace (CRI namespace_options.pid=POD): sleeps and
+ *                            reaps the orphans re-parented to it, like the pause container of a runc pod.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -124,7 +126,23 @@ static int pty(char **argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static void reap(int sig) {
+  (void)sig;
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+}
+
+static _Noreturn void pause_forever(void) {
+  struct sigaction sa = {0};
+  sa.sa_handler = reap;
+  sa.sa_flags = SA_NOCLDSTOP | SA_RESTART;
+  sigaction(SIGCHLD, &sa, NULL);
+  signal(SIGTERM, SIG_DFL); /* PID 1 of a namespace ignores signals without a handler: nothing to do here */
+  for (;;) pause();
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "pause") == 0) pause_forever();
   if (argc >= 2 && strcmp(argv[1], "reseed") == 0) return reseed();
   if (argc >= 3 && strcmp(argv[1], "pty") == 0) return pty(argv + 2);
   fprintf(stderr, "usage: vmhelper reseed | vmhelper pty CMD [ARGS...]\n");
