@@ -83,4 +83,3 @@ export async function startConformanceEnv(slot: number, selected: readonly Handl
     throw err;
   }
 }
-
