@@ -9,6 +9,8 @@
 import type * as cri from '../../cri/types';
 import type { LinuxContainerSecurityContext__Output as SecurityContext } from '../../cri/generated/runtime/v1/LinuxContainerSecurityContext';
 import { InvalidArgumentError } from '../../errors';
+import { availableCapabilities } from '../../host/oci-defaults';
+import { chooseSeccomp } from '../../host/seccomp';
 import type { CreateContainerBody } from './engine-types';
 import { containerLabels } from './records';
 import { clampOomScoreAdj, toDockerResources } from './convert-resources';
@@ -74,19 +76,20 @@ export function stopSignalName(sig: string | undefined): string {
 }
 
 /** Docker SecurityOpt entries for the container's security context. */
-export function securityOpts(sc: SecurityContext, seccompProfile?: string): string[] {
+export function securityOpts(sc: SecurityContext | null | undefined, seccompProfile?: string): string[] {
   const out: string[] = [];
-  if (sc.no_new_privs) out.push('no-new-privileges');
-  const type = sc.seccomp?.profile_type;
-  const legacy = sc.seccomp_profile_path;
-  if (type === 'Unconfined' || (!sc.seccomp && legacy === 'unconfined')) out.push('seccomp=unconfined');
-  else if (type === 'Localhost' || (!sc.seccomp && legacy.startsWith('localhost/'))) {
+  if (sc?.no_new_privs) out.push('no-new-privileges');
+  // The CRI's rule (shared with every backend), not Docker's: no profile asked for means unconfined, whereas
+  // Docker would apply its default profile to a container created without a seccomp option.
+  const choice = chooseSeccomp(sc ?? { seccomp: null, seccomp_profile_path: '' }, 'config.linux.security_context');
+  if (choice.kind === 'unconfined') out.push('seccomp=unconfined');
+  else if (choice.kind === 'localhost') {
     if (seccompProfile === undefined)
       throw new InvalidArgumentError('convert security context: Localhost seccomp profile not loaded');
     out.push(`seccomp=${seccompProfile}`);
   }
   // AppArmor: only an explicit Localhost profile is passed on; RuntimeDefault/Unconfined need nothing from Docker.
-  if (sc.apparmor?.profile_type === 'Localhost' && sc.apparmor.localhost_ref)
+  if (sc?.apparmor?.profile_type === 'Localhost' && sc.apparmor.localhost_ref)
     out.push(`apparmor=${sc.apparmor.localhost_ref}`);
   return out;
 }
@@ -94,10 +97,19 @@ export function securityOpts(sc: SecurityContext, seccompProfile?: string): stri
 /** The Localhost seccomp profile path a security context asks for, if any. */
 export function seccompProfilePath(sc: SecurityContext | null | undefined): string | undefined {
   if (!sc) return undefined;
-  if (sc.seccomp?.profile_type === 'Localhost') return sc.seccomp.localhost_ref || undefined;
-  if (!sc.seccomp && sc.seccomp_profile_path.startsWith('localhost/'))
-    return sc.seccomp_profile_path.slice('localhost/'.length);
-  return undefined;
+  const choice = chooseSeccomp(sc, 'config.linux.security_context');
+  return choice.kind === 'localhost' ? choice.path : undefined;
+}
+
+/**
+ * "ALL" as containerd means it: every capability this node's runtime holds. Docker would ask runc for every
+ * capability the kernel knows, which fails outright on a node whose bounding set lacks one (this host lacks
+ * CAP_SYS_RESOURCE).
+ */
+function expandAll(caps: readonly string[] | undefined): string[] | undefined {
+  if (!caps?.length) return undefined;
+  if (!caps.some((c) => c.toUpperCase() === 'ALL')) return [...caps];
+  return availableCapabilities();
 }
 
 function userOf(sc: SecurityContext): string | undefined {
@@ -154,9 +166,9 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
       PidMode: pidMode(ns?.pid, i),
       Privileged: privileged,
       ReadonlyRootfs: sc?.readonly_rootfs ?? false,
-      CapAdd: sc?.capabilities?.add_capabilities.length ? sc.capabilities.add_capabilities : undefined,
+      CapAdd: expandAll(sc?.capabilities?.add_capabilities),
       CapDrop: sc?.capabilities?.drop_capabilities.length ? sc.capabilities.drop_capabilities : undefined,
-      SecurityOpt: sc ? securityOpts(sc, i.seccompProfile) : undefined,
+      SecurityOpt: securityOpts(sc, i.seccompProfile),
       // Privileged containers see everything (Docker ignores these then); otherwise the kubelet's lists apply as given.
       MaskedPaths: sc && !privileged ? sc.masked_paths : undefined,
       ReadonlyPaths: sc && !privileged ? sc.readonly_paths : undefined,
