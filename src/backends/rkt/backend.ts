@@ -186,7 +186,7 @@ export class RktBackend extends BaseBackend {
     if (!rec) throw new NotFoundError(`reopen container log ${id}: container not found`);
     const h = await ctx.stage1.appHandle(rec.uuid, rec.app);
     if (!h.running) throw new FailedPreconditionError(`reopen container log ${id}: container is not running`);
-    await reopenLog(`${h.infoDir}/bundle`);
+    await reopenLog(`${h.infoDir}/bundle`, rec.logPath || undefined);
   }
   override containerStats(cc: CallContext, id: string): Promise<cri.ContainerStats> {
     return stats.containerStats(this.c(), cc, id);

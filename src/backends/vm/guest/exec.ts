@@ -6,15 +6,38 @@
  * takes yet — TODO(#18): such a process has the container's namespaces, root and uid/gid but the agent's
  * capabilities and no seccomp filter.
  * The process runs in its own process group (runc exec and nsenter -p fork): on timeout the whole group gets
- * SIGKILL — killing only the parent would leave its child running (notes §4).
+ * SIGKILL — killing only the parent would leave its child running (notes §4). `runc exec` is only a proxy whose
+ * child is not in that group, so the exec'd process itself is killed too, by the PID runc wrote to --pid-file.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ExecReply } from '../protocol';
 import type { ExecTarget } from './containers';
 import { RUNC, RUNC_ROOT } from './oci';
 import { BUSYBOX, exitCodeOf } from './util';
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
+let execSeq = 0;
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
+    return pid > 1 ? pid : undefined;
+  } catch {
+    return undefined; // runc has not started the process (yet): the group kill ends runc itself
+  }
+}
+
+function killQuietly(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 export interface ExecCommand {
   readonly file: string;
@@ -23,10 +46,21 @@ export interface ExecCommand {
 }
 
 /** The command line of a process in a running container (see above for tty). */
-export function execCommand(target: ExecTarget, args: string[], env: string[] = [], tty = false): ExecCommand {
+export function execCommand(
+  target: ExecTarget,
+  args: string[],
+  env: string[] = [],
+  tty = false,
+  pidFile?: string,
+): ExecCommand {
   if (!tty) {
     const envArgs = env.flatMap((kv) => ['--env', kv]);
-    return { file: RUNC, argv: ['--root', RUNC_ROOT, 'exec', ...envArgs, target.cid, ...args], env: {} };
+    const pidArgs = pidFile ? ['--pid-file', pidFile] : [];
+    return {
+      file: RUNC,
+      argv: ['--root', RUNC_ROOT, 'exec', ...pidArgs, ...envArgs, '--', target.cid, ...args],
+      env: {},
+    };
   }
   const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
   return {
@@ -43,7 +77,8 @@ export function execIn(
   timeoutMs: number,
 ): Promise<ExecReply> {
   return new Promise((resolve) => {
-    const cmd = execCommand(target, args, env);
+    const pidFile = path.join(os.tmpdir(), `exec-${process.pid}-${++execSeq}.pid`);
+    const cmd = execCommand(target, args, env, false, pidFile);
     const child = spawn(cmd.file, cmd.argv, {
       env: cmd.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,15 +98,13 @@ export function execIn(
       timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            try {
-              if (child.pid) process.kill(-child.pid, 'SIGKILL');
-            } catch {
-              // group already gone
-            }
+            killQuietly(readPid(pidFile));
+            if (child.pid) killQuietly(-child.pid);
           }, timeoutMs)
         : undefined;
     const done = (exitCode: number): void => {
       if (timer) clearTimeout(timer);
+      fs.rmSync(pidFile, { force: true });
       resolve({
         exitCode,
         stdout: Buffer.concat(out).toString('base64'),
