@@ -155,12 +155,13 @@ export class BackendViews {
     if (s.gen !== gen) return containers; // a change notice came meanwhile: the next call fetches anyway
     const keptS = s.values.get('sandboxes') as cri.PodSandbox[] | undefined;
     const keptC = s.values.get('containers') as cri.Container[] | undefined;
-    if (
-      (keptS && fingerprint(keptS) !== fingerprint(sandboxes)) ||
-      (keptC && fingerprint(keptC) !== fingerprint(containers))
-    ) {
-      this.changed(b.name);
-    }
+    // Without both lists kept there is nothing to compare with, yet statuses may be kept from before an exit
+    // (a client that polls ContainerStatus and never lists): drop them rather than keep a stale state forever.
+    const stale =
+      keptS && keptC
+        ? fingerprint(keptS) !== fingerprint(sandboxes) || fingerprint(keptC) !== fingerprint(containers)
+        : s.values.size > 0;
+    if (stale) this.changed(b.name);
     if (!s.values.has('sandboxes')) s.values.set('sandboxes', sandboxes);
     if (!s.values.has('containers')) s.values.set('containers', containers);
     return containers;
