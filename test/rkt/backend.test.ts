@@ -230,10 +230,12 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
   });
 
   it('refuses what the stage1 cannot enforce, naming the field', async () => {
-    const sc = e.securityContext({ seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' } });
+    // Seccomp and capabilities are enforced by crimux-stage1 now (#20); privilege is what nspawn cannot give.
+    const sc = e.securityContext({ privileged: true });
     await assert.rejects(
       create(hex('c9'), 'secure', BUSYBOX.ref, ['true'], { linux: { resources: null, security_context: sc } }),
-      (err: unknown) => err instanceof InvalidArgumentError && err.message.includes('linux.security_context.seccomp'),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError && err.message.includes('linux.security_context.privileged'),
     );
     await assert.rejects(backend.containerStatus(ctx(), hex('c9'), false), NotFoundError);
   });
