@@ -35,12 +35,6 @@ export const EXPECTATIONS: Table = {
   'networking/host-port-from-pod': {
     vm: { todo: 'issue #18: a host port is not reached from another VM pod through the node address' },
   },
-  'container/exec-sync-timeout': {
-    rkt: { todo: 'issue #20: the process of a timed-out ExecSync keeps running' },
-  },
-  'logs/reopen': {
-    rkt: { todo: 'issue #20: ReopenContainerLog does not start a new log file' },
-  },
   'image/pull-digest': {
     docker: { todo: 'issue #17: repo digests name the mirror (127.0.0.1:5000/…), not the reference pulled' },
   },

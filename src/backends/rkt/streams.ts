@@ -9,7 +9,7 @@ import { DeadlineExceededError, NotFoundError, ResourceExhaustedError } from '..
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
 import type { RktContext } from './context';
 import { findContainer } from './lookup';
-import { processTree } from './stage1/liveness';
+import { processStartTime, processTree } from './stage1/liveness';
 import { terminalResizer } from './tty-resize';
 import { handleChildErrors } from '../../util/streams';
 
@@ -29,16 +29,63 @@ async function spawnExec(
   return handleChildErrors(await ctx.pm.appExec(rec.uuid, rec.app, cmd, opts), 'rkt app exec', cc.log);
 }
 
-/** SIGKILL the child and everything below it (the command runs as a grandchild, inside the pod). */
-export async function killTree(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined) return;
-  const pids = await processTree(child.pid);
-  for (const pid of pids.reverse()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
+/** Bound of killTree: the exec's processes get this long to be killed and reaped. */
+const KILL_WAIT_MS = 5000;
+/** A root with no process below it for this long is not about to fork its command: it is killed itself. */
+const CHILDLESS_MS = 150;
+const POLL_MS = 30;
+
+function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Ends an exec: SIGKILLs every process below the child and waits (bounded) until they are gone, zombies included.
+ * The child is the host side of nsenter (or the sh before it); the command runs below it in the pod's PID
+ * namespace. The processes below are killed and the child is left to reap its own and exit: had the child died
+ * first, the command would be re-parented to its namespace's reaper (the pod's stub init; for pid=CONTAINER the
+ * app's main process, which may never reap it) and could still be listed when ExecSync returned (issue #20).
+ * Scans repeat until the child exits, so a process forked after one scan (nsenter's child, script's command)
+ * is caught by the next; the child itself is killed only when nothing is below it or at the bound.
+ */
+export async function killTree(child: ChildProcess, waitMs = KILL_WAIT_MS): Promise<void> {
+  const root = child.pid;
+  if (root === undefined) return;
+  let exited = child.exitCode !== null || child.signalCode !== null;
+  const onExit = (): void => {
+    exited = true;
+  };
+  child.once('exit', onExit);
+  const killed = new Map<number, string>();
+  const deadline = Date.now() + waitMs;
+  try {
+    let childlessSince: number | undefined;
+    while (!exited && Date.now() < deadline) {
+      const below = (await processTree(root)).slice(1);
+      if (below.length > 0) childlessSince = undefined;
+      else if (childlessSince === undefined) childlessSince = Date.now();
+      else if (Date.now() - childlessSince >= CHILDLESS_MS) break;
+      for (const pid of below.reverse()) {
+        const start = killed.get(pid) ?? (await processStartTime(pid));
+        if (start === undefined) continue;
+        killed.set(pid, start);
+        sigkill(pid);
+      }
+      await pause(POLL_MS);
     }
+    if (!exited) sigkill(root);
+    // Orphans (the command's own children, whose parent died with them) are reaped by their namespace's init.
+    for (const [pid, start] of killed) {
+      while (Date.now() < deadline && (await processStartTime(pid)) === start) await pause(POLL_MS);
+    }
+  } finally {
+    child.off('exit', onExit);
   }
 }
 
@@ -60,11 +107,16 @@ export async function execSync(
   const err: Buffer[] = [];
   let size = 0;
   let overflow = false;
+  // A killed exec is reported only once its processes are gone (killTree), not as soon as the child closes.
+  let killing: Promise<void> | undefined;
+  const kill = (): void => {
+    killing ??= killTree(child);
+  };
   const collect = (into: Buffer[]) => (b: Buffer) => {
     size += b.length;
     if (size > MAX_OUTPUT) {
       overflow = true;
-      void killTree(child);
+      kill();
       return;
     }
     into.push(b);
@@ -76,10 +128,10 @@ export async function execSync(
     timeoutSeconds > 0
       ? setTimeout(() => {
           timedOut = true;
-          void killTree(child);
+          kill();
         }, timeoutSeconds * 1000)
       : undefined;
-  const onAbort = (): void => void killTree(child);
+  const onAbort = (): void => kill();
   cc.signal.addEventListener('abort', onAbort, { once: true });
   const exitCode = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
@@ -88,6 +140,7 @@ export async function execSync(
     if (timer) clearTimeout(timer);
     cc.signal.removeEventListener('abort', onAbort);
   });
+  await killing;
   if (timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
   if (overflow) throw new ResourceExhaustedError(`exec in container ${id}: output exceeds ${MAX_OUTPUT} bytes`);
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode };

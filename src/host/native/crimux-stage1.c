@@ -19,6 +19,9 @@
  *   crimux-stage1 readonly -- ROOT TARGET    Make TARGET a read-only bind of itself.
  *   crimux-stage1 setattr [--readonly] [--nodev] -- ROOT   Add mount attributes to the mount at ROOT.
  *   crimux-stage1 mkdir -- ROOT PATH         mkdir -p of PATH inside ROOT.
+ *   crimux-stage1 pause                      Sleep until a signal ends it: the pod's root process. Not `sleep`,
+ *       because apps sharing the pod's PID namespace see it, and a process named "sleep" there is mistaken for
+ *       one of theirs (`pgrep sleep` after a timed-out ExecSync, issue #20), as Kubernetes' pause is not.
  * mask and readonly succeed without doing anything when TARGET does not exist.
  *
  * How paths are made safe (the runc CVE-2021-30465 class): TARGET is resolved with openat2(RESOLVE_IN_ROOT |
@@ -499,6 +502,10 @@ static int do_exec(const char *uid, const char *caps, const char *seccomp, char 
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   cmd = argv[1];
+  if (strcmp(cmd, "pause") == 0) {
+    if (argc != 2) return 2;
+    for (;;) pause(); /* default dispositions: SIGTERM/SIGKILL end it */
+  }
   const char *uid = NULL, *create = NULL, *type = NULL, *caps = NULL, *seccomp = NULL;
   int recursive = 0;
   unsigned long long attrs = 0;

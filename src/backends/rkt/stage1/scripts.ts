@@ -23,6 +23,7 @@
  */
 import { ALL_CAPABILITIES } from '../../../host/oci-defaults';
 import { InvalidArgumentError } from '../../../errors';
+import { POD_HELPER } from './context';
 
 /** sh -c program: joins the cgroups given as "<count> <cgroup.procs files…>", then execs the rest of its arguments. */
 export const JOIN_AND_EXEC =
@@ -33,11 +34,16 @@ export function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The pod's /init. It ends in crimux-stage1's pause rather than `sleep infinity`: every app sharing the pod's PID
+ * namespace sees this process, and one named "sleep" passed for the app's own (issue #20: `pgrep sleep` after a
+ * timed-out ExecSync found it).
+ */
 export const INIT_SCRIPT = `#!/bin/sh
 # crimux rkt stage1 (min flavor): the pod's root process (PID 2 under nspawn's stub init). Apps are entered from
 # outside with nsenter; this marks the pod ready, as rkt's supervisor-ready.service did, and keeps it alive.
 ln -sf ready /rkt/supervisor-status
-exec sleep infinity
+exec ${POD_HELPER} pause
 `;
 
 /**
