@@ -69,7 +69,6 @@ export const EXPECTATIONS: Table = {
   'security/run-as-group': { docker: DOCKER_IMAGES },
   'security/run-as-group-without-user': { docker: DOCKER_IMAGES },
   'security/supplemental-groups': { docker: DOCKER_IMAGES },
-  'security/supplemental-groups-from-image': { docker: DOCKER_IMAGES },
   'security/readonly-rootfs-false': { docker: DOCKER_IMAGES },
   'security/readonly-rootfs-true': { docker: DOCKER_IMAGES },
   'security/masked-paths': { docker: DOCKER_IMAGES },
