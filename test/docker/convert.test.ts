@@ -386,6 +386,58 @@ describe('container state', () => {
     assert.equal(s.resources?.linux?.memory_limit_in_bytes, '100');
     assert.deepEqual(s.user, { linux: { uid: '1000', gid: '1000', supplemental_groups: [] } });
   });
+
+  describe('user', () => {
+    function inspect(labels: Record<string, string>, user: string): ContainerInspect {
+      return {
+        Id: 'd1',
+        Name: '/k8s_c_p_default_u_0',
+        Created: '2026-01-01T00:00:00Z',
+        Image: 'sha256:img',
+        State: state({ Status: 'running' }),
+        Config: { Image: 'x', Labels: labels, User: user, Tty: false, Hostname: '' },
+        HostConfig: {},
+        Mounts: [],
+      };
+    }
+    const labels = (user?: { uid: number; gid: number; groups: number[] }) =>
+      containerLabels({
+        id: 'cid',
+        sandboxId: 'sid',
+        createdAt: '42',
+        config: containerConfig('c', 'i'),
+        imageRef: 'ref',
+        logPath: '',
+        user,
+      });
+
+    it("reports the identity recorded at create, primary gid first, over Docker's User", () => {
+      // uid 1000 asked by run_as_user (Docker's User "1000"), /etc/group adds 50000, supplemental_groups 1234
+      const s = toContainerStatus(inspect(labels({ uid: 1000, gid: 1000, groups: [1000, 50000, 1234] }), '1000'));
+      assert.deepEqual(s?.user, {
+        linux: { uid: '1000', gid: '1000', supplemental_groups: ['1000', '50000', '1234'] },
+      });
+    });
+
+    it('falls back to the numeric Docker User for a container created without one', () => {
+      assert.equal(labels()['io.crimux.user'], undefined);
+      const s = toContainerStatus(inspect(labels(), '1001:2002'));
+      assert.deepEqual(s?.user, { linux: { uid: '1001', gid: '2002', supplemental_groups: [] } });
+      assert.equal(toContainerStatus(inspect(labels(), 'www-data'))?.user, undefined);
+    });
+
+    for (const [what, raw] of [
+      ['not JSON', '{'],
+      ['a negative uid', '{"uid":-1,"gid":0,"groups":[]}'],
+      ['groups not a list', '{"uid":1,"gid":1,"groups":"1"}'],
+      ['a group as text', '{"uid":1,"gid":1,"groups":["1"]}'],
+    ] as const) {
+      it(`ignores a recorded identity that is ${what}`, () => {
+        const s = toContainerStatus(inspect({ ...labels(), 'io.crimux.user': raw }, '7'));
+        assert.deepEqual(s?.user, { linux: { uid: '7', gid: '7', supplemental_groups: [] } });
+      });
+    }
+  });
 });
 
 describe('stats', () => {

@@ -17,6 +17,7 @@ import type { CallContext, HandlerSpec } from '../../src/backends/backend';
 import type * as cri from '../../src/cri/types';
 import { DOCKER_SOCKET } from '../helpers/dockerd';
 import { removeEgressGuard } from '../../src/network';
+import { NotFoundError } from '../../src/errors';
 
 export const run = promisify(execFile);
 export const HANDLER = 'docker';
@@ -133,12 +134,14 @@ export function deps(env: TestEnv, log: Logger): BackendDeps {
     log,
     stateDir: path.join(env.config.stateDir, 'backends', 'docker'),
     runDir: path.join(env.config.runDir, 'docker'),
-    // The docker backend keeps its own store and may only read images out of the shared one (here: empty).
+    // The docker backend keeps its own store and may only read images out of the shared one (here: empty): export
+    // them, and look one up for its unpacked /etc/passwd and /etc/group.
     sharedImages: new Proxy(
       {},
       {
         get: (_t, prop) => {
           if (prop === 'exportImage') return () => Promise.resolve(undefined);
+          if (prop === 'resolve') return () => Promise.reject(new NotFoundError('not in the shared store'));
           throw new Error(`docker backend used the shared image store (${String(prop)})`);
         },
       },

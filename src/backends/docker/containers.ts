@@ -13,6 +13,7 @@ import { containerCreateBody, seccompProfilePath } from './convert-container';
 import { toDockerResources } from './convert-resources';
 import { summaryState, toContainer, toContainerStatus } from './convert-status';
 import { dockerStatusOf } from './engine-http';
+import { containerIdentity } from './identity';
 import type { ContainerInspect } from './engine-types';
 import { containerName, selector } from './naming';
 import { readContainer } from './records';
@@ -39,6 +40,9 @@ export class ContainerOps {
     // The kubelet names the image by ID and says what the user wrote in user_specified_image (a tag, usually).
     const names = [spec, req.config.image?.user_specified_image ?? ''];
     const { inspect: img, imageRef } = await this.s.transfer.resolve(ctx, spec, names);
+    // Resolved here, not by Docker at start: labels are fixed at create, and ContainerStatus.user must follow the
+    // rule the other backends follow (Docker resolves the process's own user and groups the same way).
+    const user = await containerIdentity(ctx, this.s.layers, img.Id, req.config);
     const logPath =
       req.sandboxConfig.log_directory && req.config.log_path
         ? path.join(req.sandboxConfig.log_directory, req.config.log_path)
@@ -61,6 +65,7 @@ export class ContainerOps {
       },
       seccompProfile: await readSeccomp(req.config),
       oomScoreAdjFloor: this.s.oomScoreAdjFloor,
+      user,
     });
     if (oomClamped) {
       ctx.log.info('oom_score_adj clamped to crimux own value: runc cannot lower it here', {

@@ -4,6 +4,7 @@ import type { DockerBackendConfig } from './config';
 import type { DockerEngine } from './engine-client';
 import type { DockerImageStore } from './images';
 import type { ImageTransfer } from './image-transfer';
+import type { ImageLayers } from './identity';
 import type { Lookup } from './lookup';
 import type { LogCopiers } from './log-copiers';
 import type { DockerPodNetwork } from './pod-network';
@@ -14,6 +15,8 @@ export interface DockerShared {
   readonly images: DockerImageStore;
   /** Docker's image for a container, transferred from the shared store when only that store has it. */
   readonly transfer: ImageTransfer;
+  /** The shared store's unpacked images, where a container's user and groups are resolved (identity.ts). */
+  readonly layers?: ImageLayers;
   readonly network: DockerPodNetwork;
   readonly copiers: LogCopiers;
   readonly config: Config;

@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../../errors';
 import { availableCapabilities } from '../../host/oci-defaults';
 import { chooseSeccomp } from '../../host/seccomp';
 import type { CreateContainerBody } from './engine-types';
-import { containerLabels } from './records';
+import { containerLabels, type ContainerIdentity } from './records';
 import { clampOomScoreAdj, toDockerResources } from './convert-resources';
 
 export interface ContainerBodyInput {
@@ -34,6 +34,8 @@ export interface ContainerBodyInput {
   /** Content of the Localhost seccomp profile, read by the caller (Docker wants the JSON, not a path). */
   readonly seccompProfile?: string;
   readonly oomScoreAdjFloor: number;
+  /** The process's identity resolved by the shared rule, recorded for ContainerStatus.user (identity.ts). */
+  readonly user?: ContainerIdentity;
 }
 
 const PROPAGATION: Record<string, string> = {
@@ -156,6 +158,7 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
       config: c,
       imageRef: i.imageRef,
       logPath: i.logPath,
+      user: i.user,
     }),
     HostConfig: {
       ...toDockerResources(c.linux?.resources),

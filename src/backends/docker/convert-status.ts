@@ -11,7 +11,7 @@
  */
 import type * as cri from '../../cri/types';
 import type { ContainerInspect, ContainerState, ContainerSummary } from './engine-types';
-import { readContainer, type ContainerRecord } from './records';
+import { readContainer, type ContainerIdentity, type ContainerRecord } from './records';
 import { dockerTimeToNs } from './timestamps';
 import { fromHostConfig } from './convert-resources';
 
@@ -88,11 +88,19 @@ export function toContainer(s: ContainerSummary): cri.Container | undefined {
   return rec ? { ...listBase(rec, s.ImageID), state: summaryState(s.State) } : undefined;
 }
 
-/** uid/gid of a numeric Docker user ("1000" or "1000:1000"); named users would need the image's passwd. */
+/**
+ * uid/gid of a numeric Docker user ("1000" or "1000:1000"): only for containers without a recorded identity
+ * (created before it was recorded, or from an image only Docker holds, see identity.ts).
+ */
 function numericUser(user: string): cri.ContainerStatus['user'] {
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
   if (!m) return undefined;
   return { linux: { uid: m[1], gid: m[2] ?? m[1], supplemental_groups: [] } };
+}
+
+/** The identity resolved at create, as the other backends report theirs (primary gid first among the groups). */
+function recordedUser(u: ContainerIdentity): cri.ContainerStatus['user'] {
+  return { linux: { uid: String(u.uid), gid: String(u.gid), supplemental_groups: u.groups.map(String) } };
 }
 
 export function toContainerStatus(c: ContainerInspect): cri.ContainerStatus | undefined {
@@ -119,6 +127,6 @@ export function toContainerStatus(c: ContainerInspect): cri.ContainerStatus | un
     mounts: rec.mounts,
     log_path: rec.logPath,
     resources: fromHostConfig(c.HostConfig),
-    user: numericUser(c.Config.User),
+    user: rec.user ? recordedUser(rec.user) : numericUser(c.Config.User),
   };
 }

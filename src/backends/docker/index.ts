@@ -48,6 +48,7 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
     lookup: new Lookup(engine),
     images,
     transfer,
+    layers: deps.sharedImages,
     network: new DockerPodNetwork(deps.config, log),
     copiers: new LogCopiers(engine, deps.stateDir, log),
     config: deps.config,

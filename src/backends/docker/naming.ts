@@ -30,6 +30,8 @@ export const LABEL = {
   namespaceOptions: 'io.crimux.namespace-options',
   mounts: 'io.crimux.mounts',
   hostNetwork: 'io.crimux.host-network',
+  /** uid, gid and supplementary groups of the container's process, resolved at create (identity.ts). */
+  user: 'io.crimux.user',
   /** The daemon that made the object (its docker state dir): one dockerd may serve several crimux daemons. */
   owner: 'io.crimux.owner',
 } as const;

@@ -43,6 +43,16 @@ export interface ContainerRecord {
   /** Full CRI log path (sandbox log_directory + container log_path); empty when the kubelet asked for none. */
   readonly logPath: string;
   readonly mounts: cri.ContainerConfig['mounts'];
+  /** Resolved at create (identity.ts); absent for older containers and for images only Docker holds. */
+  readonly user?: ContainerIdentity;
+}
+
+/** The identity a container's process runs as, resolved at create by the shared CRI rule (identity.ts). */
+export interface ContainerIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  /** Every supplementary group of the process, the primary gid first (as processUser orders them). */
+  readonly groups: number[];
 }
 
 const EMPTY_POD_META: cri.PodSandboxMetadata = { name: '', uid: '', namespace: '', attempt: 0 };
@@ -118,6 +128,7 @@ export interface ContainerLabelInput {
   readonly config: cri.ContainerConfig;
   readonly imageRef: string;
   readonly logPath: string;
+  readonly user?: ContainerIdentity;
 }
 
 export function containerLabels(i: ContainerLabelInput): Record<string, string> {
@@ -128,13 +139,14 @@ export function containerLabels(i: ContainerLabelInput): Record<string, string> 
     [LABEL.imageRef]: i.imageRef,
     [LABEL.logPath]: i.logPath,
     [LABEL.mounts]: JSON.stringify(i.config.mounts),
+    ...(i.user ? { [LABEL.user]: JSON.stringify(i.user) } : {}),
   };
 }
 
 export function readContainer(labels: Labels): ContainerRecord | undefined {
   const id = labels?.[LABEL.id];
   if (!labels || !id || labels[LABEL.kind] !== 'container') return undefined;
-  return {
+  const rec: ContainerRecord = {
     id,
     sandboxId: labels[LABEL.sandboxId] ?? '',
     metadata: jsonLabel(labels, LABEL.metadata, EMPTY_CTR_META),
@@ -146,4 +158,15 @@ export function readContainer(labels: Labels): ContainerRecord | undefined {
     logPath: labels[LABEL.logPath] ?? '',
     mounts: jsonLabel(labels, LABEL.mounts, []),
   };
+  const user = parseIdentity(jsonLabel<unknown>(labels, LABEL.user, undefined));
+  return user ? { ...rec, user } : rec;
+}
+
+/** A recorded identity read back; undefined unless it has the shape written (a label is only text: never throws). */
+function parseIdentity(v: unknown): ContainerIdentity | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { uid, gid, groups } = v as Record<string, unknown>;
+  const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!isId(uid) || !isId(gid) || !Array.isArray(groups) || !groups.every(isId)) return undefined;
+  return { uid, gid, groups: [...groups] };
 }
