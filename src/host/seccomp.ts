@@ -15,7 +15,7 @@ import type { OciSeccomp, OciSeccompSyscall } from './oci-spec';
 export interface CriSeccompRequest {
   readonly seccomp: { readonly profile_type: string; readonly localhost_ref: string } | null;
   /** Deprecated field: "runtime/default", "docker/default", "unconfined", "localhost/<abs path>" or "". */
-  readonly seccomp_profile_path: string;
+  readonly seccomp_profile_path?: string;
 }
 
 export type SeccompChoice =
@@ -42,7 +42,8 @@ export function chooseSeccomp(req: CriSeccompRequest, field: string): SeccompCho
         );
     }
   }
-  const p = req.seccomp_profile_path;
+  // The deprecated field may be absent from a hand-built request (the gRPC decoder always fills it with '').
+  const p = req.seccomp_profile_path ?? '';
   if (p === '' || p === 'unconfined') return { kind: 'unconfined' };
   if (p === 'runtime/default' || p === 'docker/default') return { kind: 'runtime-default' };
   if (p.startsWith('localhost/')) {

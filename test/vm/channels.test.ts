@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { vmPaths } from '../../src/backends/vm/qemu';
-import type { Event } from '../../src/backends/vm/protocol';
+import { PROTOCOL_VERSION, type Event } from '../../src/backends/vm/protocol';
 import { Vm } from '../../src/backends/vm/vm';
 import { createLogger } from '../../src/log/logger';
 
@@ -67,7 +67,7 @@ describe('vm channels survive a misbehaving peer', { timeout: 60_000 }, () => {
     const server = await fakePeer(paths.agentSock, [], (m, send) => {
       if (m.op !== 'ping') return;
       send([
-        JSON.stringify({ id: m.id, ok: true, version: 1 }),
+        JSON.stringify({ id: m.id, ok: true, version: PROTOCOL_VERSION }),
         // What a compromised guest might send: all of these used to throw inside the socket callback.
         'null',
         '5',

@@ -11,7 +11,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { ExecReply } from '../protocol';
 import type { ExecTarget } from './containers';
@@ -43,23 +42,32 @@ export interface ExecCommand {
   readonly file: string;
   readonly argv: string[];
   readonly env: NodeJS.ProcessEnv;
+  /** Where `runc exec` writes the exec'd process's PID (no tty); see killExec. */
+  readonly pidFile?: string;
+}
+
+/** SIGKILL an exec: the process runc started (by its pid file) and the spawned group (runc itself, nsenter). */
+export function killExec(cmd: ExecCommand, childPid: number | undefined): void {
+  if (cmd.pidFile) killQuietly(readPid(cmd.pidFile));
+  if (childPid) killQuietly(-childPid);
+}
+
+/** Drops the exec's pid file once it ended. */
+export function execDone(cmd: ExecCommand): void {
+  if (cmd.pidFile) fs.rmSync(cmd.pidFile, { force: true });
 }
 
 /** The command line of a process in a running container (see above for tty). */
-export function execCommand(
-  target: ExecTarget,
-  args: string[],
-  env: string[] = [],
-  tty = false,
-  pidFile?: string,
-): ExecCommand {
+export function execCommand(target: ExecTarget, args: string[], env: string[] = [], tty = false): ExecCommand {
   if (!tty) {
     const envArgs = env.flatMap((kv) => ['--env', kv]);
-    const pidArgs = pidFile ? ['--pid-file', pidFile] : [];
+    // /run: the guest's tmpfs that runc's own state lives on (RUNC_ROOT), so it exists and is writable.
+    const pidFile = path.join('/run', `crimux-exec-${++execSeq}.pid`);
     return {
       file: RUNC,
-      argv: ['--root', RUNC_ROOT, 'exec', ...pidArgs, ...envArgs, '--', target.cid, ...args],
+      argv: ['--root', RUNC_ROOT, 'exec', '--pid-file', pidFile, ...envArgs, '--', target.cid, ...args],
       env: {},
+      pidFile,
     };
   }
   const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
@@ -77,8 +85,7 @@ export function execIn(
   timeoutMs: number,
 ): Promise<ExecReply> {
   return new Promise((resolve) => {
-    const pidFile = path.join(os.tmpdir(), `exec-${process.pid}-${++execSeq}.pid`);
-    const cmd = execCommand(target, args, env, false, pidFile);
+    const cmd = execCommand(target, args, env);
     const child = spawn(cmd.file, cmd.argv, {
       env: cmd.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,13 +105,12 @@ export function execIn(
       timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            killQuietly(readPid(pidFile));
-            if (child.pid) killQuietly(-child.pid);
+            killExec(cmd, child.pid);
           }, timeoutMs)
         : undefined;
     const done = (exitCode: number): void => {
       if (timer) clearTimeout(timer);
-      fs.rmSync(pidFile, { force: true });
+      execDone(cmd);
       resolve({
         exitCode,
         stdout: Buffer.concat(out).toString('base64'),

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Event } from '../protocol';
-import type { ExecCommand } from './exec';
+import { execDone, killExec, type ExecCommand } from './exec';
 import { HELPER, exitCodeOf } from './util';
 
 interface Handle {
@@ -62,13 +62,8 @@ export class Streams {
     });
     const resizer = child.stdio[3] as Writable | null | undefined;
     resizer?.on('error', () => undefined);
-    const killGroup = (): void => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
+    // The client going away must end the exec'd process itself, not only runc's proxy (killExec).
+    const killGroup = (): void => killExec(cmd, child.pid);
     this.open.set(sid, {
       write: (b) => child.stdin?.write(b),
       end: () => child.stdin?.end(),
@@ -86,6 +81,7 @@ export class Streams {
     const finish = (exitCode: number, error?: string): void => {
       if (done) return;
       done = true;
+      execDone(cmd);
       this.open.delete(sid);
       this.emit({ ev: 'closed', sid, exitCode, error });
     };
