@@ -7,14 +7,20 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, ContainerStatusResult, CreateContainerRequest } from '../backend';
 import type * as cri from '../../cri/types';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
+import {
+  AlreadyExistsError,
+  errorMessage,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../../errors';
 import type { DockerShared } from './context';
 import { containerCreateBody, seccompProfilePath } from './convert-container';
 import { toDockerResources } from './convert-resources';
 import { summaryState, toContainer, toContainerStatus } from './convert-status';
 import { dockerStatusOf } from './engine-http';
 import { containerIdentity } from './identity';
-import type { ContainerInspect } from './engine-types';
+import type { ContainerInspect, CreateContainerBody } from './engine-types';
 import { containerName, selector } from './naming';
 import { readContainer } from './records';
 import { nowNs } from './timestamps';
@@ -77,7 +83,14 @@ export class ContainerOps {
     ctx.log.info('create docker container', { name, image: img.Id });
     let dockerId: string;
     try {
-      dockerId = await this.s.engine.createContainer(name, body, ctx.signal);
+      const askedAll = (req.config.linux?.security_context?.capabilities?.add_capabilities ?? []).some(
+        (c) => c.toUpperCase() === 'ALL',
+      );
+      dockerId = await createDroppingUnknownCaps(
+        (b) => this.s.engine.createContainer(name, b, ctx.signal),
+        body,
+        askedAll,
+      );
     } catch (err) {
       if (dockerStatusOf(err) === 409) {
         throw new AlreadyExistsError(`create container ${req.id}: docker name ${name} is taken by another attempt`, {
@@ -203,6 +216,29 @@ export class ContainerOps {
     if (await this.s.copiers.reopen(id)) return;
     // No copier (it stopped after a hiccup): starting one opens the file afresh, resuming where copying stood.
     await this.follow(c, true);
+  }
+}
+
+/**
+ * Docker checks CapAdd against the capabilities its own build knows (Engine 20.10 predates CAP_PERFMON, CAP_BPF and
+ * CAP_CHECKPOINT_RESTORE). "ALL", expanded to the node's set (convert-container.ts), may name one it does not: drop
+ * exactly that one and ask again, which is all "ALL" can mean through that engine. A capability the request named
+ * itself stays an error.
+ */
+async function createDroppingUnknownCaps(
+  create: (body: CreateContainerBody) => Promise<string>,
+  body: CreateContainerBody,
+  askedAll: boolean,
+): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await create(body);
+    } catch (err) {
+      const unknown = /unknown capability: "?([A-Z_]+)"?/.exec(errorMessage(err))?.[1];
+      const caps = body.HostConfig.CapAdd ?? [];
+      if (!askedAll || !unknown || !caps.includes(unknown) || attempt >= 8) throw err;
+      body = { ...body, HostConfig: { ...body.HostConfig, CapAdd: caps.filter((c) => c !== unknown) } };
+    }
   }
 }
 
