@@ -4,6 +4,7 @@
  * Started and stopped by the bench (by its own pid); the host's containerd (dockerd's) is never touched.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CriClient } from '../test/helpers/cri-client';
@@ -17,6 +18,18 @@ export interface Containerd {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether this process may lower an oom_score_adj: that needs CAP_SYS_RESOURCE (bit 24), which some hosts drop
+ * from root's bounding set. Without it, containerd's CRI plugin gives every sandbox oomScoreAdj -998, runc's
+ * nsexec fails writing /proc/self/oom_score_adj (EACCES, in the bundle's log.json) and the shim reports only
+ * "can't get final child's PID from pipe: EOF". restrict_oom_score_adj (meant for such unprivileged nodes) clamps
+ * every requested value to containerd's own instead, so pods run (issue #21).
+ */
+export function canLowerOomScoreAdj(): boolean {
+  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return eff !== undefined && (BigInt(`0x${eff}`) & (1n << 24n)) !== 0n;
+}
+
 export async function startContainerd(registry: string, sandboxImage?: string): Promise<Containerd> {
   const dir = await mkdtemp('/var/tmp/crimux-bench-containerd-');
   const socket = path.join(dir, 'containerd.sock');
@@ -28,6 +41,7 @@ export async function startContainerd(registry: string, sandboxImage?: string): 
     `  address = "${socket}"`,
     '[plugins."io.containerd.grpc.v1.cri"]',
     '  disable_tcp_service = true',
+    ...(canLowerOomScoreAdj() ? [] : ['  restrict_oom_score_adj = true']),
     ...(sandboxImage ? [`  sandbox_image = "${sandboxImage}"`] : []),
     '  [plugins."io.containerd.grpc.v1.cri".containerd]',
     '    snapshotter = "overlayfs"',

@@ -22,10 +22,11 @@ import { DOCKER_SOCKET } from '../test/helpers/dockerd';
 import { ensureTestRegistry } from '../test/helpers/registry';
 import { BUSYBOX, PAUSE } from '../test/fixtures/images';
 import { GUEST_DIR } from '../test/vm/helpers';
-import { startContainerd, type Containerd } from './containerd';
+import { canLowerOomScoreAdj, startContainerd, type Containerd } from './containerd';
 import { machine, pool, round, rssBytes, summary, writeResults } from './lib';
 
-const SCALES = (process.env.BENCH_SCALES ?? '10,100,1000').split(',').map(Number);
+const DEFAULT_SCALES = [10, 100, 1000];
+const SCALES = (process.env.BENCH_SCALES ?? DEFAULT_SCALES.join(',')).split(',').map(Number);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
 const CALLS_LARGE = Number(process.env.BENCH_CALLS_LARGE ?? 200);
 const PER_POD = 10;
@@ -228,12 +229,18 @@ async function main(): Promise<void> {
     fs.rmSync(logRoot, { recursive: true, force: true });
   }
   const env = machine();
+  const skipped = DEFAULT_SCALES.filter((n) => !SCALES.includes(n));
+  const scales = `Containers: ${SCALES.join(', ')} (BENCH_SCALES)${skipped.length ? `; ${skipped.join(' and ')} not run this time (earlier figures at those scales are in this file's git history)` : ''}.`;
+  const large = SCALES.some((n) => n >= 1000) ? ` (${CALLS_LARGE} at 1,000 containers)` : '';
+  const oom = canLowerOomScoreAdj()
+    ? ''
+    : ' containerd runs with restrict_oom_score_adj = true: root here lacks CAP_SYS_RESOURCE, so the -998 oom_score_adj containerd gives sandboxes cannot be set (runc fails with "can\'t get final child\'s PID from pipe: EOF").';
   const md = [
     '# The kubelet hot path side by side with containerd (issue #21)',
     '',
     `${new Date().toISOString()} · ${env} · containerd ${ctr?.version ?? 'not measured'}`,
     '',
-    `Go gRPC client (grpc-go, the kubelet's library; test/interop/go -bench-rpcs), alternating call by call between the two runtimes; ${CALLS} calls per RPC (${CALLS_LARGE} at 1,000 containers) after a fifth as many warm-up calls. crimux: all four backends enabled, pods on runc. Both: host-network pods with ${PER_POD} running busybox containers each.${note ? ` ${note}.` : ''}`,
+    `Go gRPC client (grpc-go, the kubelet's library; test/interop/go -bench-rpcs), alternating call by call between the two runtimes; ${CALLS} calls per RPC${large} after a fifth as many warm-up calls. crimux: all four backends enabled, pods on runc. Both: host-network pods with ${PER_POD} running busybox containers each. ${scales}${oom}${note ? ` ${note}.` : ''}`,
     '',
     '| containers | RPC | crimux p50 / p99 ms | containerd p50 / p99 ms | crimux / containerd (p50) |',
     '|---:|---|---|---|---:|',
@@ -246,7 +253,11 @@ async function main(): Promise<void> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}.`,
   ].join('\n');
-  writeResults('hotpath', { machine: env, containerd: ctr?.version, calls: CALLS, rows, rss, note }, md);
+  writeResults(
+    'hotpath',
+    { machine: env, containerd: ctr?.version, calls: CALLS, scales: SCALES, notRun: skipped, rows, rss, note },
+    md,
+  );
   process.stdout.write(md + '\n');
 }
 
