@@ -79,8 +79,8 @@ export async function securityPlan(
     capabilities,
     noNewPrivileges: !privileged && (sc?.no_new_privs ?? false),
     seccomp,
-    maskedPaths: privileged ? [] : sc?.masked_paths.length ? [...sc.masked_paths] : [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: privileged ? [] : sc?.readonly_paths.length ? [...sc.readonly_paths] : [...DEFAULT_READONLY_PATHS],
+    maskedPaths: privileged ? [] : sc?.masked_paths?.length ? [...sc.masked_paths] : [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: privileged ? [] : sc?.readonly_paths?.length ? [...sc.readonly_paths] : [...DEFAULT_READONLY_PATHS],
     readonlyRootfs: sc?.readonly_rootfs ?? false,
   };
 }
