@@ -25,7 +25,10 @@ import { containerName, selector } from './naming';
 import { readContainer } from './records';
 import { nowNs } from './timestamps';
 
-/** How long StopContainer waits for the log copier to drain, so logs are complete when the kubelet reads them. */
+/**
+ * How long StopContainer and the status of an exited container wait for the log copier to drain, so logs are
+ * complete when the kubelet reads them.
+ */
 const DRAIN_WAIT_MS = 5000;
 
 export class ContainerOps {
@@ -172,6 +175,11 @@ export class ContainerOps {
     const c = await this.s.lookup.mustInspect('container', id, ctx.signal);
     const status = toContainerStatus(c);
     if (!status) throw new NotFoundError(`container status ${id}: docker container ${c.Id} is not a crimux container`);
+    if (status.state === 'CONTAINER_EXITED' && this.s.copiers.has(id)) {
+      // The kubelet (and critest) read the CRI log as soon as a container is reported exited: let the copier
+      // drain Docker's last output into it first, bounded so a stuck copy cannot hold the status.
+      await this.s.copiers.drained(id, AbortSignal.any([ctx.signal, AbortSignal.timeout(DRAIN_WAIT_MS)]));
+    }
     const info: Record<string, string> = {};
     if (verbose) {
       info.info = JSON.stringify({
