@@ -6,18 +6,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { controllerDir, type CgroupSet, type Hierarchy } from './cgroups';
-import { memoryStatsOf, parseKeyed } from '../../../host/cgroup-common';
+import { memoryStatsOf, parseKeyed, type CgroupMemoryStats } from '../../../host/cgroup-common';
 
 export interface CgroupStats {
   readonly cpuUsageNs?: bigint;
-  readonly memory?: {
-    readonly usageBytes: bigint;
-    readonly workingSetBytes: bigint;
-    readonly rssBytes: bigint;
-    readonly pageFaults: bigint;
-    readonly majorPageFaults: bigint;
-    readonly limitBytes?: bigint;
-  };
+  readonly memory?: CgroupMemoryStats;
   readonly pids?: number;
 }
 
