@@ -81,7 +81,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     },
     templatesFor: (h) => opts.get(h)?.template ?? true,
   };
-  rt.recover();
+  rt.recover(deps.runDir);
   if (templates) {
     const sizes = [{ memMiB: cfg.memoryMiB, vcpus: cfg.vcpus }];
     for (const o of opts.values()) sizes.push({ memMiB: o.memoryMiB ?? cfg.memoryMiB, vcpus: o.vcpus ?? cfg.vcpus });

@@ -11,7 +11,7 @@ import type { Logger } from '../../log/logger';
 import { bootVm, snapshotVm } from './boot';
 import type { GuestArtefacts } from './guest';
 import { TAP } from './net';
-import { isQemu, readPid, vmPaths, type Accel } from './qemu';
+import { isQemu, qemuProcessesUnder, readPid, vmPaths, type Accel } from './qemu';
 import type { Semaphore } from './semaphore';
 
 export interface TemplateOptions {
@@ -48,8 +48,20 @@ export class Templates {
     this.killStale();
   }
 
-  /** Template VMs of this or an earlier (crashed) daemon: found by their pidfiles under <runDir>/tmpl-*. */
+  /**
+   * Template VMs of this or an earlier (crashed) daemon: found by their pidfiles under <runDir>/tmpl-*, and by the
+   * pidfile path in their command line — a build killed before qemu wrote its pidfile would otherwise orphan its
+   * VM (#24).
+   */
   private killStale(): void {
+    for (const q of qemuProcessesUnder(this.o.runDir)) {
+      if (!path.basename(path.dirname(q.pidFile)).startsWith('tmpl-')) continue;
+      try {
+        process.kill(q.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     let dirs: string[];
     try {
       dirs = fs.readdirSync(this.o.runDir).filter((d) => d.startsWith('tmpl-'));
