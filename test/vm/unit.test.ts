@@ -18,6 +18,7 @@ import { guestOciSpec, processArgs, processEnv, validateSandbox, vmSize } from '
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedImage } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
+import { NetnsManager } from '../../src/network';
 import * as h from './helpers';
 
 const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
@@ -177,7 +178,7 @@ function exited(p: ChildProcess, ms: number): Promise<boolean> {
 }
 
 describe('vm backend: start-up after a crash (#24)', () => {
-  it('kills a qemu whose pod record has no pid and a stale template VM; keeps ready pods and other dirs', async () => {
+  it('kills a qemu whose pod record has no pid and a stale template VM (and its netns); keeps ready pods and other dirs', async () => {
     const dir = h.tempDir();
     const stateDir = path.join(dir, 's');
     const runDir = path.join(dir, 'r');
@@ -226,6 +227,9 @@ describe('vm backend: start-up after a crash (#24)', () => {
         }),
       );
       await new Promise<void>((r) => agent!.listen(path.join(ready.vm.runDir, 'agent.sock'), r));
+      // The scratch netns of a template build killed after saving the template (never built, so never replaced).
+      const netns = new NetnsManager({ dir: path.join(dir, 'netns') });
+      const scratch = await netns.create('vmtmpl-0123abcd');
       // The argv is in /proc as soon as the process runs.
       for (const p of procs)
         while (!fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes('-pidfile'))
@@ -234,7 +238,12 @@ describe('vm backend: start-up after a crash (#24)', () => {
       const backend = createVmBackend({
         config: loadConfig({
           env: {},
-          overrides: { stateDir, runDir, 'backends.vm.guestDir': path.join(dir, 'none') },
+          overrides: {
+            stateDir,
+            runDir,
+            'backends.vm.guestDir': path.join(dir, 'none'),
+            'network.netnsDir': netns.dir,
+          },
         }),
         handlers: [{ name: 'vm', backend: 'vm', options: {} }],
         log: h.testLogger(),
@@ -248,6 +257,8 @@ describe('vm backend: start-up after a crash (#24)', () => {
       assert.ok(await exited(tmplVm, 5000), 'the stale template VM is killed');
       assert.equal(await exited(readyVm, 300), false, 'the ready pod keeps its VM');
       assert.equal(await exited(otherVm, 0), false, "another daemon's VM is not touched");
+      assert.equal(await netns.exists(scratch), false, 'the stale template netns is removed');
+      assert.equal(fs.existsSync(scratch), false);
       const listed = await backend.listPodSandboxes(h.ctx());
       assert.deepEqual(listed.map((p) => [p.id, p.state]).sort(), [
         [half.id, 'SANDBOX_NOTREADY'],
@@ -257,6 +268,9 @@ describe('vm backend: start-up after a crash (#24)', () => {
     } finally {
       agent?.close();
       for (const p of procs) p.kill('SIGKILL');
+      const netns = new NetnsManager({ dir: path.join(dir, 'netns') });
+      for (const n of await netns.list()) await netns.remove(n).catch(() => undefined);
+      await netns.releaseDir().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -31,6 +31,9 @@ export interface TemplateOptions {
   readonly scratchNetns: (name: string) => Promise<{ path: string; remove: () => Promise<void> }>;
 }
 
+/** Names of the template builds' scratch netns (`vmtmpl-<key[:8]>`); setup.ts sweeps leftovers at start-up. */
+export const SCRATCH_NETNS_PREFIX = 'vmtmpl-';
+
 export class Templates {
   private readonly building = new Map<string, Promise<string | undefined>>();
   private readonly root: string;
@@ -147,7 +150,7 @@ export class Templates {
     const run = path.join(this.o.runDir, `tmpl-${key.slice(0, 8)}`);
     const t0 = Date.now();
     await this.o.boots.run(async () => {
-      const netns = await this.o.scratchNetns(`vmtmpl-${key.slice(0, 8)}`);
+      const netns = await this.o.scratchNetns(`${SCRATCH_NETNS_PREFIX}${key.slice(0, 8)}`);
       try {
         await this.bootAndSave(key, dir, run, memMiB, vcpus, netns.path);
       } finally {
