@@ -68,7 +68,8 @@ async function main(): Promise<number> {
       fig.unexpectedErrorCount === 0 &&
       fig.selfCrashes === 0;
     failed ||= !ok;
-    random[backend] = { ok, wallSeconds: Math.round((Date.now() - t0) / 1000), ...fig };
+    // Per backend: a run of some backends keeps the others' earlier figures, and the table says when each is from.
+    random[backend] = { ok, when: new Date().toISOString(), wallSeconds: Math.round((Date.now() - t0) / 1000), ...fig };
     process.stdout.write(`${JSON.stringify(random[backend], null, 2)}\n`);
   }
   results.random = { when: new Date().toISOString(), machine: machine(), stopBoundMs: STOP_BOUND_MS, ...random };
@@ -81,19 +82,19 @@ function markdown(random: Record<string, unknown>): string {
   const rows = Object.entries(random)
     .filter(([, v]) => v && typeof v === 'object' && 'kills' in (v as object))
     .map(([b, v]) => {
-      const f = v as CrashRandomFigures & { ok: boolean };
+      const f = v as CrashRandomFigures & { ok: boolean; when?: string };
       const repairs = Object.entries(f.repairs)
         .map(([k, n]) => `${k} ${n}`)
         .join(', ');
-      return `| ${b} | ${f.kills} | ${f.cycles.completed} / ${f.cycles.interrupted} | ${repairs || 'none'} | ${f.firstPass.pods} → ${f.firstPass.leftoverPods} pods, ${f.firstPass.leftoverContainers} containers | ${f.finalLeaks.length} | ${(f.timeToCleanMs / 1000).toFixed(1)} s | ${f.slowestStopPodSandboxMs} ms |`;
+      return `| ${b} | ${f.when?.slice(0, 16).replace('T', ' ') ?? 'earlier'} | ${f.kills} | ${f.cycles.completed} / ${f.cycles.interrupted} | ${repairs || 'none'} | ${f.firstPass.pods} → ${f.firstPass.leftoverPods} pods, ${f.firstPass.leftoverContainers} containers | ${f.finalLeaks.length} | ${(f.timeToCleanMs / 1000).toFixed(1)} s | ${f.slowestStopPodSandboxMs} ms |`;
     });
   return [
     '# Crash recovery under load (random kill -9)',
     '',
     `Machine: ${machine()}. Two kubelet-like clients per backend; seed in crash.json.`,
     '',
-    '| backend | kills | cycles done / cut by a kill | repairs at restart | cleanup pass: pods → left | leaks after | time to clean | slowest StopPodSandbox |',
-    '|---|---:|---|---|---|---:|---:|---:|',
+    '| backend | run (UTC) | kills | cycles done / cut by a kill | repairs at restart | cleanup pass: pods → left | leaks after | time to clean | slowest StopPodSandbox |',
+    '|---|---|---:|---|---|---|---:|---:|---:|',
     ...rows,
   ].join('\n');
 }

@@ -13,7 +13,11 @@ import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';
 import { argvOf, buildAppSpec, stopSignalOf } from '../../src/backends/rkt/spec';
-import { DEFAULT_HELPER_PATH, rootfsKey } from '../../src/backends/rkt/stage1/context';
+import { DEFAULT_HELPER_PATH, rootfsKey, type Stage1Context } from '../../src/backends/rkt/stage1/context';
+import { Stage1Layout } from '../../src/backends/rkt/stage1/layout';
+import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
+import { collectGarbage } from '../../src/backends/rkt/stage1/pod-ops';
+import { DirRootfsProvider, TEST_IMAGE } from './helpers/rootfs';
 import { runCommand } from '../../src/host/process';
 import { enterArgv, runScript } from '../../src/backends/rkt/stage1/scripts';
 import type * as cri from '../../src/cri/types';
@@ -307,6 +311,35 @@ describe('CRI conversion', () => {
 });
 
 describe('stage1 building blocks', () => {
+  it('pod removal unmounts app roots it has no app record for (a create killed after preparing the root, #24)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-rkt-gc-'));
+    const snap = path.join(dir, 'snap');
+    try {
+      const base = path.join(dir, 'base');
+      await fs.mkdir(base);
+      const rootfs = new DirRootfsProvider(base, snap);
+      const uuid = '308e6ae7-e846-436f-ae5e-a49b6c4ed14a';
+      const other = '11111111-2222-4333-8444-555555555555';
+      const layout = new Stage1Layout(path.join(dir, 'data'));
+      const paths = layout.pod(uuid, 'exited-garbage');
+      // One app with its record; one whose root was prepared (mounted) before any record; a pre-#20 key.
+      await fs.mkdir(path.join(paths.appsinfo, 'recorded'), { recursive: true });
+      for (const key of [rootfsKey(uuid, 'recorded'), rootfsKey(uuid, '0-app'), `rkt-${uuid}-0-app`])
+        await rootfs.prepare(key, TEST_IMAGE);
+      await rootfs.prepare(rootfsKey(other, '0-app'), TEST_IMAGE);
+      const ctx = { layout, rootfs, log: nullLogger() } as unknown as Stage1Context;
+      await collectGarbage(ctx, { uuid, paths, dirState: 'exited-garbage', manifest: undefined, nspawnPid: undefined });
+      assert.deepEqual(await rootfs.keys(), [rootfsKey(other, '0-app')], "only the other pod's root is left");
+      assert.deepEqual(
+        (await mountsUnder(snap)).map((m) => path.relative(snap, m)),
+        [`${rootfsKey(other, '0-app')}/rootfs`],
+      );
+      await assert.rejects(fs.stat(paths.dir), 'the pod dir is gone');
+    } finally {
+      await unmountAll(dir).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
   it('crimux-stage1 creates paths inside the root, whatever the symlinks say', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-rkt-sj-'));
     try {

@@ -3,17 +3,22 @@
  * a backend whose guest is missing (it must start, report unhealthy and refuse pods as UNAVAILABLE).
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createVmBackend } from '../../src/backends/vm';
 import { CriLog } from '../../src/backends/vm/crilog';
 import { handlerOptions } from '../../src/backends/vm/options';
+import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
+import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/store';
 import { securityPlan } from '../../src/host/container-policy';
 import { guestOciSpec, processArgs, processEnv, validateSandbox, vmSize } from '../../src/backends/vm/spec';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedImage } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
+import { NetnsManager } from '../../src/network';
 import * as h from './helpers';
 
 const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
@@ -151,6 +156,121 @@ describe('vm backend: pure parts', () => {
       await backend.removePodSandbox(h.ctx(), 'q'.repeat(64));
       await assert.rejects(backend.podSandboxStatus(h.ctx(), 'q'.repeat(64), false), { kind: 'NotFound' } as never);
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A stand-in for qemu: a node process whose argv names its pidfile as qemu's does (`-pidfile <path>`). */
+function fakeQemu(pidFile: string): ChildProcess {
+  return spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', '--', '-pidfile', pidFile], { stdio: 'ignore' });
+}
+
+function exited(p: ChildProcess, ms: number): Promise<boolean> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+describe('vm backend: start-up after a crash (#24)', () => {
+  it('kills a qemu whose pod record has no pid and a stale template VM (and its netns); keeps ready pods and other dirs', async () => {
+    const dir = h.tempDir();
+    const stateDir = path.join(dir, 's');
+    const runDir = path.join(dir, 'r');
+    const procs: ChildProcess[] = [];
+    let agent: net.Server | undefined;
+    try {
+      const store = new Store(stateDir);
+      const record = (id: string, state: PodRecord['state'], pid: number): PodRecord => ({
+        version: RECORD_VERSION,
+        id,
+        handler: 'vm',
+        config: h.sandboxConfig(id.slice(0, 4), dir),
+        createdAt: '1',
+        state,
+        vm: {
+          runDir: path.join(runDir, id.slice(0, 16)),
+          pid,
+          memMiB: 512,
+          vcpus: 1,
+          accel: 'tcg',
+          cloned: false,
+          bootMs: 0,
+        },
+        containers: {},
+        nextLun: 1,
+      });
+      // A create cut short between spawning qemu and recording its pid: the record says NOTREADY, pid 0.
+      const half = record('a'.repeat(64), 'notready', 0);
+      const halfVm = fakeQemu(path.join(half.vm.runDir, 'qemu.pid'));
+      // A template build of the killed daemon, and a ready pod whose VM must survive (its agent answers pings).
+      const tmplVm = fakeQemu(path.join(runDir, 'tmpl-0123abcd', 'qemu.pid'));
+      const readyVm = fakeQemu(path.join(runDir, 'b'.repeat(16), 'qemu.pid'));
+      // Another daemon's VM in a look-alike dir ("r2" is not below "r").
+      const otherVm = fakeQemu(path.join(`${runDir}2`, 'c'.repeat(16), 'qemu.pid'));
+      procs.push(halfVm, tmplVm, readyVm, otherVm);
+      const ready = record('b'.repeat(64), 'ready', readyVm.pid!);
+      store.save(half);
+      store.save(ready);
+      fs.mkdirSync(ready.vm.runDir, { recursive: true });
+      agent = net.createServer((s) =>
+        s.on('data', (b) => {
+          for (const l of b.toString().split('\n').filter(Boolean)) {
+            const m = JSON.parse(l) as { id: number };
+            s.write(`${JSON.stringify({ id: m.id, ok: true, version: PROTOCOL_VERSION })}\n`);
+          }
+        }),
+      );
+      await new Promise<void>((r) => agent!.listen(path.join(ready.vm.runDir, 'agent.sock'), r));
+      // The scratch netns of a template build killed after saving the template (never built, so never replaced).
+      const netns = new NetnsManager({ dir: path.join(dir, 'netns') });
+      const scratch = await netns.create('vmtmpl-0123abcd');
+      // The argv is in /proc as soon as the process runs.
+      for (const p of procs)
+        while (!fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes('-pidfile'))
+          await new Promise((r) => setTimeout(r, 20));
+
+      const backend = createVmBackend({
+        config: loadConfig({
+          env: {},
+          overrides: {
+            stateDir,
+            runDir,
+            'backends.vm.guestDir': path.join(dir, 'none'),
+            'network.netnsDir': netns.dir,
+          },
+        }),
+        handlers: [{ name: 'vm', backend: 'vm', options: {} }],
+        log: h.testLogger(),
+        stateDir,
+        runDir,
+        sharedImages: {} as never,
+        metrics: new Metrics({ processMetrics: false }),
+      });
+      await backend.start(h.ctx());
+      assert.ok(await exited(halfVm, 5000), 'the VM of the half-created pod is killed');
+      assert.ok(await exited(tmplVm, 5000), 'the stale template VM is killed');
+      assert.equal(await exited(readyVm, 300), false, 'the ready pod keeps its VM');
+      assert.equal(await exited(otherVm, 0), false, "another daemon's VM is not touched");
+      assert.equal(await netns.exists(scratch), false, 'the stale template netns is removed');
+      assert.equal(fs.existsSync(scratch), false);
+      const listed = await backend.listPodSandboxes(h.ctx());
+      assert.deepEqual(listed.map((p) => [p.id, p.state]).sort(), [
+        [half.id, 'SANDBOX_NOTREADY'],
+        [ready.id, 'SANDBOX_READY'],
+      ]);
+      await backend.close();
+    } finally {
+      agent?.close();
+      for (const p of procs) p.kill('SIGKILL');
+      const netns = new NetnsManager({ dir: path.join(dir, 'netns') });
+      for (const n of await netns.list()) await netns.remove(n).catch(() => undefined);
+      await netns.releaseDir().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -34,6 +34,10 @@ export class SnapshotRootfs implements RootfsProvider {
   usage(key: string): Promise<{ bytes: number; inodes: number }> {
     return this.store.usage(key);
   }
+
+  keys(): Promise<string[]> {
+    return this.store.keys();
+  }
 }
 
 export class StoreImageOps implements ImageOps {

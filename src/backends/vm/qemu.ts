@@ -211,6 +211,37 @@ export function readPid(file: string): number | undefined {
   }
 }
 
+/**
+ * Processes whose command line names a pidfile below `runDir` (`-pidfile <runDir>/<vm>/qemu.pid`), with that path.
+ * The argument is there from the exec on, before qemu writes the pidfile and long before crimux records the pid, so
+ * this finds a VM whose record is incomplete: a crimux killed between spawning qemu and saving its pid left the pod
+ * record at pid 0 and the VM running, unreachable by any CRI call (issue #24). Also matches the `nsenter … qemu`
+ * argv before nsenter execs qemu. Scoped by the daemon's own run dir, so another daemon's VMs are never touched.
+ */
+export function qemuProcessesUnder(runDir: string): { pid: number; pidFile: string }[] {
+  const prefix = runDir.endsWith('/') ? runDir : `${runDir}/`;
+  const out: { pid: number; pidFile: string }[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const i = argv.indexOf('-pidfile');
+    const file = i >= 0 ? argv[i + 1] : undefined;
+    if (file?.startsWith(prefix) && path.basename(file) === 'qemu.pid') out.push({ pid: Number(e), pidFile: file });
+  }
+  return out;
+}
+
 /** Whether `pid` is alive and still a qemu (pids are reused after a host reboot or a long time). */
 export function isQemu(pid: number): boolean {
   try {

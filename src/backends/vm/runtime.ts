@@ -3,7 +3,9 @@
  * writers, and what the agent's events do to them. Everything that changes a record runs under the pod's lock.
  *
  * Recovery (after a crimux restart or crash), assumptions first:
- * NOTE: a record exists from the moment the VM was booted; qemu's pidfile and sockets live in its runDir.
+ * NOTE: a record exists from before the VM is spawned (pid 0 until the boot is done); qemu's pidfile and sockets
+ *       live in its runDir, which its command line names: a qemu below the backend's run dir that no ready record
+ *       owns is killed at start-up (a create or template build cut short by a crash, #24).
  * NOTE: a pid that is no longer a qemu process means the VM died (or the host rebooted): the pod is NOTREADY and
  *       its running containers are reported exited (code 255, reason Error, message says the VM died).
  * NOTE: exits that happened while crimux was down are learned from the agent's `state` reply on reconnect;
@@ -12,7 +14,7 @@
 import type { Logger } from '../../log/logger';
 import { CriLog, nowNs, msToNs } from './crilog';
 import type { ContainerState, Event } from './protocol';
-import { isQemu, vmPaths } from './qemu';
+import { isQemu, qemuProcessesUnder, vmPaths } from './qemu';
 import { Store, type ContainerRecord, type PodRecord } from './store';
 import { StreamRegistry } from './streams';
 import { Vm } from './vm';
@@ -184,9 +186,14 @@ export class VmRuntime {
     this.store.save(pod);
   }
 
-  /** Load records, re-attach to live VMs (agent connects lazily), mark dead ones. */
-  recover(): void {
-    for (const pod of this.store.loadAll()) {
+  /**
+   * Load records, re-attach to live VMs (agent connects lazily), mark dead ones, then kill the VMs under `runDir`
+   * that no ready record owns (reapOrphans).
+   */
+  recover(runDir: string): void {
+    const pods = this.store.loadAll();
+    this.reapOrphans(runDir, pods);
+    for (const pod of pods) {
       this.addPod(pod);
       if (pod.state === 'ready' && !isQemu(pod.vm.pid)) this.markDead(pod, `qemu pid ${pod.vm.pid} not running`);
       else if (pod.state === 'ready') {
@@ -197,6 +204,25 @@ export class VmRuntime {
       }
     }
     this.log.info('vm: recovered pods', { pods: this.pods.size });
+  }
+
+  /**
+   * Start-up only (no create is in flight yet): SIGKILL every qemu below `runDir` whose pidfile is not a ready
+   * pod's. Such a VM serves nothing: a create cut short by a crimux kill before the pid was recorded (the record
+   * still says pid 0, so neither the rollback's Remove nor Stop could find it: #24), or a template build of an
+   * earlier daemon whose pidfile was not written yet. A ready pod's VM is never touched.
+   */
+  private reapOrphans(runDir: string, pods: readonly PodRecord[]): void {
+    const owned = new Set(pods.filter((p) => p.state === 'ready').map((p) => vmPaths(p.vm.runDir, '').pidFile));
+    for (const q of qemuProcessesUnder(runDir)) {
+      if (owned.has(q.pidFile)) continue;
+      this.log.warn('vm: killing a qemu no pod record owns', { pid: q.pid, pidFile: q.pidFile });
+      try {
+        process.kill(q.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /** Whether the pod's VM runs; a VM found dead is recorded as such. */

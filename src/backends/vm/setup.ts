@@ -17,7 +17,7 @@ import { handlerOptions } from './options';
 import { VmRuntime } from './runtime';
 import { Semaphore } from './semaphore';
 import { Store } from './store';
-import { Templates } from './template';
+import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
 export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
   const cfg = deps.config.backends.vm as unknown as VmBackendConfig;
@@ -81,7 +81,8 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     },
     templatesFor: (h) => opts.get(h)?.template ?? true,
   };
-  rt.recover();
+  rt.recover(deps.runDir);
+  await removeScratchNetns(net, log);
   if (templates) {
     const sizes = [{ memMiB: cfg.memoryMiB, vcpus: cfg.vcpus }];
     for (const o of opts.values()) sizes.push({ memMiB: o.memoryMiB ?? cfg.memoryMiB, vcpus: o.vcpus ?? cfg.vcpus });
@@ -89,4 +90,21 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     for (const s of sizes) void templates.ensure(s.memMiB, s.vcpus);
   }
   return x;
+}
+
+/**
+ * Scratch netns of template builds a crash cut short. A build removes its own when it ends, but a crimux killed
+ * between saving the template and that removal left it behind, and a saved template is never built again, so no
+ * later build would replace it (#24). Start-up only: no build runs yet.
+ */
+async function removeScratchNetns(net: VmNetwork, log: Logger): Promise<void> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(net.netns.dir).filter((n) => n.startsWith(SCRATCH_NETNS_PREFIX));
+  } catch {
+    return; // no netns dir yet
+  }
+  for (const n of names) {
+    await net.netns.remove(n).catch((err: unknown) => log.warn('vm: stale template netns', { netns: n, error: err }));
+  }
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../../log/logger';
 import { bootVm, snapshotVm } from './boot';
 import type { GuestArtefacts } from './guest';
 import { TAP } from './net';
-import { isQemu, readPid, vmPaths, type Accel } from './qemu';
+import { isQemu, qemuProcessesUnder, readPid, vmPaths, type Accel } from './qemu';
 import type { Semaphore } from './semaphore';
 
 export interface TemplateOptions {
@@ -31,6 +31,9 @@ export interface TemplateOptions {
   readonly scratchNetns: (name: string) => Promise<{ path: string; remove: () => Promise<void> }>;
 }
 
+/** Names of the template builds' scratch netns (`vmtmpl-<key[:8]>`); setup.ts sweeps leftovers at start-up. */
+export const SCRATCH_NETNS_PREFIX = 'vmtmpl-';
+
 export class Templates {
   private readonly building = new Map<string, Promise<string | undefined>>();
   private readonly root: string;
@@ -48,8 +51,20 @@ export class Templates {
     this.killStale();
   }
 
-  /** Template VMs of this or an earlier (crashed) daemon: found by their pidfiles under <runDir>/tmpl-*. */
+  /**
+   * Template VMs of this or an earlier (crashed) daemon: found by their pidfiles under <runDir>/tmpl-*, and by the
+   * pidfile path in their command line — a build killed before qemu wrote its pidfile would otherwise orphan its
+   * VM (#24).
+   */
   private killStale(): void {
+    for (const q of qemuProcessesUnder(this.o.runDir)) {
+      if (!path.basename(path.dirname(q.pidFile)).startsWith('tmpl-')) continue;
+      try {
+        process.kill(q.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     let dirs: string[];
     try {
       dirs = fs.readdirSync(this.o.runDir).filter((d) => d.startsWith('tmpl-'));
@@ -135,7 +150,7 @@ export class Templates {
     const run = path.join(this.o.runDir, `tmpl-${key.slice(0, 8)}`);
     const t0 = Date.now();
     await this.o.boots.run(async () => {
-      const netns = await this.o.scratchNetns(`vmtmpl-${key.slice(0, 8)}`);
+      const netns = await this.o.scratchNetns(`${SCRATCH_NETNS_PREFIX}${key.slice(0, 8)}`);
       try {
         await this.bootAndSave(key, dir, run, memMiB, vcpus, netns.path);
       } finally {

@@ -23,6 +23,8 @@ export interface RootfsProvider {
   remove(key: string, signal?: AbortSignal): Promise<void>;
   /** Bytes and inodes of the writable layer, when known. */
   usage?(key: string): Promise<{ bytes: number; inodes: number }>;
+  /** Every existing key (pod removal sweeps its own by podKeyPrefix). */
+  keys?(): Promise<string[]>;
 }
 
 export interface Stage1Context {
@@ -55,6 +57,15 @@ export const DEFAULT_HELPER_PATH = '/usr/local/libexec/crimux/crimux-stage1';
  */
 export function rootfsKey(uuid: string, app: string): string {
   return `rkt-${uuid}-${createHash('sha256').update(app).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * What every key of a pod's apps starts with (rootfsKey and legacyRootfsKey alike). Pod removal sweeps by it, not
+ * only by the apps it has records for: the backend prepares an app's root before any record of the app exists (so
+ * the user resolves against the image), and a crimux killed in between left that mount to no one (#24).
+ */
+export function podKeyPrefix(uuid: string): string {
+  return `rkt-${uuid}-`;
 }
 
 /** The key earlier versions used ("rkt-<uuid>-<app>"), when it was a valid key: removed too, so none leaks. */

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import { InternalError, NotFoundError } from '../../../errors';
 import { pollUntil } from '../../../host/wait';
 import { killCgroup, removeCgroup, type CgroupSet } from './cgroups';
-import { legacyRootfsKey, rootfsKey, type Stage1Context } from './context';
+import { legacyRootfsKey, podKeyPrefix, rootfsKey, type Stage1Context } from './context';
 import { exists, listDir, readOptional } from './files';
 import { lockHolder } from './liveness';
 import { mountsUnder, unmountAll } from './mounts';
@@ -82,7 +82,7 @@ export async function removePod(ctx: Stage1Context, uuid: string, signal?: Abort
   log.info('removed pod');
 }
 
-/** The last, repeatable part of rm: snapshots, cgroups, the directory. */
+/** The last, repeatable part of rm: snapshots (every key of the pod's, recorded or not), cgroups, the directory. */
 export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?: AbortSignal): Promise<void> {
   await unmountAll(pod.paths.dir, signal);
   for (const app of await listDir(pod.paths.appsinfo)) {
@@ -90,6 +90,9 @@ export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?
     const legacy = legacyRootfsKey(pod.uuid, app);
     if (legacy) await ctx.rootfs.remove(legacy, signal);
   }
+  // Roots of apps with no record here (a create killed after preparing the root, before app add wrote appsinfo).
+  const prefix = podKeyPrefix(pod.uuid);
+  for (const key of (await ctx.rootfs.keys?.()) ?? []) if (key.startsWith(prefix)) await ctx.rootfs.remove(key, signal);
   const cgroup = pod.manifest?.crimux.cgroup ?? parseSet(await readOptional(pod.paths.subcgroup));
   if (cgroup) {
     const gone = async (): Promise<true | undefined> => ((await removeCgroup(cgroup)) ? true : undefined);
