@@ -33,6 +33,7 @@ import { errorKind, InvalidArgumentError } from '../errors';
 
 const DEFAULT_CONCURRENCY = 3;
 const PROGRESS_EVERY_MS = 5000;
+const REPORT_BYTES = 8 << 20;
 
 export interface PullOutcome {
   readonly configDigest: string;
@@ -149,10 +150,18 @@ export class Puller {
 
     const total = m.layers.reduce((n, l) => n + l.size, 0);
     let received = 0;
+    // The byte counter is fed in batches: one metric update per socket read (64 KiB) cost a third of a 160 MiB
+    // pull's CPU in garbage collection (bench/results/image-pull-profile.md).
+    let unreported = 0;
+    const report = (): void => {
+      if (unreported > 0) this.deps.onBytes(unreported);
+      unreported = 0;
+    };
     const started = Date.now();
     log.info('pulling image', { image, layers: jobs.length, bytes: total });
     const ticker = setInterval(() => {
       const s = (Date.now() - started) / 1000;
+      report();
       log.info('pull progress', { image, bytes: received, total, rate: rate(received, s) });
     }, PROGRESS_EVERY_MS);
     ticker.unref();
@@ -172,7 +181,8 @@ export class Puller {
               signal: pullSignal,
               onBytes: (n) => {
                 received += n;
-                this.deps.onBytes(n);
+                unreported += n;
+                if (unreported >= REPORT_BYTES) report();
               },
             },
             job,
@@ -197,6 +207,7 @@ export class Puller {
       );
     } finally {
       clearInterval(ticker);
+      report();
     }
 
     const puts = await Promise.allSettled([
