@@ -52,16 +52,16 @@ export const EXPECTATIONS: Table = {
   'namespace/host-network-true': { vm: { refuse: 'namespace_options.network' } },
   'device/rwm': {
     rkt: { refuse: 'devices' },
-    vm: { todo: 'issue #18: CRI devices are not created in the guest (the container starts without them)' },
   },
   'device/read-only': {
     rkt: { refuse: 'devices' },
-    vm: { todo: 'issue #18: CRI devices are not created in the guest (the container starts without them)' },
   },
   'mount-propagation/rprivate': {
     docker: DOCKER_PRIVILEGED_HERE,
     rkt: PRIVILEGED_REFUSED,
-    vm: { todo: 'issue #18: an assertion on the copied mount fails (not yet diagnosed; the guest holds a copy)' },
+    vm: {
+      todo: 'issue #18: the volume is a copy in the guest, so a directory the container makes in it never reaches the node (needs a shared file system: virtio-fs or 9p)',
+    },
   },
   'mount-propagation/rshared': { docker: DOCKER_PRIVILEGED_HERE, rkt: PRIVILEGED_REFUSED, vm: VM_PROPAGATION_REFUSED },
   'mount-propagation/rslave': { docker: DOCKER_PRIVILEGED_HERE, rkt: PRIVILEGED_REFUSED, vm: VM_PROPAGATION_REFUSED },

@@ -1,6 +1,6 @@
 /**
  * The OCI runtime spec (config.json) of an application container in a runc pod: process (spec-process.ts),
- * security (spec-security.ts), mounts (spec-mounts.ts), devices (spec-devices.ts), resources
+ * security (spec-security.ts), mounts (spec-mounts.ts), devices (src/host/devices.ts), resources
  * (spec-resources.ts), and the namespaces it shares with the pod's pause container:
  *   network  the pod netns by path (none for host-network pods)
  *   uts, ipc /proc/<pause pid>/ns/… (none when the pod uses the host's)
@@ -12,7 +12,7 @@ import type { Logger } from '../../log/logger';
 import type { ResolvedImage } from '../../images/types';
 import type { OciNamespace, OciResources, OciSpec } from '../../host/oci-spec';
 import type { FileSource, ResolvedUser } from '../../host/passwd';
-import { hostDevices, requestedDevices } from './spec-devices';
+import { hostDevices, requestedDevices } from '../../host/devices';
 import { containerMounts } from './spec-mounts';
 import { processArgs, processEnv, processUser, stopSignal } from './spec-process';
 import { clampOomScoreAdj, requestedOomScoreAdj, toOciResources } from './spec-resources';

@@ -109,6 +109,7 @@ export class AgentClient {
       if (!p) return;
       this.pending.delete(m.id);
       if (m.ok === true) p.resolve(m);
+      else if (m.code === 'FailedPrecondition') p.reject(new FailedPreconditionError(`agent: ${String(m.error)}`));
       else p.reject(new InternalError(`agent: ${String(m.error)}`));
       return;
     }

@@ -14,7 +14,16 @@ import type { ContainerState, ExecReply } from './protocol';
 import { processUser, securityPlan } from '../../host/container-policy';
 import { layersSource } from '../../host/passwd';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
-import { guestOciSpec, mountFiles, podFiles, podHostname, processArgs, processEnv, validateContainer } from './spec';
+import {
+  guestDeviceRequests,
+  guestOciSpec,
+  mountFiles,
+  podFiles,
+  podHostname,
+  processArgs,
+  processEnv,
+  validateContainer,
+} from './spec';
 import type { ContainerRecord, PodRecord } from './store';
 
 export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
@@ -30,6 +39,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
     sandboxPrivileged: pod.config.linux?.security_context?.privileged ?? false,
   });
   const user = await processUser(sc, image.config, layersSource(image.layerDirs));
+  const devices = await guestDeviceRequests(req.config);
   await x.rt.withLock(pod.id, async () => {
     if (pod.containers[req.id]) return; // a retried create: keep the result
     if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
@@ -61,6 +71,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
               user,
               sec,
             }),
+            ...(devices.length > 0 ? { devices } : {}),
             podPid: sc?.namespace_options?.pid === 'POD',
             files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files],
             memoryLimit: limit > 0 ? limit : 0,

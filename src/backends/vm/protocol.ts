@@ -22,7 +22,7 @@
 
 import type { OciSpec } from '../../host/oci-spec';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export interface ContainerSpec {
   readonly cid: string;
@@ -36,10 +36,15 @@ export interface ContainerSpec {
    * root.path, linux.cgroupsPath, the pod PID namespace's path and, for privileged containers, the guest's devices.
    */
   readonly oci: OciSpec;
+  /**
+   * CRI devices (config.devices), by the name their node has on the host: the guest creates each at `path` with
+   * its own kernel's numbers for the node of the same name, or refuses the create when its kernel has none.
+   */
+  readonly devices?: GuestDeviceRequest[];
   /** Join the pod's PID namespace (CRI namespace_options.pid=POD) instead of a new one of its own. */
   readonly podPid: boolean;
   /** Files written into the rootfs before start (e.g. /etc/resolv.conf, /etc/hosts), content base64. */
-  readonly files?: { path: string; data: string; mode?: number }[];
+  readonly files?: { path: string; data: string; mode?: number; dir?: boolean }[];
   /** cgroup v2 memory.max in bytes; 0 = unlimited. */
   readonly memoryLimit?: number;
   /** cgroup v2 cpu.max quota and period in µs (CRI cpu_quota/cpu_period); quota 0 = unlimited. */
@@ -164,7 +169,24 @@ export type Event =
   | { ev: 'data'; sid: number; data: string; stream?: 'stdout' | 'stderr' }
   | { ev: 'closed'; sid: number; error?: string; exitCode?: number };
 
-export type Reply = { id: number; ok: true; [k: string]: unknown } | { id: number; ok: false; error: string };
+/** A CRI device for the guest: the node named `source` in the guest's /dev, put at `path` in the container. */
+export interface GuestDeviceRequest {
+  readonly source: string;
+  readonly path: string;
+  readonly type: 'c';
+  readonly access: string;
+  readonly fileMode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+/**
+ * A failed request carries the agent's message and, when the request itself cannot be honoured (as opposed to
+ * the agent failing), `code: 'FailedPrecondition'` so the host answers the CRI call with that status.
+ */
+export type Reply =
+  | { id: number; ok: true; [k: string]: unknown }
+  | { id: number; ok: false; error: string; code?: 'FailedPrecondition' };
 
 /** Longest line either side accepts; bounds memory if the peer misbehaves (output chunks are ≤ 64 KiB raw). */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;

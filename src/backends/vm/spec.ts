@@ -12,7 +12,8 @@ import type { SecurityPlan } from '../../host/container-policy';
 import { defaultMounts } from '../../host/oci-defaults';
 import type { OciSpec } from '../../host/oci-spec';
 import type { ResolvedUser } from '../../host/passwd';
-import type { ContainerSpec } from './protocol';
+import type { ContainerSpec, GuestDeviceRequest } from './protocol';
+import { requestedNodes } from '../../host/devices';
 
 /**
  * A VM has its own kernel: host namespaces do not exist inside it. The router re-routes such pods by config
@@ -104,6 +105,33 @@ export function guestOciSpec(inp: {
   };
 }
 
+/**
+ * CRI devices for the guest (after the shared CRI checks of src/host/devices.ts): each node goes by its host
+ * name, and the guest gives the container its own kernel's node of that name (guest/oci.ts). Host block devices
+ * are refused: a disk of the node cannot be handed to a VM here (no hot-plug of host block devices), and a guest
+ * node with the same numbers would be another disk.
+ */
+export async function guestDeviceRequests(config: cri.ContainerConfig): Promise<GuestDeviceRequest[]> {
+  const nodes = await requestedNodes(config.devices);
+  return nodes.map(({ source, device, access }) => {
+    if (device.type !== 'c') {
+      throw new InvalidArgumentError(
+        `create container: config.devices: ${source} is a block device, which cannot be passed into a VM sandbox`,
+        { context: { field: 'config.devices' } },
+      );
+    }
+    return {
+      source,
+      path: device.path,
+      type: 'c',
+      access,
+      ...(device.fileMode !== undefined ? { fileMode: device.fileMode } : {}),
+      ...(device.uid !== undefined ? { uid: device.uid } : {}),
+      ...(device.gid !== undefined ? { gid: device.gid } : {}),
+    };
+  });
+}
+
 export interface VmSize {
   memMiB: number;
   vcpus: number;
@@ -177,6 +205,28 @@ export function podFiles(
   return files;
 }
 
+/**
+ * A regular file's bytes, or undefined when what is there now is not one (swapped since the lstat) or grew past
+ * `max`. O_NONBLOCK: a FIFO put in its place cannot stall the daemon; O_NOFOLLOW (`noFollow`): nor redirect it.
+ */
+function readRegular(file: string, noFollow: boolean, max: number): Buffer | undefined {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | (noFollow ? O_NOFOLLOW : 0));
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > max) return undefined;
+    const data = fs.readFileSync(fd);
+    return data.length <= max ? data : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The pod's hostname; an empty one was already defaulted to the node's by the router (pod-defaults.ts). */
 export function podHostname(config: cri.PodSandboxConfig): string {
   return (config.hostname || os.hostname()).slice(0, 63);
@@ -197,23 +247,33 @@ export function mountFiles(mounts: cri.ContainerConfig['mounts']): {
   const files: NonNullable<ContainerSpec['files']> = [];
   const skipped: string[] = [];
   let total = 0;
-  const add = (host: string, guest: string): void => {
+  // The volume's own path is followed as a bind mount would follow it; inside it nothing is: a symlink a pod
+  // wrote into a shared volume must not copy a host file it points to into another pod's VM.
+  const add = (host: string, guest: string, top: boolean): void => {
     let st: fs.Stats;
     try {
-      st = fs.statSync(host);
+      st = top ? fs.statSync(host) : fs.lstatSync(host);
     } catch {
       skipped.push(`${host} (missing)`);
       return;
     }
     if (st.isDirectory()) {
-      for (const name of fs.readdirSync(host)) add(path.join(host, name), path.posix.join(guest, name));
+      files.push({ path: guest, data: '', mode: st.mode & 0o777, dir: true });
+      for (const name of fs.readdirSync(host)) add(path.join(host, name), path.posix.join(guest, name), false);
+    } else if (st.isSymbolicLink()) {
+      skipped.push(`${host} (a symbolic link: not followed)`);
     } else if (st.isFile() && total + st.size <= MOUNT_COPY_MAX_BYTES) {
-      total += st.size;
-      files.push({ path: guest, data: fs.readFileSync(host).toString('base64'), mode: st.mode & 0o777 });
+      const data = readRegular(host, !top, MOUNT_COPY_MAX_BYTES - total);
+      if (!data) {
+        skipped.push(`${host} (changed while copied)`);
+        return;
+      }
+      total += data.length;
+      files.push({ path: guest, data: data.toString('base64'), mode: st.mode & 0o777 });
     } else {
       skipped.push(`${host} (${st.isFile() ? 'too large' : 'not a regular file'})`);
     }
   };
-  for (const m of mounts) if (m.host_path && m.container_path) add(m.host_path, m.container_path);
+  for (const m of mounts) if (m.host_path && m.container_path) add(m.host_path, m.container_path, true);
   return { files, skipped };
 }

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { ContainerSpec, ContainerState, Event } from '../protocol';
-import { bundleDir, execed, RUNC, RUNC_ROOT, runcError, runcInitPid, writeBundle } from './oci';
+import { bundleDir, execed, requestedGuestDevices, RUNC, RUNC_ROOT, runcError, runcInitPid, writeBundle } from './oci';
 import { mountRootfs, unmountRootfs } from './rootfs';
 import { exitCodeOf, signalNumber, sleep } from './util';
 
@@ -37,6 +37,8 @@ export class Containers {
   async create(spec: ContainerSpec): Promise<ContainerState> {
     const have = this.all.get(spec.cid);
     if (have) return have.state;
+    // Before anything is mounted: a device the guest lacks refuses the create and leaves nothing half-made.
+    const devices = requestedGuestDevices(spec);
     const root = await mountRootfs(spec);
     const cg = cgroupDir(spec.cid);
     let cgroup: string | undefined;
@@ -47,7 +49,7 @@ export class Containers {
     } catch {
       // cgroups are for stats and limits; a guest without the controllers still runs the container
     }
-    await writeBundle(spec, root, cgroup);
+    await writeBundle(spec, root, cgroup, devices);
     const state: ContainerState = { cid: spec.cid, state: 'created', createdAt: Date.now() };
     this.all.set(spec.cid, { spec, root, state });
     return state;

@@ -14,6 +14,7 @@ import { execCommand, execIn } from './exec';
 import { findPort, Port } from './port';
 import { claim, netconf, stats, warmup } from './system';
 import { Streams } from './streams';
+import { Refusal } from './util';
 
 const port = new Port(findPort('agent'));
 const containers = new Containers((e) => port.send(e));
@@ -81,7 +82,13 @@ function onLine(line: string): void {
   const req = msg;
   handle(req).then(
     (res) => port.send({ ...res, id: req.id, ok: true }),
-    (err: unknown) => port.send({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    (err: unknown) =>
+      port.send({
+        id: req.id,
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+        ...(err instanceof Refusal ? { code: 'FailedPrecondition' } : {}),
+      }),
   );
 }
 

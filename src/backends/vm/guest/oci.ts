@@ -1,6 +1,7 @@
 /**
  * runc inside the guest: the OCI bundle of a container (the host's spec plus what only the guest knows), the
- * pod's shared PID namespace, and the guest's devices for privileged containers. runc and libseccomp come from the
+ * pod's shared PID namespace, the guest's devices for privileged containers and the guest's nodes of requested
+ * CRI devices. runc and libseccomp come from the
  * host's Debian packages on the tools disk (scripts/build-vm-guest.sh), so capabilities, seccomp, no_new_privs,
  * masked/read-only paths and supplementary groups behave exactly as with the runc backend on the host.
  *
@@ -11,9 +12,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OciDevice, OciSpec } from '../../../host/oci-spec';
+import type { OciDevice, OciDeviceCgroup, OciSpec } from '../../../host/oci-spec';
 import type { ContainerSpec } from '../protocol';
-import { BUSYBOX, HELPER, sleep } from './util';
+import { BUSYBOX, HELPER, Refusal, sleep } from './util';
 
 export const RUNC = '/tools/usr/bin/runc';
 export const RUNC_ROOT = '/run/runc';
@@ -22,8 +23,52 @@ export function bundleDir(cid: string): string {
   return `/run/c/${cid}`;
 }
 
+/** The guest's nodes for the container's CRI devices, with their cgroup rules. */
+export interface GuestDevices {
+  readonly devices: OciDevice[];
+  readonly rules: OciDeviceCgroup[];
+}
+
+/**
+ * Finds each requested device in the guest's /dev by the name the host gave (the host checked the CRI rules and
+ * that the host node is a character device): kernel-provided nodes (/dev/null, /dev/cpu_dma_latency, …) exist
+ * in the guest too, but with the guest kernel's numbers (misc minors are assigned at boot), so the numbers are
+ * the guest's. A node the guest kernel lacks refuses the create: it would be a different device, or none.
+ */
+export function requestedGuestDevices(spec: ContainerSpec): GuestDevices {
+  const out = { devices: [] as OciDevice[], rules: [] as OciDeviceCgroup[] };
+  for (const d of spec.devices ?? []) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(d.source);
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isCharacterDevice()) {
+      throw new Refusal(`device ${d.source}: the VM's kernel has no such character device to give the container`);
+    }
+    const { major, minor } = numbersOf(st.rdev);
+    out.devices.push({
+      type: 'c',
+      path: d.path,
+      major,
+      minor,
+      fileMode: d.fileMode ?? st.mode & 0o777,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    });
+    out.rules.push({ allow: true, type: 'c', major, minor, access: d.access });
+  }
+  return out;
+}
+
 /** Writes config.json; `root` is the mounted rootfs, `cgroup` the container's cgroup (absent without cgroups). */
-export async function writeBundle(spec: ContainerSpec, root: string, cgroup: string | undefined): Promise<void> {
+export async function writeBundle(
+  spec: ContainerSpec,
+  root: string,
+  cgroup: string | undefined,
+  requested: GuestDevices,
+): Promise<void> {
   const oci: OciSpec = structuredClone(spec.oci);
   oci.root = { ...oci.root, path: root };
   // The leaf below the agent's cgroup: runc removes its cgroup when the container exits, while the agent keeps
@@ -36,6 +81,13 @@ export async function writeBundle(spec: ContainerSpec, root: string, cgroup: str
     );
   }
   if (oci.linux.resources?.devices?.some((d) => d.allow && !d.type && !d.major)) oci.linux.devices = guestDevices();
+  else if (requested.devices.length > 0) {
+    oci.linux.devices = [...(oci.linux.devices ?? []), ...requested.devices];
+    oci.linux.resources = {
+      ...oci.linux.resources,
+      devices: [...(oci.linux.resources?.devices ?? []), ...requested.rules],
+    };
+  }
   fs.writeFileSync(path.join(bundleDir(spec.cid), 'config.json'), JSON.stringify(oci));
 }
 
@@ -75,12 +127,10 @@ function guestDevices(): OciDevice[] {
         if (depth < 3 && !(dir === '/dev' && ['pts', 'shm', 'mqueue', 'fd'].includes(e.name))) walk(p, depth + 1);
       } else if ((e.isCharacterDevice() || e.isBlockDevice()) && p !== '/dev/console') {
         const st = fs.statSync(p);
-        const rdev = st.rdev;
         out.push({
           type: e.isCharacterDevice() ? 'c' : 'b',
           path: p,
-          major: Math.floor(rdev / 256) & 0xfff,
-          minor: (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00),
+          ...numbersOf(st.rdev),
           fileMode: st.mode & 0o7777,
           uid: st.uid,
           gid: st.gid,
@@ -90,6 +140,11 @@ function guestDevices(): OciDevice[] {
   };
   walk('/dev', 0);
   return out;
+}
+
+/** Major and minor of a device number (glibc's encoding of dev_t). */
+function numbersOf(rdev: number): { major: number; minor: number } {
+  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00) };
 }
 
 /** The container's init pid from runc's state file, once runc created it (undefined when runc exited first). */

@@ -53,6 +53,11 @@ export async function mountRootfs(spec: ContainerSpec): Promise<string> {
   }
   for (const f of spec.files ?? []) {
     const target = path.join(dir, path.normalize('/' + f.path));
+    if (f.dir) {
+      // A directory of a copied volume, kept even when empty (a mount point the container expects to find).
+      fs.mkdirSync(target, { recursive: true, mode: f.mode ?? 0o755 });
+      continue;
+    }
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, Buffer.from(f.data, 'base64'), { mode: f.mode ?? 0o644 });
   }

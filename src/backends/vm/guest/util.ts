@@ -34,3 +34,6 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   if (code !== null) return code;
   return 128 + (signal ? signalNumber(signal) : 0);
 }
+
+/** A request the guest cannot honour (not an agent failure): the host answers the CRI call FailedPrecondition. */
+export class Refusal extends Error {}

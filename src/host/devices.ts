@@ -1,12 +1,14 @@
 /**
  * Devices for containers: CRI Device entries (and every host device for privileged containers) turned into OCI
  * linux.devices plus the matching device-cgroup allow rules, as containerd's WithDevices/WithPrivilegedDevices.
+ * One place for the CRI rules (paths, permissions, directories): the runc backend uses the host's device numbers,
+ * the vm backend sends the node names into its guest, whose kernel has its own numbers (vm/spec.ts).
  */
 import { promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
-import type * as cri from '../../cri/types';
-import { InvalidArgumentError } from '../../errors';
-import type { OciDevice, OciDeviceCgroup } from '../../host/oci-spec';
+import type * as cri from '../cri/types';
+import { InvalidArgumentError } from '../errors';
+import type { OciDevice, OciDeviceCgroup } from './oci-spec';
 
 export interface DeviceSet {
   readonly devices: OciDevice[];
@@ -34,9 +36,24 @@ function deviceOf(st: Stats, containerPath: string): OciDevice | null {
   };
 }
 
-/** Devices requested by the CRI config; a host path that is a directory contributes every device below it. */
-export async function requestedDevices(devs: readonly cri.ContainerConfig['devices'][number][]): Promise<DeviceSet> {
-  const out: DeviceSet = { devices: [], rules: [] };
+/** One device node a CRI Device entry names: where it is on the host, where it goes, and the access asked. */
+export interface RequestedNode {
+  /** The node on the host (a CRI host_path, or a node below a host_path directory). */
+  readonly source: string;
+  /** The node as the container sees it, with the host's numbers, mode and owner. */
+  readonly device: OciDevice;
+  /** The device-cgroup access: a subset of "rwm". */
+  readonly access: string;
+}
+
+/**
+ * Validates the CRI Device entries and finds the nodes they name on the host; a host path that is a directory
+ * contributes every device below it. Paths must be absolute, permissions a subset of "rwm".
+ */
+export async function requestedNodes(
+  devs: readonly cri.ContainerConfig['devices'][number][],
+): Promise<RequestedNode[]> {
+  const out: RequestedNode[] = [];
   for (const [i, d] of devs.entries()) {
     const field = `config.devices[${i}]`;
     if (!path.isAbsolute(d.host_path))
@@ -44,29 +61,35 @@ export async function requestedDevices(devs: readonly cri.ContainerConfig['devic
     const target = d.container_path || d.host_path;
     if (!path.isAbsolute(target))
       throw new InvalidArgumentError(`create container: ${field}.container_path: must be an absolute path`);
-    const perms = d.permissions || 'rwm';
-    if (!/^[rwm]{1,3}$/.test(perms))
-      throw new InvalidArgumentError(`create container: ${field}.permissions: "${perms}" is not a subset of rwm`);
+    const access = d.permissions || 'rwm';
+    if (!/^[rwm]{1,3}$/.test(access))
+      throw new InvalidArgumentError(`create container: ${field}.permissions: "${access}" is not a subset of rwm`);
     let st: Stats;
     try {
       st = await fs.stat(d.host_path);
     } catch {
       throw new InvalidArgumentError(`create container: ${field}.host_path: ${d.host_path} does not exist`);
     }
-    const found: OciDevice[] = [];
     if (st.isDirectory()) {
       for (const dev of await walkDevices(d.host_path)) {
-        found.push({ ...dev, path: path.join(target, path.relative(d.host_path, dev.path)) });
+        const device = { ...dev, path: path.join(target, path.relative(d.host_path, dev.path)) };
+        out.push({ source: dev.path, device, access });
       }
     } else {
       const dev = deviceOf(st, target);
       if (!dev) throw new InvalidArgumentError(`create container: ${field}.host_path: ${d.host_path} is not a device`);
-      found.push(dev);
+      out.push({ source: d.host_path, device: dev, access });
     }
-    for (const dev of found) {
-      out.devices.push(dev);
-      out.rules.push({ allow: true, type: dev.type, major: dev.major, minor: dev.minor, access: perms });
-    }
+  }
+  return out;
+}
+
+/** Devices requested by the CRI config as OCI linux.devices with the host's numbers, and their cgroup rules. */
+export async function requestedDevices(devs: readonly cri.ContainerConfig['devices'][number][]): Promise<DeviceSet> {
+  const out: DeviceSet = { devices: [], rules: [] };
+  for (const { device: dev, access } of await requestedNodes(devs)) {
+    out.devices.push(dev);
+    out.rules.push({ allow: true, type: dev.type, major: dev.major, minor: dev.minor, access });
   }
   return out;
 }
