@@ -46,6 +46,11 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for Version to answer (reconcile finished); true by default. */
   waitReady?: boolean;
+  /**
+   * Run the compiled daemon (dist/, `npm run build`) as deployed, instead of the sources through tsx: for
+   * benchmarks of memory and speed, where tsx's loader and compile cache would be measured too.
+   */
+  built?: boolean;
 }
 
 export function testRegistryMap(port = Number(process.env.CRIMUX_TEST_REGISTRY_PORT ?? 5000)): Record<string, unknown> {
@@ -98,7 +103,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   let exited: Promise<number | null> = Promise.resolve(null);
 
   const launch = async (): Promise<void> => {
-    const args = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--config', configPath];
+    const entry = opts.built
+      ? [path.join(ROOT, 'dist', 'src', 'cli', 'main.js')]
+      : ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts')];
+    const args = [...entry, 'serve', '--config', configPath];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, ...extraEnv },
