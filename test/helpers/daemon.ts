@@ -103,8 +103,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   let exited: Promise<number | null> = Promise.resolve(null);
 
   const launch = async (): Promise<void> => {
+    // Built: with the V8 flag the host unit sets (deploy/installer/crimux.service, NODE_OPTIONS).
     const entry = opts.built
-      ? [path.join(ROOT, 'dist', 'src', 'cli', 'main.js')]
+      ? ['--max-semi-space-size=2', path.join(ROOT, 'dist', 'src', 'cli', 'main.js')]
       : ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts')];
     const args = [...entry, 'serve', '--config', configPath];
     const proc = spawn(process.execPath, args, {
