@@ -65,6 +65,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       layout: s.layout,
       runtimeDefaultSeccomp: s.seccompProfile,
       oomScoreAdjFloor: s.oomScoreAdjFloor,
+      cgroupVersion: s.cgroups.version,
       log,
     });
     const rec: ContainerRecord = {
