@@ -83,7 +83,9 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers', { skip: SKIP_REASO
     const t1 = Date.now();
     vm = await bootNodeVm(vmDir, disk, work);
     try {
-      for (const d of DRIVERS) clients.set(d, await waitCri(vm, d, 240_000));
+      // One budget for both daemons (boot ≈ 20 s, crimux ≈ 10 s more here; generous for a busy CI machine).
+      const deadline = Date.now() + 240_000;
+      for (const d of DRIVERS) clients.set(d, await waitCri(vm, d, Math.max(1000, deadline - Date.now())));
     } catch (err) {
       await diagnose();
       throw err;

@@ -208,10 +208,18 @@ export async function bootNodeVm(vmDir: string, appDisk: string, work: string): 
     '-no-reboot',
   ];
   let stderr = '';
+  let failed = false;
   const qemu: ChildProcess = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   qemu.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => qemu.once('exit', () => resolve()));
-  const running = (): boolean => qemu.exitCode === null && qemu.signalCode === null;
+  const exited = new Promise<void>((resolve) => {
+    qemu.once('exit', () => resolve());
+    qemu.once('error', (err) => {
+      failed = true; // e.g. qemu-system-x86_64 not installed
+      stderr += `cannot start qemu-system-x86_64: ${err.message}\n`;
+      resolve();
+    });
+  });
+  const running = (): boolean => !failed && qemu.exitCode === null && qemu.signalCode === null;
   const readConsole = (): string => {
     try {
       return fs.readFileSync(consoleLog, 'utf8') + (stderr ? `\n[qemu stderr]\n${stderr}` : '');
@@ -278,25 +286,29 @@ export async function waitFor<T>(
 
 /**
  * Waits until a driver's crimux answers Version through the forward. A fresh client per attempt: grpc-js would
- * otherwise back off for up to two minutes between reconnects while the guest boots.
+ * otherwise back off for up to two minutes between reconnects while the guest boots. Fails at once when qemu exits.
  */
 export async function waitCri(vm: NodeVm, driver: Driver, timeoutMs: number): Promise<CriClient> {
-  await waitFor(
-    `crimux (${driver} driver) in the node VM to answer Version`,
-    async () => {
-      if (!vm.running()) throw new Error('qemu exited');
-      const c = new CriClient(vm.target(driver));
-      try {
-        await c.rt('Version', { version: 'v1' }, { deadlineMs: 5000 });
-        return true;
-      } finally {
-        c.close();
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (!vm.running()) {
+      throw new Error(`qemu exited before crimux (${driver} driver) answered:\n${vm.console().slice(-3000)}`);
+    }
+    const c = new CriClient(vm.target(driver));
+    try {
+      await c.rt('Version', { version: 'v1' }, { deadlineMs: 5000 });
+      return new CriClient(vm.target(driver));
+    } catch (err) {
+      if (Date.now() > until) {
+        throw new Error(`crimux (${driver} driver) in the node VM did not answer Version within ${timeoutMs} ms`, {
+          cause: err,
+        });
       }
-    },
-    timeoutMs,
-    2000,
-  );
-  return new CriClient(vm.target(driver));
+    } finally {
+      c.close();
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 export function tempWork(): string {
