@@ -2,7 +2,7 @@
 # Sets up a fresh Debian 12 machine (as root) for crimux: host packages, npm dependencies, the build, and the
 # assets backends need at run time. Idempotent: a second run only checks.
 #   bash scripts/setup.sh          everything the daemon needs
-#   bash scripts/setup.sh --test   also the test registry and test images
+#   bash scripts/setup.sh --test   also the test registry, test images and the node VM (test/node-vm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '== %s\n' "$*"; }
@@ -42,5 +42,8 @@ if [[ ${1:-} == --test ]]; then
   step "test registry and images"
   bash scripts/test-registry.sh start
   bash scripts/test-images.sh
+  step "node VM (cgroup v2 + systemd suite, test/node-vm; debootstrap from the apt mirror, cached)"
+  # A failure here stops setup: the suite would fail anyway (CRIMUX_SKIP_NODE_VM=1 opts out of it explicitly).
+  bash scripts/build-node-vm.sh >/dev/null
 fi
 step "done"

@@ -24,11 +24,13 @@ export class CriClient {
   readonly runtime: RuntimeServiceClient;
   readonly image: ImageServiceClient;
 
+  /** `socket` is a unix socket path, or a gRPC target with a scheme (e.g. "ipv4:127.0.0.1:10010", test/node-vm). */
   constructor(readonly socket: string) {
     const proto = loadCriProto();
     const opts = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
-    this.runtime = new proto.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure(), opts);
-    this.image = new proto.runtime.v1.ImageService(`unix://${socket}`, grpc.credentials.createInsecure(), opts);
+    const target = /^[a-z0-9]+:[^/]/.test(socket) ? socket : `unix://${socket}`;
+    this.runtime = new proto.runtime.v1.RuntimeService(target, grpc.credentials.createInsecure(), opts);
+    this.image = new proto.runtime.v1.ImageService(target, grpc.credentials.createInsecure(), opts);
   }
 
   rt<M extends Unary<RuntimeServiceDefinition>>(

@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, CreateContainerRequest } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { nowNs } from '../../host/cri-log';
+import { conmonPaths } from '../../host/conmon';
 import { withUndo } from '../../util/undo';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
@@ -65,6 +66,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       layout: s.layout,
       runtimeDefaultSeccomp: s.seccompProfile,
       oomScoreAdjFloor: s.oomScoreAdjFloor,
+      cgroupVersion: s.cgroups.version,
       log,
     });
     const rec: ContainerRecord = {
@@ -119,6 +121,8 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
     await withUndo(ctx.log, async (undo) => {
       undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, ctx.log, signal));
       const pid = await ensureLaunched(s, ctx, rec, sandbox.handler);
+      // Created, not started: its cgroup exists and nothing in it has run yet.
+      watchOom(s, id, rec.cgroupsPath);
       // Taken before `runtime start`: a process that exits at once must not finish before it "started".
       const startedAt = nowNs().toString();
       await s.engine.start(sandbox.handler, id, ctx.signal);
@@ -191,8 +195,21 @@ export async function removeContainer(
   if (launching)
     void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
   s.records.dropContainer(id);
+  s.oomWatch.unwatch(id);
   s.cpu.forget(id);
   ctx.log.info('removed container');
+}
+
+/** cgroup v2: an OOM kill in the container's cgroup is recorded in conmon's oom file as it happens (oom-watch.ts). */
+export function watchOom(s: RuncShared, id: string, cgroupsPath: string): void {
+  if (s.cgroups.version !== 2) return;
+  const oomFile = conmonPaths(s.layout.containerDir(id)).oomFile;
+  const dir = s.cgroups.dir(cgroupsPath);
+  const watching = s.oomWatch.watch(id, dir, async () => {
+    s.log.info('OOM kill in container cgroup', { container: id, cgroup: dir });
+    await fs.writeFile(oomFile, '');
+  });
+  if (!watching) s.log.warn('cannot watch memory.events: OOM kills may be missed', { container: id, cgroup: dir });
 }
 
 export function mustRecord(s: RuncShared, id: string): ContainerRecord {

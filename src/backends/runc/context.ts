@@ -8,6 +8,7 @@ import type { ImageStore, Snapshot, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
 import type { CniClient, NetnsManager } from '../../network';
 import type { CgroupLayer, CpuRateTracker } from '../../host/cgroup';
+import type { OomWatcher } from '../../host/oom-watch';
 import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
 import type { Layout } from './layout';
@@ -28,6 +29,8 @@ export interface RuncShared {
   readonly cpu: CpuRateTracker;
   /** The host's cgroup hierarchy (v1 or v2, chosen at start-up): pod cgroups, stats, OOM counts. */
   readonly cgroups: CgroupLayer;
+  /** cgroup v2: watches running containers' memory.events, so OOM kills in cgroups that vanish at exit count. */
+  readonly oomWatch: OomWatcher;
   /** One lock per sandbox or container ID: the router serialises per pod, this guards direct callers too. */
   readonly locks: KeyedMutex;
   /** The RuntimeDefault seccomp profile file. */

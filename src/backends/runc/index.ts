@@ -3,6 +3,7 @@
  * and builds the shared parts; touches no host state yet (start() recovers from disk, and a missing runc or
  * conmon only makes the backend unhealthy).
  */
+import { OomWatcher } from '../../host/oom-watch';
 import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
 import type { Snapshot } from '../../images/types';
@@ -66,6 +67,9 @@ export const createRuncBackend: BackendFactory = (deps) => {
     }),
     cpu: new CpuRateTracker(),
     cgroups,
+    oomWatch: new OomWatcher((id, err) =>
+      log.warn('cannot record an OOM kill', { container: id, error: err instanceof Error ? err.message : String(err) }),
+    ),
     locks: new KeyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),

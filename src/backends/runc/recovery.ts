@@ -16,6 +16,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext } from '../backend';
 import { errorMessage } from '../../errors';
 import type { RuncShared } from './context';
+import { watchOom } from './containers';
 
 export async function recover(s: RuncShared, ctx: CallContext): Promise<void> {
   const { layout } = s;
@@ -60,6 +61,7 @@ export async function recover(s: RuncShared, ctx: CallContext): Promise<void> {
       ? await s.engine.state(sb.handler, rec.id, layout.containerDir(rec.id), rec.startedAt !== undefined)
       : { kind: 'unknown' };
     counts[live.kind] = (counts[live.kind] ?? 0) + 1;
+    if (live.kind === 'running') watchOom(s, rec.id, rec.cgroupsPath);
   }
   ctx.log.info('runc backend recovered', {
     sandboxes: s.records.allSandboxes().length,

@@ -5,6 +5,9 @@
  *   network  the pod netns by path (none for host-network pods)
  *   uts, ipc /proc/<pause pid>/ns/… (none when the pod uses the host's)
  *   pid      /proc/<pause pid>/ns/pid for a pod-shared PID namespace, a new one per container, or the host's
+ *   cgroup   a new one per container on a cgroup v2 host unless privileged (containerd's rule, KEP 2254): the
+ *            container then sees its own cgroup at /sys/fs/cgroup (cpu.max, memory.max, …) and "0::/" in
+ *            /proc/self/cgroup, not the node's whole hierarchy
  */
 import { containerCgroupsPath } from './cgroup-driver';
 import type * as cri from '../../cri/types';
@@ -31,6 +34,8 @@ export interface ContainerSpecInput {
   readonly layout: Layout;
   readonly runtimeDefaultSeccomp: string;
   readonly oomScoreAdjFloor: number;
+  /** The host's cgroup version (the cgroup layer's): v2 gives unprivileged containers a cgroup namespace. */
+  readonly cgroupVersion: 1 | 2;
   readonly log: Logger;
 }
 
@@ -88,6 +93,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
   if (!sandbox.hostPid && pidMode !== 'NODE') {
     ns.push(pidMode === 'POD' && sandbox.sharedPid ? { type: 'pid', path: proc('pid') } : { type: 'pid' });
   }
+  if (inp.cgroupVersion === 2 && !sec.privileged) ns.push({ type: 'cgroup' });
 
   const cgroupsPath = containerCgroupsPath(sandbox.cgroupParent, inp.id);
   const spec: OciSpec = {
