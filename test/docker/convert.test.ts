@@ -1,5 +1,6 @@
 /** Table tests of the pure CRI ⇄ Docker conversions. */
 import { describe, it } from 'node:test';
+import { criMount } from '../helpers/cri-mount';
 import assert from 'node:assert/strict';
 import {
   containerCreateBody,
@@ -19,21 +20,7 @@ import { containerConfig, sandboxConfig, type TestEnv } from './env';
 
 const env = { logDir: '/var/log/pods' } as TestEnv;
 
-function mount(p: Partial<cri.ContainerConfig['mounts'][number]>): cri.ContainerConfig['mounts'][number] {
-  return {
-    container_path: '/c',
-    host_path: '/h',
-    readonly: false,
-    selinux_relabel: false,
-    propagation: 'PROPAGATION_PRIVATE',
-    uidMappings: [],
-    gidMappings: [],
-    recursive_read_only: false,
-    image: null,
-    image_sub_path: '',
-    ...p,
-  };
-}
+const mount = criMount;
 
 function securityContext(
   p: Record<string, unknown> = {},

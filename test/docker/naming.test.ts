@@ -1,4 +1,5 @@
 /** Table tests of the docker backend's pure pieces: names, labels/records, timestamps, stream frames. */
+import { criMount } from '../helpers/cri-mount';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerName, parseName, sandboxName, sanitizePart, selector, LABEL } from '../../src/backends/docker/naming';
@@ -78,20 +79,7 @@ describe('docker records', () => {
 
   it('rebuilds a container from its labels alone', () => {
     const cfg = containerConfig('c', 'busybox:1.36', {
-      mounts: [
-        {
-          container_path: '/d',
-          host_path: '/h',
-          readonly: true,
-          selinux_relabel: false,
-          propagation: 'PROPAGATION_PRIVATE',
-          uidMappings: [],
-          gidMappings: [],
-          recursive_read_only: false,
-          image: null,
-          image_sub_path: '',
-        },
-      ],
+      mounts: [criMount({ container_path: '/d', readonly: true })],
     });
     const labels = containerLabels({
       id: 'cid',

@@ -11,24 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { mountFiles } from '../../src/backends/vm/spec';
+import { criMount } from '../helpers/cri-mount';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vm-mount-files-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 function mount(hostPath: string, containerPath = '/data') {
-  return mountFiles([
-    {
-      host_path: hostPath,
-      container_path: containerPath,
-      readonly: false,
-      selinux_relabel: false,
-      propagation: 'PROPAGATION_PRIVATE',
-      uidMappings: [],
-      gidMappings: [],
-      recursive_read_only: false,
-      image: null,
-    },
-  ] as never);
+  return mountFiles([criMount({ host_path: hostPath, container_path: containerPath })]);
 }
 
 describe('vm mountFiles', () => {
