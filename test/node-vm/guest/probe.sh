@@ -15,6 +15,7 @@ case $cmd in
     echo "fs=$(stat -fc %T /sys/fs/cgroup) pid1=$(cat /proc/1/comm) kernel=$(uname -r)"
     echo "runc=$(runc --version | head -1)"
     echo "conmon=$(conmon --version | head -1)"
+    echo "nspawn=$(systemd-nspawn --version | head -1)"
     ;;
   cat) cgpath "$arg"; cat "$arg" 2>&1 ;;
   exists) cgpath "$arg"; if [ -e "$arg" ]; then echo yes; else echo no; fi ;;
