@@ -7,6 +7,10 @@
  * limits seen inside the container through its cgroup namespace (cpu.max, memory.max, pids.max) and on the node
  * (cpu.weight too), UpdateContainerResources, ContainerStats / ListContainerStats / PodSandboxStats, an OOM kill
  * reported as OOMKilled, and Stop/Remove leaving no container cgroup, scope or crimux-owned pod cgroup behind.
+ * The rkt handler (built-in stage1: systemd-nspawn + crimux-stage1, in the cgroupfs driver's crimux) gets the same
+ * checks where the rkt backend has the feature on v1 too: pod and app cgroups under a kubelet-style parent, memory.max
+ * / cpu.max / cpu.weight of the app, stats, OOMKilled, nothing left; UpdateContainerResources is UNIMPLEMENTED and
+ * pids/unified limits are not taken by rkt at all (on v1 neither).
  * One VM for the whole file; every wait has a deadline; qemu is killed in after() whatever happened.
  */
 import assert from 'node:assert/strict';
@@ -409,8 +413,11 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_
         const own = (await exec(app, 'cat /proc/self/cgroup')).trim();
         assert.ok(own.endsWith(`/rkt-${uuid}/app-${appDir.split('/app-').pop()}`), `/proc/self/cgroup: ${own}`);
         assert.notEqual((await vm!.probe(`cat ${appDir}/cgroup.procs`)).trim(), '', 'app processes');
-        const tree = await vm!.probe(`find ${uuid}`);
-        console.log(`rkt pod cgroups:\n${tree}`);
+        // Everything of the pod below its own cgroup: the app's, the conmons' (monitor) and nspawn's.
+        const podDir = `${CG}${parent}/rkt-${uuid}`;
+        const tree = (await vm!.probe(`tree ${podDir}`)).trim().split('\n');
+        console.log(`rkt pod cgroups:\n${tree.join('\n')}`);
+        assert.ok(tree.includes(appDir) && tree.includes(`${podDir}/monitor`), tree.join(' '));
       }));
 
     // cgroup v2 has no devices controller files; the stage1 writes no BPF device program (cgroup-devices.ts), so
@@ -425,6 +432,22 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_
         assert.notEqual(r.exit_code, 3, `mknod (CAP_MKNOD is a default capability): ${r.stderr.toString()}`);
         assert.notEqual(r.exit_code, 0, 'reading a mknod-ed block device must fail');
         assert.match(r.stderr.toString(), /Permission denied/, r.stderr.toString());
+      }));
+
+    // Found by this suite: nspawn mounts the pod's payload cgroup read-write at the pod's /sys/fs/cgroup on v2, and
+    // apps got it through their /sys bind, so a root app could write its PID there and leave its app cgroup (and
+    // memory.max) behind. /sys is now bound read-only recursively into each app.
+    it('keeps the app in its cgroup: the cgroup fs it sees is read-only', () =>
+      step(async () => {
+        const r = await cri().rt(
+          'ExecSync',
+          { container_id: app, cmd: ['sh', '-c', 'echo $$ > /sys/fs/cgroup/cgroup.procs'], timeout: 30 },
+          { deadlineMs: 60_000 },
+        );
+        assert.notEqual(r.exit_code, 0, 'moving itself into the payload cgroup must fail');
+        assert.match(r.stderr.toString(), /Read-only file system/, r.stderr.toString());
+        const own = (await exec(app, 'cat /proc/self/cgroup')).trim();
+        assert.ok(own.endsWith(`/app-${appDir.split('/app-').pop()}`), `/proc/self/cgroup: ${own}`);
       }));
 
     it('UpdateContainerResources is UNIMPLEMENTED, as on v1 (rktlet never had it); limits stay', () =>

@@ -23,6 +23,7 @@ case $cmd in
     case $arg in '' | *[!A-Za-z0-9_.-]*) echo "probe: bad name"; exit 1 ;; esac
     find /sys/fs/cgroup -type d -name "*$arg*" 2>/dev/null | sort
     ;;
+  tree) cgpath "$arg"; find "$arg" -type d 2>/dev/null | sort ;;
   unit)
     case $arg in '' | *[!A-Za-z0-9_.:@-]*) echo "probe: bad unit"; exit 1 ;; esac
     systemctl show -p ActiveState -p LoadState -p Result -p ControlGroup "$arg" 2>&1
