@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the "node VM" the cgroup v2 / systemd end-to-end suite boots (test/node-vm/, issue #26): a Debian 12 root
-# with systemd as PID 1 (unified cgroup hierarchy, Debian's default), runc, conmon, the CNI plugins, socat and the
-# host's node binary, plus the Debian cloud kernel and the initrd initramfs-tools made for it inside the root.
+# with systemd as PID 1 (unified cgroup hierarchy, Debian's default), runc, conmon, the CNI plugins, socat, the
+# host's node binary and systemd-nspawn (the rkt backend's stage1), plus the Debian cloud kernel and the initrd
+# initramfs-tools made for it inside the root.
 # crimux itself (dist + production node_modules) is NOT baked in: the suite puts it on a small second disk at every
 # run, so this image only changes when this script, the package list or the node binary change.
 #
@@ -26,8 +27,10 @@ OUT=${1:-${CRIMUX_NODE_VM_DIR:-/var/cache/crimux/node-vm}}
 SUITE=bookworm
 # systemd as PID 1 needs systemd-sysv (/sbin/init), udev (device units) and dbus (runc's systemd driver asks
 # systemd over D-Bus to create scopes). The kernel comes with initramfs-tools, which builds its initrd in the root.
+# The rkt backend's built-in stage1 needs systemd-nspawn (systemd-container); its other tools (flock, nsenter,
+# setpriv, unshare, mount) come with util-linux and mount, and its helper crimux-stage1 (static) is on the app disk.
 PACKAGES=(systemd systemd-sysv udev dbus runc conmon containernetworking-plugins iproute2 iptables socat kmod
-  procps util-linux mount ca-certificates linux-image-cloud-amd64 initramfs-tools zstd tar)
+  procps util-linux mount ca-certificates linux-image-cloud-amd64 initramfs-tools zstd tar systemd-container)
 
 die() { echo "build-node-vm: $*" >&2; exit 1; }
 log() { echo "build-node-vm: $*" >&2; }

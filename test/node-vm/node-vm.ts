@@ -1,8 +1,9 @@
 /**
  * The node VM of the cgroup v2 / systemd suite (not a test file; issue #26): a Debian 12 guest with systemd as
  * PID 1 and the unified hierarchy (scripts/build-node-vm.sh, cached), booted once under qemu TCG on a throw-away
- * overlay, with a second disk carrying crimux (dist, production node_modules, proto, config, crimux-io) and
- * guest/start.sh, which runs one crimux per cgroup driver. qemu's user-mode net forwards, on 127.0.0.1 only, each
+ * overlay, with a second disk carrying crimux (dist, production node_modules, proto, config, crimux-io,
+ * crimux-stage1) and guest/start.sh, which runs one crimux per cgroup driver (the cgroupfs one also serves the rkt
+ * handler). qemu's user-mode net forwards, on 127.0.0.1 only, each
  * crimux's CRI socket (via socat in the guest) and a read-only probe of the node's cgroups and units.
  * Every step is bounded; kill() is safe to call at any point.
  */
@@ -73,9 +74,13 @@ export function ensureDist(): void {
   sh('npm', ['run', '--silent', 'build'], 10 * 60_000, 'npm run build');
 }
 
-/** The installed crimux-io helper (scripts/build-native.sh), statically linked so it runs in the guest as is. */
-function ioHelper(): string {
-  const p = path.join(process.env.CRIMUX_NATIVE_DIR ?? '/usr/local/libexec/crimux', 'crimux-io');
+/**
+ * An installed native helper (scripts/build-native.sh): crimux-io (conmon's I/O for the runc backend) or
+ * crimux-stage1 (the rkt stage1's privileged steps, libseccomp included), both statically linked so they run in the
+ * guest as they are.
+ */
+function nativeHelper(name: 'crimux-io' | 'crimux-stage1'): string {
+  const p = path.join(process.env.CRIMUX_NATIVE_DIR ?? '/usr/local/libexec/crimux', name);
   if (!fs.existsSync(p)) throw new Error(`${p} is missing: run scripts/build-native.sh (scripts/setup.sh does)`);
   return p;
 }
@@ -91,7 +96,12 @@ function crimuxConfig(driver: Driver, registryPort: number): Record<string, unkn
     network: { confDir: `/opt/app/cni-${driver}` },
     images: { registries: { 'docker.io': endpoint, 'registry.k8s.io': endpoint } },
     security: { logRoot: `/var/log/pods-${driver}` },
-    handlers: { runc: { backend: 'runc', options: {} } },
+    handlers: {
+      runc: { backend: 'runc', options: {} },
+      // The rkt backend speaks cgroupfs paths only (its stage1 puts each pod in <parent>/rkt-<uuid> itself), so it
+      // runs in the cgroupfs driver's crimux, next to runc.
+      ...(driver === 'cgroupfs' ? { rkt: { backend: 'rkt', options: {} } } : {}),
+    },
     backends: {
       runc: {
         enabled: true,
@@ -99,6 +109,14 @@ function crimuxConfig(driver: Driver, registryPort: number): Record<string, unkn
         cgroupParent: driver === 'systemd' ? 'crimux.slice' : '/crimux',
         ioHelperPath: '/opt/app/libexec/crimux-io',
       },
+      ...(driver === 'cgroupfs'
+        ? {
+            rkt: {
+              enabled: true,
+              stage1: { cgroupParent: '/crimux-rkt', helperPath: '/opt/app/libexec/crimux-stage1' },
+            },
+          }
+        : {}),
     },
   };
 }
@@ -138,8 +156,10 @@ export function buildAppDisk(work: string, registryPort: number): string {
     fs.cpSync(d, path.join(stage, path.relative(ROOT, d)), { recursive: true, verbatimSymlinks: true });
   }
   fs.mkdirSync(path.join(stage, 'libexec'));
-  fs.copyFileSync(ioHelper(), path.join(stage, 'libexec/crimux-io'));
-  fs.chmodSync(path.join(stage, 'libexec/crimux-io'), 0o755);
+  for (const h of ['crimux-io', 'crimux-stage1'] as const) {
+    fs.copyFileSync(nativeHelper(h), path.join(stage, 'libexec', h));
+    fs.chmodSync(path.join(stage, 'libexec', h), 0o755);
+  }
   for (const s of ['start.sh', 'probe.sh']) fs.copyFileSync(path.join(__dirname, 'guest', s), path.join(stage, s));
   for (const d of DRIVERS) {
     fs.writeFileSync(path.join(stage, `crimux-${d}.json`), JSON.stringify(crimuxConfig(d, registryPort), null, 2));

@@ -87,6 +87,12 @@ describe('rkt command lines never take request values as options', () => {
     assert.ok(lines.includes(`'/rkt/bin/crimux-stage1' 'mask' '--' '/opt/stage2/0-a/rootfs' '/x'\\''; reboot; '\\'''`));
     assert.ok(lines.includes(`'/rkt/bin/crimux-stage1' 'readonly' '--' '/opt/stage2/0-a/rootfs' '--bind'`));
     assert.equal(helperCall('/h', 'mkdir', [], ['/r', '-p']), `'/h' 'mkdir' '--' '/r' '-p'`);
+    // /sys with every submount read-only: on cgroup v2 it carries nspawn's writable payload cgroup (node VM suite).
+    assert.ok(
+      lines.includes(
+        `'/rkt/bin/crimux-stage1' 'bind' '--recursive' '--readonly' '--create=dir' '--' '/opt/stage2/0-a/rootfs' '/sys' '/sys'`,
+      ),
+    );
   });
 
   it('real rkt: app add keeps values in --flag=value words and refuses what would change the line', () => {

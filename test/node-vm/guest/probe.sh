@@ -15,6 +15,7 @@ case $cmd in
     echo "fs=$(stat -fc %T /sys/fs/cgroup) pid1=$(cat /proc/1/comm) kernel=$(uname -r)"
     echo "runc=$(runc --version | head -1)"
     echo "conmon=$(conmon --version | head -1)"
+    echo "nspawn=$(systemd-nspawn --version | head -1)"
     ;;
   cat) cgpath "$arg"; cat "$arg" 2>&1 ;;
   exists) cgpath "$arg"; if [ -e "$arg" ]; then echo yes; else echo no; fi ;;
@@ -22,6 +23,7 @@ case $cmd in
     case $arg in '' | *[!A-Za-z0-9_.-]*) echo "probe: bad name"; exit 1 ;; esac
     find /sys/fs/cgroup -type d -name "*$arg*" 2>/dev/null | sort
     ;;
+  tree) cgpath "$arg"; find "$arg" -type d 2>/dev/null | sort ;;
   unit)
     case $arg in '' | *[!A-Za-z0-9_.:@-]*) echo "probe: bad unit"; exit 1 ;; esac
     systemctl show -p ActiveState -p LoadState -p Result -p ControlGroup "$arg" 2>&1

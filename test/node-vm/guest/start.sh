@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs inside the node VM as node-vm-app.service (scripts/build-node-vm.sh) from the app disk the suite builds
 # (test/node-vm/node-vm.ts): two crimux daemons on the same node, one per cgroup driver, each with its own
-# config, state, run dir, CNI bridge and log file; their CRI sockets and the probe are exposed over TCP for qemu's
+# config, state, run dir, CNI bridge and log file (the cgroupfs one also serves the rkt handler); their CRI sockets and the probe are exposed over TCP for qemu's
 # hostfwd (the host side binds 127.0.0.1 only). Progress goes to the serial console, which the suite records.
 APP=/opt/app
 exec >/dev/ttyS0 2>&1

@@ -229,7 +229,7 @@ export interface PodSideSetup {
 
 /**
  * The mounts made inside the pod's mount namespace for one app: /proc of the pod's PID namespace, the pod's /dev
- * and /sys, the pod's hosts/resolv.conf/hostname, masked and read-only paths, and a read-only root last. Done
+ * and /sys (read-only, cgroup fs included), the pod's hosts/resolv.conf/hostname, masked and read-only paths, and a read-only root last. Done
  * inside because a /proc of the pod's PID namespace can only be mounted there. Every target is resolved inside
  * the app root by crimux-stage1 (an image's "/etc/hosts -> /usr/bin/env" lands on the app's own /usr/bin/env,
  * never the pod's), and every path is an argument after "--".
@@ -241,7 +241,9 @@ export function podSideSetupScript(s: PodSideSetup): string {
     'set -e',
     call('fs', ['--type=proc'], [s.root, '/proc']),
     call('bind', ['--recursive', '--create=dir'], [s.root, '/dev', '/dev']),
-    call('bind', ['--recursive', '--create=dir'], [s.root, '/sys', '/sys']),
+    // Read-only all the way down: on cgroup v2 nspawn mounts the pod's payload cgroup read-write at /sys/fs/cgroup,
+    // and a root app could otherwise move itself there (out of its app cgroup and its limits) or write its files.
+    call('bind', ['--recursive', '--readonly', '--create=dir'], [s.root, '/sys', '/sys']),
   ];
   for (const f of s.etcFiles) lines.push(call('bind', ['--create=file'], [s.root, f.dst, f.src]));
   for (const p of s.maskedPaths) lines.push(call('mask', [], [s.root, p]));
