@@ -9,13 +9,31 @@
  * five was reported as "Error". The kernel counts the kill before the victim has finished exiting, so a watch that
  * does not wait for the exit sees it. With the cgroupfs driver the cgroup lives until `runtime delete`, and the
  * status code's fallback (the cgroup's own counter) covers what conmon misses; the watch is harmless there.
+ *
+ * The watch narrows the systemd race but cannot close it (the callback runs on a busy event loop; the scope may be
+ * gone by then). The last word is the parent's counter: v2's memory.events is hierarchical, so the pod cgroup
+ * counts its containers' kills after their scopes are gone. `claimParentKill` attributes one new parent kill to
+ * one container that died by SIGKILL and whose own cgroup is gone, each kill at most once.
  */
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { parseKeyed } from './cgroup-common';
 
+/** oom_kill of the memory.events in `dir`, or undefined when it cannot be read. */
+function oomKillsIn(dir: string): number | undefined {
+  try {
+    return Number(parseKeyed(readFileSync(path.join(dir, 'memory.events'), 'utf8')).get('oom_kill') ?? 0n);
+  } catch {
+    return undefined;
+  }
+}
+
 export class OomWatcher {
   private readonly watches = new Map<string, FSWatcher>();
+  /** Per container: its parent cgroup and the parent's oom_kill when the watch began (kept until forget). */
+  private readonly parents = new Map<string, { readonly dir: string; readonly baseline: number }>();
+  /** Per parent cgroup: the oom_kill count up to which kills have been attributed to a container. */
+  private readonly claimed = new Map<string, number>();
 
   /** `record` failures are passed to `onError` (e.g. a log line); the watch is then over. */
   constructor(private readonly onError: (id: string, err: unknown) => void = () => undefined) {}
@@ -34,6 +52,9 @@ export class OomWatcher {
       return false;
     }
     this.watches.set(id, w);
+    const parent = path.dirname(cgroupDir);
+    const baseline = oomKillsIn(parent);
+    if (baseline !== undefined) this.parents.set(id, { dir: parent, baseline });
     let done = false;
     const live = (): boolean => !done && this.watches.get(id) === w;
     // Read synchronously, in the inotify callback itself: the kill is counted before the victim has exited, but
@@ -51,6 +72,7 @@ export class OomWatcher {
       if (kills > 0 && live()) {
         done = true;
         this.unwatch(id, w);
+        if (baseline !== undefined) this.claimOne(parent, baseline, oomKillsIn(parent));
         record().catch((err: unknown) => this.onError(id, err));
       }
     };
@@ -66,6 +88,33 @@ export class OomWatcher {
     if (!cur || (w && cur !== w)) return;
     this.watches.delete(id);
     cur.close();
+  }
+
+  /**
+   * For a container that died by SIGKILL and whose own cgroup is gone: true when its parent has counted an OOM
+   * kill since the container's watch began that no other container has been given. The caller records the answer
+   * (conmon's oom file): a second call for the same kill returns false.
+   */
+  claimParentKill(id: string): boolean {
+    const p = this.parents.get(id);
+    if (!p) return false;
+    const now = oomKillsIn(p.dir);
+    if (now === undefined || now <= Math.max(p.baseline, this.claimed.get(p.dir) ?? 0)) return false;
+    this.claimOne(p.dir, p.baseline, now);
+    return true;
+  }
+
+  /** Ends everything kept for `id` (container removed). */
+  forget(id: string): void {
+    this.unwatch(id);
+    this.parents.delete(id);
+  }
+
+  /** Marks one more of `parent`'s kills (after `baseline`, at most `now`) as given to a container. */
+  private claimOne(parent: string, baseline: number, now: number | undefined): void {
+    let next = Math.max(this.claimed.get(parent) ?? 0, baseline) + 1;
+    if (now !== undefined) next = Math.min(next, now);
+    this.claimed.set(parent, Math.max(this.claimed.get(parent) ?? 0, next));
   }
 
   /** IDs being watched (tests, metrics). */

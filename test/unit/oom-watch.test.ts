@@ -79,4 +79,60 @@ describe('OomWatcher', () => {
     await until('the error', () => errors.length === 1);
     assert.deepEqual(errors, ['e']);
   });
+
+  describe('the pod cgroup fallback (a scope already gone)', () => {
+    // pod/ holds the hierarchical counter; its children are the containers' cgroups.
+    const pod = (name: string, kills: number): { dir: string; set: (n: number) => void } => {
+      const dir = path.join(root, name);
+      fs.mkdirSync(dir);
+      const set = (n: number): void => fs.writeFileSync(path.join(dir, 'memory.events'), EVENTS(n));
+      set(kills);
+      return { dir, set };
+    };
+    const child = (parent: string, name: string): string => {
+      const dir = path.join(parent, name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'memory.events'), EVENTS(0));
+      return dir;
+    };
+
+    it('gives each new pod kill to one container, once, and none from before the watch', async () => {
+      const p = pod('pod-1', 2); // two kills of earlier containers
+      const w = new OomWatcher();
+      w.watch('x', child(p.dir, 'x'), async () => undefined);
+      w.watch('y', child(p.dir, 'y'), async () => undefined);
+      assert.equal(w.claimParentKill('x'), false, 'kills from before the watch are nobody’s');
+      p.set(3);
+      assert.equal(w.claimParentKill('x'), true);
+      assert.equal(w.claimParentKill('x'), false, 'the same kill is given once');
+      assert.equal(w.claimParentKill('y'), false, 'and to one container only');
+      p.set(4);
+      assert.equal(w.claimParentKill('y'), true);
+      w.close();
+    });
+
+    it('does not give away a kill the container’s own watch already recorded', async () => {
+      const p = pod('pod-2', 0);
+      const w = new OomWatcher();
+      let recorded = 0;
+      const a = child(p.dir, 'a');
+      w.watch('a', a, async () => void recorded++);
+      w.watch('b', child(p.dir, 'b'), async () => undefined);
+      p.set(1);
+      fs.writeFileSync(path.join(a, 'memory.events'), EVENTS(1));
+      await until('a’s own kill to be recorded', () => recorded === 1);
+      assert.equal(w.claimParentKill('b'), false);
+      w.close();
+    });
+
+    it('knows nothing of a forgotten container or one never watched', () => {
+      const p = pod('pod-3', 0);
+      const w = new OomWatcher();
+      w.watch('z', child(p.dir, 'z'), async () => undefined);
+      w.forget('z');
+      p.set(1);
+      assert.equal(w.claimParentKill('z'), false);
+      assert.equal(w.claimParentKill('never'), false);
+    });
+  });
 });

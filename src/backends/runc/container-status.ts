@@ -10,7 +10,7 @@ import type { CallContext, ContainerStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { oomKilled, readExitFile } from '../../host/conmon';
 import type { RuncShared } from './context';
-import { mustRecord } from './containers';
+import { mustRecord, recordOom } from './containers';
 import type { LiveState } from './engine';
 import type { ContainerRecord } from './records';
 
@@ -106,9 +106,15 @@ export async function containerStatus(
     finishedAt = (finished > 0n && finished < started ? started : finished).toString();
     // conmon's oom file, or the cgroup's own OOM kill counter (v2 memory.events, v1 memory.oom_control) while the
     // cgroup still exists: conmon misses kills it was not watching for (e.g. after a crimux restart).
+    // The last resort on v2, when the cgroup is already gone (a systemd scope): a SIGKILL death that the pod
+    // cgroup's hierarchical counter explains (oom-watch.ts), recorded in the oom file so the answer stays.
+    const ownKills = await s.cgroups.oomKills(rec.cgroupsPath);
     if (await oomKilled(s.layout.containerDir(id))) reason = 'OOMKilled';
-    else if (((await s.cgroups.oomKills(rec.cgroupsPath)) ?? 0) > 0) reason = 'OOMKilled';
-    else reason = exitCode === 0 ? 'Completed' : 'Error';
+    else if ((ownKills ?? 0) > 0) reason = 'OOMKilled';
+    else if (ownKills === undefined && exitCode === 137 && s.oomWatch.claimParentKill(id)) {
+      await recordOom(s, id);
+      reason = 'OOMKilled';
+    } else reason = exitCode === 0 ? 'Completed' : 'Error';
     if (live.unknownCode) message = 'conmon exited without recording the exit code';
   }
   const status: cri.ContainerStatus = {

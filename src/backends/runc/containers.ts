@@ -195,7 +195,7 @@ export async function removeContainer(
   if (launching)
     void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
   s.records.dropContainer(id);
-  s.oomWatch.unwatch(id);
+  s.oomWatch.forget(id);
   s.cpu.forget(id);
   ctx.log.info('removed container');
 }
@@ -203,13 +203,17 @@ export async function removeContainer(
 /** cgroup v2: an OOM kill in the container's cgroup is recorded in conmon's oom file as it happens (oom-watch.ts). */
 export function watchOom(s: RuncShared, id: string, cgroupsPath: string): void {
   if (s.cgroups.version !== 2) return;
-  const oomFile = conmonPaths(s.layout.containerDir(id)).oomFile;
   const dir = s.cgroups.dir(cgroupsPath);
   const watching = s.oomWatch.watch(id, dir, async () => {
     s.log.info('OOM kill in container cgroup', { container: id, cgroup: dir });
-    await fs.writeFile(oomFile, '');
+    await recordOom(s, id);
   });
   if (!watching) s.log.warn('cannot watch memory.events: OOM kills may be missed', { container: id, cgroup: dir });
+}
+
+/** Marks the container OOM-killed where conmon would have (its oom file), so every later status says so. */
+export async function recordOom(s: RuncShared, id: string): Promise<void> {
+  await fs.writeFile(conmonPaths(s.layout.containerDir(id)).oomFile, '');
 }
 
 export function mustRecord(s: RuncShared, id: string): ContainerRecord {
