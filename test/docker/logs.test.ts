@@ -101,7 +101,8 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
         const t = await fs.readFile(logPath, 'utf8');
         return seqs(t).length >= LINES && t;
       },
-      15_000,
+      // The copier resumes after the restart's reconcile; a loaded CI machine needed more than 15 s once.
+      45_000,
       'all lines copied',
     );
     assert.ok(during < LINES, 'the container was still printing while crimux was down');

@@ -505,6 +505,37 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_
         assert.equal((await vm!.probe(`find ${uuid}`)).trim(), '', 'cgroups named after the rkt pod');
         assert.equal((await vm!.probe(`find ${pod.slice(0, 12)}`)).trim(), '', 'cgroups named after the sandbox');
       }));
+
+    it('puts the pod of a systemd-driver kubelet (a slice parent) into the slice’s directory', () =>
+      step(async () => {
+        const sliceUid = `${uid.replace(/-/g, '_')}_slice`;
+        const slice = `kubepods-burstable-pod${sliceUid}.slice`;
+        pod = (
+          await cri().rt(
+            'RunPodSandbox',
+            {
+              config: {
+                ...podConfig,
+                metadata: { ...podConfig.metadata, name: 'rktslice', uid: sliceUid },
+                log_directory: `/var/log/pods-cgroupfs/default_rktslice_${sliceUid}`,
+                linux: { cgroup_parent: slice, security_context: { namespace_options: { network: 'NODE' } } },
+              },
+              runtime_handler: 'rkt',
+            },
+            { deadlineMs: 180_000 },
+          )
+        ).pod_sandbox_id;
+        uuid = (await rktInfo()).uuid;
+        const podDir = `${CG}/kubepods.slice/kubepods-burstable.slice/${slice}/rkt-${uuid}`;
+        assert.equal((await vm!.probe(`exists ${podDir}`)).trim(), 'yes', `pod cgroup ${podDir}`);
+        await cri().rt('StopPodSandbox', { pod_sandbox_id: pod }, { deadlineMs: 120_000 });
+        await cri().rt('RemovePodSandbox', { pod_sandbox_id: pod }, { deadlineMs: 120_000 });
+        await waitFor(
+          `${podDir} to be removed`,
+          async () => ((await vm!.probe(`exists ${podDir}`)).trim() === 'no' ? true : undefined),
+          60_000,
+        );
+      }));
   });
 
   it('left no error in either crimux log', () =>

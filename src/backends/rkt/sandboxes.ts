@@ -7,6 +7,7 @@
  * NOTE: StopPodSandbox kills at once, as containerd does: the kubelet has already stopped each container with
  * its own grace period, and rktlet's graceful `--force=false` would only add the stage1's stop timeout.
  */
+import { stage1CgroupParent } from './cgroup-parent';
 import os from 'node:os';
 import { NotFoundError } from '../../errors';
 import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
@@ -58,6 +59,7 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
   }
   const md = config.metadata;
   const host = hostNetwork(config);
+  const cgroupParent = stage1CgroupParent(config.linux?.cgroup_parent ?? ''); // refused before anything is made
   await ctx.index.putSandbox({ version: 1, id, state: 'creating', handler: req.handler.name });
   await withUndo(cc.log, async (undo) => {
     undo.push('index', () => ctx.index.deleteSandbox(id));
@@ -93,7 +95,7 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
               hostIp: p.host_ip || undefined,
             })),
       logDirectory: config.log_directory,
-      cgroupParent: config.linux?.cgroup_parent ?? '',
+      cgroupParent,
       ipcSysctls: Object.fromEntries(Object.entries(config.linux?.sysctls ?? {}).filter(([k]) => isIpcSysctl(k))),
     };
     cc.log.info('rkt app sandbox', { handler: req.handler.name, network: network.kind });

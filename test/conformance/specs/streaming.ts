@@ -51,13 +51,22 @@ async function execHello(w: Workload, tty: boolean): Promise<void> {
 
 /** GET / through a port-forward session; the HTTP image answers 200 with its first body line. */
 async function forwardedGet(url: string, port: number): Promise<string> {
+  // One session (the URL is single-use), one forward per attempt: upstream's checkMainPage retries each second
+  // for a minute while the web server starts (slow in a TCG guest), as a client of the forward would.
   const session = await spdyPortForwardSession(url);
   try {
-    const c = await openForward(session, port, 0);
-    c.data.end(REQUEST);
-    const body = await bounded(c.received, 30_000, 'port-forward');
-    assert.equal(await bounded(c.error, 30_000, 'port-forward error stream'), '');
-    return body;
+    const until = Date.now() + 60_000;
+    for (let attempt = 0; ; attempt++) {
+      const c = await openForward(session, port, attempt);
+      c.data.end(REQUEST);
+      const body = await bounded(c.received, 30_000, 'port-forward');
+      const error = await bounded(c.error, 30_000, 'port-forward error stream');
+      if (error === '' || Date.now() > until) {
+        assert.equal(error, '');
+        return body;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   } finally {
     session.close();
   }

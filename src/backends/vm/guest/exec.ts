@@ -9,7 +9,7 @@
  * SIGKILL — killing only the parent would leave its child running (notes §4). `runc exec` is only a proxy whose
  * child is not in that group, so the exec'd process itself is killed too, by the PID runc wrote to --pid-file.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecReply } from '../protocol';
@@ -46,10 +46,32 @@ export interface ExecCommand {
   readonly pidFile?: string;
 }
 
-/** SIGKILL an exec: the process runc started (by its pid file) and the spawned group (runc itself, nsenter). */
-export function killExec(cmd: ExecCommand, childPid: number | undefined): void {
-  if (cmd.pidFile) killQuietly(readPid(cmd.pidFile));
-  if (childPid) killQuietly(-childPid);
+/** How long a kill waits for `runc exec` to name the process it started (it may still be setting it up). */
+const PID_FILE_WAIT_MS = 10_000;
+
+/**
+ * SIGKILL an exec: the process runc started (by its pid file), then the spawned group (runc itself, nsenter).
+ * When runc has not written the pid file yet (an exec killed within its first moments: a 1 s ExecSync timeout on a
+ * loaded TCG guest), the kill waits for it: killing runc first would leave the process it is starting running
+ * untracked in the container, or a zombie there once runc is gone.
+ */
+export function killExec(cmd: ExecCommand, child: ChildProcess): void {
+  const group = (): void => {
+    if (child.pid) killQuietly(-child.pid);
+  };
+  const pidFile = cmd.pidFile;
+  if (!pidFile) return group();
+  const deadline = Date.now() + PID_FILE_WAIT_MS;
+  const attempt = (): void => {
+    const pid = readPid(pidFile);
+    if (pid) {
+      killQuietly(pid); // runc reaps it and exits: the caller's 'close' follows
+      return group();
+    }
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) return group();
+    setTimeout(attempt, 20);
+  };
+  attempt();
 }
 
 /** Drops the exec's pid file once it ended. */
@@ -105,7 +127,7 @@ export function execIn(
       timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            killExec(cmd, child.pid);
+            killExec(cmd, child);
           }, timeoutMs)
         : undefined;
     const done = (exitCode: number): void => {

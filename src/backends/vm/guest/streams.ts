@@ -63,7 +63,7 @@ export class Streams {
     const resizer = child.stdio[3] as Writable | null | undefined;
     resizer?.on('error', () => undefined);
     // The client going away must end the exec'd process itself, not only runc's proxy (killExec).
-    const killGroup = (): void => killExec(cmd, child.pid);
+    const killGroup = (): void => killExec(cmd, child);
     this.open.set(sid, {
       write: (b) => child.stdin?.write(b),
       end: () => child.stdin?.end(),
