@@ -50,6 +50,17 @@ function weightOf(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
+/** `sh -c script` in a container through CRI ExecSync; fails the test unless it exits 0. */
+async function execOk(client: CriClient, id: string, script: string): Promise<string> {
+  const r = await client.rt(
+    'ExecSync',
+    { container_id: id, cmd: ['sh', '-c', script], timeout: 60 },
+    { deadlineMs: 90_000 },
+  );
+  assert.equal(r.exit_code, 0, `exec ${script}: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
 describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_REASON, timeout: 480_000 }, () => {
   let vm: NodeVm | undefined;
   const clients = new Map<Driver, CriClient>();
@@ -160,15 +171,7 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_
         await cri().rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 120_000 });
         return c.container_id;
       }
-      async function exec(id: string, script: string): Promise<string> {
-        const r = await cri().rt(
-          'ExecSync',
-          { container_id: id, cmd: ['sh', '-c', script], timeout: 60 },
-          { deadlineMs: 90_000 },
-        );
-        assert.equal(r.exit_code, 0, `exec ${script}: ${r.stderr.toString()}`);
-        return r.stdout.toString();
-      }
+      const exec = (id: string, script: string): Promise<string> => execOk(cri(), id, script);
 
       it('answers Version and Status, and RuntimeConfig names the driver', () =>
         step(async () => {
@@ -367,15 +370,7 @@ describe('node VM: cgroup v2 + systemd, both cgroup drivers, rkt', { skip: SKIP_
       await cri().rt('StartContainer', { container_id: c.container_id }, { deadlineMs: 120_000 });
       return [c.container_id, dir];
     }
-    async function exec(id: string, script: string): Promise<string> {
-      const r = await cri().rt(
-        'ExecSync',
-        { container_id: id, cmd: ['sh', '-c', script], timeout: 60 },
-        { deadlineMs: 90_000 },
-      );
-      assert.equal(r.exit_code, 0, `exec ${script}: ${r.stderr.toString()}`);
-      return r.stdout.toString();
-    }
+    const exec = (id: string, script: string): Promise<string> => execOk(cri(), id, script);
 
     it('runs an rkt pod (CNI) under the kubelet-style parent path', () =>
       step(async () => {

@@ -104,17 +104,7 @@ export async function containerStatus(
     const started = BigInt(rec.startedAt ?? '0');
     const finished = live.finishedAtNs ?? 0n;
     finishedAt = (finished > 0n && finished < started ? started : finished).toString();
-    // conmon's oom file, or the cgroup's own OOM kill counter (v2 memory.events, v1 memory.oom_control) while the
-    // cgroup still exists: conmon misses kills it was not watching for (e.g. after a crimux restart).
-    // The last resort on v2, when the cgroup is already gone (a systemd scope): a SIGKILL death that the pod
-    // cgroup's hierarchical counter explains (oom-watch.ts), recorded in the oom file so the answer stays.
-    const ownKills = await s.cgroups.oomKills(rec.cgroupsPath);
-    if (await oomKilled(s.layout.containerDir(id))) reason = 'OOMKilled';
-    else if ((ownKills ?? 0) > 0) reason = 'OOMKilled';
-    else if (ownKills === undefined && exitCode === 137 && s.oomWatch.claimParentKill(id)) {
-      await recordOom(s, id);
-      reason = 'OOMKilled';
-    } else reason = exitCode === 0 ? 'Completed' : 'Error';
+    reason = (await oomKilledAfterExit(s, id, rec, exitCode)) ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
     if (live.unknownCode) message = 'conmon exited without recording the exit code';
   }
   const status: cri.ContainerStatus = {
@@ -154,4 +144,20 @@ export async function listContainers(s: RuncShared, _ctx: CallContext): Promise<
     labels: rec.labels,
     annotations: rec.annotations,
   }));
+}
+
+/**
+ * Whether an exited container was OOM-killed, cheapest evidence first: conmon's oom file; the cgroup's own OOM
+ * kill counter (v2 memory.events, v1 memory.oom_control) while the cgroup still exists, since conmon misses kills
+ * it was not watching for (e.g. after a crimux restart); and on v2, when the cgroup is already gone (a systemd
+ * scope), a SIGKILL death that the pod cgroup's hierarchical counter explains (oom-watch.ts) — recorded in the
+ * oom file so the answer stays.
+ */
+async function oomKilledAfterExit(s: RuncShared, id: string, rec: ContainerRecord, exitCode: number): Promise<boolean> {
+  if (await oomKilled(s.layout.containerDir(id))) return true;
+  const ownKills = await s.cgroups.oomKills(rec.cgroupsPath);
+  if (ownKills !== undefined) return ownKills > 0;
+  if (exitCode !== 137 || !s.oomWatch.claimParentKill(id)) return false;
+  await recordOom(s, id);
+  return true;
 }
