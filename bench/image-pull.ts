@@ -10,7 +10,8 @@
  * first alternating. The image is removed again after each pull. Writes bench/results/image-pull.{json,md} with
  * the medians and the ratio crimux / containerd (the issue's target: ≤ 1.1). Not run in CI.
  */
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
+import path from 'node:path';
 import os from 'node:os';
 import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
 import type { CriClient } from '../test/helpers/cri-client';
@@ -47,7 +48,10 @@ interface Case {
 }
 
 async function main(): Promise<void> {
+  // crimux as deployed: the compiled daemon, whose unpack workers load plain JS (under tsx each would compile).
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
   const d: DaemonHandle = await startDaemon({
+    built: true,
     config: {
       logLevel: 'info',
       backends: { runc: { enabled: true } },

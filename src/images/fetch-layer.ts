@@ -7,30 +7,35 @@
  * again on the way: blobs are not fsynced, so a blob a crash damaged is noticed here, dropped and downloaded anew);
  * when the layer is already unpacked, only the blob is fetched.
  *
+ * The decompress → diff ID → tar stage (layer-unpack.ts) runs in a worker thread for big layers (unpack-offload.ts),
+ * so parallel layers use more than one core, and on the event loop for small ones.
+ *
  * Limits (limits.ts): the declared size, the uncompressed bytes (the diff-ID meter) and the entry count (tar's own
  * listing) are bounded, so a decompression or inode bomb fails the pull instead of filling the disk.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Duplex, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { ContentStore, Ingest } from './content-store';
 import type { LayerStore } from './layer-store';
 import type { Compression, Descriptor } from './manifest';
 import type { RegistryClient } from './registry-client';
 import { DigestMeter } from './digest';
 import { checkDeclared, overLimit, type PullLimits } from './limits';
-import { convertWhiteouts, extractTar, TOO_MANY_ENTRIES, WHITEOUT_PREFIX, zstdDecompressor } from './unpack';
-import type { Extraction } from './unpack';
+import { LAYER_TOO_LARGE, settle, unpackLayer, type Unpacking, type UnpackOptions } from './layer-unpack';
+import { convertWhiteouts, TOO_MANY_ENTRIES } from './unpack';
+import { unpackInWorker } from './unpack-offload';
 import { exists, tmpName } from './fsutil';
-import { handleErrors } from '../util/streams';
 import { CrimuxError, errorKind, InternalError, InvalidArgumentError, UnimplementedError } from '../errors';
 
-// zlib's default 16 KiB output chunks cost a thread-pool round trip each; 1 MiB ones inflate ~2× faster.
-const INFLATE_CHUNK = 1 << 20;
 const READ_CHUNK = 1 << 20;
+/**
+ * Layers from this compressed size up are unpacked in a worker thread; below it, starting a thread costs more than
+ * it saves (bench/results/image-pull-profile.md).
+ */
+export const OFFLOAD_UNPACK_FROM = 4 << 20;
 
 export interface LayerJob {
   readonly desc: Descriptor;
@@ -49,6 +54,8 @@ export interface LayerEnv {
   readonly signal: AbortSignal;
   /** Called with the count of newly downloaded bytes as they arrive. */
   readonly onBytes: (n: number) => void;
+  /** Compressed size from which a layer is unpacked in a worker thread (OFFLOAD_UNPACK_FROM when unset). */
+  readonly offloadUnpackFrom?: number;
 }
 
 export interface LayerResult {
@@ -60,44 +67,6 @@ export interface LayerResult {
 /** A stored blob that no longer matches its digest (damaged by a crash before the page cache was written back). */
 class StoredBlobDamaged extends Error {}
 
-interface Decompressor {
-  readonly stream: Duplex | undefined;
-  readonly done: Promise<void>;
-  kill(): void;
-}
-
-function decompressor(c: Compression): Decompressor {
-  if (c === 'gzip') return { stream: createGunzip({ chunkSize: INFLATE_CHUNK }), done: Promise.resolve(), kill() {} };
-  if (c === 'none') return { stream: undefined, done: Promise.resolve(), kill() {} };
-  const z = zstdDecompressor();
-  const { stdin, stdout } = z.child;
-  if (!stdin || !stdout) throw new UnimplementedError('zstd layers need the zstd program');
-  return {
-    stream: handleErrors(Duplex.from({ writable: stdin, readable: stdout }), 'zstd'),
-    done: z.done,
-    kill: () => z.child.kill('SIGKILL'),
-  };
-}
-
-/**
- * Waits for every stream and process of the fetch. The error that came first in time is the cause; the others
- * are streams torn down because of it (premature close, EPIPE, AbortError).
- */
-async function settle(parts: Promise<unknown>[], onFirstError: () => void): Promise<void> {
-  let first: { err: unknown } | undefined;
-  await Promise.allSettled(
-    parts.map((p) =>
-      p.catch((err: unknown) => {
-        if (!first) {
-          first = { err };
-          onFirstError();
-        }
-      }),
-    ),
-  );
-  if (first) throw first.err;
-}
-
 /** Names what went wrong: a broken download (Unavailable), bad content (InvalidArgument), a limit, or unpacking. */
 function classify(env: LayerEnv, job: LayerJob, fromStore: boolean, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
@@ -105,6 +74,8 @@ function classify(env: LayerEnv, job: LayerJob, fromStore: boolean, err: unknown
   if (e?.name === 'AbortError') return e;
   if (e?.code === TOO_MANY_ENTRIES)
     return overLimit(env.image, `${what} entry count`, 'layerEntries', env.limits.layerEntries);
+  if (e?.code === LAYER_TOO_LARGE)
+    return overLimit(env.image, `${what} uncompressed size`, 'layerBytes', env.limits.layerBytes);
   if (err instanceof CrimuxError && err.kind === 'ResourceExhausted') return err;
   if (fromStore) return new StoredBlobDamaged(`${what}: ${e?.message ?? String(err)}`);
   if (e?.code === DigestMeter.TOO_LARGE) {
@@ -151,9 +122,7 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
   meter.setMaxListeners(32);
   const layerTmp = unpack ? path.join(env.tmpDir, tmpName('layer')) : undefined;
   let ingest: Ingest | undefined;
-  let extraction: Extraction | undefined;
-  let dec: Decompressor | undefined;
-  let diffMeter: DigestMeter | undefined;
+  let unpacking: Unpacking | undefined;
   try {
     if (!fromStore) ingest = await env.content.ingest();
     // Every consumer is attached before data flows: a chunk read before the second pipe exists would be lost.
@@ -162,24 +131,19 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
     const opts = { signal };
     if (ingest) parts.push(pipeline(meter, ingest.file, opts));
     if (layerTmp) {
-      extraction = extractTar(layerTmp, { maxEntries: env.limits.layerEntries });
-      diffMeter = new DigestMeter({
-        needle: Buffer.from(WHITEOUT_PREFIX),
-        limit: env.limits.layerBytes,
-        limitError: () =>
-          overLimit(env.image, `layer ${desc.digest} uncompressed size`, 'layerBytes', env.limits.layerBytes),
-      });
-      dec = decompressor(job.compression);
-      const toTar = dec.stream
-        ? pipeline(meter, dec.stream, diffMeter, extraction.input, opts)
-        : pipeline(meter, diffMeter, extraction.input, opts);
-      parts.push(toTar, dec.done, extraction.done);
+      const how: UnpackOptions = {
+        dir: layerTmp,
+        compression: job.compression,
+        maxEntries: env.limits.layerEntries,
+        maxBytes: env.limits.layerBytes,
+      };
+      unpacking = desc.size >= (env.offloadUnpackFrom ?? OFFLOAD_UNPACK_FROM) ? unpackInWorker(how) : unpackLayer(how);
+      parts.push(pipeline(meter, unpacking.input, opts), unpacking.result);
     }
     parts.push(pipeline(source, meter, opts));
     // On the first failure everything stops at once: tar and zstd may be blocked on a stream that never ends.
     await settle(parts, () => {
-      extraction?.kill();
-      dec?.kill();
+      unpacking?.kill();
       stop.abort();
     }).catch((err: unknown) => {
       throw classify(
@@ -197,15 +161,15 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
         `pull image ${env.image}: blob ${desc.digest} failed verification: got ${meter.bytes} bytes with digest ${got}`,
       );
     }
-    if (diffMeter && layerTmp) {
-      const gotDiff = diffMeter.digest();
-      if (gotDiff !== diffId) {
+    if (unpacking && layerTmp) {
+      const unpacked = await unpacking.result;
+      if (unpacked.diffId !== diffId) {
         throw new InvalidArgumentError(
-          `pull image ${env.image}: layer ${desc.digest} has diff ID ${gotDiff}, the image config says ${diffId}`,
+          `pull image ${env.image}: layer ${desc.digest} has diff ID ${unpacked.diffId}, the image config says ${diffId}`,
         );
       }
       // The cheap scan for ".wh." spares a tree walk for the many layers without whiteouts.
-      if (diffMeter.sawNeedle) await convertWhiteouts(layerTmp);
+      if (unpacked.mayHaveWhiteouts) await convertWhiteouts(layerTmp);
     }
     if (ingest) await ingest.commit(desc.digest);
     if (layerTmp) await env.layers.commit(diffId, layerTmp);

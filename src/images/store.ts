@@ -58,6 +58,8 @@ export interface OciImageStoreOptions {
   readonly sandboxImage?: string;
   /** config.images.maxConcurrentDownloads (3 when unset). */
   readonly maxConcurrentDownloads?: number;
+  /** Compressed layer size from which unpacking runs in a worker thread (tests set 0 to take that path always). */
+  readonly offloadUnpackFrom?: number;
   /** config.images.limits (limits.ts defaults when unset). */
   readonly limits?: PullLimits;
   /** config.images.platform: os/arch[/variant] pulled from indexes; empty or unset: the node's own. */
@@ -103,6 +105,7 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
       tmpDir: this.tmpDir,
       onBytes: (n) => opts.metrics.imagePullBytes.inc(BACKEND, n),
       ...(opts.maxConcurrentDownloads !== undefined ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+      ...(opts.offloadUnpackFrom !== undefined ? { offloadUnpackFrom: opts.offloadUnpackFrom } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
       platform: this.platform,
     });

@@ -36,6 +36,15 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/**
+ * The two places a layer is unpacked (src/images/fetch-layer.ts): the tests of limits, faults and the pipeline run
+ * on both, whatever the size of their layers, so each rule holds on either.
+ */
+export const UNPACK_PATHS = [
+  { where: 'on the event loop', offloadUnpackFrom: Number.POSITIVE_INFINITY },
+  { where: 'in a worker thread', offloadUnpackFrom: 0 },
+] as const;
+
 export function newStore(
   opts: {
     registries?: RegistriesConfig;
@@ -48,6 +57,8 @@ export function newStore(
     platform?: string;
     /** Proxy settings (proxyFromEnv of a test environment); unset: none, whatever this process's env says. */
     proxy?: ProxyConfig;
+    /** Compressed layer size from which layers unpack in a worker thread (see UNPACK_PATHS). */
+    offloadUnpackFrom?: number;
   } = {},
 ): StoreHarness {
   const dir = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'crimux-images-'));
@@ -65,6 +76,7 @@ export function newStore(
     ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.platform ? { platform: opts.platform } : {}),
+    ...(opts.offloadUnpackFrom !== undefined ? { offloadUnpackFrom: opts.offloadUnpackFrom } : {}),
     // Tests never inherit a proxy from the shell that runs them: each says which one it wants.
     proxy: opts.proxy ?? proxyFromEnv({}),
   });

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorKind } from '../../src/errors';
 import { FakeRegistry, buildImage, type FakeImage } from './fake-registry';
-import { newStore, type StoreHarness } from './harness';
+import { newStore, UNPACK_PATHS, type StoreHarness } from './harness';
 import type { RegistriesConfig } from '../../src/images/hosts';
 
 const GOOD = buildImage([{ 'etc/hello': 'hello\n' }, { 'etc/two': 'two\n' }], '1000');
@@ -22,8 +22,8 @@ let open: FakeRegistry;
 let authed: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(registries: RegistriesConfig): StoreHarness {
-  const h = newStore({ registries });
+function harness(registries: RegistriesConfig, offloadUnpackFrom?: number): StoreHarness {
+  const h = newStore({ registries, ...(offloadUnpackFrom === undefined ? {} : { offloadUnpackFrom }) });
   harnesses.push(h);
   return h;
 }
@@ -73,36 +73,38 @@ describe('pull faults and auth (fake registry)', () => {
     assert.deepEqual(img?.uid, { value: '1000' });
   });
 
-  for (const [name, img, why] of [
-    ['bad', BAD, /not valid gzip/],
-    ['wrong', WRONG, /failed verification/],
-    ['liar', LIAR, /has diff ID .* the image config says/],
-  ] as const) {
-    it(`stores nothing when a layer fails verification (${name})`, async () => {
-      const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } });
+  for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+    for (const [name, img, why] of [
+      ['bad', BAD, /not valid gzip/],
+      ['wrong', WRONG, /failed verification/],
+      ['liar', LIAR, /has diff ID .* the image config says/],
+    ] as const) {
+      it(`stores nothing when a layer fails verification (${name}, unpacking ${where})`, async () => {
+        const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } }, offloadUnpackFrom);
+        await h.store.start();
+        const ref = `example.com/lib/${name}:1`;
+        await assert.rejects(h.store.pull(h.ctx(), { image: ref }), (err: Error) => {
+          assert.equal(errorKind(err), 'InvalidArgument');
+          assert.ok(err.message.includes(ref), err.message);
+          assert.match(err.message, why);
+          return true;
+        });
+        assertNothingStored(h, img);
+        assert.equal((await h.store.status(h.ctx(), ref, false)).image, null);
+      });
+    }
+
+  for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+    it(`stores nothing when the connection breaks mid-blob (Unavailable naming the host; unpacking ${where})`, async () => {
+      const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } }, offloadUnpackFrom);
       await h.store.start();
-      const ref = `example.com/lib/${name}:1`;
-      await assert.rejects(h.store.pull(h.ctx(), { image: ref }), (err: Error) => {
-        assert.equal(errorKind(err), 'InvalidArgument');
-        assert.ok(err.message.includes(ref), err.message);
-        assert.match(err.message, why);
+      await assert.rejects(h.store.pull(h.ctx(), { image: 'example.com/lib/trunc:1' }), (err: Error) => {
+        assert.equal(errorKind(err), 'Unavailable');
+        assert.ok(err.message.includes(`127.0.0.1:${open.port}`), err.message);
         return true;
       });
-      assertNothingStored(h, img);
-      assert.equal((await h.store.status(h.ctx(), ref, false)).image, null);
+      assertNothingStored(h, TRUNC);
     });
-  }
-
-  it('stores nothing when the connection breaks mid-blob (Unavailable naming the host)', async () => {
-    const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } });
-    await h.store.start();
-    await assert.rejects(h.store.pull(h.ctx(), { image: 'example.com/lib/trunc:1' }), (err: Error) => {
-      assert.equal(errorKind(err), 'Unavailable');
-      assert.ok(err.message.includes(`127.0.0.1:${open.port}`), err.message);
-      return true;
-    });
-    assertNothingStored(h, TRUNC);
-  });
 
   it('reports an unknown tag as NotFound with host and status', async () => {
     const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } });

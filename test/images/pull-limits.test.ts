@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { errorKind } from '../../src/errors';
 import { DEFAULT_LIMITS, type PullLimits } from '../../src/images/limits';
 import { FakeRegistry, buildImage, tarOf, sha } from './fake-registry';
-import { newStore, type StoreHarness } from './harness';
+import { newStore, UNPACK_PATHS, type StoreHarness } from './harness';
 import { imageOfLayers, zeroLayer } from './layer-builders';
 import { gzipSync } from 'node:zlib';
 
@@ -18,8 +18,9 @@ const MiB = 1 << 20;
 let reg: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(limits: Partial<PullLimits> = {}): StoreHarness {
+function harness(limits: Partial<PullLimits> = {}, offloadUnpackFrom?: number): StoreHarness {
   const h = newStore({
+    ...(offloadUnpackFrom === undefined ? {} : { offloadUnpackFrom }),
     registries: { '*': { endpoints: [{ url: reg.url }] } },
     limits: { ...DEFAULT_LIMITS, ...limits },
   });
@@ -64,44 +65,45 @@ async function rejectsWith(h: StoreHarness, image: string, kind: string, re: Reg
   });
 }
 
-describe('pull limits', () => {
-  it('stops a decompression bomb at the uncompressed limit', async () => {
-    const h = harness({ layerBytes: 16 * MiB });
-    await h.store.start();
-    await rejectsWith(
-      h,
-      'example.com/lib/bomb:1',
-      'ResourceExhausted',
-      /uncompressed size exceeds .*images\.limits\.layerBytes/,
-    );
-    assertClean(h);
-  });
+for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+  describe(`pull limits, unpacking ${where}`, () => {
+    it('stops a decompression bomb at the uncompressed limit', async () => {
+      const h = harness({ layerBytes: 16 * MiB }, offloadUnpackFrom);
+      await h.store.start();
+      await rejectsWith(
+        h,
+        'example.com/lib/bomb:1',
+        'ResourceExhausted',
+        /uncompressed size exceeds .*images\.limits\.layerBytes/,
+      );
+      assertClean(h);
+    });
 
-  it('stops an inode bomb at the entry limit', async () => {
-    const h = harness({ layerEntries: 1000 });
-    await h.store.start();
-    await rejectsWith(h, 'example.com/lib/inodes:1', 'ResourceExhausted', /entry count exceeds .*layerEntries/);
-    assertClean(h);
-  });
+    it('stops an inode bomb at the entry limit', async () => {
+      const h = harness({ layerEntries: 1000 }, offloadUnpackFrom);
+      await h.store.start();
+      await rejectsWith(h, 'example.com/lib/inodes:1', 'ResourceExhausted', /entry count exceeds .*layerEntries/);
+      assertClean(h);
+    });
 
-  it('refuses a manifest or a config over its limit', async () => {
-    const m = harness({ manifestBytes: 100 });
-    await m.store.start();
-    await rejectsWith(m, 'example.com/lib/small:1', 'ResourceExhausted', /manifestBytes/);
-    assertClean(m);
-    const c = harness({ configBytes: 10 });
-    await c.store.start();
-    await rejectsWith(c, 'example.com/lib/small:1', 'ResourceExhausted', /image config .* declares .*configBytes/);
-    assertClean(c);
-  });
+    it('refuses a manifest or a config over its limit', async () => {
+      const m = harness({ manifestBytes: 100 });
+      await m.store.start();
+      await rejectsWith(m, 'example.com/lib/small:1', 'ResourceExhausted', /manifestBytes/);
+      assertClean(m);
+      const c = harness({ configBytes: 10 });
+      await c.store.start();
+      await rejectsWith(c, 'example.com/lib/small:1', 'ResourceExhausted', /image config .* declares .*configBytes/);
+      assertClean(c);
+    });
 
-  it('pulls within the limits', async () => {
-    const h = harness({ layerEntries: 3001 });
-    await h.store.start();
-    await h.store.pull(h.ctx(), { image: 'example.com/lib/inodes:1' });
-    assert.equal(h.list('layers').length, 1);
+    it('pulls within the limits', async () => {
+      const h = harness({ layerEntries: 3001 }, offloadUnpackFrom);
+      await h.store.start();
+      await h.store.pull(h.ctx(), { image: 'example.com/lib/inodes:1' });
+      assert.equal(h.list('layers').length, 1);
+    });
   });
-});
 
 describe('digest algorithms', () => {
   const hexOf = (alg: string): string => createHash(alg).update(SMALL.manifest).digest('hex');
