@@ -22,6 +22,7 @@ import type { ContentStore, Ingest } from './content-store';
 import type { LayerStore } from './layer-store';
 import type { Compression, Descriptor } from './manifest';
 import type { RegistryClient } from './registry-client';
+import { Coalescer } from './coalesce';
 import { DigestMeter } from './digest';
 import { checkDeclared, overLimit, type PullLimits } from './limits';
 import { LAYER_TOO_LARGE, settle, unpackLayer, type Unpacking, type UnpackOptions } from './layer-unpack';
@@ -140,7 +141,7 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
       unpacking = desc.size >= (env.offloadUnpackFrom ?? OFFLOAD_UNPACK_FROM) ? unpackInWorker(how) : unpackLayer(how);
       parts.push(pipeline(meter, unpacking.input, opts), unpacking.result);
     }
-    parts.push(pipeline(source, meter, opts));
+    parts.push(fromStore ? pipeline(source, meter, opts) : pipeline(source, new Coalescer(READ_CHUNK), meter, opts));
     // On the first failure everything stops at once: tar and zstd may be blocked on a stream that never ends.
     await settle(parts, () => {
       unpacking?.kill();
