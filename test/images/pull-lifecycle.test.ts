@@ -10,7 +10,7 @@ import path from 'node:path';
 import { errorKind } from '../../src/errors';
 import type { RegistriesConfig } from '../../src/images/hosts';
 import { FakeRegistry, buildImage } from './fake-registry';
-import { newStore, type StoreHarness } from './harness';
+import { newStore, UNPACK_PATHS, type StoreHarness } from './harness';
 
 // zstd layers need the zstd program (to build them here, and for crimux to unpack them).
 const HAVE_ZSTD = spawnSync('zstd', ['--version']).status === 0;
@@ -25,8 +25,12 @@ let bearer: FakeRegistry;
 let basic: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(registries: RegistriesConfig, pullTimeoutSeconds?: number): StoreHarness {
-  const h = newStore({ registries, ...(pullTimeoutSeconds ? { pullTimeoutSeconds } : {}) });
+function harness(registries: RegistriesConfig, pullTimeoutSeconds?: number, offloadUnpackFrom?: number): StoreHarness {
+  const h = newStore({
+    registries,
+    ...(pullTimeoutSeconds ? { pullTimeoutSeconds } : {}),
+    ...(offloadUnpackFrom === undefined ? {} : { offloadUnpackFrom }),
+  });
   harnesses.push(h);
   return h;
 }
@@ -44,13 +48,14 @@ after(async () => {
 });
 
 describe('pull life cycle (fake registries)', () => {
-  it('unpacks zstd layers', { skip: !HAVE_ZSTD && 'zstd is not installed' }, async () => {
-    const h = harness({ 'z.example': { endpoints: [{ url: plain.url }] } });
-    await h.store.start();
-    await h.store.pull(h.ctx(), { image: 'z.example/z/img:1' });
-    const r = await h.store.resolve(h.ctx(), 'z.example/z/img:1');
-    assert.equal(readFileSync(path.join(r.layerDirs[0] ?? '', 'z/file'), 'utf8'), 'zstd layer\n');
-  });
+  for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+    it(`unpacks zstd layers ${where}`, { skip: !HAVE_ZSTD && 'zstd is not installed' }, async () => {
+      const h = harness({ 'z.example': { endpoints: [{ url: plain.url }] } }, undefined, offloadUnpackFrom);
+      await h.store.start();
+      await h.store.pull(h.ctx(), { image: 'z.example/z/img:1' });
+      const r = await h.store.resolve(h.ctx(), 'z.example/z/img:1');
+      assert.equal(readFileSync(path.join(r.layerDirs[0] ?? '', 'z/file'), 'utf8'), 'zstd layer\n');
+    });
 
   it('uses the credentials file for Bearer and Basic registries, never logging it', async () => {
     const h = harness({});
