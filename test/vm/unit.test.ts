@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createVmBackend } from '../../src/backends/vm';
-import { CriLog } from '../../src/backends/vm/crilog';
+import { CriLogWriter } from '../../src/host/cri-log';
 import { handlerOptions } from '../../src/backends/vm/options';
 import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
 import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/store';
@@ -104,7 +104,7 @@ describe('vm backend: pure parts', () => {
     const dir = h.tempDir();
     try {
       const file = path.join(dir, 'c.log');
-      const log = new CriLog(file);
+      const log = new CriLogWriter(file);
       const euro = Buffer.from('€\n');
       log.write('stdout', Buffer.concat([Buffer.from('a\nb'), euro.subarray(0, 1)]));
       log.write('stdout', euro.subarray(1));

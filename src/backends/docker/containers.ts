@@ -23,7 +23,7 @@ import { containerIdentity } from './identity';
 import type { ContainerInspect, CreateContainerBody } from './engine-types';
 import { containerName, selector } from './naming';
 import { readContainer } from './records';
-import { nowNs } from './timestamps';
+import { nowNsString } from '../../util/clock';
 
 /**
  * How long StopContainer and the status of an exited container wait for the log copier to drain, so logs are
@@ -65,7 +65,7 @@ export class ContainerOps {
       sandboxConfig: req.sandboxConfig,
       imageId: img.Id,
       imageRef,
-      createdAt: nowNs(),
+      createdAt: nowNsString(),
       logPath,
       dockerRuntime: pause.HostConfig.Runtime ?? '',
       logConfig: {

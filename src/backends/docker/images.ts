@@ -16,7 +16,7 @@ import type { RegistryHostConfig } from '../../config/types';
 import type { DockerEngine } from './engine-client';
 import type { ImageInspect, RegistryAuth } from './engine-types';
 import { MirrorMap, criNames, endpointReference, imageUser } from './image-names';
-import { nowNs } from './timestamps';
+import { nowNsString } from '../../util/clock';
 import { measurePull } from '../../images/pull-metrics';
 import type { Metrics } from '../../metrics/metrics';
 
@@ -144,7 +144,7 @@ export class DockerImageStore implements ImageStore {
   async fsInfo(ctx: CallContext): Promise<FsInfo> {
     const [info, df] = await Promise.all([this.engine.info(ctx.signal), this.engine.systemDf(ctx.signal)]);
     const usage: cri.FilesystemUsage = {
-      timestamp: nowNs(),
+      timestamp: nowNsString(),
       fs_id: { mountpoint: `${info.DockerRootDir}/${info.Driver}` },
       used_bytes: { value: String(df.LayersSize) },
     };

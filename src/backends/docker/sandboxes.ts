@@ -15,7 +15,7 @@ import { LABEL, sandboxName, selector } from './naming';
 import { dockerStatusOf } from './engine-http';
 import type { CreateContainerBody } from './engine-types';
 import { readSandbox } from './records';
-import { nowNs } from './timestamps';
+import { nowNsString } from '../../util/clock';
 
 const UNDO_TIMEOUT_MS = 60_000;
 
@@ -35,7 +35,7 @@ export class SandboxOps {
       handler: req.handler.name,
       dockerRuntime: this.s.runtimes.get(req.handler.name) ?? '',
       imageId,
-      createdAt: nowNs(),
+      createdAt: nowNsString(),
       config: req.config,
     });
     const name = sandboxName(md);

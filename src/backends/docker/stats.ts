@@ -8,7 +8,8 @@ import type { CallContext } from '../backend';
 import type { DockerShared } from './context';
 import type { ContainerInspect, DockerStats } from './engine-types';
 import { readContainer } from './records';
-import { nowNs, parseRfc3339Ns } from './timestamps';
+import { nowNs } from '../../util/clock';
+import { parseRfc3339Ns } from './timestamps';
 import { selector } from './naming';
 
 const u64 = (n: number | undefined): { value: string } | undefined =>
@@ -21,7 +22,7 @@ export function toContainerStats(
 ): cri.ContainerStats | undefined {
   const rec = readContainer(c.Config.Labels);
   if (!rec) return undefined;
-  const ts = (parseRfc3339Ns(st.read) || BigInt(nowNs())).toString();
+  const ts = (parseRfc3339Ns(st.read) || nowNs()).toString();
   const m = st.memory_stats ?? {};
   const ms = m.stats ?? {};
   // cgroup v1 reports total_inactive_file, v2 inactive_file; working set = usage - inactive file pages (cAdvisor).

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import type { CallContext, CreateContainerRequest } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { nowNs } from '../../host/cri-log';
+import { nowNs } from '../../util/clock';
 import { conmonPaths } from '../../host/conmon';
 import { withUndo } from '../../util/undo';
 import type { RuncShared } from './context';

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { withUndo } from '../../util/undo';
-import { nowNs } from '../../host/cri-log';
+import { nowNs } from '../../util/clock';
 import { podNetworkFromCri } from '../../network';
 import type { ResolvedImage } from '../../images/types';
 import type { RuncShared } from './context';

@@ -10,7 +10,7 @@ import type { CallContext } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
 import type { CgroupStats } from '../../host/cgroup';
-import { nowNs } from '../../host/cri-log';
+import { nowNs } from '../../util/clock';
 import { sleep } from '../../host/wait';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';

@@ -12,7 +12,8 @@
  *       output produced meanwhile waited in the guest (its port writes block) and is appended to the logs.
  */
 import type { Logger } from '../../log/logger';
-import { CriLog, nowNs, msToNs } from './crilog';
+import { CriLogWriter } from '../../host/cri-log';
+import { msToNsString, nowNsString } from '../../util/clock';
 import type { ContainerState, Event } from './protocol';
 import { isQemu, qemuProcessesUnder, vmPaths } from './qemu';
 import { Store, type ContainerRecord, type PodRecord } from './store';
@@ -24,7 +25,7 @@ export class VmRuntime {
   readonly pods = new Map<string, PodRecord>();
   readonly vms = new Map<string, Vm>();
   private readonly owner = new Map<string, string>();
-  private readonly logs = new Map<string, CriLog>();
+  private readonly logs = new Map<string, CriLogWriter>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -54,7 +55,7 @@ export class VmRuntime {
     this.pods.set(pod.id, pod);
     for (const c of Object.values(pod.containers)) {
       this.owner.set(c.id, pod.id);
-      if (!this.logs.has(c.id)) this.logs.set(c.id, new CriLog(c.logPath));
+      if (!this.logs.has(c.id)) this.logs.set(c.id, new CriLogWriter(c.logPath));
     }
   }
 
@@ -62,7 +63,7 @@ export class VmRuntime {
     pod.containers[c.id] = c;
     this.owner.set(c.id, pod.id);
     this.logs.get(c.id)?.close();
-    this.logs.set(c.id, new CriLog(c.logPath));
+    this.logs.set(c.id, new CriLogWriter(c.logPath));
   }
 
   dropContainer(pod: PodRecord, cid: string): void {
@@ -80,7 +81,7 @@ export class VmRuntime {
     this.vms.delete(podId);
   }
 
-  logOf(cid: string): CriLog | undefined {
+  logOf(cid: string): CriLogWriter | undefined {
     return this.logs.get(cid);
   }
 
@@ -145,7 +146,7 @@ export class VmRuntime {
     this.logs.get(cid)?.flush();
     c.state = 'exited';
     c.exitCode = exitCode;
-    c.finishedAt = finishedAtMs ? msToNs(finishedAtMs) : nowNs();
+    c.finishedAt = finishedAtMs ? msToNsString(finishedAtMs) : nowNsString();
     c.startedAt ??= c.finishedAt;
     c.reason = oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
     if (message) c.message = message;

@@ -10,7 +10,7 @@ import type { CallContext, RunSandboxRequest } from '../backend';
 import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
 import { gcImageDisks } from './container-ops';
-import { nowNs } from './crilog';
+import { nowNsString } from '../../util/clock';
 import type { VmContext } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
@@ -38,7 +38,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
         id: req.id,
         handler: req.handler.name,
         config: req.config,
-        createdAt: nowNs(),
+        createdAt: nowNsString(),
         state: 'notready',
         vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
         containers: {},

@@ -1,6 +1,6 @@
 /** Pure shaping of vm records into CRI status, list and stats replies. */
 import type * as cri from '../../cri/types';
-import { nowNs } from './crilog';
+import { nowNsString } from '../../util/clock';
 import type { ContainerStatsReply, StatsReply } from './protocol';
 import type { ContainerRecord, PodRecord } from './store';
 
@@ -96,7 +96,7 @@ export function containerStats(
   s: ContainerStatsReply | undefined,
   fsId: string,
 ): cri.ContainerStats {
-  const ts = nowNs();
+  const ts = nowNsString();
   return {
     attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
     cpu: { timestamp: ts, usage_core_nano_seconds: { value: String(s?.cpuNs ?? 0) } },
@@ -124,7 +124,7 @@ export function podStats(
   qemu: { rssBytes: number; cpuNs: number },
   containers: cri.ContainerStats[],
 ): cri.PodSandboxStats {
-  const ts = nowNs();
+  const ts = nowNsString();
   const guestUsed = s ? s.memTotalBytes - s.memAvailableBytes : 0;
   return {
     attributes: {
