@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import type { CallContext, CreateContainerRequest } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { nowNs } from '../../util/clock';
+import { exists } from '../../util/fs';
 import { conmonPaths } from '../../host/conmon';
 import { withUndo } from '../../util/undo';
 import type { RuncShared } from './context';
@@ -220,13 +221,4 @@ export function mustRecord(s: RuncShared, id: string): ContainerRecord {
   const rec = s.records.container(id);
   if (!rec) throw new NotFoundError(`find container ${id}: not found`, { context: { container: id } });
   return rec;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
+import { writeFileAtomic } from '../../util/fs';
 import { InternalError } from '../../errors';
 import type { Layout } from './layout';
 
@@ -119,11 +120,11 @@ export class RecordStore {
   }
 
   async putSandbox(rec: SandboxRecord): Promise<void> {
-    await writeAtomic(this.layout.sandboxRecord(rec.id), rec);
+    await writeRecord(this.layout.sandboxRecord(rec.id), rec);
     this.sandboxes.set(rec.id, rec);
   }
   async putContainer(rec: ContainerRecord): Promise<void> {
-    await writeAtomic(this.layout.containerRecord(rec.id), rec);
+    await writeRecord(this.layout.containerRecord(rec.id), rec);
     this.containers.set(rec.id, rec);
   }
 
@@ -169,12 +170,10 @@ export class RecordStore {
   }
 }
 
-/** Writes JSON by temp file + rename so a crash leaves either the old or the new record, never half of one. */
-export async function writeAtomic(file: string, value: unknown): Promise<void> {
+/** A crash leaves either the old or the new record, never half of one (not fsynced: see writeFileAtomic). */
+async function writeRecord(file: string, value: unknown): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(value, null, 1));
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(value, null, 1));
 }
 
 async function listDir(dir: string): Promise<string[]> {

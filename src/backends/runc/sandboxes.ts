@@ -9,10 +9,10 @@
  *  - PodSandboxStatus of an unknown ID is NotFound.
  */
 import { podCgroupParent } from './cgroup-driver';
-import { promises as fs } from 'node:fs';
 import type { CallContext, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
+import { exists } from '../../util/fs';
 import type { RuncShared } from './context';
 import { removeContainer, stopContainer } from './containers';
 import { ID_PATTERN } from './layout';
@@ -212,13 +212,4 @@ export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<c
     annotations: rec.annotations,
     runtime_handler: rec.handler,
   }));
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

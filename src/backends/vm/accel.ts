@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log/logger';
+import { writeFileAtomicSync } from '../../util/fs';
 import type { GuestArtefacts } from './guest';
 import { hostTscKhz, type Accel } from './qemu';
 
@@ -64,9 +65,7 @@ export async function chooseAccel(
   fs.writeFileSync(cacheFile, JSON.stringify(choice));
   try {
     fs.mkdirSync(path.dirname(BOOT_CACHE), { recursive: true, mode: 0o711 });
-    const tmp = `${BOOT_CACHE}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(choice), { mode: 0o600 });
-    fs.renameSync(tmp, BOOT_CACHE);
+    writeFileAtomicSync(BOOT_CACHE, JSON.stringify(choice), { mode: 0o600 });
   } catch (err) {
     log.debug('vm: per-boot accelerator cache not written', {
       error: err instanceof Error ? err.message : String(err),

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as cri from '../../cri/types';
+import { writeFileAtomicSync } from '../../util/fs';
 
 export const RECORD_VERSION = 1;
 
@@ -58,9 +59,7 @@ export class Store {
   save(pod: PodRecord): void {
     const dir = this.podDir(pod.id);
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = path.join(dir, 'pod.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(pod));
-    fs.renameSync(tmp, path.join(dir, 'pod.json'));
+    writeFileAtomicSync(path.join(dir, 'pod.json'), JSON.stringify(pod));
   }
 
   loadAll(): PodRecord[] {
