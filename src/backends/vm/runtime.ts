@@ -13,6 +13,7 @@
  */
 import type { Logger } from '../../log/logger';
 import { CriLogWriter } from '../../host/cri-log';
+import { KeyedMutex } from '../../util/keyed-mutex';
 import { msToNsString, nowNsString } from '../../util/clock';
 import type { ContainerState, Event } from './protocol';
 import { isQemu, qemuProcessesUnder, vmPaths } from './qemu';
@@ -26,7 +27,7 @@ export class VmRuntime {
   readonly vms = new Map<string, Vm>();
   private readonly owner = new Map<string, string>();
   private readonly logs = new Map<string, CriLogWriter>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedMutex();
 
   constructor(
     readonly store: Store,
@@ -35,14 +36,7 @@ export class VmRuntime {
 
   /** Run fn with the pod's lock held (creation steps, hot-plug bookkeeping, exits). */
   withLock<T>(podId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(podId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(podId, tail);
-    void tail.then(() => {
-      if (this.locks.get(podId) === tail) this.locks.delete(podId);
-    });
-    return next;
+    return this.locks.run(podId, fn);
   }
 
   podOfContainer(cid: string): PodRecord | undefined {
