@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BackendFactory, BackendDeps } from '../registry';
-import type { DockerBackendConfig } from './config';
 import { DockerBackend } from './docker-backend';
 import { HttpDockerEngine, type DockerEngine } from './engine-client';
 import { DockerImageStore } from './images';
@@ -31,7 +30,7 @@ function ownOomScoreAdj(): number {
 export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): DockerBackend {
   const engine = scopeToOwner(shared_, deps.stateDir, deps.config.stateDir === configSchema.stateDir.default);
   const runtimes = new Map(deps.handlers.map((h) => [h.name, parseHandlerOptions(h).dockerRuntime]));
-  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const docker = deps.config.backends.docker;
   const log = deps.log.child({ backend: 'docker' });
   const source = isImageExporter(deps.sharedImages) ? deps.sharedImages : undefined;
   const { registries, sandboxImage } = deps.config.images;
@@ -60,7 +59,7 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
 }
 
 export const createDockerBackend: BackendFactory = (deps) => {
-  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const docker = deps.config.backends.docker;
   const engine = new HttpDockerEngine({
     socket: docker.socket,
     apiVersion: docker.apiVersion,

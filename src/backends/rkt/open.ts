@@ -15,7 +15,7 @@ import { RktRunner } from './rkt-cli/runner';
 import { createStage1Manager } from './stage1/create';
 
 export function rktConfig(deps: BackendDeps): RktBackendConfig {
-  return deps.config.backends.rkt as unknown as RktBackendConfig;
+  return deps.config.backends.rkt;
 }
 
 export async function openRktContext(deps: BackendDeps, cc: CallContext): Promise<RktContext> {

@@ -10,7 +10,6 @@ import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
 import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
-import type { RuncBackendConfig } from './config';
 import type { RuncShared } from './context';
 import { Engine } from './engine';
 import { KeyedMutex } from '../../util/keyed-mutex';
@@ -23,7 +22,7 @@ import { ownOomScoreAdj } from './spec-resources';
 import { driverRuntimeArgs, podCgroupParent, removePodCgroup } from './cgroup-driver';
 
 export const createRuncBackend: BackendFactory = (deps) => {
-  const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
+  const runc = deps.config.backends.runc;
   const log = deps.log.child({ backend: 'runc' });
   // The driver's runtime flag goes on every runc call of every handler (conmon passes it on as --runtime-arg).
   const handlers = deps.handlers.map((h) => {

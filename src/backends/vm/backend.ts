@@ -30,7 +30,6 @@ import { qemuCpuNs } from './qemu';
 import * as sb from './sandboxes';
 import { setupContext } from './setup';
 import { setConsoleLogMaxBytes } from './console-log';
-import type { VmBackendConfig } from './config';
 import type { StatsReply } from './protocol';
 import * as st from './status';
 import type { PodRecord } from './store';
@@ -61,7 +60,7 @@ export class VmBackend extends BaseBackend {
 
   /** Never fails for a missing guest: health reports it, so the rest of the node keeps working. */
   async start(ctx: CallContext): Promise<void> {
-    setConsoleLogMaxBytes((this.deps.config.backends.vm as unknown as VmBackendConfig).consoleLogMaxBytes);
+    setConsoleLogMaxBytes(this.deps.config.backends.vm.consoleLogMaxBytes);
     try {
       this.x = await setupContext(this.deps, ctx.log);
     } catch (err) {

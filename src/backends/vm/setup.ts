@@ -7,7 +7,6 @@ import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import type { BackendDeps } from '../registry';
 import { chooseAccel } from './accel';
-import type { VmBackendConfig } from './config';
 import type { VmContext } from './context';
 import { Disks } from './disks';
 import { loadGuest, type GuestArtefacts } from './guest';
@@ -20,7 +19,7 @@ import { Store } from './store';
 import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
 export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
-  const cfg = deps.config.backends.vm as unknown as VmBackendConfig;
+  const cfg = deps.config.backends.vm;
   const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
   fs.mkdirSync(deps.stateDir, { recursive: true });
   fs.mkdirSync(deps.runDir, { recursive: true });
