@@ -34,7 +34,7 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
   const log = deps.log.child({ backend: 'docker' });
   const source = isImageExporter(deps.sharedImages) ? deps.sharedImages : undefined;
   const { registries, sandboxImage } = deps.config.images;
-  const images = new DockerImageStore(engine, registries, sandboxImage, source, deps.metrics);
+  const images = new DockerImageStore(engine, registries, sandboxImage, deps.host.clock, source, deps.metrics);
   const transfer = new ImageTransfer({
     engine,
     images,
@@ -43,13 +43,14 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
     log,
   });
   const shared = {
+    host: deps.host,
     engine,
     lookup: new Lookup(engine),
     images,
     transfer,
     layers: deps.sharedImages,
     network: new DockerPodNetwork(deps.config, log),
-    copiers: new LogCopiers(engine, deps.stateDir, log),
+    copiers: new LogCopiers(engine, deps.stateDir, deps.host.files, log),
     config: deps.config,
     docker,
     runtimes,

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../../util/fs';
 import { laterPosition, positionOfTail, type LogPosition } from './cri-log';
+import type { RecordFiles } from '../host';
 
 const TAIL_BYTES = 64 * 1024;
 
@@ -55,7 +55,10 @@ async function latestRotation(file: string): Promise<string | undefined> {
 }
 
 export class LogPositions {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly files: RecordFiles,
+  ) {}
 
   private fileOf(id: string): string {
     return path.join(this.dir, `${id}.json`);
@@ -79,7 +82,7 @@ export class LogPositions {
   async write(id: string, saved: SavedPosition): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
     const body = JSON.stringify({ ts: saved.position?.ts.toString(), count: saved.position?.count, done: saved.done });
-    await writeFileAtomic(this.fileOf(id), body);
+    await this.files.writeAtomic(this.fileOf(id), body);
   }
 
   async remove(id: string): Promise<void> {

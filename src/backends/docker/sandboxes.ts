@@ -15,8 +15,6 @@ import { LABEL, sandboxName, selector } from './naming';
 import { dockerStatusOf } from './engine-http';
 import type { CreateContainerBody } from './engine-types';
 import { readSandbox } from './records';
-import { nowNsString } from '../../util/clock';
-import { UndoStack } from '../../util/undo';
 
 // Docker can be slow to remove a container under load; each undo step gets this long on its own deadline.
 const UNDO_TIMEOUT_MS = 60_000;
@@ -35,11 +33,11 @@ export class SandboxOps {
       handler: req.handler.name,
       dockerRuntime: this.s.runtimes.get(req.handler.name) ?? '',
       imageId,
-      createdAt: nowNsString(),
+      createdAt: this.s.host.clock.nowNs().toString(),
       config: req.config,
     });
     const name = sandboxName(md);
-    const undo = new UndoStack(ctx.log, UNDO_TIMEOUT_MS);
+    const undo = this.s.host.undoStack(ctx.log, UNDO_TIMEOUT_MS);
     undo.push('forget docker id', async () => this.s.lookup.forget('sandbox', req.id));
     try {
       ctx.log.info('create pause container', { name, image: imageId });

@@ -12,7 +12,6 @@ import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncShared } from './context';
 import { Engine } from './engine';
-import { KeyedMutex } from '../../util/keyed-mutex';
 import { Layout } from './layout';
 import { checkDistinctRoots, parseHandlerOptions } from './options';
 import { Reaper } from './reaper';
@@ -53,8 +52,9 @@ export const createRuncBackend: BackendFactory = (deps) => {
     config: deps.config,
     runc,
     log,
+    host: deps.host,
     layout,
-    records: new RecordStore(layout, log),
+    records: new RecordStore(layout, log, deps.host.files),
     engine,
     images: deps.sharedImages,
     netns: new NetnsManager({ dir: deps.config.network.netnsDir, logger: log }),
@@ -69,7 +69,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
     oomWatch: new OomWatcher((id, err) =>
       log.warn('cannot record an OOM kill', { container: id, error: err instanceof Error ? err.message : String(err) }),
     ),
-    locks: new KeyedMutex(),
+    locks: deps.host.keyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),
     mounting,

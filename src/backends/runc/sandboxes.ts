@@ -12,7 +12,6 @@ import { podCgroupParent } from './cgroup-driver';
 import type { CallContext, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
-import { exists } from '../../util/fs';
 import type { RuncShared } from './context';
 import { removeContainer, stopContainer } from './containers';
 import { ID_PATTERN } from './layout';
@@ -102,7 +101,7 @@ export async function removeSandbox(
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
   const dir = s.layout.sandboxDir(id);
-  if (!rec && !(await exists(dir))) {
+  if (!rec && !(await s.host.files.exists(dir))) {
     // A netns or snapshot without the directory cannot come from an interrupted RunPodSandbox (the directory is
     // made first): scanned for only when an outside caller asks (RemovePodSandbox), not before a create.
     if (opts.leftoverScan === false) return;

@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log/logger';
-import { writeFileAtomicSync } from '../../util/fs';
 import type { GuestArtefacts } from './guest';
 import { hostTscKhz, type Accel } from './qemu';
+import type { RecordFiles } from '../host';
 
 export interface AccelChoice {
   readonly accel: Accel;
@@ -33,6 +33,7 @@ export async function chooseAccel(
   qemu: string,
   guest: GuestArtefacts,
   stateDir: string,
+  files: RecordFiles,
   log: Logger,
 ): Promise<AccelChoice> {
   const key = `${bootId()}:${guest.buildId}:${qemu}:${mode}`;
@@ -65,7 +66,7 @@ export async function chooseAccel(
   fs.writeFileSync(cacheFile, JSON.stringify(choice));
   try {
     fs.mkdirSync(path.dirname(BOOT_CACHE), { recursive: true, mode: 0o711 });
-    writeFileAtomicSync(BOOT_CACHE, JSON.stringify(choice), { mode: 0o600 });
+    files.writeAtomicSync(BOOT_CACHE, JSON.stringify(choice), { mode: 0o600 });
   } catch (err) {
     log.debug('vm: per-boot accelerator cache not written', {
       error: err instanceof Error ? err.message : String(err),

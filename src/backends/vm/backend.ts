@@ -184,6 +184,7 @@ export class VmBackend extends BaseBackend {
       c,
       s?.containers.find((x) => x.cid === id),
       pod.id,
+      this.ctx.rt.host.clock,
     );
   }
   override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
@@ -196,6 +197,7 @@ export class VmBackend extends BaseBackend {
             c,
             s?.containers.find((x) => x.cid === c.id),
             pod.id,
+            this.ctx.rt.host.clock,
           ),
         );
     }
@@ -218,6 +220,7 @@ export class VmBackend extends BaseBackend {
         c,
         s?.containers.find((x) => x.cid === c.id),
         pod.id,
+        this.ctx.rt.host.clock,
       ),
     );
     return st.podStats(
@@ -225,6 +228,7 @@ export class VmBackend extends BaseBackend {
       s,
       { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 },
       containers,
+      this.ctx.rt.host.clock,
     );
   }
 

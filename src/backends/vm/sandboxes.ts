@@ -10,8 +10,6 @@ import type { CallContext, RunSandboxRequest } from '../backend';
 import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
 import { gcImageDisks } from './container-ops';
-import { nowNsString } from '../../util/clock';
-import { UndoStack } from '../../util/undo';
 import type { VmContext } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
@@ -27,7 +25,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
     const existing = x.rt.pods.get(req.id);
     if (existing?.state === 'ready' && x.rt.checkAlive(existing)) return; // a retried create: keep the result
     if (existing) await removeSandboxLocked(x, ctx, existing);
-    const undo = new UndoStack(ctx.log);
+    const undo = x.rt.host.undoStack(ctx.log);
     try {
       ctx.log.info('vm: run pod sandbox', { memMiB: size.memMiB, vcpus: size.vcpus });
       const runDir = path.join(x.runDir, req.id.slice(0, 16));
@@ -39,7 +37,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
         id: req.id,
         handler: req.handler.name,
         config: req.config,
-        createdAt: nowNsString(),
+        createdAt: x.rt.host.clock.nowNs().toString(),
         state: 'notready',
         vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
         containers: {},

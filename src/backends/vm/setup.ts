@@ -33,7 +33,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     log.error('vm: no usable guest; new pods are refused, running ones stay manageable', { error: err });
   }
   const choice = guest
-    ? await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, log)
+    ? await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, deps.host.files, log)
     : { accel: 'tcg' as const, reason: 'no guest to probe with' };
   log.info(`vm: accelerator ${choice.accel}`, {
     reason: choice.reason,
@@ -41,7 +41,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     note: choice.accel === 'tcg' ? 'software emulation: cold boots take seconds, template clones ≈0.5 s' : undefined,
   });
   const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
-  const rt = new VmRuntime(new Store(deps.stateDir), log);
+  const rt = new VmRuntime(new Store(deps.stateDir, deps.host.files), log, deps.host);
   const net = new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log);
   const templates =
     cfg.template && guest

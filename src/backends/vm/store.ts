@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as cri from '../../cri/types';
-import { writeFileAtomicSync } from '../../util/fs';
+import type { RecordFiles } from '../host';
 
 export const RECORD_VERSION = 1;
 
@@ -48,7 +48,10 @@ export interface PodRecord {
 }
 
 export class Store {
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly files: RecordFiles,
+  ) {
     fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
   }
 
@@ -59,7 +62,7 @@ export class Store {
   save(pod: PodRecord): void {
     const dir = this.podDir(pod.id);
     fs.mkdirSync(dir, { recursive: true });
-    writeFileAtomicSync(path.join(dir, 'pod.json'), JSON.stringify(pod));
+    this.files.writeAtomicSync(path.join(dir, 'pod.json'), JSON.stringify(pod));
   }
 
   loadAll(): PodRecord[] {
