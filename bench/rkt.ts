@@ -29,6 +29,7 @@ import { appSpec, collect } from '../test/rkt/contract';
 import * as e from '../test/rkt/env';
 import { TEST_IMAGE } from '../test/rkt/helpers/rootfs';
 import { removeParent, stage1Fixture } from '../test/rkt/helpers/stage1';
+import { createBackendHost } from '../src/backends/default-host';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const OUT = path.join(__dirname, 'results');
@@ -115,6 +116,7 @@ async function benchCri(samples: Samples): Promise<void> {
       runDir: path.join(config.runDir, 'rkt'),
       sharedImages: images,
       metrics,
+      host: createBackendHost(),
     });
     await backend.start(ctx());
     const b = backend;

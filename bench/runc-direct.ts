@@ -14,6 +14,7 @@ import { Metrics } from '../src/metrics/metrics';
 import { BUSYBOX, PAUSE } from '../test/fixtures/images';
 import { testRegistryMap } from '../test/helpers/daemon';
 import * as e from '../test/runc/env';
+import { createBackendHost } from '../src/backends/default-host';
 
 type Req = Record<string, unknown>;
 let seq = 0;
@@ -59,6 +60,7 @@ export async function startDirectBackend(dir: string, slot: number, cgroupRoot: 
     runDir: path.join(dir, 'run', 'runc'),
     sharedImages: images,
     metrics,
+    host: createBackendHost(),
   });
   await backend.start(ctx());
   const sandboxConfig = (c: Req): cri.PodSandboxConfig => {

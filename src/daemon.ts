@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { Backend, CallContext } from './backends/backend';
 import { backendFactory } from './backends/all';
+import { createBackendHost } from './backends/default-host';
 import { handlersByBackend } from './backends/registry';
 import type { Config } from './config/types';
 import { CriServer } from './cri/server';
@@ -83,6 +84,7 @@ export class Daemon {
         runDir: path.join(config.runDir, kind),
         sharedImages: images,
         metrics,
+        host: createBackendHost(),
       });
       await backend.start({ signal: ctx.signal, log: log.child({ backend: kind }) });
       backends.set(backend.name, backend);

@@ -3,6 +3,7 @@
  * in src/backends/all.ts, the only file that knows every backend (a backend never imports another backend).
  */
 import type { Backend, BackendKind, HandlerSpec } from './backend';
+import type { BackendHost } from './host';
 import type { Config } from '../config/types';
 import type { Logger } from '../log/logger';
 import type { ImageStore, SnapshotStore } from '../images/types';
@@ -21,6 +22,8 @@ export interface BackendDeps {
   /** The shared OCI store (images + snapshots) used by runc, vm and rkt. */
   readonly sharedImages: ImageStore & SnapshotStore;
   readonly metrics: Metrics;
+  /** Clock, record files, undo, locks and the CRI log writer, shared by every backend (see host.ts). */
+  readonly host: BackendHost;
 }
 
 export type BackendFactory = (deps: BackendDeps) => Backend;

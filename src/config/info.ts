@@ -12,8 +12,7 @@ import { formatPlatform, hostPlatform } from '../images/platform';
  * paths of their own; docker's engine has its own driver).
  */
 export function cgroupDriverOf(config: Config): 'cgroupfs' | 'systemd' {
-  const runc = config.backends.runc as { cgroupDriver?: string } | undefined;
-  return runc?.cgroupDriver === 'systemd' ? 'systemd' : 'cgroupfs';
+  return config.backends.runc.cgroupDriver === 'systemd' ? 'systemd' : 'cgroupfs';
 }
 
 export function runtimeConfigInfo(config: Config): Record<string, unknown> {

@@ -1,5 +1,9 @@
 /** The typed, validated and frozen configuration the daemon runs with (see schema.ts for every key's doc). */
 import type { BackendKind } from '../backends/backend';
+import type { DockerBackendConfig } from '../backends/docker/config';
+import type { RktBackendConfig } from '../backends/rkt/config';
+import type { RuncBackendConfig } from '../backends/runc/config';
+import type { VmBackendConfig } from '../backends/vm/config';
 import type { LogFormat, LogLevel } from '../log/logger';
 
 export interface HandlerConfig {
@@ -81,6 +85,14 @@ export interface Config {
     limits: { layerBytes: number; layerEntries: number; manifestBytes: number; configBytes: number };
   };
   security: { logRoot: string; mountSourceDenyList: string[] };
-  /** Backend-wide sections; each backend folder owns the shape of its own (src/backends/<kind>/config.ts). */
-  backends: Record<BackendKind, { enabled: boolean } & Record<string, unknown>>;
+  /**
+   * Backend-wide sections; each backend folder owns the shape of its own (src/backends/<kind>/config.ts: the
+   * schema fragment convict validates the section against, and the type it yields), so factories read them typed.
+   */
+  backends: {
+    runc: RuncBackendConfig;
+    vm: VmBackendConfig;
+    docker: DockerBackendConfig;
+    rkt: RktBackendConfig;
+  };
 }

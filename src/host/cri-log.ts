@@ -3,11 +3,13 @@
  *   <RFC3339Nano timestamp> <stdout|stderr> <P|F> <content>\n
  * P marks a partial line (the writer split a long line or the stream paused mid-line), F a full one.
  *
- * conmon writes this format itself for the runc backend; these helpers serve backends that relay output without
- * conmon (the VM agent, rkt) and tests that read logs back.
+ * conmon writes this format itself for the runc backend, and the docker backend copies Docker's own timestamps;
+ * the writer here serves backends that relay raw output (the VM agent), and the parsers tests that read logs back.
  */
-import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
-import * as path from 'node:path';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { nowNs } from '../util/clock';
 
 export type CriStream = 'stdout' | 'stderr';
 
@@ -26,14 +28,14 @@ export function rfc3339Nano(epochNs: bigint): string {
   return `${iso.slice(0, 19)}.${frac}Z`;
 }
 
-/** Now as nanoseconds since the epoch, with sub-millisecond precision (performance clock anchored to wall time). */
-export function nowNs(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
-}
-
 /** One formatted log line (content must not contain a newline). */
 export function formatCriLogLine(stream: CriStream, partial: boolean, content: string, epochNs = nowNs()): string {
-  return `${rfc3339Nano(epochNs)} ${stream} ${partial ? 'P' : 'F'} ${content}\n`;
+  return `${criLogLinePrefix(rfc3339Nano(epochNs), stream, partial)}${content}\n`;
+}
+
+/** "<time> <stream> <P|F> ": what precedes the content, for writers that keep content as bytes (docker). */
+export function criLogLinePrefix(time: string, stream: CriStream, partial: boolean): string {
+  return `${time} ${stream} ${partial ? 'P' : 'F'} `;
 }
 
 /** Parses a CRI log file's text; malformed lines are skipped. */
@@ -62,69 +64,67 @@ export function criLogLines(entries: readonly CriLogEntry[], stream?: CriStream)
   return lines;
 }
 
+/** Lines longer than this are split into partial lines (16 KiB, as containerd). */
+const MAX_LINE = 16 * 1024;
+
 /**
- * Writes a process's output to a CRI log file: splits on newlines, marks partial lines, caps line length (16 KiB
- * like containerd), and reopens the file on request (ReopenContainerLog after the kubelet rotated it).
+ * Writes a process's output, which arrives in arbitrary chunks, to a CRI log file. A line is F(ull) when it ended
+ * with '\n' or when the process ended without one (as containerd tags the rest at EOF); content longer than
+ * MAX_LINE without a newline is written as P(artial) lines. Each stream keeps its own unfinished line.
+ * Writes are synchronous: lines of one stream reach the file in order even when chunks arrive back to back.
  */
 export class CriLogWriter {
-  private out: WriteStream;
-  private readonly pending: Record<CriStream, string> = { stdout: '', stderr: '' };
+  private fd: number | undefined;
+  private readonly rest: Record<CriStream, string> = { stdout: '', stderr: '' };
+  // A multi-byte character can be split across two chunks.
+  private readonly dec = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
 
-  constructor(
-    private readonly file: string,
-    private readonly maxLineBytes = 16 * 1024,
-  ) {
-    this.out = this.open();
+  /** An empty `file` (the kubelet asked for no log) makes every write a no-op. */
+  constructor(private readonly file: string) {
+    this.open();
   }
 
-  /** Appends a chunk of output; complete lines are written at once, a trailing fragment waits for more. */
-  write(stream: CriStream, chunk: Buffer | string): void {
-    let buf = this.pending[stream] + chunk.toString();
+  private open(): void {
+    if (!this.file) return;
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    this.fd = fs.openSync(this.file, 'a', 0o640);
+  }
+
+  write(stream: CriStream, data: Buffer): void {
+    let text = this.rest[stream] + this.dec[stream].write(data);
     let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      this.emit(stream, buf.slice(0, nl), false);
-      buf = buf.slice(nl + 1);
+    while ((nl = text.indexOf('\n')) >= 0) {
+      this.line(stream, false, text.slice(0, nl));
+      text = text.slice(nl + 1);
     }
-    while (Buffer.byteLength(buf) > this.maxLineBytes) {
-      this.emit(stream, buf.slice(0, this.maxLineBytes), true);
-      buf = buf.slice(this.maxLineBytes);
+    while (text.length >= MAX_LINE) {
+      this.line(stream, true, text.slice(0, MAX_LINE));
+      text = text.slice(MAX_LINE);
     }
-    this.pending[stream] = buf;
+    this.rest[stream] = text;
   }
 
-  /** Writes what is pending as partial lines (the stream paused or ended without a newline). */
+  /** Writes unfinished lines as full ones: the process exited without a final newline. */
   flush(): void {
     for (const s of ['stdout', 'stderr'] as const) {
-      if (this.pending[s]) this.emit(s, this.pending[s], true);
-      this.pending[s] = '';
+      if (this.rest[s] !== '') this.line(s, false, this.rest[s]);
+      this.rest[s] = '';
     }
   }
 
-  /** Closes and reopens the file by name, so writes go to a new file after rotation. */
-  async reopen(): Promise<void> {
-    const old = this.out;
-    this.out = this.open();
-    await new Promise<void>((resolve) => old.end(resolve));
+  /** ReopenContainerLog: the kubelet rotated the file, so later lines go to a new file of the same name. */
+  reopen(): void {
+    this.close();
+    this.open();
   }
 
-  async close(): Promise<void> {
-    this.flush();
-    await new Promise<void>((resolve) => this.out.end(resolve));
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 
-  private emit(stream: CriStream, content: string, partial: boolean): void {
-    this.out.write(formatCriLogLine(stream, partial, content));
+  private line(stream: CriStream, partial: boolean, content: string): void {
+    if (this.fd === undefined) return;
+    fs.writeSync(this.fd, formatCriLogLine(stream, partial, content));
   }
-
-  private open(): WriteStream {
-    const ws = createWriteStream(this.file, { flags: 'a', mode: 0o640 });
-    // A write error (disk full, directory removed) must not crash the daemon; the next reopen may recover.
-    ws.on('error', () => undefined);
-    return ws;
-  }
-}
-
-/** Creates the directory of a log path (the kubelet does so too; harmless when it exists). */
-export async function ensureLogDir(logPath: string): Promise<void> {
-  await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
 }

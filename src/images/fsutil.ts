@@ -1,20 +1,14 @@
 /** Small filesystem helpers shared by the image store files. */
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic as writeAtomic } from '../util/fs';
+
+export { exists } from '../util/fs';
 
 export interface Usage {
   bytes: number;
   inodes: number;
-}
-
-export async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -49,22 +43,9 @@ export async function dirUsage(root: string): Promise<Usage> {
   return usage;
 }
 
-/** Writes a file atomically: temp file in the same dir, fsync, rename. */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+/** Image metadata and snapshot records outlive the machine, so they are fsynced; only root reads them. */
+export function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  return writeAtomic(file, data, { mode: 0o600, fsync: true });
 }
 
 /** A unique name for a temp file or dir. */

@@ -54,14 +54,10 @@ export function protectedHostPaths(config: Config): string[] {
     config.stateDir,
     config.runDir,
     config.network.netnsDir,
+    // The backends' own host paths: Docker's socket, the VM guest's kernel and initrd.
+    config.backends.docker.socket,
+    config.backends.vm.guestDir,
   ]);
-  const backends = config.backends as Record<string, Record<string, unknown> | undefined>;
-  for (const key of ['socket', 'guestDir']) {
-    for (const b of Object.values(backends)) {
-      const v = b?.[key];
-      if (typeof v === 'string' && path.isAbsolute(v)) out.add(v);
-    }
-  }
   for (const h of Object.values(config.handlers)) {
     const root = (h.options as Record<string, unknown> | undefined)?.runtimeRoot;
     if (typeof root === 'string' && path.isAbsolute(root)) out.add(root);

@@ -449,6 +449,8 @@ describe('stats', () => {
         },
       },
       '/var/lib/docker/overlay2',
+      // Docker's own read time wins; the clock only fills in when Docker gives none.
+      { nowNs: () => 0n },
     );
     assert.ok(st);
     assert.equal(st.cpu?.timestamp, '1767225600000000001');

@@ -18,6 +18,7 @@ import type * as cri from '../../src/cri/types';
 import { DOCKER_SOCKET } from '../helpers/dockerd';
 import { removeEgressGuard } from '../../src/network';
 import { NotFoundError } from '../../src/errors';
+import { createBackendHost } from '../../src/backends/default-host';
 
 export const run = promisify(execFile);
 export const HANDLER = 'docker';
@@ -147,6 +148,7 @@ export function deps(env: TestEnv, log: Logger): BackendDeps {
       },
     ) as never,
     metrics: new Metrics({ processMetrics: false }),
+    host: createBackendHost(),
   };
 }
 

@@ -17,6 +17,7 @@ import type { ExportedImage, ImageExporter } from '../../src/images/export';
 import { tarHeader } from '../../src/backends/docker/image-archive';
 import { FakeEngine } from './fake-engine';
 import { ctx, testLogger } from './env';
+import { createBackendHost } from '../../src/backends/default-host';
 
 const log = testLogger();
 const execFileP = promisify(execFile);
@@ -89,7 +90,7 @@ describe('image transfer into docker', () => {
   const setup = (): void => {
     engine = new FakeEngine();
     source = new FakeExporter();
-    const images = new DockerImageStore(engine, {}, 'registry.k8s.io/pause:3.9', undefined);
+    const images = new DockerImageStore(engine, {}, 'registry.k8s.io/pause:3.9', createBackendHost().clock, undefined);
     transfer = new ImageTransfer({ engine, images, source, timeoutMs: 10_000, log });
   };
 

@@ -18,6 +18,7 @@ import type { ImageStore, SnapshotStore } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
 import * as e from './env';
 import { testLogger } from './helpers/stage1';
+import { createBackendHost } from '../../src/backends/default-host';
 
 const FAKE = path.resolve(__dirname, 'fixtures', 'fake-rkt');
 const IMAGE = 'docker.io/library/busybox:1.36';
@@ -59,6 +60,7 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
         { get: () => () => Promise.reject(new Error('shared store used')) },
       ) as unknown as ImageStore & SnapshotStore,
       metrics: new Metrics({ processMetrics: false }),
+      host: createBackendHost(),
     });
     await backend.start(ctx());
   });

@@ -23,6 +23,7 @@ import { waitFor } from './contract';
 import * as e from './env';
 import { cgroupLeftovers, removeParent, testLogger } from './helpers/stage1';
 import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
+import { createBackendHost } from '../../src/backends/default-host';
 
 const SLOT = 0;
 const log = testLogger();
@@ -53,6 +54,7 @@ function makeBackend(): Backend {
     runDir: path.join(config.runDir, 'rkt'),
     sharedImages: images,
     metrics: new Metrics({ processMetrics: false }),
+    host: createBackendHost(),
   });
 }
 

@@ -17,6 +17,7 @@ import { BUSYBOX } from '../fixtures/images';
 import { testRegistryMap } from '../helpers/daemon';
 import { ensureTestRegistry } from '../helpers/registry';
 import * as e from './env';
+import { createBackendHost } from '../../src/backends/default-host';
 
 export interface DirectEnv {
   readonly dir: string;
@@ -77,6 +78,7 @@ export async function directEnv(slot: number, log: Logger): Promise<DirectEnv> {
         runDir: path.join(config.runDir, 'runc'),
         sharedImages: images,
         metrics,
+        host: createBackendHost(),
       }),
     async cleanup() {
       await images.close();

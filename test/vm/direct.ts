@@ -13,6 +13,7 @@ import { Metrics } from '../../src/metrics/metrics';
 import { testRegistryMap } from '../helpers/daemon';
 import { ensureTestRegistry } from '../helpers/registry';
 import * as h from './helpers';
+import { createBackendHost } from '../../src/backends/default-host';
 
 export class DirectEnv {
   readonly dir = h.tempDir();
@@ -67,6 +68,7 @@ export class DirectEnv {
       runDir: path.join(this.run, 'vm'),
       sharedImages: this.images,
       metrics: new Metrics({ processMetrics: false }),
+      host: createBackendHost(),
     });
     await this.backend.start(h.ctx());
     return this.backend;

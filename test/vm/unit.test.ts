@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createVmBackend } from '../../src/backends/vm';
-import { CriLog } from '../../src/backends/vm/crilog';
+import { CriLogWriter } from '../../src/host/cri-log';
 import { handlerOptions } from '../../src/backends/vm/options';
 import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
 import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/store';
@@ -20,6 +20,7 @@ import type { ResolvedImage } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
 import { NetnsManager } from '../../src/network';
 import * as h from './helpers';
+import { createBackendHost } from '../../src/backends/default-host';
 
 const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
 const defaults = { memoryMiB: 512, memoryOverheadMiB: 192, maxMemoryMiB: 4096, vcpus: 1, maxVcpus: 4 };
@@ -104,7 +105,7 @@ describe('vm backend: pure parts', () => {
     const dir = h.tempDir();
     try {
       const file = path.join(dir, 'c.log');
-      const log = new CriLog(file);
+      const log = new CriLogWriter(file);
       const euro = Buffer.from('€\n');
       log.write('stdout', Buffer.concat([Buffer.from('a\nb'), euro.subarray(0, 1)]));
       log.write('stdout', euro.subarray(1));
@@ -140,6 +141,7 @@ describe('vm backend: pure parts', () => {
         runDir: path.join(dir, 'r'),
         sharedImages: {} as never,
         metrics: new Metrics({ processMetrics: false }),
+        host: createBackendHost(),
       });
       await backend.start(h.ctx());
       const health = await backend.health(h.ctx());
@@ -185,7 +187,7 @@ describe('vm backend: start-up after a crash (#24)', () => {
     const procs: ChildProcess[] = [];
     let agent: net.Server | undefined;
     try {
-      const store = new Store(stateDir);
+      const store = new Store(stateDir, createBackendHost().files);
       const record = (id: string, state: PodRecord['state'], pid: number): PodRecord => ({
         version: RECORD_VERSION,
         id,
@@ -251,6 +253,7 @@ describe('vm backend: start-up after a crash (#24)', () => {
         runDir,
         sharedImages: {} as never,
         metrics: new Metrics({ processMetrics: false }),
+        host: createBackendHost(),
       });
       await backend.start(h.ctx());
       assert.ok(await exited(halfVm, 5000), 'the VM of the half-created pod is killed');

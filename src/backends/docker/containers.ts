@@ -23,7 +23,6 @@ import { containerIdentity } from './identity';
 import type { ContainerInspect, CreateContainerBody } from './engine-types';
 import { containerName, selector } from './naming';
 import { readContainer } from './records';
-import { nowNs } from './timestamps';
 
 /**
  * How long StopContainer and the status of an exited container wait for the log copier to drain, so logs are
@@ -65,7 +64,7 @@ export class ContainerOps {
       sandboxConfig: req.sandboxConfig,
       imageId: img.Id,
       imageRef,
-      createdAt: nowNs(),
+      createdAt: this.s.host.clock.nowNs().toString(),
       logPath,
       dockerRuntime: pause.HostConfig.Runtime ?? '',
       logConfig: {

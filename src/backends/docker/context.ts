@@ -8,8 +8,11 @@ import type { ImageLayers } from './identity';
 import type { Lookup } from './lookup';
 import type { LogCopiers } from './log-copiers';
 import type { DockerPodNetwork } from './pod-network';
+import type { BackendHost } from '../host';
 
 export interface DockerShared {
+  /** Clock, record files, undo: the daemon's shared services. */
+  readonly host: BackendHost;
   readonly engine: DockerEngine;
   readonly lookup: Lookup;
   readonly images: DockerImageStore;

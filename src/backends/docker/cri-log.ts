@@ -9,9 +9,10 @@
  * every chunk of a long line the same timestamp, hence the count.
  */
 
+import { criLogLinePrefix, type CriStream } from '../../host/cri-log';
 import { parseRfc3339Ns } from './timestamps';
 
-export type LogStream = 'stdout' | 'stderr';
+export type LogStream = CriStream;
 
 /** How far a log has been copied: the last timestamp written and how many lines at its end carry it. */
 export interface LogPosition {
@@ -19,8 +20,9 @@ export interface LogPosition {
   readonly count: number;
 }
 
+/** Content stays bytes: Docker's output need not be UTF-8, and the file must get it unchanged. */
 export function criLine(ts: string, stream: LogStream, partial: boolean, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${ts} ${stream} ${partial ? 'P' : 'F'} `), content, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(criLogLinePrefix(ts, stream, partial)), content, Buffer.from('\n')]);
 }
 
 export interface TimestampedMessage {

@@ -16,9 +16,9 @@ import type { RegistryHostConfig } from '../../config/types';
 import type { DockerEngine } from './engine-client';
 import type { ImageInspect, RegistryAuth } from './engine-types';
 import { MirrorMap, criNames, endpointReference, imageUser } from './image-names';
-import { nowNs } from './timestamps';
 import { measurePull } from '../../images/pull-metrics';
 import type { Metrics } from '../../metrics/metrics';
+import type { BackendClock } from '../host';
 
 /** A short image ID or ID prefix ("b1acc35a", "sha256:b1acc35a…"): Docker resolves these itself. */
 const ID_PREFIX = /^(sha256:)?[0-9a-f]{12,64}$/;
@@ -41,6 +41,7 @@ export class DockerImageStore implements ImageStore {
     private readonly engine: DockerEngine,
     registries: Readonly<Record<string, RegistryHostConfig>>,
     sandboxImage: string,
+    private readonly clock: BackendClock,
     readonly importsFrom?: ImageStore,
     private readonly metrics?: Metrics,
   ) {
@@ -144,7 +145,7 @@ export class DockerImageStore implements ImageStore {
   async fsInfo(ctx: CallContext): Promise<FsInfo> {
     const [info, df] = await Promise.all([this.engine.info(ctx.signal), this.engine.systemDf(ctx.signal)]);
     const usage: cri.FilesystemUsage = {
-      timestamp: nowNs(),
+      timestamp: this.clock.nowNs().toString(),
       fs_id: { mountpoint: `${info.DockerRootDir}/${info.Driver}` },
       used_bytes: { value: String(df.LayersSize) },
     };

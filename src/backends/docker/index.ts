@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BackendFactory, BackendDeps } from '../registry';
-import type { DockerBackendConfig } from './config';
 import { DockerBackend } from './docker-backend';
 import { HttpDockerEngine, type DockerEngine } from './engine-client';
 import { DockerImageStore } from './images';
@@ -31,11 +30,11 @@ function ownOomScoreAdj(): number {
 export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): DockerBackend {
   const engine = scopeToOwner(shared_, deps.stateDir, deps.config.stateDir === configSchema.stateDir.default);
   const runtimes = new Map(deps.handlers.map((h) => [h.name, parseHandlerOptions(h).dockerRuntime]));
-  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const docker = deps.config.backends.docker;
   const log = deps.log.child({ backend: 'docker' });
   const source = isImageExporter(deps.sharedImages) ? deps.sharedImages : undefined;
   const { registries, sandboxImage } = deps.config.images;
-  const images = new DockerImageStore(engine, registries, sandboxImage, source, deps.metrics);
+  const images = new DockerImageStore(engine, registries, sandboxImage, deps.host.clock, source, deps.metrics);
   const transfer = new ImageTransfer({
     engine,
     images,
@@ -44,13 +43,14 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
     log,
   });
   const shared = {
+    host: deps.host,
     engine,
     lookup: new Lookup(engine),
     images,
     transfer,
     layers: deps.sharedImages,
     network: new DockerPodNetwork(deps.config, log),
-    copiers: new LogCopiers(engine, deps.stateDir, log),
+    copiers: new LogCopiers(engine, deps.stateDir, deps.host.files, log),
     config: deps.config,
     docker,
     runtimes,
@@ -60,7 +60,7 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
 }
 
 export const createDockerBackend: BackendFactory = (deps) => {
-  const docker = deps.config.backends.docker as unknown as DockerBackendConfig;
+  const docker = deps.config.backends.docker;
   const engine = new HttpDockerEngine({
     socket: docker.socket,
     apiVersion: docker.apiVersion,

@@ -8,6 +8,7 @@ import type { Logger } from '../../log/logger';
 import type { DockerEngine } from './engine-client';
 import { LogCopier, type CopierTarget } from './log-copier';
 import { LogPositions } from './log-position';
+import type { RecordFiles } from '../host';
 
 export class LogCopiers {
   private readonly copiers = new Map<string, LogCopier>();
@@ -17,9 +18,10 @@ export class LogCopiers {
   constructor(
     private readonly engine: DockerEngine,
     stateDir: string,
+    files: RecordFiles,
     private readonly log: Logger,
   ) {
-    this.positions = new LogPositions(path.join(stateDir, 'logs'));
+    this.positions = new LogPositions(path.join(stateDir, 'logs'), files);
   }
 
   /**

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { laterPosition, positionOfTail, type LogPosition } from './cri-log';
+import type { RecordFiles } from '../host';
 
 const TAIL_BYTES = 64 * 1024;
 
@@ -54,7 +55,10 @@ async function latestRotation(file: string): Promise<string | undefined> {
 }
 
 export class LogPositions {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly files: RecordFiles,
+  ) {}
 
   private fileOf(id: string): string {
     return path.join(this.dir, `${id}.json`);
@@ -74,13 +78,11 @@ export class LogPositions {
     }
   }
 
-  /** Written atomically (temp file + rename): a crash leaves the old or the new position, never half of one. */
+  /** A crash leaves the old or the new position, never half of one; the log file's tail backs it up anyway. */
   async write(id: string, saved: SavedPosition): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
     const body = JSON.stringify({ ts: saved.position?.ts.toString(), count: saved.position?.count, done: saved.done });
-    const tmp = `${this.fileOf(id)}.tmp`;
-    await fs.writeFile(tmp, body);
-    await fs.rename(tmp, this.fileOf(id));
+    await this.files.writeAtomic(this.fileOf(id), body);
   }
 
   async remove(id: string): Promise<void> {

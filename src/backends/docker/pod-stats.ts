@@ -12,7 +12,6 @@ import type { ContainerInspect } from './engine-types';
 import { readSandbox } from './records';
 import { selector } from './naming';
 import type { StatsOps } from './stats';
-import { nowNs } from './timestamps';
 
 type IfaceUsage = NonNullable<NonNullable<cri.PodSandboxStats['linux']>['network']>['default_interface'];
 
@@ -77,7 +76,7 @@ export class PodStatsOps {
   private async of(ctx: CallContext, pause: ContainerInspect): Promise<cri.PodSandboxStats> {
     const rec = readSandbox(pause.Config.Labels);
     if (!rec) throw new NotFoundError(`pod stats: docker container ${pause.Id} is not a crimux sandbox`);
-    const ts = nowNs();
+    const ts = this.s.host.clock.nowNs().toString();
     const running = (await this.s.lookup.containersOf(rec.id, ctx.signal)).filter((c) => c.State === 'running');
     const containerStats = (
       await Promise.allSettled(

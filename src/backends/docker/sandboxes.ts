@@ -15,11 +15,9 @@ import { LABEL, sandboxName, selector } from './naming';
 import { dockerStatusOf } from './engine-http';
 import type { CreateContainerBody } from './engine-types';
 import { readSandbox } from './records';
-import { nowNs } from './timestamps';
 
+// Docker can be slow to remove a container under load; each undo step gets this long on its own deadline.
 const UNDO_TIMEOUT_MS = 60_000;
-
-type Undo = () => Promise<void>;
 
 export class SandboxOps {
   constructor(private readonly s: DockerShared) {}
@@ -35,30 +33,28 @@ export class SandboxOps {
       handler: req.handler.name,
       dockerRuntime: this.s.runtimes.get(req.handler.name) ?? '',
       imageId,
-      createdAt: nowNs(),
+      createdAt: this.s.host.clock.nowNs().toString(),
       config: req.config,
     });
     const name = sandboxName(md);
-    const undo: Undo[] = [];
+    const undo = this.s.host.undoStack(ctx.log, UNDO_TIMEOUT_MS);
+    undo.push('forget docker id', async () => this.s.lookup.forget('sandbox', req.id));
     try {
       ctx.log.info('create pause container', { name, image: imageId });
       const dockerId = await this.create(ctx, req.id, name, body);
-      undo.push(() => this.s.engine.removeContainer(dockerId).catch(ignoreNotFound));
+      undo.push('pause container', () => this.s.engine.removeContainer(dockerId).catch(ignoreNotFound));
       this.s.lookup.remember('sandbox', req.id, dockerId);
       await this.s.engine.startContainer(dockerId, ctx.signal);
       if (!isHostNetwork(req.config)) {
         const c = await this.s.engine.inspectContainer(dockerId, { signal: ctx.signal });
-        undo.push(() => this.s.network.tearDown(undoCtx(ctx), req.id, md));
+        undo.push('network', (signal) => this.s.network.tearDown({ log: ctx.log, signal }, req.id, md));
         const net = await this.s.network.setUp(ctx, req.id, c.State.Pid, req.config);
         ctx.log.info('sandbox network ready', { ips: net.ips.join(',') });
       }
       ctx.log.info('sandbox running', { dockerId, name });
     } catch (err) {
       ctx.log.warn('run sandbox failed, undoing', { error: errorMessage(err) });
-      for (const u of undo.reverse()) {
-        await u().catch((e: unknown) => ctx.log.warn('undo failed', { error: errorMessage(e) }));
-      }
-      this.s.lookup.forget('sandbox', req.id);
+      await undo.run();
       throw err;
     }
   }
@@ -164,9 +160,4 @@ export class SandboxOps {
 
 function ignoreNotFound(err: unknown): void {
   if (!(err instanceof NotFoundError)) throw err;
-}
-
-/** Undo steps get their own deadline: the caller's may be exactly what just expired. */
-function undoCtx(ctx: CallContext): CallContext {
-  return { log: ctx.log, signal: AbortSignal.timeout(UNDO_TIMEOUT_MS) };
 }

@@ -8,8 +8,9 @@ import type { CallContext } from '../backend';
 import type { DockerShared } from './context';
 import type { ContainerInspect, DockerStats } from './engine-types';
 import { readContainer } from './records';
-import { nowNs, parseRfc3339Ns } from './timestamps';
+import { parseRfc3339Ns } from './timestamps';
 import { selector } from './naming';
+import type { BackendClock } from '../host';
 
 const u64 = (n: number | undefined): { value: string } | undefined =>
   n === undefined || !Number.isFinite(n) || n < 0 ? undefined : { value: String(Math.round(n)) };
@@ -18,10 +19,11 @@ export function toContainerStats(
   c: ContainerInspect,
   st: DockerStats,
   writableMount: string,
+  clock: BackendClock,
 ): cri.ContainerStats | undefined {
   const rec = readContainer(c.Config.Labels);
   if (!rec) return undefined;
-  const ts = (parseRfc3339Ns(st.read) || BigInt(nowNs())).toString();
+  const ts = (parseRfc3339Ns(st.read) || clock.nowNs()).toString();
   const m = st.memory_stats ?? {};
   const ms = m.stats ?? {};
   // cgroup v1 reports total_inactive_file, v2 inactive_file; working set = usage - inactive file pages (cAdvisor).
@@ -73,7 +75,7 @@ export class StatsOps {
   /** Stats of an inspected container (inspect with size, for the writable layer). */
   async ofInspect(ctx: CallContext, c: ContainerInspect): Promise<cri.ContainerStats> {
     const st = await this.s.engine.stats(c.Id, ctx.signal);
-    const out = toContainerStats(c, st, await this.writableMount(ctx));
+    const out = toContainerStats(c, st, await this.writableMount(ctx), this.s.host.clock);
     return out ?? {};
   }
 

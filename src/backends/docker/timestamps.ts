@@ -27,12 +27,3 @@ export function nsToDockerSince(ns: bigint): string {
   const frac = ns % NS_PER_S;
   return `${s}.${frac.toString().padStart(9, '0')}`;
 }
-
-// Wall clock at start-up plus the monotonic clock since then: ns resolution without Date's ms granularity.
-const BASE_WALL_NS = BigInt(Date.now()) * 1_000_000n;
-const BASE_HR = process.hrtime.bigint();
-
-/** Now, in nanoseconds since the epoch, as a CRI timestamp string. */
-export function nowNs(): string {
-  return (BASE_WALL_NS + (process.hrtime.bigint() - BASE_HR)).toString();
-}

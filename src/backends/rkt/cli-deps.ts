@@ -7,7 +7,6 @@ import type { Config } from '../../config/types';
 import type { ImageStore, SnapshotStore } from '../../images/types';
 import { nullLogger, type Logger } from '../../log/logger';
 import path from 'node:path';
-import type { RktBackendConfig } from './config';
 import { SnapshotRootfs, StoreImageOps } from './images';
 import type { RktCliDeps } from './cli';
 import { createStage1Manager } from './stage1/create';
@@ -17,7 +16,7 @@ export function rktCliDeps(
   sharedImages: ImageStore & SnapshotStore,
   log: Logger = nullLogger(),
 ): RktCliDeps {
-  const rkt = config.backends.rkt as unknown as RktBackendConfig;
+  const rkt = config.backends.rkt;
   return {
     openManager: (dir) =>
       createStage1Manager({

@@ -7,6 +7,7 @@ import type { SnapshotRootfs } from './images';
 import type { RktPodNetwork } from './network';
 import type { PodManager, PodManagerInfo } from './pod-manager';
 import type { Stage1PodManager } from './stage1/manager';
+import type { BackendHost } from '../host';
 
 export interface RktContext {
   readonly pm: PodManager;
@@ -20,4 +21,6 @@ export interface RktContext {
   readonly config: RktBackendConfig;
   readonly images: ImageStore & SnapshotStore;
   readonly log: Logger;
+  /** Clock, record files, undo: the daemon's shared services. */
+  readonly host: BackendHost;
 }

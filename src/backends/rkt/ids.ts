@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeAtomic } from './stage1/files';
+import type { RecordFiles } from '../host';
 
 export const SANDBOX_ID_ANNOTATION = 'crimux.io/sandbox-id';
 export const CONTAINER_ID_ANNOTATION = 'crimux.io/container-id';
@@ -74,8 +74,14 @@ export interface ContainerRecord {
 
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+// As rkt's own files: readable by tools that inspect the pods, writable by crimux alone.
+const INDEX_FILE = { mode: 0o644 };
+
 export class IdIndex {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly files: RecordFiles,
+  ) {}
 
   private file(kind: 'sandboxes' | 'containers', id: string): string {
     // IDs come from the router, but the index is a path: never let one escape the directory.
@@ -93,7 +99,7 @@ export class IdIndex {
   }
 
   async putSandbox(r: SandboxRecord): Promise<void> {
-    await writeAtomic(this.file('sandboxes', r.id), JSON.stringify(r));
+    await this.files.writeAtomic(this.file('sandboxes', r.id), JSON.stringify(r), INDEX_FILE);
   }
 
   async deleteSandbox(id: string): Promise<void> {
@@ -105,7 +111,7 @@ export class IdIndex {
   }
 
   async putContainer(r: ContainerRecord): Promise<void> {
-    await writeAtomic(this.file('containers', r.id), JSON.stringify(r));
+    await this.files.writeAtomic(this.file('containers', r.id), JSON.stringify(r), INDEX_FILE);
   }
 
   async deleteContainer(id: string): Promise<void> {

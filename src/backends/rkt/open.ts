@@ -15,13 +15,13 @@ import { RktRunner } from './rkt-cli/runner';
 import { createStage1Manager } from './stage1/create';
 
 export function rktConfig(deps: BackendDeps): RktBackendConfig {
-  return deps.config.backends.rkt as unknown as RktBackendConfig;
+  return deps.config.backends.rkt;
 }
 
 export async function openRktContext(deps: BackendDeps, cc: CallContext): Promise<RktContext> {
   const config = rktConfig(deps);
   const log = deps.log;
-  const index = new IdIndex(path.join(deps.stateDir, 'index'));
+  const index = new IdIndex(path.join(deps.stateDir, 'index'), deps.host.files);
   await index.init();
   if (config.rkt.path) {
     const runner = new RktRunner({
@@ -37,7 +37,7 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
     });
     const info = await pm.info(cc.signal);
     log.info('rkt backend uses a real rkt', { path: config.rkt.path, version: info.version });
-    return { pm, info, index, config, images: deps.sharedImages, log };
+    return { pm, info, index, config, images: deps.sharedImages, log, host: deps.host };
   }
   const rootfs = new SnapshotRootfs(deps.sharedImages, log);
   const stage1 = await createStage1Manager(
@@ -66,5 +66,6 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
     config,
     images: deps.sharedImages,
     log,
+    host: deps.host,
   };
 }

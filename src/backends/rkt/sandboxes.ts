@@ -29,7 +29,6 @@ import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
 import { isIpcSysctl } from '../../router/validate';
 import { enforce, sandboxViolations } from './security';
-import { withUndo } from '../../util/undo';
 
 function hostNetwork(config: cri.PodSandboxConfig): boolean {
   return config.linux?.security_context?.namespace_options?.network === 'NODE';
@@ -61,7 +60,7 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
   const host = hostNetwork(config);
   const cgroupParent = stage1CgroupParent(config.linux?.cgroup_parent ?? ''); // refused before anything is made
   await ctx.index.putSandbox({ version: 1, id, state: 'creating', handler: req.handler.name });
-  await withUndo(cc.log, async (undo) => {
+  await ctx.host.withUndo(cc.log, async (undo) => {
     undo.push('index', () => ctx.index.deleteSandbox(id));
     let network: SandboxNetwork = host ? { kind: 'host' } : { kind: 'rkt', name: ctx.config.rkt.net };
     let netns = '';

@@ -59,7 +59,7 @@ function need(ctx: RktContext): NonNullable<RktContext['stage1']> {
 
 async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
   const h = await need(ctx).appHandle(uuid, app.name);
-  const ts = BigInt(Date.now()) * 1_000_000n;
+  const ts = ctx.host.clock.nowNs();
   const st = await readCgroupStats(need(ctx).ctx.hierarchies, h.stored.cgroup);
   const layer = ctx.rootfs ? await ctx.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
@@ -102,7 +102,7 @@ export async function listContainerStats(ctx: RktContext, cc: CallContext): Prom
 
 async function podStats(ctx: RktContext, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
   const { cgroup } = await need(ctx).podHandle(pod.name);
-  const ts = BigInt(Date.now()) * 1_000_000n;
+  const ts = ctx.host.clock.nowNs();
   const st = await readCgroupStats(need(ctx).ctx.hierarchies, cgroup);
   const containers: cri.ContainerStats[] = [];
   for (const app of pod.apps ?? []) {

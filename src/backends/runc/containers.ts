@@ -8,9 +8,7 @@
 import { promises as fs } from 'node:fs';
 import type { CallContext, CreateContainerRequest } from '../backend';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { nowNs } from '../../host/cri-log';
 import { conmonPaths } from '../../host/conmon';
-import { withUndo } from '../../util/undo';
 import type { RuncShared } from './context';
 import { ID_PATTERN } from './layout';
 import { RECORD_VERSION, type ContainerRecord } from './records';
@@ -40,7 +38,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
 
   const image = await s.images.resolve(ctx, imageName);
   const dir = s.layout.containerDir(id);
-  await withUndo(log, async (undo) => {
+  await s.host.withUndo(log, async (undo) => {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     undo.push('remove container dir', () => fs.rm(dir, { recursive: true, force: true }));
 
@@ -76,7 +74,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
       metadata: md,
       labels: config.labels,
       annotations: config.annotations,
-      createdAt: nowNs().toString(),
+      createdAt: s.host.clock.nowNs().toString(),
       image: {
         image: imageName,
         annotations: config.image?.annotations ?? {},
@@ -118,13 +116,13 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
   const dir = s.layout.containerDir(id);
   ctx.log.info('start container');
   try {
-    await withUndo(ctx.log, async (undo) => {
+    await s.host.withUndo(ctx.log, async (undo) => {
       undo.push('destroy container', (signal) => s.engine.destroy(sandbox.handler, id, dir, ctx.log, signal));
       const pid = await ensureLaunched(s, ctx, rec, sandbox.handler);
       // Created, not started: its cgroup exists and nothing in it has run yet.
       watchOom(s, id, rec.cgroupsPath);
       // Taken before `runtime start`: a process that exits at once must not finish before it "started".
-      const startedAt = nowNs().toString();
+      const startedAt = s.host.clock.nowNs().toString();
       await s.engine.start(sandbox.handler, id, ctx.signal);
       await s.records.updateContainer(id, { startedAt });
       ctx.log.info('started container', { pid });
@@ -132,7 +130,7 @@ export async function startContainer(s: RuncShared, ctx: CallContext, id: string
   } catch (err) {
     if (err instanceof FailedPreconditionError) throw err;
     const message = err instanceof Error ? err.message : String(err);
-    await s.records.updateContainer(id, { startError: { at: nowNs().toString(), message } });
+    await s.records.updateContainer(id, { startError: { at: s.host.clock.nowNs().toString(), message } });
     throw err;
   }
 }
@@ -183,7 +181,7 @@ export async function removeContainer(
   const rec = s.records.container(id);
   const sandbox = rec ? s.records.sandbox(rec.sandboxId) : undefined;
   const dir = s.layout.containerDir(id);
-  if (!rec && !(await exists(dir)) && !s.mounting.has(id) && !s.launching.has(id)) {
+  if (!rec && !(await s.host.files.exists(dir)) && !s.mounting.has(id) && !s.launching.has(id)) {
     // A snapshot without a directory cannot come from an interrupted create (the directory is made first), only
     // from an outside caller's guess: checked when asked (RemoveContainer), skipped before a create.
     if (opts.snapshotCheck === false || !(await s.images.keys()).includes(id)) return;
@@ -220,13 +218,4 @@ export function mustRecord(s: RuncShared, id: string): ContainerRecord {
   const rec = s.records.container(id);
   if (!rec) throw new NotFoundError(`find container ${id}: not found`, { context: { container: id } });
   return rec;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -13,6 +13,7 @@ import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
 import type { Layout } from './layout';
 import type { KeyedMutex } from '../../util/keyed-mutex';
+import type { BackendHost } from '../host';
 import type { Reaper } from './reaper';
 import type { RecordStore } from './records';
 
@@ -20,6 +21,8 @@ export interface RuncShared {
   readonly config: Config;
   readonly runc: RuncBackendConfig;
   readonly log: Logger;
+  /** Clock, record files, undo, locks: the daemon's shared services. */
+  readonly host: BackendHost;
   readonly layout: Layout;
   readonly records: RecordStore;
   readonly engine: Engine;

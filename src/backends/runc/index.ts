@@ -10,10 +10,8 @@ import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
 import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
-import type { RuncBackendConfig } from './config';
 import type { RuncShared } from './context';
 import { Engine } from './engine';
-import { KeyedMutex } from '../../util/keyed-mutex';
 import { Layout } from './layout';
 import { checkDistinctRoots, parseHandlerOptions } from './options';
 import { Reaper } from './reaper';
@@ -23,7 +21,7 @@ import { ownOomScoreAdj } from './spec-resources';
 import { driverRuntimeArgs, podCgroupParent, removePodCgroup } from './cgroup-driver';
 
 export const createRuncBackend: BackendFactory = (deps) => {
-  const runc = deps.config.backends.runc as unknown as RuncBackendConfig;
+  const runc = deps.config.backends.runc;
   const log = deps.log.child({ backend: 'runc' });
   // The driver's runtime flag goes on every runc call of every handler (conmon passes it on as --runtime-arg).
   const handlers = deps.handlers.map((h) => {
@@ -54,8 +52,9 @@ export const createRuncBackend: BackendFactory = (deps) => {
     config: deps.config,
     runc,
     log,
+    host: deps.host,
     layout,
-    records: new RecordStore(layout, log),
+    records: new RecordStore(layout, log, deps.host.files),
     engine,
     images: deps.sharedImages,
     netns: new NetnsManager({ dir: deps.config.network.netnsDir, logger: log }),
@@ -70,7 +69,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
     oomWatch: new OomWatcher((id, err) =>
       log.warn('cannot record an OOM kill', { container: id, error: err instanceof Error ? err.message : String(err) }),
     ),
-    locks: new KeyedMutex(),
+    locks: deps.host.keyedMutex(),
     seccompProfile: runc.seccompProfile || shippedRuntimeDefaultProfile(),
     oomScoreAdjFloor: ownOomScoreAdj(),
     mounting,

@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
+import type { RecordFiles } from '../host';
 import { InternalError } from '../../errors';
 import type { Layout } from './layout';
 
@@ -86,6 +87,7 @@ export class RecordStore {
   constructor(
     private readonly layout: Layout,
     private readonly log: Logger,
+    private readonly files: RecordFiles,
   ) {}
 
   /** Reads every record from disk; unreadable ones are logged and skipped (their dirs stay for remove to clean). */
@@ -119,11 +121,11 @@ export class RecordStore {
   }
 
   async putSandbox(rec: SandboxRecord): Promise<void> {
-    await writeAtomic(this.layout.sandboxRecord(rec.id), rec);
+    await this.write(this.layout.sandboxRecord(rec.id), rec);
     this.sandboxes.set(rec.id, rec);
   }
   async putContainer(rec: ContainerRecord): Promise<void> {
-    await writeAtomic(this.layout.containerRecord(rec.id), rec);
+    await this.write(this.layout.containerRecord(rec.id), rec);
     this.containers.set(rec.id, rec);
   }
 
@@ -154,6 +156,12 @@ export class RecordStore {
     this.containers.delete(id);
   }
 
+  /** A crash leaves either the old or the new record, never half of one (not fsynced: see src/util/fs.ts). */
+  private async write(file: string, value: unknown): Promise<void> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await this.files.writeAtomic(file, JSON.stringify(value, null, 1));
+  }
+
   private async read<T extends { version: number }>(kind: Kind, file: string): Promise<T | undefined> {
     try {
       const rec = JSON.parse(await fs.readFile(file, 'utf8')) as T;
@@ -167,14 +175,6 @@ export class RecordStore {
       return undefined;
     }
   }
-}
-
-/** Writes JSON by temp file + rename so a crash leaves either the old or the new record, never half of one. */
-export async function writeAtomic(file: string, value: unknown): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(value, null, 1));
-  await fs.rename(tmp, file);
 }
 
 async function listDir(dir: string): Promise<string[]> {

@@ -10,8 +10,6 @@
 import { promises as fs } from 'node:fs';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import { withUndo } from '../../util/undo';
-import { nowNs } from '../../host/cri-log';
 import { podNetworkFromCri } from '../../network';
 import type { ResolvedImage } from '../../images/types';
 import type { RuncShared } from './context';
@@ -68,7 +66,7 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
   );
   const log = ctx.log;
 
-  await withUndo(log, async (undo) => {
+  await s.host.withUndo(log, async (undo) => {
     const dir = s.layout.sandboxDir(id);
     await fs.mkdir(dir, { recursive: true, mode: 0o711 });
     undo.push('remove sandbox dir', () => fs.rm(dir, { recursive: true, force: true }));
@@ -82,7 +80,7 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
       metadata: md,
       labels: config.labels,
       annotations: config.annotations,
-      createdAt: nowNs().toString(),
+      createdAt: s.host.clock.nowNs().toString(),
       config,
       hostNetwork,
       hostPid,

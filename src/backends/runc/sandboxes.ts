@@ -9,7 +9,6 @@
  *  - PodSandboxStatus of an unknown ID is NotFound.
  */
 import { podCgroupParent } from './cgroup-driver';
-import { promises as fs } from 'node:fs';
 import type { CallContext, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
@@ -102,7 +101,7 @@ export async function removeSandbox(
   if (!ID_PATTERN.test(id)) return;
   const rec = s.records.sandbox(id);
   const dir = s.layout.sandboxDir(id);
-  if (!rec && !(await exists(dir))) {
+  if (!rec && !(await s.host.files.exists(dir))) {
     // A netns or snapshot without the directory cannot come from an interrupted RunPodSandbox (the directory is
     // made first): scanned for only when an outside caller asks (RemovePodSandbox), not before a create.
     if (opts.leftoverScan === false) return;
@@ -212,13 +211,4 @@ export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<c
     annotations: rec.annotations,
     runtime_handler: rec.handler,
   }));
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -10,7 +10,6 @@ import type { CallContext } from '../backend';
 import type * as cri from '../../cri/types';
 import { NotFoundError } from '../../errors';
 import type { CgroupStats } from '../../host/cgroup';
-import { nowNs } from '../../host/cri-log';
 import { sleep } from '../../host/wait';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
@@ -23,13 +22,13 @@ async function sample(
   key: string,
   cgroup: string,
 ): Promise<{ st: CgroupStats; at: bigint; rate?: bigint }> {
-  let at = nowNs();
+  let at = s.host.clock.nowNs();
   let st = await s.cgroups.stats(cgroup);
   if (st.cpuUsageNs === undefined) return { st, at };
   if (!s.cpu.hasSample(key)) {
     s.cpu.rate(key, at, st.cpuUsageNs);
     await sleep(100);
-    at = nowNs();
+    at = s.host.clock.nowNs();
     st = await s.cgroups.stats(cgroup);
     if (st.cpuUsageNs === undefined) return { st, at };
   }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import type { GuestArtefacts } from './guest';
 import { hostTscKhz, type Accel } from './qemu';
+import type { RecordFiles } from '../host';
 
 export interface AccelChoice {
   readonly accel: Accel;
@@ -32,6 +33,7 @@ export async function chooseAccel(
   qemu: string,
   guest: GuestArtefacts,
   stateDir: string,
+  files: RecordFiles,
   log: Logger,
 ): Promise<AccelChoice> {
   const key = `${bootId()}:${guest.buildId}:${qemu}:${mode}`;
@@ -64,9 +66,7 @@ export async function chooseAccel(
   fs.writeFileSync(cacheFile, JSON.stringify(choice));
   try {
     fs.mkdirSync(path.dirname(BOOT_CACHE), { recursive: true, mode: 0o711 });
-    const tmp = `${BOOT_CACHE}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(choice), { mode: 0o600 });
-    fs.renameSync(tmp, BOOT_CACHE);
+    files.writeAtomicSync(BOOT_CACHE, JSON.stringify(choice), { mode: 0o600 });
   } catch (err) {
     log.debug('vm: per-boot accelerator cache not written', {
       error: err instanceof Error ? err.message : String(err),

@@ -30,7 +30,6 @@ import { qemuCpuNs } from './qemu';
 import * as sb from './sandboxes';
 import { setupContext } from './setup';
 import { setConsoleLogMaxBytes } from './console-log';
-import type { VmBackendConfig } from './config';
 import type { StatsReply } from './protocol';
 import * as st from './status';
 import type { PodRecord } from './store';
@@ -61,7 +60,7 @@ export class VmBackend extends BaseBackend {
 
   /** Never fails for a missing guest: health reports it, so the rest of the node keeps working. */
   async start(ctx: CallContext): Promise<void> {
-    setConsoleLogMaxBytes((this.deps.config.backends.vm as unknown as VmBackendConfig).consoleLogMaxBytes);
+    setConsoleLogMaxBytes(this.deps.config.backends.vm.consoleLogMaxBytes);
     try {
       this.x = await setupContext(this.deps, ctx.log);
     } catch (err) {
@@ -185,6 +184,7 @@ export class VmBackend extends BaseBackend {
       c,
       s?.containers.find((x) => x.cid === id),
       pod.id,
+      this.ctx.rt.host.clock,
     );
   }
   override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
@@ -197,6 +197,7 @@ export class VmBackend extends BaseBackend {
             c,
             s?.containers.find((x) => x.cid === c.id),
             pod.id,
+            this.ctx.rt.host.clock,
           ),
         );
     }
@@ -219,6 +220,7 @@ export class VmBackend extends BaseBackend {
         c,
         s?.containers.find((x) => x.cid === c.id),
         pod.id,
+        this.ctx.rt.host.clock,
       ),
     );
     return st.podStats(
@@ -226,6 +228,7 @@ export class VmBackend extends BaseBackend {
       s,
       { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 },
       containers,
+      this.ctx.rt.host.clock,
     );
   }
 

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext, CreateContainerRequest, ExecSyncResult } from '../backend';
 import type * as cri from '../../cri/types';
-import { msToNs, nowNs } from './crilog';
 import type { VmContext } from './context';
 import type { ContainerState, ExecReply } from './protocol';
 import { processUser, securityPlan } from '../../host/container-policy';
@@ -25,6 +24,7 @@ import {
   validateContainer,
 } from './spec';
 import type { ContainerRecord, PodRecord } from './store';
+import { msToNsString } from '../../util/clock';
 
 export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
   const pod = x.rt.pods.get(req.sandboxId);
@@ -95,7 +95,7 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
       imageId: image.id,
       imageRef: image.ref,
       digestRef: image.digestRef,
-      createdAt: nowNs(),
+      createdAt: x.rt.host.clock.nowNs().toString(),
       state: 'created',
       lun,
       serial,
@@ -125,7 +125,7 @@ export async function startContainer(x: VmContext, ctx: CallContext, id: string)
     ctx.log.info('vm: start container');
     const r = await x.rt.vmFor(pod).request({ op: 'start', cid: id }, 30_000);
     const st = r.state as ContainerState;
-    c.startedAt = msToNs(st.startedAt ?? Date.now());
+    c.startedAt = msToNsString(st.startedAt ?? Date.now());
     // A fast process may already have exited (its exit event came first): keep that.
     if (c.state === 'created') c.state = 'running';
     x.rt.store.save(pod);

@@ -12,36 +12,36 @@
  *       output produced meanwhile waited in the guest (its port writes block) and is appended to the logs.
  */
 import type { Logger } from '../../log/logger';
-import { CriLog, nowNs, msToNs } from './crilog';
 import type { ContainerState, Event } from './protocol';
 import { isQemu, qemuProcessesUnder, vmPaths } from './qemu';
 import { Store, type ContainerRecord, type PodRecord } from './store';
 import { StreamRegistry } from './streams';
 import { Vm } from './vm';
 import path from 'node:path';
+import type { CriLogWriter } from '../../host/cri-log';
+import type { KeyedMutex } from '../../util/keyed-mutex';
+import { msToNsString } from '../../util/clock';
+import type { BackendHost } from '../host';
 
 export class VmRuntime {
   readonly pods = new Map<string, PodRecord>();
   readonly vms = new Map<string, Vm>();
   private readonly owner = new Map<string, string>();
-  private readonly logs = new Map<string, CriLog>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly logs = new Map<string, CriLogWriter>();
+  private readonly locks: KeyedMutex;
 
   constructor(
     readonly store: Store,
     readonly log: Logger,
-  ) {}
+    /** Clock, locks and CRI log writers: the daemon's shared services. */
+    readonly host: BackendHost,
+  ) {
+    this.locks = host.keyedMutex();
+  }
 
   /** Run fn with the pod's lock held (creation steps, hot-plug bookkeeping, exits). */
   withLock<T>(podId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(podId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(podId, tail);
-    void tail.then(() => {
-      if (this.locks.get(podId) === tail) this.locks.delete(podId);
-    });
-    return next;
+    return this.locks.run(podId, fn);
   }
 
   podOfContainer(cid: string): PodRecord | undefined {
@@ -54,7 +54,7 @@ export class VmRuntime {
     this.pods.set(pod.id, pod);
     for (const c of Object.values(pod.containers)) {
       this.owner.set(c.id, pod.id);
-      if (!this.logs.has(c.id)) this.logs.set(c.id, new CriLog(c.logPath));
+      if (!this.logs.has(c.id)) this.logs.set(c.id, this.host.criLogWriter(c.logPath));
     }
   }
 
@@ -62,7 +62,7 @@ export class VmRuntime {
     pod.containers[c.id] = c;
     this.owner.set(c.id, pod.id);
     this.logs.get(c.id)?.close();
-    this.logs.set(c.id, new CriLog(c.logPath));
+    this.logs.set(c.id, this.host.criLogWriter(c.logPath));
   }
 
   dropContainer(pod: PodRecord, cid: string): void {
@@ -80,7 +80,7 @@ export class VmRuntime {
     this.vms.delete(podId);
   }
 
-  logOf(cid: string): CriLog | undefined {
+  logOf(cid: string): CriLogWriter | undefined {
     return this.logs.get(cid);
   }
 
@@ -145,7 +145,7 @@ export class VmRuntime {
     this.logs.get(cid)?.flush();
     c.state = 'exited';
     c.exitCode = exitCode;
-    c.finishedAt = finishedAtMs ? msToNs(finishedAtMs) : nowNs();
+    c.finishedAt = finishedAtMs ? msToNsString(finishedAtMs) : this.host.clock.nowNs().toString();
     c.startedAt ??= c.finishedAt;
     c.reason = oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
     if (message) c.message = message;

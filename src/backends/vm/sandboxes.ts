@@ -10,7 +10,6 @@ import type { CallContext, RunSandboxRequest } from '../backend';
 import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
 import { gcImageDisks } from './container-ops';
-import { nowNs } from './crilog';
 import type { VmContext } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
@@ -26,7 +25,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
     const existing = x.rt.pods.get(req.id);
     if (existing?.state === 'ready' && x.rt.checkAlive(existing)) return; // a retried create: keep the result
     if (existing) await removeSandboxLocked(x, ctx, existing);
-    const undo: (() => Promise<void>)[] = [];
+    const undo = x.rt.host.undoStack(ctx.log);
     try {
       ctx.log.info('vm: run pod sandbox', { memMiB: size.memMiB, vcpus: size.vcpus });
       const runDir = path.join(x.runDir, req.id.slice(0, 16));
@@ -38,17 +37,17 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
         id: req.id,
         handler: req.handler.name,
         config: req.config,
-        createdAt: nowNs(),
+        createdAt: x.rt.host.clock.nowNs().toString(),
         state: 'notready',
         vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
         containers: {},
         nextLun: 1,
       };
       x.rt.store.save(pod);
-      undo.push(async () => x.rt.store.delete(req.id));
+      undo.push('pod record', async () => x.rt.store.delete(req.id));
       const t0 = Date.now();
       const netns = await x.net.prepare(req.id, req.config, ctx.signal);
-      undo.push(() => x.net.teardown(req.id, req.config));
+      undo.push('network', () => x.net.teardown(req.id, req.config));
       const tNetns = Date.now() - t0;
       const spec = {
         qemu: x.cfg.qemuPath,
@@ -78,7 +77,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
         template ? boot() : x.boots.run(boot),
         x.net.attach(req.id, netns, req.config, ctx.signal),
       ]);
-      if (booted.status === 'fulfilled') undo.push(() => booted.value.vm.destroy());
+      if (booted.status === 'fulfilled') undo.push('vm', () => booted.value.vm.destroy());
       if (booted.status === 'rejected') throw booted.reason;
       if (attached.status === 'rejected') throw attached.reason;
       const { vm, ms, cloned } = booted.value;
@@ -113,9 +112,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
     } catch (err) {
       ctx.log.warn('vm: run pod sandbox failed, undoing', { error: err });
       x.rt.vms.delete(req.id);
-      for (const u of undo.reverse()) {
-        await u().catch((e: unknown) => ctx.log.warn('vm: undo step failed', { error: e }));
-      }
+      await undo.run();
       throw err;
     }
   });

@@ -7,7 +7,6 @@ import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import type { BackendDeps } from '../registry';
 import { chooseAccel } from './accel';
-import type { VmBackendConfig } from './config';
 import type { VmContext } from './context';
 import { Disks } from './disks';
 import { loadGuest, type GuestArtefacts } from './guest';
@@ -20,7 +19,7 @@ import { Store } from './store';
 import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
 export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
-  const cfg = deps.config.backends.vm as unknown as VmBackendConfig;
+  const cfg = deps.config.backends.vm;
   const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
   fs.mkdirSync(deps.stateDir, { recursive: true });
   fs.mkdirSync(deps.runDir, { recursive: true });
@@ -34,7 +33,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     log.error('vm: no usable guest; new pods are refused, running ones stay manageable', { error: err });
   }
   const choice = guest
-    ? await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, log)
+    ? await chooseAccel(cfg.accelerator, cfg.qemuPath, guest, deps.stateDir, deps.host.files, log)
     : { accel: 'tcg' as const, reason: 'no guest to probe with' };
   log.info(`vm: accelerator ${choice.accel}`, {
     reason: choice.reason,
@@ -42,7 +41,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
     note: choice.accel === 'tcg' ? 'software emulation: cold boots take seconds, template clones ≈0.5 s' : undefined,
   });
   const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
-  const rt = new VmRuntime(new Store(deps.stateDir), log);
+  const rt = new VmRuntime(new Store(deps.stateDir, deps.host.files), log, deps.host);
   const net = new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log);
   const templates =
     cfg.template && guest

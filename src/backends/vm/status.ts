@@ -1,8 +1,8 @@
 /** Pure shaping of vm records into CRI status, list and stats replies. */
 import type * as cri from '../../cri/types';
-import { nowNs } from './crilog';
 import type { ContainerStatsReply, StatsReply } from './protocol';
 import type { ContainerRecord, PodRecord } from './store';
+import type { BackendClock } from '../host';
 
 const STATE: Record<ContainerRecord['state'], cri.ContainerState> = {
   created: 'CONTAINER_CREATED',
@@ -95,8 +95,9 @@ export function containerStats(
   c: ContainerRecord,
   s: ContainerStatsReply | undefined,
   fsId: string,
+  clock: BackendClock,
 ): cri.ContainerStats {
-  const ts = nowNs();
+  const ts = clock.nowNs().toString();
   return {
     attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
     cpu: { timestamp: ts, usage_core_nano_seconds: { value: String(s?.cpuNs ?? 0) } },
@@ -123,8 +124,9 @@ export function podStats(
   s: StatsReply | undefined,
   qemu: { rssBytes: number; cpuNs: number },
   containers: cri.ContainerStats[],
+  clock: BackendClock,
 ): cri.PodSandboxStats {
-  const ts = nowNs();
+  const ts = clock.nowNs().toString();
   const guestUsed = s ? s.memTotalBytes - s.memAvailableBytes : 0;
   return {
     attributes: {

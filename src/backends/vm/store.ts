@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as cri from '../../cri/types';
+import type { RecordFiles } from '../host';
 
 export const RECORD_VERSION = 1;
 
@@ -47,7 +48,10 @@ export interface PodRecord {
 }
 
 export class Store {
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly files: RecordFiles,
+  ) {
     fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
   }
 
@@ -58,9 +62,7 @@ export class Store {
   save(pod: PodRecord): void {
     const dir = this.podDir(pod.id);
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = path.join(dir, 'pod.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(pod));
-    fs.renameSync(tmp, path.join(dir, 'pod.json'));
+    this.files.writeAtomicSync(path.join(dir, 'pod.json'), JSON.stringify(pod));
   }
 
   loadAll(): PodRecord[] {

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { NotFoundError } from '../../../errors';
 import { childSet } from './cgroups';
-import { exists } from './files';
+import { exists } from '../../../util/fs';
 import type { Stage1Context } from './context';
 import { readManifest, withPodLock, writeManifest } from './manifest';
 import { undoAdd } from './app-add';

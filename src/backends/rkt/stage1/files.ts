@@ -1,12 +1,10 @@
 /** Small file helpers for the stage1's on-disk state: atomic writes, touch, optional stat/read. */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from '../../../util/fs';
 
-/** Write via a temp file and rename, so a crash never leaves a half-written manifest or spec. */
-export async function writeAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  await fs.writeFile(tmp, data, { mode });
-  await fs.rename(tmp, file);
+/** A crash never leaves a half-written manifest or spec; stage1 files are world-readable unless `mode` says not. */
+export function writeAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  return writeFileAtomic(file, data, { mode });
 }
 
 /** Create (or re-create) an empty file: its mtime becomes a timestamp, as rkt's -created/-started files. */
@@ -39,15 +37,6 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
     return JSON.parse(text) as T;
   } catch {
     return undefined;
-  }
-}
-
-export async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 

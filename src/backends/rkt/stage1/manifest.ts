@@ -15,6 +15,7 @@ import type { SandboxNetwork } from '../pod-manager';
 import type { CgroupSet } from './cgroups';
 import { readJson, readOptional, writeAtomic } from './files';
 import { pidAlive } from './liveness';
+import { KeyedMutex } from '../../../util/keyed-mutex';
 
 export const MUTABLE_ANNOTATION = 'coreos.com/rkt/stage1/mutable';
 export const FLAVOR_ANNOTATION = 'crimux.io/rkt/stage1-flavor';
@@ -50,27 +51,19 @@ export async function writeManifest(file: string, m: PodManifest): Promise<void>
   await writeAtomic(file, `${JSON.stringify(m, null, 2)}\n`);
 }
 
-const chains = new Map<string, Promise<void>>();
+// The lock directory only excludes other processes; callers in this one queue here first.
+const inProcess = new KeyedMutex();
 
-/** Runs fn holding the pod's lock (in-process chain, then the cross-process lock directory). */
+/** Runs fn holding the pod's lock (in-process queue, then the cross-process lock directory). */
 export async function withPodLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const before = chains.get(lockFile) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => (release = r));
-  const tail = before.then(() => mine);
-  chains.set(lockFile, tail);
-  await before;
-  try {
+  return inProcess.run(lockFile, async () => {
     await acquireDirLock(lockFile, timeoutMs);
     try {
       return await fn();
     } finally {
       await fs.rm(`${lockFile}.d`, { recursive: true, force: true });
     }
-  } finally {
-    release();
-    if (chains.get(lockFile) === tail) chains.delete(lockFile);
-  }
+  });
 }
 
 async function acquireDirLock(lockFile: string, timeoutMs: number): Promise<void> {

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../../../errors';
 import { runCommand } from '../../../host/process';
+import { UndoStack } from '../../../util/undo';
 import { pollUntil } from '../../../host/wait';
 import type { SandboxOptions } from '../pod-manager';
 import { createCgroup, killCgroup, podCgroupSet, removeCgroup } from './cgroups';
@@ -24,8 +25,6 @@ import { FLAVOR_ANNOTATION, MUTABLE_ANNOTATION, writeManifest, type PodManifest 
 import { makeSharedRoot, unmountAll } from './mounts';
 import { JOIN_AND_EXEC } from './scripts';
 import { buildSkeleton } from './skeleton';
-
-type Undo = () => Promise<unknown>;
 
 export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, signal?: AbortSignal): Promise<string> {
   const uuid = randomUUID();
@@ -43,12 +42,12 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
   const prep = ctx.layout.pod(uuid, 'prepare');
   const run = ctx.layout.pod(uuid, 'run');
   const cgroup = podCgroupSet(ctx.hierarchies, opts.cgroupParent || ctx.cgroupParent, uuid);
-  const undo: Undo[] = [];
+  const undo = new UndoStack(log);
   log.info('create pod', { network: opts.network.kind, cgroup: Object.values(cgroup)[0] });
   try {
     await fs.mkdir(ctx.layout.podsDir('run'), { recursive: true });
     await fs.mkdir(prep.appsinfo, { recursive: true });
-    undo.push(() => fs.rm(prep.dir, { recursive: true, force: true }));
+    undo.push('prepared pod dir', () => fs.rm(prep.dir, { recursive: true, force: true }));
     const binds = await buildSkeleton(prep, opts, hostname, ips);
     const manifest: PodManifest = {
       acKind: 'PodManifest',
@@ -66,11 +65,13 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
     await fs.writeFile(prep.created, '');
     await fs.writeFile(prep.subcgroup, `${JSON.stringify(cgroup)}\n`);
     await fs.rename(prep.dir, run.dir);
-    undo.push(() => fs.rm(run.dir, { recursive: true, force: true }));
-    undo.push(() => unmountAll(run.dir));
+    undo.push('pod dir', () => fs.rm(run.dir, { recursive: true, force: true }));
+    undo.push('mounts', async () => {
+      await unmountAll(run.dir);
+    });
     await makeSharedRoot(run.rootfs, signal);
     const procs = await createCgroup(ctx.hierarchies, cgroup);
-    undo.push(async () => {
+    undo.push('cgroup', async () => {
       await killCgroup(cgroup);
       await pollUntil(async () => ((await removeCgroup(cgroup)) ? true : undefined), { timeoutMs: 5000 });
     });
@@ -79,7 +80,7 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
     return uuid;
   } catch (err) {
     log.warn('create pod failed, undoing', { error: err });
-    for (const u of undo.reverse()) await u().catch((e: unknown) => log.warn('undo failed', { error: e }));
+    await undo.run();
     throw err;
   }
 }
