@@ -32,9 +32,6 @@ const VM_PROPAGATION_REFUSED: Expectation = { refuse: 'propagation' };
 
 export const EXPECTATIONS: Table = {
   // --- runtime info, pods, networking, containers, logs, exec, stats, images (conformance) ---------------
-  'networking/host-port-from-pod': {
-    vm: { todo: 'issue #18: a host port is not reached from another VM pod through the node address' },
-  },
   'image/pull-digest': {
     docker: { todo: 'issue #17: repo digests name the mirror (127.0.0.1:5000/…), not the reference pulled' },
   },

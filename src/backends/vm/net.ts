@@ -52,7 +52,9 @@ export class VmNetwork {
     const status = await this.cni.add(podNetworkFromCri(id, config, netns), { signal });
     const ifName = status.ifName || 'eth0';
     const v4 = status.result.ips?.find((i) => !i.address.includes(':')) ?? status.result.ips?.[0];
-    const mac = (await sh(netns, ['cat', `/sys/class/net/${ifName}/address`], signal)).trim();
+    // From netlink inside the netns: /sys/class/net shows the netns of whoever mounted sysfs (the node's), so
+    // reading it there gave every VM pod the node's own eth0 MAC, and two VM pods could not reach each other.
+    const mac = macOf(await sh(netns, ['ip', '-o', 'link', 'show', 'dev', ifName], signal), ifName);
     // One shell for the four tc calls: each nsenter costs a fork+exec on a busy host.
     const script = [
       [ifName, TAP],
@@ -101,6 +103,13 @@ export class VmNetwork {
     const st = await this.cni.status();
     return { ready: st.ready, message: st.message };
   }
+}
+
+/** The MAC in `ip -o link show` output ("… link/ether 82:27:b8:a2:2d:34 brd …"). */
+export function macOf(ipLink: string, ifName: string): string {
+  const mac = /link\/ether ([0-9a-f]{2}(?::[0-9a-f]{2}){5})/i.exec(ipLink)?.[1];
+  if (!mac) throw new InternalError(`pod network: no MAC address on ${ifName}: ${ipLink.trim().slice(0, 200)}`);
+  return mac.toLowerCase();
 }
 
 async function sh(netns: string, argv: string[], signal: AbortSignal): Promise<string> {
