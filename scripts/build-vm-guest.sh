@@ -120,7 +120,7 @@ fi
 node_bin=$(readlink -f "$(command -v node)")
 esbuild=$ROOT/node_modules/.bin/esbuild
 [[ -x $esbuild ]] || die "missing $esbuild: run npm ci first"
-agent_hash=$(cd "$ROOT" && cat src/backends/vm/guest/*.ts src/backends/vm/guest/*.c src/backends/vm/protocol.ts | sha256sum | cut -c1-16)
+agent_hash=$(cd "$ROOT" && cat src/backends/vm/guest/*.ts src/backends/vm/guest/*.c src/host/native/crimux-io.c src/backends/vm/protocol.ts | sha256sum | cut -c1-16)
 runc_bin=$(readlink -f "$(command -v runc)")
 node_hash=$( (node --version; stat -c '%s %Y' "$node_bin" "$runc_bin") | sha256sum | cut -c1-16)
 tools_key=$agent_hash-$node_hash
@@ -138,13 +138,15 @@ if [[ ! -f $OUT/.tools-$tools_key ]]; then
   "$esbuild" "$AGENT_SRC/main.ts" --bundle --platform=node --target=node20 --format=cjs \
     --outfile="$tdir/agent/agent.js" --log-level=warning
   echo "$agent_hash" >"$tdir/agent/hash"
-  # vmhelper: pty for Exec/Attach with tty and a forced CRNG reseed in clones (ioctls Node cannot issue). Optional:
-  # without gcc the agent still works, without those two.
+  # vmhelper: a forced CRNG reseed in clones (an ioctl Node cannot issue) and the pod's reaping PID 1; crimux-io
+  # (the host's console bridge): the terminal runc hands over for a tty exec. Optional: without gcc the agent
+  # still works, without those (tty execs then run without a terminal).
   if command -v gcc >/dev/null; then
     mkdir -p "$tdir/bin"
     gcc -static -Os -o "$tdir/bin/vmhelper" "$AGENT_SRC/vmhelper.c" || die "cannot build vmhelper"
+    gcc -static -O2 -o "$tdir/bin/crimux-io" "$ROOT/src/host/native/crimux-io.c" || die "cannot build crimux-io"
   else
-    log "WARNING: no gcc: building the guest without vmhelper (no tty for exec, no forced reseed in clones)"
+    log "WARNING: no gcc: building the guest without vmhelper and crimux-io (no terminal for tty exec, no forced reseed in clones)"
   fi
   size=$(( $(du -sm "$tdir" | cut -f1) + 24 ))
   rm -f "$OUT/tools.img.tmp"

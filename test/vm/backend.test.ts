@@ -203,10 +203,21 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     tty.stdout?.on('data', (b: Buffer) => screen.push(b));
     tty.resize({ width: 120, height: 40 });
     await new Promise((r) => setTimeout(r, 500));
-    tty.stdin?.end('stty size; exit 3\n');
+    tty.stdin?.end("stty size; tty; grep -E '^(CapEff|Seccomp):' /proc/self/status; exit 3\n");
     assert.deepEqual(await tty.wait(), { exitCode: 3 });
-    // An interactive shell (prompt, CRLF line discipline) on a 40×120 terminal.
-    assert.match(Buffer.concat(screen).toString(), /# .*stty size; exit 3\r\n40 120\r\n/);
+    // An interactive shell (prompt, CRLF line discipline) on a 40×120 terminal of the container's own devpts.
+    const text = Buffer.concat(screen).toString();
+    assert.match(text, /# .*stty size; tty; .*\r\n40 120\r\n\/dev\/pts\/\d+\r\n/);
+    // The container's capabilities and seccomp filter, exactly as without a tty (runc exec both times).
+    const plain = await backend.execSync(
+      h.ctx(),
+      'c2'.padEnd(64, '2'),
+      ['grep', '-E', '^(CapEff|Seccomp):', '/proc/self/status'],
+      10,
+    );
+    const lines = plain.stdout.toString().trim().split('\n');
+    assert.equal(lines.length, 2, plain.stdout.toString());
+    for (const line of lines) assert.ok(text.includes(`${line.trim()}\r\n`), `${line.trim()} in ${text}`);
 
     const sock = await backend.portForward(h.ctx(), POD, HTTP.port);
     const reply: Buffer[] = [];

@@ -3,10 +3,10 @@
  * (`spawn`) and streams its stdin/stdout/stderr as stream messages; Attach follows the container's main process
  * output (the same events that feed the CRI log) and forwards stdin when the container was created with stdin.
  *
- * NOTE: with tty, exec runs on a pty made by the guest's vmhelper (Node cannot allocate one) and resizes reach it;
- * the pty comes from the guest's devpts, not the container's own instance, so `tty` inside prints "not a tty";
- * a guest built without gcc has no helper, and then stderr is merged into stdout and resize is ignored. Attach
- * with tty follows the main process's pipes (containers are not started on a pty). TODO(#6).
+ * With tty, exec runs `runc exec -t` in the guest; its terminal (from the container's own devpts) reaches the agent
+ * through crimux-io's console bridge, and resizes reach it. A guest built without gcc has no bridge: a tty exec then
+ * runs without a terminal, stderr merged into stdout, resize ignored. Attach with tty follows the main process's
+ * pipes (containers are not started on a pty). TODO(#6).
  */
 import { PassThrough, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../../errors';

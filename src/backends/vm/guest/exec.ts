@@ -1,13 +1,14 @@
 /**
- * Exec in a running container. Without a tty: `runc exec CID CMD…`, so the process gets the container's user,
+ * Exec in a running container, always through `runc exec`, so the process gets the container's user,
  * supplementary groups, capabilities, no_new_privs and seccomp filter, exactly as its main process.
- * With a tty (interactive spawn on vmhelper's pty): `busybox nsenter -t INIT -m -u -i -p -r -w -S UID -G GID
- * CMD…`, because runc hands a tty's master over a console socket (SCM_RIGHTS), which neither Node nor the helper
- * takes yet — TODO(#18): such a process has the container's namespaces, root and uid/gid but the agent's
- * capabilities and no seccomp filter.
- * The process runs in its own process group (runc exec and nsenter -p fork): on timeout the whole group gets
- * SIGKILL — killing only the parent would leave its child running (notes §4). `runc exec` is only a proxy whose
- * child is not in that group, so the exec'd process itself is killed too, by the PID runc wrote to --pid-file.
+ * With a tty: `crimux-io console` (the host's console bridge, on the tools disk) runs `runc exec -d -t
+ * --console-socket`, receives the terminal's master runc hands over (SCM_RIGHTS), relays it on stdin/stdout,
+ * applies resizes from fd 3 and exits with the process's exit code. (Until #18 a tty exec entered the container
+ * with nsenter and kept the agent's capabilities and no seccomp filter.) Without the bridge (a guest built without
+ * gcc) a tty exec runs without a terminal, stderr merged into stdout, rather than with the agent's privileges.
+ * The process runs in its own process group (runc exec forks): on timeout the whole group gets SIGKILL — killing
+ * only the parent would leave its child running (notes §4). `runc exec` is only a proxy whose child is not in that
+ * group, so the exec'd process itself is killed too, by the PID runc wrote to --pid-file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import path from 'node:path';
 import type { ExecReply } from '../protocol';
 import type { ExecTarget } from './containers';
 import { RUNC, RUNC_ROOT } from './oci';
-import { BUSYBOX, exitCodeOf } from './util';
+import { CONSOLE_HELPER, exitCodeOf } from './util';
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
 let execSeq = 0;
@@ -42,15 +43,17 @@ export interface ExecCommand {
   readonly file: string;
   readonly argv: string[];
   readonly env: NodeJS.ProcessEnv;
-  /** Where `runc exec` writes the exec'd process's PID (no tty); see killExec. */
+  /** Where `runc exec` writes the exec'd process's PID; see killExec. */
   readonly pidFile?: string;
+  /** Runs on a terminal of its own (crimux-io console): stdout is the terminal, fd 3 takes "ROWS COLS" lines. */
+  readonly terminal?: boolean;
 }
 
 /** How long a kill waits for `runc exec` to name the process it started (it may still be setting it up). */
 const PID_FILE_WAIT_MS = 10_000;
 
 /**
- * SIGKILL an exec: the process runc started (by its pid file), then the spawned group (runc itself, nsenter).
+ * SIGKILL an exec: the process runc started (by its pid file), then the spawned group (runc itself, the console bridge).
  * When runc has not written the pid file yet (an exec killed within its first moments: a 1 s ExecSync timeout on a
  * loaded TCG guest), the kill waits for it: killing runc first would leave the process it is starting running
  * untracked in the container, or a zombie there once runc is gone.
@@ -81,23 +84,17 @@ export function execDone(cmd: ExecCommand): void {
 
 /** The command line of a process in a running container (see above for tty). */
 export function execCommand(target: ExecTarget, args: string[], env: string[] = [], tty = false): ExecCommand {
-  if (!tty) {
-    const envArgs = env.flatMap((kv) => ['--env', kv]);
-    // /run: the guest's tmpfs that runc's own state lives on (RUNC_ROOT), so it exists and is writable.
-    const pidFile = path.join('/run', `crimux-exec-${++execSeq}.pid`);
-    return {
-      file: RUNC,
-      argv: ['--root', RUNC_ROOT, 'exec', '--pid-file', pidFile, ...envArgs, '--', target.cid, ...args],
-      env: {},
-      pidFile,
-    };
+  const envArgs = env.flatMap((kv) => ['--env', kv]);
+  // /run: the guest's tmpfs that runc's own state lives on (RUNC_ROOT), so it exists and is writable.
+  const n = ++execSeq;
+  const pidFile = path.join('/run', `crimux-exec-${n}.pid`);
+  const runcExec = [RUNC, '--root', RUNC_ROOT, 'exec', '--pid-file', pidFile, ...envArgs];
+  if (tty && fs.existsSync(CONSOLE_HELPER)) {
+    const socket = path.join('/run', `crimux-console-${n}.sock`);
+    const argv = [...runcExec, '-d', '-t', '--console-socket', socket, '--', target.cid, ...args];
+    return { file: CONSOLE_HELPER, argv: ['console', socket, pidFile, ...argv], env: {}, pidFile, terminal: true };
   }
-  const nsArgs = ['nsenter', '-t', String(target.pid), '-m', '-u', '-i', '-p', '-r', '-w'];
-  return {
-    file: BUSYBOX,
-    argv: [...nsArgs, '-S', String(target.uid), '-G', String(target.gid), ...args],
-    env: Object.fromEntries([...target.env, ...env].map((kv) => splitKv(kv))),
-  };
+  return { file: runcExec[0] as string, argv: [...runcExec.slice(1), '--', target.cid, ...args], env: {}, pidFile };
 }
 
 export function execIn(
@@ -146,9 +143,4 @@ export function execIn(
       done(127);
     });
   });
-}
-
-function splitKv(kv: string): [string, string] {
-  const i = kv.indexOf('=');
-  return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
 }

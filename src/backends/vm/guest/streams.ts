@@ -4,12 +4,11 @@
  * `data`, `close` (EOF) and `kill`.
  */
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Event } from '../protocol';
 import { execDone, killExec, type ExecCommand } from './exec';
-import { HELPER, exitCodeOf } from './util';
+import { exitCodeOf } from './util';
 
 interface Handle {
   write(b: Buffer): void;
@@ -51,11 +50,11 @@ export class Streams {
   spawn(cmd: ExecCommand, stdin: boolean, tty: boolean): number {
     const { env } = cmd;
     const sid = this.next++;
-    // With tty and the helper: a real pty (fd 3 carries resizes); without the helper, stderr merged into stdout.
-    const pty = tty && fs.existsSync(HELPER);
-    const [file, args] = pty ? [HELPER, ['pty', cmd.file, ...cmd.argv]] : [cmd.file, cmd.argv];
+    // With a terminal (runc's, through the console bridge) fd 3 carries resizes; without one, a tty exec gets its
+    // stderr merged into stdout. The bridge's own stderr is runc's diagnostics: shown on the terminal as runc would.
+    const pty = cmd.terminal === true;
     const mergeStderr = tty;
-    const child = spawn(file, args, {
+    const child = spawn(cmd.file, cmd.argv, {
       env,
       stdio: [stdin || pty ? 'pipe' : 'ignore', 'pipe', 'pipe', pty ? 'pipe' : 'ignore'],
       detached: true,

@@ -5,6 +5,11 @@ import os from 'node:os';
 export const BUSYBOX = '/bin/busybox';
 /** The optional static helper on the tools disk (guest/vmhelper.c): pty and CRNG reseed. */
 export const HELPER = '/tools/bin/vmhelper';
+/**
+ * The host's console bridge (src/host/native/crimux-io.c), built into the tools disk too: it takes the terminal
+ * `runc exec -t` hands over its console socket, so a tty exec is a runc exec like any other.
+ */
+export const CONSOLE_HELPER = '/tools/bin/crimux-io';
 
 /** Run a busybox applet; rejects with its stderr when it exits non-zero. */
 export function bb(args: string[], timeoutMs = 30_000): Promise<string> {
