@@ -31,4 +31,68 @@ export default tseslint.config(
       ],
     },
   },
+  // The layering of docs/ARCHITECTURE.md: backends sit below the router and know nothing above them (they may use
+  // the CRI message shapes of cri/types); no backend reaches into another; the CRI glue talks to the Router's
+  // methods only, never to its core (state, locks and backends are the router's to hold).
+  {
+    files: ['src/backends/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/router/*', '**/streaming/*', '**/daemon'],
+              message: 'backends never import the router, streaming or the daemon',
+            },
+            { group: ['**/cri/*', '!**/cri/types'], message: 'backends use only the CRI shapes of src/cri/types' },
+          ],
+        },
+      ],
+    },
+  },
+  ...['runc', 'vm', 'docker', 'rkt'].map((backend) => ({
+    files: [`src/backends/${backend}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/router/*', '**/streaming/*', '**/daemon'],
+              message: 'backends never import the router, streaming or the daemon',
+            },
+            { group: ['**/cri/*', '!**/cri/types'], message: 'backends use only the CRI shapes of src/cri/types' },
+            {
+              group: ['runc', 'vm', 'docker', 'rkt']
+                .filter((b) => b !== backend)
+                .map((b) => `**/backends/${b}/**`)
+                .concat(
+                  ['runc', 'vm', 'docker', 'rkt']
+                    .filter((b) => b !== backend)
+                    .flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../${b}`]),
+                ),
+              message: 'a backend never imports another backend',
+            },
+          ],
+        },
+      ],
+    },
+  })),
+  {
+    files: ['src/cri/**/*.ts', 'src/streaming/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/router/core'], message: 'talk to the Router, not its core' }] },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[property.name='core'][object.name='router']",
+          message: 'talk to the Router, not its core',
+        },
+      ],
+    },
+  },
 );

@@ -11,7 +11,6 @@ import { serverStream, unary, type RpcEnv } from './instrument';
 import { pages } from './paging';
 import { VERSION } from '../version';
 import { metricDescriptors } from '../router/pod-metrics';
-import type { Backend, CallContext, RuntimeConfigUpdate } from '../backends/backend';
 
 export const RUNTIME_NAME = 'crimux';
 export const RUNTIME_API_VERSION = 'v1';
@@ -55,15 +54,7 @@ export function runtimeService(
       if (req.verbose) {
         info.config = JSON.stringify(configInfo());
         info.backends = JSON.stringify(s.health);
-        info.routing = JSON.stringify({
-          defaultHandler: router.core.table.defaultHandler,
-          handlers: [...router.core.table.handlers.values()].map((h) => ({
-            name: h.name,
-            backend: h.backend,
-            enabled: h.enabled,
-          })),
-          rules: router.core.table.rules,
-        });
+        info.routing = JSON.stringify(router.routingInfo());
       }
       return {
         status: { conditions: s.conditions },
@@ -82,7 +73,7 @@ export function runtimeService(
       const podCidr = req.runtime_config?.network_config?.pod_cidr ?? '';
       ctx.log.info('runtime config update received', { podCidr });
       // An empty CIDR means "no change" (the kubelet sends what it has); the conflist's own subnet stays in force.
-      if (podCidr) await updateRuntimeConfig([...router.core.backends.values()], ctx, { podCidr });
+      if (podCidr) await router.updateRuntimeConfig(ctx, { podCidr });
       return {};
     }),
 
@@ -168,34 +159,21 @@ export function runtimeService(
       return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     }),
     Exec: unary(env, 'Exec', async (req) => {
-      const rec = router.core.mustFindContainer(requireId('container_id', req.container_id));
+      const target = containers.streamTarget(requireId('container_id', req.container_id));
       if (req.cmd.length === 0) throw new InvalidArgumentError('exec: cmd must not be empty');
       const opts = streamOpts(req);
-      const url = streamUrls('Exec').exec({
-        backend: router.core.backend(rec.backend),
-        containerId: rec.id,
-        cmd: req.cmd,
-        opts,
-      });
-      return { url };
+      return { url: streamUrls('Exec').exec({ ...target, cmd: req.cmd, opts }) };
     }),
     Attach: unary(env, 'Attach', async (req) => {
-      const rec = router.core.mustFindContainer(requireId('container_id', req.container_id));
+      const target = containers.streamTarget(requireId('container_id', req.container_id));
       const opts = streamOpts(req);
-      return {
-        url: streamUrls('Attach').attach({ backend: router.core.backend(rec.backend), containerId: rec.id, opts }),
-      };
+      return { url: streamUrls('Attach').attach({ ...target, opts }) };
     }),
     PortForward: unary(env, 'PortForward', async (req) => {
-      const rec = router.core.mustFindSandbox(requireId('pod_sandbox_id', req.pod_sandbox_id));
+      const target = sandboxes.streamTarget(requireId('pod_sandbox_id', req.pod_sandbox_id));
       for (const p of req.port)
         if (p <= 0 || p > 65535) throw new InvalidArgumentError(`port forward: invalid port ${p}`);
-      const url = streamUrls('PortForward').portForward({
-        backend: router.core.backend(rec.backend),
-        sandboxId: rec.id,
-        ports: req.port,
-      });
-      return { url };
+      return { url: streamUrls('PortForward').portForward({ ...target, ports: req.port }) };
     }),
 
     ContainerStats: unary(env, 'ContainerStats', async (req, ctx) => ({
@@ -222,12 +200,11 @@ export function runtimeService(
     }),
 
     CheckpointContainer: unary(env, 'CheckpointContainer', async (req, ctx) => {
-      const rec = router.core.mustFindContainer(requireId('container_id', req.container_id));
-      await router.core.backend(rec.backend).checkpointContainer(ctx, { ...req, container_id: rec.id });
+      await containers.checkpoint(ctx, requireId('container_id', req.container_id), req);
       return {};
     }),
     GetContainerEvents: serverStream(env, 'GetContainerEvents', async (_req, ctx, write) => {
-      const sub = router.core.events.subscribe();
+      const sub = router.subscribeEvents();
       const onAbort = (): void => sub.close();
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       try {
@@ -249,15 +226,10 @@ export function runtimeService(
       for (const page of pages(await stats.podMetrics(ctx))) await write({ pod_sandbox_metrics: page });
     }),
     UpdatePodSandboxResources: unary(env, 'UpdatePodSandboxResources', async (req, ctx) => {
-      const rec = router.core.mustFindSandbox(requireId('pod_sandbox_id', req.pod_sandbox_id));
-      try {
-        await router.core.backend(rec.backend).updatePodSandboxResources(ctx, rec.id, {
-          overhead: req.overhead,
-          resources: req.resources,
-        });
-      } finally {
-        router.core.views.changed(rec.backend); // kept statuses may report the old resources
-      }
+      await sandboxes.updateResources(ctx, requireId('pod_sandbox_id', req.pod_sandbox_id), {
+        overhead: req.overhead,
+        resources: req.resources,
+      });
       return {};
     }),
   };
@@ -275,18 +247,4 @@ function statsFilter(f: { id: string; pod_sandbox_id?: string; label_selector: R
     ...(f.pod_sandbox_id ? { podSandboxId: f.pod_sandbox_id } : {}),
     ...(Object.keys(f.label_selector).length ? { labelSelector: f.label_selector } : {}),
   };
-}
-
-/**
- * Hands the update to every backend, each one tried even if another fails (a backend that is down must not keep
- * the others on the old CIDR); the first failure is then reported.
- */
-export async function updateRuntimeConfig(
-  backends: readonly Backend[],
-  ctx: CallContext,
-  update: RuntimeConfigUpdate,
-): Promise<void> {
-  const results = await Promise.allSettled(backends.map(async (b) => b.updateRuntimeConfig?.(ctx, update)));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }

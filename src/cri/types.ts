@@ -31,6 +31,8 @@ export type { PodSandboxMetrics } from './generated/runtime/v1/PodSandboxMetrics
 export type { MetricDescriptor } from './generated/runtime/v1/MetricDescriptor';
 export type { Metric } from './generated/runtime/v1/Metric';
 export type { CheckpointContainerRequest__Output as CheckpointContainerRequest } from './generated/runtime/v1/CheckpointContainerRequest';
+export type { LinuxContainerSecurityContext__Output as LinuxContainerSecurityContext } from './generated/runtime/v1/LinuxContainerSecurityContext';
+export type { NamespaceMode__Output as NamespaceMode } from './generated/runtime/v1/NamespaceMode';
 
 /** CRI sandbox states as proto-loader spells them (enums as strings). */
 export type PodSandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';

@@ -5,14 +5,14 @@
  * CRI rules honoured here: StopContainer and RemoveContainer of an unknown ID succeed; ContainerStatus of one
  * is NotFound; creating a container in an unknown sandbox is NotFound.
  */
-import type { CallContext, ContainerStatusResult, ExecSyncResult } from '../backends/backend';
+import type { Backend, CallContext, ContainerStatusResult, ExecSyncResult } from '../backends/backend';
 import { InvalidArgumentError, errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
 import type { SandboxRecord } from '../state/types';
 import { newId } from './ids';
-import { nowNanos } from './sandboxes';
+import { nowNsString } from '../util/clock';
 import { UndoStack } from '../util/undo';
 import { withPodDefaults } from './pod-defaults';
 import { validateContainerConfig } from './validate';
@@ -57,7 +57,7 @@ export class ContainerRouter {
         image: cfg.image?.image ?? '',
         labels: cfg.labels,
         annotations: cfg.annotations,
-        createdAt: nowNanos(),
+        createdAt: nowNsString(),
       });
       const undo = new UndoStack(log, core.settings.undoTimeoutMs);
       undo.push('forget container record', async () => core.store.deleteContainer(id));
@@ -157,6 +157,24 @@ export class ContainerRouter {
   async reopenLog(ctx: CallContext, idOrPrefix: string): Promise<void> {
     const rec = this.core.mustFindContainer(idOrPrefix);
     await this.core.backend(rec.backend).reopenContainerLog(this.core.ctxFor(ctx, { container: rec.id }), rec.id);
+  }
+
+  /**
+   * The backend and full ID behind a streaming request (Exec, Attach). Only the URL is made now; the session runs
+   * later on the streaming server, not under the pod's lock (a shell may stay open for hours).
+   */
+  streamTarget(idOrPrefix: string): { backend: Backend; containerId: string } {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    return { backend: this.core.backend(rec.backend), containerId: rec.id };
+  }
+
+  /** CheckpointContainer, serialised with the pod's lifecycle like every other change to a container. */
+  async checkpoint(ctx: CallContext, idOrPrefix: string, req: cri.CheckpointContainerRequest): Promise<void> {
+    const rec = this.core.mustFindContainer(idOrPrefix);
+    const c = this.core.ctxFor(ctx, { container: rec.id, backend: rec.backend });
+    await this.core.lock.run(rec.sandboxId, () =>
+      this.core.backend(rec.backend).checkpointContainer(c, { ...req, container_id: rec.id }),
+    );
   }
 
   /** Not serialised with the pod's lifecycle: probes run ExecSync often and may take long. */

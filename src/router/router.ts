@@ -3,10 +3,18 @@
  * routers, and swaps the routing table on reload (SIGHUP) — new pods use the new table, existing ones keep the
  * backend their record names.
  */
-import type { Backend, BackendCapabilities, BackendKind, HandlerSpec } from '../backends/backend';
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendKind,
+  CallContext,
+  HandlerSpec,
+  RuntimeConfigUpdate,
+} from '../backends/backend';
 import type { Config } from '../config/types';
 import { ContainerRouter } from './containers';
 import { RouterCore } from './core';
+import type { Subscription } from './events';
 import { ImageRouter } from './images';
 import { ListRouter } from './lists';
 import { SandboxRouter } from './sandboxes';
@@ -29,6 +37,34 @@ export class Router {
     this.stats = new StatsRouter(core);
     this.status = new StatusRouter(core);
     this.images = new ImageRouter(core);
+  }
+
+  /** The routing table as verbose Status shows it: how the next pod would be routed. */
+  routingInfo(): {
+    defaultHandler: string;
+    handlers: { name: string; backend: string; enabled: boolean }[];
+    rules: unknown;
+  } {
+    const t = this.core.table;
+    return {
+      defaultHandler: t.defaultHandler,
+      handlers: [...t.handlers.values()].map((h) => ({ name: h.name, backend: h.backend, enabled: h.enabled })),
+      rules: t.rules,
+    };
+  }
+
+  /** UpdateRuntimeConfig (the node's pod CIDR) reaches every backend; the first failure is the call's. */
+  async updateRuntimeConfig(ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+    const results = await Promise.allSettled(
+      [...this.core.backends.values()].map(async (b) => b.updateRuntimeConfig?.(ctx, update)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** A GetContainerEvents subscriber (bounded queue; close it when the stream ends). */
+  subscribeEvents(): Subscription {
+    return this.core.events.subscribe();
   }
 
   /** Swap the handler table and routing rules (SIGHUP). Backends themselves are not restarted. */

@@ -7,7 +7,7 @@
  *  - PodSandboxStatus of an unknown ID is NotFound.
  *  - RemovePodSandbox removes the pod's containers too; their records go with the sandbox's.
  */
-import type { CallContext, SandboxStatusResult } from '../backends/backend';
+import type { Backend, CallContext, SandboxStatusResult } from '../backends/backend';
 import { errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
@@ -16,6 +16,7 @@ import { newId } from './ids';
 import { select, type Selection } from './select';
 import { podFacts } from './table';
 import { UndoStack } from '../util/undo';
+import { nowNsString } from '../util/clock';
 import { withPodDefaults } from './pod-defaults';
 import { validateSandboxConfig } from './validate';
 
@@ -65,7 +66,7 @@ export class SandboxRouter {
       attempt: md.attempt,
       labels: cfg.labels,
       annotations: cfg.annotations,
-      createdAt: nowNanos(),
+      createdAt: nowNsString(),
     });
     core.metrics.routingDecisions.inc({ backend: backend.name, handler: sel.handler, reason: sel.reason });
     log.info('routed pod sandbox', { reason: sel.reason });
@@ -132,6 +133,29 @@ export class SandboxRouter {
     });
   }
 
+  /** The backend and full ID behind a PortForward request; the session runs later on the streaming server. */
+  streamTarget(idOrPrefix: string): { backend: Backend; sandboxId: string } {
+    const rec = this.core.mustFindSandbox(idOrPrefix);
+    return { backend: this.core.backend(rec.backend), sandboxId: rec.id };
+  }
+
+  /** UpdatePodSandboxResources, serialised with the pod's lifecycle. */
+  async updateResources(
+    ctx: CallContext,
+    idOrPrefix: string,
+    update: { overhead: cri.LinuxContainerResources | null; resources: cri.LinuxContainerResources | null },
+  ): Promise<void> {
+    const rec = this.core.mustFindSandbox(idOrPrefix);
+    const c = this.core.ctxFor(ctx, { sandbox: rec.id, backend: rec.backend });
+    await this.core.lock.run(rec.id, async () => {
+      try {
+        await this.core.backend(rec.backend).updatePodSandboxResources(c, rec.id, update);
+      } finally {
+        this.core.views.changed(rec.backend); // kept statuses may report the old resources
+      }
+    });
+  }
+
   async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusResult> {
     const rec = this.core.mustFindSandbox(idOrPrefix);
     const backend = this.core.backend(rec.backend);
@@ -146,9 +170,4 @@ export class SandboxRouter {
     const routing = { backend: rec.backend, handler: rec.handler, reason: rec.reason, recordPhase: rec.phase };
     return { ...res, status, info: { ...res.info, crimux: JSON.stringify(routing) } };
   }
-}
-
-/** Now as CRI int64 nanoseconds, kept exact as a decimal string. */
-export function nowNanos(): string {
-  return (BigInt(Date.now()) * 1_000_000n).toString();
 }

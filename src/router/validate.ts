@@ -9,6 +9,7 @@ import type * as cri from '../cri/types';
 import { checkCniArgValues } from './cni-arg-values';
 import { checkMountSource, isUnder } from './mount-sources';
 import { checkContainerRunAsGroup, checkSandboxRunAsGroup } from './validate-run-as-group';
+import { isIpcSysctl } from '../host/sysctls';
 
 /** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
 const MAX_MAP_BYTES = 256 * 1024;
@@ -75,23 +76,6 @@ export function validateSandboxConfig(
 
 /** The Kubernetes sysctl name grammar (dots or slashes between segments). */
 const SYSCTL_NAME = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
-/** Sysctls a pod may set: only those the kernel namespaces per pod (what runc itself accepts). */
-const IPC_SYSCTLS = [
-  'kernel.shmmax',
-  'kernel.shmall',
-  'kernel.shmmni',
-  'kernel.shm_rmid_forced',
-  'kernel.msgmax',
-  'kernel.msgmnb',
-  'kernel.msgmni',
-  'kernel.sem',
-];
-
-/** Whether a (dotted) sysctl belongs to the IPC namespace, so a pod with its own IPC namespace may set it. */
-export function isIpcSysctl(name: string): boolean {
-  return IPC_SYSCTLS.includes(name) || name.startsWith('fs.mqueue.');
-}
-
 /**
  * A pod may only set namespaced sysctls: IPC ones unless it shares the host's IPC namespace, net.* unless it
  * shares the host's network. Anything else would fail inside the runtime as an internal error; it is the

@@ -122,6 +122,16 @@ export class FakeBackend extends BaseBackend {
     await this.gate(ctx, 'removeContainer');
     this.containers.delete(id);
   }
+  /** IDs the last resource update and checkpoint reached this backend with. */
+  lastTarget: Record<string, string> = {};
+  override async updatePodSandboxResources(ctx: CallContext, id: string): Promise<void> {
+    await this.gate(ctx, 'updatePodSandboxResources');
+    this.lastTarget.updatePodSandboxResources = id;
+  }
+  override async checkpointContainer(ctx: CallContext, req: cri.CheckpointContainerRequest): Promise<void> {
+    await this.gate(ctx, 'checkpointContainer');
+    this.lastTarget.checkpointContainer = req.container_id;
+  }
   async containerStatus(ctx: CallContext, id: string): Promise<ContainerStatusResult> {
     await this.gate(ctx, 'containerStatus');
     const c = this.containers.get(id);

@@ -383,3 +383,30 @@ test('kept lists and statuses (#21): changes through crimux are in the next call
     f.close();
   }
 });
+
+test('the RPCs that act on one object reach its owner with the full ID: pod resources, checkpoint, stream targets', async () => {
+  const f = routerFixture();
+  try {
+    const pod = await f.router.sandboxes.run(f.ctx(), podConfig('owner'), 'docker');
+    const ctr = await f.router.containers.create(f.ctx(), pod, containerConfig('c'), podConfig('owner'));
+    const docker = f.backends.get('docker');
+    await f.router.sandboxes.updateResources(f.ctx(), pod.slice(0, 10), { overhead: null, resources: null });
+    assert.equal(docker?.lastTarget.updatePodSandboxResources, pod);
+    await f.router.containers.checkpoint(f.ctx(), ctr.slice(0, 10), {
+      container_id: ctr.slice(0, 10),
+      location: '/tmp/x',
+      timeout: '0',
+    });
+    assert.equal(docker?.lastTarget.checkpointContainer, ctr);
+    assert.deepEqual(f.router.containers.streamTarget(ctr.slice(0, 10)), { backend: docker, containerId: ctr });
+    assert.deepEqual(f.router.sandboxes.streamTarget(pod.slice(0, 10)), { backend: docker, sandboxId: pod });
+    assert.ok(!f.backends.get('runc')?.calls.includes('checkpointContainer'));
+    assert.throws(() => f.router.containers.streamTarget('f'.repeat(64)), NotFoundError);
+    await assert.rejects(
+      f.router.sandboxes.updateResources(f.ctx(), 'f'.repeat(64), { overhead: null, resources: null }),
+      NotFoundError,
+    );
+  } finally {
+    f.close();
+  }
+});

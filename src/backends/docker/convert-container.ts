@@ -7,7 +7,7 @@
  * network and IPC namespaces, and its PID namespace when the pod shares one.
  */
 import type * as cri from '../../cri/types';
-import type { LinuxContainerSecurityContext__Output as SecurityContext } from '../../cri/generated/runtime/v1/LinuxContainerSecurityContext';
+import type { LinuxContainerSecurityContext as SecurityContext } from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import { availableCapabilities } from '../../host/oci-defaults';
 import { chooseSeccomp } from '../../host/seccomp';

@@ -4,16 +4,16 @@
  * Labels are immutable in Docker, so only facts fixed at create time live here; state comes from inspect.
  */
 import type * as cri from '../../cri/types';
-import type { NamespaceMode__Output } from '../../cri/generated/runtime/v1/NamespaceMode';
+import type { NamespaceMode } from '../../cri/types';
 import { LABEL, LABEL_VERSION, jsonLabel, visibleLabels } from './naming';
 
 type Labels = Record<string, string> | null | undefined;
 
 /** The pod's namespace modes as CRI names them (POD, CONTAINER, NODE, TARGET). */
 export interface NamespaceOptions {
-  readonly network: NamespaceMode__Output;
-  readonly pid: NamespaceMode__Output;
-  readonly ipc: NamespaceMode__Output;
+  readonly network: NamespaceMode;
+  readonly pid: NamespaceMode;
+  readonly ipc: NamespaceMode;
 }
 
 export interface SandboxRecord {

@@ -27,7 +27,7 @@ import {
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids';
 import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
-import { isIpcSysctl } from '../../router/validate';
+import { isIpcSysctl } from '../../host/sysctls';
 import { enforce, sandboxViolations } from './security';
 
 function hostNetwork(config: cri.PodSandboxConfig): boolean {

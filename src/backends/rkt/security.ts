@@ -11,7 +11,7 @@
  * SELinux and AppArmor options are ignored with a warning, as rktlet did (no LSM is active on these hosts).
  */
 import { InvalidArgumentError } from '../../errors';
-import { isIpcSysctl } from '../../router/validate';
+import { isIpcSysctl } from '../../host/sysctls';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { SecurityPolicy } from './config';
