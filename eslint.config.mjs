@@ -79,6 +79,30 @@ export default tseslint.config(
       ],
     },
   })),
+  // State is storage only: what it holds is interpreted by the router (reconcile included), not by the store.
+  {
+    files: ['src/state/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/router/*',
+                '**/backends/*',
+                '**/backends/*/**',
+                '**/cri/*',
+                '!**/cri/types',
+                '**/streaming/*',
+              ],
+              message: 'the state store does not know the router, backends, CRI glue or streaming',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['src/cri/**/*.ts', 'src/streaming/**/*.ts'],
     rules: {

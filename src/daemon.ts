@@ -20,7 +20,7 @@ import { MetricsServer } from './metrics/http';
 import { RouterCore } from './router/core';
 import { reportingUnavailable } from './router/health-monitor';
 import { Router, routingFromConfig } from './router/router';
-import { reconcile } from './state/reconcile';
+import { reconcile } from './router/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
 import { protectedHostPaths } from './router/mount-sources';
 import { securePrivateDirs } from './state/private-dirs';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { routerFixture, podConfig, containerConfig } from '../helpers/router-fixture';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
-import { reconcile } from '../../src/state/reconcile';
+import { reconcile } from '../../src/router/reconcile';
 import { nullLogger } from '../../src/log/logger';
 import { ExitWatcher } from '../../src/router/exit-watcher';
 

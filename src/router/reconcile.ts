@@ -17,7 +17,7 @@ import type { Backend, CallContext } from '../backends/backend';
 import { errorMessage } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import type * as cri from '../cri/types';
-import type { OwnershipStore } from './types';
+import type { OwnershipStore } from '../state/types';
 
 export interface ReconcileReport {
   readonly skipped: string[];
