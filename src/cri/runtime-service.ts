@@ -2,6 +2,7 @@
  * RuntimeService handlers: each turns a request into router calls and shapes the reply. Validation of shared
  * fields, ownership and CRI semantics live in the router; logging, metrics and status codes in instrument.ts.
  */
+import { nowNsString } from '../util/clock';
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
 import type { Router } from '../router/router';
 import { containerFilterSpec, sandboxFilterSpec } from '../router/filters';
@@ -94,7 +95,7 @@ export function runtimeService(
         status: r.status,
         info: r.info,
         containers_statuses: r.containersStatuses ?? [],
-        timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
+        timestamp: nowNsString(),
       };
     }),
     ListPodSandbox: unary(env, 'ListPodSandbox', async (req, ctx) => ({

@@ -10,6 +10,7 @@
  * Each subscriber has a bounded queue. A subscriber that stops reading is dropped when its queue is full (the
  * kubelet then relists and resubscribes); it never blocks the daemon or other subscribers.
  */
+import { nowNsString } from '../util/clock';
 import type * as cri from '../cri/types';
 
 export type ContainerEventType =
@@ -71,7 +72,7 @@ export class EventBus {
     else this.last.set(id, type);
     this.onEmit(id, sandboxId);
     if (this.subs.size === 0) return;
-    const createdAt = (BigInt(Date.now()) * 1_000_000n).toString();
+    const createdAt = nowNsString();
     const snapshot = this.describe(sandboxId).catch((): PodSnapshot => ({
       podSandboxStatus: null,
       containersStatuses: [],

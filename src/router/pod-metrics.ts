@@ -3,6 +3,7 @@
  * report, so all of them expose the same cAdvisor-style set (names and label keys as CRI-O and containerd use:
  * "id", "name", "image" for container series, plus "interface" for network series).
  */
+import { nowNsString } from '../util/clock';
 import type * as cri from '../cri/types';
 
 type Kind = 'COUNTER' | 'GAUGE';
@@ -91,7 +92,7 @@ function metric(name: string, type: Kind, labels: string[], value: bigint | unde
 function containerSeries(s: cri.ContainerStats, image: string): cri.Metric[] {
   const a = s.attributes;
   const labels = [a?.id ?? '', a?.metadata?.name ?? '', image];
-  const ts = String(s.cpu?.timestamp ?? s.memory?.timestamp ?? (BigInt(Date.now()) * 1_000_000n).toString());
+  const ts = String(s.cpu?.timestamp ?? s.memory?.timestamp ?? nowNsString());
   const cpuNs = num(s.cpu?.usage_core_nano_seconds);
   return [
     // cAdvisor reports seconds; an integer metric carries whole seconds (the kubelet divides nothing here).
@@ -117,7 +118,7 @@ export function podMetrics(
 ): cri.PodSandboxMetrics {
   const linux = stats.linux;
   const podId = stats.attributes?.id ?? '';
-  const ts = String(linux?.network?.timestamp ?? (BigInt(Date.now()) * 1_000_000n).toString());
+  const ts = String(linux?.network?.timestamp ?? nowNsString());
   const podLabels = [podId, stats.attributes?.metadata?.name ?? '', ''];
   const ifaces = [linux?.network?.default_interface, ...(linux?.network?.interfaces ?? [])].filter((i) => i?.name);
   const seen = new Set<string>();
