@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { UnpackOptions, UnpackResult, Unpacking } from './layer-unpack';
 import { fromWire, type WireError } from './worker-errors';
+import { InternalError } from '../errors';
 
 const IN_FLIGHT = 4 << 20;
 /** How long a killed worker gets to kill its tar and zstd before the thread is terminated anyway. */
@@ -86,8 +87,11 @@ export function unpackInWorker(opts: UnpackOptions): Unpacking {
     } else if ('done' in m) finish(undefined, m.done);
     else finish(fromWire(m.error));
   });
-  worker.on('error', (err) => finish(err));
-  worker.on('exit', (code) => finish(new Error(`unpack worker exited (code ${code}) before the layer was unpacked`)));
+  // The thread itself failing is crimux's fault, not the registry's: Internal, never a transport error.
+  worker.on('error', (err) => finish(new InternalError(`unpack worker failed: ${err.message}`, { cause: err })));
+  worker.on('exit', (code) =>
+    finish(new InternalError(`unpack worker exited (code ${code}) before the layer was unpacked`)),
+  );
 
   let killed = false;
   function kill(): void {
