@@ -16,6 +16,7 @@ export class CallError extends Error {
 }
 
 const PREFIX = 5;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Reassembles Length-Prefixed-Messages (1 byte compressed flag, 4 bytes big-endian length, payload) from the
@@ -28,12 +29,16 @@ export class MessageReader {
   /** Payload length of the message being read, once its prefix is complete; -1 before that. */
   private need = -1;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /** @param encoding the request's `grpc-encoding` (identity when absent) */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly encoding = 'identity',
+  ) {}
 
   /** The complete messages' payloads in this chunk (with what came before); throws CallError on a bad prefix. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
-    if (this.pendingBytes === 0) {
+    if (this.pendingBytes === 0 && this.need < 0) {
       // Fast path: whole messages at the start of the chunk, sliced without copying.
       let off = 0;
       while (chunk.length - off >= PREFIX) {
@@ -65,13 +70,17 @@ export class MessageReader {
 
   private prefix(buf: Buffer, off: number): number {
     const flag = buf[off]!;
-    // The client may only compress with an encoding the server advertised, and crimux advertises identity
-    // alone; a set flag with identity is itself a protocol error (the spec's "compressed flag ... MUST" rule).
-    if (flag !== 0) {
-      throw flag === 1
-        ? new CallError(status.INTERNAL, 'compressed message received but compression is not supported (identity only)')
-        : new CallError(status.INTERNAL, `invalid message flag ${flag}`);
+    if (flag === 1) {
+      // crimux advertises identity alone. A compressed message in an encoding it does not know is UNIMPLEMENTED
+      // (the spec's rule, grpc-js's text); the flag set with identity or no encoding is a protocol error.
+      throw this.encoding === 'identity'
+        ? new CallError(status.INTERNAL, 'compressed flag set on a message with identity encoding')
+        : new CallError(
+            status.UNIMPLEMENTED,
+            `Received message compressed with unsupported encoding "${this.encoding}"`,
+          );
     }
+    if (flag !== 0) throw new CallError(status.INTERNAL, `invalid message flag ${flag}`);
     const len = buf.readUInt32BE(off + 1);
     if (len > this.maxMessageBytes) {
       // grpc-js's wording, so a client sees the same text from either transport.
@@ -85,6 +94,7 @@ export class MessageReader {
 
   /** Removes and returns the next n bytes of the pending chunks (copying only when they span chunks). */
   private take(n: number): Buffer {
+    if (n === 0) return EMPTY; // an empty message (e.g. VersionRequest{}) whose prefix ended the pending bytes
     this.pendingBytes -= n;
     const first = this.pending[0]!;
     if (first.length > n) {

@@ -115,12 +115,19 @@ export class DirectServer {
     const call = streaming
       ? new DirectStreamCall(stream, headers, route, this.opts.maxMessageBytes)
       : new DirectCall(stream, headers, route, this.opts.maxMessageBytes);
-    this.readRequest(stream, call, route, streaming);
+    this.readRequest(stream, headers, call, route, streaming);
   }
 
   /** Collects the one request message, then runs the handler; DATA after the call ended is read and dropped. */
-  private readRequest(stream: http2.ServerHttp2Stream, call: DirectCall, route: Route, streaming: boolean): void {
-    const reader = new MessageReader(this.opts.maxMessageBytes);
+  private readRequest(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    call: DirectCall,
+    route: Route,
+    streaming: boolean,
+  ): void {
+    const encoding = headers['grpc-encoding'];
+    const reader = new MessageReader(this.opts.maxMessageBytes, typeof encoding === 'string' ? encoding : 'identity');
     let request: Buffer | undefined;
     let extra = false;
     stream.on('data', (chunk: Buffer) => {
