@@ -13,7 +13,9 @@
  * pair runs BENCH_ROUNDS times, in rotating order; the figures pool every round. Writes
  * bench/results/transport.json and .md. Not part of npm test.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
 import { startContainerd, type Containerd } from './containerd';
@@ -22,6 +24,7 @@ import { machine, round, summary, writeResults } from './lib';
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RPCS = ['Version', 'Status'];
+const ALONE = 'alone';
 
 interface Side {
   name: string;
@@ -30,11 +33,44 @@ interface Side {
   authority?: string;
 }
 
+/**
+ * The floor of any gRPC server on node:http2: a plain Node process (no tsx, no crimux code) whose 'stream'
+ * handler skips the request and answers every call with an empty message and grpc-status 0 — the same three
+ * steps (respond, end with the message, trailers) as src/cri/direct, nothing else. What crimux's direct
+ * transport costs above it is crimux's own.
+ */
+const FLOOR_SERVER = `
+const http2 = require('node:http2');
+const EMPTY = Buffer.alloc(5);
+const server = http2.createServer();
+server.on('stream', (stream) => {
+  stream.on('data', () => {});
+  stream.on('end', () => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true, sendDate: false });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(EMPTY);
+  });
+});
+server.listen(process.argv[1], () => process.stdout.write('listening\n'));
+`;
+
+async function startFloor(socket: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', FLOOR_SERVER, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('node:http2 floor server did not start in 10 s')), 10_000);
+    child.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return child;
+}
+
 /** One alternating run of `a` against `b` (b always dialled with authority localhost, as the client does). */
-function pair(client: string, a: Side, b: Side, calls: number): Record<string, [number[], number[]]> {
+function pair(client: string, a: Side, b: Side | undefined, calls: number): Record<string, [number[], number[]]> {
   const args = ['-socket', a.socket, '-bench-rpcs', RPCS.join(','), '-bench-n', String(calls)];
   if (a.authority) args.push('-authority', a.authority);
-  args.push('-bench-against', b.socket);
+  if (b) args.push('-bench-against', b.socket);
   const out = execFileSync(client, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 1_800_000 });
   const res = JSON.parse(out) as { rpcs: Record<string, { us: number[][] }> };
   const got: Record<string, [number[], number[]]> = {};
@@ -55,6 +91,8 @@ async function main(): Promise<void> {
   const unsetTransport = { CRIMUX_SERVER_TRANSPORT: undefined };
   const daemons: DaemonHandle[] = [];
   let ctr: Containerd | undefined;
+  let floor: ChildProcess | undefined;
+  const floorDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-bench-transport-'));
   let note = '';
   const samples: Record<string, Record<string, number[]>> = {};
   const add = (pairName: string, side: string, rpc: string, xs: number[]): void => {
@@ -81,6 +119,8 @@ async function main(): Promise<void> {
     } else {
       note = 'containerd not installed: not measured';
     }
+    floor = await startFloor(path.join(floorDir, 'floor.sock'));
+    sides.push({ name: 'node:http2 floor', socket: path.join(floorDir, 'floor.sock'), authority: 'localhost' });
     const byName = (n: string): Side => sides.find((s) => s.name === n)!;
     const pairs: [Side, Side][] = [[byName('direct'), byName('grpc-js')]];
     if (ctr) {
@@ -88,6 +128,7 @@ async function main(): Promise<void> {
         [byName('direct'), byName('containerd')],
         [byName('grpc-js'), byName('containerd')],
         [{ name: 'direct (socket-path authority)', socket: direct.socket }, byName('containerd')],
+        [byName('node:http2 floor'), byName('containerd')],
       );
     }
     await new Promise((r) => setTimeout(r, 3000));
@@ -102,8 +143,16 @@ async function main(): Promise<void> {
           add(name, b.name, rpc, got[rpc]![1]);
         }
       }
+      // Each runtime alone, calls back to back: no other server runs between two calls of this one.
+      for (const side of sides) {
+        process.stderr.write(`round ${round_ + 1}: ${side.name} alone\n`);
+        const got = pair(process.env.BENCH_GO_CLIENT ?? client, side, undefined, CALLS);
+        for (const rpc of RPCS) add(ALONE, side.name, rpc, got[rpc]![0]);
+      }
     }
   } finally {
+    floor?.kill();
+    fs.rmSync(floorDir, { recursive: true, force: true });
     await ctr?.stop();
     for (const d of daemons)
       await d.cleanup().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
@@ -117,7 +166,7 @@ async function main(): Promise<void> {
     ratio: number;
   }
   const rows: Row[] = [];
-  const pairNames = [...new Set(Object.keys(samples).map((k) => k.split('|')[0]!))];
+  const pairNames = [...new Set(Object.keys(samples).map((k) => k.split('|')[0]!))].filter((p) => p !== ALONE);
   for (const p of pairNames) {
     const [aName, bName] = p.split(' vs ') as [string, string];
     for (const rpc of RPCS) {
@@ -132,6 +181,16 @@ async function main(): Promise<void> {
       });
     }
   }
+  const alone = Object.keys(samples)
+    .filter((k) => k.startsWith(`${ALONE}|`))
+    .map((k) => k.slice(ALONE.length + 1));
+  const aloneRows = alone.flatMap((side) =>
+    RPCS.map((rpc) => {
+      const x = summary(samples[`${ALONE}|${side}`]![rpc]!);
+      const c = samples[`${ALONE}|containerd`]?.[rpc];
+      return { side, rpc, p50: x.p50, p99: x.p99, ratio: c ? round(x.p50 / summary(c).p50, 2) : undefined };
+    }),
+  );
   const env = machine();
   const md = [
     '# CRI transport: per-RPC overhead (issue #21 item 2)',
@@ -143,8 +202,18 @@ async function main(): Promise<void> {
     '| pair | RPC | first p50 / p99 ms | second p50 / p99 ms | first / second (p50) |',
     '|---|---|---|---|---:|',
     ...rows.map((r) => `| ${r.pair} | ${r.rpc} | ${r.a.p50} / ${r.a.p99} | ${r.b.p50} / ${r.b.p99} | ${r.ratio}× |`),
+    '',
+    'Each runtime alone (calls back to back, same call counts and rounds):',
+    '',
+    '| runtime | RPC | p50 / p99 ms | / containerd alone (p50) |',
+    '|---|---|---|---:|',
+    ...aloneRows.map((r) => `| ${r.side} | ${r.rpc} | ${r.p50} / ${r.p99} | ${r.ratio ?? '-'}× |`),
   ].join('\n');
-  writeResults('transport', { machine: env, containerd: ctr?.version, calls: CALLS, rounds: ROUNDS, rows, note }, md);
+  writeResults(
+    'transport',
+    { machine: env, containerd: ctr?.version, calls: CALLS, rounds: ROUNDS, rows, alone: aloneRows, note },
+    md,
+  );
   process.stdout.write(md + '\n');
 }
 
