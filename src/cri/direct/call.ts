@@ -100,8 +100,9 @@ export class DirectCall extends EventEmitter {
       this.fail(err);
       return;
     }
+    if (this.finished) return; // cancelled, expired, or answered already: the late reply is dropped
     const frame = this.serialize(value);
-    if (!frame || this.finished) return;
+    if (!frame) return;
     this.finished = true;
     clearTimeout(this.timer);
     if (this.stream.destroyed) return;
