@@ -51,7 +51,7 @@ server.on('stream', (stream) => {
     stream.end(EMPTY);
   });
 });
-server.listen(process.argv[1], () => process.stdout.write('listening\n'));
+server.listen(process.argv[1], () => process.stdout.write('listening\\n'));
 `;
 
 async function startFloor(socket: string): Promise<ChildProcess> {
