@@ -12,6 +12,7 @@ import { RESULTS, machine } from './lib';
 
 const BENCHES = [
   { name: 'router', file: 'router.ts', what: 'router overhead, list scaling, footprint, throughput (runc)' },
+  { name: 'transport', file: 'transport.ts', what: 'per-RPC overhead: grpc-js vs direct transport vs containerd' },
   { name: 'status', file: 'status.ts', what: 'Status latency with all four backends, per-call vs background health' },
   {
     name: 'runc-lifecycle',

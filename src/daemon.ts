@@ -156,6 +156,7 @@ export class Daemon {
         socketPath: this.config.socket.path,
         socketGroup: this.config.socket.group,
         maxMessageBytes: this.config.socket.maxMessageBytes,
+        transport: this.config.server.transport,
         log: this.log,
       },
       runtimeService(

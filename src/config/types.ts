@@ -50,6 +50,7 @@ export interface RegistryHostConfig {
 
 export interface Config {
   socket: { path: string; group: string; maxMessageBytes: number };
+  server: { transport: 'direct' | 'grpc-js' };
   stateDir: string;
   stateDurability: 'normal' | 'full';
   runDir: string;

@@ -5,10 +5,15 @@
  * crimux accepts the connections itself and hands each to grpc-js (Server.createConnectionInjector) instead of
  * letting grpc-js bind the socket: nghttp2 refuses the socket-path `:authority` that grpc-go clients up to
  * kubelet 1.30 send, and such connections go through a frame filter that makes it acceptable (./wire/).
+ *
+ * Two transports serve the calls on those connections (config `server.transport`): "direct", crimux's own gRPC
+ * layer on node:http2 (./direct/, about half grpc-js's per-call cost, issue #21), and "grpc-js". Both run the
+ * same grpc-js-style handlers.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
@@ -17,6 +22,9 @@ import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeServi
 import type { ImageServiceHandlers } from './generated/runtime/v1/ImageService';
 import { InvalidArgumentError } from '../errors';
 import { adoptConnection } from './wire/connection';
+import { DirectServer } from './direct/server';
+
+export type Transport = 'grpc-js' | 'direct';
 
 export interface CriServerOptions {
   socketPath: string;
@@ -25,11 +33,46 @@ export interface CriServerOptions {
   log: Logger;
   /** Rewrite refused `:authority` values (default true); off only to measure the filter's cost (bench/router.ts). */
   authorityFilter?: boolean;
+  /** Which gRPC server serves the calls; "direct" unless said otherwise. */
+  transport?: Transport;
+}
+
+/** What CriServer needs from a gRPC server: connections handed in, and grpc-js's two shutdowns. */
+interface CallServer {
+  injectConnection(conn: Duplex): void;
+  tryShutdown(done: () => void): void;
+  forceShutdown(): void;
+  /** After either shutdown: release what is left. */
+  close(): void;
+}
+
+function grpcJsServer(opts: CriServerOptions, runtime: object, image: object): CallServer {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.maxMessageBytes,
+    'grpc.max_send_message_length': opts.maxMessageBytes,
+  });
+  const proto = loadCriProto();
+  server.addService(proto.runtime.v1.RuntimeService.service, runtime as grpc.UntypedServiceImplementation);
+  server.addService(proto.runtime.v1.ImageService.service, image as grpc.UntypedServiceImplementation);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return {
+    injectConnection: (conn) => injector.injectConnection(conn),
+    tryShutdown: (done) => server.tryShutdown(() => done()),
+    forceShutdown: () => server.forceShutdown(),
+    close: () => injector.destroy(),
+  };
+}
+
+function directServer(opts: CriServerOptions, runtime: object, image: object): CallServer {
+  const server = new DirectServer({ maxMessageBytes: opts.maxMessageBytes, log: opts.log });
+  const proto = loadCriProto();
+  server.addService(proto.runtime.v1.RuntimeService.service, runtime);
+  server.addService(proto.runtime.v1.ImageService.service, image);
+  return server;
 }
 
 export class CriServer {
-  private readonly server: grpc.Server;
-  private readonly injector: grpc.ConnectionInjector;
+  private readonly server: CallServer;
   private readonly listener: net.Server;
   /** Open client connections, destroyed after the drain so none outlives the server. */
   private readonly connections = new Set<net.Socket>();
@@ -40,14 +83,8 @@ export class CriServer {
     runtime: RuntimeServiceHandlers,
     image: ImageServiceHandlers,
   ) {
-    this.server = new grpc.Server({
-      'grpc.max_receive_message_length': opts.maxMessageBytes,
-      'grpc.max_send_message_length': opts.maxMessageBytes,
-    });
-    const proto = loadCriProto();
-    this.server.addService(proto.runtime.v1.RuntimeService.service, runtime);
-    this.server.addService(proto.runtime.v1.ImageService.service, image);
-    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const make = (opts.transport ?? 'direct') === 'direct' ? directServer : grpcJsServer;
+    this.server = make(opts, runtime, image);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
 
@@ -57,7 +94,7 @@ export class CriServer {
     const onError = (err: Error): void => this.opts.log.debug('CRI connection closed', { error: err.message });
     if (this.opts.authorityFilter === false) {
       socket.on('error', onError);
-      this.injector.injectConnection(socket);
+      this.server.injectConnection(socket);
       return;
     }
     adoptConnection(
@@ -66,7 +103,7 @@ export class CriServer {
       (conn) => {
         if (this.draining) return void conn.destroy();
         this.opts.log.debug('CRI connection handed over', { filtered: !(conn instanceof net.Socket) });
-        this.injector.injectConnection(conn);
+        this.server.injectConnection(conn);
       },
       onError,
     );
@@ -93,7 +130,7 @@ export class CriServer {
     }
     fs.chmodSync(sock, 0o660);
     if (this.opts.socketGroup) fs.chownSync(sock, 0, resolveGid(this.opts.socketGroup));
-    this.opts.log.info('CRI server listening', { socket: sock });
+    this.opts.log.info('CRI server listening', { socket: sock, transport: this.opts.transport ?? 'direct' });
   }
 
   /** Stops accepting calls and waits up to graceMs for running ones, then cancels the rest. */
@@ -111,7 +148,7 @@ export class CriServer {
         resolve();
       });
     });
-    this.injector.destroy();
+    this.server.close();
     for (const socket of this.connections) socket.destroy();
     fs.rmSync(this.opts.socketPath, { force: true });
   }
