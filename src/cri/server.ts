@@ -83,7 +83,7 @@ export class CriServer {
     runtime: RuntimeServiceHandlers,
     image: ImageServiceHandlers,
   ) {
-    const make = (opts.transport ?? 'direct') === 'direct' ? directServer : grpcJsServer;
+    const make = (opts.transport ?? 'grpc-js') === 'direct' ? directServer : grpcJsServer;
     this.server = make(opts, runtime, image);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -130,7 +130,7 @@ export class CriServer {
     }
     fs.chmodSync(sock, 0o660);
     if (this.opts.socketGroup) fs.chownSync(sock, 0, resolveGid(this.opts.socketGroup));
-    this.opts.log.info('CRI server listening', { socket: sock, transport: this.opts.transport ?? 'direct' });
+    this.opts.log.info('CRI server listening', { socket: sock, transport: this.opts.transport ?? 'grpc-js' });
   }
 
   /** Stops accepting calls and waits up to graceMs for running ones, then cancels the rest. */
