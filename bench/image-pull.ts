@@ -12,6 +12,7 @@
  */
 import { execFileSync, execSync } from 'node:child_process';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
 import type { CriClient } from '../test/helpers/cri-client';
@@ -31,13 +32,26 @@ function dropCaches(): void {
   execSync('sync; echo 3 > /proc/sys/vm/drop_caches');
 }
 
-async function timedPull(cri: CriClient, ref: string): Promise<number> {
+/**
+ * CPU ms a runtime process has used: its own threads plus the children it reaped (tar, zstd), from
+ * /proc/<pid>/stat (utime, stime, cutime, cstime in clock ticks of 10 ms).
+ */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "(comm) ", field 3 (state) is f[0], so utime..cstime (fields 14–17) are f[11..14].
+  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i]), 0) * 10;
+}
+
+async function timedPull(cri: CriClient, pid: number, ref: string): Promise<{ ms: number; cpuMs: number }> {
   dropCaches();
+  const cpu0 = cpuMs(pid);
   const t0 = process.hrtime.bigint();
   await cri.img('PullImage', { image: { image: ref } }, { deadlineMs: 600_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = cpuMs(pid) - cpu0;
   await cri.img('RemoveImage', { image: { image: ref } }, { deadlineMs: 120_000 });
-  return ms;
+  return { ms, cpuMs: cpu };
 }
 
 interface Case {
@@ -45,6 +59,7 @@ interface Case {
   compression: Compression;
   compressedBytes: number;
   samplesMs: Record<Runtime, number[]>;
+  cpuMs: Record<Runtime, number[]>;
 }
 
 async function main(): Promise<void> {
@@ -68,6 +83,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${containerdNote}\n`);
   }
   const clients: Partial<Record<Runtime, CriClient>> = { crimux: d.cri, ...(ctr ? { containerd: ctr.cri } : {}) };
+  const pids: Record<Runtime, number> = { crimux: d.pid(), containerd: ctr?.pid ?? -1 };
   const cases: Case[] = [];
   try {
     let turn = 0;
@@ -84,6 +100,7 @@ async function main(): Promise<void> {
               compression,
               compressedBytes: img.compressedBytes,
               samplesMs: { crimux: [], containerd: [] },
+              cpuMs: { crimux: [], containerd: [] },
             };
             cases.push(c);
           }
@@ -92,9 +109,10 @@ async function main(): Promise<void> {
           for (const rt of order) {
             const cri = clients[rt];
             if (!cri) continue;
-            const ms = await timedPull(cri, img.ref);
+            const { ms, cpuMs: cpu } = await timedPull(cri, pids[rt], img.ref);
             c.samplesMs[rt].push(round(ms, 1));
-            line.push(`${rt} ${round(ms, 0)} ms`);
+            c.cpuMs[rt].push(cpu);
+            line.push(`${rt} ${round(ms, 0)} ms (CPU ${cpu} ms)`);
           }
           process.stderr.write(`round ${r + 1}/${ROUNDS} ${name}-${compression}: ${line.join(', ')}\n`);
         }
@@ -109,7 +127,8 @@ async function main(): Promise<void> {
   const results = cases.map((c) => {
     const crimux = med(c.samplesMs.crimux);
     const containerd = c.samplesMs.containerd.length ? med(c.samplesMs.containerd) : NaN;
-    return { ...c, medianMs: { crimux, containerd }, ratio: round(crimux / containerd, 2) };
+    const cpu = { crimux: med(c.cpuMs.crimux), containerd: c.cpuMs.containerd.length ? med(c.cpuMs.containerd) : NaN };
+    return { ...c, medianMs: { crimux, containerd }, ratio: round(crimux / containerd, 2), medianCpuMs: cpu };
   });
   const report = {
     date: new Date().toISOString(),
@@ -122,7 +141,8 @@ async function main(): Promise<void> {
   const rows = results.map(
     (r) =>
       `| ${r.shape} | ${r.compression} | ${round(r.compressedBytes / 1048576, 1)} | ${r.medianMs.crimux} | ` +
-      `${r.medianMs.containerd} | ${r.ratio} | ${r.samplesMs.crimux.join(' / ')} | ${r.samplesMs.containerd.join(' / ')} |`,
+      `${r.medianMs.containerd} | ${r.ratio} | ${r.medianCpuMs.crimux} | ${r.medianCpuMs.containerd} | ` +
+      `${r.samplesMs.crimux.join(' / ')} | ${r.samplesMs.containerd.join(' / ')} |`,
   );
   const md = [
     '# Image pulls: crimux vs containerd, cold, over CRI',
@@ -132,9 +152,10 @@ async function main(): Promise<void> {
     'Fresh images per round (random content), page cache dropped before every pull, who goes first alternating,',
     'each image removed after its pull. Both runtimes download, verify, decompress and unpack every layer and keep',
     'the compressed blobs. Other engineers share the 2 vCPUs: compare the two columns of a row, not runs.',
+    'CPU: the runtime process and the children it reaped (tar, zstd) during the pull, median.',
     '',
-    '| shape | compression | MiB | crimux median ms | containerd median ms | ratio | crimux samples | containerd samples |',
-    '|---|---|---:|---:|---:|---:|---|---|',
+    '| shape | compression | MiB | crimux median ms | containerd median ms | ratio | crimux CPU ms | containerd CPU ms | crimux samples | containerd samples |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---|',
     ...rows,
     '',
   ].join('\n');
