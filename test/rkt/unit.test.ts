@@ -8,7 +8,7 @@ import { parseRktJson, stringifyRktJson } from '../../src/backends/rkt/api';
 import type * as v1 from '../../src/backends/rkt/api';
 import { parseArgs, parseCpu, parseVolume } from '../../src/backends/rkt/cli-args';
 import { containerState, criAnnotations, exitReason, podIps, toContainerStatus } from '../../src/backends/rkt/convert';
-import { appName, MAX_APP_NAME } from '../../src/backends/rkt/ids';
+import { appName, MAX_APP_NAME } from '../../src/backends/rkt/records';
 import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';

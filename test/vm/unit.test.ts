@@ -12,7 +12,7 @@ import { createVmBackend } from '../../src/backends/vm';
 import { CriLogWriter } from '../../src/host/cri-log';
 import { handlerOptions } from '../../src/backends/vm/options';
 import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
-import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/store';
+import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/records';
 import { securityPlan } from '../../src/host/container-policy';
 import { guestOciSpec, processArgs, processEnv, validateSandbox, vmSize } from '../../src/backends/vm/spec';
 import { loadConfig } from '../../src/config/load';

@@ -14,7 +14,7 @@ import { chooseSeccomp, seccompFor, shippedRuntimeDefaultProfile } from '../../h
 import type * as v1 from './api';
 import type { RktContext } from './context';
 import { toContainer, toContainerStatus } from './convert';
-import { CONTAINER_ID_ANNOTATION, appName, rktAppId, type ContainerRecord } from './ids';
+import { CONTAINER_ID_ANNOTATION, appName, rktAppId, type ContainerRecord } from './records';
 import { crimuxPods, findContainer, findSandbox } from './lookup';
 import { containerViolations, enforce, ignoredLsmFields } from './security';
 import { buildAppSpec, capsOf, type AppUser } from './spec';

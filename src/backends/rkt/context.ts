@@ -2,7 +2,7 @@
 import type { ImageStore, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
 import type { RktBackendConfig } from './config';
-import type { IdIndex } from './ids';
+import type { IdIndex } from './records';
 import type { SnapshotRootfs } from './images';
 import type { RktPodNetwork } from './network';
 import type { PodManager, PodManagerInfo } from './pod-manager';

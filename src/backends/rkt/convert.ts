@@ -6,7 +6,7 @@
 import type * as cri from '../../cri/types';
 import { OOM_KILLED_ANNOTATION as OOM_ANNOTATION } from './api';
 import type * as v1 from './api';
-import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION } from './ids';
+import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION } from './records';
 import { CONTAINER_ATTEMPT_ANNOTATION, CONTAINER_NAME_ANNOTATION, IMAGE_NAME_ANNOTATION } from './spec';
 
 export const POD_UID = 'k8s.io/reserved/pod-uid';

@@ -5,7 +5,7 @@
  */
 import type * as v1 from './api';
 import type { RktContext } from './context';
-import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, type ContainerRecord, type SandboxRecord } from './ids';
+import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, type ContainerRecord, type SandboxRecord } from './records';
 import { HANDLER_ANNOTATION } from './convert';
 
 export async function findSandbox(

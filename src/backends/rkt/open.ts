@@ -7,7 +7,7 @@ import type { CallContext } from '../backend';
 import type { BackendDeps } from '../registry';
 import type { RktBackendConfig } from './config';
 import type { RktContext } from './context';
-import { IdIndex } from './ids';
+import { IdIndex } from './records';
 import { SnapshotRootfs, StoreImageOps } from './images';
 import { RktPodNetwork } from './network';
 import { RktCliPodManager } from './rkt-cli/manager';

@@ -24,7 +24,7 @@ import {
   toPodSandbox,
   toPodSandboxStatus,
 } from './convert';
-import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './ids';
+import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './records';
 import { crimuxPods, findSandbox } from './lookup';
 import type { SandboxNetwork, SandboxOptions } from './pod-manager';
 import { isIpcSysctl } from '../../host/sysctls';

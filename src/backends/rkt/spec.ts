@@ -12,7 +12,7 @@ import {
   computeCapabilities,
 } from '../../host/oci-defaults';
 import type { ImageConfig } from '../../images/types';
-import { CONTAINER_ID_ANNOTATION } from './ids';
+import { CONTAINER_ID_ANNOTATION } from './records';
 import type { AppSpec } from './pod-manager';
 
 export const IMAGE_NAME_ANNOTATION = 'k8s.io/reserved/image-name';

@@ -13,7 +13,7 @@ import type * as cri from '../../cri/types';
 import type * as v1 from './api';
 import type { RktContext } from './context';
 import { containerMetadata, criAnnotations, sandboxMetadata } from './convert';
-import { CONTAINER_ID_ANNOTATION } from './ids';
+import { CONTAINER_ID_ANNOTATION } from './records';
 import { crimuxPods, findContainer, findSandbox } from './lookup';
 import { rootfsKey } from './stage1/context';
 import { NotFoundError } from '../../errors';

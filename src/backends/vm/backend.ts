@@ -32,7 +32,7 @@ import { setupContext } from './setup';
 import { setConsoleLogMaxBytes } from './console-log';
 import type { StatsReply } from './protocol';
 import * as st from './status';
-import type { PodRecord } from './store';
+import type { PodRecord } from './records';
 
 export class VmBackend extends BaseBackend {
   readonly kind = 'vm' as const;

@@ -23,7 +23,7 @@ import {
   processEnv,
   validateContainer,
 } from './spec';
-import type { ContainerRecord, PodRecord } from './store';
+import type { ContainerRecord, PodRecord } from './records';
 import { msToNsString } from '../../util/clock';
 
 export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The vm backend's live state: pod records (store.ts) with their VM handles, container → pod index, CRI log
+ * The vm backend's live state: pod records (records.ts) with their VM handles, container → pod index, CRI log
  * writers, and what the agent's events do to them. Everything that changes a record runs under the pod's lock.
  *
  * Recovery (after a crimux restart or crash), assumptions first:
@@ -14,7 +14,7 @@
 import type { Logger } from '../../log/logger';
 import type { ContainerState, Event } from './protocol';
 import { isQemu, qemuProcessesUnder, vmPaths } from './qemu';
-import { Store, type ContainerRecord, type PodRecord } from './store';
+import { Store, type ContainerRecord, type PodRecord } from './records';
 import { StreamRegistry } from './streams';
 import { Vm } from './vm';
 import path from 'node:path';

@@ -14,7 +14,7 @@ import type { VmContext } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
 import { podHostname, validateSandbox, vmSize } from './spec';
-import type { PodRecord } from './store';
+import type { PodRecord } from './records';
 
 export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   validateSandbox(req.config);

@@ -15,7 +15,7 @@ import { VmNetwork } from './net';
 import { handlerOptions } from './options';
 import { VmRuntime } from './runtime';
 import { Semaphore } from './semaphore';
-import { Store } from './store';
+import { Store } from './records';
 import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
 export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {

@@ -1,7 +1,7 @@
 /** Pure shaping of vm records into CRI status, list and stats replies. */
 import type * as cri from '../../cri/types';
 import type { ContainerStatsReply, StatsReply } from './protocol';
-import type { ContainerRecord, PodRecord } from './store';
+import type { ContainerRecord, PodRecord } from './records';
 import type { BackendClock } from '../host';
 
 const STATE: Record<ContainerRecord['state'], cri.ContainerState> = {
