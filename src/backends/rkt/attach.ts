@@ -14,13 +14,13 @@ import { PassThrough } from 'node:stream';
 import { FailedPreconditionError, NotFoundError, UnimplementedError } from '../../errors';
 import { readPidFile } from '../../host/conmon';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { findContainer } from './lookup';
 
 const POLL_MS = 100;
 
 export async function attach(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   opts: StreamOptions,

@@ -28,7 +28,7 @@ import type * as cri from '../../cri/types';
 import type { ImageStore } from '../../images/types';
 import { attach } from './attach';
 import * as containers from './containers';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { openRktContext } from './open';
 import { portForward } from './portforward';
 import * as sandboxes from './sandboxes';
@@ -46,7 +46,7 @@ export class RktBackend extends BaseBackend {
     userNamespaces: false,
   };
   readonly images: ImageStore;
-  private ctx?: RktContext;
+  private ctx?: RktShared;
   private startError?: unknown;
 
   constructor(
@@ -59,11 +59,11 @@ export class RktBackend extends BaseBackend {
   }
 
   /** The pod manager, for the real-rkt image store (which exists before start()). */
-  podManager(): RktContext['pm'] {
+  podManager(): RktShared['pm'] {
     return this.c().pm;
   }
 
-  private c(): RktContext {
+  private c(): RktShared {
     if (this.ctx) return this.ctx;
     throw new UnavailableError(
       `rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`,

@@ -12,7 +12,7 @@ import type * as cri from '../../cri/types';
 import { resolveUser } from '../../host/passwd';
 import { chooseSeccomp, seccompFor, shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type * as v1 from './api';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { toContainer, toContainerStatus } from './convert';
 import { CONTAINER_ID_ANNOTATION, appName, rktAppId, type ContainerRecord } from './records';
 import { crimuxPods, findContainer, findSandbox } from './lookup';
@@ -21,7 +21,7 @@ import { buildAppSpec, capsOf, type AppUser } from './spec';
 import { rootfsKey } from './stage1/context';
 import type { ImageConfig } from '../../images/types';
 
-export async function createContainer(ctx: RktContext, cc: CallContext, req: CreateContainerRequest): Promise<void> {
+export async function createContainer(ctx: RktShared, cc: CallContext, req: CreateContainerRequest): Promise<void> {
   const { id, config } = req;
   const sandbox = await findSandbox(ctx, req.sandboxId, cc.signal);
   if (!sandbox?.uuid) throw new NotFoundError(`create container ${id}: pod sandbox ${req.sandboxId} not found`);
@@ -107,20 +107,20 @@ export async function createContainer(ctx: RktContext, cc: CallContext, req: Cre
   await ctx.index.putContainer({ ...rec, state: 'created' });
 }
 
-async function mustFind(ctx: RktContext, cc: CallContext, id: string, what: string): Promise<ContainerRecord> {
+async function mustFind(ctx: RktShared, cc: CallContext, id: string, what: string): Promise<ContainerRecord> {
   const rec = await findContainer(ctx, id, cc.signal);
   if (!rec) throw new NotFoundError(`${what} ${id}: container not found`);
   return rec;
 }
 
-export async function startContainer(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+export async function startContainer(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
   const rec = await mustFind(ctx, cc, id, 'start container');
   cc.log.info('rkt app start', { app: rktAppId(rec.uuid, rec.app) });
   await ctx.pm.appStart(rec.uuid, rec.app, cc.signal);
 }
 
 export async function stopContainer(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   timeoutSeconds: number,
@@ -134,7 +134,7 @@ export async function stopContainer(
   });
 }
 
-export async function removeContainer(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+export async function removeContainer(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
   const rec = await findContainer(ctx, id, cc.signal);
   if (!rec) return;
   cc.log.info('rkt app rm', { app: rktAppId(rec.uuid, rec.app) });
@@ -145,13 +145,13 @@ export async function removeContainer(ctx: RktContext, cc: CallContext, id: stri
 }
 
 /** The CRI status of an app whose v1 JSON is already at hand (no extra pod-manager call). */
-export async function containerStatusOf(ctx: RktContext, id: string, app: v1.App): Promise<cri.ContainerStatus> {
+export async function containerStatusOf(ctx: RktShared, id: string, app: v1.App): Promise<cri.ContainerStatus> {
   const rec = await ctx.index.getContainer(id);
   return toContainerStatus(id, app, rec?.logPath ?? '');
 }
 
 export async function containerStatus(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   verbose: boolean,
@@ -175,7 +175,7 @@ export async function containerStatus(
   return { status, info };
 }
 
-export async function listContainers(ctx: RktContext, cc: CallContext): Promise<cri.Container[]> {
+export async function listContainers(ctx: RktShared, cc: CallContext): Promise<cri.Container[]> {
   const out: cri.Container[] = [];
   for (const { id: sandboxId, pod } of crimuxPods(await ctx.pm.list(cc.signal))) {
     for (const app of pod.apps ?? []) {

@@ -9,7 +9,7 @@ import type { PodManager, PodManagerInfo } from './pod-manager';
 import type { Stage1PodManager } from './stage1/manager';
 import type { BackendHost } from '../host';
 
-export interface RktContext {
+export interface RktShared {
   readonly pm: PodManager;
   readonly info: PodManagerInfo;
   /** Set when the built-in stage1 is the pod manager: attach, port-forward and stats need its internals. */

@@ -4,12 +4,12 @@
  * between the pod manager's work and the index write.
  */
 import type * as v1 from './api';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, type ContainerRecord, type SandboxRecord } from './records';
 import { HANDLER_ANNOTATION } from './convert';
 
 export async function findSandbox(
-  ctx: RktContext,
+  ctx: RktShared,
   id: string,
   signal?: AbortSignal,
 ): Promise<SandboxRecord | undefined> {
@@ -30,7 +30,7 @@ export async function findSandbox(
 }
 
 export async function findContainer(
-  ctx: RktContext,
+  ctx: RktShared,
   id: string,
   signal?: AbortSignal,
 ): Promise<ContainerRecord | undefined> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { CallContext } from '../backend';
 import type { BackendDeps } from '../registry';
 import type { RktBackendConfig } from './config';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { IdIndex } from './records';
 import { SnapshotRootfs, StoreImageOps } from './images';
 import { RktPodNetwork } from './network';
@@ -18,7 +18,7 @@ export function rktConfig(deps: BackendDeps): RktBackendConfig {
   return deps.config.backends.rkt;
 }
 
-export async function openRktContext(deps: BackendDeps, cc: CallContext): Promise<RktContext> {
+export async function openRktContext(deps: BackendDeps, cc: CallContext): Promise<RktShared> {
   const config = rktConfig(deps);
   const log = deps.log;
   const index = new IdIndex(path.join(deps.stateDir, 'index'), deps.host.files);

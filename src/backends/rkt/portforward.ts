@@ -7,10 +7,10 @@ import type { Duplex } from 'node:stream';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnimplementedError } from '../../errors';
 import { connectInNetns } from '../../host/tcp-relay';
 import type { CallContext } from '../backend';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { findSandbox } from './lookup';
 
-export async function portForward(ctx: RktContext, cc: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+export async function portForward(ctx: RktShared, cc: CallContext, sandboxId: string, port: number): Promise<Duplex> {
   if (!ctx.stage1) throw new UnimplementedError('port forward: not supported with a real rkt');
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new InvalidArgumentError(`port forward: bad port ${port}`);

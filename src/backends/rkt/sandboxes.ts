@@ -13,7 +13,7 @@ import { NotFoundError } from '../../errors';
 import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
 import { containerStatusOf } from './containers';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import {
   HANDLER_ANNOTATION,
   POD_ATTEMPT,
@@ -48,7 +48,7 @@ function hostnameOf(config: cri.PodSandboxConfig): string {
   return clean || 'rkt-pod';
 }
 
-export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSandboxRequest): Promise<void> {
+export async function runPodSandbox(ctx: RktShared, cc: CallContext, req: RunSandboxRequest): Promise<void> {
   const { id, config } = req;
   enforce(`run pod sandbox ${id}`, sandboxViolations(config, ctx.info.enforces), ctx.config.securityPolicy, cc.log);
   // The router repeats a create after a crash with the same ID: whatever the first attempt left goes first.
@@ -108,7 +108,7 @@ export async function runPodSandbox(ctx: RktContext, cc: CallContext, req: RunSa
   });
 }
 
-export async function stopPodSandbox(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+export async function stopPodSandbox(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
   const rec = await findSandbox(ctx, id, cc.signal);
   // CRI: stopping an unknown sandbox succeeds (it may have been removed already).
   if (!rec) return;
@@ -119,7 +119,7 @@ export async function stopPodSandbox(ctx: RktContext, cc: CallContext, id: strin
   if (ctx.network) await ctx.network.tearDown(cc, id, await metadataOf(ctx, rec.uuid, cc.signal));
 }
 
-export async function removePodSandbox(ctx: RktContext, cc: CallContext, id: string): Promise<void> {
+export async function removePodSandbox(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
   const rec = await findSandbox(ctx, id, cc.signal);
   const uuids = new Set<string>(rec?.uuid ? [rec.uuid] : []);
   for (const { id: sid, pod } of crimuxPods(await ctx.pm.list(cc.signal))) if (sid === id) uuids.add(pod.name);
@@ -137,7 +137,7 @@ export async function removePodSandbox(ctx: RktContext, cc: CallContext, id: str
 }
 
 async function metadataOf(
-  ctx: RktContext,
+  ctx: RktShared,
   uuid: string | undefined,
   signal: AbortSignal,
 ): Promise<cri.PodSandboxMetadata | null> {
@@ -147,7 +147,7 @@ async function metadataOf(
 }
 
 export async function podSandboxStatus(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   verbose: boolean,
@@ -178,7 +178,7 @@ export async function podSandboxStatus(
   return { status, info, containersStatuses };
 }
 
-export async function listPodSandboxes(ctx: RktContext, cc: CallContext): Promise<cri.PodSandbox[]> {
+export async function listPodSandboxes(ctx: RktShared, cc: CallContext): Promise<cri.PodSandbox[]> {
   return crimuxPods(await ctx.pm.list(cc.signal)).map(({ id, pod }) =>
     toPodSandbox(id, pod, pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt'),
   );

@@ -11,7 +11,7 @@ import { readCgroupStats, type CgroupStats } from './stage1/cgroup-stats';
 import type { CallContext } from '../backend';
 import type * as cri from '../../cri/types';
 import type * as v1 from './api';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { containerMetadata, criAnnotations, sandboxMetadata } from './convert';
 import { CONTAINER_ID_ANNOTATION } from './records';
 import { crimuxPods, findContainer, findSandbox } from './lookup';
@@ -51,13 +51,13 @@ function usage(
   };
 }
 
-function need(ctx: RktContext): NonNullable<RktContext['stage1']> {
+function need(ctx: RktShared): NonNullable<RktShared['stage1']> {
   if (!ctx.stage1)
     throw new UnimplementedError('stats: not reported by a real rkt (the kubelet falls back to cAdvisor)');
   return ctx.stage1;
 }
 
-async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
+async function appStats(ctx: RktShared, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
   const h = await need(ctx).appHandle(uuid, app.name);
   const ts = ctx.host.clock.nowNs();
   const st = await readCgroupStats(need(ctx).ctx.hierarchies, h.stored.cgroup);
@@ -81,14 +81,14 @@ async function appStats(ctx: RktContext, id: string, uuid: string, app: v1.App):
   };
 }
 
-export async function containerStats(ctx: RktContext, cc: CallContext, id: string): Promise<cri.ContainerStats> {
+export async function containerStats(ctx: RktShared, cc: CallContext, id: string): Promise<cri.ContainerStats> {
   need(ctx);
   const rec = await findContainer(ctx, id, cc.signal);
   if (!rec) throw new NotFoundError(`container stats ${id}: container not found`);
   return appStats(ctx, id, rec.uuid, await ctx.pm.appStatus(rec.uuid, rec.app, cc.signal));
 }
 
-export async function listContainerStats(ctx: RktContext, cc: CallContext): Promise<cri.ContainerStats[]> {
+export async function listContainerStats(ctx: RktShared, cc: CallContext): Promise<cri.ContainerStats[]> {
   need(ctx);
   const out: cri.ContainerStats[] = [];
   for (const { pod } of crimuxPods(await ctx.pm.list(cc.signal))) {
@@ -100,7 +100,7 @@ export async function listContainerStats(ctx: RktContext, cc: CallContext): Prom
   return out;
 }
 
-async function podStats(ctx: RktContext, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
+async function podStats(ctx: RktShared, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
   const { cgroup } = await need(ctx).podHandle(pod.name);
   const ts = ctx.host.clock.nowNs();
   const st = await readCgroupStats(need(ctx).ctx.hierarchies, cgroup);
@@ -124,14 +124,14 @@ async function podStats(ctx: RktContext, id: string, pod: v1.Pod): Promise<cri.P
   };
 }
 
-export async function podSandboxStats(ctx: RktContext, cc: CallContext, id: string): Promise<cri.PodSandboxStats> {
+export async function podSandboxStats(ctx: RktShared, cc: CallContext, id: string): Promise<cri.PodSandboxStats> {
   need(ctx);
   const rec = await findSandbox(ctx, id, cc.signal);
   if (!rec?.uuid) throw new NotFoundError(`pod sandbox stats ${id}: not found`);
   return podStats(ctx, id, await ctx.pm.status(rec.uuid, cc.signal));
 }
 
-export async function listPodSandboxStats(ctx: RktContext, cc: CallContext): Promise<cri.PodSandboxStats[]> {
+export async function listPodSandboxStats(ctx: RktShared, cc: CallContext): Promise<cri.PodSandboxStats[]> {
   need(ctx);
   const out: cri.PodSandboxStats[] = [];
   for (const { id, pod } of crimuxPods(await ctx.pm.list(cc.signal)))

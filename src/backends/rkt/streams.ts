@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { DeadlineExceededError, NotFoundError, ResourceExhaustedError } from '../../errors';
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
-import type { RktContext } from './context';
+import type { RktShared } from './context';
 import { findContainer } from './lookup';
 import { processStartTime, processTree } from './stage1/liveness';
 import { terminalResizer } from './tty-resize';
@@ -17,7 +17,7 @@ import { handleChildErrors } from '../../util/streams';
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
 async function spawnExec(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   cmd: string[],
@@ -96,7 +96,7 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 }
 
 export async function execSync(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   cmd: string[],
@@ -147,7 +147,7 @@ export async function execSync(
 }
 
 export async function exec(
-  ctx: RktContext,
+  ctx: RktShared,
   cc: CallContext,
   id: string,
   cmd: string[],

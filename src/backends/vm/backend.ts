@@ -23,7 +23,7 @@ import type {
 import { BaseBackend } from '../base';
 import type { BackendDeps } from '../registry';
 import * as ops from './container-ops';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import { attach, exec } from './interactive';
 import { portForward } from './portforward';
 import { qemuCpuNs } from './qemu';
@@ -47,7 +47,7 @@ export class VmBackend extends BaseBackend {
     userNamespaces: false,
   };
   readonly images: ImageStore;
-  private x?: VmContext;
+  private x?: VmShared;
   private startError?: string;
 
   constructor(
@@ -74,7 +74,7 @@ export class VmBackend extends BaseBackend {
     this.x?.net.cni.updatePodCidr(update.podCidr);
   }
 
-  private get ctx(): VmContext {
+  private get ctx(): VmShared {
     if (!this.x) throw new UnavailableError(`vm backend unavailable: ${this.startError ?? 'not started'}`);
     return this.x;
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext, CreateContainerRequest, ExecSyncResult } from '../backend';
 import type * as cri from '../../cri/types';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import type { ContainerState, ExecReply } from './protocol';
 import { processUser, securityPlan } from '../../host/container-policy';
 import { layersSource } from '../../host/passwd';
@@ -26,7 +26,7 @@ import {
 import type { ContainerRecord, PodRecord } from './records';
 import { msToNsString } from '../../util/clock';
 
-export async function createContainer(x: VmContext, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+export async function createContainer(x: VmShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
   const pod = x.rt.pods.get(req.sandboxId);
   if (!pod) throw new NotFoundError(`create container: sandbox ${req.sandboxId} not found`);
   validateContainer(req.config);
@@ -110,14 +110,14 @@ export async function createContainer(x: VmContext, ctx: CallContext, req: Creat
   });
 }
 
-function find(x: VmContext, id: string): { pod: PodRecord; c: ContainerRecord } {
+function find(x: VmShared, id: string): { pod: PodRecord; c: ContainerRecord } {
   const pod = x.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c) throw new NotFoundError(`container ${id} not found`);
   return { pod, c };
 }
 
-export async function startContainer(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+export async function startContainer(x: VmShared, ctx: CallContext, id: string): Promise<void> {
   const { pod, c } = find(x, id);
   await x.rt.withLock(pod.id, async () => {
     if (c.state !== 'created') throw new FailedPreconditionError(`start container ${id}: it is ${c.state}`);
@@ -133,7 +133,7 @@ export async function startContainer(x: VmContext, ctx: CallContext, id: string)
   });
 }
 
-export async function stopContainer(x: VmContext, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+export async function stopContainer(x: VmShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
   const pod = x.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c || c.state === 'exited') return; // CRI: stopping an unknown or stopped container succeeds
@@ -154,7 +154,7 @@ export async function stopContainer(x: VmContext, ctx: CallContext, id: string, 
   ctx.log.info('vm: container stopped', { exitCode: c.exitCode });
 }
 
-export async function removeContainer(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+export async function removeContainer(x: VmShared, ctx: CallContext, id: string): Promise<void> {
   const pod = x.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c) return; // CRI: removing an unknown container succeeds
@@ -174,7 +174,7 @@ export async function removeContainer(x: VmContext, ctx: CallContext, id: string
 }
 
 /** After removals: drop cached image disks of images that were removed from the store. */
-export async function gcImageDisks(x: VmContext, ctx: CallContext): Promise<void> {
+export async function gcImageDisks(x: VmShared, ctx: CallContext): Promise<void> {
   const inUse = new Set([...x.rt.pods.values()].flatMap((p) => Object.values(p.containers).map((c) => c.imageId)));
   await x.disks
     .gc(ctx, inUse, x.images)
@@ -182,7 +182,7 @@ export async function gcImageDisks(x: VmContext, ctx: CallContext): Promise<void
 }
 
 export async function execSync(
-  x: VmContext,
+  x: VmShared,
   ctx: CallContext,
   id: string,
   cmd: string[],
@@ -209,7 +209,7 @@ export async function execSync(
  * boot (microvm has no memory hot-plug), so a limit above the guest RAM only caps at the guest's size.
  */
 export async function updateResources(
-  x: VmContext,
+  x: VmShared,
   ctx: CallContext,
   id: string,
   resources: cri.ContainerResources,
@@ -226,7 +226,7 @@ export async function updateResources(
     .request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0, cpuQuota, cpuPeriod }, 15_000);
 }
 
-export function reopenLog(x: VmContext, id: string): void {
+export function reopenLog(x: VmShared, id: string): void {
   const { c } = find(x, id);
   if (c.state !== 'running') throw new FailedPreconditionError(`reopen log of container ${id}: not running`);
   x.rt.logOf(id)?.reopen();

@@ -9,7 +9,7 @@ import type { VmRuntime } from './runtime';
 import type { Semaphore } from './semaphore';
 import type { Templates } from './template';
 
-export interface VmContext {
+export interface VmShared {
   readonly cfg: VmBackendConfig;
   readonly rt: VmRuntime;
   readonly net: VmNetwork;

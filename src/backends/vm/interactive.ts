@@ -12,7 +12,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../../errors';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
 import { findContainer } from './container-ops';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import { handleErrors } from '../../util/streams';
 
 function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
@@ -38,7 +38,7 @@ function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
 }
 
 export async function exec(
-  x: VmContext,
+  x: VmShared,
   ctx: CallContext,
   id: string,
   cmd: string[],
@@ -86,7 +86,7 @@ export async function exec(
   };
 }
 
-export async function attach(x: VmContext, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+export async function attach(x: VmShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
   const { pod, c } = findContainer(x, id);
   if (c.state !== 'running' || !x.rt.checkAlive(pod))
     throw new FailedPreconditionError(`attach to container ${id}: not running`);

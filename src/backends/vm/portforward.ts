@@ -5,10 +5,10 @@
 import { Duplex } from 'node:stream';
 import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type { CallContext } from '../backend';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import { handleErrors } from '../../util/streams';
 
-export async function portForward(x: VmContext, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
+export async function portForward(x: VmShared, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
   const pod = x.rt.pods.get(podId);
   if (!pod) throw new NotFoundError(`port forward: sandbox ${podId} not found`);
   if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`port forward: sandbox ${podId} is not running`);

@@ -10,13 +10,13 @@ import type { CallContext, RunSandboxRequest } from '../backend';
 import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
 import { gcImageDisks } from './container-ops';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
 import { podHostname, validateSandbox, vmSize } from './spec';
 import type { PodRecord } from './records';
 
-export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   validateSandbox(req.config);
   const guest = x.guest;
   if (!guest) throw new UnavailableError(`run pod sandbox: vm guest unavailable: ${x.guestError ?? 'not loaded'}`);
@@ -119,7 +119,7 @@ export async function runPodSandbox(x: VmContext, ctx: CallContext, req: RunSand
 }
 
 /** Idempotent: stops every container (by stopping the VM), tears the network down. */
-export async function stopPodSandbox(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+export async function stopPodSandbox(x: VmShared, ctx: CallContext, id: string): Promise<void> {
   await x.rt.withLock(id, async () => {
     const pod = x.rt.pods.get(id);
     if (!pod) return;
@@ -143,7 +143,7 @@ export async function stopPodSandbox(x: VmContext, ctx: CallContext, id: string)
 }
 
 /** Idempotent; unknown ID is success. */
-export async function removePodSandbox(x: VmContext, ctx: CallContext, id: string): Promise<void> {
+export async function removePodSandbox(x: VmShared, ctx: CallContext, id: string): Promise<void> {
   await x.rt.withLock(id, async () => {
     const pod = x.rt.pods.get(id);
     if (!pod) {
@@ -155,7 +155,7 @@ export async function removePodSandbox(x: VmContext, ctx: CallContext, id: strin
   await gcImageDisks(x, ctx);
 }
 
-async function removeSandboxLocked(x: VmContext, ctx: CallContext, pod: PodRecord): Promise<void> {
+async function removeSandboxLocked(x: VmShared, ctx: CallContext, pod: PodRecord): Promise<void> {
   ctx.log.info('vm: remove pod sandbox');
   await x.rt.vmFor(pod).destroy();
   await x.net.teardown(pod.id, pod.config, ctx.signal);

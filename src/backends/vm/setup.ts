@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import type { BackendDeps } from '../registry';
 import { chooseAccel } from './accel';
-import type { VmContext } from './context';
+import type { VmShared } from './context';
 import { Disks } from './disks';
 import { loadGuest, type GuestArtefacts } from './guest';
 import { errorMessage } from '../../errors';
@@ -18,7 +18,7 @@ import { Semaphore } from './semaphore';
 import { Store } from './records';
 import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
-export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmContext> {
+export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmShared> {
   const cfg = deps.config.backends.vm;
   const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
   fs.mkdirSync(deps.stateDir, { recursive: true });
@@ -57,7 +57,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmCo
           log,
         })
       : undefined;
-  const x: VmContext = {
+  const x: VmShared = {
     cfg,
     rt,
     guest,
