@@ -6,9 +6,9 @@
  * letting grpc-js bind the socket: nghttp2 refuses the socket-path `:authority` that grpc-go clients up to
  * kubelet 1.30 send, and such connections go through a frame filter that makes it acceptable (./wire/).
  *
- * Two transports serve the calls on those connections (config `server.transport`): "direct", crimux's own gRPC
- * layer on node:http2 (./direct/, about half grpc-js's per-call cost, issue #21), and "grpc-js". Both run the
- * same grpc-js-style handlers.
+ * Two transports serve the calls on those connections (config `server.transport`): "grpc-js", the default, and
+ * "direct", crimux's own gRPC layer on node:http2 (./direct/, ~9% less per-call time as measured in
+ * bench/results/transport.md, issue #21; opt-in). Both run the same grpc-js-style handlers.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,7 +33,7 @@ export interface CriServerOptions {
   log: Logger;
   /** Rewrite refused `:authority` values (default true); off only to measure the filter's cost (bench/router.ts). */
   authorityFilter?: boolean;
-  /** Which gRPC server serves the calls; "direct" unless said otherwise. */
+  /** Which gRPC server serves the calls; "grpc-js" unless said otherwise. */
   transport?: Transport;
 }
 
