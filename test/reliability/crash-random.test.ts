@@ -21,10 +21,15 @@ for (const r of RUNS) {
     `${r.backend}: ${r.kills} random kills under load, one cleanup pass, no leaks, no stalls`,
     { skip },
     async () => {
-      const fig = await crashRandom({ ...r, seed: SEED, clients: 2, gapMs: [300, 1500] });
+      const clients = 2;
+      const fig = await crashRandom({ ...r, seed: SEED, clients, gapMs: [300, 1500] });
       const summary = JSON.stringify(fig, null, 2);
       assert.equal(fig.kills, r.kills, summary);
       assert.ok(fig.cycles.completed > 0, `some cycles completed:\n${summary}`);
+      assert.ok(
+        fig.cycles.completedAfterLastKill >= clients,
+        `each client ran a whole cycle on the daemon after its last restart:\n${summary}`,
+      );
       assert.deepEqual(fig.unexpectedErrors, [], summary);
       assert.equal(fig.selfCrashes, 0, summary);
       assert.deepEqual(fig.firstPass.failedCalls, [], summary);

@@ -57,7 +57,14 @@ export interface CrashRandomFigures {
   kills: number;
   /** Daemon starts (the first one plus one per kill). */
   starts: number;
-  cycles: { completed: number; interrupted: number; containersNeverStarted: number; stoppedRightAfterStart: number };
+  cycles: {
+    completed: number;
+    /** Cycles begun after the last restart that ran to the end: the daemon serves again after its crashes. */
+    completedAfterLastKill: number;
+    interrupted: number;
+    containersNeverStarted: number;
+    stoppedRightAfterStart: number;
+  };
   /** Repairs the restarts made, by kind (reconcile kinds plus the runc backend's own recovery). */
   repairs: Record<string, number>;
   /** Calls that failed while no kill happened during their cycle: findings, not noise (first 20, and the count). */
@@ -129,7 +136,13 @@ export async function crashRandom(o: CrashRandomOptions): Promise<CrashRandomFig
     clients: o.clients,
     kills: 0,
     starts: 0,
-    cycles: { completed: 0, interrupted: 0, containersNeverStarted: 0, stoppedRightAfterStart: 0 },
+    cycles: {
+      completed: 0,
+      completedAfterLastKill: 0,
+      interrupted: 0,
+      containersNeverStarted: 0,
+      stoppedRightAfterStart: 0,
+    },
     repairs: {},
     unexpectedErrors: [],
     unexpectedErrorCount: 0,
@@ -188,6 +201,8 @@ export async function crashRandom(o: CrashRandomOptions): Promise<CrashRandomFig
       });
     };
 
+    // Clients that completed a cycle begun after the last restart (the load's tail waits for every one of them).
+    const servedAfterKills = new Set<number>();
     const client = async (n: number): Promise<void> => {
       const r = rng(o.seed * 1000 + n + 1);
       for (let i = 0; !stopping; i++) {
@@ -244,6 +259,10 @@ export async function crashRandom(o: CrashRandomOptions): Promise<CrashRandomFig
           step = 'remove';
           await daemon.rt('RemovePodSandbox', { pod_sandbox_id: pod }, { deadlineMs: callMs });
           fig.cycles.completed++;
+          if (startEpoch === o.kills) {
+            fig.cycles.completedAfterLastKill++;
+            servedAfterKills.add(n);
+          }
         } catch (err) {
           // Only a kill during the cycle excuses a failure (UNAVAILABLE without a kill is a crash of its own).
           const killed = epoch !== startEpoch;
@@ -293,6 +312,11 @@ export async function crashRandom(o: CrashRandomOptions): Promise<CrashRandomFig
     };
     const loops = Array.from({ length: o.clients }, (_, n) => client(n));
     await killer();
+    // The load goes on after the last restart until every client has run one whole cycle on the restarted daemon
+    // (bounded): the kill gaps are short, and on a slow machine a docker cycle may not fit between two kills, so
+    // this tail is what proves the daemon serves again after its crashes.
+    const tailUntil = Date.now() + 2 * callMs;
+    while (servedAfterKills.size < o.clients && Date.now() < tailUntil) await sleep(100);
     stopping = true;
     // A client finishes its cycle (bounded by the call deadlines) and stops.
     await Promise.race([Promise.allSettled(loops), bound(4 * callMs)]);
