@@ -10,8 +10,10 @@
  * the pod/container/backend fields already set. A backend that lacks an operation throws UnimplementedError (see
  * BaseBackend), which becomes gRPC UNIMPLEMENTED — the kubelet relies on that code, e.g. to fall back to cAdvisor.
  *
- * Statuses and list entries are returned in the CRI reply shapes (src/cri/types.ts). The router adds what it owns
- * (routing reason, snapshot markers) and applies the CRI filters itself, once, for all backends.
+ * Pods and containers are reported as facts (SandboxFacts, ContainerFacts: what the runtime knows, never a CRI
+ * reply): the router shapes every status and list entry from them once, for all backends (src/router/shape-*.ts),
+ * so the CRI's rules (states, reasons, StartError, timestamps, network and namespace fields) live in one place.
+ * The router adds what it owns (routing reason, snapshot markers) and applies the CRI filters itself, once.
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { CallContext } from '../context';
@@ -64,16 +66,83 @@ export interface CreateContainerRequest {
   readonly sandboxConfig: cri.PodSandboxConfig;
 }
 
-/** Result of a status call: the CRI status plus backend-specific verbose info (JSON strings per CRI convention). */
+/** A pod's namespace modes as the CRI spells them (NamespaceOption's network, pid, ipc). */
+export interface PodNamespaceModes {
+  readonly network: cri.NamespaceMode;
+  readonly pid: cri.NamespaceMode;
+  readonly ipc: cri.NamespaceMode;
+}
+
+/** What a backend knows of one pod sandbox; the router shapes PodSandboxStatus and list entries from it. */
+export interface SandboxFacts {
+  readonly id: string;
+  readonly metadata: cri.PodSandboxMetadata | null;
+  /** Its infrastructure (pause process, VM, stage1) runs and its network is set up. */
+  readonly ready: boolean;
+  /** Nanoseconds since the epoch, decimal. */
+  readonly createdAtNs: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** The runtime handler it was run with. */
+  readonly handler: string;
+  // Status only (list entries leave them out):
+  /** Pod IPs, the primary first; none on the node's network. */
+  readonly ips?: readonly string[];
+  readonly namespaces?: PodNamespaceModes;
+}
+
+/** Result of a status call: the pod's facts plus backend-specific verbose info (JSON strings per CRI convention). */
 export interface SandboxStatusResult {
-  readonly status: cri.PodSandboxStatus;
+  readonly facts: SandboxFacts;
   readonly info: Record<string, string>;
   /** Filled when the backend can report them cheaply (CRI v0.29+ PodSandboxStatusResponse.containers_statuses). */
-  readonly containersStatuses?: cri.ContainerStatus[];
+  readonly containers?: ContainerFacts[];
+}
+
+/** Where a container is in its life, as the runtime sees it (the router maps it to a CRI state). */
+export type ContainerPhase = 'created' | 'running' | 'exited' | 'unknown';
+
+/**
+ * What a backend knows of one container: its identity as created (from its records) and its live state. No CRI
+ * rule is applied here: a backend reports what happened (an exit code, an OOM kill, a failed start), the router
+ * decides how the CRI says it.
+ */
+export interface ContainerFacts {
+  readonly id: string;
+  readonly sandboxId: string;
+  readonly metadata: cri.ContainerMetadata | null;
+  /** The image as CreateContainer named it. */
+  readonly image: cri.ImageSpec | { readonly image: string };
+  /** Digest reference (repo@sha256:...) or, failing that, the image ID. */
+  readonly imageRef: string;
+  readonly imageId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Nanoseconds since the epoch, decimal. */
+  readonly createdAtNs: string;
+  readonly phase: ContainerPhase;
+  /** Unset or '0': never started. */
+  readonly startedAtNs?: string;
+  /** Unset or '0': not finished. */
+  readonly finishedAtNs?: string;
+  readonly exitCode?: number;
+  /** The kernel's OOM killer ended it. */
+  readonly oomKilled?: boolean;
+  /** StartContainer failed: what the runtime said, and when. */
+  readonly startError?: { readonly message: string; readonly atNs: string };
+  /** More about an exit than its code says, in the backend's words (e.g. the VM died, the monitor was lost). */
+  readonly message?: string;
+  // Status only (list entries leave them out, so a list may skip them):
+  /** As the CRI sent them. */
+  readonly mounts?: cri.Mount[];
+  readonly logPath?: string;
+  readonly resources?: cri.ContainerStatus['resources'];
+  /** The identity the process runs as, resolved at create (primary gid first among the groups). */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
 }
 
 export interface ContainerStatusResult {
-  readonly status: cri.ContainerStatus;
+  readonly facts: ContainerFacts;
   readonly info: Record<string, string>;
 }
 
@@ -125,7 +194,7 @@ export interface Backend {
   removePodSandbox(ctx: CallContext, id: string): Promise<void>;
   /** NotFoundError for an unknown ID. */
   podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult>;
-  listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]>;
+  listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]>;
 
   createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void>;
   startContainer(ctx: CallContext, id: string): Promise<void>;
@@ -134,7 +203,7 @@ export interface Backend {
   /** Idempotent; stops a running container first. */
   removeContainer(ctx: CallContext, id: string): Promise<void>;
   containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult>;
-  listContainers(ctx: CallContext): Promise<cri.Container[]>;
+  listContainers(ctx: CallContext): Promise<ContainerFacts[]>;
 
   updateContainerResources(ctx: CallContext, id: string, resources: cri.ContainerResources): Promise<void>;
   /** Overhead and resources are LinuxContainerResources, as in UpdatePodSandboxResourcesRequest. */

@@ -11,7 +11,9 @@ import type {
   BackendHealth,
   BackendKind,
   CallContext,
+  ContainerFacts,
   ContainerStatusResult,
+  SandboxFacts,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -35,13 +37,13 @@ export abstract class BaseBackend implements Backend {
   abstract stopPodSandbox(ctx: CallContext, id: string): Promise<void>;
   abstract removePodSandbox(ctx: CallContext, id: string): Promise<void>;
   abstract podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult>;
-  abstract listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]>;
+  abstract listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]>;
   abstract createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void>;
   abstract startContainer(ctx: CallContext, id: string): Promise<void>;
   abstract stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void>;
   abstract removeContainer(ctx: CallContext, id: string): Promise<void>;
   abstract containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult>;
-  abstract listContainers(ctx: CallContext): Promise<cri.Container[]>;
+  abstract listContainers(ctx: CallContext): Promise<ContainerFacts[]>;
 
   protected unimplemented(operation: string): never {
     throw new UnimplementedError(`${operation}: not implemented by the ${this.name} backend`, {

@@ -94,7 +94,7 @@ export function runtimeService(
       return {
         status: r.status,
         info: r.info,
-        containers_statuses: r.containersStatuses ?? [],
+        containers_statuses: r.containersStatuses,
         timestamp: nowNsString(),
       };
     }),

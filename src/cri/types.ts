@@ -12,6 +12,7 @@ export type { PodSandboxFilter__Output as PodSandboxFilter } from './generated/r
 export type { ContainerConfig__Output as ContainerConfig } from './generated/runtime/v1/ContainerConfig';
 export type { ContainerMetadata__Output as ContainerMetadata } from './generated/runtime/v1/ContainerMetadata';
 export type { ContainerStatus } from './generated/runtime/v1/ContainerStatus';
+export type { Mount } from './generated/runtime/v1/Mount';
 export type { Container } from './generated/runtime/v1/Container';
 export type { ContainerFilter__Output as ContainerFilter } from './generated/runtime/v1/ContainerFilter';
 export type { ContainerStats } from './generated/runtime/v1/ContainerStats';

@@ -5,7 +5,7 @@
  * CRI rules honoured here: StopContainer and RemoveContainer of an unknown ID succeed; ContainerStatus of one
  * is NotFound; creating a container in an unknown sandbox is NotFound.
  */
-import type { Backend, CallContext, ContainerStatusResult, ExecSyncResult } from '../backends/backend';
+import type { Backend, CallContext, ExecSyncResult } from '../backends/backend';
 import { InvalidArgumentError, errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
@@ -17,6 +17,13 @@ import { UndoStack } from '../util/undo';
 import { withPodDefaults } from './pod-defaults';
 import { validateContainerConfig } from './validate';
 import { explainMissingImage } from './images';
+import { containerStatus } from './shape-container';
+
+/** ContainerStatus as the router answers it: shaped from the backend's facts, plus verbose diagnostics. */
+export interface ContainerStatusReply {
+  readonly status: cri.ContainerStatus;
+  readonly info: Record<string, string>;
+}
 
 export class ContainerRouter {
   constructor(private readonly core: RouterCore) {}
@@ -128,7 +135,7 @@ export class ContainerRouter {
     });
   }
 
-  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<ContainerStatusResult> {
+  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<ContainerStatusReply> {
     const rec = this.core.mustFindContainer(idOrPrefix);
     const backend = this.core.backend(rec.backend);
     // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
@@ -137,9 +144,10 @@ export class ContainerRouter {
       : await this.core.views.status(rec.backend, `c/${rec.id}`, ctx, (c) =>
           backend.containerStatus(this.core.ctxFor(c, { container: rec.id }), rec.id, false),
         );
-    if (!verbose) return { ...res, info: {} };
+    const status = containerStatus(res.facts);
+    if (!verbose) return { status, info: {} };
     const owner = { backend: rec.backend, sandbox: rec.sandboxId, recordPhase: rec.phase };
-    return { ...res, info: { ...res.info, crimux: JSON.stringify(owner) } };
+    return { status, info: { ...res.info, crimux: JSON.stringify(owner) } };
   }
 
   async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {

@@ -15,6 +15,8 @@ import type { ValidationPolicy } from './validate';
 import { PendingCreates } from './pending-creates';
 import { EventBus, type PodSnapshot } from './events';
 import { BackendViews } from './views';
+import { containerStatus } from './shape-container';
+import { sandboxStatus } from './shape-sandbox';
 
 const FULL_ID = 64;
 
@@ -127,8 +129,9 @@ export class RouterCore {
       ...this.store.listContainers({ sandboxId: rec.id }).map((c) => backend.containerStatus(ctx, c.id, false)),
     ]);
     return {
-      podSandboxStatus: pod?.status === 'fulfilled' ? { ...pod.value.status, runtime_handler: rec.handler } : null,
-      containersStatuses: ctrs.flatMap((c) => (c.status === 'fulfilled' ? [c.value.status] : [])),
+      podSandboxStatus:
+        pod?.status === 'fulfilled' ? { ...sandboxStatus(pod.value.facts), runtime_handler: rec.handler } : null,
+      containersStatuses: ctrs.flatMap((c) => (c.status === 'fulfilled' ? [containerStatus(c.value.facts)] : [])),
     };
   }
 

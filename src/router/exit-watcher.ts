@@ -12,6 +12,7 @@ import type { Backend } from '../backends/backend';
 import type { Logger } from '../log/logger';
 import type { EventBus } from './events';
 import type { BackendViews } from './views';
+import { containerEntry } from './shape-container';
 
 export class ExitWatcher {
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +49,7 @@ export class ExitWatcher {
       const lists = await Promise.allSettled(
         this.backends().map((b) => {
           const ctx = { signal: AbortSignal.timeout(this.intervalMs * 2), log: this.log };
-          return this.views ? this.views.refresh(b, ctx) : b.listContainers(ctx);
+          return this.views ? this.views.refresh(b, ctx) : b.listContainers(ctx).then((l) => l.map(containerEntry));
         }),
       );
       if (this.bus.subscribers === 0) {

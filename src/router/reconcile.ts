@@ -18,6 +18,8 @@ import { errorMessage } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import type * as cri from '../cri/types';
 import type { OwnershipStore } from '../state/types';
+import { containerEntry } from './shape-container';
+import { sandboxEntry } from './shape-sandbox';
 
 export interface ReconcileReport {
   readonly skipped: string[];
@@ -44,7 +46,10 @@ export async function reconcile(
     try {
       const health = await backend.health(ctx);
       if (!health.ready) throw new Error(`not ready: ${health.reason ?? ''} ${health.message ?? ''}`);
-      [sandboxes, containers] = await Promise.all([backend.listPodSandboxes(ctx), backend.listContainers(ctx)]);
+      [sandboxes, containers] = await Promise.all([
+        backend.listPodSandboxes(ctx).then((l) => l.map(sandboxEntry)),
+        backend.listContainers(ctx).then((l) => l.map(containerEntry)),
+      ]);
     } catch (err) {
       report.skipped.push(backend.name);
       log.warn('reconcile skipped backend; keeping its records untouched', { error: errorMessage(err) });

@@ -7,7 +7,7 @@
  *  - PodSandboxStatus of an unknown ID is NotFound.
  *  - RemovePodSandbox removes the pod's containers too; their records go with the sandbox's.
  */
-import type { Backend, CallContext, SandboxStatusResult } from '../backends/backend';
+import type { Backend, CallContext } from '../backends/backend';
 import { errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
@@ -19,6 +19,15 @@ import { UndoStack } from '../util/undo';
 import { nowNsString } from '../util/clock';
 import { withPodDefaults } from './pod-defaults';
 import { validateSandboxConfig } from './validate';
+import { containerStatus } from './shape-container';
+import { sandboxStatus } from './shape-sandbox';
+
+/** PodSandboxStatus as the router answers it: the backend's pod status and its containers' statuses, shaped. */
+export interface SandboxStatusReply {
+  readonly status: cri.PodSandboxStatus;
+  readonly info: Record<string, string>;
+  readonly containersStatuses: cri.ContainerStatus[];
+}
 
 export class SandboxRouter {
   constructor(private readonly core: RouterCore) {}
@@ -156,7 +165,7 @@ export class SandboxRouter {
     });
   }
 
-  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusResult> {
+  async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusReply> {
     const rec = this.core.mustFindSandbox(idOrPrefix);
     const backend = this.core.backend(rec.backend);
     // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
@@ -165,9 +174,10 @@ export class SandboxRouter {
       : await this.core.views.status(rec.backend, `s/${rec.id}`, ctx, (c) =>
           backend.podSandboxStatus(this.core.ctxFor(c, { sandbox: rec.id }), rec.id, false),
         );
-    const status = { ...res.status, runtime_handler: rec.handler };
-    if (!verbose) return { ...res, status, info: {} };
+    const status = { ...sandboxStatus(res.facts), runtime_handler: rec.handler };
+    const containersStatuses = (res.containers ?? []).map(containerStatus);
+    if (!verbose) return { status, info: {}, containersStatuses };
     const routing = { backend: rec.backend, handler: rec.handler, reason: rec.reason, recordPhase: rec.phase };
-    return { ...res, status, info: { ...res.info, crimux: JSON.stringify(routing) } };
+    return { status, info: { ...res.info, crimux: JSON.stringify(routing) }, containersStatuses };
   }
 }

@@ -15,6 +15,8 @@
  */
 import type { Backend, CallContext } from '../backends/backend';
 import type * as cri from '../cri/types';
+import { containerEntry } from './shape-container';
+import { sandboxEntry } from './shape-sandbox';
 
 interface Slot {
   gen: number;
@@ -72,7 +74,7 @@ export class BackendViews {
 
   listSandboxes(b: Backend, ctx: CallContext): Promise<cri.PodSandbox[]> {
     return this.get(b.name, 'sandboxes', ctx, async (c) => {
-      const v = await b.listPodSandboxes(c);
+      const v = (await b.listPodSandboxes(c)).map(sandboxEntry);
       this.onSandboxes(b.name, v);
       return v;
     });
@@ -80,7 +82,7 @@ export class BackendViews {
 
   listContainers(b: Backend, ctx: CallContext): Promise<cri.Container[]> {
     return this.get(b.name, 'containers', ctx, async (c) => {
-      const v = await b.listContainers(c);
+      const v = (await b.listContainers(c)).map(containerEntry);
       this.onContainers(b.name, v);
       return v;
     });
@@ -149,7 +151,9 @@ export class BackendViews {
     const s = this.slot(b.name);
     const gen = s.gen;
     const c = this.opts.keep ? this.shared(ctx) : ctx;
-    const [sandboxes, containers] = await Promise.all([b.listPodSandboxes(c), b.listContainers(c)]);
+    const [sandboxFacts, containerFacts] = await Promise.all([b.listPodSandboxes(c), b.listContainers(c)]);
+    const sandboxes = sandboxFacts.map(sandboxEntry);
+    const containers = containerFacts.map(containerEntry);
     this.onSandboxes(b.name, sandboxes);
     this.onContainers(b.name, containers);
     if (s.gen !== gen) return containers; // a change notice came meanwhile: the next call fetches anyway

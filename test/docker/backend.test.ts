@@ -28,6 +28,8 @@ import {
   testLogger,
   type TestEnv,
 } from './env';
+import { containerStatus } from '../../src/router/shape-container';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const log = testLogger();
 const SLOT = 1;
@@ -120,8 +122,8 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     ]);
     assert.deepEqual(names, [`k8s_POD_web_default_${pod.config.metadata?.uid}_0`]);
     const st = await backend.podSandboxStatus(ctx(log), pod.id, true);
-    assert.equal(st.status.state, 'SANDBOX_READY');
-    const ip = st.status.network?.ip ?? '';
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
+    const ip = sandboxStatus(st.facts).network?.ip ?? '';
     assert.match(ip, /^10\.89\.21\.\d+$/);
     const netns = path.join(env.netnsDir, pod.id);
     assert.ok(await isNetnsMount(netns), 'netns pinned');
@@ -135,7 +137,10 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     assert.ok(body.includes(HTTP.body('web')), `hostname shared with the pause container: ${body}`);
     const gateway = ip.replace(/\.\d+$/, '.1');
     assert.ok((await fetchTcp(gateway, 18190 + SLOT)).includes(HTTP.bodyPrefix), 'port mapping via CNI portmap');
-    assert.equal((await backend.containerStatus(ctx(log), web, false)).status.state, 'CONTAINER_RUNNING');
+    assert.equal(
+      containerStatus((await backend.containerStatus(ctx(log), web, false)).facts).state,
+      'CONTAINER_RUNNING',
+    );
 
     // Output in CRI format: both streams, a long line split into a partial and a full chunk.
     const script =
@@ -143,7 +148,7 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     const worker = await runContainer(pod, 'worker', BUSYBOX.ref, { command: ['sh', '-c', script] });
     const done = await eventually(
       async () => {
-        const s = (await backend.containerStatus(ctx(log), worker, false)).status;
+        const s = containerStatus((await backend.containerStatus(ctx(log), worker, false)).facts);
         return s.state === 'CONTAINER_EXITED' && s;
       },
       20_000,
@@ -188,8 +193,8 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     });
     await backend.stopContainer(ctx(log), polite, 10);
     await backend.stopContainer(ctx(log), stubborn, 1);
-    const p = (await backend.containerStatus(ctx(log), polite, false)).status;
-    const s = (await backend.containerStatus(ctx(log), stubborn, false)).status;
+    const p = containerStatus((await backend.containerStatus(ctx(log), polite, false)).facts);
+    const s = containerStatus((await backend.containerStatus(ctx(log), stubborn, false)).facts);
     assert.deepEqual([p.state, p.exit_code, p.reason], ['CONTAINER_EXITED', 0, 'Completed']);
     assert.deepEqual([s.state, s.exit_code, s.reason], ['CONTAINER_EXITED', 137, 'Error']);
     await backend.stopContainer(ctx(log), stubborn, 1);
@@ -205,8 +210,14 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
 
     // Stop and remove the pod: nothing left in Docker, the netns unpinned, the IP released.
     await backend.stopPodSandbox(ctx(log), pod.id);
-    assert.equal((await backend.podSandboxStatus(ctx(log), pod.id, false)).status.state, 'SANDBOX_NOTREADY');
-    assert.equal((await backend.containerStatus(ctx(log), web, false)).status.state, 'CONTAINER_EXITED');
+    assert.equal(
+      sandboxStatus((await backend.podSandboxStatus(ctx(log), pod.id, false)).facts).state,
+      'SANDBOX_NOTREADY',
+    );
+    assert.equal(
+      containerStatus((await backend.containerStatus(ctx(log), web, false)).facts).state,
+      'CONTAINER_EXITED',
+    );
     assert.equal(await isNetnsMount(netns), false);
     await backend.removePodSandbox(ctx(log), pod.id);
     assert.deepEqual(await dockerNames(`io.crimux.sandbox-id=${pod.id}`), []);
@@ -222,8 +233,8 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     const r = await backend.execSync(ctx(log), c, ['hostname'], 10);
     assert.equal(r.stdout.toString().trim(), os.hostname());
     const st = await backend.podSandboxStatus(ctx(log), pod.id, false);
-    assert.equal(st.status.linux?.namespaces?.options?.network, 'NODE');
-    assert.equal(st.status.network?.ip, '');
+    assert.equal(sandboxStatus(st.facts).linux?.namespaces?.options?.network, 'NODE');
+    assert.equal(sandboxStatus(st.facts).network?.ip, '');
     await backend.removePodSandbox(ctx(log), pod.id);
     assert.deepEqual(await dockerNames(`io.crimux.sandbox-id=${pod.id}`), []);
   });
@@ -232,7 +243,8 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     const pod = await runPod('reopen-stopped', { hostNetwork: true });
     const c = await runContainer(pod, 'quick', BUSYBOX.ref, { command: ['true'] });
     await eventually(
-      async () => (await backend.containerStatus(ctx(log), c, false)).status.state === 'CONTAINER_EXITED',
+      async () =>
+        containerStatus((await backend.containerStatus(ctx(log), c, false)).facts).state === 'CONTAINER_EXITED',
       10_000,
       'exit',
     );

@@ -10,7 +10,8 @@ import {
 } from '../../src/backends/docker/convert-container';
 import { sandboxCreateBody } from '../../src/backends/docker/convert-sandbox';
 import { clampOomScoreAdj, toDockerResources } from '../../src/backends/docker/convert-resources';
-import { criState, toContainerStatus } from '../../src/backends/docker/convert-status';
+import { toContainerFacts } from '../../src/backends/docker/convert-status';
+import { containerStatus } from '../../src/router/shape-container';
 import { toContainerStats } from '../../src/backends/docker/stats';
 import { parseNetDev, sumContainerStats } from '../../src/backends/docker/pod-stats';
 import { containerLabels } from '../../src/backends/docker/records';
@@ -287,6 +288,38 @@ function state(p: Partial<ContainerState>): ContainerState {
   };
 }
 
+/** The CRI status the router answers for a Docker container (facts from inspect, shaped once for all backends). */
+function toContainerStatus(c: ContainerInspect): cri.ContainerStatus | undefined {
+  const facts = toContainerFacts(c);
+  return facts && containerStatus(facts);
+}
+
+function inspectWithState(s: ContainerState): ContainerInspect {
+  return {
+    Id: 'd1',
+    Name: '/k8s_c_p_default_u_0',
+    Created: '2026-01-01T00:00:00.5Z',
+    Image: 'sha256:img',
+    State: s,
+    Config: {
+      Image: 'x',
+      Labels: containerLabels({
+        id: 'cid',
+        sandboxId: 'sid',
+        createdAt: '42',
+        config: containerConfig('c', 'busybox:1.36'),
+        imageRef: 'ref',
+        logPath: '/l',
+      }),
+      User: '1000',
+      Tty: false,
+      Hostname: '',
+    },
+    HostConfig: {},
+    Mounts: [],
+  };
+}
+
 describe('container state', () => {
   const cases: [string, Partial<ContainerState>, string, string][] = [
     [
@@ -310,35 +343,23 @@ describe('container state', () => {
   ];
   for (const [what, s, want, reason] of cases) {
     it(what, () => {
-      const got = criState(state(s));
-      assert.deepEqual([got.state, got.reason], [want, reason]);
+      const got = toContainerStatus(inspectWithState(state(s)));
+      assert.deepEqual([got?.state, got?.reason], [want, reason]);
     });
   }
 
+  it('reports a failed start as containerd does: exit code 128, never started, finished at its creation', () => {
+    const got = toContainerStatus(inspectWithState(state({ Status: 'created', ExitCode: 127, Error: 'no sh' })));
+    assert.deepEqual(
+      [got?.state, got?.reason, got?.message, got?.exit_code, got?.started_at, got?.finished_at],
+      ['CONTAINER_EXITED', 'StartError', 'no sh', 128, '0', '42'],
+    );
+  });
+
   it('builds a full status from inspect', () => {
-    const cfg = containerConfig('c', 'busybox:1.36');
     const c: ContainerInspect = {
-      Id: 'd1',
-      Name: '/k8s_c_p_default_u_0',
-      Created: '2026-01-01T00:00:00.5Z',
-      Image: 'sha256:img',
-      State: state({ ExitCode: 3 }),
-      Config: {
-        Image: 'x',
-        Labels: containerLabels({
-          id: 'cid',
-          sandboxId: 'sid',
-          createdAt: '42',
-          config: cfg,
-          imageRef: 'ref',
-          logPath: '/l',
-        }),
-        User: '1000',
-        Tty: false,
-        Hostname: '',
-      },
+      ...inspectWithState(state({ ExitCode: 3 })),
       HostConfig: { Memory: 100, MemorySwap: 100, CpuShares: 2 },
-      Mounts: [],
     };
     const s = toContainerStatus(c);
     assert.ok(s);
@@ -410,7 +431,7 @@ describe('container state', () => {
       assert.equal(labels()['io.crimux.user'], undefined);
       const s = toContainerStatus(inspect(labels(), '1001:2002'));
       assert.deepEqual(s?.user, { linux: { uid: '1001', gid: '2002', supplemental_groups: [] } });
-      assert.equal(toContainerStatus(inspect(labels(), 'www-data'))?.user, undefined);
+      assert.equal(toContainerStatus(inspect(labels(), 'www-data'))?.user ?? undefined, undefined);
     });
 
     for (const [what, raw] of [

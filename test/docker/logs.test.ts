@@ -23,6 +23,7 @@ import {
   testLogger,
   type TestEnv,
 } from './env';
+import { containerStatus } from '../../src/router/shape-container';
 
 const log = testLogger();
 const SLOT = 2;
@@ -72,7 +73,7 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
       sandboxConfig: sc,
     });
     await backend.startContainer(ctx(log), id);
-    return { id, logPath: (await backend.containerStatus(ctx(log), id, false)).status.log_path ?? '' };
+    return { id, logPath: containerStatus((await backend.containerStatus(ctx(log), id, false)).facts).log_path ?? '' };
   };
 
   const restart = async (): Promise<void> => {
@@ -83,7 +84,8 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
 
   const waitExited = (id: string): Promise<unknown> =>
     eventually(
-      async () => (await backend.containerStatus(ctx(log), id, false)).status.state === 'CONTAINER_EXITED',
+      async () =>
+        containerStatus((await backend.containerStatus(ctx(log), id, false)).facts).state === 'CONTAINER_EXITED',
       30_000,
       'printer exits',
     );

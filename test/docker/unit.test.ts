@@ -19,6 +19,8 @@ import {
   testLogger,
   type TestEnv,
 } from './env';
+import { containerStatus } from '../../src/router/shape-container';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const log = testLogger();
 
@@ -75,9 +77,9 @@ describe('docker backend over a fake engine', () => {
     assert.equal(pause.body.HostConfig.Runtime, 'runc', 'handler option dockerRuntime');
     assert.equal(pause.status, 'running');
     const st = await backend.podSandboxStatus(ctx(log), id, false);
-    assert.equal(st.status.state, 'SANDBOX_READY');
-    assert.equal(st.status.runtime_handler, 'docker');
-    assert.deepEqual(st.status.labels, config.labels);
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
+    assert.equal(sandboxStatus(st.facts).runtime_handler, 'docker');
+    assert.deepEqual(sandboxStatus(st.facts).labels, config.labels);
     assert.ok(
       (await backend.images.list(ctx(log))).some((i) => i.repo_tags?.includes('registry.k8s.io/pause:3.9') && i.pinned),
     );
@@ -128,9 +130,15 @@ describe('docker backend over a fake engine', () => {
       config: containerConfig('c', 'busybox:1.36'),
       sandboxConfig: sc,
     });
-    assert.equal((await backend.containerStatus(ctx(log), cid, false)).status.state, 'CONTAINER_CREATED');
+    assert.equal(
+      containerStatus((await backend.containerStatus(ctx(log), cid, false)).facts).state,
+      'CONTAINER_CREATED',
+    );
     await backend.startContainer(ctx(log), cid);
-    assert.equal((await backend.containerStatus(ctx(log), cid, false)).status.state, 'CONTAINER_RUNNING');
+    assert.equal(
+      containerStatus((await backend.containerStatus(ctx(log), cid, false)).facts).state,
+      'CONTAINER_RUNNING',
+    );
     await backend.updateContainerResources(ctx(log), cid, {
       linux: {
         cpu_period: '0',
@@ -146,11 +154,14 @@ describe('docker backend over a fake engine', () => {
       },
       windows: null,
     });
-    const res = (await backend.containerStatus(ctx(log), cid, false)).status.resources?.linux;
+    const res = containerStatus((await backend.containerStatus(ctx(log), cid, false)).facts).resources?.linux;
     assert.deepEqual([res?.cpu_shares, res?.memory_limit_in_bytes], ['256', '1048576']);
     await backend.stopPodSandbox(ctx(log), sid);
-    assert.equal((await backend.containerStatus(ctx(log), cid, false)).status.state, 'CONTAINER_EXITED');
-    assert.equal((await backend.podSandboxStatus(ctx(log), sid, false)).status.state, 'SANDBOX_NOTREADY');
+    assert.equal(
+      containerStatus((await backend.containerStatus(ctx(log), cid, false)).facts).state,
+      'CONTAINER_EXITED',
+    );
+    assert.equal(sandboxStatus((await backend.podSandboxStatus(ctx(log), sid, false)).facts).state, 'SANDBOX_NOTREADY');
     await backend.stopPodSandbox(ctx(log), sid);
     await backend.removePodSandbox(ctx(log), sid);
     await assert.rejects(backend.containerStatus(ctx(log), cid, false), { name: 'NotFoundError' });
@@ -166,7 +177,7 @@ describe('docker backend over a fake engine', () => {
       const pod = pods.find((p) => p.id === id);
       assert.ok(pod);
       assert.equal(pod.metadata?.name, 'survivor');
-      assert.equal((await fresh.podSandboxStatus(ctx(log), id, false)).status.state, 'SANDBOX_READY');
+      assert.equal(sandboxStatus((await fresh.podSandboxStatus(ctx(log), id, false)).facts).state, 'SANDBOX_READY');
     } finally {
       await fresh.close();
     }

@@ -4,6 +4,9 @@
  */
 import { BaseBackend } from '../../src/backends/base';
 import type {
+  ContainerFacts,
+  ContainerPhase,
+  SandboxFacts,
   BackendCapabilities,
   BackendHealth,
   BackendKind,
@@ -15,6 +18,16 @@ import type {
 } from '../../src/backends/backend';
 import { NotFoundError, UnavailableError } from '../../src/errors';
 import type * as cri from '../../src/cri/types';
+
+/** The fake keeps CRI states; its facts say them as phases (the router maps them back). */
+export function phaseOfState(state: string): ContainerPhase {
+  const phases: Record<string, ContainerPhase> = {
+    CONTAINER_CREATED: 'created',
+    CONTAINER_RUNNING: 'running',
+    CONTAINER_EXITED: 'exited',
+  };
+  return phases[state] ?? 'unknown';
+}
 import type { ImageStore } from '../../src/images/types';
 
 export const ALL_CAPS: BackendCapabilities = {
@@ -87,21 +100,22 @@ export class FakeBackend extends BaseBackend {
     await this.gate(ctx, 'podSandboxStatus');
     const s = this.sandboxes.get(id);
     if (!s) throw new NotFoundError(`pod sandbox ${id} not found`);
-    return {
-      status: { id, metadata: s.config.metadata, state: s.state as cri.PodSandboxState },
-      info: { fake: 'yes' },
-    };
+    return { facts: this.sandboxFacts(id, s), info: { fake: 'yes' } };
   }
-  async listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]> {
+  async listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]> {
     await this.gate(ctx, 'listPodSandboxes');
-    return [...this.sandboxes].map(([id, s]) => ({
+    return [...this.sandboxes].map(([id, s]) => this.sandboxFacts(id, s));
+  }
+  private sandboxFacts(id: string, s: { state: string; config: cri.PodSandboxConfig; handler: string }): SandboxFacts {
+    return {
       id,
       metadata: s.config.metadata,
-      state: s.state as cri.PodSandboxState,
-      created_at: '1',
+      ready: s.state === 'SANDBOX_READY',
+      createdAtNs: '1',
       labels: s.config.labels,
       annotations: s.config.annotations,
-    }));
+      handler: s.handler,
+    };
   }
   async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
     await this.gate(ctx, 'createContainer');
@@ -136,18 +150,24 @@ export class FakeBackend extends BaseBackend {
     await this.gate(ctx, 'containerStatus');
     const c = this.containers.get(id);
     if (!c) throw new NotFoundError(`container ${id} not found`);
-    return { status: { id, metadata: c.config.metadata, state: c.state as cri.ContainerState }, info: {} };
+    return { facts: this.facts(id, c), info: {} };
   }
-  async listContainers(ctx: CallContext): Promise<cri.Container[]> {
+  async listContainers(ctx: CallContext): Promise<ContainerFacts[]> {
     await this.gate(ctx, 'listContainers');
-    return [...this.containers].map(([id, c]) => ({
+    return [...this.containers].map(([id, c]) => this.facts(id, c));
+  }
+  private facts(id: string, c: { sandboxId: string; state: string; config: cri.ContainerConfig }): ContainerFacts {
+    return {
       id,
-      pod_sandbox_id: c.sandboxId,
+      sandboxId: c.sandboxId,
       metadata: c.config.metadata,
-      state: c.state as cri.ContainerState,
-      created_at: '2',
+      image: c.config.image ?? { image: '' },
+      imageRef: '',
+      imageId: '',
       labels: c.config.labels,
-      image: c.config.image,
-    }));
+      annotations: c.config.annotations,
+      createdAtNs: '2',
+      phase: phaseOfState(c.state),
+    };
   }
 }

@@ -19,6 +19,8 @@ import { Metrics } from '../../src/metrics/metrics';
 import * as e from './env';
 import { testLogger } from './helpers/stage1';
 import { createBackendHost } from '../../src/backends/default-host';
+import { containerStatus } from '../../src/router/shape-container';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const FAKE = path.resolve(__dirname, 'fixtures', 'fake-rkt');
 const IMAGE = 'docker.io/library/busybox:1.36';
@@ -96,8 +98,8 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
       config: e.sandboxConfig('web', dir),
     });
     const st = await backend.podSandboxStatus(ctx(), POD, true);
-    assert.equal(st.status.state, 'SANDBOX_READY');
-    assert.match(st.status.network?.ip ?? '', /^172\.16\.28\.\d+$/);
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
+    assert.match(sandboxStatus(st.facts).network?.ip ?? '', /^172\.16\.28\.\d+$/);
     assert.equal(JSON.parse(st.info.info ?? '{}').podManager, 'rkt');
     await backend.createContainer(ctx(), {
       id: C1,
@@ -109,7 +111,7 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
     });
     await backend.startContainer(ctx(), C1);
     const cs = await backend.containerStatus(ctx(), C1, true);
-    assert.equal(cs.status.state, 'CONTAINER_RUNNING');
+    assert.equal(containerStatus(cs.facts).state, 'CONTAINER_RUNNING');
     assert.match(JSON.parse(cs.info.info ?? '{}').rktAppId, /^[0-9a-f-]{36}:0-app$/);
     assert.deepEqual(
       (await backend.listContainers(ctx())).map((c) => c.id),
@@ -141,7 +143,7 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
 
   it('stop and remove are idempotent, unknown IDs included', async () => {
     await backend.stopContainer(ctx(), C1, 5);
-    assert.equal((await backend.containerStatus(ctx(), C1, false)).status.state, 'CONTAINER_EXITED');
+    assert.equal(containerStatus((await backend.containerStatus(ctx(), C1, false)).facts).state, 'CONTAINER_EXITED');
     await backend.removeContainer(ctx(), C1);
     await backend.removeContainer(ctx(), C1);
     await backend.stopPodSandbox(ctx(), POD);

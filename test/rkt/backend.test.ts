@@ -24,6 +24,8 @@ import * as e from './env';
 import { cgroupLeftovers, removeParent, testLogger } from './helpers/stage1';
 import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
 import { createBackendHost } from '../../src/backends/default-host';
+import { containerEntry, containerStatus } from '../../src/router/shape-container';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const SLOT = 0;
 const log = testLogger();
@@ -73,7 +75,7 @@ async function create(
     sandboxConfig: sandboxConfig(),
   });
 }
-const status = async (id: string) => (await backend.containerStatus(ctx(), id, false)).status;
+const status = async (id: string) => containerStatus((await backend.containerStatus(ctx(), id, false)).facts);
 const exited = (id: string) =>
   waitFor(`${id} to exit`, async () => ((await status(id)).state === 'CONTAINER_EXITED' ? status(id) : undefined));
 
@@ -127,9 +129,9 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
       config: sandboxConfig(),
     });
     const st = await backend.podSandboxStatus(ctx(), POD, true);
-    assert.equal(st.status.state, 'SANDBOX_READY');
-    assert.match(st.status.network?.ip ?? '', /^10\.89\.80\.\d+$/);
-    assert.equal(st.status.metadata?.name, 'web');
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
+    assert.match(sandboxStatus(st.facts).network?.ip ?? '', /^10\.89\.80\.\d+$/);
+    assert.equal(sandboxStatus(st.facts).metadata?.name, 'web');
     assert.equal(JSON.parse(st.info.info ?? '{}').podManager, 'stage1-min');
     assert.ok(e.processesMentioning('systemd-nspawn').length > 0);
     assert.deepEqual(
@@ -148,7 +150,7 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
       return r.exitCode === 0 ? r.stdout.toString() : undefined;
     });
     assert.equal(body, HTTP.body('web'));
-    const list = await backend.listContainers(ctx());
+    const list = (await backend.listContainers(ctx())).map(containerEntry);
     assert.deepEqual(list.map((c) => c.id).sort(), [TOOLS, WEB].sort());
     assert.ok(list.every((c) => c.state === 'CONTAINER_RUNNING' && c.pod_sandbox_id === POD));
   });
@@ -270,7 +272,7 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
     await backend.removeContainer(ctx(), SHORT);
     await assert.rejects(backend.containerStatus(ctx(), SHORT, false), NotFoundError);
     await backend.stopPodSandbox(ctx(), POD);
-    assert.equal((await backend.podSandboxStatus(ctx(), POD, false)).status.state, 'SANDBOX_NOTREADY');
+    assert.equal(sandboxStatus((await backend.podSandboxStatus(ctx(), POD, false)).facts).state, 'SANDBOX_NOTREADY');
     assert.equal((await status(TOOLS)).state, 'CONTAINER_EXITED');
     await backend.stopPodSandbox(ctx(), POD);
     await backend.removePodSandbox(ctx(), POD);

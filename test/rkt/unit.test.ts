@@ -7,7 +7,8 @@ import path from 'node:path';
 import { parseRktJson, stringifyRktJson } from '../../src/backends/rkt/api';
 import type * as v1 from '../../src/backends/rkt/api';
 import { parseArgs, parseCpu, parseVolume } from '../../src/backends/rkt/cli-args';
-import { containerState, criAnnotations, exitReason, podIps, toContainerStatus } from '../../src/backends/rkt/convert';
+import { appFacts, criAnnotations, podIps } from '../../src/backends/rkt/convert';
+import { containerStatus } from '../../src/router/shape-container';
 import { appName, MAX_APP_NAME } from '../../src/backends/rkt/records';
 import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
@@ -287,15 +288,17 @@ describe('CRI conversion', () => {
       image_id: 'sha256:x',
       user_annotations: { 'crimux.io/container-name': 'web', 'k8s.io/reserved/image-name': 'busybox', mine: '1' },
     } as const;
-    assert.equal(exitReason(app), 'Completed');
-    assert.equal(exitReason({ ...app, exit_code: 2 }), 'Error');
+    const status = (a: v1.App) => containerStatus(appFacts('c', 'p', a, { logPath: '/var/log/pods/x/web/0.log' }));
+    assert.equal(status(app).reason, 'Completed');
+    assert.equal(status({ ...app, exit_code: 2 }).reason, 'Error');
     assert.equal(
-      exitReason({ ...app, exit_code: 137, user_annotations: { 'crimux.io/oom-killed': 'true' } }),
+      status({ ...app, exit_code: 137, user_annotations: { 'crimux.io/oom-killed': 'true' } }).reason,
       'OOMKilled',
     );
-    assert.equal(containerState({ ...app, state: 'running' }), 'CONTAINER_RUNNING');
+    assert.equal(status({ ...app, state: 'running' }).state, 'CONTAINER_RUNNING');
     assert.deepEqual(criAnnotations(app.user_annotations), { mine: '1' });
-    const st = toContainerStatus('c', app, '/var/log/pods/x/web/0.log');
+    const st = status(app);
+    assert.equal(st.log_path, '/var/log/pods/x/web/0.log');
     assert.equal(st.metadata?.name, 'web');
     assert.equal(st.image?.image, 'busybox');
     const pod: v1.Pod = {

@@ -11,6 +11,7 @@ import type { Backend, ProcessStreams } from '../../src/backends/backend';
 import { BUSYBOX } from '../fixtures/images';
 import { directEnv, RUNC, type DirectEnv } from './direct';
 import * as e from './env';
+import { containerStatus } from '../../src/router/shape-container';
 
 const SLOT = 10;
 const log = e.testLogger();
@@ -78,7 +79,7 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
     ps.close();
     assert.deepEqual(await ps.wait(), { exitCode: 0 });
     const st = await backend.containerStatus(ctx(), TICK, false);
-    assert.equal(st.status.state, 'CONTAINER_RUNNING');
+    assert.equal(containerStatus(st.facts).state, 'CONTAINER_RUNNING');
   });
 
   it('attaches with stdin: a round trip through cat', async () => {
@@ -119,7 +120,7 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
     ps.close();
     await ps.wait();
     const st = await backend.containerStatus(ctx(), SHELL, false);
-    assert.equal(st.status.state, 'CONTAINER_RUNNING', 'leaving does not end the shell');
+    assert.equal(containerStatus(st.facts).state, 'CONTAINER_RUNNING', 'leaving does not end the shell');
   });
 
   it('execs with a TTY: output, resize, exit code', async () => {

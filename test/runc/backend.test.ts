@@ -14,6 +14,8 @@ import { criLogLines, parseCriLog } from '../../src/host/cri-log';
 import { BUSYBOX } from '../fixtures/images';
 import { directEnv, RUNC, type DirectEnv } from './direct';
 import * as e from './env';
+import { containerEntry, containerStatus } from '../../src/router/shape-container';
+import { sandboxEntry, sandboxStatus } from '../../src/router/shape-sandbox';
 
 const SLOT = 0;
 const log = e.testLogger();
@@ -41,7 +43,7 @@ const RESOURCES = {
 };
 
 async function status(id: string) {
-  return (await backend.containerStatus(ctx(), id, false)).status;
+  return containerStatus((await backend.containerStatus(ctx(), id, false)).facts);
 }
 
 async function run(id: string, name: string, cmd: string[]): Promise<void> {
@@ -75,12 +77,12 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
 
   it('runs a pod sandbox: pause under conmon, own netns, pod IP from the subnet', async () => {
     await backend.runPodSandbox(ctx(), { id: POD, handler: RUNC, config: e.sandboxConfig('web', env.logDir) });
-    const { status: st } = await backend.podSandboxStatus(ctx(), POD, false);
+    const st = sandboxStatus((await backend.podSandboxStatus(ctx(), POD, false)).facts);
     assert.equal(st.state, 'SANDBOX_READY');
     assert.match(st.network?.ip ?? '', /^10\.89\.50\.\d+$/);
     assert.ok(existsSync(path.join(env.config.network.netnsDir, POD)), 'netns file');
     assert.ok(e.processesMentioning(POD).length > 0, 'conmon of the pause container');
-    const list = await backend.listPodSandboxes(ctx());
+    const list = (await backend.listPodSandboxes(ctx())).map(sandboxEntry);
     assert.deepEqual(
       list.map((s) => s.id),
       [POD],
@@ -211,7 +213,10 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
       20_000,
     );
     assert.equal(st.exit_code, 5, JSON.stringify(st));
-    const ids = (await backend.listContainers(ctx())).map((c) => `${c.id}:${c.state}`).sort();
+    const ids = (await backend.listContainers(ctx()))
+      .map(containerEntry)
+      .map((c) => `${c.id}:${c.state}`)
+      .sort();
     assert.deepEqual(ids, [`${C1}:CONTAINER_RUNNING`, `${C2}:CONTAINER_EXITED`, `${C3}:CONTAINER_EXITED`].sort());
   });
 
@@ -227,7 +232,7 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
     await backend.stopContainer(ctx(), hex('ff'), 0);
 
     await backend.stopPodSandbox(ctx(), POD);
-    assert.equal((await backend.podSandboxStatus(ctx(), POD, false)).status.state, 'SANDBOX_NOTREADY');
+    assert.equal(sandboxStatus((await backend.podSandboxStatus(ctx(), POD, false)).facts).state, 'SANDBOX_NOTREADY');
     assert.equal(existsSync(path.join(env.config.network.netnsDir, POD)), false);
     await backend.stopPodSandbox(ctx(), POD);
     await backend.removePodSandbox(ctx(), POD);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BaseBackend } from '../../src/backends/base';
-import type * as cri from '../../src/cri/types';
+import type { ContainerFacts } from '../../src/backends/backend';
 import { EventBus, type PodSnapshot, type Subscription } from '../../src/router/events';
 import { ExitWatcher } from '../../src/router/exit-watcher';
 import { nullLogger } from '../../src/log/logger';
@@ -57,8 +57,8 @@ test('a second STOPPED for the same container (stop twice, watcher and stop) is 
 
 test('the exit watcher reports a container that started and exited between two relists', async () => {
   class Listing extends FakeBackend {
-    items: cri.Container[] = [];
-    override async listContainers(): Promise<cri.Container[]> {
+    items: ContainerFacts[] = [];
+    override async listContainers(): Promise<ContainerFacts[]> {
       return this.items;
     }
   }
@@ -71,7 +71,7 @@ test('the exit watcher reports a container that started and exited between two r
     bus.emit('CONTAINER_CREATED_EVENT', 'fast', 'p');
     bus.emit('CONTAINER_STARTED_EVENT', 'fast', 'p');
     // Never listed as running: the first relist already sees it exited.
-    b.items = [{ id: 'fast', pod_sandbox_id: 'p', state: 'CONTAINER_EXITED' } as cri.Container];
+    b.items = [{ id: 'fast', sandboxId: 'p', phase: 'exited' } as ContainerFacts];
     assert.deepEqual(await take(sub, 4, 500), ['fast:CREATED', 'fast:STARTED', 'fast:STOPPED']);
   } finally {
     w.stop();

@@ -5,17 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Backend } from '../../src/backends/backend';
+import type { Backend, ContainerFacts } from '../../src/backends/backend';
 import type { CallContext } from '../../src/context';
-import type * as cri from '../../src/cri/types';
 import { nullLogger } from '../../src/log/logger';
 import { BackendViews } from '../../src/router/views';
+import { phaseOfState } from '../helpers/fake-backend';
 
 function fakeBackend(state: { value: string }): Backend {
   return {
     name: 'fake',
     listPodSandboxes: async () => [],
-    listContainers: async () => [{ id: 'c1', state: state.value } as unknown as cri.Container],
+    listContainers: async () => [{ id: 'c1', sandboxId: 'p1', phase: phaseOfState(state.value) } as ContainerFacts],
   } as unknown as Backend;
 }
 

@@ -12,6 +12,7 @@ import type { Backend } from '../../src/backends/backend';
 import { BUSYBOX, BUSYBOX_USER, HTTP } from '../fixtures/images';
 import { DirectEnv } from './direct';
 import * as h from './helpers';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const SLOT = 1;
 const env = new DirectEnv(SLOT);
@@ -61,8 +62,8 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
       config: h.sandboxConfig('web', logDir),
     });
     const st = await backend.podSandboxStatus(h.ctx(), POD, true);
-    assert.equal(st.status.state, 'SANDBOX_READY');
-    assert.match(String(st.status.network?.ip), h.net(SLOT).ipPattern);
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
+    assert.match(String(sandboxStatus(st.facts).network?.ip), h.net(SLOT).ipPattern);
     const podRun = path.join(run, 'vm', POD.slice(0, 16));
     assert.equal(h.qemuProcesses(podRun).length, 1);
     // Repeating the create (a kubelet retry) keeps the VM.
@@ -162,7 +163,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
       return r.exitCode === 0 ? r.stdout.toString() : undefined;
     });
     assert.ok(viaPeer.startsWith(HTTP.bodyPrefix));
-    const ip = String((await backend.podSandboxStatus(h.ctx(), POD, false)).status.network?.ip);
+    const ip = String(sandboxStatus((await backend.podSandboxStatus(h.ctx(), POD, false)).facts).network?.ip);
     const body = await new Promise<string>((resolve, reject) => {
       http
         .get({ host: ip, port: HTTP.port, path: '/', timeout: 10_000 }, (res) => {
@@ -290,7 +291,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     await backend.close();
     backend = await env.start();
     const st = await backend.podSandboxStatus(h.ctx(), POD, false);
-    assert.equal(st.status.state, 'SANDBOX_READY');
+    assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
     assert.equal((await status('c3'.padEnd(64, '3'))).state, 'CONTAINER_RUNNING');
     await runContainer('c5'.padEnd(64, '5'), 'after', ['sleep', '1000']);
     const r = await backend.execSync(h.ctx(), 'c5'.padEnd(64, '5'), ['sh', '-c', 'echo ok'], 30);
@@ -301,7 +302,7 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) await backend.removeContainer(h.ctx(), id.padEnd(64, id[1]));
     await assert.rejects(backend.containerStatus(h.ctx(), 'c1'.padEnd(64, '1'), false), { kind: 'NotFound' } as never);
     await backend.stopPodSandbox(h.ctx(), POD);
-    assert.equal((await backend.podSandboxStatus(h.ctx(), POD, false)).status.state, 'SANDBOX_NOTREADY');
+    assert.equal(sandboxStatus((await backend.podSandboxStatus(h.ctx(), POD, false)).facts).state, 'SANDBOX_NOTREADY');
     await backend.stopPodSandbox(h.ctx(), POD);
     await backend.removePodSandbox(h.ctx(), POD);
     await backend.removePodSandbox(h.ctx(), POD);

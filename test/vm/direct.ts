@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../../src/backends/backend';
 import type * as cri from '../../src/cri/types';
+import { containerStatus } from '../../src/router/shape-container';
 import { createVmBackend } from '../../src/backends/vm';
 import { loadConfig } from '../../src/config/load';
 import { OciImageStore } from '../../src/images/store';
@@ -95,7 +96,7 @@ export class DirectEnv {
   }
 
   async status(id: string): Promise<cri.ContainerStatus> {
-    return (await this.mustBackend().containerStatus(h.ctx(), id, false)).status;
+    return containerStatus((await this.mustBackend().containerStatus(h.ctx(), id, false)).facts);
   }
 
   exited(id: string): Promise<boolean> {

@@ -8,9 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Backend } from '../../src/backends/backend';
+import { containerStatus } from '../../src/router/shape-container';
 import { BUSYBOX } from '../fixtures/images';
 import { DirectEnv } from './direct';
 import * as h from './helpers';
+import { sandboxStatus } from '../../src/router/shape-sandbox';
 
 const SLOT = 2;
 const env = new DirectEnv(SLOT);
@@ -55,9 +57,9 @@ describe('vm template clones', { timeout: 900_000 }, () => {
       const pod = id.repeat(64);
       await backend.runPodSandbox(h.ctx(), { id: pod, handler, config: h.sandboxConfig(name, logDir) });
       const st = await backend.podSandboxStatus(h.ctx(), pod, true);
-      assert.equal(st.status.state, 'SANDBOX_READY');
+      assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
       assert.equal((JSON.parse(st.info.info ?? '{}') as { vm: { cloned: boolean } }).vm.cloned, true);
-      ips.push(String(st.status.network?.ip));
+      ips.push(String(sandboxStatus(st.facts).network?.ip));
       const cid = `c${id}`.padEnd(64, id);
       await backend.createContainer(h.ctx(), {
         id: cid,
@@ -76,7 +78,10 @@ describe('vm template clones', { timeout: 900_000 }, () => {
       assert.equal(hostname, name);
       assert.ok(Math.abs(Number(epoch) - Date.now() / 1000) < 30, `guest clock ${epoch}`);
       assert.notEqual(mac, '02:43:52:4d:58:01', 'the template MAC was replaced');
-      assert.match(addr.join('\n'), new RegExp(`inet ${String(st.status.network?.ip).replace(/\./g, '\\.')}/`));
+      assert.match(
+        addr.join('\n'),
+        new RegExp(`inet ${String(sandboxStatus(st.facts).network?.ip).replace(/\./g, '\\.')}/`),
+      );
     }
     assert.notEqual(ips[0], ips[1]);
   });
@@ -88,15 +93,18 @@ describe('vm template clones', { timeout: 900_000 }, () => {
     process.kill(pid, 'SIGKILL');
     const st = await h.waitFor('pod NOTREADY', async () => {
       const s = await backend.podSandboxStatus(h.ctx(), pod, false);
-      return s.status.state === 'SANDBOX_NOTREADY' ? s : undefined;
+      return sandboxStatus(s.facts).state === 'SANDBOX_NOTREADY' ? s : undefined;
     });
-    const c = st.containersStatuses?.[0];
+    const c = st.containers?.map(containerStatus)[0];
     assert.equal(c?.state, 'CONTAINER_EXITED');
     assert.equal(c?.exit_code, 255);
     assert.match(String(c?.message), /VM of the pod is gone/);
     await backend.stopPodSandbox(h.ctx(), pod);
     await backend.removePodSandbox(h.ctx(), pod);
     // The other clone is unaffected.
-    assert.equal((await backend.podSandboxStatus(h.ctx(), '1'.repeat(64), false)).status.state, 'SANDBOX_READY');
+    assert.equal(
+      sandboxStatus((await backend.podSandboxStatus(h.ctx(), '1'.repeat(64), false)).facts).state,
+      'SANDBOX_READY',
+    );
   });
 });

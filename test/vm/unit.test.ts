@@ -21,6 +21,7 @@ import { Metrics } from '../../src/metrics/metrics';
 import { NetnsManager } from '../../src/network';
 import * as h from './helpers';
 import { createBackendHost } from '../../src/backends/default-host';
+import { sandboxEntry } from '../../src/router/shape-sandbox';
 
 const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
 const defaults = { memoryMiB: 512, memoryOverheadMiB: 192, maxMemoryMiB: 4096, vcpus: 1, maxVcpus: 4 };
@@ -262,7 +263,7 @@ describe('vm backend: start-up after a crash (#24)', () => {
       assert.equal(await exited(otherVm, 0), false, "another daemon's VM is not touched");
       assert.equal(await netns.exists(scratch), false, 'the stale template netns is removed');
       assert.equal(fs.existsSync(scratch), false);
-      const listed = await backend.listPodSandboxes(h.ctx());
+      const listed = (await backend.listPodSandboxes(h.ctx())).map(sandboxEntry);
       assert.deepEqual(listed.map((p) => [p.id, p.state]).sort(), [
         [half.id, 'SANDBOX_NOTREADY'],
         [ready.id, 'SANDBOX_READY'],

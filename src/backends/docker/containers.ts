@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CallContext, ContainerStatusResult, CreateContainerRequest } from '../backend';
+import type { CallContext, ContainerFacts, ContainerStatusResult, CreateContainerRequest } from '../backend';
 import type * as cri from '../../cri/types';
 import {
   AlreadyExistsError,
@@ -17,7 +17,7 @@ import {
 import type { DockerShared } from './context';
 import { containerCreateBody, seccompProfilePath } from './convert-container';
 import { toDockerResources } from './convert-resources';
-import { summaryState, toContainer, toContainerStatus } from './convert-status';
+import { toContainerFacts, toListFacts } from './convert-status';
 import { dockerStatusOf } from './engine-http';
 import { containerIdentity } from './identity';
 import type { ContainerInspect, CreateContainerBody } from './engine-types';
@@ -172,9 +172,9 @@ export class ContainerOps {
 
   async status(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
     const c = await this.s.lookup.mustInspect('container', id, ctx.signal);
-    const status = toContainerStatus(c);
-    if (!status) throw new NotFoundError(`container status ${id}: docker container ${c.Id} is not a crimux container`);
-    if (status.state === 'CONTAINER_EXITED' && this.s.copiers.has(id)) {
+    const facts = toContainerFacts(c);
+    if (!facts) throw new NotFoundError(`container status ${id}: docker container ${c.Id} is not a crimux container`);
+    if ((facts.phase === 'exited' || facts.startError) && this.s.copiers.has(id)) {
       // The kubelet (and critest) read the CRI log as soon as a container is reported exited: let the copier
       // drain Docker's last output into it first, bounded so a stuck copy cannot hold the status.
       await this.s.copiers.drained(id, AbortSignal.any([ctx.signal, AbortSignal.timeout(DRAIN_WAIT_MS)]));
@@ -189,20 +189,20 @@ export class ContainerOps {
         networkMode: c.HostConfig.NetworkMode ?? '',
       });
     }
-    return { status, info };
+    return { facts, info };
   }
 
-  async list(ctx: CallContext): Promise<cri.Container[]> {
+  async list(ctx: CallContext): Promise<ContainerFacts[]> {
     const all = await this.s.engine.listContainers(selector('container'), ctx.signal);
-    const out: cri.Container[] = [];
+    const out: ContainerFacts[] = [];
     for (const summary of all) {
-      const entry = toContainer(summary);
+      let entry = toListFacts(summary);
       if (!entry) continue;
       // `docker ps` says "created" also for a failed start; only inspect tells them apart (rare, so cheap).
-      if (summaryState(summary.State) === 'CONTAINER_CREATED') {
+      if (entry.phase === 'created') {
         const c = await this.s.engine.inspectContainer(summary.Id, { signal: ctx.signal }).catch(() => undefined);
-        const st = c ? toContainerStatus(c) : undefined;
-        if (st?.state) entry.state = st.state;
+        const full = c ? toContainerFacts(c) : undefined;
+        if (full) entry = { ...entry, phase: full.phase, ...(full.startError ? { startError: full.startError } : {}) };
       }
       out.push(entry);
     }

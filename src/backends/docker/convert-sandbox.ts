@@ -7,6 +7,7 @@
  * hostname, which containers joining its network share.
  */
 import type * as cri from '../../cri/types';
+import type { SandboxFacts } from '../backend';
 import type { CreateContainerBody, ContainerInspect, ContainerSummary } from './engine-types';
 import { sandboxLabels, readSandbox, type SandboxRecord } from './records';
 import { dockerTimeToNs } from './timestamps';
@@ -66,38 +67,33 @@ export function sandboxCreateBody(i: SandboxBodyInput): CreateContainerBody {
   return body;
 }
 
-/** Pause container running ⇒ the pod is ready; anything else (stopped, dead, crashed) is NOTREADY. */
-export function sandboxState(running: boolean): cri.PodSandboxState {
-  return running ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY';
-}
-
-function base(rec: SandboxRecord): cri.PodSandbox {
+function recorded(rec: SandboxRecord, running: boolean): SandboxFacts {
   return {
     id: rec.id,
     metadata: rec.metadata,
-    created_at: rec.createdAt,
+    // Pause container running ⇒ the pod is ready; anything else (stopped, dead, crashed) is not.
+    ready: running,
+    createdAtNs: rec.createdAt,
     labels: rec.labels,
     annotations: rec.annotations,
-    runtime_handler: rec.handler,
+    handler: rec.handler,
   };
 }
 
-/** A list entry from `docker ps` output; undefined for containers that are not crimux sandboxes. */
-export function toPodSandbox(s: ContainerSummary): cri.PodSandbox | undefined {
+/** A list entry's facts from `docker ps` output; undefined for containers that are not crimux sandboxes. */
+export function toSandboxListFacts(s: ContainerSummary): SandboxFacts | undefined {
   const rec = readSandbox(s.Labels);
-  return rec ? { ...base(rec), state: sandboxState(s.State === 'running') } : undefined;
+  return rec ? recorded(rec, s.State === 'running') : undefined;
 }
 
-/** PodSandboxStatus from inspect plus the pod IPs (CNI result; empty for host network or before setup). */
-export function toPodSandboxStatus(c: ContainerInspect, ips: readonly string[]): cri.PodSandboxStatus | undefined {
+/** A pod's facts from inspect plus the pod IPs (CNI result; empty for host network or before setup). */
+export function toSandboxFacts(c: ContainerInspect, ips: readonly string[]): SandboxFacts | undefined {
   const rec = readSandbox(c.Config.Labels);
   if (!rec) return undefined;
-  const createdAt = rec.createdAt !== '0' ? rec.createdAt : dockerTimeToNs(c.Created);
   return {
-    ...base(rec),
-    created_at: createdAt,
-    state: sandboxState(c.State.Running),
-    network: { ip: ips[0] ?? '', additional_ips: ips.slice(1).map((ip) => ({ ip })) },
-    linux: { namespaces: { options: { ...rec.namespaceOptions } } },
+    ...recorded(rec, c.State.Running),
+    createdAtNs: rec.createdAt !== '0' ? rec.createdAt : dockerTimeToNs(c.Created),
+    ips,
+    namespaces: rec.namespaceOptions,
   };
 }

@@ -12,7 +12,9 @@ import type {
   BackendCapabilities,
   BackendHealth,
   CallContext,
+  ContainerFacts,
   ContainerStatusResult,
+  SandboxFacts,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -147,7 +149,7 @@ export class DockerBackend extends BaseBackend {
   podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
     return this.sandboxes.status(ctx, id, verbose);
   }
-  listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]> {
+  listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]> {
     return this.sandboxes.list(ctx);
   }
 
@@ -166,7 +168,7 @@ export class DockerBackend extends BaseBackend {
   containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
     return this.containers.status(ctx, id, verbose);
   }
-  listContainers(ctx: CallContext): Promise<cri.Container[]> {
+  listContainers(ctx: CallContext): Promise<ContainerFacts[]> {
     return this.containers.list(ctx);
   }
 

@@ -6,11 +6,10 @@
  * StopPodSandbox stops every container, tears the network down and is idempotent; RemovePodSandbox removes every
  * container first, and an unknown ID is success; PodSandboxStatus of an unknown ID is NotFound.
  */
-import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
-import type * as cri from '../../cri/types';
+import type { CallContext, RunSandboxRequest, SandboxFacts, SandboxStatusResult } from '../backend';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, errorMessage } from '../../errors';
 import type { DockerShared } from './context';
-import { isHostNetwork, sandboxCreateBody, toPodSandbox, toPodSandboxStatus } from './convert-sandbox';
+import { isHostNetwork, sandboxCreateBody, toSandboxFacts, toSandboxListFacts } from './convert-sandbox';
 import { LABEL, sandboxName, selector } from './naming';
 import { dockerStatusOf } from './engine-http';
 import type { CreateContainerBody } from './engine-types';
@@ -136,8 +135,8 @@ export class SandboxOps {
     const pause = await this.s.lookup.mustInspect('sandbox', id, ctx.signal);
     const rec = readSandbox(pause.Config.Labels);
     const ips = rec && !rec.hostNetwork ? await this.s.network.ips(id) : [];
-    const status = toPodSandboxStatus(pause, ips);
-    if (!status) throw new NotFoundError(`sandbox status ${id}: docker container ${pause.Id} is not a crimux sandbox`);
+    const facts = toSandboxFacts(pause, ips);
+    if (!facts) throw new NotFoundError(`sandbox status ${id}: docker container ${pause.Id} is not a crimux sandbox`);
     const info: Record<string, string> = {};
     if (verbose) {
       info.info = JSON.stringify({
@@ -149,12 +148,12 @@ export class SandboxOps {
         netns: rec?.hostNetwork ? '' : this.s.network.netnsPath(id),
       });
     }
-    return { status, info };
+    return { facts, info };
   }
 
-  async list(ctx: CallContext): Promise<cri.PodSandbox[]> {
+  async list(ctx: CallContext): Promise<SandboxFacts[]> {
     const all = await this.s.engine.listContainers(selector('sandbox'), ctx.signal);
-    return all.map(toPodSandbox).filter((p): p is cri.PodSandbox => p !== undefined);
+    return all.map(toSandboxListFacts).filter((p): p is SandboxFacts => p !== undefined);
   }
 }
 

@@ -13,7 +13,9 @@ import type {
   BackendCapabilities,
   BackendHealth,
   CallContext,
+  ContainerFacts,
   ContainerStatusResult,
+  SandboxFacts,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -144,7 +146,7 @@ export class RktBackend extends BaseBackend {
   podSandboxStatus(cc: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
     return sandboxes.podSandboxStatus(this.c(), cc, id, verbose);
   }
-  listPodSandboxes(cc: CallContext): Promise<cri.PodSandbox[]> {
+  listPodSandboxes(cc: CallContext): Promise<SandboxFacts[]> {
     return sandboxes.listPodSandboxes(this.c(), cc);
   }
 
@@ -163,7 +165,7 @@ export class RktBackend extends BaseBackend {
   containerStatus(cc: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
     return containers.containerStatus(this.c(), cc, id, verbose);
   }
-  listContainers(cc: CallContext): Promise<cri.Container[]> {
+  listContainers(cc: CallContext): Promise<ContainerFacts[]> {
     return containers.listContainers(this.c(), cc);
   }
 

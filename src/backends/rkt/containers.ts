@@ -7,13 +7,12 @@
  */
 import path from 'node:path';
 import { NotFoundError } from '../../errors';
-import type { CallContext, ContainerStatusResult, CreateContainerRequest } from '../backend';
-import type * as cri from '../../cri/types';
+import type { CallContext, ContainerFacts, ContainerStatusResult, CreateContainerRequest } from '../backend';
 import { resolveUser } from '../../host/passwd';
 import { chooseSeccomp, seccompFor, shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type * as v1 from './api';
 import type { RktShared } from './context';
-import { toContainer, toContainerStatus } from './convert';
+import { appFacts } from './convert';
 import { CONTAINER_ID_ANNOTATION, appName, rktAppId, type ContainerRecord } from './records';
 import { crimuxPods, findContainer, findSandbox } from './lookup';
 import { containerViolations, enforce, ignoredLsmFields } from './security';
@@ -144,10 +143,9 @@ export async function removeContainer(ctx: RktShared, cc: CallContext, id: strin
   await ctx.index.deleteContainer(id);
 }
 
-/** The CRI status of an app whose v1 JSON is already at hand (no extra pod-manager call). */
-export async function containerStatusOf(ctx: RktShared, id: string, app: v1.App): Promise<cri.ContainerStatus> {
-  const rec = await ctx.index.getContainer(id);
-  return toContainerStatus(id, app, rec?.logPath ?? '');
+/** The facts of an app whose v1 JSON is already at hand (no extra pod-manager call). */
+export async function appFactsOf(ctx: RktShared, id: string, sandboxId: string, app: v1.App): Promise<ContainerFacts> {
+  return appFacts(id, sandboxId, app, await ctx.index.getContainer(id));
 }
 
 export async function containerStatus(
@@ -167,20 +165,15 @@ export async function containerStatus(
       rktAppId: rktAppId(rec.uuid, rec.app),
       sandboxId: rec.sandboxId,
     });
-  const status = toContainerStatus(id, app, rec.logPath);
-  if (rec.user) {
-    const u = rec.user;
-    status.user = { linux: { uid: String(u.uid), gid: String(u.gid), supplemental_groups: u.groups.map(String) } };
-  }
-  return { status, info };
+  return { facts: appFacts(id, rec.sandboxId, app, rec), info };
 }
 
-export async function listContainers(ctx: RktShared, cc: CallContext): Promise<cri.Container[]> {
-  const out: cri.Container[] = [];
+export async function listContainers(ctx: RktShared, cc: CallContext): Promise<ContainerFacts[]> {
+  const out: ContainerFacts[] = [];
   for (const { id: sandboxId, pod } of crimuxPods(await ctx.pm.list(cc.signal))) {
     for (const app of pod.apps ?? []) {
       const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
-      if (cid) out.push(toContainer(cid, sandboxId, app));
+      if (cid) out.push(appFacts(cid, sandboxId, app));
     }
   }
   return out;

@@ -1,9 +1,11 @@
 /**
- * rkt api/v1 → CRI, pure functions (rktlet's toPodSandboxStatus/toContainerStatus, without their bugs: metadata
+ * rkt api/v1 → pod and container facts, pure functions (rktlet's toPodSandboxStatus/
+ * toContainerStatus, without their bugs: metadata
  * comes from annotations, not from re-parsing a sanitised app name; CreatedAt is the pod's creation, not its
  * start; reserved annotations never leak to the kubelet).
  */
 import type * as cri from '../../cri/types';
+import type { ContainerFacts, ContainerPhase, SandboxFacts } from '../backend';
 import { OOM_KILLED_ANNOTATION as OOM_ANNOTATION } from './api';
 import type * as v1 from './api';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION } from './records';
@@ -46,19 +48,15 @@ export function sandboxMetadata(pod: v1.Pod): cri.PodSandboxMetadata {
   };
 }
 
-export function sandboxState(pod: v1.Pod): cri.PodSandboxState {
-  return pod.state === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY';
-}
-
-export function toPodSandbox(id: string, pod: v1.Pod, handler: string): cri.PodSandbox {
+export function podFacts(id: string, pod: v1.Pod, handler: string): SandboxFacts {
   return {
     id,
     metadata: sandboxMetadata(pod),
-    state: sandboxState(pod),
-    created_at: pod.created_at ?? pod.started_at ?? '0',
+    ready: pod.state === 'running',
+    createdAtNs: pod.created_at ?? pod.started_at ?? '0',
     labels: { ...(pod.user_labels ?? {}) },
     annotations: criAnnotations(pod.user_annotations),
-    runtime_handler: handler,
+    handler,
   };
 }
 
@@ -71,30 +69,29 @@ export function podIps(pod: v1.Pod, fallback: readonly string[]): string[] {
   return ips.length > 0 ? ips : [...fallback];
 }
 
-export function toPodSandboxStatus(
+/** A pod's status facts: its IPs, and the node's network when it has no netns of its own. */
+export function podStatusFacts(
   id: string,
   pod: v1.Pod,
   handler: string,
   ips: readonly string[],
   hostNetwork: boolean,
-): cri.PodSandboxStatus {
+): SandboxFacts {
   return {
-    ...toPodSandbox(id, pod, handler),
-    network: { ip: ips[0] ?? '', additional_ips: ips.slice(1).map((ip) => ({ ip })) },
-    linux: { namespaces: { options: { network: hostNetwork ? 'NODE' : 'POD', pid: 'POD', ipc: 'POD' } } },
+    ...podFacts(id, pod, handler),
+    ips,
+    namespaces: { network: hostNetwork ? 'NODE' : 'POD', pid: 'POD', ipc: 'POD' },
   };
 }
 
-export function containerState(app: v1.App): cri.ContainerState {
+function phaseOf(app: v1.App): ContainerPhase {
   switch (app.state) {
     case 'created':
-      return 'CONTAINER_CREATED';
     case 'running':
-      return 'CONTAINER_RUNNING';
     case 'exited':
-      return 'CONTAINER_EXITED';
+      return app.state;
     default:
-      return 'CONTAINER_UNKNOWN';
+      return 'unknown';
   }
 }
 
@@ -106,47 +103,31 @@ export function containerMetadata(app: v1.App): cri.ContainerMetadata {
   };
 }
 
-export function toContainer(id: string, sandboxId: string, app: v1.App): cri.Container {
-  const image = app.user_annotations?.[IMAGE_NAME_ANNOTATION] ?? '';
+/** What crimux recorded of an app at create (the pod manager does not keep it). */
+export interface AppRecordFacts {
+  readonly logPath: string;
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
+}
+
+/** An app's facts, from its rkt api/v1 JSON plus what crimux recorded of it. */
+export function appFacts(id: string, sandboxId: string, app: v1.App, rec?: AppRecordFacts): ContainerFacts {
+  const exited = app.state === 'exited';
   return {
     id,
-    pod_sandbox_id: sandboxId,
+    sandboxId,
     metadata: containerMetadata(app),
-    image: { image },
-    image_ref: app.image_id,
-    image_id: app.image_id,
-    state: containerState(app),
-    created_at: app.created_at ?? '0',
+    image: { image: app.user_annotations?.[IMAGE_NAME_ANNOTATION] ?? '' },
+    imageRef: app.image_id,
+    imageId: app.image_id,
+    createdAtNs: app.created_at ?? '0',
     labels: { ...(app.user_labels ?? {}) },
     annotations: criAnnotations(app.user_annotations),
-  };
-}
-
-/** Reason as containerd reports it: Completed for 0, Error otherwise, OOMKilled when the kernel killed it. */
-export function exitReason(app: v1.App): string {
-  if (app.state !== 'exited') return '';
-  if (app.user_annotations?.[OOM_ANNOTATION] === 'true') return 'OOMKilled';
-  return app.exit_code === 0 ? 'Completed' : 'Error';
-}
-
-export function toContainerStatus(id: string, app: v1.App, logPath: string): cri.ContainerStatus {
-  const c = toContainer(id, '', app);
-  return {
-    id,
-    metadata: c.metadata,
-    state: c.state,
-    created_at: c.created_at,
-    started_at: app.started_at ?? '0',
-    finished_at: app.finished_at ?? '0',
-    exit_code: app.exit_code ?? 0,
-    image: c.image,
-    image_ref: app.image_id,
-    image_id: app.image_id,
-    reason: exitReason(app),
-    message:
-      app.exit_code === 255 && app.state === 'exited' ? 'exit code 255: the app exited or its monitor was lost' : '',
-    labels: c.labels,
-    annotations: c.annotations,
+    phase: phaseOf(app),
+    startedAtNs: app.started_at ?? '0',
+    finishedAtNs: app.finished_at ?? '0',
+    exitCode: app.exit_code ?? 0,
+    oomKilled: app.user_annotations?.[OOM_ANNOTATION] === 'true',
+    ...(exited && app.exit_code === 255 ? { message: 'exit code 255: the app exited or its monitor was lost' } : {}),
     mounts: (app.mounts ?? []).map((m) => ({
       container_path: m.container_path,
       host_path: m.host_path,
@@ -154,6 +135,7 @@ export function toContainerStatus(id: string, app: v1.App, logPath: string): cri
       selinux_relabel: false,
       propagation: 'PROPAGATION_PRIVATE',
     })),
-    log_path: logPath,
+    logPath: rec?.logPath ?? '',
+    ...(rec?.user ? { user: rec.user } : {}),
   };
 }

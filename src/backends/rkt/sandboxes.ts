@@ -10,9 +10,9 @@
 import { stage1CgroupParent } from './cgroup-parent';
 import os from 'node:os';
 import { NotFoundError } from '../../errors';
-import type { CallContext, RunSandboxRequest, SandboxStatusResult } from '../backend';
+import type { CallContext, ContainerFacts, RunSandboxRequest, SandboxFacts, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
-import { containerStatusOf } from './containers';
+import { appFactsOf } from './containers';
 import type { RktShared } from './context';
 import {
   HANDLER_ANNOTATION,
@@ -21,8 +21,9 @@ import {
   POD_NAMESPACE,
   POD_UID,
   podIps,
-  toPodSandbox,
-  toPodSandboxStatus,
+  podFacts,
+  podStatusFacts,
+  sandboxMetadata,
 } from './convert';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, rktAppId } from './records';
 import { crimuxPods, findSandbox } from './lookup';
@@ -143,7 +144,7 @@ async function metadataOf(
 ): Promise<cri.PodSandboxMetadata | null> {
   if (!uuid) return null;
   const pod = await ctx.pm.status(uuid, signal).catch(() => undefined);
-  return pod ? (toPodSandbox('', pod, '').metadata as cri.PodSandboxMetadata) : null;
+  return pod ? sandboxMetadata(pod) : null;
 }
 
 export async function podSandboxStatus(
@@ -159,11 +160,11 @@ export async function podSandboxStatus(
   });
   const host = !rec.netns && ctx.network !== undefined;
   const ips = podIps(pod, ctx.network ? await ctx.network.ips(id) : []);
-  const status = toPodSandboxStatus(id, pod, rec.handler, ips, host);
-  const containersStatuses: cri.ContainerStatus[] = [];
+  const facts = podStatusFacts(id, pod, rec.handler, ips, host);
+  const containers: ContainerFacts[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
-    if (cid) containersStatuses.push(await containerStatusOf(ctx, cid, app));
+    if (cid) containers.push(await appFactsOf(ctx, cid, id, app));
   }
   const info: Record<string, string> = {};
   if (verbose) {
@@ -175,11 +176,11 @@ export async function podSandboxStatus(
       apps: (pod.app_names ?? []).map((a) => rktAppId(rec.uuid as string, a)),
     });
   }
-  return { status, info, containersStatuses };
+  return { facts, info, containers };
 }
 
-export async function listPodSandboxes(ctx: RktShared, cc: CallContext): Promise<cri.PodSandbox[]> {
+export async function listPodSandboxes(ctx: RktShared, cc: CallContext): Promise<SandboxFacts[]> {
   return crimuxPods(await ctx.pm.list(cc.signal)).map(({ id, pod }) =>
-    toPodSandbox(id, pod, pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt'),
+    podFacts(id, pod, pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt'),
   );
 }

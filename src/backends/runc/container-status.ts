@@ -1,30 +1,25 @@
 /**
- * ContainerStatus and ListContainers, derived from the record plus live state (engine.state): the exit code and
- * finish time come from conmon's exit file, OOM from its oom file, so an exit that happened while crimux was
- * down is reported exactly as if crimux had watched it.
- *
- * Reasons as containerd: "Completed" for exit code 0, "Error" otherwise, "OOMKilled" when the memory cgroup
- * killed it.
+ * A container's facts (ContainerStatus and ListContainers, shaped by the router) from the record plus live state
+ * (engine.state): the exit code and finish time come from conmon's exit file, OOM from its oom file or cgroup
+ * counters, so an exit that happened while crimux was down is reported exactly as if crimux had watched it.
  */
-import type { CallContext, ContainerStatusResult } from '../backend';
-import type * as cri from '../../cri/types';
+import type { CallContext, ContainerFacts, ContainerPhase, ContainerStatusResult } from '../backend';
 import { oomKilled, readExitFile } from '../../host/conmon';
 import type { RuncShared } from './context';
 import { mustRecord, recordOom } from './containers';
 import type { LiveState } from './engine';
 import type { ContainerRecord } from './records';
 
-function criState(rec: ContainerRecord, live: LiveState): cri.ContainerState {
-  if (rec.startError) return 'CONTAINER_EXITED';
+function phaseOf(rec: ContainerRecord, live: LiveState): ContainerPhase {
   switch (live.kind) {
     case 'created':
-      return 'CONTAINER_CREATED';
+      return 'created';
     case 'running':
-      return rec.startedAt ? 'CONTAINER_RUNNING' : 'CONTAINER_CREATED';
+      return rec.startedAt ? 'running' : 'created';
     case 'exited':
-      return 'CONTAINER_EXITED';
+      return 'exited';
     default:
-      return 'CONTAINER_UNKNOWN';
+      return 'unknown';
   }
 }
 
@@ -43,30 +38,21 @@ async function liveOf(s: RuncShared, rec: ContainerRecord): Promise<LiveState> {
   return s.engine.state(sandbox.handler, rec.id, dir, true);
 }
 
-/** The parts of a status that come from the record alone. */
-function base(rec: ContainerRecord): cri.ContainerStatus {
+/** What the record alone says (all a list entry needs). */
+function recorded(rec: ContainerRecord, live: LiveState): ContainerFacts {
   return {
     id: rec.id,
+    sandboxId: rec.sandboxId,
     metadata: rec.metadata,
-    created_at: rec.createdAt,
-    started_at: rec.startedAt ?? '0',
-    finished_at: '0',
     image: rec.image,
-    image_ref: rec.imageRef,
-    image_id: rec.imageId,
+    imageRef: rec.imageRef,
+    imageId: rec.imageId,
     labels: rec.labels,
     annotations: rec.annotations,
-    // Stored as the CRI sent them (propagation as its enum name), so they convert back verbatim.
-    mounts: rec.mounts as cri.ContainerStatus['mounts'],
-    log_path: rec.logPath,
-    resources: rec.resources ? { linux: rec.resources } : null,
-    user: {
-      linux: {
-        uid: String(rec.user.uid),
-        gid: String(rec.user.gid),
-        supplemental_groups: rec.user.additionalGids.map(String),
-      },
-    },
+    createdAtNs: rec.createdAt,
+    phase: phaseOf(rec, live),
+    startedAtNs: rec.startedAt,
+    ...(rec.startError ? { startError: { message: rec.startError.message, atNs: rec.startError.at } } : {}),
   };
 }
 
@@ -78,42 +64,21 @@ export async function containerStatus(
 ): Promise<ContainerStatusResult> {
   const rec = mustRecord(s, id);
   const live = await liveOf(s, rec);
-  const state = criState(rec, live);
-  let exitCode = 0;
-  let reason = '';
-  let message = '';
-  let finishedAt = '0';
-  if (rec.startError) {
-    // StartContainer failed: containerd reports such a container as exited with reason StartError.
-    return {
-      status: {
-        ...base(rec),
-        state: 'CONTAINER_EXITED',
-        finished_at: rec.startError.at,
-        exit_code: 128,
-        reason: 'StartError',
-        message: rec.startError.message,
-      },
-      info: {},
-    };
-  }
-  if (live.kind === 'exited') {
-    exitCode = live.code;
-    // The exit file's mtime comes from the kernel's coarse clock (a tick behind): a process that exits at once
-    // could seem to finish before it started. It cannot have.
-    const started = BigInt(rec.startedAt ?? '0');
-    const finished = live.finishedAtNs ?? 0n;
-    finishedAt = (finished > 0n && finished < started ? started : finished).toString();
-    reason = (await oomKilledAfterExit(s, id, rec, exitCode)) ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
-    if (live.unknownCode) message = 'conmon exited without recording the exit code';
-  }
-  const status: cri.ContainerStatus = {
-    ...base(rec),
-    state,
-    finished_at: finishedAt,
-    exit_code: exitCode,
-    reason,
-    message,
+  const facts: ContainerFacts = {
+    ...recorded(rec, live),
+    // Stored as the CRI sent them (propagation as its enum name), so they convert back verbatim.
+    mounts: rec.mounts as ContainerFacts['mounts'],
+    logPath: rec.logPath,
+    resources: rec.resources ? { linux: rec.resources } : null,
+    user: { uid: rec.user.uid, gid: rec.user.gid, groups: rec.user.additionalGids },
+    ...(live.kind === 'exited' && !rec.startError
+      ? {
+          exitCode: live.code,
+          finishedAtNs: (live.finishedAtNs ?? 0n).toString(),
+          oomKilled: await oomKilledAfterExit(s, id, rec, live.code),
+          ...(live.unknownCode ? { message: 'conmon exited without recording the exit code' } : {}),
+        }
+      : {}),
   };
   const info: Record<string, string> = {};
   if (verbose) {
@@ -126,24 +91,13 @@ export async function containerStatus(
       stopSignal: rec.stopSignal,
     });
   }
-  return { status, info };
+  return { facts, info };
 }
 
-export async function listContainers(s: RuncShared, _ctx: CallContext): Promise<cri.Container[]> {
+export async function listContainers(s: RuncShared, _ctx: CallContext): Promise<ContainerFacts[]> {
   const recs = s.records.allContainers();
   const states = await Promise.all(recs.map((r) => liveOf(s, r)));
-  return recs.map((rec, i) => ({
-    id: rec.id,
-    pod_sandbox_id: rec.sandboxId,
-    metadata: rec.metadata,
-    image: rec.image,
-    image_ref: rec.imageRef,
-    image_id: rec.imageId,
-    state: criState(rec, states[i]!),
-    created_at: rec.createdAt,
-    labels: rec.labels,
-    annotations: rec.annotations,
-  }));
+  return recs.map((rec, i) => recorded(rec, states[i]!));
 }
 
 /**

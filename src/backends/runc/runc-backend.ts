@@ -9,7 +9,9 @@ import type {
   BackendCapabilities,
   BackendHealth,
   CallContext,
+  ContainerFacts,
   ContainerStatusResult,
+  SandboxFacts,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -98,7 +100,7 @@ export class RuncBackend extends BaseBackend {
   podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
     return sandboxStatus(this.s, ctx, id, verbose);
   }
-  listPodSandboxes(ctx: CallContext): Promise<cri.PodSandbox[]> {
+  listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]> {
     return listSandboxes(this.s, ctx);
   }
 
@@ -120,7 +122,7 @@ export class RuncBackend extends BaseBackend {
   containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
     return containerStatus(this.s, ctx, id, verbose);
   }
-  listContainers(ctx: CallContext): Promise<cri.Container[]> {
+  listContainers(ctx: CallContext): Promise<ContainerFacts[]> {
     return listContainers(this.s, ctx);
   }
 

@@ -9,8 +9,7 @@
  *  - PodSandboxStatus of an unknown ID is NotFound.
  */
 import { podCgroupParent } from './cgroup-driver';
-import type { CallContext, SandboxStatusResult } from '../backend';
-import type * as cri from '../../cri/types';
+import type { CallContext, PodNamespaceModes, SandboxFacts, SandboxStatusResult } from '../backend';
 import { NotFoundError } from '../../errors';
 import type { RuncShared } from './context';
 import { removeContainer, stopContainer } from './containers';
@@ -145,22 +144,30 @@ export async function removeSandbox(
   ctx.log.info('removed pod sandbox');
 }
 
-function namespaceOptions(rec: SandboxRecord): cri.PodSandboxStatus['linux'] {
+function namespaceModes(rec: SandboxRecord): PodNamespaceModes {
   return {
-    namespaces: {
-      options: {
-        network: rec.hostNetwork ? 'NODE' : 'POD',
-        pid: rec.hostPid ? 'NODE' : rec.sharedPid ? 'POD' : 'CONTAINER',
-        ipc: rec.hostIpc ? 'NODE' : 'POD',
-      },
-    },
+    network: rec.hostNetwork ? 'NODE' : 'POD',
+    pid: rec.hostPid ? 'NODE' : rec.sharedPid ? 'POD' : 'CONTAINER',
+    ipc: rec.hostIpc ? 'NODE' : 'POD',
   };
 }
 
-async function sandboxState(s: RuncShared, rec: SandboxRecord): Promise<{ state: cri.PodSandboxState; pid: number }> {
-  if (rec.phase !== 'ready') return { state: 'SANDBOX_NOTREADY', pid: 0 };
+async function sandboxLive(s: RuncShared, rec: SandboxRecord): Promise<{ ready: boolean; pid: number }> {
+  if (rec.phase !== 'ready') return { ready: false, pid: 0 };
   const live = await s.engine.state(rec.handler, rec.id, s.layout.pauseDir(rec.id));
-  return live.kind === 'running' ? { state: 'SANDBOX_READY', pid: live.pid } : { state: 'SANDBOX_NOTREADY', pid: 0 };
+  return live.kind === 'running' ? { ready: true, pid: live.pid } : { ready: false, pid: 0 };
+}
+
+function facts(rec: SandboxRecord, ready: boolean): SandboxFacts {
+  return {
+    id: rec.id,
+    metadata: rec.metadata,
+    ready,
+    createdAtNs: rec.createdAt,
+    labels: rec.labels,
+    annotations: rec.annotations,
+    handler: rec.handler,
+  };
 }
 
 export async function sandboxStatus(
@@ -171,18 +178,7 @@ export async function sandboxStatus(
 ): Promise<SandboxStatusResult> {
   const rec = s.records.sandbox(id);
   if (!rec) throw new NotFoundError(`find pod sandbox ${id}: not found`, { context: { sandbox: id } });
-  const { state, pid } = await sandboxState(s, rec);
-  const status: cri.PodSandboxStatus = {
-    id,
-    metadata: rec.metadata,
-    state,
-    created_at: rec.createdAt,
-    network: { ip: rec.ips[0] ?? '', additional_ips: rec.ips.slice(1).map((ip) => ({ ip })) },
-    linux: namespaceOptions(rec),
-    labels: rec.labels,
-    annotations: rec.annotations,
-    runtime_handler: rec.handler,
-  };
+  const { ready, pid } = await sandboxLive(s, rec);
   const info: Record<string, string> = {};
   if (verbose) {
     info.info = JSON.stringify({
@@ -196,19 +192,11 @@ export async function sandboxStatus(
       config: rec.config,
     });
   }
-  return { status, info };
+  return { facts: { ...facts(rec, ready), ips: rec.ips, namespaces: namespaceModes(rec) }, info };
 }
 
-export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<cri.PodSandbox[]> {
+export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<SandboxFacts[]> {
   const recs = s.records.allSandboxes();
-  const states = await Promise.all(recs.map((r) => sandboxState(s, r)));
-  return recs.map((rec, i) => ({
-    id: rec.id,
-    metadata: rec.metadata,
-    state: states[i]!.state,
-    created_at: rec.createdAt,
-    labels: rec.labels,
-    annotations: rec.annotations,
-    runtime_handler: rec.handler,
-  }));
+  const live = await Promise.all(recs.map((r) => sandboxLive(s, r)));
+  return recs.map((rec, i) => facts(rec, live[i]!.ready));
 }

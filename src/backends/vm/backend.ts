@@ -11,7 +11,9 @@ import type {
   BackendCapabilities,
   BackendHealth,
   CallContext,
+  ContainerFacts,
   ContainerStatusResult,
+  SandboxFacts,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -112,14 +114,14 @@ export class VmBackend extends BaseBackend {
     const pod = this.pod(id);
     const ready = this.ctx.rt.checkAlive(pod);
     return {
-      status: st.sandboxStatus(pod, ready),
+      facts: st.sandboxFacts(pod, ready),
       info: verbose ? st.sandboxInfo(pod) : {},
-      containersStatuses: Object.values(pod.containers).map(st.containerStatus),
+      containers: Object.values(pod.containers).map(st.containerFacts),
     };
   }
-  async listPodSandboxes(_ctx: CallContext): Promise<cri.PodSandbox[]> {
+  async listPodSandboxes(_ctx: CallContext): Promise<SandboxFacts[]> {
     const rt = this.ctx.rt;
-    return [...rt.pods.values()].map((p) => st.sandboxListEntry(p, rt.checkAlive(p)));
+    return [...rt.pods.values()].map((p) => st.sandboxFacts(p, rt.checkAlive(p)));
   }
 
   async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
@@ -138,15 +140,13 @@ export class VmBackend extends BaseBackend {
     const { pod, c } = ops.findContainer(this.ctx, id);
     this.ctx.rt.checkAlive(pod);
     return {
-      status: st.containerStatus(c),
+      facts: st.containerFacts(c),
       info: verbose ? { info: JSON.stringify({ lun: c.lun, serial: c.serial, overlay: c.overlay }) } : {},
     };
   }
-  async listContainers(_ctx: CallContext): Promise<cri.Container[]> {
+  async listContainers(_ctx: CallContext): Promise<ContainerFacts[]> {
     const rt = this.ctx.rt;
-    return [...rt.pods.values()].flatMap(
-      (p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerListEntry)),
-    );
+    return [...rt.pods.values()].flatMap((p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerFacts)));
   }
 
   override async reopenContainerLog(_ctx: CallContext, id: string): Promise<void> {

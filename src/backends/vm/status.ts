@@ -1,27 +1,23 @@
-/** Pure shaping of vm records into CRI status, list and stats replies. */
+/** Pure shaping of vm records into sandbox statuses, container facts and stats. */
 import type * as cri from '../../cri/types';
 import type { ContainerStatsReply, StatsReply } from './protocol';
 import type { ContainerRecord, PodRecord } from './records';
 import type { BackendClock } from '../host';
+import type { ContainerFacts, SandboxFacts } from '../backend';
 
-const STATE: Record<ContainerRecord['state'], cri.ContainerState> = {
-  created: 'CONTAINER_CREATED',
-  running: 'CONTAINER_RUNNING',
-  exited: 'CONTAINER_EXITED',
-};
-
-export function sandboxStatus(pod: PodRecord, ready: boolean): cri.PodSandboxStatus {
+/** A pod's facts from its record; `ready` is whether its VM still runs. */
+export function sandboxFacts(pod: PodRecord, ready: boolean): SandboxFacts {
   const ns = pod.config.linux?.security_context?.namespace_options;
   return {
     id: pod.id,
     metadata: pod.config.metadata,
-    state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
-    created_at: pod.createdAt,
-    network: { ip: pod.net?.ip ?? '', additional_ips: (pod.net?.ips ?? []).slice(1).map((ip) => ({ ip })) },
-    linux: { namespaces: { options: { network: ns?.network ?? 'POD', pid: ns?.pid ?? 'POD', ipc: ns?.ipc ?? 'POD' } } },
+    ready,
+    createdAtNs: pod.createdAt,
     labels: pod.config.labels,
     annotations: pod.config.annotations,
-    runtime_handler: pod.handler,
+    handler: pod.handler,
+    ips: pod.net?.ips ?? [],
+    namespaces: { network: ns?.network ?? 'POD', pid: ns?.pid ?? 'POD', ipc: ns?.ipc ?? 'POD' },
   };
 }
 
@@ -31,63 +27,28 @@ export function sandboxInfo(pod: PodRecord): Record<string, string> {
   };
 }
 
-export function sandboxListEntry(pod: PodRecord, ready: boolean): cri.PodSandbox {
-  return {
-    id: pod.id,
-    metadata: pod.config.metadata,
-    state: ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
-    created_at: pod.createdAt,
-    labels: pod.config.labels,
-    annotations: pod.config.annotations,
-    runtime_handler: pod.handler,
-  };
-}
-
-export function containerStatus(c: ContainerRecord): cri.ContainerStatus {
+/** A container's facts from its record (the guest agent's reports are written there as they come). */
+export function containerFacts(c: ContainerRecord): ContainerFacts {
   return {
     id: c.id,
+    sandboxId: c.podId,
     metadata: c.config.metadata,
-    state: STATE[c.state],
-    created_at: c.createdAt,
-    started_at: c.startedAt ?? '0',
-    finished_at: c.finishedAt ?? '0',
-    exit_code: c.exitCode ?? 0,
     image: { image: c.config.image?.image ?? c.imageRef },
-    image_ref: c.digestRef ?? c.imageId,
-    image_id: c.imageId,
-    reason: c.state === 'exited' ? (c.reason ?? '') : '',
-    message: c.message ?? '',
+    imageRef: c.digestRef ?? c.imageId,
+    imageId: c.imageId,
     labels: c.config.labels,
     annotations: c.config.annotations,
+    createdAtNs: c.createdAt,
+    phase: c.state,
+    startedAtNs: c.startedAt,
+    finishedAtNs: c.finishedAt,
+    exitCode: c.exitCode,
+    oomKilled: c.reason === 'OOMKilled',
+    message: c.message,
     // As the CRI sent them (the guest holds a copy of each source, see spec.ts mountFiles).
     mounts: c.config.mounts,
-    log_path: c.logPath,
-    ...(c.user
-      ? {
-          user: {
-            linux: {
-              uid: String(c.user.uid),
-              gid: String(c.user.gid),
-              supplemental_groups: c.user.additionalGids.map(String),
-            },
-          },
-        }
-      : {}),
-  };
-}
-
-export function containerListEntry(c: ContainerRecord): cri.Container {
-  return {
-    id: c.id,
-    pod_sandbox_id: c.podId,
-    metadata: c.config.metadata,
-    image: { image: c.config.image?.image ?? c.imageRef },
-    image_ref: c.digestRef ?? c.imageId,
-    image_id: c.imageId,
-    state: STATE[c.state],
-    created_at: c.createdAt,
-    labels: c.config.labels,
-    annotations: c.config.annotations,
+    logPath: c.logPath,
+    ...(c.user ? { user: { uid: c.user.uid, gid: c.user.gid, groups: c.user.additionalGids } } : {}),
   };
 }
 
