@@ -19,17 +19,12 @@ import { findContainer } from './lookup';
 
 const POLL_MS = 100;
 
-export async function attach(
-  ctx: RktShared,
-  cc: CallContext,
-  id: string,
-  opts: StreamOptions,
-): Promise<ProcessStreams> {
-  if (!ctx.stage1) throw new UnimplementedError('attach: not supported with a real rkt (rktlet#8)');
+export async function attach(s: RktShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+  if (!s.stage1) throw new UnimplementedError('attach: not supported with a real rkt (rktlet#8)');
   if (opts.tty) throw new UnimplementedError('attach with a terminal: not supported by the rkt stage1');
-  const rec = await findContainer(ctx, id, cc.signal);
+  const rec = await findContainer(s, id, ctx.signal);
   if (!rec) throw new NotFoundError(`attach to container ${id}: container not found`);
-  const h = await ctx.stage1.appHandle(rec.uuid, rec.app);
+  const h = await s.stage1.appHandle(rec.uuid, rec.app);
   if (!h.running) throw new FailedPreconditionError(`attach to container ${id}: container is not running`);
   const stdout = opts.stdout ? new PassThrough() : undefined;
   const stderr = opts.stderr ? new PassThrough() : undefined;
@@ -71,7 +66,7 @@ export async function attach(
     resolveDone({ exitCode });
   };
   const timer = setInterval(
-    () => void pump().catch((err: unknown) => cc.log.debug('attach poll', { error: err })),
+    () => void pump().catch((err: unknown) => ctx.log.debug('attach poll', { error: err })),
     POLL_MS,
   );
 

@@ -31,7 +31,7 @@ import type { ImageStore } from '../../images/types';
 import { attach } from './attach';
 import * as containers from './containers';
 import type { RktShared } from './context';
-import { openRktContext } from './open';
+import { openRktShared } from './open';
 import { portForward } from './portforward';
 import * as sandboxes from './sandboxes';
 import * as stats from './stats';
@@ -48,7 +48,7 @@ export class RktBackend extends BaseBackend {
     userNamespaces: false,
   };
   readonly images: ImageStore;
-  private ctx?: RktShared;
+  private shared?: RktShared;
   private startError?: unknown;
 
   constructor(
@@ -62,11 +62,11 @@ export class RktBackend extends BaseBackend {
 
   /** The pod manager, for the real-rkt image store (which exists before start()). */
   podManager(): RktShared['pm'] {
-    return this.c().pm;
+    return this.s.pm;
   }
 
-  private c(): RktShared {
-    if (this.ctx) return this.ctx;
+  private get s(): RktShared {
+    if (this.shared) return this.shared;
     throw new UnavailableError(
       `rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`,
     );
@@ -77,42 +77,42 @@ export class RktBackend extends BaseBackend {
    * runs CNI from crimux (a real rkt runs it itself), and an rkt that failed to start has no pods to network.
    */
   override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.ctx?.network?.updatePodCidr(update.podCidr);
+    this.shared?.network?.updatePodCidr(update.podCidr);
   }
 
-  async start(cc: CallContext): Promise<void> {
+  async start(ctx: CallContext): Promise<void> {
     try {
-      this.ctx = await openRktContext(this.deps, cc);
+      this.shared = await openRktShared(this.deps, ctx);
       this.startError = undefined;
     } catch (err) {
       // Must not fail because the runtime is down: health() reports it, calls get UNAVAILABLE.
       this.startError = err;
-      cc.log.error('rkt backend could not start', { error: err });
+      ctx.log.error('rkt backend could not start', { error: err });
       return;
     }
-    await this.rollBackCreates(cc);
+    await this.rollBackCreates(ctx);
   }
 
-  private async rollBackCreates(cc: CallContext): Promise<void> {
-    const ctx = this.c();
-    for (const c of await ctx.index.containers()) {
+  private async rollBackCreates(ctx: CallContext): Promise<void> {
+    const s = this.s;
+    for (const c of await s.index.containers()) {
       if (c.state !== 'creating') continue;
-      cc.log.info('rolling back a container create cut short', { container: c.id });
+      ctx.log.info('rolling back a container create cut short', { container: c.id });
       await containers
-        .removeContainer(ctx, cc, c.id)
-        .catch((err: unknown) => cc.log.warn('roll back container', { container: c.id, error: err }));
+        .removeContainer(s, ctx, c.id)
+        .catch((err: unknown) => ctx.log.warn('roll back container', { container: c.id, error: err }));
     }
-    for (const s of await ctx.index.sandboxes()) {
-      if (s.state !== 'creating') continue;
-      cc.log.info('rolling back a pod sandbox create cut short', { sandbox: s.id });
+    for (const sb of await s.index.sandboxes()) {
+      if (sb.state !== 'creating') continue;
+      ctx.log.info('rolling back a pod sandbox create cut short', { sandbox: sb.id });
       await sandboxes
-        .removePodSandbox(ctx, cc, s.id)
-        .catch((err: unknown) => cc.log.warn('roll back sandbox', { sandbox: s.id, error: err }));
+        .removePodSandbox(s, ctx, sb.id)
+        .catch((err: unknown) => ctx.log.warn('roll back sandbox', { sandbox: sb.id, error: err }));
     }
   }
 
-  async health(cc: CallContext): Promise<BackendHealth> {
-    if (!this.ctx) {
+  async health(ctx: CallContext): Promise<BackendHealth> {
+    if (!this.shared) {
       return {
         ready: false,
         networkReady: false,
@@ -121,12 +121,12 @@ export class RktBackend extends BaseBackend {
       };
     }
     try {
-      await this.ctx.pm.info(cc.signal);
+      await this.shared.pm.info(ctx.signal);
     } catch (err) {
       return { ready: false, networkReady: false, reason: 'RktUnavailable', message: errorMessage(err) };
     }
-    if (!this.ctx.network) return { ready: true, networkReady: true };
-    const net = await this.ctx.network.status();
+    if (!this.shared.network) return { ready: true, networkReady: true };
+    const net = await this.shared.network.status();
     return { ready: true, networkReady: net.ready, reason: net.ready ? undefined : net.reason, message: net.message };
   }
 
@@ -134,55 +134,55 @@ export class RktBackend extends BaseBackend {
     // Pods and apps run on without crimux (nspawn and conmon are detached), exactly as with rkt.
   }
 
-  runPodSandbox(cc: CallContext, req: RunSandboxRequest): Promise<void> {
-    return sandboxes.runPodSandbox(this.c(), cc, req);
+  runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+    return sandboxes.runPodSandbox(this.s, ctx, req);
   }
-  stopPodSandbox(cc: CallContext, id: string): Promise<void> {
-    return sandboxes.stopPodSandbox(this.c(), cc, id);
+  stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return sandboxes.stopPodSandbox(this.s, ctx, id);
   }
-  removePodSandbox(cc: CallContext, id: string): Promise<void> {
-    return sandboxes.removePodSandbox(this.c(), cc, id);
+  removePodSandbox(ctx: CallContext, id: string): Promise<void> {
+    return sandboxes.removePodSandbox(this.s, ctx, id);
   }
-  podSandboxStatus(cc: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
-    return sandboxes.podSandboxStatus(this.c(), cc, id, verbose);
+  podSandboxStatus(ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
+    return sandboxes.podSandboxStatus(this.s, ctx, id, verbose);
   }
-  listPodSandboxes(cc: CallContext): Promise<SandboxFacts[]> {
-    return sandboxes.listPodSandboxes(this.c(), cc);
-  }
-
-  createContainer(cc: CallContext, req: CreateContainerRequest): Promise<void> {
-    return containers.createContainer(this.c(), cc, req);
-  }
-  startContainer(cc: CallContext, id: string): Promise<void> {
-    return containers.startContainer(this.c(), cc, id);
-  }
-  stopContainer(cc: CallContext, id: string, timeoutSeconds: number): Promise<void> {
-    return containers.stopContainer(this.c(), cc, id, timeoutSeconds);
-  }
-  removeContainer(cc: CallContext, id: string): Promise<void> {
-    return containers.removeContainer(this.c(), cc, id);
-  }
-  containerStatus(cc: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
-    return containers.containerStatus(this.c(), cc, id, verbose);
-  }
-  listContainers(cc: CallContext): Promise<ContainerFacts[]> {
-    return containers.listContainers(this.c(), cc);
+  listPodSandboxes(ctx: CallContext): Promise<SandboxFacts[]> {
+    return sandboxes.listPodSandboxes(this.s, ctx);
   }
 
-  override execSync(cc: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
-    return streams.execSync(this.c(), cc, id, cmd, timeoutSeconds);
+  createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+    return containers.createContainer(this.s, ctx, req);
   }
-  override exec(cc: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
-    return streams.exec(this.c(), cc, id, cmd, opts);
+  startContainer(ctx: CallContext, id: string): Promise<void> {
+    return containers.startContainer(this.s, ctx, id);
   }
-  override attach(cc: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
-    return attach(this.c(), cc, id, opts);
+  stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+    return containers.stopContainer(this.s, ctx, id, timeoutSeconds);
   }
-  override portForward(cc: CallContext, sandboxId: string, port: number): Promise<Duplex> {
-    return portForward(this.c(), cc, sandboxId, port);
+  removeContainer(ctx: CallContext, id: string): Promise<void> {
+    return containers.removeContainer(this.s, ctx, id);
+  }
+  containerStatus(ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
+    return containers.containerStatus(this.s, ctx, id, verbose);
+  }
+  listContainers(ctx: CallContext): Promise<ContainerFacts[]> {
+    return containers.listContainers(this.s, ctx);
+  }
+
+  override execSync(ctx: CallContext, id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
+    return streams.execSync(this.s, ctx, id, cmd, timeoutSeconds);
+  }
+  override exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
+    return streams.exec(this.s, ctx, id, cmd, opts);
+  }
+  override attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+    return attach(this.s, ctx, id, opts);
+  }
+  override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+    return portForward(this.s, ctx, sandboxId, port);
   }
   override async reopenContainerLog(_cc: CallContext, id: string): Promise<void> {
-    const ctx = this.c();
+    const ctx = this.s;
     if (!ctx.stage1) this.unimplemented('ReopenContainerLog');
     const rec = await ctx.index.getContainer(id);
     if (!rec) throw new NotFoundError(`reopen container log ${id}: container not found`);
@@ -190,16 +190,16 @@ export class RktBackend extends BaseBackend {
     if (!h.running) throw new FailedPreconditionError(`reopen container log ${id}: container is not running`);
     await reopenLog(`${h.infoDir}/bundle`, rec.logPath || undefined);
   }
-  override containerStats(cc: CallContext, id: string): Promise<cri.ContainerStats> {
-    return stats.containerStats(this.c(), cc, id);
+  override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+    return stats.containerStats(this.s, ctx, id);
   }
-  override listContainerStats(cc: CallContext): Promise<cri.ContainerStats[]> {
-    return stats.listContainerStats(this.c(), cc);
+  override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
+    return stats.listContainerStats(this.s, ctx);
   }
-  override podSandboxStats(cc: CallContext, id: string): Promise<cri.PodSandboxStats> {
-    return stats.podSandboxStats(this.c(), cc, id);
+  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+    return stats.podSandboxStats(this.s, ctx, id);
   }
-  override listPodSandboxStats(cc: CallContext): Promise<cri.PodSandboxStats[]> {
-    return stats.listPodSandboxStats(this.c(), cc);
+  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+    return stats.listPodSandboxStats(this.s, ctx);
   }
 }

@@ -8,35 +8,31 @@ import type { RktShared } from './context';
 import { CONTAINER_ID_ANNOTATION, SANDBOX_ID_ANNOTATION, type ContainerRecord, type SandboxRecord } from './records';
 import { HANDLER_ANNOTATION } from './convert';
 
-export async function findSandbox(
-  ctx: RktShared,
-  id: string,
-  signal?: AbortSignal,
-): Promise<SandboxRecord | undefined> {
-  const rec = await ctx.index.getSandbox(id);
+export async function findSandbox(s: RktShared, id: string, signal?: AbortSignal): Promise<SandboxRecord | undefined> {
+  const rec = await s.index.getSandbox(id);
   if (rec?.uuid) return rec;
-  const pod = (await ctx.pm.list(signal)).find((p) => p.user_annotations?.[SANDBOX_ID_ANNOTATION] === id);
+  const pod = (await s.pm.list(signal)).find((p) => p.user_annotations?.[SANDBOX_ID_ANNOTATION] === id);
   if (!pod) return rec;
   const rebuilt: SandboxRecord = {
     version: 1,
     id,
     state: 'created',
     uuid: pod.name,
-    netns: rec?.netns ?? (ctx.network ? ctx.network.netnsPath(id) : ''),
+    netns: rec?.netns ?? (s.network ? s.network.netnsPath(id) : ''),
     handler: rec?.handler ?? pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt',
   };
-  await ctx.index.putSandbox(rebuilt);
+  await s.index.putSandbox(rebuilt);
   return rebuilt;
 }
 
 export async function findContainer(
-  ctx: RktShared,
+  s: RktShared,
   id: string,
   signal?: AbortSignal,
 ): Promise<ContainerRecord | undefined> {
-  const rec = await ctx.index.getContainer(id);
+  const rec = await s.index.getContainer(id);
   if (rec) return rec;
-  for (const pod of await ctx.pm.list(signal)) {
+  for (const pod of await s.pm.list(signal)) {
     const app = (pod.apps ?? []).find((a) => a.user_annotations?.[CONTAINER_ID_ANNOTATION] === id);
     const sandboxId = pod.user_annotations?.[SANDBOX_ID_ANNOTATION];
     if (!app || !sandboxId) continue;
@@ -49,7 +45,7 @@ export async function findContainer(
       app: app.name,
       logPath: '',
     };
-    await ctx.index.putContainer(rebuilt);
+    await s.index.putContainer(rebuilt);
     return rebuilt;
   }
   return undefined;

@@ -18,7 +18,7 @@ export function rktConfig(deps: BackendDeps): RktBackendConfig {
   return deps.config.backends.rkt;
 }
 
-export async function openRktContext(deps: BackendDeps, cc: CallContext): Promise<RktShared> {
+export async function openRktShared(deps: BackendDeps, ctx: CallContext): Promise<RktShared> {
   const config = rktConfig(deps);
   const log = deps.log;
   const index = new IdIndex(path.join(deps.stateDir, 'index'), deps.host.files);
@@ -35,7 +35,7 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
       readyTimeoutMs: config.stage1.readyTimeoutSeconds * 1000,
       log,
     });
-    const info = await pm.info(cc.signal);
+    const info = await pm.info(ctx.signal);
     log.info('rkt backend uses a real rkt', { path: config.rkt.path, version: info.version });
     return { pm, info, index, config, images: deps.sharedImages, log, host: deps.host };
   }
@@ -52,9 +52,9 @@ export async function openRktContext(deps: BackendDeps, cc: CallContext): Promis
       images: new StoreImageOps(deps.sharedImages, log),
       log,
     },
-    cc.signal,
+    ctx.signal,
   );
-  const info = await stage1.info(cc.signal);
+  const info = await stage1.info(ctx.signal);
   log.info('rkt backend uses the built-in stage1', { version: info.version, root: stage1.ctx.layout.root });
   return {
     pm: stage1,

@@ -10,13 +10,13 @@ import type { CallContext } from '../backend';
 import type { RktShared } from './context';
 import { findSandbox } from './lookup';
 
-export async function portForward(ctx: RktShared, cc: CallContext, sandboxId: string, port: number): Promise<Duplex> {
-  if (!ctx.stage1) throw new UnimplementedError('port forward: not supported with a real rkt');
+export async function portForward(s: RktShared, ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
+  if (!s.stage1) throw new UnimplementedError('port forward: not supported with a real rkt');
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new InvalidArgumentError(`port forward: bad port ${port}`);
-  const rec = await findSandbox(ctx, sandboxId, cc.signal);
+  const rec = await findSandbox(s, sandboxId, ctx.signal);
   if (!rec?.uuid) throw new NotFoundError(`port forward to ${sandboxId}: pod sandbox not found`);
-  const { pid1 } = await ctx.stage1.podHandle(rec.uuid);
+  const { pid1 } = await s.stage1.podHandle(rec.uuid);
   if (pid1 === undefined) throw new FailedPreconditionError(`port forward to ${sandboxId}: pod is not running`);
   return connectInNetns(`/proc/${pid1}/ns/net`, port);
 }

@@ -49,27 +49,27 @@ function hostnameOf(config: cri.PodSandboxConfig): string {
   return clean || 'rkt-pod';
 }
 
-export async function runPodSandbox(ctx: RktShared, cc: CallContext, req: RunSandboxRequest): Promise<void> {
+export async function runPodSandbox(s: RktShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   const { id, config } = req;
-  enforce(`run pod sandbox ${id}`, sandboxViolations(config, ctx.info.enforces), ctx.config.securityPolicy, cc.log);
+  enforce(`run pod sandbox ${id}`, sandboxViolations(config, s.info.enforces), s.config.securityPolicy, ctx.log);
   // The router repeats a create after a crash with the same ID: whatever the first attempt left goes first.
-  if ((await ctx.index.getSandbox(id)) || (await findSandbox(ctx, id, cc.signal))) {
-    cc.log.info('removing leftovers of an earlier attempt', { sandbox: id });
-    await removePodSandbox(ctx, cc, id);
+  if ((await s.index.getSandbox(id)) || (await findSandbox(s, id, ctx.signal))) {
+    ctx.log.info('removing leftovers of an earlier attempt', { sandbox: id });
+    await removePodSandbox(s, ctx, id);
   }
   const md = config.metadata;
   const host = hostNetwork(config);
   const cgroupParent = stage1CgroupParent(config.linux?.cgroup_parent ?? ''); // refused before anything is made
-  await ctx.index.putSandbox({ version: 1, id, state: 'creating', handler: req.handler.name });
-  await ctx.host.withUndo(cc.log, async (undo) => {
-    undo.push('index', () => ctx.index.deleteSandbox(id));
-    let network: SandboxNetwork = host ? { kind: 'host' } : { kind: 'rkt', name: ctx.config.rkt.net };
+  await s.index.putSandbox({ version: 1, id, state: 'creating', handler: req.handler.name });
+  await s.host.withUndo(ctx.log, async (undo) => {
+    undo.push('index', () => s.index.deleteSandbox(id));
+    let network: SandboxNetwork = host ? { kind: 'host' } : { kind: 'rkt', name: s.config.rkt.net };
     let netns = '';
-    if (ctx.network && !host) {
-      const net = await ctx.network.setUp(cc, id, config);
+    if (s.network && !host) {
+      const net = await s.network.setUp(ctx, id, config);
       netns = net.netns;
       network = { kind: 'netns', path: net.netns, ips: net.ips };
-      undo.push('network', (signal) => ctx.network!.tearDown({ ...cc, signal }, id, md));
+      undo.push('network', (signal) => s.network!.tearDown({ ...ctx, signal }, id, md));
     }
     const opts: SandboxOptions = {
       userAnnotations: {
@@ -98,78 +98,78 @@ export async function runPodSandbox(ctx: RktShared, cc: CallContext, req: RunSan
       cgroupParent,
       ipcSysctls: Object.fromEntries(Object.entries(config.linux?.sysctls ?? {}).filter(([k]) => isIpcSysctl(k))),
     };
-    cc.log.info('rkt app sandbox', { handler: req.handler.name, network: network.kind });
-    const uuid = await ctx.pm.sandbox(opts, cc.signal);
+    ctx.log.info('rkt app sandbox', { handler: req.handler.name, network: network.kind });
+    const uuid = await s.pm.sandbox(opts, ctx.signal);
     undo.push('pod', async (signal) => {
-      await ctx.pm.stop(uuid, true, signal);
-      await ctx.pm.rm(uuid, signal);
+      await s.pm.stop(uuid, true, signal);
+      await s.pm.rm(uuid, signal);
     });
-    await ctx.index.putSandbox({ version: 1, id, state: 'created', uuid, netns, handler: req.handler.name });
-    cc.log.info('pod sandbox running', { uuid });
+    await s.index.putSandbox({ version: 1, id, state: 'created', uuid, netns, handler: req.handler.name });
+    ctx.log.info('pod sandbox running', { uuid });
   });
 }
 
-export async function stopPodSandbox(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
-  const rec = await findSandbox(ctx, id, cc.signal);
+export async function stopPodSandbox(s: RktShared, ctx: CallContext, id: string): Promise<void> {
+  const rec = await findSandbox(s, id, ctx.signal);
   // CRI: stopping an unknown sandbox succeeds (it may have been removed already).
   if (!rec) return;
   if (rec.uuid) {
-    cc.log.info('rkt stop', { uuid: rec.uuid });
-    await ctx.pm.stop(rec.uuid, true, cc.signal);
+    ctx.log.info('rkt stop', { uuid: rec.uuid });
+    await s.pm.stop(rec.uuid, true, ctx.signal);
   }
-  if (ctx.network) await ctx.network.tearDown(cc, id, await metadataOf(ctx, rec.uuid, cc.signal));
+  if (s.network) await s.network.tearDown(ctx, id, await metadataOf(s, rec.uuid, ctx.signal));
 }
 
-export async function removePodSandbox(ctx: RktShared, cc: CallContext, id: string): Promise<void> {
-  const rec = await findSandbox(ctx, id, cc.signal);
+export async function removePodSandbox(s: RktShared, ctx: CallContext, id: string): Promise<void> {
+  const rec = await findSandbox(s, id, ctx.signal);
   const uuids = new Set<string>(rec?.uuid ? [rec.uuid] : []);
-  for (const { id: sid, pod } of crimuxPods(await ctx.pm.list(cc.signal))) if (sid === id) uuids.add(pod.name);
-  const meta = await metadataOf(ctx, [...uuids][0], cc.signal);
+  for (const { id: sid, pod } of crimuxPods(await s.pm.list(ctx.signal))) if (sid === id) uuids.add(pod.name);
+  const meta = await metadataOf(s, [...uuids][0], ctx.signal);
   for (const uuid of uuids) {
-    cc.log.info('rkt rm', { uuid });
-    await ctx.pm.stop(uuid, true, cc.signal);
-    await ctx.pm.rm(uuid, cc.signal).catch((err: unknown) => {
+    ctx.log.info('rkt rm', { uuid });
+    await s.pm.stop(uuid, true, ctx.signal);
+    await s.pm.rm(uuid, ctx.signal).catch((err: unknown) => {
       if (!(err instanceof NotFoundError)) throw err;
     });
   }
-  if (ctx.network) await ctx.network.tearDown(cc, id, meta);
-  for (const c of await ctx.index.containers()) if (c.sandboxId === id) await ctx.index.deleteContainer(c.id);
-  await ctx.index.deleteSandbox(id);
+  if (s.network) await s.network.tearDown(ctx, id, meta);
+  for (const c of await s.index.containers()) if (c.sandboxId === id) await s.index.deleteContainer(c.id);
+  await s.index.deleteSandbox(id);
 }
 
 async function metadataOf(
-  ctx: RktShared,
+  s: RktShared,
   uuid: string | undefined,
   signal: AbortSignal,
 ): Promise<cri.PodSandboxMetadata | null> {
   if (!uuid) return null;
-  const pod = await ctx.pm.status(uuid, signal).catch(() => undefined);
+  const pod = await s.pm.status(uuid, signal).catch(() => undefined);
   return pod ? sandboxMetadata(pod) : null;
 }
 
 export async function podSandboxStatus(
-  ctx: RktShared,
-  cc: CallContext,
+  s: RktShared,
+  ctx: CallContext,
   id: string,
   verbose: boolean,
 ): Promise<SandboxStatusResult> {
-  const rec = await findSandbox(ctx, id, cc.signal);
+  const rec = await findSandbox(s, id, ctx.signal);
   if (!rec?.uuid) throw new NotFoundError(`pod sandbox status ${id}: not found`);
-  const pod = await ctx.pm.status(rec.uuid, cc.signal).catch((err: unknown) => {
+  const pod = await s.pm.status(rec.uuid, ctx.signal).catch((err: unknown) => {
     throw err instanceof NotFoundError ? new NotFoundError(`pod sandbox status ${id}: not found`, { cause: err }) : err;
   });
-  const host = !rec.netns && ctx.network !== undefined;
-  const ips = podIps(pod, ctx.network ? await ctx.network.ips(id) : []);
+  const host = !rec.netns && s.network !== undefined;
+  const ips = podIps(pod, s.network ? await s.network.ips(id) : []);
   const facts = podStatusFacts(id, pod, rec.handler, ips, host);
   const containers: ContainerFacts[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
-    if (cid) containers.push(await appFactsOf(ctx, cid, id, app));
+    if (cid) containers.push(await appFactsOf(s, cid, id, app));
   }
   const info: Record<string, string> = {};
   if (verbose) {
     info.info = JSON.stringify({
-      podManager: ctx.info.kind,
+      podManager: s.info.kind,
       uuid: rec.uuid,
       rktState: pod.state,
       netns: rec.netns ?? '',
@@ -179,8 +179,8 @@ export async function podSandboxStatus(
   return { facts, info, containers };
 }
 
-export async function listPodSandboxes(ctx: RktShared, cc: CallContext): Promise<SandboxFacts[]> {
-  return crimuxPods(await ctx.pm.list(cc.signal)).map(({ id, pod }) =>
+export async function listPodSandboxes(s: RktShared, ctx: CallContext): Promise<SandboxFacts[]> {
+  return crimuxPods(await s.pm.list(ctx.signal)).map(({ id, pod }) =>
     podFacts(id, pod, pod.user_annotations?.[HANDLER_ANNOTATION] ?? 'rkt'),
   );
 }

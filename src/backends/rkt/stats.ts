@@ -51,17 +51,16 @@ function usage(
   };
 }
 
-function need(ctx: RktShared): NonNullable<RktShared['stage1']> {
-  if (!ctx.stage1)
-    throw new UnimplementedError('stats: not reported by a real rkt (the kubelet falls back to cAdvisor)');
-  return ctx.stage1;
+function need(s: RktShared): NonNullable<RktShared['stage1']> {
+  if (!s.stage1) throw new UnimplementedError('stats: not reported by a real rkt (the kubelet falls back to cAdvisor)');
+  return s.stage1;
 }
 
-async function appStats(ctx: RktShared, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
-  const h = await need(ctx).appHandle(uuid, app.name);
-  const ts = ctx.host.clock.nowNs();
-  const st = await readCgroupStats(need(ctx).ctx.hierarchies, h.stored.cgroup);
-  const layer = ctx.rootfs ? await ctx.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
+async function appStats(s: RktShared, id: string, uuid: string, app: v1.App): Promise<cri.ContainerStats> {
+  const h = await need(s).appHandle(uuid, app.name);
+  const ts = s.host.clock.nowNs();
+  const st = await readCgroupStats(need(s).ctx.hierarchies, h.stored.cgroup);
+  const layer = s.rootfs ? await s.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
     attributes: {
       id,
@@ -81,33 +80,33 @@ async function appStats(ctx: RktShared, id: string, uuid: string, app: v1.App): 
   };
 }
 
-export async function containerStats(ctx: RktShared, cc: CallContext, id: string): Promise<cri.ContainerStats> {
-  need(ctx);
-  const rec = await findContainer(ctx, id, cc.signal);
+export async function containerStats(s: RktShared, ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+  need(s);
+  const rec = await findContainer(s, id, ctx.signal);
   if (!rec) throw new NotFoundError(`container stats ${id}: container not found`);
-  return appStats(ctx, id, rec.uuid, await ctx.pm.appStatus(rec.uuid, rec.app, cc.signal));
+  return appStats(s, id, rec.uuid, await s.pm.appStatus(rec.uuid, rec.app, ctx.signal));
 }
 
-export async function listContainerStats(ctx: RktShared, cc: CallContext): Promise<cri.ContainerStats[]> {
-  need(ctx);
+export async function listContainerStats(s: RktShared, ctx: CallContext): Promise<cri.ContainerStats[]> {
+  need(s);
   const out: cri.ContainerStats[] = [];
-  for (const { pod } of crimuxPods(await ctx.pm.list(cc.signal))) {
+  for (const { pod } of crimuxPods(await s.pm.list(ctx.signal))) {
     for (const app of pod.apps ?? []) {
       const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
-      if (cid && app.state === 'running') out.push(await appStats(ctx, cid, pod.name, app));
+      if (cid && app.state === 'running') out.push(await appStats(s, cid, pod.name, app));
     }
   }
   return out;
 }
 
-async function podStats(ctx: RktShared, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
-  const { cgroup } = await need(ctx).podHandle(pod.name);
-  const ts = ctx.host.clock.nowNs();
-  const st = await readCgroupStats(need(ctx).ctx.hierarchies, cgroup);
+async function podStats(s: RktShared, id: string, pod: v1.Pod): Promise<cri.PodSandboxStats> {
+  const { cgroup } = await need(s).podHandle(pod.name);
+  const ts = s.host.clock.nowNs();
+  const st = await readCgroupStats(need(s).ctx.hierarchies, cgroup);
   const containers: cri.ContainerStats[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
-    if (cid && app.state === 'running') containers.push(await appStats(ctx, cid, pod.name, app));
+    if (cid && app.state === 'running') containers.push(await appStats(s, cid, pod.name, app));
   }
   return {
     attributes: {
@@ -124,17 +123,17 @@ async function podStats(ctx: RktShared, id: string, pod: v1.Pod): Promise<cri.Po
   };
 }
 
-export async function podSandboxStats(ctx: RktShared, cc: CallContext, id: string): Promise<cri.PodSandboxStats> {
-  need(ctx);
-  const rec = await findSandbox(ctx, id, cc.signal);
+export async function podSandboxStats(s: RktShared, ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+  need(s);
+  const rec = await findSandbox(s, id, ctx.signal);
   if (!rec?.uuid) throw new NotFoundError(`pod sandbox stats ${id}: not found`);
-  return podStats(ctx, id, await ctx.pm.status(rec.uuid, cc.signal));
+  return podStats(s, id, await s.pm.status(rec.uuid, ctx.signal));
 }
 
-export async function listPodSandboxStats(ctx: RktShared, cc: CallContext): Promise<cri.PodSandboxStats[]> {
-  need(ctx);
+export async function listPodSandboxStats(s: RktShared, ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+  need(s);
   const out: cri.PodSandboxStats[] = [];
-  for (const { id, pod } of crimuxPods(await ctx.pm.list(cc.signal)))
-    if (pod.state === 'running') out.push(await podStats(ctx, id, pod));
+  for (const { id, pod } of crimuxPods(await s.pm.list(ctx.signal)))
+    if (pod.state === 'running') out.push(await podStats(s, id, pod));
   return out;
 }

@@ -17,16 +17,16 @@ import { handleChildErrors } from '../../util/streams';
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
 async function spawnExec(
-  ctx: RktShared,
-  cc: CallContext,
+  s: RktShared,
+  ctx: CallContext,
   id: string,
   cmd: string[],
   opts: { tty: boolean; stdin: boolean },
 ): Promise<ChildProcess> {
-  const rec = await findContainer(ctx, id, cc.signal);
+  const rec = await findContainer(s, id, ctx.signal);
   if (!rec) throw new NotFoundError(`exec in container ${id}: container not found`);
-  cc.log.debug('rkt app exec', { app: rec.app, cmd: cmd[0] });
-  return handleChildErrors(await ctx.pm.appExec(rec.uuid, rec.app, cmd, opts), 'rkt app exec', cc.log);
+  ctx.log.debug('rkt app exec', { app: rec.app, cmd: cmd[0] });
+  return handleChildErrors(await s.pm.appExec(rec.uuid, rec.app, cmd, opts), 'rkt app exec', ctx.log);
 }
 
 /** Bound of killTree: the exec's processes get this long to be killed and reaped. */
@@ -96,13 +96,13 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 }
 
 export async function execSync(
-  ctx: RktShared,
-  cc: CallContext,
+  s: RktShared,
+  ctx: CallContext,
   id: string,
   cmd: string[],
   timeoutSeconds: number,
 ): Promise<ExecSyncResult> {
-  const child = await spawnExec(ctx, cc, id, cmd, { tty: false, stdin: false });
+  const child = await spawnExec(s, ctx, id, cmd, { tty: false, stdin: false });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let size = 0;
@@ -132,13 +132,13 @@ export async function execSync(
         }, timeoutSeconds * 1000)
       : undefined;
   const onAbort = (): void => kill();
-  cc.signal.addEventListener('abort', onAbort, { once: true });
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
   const exitCode = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, sig) => resolve(exitCodeOf(code, sig)));
   }).finally(() => {
     if (timer) clearTimeout(timer);
-    cc.signal.removeEventListener('abort', onAbort);
+    ctx.signal.removeEventListener('abort', onAbort);
   });
   await killing;
   if (timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
@@ -147,13 +147,13 @@ export async function execSync(
 }
 
 export async function exec(
-  ctx: RktShared,
-  cc: CallContext,
+  s: RktShared,
+  ctx: CallContext,
   id: string,
   cmd: string[],
   opts: StreamOptions,
 ): Promise<ProcessStreams> {
-  const child = await spawnExec(ctx, cc, id, cmd, { tty: opts.tty, stdin: opts.stdin });
+  const child = await spawnExec(s, ctx, id, cmd, { tty: opts.tty, stdin: opts.stdin });
   const exited = new Promise<{ exitCode: number }>((resolve) => {
     child.on('error', () => resolve({ exitCode: 127 }));
     child.on('close', (code, sig) => resolve({ exitCode: exitCodeOf(code, sig) }));

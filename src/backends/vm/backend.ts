@@ -30,7 +30,7 @@ import { attach, exec } from './interactive';
 import { portForward } from './portforward';
 import { qemuCpuNs } from './qemu';
 import * as sb from './sandboxes';
-import { setupContext } from './setup';
+import { setupVmShared } from './setup';
 import { setConsoleLogMaxBytes } from './console-log';
 import type { StatsReply } from './protocol';
 import * as st from './status';
@@ -49,7 +49,7 @@ export class VmBackend extends BaseBackend {
     userNamespaces: false,
   };
   readonly images: ImageStore;
-  private x?: VmShared;
+  private shared?: VmShared;
   private startError?: string;
 
   constructor(
@@ -64,7 +64,7 @@ export class VmBackend extends BaseBackend {
   async start(ctx: CallContext): Promise<void> {
     setConsoleLogMaxBytes(this.deps.config.backends.vm.consoleLogMaxBytes);
     try {
-      this.x = await setupContext(this.deps, ctx.log);
+      this.shared = await setupVmShared(this.deps, ctx.log);
     } catch (err) {
       this.startError = errorMessage(err);
       ctx.log.error('vm: backend unavailable', { error: err });
@@ -73,19 +73,20 @@ export class VmBackend extends BaseBackend {
 
   /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD (an unstarted backend has no pods). */
   override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.x?.net.cni.updatePodCidr(update.podCidr);
+    this.shared?.net.cni.updatePodCidr(update.podCidr);
   }
 
-  private get ctx(): VmShared {
-    if (!this.x) throw new UnavailableError(`vm backend unavailable: ${this.startError ?? 'not started'}`);
-    return this.x;
+  private get s(): VmShared {
+    if (!this.shared) throw new UnavailableError(`vm backend unavailable: ${this.startError ?? 'not started'}`);
+    return this.shared;
   }
 
   async health(_ctx: CallContext): Promise<BackendHealth> {
-    if (!this.x) return { ready: false, networkReady: false, reason: 'VmBackendUnavailable', message: this.startError };
-    const net = await this.x.net.ready();
-    if (!this.x.guest) {
-      return { ready: false, networkReady: net.ready, reason: 'VmGuestUnavailable', message: this.x.guestError };
+    if (!this.shared)
+      return { ready: false, networkReady: false, reason: 'VmBackendUnavailable', message: this.startError };
+    const net = await this.shared.net.ready();
+    if (!this.shared.guest) {
+      return { ready: false, networkReady: net.ready, reason: 'VmGuestUnavailable', message: this.shared.guestError };
     }
     return {
       ready: true,
@@ -97,22 +98,22 @@ export class VmBackend extends BaseBackend {
 
   async close(): Promise<void> {
     // VMs keep running across a crimux restart: only drop the channels. A template build in flight is stopped.
-    this.x?.templates?.close();
-    for (const vm of this.x?.rt.vms.values() ?? []) vm.disconnect();
+    this.shared?.templates?.close();
+    for (const vm of this.shared?.rt.vms.values() ?? []) vm.disconnect();
   }
 
   async runPodSandbox(ctx: CallContext, req: RunSandboxRequest): Promise<void> {
-    return sb.runPodSandbox(this.ctx, ctx, req);
+    return sb.runPodSandbox(this.s, ctx, req);
   }
   async stopPodSandbox(ctx: CallContext, id: string): Promise<void> {
-    return sb.stopPodSandbox(this.ctx, ctx, id);
+    return sb.stopPodSandbox(this.s, ctx, id);
   }
   async removePodSandbox(ctx: CallContext, id: string): Promise<void> {
-    return sb.removePodSandbox(this.ctx, ctx, id);
+    return sb.removePodSandbox(this.s, ctx, id);
   }
   async podSandboxStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<SandboxStatusResult> {
     const pod = this.pod(id);
-    const ready = this.ctx.rt.checkAlive(pod);
+    const ready = this.s.rt.checkAlive(pod);
     return {
       facts: st.sandboxFacts(pod, ready),
       info: verbose ? st.sandboxInfo(pod) : {},
@@ -120,37 +121,37 @@ export class VmBackend extends BaseBackend {
     };
   }
   async listPodSandboxes(_ctx: CallContext): Promise<SandboxFacts[]> {
-    const rt = this.ctx.rt;
+    const rt = this.s.rt;
     return [...rt.pods.values()].map((p) => st.sandboxFacts(p, rt.checkAlive(p)));
   }
 
   async createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void> {
-    return ops.createContainer(this.ctx, ctx, req);
+    return ops.createContainer(this.s, ctx, req);
   }
   async startContainer(ctx: CallContext, id: string): Promise<void> {
-    return ops.startContainer(this.ctx, ctx, id);
+    return ops.startContainer(this.s, ctx, id);
   }
   async stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
-    return ops.stopContainer(this.ctx, ctx, id, timeoutSeconds);
+    return ops.stopContainer(this.s, ctx, id, timeoutSeconds);
   }
   async removeContainer(ctx: CallContext, id: string): Promise<void> {
-    return ops.removeContainer(this.ctx, ctx, id);
+    return ops.removeContainer(this.s, ctx, id);
   }
   async containerStatus(_ctx: CallContext, id: string, verbose: boolean): Promise<ContainerStatusResult> {
-    const { pod, c } = ops.findContainer(this.ctx, id);
-    this.ctx.rt.checkAlive(pod);
+    const { pod, c } = ops.findContainer(this.s, id);
+    this.s.rt.checkAlive(pod);
     return {
       facts: st.containerFacts(c),
       info: verbose ? { info: JSON.stringify({ lun: c.lun, serial: c.serial, overlay: c.overlay }) } : {},
     };
   }
   async listContainers(_ctx: CallContext): Promise<ContainerFacts[]> {
-    const rt = this.ctx.rt;
+    const rt = this.s.rt;
     return [...rt.pods.values()].flatMap((p) => (rt.checkAlive(p), Object.values(p.containers).map(st.containerFacts)));
   }
 
   override async reopenContainerLog(_ctx: CallContext, id: string): Promise<void> {
-    ops.reopenLog(this.ctx, id);
+    ops.reopenLog(this.s, id);
   }
   override async execSync(
     ctx: CallContext,
@@ -158,38 +159,38 @@ export class VmBackend extends BaseBackend {
     cmd: string[],
     timeoutSeconds: number,
   ): Promise<ExecSyncResult> {
-    return ops.execSync(this.ctx, ctx, id, cmd, timeoutSeconds);
+    return ops.execSync(this.s, ctx, id, cmd, timeoutSeconds);
   }
   override async portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
-    return portForward(this.ctx, ctx, sandboxId, port);
+    return portForward(this.s, ctx, sandboxId, port);
   }
   override async exec(ctx: CallContext, id: string, cmd: string[], opts: StreamOptions): Promise<ProcessStreams> {
-    return exec(this.ctx, ctx, id, cmd, opts);
+    return exec(this.s, ctx, id, cmd, opts);
   }
   override async attach(ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
-    return attach(this.ctx, ctx, id, opts);
+    return attach(this.s, ctx, id, opts);
   }
   override async updateContainerResources(
     ctx: CallContext,
     id: string,
     resources: cri.ContainerResources,
   ): Promise<void> {
-    return ops.updateResources(this.ctx, ctx, id, resources);
+    return ops.updateResources(this.s, ctx, id, resources);
   }
 
   override async containerStats(_ctx: CallContext, id: string): Promise<cri.ContainerStats> {
-    const { pod, c } = ops.findContainer(this.ctx, id);
+    const { pod, c } = ops.findContainer(this.s, id);
     const s = await this.guestStats(pod);
     return st.containerStats(
       c,
       s?.containers.find((x) => x.cid === id),
       pod.id,
-      this.ctx.rt.host.clock,
+      this.s.rt.host.clock,
     );
   }
   override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
     const out: cri.ContainerStats[] = [];
-    for (const pod of this.ctx.rt.pods.values()) {
+    for (const pod of this.s.rt.pods.values()) {
       const s = await this.guestStats(pod);
       for (const c of Object.values(pod.containers))
         out.push(
@@ -197,7 +198,7 @@ export class VmBackend extends BaseBackend {
             c,
             s?.containers.find((x) => x.cid === c.id),
             pod.id,
-            this.ctx.rt.host.clock,
+            this.s.rt.host.clock,
           ),
         );
     }
@@ -207,20 +208,20 @@ export class VmBackend extends BaseBackend {
     return this.podStats(this.pod(id));
   }
   override async listPodSandboxStats(_ctx: CallContext): Promise<cri.PodSandboxStats[]> {
-    const pods = [...this.ctx.rt.pods.values()].filter((p) => p.state === 'ready');
+    const pods = [...this.s.rt.pods.values()].filter((p) => p.state === 'ready');
     return Promise.all(pods.map((p) => this.podStats(p)));
   }
 
   private async podStats(pod: PodRecord): Promise<cri.PodSandboxStats> {
     const s = await this.guestStats(pod);
-    const vm = this.ctx.rt.vmFor(pod);
-    const alive = this.ctx.rt.checkAlive(pod);
+    const vm = this.s.rt.vmFor(pod);
+    const alive = this.s.rt.checkAlive(pod);
     const containers = Object.values(pod.containers).map((c) =>
       st.containerStats(
         c,
         s?.containers.find((x) => x.cid === c.id),
         pod.id,
-        this.ctx.rt.host.clock,
+        this.s.rt.host.clock,
       ),
     );
     return st.podStats(
@@ -228,22 +229,22 @@ export class VmBackend extends BaseBackend {
       s,
       { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 },
       containers,
-      this.ctx.rt.host.clock,
+      this.s.rt.host.clock,
     );
   }
 
   /** Guest numbers, or undefined when the VM does not answer (stats never fail a whole list). */
   private async guestStats(pod: PodRecord): Promise<StatsReply | undefined> {
-    if (!this.ctx.rt.checkAlive(pod)) return undefined;
+    if (!this.s.rt.checkAlive(pod)) return undefined;
     try {
-      return (await this.ctx.rt.vmFor(pod).request({ op: 'stats' }, 5_000)) as unknown as StatsReply;
+      return (await this.s.rt.vmFor(pod).request({ op: 'stats' }, 5_000)) as unknown as StatsReply;
     } catch {
       return undefined;
     }
   }
 
   private pod(id: string): PodRecord {
-    const pod = this.ctx.rt.pods.get(id);
+    const pod = this.s.rt.pods.get(id);
     if (!pod) throw new NotFoundError(`pod sandbox ${id} not found`);
     return pod;
   }

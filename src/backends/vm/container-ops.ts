@@ -26,30 +26,30 @@ import {
 import type { ContainerRecord, PodRecord } from './records';
 import { msToNsString } from '../../util/clock';
 
-export async function createContainer(x: VmShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
-  const pod = x.rt.pods.get(req.sandboxId);
+export async function createContainer(s: VmShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
+  const pod = s.rt.pods.get(req.sandboxId);
   if (!pod) throw new NotFoundError(`create container: sandbox ${req.sandboxId} not found`);
   validateContainer(req.config);
   const ref = req.config.image?.image ?? '';
-  const image = await x.images.resolve(ctx, ref);
+  const image = await s.images.resolve(ctx, ref);
   // The policy of the runc backend, computed here on the host, enforced by runc in the guest.
   const sc = req.config.linux?.security_context ?? null;
   const sec = await securityPlan(sc, {
-    runtimeDefaultSeccomp: x.cfg.seccompProfile || shippedRuntimeDefaultProfile(),
+    runtimeDefaultSeccomp: s.cfg.seccompProfile || shippedRuntimeDefaultProfile(),
     sandboxPrivileged: pod.config.linux?.security_context?.privileged ?? false,
   });
   const user = await processUser(sc, image.config, layersSource(image.layerDirs));
   const devices = await guestDeviceRequests(req.config);
-  await x.rt.withLock(pod.id, async () => {
+  await s.rt.withLock(pod.id, async () => {
     if (pod.containers[req.id]) return; // a retried create: keep the result
-    if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
+    if (!s.rt.checkAlive(pod)) throw new FailedPreconditionError(`create container: sandbox ${pod.id} is not ready`);
     ctx.log.info('vm: create container', { image: ref });
     const mounts = mountFiles(req.config.mounts);
     if (mounts.skipped.length > 0) ctx.log.warn('vm: mounts not copied into the VM', { skipped: mounts.skipped });
-    const base = await x.disks.base(ctx, image.id, image.ref);
-    const overlay = path.join(x.rt.store.podDir(pod.id), `ctr-${req.id.slice(0, 16)}.qcow2`);
-    await x.disks.overlay(base, overlay);
-    const vm = x.rt.vmFor(pod);
+    const base = await s.disks.base(ctx, image.id, image.ref);
+    const overlay = path.join(s.rt.store.podDir(pod.id), `ctr-${req.id.slice(0, 16)}.qcow2`);
+    await s.disks.overlay(base, overlay);
+    const vm = s.rt.vmFor(pod);
     const lun = pod.nextLun++;
     const serial = `ctr-${req.id.slice(0, 16)}`;
     try {
@@ -95,7 +95,7 @@ export async function createContainer(x: VmShared, ctx: CallContext, req: Create
       imageId: image.id,
       imageRef: image.ref,
       digestRef: image.digestRef,
-      createdAt: x.rt.host.clock.nowNs().toString(),
+      createdAt: s.rt.host.clock.nowNs().toString(),
       state: 'created',
       lun,
       serial,
@@ -104,47 +104,47 @@ export async function createContainer(x: VmShared, ctx: CallContext, req: Create
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       logPath: logDir && req.config.log_path ? path.join(logDir, req.config.log_path) : '',
     };
-    x.rt.addContainer(pod, c);
-    x.rt.store.save(pod);
+    s.rt.addContainer(pod, c);
+    s.rt.store.save(pod);
     ctx.log.info('vm: container created', { lun });
   });
 }
 
-function find(x: VmShared, id: string): { pod: PodRecord; c: ContainerRecord } {
-  const pod = x.rt.podOfContainer(id);
+function find(s: VmShared, id: string): { pod: PodRecord; c: ContainerRecord } {
+  const pod = s.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c) throw new NotFoundError(`container ${id} not found`);
   return { pod, c };
 }
 
-export async function startContainer(x: VmShared, ctx: CallContext, id: string): Promise<void> {
-  const { pod, c } = find(x, id);
-  await x.rt.withLock(pod.id, async () => {
+export async function startContainer(s: VmShared, ctx: CallContext, id: string): Promise<void> {
+  const { pod, c } = find(s, id);
+  await s.rt.withLock(pod.id, async () => {
     if (c.state !== 'created') throw new FailedPreconditionError(`start container ${id}: it is ${c.state}`);
-    if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`start container ${id}: the pod VM is not running`);
+    if (!s.rt.checkAlive(pod)) throw new FailedPreconditionError(`start container ${id}: the pod VM is not running`);
     ctx.log.info('vm: start container');
-    const r = await x.rt.vmFor(pod).request({ op: 'start', cid: id }, 30_000);
+    const r = await s.rt.vmFor(pod).request({ op: 'start', cid: id }, 30_000);
     const st = r.state as ContainerState;
     c.startedAt = msToNsString(st.startedAt ?? Date.now());
     // A fast process may already have exited (its exit event came first): keep that.
     if (c.state === 'created') c.state = 'running';
-    x.rt.store.save(pod);
+    s.rt.store.save(pod);
     ctx.log.info('vm: container started', { pid: st.pid });
   });
 }
 
-export async function stopContainer(x: VmShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
-  const pod = x.rt.podOfContainer(id);
+export async function stopContainer(s: VmShared, ctx: CallContext, id: string, timeoutSeconds: number): Promise<void> {
+  const pod = s.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c || c.state === 'exited') return; // CRI: stopping an unknown or stopped container succeeds
-  if (!x.rt.checkAlive(pod)) return; // the VM is gone: markDead recorded the exit
+  if (!s.rt.checkAlive(pod)) return; // the VM is gone: markDead recorded the exit
   ctx.log.info('vm: stop container', { timeoutSeconds, signal: c.stopSignal });
   const timeoutMs = Math.max(0, timeoutSeconds) * 1000;
-  const r = await x.rt.vmFor(pod).request({ op: 'stop', cid: id, signal: c.stopSignal, timeoutMs }, timeoutMs + 30_000);
+  const r = await s.rt.vmFor(pod).request({ op: 'stop', cid: id, signal: c.stopSignal, timeoutMs }, timeoutMs + 30_000);
   const st = r.state as ContainerState;
   // The exit event normally came first; re-read the state (it may have changed during the await).
   if ((c.state as ContainerRecord['state']) !== 'exited' && st.state === 'exited') {
-    x.rt.onEvent(pod.id, {
+    s.rt.onEvent(pod.id, {
       ev: 'exit',
       cid: id,
       exitCode: st.exitCode ?? 137,
@@ -154,47 +154,47 @@ export async function stopContainer(x: VmShared, ctx: CallContext, id: string, t
   ctx.log.info('vm: container stopped', { exitCode: c.exitCode });
 }
 
-export async function removeContainer(x: VmShared, ctx: CallContext, id: string): Promise<void> {
-  const pod = x.rt.podOfContainer(id);
+export async function removeContainer(s: VmShared, ctx: CallContext, id: string): Promise<void> {
+  const pod = s.rt.podOfContainer(id);
   const c = pod?.containers[id];
   if (!pod || !c) return; // CRI: removing an unknown container succeeds
-  await x.rt.withLock(pod.id, async () => {
+  await s.rt.withLock(pod.id, async () => {
     ctx.log.info('vm: remove container');
-    if (x.rt.checkAlive(pod)) {
-      const vm = x.rt.vmFor(pod);
+    if (s.rt.checkAlive(pod)) {
+      const vm = s.rt.vmFor(pod);
       await vm.request({ op: 'remove', cid: id }, 30_000);
       await vm.unplug(c.lun);
     }
     fs.rmSync(c.overlay, { force: true });
-    x.rt.dropContainer(pod, id);
-    x.rt.store.save(pod);
+    s.rt.dropContainer(pod, id);
+    s.rt.store.save(pod);
     ctx.log.info('vm: container removed');
   });
-  await gcImageDisks(x, ctx);
+  await gcImageDisks(s, ctx);
 }
 
 /** After removals: drop cached image disks of images that were removed from the store. */
-export async function gcImageDisks(x: VmShared, ctx: CallContext): Promise<void> {
-  const inUse = new Set([...x.rt.pods.values()].flatMap((p) => Object.values(p.containers).map((c) => c.imageId)));
-  await x.disks
-    .gc(ctx, inUse, x.images)
+export async function gcImageDisks(s: VmShared, ctx: CallContext): Promise<void> {
+  const inUse = new Set([...s.rt.pods.values()].flatMap((p) => Object.values(p.containers).map((c) => c.imageId)));
+  await s.disks
+    .gc(ctx, inUse, s.images)
     .catch((err: unknown) => ctx.log.warn('vm: image disk gc failed', { error: err }));
 }
 
 export async function execSync(
-  x: VmShared,
+  s: VmShared,
   ctx: CallContext,
   id: string,
   cmd: string[],
   timeoutSeconds: number,
 ): Promise<ExecSyncResult> {
-  const { pod, c } = find(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+  const { pod, c } = find(s, id);
+  if (c.state !== 'running' || !s.rt.checkAlive(pod))
     throw new FailedPreconditionError(`exec in container ${id}: not running`);
   const timeoutMs = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 0;
   ctx.log.debug('vm: exec sync', { cmd: cmd[0], timeoutSeconds });
   // Without a timeout of its own, the caller's deadline (ctx.signal) still bounds the wait; the hour is a backstop.
-  const r = (await x.rt
+  const r = (await s.rt
     .vmFor(pod)
     .request(
       { op: 'exec', cid: id, args: cmd, timeoutMs },
@@ -209,27 +209,27 @@ export async function execSync(
  * boot (microvm has no memory hot-plug), so a limit above the guest RAM only caps at the guest's size.
  */
 export async function updateResources(
-  x: VmShared,
+  s: VmShared,
   ctx: CallContext,
   id: string,
   resources: cri.ContainerResources,
 ): Promise<void> {
-  const { pod, c } = find(x, id);
-  if (c.state === 'exited' || !x.rt.checkAlive(pod))
+  const { pod, c } = find(s, id);
+  if (c.state === 'exited' || !s.rt.checkAlive(pod))
     throw new FailedPreconditionError(`update container ${id}: not running`);
   const limit = Number(resources.linux?.memory_limit_in_bytes ?? 0);
   ctx.log.info('vm: update container resources', { memoryLimit: limit });
   const cpuQuota = Number(resources.linux?.cpu_quota ?? 0);
   const cpuPeriod = Number(resources.linux?.cpu_period ?? 0);
-  await x.rt
+  await s.rt
     .vmFor(pod)
     .request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0, cpuQuota, cpuPeriod }, 15_000);
 }
 
-export function reopenLog(x: VmShared, id: string): void {
-  const { c } = find(x, id);
+export function reopenLog(s: VmShared, id: string): void {
+  const { c } = find(s, id);
   if (c.state !== 'running') throw new FailedPreconditionError(`reopen log of container ${id}: not running`);
-  x.rt.logOf(id)?.reopen();
+  s.rt.logOf(id)?.reopen();
 }
 
 export { find as findContainer };

@@ -38,16 +38,16 @@ function stdinWriter(send: (b: Buffer) => void, end: () => void): Writable {
 }
 
 export async function exec(
-  x: VmShared,
+  s: VmShared,
   ctx: CallContext,
   id: string,
   cmd: string[],
   opts: StreamOptions,
 ): Promise<ProcessStreams> {
-  const { pod, c } = findContainer(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+  const { pod, c } = findContainer(s, id);
+  if (c.state !== 'running' || !s.rt.checkAlive(pod))
     throw new FailedPreconditionError(`exec in container ${id}: not running`);
-  const vm = x.rt.vmFor(pod);
+  const vm = s.rt.vmFor(pod);
   const r = await vm.request({ op: 'spawn', cid: id, args: cmd, stdin: opts.stdin, tty: opts.tty }, 30_000);
   const sid = r.sid as number;
   const client = await vm.client();
@@ -56,7 +56,7 @@ export async function exec(
   const stderr = opts.tty ? undefined : new PassThrough();
   let closed = false;
   const wait = new Promise<{ exitCode: number }>((resolve) => {
-    x.rt.streams.register(pod.id, sid, {
+    s.rt.streams.register(pod.id, sid, {
       onData: (b, stream) => (stream === 'stderr' && stderr ? stderr : stdout).write(b),
       onClosed: (exitCode) => {
         closed = true;
@@ -86,17 +86,17 @@ export async function exec(
   };
 }
 
-export async function attach(x: VmShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
-  const { pod, c } = findContainer(x, id);
-  if (c.state !== 'running' || !x.rt.checkAlive(pod))
+export async function attach(s: VmShared, ctx: CallContext, id: string, opts: StreamOptions): Promise<ProcessStreams> {
+  const { pod, c } = findContainer(s, id);
+  if (c.state !== 'running' || !s.rt.checkAlive(pod))
     throw new FailedPreconditionError(`attach to container ${id}: not running`);
-  const client = await x.rt.vmFor(pod).client();
+  const client = await s.rt.vmFor(pod).client();
   ctx.log.debug('vm: attach');
   const stdout = new PassThrough();
   const stderr = opts.tty ? undefined : new PassThrough();
   let done!: (r: { exitCode: number }) => void;
   const wait = new Promise<{ exitCode: number }>((resolve) => (done = resolve));
-  const stop = x.rt.attach(id, (e) => {
+  const stop = s.rt.attach(id, (e) => {
     if (e.ev === 'output') (e.stream === 'stderr' && stderr ? stderr : stdout).write(Buffer.from(e.data, 'base64'));
     else if (e.ev === 'exit') finish(e.exitCode);
   });

@@ -8,11 +8,11 @@ import type { CallContext } from '../backend';
 import type { VmShared } from './context';
 import { handleErrors } from '../../util/streams';
 
-export async function portForward(x: VmShared, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
-  const pod = x.rt.pods.get(podId);
+export async function portForward(s: VmShared, _ctx: CallContext, podId: string, port: number): Promise<Duplex> {
+  const pod = s.rt.pods.get(podId);
   if (!pod) throw new NotFoundError(`port forward: sandbox ${podId} not found`);
-  if (!x.rt.checkAlive(pod)) throw new FailedPreconditionError(`port forward: sandbox ${podId} is not running`);
-  const vm = x.rt.vmFor(pod);
+  if (!s.rt.checkAlive(pod)) throw new FailedPreconditionError(`port forward: sandbox ${podId} is not running`);
+  const vm = s.rt.vmFor(pod);
   const r = await vm.request({ op: 'connect', port }, 15_000);
   const sid = r.sid as number;
   const client = await vm.client();
@@ -36,12 +36,12 @@ export async function portForward(x: VmShared, _ctx: CallContext, podId: string,
     destroy(err, cb) {
       if (open) client.send({ op: 'close', sid });
       open = false;
-      x.rt.streams.unregister(podId, sid);
+      s.rt.streams.unregister(podId, sid);
       cb(err);
     },
   });
   handleErrors(d, 'vm port forward stream');
-  x.rt.streams.register(podId, sid, {
+  s.rt.streams.register(podId, sid, {
     onData: (b) => d.push(b),
     onClosed: () => {
       open = false;

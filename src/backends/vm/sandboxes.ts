@@ -16,42 +16,42 @@ import { TEMPLATE_MAC, vmPaths } from './qemu';
 import { podHostname, validateSandbox, vmSize } from './spec';
 import type { PodRecord } from './records';
 
-export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
+export async function runPodSandbox(s: VmShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
   validateSandbox(req.config);
-  const guest = x.guest;
-  if (!guest) throw new UnavailableError(`run pod sandbox: vm guest unavailable: ${x.guestError ?? 'not loaded'}`);
-  const size = vmSize(req.config, { ...x.cfg, ...x.handlerSize(req.handler.name) });
-  await x.rt.withLock(req.id, async () => {
-    const existing = x.rt.pods.get(req.id);
-    if (existing?.state === 'ready' && x.rt.checkAlive(existing)) return; // a retried create: keep the result
-    if (existing) await removeSandboxLocked(x, ctx, existing);
-    const undo = x.rt.host.undoStack(ctx.log);
+  const guest = s.guest;
+  if (!guest) throw new UnavailableError(`run pod sandbox: vm guest unavailable: ${s.guestError ?? 'not loaded'}`);
+  const size = vmSize(req.config, { ...s.cfg, ...s.handlerSize(req.handler.name) });
+  await s.rt.withLock(req.id, async () => {
+    const existing = s.rt.pods.get(req.id);
+    if (existing?.state === 'ready' && s.rt.checkAlive(existing)) return; // a retried create: keep the result
+    if (existing) await removeSandboxLocked(s, ctx, existing);
+    const undo = s.rt.host.undoStack(ctx.log);
     try {
       ctx.log.info('vm: run pod sandbox', { memMiB: size.memMiB, vcpus: size.vcpus });
-      const runDir = path.join(x.runDir, req.id.slice(0, 16));
-      const podDir = x.rt.store.podDir(req.id);
-      const template = x.templatesFor(req.handler.name) ? x.templates?.lookup(size.memMiB, size.vcpus) : undefined;
+      const runDir = path.join(s.runDir, req.id.slice(0, 16));
+      const podDir = s.rt.store.podDir(req.id);
+      const template = s.templatesFor(req.handler.name) ? s.templates?.lookup(size.memMiB, size.vcpus) : undefined;
       // Saved before any host resource exists, NOTREADY: a crash mid-create leaves a record that Remove can clean.
       const pod: PodRecord = {
         version: 1,
         id: req.id,
         handler: req.handler.name,
         config: req.config,
-        createdAt: x.rt.host.clock.nowNs().toString(),
+        createdAt: s.rt.host.clock.nowNs().toString(),
         state: 'notready',
-        vm: { runDir, pid: 0, ...size, accel: x.accel, cloned: template !== undefined, bootMs: 0 },
+        vm: { runDir, pid: 0, ...size, accel: s.accel, cloned: template !== undefined, bootMs: 0 },
         containers: {},
         nextLun: 1,
       };
-      x.rt.store.save(pod);
-      undo.push('pod record', async () => x.rt.store.delete(req.id));
+      s.rt.store.save(pod);
+      undo.push('pod record', async () => s.rt.store.delete(req.id));
       const t0 = Date.now();
-      const netns = await x.net.prepare(req.id, req.config, ctx.signal);
-      undo.push('network', () => x.net.teardown(req.id, req.config));
+      const netns = await s.net.prepare(req.id, req.config, ctx.signal);
+      undo.push('network', () => s.net.teardown(req.id, req.config));
       const tNetns = Date.now() - t0;
       const spec = {
-        qemu: x.cfg.qemuPath,
-        accel: x.accel,
+        qemu: s.cfg.qemuPath,
+        accel: s.accel,
         guest,
         ...size,
         tap: TAP,
@@ -63,10 +63,10 @@ export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandb
         bootVm(
           spec,
           netns,
-          x.cfg.bootTimeoutSeconds * 1000,
+          s.cfg.bootTimeoutSeconds * 1000,
           {
-            onEvent: (e) => x.rt.onEvent(req.id, e),
-            onConnect: () => x.rt.syncState(req.id),
+            onEvent: (e) => s.rt.onEvent(req.id, e),
+            onConnect: () => s.rt.syncState(req.id),
             log: ctx.log,
           },
           ctx.signal,
@@ -74,8 +74,8 @@ export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandb
       // The VM boots while CNI attaches the netns (both take hundreds of ms). Clones are cheap; only cold boots queue
       // behind the boot limiter. allSettled: a failed half must not leave the other half unregistered for undo.
       const [booted, attached] = await Promise.allSettled([
-        template ? boot() : x.boots.run(boot),
-        x.net.attach(req.id, netns, req.config, ctx.signal),
+        template ? boot() : s.boots.run(boot),
+        s.net.attach(req.id, netns, req.config, ctx.signal),
       ]);
       if (booted.status === 'fulfilled') undo.push('vm', () => booted.value.vm.destroy());
       if (booted.status === 'rejected') throw booted.reason;
@@ -86,7 +86,7 @@ export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandb
       const tBoot = Date.now() - t0;
       pod.vm.pid = vm.pid;
       pod.vm.bootMs = ms;
-      x.rt.vms.set(req.id, vm);
+      s.rt.vms.set(req.id, vm);
       const hostname = podHostname(req.config);
       // Clock, entropy, hostname and NIC in one request (one guest process).
       const seed = crypto.randomBytes(64).toString('base64');
@@ -105,13 +105,13 @@ export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandb
         15_000,
       );
       pod.state = 'ready';
-      x.rt.store.save(pod);
-      x.rt.addPod(pod);
+      s.rt.store.save(pod);
+      s.rt.addPod(pod);
       const timing = { netnsMs: tNetns, bootAndCniMs: tBoot, totalMs: Date.now() - t0 };
       ctx.log.info('vm: pod sandbox ready', { ip: net.ip, bootMs: ms, cloned, pid: vm.pid, ...timing });
     } catch (err) {
       ctx.log.warn('vm: run pod sandbox failed, undoing', { error: err });
-      x.rt.vms.delete(req.id);
+      s.rt.vms.delete(req.id);
       await undo.run();
       throw err;
     }
@@ -119,14 +119,14 @@ export async function runPodSandbox(x: VmShared, ctx: CallContext, req: RunSandb
 }
 
 /** Idempotent: stops every container (by stopping the VM), tears the network down. */
-export async function stopPodSandbox(x: VmShared, ctx: CallContext, id: string): Promise<void> {
-  await x.rt.withLock(id, async () => {
-    const pod = x.rt.pods.get(id);
+export async function stopPodSandbox(s: VmShared, ctx: CallContext, id: string): Promise<void> {
+  await s.rt.withLock(id, async () => {
+    const pod = s.rt.pods.get(id);
     if (!pod) return;
     ctx.log.info('vm: stop pod sandbox');
-    const vm = x.rt.vmFor(pod);
+    const vm = s.rt.vmFor(pod);
     // Give the containers their stop signal and a short grace inside the guest, then power off.
-    if (x.rt.checkAlive(pod)) {
+    if (s.rt.checkAlive(pod)) {
       for (const c of Object.values(pod.containers)) {
         if (c.state !== 'running') continue;
         await vm
@@ -135,32 +135,32 @@ export async function stopPodSandbox(x: VmShared, ctx: CallContext, id: string):
       }
     }
     await vm.destroy();
-    x.rt.markDead(pod, 'pod sandbox stopped');
-    await x.net.teardown(id, pod.config, ctx.signal);
-    x.rt.vms.delete(id);
+    s.rt.markDead(pod, 'pod sandbox stopped');
+    await s.net.teardown(id, pod.config, ctx.signal);
+    s.rt.vms.delete(id);
     ctx.log.info('vm: pod sandbox stopped');
   });
 }
 
 /** Idempotent; unknown ID is success. */
-export async function removePodSandbox(x: VmShared, ctx: CallContext, id: string): Promise<void> {
-  await x.rt.withLock(id, async () => {
-    const pod = x.rt.pods.get(id);
+export async function removePodSandbox(s: VmShared, ctx: CallContext, id: string): Promise<void> {
+  await s.rt.withLock(id, async () => {
+    const pod = s.rt.pods.get(id);
     if (!pod) {
       // Unknown: success (CRI). Records are saved before any resource exists, so there is nothing to clean.
       return;
     }
-    await removeSandboxLocked(x, ctx, pod);
+    await removeSandboxLocked(s, ctx, pod);
   });
-  await gcImageDisks(x, ctx);
+  await gcImageDisks(s, ctx);
 }
 
-async function removeSandboxLocked(x: VmShared, ctx: CallContext, pod: PodRecord): Promise<void> {
+async function removeSandboxLocked(s: VmShared, ctx: CallContext, pod: PodRecord): Promise<void> {
   ctx.log.info('vm: remove pod sandbox');
-  await x.rt.vmFor(pod).destroy();
-  await x.net.teardown(pod.id, pod.config, ctx.signal);
-  x.rt.dropPod(pod.id);
-  x.rt.store.delete(pod.id);
+  await s.rt.vmFor(pod).destroy();
+  await s.net.teardown(pod.id, pod.config, ctx.signal);
+  s.rt.dropPod(pod.id);
+  s.rt.store.delete(pod.id);
   fs.rmSync(pod.vm.runDir, { recursive: true, force: true });
   ctx.log.info('vm: pod sandbox removed');
 }

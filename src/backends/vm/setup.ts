@@ -18,7 +18,7 @@ import { Semaphore } from './semaphore';
 import { Store } from './records';
 import { SCRATCH_NETNS_PREFIX, Templates } from './template';
 
-export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmShared> {
+export async function setupVmShared(deps: BackendDeps, log: Logger): Promise<VmShared> {
   const cfg = deps.config.backends.vm;
   const opts = new Map(deps.handlers.map((h) => [h.name, handlerOptions(h)]));
   fs.mkdirSync(deps.stateDir, { recursive: true });
@@ -57,7 +57,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmSh
           log,
         })
       : undefined;
-  const x: VmShared = {
+  const shared: VmShared = {
     cfg,
     rt,
     guest,
@@ -88,7 +88,7 @@ export async function setupContext(deps: BackendDeps, log: Logger): Promise<VmSh
     templates.pruneExcept(sizes);
     for (const s of sizes) void templates.ensure(s.memMiB, s.vcpus);
   }
-  return x;
+  return shared;
 }
 
 /**
