@@ -102,9 +102,16 @@ export class ContentStore {
       commit,
       abort: async () => {
         if (!done) {
-          file.destroy();
-          await fh.close().catch(() => undefined);
           done = true;
+          // A write may still be running in the threadpool on this fd: closing the fd before the stream has let
+          // go of it lets the number be reused (by a socket, or libuv's own epoll fd) and that write lands there
+          // (EBADF on other connections, libuv aborting the process). destroy() waits for it before 'close'.
+          if (!file.closed) {
+            const released = new Promise<void>((resolve) => file.once('close', () => resolve()));
+            file.destroy();
+            await released;
+          }
+          await fh.close().catch(() => undefined);
         }
         await rm(tmp, { force: true });
       },

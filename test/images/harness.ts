@@ -37,13 +37,12 @@ export function mountsUnder(dir: string): string[] {
 }
 
 /**
- * The two places a layer is unpacked (src/images/fetch-layer.ts): the tests of limits, faults and the pipeline run
- * on both, whatever the size of their layers, so each rule holds on either.
+ * The places a layer is unpacked (src/images/fetch-layer.ts): the tests of limits, faults and the pipeline run on
+ * each, whatever the size of their layers, so each rule holds on either. The worker-thread path is switched off in
+ * the daemon (a broken-off pull could abort the process, see OFFLOAD_UNPACK_FROM), so its runs are todo until it
+ * is fixed: `{ where: 'in a worker thread', offloadUnpackFrom: 0 }`.
  */
-export const UNPACK_PATHS = [
-  { where: 'on the event loop', offloadUnpackFrom: Number.POSITIVE_INFINITY },
-  { where: 'in a worker thread', offloadUnpackFrom: 0 },
-] as const;
+export const UNPACK_PATHS = [{ where: 'on the event loop', offloadUnpackFrom: Number.POSITIVE_INFINITY }] as const;
 
 export function newStore(
   opts: {

@@ -106,6 +106,11 @@ describe('pull faults and auth (fake registry)', () => {
       assertNothingStored(h, TRUNC);
     });
 
+  void it.todo(
+    'the fault tests on the worker-thread unpack path: a pull broken off mid-layer there could leave another ' +
+      "connection's fd invalid or abort the process (#25); the path is off in the daemon until fixed",
+  );
+
   it('reports an unknown tag as NotFound with host and status', async () => {
     const h = harness({ 'example.com': { endpoints: [{ url: open.url }] } });
     await h.store.start();
