@@ -138,16 +138,18 @@ export class ContainerRouter {
   async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<ContainerStatusReply> {
     const rec = this.core.mustFindContainer(idOrPrefix);
     const backend = this.core.backend(rec.backend);
-    // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
-    const res = verbose
-      ? await backend.containerStatus(this.core.ctxFor(ctx, { container: rec.id }), rec.id, true)
-      : await this.core.views.status(rec.backend, `c/${rec.id}`, ctx, (c) =>
-          backend.containerStatus(this.core.ctxFor(c, { container: rec.id }), rec.id, false),
-        );
-    const status = containerStatus(res.facts);
-    if (!verbose) return { status, info: {} };
+    const fetch = async (c: CallContext, v: boolean): Promise<ContainerStatusReply> => {
+      const res = await backend.containerStatus(this.core.ctxFor(c, { container: rec.id }), rec.id, v);
+      return { status: containerStatus(res.facts), info: res.info };
+    };
+    // Non-verbose statuses (the kubelet's) are kept, shaped, until the backend's next change notice (./views.ts).
+    if (!verbose) {
+      const kept = await this.core.views.status(rec.backend, `c/${rec.id}`, ctx, (c) => fetch(c, false));
+      return { status: kept.status, info: {} };
+    }
+    const res = await fetch(ctx, true);
     const owner = { backend: rec.backend, sandbox: rec.sandboxId, recordPhase: rec.phase };
-    return { status, info: { ...res.info, crimux: JSON.stringify(owner) } };
+    return { status: res.status, info: { ...res.info, crimux: JSON.stringify(owner) } };
   }
 
   async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {

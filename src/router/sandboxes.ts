@@ -168,16 +168,21 @@ export class SandboxRouter {
   async status(ctx: CallContext, idOrPrefix: string, verbose: boolean): Promise<SandboxStatusReply> {
     const rec = this.core.mustFindSandbox(idOrPrefix);
     const backend = this.core.backend(rec.backend);
-    // Non-verbose statuses (the kubelet's) are kept until the backend's next change notice (./views.ts).
-    const res = verbose
-      ? await backend.podSandboxStatus(this.core.ctxFor(ctx, { sandbox: rec.id }), rec.id, true)
-      : await this.core.views.status(rec.backend, `s/${rec.id}`, ctx, (c) =>
-          backend.podSandboxStatus(this.core.ctxFor(c, { sandbox: rec.id }), rec.id, false),
-        );
-    const status = { ...sandboxStatus(res.facts), runtime_handler: rec.handler };
-    const containersStatuses = (res.containers ?? []).map(containerStatus);
-    if (!verbose) return { status, info: {}, containersStatuses };
+    const fetch = async (c: CallContext, v: boolean): Promise<SandboxStatusReply> => {
+      const res = await backend.podSandboxStatus(this.core.ctxFor(c, { sandbox: rec.id }), rec.id, v);
+      return {
+        status: { ...sandboxStatus(res.facts), runtime_handler: rec.handler },
+        info: res.info,
+        containersStatuses: (res.containers ?? []).map(containerStatus),
+      };
+    };
+    // Non-verbose statuses (the kubelet's) are kept, shaped, until the backend's next change notice (./views.ts).
+    if (!verbose) {
+      const kept = await this.core.views.status(rec.backend, `s/${rec.id}`, ctx, (c) => fetch(c, false));
+      return { ...kept, info: {} };
+    }
+    const res = await fetch(ctx, true);
     const routing = { backend: rec.backend, handler: rec.handler, reason: rec.reason, recordPhase: rec.phase };
-    return { status, info: { ...res.info, crimux: JSON.stringify(routing) }, containersStatuses };
+    return { ...res, info: { ...res.info, crimux: JSON.stringify(routing) } };
   }
 }

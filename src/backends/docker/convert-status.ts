@@ -38,11 +38,6 @@ function failedStart(s: ContainerState): boolean {
   return s.Status === 'created' && (!!s.Error || s.ExitCode !== 0);
 }
 
-/** Phase of a `docker ps` entry; "created" may hide a start error, which only inspect shows (see toContainerFacts). */
-export function summaryPhase(state: string): ContainerPhase {
-  return phaseOf(state, false);
-}
-
 function recorded(rec: ContainerRecord, imageId: string, phase: ContainerPhase): ContainerFacts {
   return {
     id: rec.id,
@@ -58,10 +53,10 @@ function recorded(rec: ContainerRecord, imageId: string, phase: ContainerPhase):
   };
 }
 
-/** A list entry's facts, from `docker ps` alone. */
+/** A list entry's facts, from `docker ps` alone: "created" may hide a start error, which only inspect shows. */
 export function toListFacts(s: ContainerSummary): ContainerFacts | undefined {
   const rec = readContainer(s.Labels);
-  return rec ? recorded(rec, s.ImageID, summaryPhase(s.State)) : undefined;
+  return rec ? recorded(rec, s.ImageID, phaseOf(s.State, false)) : undefined;
 }
 
 /**
