@@ -146,6 +146,63 @@ export interface ContainerStatusResult {
   readonly info: Record<string, string>;
 }
 
+/** A counter or size as read from the runtime (cgroup files give bigints, JSON APIs give numbers). */
+export type Quantity = bigint | number;
+
+/** Memory of a cgroup or a VM, in bytes (the numbers cAdvisor reports). */
+export interface MemoryUsage {
+  readonly workingSetBytes?: Quantity;
+  readonly usageBytes?: Quantity;
+  /** The limit that applies; the router derives available_bytes from it (unlimited: leave unset). */
+  readonly limitBytes?: Quantity;
+  /** Set only where the runtime knows better than limit − working set (a VM's guest MemAvailable). */
+  readonly availableBytes?: Quantity;
+  readonly rssBytes?: Quantity;
+  readonly pageFaults?: Quantity;
+  readonly majorPageFaults?: Quantity;
+}
+
+/** Counters of one interface of a pod's network namespace. */
+export interface InterfaceUsage {
+  readonly name: string;
+  readonly rxBytes: Quantity;
+  readonly rxErrors: Quantity;
+  readonly txBytes: Quantity;
+  readonly txErrors: Quantity;
+}
+
+/**
+ * One sample of a container's resource usage, as the runtime measured it. The router shapes ContainerStats from
+ * it and its own records (attributes), and derives usage_nano_cores from consecutive samples, once for all
+ * backends (src/router/shape-stats.ts).
+ */
+export interface ContainerUsage {
+  readonly id: string;
+  /** When it was measured, nanoseconds since the epoch. */
+  readonly atNs: bigint;
+  /** Cumulative CPU time. */
+  readonly cpuNs?: Quantity;
+  readonly memory?: MemoryUsage;
+  /** The container's writable layer: the filesystem it lives on (fs_id) and what it uses there. */
+  readonly writableLayer?: {
+    readonly mountpoint: string;
+    readonly usedBytes?: Quantity;
+    readonly inodesUsed?: Quantity;
+  };
+}
+
+/** One sample of a pod's usage: its own (pod cgroup, VM) and its containers'. */
+export interface SandboxUsage {
+  readonly id: string;
+  readonly atNs: bigint;
+  readonly cpuNs?: Quantity;
+  readonly memory?: MemoryUsage;
+  /** The pod's interfaces, loopback excluded; unset for a pod on the node's network (those are the node's). */
+  readonly interfaces?: readonly InterfaceUsage[];
+  readonly processCount?: Quantity;
+  readonly containers: readonly ContainerUsage[];
+}
+
 export interface ExecSyncResult {
   readonly stdout: Buffer;
   readonly stderr: Buffer;
@@ -221,10 +278,13 @@ export interface Backend {
   /** A TCP connection to `port` inside the sandbox's network namespace. */
   portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex>;
 
-  containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats>;
-  listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]>;
-  podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats>;
-  listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]>;
+  /** NotFoundError for an unknown ID. */
+  containerUsage(ctx: CallContext, id: string): Promise<ContainerUsage>;
+  /** The containers whose usage can be read (those that run, or ran and left a cgroup). */
+  listContainerUsage(ctx: CallContext): Promise<ContainerUsage[]>;
+  /** NotFoundError for an unknown ID. */
+  podSandboxUsage(ctx: CallContext, id: string): Promise<SandboxUsage>;
+  listPodSandboxUsage(ctx: CallContext): Promise<SandboxUsage[]>;
   checkpointContainer(ctx: CallContext, req: cri.CheckpointContainerRequest): Promise<void>;
   /**
    * UpdateRuntimeConfig: the node's pod CIDR, for backends whose CNI configuration takes it (host-local's

@@ -12,6 +12,8 @@ import type {
   BackendKind,
   CallContext,
   ContainerFacts,
+  ContainerUsage,
+  SandboxUsage,
   ContainerStatusResult,
   SandboxFacts,
   CreateContainerRequest,
@@ -76,16 +78,16 @@ export abstract class BaseBackend implements Backend {
   portForward(_ctx: CallContext, _sandboxId: string, _port: number): Promise<Duplex> {
     this.unimplemented('PortForward');
   }
-  containerStats(_ctx: CallContext, _id: string): Promise<cri.ContainerStats> {
+  containerUsage(_ctx: CallContext, _id: string): Promise<ContainerUsage> {
     this.unimplemented('ContainerStats');
   }
-  listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
+  listContainerUsage(_ctx: CallContext): Promise<ContainerUsage[]> {
     this.unimplemented('ListContainerStats');
   }
-  podSandboxStats(_ctx: CallContext, _id: string): Promise<cri.PodSandboxStats> {
+  podSandboxUsage(_ctx: CallContext, _id: string): Promise<SandboxUsage> {
     this.unimplemented('PodSandboxStats');
   }
-  listPodSandboxStats(_ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+  listPodSandboxUsage(_ctx: CallContext): Promise<SandboxUsage[]> {
     this.unimplemented('ListPodSandboxStats');
   }
   checkpointContainer(_ctx: CallContext, _req: cri.CheckpointContainerRequest): Promise<void> {

@@ -64,29 +64,6 @@ export interface CgroupLayer {
   remove(cgroupPath: string): Promise<string[]>;
 }
 
-/**
- * Turns cumulative CPU time into a rate (nano cores) from two samples. The kubelet polls stats periodically, so
- * the previous call's sample is normally the first one; `rate` returns undefined when there is none yet.
- */
-export class CpuRateTracker {
-  private readonly last = new Map<string, { atNs: bigint; usageNs: bigint }>();
-
-  rate(key: string, atNs: bigint, usageNs: bigint): bigint | undefined {
-    const prev = this.last.get(key);
-    this.last.set(key, { atNs, usageNs });
-    if (!prev || atNs <= prev.atNs || usageNs < prev.usageNs) return undefined;
-    return ((usageNs - prev.usageNs) * 1_000_000_000n) / (atNs - prev.atNs);
-  }
-
-  hasSample(key: string): boolean {
-    return this.last.has(key);
-  }
-
-  forget(key: string): void {
-    this.last.delete(key);
-  }
-}
-
 /** cgroupsPath (cgroupfs or systemd "slice:prefix:name" form) → path below the hierarchy root. */
 export function relCgroupPath(cgroupPath: string): string {
   const sd = systemdCgroupDir(cgroupPath);

@@ -21,7 +21,6 @@ import {
 } from './cgroup-common';
 
 // Kept for importers of the tracker from its old home.
-export { CpuRateTracker } from './cgroup-common';
 
 /**
  * The v1 hierarchies crimux-managed cgroups are created in (by runc, or by crimux for pod-level parents), plus

@@ -15,7 +15,6 @@ import { CgroupV2 } from './cgroup-v2';
 import type { CgroupLayer } from './cgroup-common';
 
 export type { CgroupLayer, CgroupResources, CgroupStats, CgroupMemoryStats } from './cgroup-common';
-export { CpuRateTracker } from './cgroup-common';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** statfs f_type of a cgroup2 mount (linux/magic.h CGROUP2_SUPER_MAGIC). */

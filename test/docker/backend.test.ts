@@ -199,14 +199,15 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     assert.deepEqual([s.state, s.exit_code, s.reason], ['CONTAINER_EXITED', 137, 'Error']);
     await backend.stopContainer(ctx(log), stubborn, 1);
 
-    const stats = await backend.containerStats(ctx(log), web);
-    assert.ok(Number(stats.memory?.working_set_bytes?.value) > 0);
-    assert.ok(Number(stats.cpu?.usage_core_nano_seconds?.value) > 0);
-    const podStats = await backend.podSandboxStats(ctx(log), pod.id);
-    assert.equal(podStats.linux?.network?.default_interface?.name, 'eth0');
-    assert.ok(Number(podStats.linux?.network?.default_interface?.rx_bytes?.value) > 0, 'pod traffic counted');
-    assert.ok((podStats.linux?.containers?.length ?? 0) >= 1);
-    assert.ok((await backend.listPodSandboxStats(ctx(log))).some((p) => p.attributes?.id === pod.id));
+    const usage = await backend.containerUsage(ctx(log), web);
+    assert.ok(Number(usage.memory?.workingSetBytes) > 0);
+    assert.ok(Number(usage.cpuNs) > 0);
+    const podUsage = await backend.podSandboxUsage(ctx(log), pod.id);
+    const eth0 = podUsage.interfaces?.find((i) => i.name === 'eth0');
+    assert.ok(eth0, 'the pod interface is reported');
+    assert.ok(Number(eth0.rxBytes) > 0, 'pod traffic counted');
+    assert.ok(podUsage.containers.length >= 1);
+    assert.ok((await backend.listPodSandboxUsage(ctx(log))).some((p) => p.id === pod.id));
 
     // Stop and remove the pod: nothing left in Docker, the netns unpinned, the IP released.
     await backend.stopPodSandbox(ctx(log), pod.id);

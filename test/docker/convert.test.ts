@@ -12,10 +12,12 @@ import { sandboxCreateBody } from '../../src/backends/docker/convert-sandbox';
 import { clampOomScoreAdj, toDockerResources } from '../../src/backends/docker/convert-resources';
 import { toContainerFacts } from '../../src/backends/docker/convert-status';
 import { containerStatus } from '../../src/router/shape-container';
-import { toContainerStats } from '../../src/backends/docker/stats';
-import { parseNetDev, sumContainerStats } from '../../src/backends/docker/pod-stats';
+import { toContainerUsage } from '../../src/backends/docker/stats';
+import { sumContainerUsage } from '../../src/backends/docker/pod-stats';
+import { parseNetDev } from '../../src/host/net-dev';
 import { containerLabels } from '../../src/backends/docker/records';
 import type { ContainerInspect, ContainerState } from '../../src/backends/docker/engine-types';
+import type { ContainerUsage } from '../../src/backends/backend';
 import type * as cri from '../../src/cri/types';
 import { containerConfig, sandboxConfig, type TestEnv } from './env';
 
@@ -458,7 +460,7 @@ describe('stats', () => {
       },
       SizeRw: 4096,
     } as unknown as ContainerInspect;
-    const st = toContainerStats(
+    const st = toContainerUsage(
       c,
       {
         read: '2026-01-01T00:00:00.000000001Z',
@@ -474,19 +476,15 @@ describe('stats', () => {
       { nowNs: () => 0n },
     );
     assert.ok(st);
-    assert.equal(st.cpu?.timestamp, '1767225600000000001');
-    assert.equal(st.cpu?.usage_core_nano_seconds?.value, '123456');
+    assert.equal(st.atNs, 1767225600000000001n);
+    assert.equal(st.cpuNs, 123456);
     assert.deepEqual(
-      [
-        st.memory?.working_set_bytes?.value,
-        st.memory?.usage_bytes?.value,
-        st.memory?.available_bytes?.value,
-        st.memory?.rss_bytes?.value,
-      ],
-      ['6000', '10000', '44000', '3000'],
+      [st.memory?.workingSetBytes, st.memory?.usageBytes, st.memory?.limitBytes, st.memory?.rssBytes],
+      [6000, 10000, 50000, 3000],
     );
-    assert.equal(st.writable_layer?.used_bytes?.value, '4096');
-    assert.equal(st.attributes?.id, 'cid');
+    assert.deepEqual([st.memory?.pageFaults, st.memory?.majorPageFaults], [7, 1]);
+    assert.equal(st.writableLayer?.usedBytes, 4096);
+    assert.equal(st.id, 'cid');
   });
 });
 
@@ -498,25 +496,16 @@ describe('pod stats', () => {
       '    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0',
       '  eth0:    1234      10    2    0    0     0          0         0     5678      20    3    0    0     0       0          0',
     ].join('\n');
-    assert.deepEqual(parseNetDev(text), [
-      {
-        name: 'eth0',
-        rx_bytes: { value: '1234' },
-        rx_errors: { value: '2' },
-        tx_bytes: { value: '5678' },
-        tx_errors: { value: '3' },
-      },
-    ]);
+    assert.deepEqual(parseNetDev(text), [{ name: 'eth0', rxBytes: 1234n, rxErrors: 2n, txBytes: 5678n, txErrors: 3n }]);
   });
   it('sums container CPU and memory', () => {
-    const c = (cpu: number, ws: number): cri.ContainerStats => ({
-      cpu: { usage_core_nano_seconds: { value: String(cpu) } },
-      memory: { working_set_bytes: { value: String(ws) } },
+    const c = (cpuNs: number, workingSetBytes: number): ContainerUsage => ({
+      id: 'x',
+      atNs: 7n,
+      cpuNs,
+      memory: { workingSetBytes, limitBytes: 1000 },
     });
-    const sum = sumContainerStats([c(10, 100), c(5, 50)], '7');
-    assert.deepEqual(
-      [sum.cpu?.usage_core_nano_seconds, sum.memory?.working_set_bytes, sum.cpu?.timestamp],
-      [{ value: '15' }, { value: '150' }, '7'],
-    );
+    const sum = sumContainerUsage([c(10, 100), c(5, 50)]);
+    assert.deepEqual([sum.cpuNs, sum.memory.workingSetBytes, sum.memory.limitBytes], [15n, 150n, undefined]);
   });
 });

@@ -134,7 +134,7 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
       }),
       (err: unknown) => err instanceof InvalidArgumentError && err.message.includes('no_new_privs'),
     );
-    await assert.rejects(backend.containerStats(ctx(), C1), UnimplementedError);
+    await assert.rejects(backend.containerUsage(ctx(), C1), UnimplementedError);
     await assert.rejects(
       backend.attach(ctx(), C1, { tty: false, stdin: false, stdout: true, stderr: true }),
       UnimplementedError,

@@ -225,12 +225,12 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
   });
 
   it('stats come from the app cgroups', async () => {
-    const st = await backend.containerStats(ctx(), TOOLS);
-    assert.equal(st.attributes?.id, TOOLS);
-    assert.ok(Number(st.memory?.working_set_bytes?.value ?? 0) > 0);
-    assert.ok(Number(st.cpu?.usage_core_nano_seconds?.value ?? 0) > 0);
-    const pod = await backend.podSandboxStats(ctx(), POD);
-    assert.ok((pod.linux?.containers?.length ?? 0) >= 2);
+    const st = await backend.containerUsage(ctx(), TOOLS);
+    assert.equal(st.id, TOOLS);
+    assert.ok(Number(st.memory?.workingSetBytes ?? 0) > 0);
+    assert.ok(Number(st.cpuNs ?? 0) > 0);
+    const pod = await backend.podSandboxUsage(ctx(), POD);
+    assert.ok(pod.containers.length >= 2);
   });
 
   it('refuses what the stage1 cannot enforce, naming the field', async () => {

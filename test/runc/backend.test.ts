@@ -136,19 +136,19 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
   });
 
   it('reports stats from cgroups and applies new resources with runc update', async () => {
-    const s = await backend.containerStats(ctx(), C1);
-    assert.ok(BigInt(String(s.cpu?.usage_core_nano_seconds?.value ?? '0')) > 0n);
-    assert.ok(BigInt(String(s.memory?.working_set_bytes?.value ?? '0')) > 0n);
-    assert.ok(s.writable_layer?.used_bytes);
+    const s = await backend.containerUsage(ctx(), C1);
+    assert.ok(BigInt(s.cpuNs ?? 0) > 0n);
+    assert.ok(BigInt(s.memory?.workingSetBytes ?? 0) > 0n);
+    assert.ok(s.writableLayer?.usedBytes !== undefined);
     await backend.updateContainerResources(ctx(), C1, {
       linux: { ...RESOURCES, memory_limit_in_bytes: String(64 * 1024 * 1024) },
       windows: null,
     });
     const limit = readFileSync(`/sys/fs/cgroup/memory${env.cgroupRoot}/${POD}/${C1}/memory.limit_in_bytes`, 'utf8');
     assert.equal(limit.trim(), String(64 * 1024 * 1024));
-    const pod = await backend.podSandboxStats(ctx(), POD);
-    assert.ok(pod.linux?.network?.interfaces?.some((i) => i.name === 'eth0'));
-    assert.ok(BigInt(String(pod.linux?.memory?.working_set_bytes?.value ?? '0')) > 0n);
+    const pod = await backend.podSandboxUsage(ctx(), POD);
+    assert.ok(pod.interfaces?.some((i) => i.name === 'eth0'));
+    assert.ok(BigInt(pod.memory?.workingSetBytes ?? 0) > 0n);
   });
 
   it('reopens the log after rotation', async () => {

@@ -1,7 +1,7 @@
 /**
  * Stats end to end on every backend this machine runs, through one daemon serving all of them: per backend a pod
- * with a container burning CPU and one holding ~50 MB of memory. ContainerStats shows the CPU counter rising and
- * the working set above 40 MB within seconds; PodSandboxStats is at least the sum of its containers (for vm: the
+ * with a container burning CPU and one holding ~50 MB of memory. ContainerStats shows the CPU counter rising, a CPU
+ * rate (usage_nano_cores) and the working set above 40 MB within seconds; PodSandboxStats is at least the sum of its containers (for vm: the
  * qemu process, i.e. guest memory plus the VMM's own overhead, strictly more); the list RPCs include both
  * containers and the pod; ListPodSandboxMetrics carries the cAdvisor-style series for them.
  */
@@ -100,6 +100,13 @@ for (const kind of KINDS) {
       assert.ok(
         BigInt(String(rising?.cpu?.timestamp)) > BigInt(String(first?.cpu?.timestamp)),
         'the timestamp moves too',
+      );
+      // The rate comes from consecutive samples, for every backend alike (the router's tracker; a first call
+      // samples twice). A busy loop holds well over a tenth of a core even on this loaded 2-vCPU machine.
+      assert.ok(n(first?.cpu?.usage_nano_cores) > 0, `${kind}: the first ContainerStats carries a CPU rate`);
+      assert.ok(
+        n(rising?.cpu?.usage_nano_cores) > 100_000_000,
+        `${kind}: the burner's rate ${n(rising?.cpu?.usage_nano_cores)} nano cores`,
       );
       const mem = await waitFor(
         `${kind} mem container working set above ${MEM_THRESHOLD}`,

@@ -281,10 +281,10 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
   });
 
   it('reports stats: guest numbers and the qemu process as overhead', async () => {
-    const ps = await backend.podSandboxStats(h.ctx(), POD);
-    assert.ok(Number(ps.linux?.memory?.working_set_bytes?.value) > 50 * 1024 * 1024, 'qemu RSS');
-    const cs = await backend.containerStats(h.ctx(), 'c3'.padEnd(64, '3'));
-    assert.ok(Number(cs.writable_layer?.used_bytes?.value) > 0);
+    const ps = await backend.podSandboxUsage(h.ctx(), POD);
+    assert.ok(Number(ps.memory?.workingSetBytes) > 50 * 1024 * 1024, 'qemu RSS');
+    const cs = await backend.containerUsage(h.ctx(), 'c3'.padEnd(64, '3'));
+    assert.ok(Number(cs.writableLayer?.usedBytes) > 0);
   });
 
   it('survives a backend restart: the VM is found again and still manageable', async () => {

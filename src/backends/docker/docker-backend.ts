@@ -15,6 +15,8 @@ import type {
   ContainerFacts,
   ContainerStatusResult,
   SandboxFacts,
+  ContainerUsage,
+  SandboxUsage,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -190,16 +192,16 @@ export class DockerBackend extends BaseBackend {
   override portForward(ctx: CallContext, sandboxId: string, port: number): Promise<Duplex> {
     return portForward(this.s, ctx, sandboxId, port);
   }
-  override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+  override containerUsage(ctx: CallContext, id: string): Promise<ContainerUsage> {
     return this.statsOps.container(ctx, id);
   }
-  override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
+  override listContainerUsage(ctx: CallContext): Promise<ContainerUsage[]> {
     return this.statsOps.list(ctx);
   }
-  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
+  override podSandboxUsage(ctx: CallContext, id: string): Promise<SandboxUsage> {
     return this.podStats.sandbox(ctx, id);
   }
-  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+  override listPodSandboxUsage(ctx: CallContext): Promise<SandboxUsage[]> {
     return this.podStats.list(ctx);
   }
 }

@@ -1,10 +1,9 @@
 /**
- * Container stats from Docker's one-shot stats API (cgroup v1 or v2 fields, whichever dockerd fills), plus the
- * writable layer size from inspect. Conversion is pure (toContainerStats); usage_nano_cores is left to the
- * kubelet, which derives it from two cumulative samples when a runtime does not report it.
+ * Container usage from Docker's one-shot stats API (cgroup v1 or v2 fields, whichever dockerd fills), plus the
+ * writable layer size from inspect. Conversion is pure (toContainerUsage); the router shapes the CRI stats.
  */
-import type * as cri from '../../cri/types';
-import type { CallContext } from '../backend';
+import type { CallContext, ContainerUsage } from '../backend';
+import { NotFoundError } from '../../errors';
 import type { DockerShared } from './context';
 import type { ContainerInspect, DockerStats } from './engine-types';
 import { readContainer } from './records';
@@ -12,44 +11,31 @@ import { parseRfc3339Ns } from './timestamps';
 import { selector } from './naming';
 import type { BackendClock } from '../host';
 
-const u64 = (n: number | undefined): { value: string } | undefined =>
-  n === undefined || !Number.isFinite(n) || n < 0 ? undefined : { value: String(Math.round(n)) };
-
-export function toContainerStats(
+export function toContainerUsage(
   c: ContainerInspect,
   st: DockerStats,
   writableMount: string,
   clock: BackendClock,
-): cri.ContainerStats | undefined {
+): ContainerUsage | undefined {
   const rec = readContainer(c.Config.Labels);
   if (!rec) return undefined;
-  const ts = (parseRfc3339Ns(st.read) || clock.nowNs()).toString();
   const m = st.memory_stats ?? {};
   const ms = m.stats ?? {};
   // cgroup v1 reports total_inactive_file, v2 inactive_file; working set = usage - inactive file pages (cAdvisor).
   const inactive = ms.total_inactive_file ?? ms.inactive_file ?? 0;
-  const usage = m.usage;
-  const workingSet = usage === undefined ? undefined : Math.max(0, usage - inactive);
-  const limit = m.limit;
-  const available =
-    limit !== undefined && workingSet !== undefined && limit < 2 ** 62 ? Math.max(0, limit - workingSet) : undefined;
   return {
-    attributes: { id: rec.id, metadata: rec.metadata, labels: rec.labels, annotations: rec.annotations },
-    cpu: { timestamp: ts, usage_core_nano_seconds: u64(st.cpu_stats?.cpu_usage?.total_usage) },
+    id: rec.id,
+    atNs: parseRfc3339Ns(st.read) || clock.nowNs(),
+    cpuNs: st.cpu_stats?.cpu_usage?.total_usage,
     memory: {
-      timestamp: ts,
-      working_set_bytes: u64(workingSet),
-      usage_bytes: u64(usage),
-      available_bytes: u64(available),
-      rss_bytes: u64(ms.total_rss ?? ms.rss ?? ms.anon),
-      page_faults: u64(ms.total_pgfault ?? ms.pgfault),
-      major_page_faults: u64(ms.total_pgmajfault ?? ms.pgmajfault),
+      workingSetBytes: m.usage === undefined ? undefined : Math.max(0, m.usage - inactive),
+      usageBytes: m.usage,
+      limitBytes: m.limit,
+      rssBytes: ms.total_rss ?? ms.rss ?? ms.anon,
+      pageFaults: ms.total_pgfault ?? ms.pgfault,
+      majorPageFaults: ms.total_pgmajfault ?? ms.pgmajfault,
     },
-    writable_layer: {
-      timestamp: ts,
-      fs_id: { mountpoint: writableMount },
-      used_bytes: u64(c.SizeRw ?? 0),
-    },
+    writableLayer: { mountpoint: writableMount, usedBytes: c.SizeRw ?? 0 },
   };
 }
 
@@ -67,20 +53,21 @@ export class StatsOps {
     return this.mount;
   }
 
-  async container(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+  async container(ctx: CallContext, id: string): Promise<ContainerUsage> {
     const c = await this.s.lookup.mustInspect('container', id, ctx.signal, true);
-    return this.ofInspect(ctx, c);
+    const u = await this.ofInspect(ctx, c);
+    if (!u) throw new NotFoundError(`container stats ${id}: docker container ${c.Id} is not a crimux container`);
+    return u;
   }
 
-  /** Stats of an inspected container (inspect with size, for the writable layer). */
-  async ofInspect(ctx: CallContext, c: ContainerInspect): Promise<cri.ContainerStats> {
+  /** Usage of an inspected container (inspect with size, for the writable layer); undefined if not crimux's. */
+  async ofInspect(ctx: CallContext, c: ContainerInspect): Promise<ContainerUsage | undefined> {
     const st = await this.s.engine.stats(c.Id, ctx.signal);
-    const out = toContainerStats(c, st, await this.writableMount(ctx), this.s.host.clock);
-    return out ?? {};
+    return toContainerUsage(c, st, await this.writableMount(ctx), this.s.host.clock);
   }
 
-  /** Stats of every running crimux container (exited ones have no cgroup left to read). */
-  async list(ctx: CallContext): Promise<cri.ContainerStats[]> {
+  /** Usage of every running crimux container (exited ones have no cgroup left to read). */
+  async list(ctx: CallContext): Promise<ContainerUsage[]> {
     const all = await this.s.engine.listContainers(selector('container'), ctx.signal);
     const running = all.filter((c) => c.State === 'running');
     const results = await Promise.allSettled(
@@ -89,6 +76,6 @@ export class StatsOps {
       ),
     );
     // A container that exited between list and stats is skipped, not an error for the whole list.
-    return results.flatMap((r) => (r.status === 'fulfilled' && r.value.attributes ? [r.value] : []));
+    return results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
   }
 }

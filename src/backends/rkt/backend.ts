@@ -16,6 +16,8 @@ import type {
   ContainerFacts,
   ContainerStatusResult,
   SandboxFacts,
+  ContainerUsage,
+  SandboxUsage,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -26,7 +28,6 @@ import type {
 } from '../backend';
 import { BaseBackend } from '../base';
 import type { BackendDeps } from '../registry';
-import type * as cri from '../../cri/types';
 import type { ImageStore } from '../../images/types';
 import { attach } from './attach';
 import * as containers from './containers';
@@ -190,16 +191,16 @@ export class RktBackend extends BaseBackend {
     if (!h.running) throw new FailedPreconditionError(`reopen container log ${id}: container is not running`);
     await reopenLog(`${h.infoDir}/bundle`, rec.logPath || undefined);
   }
-  override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
-    return stats.containerStats(this.s, ctx, id);
+  override containerUsage(ctx: CallContext, id: string): Promise<ContainerUsage> {
+    return stats.containerUsage(this.s, ctx, id);
   }
-  override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
-    return stats.listContainerStats(this.s, ctx);
+  override listContainerUsage(ctx: CallContext): Promise<ContainerUsage[]> {
+    return stats.listContainerUsage(this.s, ctx);
   }
-  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
-    return stats.podSandboxStats(this.s, ctx, id);
+  override podSandboxUsage(ctx: CallContext, id: string): Promise<SandboxUsage> {
+    return stats.podSandboxUsage(this.s, ctx, id);
   }
-  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
-    return stats.listPodSandboxStats(this.s, ctx);
+  override listPodSandboxUsage(ctx: CallContext): Promise<SandboxUsage[]> {
+    return stats.listPodSandboxUsage(this.s, ctx);
   }
 }

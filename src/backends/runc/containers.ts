@@ -194,7 +194,6 @@ export async function removeContainer(
     void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));
   s.records.dropContainer(id);
   s.oomWatch.forget(id);
-  s.cpu.forget(id);
   ctx.log.info('removed container');
 }
 

@@ -7,7 +7,7 @@ import type { Config } from '../../config/types';
 import type { ImageStore, Snapshot, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
 import type { CniClient, NetnsManager } from '../../network';
-import type { CgroupLayer, CpuRateTracker } from '../../host/cgroup';
+import type { CgroupLayer } from '../../host/cgroup';
 import type { OomWatcher } from '../../host/oom-watch';
 import type { RuncBackendConfig } from './config';
 import type { Engine } from './engine';
@@ -29,7 +29,6 @@ export interface RuncShared {
   readonly images: ImageStore & SnapshotStore;
   readonly netns: NetnsManager;
   readonly cni: CniClient;
-  readonly cpu: CpuRateTracker;
   /** The host's cgroup hierarchy (v1 or v2, chosen at start-up): pod cgroups, stats, OOM counts. */
   readonly cgroups: CgroupLayer;
   /** cgroup v2: watches running containers' memory.events, so OOM kills in cgroups that vanish at exit count. */

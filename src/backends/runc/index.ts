@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
 import type { Snapshot } from '../../images/types';
 import { CniClient, NetnsManager } from '../../network';
-import { CpuRateTracker, hostCgroups } from '../../host/cgroup';
+import { hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncShared } from './context';
 import { Engine } from './engine';
@@ -64,7 +64,6 @@ export const createRuncBackend: BackendFactory = (deps) => {
       stateDir: path.join(deps.stateDir, 'cni'),
       logger: log,
     }),
-    cpu: new CpuRateTracker(),
     cgroups,
     oomWatch: new OomWatcher((id, err) =>
       log.warn('cannot record an OOM kill', { container: id, error: err instanceof Error ? err.message : String(err) }),

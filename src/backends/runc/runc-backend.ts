@@ -17,6 +17,8 @@ import type {
   ProcessStreams,
   RunSandboxRequest,
   RuntimeConfigUpdate,
+  ContainerUsage,
+  SandboxUsage,
   StreamOptions,
   SandboxStatusResult,
 } from '../backend';
@@ -38,7 +40,7 @@ import { recover } from './recovery';
 import { runSandbox } from './sandbox-run';
 import { listSandboxes, removeSandbox, sandboxStatus, stopSandbox } from './sandboxes';
 import { toOciResources } from './spec-resources';
-import { containerStats, listContainerStats, listPodSandboxStats, podSandboxStats } from './stats';
+import { containerUsage, listContainerUsage, listPodSandboxUsage, podSandboxUsage } from './stats';
 
 export class RuncBackend extends BaseBackend {
   readonly name = 'runc';
@@ -183,16 +185,16 @@ export class RuncBackend extends BaseBackend {
     return portForward(this.s, ctx, sandboxId, port);
   }
 
-  override containerStats(ctx: CallContext, id: string): Promise<cri.ContainerStats> {
-    return containerStats(this.s, ctx, id);
+  override containerUsage(ctx: CallContext, id: string): Promise<ContainerUsage> {
+    return containerUsage(this.s, ctx, id);
   }
-  override listContainerStats(ctx: CallContext): Promise<cri.ContainerStats[]> {
-    return listContainerStats(this.s, ctx);
+  override listContainerUsage(ctx: CallContext): Promise<ContainerUsage[]> {
+    return listContainerUsage(this.s, ctx);
   }
-  override podSandboxStats(ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
-    return podSandboxStats(this.s, ctx, id);
+  override podSandboxUsage(ctx: CallContext, id: string): Promise<SandboxUsage> {
+    return podSandboxUsage(this.s, ctx, id);
   }
-  override listPodSandboxStats(ctx: CallContext): Promise<cri.PodSandboxStats[]> {
-    return listPodSandboxStats(this.s, ctx);
+  override listPodSandboxUsage(ctx: CallContext): Promise<SandboxUsage[]> {
+    return listPodSandboxUsage(this.s, ctx);
   }
 }

@@ -140,7 +140,6 @@ export async function removeSandbox(
     dir,
   );
   s.records.dropSandbox(id);
-  s.cpu.forget(id);
   ctx.log.info('removed pod sandbox');
 }
 

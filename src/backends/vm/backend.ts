@@ -14,6 +14,8 @@ import type {
   ContainerFacts,
   ContainerStatusResult,
   SandboxFacts,
+  ContainerUsage,
+  SandboxUsage,
   CreateContainerRequest,
   ExecSyncResult,
   ProcessStreams,
@@ -178,23 +180,23 @@ export class VmBackend extends BaseBackend {
     return ops.updateResources(this.s, ctx, id, resources);
   }
 
-  override async containerStats(_ctx: CallContext, id: string): Promise<cri.ContainerStats> {
+  override async containerUsage(_ctx: CallContext, id: string): Promise<ContainerUsage> {
     const { pod, c } = ops.findContainer(this.s, id);
     const s = await this.guestStats(pod);
-    return st.containerStats(
+    return st.containerUsage(
       c,
       s?.containers.find((x) => x.cid === id),
       pod.id,
       this.s.rt.host.clock,
     );
   }
-  override async listContainerStats(_ctx: CallContext): Promise<cri.ContainerStats[]> {
-    const out: cri.ContainerStats[] = [];
+  override async listContainerUsage(_ctx: CallContext): Promise<ContainerUsage[]> {
+    const out: ContainerUsage[] = [];
     for (const pod of this.s.rt.pods.values()) {
       const s = await this.guestStats(pod);
       for (const c of Object.values(pod.containers))
         out.push(
-          st.containerStats(
+          st.containerUsage(
             c,
             s?.containers.find((x) => x.cid === c.id),
             pod.id,
@@ -204,27 +206,27 @@ export class VmBackend extends BaseBackend {
     }
     return out;
   }
-  override async podSandboxStats(_ctx: CallContext, id: string): Promise<cri.PodSandboxStats> {
-    return this.podStats(this.pod(id));
+  override async podSandboxUsage(_ctx: CallContext, id: string): Promise<SandboxUsage> {
+    return this.podUsage(this.pod(id));
   }
-  override async listPodSandboxStats(_ctx: CallContext): Promise<cri.PodSandboxStats[]> {
+  override async listPodSandboxUsage(_ctx: CallContext): Promise<SandboxUsage[]> {
     const pods = [...this.s.rt.pods.values()].filter((p) => p.state === 'ready');
-    return Promise.all(pods.map((p) => this.podStats(p)));
+    return Promise.all(pods.map((p) => this.podUsage(p)));
   }
 
-  private async podStats(pod: PodRecord): Promise<cri.PodSandboxStats> {
+  private async podUsage(pod: PodRecord): Promise<SandboxUsage> {
     const s = await this.guestStats(pod);
     const vm = this.s.rt.vmFor(pod);
     const alive = this.s.rt.checkAlive(pod);
     const containers = Object.values(pod.containers).map((c) =>
-      st.containerStats(
+      st.containerUsage(
         c,
         s?.containers.find((x) => x.cid === c.id),
         pod.id,
         this.s.rt.host.clock,
       ),
     );
-    return st.podStats(
+    return st.podUsage(
       pod,
       s,
       { rssBytes: alive ? vm.rssBytes() : 0, cpuNs: alive ? qemuCpuNs(pod.vm.pid) : 0 },

@@ -1,9 +1,8 @@
-/** Pure shaping of vm records into sandbox statuses, container facts and stats. */
-import type * as cri from '../../cri/types';
+/** Pure mapping of vm records and guest reports into sandbox and container facts and usage samples. */
 import type { ContainerStatsReply, StatsReply } from './protocol';
 import type { ContainerRecord, PodRecord } from './records';
 import type { BackendClock } from '../host';
-import type { ContainerFacts, SandboxFacts } from '../backend';
+import type { ContainerFacts, ContainerUsage, SandboxFacts, SandboxUsage } from '../backend';
 
 /** A pod's facts from its record; `ready` is whether its VM still runs. */
 export function sandboxFacts(pod: PodRecord, ready: boolean): SandboxFacts {
@@ -52,60 +51,42 @@ export function containerFacts(c: ContainerRecord): ContainerFacts {
   };
 }
 
-export function containerStats(
+export function containerUsage(
   c: ContainerRecord,
   s: ContainerStatsReply | undefined,
   fsId: string,
   clock: BackendClock,
-): cri.ContainerStats {
-  const ts = clock.nowNs().toString();
+): ContainerUsage {
   return {
-    attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
-    cpu: { timestamp: ts, usage_core_nano_seconds: { value: String(s?.cpuNs ?? 0) } },
-    memory: {
-      timestamp: ts,
-      working_set_bytes: { value: String(s?.workingSetBytes ?? 0) },
-      usage_bytes: { value: String(s?.memoryBytes ?? 0) },
-    },
-    writable_layer: {
-      timestamp: ts,
-      fs_id: { mountpoint: fsId },
-      used_bytes: { value: String(s?.fsUsedBytes ?? 0) },
-      inodes_used: { value: String(s?.fsInodesUsed ?? 0) },
-    },
+    id: c.id,
+    atNs: clock.nowNs(),
+    cpuNs: s?.cpuNs ?? 0,
+    memory: { workingSetBytes: s?.workingSetBytes ?? 0, usageBytes: s?.memoryBytes ?? 0 },
+    writableLayer: { mountpoint: fsId, usedBytes: s?.fsUsedBytes ?? 0, inodesUsed: s?.fsInodesUsed ?? 0 },
   };
 }
 
 /**
- * Pod stats: the guest's own numbers (cgroup root CPU, memory in use) plus the qemu process — its RSS is the
+ * Pod usage: the guest's own numbers (cgroup root CPU, memory in use) plus the qemu process — its RSS is the
  * pod's memory on the host, which includes guest RAM it touched, the TCG cache and qemu itself (the overhead).
  */
-export function podStats(
+export function podUsage(
   pod: PodRecord,
   s: StatsReply | undefined,
   qemu: { rssBytes: number; cpuNs: number },
-  containers: cri.ContainerStats[],
+  containers: ContainerUsage[],
   clock: BackendClock,
-): cri.PodSandboxStats {
-  const ts = clock.nowNs().toString();
-  const guestUsed = s ? s.memTotalBytes - s.memAvailableBytes : 0;
+): SandboxUsage {
   return {
-    attributes: {
-      id: pod.id,
-      metadata: pod.config.metadata,
-      labels: pod.config.labels,
-      annotations: pod.config.annotations,
+    id: pod.id,
+    atNs: clock.nowNs(),
+    cpuNs: Math.max(qemu.cpuNs, s?.cpuNs ?? 0),
+    memory: {
+      workingSetBytes: qemu.rssBytes,
+      usageBytes: qemu.rssBytes,
+      availableBytes: s?.memAvailableBytes ?? 0,
+      rssBytes: s ? s.memTotalBytes - s.memAvailableBytes : 0,
     },
-    linux: {
-      cpu: { timestamp: ts, usage_core_nano_seconds: { value: String(Math.max(qemu.cpuNs, s?.cpuNs ?? 0)) } },
-      memory: {
-        timestamp: ts,
-        working_set_bytes: { value: String(qemu.rssBytes) },
-        usage_bytes: { value: String(qemu.rssBytes) },
-        available_bytes: { value: String(s?.memAvailableBytes ?? 0) },
-        rss_bytes: { value: String(guestUsed) },
-      },
-      containers,
-    },
+    containers,
   };
 }
