@@ -75,6 +75,7 @@ export class Daemon {
     await images.start();
     const ctx: CallContext = { signal: AbortSignal.timeout(120_000), log };
     const backends = new Map<string, Backend>();
+    const host = createBackendHost();
     for (const [kind, handlers] of handlersByBackend(config)) {
       const backend = backendFactory(kind)({
         config,
@@ -84,7 +85,7 @@ export class Daemon {
         runDir: path.join(config.runDir, kind),
         sharedImages: images,
         metrics,
-        host: createBackendHost(),
+        host,
       });
       await backend.start({ signal: ctx.signal, log: log.child({ backend: kind }) });
       backends.set(backend.name, backend);
@@ -120,6 +121,7 @@ export class Daemon {
             createTimeoutMs: 4 * 60_000,
             undoTimeoutMs: 60_000,
             validation: { logRoot: config.security.logRoot, mountSourceDenyList: protectedHostPaths(config) },
+            podNetwork: host.podNetwork(config, log),
           },
           shutdown.signal,
         ),

@@ -1,13 +1,15 @@
 /**
  * BackendHost: the services the daemon lends every backend (issue #22), so that no backend folder carries its own
- * clock, record writer, undo stack, lock layer or CRI log writer. A factory receives it in BackendDeps.host and
+ * clock, record writer, undo stack, lock layer, CRI log writer or CNI client. A factory receives it in BackendDeps.host and
  * keeps it in the backend's shared context; the logger stays BackendDeps.log.
  *
  * The implementations live in src/util and src/host; this interface is what a backend may rely on, and the seam a
  * test uses to hand a backend, say, a clock it controls.
  */
+import type { Config } from '../config/types';
 import type { CriLogWriter } from '../host/cri-log';
 import type { Logger } from '../log/logger';
+import type { PodNetworking } from '../network';
 import type { AtomicWriteOptions } from '../util/fs';
 import type { KeyedMutex } from '../util/keyed-mutex';
 import type { UndoStack } from '../util/undo';
@@ -38,4 +40,9 @@ export interface BackendHost {
   keyedMutex(): KeyedMutex;
   /** The CRI log file of a container whose output the backend relays itself (no conmon, no Docker log driver). */
   criLogWriter(file: string): CriLogWriter;
+  /**
+   * The daemon's one pod network (namespaces + CNI, see src/network/pod-networking.ts), shared by every backend
+   * given this host; built from the config on first use.
+   */
+  podNetwork(config: Config, log: Logger): PodNetworking;
 }

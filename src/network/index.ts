@@ -10,3 +10,5 @@ export type { CniNetworkList, CniPluginConf } from './cni-config';
 export { ensureEgressGuard, removeEgressGuard, hasEgressGuard, GUARD_COMMENT } from './guard';
 export { runCommand } from './exec';
 export type { RunOptions, RunResult } from './exec';
+export { PodNetworking } from './pod-networking';
+export type { PodNetworkingOptions } from './pod-networking';

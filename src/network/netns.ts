@@ -72,6 +72,28 @@ export class NetnsManager {
     return file;
   }
 
+  /**
+   * Pin the network namespace of a running process under `name` and return its path: for namespaces someone else
+   * made (Docker's pause container runs with network mode none). The pin keeps CNI DEL pointed at the right
+   * namespace after that process died or its PID was reused. A leftover pin of the same name is replaced.
+   */
+  async adopt(name: string, pid: number, options: { signal?: AbortSignal } = {}): Promise<string> {
+    if (!Number.isSafeInteger(pid) || pid <= 1) throw new InvalidArgumentError(`adopt netns ${name}: bad pid ${pid}`);
+    const file = this.pathOf(name);
+    await this.prepareDir(options.signal);
+    if (await isNetnsMount(file)) await this.remove(file, options);
+    await fs.rm(file, { force: true });
+    await fs.writeFile(file, '', { mode: 0o444, flag: 'wx' });
+    try {
+      await mustRun('mount', ['--bind', `/proc/${pid}/ns/net`, file], `pin netns of pid ${pid}`, options.signal);
+    } catch (err) {
+      await fs.rm(file, { force: true });
+      throw err;
+    }
+    this.log.info('pinned netns', { netns: file, pid });
+    return file;
+  }
+
   /** Unmount and delete the namespace (a name, or a path as create returned); missing is success. */
   async remove(nameOrPath: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const file = path.isAbsolute(nameOrPath) ? nameOrPath : this.pathOf(nameOrPath);

@@ -34,6 +34,8 @@ export interface RouterSettings {
    * (the daemon's ExitWatcher with views), which is what makes changes outside crimux visible.
    */
   readonly keepLists?: boolean;
+  /** The daemon's one pod network: UpdateRuntimeConfig's pod CIDR goes there once, not through each backend. */
+  readonly podNetwork?: { updatePodCidr(cidr: string): void };
 }
 
 export class RouterCore {

@@ -53,8 +53,12 @@ export class Router {
     };
   }
 
-  /** UpdateRuntimeConfig (the node's pod CIDR) reaches every backend; the first failure is the call's. */
+  /**
+   * UpdateRuntimeConfig (the node's pod CIDR): the shared pod network takes it, then every backend that keeps a
+   * network configuration of its own; the first failure is the call's.
+   */
   async updateRuntimeConfig(ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
+    this.core.settings.podNetwork?.updatePodCidr(update.podCidr);
     const results = await Promise.allSettled(
       [...this.core.backends.values()].map(async (b) => b.updateRuntimeConfig?.(ctx, update)),
     );

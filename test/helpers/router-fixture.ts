@@ -24,7 +24,7 @@ export interface RouterFixture {
 
 export function routerFixture(
   kinds: FakeBackend[] = [new FakeBackend('runc'), new FakeBackend('docker')],
-  settings: { keepLists?: boolean; statsCacheMs?: number } = {},
+  settings: { keepLists?: boolean; statsCacheMs?: number; podNetwork?: { updatePodCidr(cidr: string): void } } = {},
 ): RouterFixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-router-'));
   const config = loadConfig({

@@ -1,6 +1,7 @@
 /**
  * UpdateRuntimeConfig through the real handler (src/cri/runtime-service.ts) with fake backends: the pod CIDR
- * reaches every backend, one failing backend does not keep the others from it, and an empty CIDR changes nothing.
+ * reaches the shared pod network once and every backend, one failing backend does not keep the others from it, and
+ * an empty CIDR changes nothing.
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
@@ -9,6 +10,7 @@ import type { CallContext, RuntimeConfigUpdate } from '../../src/backends/backen
 import { runtimeService } from '../../src/cri/runtime-service';
 import { UnavailableError } from '../../src/errors';
 import { nullLogger } from '../../src/log/logger';
+import { PodNetworking } from '../../src/network';
 import { FakeBackend } from '../helpers/fake-backend';
 import { routerFixture } from '../helpers/router-fixture';
 
@@ -43,6 +45,33 @@ test('UpdateRuntimeConfig hands the pod CIDR to every backend', async () => {
     assert.equal(await callHandler(f, '10.244.1.0/24'), null);
     assert.deepEqual(runc.cidrs, ['10.244.1.0/24']);
     assert.deepEqual(docker.cidrs, ['10.244.1.0/24']);
+  } finally {
+    f.close();
+  }
+});
+
+test('UpdateRuntimeConfig hands the pod CIDR to the shared pod network once; a bad CIDR is InvalidArgument', async () => {
+  const cidrs: string[] = [];
+  const podNetwork = new PodNetworking({
+    confDir: '/nonexistent',
+    binDirs: [],
+    netnsDir: '/nonexistent',
+    stateDir: '/nonexistent',
+    logger: nullLogger(),
+  });
+  const spy = {
+    updatePodCidr: (cidr: string) => {
+      podNetwork.updatePodCidr(cidr); // the real check
+      cidrs.push(cidr);
+    },
+  };
+  const runc = new CidrBackend('runc');
+  const f = routerFixture([runc, new CidrBackend('docker')], { podNetwork: spy });
+  try {
+    assert.equal(await callHandler(f, '10.244.3.0/24'), null);
+    assert.deepEqual(cidrs, ['10.244.3.0/24']);
+    assert.equal((await callHandler(f, 'not-a-cidr'))?.code, 3 /* INVALID_ARGUMENT */);
+    assert.deepEqual(runc.cidrs, ['10.244.3.0/24'], 'a refused CIDR reaches no backend');
   } finally {
     f.close();
   }

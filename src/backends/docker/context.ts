@@ -7,7 +7,7 @@ import type { ImageTransfer } from './image-transfer';
 import type { ImageLayers } from './identity';
 import type { Lookup } from './lookup';
 import type { LogCopiers } from './log-copiers';
-import type { DockerPodNetwork } from './pod-network';
+import type { PodNetworking } from '../../network';
 import type { BackendHost } from '../host';
 
 export interface DockerShared {
@@ -20,7 +20,7 @@ export interface DockerShared {
   readonly transfer: ImageTransfer;
   /** The shared store's unpacked images, where a container's user and groups are resolved (identity.ts). */
   readonly layers?: ImageLayers;
-  readonly network: DockerPodNetwork;
+  readonly network: PodNetworking;
   readonly copiers: LogCopiers;
   readonly config: Config;
   readonly docker: DockerBackendConfig;

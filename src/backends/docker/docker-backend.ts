@@ -21,7 +21,6 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
-  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from '../backend';
@@ -75,11 +74,6 @@ export class DockerBackend extends BaseBackend {
     this.containers = new ContainerOps(s);
     this.statsOps = new StatsOps(s);
     this.podStats = new PodStatsOps(s, this.statsOps);
-  }
-
-  /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD. */
-  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.s.network.updatePodCidr(update.podCidr);
   }
 
   async start(ctx: CallContext): Promise<void> {

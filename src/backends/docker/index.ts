@@ -12,7 +12,6 @@ import { ImageTransfer } from './image-transfer';
 import { isImageExporter } from '../../images/export';
 import { Lookup } from './lookup';
 import { LogCopiers } from './log-copiers';
-import { DockerPodNetwork } from './pod-network';
 import { parseHandlerOptions } from './options';
 import { scopeToOwner } from './owner';
 import { configSchema } from '../../config/schema';
@@ -49,7 +48,7 @@ export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): Do
     images,
     transfer,
     layers: deps.sharedImages,
-    network: new DockerPodNetwork(deps.config, log),
+    network: deps.host.podNetwork(deps.config, deps.log),
     copiers: new LogCopiers(engine, deps.stateDir, deps.host.files, log),
     config: deps.config,
     docker,

@@ -46,8 +46,11 @@ export class SandboxOps {
       await this.s.engine.startContainer(dockerId, ctx.signal);
       if (!isHostNetwork(req.config)) {
         const c = await this.s.engine.inspectContainer(dockerId, { signal: ctx.signal });
-        undo.push('network', (signal) => this.s.network.tearDown({ log: ctx.log, signal }, req.id, md));
-        const net = await this.s.network.setUp(ctx, req.id, c.State.Pid, req.config);
+        undo.push('network', (signal) => this.s.network.tearDown(req.id, md, signal));
+        // Docker cannot join a namespace by path: the pause container (network mode none) made one, which is
+        // pinned under the sandbox ID before CNI ADD runs against it.
+        const netns = await this.s.network.adoptNetns(req.id, c.State.Pid, ctx.signal);
+        const net = await this.s.network.attach(req.id, req.config, netns, ctx.signal);
         ctx.log.info('sandbox network ready', { ips: net.ips.join(',') });
       }
       ctx.log.info('sandbox running', { dockerId, name });
@@ -105,7 +108,7 @@ export class SandboxOps {
       }
     }
     if (!rec?.hostNetwork && (pause || (await this.s.network.hasState(id)))) {
-      await this.s.network.tearDown(ctx, id, rec?.metadata);
+      await this.s.network.tearDown(id, rec?.metadata, ctx.signal);
     }
     if (pause?.State.Running) await this.s.engine.stopContainer(pause.Id, 0, ctx.signal).catch(ignoreNotFound);
     ctx.log.info('stopped sandbox', { dockerId: pause?.Id });
@@ -124,7 +127,7 @@ export class SandboxOps {
       }
     }
     if (!rec?.hostNetwork && (pause || (await this.s.network.hasState(id)))) {
-      await this.s.network.tearDown(ctx, id, rec?.metadata);
+      await this.s.network.tearDown(id, rec?.metadata, ctx.signal);
     }
     if (pause) await this.s.engine.removeContainer(pause.Id, ctx.signal).catch(ignoreNotFound);
     this.s.lookup.forget('sandbox', id);

@@ -22,7 +22,6 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
-  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from '../backend';
@@ -71,14 +70,6 @@ export class RktBackend extends BaseBackend {
     throw new UnavailableError(
       `rkt backend ${this.name}: not started${this.startError ? `: ${errorMessage(this.startError)}` : ''}`,
     );
-  }
-
-  /**
-   * The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD. Only the built-in stage1
-   * runs CNI from crimux (a real rkt runs it itself), and an rkt that failed to start has no pods to network.
-   */
-  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.shared?.network?.updatePodCidr(update.podCidr);
   }
 
   async start(ctx: CallContext): Promise<void> {

@@ -4,7 +4,7 @@ import type { Logger } from '../../log/logger';
 import type { RktBackendConfig } from './config';
 import type { IdIndex } from './records';
 import type { SnapshotRootfs } from './images';
-import type { RktPodNetwork } from './network';
+import type { PodNetworking } from '../../network';
 import type { PodManager, PodManagerInfo } from './pod-manager';
 import type { Stage1PodManager } from './stage1/manager';
 import type { BackendHost } from '../host';
@@ -16,7 +16,7 @@ export interface RktShared {
   readonly stage1?: Stage1PodManager;
   readonly index: IdIndex;
   /** crimux-side networking (built-in stage1 only; a real rkt runs CNI itself). */
-  readonly network?: RktPodNetwork;
+  readonly network?: PodNetworking;
   readonly rootfs?: SnapshotRootfs;
   readonly config: RktBackendConfig;
   readonly images: ImageStore & SnapshotStore;

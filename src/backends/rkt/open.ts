@@ -9,7 +9,6 @@ import type { RktBackendConfig } from './config';
 import type { RktShared } from './context';
 import { IdIndex } from './records';
 import { SnapshotRootfs, StoreImageOps } from './images';
-import { RktPodNetwork } from './network';
 import { RktCliPodManager } from './rkt-cli/manager';
 import { RktRunner } from './rkt-cli/runner';
 import { createStage1Manager } from './stage1/create';
@@ -61,7 +60,7 @@ export async function openRktShared(deps: BackendDeps, ctx: CallContext): Promis
     info,
     stage1,
     index,
-    network: new RktPodNetwork(deps.config, log),
+    network: deps.host.podNetwork(deps.config, deps.log),
     rootfs,
     config,
     images: deps.sharedImages,

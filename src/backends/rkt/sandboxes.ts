@@ -66,10 +66,10 @@ export async function runPodSandbox(s: RktShared, ctx: CallContext, req: RunSand
     let network: SandboxNetwork = host ? { kind: 'host' } : { kind: 'rkt', name: s.config.rkt.net };
     let netns = '';
     if (s.network && !host) {
-      const net = await s.network.setUp(ctx, id, config);
+      const net = await s.network.setUp(id, config, ctx.signal);
       netns = net.netns;
-      network = { kind: 'netns', path: net.netns, ips: net.ips };
-      undo.push('network', (signal) => s.network!.tearDown({ ...ctx, signal }, id, md));
+      network = { kind: 'netns', path: net.netns, ips: [...net.status.ips] };
+      undo.push('network', (signal) => s.network!.tearDown(id, md, signal));
     }
     const opts: SandboxOptions = {
       userAnnotations: {
@@ -117,7 +117,7 @@ export async function stopPodSandbox(s: RktShared, ctx: CallContext, id: string)
     ctx.log.info('rkt stop', { uuid: rec.uuid });
     await s.pm.stop(rec.uuid, true, ctx.signal);
   }
-  if (s.network) await s.network.tearDown(ctx, id, await metadataOf(s, rec.uuid, ctx.signal));
+  if (s.network) await s.network.tearDown(id, await metadataOf(s, rec.uuid, ctx.signal), ctx.signal);
 }
 
 export async function removePodSandbox(s: RktShared, ctx: CallContext, id: string): Promise<void> {
@@ -132,7 +132,7 @@ export async function removePodSandbox(s: RktShared, ctx: CallContext, id: strin
       if (!(err instanceof NotFoundError)) throw err;
     });
   }
-  if (s.network) await s.network.tearDown(ctx, id, meta);
+  if (s.network) await s.network.tearDown(id, meta, ctx.signal);
   for (const c of await s.index.containers()) if (c.sandboxId === id) await s.index.deleteContainer(c.id);
   await s.index.deleteSandbox(id);
 }

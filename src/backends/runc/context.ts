@@ -6,7 +6,7 @@
 import type { Config } from '../../config/types';
 import type { ImageStore, Snapshot, SnapshotStore } from '../../images/types';
 import type { Logger } from '../../log/logger';
-import type { CniClient, NetnsManager } from '../../network';
+import type { PodNetworking } from '../../network';
 import type { CgroupLayer } from '../../host/cgroup';
 import type { OomWatcher } from '../../host/oom-watch';
 import type { RuncBackendConfig } from './config';
@@ -27,8 +27,8 @@ export interface RuncShared {
   readonly records: RecordStore;
   readonly engine: Engine;
   readonly images: ImageStore & SnapshotStore;
-  readonly netns: NetnsManager;
-  readonly cni: CniClient;
+  /** The daemon's one pod network (namespaces + CNI), shared with the other backends. */
+  readonly network: PodNetworking;
   /** The host's cgroup hierarchy (v1 or v2, chosen at start-up): pod cgroups, stats, OOM counts. */
   readonly cgroups: CgroupLayer;
   /** cgroup v2: watches running containers' memory.events, so OOM kills in cgroups that vanish at exit count. */

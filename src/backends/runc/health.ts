@@ -17,7 +17,7 @@ export class HealthChecker {
 
   async check(): Promise<BackendHealth> {
     const problem = await this.binaries();
-    const net = await this.s.cni
+    const net = await this.s.network
       .status()
       .catch((err: unknown) => ({ ready: false, reason: 'NetworkPluginNotReady', message: errorMessage(err) }));
     if (problem) return { ready: false, networkReady: net.ready, reason: 'RuntimeBinaryUnavailable', message: problem };

@@ -4,10 +4,8 @@
  * conmon only makes the backend unhealthy).
  */
 import { OomWatcher } from '../../host/oom-watch';
-import * as path from 'node:path';
 import type { BackendFactory } from '../registry';
 import type { Snapshot } from '../../images/types';
-import { CniClient, NetnsManager } from '../../network';
 import { hostCgroups } from '../../host/cgroup';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type { RuncShared } from './context';
@@ -57,13 +55,7 @@ export const createRuncBackend: BackendFactory = (deps) => {
     records: new RecordStore(layout, log, deps.host.files),
     engine,
     images: deps.sharedImages,
-    netns: new NetnsManager({ dir: deps.config.network.netnsDir, logger: log }),
-    cni: new CniClient({
-      confDir: deps.config.network.confDir,
-      binDirs: deps.config.network.binDirs,
-      stateDir: path.join(deps.stateDir, 'cni'),
-      logger: log,
-    }),
+    network: deps.host.podNetwork(deps.config, deps.log),
     cgroups,
     oomWatch: new OomWatcher((id, err) =>
       log.warn('cannot record an OOM kill', { container: id, error: err instanceof Error ? err.message : String(err) }),

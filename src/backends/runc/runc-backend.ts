@@ -4,6 +4,7 @@
  * (sandbox-run.ts, sandboxes.ts, containers.ts, container-status.ts, exec.ts, stats.ts, recovery.ts) and takes
  * the per-object lock; see those files for the CRI semantics each honours.
  */
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type {
   BackendCapabilities,
@@ -16,7 +17,6 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
-  RuntimeConfigUpdate,
   ContainerUsage,
   SandboxUsage,
   StreamOptions,
@@ -66,16 +66,12 @@ export class RuncBackend extends BaseBackend {
   async start(ctx: CallContext): Promise<void> {
     checkCgroupDriver(this.s.runc.cgroupDriver);
     ctx.log.info('cgroups', { version: this.s.cgroups.version, driver: this.s.runc.cgroupDriver });
+    await this.s.network.importCache(path.join(this.s.layout.stateDir, 'cni'));
     await recover(this.s, ctx);
   }
 
   health(_ctx: CallContext): Promise<BackendHealth> {
     return this.healthChecker.check();
-  }
-
-  /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD. */
-  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.s.cni.updatePodCidr(update.podCidr);
   }
 
   /**

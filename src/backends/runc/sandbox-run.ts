@@ -87,7 +87,7 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
       hostIpc,
       // NamespaceMode POD is the proto default: an unset pid mode means a pod-shared PID namespace, as in containerd.
       sharedPid: !hostPid && (nsOpts?.pid ?? 'POD') === 'POD',
-      netnsPath: hostNetwork ? undefined : s.netns.pathOf(id),
+      netnsPath: hostNetwork ? undefined : s.network.netnsPath(id),
       ips: [],
       cgroupParent: parent,
       ownsCgroupParent: owned,
@@ -104,8 +104,8 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
     // its undo before a failure elsewhere starts the rollback.
     const netnsP = (async () => {
       if (hostNetwork) return undefined;
-      const netns = await s.netns.create(id, { signal: ctx.signal });
-      undo.push('remove netns', (signal) => s.netns.remove(netns, { signal }));
+      const netns = await s.network.createNetns(id, ctx.signal);
+      undo.push('remove netns', (signal) => s.network.netns.remove(netns, { signal }));
       return netns;
     })();
     const cniP = netnsP.then(async (netns): Promise<string[]> => {
@@ -113,9 +113,8 @@ export async function runSandbox(s: RuncShared, ctx: CallContext, req: RunSandbo
         await writeHosts(s.layout, id, { hostname, hostNetwork, ips: [] });
         return [];
       }
-      const pod = podNetworkFromCri(id, config, netns);
-      undo.push('cni del', (signal) => s.cni.del(pod, { signal }));
-      const added = [...(await s.cni.add(pod, { signal: ctx.signal })).ips];
+      undo.push('cni del', (signal) => s.network.cni.del(podNetworkFromCri(id, config, netns), { signal }));
+      const added = [...(await s.network.attach(id, config, netns, ctx.signal)).ips];
       await writeHosts(s.layout, id, { hostname, hostNetwork, ips: added });
       return added;
     });

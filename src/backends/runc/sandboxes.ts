@@ -71,14 +71,7 @@ async function teardownNetwork(
   rec: SandboxRecord | undefined,
 ): Promise<void> {
   if (rec?.hostNetwork) return;
-  const md = rec?.metadata;
-  const netns = s.netns.pathOf(id);
-  // DEL is idempotent in the CNI client (cached result or none); the pod identity only fills CNI_ARGS.
-  await s.cni.del(
-    { id, name: md?.name ?? '', namespace: md?.namespace ?? '', uid: md?.uid ?? '', netns },
-    { signal: ctx.signal },
-  );
-  await s.netns.remove(netns, { signal: ctx.signal });
+  await s.network.tearDown(id, rec?.metadata, ctx.signal);
 }
 
 /** Waits for every promise, then throws the first failure: no step is abandoned half-way. */
@@ -104,7 +97,7 @@ export async function removeSandbox(
     // A netns or snapshot without the directory cannot come from an interrupted RunPodSandbox (the directory is
     // made first): scanned for only when an outside caller asks (RemovePodSandbox), not before a create.
     if (opts.leftoverScan === false) return;
-    if (!(await s.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
+    if (!(await s.network.netns.exists(id)) && !(await s.images.keys()).includes(id)) return;
   }
   ctx.log.info('remove pod sandbox', { known: rec !== undefined });
   await settleAll(

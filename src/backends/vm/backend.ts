@@ -20,7 +20,6 @@ import type {
   ExecSyncResult,
   ProcessStreams,
   RunSandboxRequest,
-  RuntimeConfigUpdate,
   SandboxStatusResult,
   StreamOptions,
 } from '../backend';
@@ -71,11 +70,6 @@ export class VmBackend extends BaseBackend {
       this.startError = errorMessage(err);
       ctx.log.error('vm: backend unavailable', { error: err });
     }
-  }
-
-  /** The pod CIDR reaches host-local through the ipRanges capability of the next CNI ADD (an unstarted backend has no pods). */
-  override async updateRuntimeConfig(_ctx: CallContext, update: RuntimeConfigUpdate): Promise<void> {
-    this.shared?.net.cni.updatePodCidr(update.podCidr);
   }
 
   private get s(): VmShared {

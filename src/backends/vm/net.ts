@@ -1,14 +1,12 @@
 /**
- * Pod networking for VMs (notes §5): the pod netns and its CNI attachment come from src/network exactly as for
- * runc; then, inside the netns, a tap device is wired to the CNI interface with tc mirred in both directions
+ * Pod networking for VMs (notes §5): the pod netns and its CNI attachment come from the daemon's one pod network
+ * (src/network/pod-networking.ts) exactly as for runc; then, inside the netns, a tap device is wired to the CNI interface with tc mirred in both directions
  * (Kata's "tcfilter" model), qemu starts inside the netns with its NIC on the tap, and the guest takes over the
  * CNI interface's MAC and address. Nothing is bridged or NATed: the pod IP is reachable as with any backend.
  */
 import { InternalError } from '../../errors';
-import type { Logger } from '../../log/logger';
 import type * as cri from '../../cri/types';
-import { CniClient, NetnsManager, execInNetns, podNetworkFromCri } from '../../network';
-import type { Config } from '../../config/types';
+import { execInNetns, type NetnsManager, type PodNetworking } from '../../network';
 
 export const TAP = 'tap0';
 
@@ -23,16 +21,9 @@ export interface PodNet {
 
 export class VmNetwork {
   readonly netns: NetnsManager;
-  readonly cni: CniClient;
 
-  constructor(config: Config, stateDir: string, log: Logger) {
-    this.netns = new NetnsManager({ dir: config.network.netnsDir, logger: log });
-    this.cni = new CniClient({
-      confDir: config.network.confDir,
-      binDirs: config.network.binDirs,
-      stateDir,
-      logger: log,
-    });
+  constructor(readonly pod: PodNetworking) {
+    this.netns = pod.netns;
   }
 
   /**
@@ -49,7 +40,7 @@ export class VmNetwork {
 
   /** Phase 2: CNI ADD, then the mirred filters between the CNI interface and the tap. */
   async attach(id: string, netns: string, config: cri.PodSandboxConfig, signal: AbortSignal): Promise<PodNet> {
-    const status = await this.cni.add(podNetworkFromCri(id, config, netns), { signal });
+    const status = await this.pod.attach(id, config, netns, signal);
     const ifName = status.ifName || 'eth0';
     const v4 = status.result.ips?.find((i) => !i.address.includes(':')) ?? status.result.ips?.[0];
     // From netlink inside the netns: /sys/class/net shows the netns of whoever mounted sysfs (the node's), so
@@ -93,14 +84,12 @@ export class VmNetwork {
 
   /** CNI DEL and netns removal; idempotent. */
   async teardown(id: string, config: cri.PodSandboxConfig, signal?: AbortSignal): Promise<void> {
-    const netns = this.netns.pathOf(id);
     // DEL even when the netns is gone: it releases the IPAM lease (plugins accept an empty CNI_NETNS).
-    await this.cni.del(podNetworkFromCri(id, config, netns), { signal });
-    await this.netns.remove(netns, { signal });
+    await this.pod.tearDown(id, config.metadata, signal);
   }
 
   async ready(): Promise<{ ready: boolean; message?: string }> {
-    const st = await this.cni.status();
+    const st = await this.pod.status();
     return { ready: st.ready, message: st.message };
   }
 }

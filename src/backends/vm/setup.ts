@@ -3,7 +3,6 @@
  * VMs recovered, and the default-size template built in the background.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Logger } from '../../log/logger';
 import type { BackendDeps } from '../registry';
 import { chooseAccel } from './accel';
@@ -42,7 +41,7 @@ export async function setupVmShared(deps: BackendDeps, log: Logger): Promise<VmS
   });
   const boots = new Semaphore(Math.max(1, cfg.maxConcurrentBoots));
   const rt = new VmRuntime(new Store(deps.stateDir, deps.host.files), log, deps.host);
-  const net = new VmNetwork(deps.config, path.join(deps.config.stateDir, 'cni'), log);
+  const net = new VmNetwork(deps.host.podNetwork(deps.config, deps.log));
   const templates =
     cfg.template && guest
       ? new Templates({
