@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BackendFactory, BackendDeps } from '../registry';
-import { DockerBackend } from './docker-backend';
+import { DockerBackend } from './backend';
 import { HttpDockerEngine, type DockerEngine } from './engine-client';
 import { DockerImageStore } from './images';
 import { ImageTransfer } from './image-transfer';
@@ -68,5 +68,5 @@ export const createDockerBackend: BackendFactory = (deps) => {
   return buildDockerBackend(deps, engine);
 };
 
-export { DockerBackend } from './docker-backend';
+export { DockerBackend } from './backend';
 export type { DockerEngine } from './engine-client';

@@ -14,7 +14,7 @@ import { Layout } from './layout';
 import { checkDistinctRoots, parseHandlerOptions } from './options';
 import { Reaper } from './reaper';
 import { RecordStore } from './records';
-import { RuncBackend } from './runc-backend';
+import { RuncBackend } from './backend';
 import { ownOomScoreAdj } from './spec-resources';
 import { driverRuntimeArgs, podCgroupParent, removePodCgroup } from './cgroup-driver';
 
@@ -70,4 +70,4 @@ export const createRuncBackend: BackendFactory = (deps) => {
   return new RuncBackend(shared);
 };
 
-export { RuncBackend } from './runc-backend';
+export { RuncBackend } from './backend';

@@ -25,7 +25,7 @@ import type {
 } from '../backend';
 import { BaseBackend } from '../base';
 import type { BackendDeps } from '../registry';
-import * as ops from './container-ops';
+import * as ops from './containers';
 import type { VmShared } from './context';
 import { attach, exec } from './interactive';
 import { portForward } from './portforward';

@@ -11,7 +11,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../../errors';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
-import { findContainer } from './container-ops';
+import { findContainer } from './containers';
 import type { VmShared } from './context';
 import { handleErrors } from '../../util/streams';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { CallContext, RunSandboxRequest } from '../backend';
 import { UnavailableError } from '../../errors';
 import { bootVm } from './boot';
-import { gcImageDisks } from './container-ops';
+import { gcImageDisks } from './containers';
 import type { VmShared } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';

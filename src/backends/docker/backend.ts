@@ -36,7 +36,7 @@ import { StatsOps } from './stats';
 import { PodStatsOps } from './pod-stats';
 import { execSync } from './exec';
 import { attach, exec } from './streams';
-import { portForward } from './port-forward';
+import { portForward } from './portforward';
 import type { Duplex } from 'node:stream';
 import { selector } from './naming';
 
