@@ -38,6 +38,14 @@ const READ_CHUNK = 1 << 20;
  * connection's fd invalid (EBADF, a hung registry request) and to abort the process outright about once in ten
  * runs of test/images/pull-faults.test.ts; the event-loop path never did (issue #25). Until that is understood,
  * every layer is unpacked on the event loop.
+ * What is known (measured 2026-12-06, 30 runs of that file per variant, both paths enabled in its UNPACK_PATHS):
+ * aborts in 5/30 as is; in 3/30 when the parent never calls worker.terminate() (the thread ends by itself), so
+ * terminate is not the cause; with the compiled worker entry instead of tsx's, 17/30 runs fail (4 aborts, 13 a
+ * registry request hung 60 s), so the loader is not the cause either. The abort prints nothing (a libuv abort(),
+ * not a Node CHECK) and always comes in the test after the worker tests, on the event-loop path, when the main
+ * thread's own tar exits: the lead is the SIGCHLD watcher a worker's loop installs for its children writing into
+ * an fd the main thread has since reused. The fix to try: no child process in a worker (tar and zstd spawned by
+ * the main thread; the worker only inflates and hashes).
  */
 export const OFFLOAD_UNPACK_FROM = Number.POSITIVE_INFINITY;
 
