@@ -16,7 +16,8 @@ export function sumContainerUsage(usage: readonly ContainerUsage[]): { cpuNs: bi
   const sum = (pick: (u: ContainerUsage) => Quantity | undefined): bigint =>
     usage.reduce((acc, u) => {
       const v = pick(u);
-      return acc + (v === undefined ? 0n : BigInt(Math.round(Number(v))));
+      // A bigint stays exact (cumulative CPU ns pass 2^53 after ~104 days of CPU); a number is Docker's JSON.
+      return acc + (v === undefined ? 0n : typeof v === 'bigint' ? v : BigInt(Math.round(v)));
     }, 0n);
   return {
     cpuNs: sum((u) => u.cpuNs),
