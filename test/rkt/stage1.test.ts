@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { reopenLog } from '../../src/host/conmon';
+import { killCgroup } from '../../src/backends/rkt/stage1/cgroups';
 import type { Stage1PodManager } from '../../src/backends/rkt/stage1/manager';
 import type { AppSpec } from '../../src/backends/rkt/pod-manager';
 import { appSpec, collect, waitFor } from './contract';
@@ -204,5 +205,33 @@ describe('built-in stage1: enforcement seen from inside the app', { timeout: 300
     process.kill(ppid, 'SIGKILL');
     await waitFor('pod exited', async () => ((await pm.status(other)).state === 'exited' ? true : undefined));
     await pm.rm(other);
+  });
+
+  it('a status read of a pod being removed writes nothing into it (rm would fail with ENOTEMPTY)', async () => {
+    const other = await pm.sandbox({ userAnnotations: {}, userLabels: {}, network: { kind: 'host' } });
+    const name = '0-gone';
+    await pm.appAdd(other, appSpec(name, TEST_IMAGE, ['sleep', '1000']));
+    await pm.appStart(other, name);
+    const h = await pm.appHandle(other, name);
+    // Monitor, app and stage1 die without an exit code recorded, then rm's first step moves the pod to exited-garbage.
+    process.kill(Number(await fs.readFile(path.join(h.infoDir, 'conmon.pid'), 'utf8')), 'SIGKILL');
+    const run = path.join(fx.root, 'pods', 'run', other);
+    process.kill(Number((await fs.readFile(path.join(run, 'ppid'), 'utf8')).split('\n')[0]), 'SIGKILL');
+    await killCgroup(h.stored.cgroup);
+    const garbage = path.join(fx.root, 'pods', 'exited-garbage', other);
+    await fs.mkdir(path.dirname(garbage), { recursive: true });
+    await fs.rename(run, garbage);
+    const st = await waitFor('the app read as exited', async () => {
+      const a = await pm.appStatus(other, name);
+      return a.state === 'exited' ? a : undefined;
+    });
+    assert.equal(st.exit_code, 255);
+    assert.deepEqual(
+      (await fs.readdir(path.join(garbage, 'appsinfo', name))).filter((f) => f.startsWith('exit')),
+      [],
+      'nothing recorded in a directory rm is deleting',
+    );
+    await pm.rm(other);
+    await assert.rejects(fs.stat(garbage), { code: 'ENOENT' });
   });
 });

@@ -107,7 +107,8 @@ export async function collectGarbage(ctx: Stage1Context, pod: LoadedPod, signal?
   const left = await mountsUnder(pod.paths.dir);
   if (left.length > 0)
     throw new InternalError(`rm ${pod.uuid}: refusing to delete with mounts left: ${left.join(', ')}`);
-  await fs.rm(pod.paths.dir, { recursive: true, force: true });
+  // A conmon that was just killed may still be unlinking its files: retry instead of failing rm on ENOTEMPTY.
+  await fs.rm(pod.paths.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 }
 
 /** The subcgroup file (written before the manifest is of any use): the pod's CgroupSet as JSON. */

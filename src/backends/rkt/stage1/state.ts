@@ -91,7 +91,10 @@ export async function appStatus(ctx: Stage1Context, p: LoadedPod, app: string): 
   if (!exit && started !== undefined && (await monitorLost(ctx, ap.info, stored))) {
     // conmon writes the exit file before it exits: read once more so a just-finished app is not misreported.
     exit = await readExit(ap.status);
-    if (!exit) {
+    if (!exit && p.dirState === 'exited-garbage') {
+      // rm is deleting this directory: a file written into it now makes that delete fail (ENOTEMPTY). Report, don't record.
+      exit = { code: MONITOR_LOST_EXIT_CODE, at: started };
+    } else if (!exit) {
       ctx.log.warn('app lost its monitor: recording exit code 255', { pod: p.uuid, app });
       await writeAtomic(path.join(ap.info, 'exit'), String(MONITOR_LOST_EXIT_CODE));
       exit = await readExit(ap.status);
