@@ -176,5 +176,7 @@ export async function undoAdd(
   await fs.rm(path.dirname(ap.rootfs), { recursive: true, force: true });
   for (const f of [ap.created, ap.started, ap.status, `${ap.status}-nsready`, ap.env, ap.seccomp])
     await fs.rm(f, { force: true });
-  await fs.rm(ap.info, { recursive: true, force: true });
+  // A status read that checked <app>-started just before it went may still record "monitor lost" in here, and a
+  // conmon that outlived its app may still write its exit files: retry instead of failing on ENOTEMPTY.
+  await fs.rm(ap.info, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 }
