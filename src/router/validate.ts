@@ -2,6 +2,7 @@
  * Request validation shared by every backend: what is malformed is refused before any record or host object
  * exists, with InvalidArgument naming the field. Backends validate only what is specific to them.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { chooseSeccomp } from '../host/seccomp';
@@ -67,11 +68,28 @@ export function validateSandboxConfig(
       fail('config.log_directory', `must be under ${policy.logRoot}`);
     }
   }
-  if (config.hostname.length > 253) fail('config.hostname', 'longer than 253 characters');
+  checkPodEtc(config);
   checkSandboxRunAsGroup(config.linux?.security_context);
   const sysctls = checkSysctls(config);
   // Backends get sysctl names in the dotted form only (runc, the guest agent and nspawn all expect it).
   return config.linux ? { ...config, linux: { ...config.linux, sysctls } } : config;
+}
+
+/** A host name the kernel and every backend take (one label of up to 63 characters, dots allowed, as runc's did). */
+const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
+
+/**
+ * What goes into the pod's /etc files (src/host/pod-etc.ts): its hostname (unless it shares the node's network
+ * and so keeps the node's) and DNS servers, which resolv.conf can only hold as IP addresses.
+ */
+function checkPodEtc(config: cri.PodSandboxConfig): void {
+  const hostNetwork = config.linux?.security_context?.namespace_options?.network === 'NODE';
+  if (config.hostname && !hostNetwork && !HOSTNAME.test(config.hostname)) {
+    fail('config.hostname', `"${config.hostname.slice(0, 80)}" is not a valid host name`);
+  }
+  config.dns_config?.servers.forEach((s, i) => {
+    if (net.isIP(s) === 0) fail(`config.dns_config.servers[${i}]`, `"${s.slice(0, 80)}" is not an IP address`);
+  });
 }
 
 /** The Kubernetes sysctl name grammar (dots or slashes between segments). */

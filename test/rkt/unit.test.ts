@@ -13,7 +13,8 @@ import { appName, MAX_APP_NAME } from '../../src/backends/rkt/records';
 import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';
-import { argvOf, buildAppSpec, stopSignalOf } from '../../src/backends/rkt/spec';
+import { buildAppSpec } from '../../src/backends/rkt/spec';
+import { processArgs, stopSignal } from '../../src/host/container-process';
 import { DEFAULT_HELPER_PATH, rootfsKey, type Stage1Context } from '../../src/backends/rkt/stage1/context';
 import { Stage1Layout } from '../../src/backends/rkt/stage1/layout';
 import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
@@ -246,12 +247,24 @@ describe('security policy', () => {
 describe('app spec', () => {
   it('follows Docker rules for argv and the stop signal', () => {
     const img = { entrypoint: ['/ep'], cmd: ['a'], stopSignal: 'QUIT' };
-    assert.deepEqual(argvOf(container(), img), ['/ep', 'a']);
-    assert.deepEqual(argvOf(container({ args: ['b'] }), img), ['/ep', 'b']);
-    assert.deepEqual(argvOf(container({ command: ['/c'], args: ['d'] }), img), ['/c', 'd']);
-    assert.equal(stopSignalOf(container(), img), 'SIGQUIT');
-    assert.equal(stopSignalOf(container({ stop_signal: 'SIGINT' } as Partial<cri.ContainerConfig>), img), 'SIGINT');
-    assert.equal(stopSignalOf(container(), { stopSignal: '9' }), 'SIGKILL');
+    assert.deepEqual(processArgs(container(), img), ['/ep', 'a']);
+    assert.deepEqual(processArgs(container({ args: ['b'] }), img), ['/ep', 'b']);
+    assert.deepEqual(processArgs(container({ command: ['/c'], args: ['d'] }), img), ['/c', 'd']);
+    assert.equal(stopSignal(container(), img), 'SIGQUIT');
+    assert.equal(stopSignal(container({ stop_signal: 'SIGINT' } as Partial<cri.ContainerConfig>), img), 'SIGINT');
+    assert.equal(stopSignal(container(), { stopSignal: '9' }), 'SIGKILL');
+    const spec = (requireExec: boolean) =>
+      buildAppSpec({
+        id: 'c1',
+        app: '0-web',
+        image: 'busybox',
+        requireExec,
+        config: container(),
+        imageConfig: {},
+        user: { uid: 0, gid: 0, groups: [0], home: '/root' },
+      });
+    assert.throws(() => spec(true), InvalidArgumentError);
+    assert.deepEqual(spec(false).exec, [], 'a real rkt falls back to the image exec');
   });
   it('merges env, defaults paths and maps pid=CONTAINER to a PID namespace of its own', () => {
     const spec = buildAppSpec({
@@ -267,9 +280,9 @@ describe('app spec', () => {
       user: { uid: 33, gid: 33, groups: [33, 100], home: '/home/www' },
     });
     assert.deepEqual(spec.environment, [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'A=2',
       'B=1',
-      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'HOME=/home/www',
     ]);
     assert.equal(spec.pidNamespace, 'container');

@@ -14,7 +14,8 @@ import { handlerOptions } from '../../src/backends/vm/options';
 import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
 import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/records';
 import { securityPlan } from '../../src/host/container-policy';
-import { guestOciSpec, processArgs, processEnv, validateSandbox, vmSize } from '../../src/backends/vm/spec';
+import { guestOciSpec, validateSandbox, vmSize } from '../../src/backends/vm/spec';
+import { processArgs, processEnv } from '../../src/host/container-process';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedImage } from '../../src/images/types';
 import { Metrics } from '../../src/metrics/metrics';
@@ -52,11 +53,11 @@ describe('vm backend: pure parts', () => {
 
   it('derives the process like containerd: command/args over entrypoint/cmd, env merge', () => {
     const img = image({ entrypoint: ['/ep'], cmd: ['c1'], env: ['A=1', 'PATH=/p'], user: 'www-data:33' });
-    assert.deepEqual(processArgs(h.containerConfig('x', 'i', []), img), ['/ep', 'c1']);
-    assert.deepEqual(processArgs(h.containerConfig('x', 'i', ['/bin/x']), img), ['/bin/x']);
-    assert.deepEqual(processArgs(h.containerConfig('x', 'i', [], { args: ['a'] }), img), ['/ep', 'a']);
-    const env = processEnv(h.containerConfig('x', 'i', [], { envs: [{ key: 'A', value: '2' }] }), img, 'host');
-    assert.deepEqual(env, ['A=2', 'PATH=/p', 'HOSTNAME=host']);
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', []), img.config), ['/ep', 'c1']);
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', ['/bin/x']), img.config), ['/bin/x']);
+    assert.deepEqual(processArgs(h.containerConfig('x', 'i', [], { args: ['a'] }), img.config), ['/ep', 'a']);
+    const cfg = h.containerConfig('x', 'i', [], { envs: [{ key: 'A', value: '2' }] });
+    assert.deepEqual(processEnv(cfg, img.config, { hostname: 'host' }), ['HOSTNAME=host', 'A=2', 'PATH=/p']);
   });
 
   it("builds the guest's OCI spec from the shared security policy (caps, no_new_privs, masks, groups)", async () => {

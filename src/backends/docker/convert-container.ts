@@ -11,6 +11,7 @@ import type { LinuxContainerSecurityContext as SecurityContext } from '../../cri
 import { InvalidArgumentError } from '../../errors';
 import { availableCapabilities } from '../../host/oci-defaults';
 import { chooseSeccomp } from '../../host/seccomp';
+import { normaliseSignal } from '../../host/container-process';
 import type { CreateContainerBody } from './engine-types';
 import { containerLabels, type ContainerIdentity } from './records';
 import { clampOomScoreAdj, toDockerResources } from './convert-resources';
@@ -74,7 +75,7 @@ export function toBinds(mounts: cri.ContainerConfig['mounts']): string[] {
 /** CRI Signal enum name → the signal name Docker takes ("SIGRTMINPLUS1" → "SIGRTMIN+1"); '' for the default. */
 export function stopSignalName(sig: string | undefined): string {
   if (!sig || sig === 'RUNTIME_DEFAULT') return '';
-  return sig.replace('PLUS', '+').replace('MAXMINUS', 'MAX-');
+  return normaliseSignal(sig);
 }
 
 /** Docker SecurityOpt entries for the container's security context. */

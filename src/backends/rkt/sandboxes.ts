@@ -8,7 +8,7 @@
  * its own grace period, and rktlet's graceful `--force=false` would only add the stage1's stop timeout.
  */
 import { stage1CgroupParent } from './cgroup-parent';
-import os from 'node:os';
+import { podHostname } from '../../host/pod-etc';
 import { NotFoundError } from '../../errors';
 import type { CallContext, ContainerFacts, RunSandboxRequest, SandboxFacts, SandboxStatusResult } from '../backend';
 import type * as cri from '../../cri/types';
@@ -33,20 +33,6 @@ import { enforce, sandboxViolations } from './security';
 
 function hostNetwork(config: cri.PodSandboxConfig): boolean {
   return config.linux?.security_context?.namespace_options?.network === 'NODE';
-}
-
-/**
- * A valid host name for the pod: the requested one, else the node's (the router already fills an empty one in:
- * src/router/pod-defaults.ts).
- */
-function hostnameOf(config: cri.PodSandboxConfig): string {
-  const want = config.hostname || os.hostname();
-  const clean = want
-    .toLowerCase()
-    .replace(/[^a-z0-9.-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, 63);
-  return clean || 'rkt-pod';
 }
 
 export async function runPodSandbox(s: RktShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
@@ -82,7 +68,7 @@ export async function runPodSandbox(s: RktShared, ctx: CallContext, req: RunSand
         [HANDLER_ANNOTATION]: req.handler.name,
       },
       userLabels: { ...config.labels },
-      hostname: hostnameOf(config),
+      hostname: podHostname(config, host),
       dns: config.dns_config ?? undefined,
       network,
       ports: host

@@ -1,16 +1,11 @@
 /**
  * CreateContainer → AppSpec: what rktlet's generateAppAddCommand derived from a CRI request, completed with what
- * it left out — the image's entrypoint/cmd/env/workdir/user/stop signal (Docker's rules), masked and read-only
+ * it left out — the image's entrypoint/cmd/env/workdir/user/stop signal (src/host/container-process.ts), masked and read-only
  * paths (containerd's defaults when the request has none), the PID namespace mode and the log path.
  */
-import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
-import {
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_PATH_ENV,
-  DEFAULT_READONLY_PATHS,
-  computeCapabilities,
-} from '../../host/oci-defaults';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, computeCapabilities } from '../../host/oci-defaults';
+import { processArgs, processEnv, stopSignal } from '../../host/container-process';
 import type { ImageConfig } from '../../images/types';
 import { CONTAINER_ID_ANNOTATION } from './records';
 import type { AppSpec } from './pod-manager';
@@ -40,46 +35,6 @@ export interface SpecInput {
   readonly requireExec: boolean;
 }
 
-/** Docker's rule: command+args replace entrypoint+cmd; args alone replace cmd. */
-export function argvOf(config: cri.ContainerConfig, image: ImageConfig): string[] {
-  if (config.command.length > 0) return [...config.command, ...config.args];
-  const cmd = config.args.length > 0 ? config.args : (image.cmd ?? []);
-  return [...(image.entrypoint ?? []), ...cmd];
-}
-
-/** The image env overlaid with the CRI envs (by name), PATH defaulted, HOME from passwd when missing. */
-export function environmentOf(config: cri.ContainerConfig, image: ImageConfig, home: string): string[] {
-  const env = new Map<string, string>();
-  for (const e of image.env ?? []) {
-    const i = e.indexOf('=');
-    if (i > 0) env.set(e.slice(0, i), e.slice(i + 1));
-  }
-  for (const kv of config.envs) env.set(kv.key, kv.value);
-  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH_ENV.slice('PATH='.length));
-  if (!env.has('HOME')) env.set('HOME', home);
-  return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
-/** "SIGTERM", "TERM" or "15" → "SIGTERM"; the CRI's own stop signal wins over the image's. */
-export function stopSignalOf(config: cri.ContainerConfig, image: ImageConfig): string {
-  if (config.stop_signal && config.stop_signal !== 'RUNTIME_DEFAULT') return String(config.stop_signal);
-  const s = (image.stopSignal ?? '').trim().toUpperCase();
-  if (!s) return 'SIGTERM';
-  if (/^\d+$/.test(s)) {
-    const byNumber: Record<string, string> = {
-      '1': 'SIGHUP',
-      '2': 'SIGINT',
-      '3': 'SIGQUIT',
-      '9': 'SIGKILL',
-      '10': 'SIGUSR1',
-      '12': 'SIGUSR2',
-      '15': 'SIGTERM',
-    };
-    return byNumber[s] ?? 'SIGTERM';
-  }
-  return s.startsWith('SIG') ? s : `SIG${s}`;
-}
-
 function num(s: string | undefined): number | undefined {
   const n = Number(s ?? '0');
   return Number.isFinite(n) && n !== 0 ? n : undefined;
@@ -93,9 +48,7 @@ export function capsOf(config: cri.ContainerConfig): string[] {
 
 export function buildAppSpec(input: SpecInput): AppSpec {
   const { config, imageConfig, user } = input;
-  const exec = argvOf(config, imageConfig);
-  if (exec.length === 0 && input.requireExec)
-    throw new InvalidArgumentError('create container: no command: the request and the image set none');
+  const exec = processArgs(config, imageConfig, !input.requireExec);
   const sc = config.linux?.security_context;
   const r = config.linux?.resources;
   const md = config.metadata;
@@ -107,7 +60,7 @@ export function buildAppSpec(input: SpecInput): AppSpec {
     uid: user.uid,
     gid: user.gid,
     supplementaryGids: user.groups,
-    environment: environmentOf(config, imageConfig, user.home),
+    environment: processEnv(config, imageConfig, { home: user.home }),
     readOnlyRootfs: sc?.readonly_rootfs ?? false,
     mounts: config.mounts.map((m, i) => ({
       name: `volume-${i}`,
@@ -131,7 +84,7 @@ export function buildAppSpec(input: SpecInput): AppSpec {
     stdin: config.stdin,
     stdinOnce: config.stdin_once,
     tty: false,
-    stopSignal: stopSignalOf(config, imageConfig),
+    stopSignal: stopSignal(config, imageConfig),
     userAnnotations: {
       ...config.annotations,
       [IMAGE_NAME_ANNOTATION]: config.image?.image ?? '',

@@ -4,41 +4,12 @@
  * tmpfs for /dev/shm so processes in the pod's IPC namespace share POSIX shared memory across containers.
  */
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import type * as cri from '../../cri/types';
-import { InvalidArgumentError } from '../../errors';
+import { hostsFile, resolvConf } from '../../host/pod-etc';
 import { runCommand } from '../../host/process';
 import type { Layout } from './layout';
 
 const SHM_SIZE = 64 * 1024 * 1024;
-
-/**
- * The hostname a pod's UTS namespace gets; host-network pods keep the node's. An empty one was already
- * defaulted to the node's by the router (src/router/pod-defaults.ts).
- */
-export function podHostname(config: cri.PodSandboxConfig, hostNetwork: boolean): string {
-  if (hostNetwork) return os.hostname();
-  const h = config.hostname || os.hostname();
-  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(h)) {
-    throw new InvalidArgumentError(`run pod sandbox: config.hostname: "${h}" is not a valid host name`);
-  }
-  return h;
-}
-
-/** resolv.conf text from a DNSConfig; null means "copy the host's". */
-export function resolvConf(dns: cri.PodSandboxConfig['dns_config']): string | null {
-  if (!dns || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) return null;
-  dns.servers.forEach((s, i) => {
-    if (net.isIP(s) === 0)
-      throw new InvalidArgumentError(`run pod sandbox: config.dns_config.servers[${i}]: "${s}" is not an IP address`);
-  });
-  const lines: string[] = [];
-  if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
-  for (const s of dns.servers) lines.push(`nameserver ${s}`);
-  if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
-  return lines.join('\n') + '\n';
-}
 
 /** Writes hostname and resolv.conf into the sandbox dir (hosts needs the pod IPs: writeHosts). */
 export async function writePodFiles(
@@ -60,21 +31,9 @@ export async function writeHosts(
   id: string,
   opts: { hostname: string; hostNetwork: boolean; ips: readonly string[] },
 ): Promise<void> {
-  let hosts: string;
-  if (opts.hostNetwork) {
-    hosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
-  } else {
-    hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'fe00::0\tip6-mcastprefix',
-      'fe00::1\tip6-allnodes',
-      'fe00::2\tip6-allrouters',
-      ...opts.ips.map((ip) => `${ip}\t${opts.hostname}`),
-      '',
-    ].join('\n');
-  }
+  const hosts = opts.hostNetwork
+    ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+    : hostsFile(opts.hostname, opts.ips);
   await fs.writeFile(layout.podFile(id, 'hosts'), hosts, { mode: 0o644 });
 }
 

@@ -1,5 +1,5 @@
 /**
- * The OCI runtime spec (config.json) of an application container in a runc pod: process (spec-process.ts),
+ * The OCI runtime spec (config.json) of an application container in a runc pod: process (src/host/container-process.ts),
  * security (spec-security.ts), mounts (spec-mounts.ts), devices (src/host/devices.ts), resources
  * (spec-resources.ts), and the namespaces it shares with the pod's pause container:
  *   network  the pod netns by path (none for host-network pods)
@@ -17,7 +17,8 @@ import type { OciNamespace, OciResources, OciSpec } from '../../host/oci-spec';
 import type { FileSource, ResolvedUser } from '../../host/passwd';
 import { hostDevices, requestedDevices } from '../../host/devices';
 import { containerMounts } from './spec-mounts';
-import { processArgs, processEnv, processUser, stopSignal } from './spec-process';
+import { processArgs, processEnv, stopSignal } from '../../host/container-process';
+import { processUser } from '../../host/container-policy';
 import { clampOomScoreAdj, requestedOomScoreAdj, toOciResources } from './spec-resources';
 import { checkNamespaceOptions, securityPlan } from './spec-security';
 import type { SandboxRecord } from './records';
@@ -106,7 +107,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
         ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
       },
       args,
-      env: processEnv(config, image.config, sandbox.hostname),
+      env: processEnv(config, image.config, { hostname: sandbox.hostname }),
       cwd: config.working_dir || image.config.workingDir || '/',
       capabilities: sec.capabilities,
       noNewPrivileges: sec.noNewPrivileges,

@@ -13,14 +13,13 @@ import type { ContainerState, ExecReply } from './protocol';
 import { processUser, securityPlan } from '../../host/container-policy';
 import { layersSource } from '../../host/passwd';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
+import { processArgs, processEnv } from '../../host/container-process';
+import { podHostname } from '../../host/pod-etc';
 import {
   guestDeviceRequests,
   guestOciSpec,
   mountFiles,
   podFiles,
-  podHostname,
-  processArgs,
-  processEnv,
   validateContainer,
 } from './spec';
 import type { ContainerRecord, PodRecord } from './records';
@@ -54,7 +53,7 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
     const serial = `ctr-${req.id.slice(0, 16)}`;
     try {
       await vm.hotplug(lun, overlay, serial);
-      const hostname = podHostname(pod.config);
+      const hostname = podHostname(pod.config, false);
       const limit = Number(req.config.linux?.resources?.memory_limit_in_bytes ?? 0);
       await vm.request(
         {
@@ -64,8 +63,8 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
             serial,
             readonlyRootfs: sec.readonlyRootfs,
             oci: guestOciSpec({
-              args: processArgs(req.config, image),
-              env: processEnv(req.config, image, hostname),
+              args: processArgs(req.config, image.config),
+              env: processEnv(req.config, image.config, { hostname }),
               cwd: req.config.working_dir || image.config.workingDir || '/',
               hostname,
               user,

@@ -13,7 +13,8 @@ import { gcImageDisks } from './containers';
 import type { VmShared } from './context';
 import { TAP } from './net';
 import { TEMPLATE_MAC, vmPaths } from './qemu';
-import { podHostname, validateSandbox, vmSize } from './spec';
+import { validateSandbox, vmSize } from './spec';
+import { podHostname } from '../../host/pod-etc';
 import type { PodRecord } from './records';
 
 export async function runPodSandbox(s: VmShared, ctx: CallContext, req: RunSandboxRequest): Promise<void> {
@@ -87,7 +88,7 @@ export async function runPodSandbox(s: VmShared, ctx: CallContext, req: RunSandb
       pod.vm.pid = vm.pid;
       pod.vm.bootMs = ms;
       s.rt.vms.set(req.id, vm);
-      const hostname = podHostname(req.config);
+      const hostname = podHostname(req.config, false);
       // Clock, entropy, hostname and NIC in one request (one guest process).
       const seed = crypto.randomBytes(64).toString('base64');
       const nic =

@@ -3,13 +3,13 @@
  * the container's OCI spec (process, security, mounts) and files the guest's runc runs.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ResolvedImage } from '../../images/types';
 import type { SecurityPlan } from '../../host/container-policy';
 import { defaultMounts } from '../../host/oci-defaults';
+import { hostsFile, resolvConf } from '../../host/pod-etc';
 import type { OciSpec } from '../../host/oci-spec';
 import type { ResolvedUser } from '../../host/passwd';
 import type { ContainerSpec, GuestDeviceRequest } from './protocol';
@@ -158,50 +158,19 @@ export function vmSize(
   return { memMiB, vcpus };
 }
 
-/** The process: CRI command/args override the image's entrypoint/cmd exactly as Docker and containerd do. */
-export function processArgs(config: cri.ContainerConfig, image: ResolvedImage): string[] {
-  const entry = config.command.length > 0 ? config.command : (image.config.entrypoint ?? []);
-  const args = config.args.length > 0 ? config.args : config.command.length > 0 ? [] : (image.config.cmd ?? []);
-  const argv = [...entry, ...args];
-  if (argv.length === 0)
-    throw new InvalidArgumentError('create container: no command (neither config nor image has one)');
-  return argv;
-}
-
-/** Image env first, CRI envs override by key. */
-export function processEnv(config: cri.ContainerConfig, image: ResolvedImage, hostname: string): string[] {
-  const env = new Map<string, string>();
-  for (const kv of image.config.env ?? []) {
-    const i = kv.indexOf('=');
-    env.set(i < 0 ? kv : kv.slice(0, i), i < 0 ? '' : kv.slice(i + 1));
-  }
-  if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  env.set('HOSTNAME', hostname);
-  for (const kv of config.envs) env.set(kv.key, kv.value);
-  return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
-/** /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod (the guest cannot see host files). */
+/** /etc/hostname, /etc/hosts and /etc/resolv.conf of the pod (the guest cannot see host files; texts: pod-etc.ts). */
 export function podFiles(
   sandbox: cri.PodSandboxConfig,
   hostname: string,
   ip: string | undefined,
 ): ContainerSpec['files'] {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip ? `${ip}\t${hostname}\n` : ''}`;
   const files = [
     { path: '/etc/hostname', data: b64(`${hostname}\n`) },
-    { path: '/etc/hosts', data: b64(hosts) },
+    { path: '/etc/hosts', data: b64(hostsFile(hostname, ip ? [ip] : [])) },
   ];
-  const dns = sandbox.dns_config;
-  if (dns && (dns.servers.length > 0 || dns.searches.length > 0)) {
-    const lines = [
-      ...dns.servers.map((s) => `nameserver ${s}`),
-      ...(dns.searches.length > 0 ? [`search ${dns.searches.join(' ')}`] : []),
-      ...(dns.options.length > 0 ? [`options ${dns.options.join(' ')}`] : []),
-    ];
-    files.push({ path: '/etc/resolv.conf', data: b64(lines.join('\n') + '\n') });
-  }
+  const resolv = resolvConf(sandbox.dns_config);
+  if (resolv !== null) files.push({ path: '/etc/resolv.conf', data: b64(resolv) });
   return files;
 }
 
@@ -225,11 +194,6 @@ function readRegular(file: string, noFollow: boolean, max: number): Buffer | und
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** The pod's hostname; an empty one was already defaulted to the node's by the router (pod-defaults.ts). */
-export function podHostname(config: cri.PodSandboxConfig): string {
-  return (config.hostname || os.hostname()).slice(0, 63);
 }
 
 /** Bound on what mounts may copy into one container (the copy travels base64 over the agent channel). */

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { SandboxOptions } from '../pod-manager';
 import { readOptional } from './files';
+import { hostsFile, resolvConf } from '../../../host/pod-etc';
 import type { PodPaths } from './layout';
 import { INIT_SCRIPT } from './scripts';
 
@@ -59,24 +60,11 @@ export async function buildSkeleton(
   await fs.writeFile(path.join(r, 'init'), INIT_SCRIPT, { mode: 0o755 });
   await fs.writeFile(path.join(p.etcDir, 'hostname'), `${hostname}\n`);
   await fs.writeFile(path.join(p.etcDir, 'hosts'), hostsFile(hostname, ips, opts.hostsEntries ?? []));
-  await fs.writeFile(path.join(p.etcDir, 'resolv.conf'), await resolvConf(opts));
+  await fs.writeFile(path.join(p.etcDir, 'resolv.conf'), await podResolvConf(opts));
   return top.binds;
 }
 
-function hostsFile(hostname: string, ips: readonly string[], extra: readonly string[]): string {
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
-  for (const ip of ips) lines.push(`${ip}\t${hostname}`);
-  return `${[...lines, ...extra].join('\n')}\n`;
-}
-
 /** The CRI DNSConfig, or the host's resolv.conf when the request has none (as containerd does). */
-async function resolvConf(opts: SandboxOptions): Promise<string> {
-  const d = opts.dns;
-  if (!d || (d.servers.length === 0 && d.searches.length === 0 && d.options.length === 0)) {
-    return (await readOptional('/etc/resolv.conf')) ?? '';
-  }
-  const lines = d.servers.map((s) => `nameserver ${s}`);
-  if (d.searches.length > 0) lines.push(`search ${d.searches.join(' ')}`);
-  if (d.options.length > 0) lines.push(`options ${d.options.join(' ')}`);
-  return `${lines.join('\n')}\n`;
+async function podResolvConf(opts: SandboxOptions): Promise<string> {
+  return resolvConf(opts.dns) ?? (await readOptional('/etc/resolv.conf')) ?? '';
 }
