@@ -10,9 +10,9 @@ import type { CallContext, ExecSyncResult } from '../backend';
 import { DeadlineExceededError, FailedPreconditionError, InternalError } from '../../errors';
 import type { DockerShared } from './context';
 import { FrameDecoder } from './stream-frames';
+import { ExecSyncOutput } from '../../host/exec-output';
 
 /** Output kept per stream; the rest is dropped (the kubelet caps probe output far lower). */
-const MAX_OUTPUT = 16 * 1024 * 1024;
 const EXIT_CODE_WAIT_MS = 5000;
 
 export async function execSync(
@@ -31,21 +31,10 @@ export async function execSync(
   );
   ctx.log.debug('exec sync', { dockerId: c.Id, execId, cmd: cmd[0] });
   const { socket, head } = await s.engine.startExec(execId, false, ctx.signal);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let outLen = 0;
-  let errLen = 0;
+  const output = new ExecSyncOutput();
   const decoder = new FrameDecoder();
   const take = (chunk: Buffer): void => {
-    for (const f of decoder.push(chunk)) {
-      if (f.stream === 'stdout' && outLen < MAX_OUTPUT) {
-        out.push(f.data);
-        outLen += f.data.length;
-      } else if (f.stream === 'stderr' && errLen < MAX_OUTPUT) {
-        err.push(f.data);
-        errLen += f.data.length;
-      }
-    }
+    for (const f of decoder.push(chunk)) if (f.stream === 'stdout' || f.stream === 'stderr') output.take(f.stream, f.data);
   };
   if (head.length) take(head);
 
@@ -77,7 +66,7 @@ export async function execSync(
   if (timedOut) {
     throw new DeadlineExceededError(`exec in container ${id}: command timed out after ${timeoutSeconds}s`);
   }
-  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: await exitCode(s, execId, ctx.signal) };
+  return { stdout: output.stdout, stderr: output.stderr, exitCode: await exitCode(s, execId, ctx.signal) };
 }
 
 /** Docker records the exit code a moment after the stream closes; poll briefly for it. */

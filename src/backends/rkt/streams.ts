@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import { DeadlineExceededError, NotFoundError, ResourceExhaustedError } from '../../errors';
+import { DeadlineExceededError, NotFoundError } from '../../errors';
+import { ExecSyncOutput } from '../../host/exec-output';
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
 import type { RktShared } from './context';
 import { findContainer } from './lookup';
@@ -14,7 +15,6 @@ import { terminalResizer } from './tty-resize';
 import { handleChildErrors } from '../../util/streams';
 
 /** ExecSync output is held in memory; bound it like the kubelet's 16 MiB message limit. */
-const MAX_OUTPUT = 16 * 1024 * 1024;
 
 async function spawnExec(
   s: RktShared,
@@ -103,26 +103,14 @@ export async function execSync(
   timeoutSeconds: number,
 ): Promise<ExecSyncResult> {
   const child = await spawnExec(s, ctx, id, cmd, { tty: false, stdin: false });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let size = 0;
-  let overflow = false;
+  const output = new ExecSyncOutput();
   // A killed exec is reported only once its processes are gone (killTree), not as soon as the child closes.
   let killing: Promise<void> | undefined;
   const kill = (): void => {
     killing ??= killTree(child);
   };
-  const collect = (into: Buffer[]) => (b: Buffer) => {
-    size += b.length;
-    if (size > MAX_OUTPUT) {
-      overflow = true;
-      kill();
-      return;
-    }
-    into.push(b);
-  };
-  child.stdout?.on('data', collect(out));
-  child.stderr?.on('data', collect(err));
+  child.stdout?.on('data', (b: Buffer) => output.take('stdout', b));
+  child.stderr?.on('data', (b: Buffer) => output.take('stderr', b));
   let timedOut = false;
   const timer =
     timeoutSeconds > 0
@@ -142,8 +130,7 @@ export async function execSync(
   });
   await killing;
   if (timedOut) throw new DeadlineExceededError(`exec in container ${id}: timed out after ${timeoutSeconds} s`);
-  if (overflow) throw new ResourceExhaustedError(`exec in container ${id}: output exceeds ${MAX_OUTPUT} bytes`);
-  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode };
+  return { stdout: output.stdout, stderr: output.stderr, exitCode };
 }
 
 export async function exec(

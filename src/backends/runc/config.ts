@@ -3,6 +3,7 @@
  * schema fragment. Per-handler options live in `handlers.<name>.options` and are validated by the backend factory
  * (options.ts): `runtimePath`, `runtimeRoot`, `runtimeArgs`.
  */
+import { EXEC_SYNC_STREAM_MAX_BYTES } from '../../host/exec-output';
 export const runcConfigSchema = {
   enabled: {
     doc: 'Serve pods with the runc backend. Handlers naming a disabled backend are rejected as disabled.',
@@ -53,9 +54,9 @@ export const runcConfigSchema = {
     env: 'CRIMUX_RUNC_LOG_SIZE_MAX_BYTES',
   },
   execSyncMaxOutputBytes: {
-    doc: 'Per-stream cap of ExecSync output kept for the reply (the kubelet limits replies to 16 MiB in total).',
+    doc: 'Per-stream cap of ExecSync output kept for the reply (both together stay under the kubelet\'s 16 MiB: src/host/exec-output.ts).',
     format: 'nat',
-    default: 8 * 1024 * 1024,
+    default: EXEC_SYNC_STREAM_MAX_BYTES,
     env: 'CRIMUX_RUNC_EXEC_SYNC_MAX_OUTPUT_BYTES',
   },
 };

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { CallContext, ExecSyncResult } from '../backend';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../../errors';
 import { readPidFile } from '../../host/conmon';
+import { ExecSyncOutput } from '../../host/exec-output';
 import type { OciSpec } from '../../host/oci-spec';
 import type { RuncShared } from './context';
 import { mustRecord } from './containers';
@@ -50,18 +51,9 @@ export async function execSync(
       const child = spawn(rt.opts.path, rt.execArgv(id, { processFile, pidFile }), {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let outLen = 0;
-      let errLen = 0;
-      child.stdout.on('data', (b: Buffer) => {
-        if (outLen < cap) out.push(b.subarray(0, cap - outLen));
-        outLen += b.length;
-      });
-      child.stderr.on('data', (b: Buffer) => {
-        if (errLen < cap) err.push(b.subarray(0, cap - errLen));
-        errLen += b.length;
-      });
+      const output = new ExecSyncOutput(cap);
+      child.stdout.on('data', (b: Buffer) => output.take('stdout', b));
+      child.stderr.on('data', (b: Buffer) => output.take('stderr', b));
       let why: string | undefined;
       const killExec = (reason: string): void => {
         why ??= reason;
@@ -95,7 +87,7 @@ export async function execSync(
           reject(new DeadlineExceededError(`exec sync in container ${id}: ${why}`, { context: { container: id } }));
           return;
         }
-        resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: code ?? 255 });
+        resolve({ stdout: output.stdout, stderr: output.stderr, exitCode: code ?? 255 });
       });
     });
   } finally {

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { UnavailableError } from '../../errors';
+import { MAX_LINE_BYTES } from './protocol';
 
 export class JsonLines extends EventEmitter {
   private parts: Buffer[] = [];
@@ -25,7 +26,7 @@ export class JsonLines extends EventEmitter {
   }
 
   /** Connect, retrying while the socket file is missing or refusing (qemu still starting) until timeoutMs. */
-  static async connect(path: string, timeoutMs: number, maxLine = 16 * 1024 * 1024): Promise<JsonLines> {
+  static async connect(path: string, timeoutMs: number, maxLine = MAX_LINE_BYTES): Promise<JsonLines> {
     const deadline = Date.now() + timeoutMs;
     let lastErr: unknown;
     while (Date.now() < deadline) {

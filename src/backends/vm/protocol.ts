@@ -188,5 +188,8 @@ export type Reply =
   | { id: number; ok: true; [k: string]: unknown }
   | { id: number; ok: false; error: string; code?: 'FailedPrecondition' };
 
-/** Longest line either side accepts; bounds memory if the peer misbehaves (output chunks are ≤ 64 KiB raw). */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/**
+ * Longest line either side accepts; bounds memory if the peer misbehaves. The longest legitimate one is an ExecSync
+ * reply: up to 16 MiB of output (src/host/exec-output.ts), base64 in JSON (×4/3); stream chunks are ≤ 64 KiB raw.
+ */
+export const MAX_LINE_BYTES = 24 * 1024 * 1024;

@@ -17,8 +17,8 @@ import type { ExecReply } from '../protocol';
 import type { ExecTarget } from './containers';
 import { RUNC, RUNC_ROOT } from './oci';
 import { CONSOLE_HELPER, exitCodeOf } from './util';
+import { ExecSyncOutput } from '../../../host/exec-output';
 
-const MAX_OUTPUT = 16 * 1024 * 1024;
 let execSeq = 0;
 
 function readPid(file: string): number | undefined {
@@ -110,15 +110,9 @@ export function execIn(
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    const collect = (into: Buffer[]) => (b: Buffer) => {
-      size += b.length;
-      if (size <= MAX_OUTPUT) into.push(b);
-    };
-    child.stdout.on('data', collect(out));
-    child.stderr.on('data', collect(err));
+    const output = new ExecSyncOutput();
+    child.stdout.on('data', (b: Buffer) => output.take('stdout', b));
+    child.stderr.on('data', (b: Buffer) => output.take('stderr', b));
     let timedOut = false;
     const timer =
       timeoutMs > 0
@@ -132,14 +126,14 @@ export function execIn(
       execDone(cmd);
       resolve({
         exitCode,
-        stdout: Buffer.concat(out).toString('base64'),
-        stderr: Buffer.concat(err).toString('base64'),
+        stdout: output.stdout.toString('base64'),
+        stderr: output.stderr.toString('base64'),
         timedOut,
       });
     };
     child.on('close', (code, signal) => done(exitCodeOf(code, signal)));
     child.on('error', (e) => {
-      err.push(Buffer.from(String(e.message)));
+      output.take('stderr', Buffer.from(String(e.message)));
       done(127);
     });
   });
