@@ -17,7 +17,7 @@ import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
 } from './oci-defaults';
-import type { OciCapabilities, OciSeccomp } from './oci-spec';
+import type { OciCapabilities, OciLinux, OciProcess, OciSeccomp } from './oci-spec';
 import { resolveUser, type FileSource, type ResolvedUser } from './passwd';
 import { chooseSeccomp, seccompFor } from './seccomp';
 
@@ -109,4 +109,42 @@ export async function processUser(sc: SecurityContext, image: ImageConfig, files
   // groups (getgroups) then include it, and ContainerStatus.user reports the same set the kubelet expects.
   const additionalGids = [...new Set([user.gid, ...user.additionalGids, ...extra])];
   return { ...user, additionalGids };
+}
+
+/**
+ * The OCI process of a container from the resolved user, the plan and what container-process.ts derived; the one
+ * shape runc on the host and runc in the vm guest run.
+ */
+export function ociProcess(p: {
+  readonly user: ResolvedUser;
+  readonly sec: SecurityPlan;
+  readonly args: string[];
+  readonly env: string[];
+  readonly cwd: string;
+  readonly terminal?: boolean;
+  readonly oomScoreAdj?: number;
+}): OciProcess {
+  return {
+    terminal: p.terminal ?? false,
+    user: {
+      uid: p.user.uid,
+      gid: p.user.gid,
+      ...(p.user.additionalGids.length ? { additionalGids: p.user.additionalGids } : {}),
+    },
+    args: p.args,
+    env: p.env,
+    cwd: p.cwd,
+    capabilities: p.sec.capabilities,
+    noNewPrivileges: p.sec.noNewPrivileges,
+    ...(p.oomScoreAdj !== undefined ? { oomScoreAdj: p.oomScoreAdj } : {}),
+  };
+}
+
+/** The plan's part of the spec's `linux` section: masked and read-only paths, and seccomp when there is one. */
+export function ociLinuxSecurity(sec: SecurityPlan): Pick<OciLinux, 'maskedPaths' | 'readonlyPaths' | 'seccomp'> {
+  return {
+    maskedPaths: sec.maskedPaths,
+    readonlyPaths: sec.readonlyPaths,
+    ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+  };
 }

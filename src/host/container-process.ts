@@ -51,6 +51,11 @@ export function processEnv(
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
+/** The working directory: the CRI's, else the image's, else the root. */
+export function processCwd(config: cri.ContainerConfig, image: ImageConfig): string {
+  return config.working_dir || image.workingDir || '/';
+}
+
 /** The stop signal's name: the CRI's, else the image's STOPSIGNAL, else SIGTERM. */
 export function stopSignal(config: cri.ContainerConfig, image: ImageConfig): string {
   if (config.stop_signal && config.stop_signal !== 'RUNTIME_DEFAULT') return normaliseSignal(config.stop_signal);

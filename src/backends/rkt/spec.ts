@@ -5,7 +5,7 @@
  */
 import type * as cri from '../../cri/types';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, computeCapabilities } from '../../host/oci-defaults';
-import { processArgs, processEnv, stopSignal } from '../../host/container-process';
+import { processArgs, processCwd, processEnv, stopSignal } from '../../host/container-process';
 import type { ImageConfig } from '../../images/types';
 import { CONTAINER_ID_ANNOTATION } from './records';
 import type { AppSpec } from './pod-manager';
@@ -56,7 +56,7 @@ export function buildAppSpec(input: SpecInput): AppSpec {
     name: input.app,
     image: input.image,
     exec,
-    workingDir: config.working_dir || imageConfig.workingDir || '/',
+    workingDir: processCwd(config, imageConfig),
     uid: user.uid,
     gid: user.gid,
     supplementaryGids: user.groups,

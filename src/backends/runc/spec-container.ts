@@ -17,8 +17,8 @@ import type { OciNamespace, OciResources, OciSpec } from '../../host/oci-spec';
 import type { FileSource, ResolvedUser } from '../../host/passwd';
 import { hostDevices, requestedDevices } from '../../host/devices';
 import { containerMounts } from './spec-mounts';
-import { processArgs, processEnv, stopSignal } from '../../host/container-process';
-import { processUser } from '../../host/container-policy';
+import { processArgs, processCwd, processEnv, stopSignal } from '../../host/container-process';
+import { ociLinuxSecurity, ociProcess, processUser } from '../../host/container-policy';
 import { clampOomScoreAdj, requestedOomScoreAdj, toOciResources } from './spec-resources';
 import { checkNamespaceOptions, securityPlan } from './spec-security';
 import type { SandboxRecord } from './records';
@@ -99,20 +99,15 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
   const cgroupsPath = containerCgroupsPath(sandbox.cgroupParent, inp.id);
   const spec: OciSpec = {
     ociVersion: '1.0.2-dev',
-    process: {
-      terminal: config.tty,
-      user: {
-        uid: user.uid,
-        gid: user.gid,
-        ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
-      },
+    process: ociProcess({
+      user,
+      sec,
       args,
       env: processEnv(config, image.config, { hostname: sandbox.hostname }),
-      cwd: config.working_dir || image.config.workingDir || '/',
-      capabilities: sec.capabilities,
-      noNewPrivileges: sec.noNewPrivileges,
+      cwd: processCwd(config, image.config),
+      terminal: config.tty,
       oomScoreAdj,
-    },
+    }),
     // The root's path is set at start, once the snapshot is mounted (engine.setRoot).
     root: { path: '', readonly: sec.readonlyRootfs },
     mounts: mountPlan.mounts,
@@ -130,9 +125,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
       cgroupsPath,
       sysctl: { ...(sandbox.config.linux?.sysctls ?? {}) },
       devices,
-      maskedPaths: sec.maskedPaths,
-      readonlyPaths: sec.readonlyPaths,
-      ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+      ...ociLinuxSecurity(sec),
       ...(mountPlan.rootfsPropagation ? { rootfsPropagation: mountPlan.rootfsPropagation } : {}),
     },
   };

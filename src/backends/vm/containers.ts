@@ -13,7 +13,7 @@ import type { ContainerState, ExecReply } from './protocol';
 import { processUser, securityPlan } from '../../host/container-policy';
 import { layersSource } from '../../host/passwd';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
-import { processArgs, processEnv } from '../../host/container-process';
+import { processArgs, processCwd, processEnv } from '../../host/container-process';
 import { podHostname } from '../../host/pod-etc';
 import {
   guestDeviceRequests,
@@ -65,7 +65,7 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
             oci: guestOciSpec({
               args: processArgs(req.config, image.config),
               env: processEnv(req.config, image.config, { hostname }),
-              cwd: req.config.working_dir || image.config.workingDir || '/',
+              cwd: processCwd(req.config, image.config),
               hostname,
               user,
               sec,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
 import type { ResolvedImage } from '../../images/types';
-import type { SecurityPlan } from '../../host/container-policy';
+import { ociLinuxSecurity, ociProcess, type SecurityPlan } from '../../host/container-policy';
 import { defaultMounts } from '../../host/oci-defaults';
 import { hostsFile, resolvConf } from '../../host/pod-etc';
 import type { OciSpec } from '../../host/oci-spec';
@@ -76,19 +76,7 @@ export function guestOciSpec(inp: {
   const { sec, user } = inp;
   return {
     ociVersion: '1.0.2-dev',
-    process: {
-      terminal: false,
-      user: {
-        uid: user.uid,
-        gid: user.gid,
-        ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}),
-      },
-      args: inp.args,
-      env: inp.env,
-      cwd: inp.cwd,
-      capabilities: sec.capabilities,
-      noNewPrivileges: sec.noNewPrivileges,
-    },
+    process: ociProcess({ user, sec, args: inp.args, env: inp.env, cwd: inp.cwd }),
     root: { path: '', readonly: sec.readonlyRootfs },
     hostname: inp.hostname,
     mounts: [
@@ -98,9 +86,7 @@ export function guestOciSpec(inp: {
     linux: {
       namespaces: [{ type: 'mount' }, { type: 'uts' }, { type: 'pid' }],
       resources: { devices: sec.privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }] },
-      maskedPaths: sec.maskedPaths,
-      readonlyPaths: sec.readonlyPaths,
-      ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+      ...ociLinuxSecurity(sec),
     },
   };
 }
