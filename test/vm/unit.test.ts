@@ -13,6 +13,8 @@ import { CriLogWriter } from '../../src/host/cri-log';
 import { handlerOptions } from '../../src/backends/vm/options';
 import { PROTOCOL_VERSION } from '../../src/backends/vm/protocol';
 import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/records';
+import { VmRuntime } from '../../src/backends/vm/runtime';
+import { nullLogger } from '../../src/log/logger';
 import { securityPlan } from '../../src/host/container-policy';
 import { guestOciSpec, validateSandbox, vmSize } from '../../src/backends/vm/spec';
 import { processArgs, processEnv } from '../../src/host/container-process';
@@ -90,6 +92,33 @@ describe('vm backend: pure parts', () => {
     assert.deepEqual(p.linux.maskedPaths, []);
     assert.deepEqual(p.linux.resources?.devices, [{ allow: true, access: 'rwm' }]);
     assert.ok(p.mounts.some((m) => m.destination === '/sys' && m.options?.includes('rw')));
+  });
+
+  it('a pod removed while a reader held it is not written back when its VM is found gone', () => {
+    const dir = h.tempDir();
+    const host = createBackendHost();
+    const store = new Store(path.join(dir, 's'), host.files);
+    const rt = new VmRuntime(store, nullLogger(), host);
+    const pod: PodRecord = {
+      version: RECORD_VERSION,
+      id: 'd'.repeat(64),
+      handler: 'vm',
+      config: h.sandboxConfig('dddd', dir),
+      createdAt: '1',
+      state: 'ready',
+      // A pid no qemu has: checkAlive finds the VM gone.
+      vm: { runDir: path.join(dir, 'r'), pid: 2 ** 22 + 1, memMiB: 512, vcpus: 1, accel: 'tcg', cloned: false, bootMs: 0 },
+      containers: {},
+      nextLun: 1,
+    };
+    rt.addPod(pod);
+    store.save(pod);
+    // RemovePodSandbox: records dropped while, say, a stats call still holds `pod` across an await.
+    rt.dropPod(pod.id);
+    store.delete(pod.id);
+    assert.equal(rt.checkAlive(pod), false);
+    assert.deepEqual(store.loadAll(), [], 'no record came back');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('validates handler options, naming the key', () => {

@@ -183,7 +183,9 @@ export class VmRuntime {
         this.recordExit(pod.id, c.id, wasCreated ? 0 : 255, undefined, `VM of the pod is gone: ${why}`);
       }
     }
-    this.store.save(pod);
+    // A reader (stats, status) may hold a pod that RemovePodSandbox deleted while it awaited the guest: saving it
+    // then would bring the record back from disk at the next start, a pod nobody can see the end of.
+    if (this.pods.get(pod.id) === pod) this.store.save(pod);
   }
 
   /**
