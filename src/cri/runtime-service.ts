@@ -160,8 +160,7 @@ export function runtimeService(
       return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     }),
     Exec: unary(env, 'Exec', async (req) => {
-      const target = containers.streamTarget(requireId('container_id', req.container_id));
-      if (req.cmd.length === 0) throw new InvalidArgumentError('exec: cmd must not be empty');
+      const target = containers.execTarget(requireId('container_id', req.container_id), req.cmd);
       const opts = streamOpts(req);
       return { url: streamUrls('Exec').exec({ ...target, cmd: req.cmd, opts }) };
     }),

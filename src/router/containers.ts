@@ -178,6 +178,13 @@ export class ContainerRouter {
     return { backend: this.core.backend(rec.backend), containerId: rec.id };
   }
 
+  /** Exec's target: the container, and a command every backend can run (checked here, once). */
+  execTarget(idOrPrefix: string, cmd: readonly string[]): { backend: Backend; containerId: string } {
+    const target = this.streamTarget(idOrPrefix);
+    checkCmd('exec', cmd);
+    return target;
+  }
+
   /** CheckpointContainer, serialised with the pod's lifecycle like every other change to a container. */
   async checkpoint(ctx: CallContext, idOrPrefix: string, req: cri.CheckpointContainerRequest): Promise<void> {
     const rec = this.core.mustFindContainer(idOrPrefix);
@@ -190,9 +197,7 @@ export class ContainerRouter {
   /** Not serialised with the pod's lifecycle: probes run ExecSync often and may take long. */
   async execSync(ctx: CallContext, idOrPrefix: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
     const rec = this.core.mustFindContainer(idOrPrefix);
-    if (cmd.length === 0) {
-      throw new InvalidArgumentError('exec sync: cmd must not be empty');
-    }
+    checkCmd('exec sync', cmd);
     return this.core
       .backend(rec.backend)
       .execSync(this.core.ctxFor(ctx, { container: rec.id }), rec.id, cmd, Math.max(0, timeoutSeconds));
@@ -217,4 +222,9 @@ function emptySandboxConfig(rec: {
     linux: null,
     windows: null,
   } as unknown as cri.PodSandboxConfig;
+}
+
+/** A command is an argv whose first word names the program: empty, or an empty program name, is the request's fault. */
+function checkCmd(what: string, cmd: readonly string[]): void {
+  if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError(`${what}: cmd must not be empty`);
 }

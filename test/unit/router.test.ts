@@ -410,3 +410,22 @@ test('the RPCs that act on one object reach its owner with the full ID: pod reso
     f.close();
   }
 });
+
+test('Exec and ExecSync without a program are refused by the router for every backend, before any backend call', async () => {
+  const f = routerFixture();
+  try {
+    const pod = await f.router.sandboxes.run(f.ctx(), podConfig('cmd'), 'docker');
+    const ctr = await f.router.containers.create(f.ctx(), pod, containerConfig('c'), podConfig('cmd'));
+    for (const cmd of [[], [''], ['', 'x']]) {
+      await assert.rejects(f.router.containers.execSync(f.ctx(), ctr, cmd, 1), InvalidArgumentError);
+      assert.throws(() => f.router.containers.execTarget(ctr, cmd), InvalidArgumentError);
+    }
+    assert.ok(!f.backends.get('docker')?.calls.includes('execSync'));
+    assert.deepEqual(f.router.containers.execTarget(ctr, ['sh']), {
+      backend: f.backends.get('docker'),
+      containerId: ctr,
+    });
+  } finally {
+    f.close();
+  }
+});

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { CallContext, ProcessStreams, StreamOptions } from '../backend';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { FailedPreconditionError, NotFoundError } from '../../errors';
 import type { OciSpec } from '../../host/oci-spec';
 import { connectInNetns, connectLocal } from '../../host/tcp-relay';
 import type { RuncShared } from './context';
@@ -26,7 +26,6 @@ export async function execStream(
   cmd: string[],
   opts: StreamOptions,
 ): Promise<ProcessStreams> {
-  if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('exec: cmd: required');
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   const dir = s.layout.containerDir(id);

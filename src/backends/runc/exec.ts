@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CallContext, ExecSyncResult } from '../backend';
-import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../../errors';
+import { DeadlineExceededError, FailedPreconditionError, UnavailableError } from '../../errors';
 import { readPidFile } from '../../host/conmon';
 import { ExecSyncOutput } from '../../host/exec-output';
 import type { OciSpec } from '../../host/oci-spec';
@@ -25,7 +25,6 @@ export async function execSync(
   cmd: string[],
   timeoutSeconds: number,
 ): Promise<ExecSyncResult> {
-  if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('exec sync: cmd: required');
   const rec = mustRecord(s, id);
   const sandbox = s.records.sandbox(rec.sandboxId);
   const dir = s.layout.containerDir(id);
