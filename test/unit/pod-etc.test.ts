@@ -48,14 +48,18 @@ test("hostname: the requested one, the node's for host-network pods", () => {
   assert.equal(podHostname(pod({}), false), os.hostname());
 });
 
-test('env in containerd\'s order: HOSTNAME, image env, CRI envs; PATH defaulted; HOME only when asked and unset', () => {
+test("env in containerd's order: HOSTNAME, image env, CRI envs; PATH defaulted; HOME only when asked and unset", () => {
   const config = { envs: [{ key: 'A', value: '2' }] } as never;
   assert.deepEqual(processEnv(config, { env: ['A=1', 'HOSTNAME=img'] }, { hostname: 'pod' }), [
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     'HOSTNAME=img',
     'A=2',
   ]);
-  assert.deepEqual(processEnv(config, { env: ['PATH=/p', 'HOME=/h'] }, { home: '/root' }), ['PATH=/p', 'HOME=/h', 'A=2']);
+  assert.deepEqual(processEnv(config, { env: ['PATH=/p', 'HOME=/h'] }, { home: '/root' }), [
+    'PATH=/p',
+    'HOME=/h',
+    'A=2',
+  ]);
 });
 
 test('signals: names, bare names, numbers and the CRI enum spelling', () => {
@@ -76,7 +80,12 @@ test('the router refuses a bad hostname or a DNS server that is not an IP, namin
   refused(pod({ hostname: 'web_0' }), 'config.hostname');
   refused(pod({ dns_config: dns(['10.96.0.10', 'dns.example']) }), 'config.dns_config.servers[1]');
   assert.doesNotThrow(() => validateSandboxConfig(pod({ hostname: 'Web-0.example' }), policy));
-  assert.doesNotThrow(() => validateSandboxConfig(pod({ hostname: 'a'.repeat(63), dns_config: dns(['fd00::a']) }), policy));
+  assert.doesNotThrow(() =>
+    validateSandboxConfig(pod({ hostname: 'a'.repeat(63), dns_config: dns(['fd00::a']) }), policy),
+  );
   const hostNet = { security_context: { namespace_options: { network: 'NODE' } } };
-  assert.doesNotThrow(() => validateSandboxConfig(pod({ hostname: 'x_y', linux: hostNet }), policy), 'keeps the node\'s');
+  assert.doesNotThrow(
+    () => validateSandboxConfig(pod({ hostname: 'x_y', linux: hostNet }), policy),
+    "keeps the node's",
+  );
 });

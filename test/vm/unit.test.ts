@@ -107,7 +107,15 @@ describe('vm backend: pure parts', () => {
       createdAt: '1',
       state: 'ready',
       // A pid no qemu has: checkAlive finds the VM gone.
-      vm: { runDir: path.join(dir, 'r'), pid: 2 ** 22 + 1, memMiB: 512, vcpus: 1, accel: 'tcg', cloned: false, bootMs: 0 },
+      vm: {
+        runDir: path.join(dir, 'r'),
+        pid: 2 ** 22 + 1,
+        memMiB: 512,
+        vcpus: 1,
+        accel: 'tcg',
+        cloned: false,
+        bootMs: 0,
+      },
       containers: {},
       nextLun: 1,
     };

@@ -34,7 +34,8 @@ export async function execSync(
   const output = new ExecSyncOutput();
   const decoder = new FrameDecoder();
   const take = (chunk: Buffer): void => {
-    for (const f of decoder.push(chunk)) if (f.stream === 'stdout' || f.stream === 'stderr') output.take(f.stream, f.data);
+    for (const f of decoder.push(chunk))
+      if (f.stream === 'stdout' || f.stream === 'stderr') output.take(f.stream, f.data);
   };
   if (head.length) take(head);
 

@@ -54,7 +54,7 @@ export const runcConfigSchema = {
     env: 'CRIMUX_RUNC_LOG_SIZE_MAX_BYTES',
   },
   execSyncMaxOutputBytes: {
-    doc: 'Per-stream cap of ExecSync output kept for the reply (both together stay under the kubelet\'s 16 MiB: src/host/exec-output.ts).',
+    doc: "Per-stream cap of ExecSync output kept for the reply (both together stay under the kubelet's 16 MiB: src/host/exec-output.ts).",
     format: 'nat',
     default: EXEC_SYNC_STREAM_MAX_BYTES,
     env: 'CRIMUX_RUNC_EXEC_SYNC_MAX_OUTPUT_BYTES',

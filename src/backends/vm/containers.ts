@@ -15,13 +15,7 @@ import { layersSource } from '../../host/passwd';
 import { shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import { processArgs, processCwd, processEnv } from '../../host/container-process';
 import { podHostname } from '../../host/pod-etc';
-import {
-  guestDeviceRequests,
-  guestOciSpec,
-  mountFiles,
-  podFiles,
-  validateContainer,
-} from './spec';
+import { guestDeviceRequests, guestOciSpec, mountFiles, podFiles, validateContainer } from './spec';
 import type { ContainerRecord, PodRecord } from './records';
 import { msToNsString } from '../../util/clock';
 

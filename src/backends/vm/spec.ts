@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type * as cri from '../../cri/types';
-import type { ResolvedImage } from '../../images/types';
 import { ociLinuxSecurity, ociProcess, type SecurityPlan } from '../../host/container-policy';
 import { defaultMounts } from '../../host/oci-defaults';
 import { hostsFile, resolvConf } from '../../host/pod-etc';

@@ -146,14 +146,17 @@ export const CONTAINER_SPECS: readonly Spec[] = [
   {
     // Not upstream's: crimux's one rule for every backend (src/host/exec-output.ts), as the kubelet reads it.
     id: 'container/exec-sync-large-output',
-    title: 'execSync keeps the first 8 MiB of each stream, the reply under the kubelet\'s 16 MiB',
+    title: "execSync keeps the first 8 MiB of each stream, the reply under the kubelet's 16 MiB",
     async run(c) {
       const id = await runningContainer(c, 'container-for-execSync-large-output-test-');
       const twelveMB = 'head -c 12000000 /dev/zero';
       const r = await execSync(c, id, ['sh', '-c', `${twelveMB}; ${twelveMB} >&2; exit 4`], 120);
       assert.equal(r.exit_code, 4);
       assert.equal(r.stdout.length, 8 * 1024 * 1024, 'stdout keeps its first 8 MiB');
-      assert.ok(r.stderr.length >= 8 * 1024 * 1024 - 1024 && r.stderr.length <= 8 * 1024 * 1024, `stderr ${r.stderr.length}`);
+      assert.ok(
+        r.stderr.length >= 8 * 1024 * 1024 - 1024 && r.stderr.length <= 8 * 1024 * 1024,
+        `stderr ${r.stderr.length}`,
+      );
       assert.ok(r.stdout.every((b) => b === 0) && r.stderr.every((b) => b === 0), 'the bytes the command printed');
     },
   },
