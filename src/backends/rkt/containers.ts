@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { NotFoundError } from '../../errors';
 import type { CallContext, ContainerFacts, ContainerStatusResult, CreateContainerRequest } from '../backend';
-import { resolveUser } from '../../host/passwd';
+import { rootSource } from '../../host/passwd';
+import { processUser } from '../../host/container-policy';
 import { chooseSeccomp, seccompFor, shippedRuntimeDefaultProfile } from '../../host/seccomp';
 import type * as v1 from './api';
 import type { RktShared } from './context';
@@ -34,35 +35,21 @@ export async function createContainer(s: RktShared, ctx: CallContext, req: Creat
   }
   const image = config.image?.image ?? '';
   let imageConfig: ImageConfig = {};
-  let user: AppUser;
   const sc = config.linux?.security_context;
-  const userReq = {
-    spec: sc?.run_as_username || undefined,
-    uid: sc?.run_as_user ? Number(sc.run_as_user.value) : undefined,
-    gid: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
-  };
-  const supplemental = (sc?.supplemental_groups ?? []).map(Number);
+  // A real rkt resolves names itself from the image it fetched: only numeric IDs can be passed on (no files here).
+  let root = '/nonexistent';
   if (s.rootfs) {
     // The app's root is prepared now (app add reuses it: same key) so the user resolves against its own files.
-    const resolved = await s.images.resolve(ctx, image);
-    imageConfig = resolved.config;
-    const prepared = await s.rootfs.prepare(rootfsKey(uuid, app), image, ctx.signal);
-    const u = await resolveUser(
-      prepared.rootfs,
-      { ...userReq, spec: userReq.spec ?? imageConfig.user },
-      'linux.security_context.run_as_username',
-    );
-    user = {
-      uid: u.uid,
-      gid: u.gid,
-      groups: [...new Set([u.gid, ...u.additionalGids, ...supplemental])],
-      home: u.home ?? '/',
-    };
-  } else {
-    // A real rkt resolves names itself from the image it fetched; only numeric IDs can be passed on.
-    const u = await resolveUser('/nonexistent', userReq, 'linux.security_context.run_as_username');
-    user = { uid: u.uid, gid: u.gid, groups: [...new Set([u.gid, ...supplemental])], home: '/' };
+    imageConfig = (await s.images.resolve(ctx, image)).config;
+    root = (await s.rootfs.prepare(rootfsKey(uuid, app), image, ctx.signal)).rootfs;
   }
+  // The rule every backend shares (CRI run_as_* over the image's USER, groups primary first): container-policy.ts.
+  const u = await processUser(sc ?? null, imageConfig, rootSource(root)).catch(async (err: unknown) => {
+    // An unknown user is the request's fault: nothing of it may stay behind.
+    if (s.rootfs) await s.rootfs.remove(rootfsKey(uuid, app));
+    throw err;
+  });
+  const user: AppUser = { uid: u.uid, gid: u.gid, groups: u.additionalGids, home: u.home ?? '/' };
   const caps = capsOf(config);
   const violations = containerViolations(config, s.info.enforces);
   try {
