@@ -29,6 +29,21 @@ import { sandboxEntry } from '../../src/router/shape-sandbox';
 const image = (config: ResolvedImage['config']): ResolvedImage => ({ id: 'sha256:x', ref: 'r', config, layerDirs: [] });
 const defaults = { memoryMiB: 512, memoryOverheadMiB: 192, maxMemoryMiB: 4096, vcpus: 1, maxVcpus: 4 };
 
+/** A pod record as the vm backend stores it, with a VM of the given pid. */
+function podRecord(dir: string, id: string, state: PodRecord['state'], pid: number, runDir: string): PodRecord {
+  return {
+    version: RECORD_VERSION,
+    id,
+    handler: 'vm',
+    config: h.sandboxConfig(id.slice(0, 4), dir),
+    createdAt: '1',
+    state,
+    vm: { runDir, pid, memMiB: 512, vcpus: 1, accel: 'tcg', cloned: false, bootMs: 0 },
+    containers: {},
+    nextLun: 1,
+  };
+}
+
 describe('vm backend: pure parts', () => {
   it('sizes the VM from pod limits plus overhead, bounded by the config', () => {
     assert.deepEqual(vmSize(h.sandboxConfig('a', '/l'), defaults), { memMiB: 512, vcpus: 1 });
@@ -99,26 +114,8 @@ describe('vm backend: pure parts', () => {
     const host = createBackendHost();
     const store = new Store(path.join(dir, 's'), host.files);
     const rt = new VmRuntime(store, nullLogger(), host);
-    const pod: PodRecord = {
-      version: RECORD_VERSION,
-      id: 'd'.repeat(64),
-      handler: 'vm',
-      config: h.sandboxConfig('dddd', dir),
-      createdAt: '1',
-      state: 'ready',
-      // A pid no qemu has: checkAlive finds the VM gone.
-      vm: {
-        runDir: path.join(dir, 'r'),
-        pid: 2 ** 22 + 1,
-        memMiB: 512,
-        vcpus: 1,
-        accel: 'tcg',
-        cloned: false,
-        bootMs: 0,
-      },
-      containers: {},
-      nextLun: 1,
-    };
+    // A pid no qemu has: checkAlive finds the VM gone.
+    const pod = podRecord(dir, 'd'.repeat(64), 'ready', 2 ** 22 + 1, path.join(dir, 'r'));
     rt.addPod(pod);
     store.save(pod);
     // RemovePodSandbox: records dropped while, say, a stats call still holds `pod` across an await.
@@ -227,25 +224,8 @@ describe('vm backend: start-up after a crash (#24)', () => {
     let agent: net.Server | undefined;
     try {
       const store = new Store(stateDir, createBackendHost().files);
-      const record = (id: string, state: PodRecord['state'], pid: number): PodRecord => ({
-        version: RECORD_VERSION,
-        id,
-        handler: 'vm',
-        config: h.sandboxConfig(id.slice(0, 4), dir),
-        createdAt: '1',
-        state,
-        vm: {
-          runDir: path.join(runDir, id.slice(0, 16)),
-          pid,
-          memMiB: 512,
-          vcpus: 1,
-          accel: 'tcg',
-          cloned: false,
-          bootMs: 0,
-        },
-        containers: {},
-        nextLun: 1,
-      });
+      const record = (id: string, state: PodRecord['state'], pid: number): PodRecord =>
+        podRecord(dir, id, state, pid, path.join(runDir, id.slice(0, 16)));
       // A create cut short between spawning qemu and recording its pid: the record says NOTREADY, pid 0.
       const half = record('a'.repeat(64), 'notready', 0);
       const halfVm = fakeQemu(path.join(half.vm.runDir, 'qemu.pid'));
