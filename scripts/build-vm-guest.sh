@@ -120,7 +120,13 @@ fi
 node_bin=$(readlink -f "$(command -v node)")
 esbuild=$ROOT/node_modules/.bin/esbuild
 [[ -x $esbuild ]] || die "missing $esbuild: run npm ci first"
-agent_hash=$(cd "$ROOT" && cat src/backends/vm/guest/*.ts src/backends/vm/guest/*.c src/host/native/crimux-io.c src/backends/vm/protocol.ts | sha256sum | cut -c1-16)
+# The agent is bundled first (well under a second) and its hash taken from the bundle, so a change to any module it
+# imports (src/host/exec-output.ts, protocol.ts, …) rebuilds the guest, and nothing else does.
+agent_js=$(mktemp --suffix=.js)
+trap 'rm -f "$agent_js"' EXIT
+"$esbuild" "$AGENT_SRC/main.ts" --bundle --platform=node --target=node20 --format=cjs \
+  --outfile="$agent_js" --log-level=warning
+agent_hash=$(cd "$ROOT" && cat "$agent_js" src/backends/vm/guest/*.c src/host/native/crimux-io.c | sha256sum | cut -c1-16)
 runc_bin=$(readlink -f "$(command -v runc)")
 node_hash=$( (node --version; stat -c '%s %Y' "$node_bin" "$runc_bin") | sha256sum | cut -c1-16)
 tools_key=$agent_hash-$node_hash
@@ -135,8 +141,7 @@ if [[ ! -f $OUT/.tools-$tools_key ]]; then
   # libseccomp and libc, found through the same /lib symlinks.
   cp "$runc_bin" "$tdir/usr/bin/runc"
   for lib in $(ldd "$runc_bin" | awk '/=>/ {print $3}'); do cp -L "$lib" "$tdir/lib/"; done
-  "$esbuild" "$AGENT_SRC/main.ts" --bundle --platform=node --target=node20 --format=cjs \
-    --outfile="$tdir/agent/agent.js" --log-level=warning
+  cp "$agent_js" "$tdir/agent/agent.js"
   echo "$agent_hash" >"$tdir/agent/hash"
   # vmhelper: a forced CRNG reseed in clones (an ioctl Node cannot issue) and the pod's reaping PID 1; crimux-io
   # (the host's console bridge): the terminal runc hands over for a tty exec. Optional: without gcc the agent

@@ -11,8 +11,6 @@ export const EXEC_SYNC_REPLY_MAX_BYTES = 16 * 1024 * 1024 - 1024;
 export class ExecSyncOutput {
   private readonly kept = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
   private readonly sizes = { stdout: 0, stderr: 0 };
-  /** Bytes dropped past the caps (for a log line). */
-  dropped = 0;
 
   constructor(private readonly perStream = EXEC_SYNC_STREAM_MAX_BYTES) {}
 
@@ -26,7 +24,6 @@ export class ExecSyncOutput {
       this.kept[stream].push(keep === b.length ? b : b.subarray(0, keep));
       this.sizes[stream] += keep;
     }
-    this.dropped += b.length - keep;
   }
 
   get stdout(): Buffer {

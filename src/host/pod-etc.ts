@@ -7,6 +7,11 @@
 import os from 'node:os';
 import type * as cri from '../cri/types';
 
+/** A host name every backend and the kernel take: one label of up to 63 characters, dots allowed. */
+export function isHostname(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(name);
+}
+
 /** The hostname of a pod's UTS namespace; host-network pods keep the node's (an empty one was defaulted by the router). */
 export function podHostname(config: cri.PodSandboxConfig, hostNetwork: boolean): string {
   if (hostNetwork) return os.hostname();

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { chooseSeccomp } from '../host/seccomp';
+import { isHostname } from '../host/pod-etc';
 import type * as cri from '../cri/types';
 import { checkCniArgValues } from './cni-arg-values';
 import { checkMountSource, isUnder } from './mount-sources';
@@ -75,16 +76,13 @@ export function validateSandboxConfig(
   return config.linux ? { ...config, linux: { ...config.linux, sysctls } } : config;
 }
 
-/** A host name the kernel and every backend take (one label of up to 63 characters, dots allowed, as runc's did). */
-const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
-
 /**
  * What goes into the pod's /etc files (src/host/pod-etc.ts): its hostname (unless it shares the node's network
  * and so keeps the node's) and DNS servers, which resolv.conf can only hold as IP addresses.
  */
 function checkPodEtc(config: cri.PodSandboxConfig): void {
   const hostNetwork = config.linux?.security_context?.namespace_options?.network === 'NODE';
-  if (config.hostname && !hostNetwork && !HOSTNAME.test(config.hostname)) {
+  if (config.hostname && !hostNetwork && !isHostname(config.hostname)) {
     fail('config.hostname', `"${config.hostname.slice(0, 80)}" is not a valid host name`);
   }
   config.dns_config?.servers.forEach((s, i) => {

@@ -12,7 +12,7 @@ import type { DockerShared } from './context';
 import { FrameDecoder } from './stream-frames';
 import { ExecSyncOutput } from '../../host/exec-output';
 
-/** Output kept per stream; the rest is dropped (the kubelet caps probe output far lower). */
+/** How long dockerd gets to record an exec's exit code after its stream closed. */
 const EXIT_CODE_WAIT_MS = 5000;
 
 export async function execSync(

@@ -14,8 +14,6 @@ import { processStartTime, processTree } from './stage1/liveness';
 import { terminalResizer } from './tty-resize';
 import { handleChildErrors } from '../../util/streams';
 
-/** ExecSync output is held in memory; bound it like the kubelet's 16 MiB message limit. */
-
 async function spawnExec(
   s: RktShared,
   ctx: CallContext,

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import { DeadlineExceededError, InternalError, InvalidArgumentError } from '../../../errors';
 import { runCommand } from '../../../host/process';
+import { isHostname } from '../../../host/pod-etc';
 import { UndoStack } from '../../../util/undo';
 import { pollUntil } from '../../../host/wait';
 import type { SandboxOptions } from '../pod-manager';
@@ -30,7 +31,7 @@ export async function createSandbox(ctx: Stage1Context, opts: SandboxOptions, si
   const uuid = randomUUID();
   const log = ctx.log.child({ pod: uuid });
   const hostname = opts.hostname || `rkt-${uuid.slice(0, 8)}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) {
+  if (!isHostname(hostname)) {
     throw new InvalidArgumentError(`create pod: hostname "${hostname}" is not a valid host name`);
   }
   if (opts.network.kind === 'rkt') {
