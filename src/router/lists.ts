@@ -94,8 +94,9 @@ export class ListRouter {
   }
 
   /**
-   * Each backend's list: what is kept for it as is, the others fetched in one fan-out (with its per-backend
-   * deadline). Kept results skip the fan-out's timers and the state gauges (those were set when it was fetched).
+   * Each backend's list: what is kept for it as is (a list, or the failure of a backend found down), the others
+   * fetched in one fan-out (with its per-backend deadline). Kept results skip the fan-out's timers and the state
+   * gauges (those were set when it was fetched).
    */
   private async collect<T>(
     ctx: CallContext,
@@ -106,7 +107,9 @@ export class ListRouter {
     const missing: Backend[] = [];
     for (const b of this.backends()) {
       const v = this.core.views.kept<T[]>(b.name, key);
+      const down = v ? undefined : this.core.views.keptFailure(b.name, key);
       if (v) kept.push({ backend: b, ok: true, value: v, kept: true });
+      else if (down) kept.push({ backend: b, ok: false, error: down.error, kept: true });
       else missing.push(b);
     }
     if (missing.length === 0) return kept;

@@ -12,9 +12,15 @@
  *
  * A fetch that fails is not kept: the caller falls back as before (lists: the last-known snapshot on the
  * records). A fetch that raced with a change notice is returned to its callers but not kept.
+ *
+ * A backend found down (a list fetch failed with Unavailable or ran past its deadline) is not asked again at
+ * every call: the kubelet relists every second, and each of those calls paid a failed connection or the whole
+ * list deadline before answering from the snapshots. The failure is kept like a list, until the refresh loop
+ * gets an answer from the backend again (within one interval of its return) or a change notice.
  */
 import type { Backend, CallContext } from '../backends/backend';
 import type * as cri from '../cri/types';
+import { errorKind } from '../errors';
 import { containerEntry } from './shape-container';
 import { sandboxEntry } from './shape-sandbox';
 
@@ -22,6 +28,16 @@ interface Slot {
   gen: number;
   readonly values: Map<string, unknown>;
   readonly inflight: Map<string, { gen: number; promise: Promise<unknown> }>;
+  /** The error of a list fetch that found the backend down, by list key, until it answers again. */
+  readonly down: Map<ListKey, unknown>;
+}
+
+type ListKey = 'sandboxes' | 'containers';
+
+/** A failure that says the backend is down or hung, not that this one request was wrong. */
+function backendDown(err: unknown): boolean {
+  const kind = errorKind(err);
+  return kind === 'Unavailable' || kind === 'DeadlineExceeded';
 }
 
 export interface ViewOptions {
@@ -48,6 +64,7 @@ export class BackendViews {
     const s = this.slot(backend);
     s.gen++;
     s.values.clear();
+    s.down.clear();
   }
 
   /** Every backend changed (e.g. an event about an object whose owner is no longer known). */
@@ -67,9 +84,16 @@ export class BackendViews {
   onContainers: (backend: string, v: cri.Container[]) => void = () => undefined;
 
   /** What is kept for a backend's list right now, without fetching ('sandboxes' or 'containers'). */
-  kept<T>(backend: string, key: 'sandboxes' | 'containers'): T | undefined {
+  kept<T>(backend: string, key: ListKey): T | undefined {
     if (!this.opts.keep) return undefined;
     return this.slots.get(backend)?.values.get(key) as T | undefined;
+  }
+
+  /** The error of the last fetch of this list when it found the backend down and it has not answered since. */
+  keptFailure(backend: string, key: ListKey): { error: unknown } | undefined {
+    if (!this.opts.keep) return undefined;
+    const s = this.slots.get(backend);
+    return s?.down.has(key) ? { error: s.down.get(key) } : undefined;
   }
 
   listSandboxes(b: Backend, ctx: CallContext): Promise<cri.PodSandbox[]> {
@@ -151,7 +175,17 @@ export class BackendViews {
     const s = this.slot(b.name);
     const gen = s.gen;
     const c = this.opts.keep ? this.shared(ctx) : ctx;
-    const [sandboxFacts, containerFacts] = await Promise.all([b.listPodSandboxes(c), b.listContainers(c)]);
+    let sandboxFacts, containerFacts;
+    try {
+      [sandboxFacts, containerFacts] = await Promise.all([b.listPodSandboxes(c), b.listContainers(c)]);
+    } catch (err) {
+      if (this.opts.keep && s.gen === gen && backendDown(err)) {
+        s.down.set('sandboxes', err);
+        s.down.set('containers', err);
+      }
+      throw err;
+    }
+    s.down.clear();
     const sandboxes = sandboxFacts.map(sandboxEntry);
     const containers = containerFacts.map(containerEntry);
     this.onSandboxes(b.name, sandboxes);
@@ -178,10 +212,16 @@ export class BackendViews {
     const running = s.inflight.get(key);
     if (running && running.gen === s.gen) return running.promise as Promise<T>;
     const gen = s.gen;
-    const promise = fetch(this.shared(ctx)).then((v) => {
-      if (s.gen === gen) s.values.set(key, v);
-      return v;
-    });
+    const promise = fetch(this.shared(ctx)).then(
+      (v) => {
+        if (s.gen === gen) s.values.set(key, v);
+        return v;
+      },
+      (err: unknown) => {
+        if (s.gen === gen && (key === 'sandboxes' || key === 'containers') && backendDown(err)) s.down.set(key, err);
+        throw err;
+      },
+    );
     const entry = { gen, promise };
     s.inflight.set(key, entry);
     const clear = (): void => {
@@ -200,7 +240,7 @@ export class BackendViews {
 
   private slot(name: string): Slot {
     let s = this.slots.get(name);
-    if (!s) this.slots.set(name, (s = { gen: 0, values: new Map(), inflight: new Map() }));
+    if (!s) this.slots.set(name, (s = { gen: 0, values: new Map(), inflight: new Map(), down: new Map() }));
     return s;
   }
 }

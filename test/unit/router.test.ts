@@ -371,7 +371,15 @@ test('kept lists and statuses (#21): changes through crimux are in the next call
     f.router.core.views.changed('runc');
     assert.equal(await ctrState(ctr), 'CONTAINER_EXITED');
     assert.equal((await f.router.lists.sandboxes(f.ctx(), {})).find((p) => p.id === pod)?.state, 'SANDBOX_NOTREADY');
+    // A backend found down is not asked again at every list (each call would pay the failure) ...
+    const whileDown = lists();
+    for (let i = 0; i < 3; i++) assert.equal(await ctrState(ctr), 'CONTAINER_EXITED');
+    assert.equal(lists(), whileDown, 'the failure is kept');
+    // ... until the refresh loop reaches it again: then lists come from it again.
     runc.mode = 'ok';
+    await refresh();
+    assert.equal(f.router.core.views.keptFailure('runc', 'containers'), undefined);
+    assert.equal(await ctrState(ctr), 'CONTAINER_EXITED');
 
     // Removal through crimux: gone from the next list.
     await f.router.containers.remove(f.ctx(), ctr);

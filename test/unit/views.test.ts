@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { Backend, ContainerFacts } from '../../src/backends/backend';
 import type { CallContext } from '../../src/context';
 import { nullLogger } from '../../src/log/logger';
+import { InternalError, UnavailableError } from '../../src/errors';
 import { BackendViews } from '../../src/router/views';
 import { phaseOfState } from '../helpers/fake-backend';
 
@@ -61,4 +62,54 @@ test('with both lists kept, a refresh that sees the same states keeps the status
   await v.refresh(b, ctx);
   assert.equal(await status(), 'CONTAINER_EXITED');
   assert.equal(fetches, 2);
+});
+
+/** A backend whose lists fail with Unavailable while `down.value` is set, counting the calls it gets. */
+function flakyBackend(down: { value: boolean }, calls: { n: number }): Backend {
+  const list = async (): Promise<never[]> => {
+    calls.n++;
+    if (down.value) throw new UnavailableError('fake: connection refused');
+    return [];
+  };
+  return { name: 'fake', listPodSandboxes: list, listContainers: list } as unknown as Backend;
+}
+
+test('a backend found down is not asked again at every list until the refresh loop reaches it', async () => {
+  const down = { value: true };
+  const calls = { n: 0 };
+  const b = flakyBackend(down, calls);
+  const v = views();
+  await assert.rejects(v.listSandboxes(b, ctx), UnavailableError);
+  assert.equal(calls.n, 1);
+  const kept = v.keptFailure('fake', 'sandboxes');
+  assert.ok(kept?.error instanceof UnavailableError, 'the failure is kept');
+  assert.equal(v.keptFailure('fake', 'containers'), undefined, 'only for the list that failed');
+  down.value = false;
+  await v.refresh(b, ctx);
+  assert.equal(v.keptFailure('fake', 'sandboxes'), undefined, 'an answer from the backend clears it');
+  assert.deepEqual(v.kept('fake', 'sandboxes'), []);
+});
+
+test('a refresh that finds the backend down keeps the failure for both lists; a change notice drops it', async () => {
+  const down = { value: true };
+  const calls = { n: 0 };
+  const b = flakyBackend(down, calls);
+  const v = views();
+  await assert.rejects(v.refresh(b, ctx), UnavailableError);
+  assert.ok(v.keptFailure('fake', 'sandboxes'));
+  assert.ok(v.keptFailure('fake', 'containers'));
+  v.changed('fake');
+  assert.equal(v.keptFailure('fake', 'sandboxes'), undefined);
+});
+
+test('a list that fails for another reason (not the backend being down) is not kept', async () => {
+  const b = {
+    name: 'fake',
+    listPodSandboxes: async () => {
+      throw new InternalError('fake: a bug');
+    },
+  } as unknown as Backend;
+  const v = views();
+  await assert.rejects(v.listSandboxes(b, ctx), InternalError);
+  assert.equal(v.keptFailure('fake', 'sandboxes'), undefined);
 });
