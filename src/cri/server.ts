@@ -23,6 +23,7 @@ import type { ImageServiceHandlers } from './generated/runtime/v1/ImageService';
 import { InvalidArgumentError } from '../errors';
 import { adoptConnection } from './wire/connection';
 import { DirectServer } from './direct/server';
+import { withListEncoding } from './list-encoding';
 
 export type Transport = 'grpc-js' | 'direct';
 
@@ -52,7 +53,10 @@ function grpcJsServer(opts: CriServerOptions, runtime: object, image: object): C
     'grpc.max_send_message_length': opts.maxMessageBytes,
   });
   const proto = loadCriProto();
-  server.addService(proto.runtime.v1.RuntimeService.service, runtime as grpc.UntypedServiceImplementation);
+  server.addService(
+    withListEncoding(proto.runtime.v1.RuntimeService.service),
+    runtime as grpc.UntypedServiceImplementation,
+  );
   server.addService(proto.runtime.v1.ImageService.service, image as grpc.UntypedServiceImplementation);
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   return {
@@ -66,7 +70,7 @@ function grpcJsServer(opts: CriServerOptions, runtime: object, image: object): C
 function directServer(opts: CriServerOptions, runtime: object, image: object): CallServer {
   const server = new DirectServer({ maxMessageBytes: opts.maxMessageBytes, log: opts.log });
   const proto = loadCriProto();
-  server.addService(proto.runtime.v1.RuntimeService.service, runtime);
+  server.addService(withListEncoding(proto.runtime.v1.RuntimeService.service), runtime);
   server.addService(proto.runtime.v1.ImageService.service, image);
   return server;
 }
