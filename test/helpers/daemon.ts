@@ -107,7 +107,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     const entry = opts.built
       ? ['--max-semi-space-size=2', path.join(ROOT, 'dist', 'src', 'cli', 'main.js')]
       : ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts')];
-    const args = [...entry, 'serve', '--config', configPath];
+    // CRIMUX_DAEMON_NODE_ARGS: extra flags for the daemon's node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" to
+    // profile a bench; node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = process.env.CRIMUX_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const args = [...nodeArgs, ...entry, 'serve', '--config', configPath];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, ...extraEnv },

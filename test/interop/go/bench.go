@@ -142,3 +142,45 @@ func benchRPC(targets []*target, rpc, image string, n int) ([][]float64, []int) 
 	}
 	return out, items
 }
+
+// benchRPCBlocks times rpc the way the hot-path issue measured it: one runtime after the other in the same window,
+// each with n/5 warm-up calls then n timed calls back to back, repeated for rounds rounds with the order rotating
+// so neither always goes first. Latencies pooled over the rounds, as benchRPC returns them.
+func benchRPCBlocks(targets []*target, rpc, image string, n, rounds int) ([][]float64, []int) {
+	calls := make([]func(context.Context) (int, error), len(targets))
+	for k, t := range targets {
+		c, err := t.rpcCall(rpc, image)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		calls[k] = c
+	}
+	out := make([][]float64, len(targets))
+	items := make([]int, len(targets))
+	per := n / rounds
+	if per < 1 {
+		per = 1
+	}
+	for r := 0; r < rounds; r++ {
+		for j := range calls {
+			k := (j + r) % len(calls)
+			for i := -per / 5; i < per; i++ {
+				ctx, cancel := call()
+				t := time.Now()
+				count, err := calls[k](ctx)
+				d := time.Since(t)
+				cancel()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, rpc+":", err)
+					os.Exit(4)
+				}
+				items[k] = count
+				if i >= 0 {
+					out[k] = append(out[k], float64(d.Nanoseconds())/1000)
+				}
+			}
+		}
+	}
+	return out, items
+}

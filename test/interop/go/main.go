@@ -53,6 +53,8 @@ func main() {
 	benchRPCs := flag.String("bench-rpcs", "", "comma-separated RPCs to time side by side (with -bench-n, -bench-against, -image); prints {\"rpcs\": {name: {\"us\": [[...], [...]], \"items\": [..]}}}")
 	benchCount := flag.Int("bench-n", 1000, "with -bench-rpcs: timed calls per RPC and runtime")
 	image := flag.String("image", "", "with -bench-rpcs: the image ImageStatus asks about")
+	benchWarmup := flag.Int("bench-warmup", 0, "with -bench-rpcs: this many Version calls per runtime first, untimed (the transport's code paths warm before the first timed RPC)")
+	benchBlocks := flag.Int("bench-blocks", 0, "with -bench-rpcs: instead of alternating call by call, time each runtime's calls back to back, in this many rounds with the order rotating")
 	flag.Parse()
 
 	base := []grpc.DialOption{
@@ -92,9 +94,18 @@ func main() {
 				os.Exit(4)
 			}
 		}
+		if *benchWarmup > 0 {
+			benchRPCBlocks(targets, "Version", *image, *benchWarmup, 1)
+		}
 		res := map[string]interface{}{}
 		for _, rpc := range strings.Split(*benchRPCs, ",") {
-			us, items := benchRPC(targets, rpc, *image, *benchCount)
+			var us [][]float64
+			var items []int
+			if *benchBlocks > 0 {
+				us, items = benchRPCBlocks(targets, rpc, *image, *benchCount, *benchBlocks)
+			} else {
+				us, items = benchRPC(targets, rpc, *image, *benchCount)
+			}
 			res[rpc] = map[string]interface{}{"us": us, "items": items}
 		}
 		_ = json.NewEncoder(os.Stdout).Encode(map[string]interface{}{"rpcs": res})
