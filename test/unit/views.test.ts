@@ -64,21 +64,21 @@ test('with both lists kept, a refresh that sees the same states keeps the status
   assert.equal(fetches, 2);
 });
 
-/** A backend whose lists fail with Unavailable while `down.value` is set, counting the calls it gets. */
-function flakyBackend(down: { value: boolean }, calls: { n: number }): Backend {
+/** A backend whose lists fail with Unavailable while `down` is set, counting the calls it gets; fresh views. */
+function flaky(): { b: Backend; v: BackendViews; down: { value: boolean }; calls: { n: number } } {
+  const down = { value: true };
+  const calls = { n: 0 };
   const list = async (): Promise<never[]> => {
     calls.n++;
     if (down.value) throw new UnavailableError('fake: connection refused');
     return [];
   };
-  return { name: 'fake', listPodSandboxes: list, listContainers: list } as unknown as Backend;
+  const b = { name: 'fake', listPodSandboxes: list, listContainers: list } as unknown as Backend;
+  return { b, v: views(), down, calls };
 }
 
 test('a backend found down is not asked again at every list until the refresh loop reaches it', async () => {
-  const down = { value: true };
-  const calls = { n: 0 };
-  const b = flakyBackend(down, calls);
-  const v = views();
+  const { b, v, down, calls } = flaky();
   await assert.rejects(v.listSandboxes(b, ctx), UnavailableError);
   assert.equal(calls.n, 1);
   const kept = v.keptFailure('fake', 'sandboxes');
@@ -91,10 +91,7 @@ test('a backend found down is not asked again at every list until the refresh lo
 });
 
 test('a refresh that finds the backend down keeps the failure for both lists; a change notice drops it', async () => {
-  const down = { value: true };
-  const calls = { n: 0 };
-  const b = flakyBackend(down, calls);
-  const v = views();
+  const { b, v } = flaky();
   await assert.rejects(v.refresh(b, ctx), UnavailableError);
   assert.ok(v.keptFailure('fake', 'sandboxes'));
   assert.ok(v.keptFailure('fake', 'containers'));

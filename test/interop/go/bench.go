@@ -108,10 +108,8 @@ func (t *target) rpcCall(rpc, image string) (func(ctx context.Context) (int, err
 	return nil, fmt.Errorf("unknown RPC %q", rpc)
 }
 
-// benchRPC times n sequential calls of rpc per target after n/5 warm-up calls, alternating between the targets
-// call by call so load on the machine hits them alike. Latencies in microseconds (float), one slice per target,
-// and the item count each target's last reply held.
-func benchRPC(targets []*target, rpc, image string, n int) ([][]float64, []int) {
+// rpcCalls is rpc's call for each target; an unknown RPC ends the program.
+func rpcCalls(targets []*target, rpc, image string) []func(context.Context) (int, error) {
 	calls := make([]func(context.Context) (int, error), len(targets))
 	for k, t := range targets {
 		c, err := t.rpcCall(rpc, image)
@@ -121,22 +119,37 @@ func benchRPC(targets []*target, rpc, image string, n int) ([][]float64, []int) 
 		}
 		calls[k] = c
 	}
+	return calls
+}
+
+// timeCall makes one call and returns its latency in microseconds and the item count of the reply; a failed
+// call ends the program.
+func timeCall(rpc string, c func(context.Context) (int, error)) (float64, int) {
+	ctx, cancel := call()
+	defer cancel()
+	t := time.Now()
+	count, err := c(ctx)
+	d := time.Since(t)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, rpc+":", err)
+		os.Exit(4)
+	}
+	return float64(d.Nanoseconds()) / 1000, count
+}
+
+// benchRPC times n sequential calls of rpc per target after n/5 warm-up calls, alternating between the targets
+// call by call so load on the machine hits them alike. Latencies in microseconds (float), one slice per target,
+// and the item count each target's last reply held.
+func benchRPC(targets []*target, rpc, image string, n int) ([][]float64, []int) {
+	calls := rpcCalls(targets, rpc, image)
 	out := make([][]float64, len(targets))
 	items := make([]int, len(targets))
 	for i := -n / 5; i < n; i++ {
 		for k, c := range calls {
-			ctx, cancel := call()
-			t := time.Now()
-			count, err := c(ctx)
-			d := time.Since(t)
-			cancel()
-			if err != nil {
-				fmt.Fprintln(os.Stderr, rpc+":", err)
-				os.Exit(4)
-			}
+			us, count := timeCall(rpc, c)
 			items[k] = count
 			if i >= 0 {
-				out[k] = append(out[k], float64(d.Nanoseconds())/1000)
+				out[k] = append(out[k], us)
 			}
 		}
 	}
@@ -147,15 +160,7 @@ func benchRPC(targets []*target, rpc, image string, n int) ([][]float64, []int) 
 // each with n/5 warm-up calls then n timed calls back to back, repeated for rounds rounds with the order rotating
 // so neither always goes first. Latencies pooled over the rounds, as benchRPC returns them.
 func benchRPCBlocks(targets []*target, rpc, image string, n, rounds int) ([][]float64, []int) {
-	calls := make([]func(context.Context) (int, error), len(targets))
-	for k, t := range targets {
-		c, err := t.rpcCall(rpc, image)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(4)
-		}
-		calls[k] = c
-	}
+	calls := rpcCalls(targets, rpc, image)
 	out := make([][]float64, len(targets))
 	items := make([]int, len(targets))
 	per := n / rounds
@@ -166,18 +171,10 @@ func benchRPCBlocks(targets []*target, rpc, image string, n, rounds int) ([][]fl
 		for j := range calls {
 			k := (j + r) % len(calls)
 			for i := -per / 5; i < per; i++ {
-				ctx, cancel := call()
-				t := time.Now()
-				count, err := calls[k](ctx)
-				d := time.Since(t)
-				cancel()
-				if err != nil {
-					fmt.Fprintln(os.Stderr, rpc+":", err)
-					os.Exit(4)
-				}
+				us, count := timeCall(rpc, calls[k])
 				items[k] = count
 				if i >= 0 {
-					out[k] = append(out[k], float64(d.Nanoseconds())/1000)
+					out[k] = append(out[k], us)
 				}
 			}
 		}
