@@ -1,17 +1,16 @@
 /**
  * Health of the runc backend: ready when conmon and every handler's runtime binary answer `--version`;
- * networkReady when the CNI client finds a usable network config and its plugins. Binary checks are cached for a
- * while because the kubelet asks for Status every few seconds and the answer rarely changes.
+ * networkReady when the CNI client finds a usable network config and its plugins. A binary is asked again only
+ * when it changed (host/binary-probe.ts): the health loop probes every couple of seconds.
  */
 import type { BackendHealth } from '../backend';
 import { errorMessage } from '../../errors';
+import { BinaryProbe } from '../../host/binary-probe';
 import { runCommand } from '../../host/process';
 import type { RuncShared } from './context';
 
-const CACHE_MS = 15_000;
-
 export class HealthChecker {
-  private cached: { at: number; problem?: string } | undefined;
+  private readonly probes = new Map<string, BinaryProbe<void>>();
 
   constructor(private readonly s: RuncShared) {}
 
@@ -27,23 +26,25 @@ export class HealthChecker {
   }
 
   private async binaries(): Promise<string | undefined> {
-    if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.problem;
     const bins = new Set([
       this.s.runc.conmonPath,
       ...this.s.engine.handlerNames().map((h) => this.s.engine.options(h).runtimePath),
     ]);
     const problems: string[] = [];
     for (const bin of bins) {
-      try {
-        const r = await runCommand(bin, ['--version'], { timeoutMs: 5000 });
-        if (r.code !== 0) problems.push(`${bin} --version exited ${r.code}`);
-      } catch (err) {
-        problems.push(`${bin}: ${errorMessage(err)}`);
+      let probe = this.probes.get(bin);
+      if (!probe) {
+        probe = new BinaryProbe(bin, async () => {
+          const r = await runCommand(bin, ['--version'], { timeoutMs: 5000 });
+          if (r.code !== 0) throw new Error(`--version exited ${r.code}`);
+        });
+        this.probes.set(bin, probe);
       }
+      await probe.get().catch((err: unknown) => {
+        const message = errorMessage(err);
+        problems.push(message.startsWith(bin) ? message : `${bin}: ${message}`);
+      });
     }
-    const problem = problems.length > 0 ? problems.join('; ') : undefined;
-    // Cache only success: a missing binary that gets installed should be noticed at the next call.
-    this.cached = problem ? undefined : { at: Date.now() };
-    return problem;
+    return problems.length > 0 ? problems.join('; ') : undefined;
   }
 }

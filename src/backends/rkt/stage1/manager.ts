@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, NotFoundError } from '../../../errors';
+import { BinaryProbe } from '../../../host/binary-probe';
 import { runCommand } from '../../../host/process';
 import type * as v1 from '../api';
 import type { AppSpec, ExecOptions, PodManager, PodManagerInfo, SandboxOptions } from '../pod-manager';
@@ -33,10 +34,18 @@ export interface ImageOps {
 }
 
 export class Stage1PodManager implements PodManager {
+  /** systemd-nspawn's version, asked again only when the binary changed (the health probe calls info()). */
+  private readonly nspawnVersion: BinaryProbe<string>;
+
   constructor(
     readonly ctx: Stage1Context,
     private readonly images: ImageOps,
-  ) {}
+  ) {
+    this.nspawnVersion = new BinaryProbe(ctx.nspawnPath, async (signal) => {
+      const res = await runCommand(ctx.nspawnPath, ['--version'], { timeoutMs: 10_000, signal });
+      return /systemd (\d+)/.exec(res.stdout)?.[1] ?? 'unknown';
+    });
+  }
 
   /**
    * Writes the generated enter-runtime and, with cleanup (the daemon's start, never a CLI run beside a live
@@ -62,8 +71,7 @@ export class Stage1PodManager implements PodManager {
   }
 
   async info(signal?: AbortSignal): Promise<PodManagerInfo> {
-    const res = await runCommand(this.ctx.nspawnPath, ['--version'], { timeoutMs: 10_000, signal });
-    const nspawn = /systemd (\d+)/.exec(res.stdout)?.[1] ?? 'unknown';
+    const nspawn = await this.nspawnVersion.get(signal);
     return {
       kind: 'stage1-min',
       version: `stage1-min (systemd-nspawn ${nspawn})`,

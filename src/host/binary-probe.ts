@@ -1,0 +1,55 @@
+/**
+ * Health probes that ask a binary about itself (`conmon --version`, `systemd-nspawn --version`) without spawning
+ * it at every probe: the health loop asks every couple of seconds, and a process per probe was most of what an
+ * idle daemon cost. The answer is kept while the binary is the same file (looked at every time, so one removed or
+ * replaced is noticed at the next probe) and for at most maxAgeMs (a library it needs may go away too).
+ * Failures are never kept: a binary installed later is noticed at once.
+ */
+import { constants as fsc, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UnavailableError } from '../errors';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Identity of the file a command runs (a name without a slash is looked up in PATH, as spawn does): device,
+ * inode, mtime and size. Rejects with Unavailable when no executable file is found.
+ */
+export async function commandIdentity(file: string): Promise<string> {
+  const candidates = file.includes('/')
+    ? [file]
+    : (process.env.PATH ?? DEFAULT_PATH)
+        .split(':')
+        .filter(Boolean)
+        .map((dir) => path.join(dir, file));
+  for (const candidate of candidates) {
+    try {
+      await fs.access(candidate, fsc.X_OK);
+      const st = await fs.stat(candidate);
+      if (st.isFile()) return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      // not here: the next PATH entry
+    }
+  }
+  throw new UnavailableError(`${file}: no executable found`);
+}
+
+export class BinaryProbe<T> {
+  private kept: { identity: string; at: number; value: T } | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly ask: (signal?: AbortSignal) => Promise<T>,
+    private readonly maxAgeMs = 300_000,
+  ) {}
+
+  async get(signal?: AbortSignal): Promise<T> {
+    const identity = await commandIdentity(this.file);
+    const k = this.kept;
+    if (k && k.identity === identity && Date.now() - k.at < this.maxAgeMs) return k.value;
+    this.kept = undefined;
+    const value = await this.ask(signal);
+    this.kept = { identity, at: Date.now(), value };
+    return value;
+  }
+}
