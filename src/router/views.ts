@@ -21,8 +21,8 @@
 import type { Backend, CallContext } from '../backends/backend';
 import type * as cri from '../cri/types';
 import { errorKind } from '../errors';
-import { containerEntry } from './shape-container';
-import { sandboxEntry } from './shape-sandbox';
+import { containerEntry, containerState } from './shape-container';
+import { sandboxEntry, sandboxState } from './shape-sandbox';
 
 interface Slot {
   gen: number;
@@ -186,18 +186,30 @@ export class BackendViews {
       throw err;
     }
     s.down.clear();
+    const keptS = s.values.get('sandboxes') as cri.PodSandbox[] | undefined;
+    const keptC = s.values.get('containers') as cri.Container[] | undefined;
+    // Nothing appeared, vanished or changed state since the kept lists were fetched (the usual tick): they stand,
+    // and so do the snapshots recorded from them — no entry is shaped or serialized again.
+    if (
+      s.gen === gen &&
+      keptS &&
+      keptC &&
+      keptFingerprint(keptS) === fingerprintOf(sandboxFacts, sandboxState) &&
+      keptFingerprint(keptC) === fingerprintOf(containerFacts, containerState)
+    ) {
+      return keptC;
+    }
     const sandboxes = sandboxFacts.map(sandboxEntry);
     const containers = containerFacts.map(containerEntry);
     this.onSandboxes(b.name, sandboxes);
     this.onContainers(b.name, containers);
     if (s.gen !== gen) return containers; // a change notice came meanwhile: the next call fetches anyway
-    const keptS = s.values.get('sandboxes') as cri.PodSandbox[] | undefined;
-    const keptC = s.values.get('containers') as cri.Container[] | undefined;
     // Without both lists kept there is nothing to compare with, yet statuses may be kept from before an exit
     // (a client that polls ContainerStatus and never lists): drop them rather than keep a stale state forever.
     const stale =
       keptS && keptC
-        ? fingerprint(keptS) !== fingerprint(sandboxes) || fingerprint(keptC) !== fingerprint(containers)
+        ? keptFingerprint(keptS) !== keptFingerprint(sandboxes) ||
+          keptFingerprint(keptC) !== keptFingerprint(containers)
         : s.values.size > 0;
     if (stale) this.changed(b.name);
     if (!s.values.has('sandboxes')) s.values.set('sandboxes', sandboxes);
@@ -246,8 +258,21 @@ export class BackendViews {
 }
 
 /** Identity and state of every entry: what an exit, a start, a create or a removal changes. */
-function fingerprint(entries: readonly { id?: string; state?: unknown }[]): string {
+/** IDs and states in order: what the refresh loop compares to tell a change. */
+function fingerprintOf<T extends { id?: string }>(items: readonly T[], state: (item: T) => string): string {
   let out = '';
-  for (const e of entries) out += `${e.id ?? ''}=${String(e.state)};`;
+  for (const item of items) out += `${item.id ?? ''}=${state(item)};`;
   return out;
+}
+
+/** Kept lists are compared at every tick: their fingerprint is computed once per list. */
+const keptPrints = new WeakMap<readonly object[], string>();
+
+function keptFingerprint(entries: readonly { id?: string; state?: unknown }[]): string {
+  let print = keptPrints.get(entries);
+  if (print === undefined) {
+    print = fingerprintOf(entries, (e) => String(e.state));
+    keptPrints.set(entries, print);
+  }
+  return print;
 }

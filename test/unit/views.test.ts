@@ -110,3 +110,24 @@ test('a list that fails for another reason (not the backend being down) is not k
   await assert.rejects(v.listSandboxes(b, ctx), InternalError);
   assert.equal(v.keptFailure('fake', 'sandboxes'), undefined);
 });
+
+test('a refresh that sees the same states leaves the kept lists and their snapshots as they are', async () => {
+  const state = { value: 'CONTAINER_RUNNING' };
+  const b = fakeBackend(state);
+  const v = views();
+  let shaped = 0;
+  v.onContainers = () => shaped++;
+  const first = await v.refresh(b, ctx);
+  assert.equal(shaped, 1);
+  const gen = v.generation('fake');
+  const again = await v.refresh(b, ctx);
+  assert.equal(again, first, 'the kept list itself is answered');
+  assert.equal(shaped, 1, 'no entry shaped or snapshot recorded for an unchanged list');
+  assert.equal(v.generation('fake'), gen);
+  assert.equal(v.kept('fake', 'containers'), first);
+  state.value = 'CONTAINER_EXITED';
+  const changed = await v.refresh(b, ctx);
+  assert.equal(shaped, 2, 'a change is shaped and its snapshot recorded');
+  assert.equal(changed[0]?.state, 'CONTAINER_EXITED');
+  assert.ok(v.generation('fake') > gen, 'and it is a change notice');
+});
