@@ -96,7 +96,15 @@ export async function containerStatus(
 
 export async function listContainers(s: RuncShared, _ctx: CallContext): Promise<ContainerFacts[]> {
   const recs = s.records.allContainers();
-  const states = await Promise.all(recs.map((r) => liveOf(s, r)));
+  // Most containers' state is known at once (engine.known); only the rest wait for file reads.
+  const states: (LiveState | undefined)[] = recs.map((r) =>
+    r.startedAt && s.records.sandbox(r.sandboxId) ? s.engine.known(s.layout.containerDir(r.id)) : undefined,
+  );
+  const reads: Promise<void>[] = [];
+  states.forEach((known, i) => {
+    if (!known) reads.push(liveOf(s, recs[i]!).then((st) => void (states[i] = st)));
+  });
+  await Promise.all(reads);
   return recs.map((rec, i) => recorded(rec, states[i]!));
 }
 

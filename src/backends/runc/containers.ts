@@ -189,6 +189,7 @@ export async function removeContainer(
   ctx.log.info('remove container', { known: rec !== undefined });
   if (rec?.startedAt && sandbox) await stopContainer(s, ctx, id, 0);
   await s.reaper.schedule({ kind: 'container', id, handler: sandbox?.handler, sandboxId: rec?.sandboxId }, dir);
+  s.engine.forget(dir);
   const launching = s.launching.get(id);
   if (launching)
     void launching.catch(() => undefined).finally(() => s.launching.get(id) === launching && s.launching.delete(id));

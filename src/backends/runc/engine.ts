@@ -6,12 +6,12 @@
  * live conmon means created or running; with conmon gone and no exit file (conmon was killed), `runc state`
  * decides. This is what lets status and list answer correctly right after a crimux restart.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import * as path from 'node:path';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../errors';
 import type { Logger } from '../../log/logger';
-import { conmonPaths, processAlive, readExitFile, readPidFile, startConmon } from '../../host/conmon';
+import { conmonPaths, processAlive, processStartTime, readExitFile, readPidFile, startConmon } from '../../host/conmon';
 import { OciRuntime } from '../../host/oci-runtime';
 import type { OciSpec } from '../../host/oci-spec';
 import { pollUntil } from '../../host/wait';
@@ -50,7 +50,10 @@ export interface StopOptions {
   readonly abort?: AbortSignal;
 }
 
-/** A cached monitor is re-verified (PID reuse, zombie) this often. */
+/**
+ * A cached monitor is re-verified this often by its start time (PID reuse, a zombie); between two checks, signal 0
+ * and the absence of the exit file are enough.
+ */
 const MONITOR_REVERIFY_MS = 10_000;
 /** How long a stopped container's exit code may lag behind the runtime's state (conmon writes it after reaping). */
 const EXIT_FILE_GRACE_MS = 2_000;
@@ -65,12 +68,41 @@ function signalZero(pid: number): boolean {
   }
 }
 
+/** A conmon verified to be the container's (see Engine.state). */
+interface Monitor {
+  readonly conmonPid: number;
+  /** conmon's start time: with the PID, this one process for good (processStartTime). */
+  readonly conmonStart: string;
+  readonly exitFile: string;
+  /** What state() answers while the monitor holds (one object for every relist). */
+  readonly live: LiveState;
+  verifiedAt: number;
+  /**
+   * Watches the container directory for conmon's exit file, so a relist need not look for it; absent when the
+   * watch could not be set up (then the file is looked for at each relist).
+   */
+  watcher?: FSWatcher;
+  /** The watcher saw the exit file appear. */
+  exitSeen: boolean;
+}
+
+/**
+ * Whether a verified monitor still answers for its container: no exit file yet (seen by its watcher, or looked
+ * for), and conmon alive — by signal 0 between re-verifications, by its start time (not a reused PID, not a
+ * zombie) at them.
+ */
+function monitorHolds(m: Monitor, now: number): boolean {
+  if (m.exitSeen || (!m.watcher && existsSync(m.exitFile))) return false;
+  if (now - m.verifiedAt < MONITOR_REVERIFY_MS) return signalZero(m.conmonPid);
+  if (processStartTime(m.conmonPid) !== m.conmonStart) return false;
+  m.verifiedAt = now;
+  return true;
+}
+
 export class Engine {
   private readonly runtimes = new Map<string, { opts: RuncHandlerOptions; rt: OciRuntime }>();
   /** Container dir → verified conmon and init PIDs (see state()). Bounded: entries of removed containers age out. */
-  private readonly monitors = new LRUCache<string, { conmonPid: number; initPid: number; verifiedAt: number }>({
-    max: 20_000,
-  });
+  private readonly monitors = new LRUCache<string, Monitor>({ max: 20_000, dispose: (m) => m.watcher?.close() });
   /** Container dir → its final state once exited. */
   private readonly exits = new LRUCache<string, LiveState>({ max: 20_000 });
 
@@ -155,22 +187,12 @@ export class Engine {
    * exit code. `started` is whether the record holds a start time.
    */
   async state(handler: string, id: string, dir: string, started = true): Promise<LiveState> {
-    // An exit is final, so it is read once. A monitor verified recently is trusted while it answers signal 0 and
-    // no exit file exists: two syscalls instead of eight file reads, which is what lets a relist of 1,000
-    // containers stay cheap (the kubelet relists every second).
-    const done = this.exits.get(dir);
-    if (done) return done;
+    // An exit is final, so it is read once. A verified monitor is trusted while it holds (monitorHolds): two
+    // syscalls instead of eight file reads through the thread pool, which is what lets the relist of 1,000
+    // containers every second (the kubelet's, and crimux's own refresh) stay cheap.
+    const known = started ? this.known(dir) : this.exits.get(dir);
+    if (known) return known;
     const files = conmonPaths(dir);
-    const known = this.monitors.get(dir);
-    if (
-      started &&
-      known &&
-      Date.now() - known.verifiedAt < MONITOR_REVERIFY_MS &&
-      !existsSync(files.exitFile) &&
-      signalZero(known.conmonPid)
-    ) {
-      return known.initPid ? { kind: 'running', pid: known.initPid } : { kind: 'unknown' };
-    }
     const exit = await readExitFile(dir);
     if (exit) return this.rememberExit(dir, exit);
     const [conmonPid, initPid] = await Promise.all([
@@ -183,7 +205,15 @@ export class Engine {
       // conmon lives; the exit file may have appeared between the two reads.
       const again = await readExitFile(dir);
       if (again) return this.rememberExit(dir, again);
-      if (initPid) this.monitors.set(dir, { conmonPid, initPid, verifiedAt: Date.now() });
+      const conmonStart = processStartTime(conmonPid);
+      if (initPid && conmonStart) {
+        this.monitor(dir, {
+          conmonPid,
+          conmonStart,
+          exitFile: files.exitFile,
+          live: { kind: 'running', pid: initPid },
+        });
+      }
       return initPid ? { kind: 'running', pid: initPid } : { kind: 'unknown' };
     }
     let st;
@@ -200,6 +230,50 @@ export class Engine {
     const late = await this.awaitExitFile(dir, conmonPid);
     if (late) return this.rememberExit(dir, late);
     return { kind: 'exited', code: 255, unknownCode: true };
+  }
+
+  /**
+   * A started container's state when it is known without reading files: an exit seen before, or a verified
+   * monitor that still holds. Undefined when only state() can tell. Synchronous, so a relist of many containers
+   * needs no promise per container.
+   */
+  known(dir: string): LiveState | undefined {
+    const done = this.exits.get(dir);
+    if (done) return done;
+    const m = this.monitors.get(dir);
+    return m && monitorHolds(m, Date.now()) ? m.live : undefined;
+  }
+
+  /**
+   * Keeps a verified monitor, watching its directory for the exit file (inotify: one watch per running container,
+   * instead of one file lookup per container at every relist). The file is looked for once after the watch is
+   * set, so an exit just before it is not missed.
+   */
+  private monitor(dir: string, m: Omit<Monitor, 'verifiedAt' | 'exitSeen' | 'watcher'>): void {
+    const entry: Monitor = { ...m, verifiedAt: Date.now(), exitSeen: false };
+    try {
+      const w = watch(dir, { persistent: false }, (_event, name) => {
+        if (name !== null && name !== 'exit') return;
+        entry.exitSeen = true;
+        w.close();
+      });
+      // A failed watch (the directory went away) falls back to looking for the file.
+      w.on('error', () => {
+        w.close();
+        if (entry.watcher === w) entry.watcher = undefined;
+      });
+      entry.watcher = w;
+    } catch {
+      // No watch (e.g. inotify limits reached): the file is looked for at each relist.
+    }
+    if (existsSync(m.exitFile)) entry.exitSeen = true;
+    this.monitors.set(dir, entry);
+  }
+
+  /** Drops what is known about a container directory being removed (and its watch). */
+  forget(dir: string): void {
+    this.monitors.delete(dir);
+    this.exits.delete(dir);
   }
 
   private async awaitExitFile(
@@ -225,9 +299,16 @@ export class Engine {
     return st;
   }
 
-  /** Whether the container has exited (its exit file exists). */
+  /**
+   * Whether the container has exited (its exit file exists). A caller that saw the exit (StopContainer) is
+   * followed by state() at once, so the exit is remembered here rather than left to the monitor's watcher, whose
+   * event may not have been handled yet.
+   */
   async exited(dir: string): Promise<boolean> {
-    return (await readExitFile(dir)) !== null;
+    const exit = await readExitFile(dir);
+    if (!exit) return false;
+    this.rememberExit(dir, exit);
+    return true;
   }
 
   /**

@@ -132,6 +132,7 @@ export async function removeSandbox(
     },
     dir,
   );
+  s.engine.forget(s.layout.pauseDir(id));
   s.records.dropSandbox(id);
   ctx.log.info('removed pod sandbox');
 }
@@ -189,6 +190,16 @@ export async function sandboxStatus(
 
 export async function listSandboxes(s: RuncShared, _ctx: CallContext): Promise<SandboxFacts[]> {
   const recs = s.records.allSandboxes();
-  const live = await Promise.all(recs.map((r) => sandboxLive(s, r)));
-  return recs.map((rec, i) => facts(rec, live[i]!.ready));
+  // As for containers: the pause container's state is mostly known at once (engine.known).
+  const ready = recs.map((r) => {
+    if (r.phase !== 'ready') return false;
+    const known = s.engine.known(s.layout.pauseDir(r.id));
+    return known ? known.kind === 'running' : undefined;
+  });
+  const reads: Promise<void>[] = [];
+  ready.forEach((known, i) => {
+    if (known === undefined) reads.push(sandboxLive(s, recs[i]!).then((l) => void (ready[i] = l.ready)));
+  });
+  await Promise.all(reads);
+  return recs.map((rec, i) => facts(rec, ready[i]!));
 }
