@@ -114,6 +114,18 @@ describe('snapshots', () => {
     assert.equal(h.list('layers').length, before - 3, 'the three /data layers go, busybox stays');
   });
 
+  it('collects the layers of a removed image once its snapshots are removed all at once (collections joined)', async () => {
+    await h.store.pull(h.ctx(), { image: LAYERS.ref });
+    const keys = Array.from({ length: 6 }, (_, i) => `c-many-${i}`);
+    for (const k of keys) await h.store.prepare(h.ctx(), k, LAYERS.ref, { readonly: false });
+    const before = h.list('layers').length;
+    await h.store.remove(h.ctx(), LAYERS.ref);
+    assert.equal(h.list('layers').length, before, 'still in use');
+    await Promise.all(keys.map((k) => h.store.removeSnapshot(h.ctx(), k)));
+    assert.equal(h.list('layers').length, before - 3, 'every removal resolved after a collection that saw it');
+    for (const k of keys) assert.ok(!(await h.store.keys()).includes(k));
+  });
+
   it('removes snapshots idempotently, leaving no mount and no dir', async () => {
     await h.store.removeSnapshot(h.ctx(), 'ro-single');
     await h.store.removeSnapshot(h.ctx(), 'ro-single');
