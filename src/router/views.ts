@@ -194,8 +194,8 @@ export class BackendViews {
       s.gen === gen &&
       keptS &&
       keptC &&
-      keptFingerprint(keptS) === fingerprintOf(sandboxFacts, sandboxState) &&
-      keptFingerprint(keptC) === fingerprintOf(containerFacts, containerState)
+      sameStates(keptS, sandboxFacts, sandboxState) &&
+      sameStates(keptC, containerFacts, containerState)
     ) {
       return keptC;
     }
@@ -263,6 +263,21 @@ function fingerprintOf<T extends { id?: string }>(items: readonly T[], state: (i
   let out = '';
   for (const item of items) out += `${item.id ?? ''}=${state(item)};`;
   return out;
+}
+
+/** Whether a fetched list has the kept list's IDs and states in the same order (compared without allocating). */
+function sameStates<T extends { id: string }>(
+  kept: readonly { id?: string; state?: unknown }[],
+  fetched: readonly T[],
+  state: (item: T) => string,
+): boolean {
+  if (kept.length !== fetched.length) return false;
+  for (let i = 0; i < kept.length; i++) {
+    const k = kept[i]!;
+    const f = fetched[i]!;
+    if ((k.id ?? '') !== f.id || String(k.state) !== state(f)) return false;
+  }
+  return true;
 }
 
 /** Kept lists are compared at every tick: their fingerprint is computed once per list. */
