@@ -9,8 +9,14 @@ import type { Stage1Context } from '../../src/backends/rkt/stage1/context';
 import { BinaryProbe, commandIdentity } from '../../src/host/binary-probe';
 import { nullLogger } from '../../src/log/logger';
 
-async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'crimux-cmdid-'));
+/** Runs `fn` with a fresh temp dir, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-binprobe-'));
+  try {
+    await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }
 
 describe('commandIdentity', () => {
@@ -21,8 +27,7 @@ describe('commandIdentity', () => {
   });
 
   it('changes when the file is replaced and rejects when it is gone or not executable', async () => {
-    const dir = await tempDir();
-    try {
+    await inTempDir(async (dir) => {
       const file = path.join(dir, 'tool');
       await fs.writeFile(file, '#!/bin/sh\necho 1\n', { mode: 0o755 });
       const first = await commandIdentity(file);
@@ -35,16 +40,13 @@ describe('commandIdentity', () => {
       await fs.rm(file);
       await assert.rejects(commandIdentity(file), /no executable/);
       await assert.rejects(commandIdentity('crimux-no-such-command-anywhere'), /no executable/);
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('rkt stage1 info()', () => {
   it('asks systemd-nspawn for its version once per binary, and notices one removed', async () => {
-    const dir = await tempDir();
-    try {
+    await inTempDir(async (dir) => {
       const count = path.join(dir, 'count');
       const nspawn = path.join(dir, 'systemd-nspawn');
       const script = (v: number): string => `#!/bin/sh\necho x >> ${count}\necho "systemd ${v} (${v})"\n`;
@@ -61,16 +63,13 @@ describe('rkt stage1 info()', () => {
       assert.equal((await fs.readFile(count, 'utf8')).split('\n').filter(Boolean).length, 2);
       await fs.rm(nspawn);
       await assert.rejects(pm.info());
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('BinaryProbe', () => {
   it('keeps an answer while the binary is unchanged and younger than maxAge, never a failure', async () => {
-    const dir = await tempDir();
-    try {
+    await inTempDir(async (dir) => {
       const file = path.join(dir, 'tool');
       await fs.writeFile(file, '#!/bin/sh\n', { mode: 0o755 });
       let asked = 0;
@@ -87,8 +86,6 @@ describe('BinaryProbe', () => {
       const aged = new BinaryProbe(file, async () => ++asked, 0);
       const a = await aged.get();
       assert.equal(await aged.get(), a + 1, 'maxAge 0: asked every time');
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

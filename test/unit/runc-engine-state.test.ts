@@ -40,6 +40,16 @@ async function engineWith(dir: string): Promise<Engine> {
   );
 }
 
+/** Runs `fn` with a fresh temp dir and an engine keeping its state below it; the dir is removed afterwards. */
+async function withEngine(fn: (engine: Engine, root: string) => Promise<void>): Promise<void> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-engine-'));
+  try {
+    await fn(await engineWith(root), root);
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+}
+
 async function containerDir(root: string, id: string, conmonPid: number, initPid: number): Promise<string> {
   const dir = path.join(root, id);
   await fs.mkdir(dir, { recursive: true });
@@ -57,9 +67,7 @@ describe('runc engine state', () => {
   });
 
   it('reports running from a verified monitor and exited as soon as the exit file appears', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-engine-'));
-    try {
-      const engine = await engineWith(root);
+    await withEngine(async (engine, root) => {
       const id = 'c0ffee01';
       const { child } = await run('echo up; sleep 30; :', id);
       const dir = await containerDir(root, id, child.pid!, child.pid!);
@@ -74,15 +82,11 @@ describe('runc engine state', () => {
       }
       assert.equal(st.kind, 'exited');
       assert.equal(st.kind === 'exited' && st.code, 3);
-    } finally {
-      await fs.rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('answers exited at once after exited() saw the exit file, whatever the watch has handled', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-engine-'));
-    try {
-      const engine = await engineWith(root);
+    await withEngine(async (engine, root) => {
       const id = 'c0ffee03';
       const { child } = await run('echo up; sleep 30; :', id);
       const dir = await containerDir(root, id, child.pid!, child.pid!);
@@ -91,32 +95,30 @@ describe('runc engine state', () => {
       fsSync.writeFileSync(path.join(dir, 'exit'), '0');
       assert.equal(await engine.exited(dir), true);
       assert.equal((await engine.state('runc', id, dir)).kind, 'exited');
-    } finally {
-      await fs.rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('catches a monitor that turned zombie at its re-verification', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-engine-'));
     const realNow = Date.now;
     try {
-      const engine = await engineWith(root);
-      const id = 'c0ffee02';
-      // The inner shell plays conmon; the outer one turns into `sleep` and never reaps it, so it stays a zombie.
-      const { line } = await run(`sh -c 'sleep 1; :' ${id} & echo $!; exec sleep 30`, 'outer');
-      const pid = Number(line);
-      const dir = await containerDir(root, id, pid, pid);
-      assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid });
-      for (let i = 0; i < 50 && processStartTime(pid) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(processStartTime(pid), undefined, 'the stand-in monitor is a zombie now');
-      // Signal 0 still reaches a zombie: trusted until the next re-verification…
-      assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid });
-      // …which reads its state and sees it dead.
-      Date.now = () => realNow() + 11_000;
-      assert.equal((await engine.state('runc', id, dir)).kind, 'unknown');
+      await withEngine(async (engine, root) => {
+        const id = 'c0ffee02';
+        // The inner shell plays conmon; the outer one turns into `sleep` and never reaps it, so it stays a zombie.
+        const { line } = await run(`sh -c 'sleep 1; :' ${id} & echo $!; exec sleep 30`, 'outer');
+        const pid = Number(line);
+        const dir = await containerDir(root, id, pid, pid);
+        assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid });
+        for (let i = 0; i < 50 && processStartTime(pid) !== undefined; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        assert.equal(processStartTime(pid), undefined, 'the stand-in monitor is a zombie now');
+        // Signal 0 still reaches a zombie: trusted until the next re-verification…
+        assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid });
+        // …which reads its state and sees it dead.
+        Date.now = () => realNow() + 11_000;
+        assert.equal((await engine.state('runc', id, dir)).kind, 'unknown');
+      });
     } finally {
       Date.now = realNow;
-      await fs.rm(root, { recursive: true, force: true });
     }
   });
 });

@@ -101,7 +101,7 @@ function monitorHolds(m: Monitor, now: number): boolean {
 
 export class Engine {
   private readonly runtimes = new Map<string, { opts: RuncHandlerOptions; rt: OciRuntime }>();
-  /** Container dir → verified conmon and init PIDs (see state()). Bounded: entries of removed containers age out. */
+  /** Container dir → its verified monitor (see state()); dropped with the container (forget), bounded anyway. */
   private readonly monitors = new LRUCache<string, Monitor>({ max: 20_000, dispose: (m) => m.watcher?.close() });
   /** Container dir → its final state once exited. */
   private readonly exits = new LRUCache<string, LiveState>({ max: 20_000 });
@@ -187,8 +187,8 @@ export class Engine {
    * exit code. `started` is whether the record holds a start time.
    */
   async state(handler: string, id: string, dir: string, started = true): Promise<LiveState> {
-    // An exit is final, so it is read once. A verified monitor is trusted while it holds (monitorHolds): two
-    // syscalls instead of eight file reads through the thread pool, which is what lets the relist of 1,000
+    // An exit is final, so it is read once. A verified monitor is trusted while it holds (monitorHolds): a flag
+    // and signal 0 instead of eight file reads through the thread pool, which is what lets the relist of 1,000
     // containers every second (the kubelet's, and crimux's own refresh) stay cheap.
     const known = started ? this.known(dir) : this.exits.get(dir);
     if (known) return known;
