@@ -17,20 +17,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CriClient } from '../test/helpers/cri-client';
-import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
-import { DOCKER_SOCKET, ensureDockerd } from '../test/helpers/dockerd';
+import type { DaemonHandle } from '../test/helpers/daemon';
 import { ensureTestRegistry } from '../test/helpers/registry';
 import { BUSYBOX, PAUSE } from '../test/fixtures/images';
-import { GUEST_DIR } from '../test/vm/helpers';
 import { canLowerOomScoreAdj, startContainerd, type Containerd } from './containerd';
-import { machine, pool, round, rssBytes, summary, writeResults } from './lib';
+import { machine, round, rssBytes, summary, writeResults } from './lib';
+import { grow, PER_POD, removeAll, startAllBackends, type Runtime } from './pods';
 
 const DEFAULT_SCALES = [10, 100, 1000];
 const SCALES = (process.env.BENCH_SCALES ?? DEFAULT_SCALES.join(',')).split(',').map(Number);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
 const CALLS_LARGE = Number(process.env.BENCH_CALLS_LARGE ?? 200);
-const PER_POD = 10;
 /** Rounds of the block mode (each runtime's calls back to back, the order rotating), as the issue measured. */
 const BLOCK_ROUNDS = Number(process.env.BENCH_BLOCK_ROUNDS ?? 4);
 type Mode = 'alternating' | 'blocks';
@@ -48,61 +45,6 @@ const RPCS = [
   'ImageStatus',
   'ListContainerStats',
 ];
-
-interface Runtime {
-  name: 'crimux' | 'containerd';
-  cri: CriClient;
-  socket: string;
-  busybox: string;
-  logRoot: string;
-  pods: number;
-}
-
-async function addPod(r: Runtime, n: number): Promise<void> {
-  const uid = `hotpath-${r.name}-${n}-${process.pid}`;
-  const config = {
-    metadata: { name: `hotpath-${n}`, namespace: 'bench', uid, attempt: 0 },
-    // No hostname: a host-network pod shares the host's UTS namespace (containerd's runc refuses one).
-    log_directory: path.join(r.logRoot, uid),
-    linux: { security_context: { namespace_options: { network: 'NODE' as const } } },
-  };
-  const pod = (await r.cri.rt('RunPodSandbox', { config }, { deadlineMs: 120_000 })).pod_sandbox_id;
-  for (let i = 0; i < PER_POD; i++) {
-    const c = {
-      metadata: { name: `c${i}` },
-      image: { image: r.busybox },
-      command: ['sleep', '36000'],
-      log_path: `c${i}.log`,
-    };
-    const id = (
-      await r.cri.rt(
-        'CreateContainer',
-        { pod_sandbox_id: pod, config: c, sandbox_config: config },
-        { deadlineMs: 120_000 },
-      )
-    ).container_id;
-    await r.cri.rt('StartContainer', { container_id: id }, { deadlineMs: 60_000 });
-  }
-}
-
-async function grow(r: Runtime, containers: number): Promise<void> {
-  const want = Math.ceil(containers / PER_POD);
-  const tasks: (() => Promise<void>)[] = [];
-  for (let n = r.pods; n < want; n++) tasks.push(() => addPod(r, n));
-  await pool(2, tasks);
-  r.pods = Math.max(r.pods, want);
-}
-
-async function removeAll(r: Runtime): Promise<void> {
-  const pods = (await r.cri.rt('ListPodSandbox', {})).items ?? [];
-  await pool(
-    2,
-    pods.map((p) => async () => {
-      await r.cri.rt('StopPodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
-      await r.cri.rt('RemovePodSandbox', { pod_sandbox_id: p.id ?? '' }, { deadlineMs: 120_000 });
-    }),
-  );
-}
 
 interface Row {
   mode: Mode;
@@ -169,34 +111,10 @@ async function main(): Promise<void> {
   const client = execFileSync('bash', [path.join(__dirname, '..', 'scripts', 'build-go-client.sh')], {
     encoding: 'utf8',
   }).trim();
-  // The daemon as deployed (dist/), not the sources through tsx, whose loader and compile cache would add
-  // ~40-60 MiB to the RSS measured here.
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
-  // All four backends enabled and up: a backend that is down is answered from snapshots, a different path.
-  await ensureDockerd();
   const { port } = await ensureTestRegistry();
   const registry = `127.0.0.1:${port}`;
   const logRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-bench-hotpath-'));
-  const d: DaemonHandle = await startDaemon({
-    built: true,
-    config: {
-      logLevel: 'error',
-      handlers: {
-        runc: { backend: 'runc', options: {} },
-        vm: { backend: 'vm', options: {} },
-        docker: { backend: 'docker', options: {} },
-        rkt: { backend: 'rkt', options: {} },
-      },
-      defaultHandler: 'runc',
-      backends: {
-        runc: { enabled: true, cgroupParent: `/crimux-bench-hotpath-${process.pid}` },
-        vm: { enabled: true, guestDir: GUEST_DIR },
-        docker: { enabled: true, socket: DOCKER_SOCKET },
-        rkt: { enabled: true },
-      },
-      security: { logRoot },
-    },
-  });
+  const d: DaemonHandle = await startAllBackends('hotpath', logRoot);
   let ctr: Containerd | undefined;
   let note = '';
   const rss: Record<string, number> = {};

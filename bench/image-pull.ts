@@ -12,13 +12,12 @@
  */
 import { execFileSync, execSync } from 'node:child_process';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startDaemon, type DaemonHandle } from '../test/helpers/daemon';
 import type { CriClient } from '../test/helpers/cri-client';
 import { buildAndPush, SHAPES, type Compression } from './image-build';
 import { startContainerd, type Containerd } from './containerd';
-import { machine, quantile, round, writeResults } from './lib';
+import { cpuMs, machine, quantile, round, writeResults } from './lib';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SHAPE_NAMES = (process.env.BENCH_SHAPES ?? 'one160,four40,small30').split(',');
@@ -30,17 +29,6 @@ type Runtime = 'crimux' | 'containerd';
 
 function dropCaches(): void {
   execSync('sync; echo 3 > /proc/sys/vm/drop_caches');
-}
-
-/**
- * CPU ms a runtime process has used: its own threads plus the children it reaped (tar, zstd), from
- * /proc/<pid>/stat (utime, stime, cutime, cstime in clock ticks of 10 ms).
- */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "(comm) ", field 3 (state) is f[0], so utime..cstime (fields 14–17) are f[11..14].
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i]), 0) * 10;
 }
 
 async function timedPull(cri: CriClient, pid: number, ref: string): Promise<{ ms: number; cpuMs: number }> {

@@ -81,3 +81,14 @@ export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promi
   );
   return out;
 }
+
+/**
+ * CPU ms a runtime process has used from /proc/<pid>/stat (clock ticks of 10 ms): its own threads (utime,
+ * stime), plus with `children` the children it reaped (cutime, cstime: tar, zstd, a template VM's qemu).
+ */
+export function cpuMs(pid: number, children = true): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "(comm) ", field 3 (state) is f[0], so utime..cstime (fields 14–17) are f[11..14].
+  return (children ? [11, 12, 13, 14] : [11, 12]).reduce((sum, i) => sum + Number(f[i]), 0) * 10;
+}

@@ -13,6 +13,12 @@ import { RESULTS, machine } from './lib';
 const BENCHES = [
   { name: 'router', file: 'router.ts', what: 'router overhead, list scaling, footprint, throughput (runc)' },
   { name: 'transport', file: 'transport.ts', what: 'per-RPC overhead: grpc-js vs direct transport vs containerd' },
+  {
+    name: 'hotpath',
+    file: 'hotpath.ts',
+    what: "the kubelet's hot calls side by side with containerd at 10, 100, 1,000 containers",
+  },
+  { name: 'idle', file: 'idle.ts', what: 'idle daemon CPU and RSS at 0 and 1,000 containers, vs containerd' },
   { name: 'status', file: 'status.ts', what: 'Status latency with all four backends, per-call vs background health' },
   {
     name: 'runc-lifecycle',
