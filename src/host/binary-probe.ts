@@ -5,30 +5,44 @@
  * replaced is noticed at the next probe) and for at most maxAgeMs (a library it needs may go away too).
  * Failures are never kept: a binary installed later is noticed at once.
  */
-import { constants as fsc, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UnavailableError } from '../errors';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Where a bare command name was last found in PATH: looked at first next time (one stat, not one per PATH entry). */
+const foundAt = new Map<string, string>();
+
+async function executableIdentity(file: string): Promise<string | undefined> {
+  try {
+    const st = await fs.stat(file);
+    // Any execute bit: what exec needs of a file for root, which crimux runs as.
+    return st.isFile() && (st.mode & 0o111) !== 0 ? `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Identity of the file a command runs (a name without a slash is looked up in PATH, as spawn does): device,
  * inode, mtime and size. Rejects with Unavailable when no executable file is found.
  */
 export async function commandIdentity(file: string): Promise<string> {
-  const candidates = file.includes('/')
-    ? [file]
-    : (process.env.PATH ?? DEFAULT_PATH)
-        .split(':')
-        .filter(Boolean)
-        .map((dir) => path.join(dir, file));
-  for (const candidate of candidates) {
-    try {
-      await fs.access(candidate, fsc.X_OK);
-      const st = await fs.stat(candidate);
-      if (st.isFile()) return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
-    } catch {
-      // not here: the next PATH entry
+  if (file.includes('/')) {
+    const id = await executableIdentity(file);
+    if (id) return id;
+  } else {
+    const last = foundAt.get(file);
+    const lastId = last ? await executableIdentity(last) : undefined;
+    if (lastId) return lastId;
+    for (const dir of (process.env.PATH ?? DEFAULT_PATH).split(':').filter(Boolean)) {
+      const candidate = path.join(dir, file);
+      const id = await executableIdentity(candidate);
+      if (id) {
+        foundAt.set(file, candidate);
+        return id;
+      }
     }
   }
   throw new UnavailableError(`${file}: no executable found`);
