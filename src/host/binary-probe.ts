@@ -2,7 +2,7 @@
  * Health probes that ask a binary about itself (`conmon --version`, `systemd-nspawn --version`) without spawning
  * it at every probe: the health loop asks every couple of seconds, and a process per probe was most of what an
  * idle daemon cost. The answer is kept while the binary is the same file (looked at every time, so one removed or
- * replaced is noticed at the next probe) and for at most maxAgeMs (a library it needs may go away too).
+ * replaced is noticed at the next probe) and for at most maxAgeMs (30 s: a library it needs may go away too).
  * Failures are never kept: a binary installed later is noticed at once.
  */
 import { promises as fs } from 'node:fs';
@@ -54,7 +54,7 @@ export class BinaryProbe<T> {
   constructor(
     private readonly file: string,
     private readonly ask: (signal?: AbortSignal) => Promise<T>,
-    private readonly maxAgeMs = 300_000,
+    private readonly maxAgeMs = 30_000,
   ) {}
 
   async get(signal?: AbortSignal): Promise<T> {

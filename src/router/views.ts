@@ -208,8 +208,7 @@ export class BackendViews {
     // (a client that polls ContainerStatus and never lists): drop them rather than keep a stale state forever.
     const stale =
       keptS && keptC
-        ? keptFingerprint(keptS) !== keptFingerprint(sandboxes) ||
-          keptFingerprint(keptC) !== keptFingerprint(containers)
+        ? !sameStates(keptS, sandboxes, entryState) || !sameStates(keptC, containers, entryState)
         : s.values.size > 0;
     if (stale) this.changed(b.name);
     if (!s.values.has('sandboxes')) s.values.set('sandboxes', sandboxes);
@@ -257,16 +256,11 @@ export class BackendViews {
   }
 }
 
-/** Identity and state of every entry: what an exit, a start, a create or a removal changes. */
-/** IDs and states in order: what the refresh loop compares to tell a change. */
-function fingerprintOf<T extends { id?: string }>(items: readonly T[], state: (item: T) => string): string {
-  let out = '';
-  for (const item of items) out += `${item.id ?? ''}=${state(item)};`;
-  return out;
-}
-
-/** Whether a fetched list has the kept list's IDs and states in the same order (compared without allocating). */
-function sameStates<T extends { id: string }>(
+/**
+ * Whether a fetched list has the kept list's IDs and states in the same order — what an exit, a start, a create or
+ * a removal changes. Compared entry by entry, without allocating: the refresh loop asks at every tick.
+ */
+function sameStates<T extends { id?: string }>(
   kept: readonly { id?: string; state?: unknown }[],
   fetched: readonly T[],
   state: (item: T) => string,
@@ -275,19 +269,9 @@ function sameStates<T extends { id: string }>(
   for (let i = 0; i < kept.length; i++) {
     const k = kept[i]!;
     const f = fetched[i]!;
-    if ((k.id ?? '') !== f.id || String(k.state) !== state(f)) return false;
+    if ((k.id ?? '') !== (f.id ?? '') || String(k.state) !== state(f)) return false;
   }
   return true;
 }
 
-/** Kept lists are compared at every tick: their fingerprint is computed once per list. */
-const keptPrints = new WeakMap<readonly object[], string>();
-
-function keptFingerprint(entries: readonly { id?: string; state?: unknown }[]): string {
-  let print = keptPrints.get(entries);
-  if (print === undefined) {
-    print = fingerprintOf(entries, (e) => String(e.state));
-    keptPrints.set(entries, print);
-  }
-  return print;
-}
+const entryState = (e: { state?: unknown }): string => String(e.state);

@@ -87,12 +87,12 @@ interface Monitor {
 }
 
 /**
- * Whether a verified monitor still answers for its container: no exit file yet (seen by its watcher, or looked
- * for), and conmon alive — by signal 0 between re-verifications, by its start time (not a reused PID, not a
+ * Whether a verified monitor still answers for its container: no exit file yet (seen by its watcher; looked for
+ * as well with `lookForExit`, or when there is no watcher), and conmon alive — by signal 0 between re-verifications, by its start time (not a reused PID, not a
  * zombie) at them.
  */
-function monitorHolds(m: Monitor, now: number): boolean {
-  if (m.exitSeen || (!m.watcher && existsSync(m.exitFile))) return false;
+function monitorHolds(m: Monitor, now: number, lookForExit: boolean): boolean {
+  if (m.exitSeen || ((lookForExit || !m.watcher) && existsSync(m.exitFile))) return false;
   if (now - m.verifiedAt < MONITOR_REVERIFY_MS) return signalZero(m.conmonPid);
   if (processStartTime(m.conmonPid) !== m.conmonStart) return false;
   m.verifiedAt = now;
@@ -190,7 +190,9 @@ export class Engine {
     // An exit is final, so it is read once. A verified monitor is trusted while it holds (monitorHolds): a flag
     // and signal 0 instead of eight file reads through the thread pool, which is what lets the relist of 1,000
     // containers every second (the kubelet's, and crimux's own refresh) stay cheap.
-    const known = started ? this.known(dir) : this.exits.get(dir);
+    // One object asked for (a status, an exec's check): the exit file is looked for too, so an exit any caller has
+    // seen is never answered as running because the watch's event is still queued. Relists rely on the watch.
+    const known = started ? this.known(dir, true) : this.exits.get(dir);
     if (known) return known;
     const files = conmonPaths(dir);
     const exit = await readExitFile(dir);
@@ -235,13 +237,16 @@ export class Engine {
   /**
    * A started container's state when it is known without reading files: an exit seen before, or a verified
    * monitor that still holds. Undefined when only state() can tell. Synchronous, so a relist of many containers
-   * needs no promise per container.
+   * needs no promise per container; with `lookForExit` the exit file is checked too (state(): one object asked).
    */
-  known(dir: string): LiveState | undefined {
+  known(dir: string, lookForExit = false): LiveState | undefined {
     const done = this.exits.get(dir);
     if (done) return done;
     const m = this.monitors.get(dir);
-    return m && monitorHolds(m, Date.now()) ? m.live : undefined;
+    if (!m) return undefined;
+    if (monitorHolds(m, Date.now(), lookForExit)) return m.live;
+    this.monitors.delete(dir); // and its watch: state() verifies a monitor afresh if conmon still lives
+    return undefined;
   }
 
   /**

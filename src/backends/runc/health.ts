@@ -42,7 +42,7 @@ export class HealthChecker {
       }
       await probe.get().catch((err: unknown) => {
         const message = errorMessage(err);
-        problems.push(message.startsWith(bin) ? message : `${bin}: ${message}`);
+        problems.push(message.includes(bin) ? message : `${bin}: ${message}`);
       });
     }
     return problems.length > 0 ? problems.join('; ') : undefined;
