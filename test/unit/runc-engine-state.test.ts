@@ -50,6 +50,14 @@ async function withEngine(fn: (engine: Engine, root: string) => Promise<void>): 
   }
 }
 
+/** A container directory whose stand-in conmon (also its init) runs; its state verified running once. */
+async function runningContainer(engine: Engine, root: string, id: string): Promise<{ dir: string; pid: number }> {
+  const { child } = await run('echo up; sleep 30; :', id);
+  const dir = await containerDir(root, id, child.pid!, child.pid!);
+  assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid: child.pid });
+  return { dir, pid: child.pid! };
+}
+
 async function containerDir(root: string, id: string, conmonPid: number, initPid: number): Promise<string> {
   const dir = path.join(root, id);
   await fs.mkdir(dir, { recursive: true });
@@ -69,10 +77,8 @@ describe('runc engine state', () => {
   it('reports running from a verified monitor; a relist sees the exit through the watch', async () => {
     await withEngine(async (engine, root) => {
       const id = 'c0ffee01';
-      const { child } = await run('echo up; sleep 30; :', id);
-      const dir = await containerDir(root, id, child.pid!, child.pid!);
-      assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid: child.pid });
-      assert.deepEqual(engine.known(dir), { kind: 'running', pid: child.pid });
+      const { dir, pid } = await runningContainer(engine, root, id);
+      assert.deepEqual(engine.known(dir), { kind: 'running', pid });
       await fs.writeFile(path.join(dir, 'exit'), '3');
       // A relist's view (known) follows the monitor's watch: the inotify event, handled by the event loop.
       for (let i = 0; i < 100 && engine.known(dir)?.kind === 'running'; i++) {
@@ -88,9 +94,7 @@ describe('runc engine state', () => {
   it("answers one container's state exactly, whatever the watch has handled yet", async () => {
     await withEngine(async (engine, root) => {
       const id = 'c0ffee04';
-      const { child } = await run('echo up; sleep 30; :', id);
-      const dir = await containerDir(root, id, child.pid!, child.pid!);
-      assert.equal((await engine.state('runc', id, dir)).kind, 'running');
+      const { dir } = await runningContainer(engine, root, id);
       // No turn of the event loop between the write and the call: the watch's event cannot have been handled.
       fsSync.writeFileSync(path.join(dir, 'exit'), '1');
       assert.equal((await engine.state('runc', id, dir)).kind, 'exited');
@@ -100,9 +104,7 @@ describe('runc engine state', () => {
   it('answers exited at once after exited() saw the exit file, whatever the watch has handled', async () => {
     await withEngine(async (engine, root) => {
       const id = 'c0ffee03';
-      const { child } = await run('echo up; sleep 30; :', id);
-      const dir = await containerDir(root, id, child.pid!, child.pid!);
-      assert.equal((await engine.state('runc', id, dir)).kind, 'running');
+      const { dir } = await runningContainer(engine, root, id);
       assert.equal(await engine.exited(dir), false);
       fsSync.writeFileSync(path.join(dir, 'exit'), '0');
       assert.equal(await engine.exited(dir), true);
@@ -118,6 +120,9 @@ describe('runc engine state', () => {
         // The inner shell plays conmon; the outer one turns into `sleep` and never reaps it, so it stays a zombie.
         const { line } = await run(`sh -c 'sleep 1; :' ${id} & echo $!; exec sleep 30`, 'outer');
         const pid = Number(line);
+        // `$!` is printed as soon as the child is forked, maybe before it runs `sh … <id>`: wait for its command line.
+        const args = (): string[] => fsSync.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        for (let i = 0; i < 100 && !args().includes(id); i++) await new Promise((r) => setTimeout(r, 10));
         const dir = await containerDir(root, id, pid, pid);
         assert.deepEqual(await engine.state('runc', id, dir), { kind: 'running', pid });
         for (let i = 0; i < 50 && processStartTime(pid) !== undefined; i++)
