@@ -3,6 +3,7 @@
 #   crimux-io      stdio bridges of the runc backend (conmon attach socket, runc console socket); see its source
 #   crimux-stage1  the rkt stage1's privileged steps: env-file exec, mounts resolved inside an app root (#19),
 #                  capability bounding set and seccomp filter of an app (#20; libseccomp, linked statically)
+#   crimux-spawn   starts the daemon's child processes, so the daemon never forks itself (see its source)
 # Idempotent: rebuilt only when the source is newer than the installed binary.
 #
 # Usage: bash scripts/build-native.sh [OUT_DIR]   (default $CRIMUX_NATIVE_DIR or /usr/local/libexec/crimux)
@@ -15,7 +16,7 @@ command -v gcc >/dev/null || die "missing gcc (apt-get install gcc libc6-dev)"
 [[ -f /usr/include/seccomp.h ]] || die "missing libseccomp headers (apt-get install libseccomp-dev)"
 
 mkdir -p "$OUT"
-for name in crimux-io crimux-stage1; do
+for name in crimux-io crimux-stage1 crimux-spawn; do
   src=$ROOT/src/host/native/$name.c
   bin=$OUT/$name
   if [[ ! -x $bin || $src -nt $bin ]]; then

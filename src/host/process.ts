@@ -5,8 +5,8 @@
  * AbortSignal and an explicit timeout both kill the child, and output is capped so a chatty tool cannot exhaust
  * memory.
  */
-import { spawn } from 'node:child_process';
 import { DeadlineExceededError, UnavailableError } from '../errors';
+import { spawnChild } from './spawner';
 
 export interface RunOptions {
   readonly signal?: AbortSignal;
@@ -38,21 +38,17 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
       reject(new DeadlineExceededError(`run ${file}: cancelled before start`, { cause: opts.signal.reason }));
       return;
     }
-    const child = spawn(file, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-    });
+    const child = spawnChild(file, args, { env: opts.env, cwd: opts.cwd });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
     let errLen = 0;
     let killedFor: string | undefined;
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout?.on('data', (b: Buffer) => {
       if (outLen < cap) out.push(b);
       outLen += b.length;
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (errLen < cap) err.push(b);
       errLen += b.length;
     });
@@ -67,11 +63,11 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
     };
-    child.on('error', (e) => {
+    child.on('error', (e: Error) => {
       done();
       reject(new UnavailableError(`run ${file}: ${e.message}`, { cause: e }));
     });
-    child.on('close', (code, sig) => {
+    child.on('close', (code: number | null, sig: NodeJS.Signals | null) => {
       done();
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
@@ -82,7 +78,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
       resolve({ code: code ?? 128 + (SIGNAL_NUMBERS[sig ?? ''] ?? 0), stdout, stderr });
     });
     // A child that exits without reading stdin would raise EPIPE here; the exit status tells the real story.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input ?? '');
   });
 }

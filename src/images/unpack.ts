@@ -14,11 +14,12 @@
  * Layers cannot set trusted.overlay.* themselves (excluded at extraction): that would let an image forge overlay
  * redirects or opaque dirs.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { lstat, readdir, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { InternalError, UnimplementedError } from '../errors';
+import { spawnChild, type Child } from '../host/spawner';
 
 export const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -57,7 +58,7 @@ export const TOO_MANY_ENTRIES = 'ERR_LAYER_TOO_MANY_ENTRIES';
 export function extractTar(dir: string, opts: { readonly maxEntries?: number } = {}): Extraction {
   const counting = opts.maxEntries !== undefined;
   const args = [...TAR_ARGS, ...(counting ? ['--verbose'] : []), `--directory=${dir}`];
-  const child = spawn('tar', args, { stdio: ['pipe', counting ? 'pipe' : 'ignore', 'pipe'] });
+  const child = spawnChild('tar', args, { stdio: ['pipe', counting ? 'pipe' : 'ignore', 'pipe'] });
   let tooMany = false;
   if (counting) {
     let entries = 0;
@@ -123,13 +124,13 @@ class DrainingSink extends Writable {
 }
 
 /** A zstd decompressor as a child process (`zstd -dc`), for tar+zstd layers; Node 20's zlib has no zstd. */
-export function zstdDecompressor(): { child: ChildProcess; done: Promise<void> } {
-  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function zstdDecompressor(): { child: Child; done: Promise<void> } {
+  const child = spawnChild('zstd', ['-d', '-c', '-q']);
   return { child, done: exitOf(child, 'zstd', 'zstd-compressed layers need the zstd program (Debian package zstd)') };
 }
 
 /** Settles when the child exits; `missing` turns "program not installed" into Unimplemented with that hint. */
-function exitOf(child: ChildProcess, name: string, missing?: string): Promise<void> {
+function exitOf(child: Child, name: string, missing?: string): Promise<void> {
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
     if (stderr.length < STDERR_LIMIT) stderr += b.toString('utf8');
@@ -139,7 +140,7 @@ function exitOf(child: ChildProcess, name: string, missing?: string): Promise<vo
       if (missing && err.code === 'ENOENT') reject(new UnimplementedError(missing, { cause: err }));
       else reject(new InternalError(`run ${name}: ${err.message}`, { cause: err }));
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       if (code === 0) resolve();
       else reject(new InternalError(`${name} failed (${signal ?? `exit ${code}`}): ${stderr.trim().slice(0, 2000)}`));
     });
