@@ -24,6 +24,7 @@ import { reconcile } from './router/reconcile';
 import { ExitWatcher } from './router/exit-watcher';
 import { protectedHostPaths } from './router/mount-sources';
 import { securePrivateDirs } from './state/private-dirs';
+import { stopSpawnHelper, useSpawnHelper } from './host/spawner';
 import { SqliteOwnershipStore } from './state/sqlite-store';
 import { startStreamingServer, type StreamingServer } from './streaming';
 import { errorMessage } from './errors';
@@ -60,6 +61,13 @@ export class Daemon {
     const { config, log } = opts;
     const metrics = new Metrics();
     securePrivateDirs({ stateDir: config.stateDir, runDir: config.runDir });
+    if (config.spawnHelper !== '') {
+      const onLost = (why: string): void =>
+        log.error('spawn helper lost; host commands are forked by the daemon', { why });
+      if (!(await useSpawnHelper(config.spawnHelper, config.runDir, onLost))) {
+        log.warn('spawn helper not found; host commands are forked by the daemon', { path: config.spawnHelper });
+      }
+    }
     const store = new SqliteOwnershipStore({ dir: config.stateDir, durability: config.stateDurability });
     const images = new OciImageStore({
       root: path.join(config.stateDir, 'images'),
@@ -250,6 +258,7 @@ export class Daemon {
       }
     }
     this.store.close();
+    await stopSpawnHelper();
     this.log.info('stopped');
   }
 }

@@ -55,6 +55,12 @@ export const configSchema = {
     default: '/run/crimux',
     env: 'CRIMUX_RUN_DIR',
   },
+  spawnHelper: {
+    doc: "The crimux-spawn helper that starts every host command (runc, tar, zstd, ip …) so the daemon never forks itself (a fork of the daemon costs more the bigger it is and blocks every RPC meanwhile). Built by scripts/build-native.sh; empty, or missing, means Node's own spawn.",
+    format: String,
+    default: '/usr/local/libexec/crimux/crimux-spawn',
+    env: 'CRIMUX_SPAWN_HELPER',
+  },
   logLevel: {
     doc: 'Log level of the daemon: debug, info, warn or error.',
     format: ['debug', 'info', 'warn', 'error'],

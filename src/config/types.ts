@@ -54,6 +54,7 @@ export interface Config {
   stateDir: string;
   stateDurability: 'normal' | 'full';
   runDir: string;
+  spawnHelper: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
   metrics: { address: string };
