@@ -3,8 +3,8 @@
  * nsenter, mount, iptables and CNI plugins; a non-zero exit is a result, not an error, so callers can decide
  * what an exit code means (iptables -C exits 1 for "no such rule").
  */
-import { spawn } from 'node:child_process';
 import { DeadlineExceededError, UnavailableError } from '../errors';
+import { spawnChild } from '../host/spawner';
 
 export interface RunOptions {
   /** Written to stdin, which is then closed. */
@@ -46,7 +46,7 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       reject(new DeadlineExceededError(`run ${what}: aborted before start`, { cause: signal.reason }));
       return;
     }
-    const child = spawn(file, [...args], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnChild(file, args, { env: options.env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
@@ -66,11 +66,11 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       fn();
     };
 
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout?.on('data', (b: Buffer) => {
       if (outLen < max) out.push(b.subarray(0, max - outLen));
       outLen += b.length;
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (errLen < max) err.push(b.subarray(0, max - errLen));
       errLen += b.length;
     });
@@ -85,7 +85,7 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
         }
       });
     });
-    child.on('close', (code, sig) => {
+    child.on('close', (code: number | null, sig: NodeJS.Signals | null) => {
       finish(() => {
         if (aborted) {
           const reason: unknown = signal?.reason;
@@ -107,8 +107,8 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
       });
     });
     // A child that exits without reading stdin makes the write fail with EPIPE; its exit status tells the story.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(options.input ?? '');
   });
 }
 
