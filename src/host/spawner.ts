@@ -14,7 +14,7 @@
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { accessSync, chmodSync, constants as fsConstants, rmSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,15 +41,25 @@ export interface Child extends EventEmitter {
 const TOKEN_LEN = 32;
 const HELLO_LEN = TOKEN_LEN + 5; // token, u32 id, u8 slot
 const REPLY_LEN = 13;
-const HELLO_TIMEOUT_MS = 5_000;
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+/** The helper's frame limit is 64 MiB; a bigger request (far past ARG_MAX) goes to Node's spawn, which says E2BIG. */
+const MAX_FRAME = 60 << 20;
+/**
+ * How long a connection may take to say who it is, and how long after a child's exit its stdio connections (all
+ * made before it started) may take to arrive. Past it the stream is given up: ended, so 'close' still comes.
+ */
+const STREAM_GRACE_MS = 5_000;
+// First name wins: 6 is SIGABRT (not SIGIOT), 29 SIGIO (not SIGPOLL), as Node reports them.
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(os.constants.signals)) {
+  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
+}
 
 /** Starts `file args…`, through the helper when one runs. Throws (as child_process.spawn does) on NUL bytes. */
 export function spawnChild(file: string, args: readonly string[], opts: SpawnChildOptions = {}): Child {
   const stdio = opts.stdio ?? ['pipe', 'pipe', 'pipe'];
-  if (!helper) return nodeSpawn(file, args, { stdio: [...stdio], env: opts.env ?? process.env, cwd: opts.cwd });
+  const viaNode = (): Child =>
+    nodeSpawn(file, args, { stdio: [...stdio], env: opts.env ?? process.env, cwd: opts.cwd });
+  if (!helper) return viaNode();
   const env = Object.entries(opts.env ?? process.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
@@ -57,26 +67,24 @@ export function spawnChild(file: string, args: readonly string[], opts: SpawnChi
   if (file === '' || strings.some((s) => s.includes('\0'))) {
     throw new TypeError(`spawn ${JSON.stringify(file)}: empty program or a NUL byte in an argument or env value`);
   }
-  return helper.spawn(file, args, stdio, 1 + args.length, env.length, strings);
+  const bodies = strings.map((s) => Buffer.from(`${s}\0`));
+  if (bodies.reduce((n, b) => n + b.length, 0) > MAX_FRAME) return viaNode();
+  return helper.spawn(file, args, stdio, 1 + args.length, env.length, bodies);
 }
 
 /**
  * Starts the helper; spawnChild uses it from then on. False (and child_process.spawn stays in use) when `binary` is
- * missing or cannot start. `socketDir` must be private to root: the helper's connections land there. `onLost` hears, once, why the
- * helper went away while in use.
+ * missing or cannot start. Its socket lives in `<runDir>/spawn/` (0700). `onLost` hears, once, why the helper went
+ * away while in use.
  */
-export async function useSpawnHelper(
-  binary: string,
-  socketDir: string,
-  onLost: (why: string) => void,
-): Promise<boolean> {
+export async function useSpawnHelper(binary: string, runDir: string, onLost: (why: string) => void): Promise<boolean> {
   try {
     accessSync(binary, fsConstants.X_OK);
   } catch {
     return false;
   }
   await stopSpawnHelper();
-  const h = new SpawnHelper(binary, path.join(socketDir, 'spawn.sock'), onLost);
+  const h = new SpawnHelper(binary, path.join(runDir, 'spawn'), onLost);
   try {
     await h.start();
   } catch {
@@ -96,51 +104,73 @@ export async function stopSpawnHelper(): Promise<void> {
 
 let helper: SpawnHelper | undefined;
 
+/** Runs `fn` after `ms`, and after two more event-loop turns, so connections and data already queued go first. */
+function afterGrace(ms: number, fn: () => void): NodeJS.Timeout {
+  return setTimeout(() => setImmediate(() => setImmediate(fn)), ms);
+}
+
 class SpawnHelper {
   private readonly token = Buffer.from(randomBytes(TOKEN_LEN / 2).toString('hex'));
   private readonly children = new Map<number, HelperChild>();
   private readonly server = net.createServer((sock) => this.accept(sock));
+  private readonly socketPath: string;
   private proc: ChildProcess | undefined;
   private nextId = 1;
   private replies: Buffer = Buffer.alloc(0);
-  private stopping = false;
+  private ready: (() => void) | undefined;
+  private done = false;
   private running = false;
 
   constructor(
     private readonly binary: string,
-    private readonly socketPath: string,
+    private readonly socketDir: string,
     private readonly onLost: (why: string) => void,
-  ) {}
+  ) {
+    this.socketPath = path.join(socketDir, 'spawn.sock');
+  }
 
   async start(): Promise<void> {
+    // A dir of its own, 0700 before the socket exists: no window where the socket has the umask's mode.
+    mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.socketDir, 0o700);
     rmSync(this.socketPath, { force: true });
     this.server.listen(this.socketPath);
     await once(this.server, 'listening');
-    chmodSync(this.socketPath, 0o600);
+    const ready = new Promise<void>((resolve) => (this.ready = resolve));
     const proc = nodeSpawn(this.binary, [this.socketPath], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { CRIMUX_SPAWN_TOKEN: this.token.toString() },
     });
     this.proc = proc;
-    proc.stdin?.on('error', () => undefined); // EPIPE once it is gone; 'exit' tells
+    proc.stdin?.on('error', () => undefined); // EPIPE once it is gone; 'close' tells
     proc.stdout?.on('data', (b: Buffer) => this.onReplies(b));
-    proc.on('error', (err) => this.lost(`cannot run ${this.binary}: ${err.message}`));
-    proc.on('exit', (code, signal) => this.lost(`${this.binary} exited (${signal ?? `code ${code}`})`));
-    await once(proc, 'spawn');
+    // 'close', not 'exit': every reply it wrote has been read by then.
+    const gone = new Promise<never>((_resolve, reject) => {
+      proc.on('error', (err) => reject(err));
+      proc.on('close', (code, signal) => {
+        const why = `${this.binary} exited (${signal ?? `code ${code}`})`;
+        reject(new Error(why));
+        this.lost(why);
+      });
+    });
+    gone.catch(() => undefined);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), STREAM_GRACE_MS);
+    await Promise.race([ready, gone]).finally(() => clearTimeout(timer));
     this.running = true;
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.done = true;
     this.server.close();
     const proc = this.proc;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
-      const exited = once(proc, 'exit');
+      const exited = once(proc, 'close');
       proc.stdin?.end(); // the helper exits at EOF
       const timer = setTimeout(() => proc.kill('SIGKILL'), 2_000);
       await exited.catch(() => undefined);
       clearTimeout(timer);
     }
+    this.failAll('spawn helper stopped');
     rmSync(this.socketPath, { force: true });
   }
 
@@ -150,13 +180,10 @@ class SpawnHelper {
     stdio: readonly StdioMode[],
     argc: number,
     envc: number,
-    strings: readonly string[],
+    bodies: Buffer[],
   ): Child {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fff0 ? 1 : this.nextId + 1;
-    const child = new HelperChild(this, id, file, args, stdio);
-    this.children.set(id, child);
-    const bodies = strings.map((s) => Buffer.from(`${s}\0`));
     const head = Buffer.alloc(20);
     head[0] = 0x53; // 'S'
     head.writeUInt32LE(15 + bodies.reduce((n, b) => n + b.length, 0), 1);
@@ -164,6 +191,8 @@ class SpawnHelper {
     stdio.forEach((m, i) => (head[9 + i] = m === 'pipe' ? 1 : 0));
     head.writeUInt32LE(argc, 12);
     head.writeUInt32LE(envc, 16);
+    const child = new HelperChild(this, id, file, args, stdio);
+    this.children.set(id, child);
     this.proc?.stdin?.write(Buffer.concat([head, ...bodies]));
     return child;
   }
@@ -187,15 +216,18 @@ class SpawnHelper {
     for (; this.replies.length - off >= REPLY_LEN; off += REPLY_LEN) {
       const r = this.replies;
       const kind = String.fromCharCode(r[off] as number);
-      const id = r.readUInt32LE(off + 1);
+      if (kind === 'R') {
+        this.ready?.();
+        continue;
+      }
+      const c = this.children.get(r.readUInt32LE(off + 1));
       const a = r.readUInt32LE(off + 5);
-      const c = this.children.get(id);
       if (!c) continue;
       if (kind === 'P') c.started(a);
       else if (kind === 'E') c.failed(a);
       else if (kind === 'X') {
         const v = r.readUInt32LE(off + 9);
-        c.exited(a === 0 ? v : null, a === 0 ? null : (SIGNAL_NAMES.get(v) ?? 'SIGKILL'));
+        c.exited(a === 0 ? v : null, a === 0 ? null : (SIGNAL_NAMES.get(v) ?? null));
       }
     }
     this.replies = this.replies.subarray(off);
@@ -205,7 +237,7 @@ class SpawnHelper {
   private accept(sock: net.Socket): void {
     sock.on('error', () => undefined); // a reset stream ends like a closed one
     let hello = Buffer.alloc(0);
-    const timer = setTimeout(() => sock.destroy(), HELLO_TIMEOUT_MS);
+    const timer = afterGrace(STREAM_GRACE_MS, () => sock.destroy());
     const onData = (b: Buffer): void => {
       hello = Buffer.concat([hello, b]);
       if (hello.length < HELLO_LEN) return;
@@ -223,14 +255,19 @@ class SpawnHelper {
     sock.on('data', onData);
   }
 
+  /** Children not yet exited get an error: their exit will never be reported. */
+  private failAll(why: string): void {
+    for (const c of [...this.children.values()]) c.lost(why);
+    this.children.clear();
+  }
+
   private lost(why: string): void {
     if (helper === this) helper = undefined;
-    if (this.stopping || !this.running) return;
-    this.stopping = true;
+    if (this.done || !this.running) return;
+    this.done = true;
     this.server.close();
     rmSync(this.socketPath, { force: true });
-    for (const c of this.children.values()) c.failed(0, `spawn helper lost: ${why}`);
-    this.children.clear();
+    this.failAll(`spawn helper lost: ${why}`);
     this.onLost(why);
   }
 }
@@ -243,7 +280,10 @@ class HelperChild extends EventEmitter implements Child {
   private exit: [number | null, NodeJS.Signals | null] | undefined;
   /** Output streams not yet ended (Node's 'close' waits for them, stdin excluded). */
   private outputsOpen = 0;
-  /** Connections the helper made that have not arrived or not closed; the id stays routable until then. */
+  /** Slots whose connection arrived. */
+  private readonly attached = new Set<number>();
+  private readonly expected: number[];
+  /** Arrived connections not yet closed; the id stays routable until every expected one arrived and closed. */
   private socketsOpen = 0;
   private closed = false;
 
@@ -255,7 +295,7 @@ class HelperChild extends EventEmitter implements Child {
     stdio: readonly StdioMode[],
   ) {
     super();
-    this.socketsOpen = stdio.filter((m) => m === 'pipe').length;
+    this.expected = [0, 1, 2].filter((i) => stdio[i] === 'pipe');
     this.stdin = stdio[0] === 'pipe' ? new StdinWriter() : null;
     const output = (i: number): PassThrough | null => {
       if (stdio[i] !== 'pipe') return null;
@@ -280,9 +320,12 @@ class HelperChild extends EventEmitter implements Child {
   }
 
   attach(slot: number, sock: net.Socket, early: Buffer): void {
+    if (this.attached.has(slot)) return void sock.destroy();
+    this.attached.add(slot);
+    this.socketsOpen++;
     sock.once('close', () => {
       this.socketsOpen--;
-      if (this.socketsOpen === 0 && this.exit) this.owner.forget(this.id);
+      this.maybeForget();
     });
     if (slot === 0) {
       if (!this.stdin || this.stdin.destroyed) return void sock.destroy();
@@ -290,7 +333,10 @@ class HelperChild extends EventEmitter implements Child {
       return;
     }
     const out = slot === 1 ? this.stdout : this.stderr;
-    if (!out) return void sock.destroy();
+    if (!out || out.destroyed) return void sock.destroy();
+    // Whoever destroys the output (a caller, a failed start) closes the connection: the child gets EPIPE, as
+    // with a pipe, instead of blocking on a full socket nobody reads.
+    out.once('close', () => sock.destroy());
     if (early.length > 0) out.write(early);
     sock.pipe(out);
     sock.once('close', () => {
@@ -303,30 +349,55 @@ class HelperChild extends EventEmitter implements Child {
     this.emit('spawn');
   }
 
-  /** Not started (errno), or lost with the helper (errno 0 and a reason). */
-  failed(errno: number, reason?: string): void {
-    this.owner.forget(this.id);
-    const code = errno ? util.getSystemErrorName(-errno) : 'ECHILD';
-    const err = Object.assign(new Error(reason ?? `spawn ${this.file} ${code}`), {
-      errno: -errno,
-      code,
-      syscall: `spawn ${this.file}`,
-      path: this.file,
-      spawnargs: [...this.args],
-    });
-    for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
-    this.emit('error', err);
-    this.exited(errno ? -errno : null, errno ? null : 'SIGKILL');
+  /** Not started: an 'error' with the exec's errno, then 'close' with -errno, as Node reports it (no 'exit'). */
+  failed(errno: number): void {
+    const code = util.getSystemErrorName(-errno);
+    this.fail(new Error(`spawn ${this.file} ${code}`), { errno: -errno, code }, [-errno, null]);
+  }
+
+  /** The helper went away before this child's exit was reported: it may run on; its end is unknown. */
+  lost(why: string): void {
+    if (this.exit) {
+      this.owner.forget(this.id);
+      return;
+    }
+    this.fail(new Error(why), { code: 'ECHILD' }, [null, null]);
   }
 
   exited(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exit) return;
     this.exit = [code, signal];
-    if (this.socketsOpen === 0) this.owner.forget(this.id);
     this.emit('exit', code, signal);
     // As Node does at exit: output nobody reads is drained, so 'close' comes (a 'readable' reader keeps control).
     for (const s of [this.stdout, this.stderr]) if (s && s.listenerCount('readable') === 0) s.resume();
+    // Every connection was made before the child started; one that has not come by now is given up.
+    if (this.attached.size < this.expected.length) afterGrace(STREAM_GRACE_MS, () => this.giveUpMissing());
     this.maybeClose();
+    this.maybeForget();
+  }
+
+  private fail(err: Error, props: object, exit: [number | null, NodeJS.Signals | null]): void {
+    this.owner.forget(this.id);
+    this.exit = exit;
+    Object.assign(err, props, { syscall: `spawn ${this.file}`, path: this.file, spawnargs: [...this.args] });
+    for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.maybeClose();
+  }
+
+  private giveUpMissing(): void {
+    for (const slot of this.expected) {
+      if (this.attached.has(slot)) continue;
+      this.attached.add(slot);
+      const s = slot === 0 ? this.stdin : slot === 1 ? this.stdout : this.stderr;
+      if (slot === 0) s?.destroy();
+      else if (s && !s.writableEnded) s.end();
+    }
+    this.maybeForget();
+  }
+
+  private maybeForget(): void {
+    if (this.exit && this.socketsOpen === 0 && this.attached.size === this.expected.length) this.owner.forget(this.id);
   }
 
   private maybeClose(): void {

@@ -22,8 +22,11 @@ const HELPER = process.env.CRIMUX_SPAWN_HELPER || '/usr/local/libexec/crimux/cri
 let dir = '';
 const lost: string[] = [];
 
+/** The child's 'close' (events.once would reject on an 'error' before it). */
 function closed(child: Child): Promise<[number | null, NodeJS.Signals | null]> {
-  return once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+  return new Promise((resolve) =>
+    child.once('close', (code: number | null, sig: NodeJS.Signals | null) => resolve([code, sig])),
+  );
 }
 
 /** The command line of a process's parent, to tell who forked it. */
@@ -74,9 +77,14 @@ describe('spawn helper', () => {
 
   it('reports a missing program as ENOENT, as Node does', async () => {
     const child = spawnChild('/nonexistent/crimux-nope', ['x']);
+    let exits = 0;
+    child.on('exit', () => exits++);
+    const close = closed(child);
     const [err] = (await once(child, 'error')) as [NodeJS.ErrnoException];
     assert.equal(err.code, 'ENOENT');
     assert.equal(err.syscall, 'spawn /nonexistent/crimux-nope');
+    assert.deepEqual(await close, [-2, null]);
+    assert.equal(exits, 0, "no 'exit' for a child that never ran");
     await assert.rejects(runCommand('/nonexistent/crimux-nope', []), (e) => e instanceof UnavailableError);
     await assert.rejects(runCommand('true', [], { cwd: path.join(dir, 'missing') }), /ENOENT/);
   });
@@ -94,6 +102,31 @@ describe('spawn helper', () => {
     const child = spawnChild('sleep', ['30']);
     assert.equal(child.kill('SIGTERM'), true);
     assert.deepEqual(await closed(child), [null, 'SIGTERM']);
+  });
+
+  it('names signals as Node does', async () => {
+    const r = spawnChild('sh', ['-c', 'kill -ABRT $$'], { stdio: ['ignore', 'ignore', 'ignore'] });
+    assert.deepEqual(await closed(r), [null, 'SIGABRT']);
+  });
+
+  it('closes the connection of an output the caller destroyed: the child gets EPIPE instead of blocking', async () => {
+    const child = spawnChild('yes', [], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await once(child, 'spawn');
+    child.stdout?.destroy();
+    const [code, signal] = await closed(child);
+    assert.ok(signal === 'SIGPIPE' || code !== 0, `yes ended (${code}, ${signal})`);
+  });
+
+  it("ignores a SIGTERM or SIGINT sent to the daemon's process group: commands still run while it drains", async () => {
+    const child = spawnChild('sleep', ['1'], { stdio: ['ignore', 'ignore', 'ignore'] });
+    await once(child, 'spawn');
+    const helperPid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
+    process.kill(helperPid, 'SIGTERM');
+    process.kill(helperPid, 'SIGINT');
+    child.kill('SIGKILL');
+    await closed(child);
+    const r = await runCommand('sh', ['-c', 'echo $PPID']);
+    assert.equal(Number(r.stdout), helperPid);
   });
 
   it('streams 8 MiB through a child both ways with backpressure', async () => {
@@ -144,13 +177,12 @@ describe('spawn helper', () => {
   });
 
   it('drops a connection to its socket that does not carry the token', async () => {
-    const sock = net.connect(path.join(dir, 'spawn.sock'));
+    const sock = net.connect(path.join(dir, 'spawn', 'spawn.sock'));
     await once(sock, 'connect');
     sock.write(Buffer.alloc(37, 0x41));
     await once(sock, 'close');
     assert.equal((await runCommand('echo', ['still fine'])).stdout, 'still fine\n');
-    const mode = (await fs.stat(path.join(dir, 'spawn.sock'))).mode & 0o777;
-    assert.equal(mode, 0o600);
+    assert.equal((await fs.stat(path.join(dir, 'spawn'))).mode & 0o777, 0o700, 'the socket is in a dir of its own');
   });
 
   it('fails what was in flight when the helper is lost, then falls back to Node spawn', async () => {
@@ -165,6 +197,23 @@ describe('spawn helper', () => {
     process.kill(child.pid as number, 'SIGKILL'); // an orphan now; it would have outlived a real daemon too
     const r = await runCommand('sh', ['-c', 'echo $PPID']);
     assert.equal(Number(r.stdout), process.pid, 'forked by the daemon again');
+  });
+
+  it('fails the children in flight when stopped; the next helper serves again', async () => {
+    assert.equal(await useSpawnHelper(HELPER, dir, (why) => lost.push(why)), true);
+    const child = spawnChild('sleep', ['30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await once(child, 'spawn');
+    const failed = once(child, 'error');
+    const close = closed(child);
+    await stopSpawnHelper();
+    const [err] = (await failed) as [Error];
+    assert.match(err.message, /spawn helper stopped/);
+    await close;
+    process.kill(child.pid as number, 'SIGKILL');
+    assert.equal(await useSpawnHelper(HELPER, dir, (why) => lost.push(why)), true);
+    assert.equal((await runCommand('echo', ['again'])).stdout, 'again\n');
+    await stopSpawnHelper();
+    assert.equal(lost.length, 1, 'a stop is not a loss');
   });
 
   it('is not used when the binary is missing', async () => {

@@ -12,7 +12,8 @@
  *                u32 argc, u32 envc, then NUL-terminated strings: cwd ("" = the helper's), file, argv…, env…
  *     'K' kill   u32 id, u32 signal
  *   reply   = u8 kind, u32 id, u32 a, u32 b (13 bytes)
- *     'P' started (a = pid)   'E' not started (a = errno)   'X' exited (a = 0: exit code b, 1: killed by signal b)
+ *     'R' ready (once, first)   'P' started (a = pid)   'E' not started (a = errno)
+ *     'X' exited (a = 0: exit code b, 1: killed by signal b)
  * A socket stdio stream is a connection to the unix socket named by argv[1], on which the helper first writes the
  * 32-byte token from CRIMUX_SPAWN_TOKEN, the u32 id and the u8 slot (0, 1, 2); it becomes the child's fd `slot`.
  * The child gets exactly the request's environment (PATH looked up in it, as Node does), fds 0–2 and nothing else,
@@ -233,6 +234,12 @@ int main(int argc, char **argv) {
   addr.sun_family = AF_UNIX;
   strcpy(addr.sun_path, argv[1]);
   signal(SIGPIPE, SIG_IGN); /* a closed reply pipe is an EPIPE to act on, not a death */
+  /* A Ctrl-C, SIGTERM or SIGHUP sent to the daemon's process group must not take the helper away while the daemon
+   * drains (its cleanup still runs commands); the helper ends with its stdin. Children get default dispositions. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
 
   sigset_t chld;
   sigemptyset(&chld);
@@ -246,6 +253,7 @@ int main(int argc, char **argv) {
   size_t cap = 1 << 16, have = 0;
   unsigned char *buf = malloc(cap);
   if (!buf) return 1;
+  reply('R', 0, 0, 0); /* ready: the daemon starts using the helper only after this */
   struct pollfd pfd[2] = {{STDIN_FILENO, POLLIN, 0}, {sfd, POLLIN, 0}};
   for (;;) {
     if (poll(pfd, 2, -1) < 0) {
@@ -283,5 +291,12 @@ int main(int argc, char **argv) {
     }
     memmove(buf, buf + off, have - off);
     have -= off;
+    if (cap > (1u << 20) && have <= (1u << 16)) { /* a huge request passed: do not fork with its buffer */
+      unsigned char *n = realloc(buf, 1 << 16);
+      if (n) {
+        buf = n;
+        cap = 1 << 16;
+      }
+    }
   }
 }
