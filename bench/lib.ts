@@ -84,11 +84,29 @@ export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promi
 
 /**
  * CPU ms a runtime process has used from /proc/<pid>/stat (clock ticks of 10 ms): its own threads (utime,
- * stime), plus with `children` the children it reaped (cutime, cstime: tar, zstd, a template VM's qemu).
+ * stime), plus with `children` the children it reaped (cutime, cstime: tar, zstd, a template VM's qemu) and its
+ * spawn helper's.
  */
 export function cpuMs(pid: number, children = true): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After "(comm) ", field 3 (state) is f[0], so utime..cstime (fields 14–17) are f[11..14].
-  return (children ? [11, 12, 13, 14] : [11, 12]).reduce((sum, i) => sum + Number(f[i]), 0) * 10;
+  const own = (children ? [11, 12, 13, 14] : [11, 12]).reduce((sum, i) => sum + Number(f[i]), 0) * 10;
+  // crimux's children are reaped by its crimux-spawn helper, which is alive: count them through it.
+  return children ? own + spawnHelpers(pid).reduce((sum, h) => sum + cpuMs(h), 0) : own;
+}
+
+function spawnHelpers(pid: number): number[] {
+  try {
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.map(Number).filter((k) => {
+      try {
+        return fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'crimux-spawn';
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return [];
+  }
 }

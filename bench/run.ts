@@ -19,6 +19,11 @@ const BENCHES = [
     what: "the kubelet's hot calls side by side with containerd at 10, 100, 1,000 containers",
   },
   { name: 'idle', file: 'idle.ts', what: 'idle daemon CPU and RSS at 0 and 1,000 containers, vs containerd' },
+  {
+    name: 'spawn',
+    file: 'spawn.ts',
+    what: 'host command start cost: Node spawn vs the crimux-spawn helper, by daemon RSS',
+  },
   { name: 'status', file: 'status.ts', what: 'Status latency with all four backends, per-call vs background health' },
   {
     name: 'runc-lifecycle',
