@@ -2,22 +2,19 @@
  * Mounting through util-linux mount/umount (no native mount binding in Node; the binaries are on every host and
  * report errors readably). Mount state is read from /proc/self/mountinfo, never guessed.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { InternalError } from '../errors';
+import { runCommand } from '../host/process';
 
 // Overlay's option string must fit in one page together with the kernel's own additions.
 const MAX_OPTIONS = 3800;
 const UMOUNT_RETRIES = 5;
 const UMOUNT_RETRY_MS = 100;
 
-function run(file: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd, timeout: 30_000 }, (err, _out, stderr) => {
-      if (err) reject(Object.assign(new Error(stderr.trim() || err.message), { stderr: stderr.trim() }));
-      else resolve();
-    });
-  });
+async function run(file: string, args: string[], cwd?: string): Promise<void> {
+  const r = await runCommand(file, args, { cwd, timeoutMs: 30_000 });
+  const stderr = r.stderr.trim();
+  if (r.code !== 0) throw Object.assign(new Error(stderr || `${file} exited with ${r.code}`), { stderr });
 }
 
 /** Decodes the octal escapes (\040 for space…) of /proc/self/mountinfo fields. */

@@ -14,11 +14,11 @@
  * Layers cannot set trusted.overlay.* themselves (excluded at extraction): that would let an image forge overlay
  * redirects or opaque dirs.
  */
-import { execFile } from 'node:child_process';
 import { lstat, readdir, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { InternalError, UnimplementedError } from '../errors';
+import { runCommand } from '../host/process';
 import { spawnChild, type Child } from '../host/spawner';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -190,13 +190,9 @@ async function collectWhiteouts(root: string): Promise<WhiteoutOps> {
   return ops;
 }
 
-function run(file: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { maxBuffer: 1 << 20 }, (err, _out, stderr) => {
-      if (err) reject(new InternalError(`convert whiteouts: ${stderr.trim() || err.message}`, { cause: err }));
-      else resolve();
-    });
-  });
+async function run(file: string, args: string[]): Promise<void> {
+  const r = await runCommand(file, args, { maxOutputBytes: 1 << 20 });
+  if (r.code !== 0) throw new InternalError(`convert whiteouts: ${r.stderr.trim() || `${file} exited with ${r.code}`}`);
 }
 
 // mknod and setfattr have no Node API; one shell per batch keeps it to a few processes per layer.
