@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     'Fresh images per round (random content), page cache dropped before every pull, who goes first alternating,',
     'each image removed after its pull. Both runtimes download, verify, decompress and unpack every layer and keep',
     'the compressed blobs. Other engineers share the 2 vCPUs: compare the two columns of a row, not runs.',
-    'CPU: the runtime process and the children it reaped (tar, zstd) during the pull, median.',
+    'CPU: the runtime process and the children it reaped (tar, zstd; for crimux, reaped by its spawn helper) during the pull, median.',
     '',
     '| shape | compression | MiB | crimux median ms | containerd median ms | ratio | crimux CPU ms | containerd CPU ms | crimux samples | containerd samples |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|---|',
