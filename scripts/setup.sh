@@ -18,7 +18,7 @@ fi
 step "build"
 npm run --silent build
 
-step "native helpers (crimux-io)"
+step "native helpers (crimux-spawn, crimux-io, crimux-stage1)"
 bash scripts/build-native.sh
 
 step "CNI configuration"
