@@ -11,10 +11,10 @@
  * <persist-dir>/oom. Control messages go to the `ctl` FIFO in the bundle: "<type> <h> <w>\n" with type 1 = resize,
  * 2 = reopen the log files.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, InternalError, UnavailableError } from '../errors';
+import { spawnChild } from './spawner';
 
 export interface ConmonStartOptions {
   readonly conmonPath: string;
@@ -93,7 +93,7 @@ export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: numb
 
   // fd 3 is the sync pipe. detached: conmon calls setsid() itself, but starting it in its own process group keeps
   // a terminal's ^C or a test harness killing crimux's group from reaching the monitors.
-  const child = spawn(opts.conmonPath, args, {
+  const child = spawnChild(opts.conmonPath, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     detached: true,
     env: { ...process.env, _OCI_SYNCPIPE: '3' },

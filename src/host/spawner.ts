@@ -24,9 +24,12 @@ import util from 'node:util';
 export type StdioMode = 'pipe' | 'ignore';
 
 export interface SpawnChildOptions {
-  readonly stdio?: readonly [StdioMode, StdioMode, StdioMode];
+  /** fds 0–2, and optionally fd 3 (an output: conmon's sync pipe). */
+  readonly stdio?: readonly [StdioMode, StdioMode, StdioMode] | readonly [StdioMode, StdioMode, StdioMode, StdioMode];
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Its own session (setsid), as Node's `detached`: a terminal's or a harness's signal to our group misses it. */
+  readonly detached?: boolean;
 }
 
 /** The part of ChildProcess crimux uses; a ChildProcess is one. */
@@ -34,8 +37,12 @@ export interface Child extends EventEmitter {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** [stdin, stdout, stderr, fd 3] */
+  readonly stdio: readonly (Readable | Writable | null | undefined)[];
   readonly pid?: number | undefined;
   kill(signal?: NodeJS.Signals | number): boolean;
+  /** The daemon's event loop no longer waits for this child or its streams. */
+  unref(): void;
 }
 
 const TOKEN_LEN = 32;
@@ -58,7 +65,7 @@ for (const [name, n] of Object.entries(os.constants.signals)) {
 export function spawnChild(file: string, args: readonly string[], opts: SpawnChildOptions = {}): Child {
   const stdio = opts.stdio ?? ['pipe', 'pipe', 'pipe'];
   const viaNode = (): Child =>
-    nodeSpawn(file, args, { stdio: [...stdio], env: opts.env ?? process.env, cwd: opts.cwd });
+    nodeSpawn(file, args, { stdio: [...stdio], env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached });
   if (!helper) return viaNode();
   const env = Object.entries(opts.env ?? process.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
@@ -69,7 +76,7 @@ export function spawnChild(file: string, args: readonly string[], opts: SpawnChi
   }
   const bodies = strings.map((s) => Buffer.from(`${s}\0`));
   if (bodies.reduce((n, b) => n + b.length, 0) > MAX_FRAME) return viaNode();
-  return helper.spawn(file, args, stdio, 1 + args.length, env.length, bodies);
+  return helper.spawn(file, args, stdio, opts.detached === true, 1 + args.length, env.length, bodies);
 }
 
 /**
@@ -178,19 +185,21 @@ class SpawnHelper {
     file: string,
     args: readonly string[],
     stdio: readonly StdioMode[],
+    detached: boolean,
     argc: number,
     envc: number,
     bodies: Buffer[],
   ): Child {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fff0 ? 1 : this.nextId + 1;
-    const head = Buffer.alloc(20);
+    const head = Buffer.alloc(22);
     head[0] = 0x53; // 'S'
-    head.writeUInt32LE(15 + bodies.reduce((n, b) => n + b.length, 0), 1);
+    head.writeUInt32LE(17 + bodies.reduce((n, b) => n + b.length, 0), 1);
     head.writeUInt32LE(id, 5);
     stdio.forEach((m, i) => (head[9 + i] = m === 'pipe' ? 1 : 0));
-    head.writeUInt32LE(argc, 12);
-    head.writeUInt32LE(envc, 16);
+    head[13] = detached ? 1 : 0;
+    head.writeUInt32LE(argc, 14);
+    head.writeUInt32LE(envc, 18);
     const child = new HelperChild(this, id, file, args, stdio);
     this.children.set(id, child);
     this.proc?.stdin?.write(Buffer.concat([head, ...bodies]));
@@ -246,7 +255,7 @@ class SpawnHelper {
       sock.pause();
       const child = this.children.get(hello.readUInt32LE(TOKEN_LEN));
       const slot = hello[TOKEN_LEN + 4] as number;
-      if (!timingSafeEqual(hello.subarray(0, TOKEN_LEN), this.token) || !child || slot > 2) {
+      if (!timingSafeEqual(hello.subarray(0, TOKEN_LEN), this.token) || !child || slot > 3) {
         sock.destroy();
         return;
       }
@@ -286,6 +295,9 @@ class HelperChild extends EventEmitter implements Child {
   /** Arrived connections not yet closed; the id stays routable until every expected one arrived and closed. */
   private socketsOpen = 0;
   private closed = false;
+  private readonly fd3: PassThrough | null;
+  private readonly sockets: net.Socket[] = [];
+  private unrefed = false;
 
   constructor(
     private readonly owner: SpawnHelper,
@@ -295,7 +307,7 @@ class HelperChild extends EventEmitter implements Child {
     stdio: readonly StdioMode[],
   ) {
     super();
-    this.expected = [0, 1, 2].filter((i) => stdio[i] === 'pipe');
+    this.expected = [0, 1, 2, 3].filter((i) => stdio[i] === 'pipe');
     this.stdin = stdio[0] === 'pipe' ? new StdinWriter() : null;
     const output = (i: number): PassThrough | null => {
       if (stdio[i] !== 'pipe') return null;
@@ -309,6 +321,16 @@ class HelperChild extends EventEmitter implements Child {
     };
     this.stdout = output(1);
     this.stderr = output(2);
+    this.fd3 = output(3);
+  }
+
+  get stdio(): (Readable | Writable | null)[] {
+    return [this.stdin, this.stdout, this.stderr, this.fd3];
+  }
+
+  unref(): void {
+    this.unrefed = true;
+    for (const sock of this.sockets) sock.unref();
   }
 
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
@@ -323,6 +345,8 @@ class HelperChild extends EventEmitter implements Child {
     if (this.attached.has(slot)) return void sock.destroy();
     this.attached.add(slot);
     this.socketsOpen++;
+    this.sockets.push(sock);
+    if (this.unrefed) sock.unref();
     sock.once('close', () => {
       this.socketsOpen--;
       this.maybeForget();
@@ -332,7 +356,7 @@ class HelperChild extends EventEmitter implements Child {
       this.stdin.attach(sock);
       return;
     }
-    const out = slot === 1 ? this.stdout : this.stderr;
+    const out = this.output(slot);
     if (!out || out.destroyed) return void sock.destroy();
     // Whoever destroys the output (a caller, a failed start) closes the connection: the child gets EPIPE, as
     // with a pipe, instead of blocking on a full socket nobody reads.
@@ -369,7 +393,7 @@ class HelperChild extends EventEmitter implements Child {
     this.exit = [code, signal];
     this.emit('exit', code, signal);
     // As Node does at exit: output nobody reads is drained, so 'close' comes (a 'readable' reader keeps control).
-    for (const s of [this.stdout, this.stderr]) if (s && s.listenerCount('readable') === 0) s.resume();
+    for (const s of [this.stdout, this.stderr, this.fd3]) if (s && s.listenerCount('readable') === 0) s.resume();
     // Every connection was made before the child started; one that has not come by now is given up.
     if (this.attached.size < this.expected.length) afterGrace(STREAM_GRACE_MS, () => this.giveUpMissing());
     this.maybeClose();
@@ -380,7 +404,7 @@ class HelperChild extends EventEmitter implements Child {
     this.owner.forget(this.id);
     this.exit = exit;
     Object.assign(err, props, { syscall: `spawn ${this.file}`, path: this.file, spawnargs: [...this.args] });
-    for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy();
+    for (const s of [this.stdin, this.stdout, this.stderr, this.fd3]) s?.destroy();
     if (this.listenerCount('error') > 0) this.emit('error', err);
     this.maybeClose();
   }
@@ -389,11 +413,15 @@ class HelperChild extends EventEmitter implements Child {
     for (const slot of this.expected) {
       if (this.attached.has(slot)) continue;
       this.attached.add(slot);
-      const s = slot === 0 ? this.stdin : slot === 1 ? this.stdout : this.stderr;
-      if (slot === 0) s?.destroy();
-      else if (s && !s.writableEnded) s.end();
+      if (slot === 0) this.stdin?.destroy();
+      const out = this.output(slot);
+      if (out && !out.writableEnded) out.end();
     }
     this.maybeForget();
+  }
+
+  private output(slot: number): PassThrough | null {
+    return slot === 1 ? this.stdout : slot === 2 ? this.stderr : slot === 3 ? this.fd3 : null;
   }
 
   private maybeForget(): void {

@@ -145,6 +145,20 @@ describe('spawn helper', () => {
     assert.deepEqual(r.stdout.trim().split('\n').map(Number), [0, 1, 2, 3]);
   });
 
+  it("gives fd 3 as a fourth output and its own session when detached, as conmon's start needs", async () => {
+    const child = spawnChild('sh', ['-c', 'echo "$$ $(cut -d" " -f6 /proc/$$/stat)" >&3'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const parts: Buffer[] = [];
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => parts.push(b));
+    child.unref();
+    assert.deepEqual(await closed(child), [0, null]);
+    const [pid, sid] = Buffer.concat(parts).toString().trim().split(' ').map(Number);
+    assert.equal(pid, child.pid);
+    assert.equal(sid, pid, 'a session of its own');
+  });
+
   it('runs 60 commands at once, each with its own output', async () => {
     const runs = Array.from({ length: 60 }, (_, i) => runCommand('sh', ['-c', `echo ${i}; exit $((${i} % 7))`]));
     const results = await Promise.all(runs);

@@ -8,15 +8,17 @@
  *
  * Protocol, little-endian, on the helper's stdin (requests) and stdout (replies):
  *   request = u8 kind, u32 len, payload[len]
- *     'S' spawn  u32 id, u8 stdio[3] (1 = a socket connected back to the daemon, else /dev/null),
- *                u32 argc, u32 envc, then NUL-terminated strings: cwd ("" = the helper's), file, argv…, env…
+ *     'S' spawn  u32 id, u8 stdio[4] (1 = a socket connected back to the daemon; else /dev/null for 0–2 and
+ *                nothing for 3), u8 flags (1 = setsid, as Node's `detached`), u32 argc, u32 envc, then
+ *                NUL-terminated strings: cwd ("" = the helper's), file, argv…, env…
  *     'K' kill   u32 id, u32 signal
  *   reply   = u8 kind, u32 id, u32 a, u32 b (13 bytes)
  *     'R' ready (once, first)   'P' started (a = pid)   'E' not started (a = errno)
  *     'X' exited (a = 0: exit code b, 1: killed by signal b)
  * A socket stdio stream is a connection to the unix socket named by argv[1], on which the helper first writes the
- * 32-byte token from CRIMUX_SPAWN_TOKEN, the u32 id and the u8 slot (0, 1, 2); it becomes the child's fd `slot`.
- * The child gets exactly the request's environment (PATH looked up in it, as Node does), fds 0–2 and nothing else,
+ * 32-byte token from CRIMUX_SPAWN_TOKEN, the u32 id and the u8 slot (0–3); it becomes the child's fd `slot` (fd 3:
+ * conmon's sync pipe). The child gets exactly the request's environment (PATH looked up in it, as Node does), its
+ * stdio fds and nothing else,
  * default signal dispositions and an empty signal mask. Exec failures come back as 'E' with the exec's errno.
  * The helper exits when its stdin ends (the daemon is gone); children it started run on, as Node's would.
  *
@@ -104,15 +106,19 @@ static int connect_back(uint32_t id, unsigned char slot) {
 }
 
 /* In the child: stdio in place, every other fd closed at exec, signals as a fresh process has them. */
-static void child_exec(int stdio_fd[3], int errfd, const char *cwd, const char *file, char **argv, char **envp) {
+static void child_exec(int stdio_fd[4], int setsid_, int errfd, const char *cwd, const char *file, char **argv,
+                       char **envp) {
   int err = 0;
-  for (int i = 0; i < 3 && !err; i++)
-    if (dup2(stdio_fd[i], i) < 0) err = errno;
-  if (!err && syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+  /* Every source fd is above 3 (the helper holds 0–2 and its signalfd at 3), so no dup2 clobbers another's source. */
+  for (int i = 0; i < 4 && !err; i++)
+    if (stdio_fd[i] >= 0 && dup2(stdio_fd[i], i) < 0) err = errno;
+  unsigned int first = stdio_fd[3] >= 0 ? 4 : 3;
+  if (!err && syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     long max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) max = 65536;
-    for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    for (int fd = (int)first; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
+  if (!err && setsid_ && setsid() < 0) err = errno;
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL); /* ignored signals would stay ignored across exec */
   sigset_t none;
   sigemptyset(&none);
@@ -140,15 +146,15 @@ static void track(pid_t pid, uint32_t id) {
 }
 
 static void do_spawn(const unsigned char *p, uint32_t len) {
-  if (len < 15) _exit(2);
-  uint32_t id = get32(p), argc = get32(p + 7), envc = get32(p + 11);
-  const unsigned char *stdio = p + 4;
+  if (len < 17) _exit(2);
+  uint32_t id = get32(p), argc = get32(p + 9), envc = get32(p + 13);
+  const unsigned char *stdio = p + 4, flags = p[8];
   /* The strings: cwd, file, argv[argc], env[envc], each NUL-terminated, exactly filling the frame. */
   uint64_t count = 2 + (uint64_t)argc + envc;
   if (argc == 0 || count > len) _exit(2);
   char **strs = calloc(count + 2, sizeof *strs); /* +2: NULL after argv and after env */
   if (!strs) _exit(1);
-  const char *s = (const char *)p + 15, *end = (const char *)p + len;
+  const char *s = (const char *)p + 17, *end = (const char *)p + len;
   for (uint64_t i = 0; i < count; i++) {
     const char *nul = memchr(s, '\0', (size_t)(end - s));
     if (!nul) _exit(2);
@@ -158,13 +164,13 @@ static void do_spawn(const unsigned char *p, uint32_t len) {
   if (s != end) _exit(2);
   char *cwd = strs[0], *file = strs[1], **argv = strs + 2, **envp = strs + 3 + argc;
 
-  int fds[3] = {-1, -1, -1}, err = 0;
-  for (unsigned char i = 0; i < 3 && !err; i++) {
+  int fds[4] = {-1, -1, -1, -1}, err = 0;
+  for (unsigned char i = 0; i < 4 && !err; i++) {
     if (stdio[i] == 1) {
       int fd = connect_back(id, i);
       if (fd < 0) err = -fd;
       else fds[i] = fd;
-    } else if ((fds[i] = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)) < 0) {
+    } else if (i < 3 && (fds[i] = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)) < 0) {
       err = errno;
     }
   }
@@ -173,10 +179,10 @@ static void do_spawn(const unsigned char *p, uint32_t len) {
   pid_t pid = -1;
   if (!err) {
     pid = fork();
-    if (pid == 0) child_exec(fds, pipefd[1], cwd, file, argv, envp);
+    if (pid == 0) child_exec(fds, flags & 1, pipefd[1], cwd, file, argv, envp);
     if (pid < 0) err = errno;
   }
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (fds[i] >= 0) close(fds[i]);
   if (pipefd[1] >= 0) close(pipefd[1]);
   if (pid > 0) {
