@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnHelperPids } from '../test/helpers/daemon';
 
 export const RESULTS = path.join(__dirname, 'results');
 
@@ -93,20 +94,5 @@ export function cpuMs(pid: number, children = true): number {
   // After "(comm) ", field 3 (state) is f[0], so utime..cstime (fields 14–17) are f[11..14].
   const own = (children ? [11, 12, 13, 14] : [11, 12]).reduce((sum, i) => sum + Number(f[i]), 0) * 10;
   // crimux's children are reaped by its crimux-spawn helper, which is alive: count them through it.
-  return children ? own + spawnHelpers(pid).reduce((sum, h) => sum + cpuMs(h), 0) : own;
-}
-
-function spawnHelpers(pid: number): number[] {
-  try {
-    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    return kids.map(Number).filter((k) => {
-      try {
-        return fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'crimux-spawn';
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return [];
-  }
+  return children ? own + spawnHelperPids(pid).reduce((sum, h) => sum + cpuMs(h), 0) : own;
 }

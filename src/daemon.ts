@@ -65,7 +65,9 @@ export class Daemon {
       const onLost = (why: string): void =>
         log.error('spawn helper lost; host commands are forked by the daemon', { why });
       if (!(await useSpawnHelper(config.spawnHelper, config.runDir, onLost))) {
-        log.warn('spawn helper not found; host commands are forked by the daemon', { path: config.spawnHelper });
+        log.warn('spawn helper missing or not starting; host commands are forked by the daemon', {
+          path: config.spawnHelper,
+        });
       }
     }
     const store = new SqliteOwnershipStore({ dir: config.stateDir, durability: config.stateDurability });

@@ -65,6 +65,26 @@ export function testRegistryMap(port = Number(process.env.CRIMUX_TEST_REGISTRY_P
   };
 }
 
+/**
+ * The crimux-spawn helper(s) a running daemon started (src/host/spawner.ts): part of the daemon, and the parent
+ * of the commands it runs. One read of the daemon's children list, then each child's name.
+ */
+export function spawnHelperPids(daemonPid: number): number[] {
+  let kids: string[];
+  try {
+    kids = fs.readFileSync(`/proc/${daemonPid}/task/${daemonPid}/children`, 'utf8').split(' ').filter(Boolean);
+  } catch {
+    return [];
+  }
+  return kids.map(Number).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'crimux-spawn';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {

@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startDaemon, type DaemonHandle } from '../helpers/daemon';
+import { spawnHelperPids, startDaemon, type DaemonHandle } from '../helpers/daemon';
 import { ensureDockerd } from '../helpers/dockerd';
 import { ensureTestRegistry } from '../helpers/registry';
 import { BUSYBOX } from '../fixtures/images';
@@ -419,8 +419,9 @@ export async function audit(c: AuditContext): Promise<string[]> {
   }
   // processes: anything but the daemon itself (and its own spawn helper, a part of it) whose command line names our
   // dirs, an ID or the run tag. A helper left by a killed daemon has another parent and counts.
+  const daemonItself = new Set([d.pid(), ...spawnHelperPids(d.pid())]);
   for (const pid of procs()) {
-    if (pid === d.pid() || isSpawnHelperOf(pid, d.pid())) continue;
+    if (daemonItself.has(pid)) continue;
     const cmd = cmdline(pid);
     if (cmd && mentionsUs(cmd)) out.push(`process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 120)}`);
   }
@@ -458,17 +459,6 @@ function procs(): number[] {
     .filter((p) => /^\d+$/.test(p))
     .map(Number)
     .filter((p) => p !== process.pid);
-}
-
-function isSpawnHelperOf(pid: number, daemonPid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return comm === 'crimux-spawn' && ppid === daemonPid;
-  } catch {
-    return false;
-  }
 }
 
 function cmdline(pid: number): string {
