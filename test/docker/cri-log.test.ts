@@ -1,13 +1,20 @@
 /** Table tests of the CRI log format, the copier's resume bookkeeping and the image names shown to the kubelet. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResumeFilter, frameToLine, laterPosition, positionOfTail } from '../../src/backends/docker/cri-log';
+import {
+  REPLAY_WINDOW_NS,
+  ResumeFilter,
+  frameToLine,
+  laterPosition,
+  lineDigest,
+  positionOfTail,
+} from '../../src/backends/docker/cri-log';
+import { parseRfc3339Ns } from '../../src/backends/docker/timestamps';
 import { MirrorMap, criNames, imageUser } from '../../src/backends/docker/image-names';
 
 const T1 = '2026-11-28T15:16:12.996034597Z';
 const T1NS = 1795878972996034597n;
 const T2 = '2026-11-28T15:16:13.000000001Z';
-const T2NS = 1795878973000000001n;
 
 describe('CRI log lines', () => {
   const cases: [string, 'stdout' | 'stderr', string, string][] = [
@@ -23,41 +30,99 @@ describe('CRI log lines', () => {
 });
 
 describe('resume position', () => {
-  it('reads the last timestamp and how many lines end with it', () => {
-    const text = `${T1} stdout F a\n${T2} stdout P b\n${T2} stdout F c\n`;
-    assert.deepEqual(positionOfTail(text), { ts: T2NS, count: 2 });
+  const line = (ts: string, stream: string, text: string): Buffer => Buffer.from(`${ts} ${stream} F ${text}\n`);
+  const at = (ts: string, stream: string, text: string, count = 1) => ({
+    ts: parseRfc3339Ns(ts) as bigint,
+    digest: lineDigest(line(ts, stream, text)),
+    count,
+  });
+  const T0 = '2026-11-28T15:16:12.996034Z'; // stamped before T1, as Docker's other stream's goroutine may
+
+  it('names the last line and counts its identical copies', () => {
+    const tail = Buffer.concat([line(T1, 'stdout', 'a'), line(T2, 'stdout', 'b'), line(T2, 'stdout', 'b')]);
+    assert.deepEqual(positionOfTail(tail), at(T2, 'stdout', 'b', 2));
+  });
+  it('takes the last line, not the latest timestamp', () => {
+    const tail = Buffer.concat([line(T1, 'stdout', 'a'), line(T0, 'stderr', 'e')]);
+    assert.deepEqual(positionOfTail(tail), at(T0, 'stderr', 'e'));
   });
   it('skips a torn last line', () => {
-    assert.deepEqual(positionOfTail(`${T1} stdout F a\n2026-11-28T15:1`), { ts: T1NS, count: 1 });
+    const tail = Buffer.concat([line(T1, 'stdout', 'a'), Buffer.from('2026-11-28T15:1')]);
+    assert.deepEqual(positionOfTail(tail), at(T1, 'stdout', 'a'));
   });
-  it('has none for an empty file', () => assert.equal(positionOfTail(''), null));
+  it('has none for an empty file', () => assert.equal(positionOfTail(Buffer.alloc(0)), null));
   it('picks the later position', () => {
-    const a = { ts: T1NS, count: 3 };
-    const b = { ts: T2NS, count: 1 };
+    const a = at(T1, 'stdout', 'a', 3);
+    const b = at(T2, 'stdout', 'b');
     assert.equal(laterPosition(a, b), b);
     assert.equal(laterPosition(null, a), a);
-    assert.deepEqual(laterPosition({ ts: T1NS, count: 1 }, a), a);
+    assert.deepEqual(laterPosition(at(T1, 'stdout', 'a'), a), a);
   });
 
-  it('writes each message exactly once across a resume', () => {
-    // Docker replays from `since` inclusive: both messages at T2 come again after a restart.
-    const stream = [T1NS, T2NS, T2NS, T2NS + 5n];
-    const first = new ResumeFilter(null);
-    const written1 = stream.slice(0, 3).filter((t) => first.accept(t));
-    assert.equal(written1.length, 3);
-    const resumed = new ResumeFilter(first.position);
-    const replay = [T2NS, T2NS, T2NS + 5n];
-    const written2 = replay.filter((t) => resumed.accept(t));
-    assert.deepEqual(written2, [T2NS + 5n]);
-    assert.deepEqual(resumed.position, { ts: T2NS + 5n, count: 1 });
+  /** Runs `msgs` through a filter and returns the texts written. */
+  const run = (f: ResumeFilter, msgs: [string, string, string][]): string[] =>
+    msgs.filter(([ts, st, text]) => f.accept(parseRfc3339Ns(ts) as bigint, line(ts, st, text))).map((m) => m[2]);
+
+  it('writes a message stamped earlier than the one before it (Docker stamps each stream separately)', () => {
+    const f = new ResumeFilter(null);
+    assert.deepEqual(
+      run(f, [
+        [T1, 'stdout', 'out'],
+        [T0, 'stderr', 'err'],
+        [T2, 'stdout', 'next'],
+      ]),
+      ['out', 'err', 'next'],
+    );
+  });
+
+  it('writes each message exactly once across a resume, out-of-order stamps included', () => {
+    const stream: [string, string, string][] = [
+      [T1, 'stdout', 'a'],
+      [T2, 'stdout', 'b'],
+      [T2, 'stdout', 'b'], // a long line's identical chunks share a timestamp
+      [T0, 'stderr', 'late'],
+      [T2, 'stdout', 'c'],
+    ];
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const first = new ResumeFilter(null);
+      const written = run(first, stream.slice(0, cut));
+      const resumed = new ResumeFilter(first.position);
+      // Docker replays everything stamped at or after `since`, in its own order.
+      const since = resumed.sinceNs() ?? 0n;
+      const replay = stream.filter(([ts]) => (parseRfc3339Ns(ts) as bigint) >= since);
+      assert.deepEqual([...written, ...run(resumed, replay)], ['a', 'b', 'b', 'late', 'c'], `cut after ${cut}`);
+    }
+  });
+
+  it('starts the replay a window before the last line', () => {
+    const f = new ResumeFilter(at(T1, 'stdout', 'a'));
+    assert.equal(f.sinceNs(), T1NS - REPLAY_WINDOW_NS);
+    assert.equal(new ResumeFilter(null).sinceNs(), undefined);
+  });
+
+  it('copies on when Docker no longer has the last written line', () => {
+    const f = new ResumeFilter(at(T1, 'stdout', 'gone'));
+    const later = '2026-11-28T15:16:20Z';
+    assert.deepEqual(
+      run(f, [
+        [T2, 'stdout', 'x'],
+        [later, 'stdout', 'y'],
+      ]),
+      ['y'],
+    );
   });
 
   it('skips the replay again after rewind (a new follow session in the same copier)', () => {
     const f = new ResumeFilter(null);
-    assert.ok(f.accept(T1NS));
+    assert.deepEqual(run(f, [[T1, 'stdout', 'a']]), ['a']);
     f.rewind();
-    assert.equal(f.accept(T1NS), false, 'the replayed message is not written twice');
-    assert.ok(f.accept(T2NS));
+    assert.deepEqual(
+      run(f, [
+        [T1, 'stdout', 'a'],
+        [T2, 'stdout', 'b'],
+      ]),
+      ['b'],
+    );
   });
 });
 

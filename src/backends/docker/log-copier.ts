@@ -119,8 +119,8 @@ export class LogCopier {
 
   private open(follow: boolean): Promise<Readable> {
     this.filter.rewind();
-    const pos = this.filter.position;
-    const since = pos ? nsToDockerSince(pos.ts) : undefined;
+    const from = this.filter.sinceNs();
+    const since = from === undefined ? undefined : nsToDockerSince(from);
     return this.engine.logs(this.target.dockerId, { since, follow, signal: this.abort.signal });
   }
 
@@ -133,7 +133,7 @@ export class LogCopier {
         for (const f of decoder.push(chunk as Buffer)) {
           if (f.stream !== 'stdout' && f.stream !== 'stderr') continue;
           const r = frameToLine(f.stream, f.data);
-          if (r && this.filter.accept(r.tsNs)) lines.push(r.line);
+          if (r && this.filter.accept(r.tsNs, r.line)) lines.push(r.line);
         }
       } else {
         // A TTY merges both streams into one raw stream of "<timestamp> <line>\n" messages.
@@ -142,7 +142,9 @@ export class LogCopier {
         while ((nl = raw.indexOf(0x0a)) >= 0) {
           const msg = splitTimestamp(raw.subarray(0, nl));
           raw = raw.subarray(nl + 1);
-          if (msg && this.filter.accept(msg.tsNs)) lines.push(criLine(msg.ts, 'stdout', false, msg.content));
+          if (!msg) continue;
+          const line = criLine(msg.ts, 'stdout', false, msg.content);
+          if (this.filter.accept(msg.tsNs, line)) lines.push(line);
         }
       }
       if (lines.length) await this.enqueue(() => this.write(Buffer.concat(lines)));

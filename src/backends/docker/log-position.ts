@@ -2,7 +2,7 @@
  * Where a container's CRI log copy stands, found on disk so it survives crimux restarts: the tail of the log
  * file, the tail of the latest file the kubelet rotated it to (`<path>.<timestamp>`, left uncompressed by the
  * kubelet), and a small position file written at each reopen and when copying finished
- * (<stateDir>/backends/docker/logs/<id>.json). The latest of the three wins.
+ * (<stateDir>/backends/docker/logs/<id>.json). The log file's tail wins when it has a line.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +25,7 @@ async function tailOf(file: string): Promise<LogPosition | null> {
     const start = Math.max(0, size - TAIL_BYTES);
     const buf = Buffer.alloc(size - start);
     await fh.read(buf, 0, buf.length, start);
-    return positionOfTail(buf.toString('utf8'));
+    return positionOfTail(buf);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -68,10 +68,12 @@ export class LogPositions {
     try {
       const raw = JSON.parse(await fs.readFile(this.fileOf(id), 'utf8')) as {
         ts?: string;
+        digest?: string;
         count?: number;
         done?: boolean;
       };
-      const position = raw.ts !== undefined ? { ts: BigInt(raw.ts), count: raw.count ?? 0 } : null;
+      const position =
+        raw.ts !== undefined ? { ts: BigInt(raw.ts), digest: raw.digest ?? '', count: raw.count ?? 0 } : null;
       return { position, done: raw.done === true };
     } catch {
       return null;
@@ -81,7 +83,8 @@ export class LogPositions {
   /** A crash leaves the old or the new position, never half of one; the log file's tail backs it up anyway. */
   async write(id: string, saved: SavedPosition): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
-    const body = JSON.stringify({ ts: saved.position?.ts.toString(), count: saved.position?.count, done: saved.done });
+    const p = saved.position;
+    const body = JSON.stringify({ ts: p?.ts.toString(), digest: p?.digest, count: p?.count, done: saved.done });
     await this.files.writeAtomic(this.fileOf(id), body);
   }
 
@@ -93,8 +96,10 @@ export class LogPositions {
   async resumePoint(id: string, logPath: string): Promise<SavedPosition> {
     const saved = await this.read(id);
     const rotated = await latestRotation(logPath);
-    let pos = laterPosition(await tailOf(logPath), rotated ? await tailOf(rotated) : null);
-    pos = laterPosition(pos, saved?.position ?? null);
+    // The current file's last line is the last one written whenever it has one (timestamps alone cannot say: Docker's
+    // are not in stream order). Before the first write after a reopen, the rotated file and the saved position agree.
+    const pos =
+      (await tailOf(logPath)) ?? laterPosition(rotated ? await tailOf(rotated) : null, saved?.position ?? null);
     return { position: pos, done: saved?.done ?? false };
   }
 }
