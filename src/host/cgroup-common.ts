@@ -3,9 +3,10 @@
  * shapes, the CPU rate tracker and small file helpers. Kept apart from cgroup.ts (which picks an implementation)
  * so the implementations do not import their own selector.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { systemdCgroupDir } from './systemd-cgroup';
+import { nowNs } from '../util/clock';
 
 export interface CgroupMemoryStats {
   readonly usageBytes: bigint;
@@ -21,6 +22,8 @@ export interface CgroupMemoryStats {
 export interface CgroupStats {
   /** Cumulative CPU time in ns; undefined when the cgroup is gone. */
   readonly cpuUsageNs?: bigint;
+  /** When cpuUsageNs was read (./clock's nanoseconds): what a CPU rate divides by. */
+  readonly cpuReadAtNs: bigint;
   readonly memory?: CgroupMemoryStats;
   readonly pids?: number;
   /** Bytes read and written through the block layer (blkio / io.stat), summed over devices. */
@@ -76,6 +79,22 @@ export async function readText(dir: string, file: string): Promise<string | unde
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Reads a CPU counter file and stamps the reading in one step. A rate divides by the time between two readings, so
+ * the stamp must be the read's, not one taken before an await that a busy event loop may stretch: a sample stamped
+ * 300 ms before its read made the next rate a fraction of the truth. A cgroupfs read never waits for a disk, so
+ * the synchronous read costs microseconds.
+ */
+export function readCpuCounter(dir: string | undefined, file: string): { text?: string; atNs: bigint } {
+  let text: string | undefined;
+  try {
+    if (dir !== undefined) text = readFileSync(path.join(dir, file), 'utf8').trim();
+  } catch {
+    text = undefined;
+  }
+  return { text, atNs: nowNs() };
 }
 
 export async function readBig(dir: string, file: string): Promise<bigint | undefined> {

@@ -11,6 +11,7 @@ import {
   memoryStatsOf,
   parseKeyed,
   readBig,
+  readCpuCounter,
   readKeyed,
   readText,
   relCgroupPath,
@@ -58,8 +59,8 @@ export class CgroupV1 implements CgroupLayer {
 
   async stats(cgroupPath: string): Promise<CgroupStats> {
     const mem = this.dir(cgroupPath, 'memory');
-    const [cpu, usage, limit, stat, pids, blkio] = await Promise.all([
-      readBig(this.dir(cgroupPath, 'cpuacct'), 'cpuacct.usage'),
+    const cpu = readCpuCounter(this.dir(cgroupPath, 'cpuacct'), 'cpuacct.usage');
+    const [usage, limit, stat, pids, blkio] = await Promise.all([
       readBig(mem, 'memory.usage_in_bytes'),
       readBig(mem, 'memory.limit_in_bytes'),
       readKeyed(mem, 'memory.stat'),
@@ -68,7 +69,8 @@ export class CgroupV1 implements CgroupLayer {
     ]);
     const pidCount = pids === undefined ? undefined : Number.parseInt(pids, 10);
     return {
-      cpuUsageNs: cpu,
+      cpuUsageNs: cpu.text !== undefined && /^\d+$/.test(cpu.text) ? BigInt(cpu.text) : undefined,
+      cpuReadAtNs: cpu.atNs,
       memory: usage !== undefined && stat ? memoryStatsOf(usage, limit, stat, false) : undefined,
       pids: Number.isFinite(pidCount) ? pidCount : undefined,
       io: blkio === undefined ? undefined : parseBlkio(blkio),

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import {
   memoryStatsOf,
   parseKeyed,
+  readCpuCounter,
   readKeyed,
   readText,
   relCgroupPath,
@@ -68,20 +69,21 @@ export class CgroupV2 implements CgroupLayer {
 
   async stats(cgroupPath: string): Promise<CgroupStats> {
     const dir = this.dir(cgroupPath);
-    const [cpu, current, max, stat, pids, io] = await Promise.all([
-      readKeyed(dir, 'cpu.stat'),
+    const cpu = readCpuCounter(dir, 'cpu.stat');
+    const [current, max, stat, pids, io] = await Promise.all([
       readText(dir, 'memory.current'),
       readText(dir, 'memory.max'),
       readKeyed(dir, 'memory.stat'),
       readText(dir, 'pids.current'),
       readText(dir, 'io.stat'),
     ]);
-    const usec = cpu?.get('usage_usec');
+    const usec = cpu.text === undefined ? undefined : parseKeyed(cpu.text).get('usage_usec');
     const usage = current !== undefined && /^\d+$/.test(current) ? BigInt(current) : undefined;
     const limit = max !== undefined && /^\d+$/.test(max) ? BigInt(max) : undefined;
     const pidCount = pids === undefined ? undefined : Number.parseInt(pids, 10);
     return {
       cpuUsageNs: usec === undefined ? undefined : usec * 1000n,
+      cpuReadAtNs: cpu.atNs,
       memory: usage !== undefined ? memoryStatsOf(usage, limit, stat ?? new Map(), true) : undefined,
       pids: Number.isFinite(pidCount) ? pidCount : undefined,
       io: io === undefined ? undefined : parseIoStat(io),

@@ -87,27 +87,38 @@ for (const kind of KINDS) {
       );
       assert.equal(first?.attributes?.id, s.cpu);
       assert.equal(first?.attributes?.metadata?.name, 'cpu');
+      // Each poll keeps the one before it: the daemon's rate must be exactly the arithmetic of the two samples.
+      type Sample = typeof first | null | undefined;
+      let prev: Sample = first;
+      let before: Sample = first;
       const rising = await waitFor(
         `${kind} cpu usage to rise by 0.5 s of CPU`,
         async () => {
           const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
+          [before, prev] = [prev, r];
           return n(r?.cpu?.usage_core_nano_seconds) >= n(first?.cpu?.usage_core_nano_seconds) + 500_000_000
             ? r
             : undefined;
         },
         30_000,
       );
-      assert.ok(
-        BigInt(String(rising?.cpu?.timestamp)) > BigInt(String(first?.cpu?.timestamp)),
-        'the timestamp moves too',
-      );
+      const elapsedNs = (a: Sample, b: Sample): number =>
+        Number(BigInt(String(b?.cpu?.timestamp)) - BigInt(String(a?.cpu?.timestamp)));
+      assert.ok(elapsedNs(first, rising) > 0, 'the timestamp moves too');
       // The rate comes from consecutive samples, for every backend alike (the router's tracker; a first call
-      // samples twice). A busy loop holds well over a tenth of a core even on this loaded 2-vCPU machine.
+      // samples twice): CPU used between the two readings over the time between them.
       assert.ok(n(first?.cpu?.usage_nano_cores) > 0, `${kind}: the first ContainerStats carries a CPU rate`);
-      assert.ok(
-        n(rising?.cpu?.usage_nano_cores) > 100_000_000,
-        `${kind}: the burner's rate ${n(rising?.cpu?.usage_nano_cores)} nano cores`,
-      );
+      const want =
+        ((n(rising?.cpu?.usage_core_nano_seconds) - n(before?.cpu?.usage_core_nano_seconds)) * 1e9) /
+        elapsedNs(before, rising);
+      const got = n(rising?.cpu?.usage_nano_cores);
+      assert.ok(Math.abs(got - want) <= want * 0.001 + 1, `${kind}: rate ${got} nano cores, samples give ${want}`);
+      // A busy loop holds well over a tenth of a core even on this loaded 2-vCPU machine, measured over the
+      // seconds it took to burn 0.5 s (one poll's window can fall where the scheduler let it wait).
+      const share =
+        ((n(rising?.cpu?.usage_core_nano_seconds) - n(first?.cpu?.usage_core_nano_seconds)) * 1e9) /
+        elapsedNs(first, rising);
+      assert.ok(share > 100_000_000, `${kind}: the burner's share ${share} nano cores`);
       const mem = await waitFor(
         `${kind} mem container working set above ${MEM_THRESHOLD}`,
         async () => {

@@ -20,6 +20,7 @@ import {
 import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors';
 import { cgroupDriverOf } from '../../src/config/info';
 import type { Config } from '../../src/config/types';
+import { nowNs } from '../../src/util/clock';
 
 function write(file: string, text: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -90,12 +91,10 @@ describe('cgroup v2 layer (fake unified tree)', () => {
     const st = await cg.stats('/nolimit');
     assert.equal(st.memory?.limitBytes, undefined);
     assert.equal(st.memory?.workingSetBytes, 100n);
-    assert.deepEqual(await cg.stats('/gone'), {
-      cpuUsageNs: undefined,
-      memory: undefined,
-      pids: undefined,
-      io: undefined,
-    });
+    const before = nowNs();
+    const { cpuReadAtNs, ...gone } = await cg.stats('/gone');
+    assert.deepEqual(gone, { cpuUsageNs: undefined, memory: undefined, pids: undefined, io: undefined });
+    assert.ok(cpuReadAtNs >= before && cpuReadAtNs <= nowNs(), 'the reading is stamped when it was taken');
   });
 
   it('apply writes v2 files (shares → weight, quota → cpu.max) and delegates controllers down the path', async () => {

@@ -20,12 +20,11 @@ function need(s: RktShared): NonNullable<RktShared['stage1']> {
 
 async function appUsage(s: RktShared, id: string, uuid: string, app: v1.App): Promise<ContainerUsage> {
   const h = await need(s).appHandle(uuid, app.name);
-  const atNs = s.host.clock.nowNs();
   const st = await readCgroupStats(need(s).ctx.hierarchies, h.stored.cgroup);
   const layer = s.rootfs ? await s.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
     id,
-    atNs,
+    atNs: st.cpuReadAtNs,
     cpuNs: st.cpuUsageNs,
     memory: st.memory,
     ...(layer ? { writableLayer: { mountpoint: h.infoDir, usedBytes: layer.bytes, inodesUsed: layer.inodes } } : {}),
@@ -53,14 +52,13 @@ export async function listContainerUsage(s: RktShared, ctx: CallContext): Promis
 
 async function podUsage(s: RktShared, id: string, pod: v1.Pod): Promise<SandboxUsage> {
   const { cgroup } = await need(s).podHandle(pod.name);
-  const atNs = s.host.clock.nowNs();
   const st = await readCgroupStats(need(s).ctx.hierarchies, cgroup);
   const containers: ContainerUsage[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];
     if (cid && app.state === 'running') containers.push(await appUsage(s, cid, pod.name, app));
   }
-  return { id, atNs, cpuNs: st.cpuUsageNs, memory: st.memory, processCount: st.pids, containers };
+  return { id, atNs: st.cpuReadAtNs, cpuNs: st.cpuUsageNs, memory: st.memory, processCount: st.pids, containers };
 }
 
 export async function podSandboxUsage(s: RktShared, ctx: CallContext, id: string): Promise<SandboxUsage> {

@@ -12,12 +12,11 @@ import { mustRecord } from './containers';
 
 export async function containerUsage(s: RuncShared, _ctx: CallContext, id: string): Promise<ContainerUsage> {
   const rec = mustRecord(s, id);
-  const atNs = s.host.clock.nowNs();
   const st = await s.cgroups.stats(rec.cgroupsPath);
   const usage = await s.images.usage(id).catch(() => ({ bytes: 0, inodes: 0 }));
   return {
     id,
-    atNs,
+    atNs: st.cpuReadAtNs,
     cpuNs: st.cpuUsageNs,
     memory: st.memory,
     writableLayer: {
@@ -37,7 +36,6 @@ export async function listContainerUsage(s: RuncShared, ctx: CallContext): Promi
 export async function podSandboxUsage(s: RuncShared, ctx: CallContext, id: string): Promise<SandboxUsage> {
   const rec = s.records.sandbox(id);
   if (!rec) throw new NotFoundError(`find pod sandbox ${id}: not found`, { context: { sandbox: id } });
-  const atNs = s.host.clock.nowNs();
   const st = await s.cgroups.stats(rec.cgroupParent);
   const live = await s.engine.state(rec.handler, id, s.layout.pauseDir(id));
   const containers = await Promise.allSettled(
@@ -48,7 +46,7 @@ export async function podSandboxUsage(s: RuncShared, ctx: CallContext, id: strin
   );
   return {
     id,
-    atNs,
+    atNs: st.cpuReadAtNs,
     cpuNs: st.cpuUsageNs,
     memory: st.memory,
     processCount: st.pids,

@@ -6,10 +6,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { controllerDir, type CgroupSet, type Hierarchy } from './cgroups';
-import { memoryStatsOf, parseKeyed, type CgroupMemoryStats } from '../../../host/cgroup-common';
+import { memoryStatsOf, parseKeyed, readCpuCounter, type CgroupMemoryStats } from '../../../host/cgroup-common';
 
 export interface CgroupStats {
   readonly cpuUsageNs?: bigint;
+  /** When cpuUsageNs was read: what a CPU rate divides by (see readCpuCounter). */
+  readonly cpuReadAtNs: bigint;
   readonly memory?: CgroupMemoryStats;
   readonly pids?: number;
 }
@@ -31,8 +33,10 @@ const keyed = parseKeyed;
 export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet): Promise<CgroupStats> {
   const memDir = controllerDir(hs, set, 'memory');
   const v2 = controllerDir(hs, set, 'v2');
-  const cpuV1 = big(await text(controllerDir(hs, set, 'cpuacct'), 'cpuacct.usage'));
-  const cpuV2 = keyed(await text(v2, 'cpu.stat')).get('usage_usec');
+  const cpuDir = controllerDir(hs, set, 'cpuacct');
+  const cpu = cpuDir ? readCpuCounter(cpuDir, 'cpuacct.usage') : readCpuCounter(v2, 'cpu.stat');
+  const cpuV1 = cpuDir ? big(cpu.text) : undefined;
+  const cpuV2 = cpuDir ? undefined : keyed(cpu.text).get('usage_usec');
   let memory: CgroupStats['memory'];
   if (memDir) {
     const usage = big(await text(memDir, 'memory.usage_in_bytes'));
@@ -47,6 +51,7 @@ export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet):
   const pids = await text(controllerDir(hs, set, 'pids') ?? v2, 'pids.current');
   return {
     cpuUsageNs: cpuV1 ?? (cpuV2 !== undefined ? cpuV2 * 1000n : undefined),
+    cpuReadAtNs: cpu.atNs,
     memory,
     pids: pids !== undefined && /^\d+$/.test(pids) ? Number(pids) : undefined,
   };
