@@ -39,7 +39,7 @@ import {
   type PodNetwork,
   type PodNetworkStatus,
 } from './cni-types';
-import { runCommand } from './exec';
+import { runCommand } from '../host/process';
 import { ensureEgressGuard } from './guard';
 import { binariesOf, isNetns, pluginConf, pluginError, type Invocation } from './cni-plugin';
 

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { InternalError, InvalidArgumentError } from '../errors';
 import type { Logger } from '../log/logger';
-import { firstLine, runCommand } from './exec';
+import { firstLine, runCommand } from '../host/process';
 
 export const GUARD_COMMENT = 'crimux pod egress guard';
 const TIMEOUT_MS = 30_000;

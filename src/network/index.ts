@@ -8,7 +8,5 @@ export type { PodNetwork, PodNetworkStatus, PortMapping, DnsConfig, CniResult, C
 export { loadNetworkList, parseNetworkList, findPlugin } from './cni-config';
 export type { CniNetworkList, CniPluginConf } from './cni-config';
 export { ensureEgressGuard, removeEgressGuard, hasEgressGuard, GUARD_COMMENT } from './guard';
-export { runCommand } from './exec';
-export type { RunOptions, RunResult } from './exec';
 export { PodNetworking } from './pod-networking';
 export type { PodNetworkingOptions } from './pod-networking';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { AlreadyExistsError, InternalError, InvalidArgumentError } from '../errors';
 import type { Logger } from '../log/logger';
 import { nullLogger } from '../log/logger';
-import { firstLine, runCommand, type RunOptions, type RunResult } from './exec';
+import { firstLine, runCommand, type RunOptions, type RunResult } from '../host/process';
 
 export const DEFAULT_NETNS_DIR = '/run/crimux/netns';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -16,10 +16,10 @@ import {
   execInNetns,
   hasEgressGuard,
   removeEgressGuard,
-  runCommand,
   spawnInNetns,
 } from '../../src/network';
 import type { PodNetwork } from '../../src/network';
+import { runCommand } from '../../src/host/process';
 import { nullLogger } from '../../src/log/logger';
 
 const BRIDGE = 'crimuxt0';

@@ -48,7 +48,7 @@ describe('spawn helper', () => {
 
   it('runs a command: output, exit code and input as runCommand reports them', async () => {
     const r = await runCommand('sh', ['-c', 'read x; echo "out:$x"; echo err >&2; exit 3'], { input: 'hello\n' });
-    assert.deepEqual(r, { code: 3, stdout: 'out:hello\n', stderr: 'err\n' });
+    assert.deepEqual(r, { code: 3, signal: null, stdout: 'out:hello\n', stderr: 'err\n' });
   });
 
   it('is forked by the helper, not by the daemon', async () => {
