@@ -32,9 +32,6 @@ const VM_PROPAGATION_REFUSED: Expectation = { refuse: 'propagation' };
 
 export const EXPECTATIONS: Table = {
   // --- runtime info, pods, networking, containers, logs, exec, stats, images (conformance) ---------------
-  'image/pull-digest': {
-    docker: { todo: 'issue #17: repo digests name the mirror (127.0.0.1:5000/…), not the reference pulled' },
-  },
   // --- security context, namespaces, mount propagation, sysctls, devices, volumes, streaming (conformance-b) ---
   'security/privileged-true': { docker: DOCKER_PRIVILEGED_HERE, rkt: PRIVILEGED_REFUSED },
   'seccomp/privileged-ignores-profile': { docker: DOCKER_PRIVILEGED_HERE, rkt: PRIVILEGED_REFUSED },

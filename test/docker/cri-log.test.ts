@@ -10,7 +10,7 @@ import {
   positionOfTail,
 } from '../../src/backends/docker/cri-log';
 import { parseRfc3339Ns } from '../../src/backends/docker/timestamps';
-import { MirrorMap, criNames, imageUser } from '../../src/backends/docker/image-names';
+import { MirrorMap, criNames, digestTag, imageUser } from '../../src/backends/docker/image-names';
 
 const T1 = '2026-11-28T15:16:12.996034597Z';
 const T1NS = 1795878972996034597n;
@@ -151,6 +151,18 @@ describe('image names through registry replacement', () => {
     assert.deepEqual(got, {
       repoTags: ['docker.io/library/busybox:1.36'],
       repoDigests: [`docker.io/library/busybox@${DG}`],
+    });
+  });
+
+  it('reports a digest pulled from an endpoint under the requested repository, and hides the tag that records it', () => {
+    const got = criNames(
+      [`registry.k8s.io/pause:${digestTag(DG)}`],
+      [`127.0.0.1:5000/pause@${DG}`, `127.0.0.1:5000/pause@sha256:${'b'.repeat(64)}`],
+      mirrors,
+    );
+    assert.deepEqual(got, {
+      repoTags: [],
+      repoDigests: [`registry.k8s.io/pause@${DG}`, `127.0.0.1:5000/pause@sha256:${'b'.repeat(64)}`],
     });
   });
 

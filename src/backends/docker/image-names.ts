@@ -5,6 +5,10 @@
  *
  * NOTE: the endpoint tag is kept, because Docker drops an image's repo digest together with the last tag of that
  * repository; it is hidden from CRI lists when a requested name covers it.
+ * NOTE: Docker cannot tag a digest, so an image pulled by digest from an endpoint is tagged
+ * `<requested repository>:crimux-digest-sha256-<hex>` (digestTag): that tag, hidden from CRI, names the requested
+ * repository its repo digest is reported under. It lives in Docker's store, so it survives restarts and goes with
+ * the image.
  * NOTE: endpoints with a path (http://host/prefix) are not expressible as a Docker repository and are skipped.
  */
 import type { RegistryHostConfig } from '../../config/types';
@@ -64,6 +68,15 @@ function normalizeAll(names: readonly string[] | null | undefined): ImageReferen
 
 const sameRepo = (a: ImageReference, b: ImageReference): boolean => a.path === b.path;
 
+const DIGEST_TAG_PREFIX = 'crimux-digest-';
+
+/** The tag that records a pull by `digest` ("sha256:<hex>") in the requested repository. */
+export function digestTag(digest: string): string {
+  return DIGEST_TAG_PREFIX + digest.replace(':', '-');
+}
+
+const isDigestTag = (t: ImageReference): boolean => t.tag?.startsWith(DIGEST_TAG_PREFIX) === true;
+
 /**
  * CRI repo_tags and repo_digests of a Docker image: endpoint tags covered by a requested tag are hidden, and
  * endpoint digests are reported under the requested repositories they serve.
@@ -73,16 +86,19 @@ export function criNames(
   repoDigests: readonly string[] | null | undefined,
   mirrors: MirrorMap,
 ): { repoTags: string[]; repoDigests: string[] } {
-  const tags = normalizeAll(repoTags);
+  const all = normalizeAll(repoTags);
+  const tags = all.filter((t) => !isDigestTag(t));
+  const byDigest = all.filter(isDigestTag);
   const isCovered = (t: ImageReference): boolean =>
     tags.some((o) => o !== t && o.tag === t.tag && sameRepo(o, t) && mirrors.serves(t.domain, o.domain));
   const visibleTags = tags.filter((t) => !isCovered(t));
 
   const digests = new Set<string>();
   for (const d of normalizeAll(repoDigests)) {
-    const owners = visibleTags.filter(
-      (t) => sameRepo(t, d) && t.domain !== d.domain && mirrors.serves(d.domain, t.domain),
-    );
+    const owners = [
+      ...visibleTags,
+      ...byDigest.filter((t) => d.digest !== undefined && t.tag === digestTag(d.digest)),
+    ].filter((t) => sameRepo(t, d) && t.domain !== d.domain && mirrors.serves(d.domain, t.domain));
     if (owners.length === 0) digests.add(formatReference(d));
     for (const o of owners) digests.add(formatReference({ domain: o.domain, path: o.path, digest: d.digest }));
   }

@@ -15,7 +15,7 @@ import { CrimuxError, InvalidArgumentError, NotFoundError } from '../../errors';
 import type { RegistryHostConfig } from '../../config/types';
 import type { DockerEngine } from './engine-client';
 import type { ImageInspect, RegistryAuth } from './engine-types';
-import { MirrorMap, criNames, endpointReference, imageUser } from './image-names';
+import { MirrorMap, criNames, digestTag, endpointReference, imageUser } from './image-names';
 import { measurePull } from '../../images/pull-metrics';
 import type { Metrics } from '../../metrics/metrics';
 import type { BackendClock } from '../host';
@@ -80,8 +80,10 @@ export class DockerImageStore implements ImageStore {
         last = err;
         continue;
       }
-      // A digest cannot be a Docker tag: digest references are found through the endpoint name (see inspectRef).
-      if (ref.tag) await this.engine.tagImage(formatReference(from), `${ref.domain}/${ref.path}`, ref.tag, ctx.signal);
+      // A digest cannot be a Docker tag: digest references are found through the endpoint name (see inspectRef), and
+      // a hidden tag records the requested repository for the repo digest (image-names.ts).
+      const tag = ref.tag ?? (ref.digest ? digestTag(ref.digest) : undefined);
+      if (tag) await this.engine.tagImage(formatReference(from), `${ref.domain}/${ref.path}`, tag, ctx.signal);
       const id = (await this.engine.inspectImage(formatReference(from), ctx.signal)).Id;
       ctx.log.info('pulled image', { image: requested, id });
       return id;
