@@ -166,6 +166,12 @@ describe('image names through registry replacement', () => {
     });
   });
 
+  it("keeps the recording tag within Docker's 128 characters, for every digest crimux accepts", () => {
+    for (const d of [DG, `sha384:${'c'.repeat(96)}`, `sha512:${'d'.repeat(128)}`]) {
+      assert.match(digestTag(d), /^[\w][\w.-]{0,127}$/, d);
+    }
+  });
+
   it('keeps names it cannot attribute', () => {
     const got = criNames(['127.0.0.1:5000/x:1', '<none>:<none>'], [`127.0.0.1:5000/x@${DG}`], mirrors);
     assert.deepEqual(got, { repoTags: ['127.0.0.1:5000/x:1'], repoDigests: [`127.0.0.1:5000/x@${DG}`] });

@@ -70,9 +70,13 @@ const sameRepo = (a: ImageReference, b: ImageReference): boolean => a.path === b
 
 const DIGEST_TAG_PREFIX = 'crimux-digest-';
 
-/** The tag that records a pull by `digest` ("sha256:<hex>") in the requested repository. */
+/**
+ * The tag that records a pull by `digest` ("sha256:<hex>") in the requested repository. A tag holds at most 128
+ * characters, so a sha512 digest's hex is cut: the tag is only ever compared with the tag of the image's own
+ * repo digests, never parsed back.
+ */
 export function digestTag(digest: string): string {
-  return DIGEST_TAG_PREFIX + digest.replace(':', '-');
+  return (DIGEST_TAG_PREFIX + digest.replace(':', '-')).slice(0, 128);
 }
 
 const isDigestTag = (t: ImageReference): boolean => t.tag?.startsWith(DIGEST_TAG_PREFIX) === true;
