@@ -34,6 +34,11 @@ const BENCHES = [
   { name: 'vm', file: 'vm.ts', what: 'vm pod boot, container start, memory per VM pod' },
   { name: 'rkt', file: 'rkt.ts', what: 'rkt pod and app lifecycle' },
   { name: 'image-pull', file: 'image-pull.ts', what: 'image pull vs skopeo' },
+  {
+    name: 'pull-main-thread',
+    file: 'pull-main-thread.ts',
+    what: 'event-loop utilisation and cores busy during an in-process cold pull',
+  },
   { name: 'crash', file: 'crash.ts', what: 'random kill -9 under load on every backend, cleanup pass, leak audit' },
 ];
 
