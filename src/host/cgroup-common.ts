@@ -22,7 +22,7 @@ export interface CgroupMemoryStats {
 export interface CgroupStats {
   /** Cumulative CPU time in ns; undefined when the cgroup is gone. */
   readonly cpuUsageNs?: bigint;
-  /** When cpuUsageNs was read (./clock's nanoseconds): what a CPU rate divides by. */
+  /** When cpuUsageNs was read (by the `now` given to stats(), ../util/clock's by default): what a rate divides by. */
   readonly cpuReadAtNs: bigint;
   readonly memory?: CgroupMemoryStats;
   readonly pids?: number;
@@ -55,7 +55,8 @@ export interface CgroupLayer {
   /** Whether the host can enforce a controller at all (e.g. hugetlb: absent on kernels without it). */
   hasController(controller: string): boolean;
   /** CPU, memory, pids and I/O counters; missing files leave the matching field undefined. */
-  stats(cgroupPath: string): Promise<CgroupStats>;
+  /** `now` stamps the CPU counter's reading (the backend's clock; ./clock's by default). */
+  stats(cgroupPath: string, now?: () => bigint): Promise<CgroupStats>;
   /** Creates the cgroup (delegating controllers from its ancestors on v2) and writes the limits. */
   apply(cgroupPath: string, resources: CgroupResources): Promise<void>;
   /** Number of OOM kills in the cgroup (v2 memory.events, v1 memory.oom_control); undefined when unreadable. */
@@ -87,14 +88,18 @@ export async function readText(dir: string, file: string): Promise<string | unde
  * 300 ms before its read made the next rate a fraction of the truth. A cgroupfs read never waits for a disk, so
  * the synchronous read costs microseconds.
  */
-export function readCpuCounter(dir: string | undefined, file: string): { text?: string; atNs: bigint } {
+export function readCpuCounter(
+  dir: string | undefined,
+  file: string,
+  now: () => bigint = nowNs,
+): { text?: string; atNs: bigint } {
   let text: string | undefined;
   try {
     if (dir !== undefined) text = readFileSync(path.join(dir, file), 'utf8').trim();
   } catch {
     text = undefined;
   }
-  return { text, atNs: nowNs() };
+  return { text, atNs: now() };
 }
 
 export async function readBig(dir: string, file: string): Promise<bigint | undefined> {

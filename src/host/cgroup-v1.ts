@@ -57,9 +57,9 @@ export class CgroupV1 implements CgroupLayer {
     return existsSync(path.join(this.root, controller));
   }
 
-  async stats(cgroupPath: string): Promise<CgroupStats> {
+  async stats(cgroupPath: string, now?: () => bigint): Promise<CgroupStats> {
     const mem = this.dir(cgroupPath, 'memory');
-    const cpu = readCpuCounter(this.dir(cgroupPath, 'cpuacct'), 'cpuacct.usage');
+    const cpu = readCpuCounter(this.dir(cgroupPath, 'cpuacct'), 'cpuacct.usage', now);
     const [usage, limit, stat, pids, blkio] = await Promise.all([
       readBig(mem, 'memory.usage_in_bytes'),
       readBig(mem, 'memory.limit_in_bytes'),

@@ -67,9 +67,9 @@ export class CgroupV2 implements CgroupLayer {
     }
   }
 
-  async stats(cgroupPath: string): Promise<CgroupStats> {
+  async stats(cgroupPath: string, now?: () => bigint): Promise<CgroupStats> {
     const dir = this.dir(cgroupPath);
-    const cpu = readCpuCounter(dir, 'cpu.stat');
+    const cpu = readCpuCounter(dir, 'cpu.stat', now);
     const [current, max, stat, pids, io] = await Promise.all([
       readText(dir, 'memory.current'),
       readText(dir, 'memory.max'),

@@ -7,6 +7,7 @@
  * so callers decide what an exit code means (iptables -C exits 1 for "no such rule"). Children start through the
  * spawn helper (./spawner.ts), so a large daemon does not fork itself for each.
  */
+import os from 'node:os';
 import { DeadlineExceededError, UnavailableError } from '../errors';
 import { spawnChild } from './spawner';
 
@@ -32,17 +33,6 @@ export interface RunResult {
   readonly stdout: string;
   readonly stderr: string;
 }
-
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGABRT: 6,
-  SIGKILL: 9,
-  SIGSEGV: 11,
-  SIGPIPE: 13,
-  SIGTERM: 15,
-};
 
 /**
  * Runs `file args…` to completion. Rejects with UnavailableError when the binary cannot be started (not found, not
@@ -97,7 +87,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
         reject(new DeadlineExceededError(`run ${file} ${args.join(' ')}: ${killedFor}`, { context: { stderr } }));
         return;
       }
-      resolve({ code: code ?? 128 + (SIGNAL_NUMBERS[sig ?? ''] ?? 0), signal: sig, stdout, stderr });
+      resolve({ code: code ?? 128 + (sig ? (os.constants.signals[sig] ?? 0) : 0), signal: sig, stdout, stderr });
     });
     // A child that exits without reading stdin would raise EPIPE here; the exit status tells the real story.
     child.stdin?.on('error', () => undefined);

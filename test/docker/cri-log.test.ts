@@ -1,5 +1,8 @@
 /** Table tests of the CRI log format, the copier's resume bookkeeping and the image names shown to the kubelet. */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import {
   REPLAY_WINDOW_NS,
@@ -10,6 +13,9 @@ import {
   positionOfTail,
 } from '../../src/backends/docker/cri-log';
 import { parseRfc3339Ns } from '../../src/backends/docker/timestamps';
+import { LogPositions } from '../../src/backends/docker/log-position';
+import { openLog } from '../../src/backends/docker/log-copier';
+import { createBackendHost } from '../../src/backends/default-host';
 import { MirrorMap, criNames, digestTag, imageUser } from '../../src/backends/docker/image-names';
 
 const T1 = '2026-11-28T15:16:12.996034597Z';
@@ -94,6 +100,55 @@ describe('resume position', () => {
     }
   });
 
+  it('writes each message once when resumed from the file and replayed again (reconnects, the final drain)', () => {
+    const chunk = 'x'.repeat(40);
+    // A long repeated line: identical chunks at one timestamp, the other stream's messages between them.
+    const stream: [string, string, string][] = [
+      [T1, 'stdout', 'a'],
+      [T2, 'stdout', chunk],
+      [T2, 'stdout', chunk],
+      [T0, 'stderr', 'late'],
+      [T2, 'stdout', chunk],
+      [T2, 'stdout', chunk],
+      [T1, 'stderr', 'e'],
+      [T2, 'stdout', chunk],
+      [T2, 'stdout', 'end'],
+    ];
+    const texts = stream.map((m) => m[2]);
+    // What Docker replays for a session from `f`'s position, once its log holds the first `upTo` messages.
+    const replay = (f: ResumeFilter, upTo: number): [string, string, string][] => {
+      const since = f.sinceNs() ?? 0n;
+      return stream.slice(0, upTo).filter(([ts]) => (parseRfc3339Ns(ts) as bigint) >= since);
+    };
+    for (let cut = 0; cut <= stream.length; cut++) {
+      for (let drop = cut; drop <= stream.length; drop++) {
+        const written = run(new ResumeFilter(null), stream.slice(0, cut));
+        // After a crash the position comes from the file itself.
+        const file = Buffer.concat(stream.slice(0, cut).map(([ts, st, text]) => line(ts, st, text)));
+        const resumed = new ResumeFilter(positionOfTail(file));
+        // Its follow session drops when Docker's log holds `drop` messages; the next one (or the drain after the
+        // container exited) replays again.
+        written.push(...run(resumed, replay(resumed, drop)));
+        resumed.rewind();
+        written.push(...run(resumed, replay(resumed, stream.length)));
+        assert.deepEqual(written, texts, `crash after ${cut}, reconnect after ${drop}`);
+      }
+    }
+  });
+
+  it('resumes from a position saved by an earlier crimux (no line named) as that version did', () => {
+    const f = new ResumeFilter({ ts: T1NS, digest: '', count: 1 });
+    assert.equal(f.sinceNs(), T1NS);
+    assert.deepEqual(
+      run(f, [
+        [T1, 'stdout', 'old'],
+        [T1, 'stdout', 'new'],
+        [T2, 'stdout', 'next'],
+      ]),
+      ['new', 'next'],
+    );
+  });
+
   it('starts the replay a window before the last line', () => {
     const f = new ResumeFilter(at(T1, 'stdout', 'a'));
     assert.equal(f.sinceNs(), T1NS - REPLAY_WINDOW_NS);
@@ -123,6 +178,42 @@ describe('resume position', () => {
       ]),
       ['b'],
     );
+  });
+});
+
+describe('resume position on disk', () => {
+  const T0 = '2026-11-28T15:16:12.996034Z';
+  const line = (text: string): string => `${T1} stdout P ${text}\n`;
+  let dir = '';
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'crimux-cri-log-'));
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('counts every identical copy that ends a log, beyond the first 64 KiB read', async () => {
+    const chunk = 'y'.repeat(16 * 1024); // Docker's chunks of one long repeated line
+    const file = path.join(dir, 'long.log');
+    await fs.writeFile(file, `${T0} stdout F before\n` + line(chunk).repeat(9));
+    const { position } = await new LogPositions(path.join(dir, 'pos'), createBackendHost().files).resumePoint(
+      'c',
+      file,
+    );
+    assert.equal(position?.count, 9);
+    assert.equal(position?.digest, lineDigest(Buffer.from(line(chunk))));
+  });
+
+  it('cuts off a line torn by a crash before appending again', async () => {
+    const file = path.join(dir, 'torn.log');
+    await fs.writeFile(file, line('whole') + '2026-11-28T15:16:12.99');
+    const fh = await openLog(file);
+    await fh.write(line('next'));
+    await fh.close();
+    assert.equal(await fs.readFile(file, 'utf8'), line('whole') + line('next'));
+    await fs.writeFile(file, 'torn without any newline');
+    await (await openLog(file)).close();
+    assert.equal(await fs.readFile(file, 'utf8'), '');
   });
 });
 
@@ -164,6 +255,12 @@ describe('image names through registry replacement', () => {
       repoTags: [],
       repoDigests: [`registry.k8s.io/pause@${DG}`, `127.0.0.1:5000/pause@sha256:${'b'.repeat(64)}`],
     });
+  });
+
+  it("hides only a recording tag of one of the image's own digests", () => {
+    const other = `registry.k8s.io/pause:${digestTag(`sha256:${'f'.repeat(64)}`)}`;
+    const got = criNames([other, 'registry.k8s.io/pause:crimux-digest-mine'], [`127.0.0.1:5000/pause@${DG}`], mirrors);
+    assert.deepEqual(got.repoTags, [other, 'registry.k8s.io/pause:crimux-digest-mine']);
   });
 
   it("keeps the recording tag within Docker's 128 characters, for every digest crimux accepts", () => {

@@ -91,10 +91,13 @@ for (const kind of KINDS) {
       type Sample = typeof first | null | undefined;
       let prev: Sample = first;
       let before: Sample = first;
+      let call: [bigint, bigint] = [0n, 0n];
       const rising = await waitFor(
         `${kind} cpu usage to rise by 0.5 s of CPU`,
         async () => {
+          const t0 = BigInt(Date.now()) * 1_000_000n;
           const r = (await d.rt('ContainerStats', { container_id: s.cpu })).stats;
+          call = [t0, BigInt(Date.now()) * 1_000_000n];
           [before, prev] = [prev, r];
           return n(r?.cpu?.usage_core_nano_seconds) >= n(first?.cpu?.usage_core_nano_seconds) + 500_000_000
             ? r
@@ -105,6 +108,10 @@ for (const kind of KINDS) {
       const elapsedNs = (a: Sample, b: Sample): number =>
         Number(BigInt(String(b?.cpu?.timestamp)) - BigInt(String(a?.cpu?.timestamp)));
       assert.ok(elapsedNs(first, rising) > 0, 'the timestamp moves too');
+      // The sample was taken during the call that returned it (clocks of two processes: 0.5 s of slack).
+      const stamp = BigInt(String(rising?.cpu?.timestamp));
+      const slack = 500_000_000n;
+      assert.ok(stamp >= call[0] - slack && stamp <= call[1] + slack, `${kind}: sample stamped ${stamp}, call ${call}`);
       // The rate comes from consecutive samples, for every backend alike (the router's tracker; a first call
       // samples twice): CPU used between the two readings over the time between them.
       assert.ok(n(first?.cpu?.usage_nano_cores) > 0, `${kind}: the first ContainerStats carries a CPU rate`);
@@ -112,6 +119,7 @@ for (const kind of KINDS) {
         ((n(rising?.cpu?.usage_core_nano_seconds) - n(before?.cpu?.usage_core_nano_seconds)) * 1e9) /
         elapsedNs(before, rising);
       const got = n(rising?.cpu?.usage_nano_cores);
+      assert.ok(got > 0, `${kind}: a busy loop's rate is above zero`);
       assert.ok(Math.abs(got - want) <= want * 0.001 + 1, `${kind}: rate ${got} nano cores, samples give ${want}`);
       // A busy loop holds well over a tenth of a core even on this loaded 2-vCPU machine, measured over the
       // seconds it took to burn 0.5 s (one poll's window can fall where the scheduler let it wait).

@@ -22,6 +22,12 @@ describe('runCommand', () => {
     const r = await runCommand('sh', ['-c', 'kill -KILL $$']);
     assert.deepEqual(r, { code: 137, signal: 'SIGKILL', stdout: '', stderr: '' });
     assert.equal(firstLine(r), 'killed by SIGKILL');
+    assert.deepEqual(await runCommand('sh', ['-c', 'kill -USR1 $$']), {
+      code: 138,
+      signal: 'SIGUSR1',
+      stdout: '',
+      stderr: '',
+    });
     assert.equal(firstLine(await runCommand('sh', ['-c', 'exit 4'])), 'exit code 4');
   });
 

@@ -107,15 +107,24 @@ export function laterPosition(a: LogPosition | null, b: LogPosition | null): Log
   return a.count >= b.count ? a : b;
 }
 
+/** Identical copies are counted among the lines of this many most recent timestamps (they share one). */
+const RECENT_TIMESTAMPS = 8;
+
 /**
  * Decides which messages of a (re)started Docker log session are new, and tracks the position as lines are
  * written. A session replays from a window before the last written line (sinceNs); its messages are skipped until
  * that line has come again as many times as it was written, and everything after it in Docker's order is new.
+ *
+ * Counting copies: identical lines (same timestamp, same bytes) are the chunks of one long repeated line, and the
+ * other stream's messages may fall between them, so copies are counted among all recent lines at that timestamp
+ * (lines skipped in a replay included: they are in the file), not only adjacent ones.
  */
 export class ResumeFilter {
   private target: LogPosition | null;
   private skip: number;
   private last: { ts: bigint; line: Buffer; count: number; digest?: string } | null = null;
+  /** Recently written lines by timestamp, oldest timestamp first. */
+  private readonly recent = new Map<bigint, Buffer[]>();
 
   constructor(private readonly from: LogPosition | null) {
     this.target = from;
@@ -126,6 +135,7 @@ export class ResumeFilter {
   sinceNs(): bigint | undefined {
     const p = this.position;
     if (!p) return undefined;
+    if (legacy(p)) return p.ts;
     return p.ts > REPLAY_WINDOW_NS ? p.ts - REPLAY_WINDOW_NS : 0n;
   }
 
@@ -133,31 +143,66 @@ export class ResumeFilter {
   accept(tsNs: bigint, line: Buffer): boolean {
     const t = this.target;
     if (t && this.skip > 0) {
-      if (tsNs === t.ts && lineDigest(line) === t.digest) {
-        this.skip--;
+      if (legacy(t)) {
+        // A position saved by an earlier crimux (no digest): everything before its timestamp was written, and
+        // the first `count` messages at it.
+        if (tsNs < t.ts) return false;
+        if (tsNs === t.ts) {
+          this.skip--;
+          this.remember(tsNs, line);
+          return false;
+        }
+      } else if (tsNs === t.ts && lineDigest(line) === t.digest) {
+        const copies = this.remember(tsNs, line);
+        if (--this.skip === 0) this.last = { ts: tsNs, line, count: Math.max(copies, t.count) };
+        return false;
+      } else if (tsNs <= t.ts + REPLAY_WINDOW_NS) {
+        // Until the last written line comes again, the replay is what was written before it.
+        this.remember(tsNs, line);
         return false;
       }
-      // Until the last written line comes again, the replay is what was written before it; a message stamped
-      // beyond the window means Docker no longer has that line (its log file was rotated away): copy from here.
-      if (tsNs <= t.ts + REPLAY_WINDOW_NS) return false;
+      // Stamped beyond the window (or, for a legacy position, after its timestamp): Docker no longer has the line
+      // (its own log file was rotated away), or it was the last one: copy from here.
       this.skip = 0;
     }
-    const last = this.last;
-    if (last && last.ts === tsNs && last.line.equals(line)) last.count++;
-    else this.last = { ts: tsNs, line, count: 1 };
+    this.last = { ts: tsNs, line, count: this.remember(tsNs, line) };
     return true;
+  }
+
+  /** Records a line known to be in the file; returns how many identical copies of it that makes. */
+  private remember(ts: bigint, line: Buffer): number {
+    let same = this.recent.get(ts);
+    if (!same) {
+      this.recent.set(ts, (same = []));
+      if (this.recent.size > RECENT_TIMESTAMPS) this.recent.delete(this.recent.keys().next().value as bigint);
+    }
+    let copies = 1;
+    for (const l of same) if (l.equals(line)) copies++;
+    same.push(line);
+    return copies;
   }
 
   /** A new session replays what was written before: skip it again. */
   rewind(): void {
     this.target = this.position;
     this.skip = this.target?.count ?? 0;
+    this.recent.clear(); // the replay brings them again
+    this.last = null;
+    this.resumed = this.target;
   }
+
+  /** What `position` reports until a line is written in this session. */
+  private resumed: LogPosition | null = null;
 
   get position(): LogPosition | null {
     const l = this.last;
-    if (!l) return this.from;
+    if (!l) return this.resumed ?? this.from;
     l.digest ??= lineDigest(l.line);
     return { ts: l.ts, digest: l.digest, count: l.count };
   }
+}
+
+/** A position from an earlier crimux's position file, which named no line. */
+function legacy(p: LogPosition): boolean {
+  return p.digest === '';
 }

@@ -91,14 +91,22 @@ export function criNames(
   mirrors: MirrorMap,
 ): { repoTags: string[]; repoDigests: string[] } {
   const all = normalizeAll(repoTags);
-  const tags = all.filter((t) => !isDigestTag(t));
-  const byDigest = all.filter(isDigestTag);
+  // Only a tag crimux set: the recording tag of one of this image's own repo digests, in a repository it serves.
+  const endpointDigests = normalizeAll(repoDigests);
+  const recorded = (t: ImageReference): boolean =>
+    isDigestTag(t) &&
+    endpointDigests.some(
+      (d) =>
+        d.digest !== undefined && t.tag === digestTag(d.digest) && sameRepo(t, d) && mirrors.serves(d.domain, t.domain),
+    );
+  const tags = all.filter((t) => !recorded(t));
+  const byDigest = all.filter(recorded);
   const isCovered = (t: ImageReference): boolean =>
     tags.some((o) => o !== t && o.tag === t.tag && sameRepo(o, t) && mirrors.serves(t.domain, o.domain));
   const visibleTags = tags.filter((t) => !isCovered(t));
 
   const digests = new Set<string>();
-  for (const d of normalizeAll(repoDigests)) {
+  for (const d of endpointDigests) {
     const owners = [
       ...visibleTags,
       ...byDigest.filter((t) => d.digest !== undefined && t.tag === digestTag(d.digest)),

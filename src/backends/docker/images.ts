@@ -208,7 +208,8 @@ export class DockerImageStore implements ImageStore {
       ...(u.uid !== undefined ? { uid: { value: u.uid } } : {}),
       username: u.username ?? '',
       spec: { image: img.Id },
-      pinned: names.repoTags.includes(this.pinned),
+      // The sandbox image may be configured by tag or by digest.
+      pinned: names.repoTags.includes(this.pinned) || names.repoDigests.includes(this.pinned),
     };
   }
 }

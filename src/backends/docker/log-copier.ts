@@ -157,9 +157,29 @@ export class LogCopier {
   }
 }
 
-async function openLog(file: string): Promise<fs.FileHandle> {
+const TORN_SCAN_BYTES = 64 * 1024;
+
+/**
+ * Opens the log for appending. A line torn by a crash mid-write is cut off first: resuming ignores it (it was not
+ * written, log-position.ts), and appending the whole line after the torn piece would leave one garbled line.
+ */
+export async function openLog(file: string): Promise<fs.FileHandle> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  return fs.open(file, 'a', 0o640);
+  const fh = await fs.open(file, 'a+', 0o640);
+  try {
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - TORN_SCAN_BYTES);
+    const tail = Buffer.alloc(size - start);
+    await fh.read(tail, 0, tail.length, start);
+    if (tail.length > 0 && tail[tail.length - 1] !== 0x0a) {
+      const nl = tail.lastIndexOf(0x0a);
+      if (nl >= 0 || start === 0) await fh.truncate(start + nl + 1);
+    }
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

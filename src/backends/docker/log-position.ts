@@ -8,8 +8,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { laterPosition, positionOfTail, type LogPosition } from './cri-log';
 import type { RecordFiles } from '../host';
+import { parseRfc3339Ns } from './timestamps';
 
 const TAIL_BYTES = 64 * 1024;
+/** How far back a tail is read at most, to count the identical copies that end a log (a long repeated line). */
+const MAX_TAIL_BYTES = 16 * 1024 * 1024;
 
 export interface SavedPosition {
   readonly position: LogPosition | null;
@@ -22,16 +25,38 @@ async function tailOf(file: string): Promise<LogPosition | null> {
   try {
     fh = await fs.open(file, 'r');
     const { size } = await fh.stat();
-    const start = Math.max(0, size - TAIL_BYTES);
-    const buf = Buffer.alloc(size - start);
-    await fh.read(buf, 0, buf.length, start);
-    return positionOfTail(buf);
+    for (let want = TAIL_BYTES; ; want *= 4) {
+      const start = Math.max(0, size - want);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      // A read that starts mid-file starts mid-line: that first piece is no line.
+      const text = start === 0 ? buf : buf.subarray(buf.indexOf(0x0a) + 1);
+      const pos = positionOfTail(text);
+      if (start === 0 || want >= MAX_TAIL_BYTES) return pos;
+      // No whole line in what was read (one longer line), or copies of the last line (one timestamp) may go on
+      // before it: read further back.
+      if (pos && !startsAt(text, pos.ts)) return pos;
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   } finally {
     await fh?.close();
   }
+}
+
+/** Whether one of the first lines of `text` carries timestamp `ts` (a run of it may begin before `text`). */
+function startsAt(text: Buffer, ts: bigint): boolean {
+  let from = 0;
+  for (let i = 0; i < 8 && from < text.length; i++) {
+    const nl = text.indexOf(0x0a, from);
+    const line = text.subarray(from, nl < 0 ? text.length : nl);
+    const space = line.indexOf(0x20);
+    if (space > 0 && parseRfc3339Ns(line.subarray(0, space).toString('latin1')) === ts) return true;
+    if (nl < 0) break;
+    from = nl + 1;
+  }
+  return false;
 }
 
 /** The most recently modified uncompressed rotation of `file`, if any. */
@@ -98,8 +123,10 @@ export class LogPositions {
     const rotated = await latestRotation(logPath);
     // The current file's last line is the last one written whenever it has one (timestamps alone cannot say: Docker's
     // are not in stream order). Before the first write after a reopen, the rotated file and the saved position agree.
-    const pos =
-      (await tailOf(logPath)) ?? laterPosition(rotated ? await tailOf(rotated) : null, saved?.position ?? null);
+    const rotatedTail = rotated ? await tailOf(rotated) : null;
+    // A position file of an earlier crimux names no line (empty digest): the rotated file's tail says more.
+    const savedPos = saved?.position && (saved.position.digest !== '' || !rotatedTail) ? saved.position : null;
+    const pos = (await tailOf(logPath)) ?? laterPosition(rotatedTail, savedPos);
     return { position: pos, done: saved?.done ?? false };
   }
 }

@@ -56,7 +56,6 @@ export class PodStatsOps {
   private async of(ctx: CallContext, pause: ContainerInspect): Promise<SandboxUsage> {
     const rec = readSandbox(pause.Config.Labels);
     if (!rec) throw new NotFoundError(`pod stats: docker container ${pause.Id} is not a crimux sandbox`);
-    const atNs = this.s.host.clock.nowNs();
     const running = (await this.s.lookup.containersOf(rec.id, ctx.signal)).filter((c) => c.State === 'running');
     const containers = (
       await Promise.allSettled(
@@ -69,6 +68,9 @@ export class PodStatsOps {
       )
     ).flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
     const live = !rec.hostNetwork && pause.State.Running && pause.State.Pid > 0;
+    // The pod's numbers are its containers' sums: stamped as the latest of their samples (Docker's read times),
+    // not at the start of this call, before the awaits that fetched them.
+    const atNs = containers.reduce((m, c) => (c.atNs > m ? c.atNs : m), 0n) || this.s.host.clock.nowNs();
     return {
       id: rec.id,
       atNs,

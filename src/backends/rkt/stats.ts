@@ -20,7 +20,7 @@ function need(s: RktShared): NonNullable<RktShared['stage1']> {
 
 async function appUsage(s: RktShared, id: string, uuid: string, app: v1.App): Promise<ContainerUsage> {
   const h = await need(s).appHandle(uuid, app.name);
-  const st = await readCgroupStats(need(s).ctx.hierarchies, h.stored.cgroup);
+  const st = await readCgroupStats(need(s).ctx.hierarchies, h.stored.cgroup, () => s.host.clock.nowNs());
   const layer = s.rootfs ? await s.rootfs.usage(rootfsKey(uuid, app.name)).catch(() => undefined) : undefined;
   return {
     id,
@@ -52,7 +52,7 @@ export async function listContainerUsage(s: RktShared, ctx: CallContext): Promis
 
 async function podUsage(s: RktShared, id: string, pod: v1.Pod): Promise<SandboxUsage> {
   const { cgroup } = await need(s).podHandle(pod.name);
-  const st = await readCgroupStats(need(s).ctx.hierarchies, cgroup);
+  const st = await readCgroupStats(need(s).ctx.hierarchies, cgroup, () => s.host.clock.nowNs());
   const containers: ContainerUsage[] = [];
   for (const app of pod.apps ?? []) {
     const cid = app.user_annotations?.[CONTAINER_ID_ANNOTATION];

@@ -12,7 +12,7 @@ import { mustRecord } from './containers';
 
 export async function containerUsage(s: RuncShared, _ctx: CallContext, id: string): Promise<ContainerUsage> {
   const rec = mustRecord(s, id);
-  const st = await s.cgroups.stats(rec.cgroupsPath);
+  const st = await s.cgroups.stats(rec.cgroupsPath, () => s.host.clock.nowNs());
   const usage = await s.images.usage(id).catch(() => ({ bytes: 0, inodes: 0 }));
   return {
     id,
@@ -36,7 +36,7 @@ export async function listContainerUsage(s: RuncShared, ctx: CallContext): Promi
 export async function podSandboxUsage(s: RuncShared, ctx: CallContext, id: string): Promise<SandboxUsage> {
   const rec = s.records.sandbox(id);
   if (!rec) throw new NotFoundError(`find pod sandbox ${id}: not found`, { context: { sandbox: id } });
-  const st = await s.cgroups.stats(rec.cgroupParent);
+  const st = await s.cgroups.stats(rec.cgroupParent, () => s.host.clock.nowNs());
   const live = await s.engine.state(rec.handler, id, s.layout.pauseDir(id));
   const containers = await Promise.allSettled(
     s.records

@@ -30,13 +30,18 @@ function big(s: string | undefined): bigint | undefined {
 
 const keyed = parseKeyed;
 
-export async function readCgroupStats(hs: readonly Hierarchy[], set: CgroupSet): Promise<CgroupStats> {
+export async function readCgroupStats(
+  hs: readonly Hierarchy[],
+  set: CgroupSet,
+  now?: () => bigint,
+): Promise<CgroupStats> {
   const memDir = controllerDir(hs, set, 'memory');
   const v2 = controllerDir(hs, set, 'v2');
-  const cpuDir = controllerDir(hs, set, 'cpuacct');
-  const cpu = cpuDir ? readCpuCounter(cpuDir, 'cpuacct.usage') : readCpuCounter(v2, 'cpu.stat');
-  const cpuV1 = cpuDir ? big(cpu.text) : undefined;
-  const cpuV2 = cpuDir ? undefined : keyed(cpu.text).get('usage_usec');
+  const v1cpu = readCpuCounter(controllerDir(hs, set, 'cpuacct'), 'cpuacct.usage', now);
+  const cpuV1 = big(v1cpu.text);
+  // v2's counter when v1's cannot be read (no cpuacct hierarchy, or the cgroup is gone from it).
+  const cpu = cpuV1 !== undefined ? v1cpu : readCpuCounter(v2, 'cpu.stat', now);
+  const cpuV2 = cpuV1 !== undefined ? undefined : keyed(cpu.text).get('usage_usec');
   let memory: CgroupStats['memory'];
   if (memDir) {
     const usage = big(await text(memDir, 'memory.usage_in_bytes'));
