@@ -83,23 +83,31 @@ export async function readText(dir: string, file: string): Promise<string | unde
 }
 
 /**
- * Reads a CPU counter file and stamps the reading in one step. A rate divides by the time between two readings, so
- * the stamp must be the read's, not one taken before an await that a busy event loop may stretch: a sample stamped
- * 300 ms before its read made the next rate a fraction of the truth. A cgroupfs read never waits for a disk, so
- * the synchronous read costs microseconds.
+ * Reads a cgroup's cumulative CPU time (v1 cpuacct.usage in ns, v2 cpu.stat usage_usec) and stamps the reading in
+ * one step. A rate divides by the time between two readings, so the stamp must be the read's, not one taken before
+ * an await that a busy event loop may stretch: a sample stamped 300 ms before its read made the next rate a
+ * fraction of the truth. A cgroupfs read never waits for a disk, so the synchronous read costs microseconds.
+ * `ns` is undefined when the file cannot be read (no such controller, the cgroup is gone).
  */
-export function readCpuCounter(
+export function readCpuUsage(
   dir: string | undefined,
-  file: string,
+  version: 1 | 2,
   now: () => bigint = nowNs,
-): { text?: string; atNs: bigint } {
+): { ns?: bigint; atNs: bigint } {
   let text: string | undefined;
   try {
-    if (dir !== undefined) text = readFileSync(path.join(dir, file), 'utf8').trim();
+    if (dir !== undefined) text = readFileSync(path.join(dir, version === 1 ? 'cpuacct.usage' : 'cpu.stat'), 'utf8');
   } catch {
     text = undefined;
   }
-  return { text, atNs: now() };
+  const atNs = now();
+  if (text === undefined) return { atNs };
+  if (version === 2) {
+    const usec = parseKeyed(text).get('usage_usec');
+    return { ns: usec === undefined ? undefined : usec * 1000n, atNs };
+  }
+  const t = text.trim();
+  return { ns: /^\d+$/.test(t) ? BigInt(t) : undefined, atNs };
 }
 
 export async function readBig(dir: string, file: string): Promise<bigint | undefined> {

@@ -11,7 +11,7 @@ import {
   memoryStatsOf,
   parseKeyed,
   readBig,
-  readCpuCounter,
+  readCpuUsage,
   readKeyed,
   readText,
   relCgroupPath,
@@ -59,7 +59,7 @@ export class CgroupV1 implements CgroupLayer {
 
   async stats(cgroupPath: string, now?: () => bigint): Promise<CgroupStats> {
     const mem = this.dir(cgroupPath, 'memory');
-    const cpu = readCpuCounter(this.dir(cgroupPath, 'cpuacct'), 'cpuacct.usage', now);
+    const cpu = readCpuUsage(this.dir(cgroupPath, 'cpuacct'), 1, now);
     const [usage, limit, stat, pids, blkio] = await Promise.all([
       readBig(mem, 'memory.usage_in_bytes'),
       readBig(mem, 'memory.limit_in_bytes'),
@@ -69,7 +69,7 @@ export class CgroupV1 implements CgroupLayer {
     ]);
     const pidCount = pids === undefined ? undefined : Number.parseInt(pids, 10);
     return {
-      cpuUsageNs: cpu.text !== undefined && /^\d+$/.test(cpu.text) ? BigInt(cpu.text) : undefined,
+      cpuUsageNs: cpu.ns,
       cpuReadAtNs: cpu.atNs,
       memory: usage !== undefined && stat ? memoryStatsOf(usage, limit, stat, false) : undefined,
       pids: Number.isFinite(pidCount) ? pidCount : undefined,

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import {
   memoryStatsOf,
   parseKeyed,
-  readCpuCounter,
+  readCpuUsage,
   readKeyed,
   readText,
   relCgroupPath,
@@ -69,7 +69,7 @@ export class CgroupV2 implements CgroupLayer {
 
   async stats(cgroupPath: string, now?: () => bigint): Promise<CgroupStats> {
     const dir = this.dir(cgroupPath);
-    const cpu = readCpuCounter(dir, 'cpu.stat', now);
+    const cpu = readCpuUsage(dir, 2, now);
     const [current, max, stat, pids, io] = await Promise.all([
       readText(dir, 'memory.current'),
       readText(dir, 'memory.max'),
@@ -77,12 +77,11 @@ export class CgroupV2 implements CgroupLayer {
       readText(dir, 'pids.current'),
       readText(dir, 'io.stat'),
     ]);
-    const usec = cpu.text === undefined ? undefined : parseKeyed(cpu.text).get('usage_usec');
     const usage = current !== undefined && /^\d+$/.test(current) ? BigInt(current) : undefined;
     const limit = max !== undefined && /^\d+$/.test(max) ? BigInt(max) : undefined;
     const pidCount = pids === undefined ? undefined : Number.parseInt(pids, 10);
     return {
-      cpuUsageNs: usec === undefined ? undefined : usec * 1000n,
+      cpuUsageNs: cpu.ns,
       cpuReadAtNs: cpu.atNs,
       memory: usage !== undefined ? memoryStatsOf(usage, limit, stat ?? new Map(), true) : undefined,
       pids: Number.isFinite(pidCount) ? pidCount : undefined,

@@ -72,9 +72,8 @@ export function frameToLine(stream: LogStream, payload: Buffer): { line: Buffer;
 }
 
 /** Docker's timestamp of one CRI log line, or null when the line does not start with one. */
-function lineTs(line: Buffer): bigint | null {
-  const space = line.indexOf(0x20);
-  return space > 0 && space <= 40 ? parseRfc3339Ns(line.subarray(0, space).toString('latin1')) : null;
+export function lineTs(line: Buffer): bigint | null {
+  return splitTimestamp(line)?.tsNs ?? null;
 }
 
 /** The position a CRI log's bytes end at, from its last lines; null when it has no parsable line. */
@@ -120,13 +119,14 @@ const RECENT_TIMESTAMPS = 8;
  * (lines skipped in a replay included: they are in the file), not only adjacent ones.
  */
 export class ResumeFilter {
+  /** The last line written before this session: what its replay is skipped up to, and the position until then. */
   private target: LogPosition | null;
   private skip: number;
   private last: { ts: bigint; line: Buffer; count: number; digest?: string } | null = null;
   /** Recently written lines by timestamp, oldest timestamp first. */
   private readonly recent = new Map<bigint, Buffer[]>();
 
-  constructor(private readonly from: LogPosition | null) {
+  constructor(from: LogPosition | null) {
     this.target = from;
     this.skip = from?.count ?? 0;
   }
@@ -188,15 +188,11 @@ export class ResumeFilter {
     this.skip = this.target?.count ?? 0;
     this.recent.clear(); // the replay brings them again
     this.last = null;
-    this.resumed = this.target;
   }
-
-  /** What `position` reports until a line is written in this session. */
-  private resumed: LogPosition | null = null;
 
   get position(): LogPosition | null {
     const l = this.last;
-    if (!l) return this.resumed ?? this.from;
+    if (!l) return this.target;
     l.digest ??= lineDigest(l.line);
     return { ts: l.ts, digest: l.digest, count: l.count };
   }

@@ -6,9 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { laterPosition, positionOfTail, type LogPosition } from './cri-log';
+import { laterPosition, lineTs, positionOfTail, type LogPosition } from './cri-log';
 import type { RecordFiles } from '../host';
-import { parseRfc3339Ns } from './timestamps';
 
 const TAIL_BYTES = 64 * 1024;
 /** How far back a tail is read at most, to count the identical copies that end a log (a long repeated line). */
@@ -50,9 +49,7 @@ function startsAt(text: Buffer, ts: bigint): boolean {
   let from = 0;
   for (let i = 0; i < 8 && from < text.length; i++) {
     const nl = text.indexOf(0x0a, from);
-    const line = text.subarray(from, nl < 0 ? text.length : nl);
-    const space = line.indexOf(0x20);
-    if (space > 0 && parseRfc3339Ns(line.subarray(0, space).toString('latin1')) === ts) return true;
+    if (lineTs(text.subarray(from, nl < 0 ? text.length : nl)) === ts) return true;
     if (nl < 0) break;
     from = nl + 1;
   }

@@ -6,11 +6,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { controllerDir, type CgroupSet, type Hierarchy } from './cgroups';
-import { memoryStatsOf, parseKeyed, readCpuCounter, type CgroupMemoryStats } from '../../../host/cgroup-common';
+import { memoryStatsOf, parseKeyed, readCpuUsage, type CgroupMemoryStats } from '../../../host/cgroup-common';
 
 export interface CgroupStats {
   readonly cpuUsageNs?: bigint;
-  /** When cpuUsageNs was read: what a CPU rate divides by (see readCpuCounter). */
+  /** When cpuUsageNs was read: what a CPU rate divides by (see readCpuUsage). */
   readonly cpuReadAtNs: bigint;
   readonly memory?: CgroupMemoryStats;
   readonly pids?: number;
@@ -37,11 +37,9 @@ export async function readCgroupStats(
 ): Promise<CgroupStats> {
   const memDir = controllerDir(hs, set, 'memory');
   const v2 = controllerDir(hs, set, 'v2');
-  const v1cpu = readCpuCounter(controllerDir(hs, set, 'cpuacct'), 'cpuacct.usage', now);
-  const cpuV1 = big(v1cpu.text);
+  const v1cpu = readCpuUsage(controllerDir(hs, set, 'cpuacct'), 1, now);
   // v2's counter when v1's cannot be read (no cpuacct hierarchy, or the cgroup is gone from it).
-  const cpu = cpuV1 !== undefined ? v1cpu : readCpuCounter(v2, 'cpu.stat', now);
-  const cpuV2 = cpuV1 !== undefined ? undefined : keyed(cpu.text).get('usage_usec');
+  const cpu = v1cpu.ns !== undefined ? v1cpu : readCpuUsage(v2, 2, now);
   let memory: CgroupStats['memory'];
   if (memDir) {
     const usage = big(await text(memDir, 'memory.usage_in_bytes'));
@@ -55,7 +53,7 @@ export async function readCgroupStats(
   }
   const pids = await text(controllerDir(hs, set, 'pids') ?? v2, 'pids.current');
   return {
-    cpuUsageNs: cpuV1 ?? (cpuV2 !== undefined ? cpuV2 * 1000n : undefined),
+    cpuUsageNs: cpu.ns,
     cpuReadAtNs: cpu.atNs,
     memory,
     pids: pids !== undefined && /^\d+$/.test(pids) ? Number(pids) : undefined,
