@@ -26,6 +26,8 @@ const SHAPE = process.env.BENCH_SHAPE ?? 'four40';
 const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'gzip,zstd').split(',') as Compression[];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const HELPER = process.env.CRIMUX_SPAWN_HELPER ?? '/usr/local/libexec/crimux/crimux-spawn';
+// As the daemon's images.unpackHelper; CRIMUX_UNPACK_HELPER="" measures the in-process unpack.
+const UNPACK_HELPER = process.env.CRIMUX_UNPACK_HELPER ?? '/usr/local/libexec/crimux/crimux-layer';
 
 interface Row {
   compression: Compression;
@@ -46,6 +48,7 @@ async function pullOnce(port: number, compression: Compression): Promise<Row> {
     pullTimeoutSeconds: 600,
     log: nullLogger(),
     metrics: new Metrics({ processMetrics: false }),
+    unpackHelper: UNPACK_HELPER,
   });
   try {
     await store.start();
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
   const md = [
     `# The main thread during a cold pull (${SHAPE})`,
     '',
-    `${new Date().toISOString()} · ${machine()} · spawn helper ${helper ? 'on' : 'off'} · ${ROUNDS} rounds after one warm-up pull`,
+    `${new Date().toISOString()} · ${machine()} · spawn helper ${helper ? 'on' : 'off'} · unpack helper ${UNPACK_HELPER || 'off'} · ${ROUNDS} rounds after one warm-up pull`,
     '',
     '| compression | wall ms | main-thread ELU | process CPU ms | with tar and zstd, ms | cores busy |',
     '|---|---:|---:|---:|---:|---:|',

@@ -13,6 +13,8 @@ PACKAGES=(
   debootstrap
   iproute2 iptables kmod e2fsprogs procps psmisc util-linux attr
   curl jq ca-certificates gcc libc6-dev libseccomp-dev shellcheck zstd qemu-utils lz4
+  # scripts/build-native.sh: crimux-layer links zlib, libzstd and libcrypto statically.
+  zlib1g-dev libzstd-dev libssl-dev
   # The Go CRI interop client (scripts/build-go-client.sh): grpc-go as the kubelet uses it, APIv1 stubs.
   golang-go golang-google-grpc-dev protobuf-compiler protoc-gen-go-1-3
 )

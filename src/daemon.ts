@@ -76,6 +76,7 @@ export class Daemon {
       registries: config.images.registries,
       pullTimeoutSeconds: config.images.pullTimeoutSeconds,
       maxConcurrentDownloads: config.images.maxConcurrentDownloads,
+      unpackHelper: config.images.unpackHelper,
       limits: config.images.limits,
       sandboxImage: config.images.sandboxImage,
       platform: config.images.platform,

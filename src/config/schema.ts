@@ -215,6 +215,12 @@ export const configSchema = {
       default: 3,
       env: 'CRIMUX_MAX_CONCURRENT_DOWNLOADS',
     },
+    unpackHelper: {
+      doc: "The crimux-layer helper that decompresses, verifies and extracts each pulled layer outside the daemon's event loop (a pull is otherwise bound by that one thread). Built by scripts/build-native.sh; empty, or missing, means the daemon does it itself.",
+      format: String,
+      default: '/usr/local/libexec/crimux/crimux-layer',
+      env: 'CRIMUX_UNPACK_HELPER',
+    },
     limits: {
       layerBytes: {
         doc: 'Largest uncompressed size of one layer; a bigger (or bomb) layer fails its pull. 32 GiB: the largest public layers unpack to 10–20 GiB.',

@@ -84,6 +84,8 @@ export interface Config {
     registries: Record<string, RegistryHostConfig>;
     pullTimeoutSeconds: number;
     maxConcurrentDownloads: number;
+    /** The crimux-layer helper; empty: unpack in the daemon. */
+    unpackHelper: string;
     limits: { layerBytes: number; layerEntries: number; manifestBytes: number; configBytes: number };
   };
   security: { logRoot: string; mountSourceDenyList: string[] };

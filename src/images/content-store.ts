@@ -26,6 +26,14 @@ export interface Ingest {
   abort(): Promise<void>;
 }
 
+/** A blob written by another process into `path`: commit(digest) (verified by the caller) or abort(). */
+export interface Reservation {
+  readonly path: string;
+  commit(digest: string): Promise<void>;
+  /** Removes the temp file; safe to call after a failed or successful commit. */
+  abort(): Promise<void>;
+}
+
 export class ContentStore {
   readonly blobDir: string;
 
@@ -115,6 +123,19 @@ export class ContentStore {
         }
         await rm(tmp, { force: true });
       },
+    };
+  }
+
+  /**
+   * A temp path for a blob that another process writes (the unpack helper creates it exclusively, without
+   * following symlinks); commit(digest) makes it visible, abort() removes it.
+   */
+  reserve(): Reservation {
+    const tmp = path.join(this.tmpDir, `blob-${randomBytes(8).toString('hex')}`);
+    return {
+      path: tmp,
+      commit: (digest) => rename(tmp, this.path(digest)),
+      abort: () => rm(tmp, { force: true }),
     };
   }
 

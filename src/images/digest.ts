@@ -8,7 +8,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 export class DigestMeter extends Transform {
   /** `code` of the error raised when more than `limit` bytes arrive. */
   static readonly TOO_LARGE = 'ERR_DIGEST_METER_TOO_LARGE';
-  private readonly hash: Hash = createHash('sha256');
+  /** Undefined when the meter only counts (someone else hashes these bytes). */
+  private readonly hash: Hash | undefined;
   bytes = 0;
   /** True once `needle` was seen anywhere in the stream (across chunk boundaries). */
   sawNeedle = false;
@@ -21,9 +22,12 @@ export class DigestMeter extends Transform {
       readonly limitError?: () => Error;
       readonly needle?: Buffer;
       readonly onProgress?: (bytes: number) => void;
+      /** false: count and bound only; digest() then throws. */
+      readonly hash?: boolean;
     } = {},
   ) {
     super();
+    this.hash = opts.hash === false ? undefined : createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -34,7 +38,7 @@ export class DigestMeter extends Transform {
       cb((this.opts.limitError ?? tooLarge)());
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     const needle = this.opts.needle;
     if (needle && !this.sawNeedle) this.scan(needle, chunk);
     this.opts.onProgress?.(this.bytes);
@@ -65,6 +69,7 @@ export class DigestMeter extends Transform {
 
   /** "sha256:<hex>"; call once, after the stream ended. */
   digest(): string {
+    if (!this.hash) throw new Error('DigestMeter: created with hash: false');
     return `sha256:${this.hash.digest('hex')}`;
   }
 }

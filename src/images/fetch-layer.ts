@@ -1,14 +1,15 @@
 /**
  * Fetches one layer in a single pass: the registry's response streams through a digest meter into the blob's temp
- * file and, at the same time, through the decompressor and a diff-ID meter into `tar -x` in a temp dir. Nothing
+ * file and, at the same time, through the decompressor and a diff-ID meter into `tar -x` in a temp dir (with the
+ * crimux-layer helper, all of that but the byte count happens in the helper). Nothing
  * becomes visible until the blob digest, its size and the diff ID all match; then the blob and the layer dir are
  * renamed into place. Any failure, or an abort of the pull (a sibling layer failed), stops every stream and child
  * at once and removes both temp copies. When the blob is already stored the layer is unpacked from it (verified
  * again on the way: blobs are not fsynced, so a blob a crash damaged is noticed here, dropped and downloaded anew);
  * when the layer is already unpacked, only the blob is fetched.
  *
- * The decompress → diff ID → tar stage (layer-unpack.ts) runs in a worker thread for big layers (unpack-offload.ts),
- * so parallel layers use more than one core, and on the event loop for small ones.
+ * The decompress → diff ID → tar stage runs in the crimux-layer helper where it is installed (native-unpack.ts), so
+ * the event loop only receives, hashes and stores the compressed bytes; else in this process (layer-unpack.ts).
  *
  * Limits (limits.ts): the declared size, the uncompressed bytes (the diff-ID meter) and the entry count (tar's own
  * listing) are bounded, so a decompression or inode bomb fails the pull instead of filling the disk.
@@ -18,36 +19,19 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContentStore, Ingest } from './content-store';
+import type { ContentStore, Ingest, Reservation } from './content-store';
 import type { LayerStore } from './layer-store';
 import type { Compression, Descriptor } from './manifest';
 import type { RegistryClient } from './registry-client';
 import { Coalescer } from './coalesce';
 import { DigestMeter } from './digest';
 import { checkDeclared, overLimit, type PullLimits } from './limits';
-import { LAYER_TOO_LARGE, settle, unpackLayer, type Unpacking, type UnpackOptions } from './layer-unpack';
-import { convertWhiteouts, TOO_MANY_ENTRIES } from './unpack';
-import { unpackInWorker } from './unpack-offload';
+import { settle, unpackLayer, type Unpacking } from './layer-unpack';
+import { convertWhiteouts, LAYER_TOO_LARGE, TOO_MANY_ENTRIES } from './unpack';
 import { exists, tmpName } from './fsutil';
 import { CrimuxError, errorKind, InternalError, InvalidArgumentError, UnimplementedError } from '../errors';
 
 const READ_CHUNK = 1 << 20;
-/**
- * Layers from this compressed size up are unpacked in a worker thread (the store option offloadUnpackFrom overrides it).
- * Off: tar and zstd spawned from a worker thread, with the pull broken off mid-layer, were seen to leave another
- * connection's fd invalid (EBADF, a hung registry request) and to abort the process outright about once in ten
- * runs of test/images/pull-faults.test.ts; the event-loop path never did (issue #25). Until that is understood,
- * every layer is unpacked on the event loop.
- * What is known (measured 2026-12-06, 30 runs of that file per variant, both paths enabled in its UNPACK_PATHS):
- * aborts in 5/30 as is; in 3/30 when the parent never calls worker.terminate() (the thread ends by itself), so
- * terminate is not the cause; with the compiled worker entry instead of tsx's, 17/30 runs fail (4 aborts, 13 a
- * registry request hung 60 s), so the loader is not the cause either. The abort prints nothing (a libuv abort(),
- * not a Node CHECK) and always comes in the test after the worker tests, on the event-loop path, when the main
- * thread's own tar exits: the lead is the SIGCHLD watcher a worker's loop installs for its children writing into
- * an fd the main thread has since reused. The fix to try: no child process in a worker (tar and zstd spawned by
- * the main thread; the worker only inflates and hashes).
- */
-export const OFFLOAD_UNPACK_FROM = Number.POSITIVE_INFINITY;
 
 export interface LayerJob {
   readonly desc: Descriptor;
@@ -66,8 +50,8 @@ export interface LayerEnv {
   readonly signal: AbortSignal;
   /** Called with the count of newly downloaded bytes as they arrive. */
   readonly onBytes: (n: number) => void;
-  /** Compressed size from which a layer is unpacked in a worker thread (OFFLOAD_UNPACK_FROM when unset). */
-  readonly offloadUnpackFrom?: number;
+  /** The crimux-layer helper (native-unpack.ts); unset: layers are unpacked in this process. */
+  readonly unpackHelper?: string;
 }
 
 export interface LayerResult {
@@ -129,30 +113,43 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
   const source: Readable = fromStore
     ? createReadStream(env.content.path(desc.digest), { highWaterMark: READ_CHUNK })
     : (await env.client.blob(desc.digest)).body;
-  const meter = new DigestMeter({ limit: desc.size, onProgress: fromStore ? undefined : progress(env.onBytes) });
+  // With the helper, it hashes the compressed bytes (and stores a download's blob) too: the event loop only
+  // counts and forwards them.
+  const helper = unpack ? env.unpackHelper : undefined;
+  const meter = new DigestMeter({
+    limit: desc.size,
+    hash: helper === undefined,
+    onProgress: fromStore ? undefined : progress(env.onBytes),
+  });
   // Up to three pipelines share the meter (in, to the blob file, to tar), each with its own listeners.
   meter.setMaxListeners(32);
   const layerTmp = unpack ? path.join(env.tmpDir, tmpName('layer')) : undefined;
   let ingest: Ingest | undefined;
+  let reserved: Reservation | undefined;
   let unpacking: Unpacking | undefined;
   try {
-    if (!fromStore) ingest = await env.content.ingest();
+    if (!fromStore && helper) reserved = env.content.reserve();
+    else if (!fromStore) ingest = await env.content.ingest();
     // Every consumer is attached before data flows: a chunk read before the second pipe exists would be lost.
     if (layerTmp) await mkdir(layerTmp, { mode: 0o755 });
     const parts: Promise<unknown>[] = [];
     const opts = { signal };
     if (ingest) parts.push(pipeline(meter, ingest.file, opts));
     if (layerTmp) {
-      const how: UnpackOptions = {
+      unpacking = unpackLayer({
         dir: layerTmp,
         compression: job.compression,
         maxEntries: env.limits.layerEntries,
         maxBytes: env.limits.layerBytes,
-      };
-      unpacking = desc.size >= (env.offloadUnpackFrom ?? OFFLOAD_UNPACK_FROM) ? unpackInWorker(how) : unpackLayer(how);
+        ...(helper ? { helper } : {}),
+        ...(reserved ? { blob: reserved.path } : {}),
+      });
       parts.push(pipeline(meter, unpacking.input, opts), unpacking.result);
     }
-    parts.push(fromStore ? pipeline(source, meter, opts) : pipeline(source, new Coalescer(READ_CHUNK), meter, opts));
+    // Socket reads are gathered into 1 MiB chunks for this process's own file writes and unpack; the helper's
+    // socket takes the reads as they come (queued writes leave together), which spares a copy of every byte.
+    const gather = !fromStore && !helper;
+    parts.push(gather ? pipeline(source, new Coalescer(READ_CHUNK), meter, opts) : pipeline(source, meter, opts));
     // On the first failure everything stops at once: tar and zstd may be blocked on a stream that never ends.
     await settle(parts, () => {
       unpacking?.kill();
@@ -166,15 +163,15 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
       );
     });
 
-    const got = meter.digest();
-    if (got !== desc.digest || meter.bytes !== desc.size) {
-      if (fromStore) throw new StoredBlobDamaged(`blob ${desc.digest}: stored copy has digest ${got}`);
+    const unpacked = await unpacking?.result;
+    const got = unpacked?.blob ?? { digest: meter.digest(), bytes: meter.bytes };
+    if (got.digest !== desc.digest || got.bytes !== desc.size) {
+      if (fromStore) throw new StoredBlobDamaged(`blob ${desc.digest}: stored copy has digest ${got.digest}`);
       throw new InvalidArgumentError(
-        `pull image ${env.image}: blob ${desc.digest} failed verification: got ${meter.bytes} bytes with digest ${got}`,
+        `pull image ${env.image}: blob ${desc.digest} failed verification: got ${got.bytes} bytes with digest ${got.digest}`,
       );
     }
-    if (unpacking && layerTmp) {
-      const unpacked = await unpacking.result;
+    if (unpacked && layerTmp) {
       if (unpacked.diffId !== diffId) {
         throw new InvalidArgumentError(
           `pull image ${env.image}: layer ${desc.digest} has diff ID ${unpacked.diffId}, the image config says ${diffId}`,
@@ -184,11 +181,13 @@ async function transfer(env: LayerEnv, job: LayerJob, fromStore: boolean, unpack
       if (unpacked.mayHaveWhiteouts) await convertWhiteouts(layerTmp);
     }
     if (ingest) await ingest.commit(desc.digest);
+    if (reserved) await reserved.commit(desc.digest);
     if (layerTmp) await env.layers.commit(diffId, layerTmp);
     return { downloaded: fromStore ? 0 : meter.bytes, unpacked: layerTmp !== undefined };
   } finally {
     source.destroy();
     await ingest?.abort();
+    await reserved?.abort();
     if (layerTmp && (await exists(layerTmp))) await rm(layerTmp, { recursive: true, force: true });
   }
 }

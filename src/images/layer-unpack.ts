@@ -1,8 +1,8 @@
 /**
  * The unpack half of a layer fetch: the compressed layer stream goes in, is decompressed, hashed into its diff ID
- * (with a byte limit and a scan for the whiteout prefix) and extracted by `tar -x` into a directory. The same
- * code runs on the event loop (small layers) and in a worker thread (big ones, unpack-offload.ts), so both paths
- * have one set of rules and one set of error codes.
+ * (with a byte limit and a scan for the whiteout prefix) and extracted by `tar -x` into a directory. With the
+ * crimux-layer helper installed the whole stage runs in it (native-unpack.ts); this process's own streams are the
+ * fallback. Both follow one set of rules and raise one set of error codes.
  */
 import { Duplex, PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,15 +10,13 @@ import { createGunzip } from 'node:zlib';
 import type { Compression } from './manifest';
 import { Coalescer } from './coalesce';
 import { DigestMeter } from './digest';
-import { extractTar, WHITEOUT_PREFIX, zstdDecompressor } from './unpack';
+import { extractTar, LAYER_TOO_LARGE, WHITEOUT_PREFIX, zstdDecompressor } from './unpack';
+import { unpackNative } from './native-unpack';
 import { handleErrors } from '../util/streams';
 import { UnimplementedError } from '../errors';
 
 // zlib's default 16 KiB output chunks cost a thread-pool round trip each; 1 MiB ones inflate ~2× faster.
 const INFLATE_CHUNK = 1 << 20;
-
-/** `code` of the error raised when a layer inflates past `maxBytes` (the caller names the limit). */
-export const LAYER_TOO_LARGE = 'ERR_LAYER_TOO_LARGE';
 
 export interface UnpackOptions {
   /** An existing, empty directory to extract into. */
@@ -27,6 +25,10 @@ export interface UnpackOptions {
   readonly maxEntries: number;
   /** Uncompressed bytes allowed: a decompression bomb stops here instead of filling the disk. */
   readonly maxBytes: number;
+  /** The crimux-layer helper: when set, the whole stage runs in it (native-unpack.ts), else in this process. */
+  readonly helper?: string;
+  /** With `helper`: a new file it writes the compressed bytes to (the blob of a download). */
+  readonly blob?: string;
 }
 
 export interface UnpackResult {
@@ -35,6 +37,8 @@ export interface UnpackResult {
   readonly bytes: number;
   /** The stream contained ".wh." somewhere: the extracted tree may hold whiteouts to convert. */
   readonly mayHaveWhiteouts: boolean;
+  /** Digest and size of the compressed input, when the helper hashed it (the caller then need not). */
+  readonly blob?: { readonly digest: string; readonly bytes: number };
 }
 
 /** A running unpack: write the compressed layer into `input` and end it; `result` settles when tar exited. */
@@ -85,8 +89,9 @@ export async function settle(parts: Promise<unknown>[], onFirstError: (err: unkn
   if (first) throw first.err;
 }
 
-/** Starts decompression, diff-ID hashing and extraction of one layer in this thread. */
+/** Starts decompression, diff-ID hashing and extraction of one layer: in the helper when there is one. */
 export function unpackLayer(opts: UnpackOptions): Unpacking {
+  if (opts.helper) return unpackNative({ ...opts, helper: opts.helper });
   const extraction = extractTar(opts.dir, { maxEntries: opts.maxEntries });
   const diffMeter = new DigestMeter({
     needle: Buffer.from(WHITEOUT_PREFIX),

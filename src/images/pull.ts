@@ -55,8 +55,8 @@ export interface PullerDeps {
   readonly onBytes: (n: number) => void;
   /** Layers fetched at once (config images.maxConcurrentDownloads). */
   readonly maxConcurrentDownloads?: number;
-  /** Compressed layer size from which unpacking runs in a worker thread (fetch-layer.ts's default when unset). */
-  readonly offloadUnpackFrom?: number;
+  /** The crimux-layer helper (native-unpack.ts); unset: layers are unpacked in this process. */
+  readonly unpackHelper?: string;
   readonly limits?: PullLimits;
   /** The platform chosen from image indexes (config images.platform, else the node's own). */
   readonly platform: Platform;

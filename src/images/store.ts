@@ -11,6 +11,7 @@
  * NOTE: a pull continues when its caller gives up (the kubelet's retry joins it), bounded by pullTimeoutSeconds.
  */
 import { createHash } from 'node:crypto';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext } from '../backends/backend';
@@ -58,8 +59,8 @@ export interface OciImageStoreOptions {
   readonly sandboxImage?: string;
   /** config.images.maxConcurrentDownloads (3 when unset). */
   readonly maxConcurrentDownloads?: number;
-  /** Compressed layer size from which unpacking runs in a worker thread (tests set 0 to take that path always). */
-  readonly offloadUnpackFrom?: number;
+  /** config.images.unpackHelper: the crimux-layer helper; empty, unset or not executable: unpack in process. */
+  readonly unpackHelper?: string;
   /** config.images.limits (limits.ts defaults when unset). */
   readonly limits?: PullLimits;
   /** config.images.platform: os/arch[/variant] pulled from indexes; empty or unset: the node's own. */
@@ -100,6 +101,12 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
     this.layers = new LayerStore(opts.root);
     this.meta = new ImageMetadata(opts.root);
     this.snaps = new Snapshots(opts.root, this.layers.dir);
+    const unpackHelper = opts.unpackHelper && executable(opts.unpackHelper) ? opts.unpackHelper : undefined;
+    if (opts.unpackHelper && !unpackHelper) {
+      this.log.warn('the unpack helper is not installed: layers are unpacked by the daemon', {
+        helper: opts.unpackHelper,
+      });
+    }
     this.puller = new Puller({
       hosts: this.hosts,
       content: this.content,
@@ -107,7 +114,7 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
       tmpDir: this.tmpDir,
       onBytes: (n) => opts.metrics.imagePullBytes.inc(BACKEND, n),
       ...(opts.maxConcurrentDownloads !== undefined ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
-      ...(opts.offloadUnpackFrom !== undefined ? { offloadUnpackFrom: opts.offloadUnpackFrom } : {}),
+      ...(unpackHelper ? { unpackHelper } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
       platform: this.platform,
     });
@@ -345,5 +352,15 @@ export class OciImageStore implements ImageStore, SnapshotStore, ImageExporter {
       leases: this.leases,
       log: this.log,
     });
+  }
+}
+
+/** Whether `file` can be run (a helper configured but not installed falls back to in-process work). */
+function executable(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
 }

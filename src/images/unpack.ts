@@ -16,7 +16,7 @@
  */
 import { lstat, readdir, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { InternalError, UnimplementedError } from '../errors';
 import { runCommand } from '../host/process';
 import { spawnChild, type Child } from '../host/spawner';
@@ -49,30 +49,50 @@ export interface Extraction {
 
 /** `code` of the error `done` rejects with when a layer has more entries than allowed. */
 export const TOO_MANY_ENTRIES = 'ERR_LAYER_TOO_MANY_ENTRIES';
+/** `code` of the error raised when a layer inflates past its byte limit (the caller names the limit). */
+export const LAYER_TOO_LARGE = 'ERR_LAYER_TOO_LARGE';
+
+/** tar's arguments for extracting a layer into `dir`; with `counting`, it lists each member on stdout. */
+export function tarArgs(dir: string, counting: boolean): string[] {
+  return [...TAR_ARGS, ...(counting ? ['--verbose'] : []), `--directory=${dir}`];
+}
+
+/**
+ * Counts the members tar lists on `stdout` (one escaped name per line) and calls `tooMany` once the count passes
+ * `max`. Returns whether that happened.
+ */
+export function watchEntries(stdout: Readable | null, max: number, tooMany: () => void): () => boolean {
+  let entries = 0;
+  let over = false;
+  stdout?.on('data', (b: Buffer) => {
+    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) entries++;
+    if (entries > max && !over) {
+      over = true;
+      tooMany();
+    }
+  });
+  return () => over;
+}
+
+/** The error `done` rejects with when a layer has more entries than allowed. */
+export function tooManyEntries(max: number): Error {
+  return Object.assign(new Error(`more than ${max} entries`), { code: TOO_MANY_ENTRIES });
+}
 
 /**
  * Starts `tar -x` into `dir` (which must exist and be empty). With `maxEntries`, tar lists each member it
- * extracts (--verbose, one escaped name per line) and is killed as soon as the count passes the limit: an inode
- * bomb stops after at most a pipe's worth of extra entries, and the caller removes the dir.
+ * extracts and is killed as soon as the count passes the limit: an inode bomb stops after at most a pipe's worth
+ * of extra entries, and the caller removes the dir.
  */
 export function extractTar(dir: string, opts: { readonly maxEntries?: number } = {}): Extraction {
-  const counting = opts.maxEntries !== undefined;
-  const args = [...TAR_ARGS, ...(counting ? ['--verbose'] : []), `--directory=${dir}`];
-  const child = spawnChild('tar', args, { stdio: ['pipe', counting ? 'pipe' : 'ignore', 'pipe'] });
-  let tooMany = false;
-  if (counting) {
-    let entries = 0;
-    child.stdout?.on('data', (b: Buffer) => {
-      for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) entries++;
-      if (entries > (opts.maxEntries as number) && !tooMany) {
-        tooMany = true;
-        child.kill('SIGKILL');
-      }
-    });
-  }
+  const max = opts.maxEntries;
+  const child = spawnChild('tar', tarArgs(dir, max !== undefined), {
+    stdio: ['pipe', max !== undefined ? 'pipe' : 'ignore', 'pipe'],
+  });
+  const tooMany = max === undefined ? () => false : watchEntries(child.stdout, max, () => child.kill('SIGKILL'));
   const done = exitOf(child, 'tar').catch((err: unknown) => {
-    if (!tooMany) throw err;
-    throw Object.assign(new Error(`more than ${opts.maxEntries} entries`), { code: TOO_MANY_ENTRIES });
+    if (!tooMany()) throw err;
+    throw tooManyEntries(max as number);
   });
   const stdin = child.stdin as Writable;
   return { input: new DrainingSink(stdin), done, kill: () => child.kill('SIGKILL') };
@@ -83,7 +103,7 @@ export function extractTar(dir: string, opts: { readonly maxEntries?: number } =
  * the end-of-archive record and exits, while the layer stream may go on (padding); those bytes must still flow
  * through the diff-ID hash. Whether the extraction succeeded is the child's exit status, not the pipe's.
  */
-class DrainingSink extends Writable {
+export class DrainingSink extends Writable {
   private readerGone = false;
 
   constructor(private readonly dest: Writable) {

@@ -36,13 +36,17 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/** The crimux-layer helper as scripts/build-native.sh installs it (CRIMUX_UNPACK_HELPER overrides). */
+export const LAYER_HELPER = process.env.CRIMUX_UNPACK_HELPER || '/usr/local/libexec/crimux/crimux-layer';
+
 /**
- * The places a layer is unpacked (src/images/fetch-layer.ts): the tests of limits, faults and the pipeline run on
- * each, whatever the size of their layers, so each rule holds on either. The worker-thread path is switched off in
- * the daemon (a broken-off pull could abort the process, see OFFLOAD_UNPACK_FROM), so its runs are todo until it
- * is fixed: `{ where: 'in a worker thread', offloadUnpackFrom: 0 }`.
+ * The places a layer is unpacked (src/images/layer-unpack.ts): in this process, and in the crimux-layer helper
+ * (native-unpack.ts). The tests of limits, faults and the pipeline run on each, so each rule holds on either.
  */
-export const UNPACK_PATHS = [{ where: 'on the event loop', offloadUnpackFrom: Number.POSITIVE_INFINITY }] as const;
+export const UNPACK_PATHS = [
+  { where: 'in the daemon', unpackHelper: '' },
+  { where: 'in the crimux-layer helper', unpackHelper: LAYER_HELPER },
+] as const;
 
 export function newStore(
   opts: {
@@ -56,8 +60,8 @@ export function newStore(
     platform?: string;
     /** Proxy settings (proxyFromEnv of a test environment); unset: none, whatever this process's env says. */
     proxy?: ProxyConfig;
-    /** Compressed layer size from which layers unpack in a worker thread (see UNPACK_PATHS). */
-    offloadUnpackFrom?: number;
+    /** The crimux-layer helper (see UNPACK_PATHS); unset or empty: layers unpack in this process. */
+    unpackHelper?: string;
   } = {},
 ): StoreHarness {
   const dir = opts.root ?? mkdtempSync(path.join(os.tmpdir(), 'crimux-images-'));
@@ -75,7 +79,7 @@ export function newStore(
     ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.platform ? { platform: opts.platform } : {}),
-    ...(opts.offloadUnpackFrom !== undefined ? { offloadUnpackFrom: opts.offloadUnpackFrom } : {}),
+    ...(opts.unpackHelper ? { unpackHelper: opts.unpackHelper } : {}),
     // Tests never inherit a proxy from the shell that runs them: each says which one it wants.
     proxy: opts.proxy ?? proxyFromEnv({}),
   });

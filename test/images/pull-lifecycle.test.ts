@@ -25,11 +25,11 @@ let bearer: FakeRegistry;
 let basic: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(registries: RegistriesConfig, pullTimeoutSeconds?: number, offloadUnpackFrom?: number): StoreHarness {
+function harness(registries: RegistriesConfig, pullTimeoutSeconds?: number, unpackHelper?: string): StoreHarness {
   const h = newStore({
     registries,
     ...(pullTimeoutSeconds ? { pullTimeoutSeconds } : {}),
-    ...(offloadUnpackFrom === undefined ? {} : { offloadUnpackFrom }),
+    ...(unpackHelper === undefined ? {} : { unpackHelper }),
   });
   harnesses.push(h);
   return h;
@@ -48,9 +48,9 @@ after(async () => {
 });
 
 describe('pull life cycle (fake registries)', () => {
-  for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+  for (const { where, unpackHelper } of UNPACK_PATHS)
     it(`unpacks zstd layers ${where}`, { skip: !HAVE_ZSTD && 'zstd is not installed' }, async () => {
-      const h = harness({ 'z.example': { endpoints: [{ url: plain.url }] } }, undefined, offloadUnpackFrom);
+      const h = harness({ 'z.example': { endpoints: [{ url: plain.url }] } }, undefined, unpackHelper);
       await h.store.start();
       await h.store.pull(h.ctx(), { image: 'z.example/z/img:1' });
       const r = await h.store.resolve(h.ctx(), 'z.example/z/img:1');

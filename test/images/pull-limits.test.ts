@@ -18,9 +18,9 @@ const MiB = 1 << 20;
 let reg: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(limits: Partial<PullLimits> = {}, offloadUnpackFrom?: number): StoreHarness {
+function harness(limits: Partial<PullLimits> = {}, unpackHelper?: string): StoreHarness {
   const h = newStore({
-    ...(offloadUnpackFrom === undefined ? {} : { offloadUnpackFrom }),
+    ...(unpackHelper === undefined ? {} : { unpackHelper }),
     registries: { '*': { endpoints: [{ url: reg.url }] } },
     limits: { ...DEFAULT_LIMITS, ...limits },
   });
@@ -65,10 +65,10 @@ async function rejectsWith(h: StoreHarness, image: string, kind: string, re: Reg
   });
 }
 
-for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+for (const { where, unpackHelper } of UNPACK_PATHS)
   describe(`pull limits, unpacking ${where}`, () => {
     it('stops a decompression bomb at the uncompressed limit', async () => {
-      const h = harness({ layerBytes: 16 * MiB }, offloadUnpackFrom);
+      const h = harness({ layerBytes: 16 * MiB }, unpackHelper);
       await h.store.start();
       await rejectsWith(
         h,
@@ -80,7 +80,7 @@ for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
     });
 
     it('stops an inode bomb at the entry limit', async () => {
-      const h = harness({ layerEntries: 1000 }, offloadUnpackFrom);
+      const h = harness({ layerEntries: 1000 }, unpackHelper);
       await h.store.start();
       await rejectsWith(h, 'example.com/lib/inodes:1', 'ResourceExhausted', /entry count exceeds .*layerEntries/);
       assertClean(h);
@@ -98,7 +98,7 @@ for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
     });
 
     it('pulls within the limits', async () => {
-      const h = harness({ layerEntries: 3001 }, offloadUnpackFrom);
+      const h = harness({ layerEntries: 3001 }, unpackHelper);
       await h.store.start();
       await h.store.pull(h.ctx(), { image: 'example.com/lib/inodes:1' });
       assert.equal(h.list('layers').length, 1);

@@ -26,10 +26,10 @@ let failing: FakeRegistry;
 let bigReg: FakeRegistry;
 const harnesses: StoreHarness[] = [];
 
-function harness(url: string, offloadUnpackFrom: number, maxConcurrentDownloads?: number): StoreHarness {
+function harness(url: string, unpackHelper: string, maxConcurrentDownloads?: number): StoreHarness {
   const h = newStore({
     registries: { '*': { endpoints: [{ url }] } },
-    offloadUnpackFrom,
+    unpackHelper,
     ...(maxConcurrentDownloads ? { maxConcurrentDownloads } : {}),
   });
   harnesses.push(h);
@@ -54,10 +54,10 @@ after(async () => {
   await Promise.allSettled([reg?.stop(), failing?.stop(), bigReg?.stop()]);
 });
 
-for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
+for (const { where, unpackHelper } of UNPACK_PATHS)
   describe(`pull pipeline, unpacking ${where}`, () => {
     it('fetches at most maxConcurrentDownloads layers at a time, and more than one', async () => {
-      const h = harness(reg.url, offloadUnpackFrom, 2);
+      const h = harness(reg.url, unpackHelper, 2);
       await h.store.start();
       reg.maxBlobsInFlight = 0;
       await h.store.pull(h.ctx(), { image: 'example.com/lib/many:1' });
@@ -66,7 +66,7 @@ for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
     });
 
     it('stops stalled sibling layers within a second of one failing, leaving nothing half-made', async () => {
-      const h = harness(failing.url, offloadUnpackFrom, 4);
+      const h = harness(failing.url, unpackHelper, 4);
       await h.store.start();
       const started = Date.now();
       let failedAt = 0;
@@ -91,7 +91,7 @@ for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
     });
 
     it('keeps memory bounded while a 256 MiB layer streams through decompression and tar', async () => {
-      const h = harness(bigReg.url, offloadUnpackFrom);
+      const h = harness(bigReg.url, unpackHelper);
       await h.store.start();
       global.gc?.();
       const base = process.memoryUsage().rss;
@@ -110,7 +110,7 @@ for (const { where, offloadUnpackFrom } of UNPACK_PATHS)
     });
 
     it('notices a stored blob damaged behind its back and fetches it again', async () => {
-      const h = harness(reg.url, offloadUnpackFrom);
+      const h = harness(reg.url, unpackHelper);
       await h.store.start();
       await h.store.pull(h.ctx(), { image: 'example.com/lib/repair:1' });
       const layer = REPAIR.layerDigests[0] as string;
