@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { LAYER_HELPER } from '../images/harness';
 
@@ -103,6 +103,36 @@ describe('crimux-layer helper', { skip: !existsSync(LAYER_HELPER) && `${LAYER_HE
     const garbage = await runHelper('gzip', 1 << 30, LIST, [Buffer.concat([gzipSync(layer), Buffer.from('junk')])]);
     assert.equal(garbage.code, 65);
     assert.match(garbage.stderr, /not valid gzip data/);
+  });
+
+  it("agrees with Node's gunzip on what follows a member, however the input is split into reads", async () => {
+    const a = gzipSync(Buffer.from('first member\n'));
+    const b = gzipSync(Buffer.from('second member\n'));
+    const cases = [
+      Buffer.concat([a, b]), // both members count
+      Buffer.concat([a, Buffer.alloc(3), b]), // a zero byte starts padding: the rest is ignored
+      Buffer.concat([a, Buffer.alloc(1), Buffer.from('junk')]),
+      Buffer.concat([a, b, Buffer.alloc(9)]),
+    ];
+    for (const body of cases) {
+      const want = gunzipSync(body);
+      for (const cut of [0, a.length, a.length + 1, body.length - 2]) {
+        const pieces = cut > 0 && cut < body.length ? [body.subarray(0, cut), body.subarray(cut)] : [body];
+        const r = await runHelper('gzip', 1 << 30, ['cat'], pieces);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, want.toString(), `split at ${cut}`);
+        assert.equal(diffPart(r, body), `${sha(want)} ${want.length} 0\n`);
+      }
+    }
+  });
+
+  it('ends a zstd frame whose output fills the buffer exactly (whole MiBs)', async () => {
+    for (const mib of [1, 2]) {
+      const plain = Buffer.alloc(mib << 20, 'z');
+      const r = await runHelper('zstd', 1 << 30, ['sh', '-c', 'cat >/dev/null'], [zstd(plain)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(diffPart(r, zstd(plain)), `${sha(plain)} ${plain.length} 0\n`);
+    }
   });
 
   it('takes concatenated and skippable zstd frames', async () => {

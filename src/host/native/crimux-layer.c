@@ -19,7 +19,8 @@
  *           MAX_BYTES uncompressed · 67 tar failed · 70 a system call failed
  * tar is started with argv after "--" as given (looked up in PATH), reading a pipe of 1 MiB; it gets SIGKILL when
  * this helper dies, so the daemon's kill of the helper stops both. gzip follows Node's gunzip: members may be
- * concatenated, zero bytes after a member are padding; zstd frames (skippable ones too) may be concatenated.
+ * concatenated, and a zero byte after a member starts padding that is ignored to the end; zstd frames (skippable
+ * ones too) may be concatenated.
  *
  * Build: scripts/build-native.sh (gcc -static, zlib, libzstd and OpenSSL's libcrypto linked in).
  */
@@ -168,18 +169,18 @@ static void inflate_gzip(unsigned char *in, unsigned char *out) {
   z_stream z;
   memset(&z, 0, sizeof z);
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) die(EXIT_SYS, "inflateInit2 failed");
-  int in_member = 0, any = 0;
+  int in_member = 0, any = 0, padding = 0;
   size_t n;
   while ((n = read_some(in, CHUNK)) > 0) {
     z.next_in = in;
     z.avail_in = (uInt)n;
-    while (z.avail_in > 0) {
+    while (z.avail_in > 0 && !padding) {
       if (!in_member) {
-        /* Between members: zero bytes are padding; anything else starts a member (or fails as one). */
+        /* After a member, as Node's gunzip: a zero byte starts padding, and all that follows is ignored (still
+         * read, hashed and stored); any other byte starts the next member (or fails as one). */
         if (*z.next_in == 0 && any) {
-          z.next_in++;
-          z.avail_in--;
-          continue;
+          padding = 1;
+          break;
         }
         if (inflateReset(&z) != Z_OK) die(EXIT_SYS, "inflateReset failed");
         in_member = any = 1;
@@ -220,8 +221,9 @@ static void decompress_zstd(unsigned char *in, unsigned char *out) {
       pending = ZSTD_decompressStream(d, &ob, &ib);
       if (ZSTD_isError(pending)) die(EXIT_DATA, "not valid zstd data: %s", ZSTD_getErrorName(pending));
       emit(out, ob.pos);
-      /* A full output buffer may leave data inside the decoder: call again until it is drained. */
-      if (ib.pos == ib.size && ob.pos < ob.size) break;
+      /* A full output buffer may leave data inside the decoder: call again until it is drained, but not past the
+       * end of a frame (with no input left, the decoder would wait for the next frame's header: pending > 0). */
+      if (ib.pos == ib.size && (ob.pos < ob.size || pending == 0)) break;
     }
   }
   if (!any || pending != 0) die(EXIT_DATA, "not valid zstd data: unexpected end of file");
