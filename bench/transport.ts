@@ -1,7 +1,8 @@
 /**
- * Benchmark: the CRI server's per-RPC overhead by transport (issue #21 item 2) — crimux with grpc-js's server,
- * crimux with its own gRPC layer on node:http2 (server.transport "direct"), and containerd, for Version (the
- * pure transport: answered from constants) and Status (answered from background health probes).
+ * Benchmark: the CRI server's per-RPC overhead by transport (issue #21 item 2) — crimux's gRPC layer on its own
+ * HTTP/2 server (server.transport "lean", the default), the same layer on node:http2 ("direct"), grpc-js's server,
+ * and containerd, for Version (the pure transport: answered from constants) and Status (answered from background
+ * health probes).
  *
  *   npx tsx bench/transport.ts     (BENCH_CALLS=2000  BENCH_ROUNDS=3  to change)
  *
@@ -105,9 +106,12 @@ async function main(): Promise<void> {
     daemons.push(direct);
     const grpcjs = await startDaemon({ built: true, config: config('grpc-js'), env: { ...unsetTransport } });
     daemons.push(grpcjs);
+    const lean = await startDaemon({ built: true, config: config('lean'), env: { ...unsetTransport } });
+    daemons.push(lean);
     const sides: Side[] = [
       { name: 'direct', socket: direct.socket, authority: 'localhost' },
       { name: 'grpc-js', socket: grpcjs.socket, authority: 'localhost' },
+      { name: 'lean', socket: lean.socket, authority: 'localhost' },
     ];
     if (spawnSync('which', ['containerd']).status === 0) {
       try {
@@ -122,9 +126,14 @@ async function main(): Promise<void> {
     floor = await startFloor(path.join(floorDir, 'floor.sock'));
     sides.push({ name: 'node:http2 floor', socket: path.join(floorDir, 'floor.sock'), authority: 'localhost' });
     const byName = (n: string): Side => sides.find((s) => s.name === n)!;
-    const pairs: [Side, Side][] = [[byName('direct'), byName('grpc-js')]];
+    const pairs: [Side, Side][] = [
+      [byName('direct'), byName('grpc-js')],
+      [byName('lean'), byName('grpc-js')],
+    ];
     if (ctr) {
       pairs.push(
+        [byName('lean'), byName('containerd')],
+        [{ name: 'lean (socket-path authority)', socket: lean.socket }, byName('containerd')],
         [byName('direct'), byName('containerd')],
         [byName('grpc-js'), byName('containerd')],
         [{ name: 'direct (socket-path authority)', socket: direct.socket }, byName('containerd')],

@@ -31,9 +31,9 @@ export const configSchema = {
   },
   server: {
     transport: {
-      doc: 'gRPC server behind the CRI socket: "grpc-js" (@grpc/grpc-js\'s server) or "direct" (crimux\'s own gRPC layer on node:http2, ~9% less per-call time; opt-in).',
-      format: ['grpc-js', 'direct'],
-      default: 'grpc-js',
+      doc: 'gRPC server behind the CRI socket: "lean" (crimux\'s own gRPC layer, src/cri/direct/, on its own HTTP/2 server, src/cri/h2/: per call about containerd\'s cost, any :authority accepted), "direct" (the same gRPC layer on node:http2) or "grpc-js" (@grpc/grpc-js\'s server); the last two take old kubelets\' socket-path :authority through a frame filter.',
+      format: ['grpc-js', 'direct', 'lean'],
+      default: 'lean',
       env: 'CRIMUX_SERVER_TRANSPORT',
     },
   },

@@ -50,7 +50,7 @@ export interface RegistryHostConfig {
 
 export interface Config {
   socket: { path: string; group: string; maxMessageBytes: number };
-  server: { transport: 'direct' | 'grpc-js' };
+  server: { transport: 'lean' | 'direct' | 'grpc-js' };
   stateDir: string;
   stateDurability: 'normal' | 'full';
   runDir: string;

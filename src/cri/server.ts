@@ -2,13 +2,14 @@
  * The CRI gRPC server on a unix socket: parent directory created, a stale socket replaced, mode 0660 (group
  * configurable), message limits both ways, and a graceful drain on shutdown.
  *
- * crimux accepts the connections itself and hands each to grpc-js (Server.createConnectionInjector) instead of
- * letting grpc-js bind the socket: nghttp2 refuses the socket-path `:authority` that grpc-go clients up to
- * kubelet 1.30 send, and such connections go through a frame filter that makes it acceptable (./wire/).
- *
- * Two transports serve the calls on those connections (config `server.transport`): "grpc-js", the default, and
- * "direct", crimux's own gRPC layer on node:http2 (./direct/, ~9% less per-call time as measured in
- * bench/results/transport.md, issue #21; opt-in). Both run the same grpc-js-style handlers.
+ * crimux accepts the connections itself and hands each to the gRPC server of `server.transport`:
+ * - "lean", the default: crimux's gRPC layer (./direct/) on crimux's own HTTP/2 server (./h2/), which answers a
+ *   call at about containerd's cost (bench/results/transport.md, issue #21) and takes any `:authority`;
+ * - "direct": the same gRPC layer on node:http2;
+ * - "grpc-js": @grpc/grpc-js's server (Server.createConnectionInjector).
+ * nghttp2, under the last two, refuses the socket-path `:authority` that grpc-go clients up to kubelet 1.30 send:
+ * their connections go through a frame filter that makes it acceptable (./wire/). All three run the same
+ * grpc-js-style handlers.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -25,7 +26,7 @@ import { adoptConnection } from './wire/connection';
 import { DirectServer } from './direct/server';
 import { withListEncoding } from './list-encoding';
 
-export type Transport = 'grpc-js' | 'direct';
+export type Transport = 'grpc-js' | 'direct' | 'lean';
 
 export interface CriServerOptions {
   socketPath: string;
@@ -34,7 +35,7 @@ export interface CriServerOptions {
   log: Logger;
   /** Rewrite refused `:authority` values (default true); off only to measure the filter's cost (bench/router.ts). */
   authorityFilter?: boolean;
-  /** Which gRPC server serves the calls; "grpc-js" unless said otherwise. */
+  /** Which gRPC server serves the calls; "lean" unless said otherwise. */
   transport?: Transport;
 }
 
@@ -68,7 +69,8 @@ function grpcJsServer(opts: CriServerOptions, runtime: object, image: object): C
 }
 
 function directServer(opts: CriServerOptions, runtime: object, image: object): CallServer {
-  const server = new DirectServer({ maxMessageBytes: opts.maxMessageBytes, log: opts.log });
+  const http2 = opts.transport === 'direct' ? 'node' : 'lean';
+  const server = new DirectServer({ maxMessageBytes: opts.maxMessageBytes, log: opts.log, http2 });
   const proto = loadCriProto();
   server.addService(withListEncoding(proto.runtime.v1.RuntimeService.service), runtime);
   server.addService(proto.runtime.v1.ImageService.service, image);
@@ -87,7 +89,7 @@ export class CriServer {
     runtime: RuntimeServiceHandlers,
     image: ImageServiceHandlers,
   ) {
-    const make = (opts.transport ?? 'grpc-js') === 'direct' ? directServer : grpcJsServer;
+    const make = (opts.transport ?? 'lean') === 'grpc-js' ? grpcJsServer : directServer;
     this.server = make(opts, runtime, image);
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -96,7 +98,8 @@ export class CriServer {
     this.connections.add(socket);
     socket.once('close', () => this.connections.delete(socket));
     const onError = (err: Error): void => this.opts.log.debug('CRI connection closed', { error: err.message });
-    if (this.opts.authorityFilter === false) {
+    // The lean HTTP/2 server takes any :authority: no filter in front of it.
+    if (this.opts.authorityFilter === false || (this.opts.transport ?? 'lean') === 'lean') {
       socket.on('error', onError);
       this.server.injectConnection(socket);
       return;
@@ -134,7 +137,7 @@ export class CriServer {
     }
     fs.chmodSync(sock, 0o660);
     if (this.opts.socketGroup) fs.chownSync(sock, 0, resolveGid(this.opts.socketGroup));
-    this.opts.log.info('CRI server listening', { socket: sock, transport: this.opts.transport ?? 'grpc-js' });
+    this.opts.log.info('CRI server listening', { socket: sock, transport: this.opts.transport ?? 'lean' });
   }
 
   /** Stops accepting calls and waits up to graceMs for running ones, then cancels the rest. */

@@ -44,6 +44,16 @@ describe('daemon over each CRI transport', { timeout: 300_000 }, () => {
     for (const d of daemons) await d.cleanup();
   });
 
+  it('lean, the default', async () => {
+    const env: NodeJS.ProcessEnv = {};
+    const d = await startDaemon({ env });
+    daemons.push(d);
+    if (process.env.CRIMUX_SERVER_TRANSPORT === undefined) {
+      assert.match(d.logs(), /msg="CRI server listening".*transport=lean/);
+    }
+    await walk(d);
+  });
+
   it('direct, from CRIMUX_SERVER_TRANSPORT', async () => {
     const d = await startDaemon({ env: { CRIMUX_SERVER_TRANSPORT: 'direct' } });
     daemons.push(d);

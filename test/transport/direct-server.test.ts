@@ -110,11 +110,15 @@ interface Served {
   stubs: Stubs;
 }
 
-async function serve(dir: string, name: string): Promise<Served> {
+/** The gRPC layer's two HTTP/2 layers: node:http2 ("direct") and crimux's own ("lean", the default). */
+const TRANSPORTS = ['direct', 'lean'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+
+async function serve(dir: string, name: string, transport: Transport): Promise<Served> {
   const stubs = new Stubs();
   const sock = path.join(dir, `${name}.sock`);
   const server = new CriServer(
-    { socketPath: sock, socketGroup: '', maxMessageBytes: MAX, log: nullLogger(), transport: 'direct' },
+    { socketPath: sock, socketGroup: '', maxMessageBytes: MAX, log: nullLogger(), transport },
     stubs.runtime(),
     {} as ImageServiceHandlers,
   );
@@ -203,277 +207,283 @@ describe('direct transport: framing', () => {
   });
 });
 
-describe('direct transport: in process', { timeout: 120_000 }, () => {
-  let dir = '';
-  let s: Served;
-  let client: CriClient;
-  let h2: http2.ClientHttp2Session;
+for (const transport of TRANSPORTS) {
+  describe(`${transport} transport: in process`, { timeout: 120_000 }, () => {
+    let dir = '';
+    let s: Served;
+    let client: CriClient;
+    let h2: http2.ClientHttp2Session;
 
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-direct-'));
-    s = await serve(dir, 'main');
-    client = new CriClient(s.sock);
-    h2 = h2connect(s.sock);
-  });
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-direct-'));
+      s = await serve(dir, 'main', transport);
+      client = new CriClient(s.sock);
+      h2 = h2connect(s.sock);
+    });
 
-  after(async () => {
-    client?.close();
-    h2?.destroy();
-    await s?.server.drain(1000);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+    after(async () => {
+      client?.close();
+      h2?.destroy();
+      await s?.server.drain(1000);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
 
-  it('answers a grpc-js client and gives handlers the request metadata', async () => {
-    const md = new grpc.Metadata();
-    md.set('x-test', 'hello');
-    const res = await withTimeout(
-      new Promise<{ runtime_name: string }>((resolve, reject) =>
-        client.runtime.Version({ version: 'v1' }, md, { deadline: Date.now() + 10_000 }, (err, r) =>
-          err ? reject(err) : resolve(r as { runtime_name: string }),
-        ),
-      ),
-      'Version',
-    );
-    assert.equal(res.runtime_name, 'stub');
-    assert.deepEqual(s.stubs.lastMetadata?.get('x-test'), ['hello']);
-    assert.deepEqual(s.stubs.lastMetadata?.get('grpc-timeout'), [], 'transport headers are not metadata');
-    const echoed = await client.rt('ListContainers', { filter: { id: 'abc' } });
-    assert.equal(echoed.containers[0]?.id, 'abc');
-  });
-
-  it('sends a handler error as grpc-status and a percent-encoded grpc-message', async () => {
-    const err = await client.rt('ListContainers', { filter: { id: 'fail' } }).then(
-      () => assert.fail('expected an error'),
-      (e: grpc.ServiceError) => e,
-    );
-    assert.equal(err.code, grpc.status.NOT_FOUND);
-    assert.equal(err.details, 'nö: 100% gone\nreally');
-    const raw = await h2call(h2, { ':path': `${RT}/ListContainers` }, [listContainers('fail')]);
-    assert.equal(raw.headers[':status'], 200);
-    assert.equal(raw.headers['content-type'], 'application/grpc');
-    assert.deepEqual(statusOf(raw), { code: grpc.status.NOT_FOUND, message: 'n%C3%B6: 100%25 gone%0Areally' });
-  });
-
-  it('answers UNIMPLEMENTED for an unknown path and for a CRI method without handler', async () => {
-    const g = new grpc.Client(`unix://${s.sock}`, grpc.credentials.createInsecure());
-    try {
-      const call = (p: string) =>
-        withTimeout(
-          new Promise<grpc.ServiceError>((resolve) =>
-            g.makeUnaryRequest(
-              p,
-              (x: Buffer) => x,
-              (x: Buffer) => x,
-              Buffer.alloc(0),
-              (err) => resolve(err as grpc.ServiceError),
-            ),
+    it('answers a grpc-js client and gives handlers the request metadata', async () => {
+      const md = new grpc.Metadata();
+      md.set('x-test', 'hello');
+      const res = await withTimeout(
+        new Promise<{ runtime_name: string }>((resolve, reject) =>
+          client.runtime.Version({ version: 'v1' }, md, { deadline: Date.now() + 10_000 }, (err, r) =>
+            err ? reject(err) : resolve(r as { runtime_name: string }),
           ),
-          p,
-        );
-      assert.equal((await call(`${RT}/NoSuchMethod`)).code, grpc.status.UNIMPLEMENTED);
-      assert.equal((await call('/other.Service/Version')).code, grpc.status.UNIMPLEMENTED);
-      assert.equal((await call('/runtime.v1.ImageService/ImageFsInfo')).code, grpc.status.UNIMPLEMENTED);
-    } finally {
-      g.close();
-    }
-  });
+        ),
+        'Version',
+      );
+      assert.equal(res.runtime_name, 'stub');
+      assert.deepEqual(s.stubs.lastMetadata?.get('x-test'), ['hello']);
+      assert.deepEqual(s.stubs.lastMetadata?.get('grpc-timeout'), [], 'transport headers are not metadata');
+      const echoed = await client.rt('ListContainers', { filter: { id: 'abc' } });
+      assert.equal(echoed.containers[0]?.id, 'abc');
+    });
 
-  it('refuses a method other than POST (405) and a content-type other than application/grpc (415)', async () => {
-    const get = await h2call(h2, { ':method': 'GET', ':path': `${RT}/Version` }, []);
-    assert.equal(get.headers[':status'], 405);
-    const json = await h2call(h2, { ':path': `${RT}/Version`, 'content-type': 'application/json' }, [Buffer.alloc(5)]);
-    assert.equal(json.headers[':status'], 415);
-    const proto = await h2call(h2, { ':path': `${RT}/Version`, 'content-type': 'application/grpc+proto' }, [
-      Buffer.alloc(5),
-    ]);
-    assert.equal(proto.headers[':status'], 200);
-    assert.equal(statusOf(proto).code, grpc.status.OK);
-    assert.equal(proto.headers['grpc-accept-encoding'], 'identity');
-  });
-
-  it('refuses compressed messages: UNIMPLEMENTED for an unknown encoding, INTERNAL with identity', async () => {
-    const compressed = Buffer.from([1, 0, 0, 0, 2, 0x1f, 0x8b]);
-    const gzip = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-encoding': 'gzip' }, [compressed]);
-    assert.equal(statusOf(gzip).code, grpc.status.UNIMPLEMENTED);
-    const identity = await h2call(h2, { ':path': `${RT}/Version` }, [compressed]);
-    assert.equal(statusOf(identity).code, grpc.status.INTERNAL);
-    // An encoding named but the flag clear: an uncompressed message, which is fine.
-    const plain = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-encoding': 'gzip' }, [Buffer.alloc(5)]);
-    assert.equal(statusOf(plain).code, grpc.status.OK);
-  });
-
-  it('answers RESOURCE_EXHAUSTED for a message over the limit, both ways', async () => {
-    const inbound = await client
-      .rt('ListContainers', { filter: { id: 'a', label_selector: { big: 'z'.repeat(MAX) } } })
-      .then(
+    it('sends a handler error as grpc-status and a percent-encoded grpc-message', async () => {
+      const err = await client.rt('ListContainers', { filter: { id: 'fail' } }).then(
         () => assert.fail('expected an error'),
         (e: grpc.ServiceError) => e,
       );
-    assert.equal(inbound.code, grpc.status.RESOURCE_EXHAUSTED);
-    const outbound = await client.rt('ListContainers', { filter: { id: 'big' } }).then(
-      () => assert.fail('expected an error'),
-      (e: grpc.ServiceError) => e,
-    );
-    assert.equal(outbound.code, grpc.status.RESOURCE_EXHAUSTED);
-    assert.match(outbound.details, /Sent message larger than max/);
-    // Only the prefix announces the size: refused before the body arrives.
-    const prefix = Buffer.from([0, 0, 0x10, 0, 0]); // 1 MiB announced
-    const announced = await h2call(h2, { ':path': `${RT}/ListContainers` }, [prefix]);
-    assert.equal(statusOf(announced).code, grpc.status.RESOURCE_EXHAUSTED);
-  });
+      assert.equal(err.code, grpc.status.NOT_FOUND);
+      assert.equal(err.details, 'nö: 100% gone\nreally');
+      const raw = await h2call(h2, { ':path': `${RT}/ListContainers` }, [listContainers('fail')]);
+      assert.equal(raw.headers[':status'], 200);
+      assert.equal(raw.headers['content-type'], 'application/grpc');
+      assert.deepEqual(statusOf(raw), { code: grpc.status.NOT_FOUND, message: 'n%C3%B6: 100%25 gone%0Areally' });
+    });
 
-  it('wants exactly one request message: none, two coalesced in one DATA frame, or one cut short are errors', async () => {
-    const none = await h2call(h2, { ':path': `${RT}/Version` }, []);
-    assert.equal(statusOf(none).code, grpc.status.UNIMPLEMENTED);
-    const two = await h2call(h2, { ':path': `${RT}/ListContainers` }, [
-      Buffer.concat([listContainers('one'), listContainers('two')]),
-    ]);
-    assert.deepEqual(statusOf(two).code, grpc.status.UNIMPLEMENTED);
-    assert.match(statusOf(two).message, /second request message/);
-    const cut = await h2call(h2, { ':path': `${RT}/ListContainers` }, [listContainers('cut').subarray(0, 8)]);
-    assert.equal(statusOf(cut).code, grpc.status.INTERNAL);
-    const invalid = await h2call(h2, { ':path': `${RT}/ListContainers` }, [frameMessage(Buffer.from([0xff, 0xff]))]);
-    assert.equal(statusOf(invalid).code, grpc.status.INTERNAL, 'undecodable protobuf');
-  });
-
-  it('reassembles a request sent in 1-byte DATA frames, on a native and on a filtered (socket-path) connection', async () => {
-    for (const authority of ['localhost', '/run/crimux/crimux.sock']) {
-      const c = await RawConnection.open(s.sock);
+    it('answers UNIMPLEMENTED for an unknown path and for a CRI method without handler', async () => {
+      const g = new grpc.Client(`unix://${s.sock}`, grpc.credentials.createInsecure());
       try {
-        const id = `split-${authority}-${'i'.repeat(200)}`;
-        const body = listContainers(id);
-        const block = new TestEncoder().encode(grpcRequest(authority, { path: `${RT}/ListContainers` }));
-        c.write(headersFrames(1, block));
-        for (let i = 0; i < body.length; i++) {
-          c.write(frame(T.DATA, i === body.length - 1 ? F.END_STREAM : 0, 1, body.subarray(i, i + 1)));
-        }
-        await c.until('stream 1 answered', () => c.answered(1) || c.reset(1) || c.closed);
-        assert.ok(c.answered(1), `answered on ${authority}: ${c.summary()}`);
-        const data = Buffer.concat(c.frames.filter((f) => f.streamId === 1 && f.type === T.DATA).map((f) => f.payload));
-        assert.equal(data.readUInt32BE(1), data.length - 5, 'one whole response message');
-        const res = methods.ListContainers.responseDeserialize(data.subarray(5)) as { containers: { id: string }[] };
-        assert.equal(res.containers[0]?.id, id);
+        const call = (p: string) =>
+          withTimeout(
+            new Promise<grpc.ServiceError>((resolve) =>
+              g.makeUnaryRequest(
+                p,
+                (x: Buffer) => x,
+                (x: Buffer) => x,
+                Buffer.alloc(0),
+                (err) => resolve(err as grpc.ServiceError),
+              ),
+            ),
+            p,
+          );
+        assert.equal((await call(`${RT}/NoSuchMethod`)).code, grpc.status.UNIMPLEMENTED);
+        assert.equal((await call('/other.Service/Version')).code, grpc.status.UNIMPLEMENTED);
+        assert.equal((await call('/runtime.v1.ImageService/ImageFsInfo')).code, grpc.status.UNIMPLEMENTED);
       } finally {
-        c.close();
+        g.close();
       }
-    }
-  });
+    });
 
-  it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED, cancelling the handler; refuses a bad one', async () => {
-    const before = s.stubs.held.length;
-    const r = await h2call(h2, { ':path': `${RT}/Status`, 'grpc-timeout': '100m' }, [Buffer.alloc(5)]);
-    assert.equal(statusOf(r).code, grpc.status.DEADLINE_EXCEEDED);
-    const held = s.stubs.held[before];
-    assert.ok(held, 'the handler ran');
-    assert.ok(held.cancelled && held.call.cancelled, "the handler's call was cancelled");
-    const deadline = held.call.getDeadline();
-    assert.ok(deadline instanceof Date, 'getDeadline() is the Date the timeout gave');
-    const bad = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-timeout': '1x' }, [Buffer.alloc(5)]);
-    assert.equal(statusOf(bad).code, grpc.status.INTERNAL);
-  });
+    it('refuses a method other than POST (405) and a content-type other than application/grpc (415)', async () => {
+      const get = await h2call(h2, { ':method': 'GET', ':path': `${RT}/Version` }, []);
+      assert.equal(get.headers[':status'], 405);
+      const json = await h2call(h2, { ':path': `${RT}/Version`, 'content-type': 'application/json' }, [
+        Buffer.alloc(5),
+      ]);
+      assert.equal(json.headers[':status'], 415);
+      const proto = await h2call(h2, { ':path': `${RT}/Version`, 'content-type': 'application/grpc+proto' }, [
+        Buffer.alloc(5),
+      ]);
+      assert.equal(proto.headers[':status'], 200);
+      assert.equal(statusOf(proto).code, grpc.status.OK);
+      assert.equal(proto.headers['grpc-accept-encoding'], 'identity');
+    });
 
-  it('cancels the call when the client cancels mid-call, and ignores the late answer', async () => {
-    const before = s.stubs.held.length;
-    const g = new CriClient(s.sock);
-    try {
-      let clientErr: grpc.ServiceError | undefined;
-      const call = g.runtime.Status({}, (err) => (clientErr = err ?? undefined));
-      await until('Status held', () => s.stubs.held.length > before);
-      const held = s.stubs.held[before]!;
-      assert.equal(held.call.cancelled, false);
-      assert.equal(held.call.getDeadline(), Infinity, 'no grpc-timeout, no deadline');
-      call.cancel();
-      await until('handler saw the cancel', () => held.cancelled);
-      assert.equal(held.call.cancelled, true);
-      held.cb(null, {}); // too late: dropped
-      await until('client saw its cancel', () => clientErr !== undefined);
-      assert.equal(clientErr?.code, grpc.status.CANCELLED);
-      assert.equal((await g.rt('Version', {})).runtime_name, 'stub', 'the connection still serves');
-    } finally {
-      g.close();
-    }
-  });
+    it('refuses compressed messages: UNIMPLEMENTED for an unknown encoding, INTERNAL with identity', async () => {
+      const compressed = Buffer.from([1, 0, 0, 0, 2, 0x1f, 0x8b]);
+      const gzip = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-encoding': 'gzip' }, [compressed]);
+      assert.equal(statusOf(gzip).code, grpc.status.UNIMPLEMENTED);
+      const identity = await h2call(h2, { ':path': `${RT}/Version` }, [compressed]);
+      assert.equal(statusOf(identity).code, grpc.status.INTERNAL);
+      // An encoding named but the flag clear: an uncompressed message, which is fine.
+      const plain = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-encoding': 'gzip' }, [Buffer.alloc(5)]);
+      assert.equal(statusOf(plain).code, grpc.status.OK);
+    });
 
-  it('streams with back-pressure: write() false, then drain, every message in order', async () => {
-    s.stubs.streamMode = 'flood';
-    const stream = client.runtime.GetContainerEvents({});
-    stream.pause(); // a slow reader: the server must see write() return false
-    await until('server saw back-pressure', () => s.stubs.sawBackpressure);
-    const ids: number[] = [];
-    const ended = withTimeout(
-      new Promise<void>((resolve, reject) => {
-        stream.on('data', (ev: { container_id: string }) => ids.push(Number(ev.container_id.split(':')[0])));
-        stream.on('end', resolve);
-        stream.on('error', reject);
-      }),
-      'stream end',
-      60_000,
-    );
-    stream.resume();
-    await ended;
-    assert.deepEqual(
-      ids,
-      Array.from({ length: STREAM_MESSAGES }, (_, i) => i),
-    );
-    assert.ok(s.stubs.drains > 0, 'writing resumed on drain');
-  });
-
-  it('ends a stream with the status a handler emits as error, after the messages it wrote', async () => {
-    s.stubs.streamMode = 'error';
-    const stream = client.runtime.GetContainerEvents({});
-    const ids: string[] = [];
-    const err = await withTimeout(
-      new Promise<grpc.ServiceError>((resolve, reject) => {
-        stream.on('data', (ev: { container_id: string }) => ids.push(ev.container_id));
-        stream.on('error', resolve);
-        stream.on('end', () => reject(new Error('stream ended without an error')));
-      }),
-      'stream error',
-    );
-    assert.deepEqual(ids, ['0', '1']);
-    assert.equal(err.code, grpc.status.NOT_FOUND);
-    assert.equal(err.details, 'events gone');
-  });
-});
-
-describe('direct transport: drain', { timeout: 60_000 }, () => {
-  let dir = '';
-  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-direct-drain-'))));
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  it('lets a call in flight finish, then closes and removes the socket', async () => {
-    const s = await serve(dir, 'graceful');
-    const client = new CriClient(s.sock);
-    try {
-      const reply = client.rt('Status', {});
-      await until('Status held', () => s.stubs.held.length > 0);
-      const drained = s.server.drain(30_000);
-      await new Promise((r) => setTimeout(r, 50)); // the drain has begun (GOAWAY sent) before the answer
-      s.stubs.held[0]!.cb(null, { status: { conditions: [] } });
-      await withTimeout(reply, 'in-flight reply');
-      await withTimeout(drained, 'drain', 30_000);
-      assert.equal(s.stubs.held[0]!.cancelled, false, 'not cancelled');
-      assert.ok(!fs.existsSync(s.sock), 'socket removed');
-    } finally {
-      client.close();
-    }
-  });
-
-  it('cancels a call still running when the grace period ends', async () => {
-    const s = await serve(dir, 'forced');
-    const client = new CriClient(s.sock);
-    try {
-      const reply = client.rt('Status', {}).then(
-        () => undefined,
+    it('answers RESOURCE_EXHAUSTED for a message over the limit, both ways', async () => {
+      const inbound = await client
+        .rt('ListContainers', { filter: { id: 'a', label_selector: { big: 'z'.repeat(MAX) } } })
+        .then(
+          () => assert.fail('expected an error'),
+          (e: grpc.ServiceError) => e,
+        );
+      assert.equal(inbound.code, grpc.status.RESOURCE_EXHAUSTED);
+      const outbound = await client.rt('ListContainers', { filter: { id: 'big' } }).then(
+        () => assert.fail('expected an error'),
         (e: grpc.ServiceError) => e,
       );
-      await until('Status held', () => s.stubs.held.length > 0);
-      await withTimeout(s.server.drain(200), 'drain');
-      await until('handler cancelled', () => s.stubs.held[0]!.cancelled);
-      const err = await withTimeout(reply, 'client error');
-      assert.ok(err, 'the client got an error, not a reply');
-    } finally {
-      client.close();
-    }
+      assert.equal(outbound.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(outbound.details, /Sent message larger than max/);
+      // Only the prefix announces the size: refused before the body arrives.
+      const prefix = Buffer.from([0, 0, 0x10, 0, 0]); // 1 MiB announced
+      const announced = await h2call(h2, { ':path': `${RT}/ListContainers` }, [prefix]);
+      assert.equal(statusOf(announced).code, grpc.status.RESOURCE_EXHAUSTED);
+    });
+
+    it('wants exactly one request message: none, two coalesced in one DATA frame, or one cut short are errors', async () => {
+      const none = await h2call(h2, { ':path': `${RT}/Version` }, []);
+      assert.equal(statusOf(none).code, grpc.status.UNIMPLEMENTED);
+      const two = await h2call(h2, { ':path': `${RT}/ListContainers` }, [
+        Buffer.concat([listContainers('one'), listContainers('two')]),
+      ]);
+      assert.deepEqual(statusOf(two).code, grpc.status.UNIMPLEMENTED);
+      assert.match(statusOf(two).message, /second request message/);
+      const cut = await h2call(h2, { ':path': `${RT}/ListContainers` }, [listContainers('cut').subarray(0, 8)]);
+      assert.equal(statusOf(cut).code, grpc.status.INTERNAL);
+      const invalid = await h2call(h2, { ':path': `${RT}/ListContainers` }, [frameMessage(Buffer.from([0xff, 0xff]))]);
+      assert.equal(statusOf(invalid).code, grpc.status.INTERNAL, 'undecodable protobuf');
+    });
+
+    it('reassembles a request sent in 1-byte DATA frames, on a native and on a filtered (socket-path) connection', async () => {
+      for (const authority of ['localhost', '/run/crimux/crimux.sock']) {
+        const c = await RawConnection.open(s.sock);
+        try {
+          const id = `split-${authority}-${'i'.repeat(200)}`;
+          const body = listContainers(id);
+          const block = new TestEncoder().encode(grpcRequest(authority, { path: `${RT}/ListContainers` }));
+          c.write(headersFrames(1, block));
+          for (let i = 0; i < body.length; i++) {
+            c.write(frame(T.DATA, i === body.length - 1 ? F.END_STREAM : 0, 1, body.subarray(i, i + 1)));
+          }
+          await c.until('stream 1 answered', () => c.answered(1) || c.reset(1) || c.closed);
+          assert.ok(c.answered(1), `answered on ${authority}: ${c.summary()}`);
+          const data = Buffer.concat(
+            c.frames.filter((f) => f.streamId === 1 && f.type === T.DATA).map((f) => f.payload),
+          );
+          assert.equal(data.readUInt32BE(1), data.length - 5, 'one whole response message');
+          const res = methods.ListContainers.responseDeserialize(data.subarray(5)) as { containers: { id: string }[] };
+          assert.equal(res.containers[0]?.id, id);
+        } finally {
+          c.close();
+        }
+      }
+    });
+
+    it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED, cancelling the handler; refuses a bad one', async () => {
+      const before = s.stubs.held.length;
+      const r = await h2call(h2, { ':path': `${RT}/Status`, 'grpc-timeout': '100m' }, [Buffer.alloc(5)]);
+      assert.equal(statusOf(r).code, grpc.status.DEADLINE_EXCEEDED);
+      const held = s.stubs.held[before];
+      assert.ok(held, 'the handler ran');
+      assert.ok(held.cancelled && held.call.cancelled, "the handler's call was cancelled");
+      const deadline = held.call.getDeadline();
+      assert.ok(deadline instanceof Date, 'getDeadline() is the Date the timeout gave');
+      const bad = await h2call(h2, { ':path': `${RT}/Version`, 'grpc-timeout': '1x' }, [Buffer.alloc(5)]);
+      assert.equal(statusOf(bad).code, grpc.status.INTERNAL);
+    });
+
+    it('cancels the call when the client cancels mid-call, and ignores the late answer', async () => {
+      const before = s.stubs.held.length;
+      const g = new CriClient(s.sock);
+      try {
+        let clientErr: grpc.ServiceError | undefined;
+        const call = g.runtime.Status({}, (err) => (clientErr = err ?? undefined));
+        await until('Status held', () => s.stubs.held.length > before);
+        const held = s.stubs.held[before]!;
+        assert.equal(held.call.cancelled, false);
+        assert.equal(held.call.getDeadline(), Infinity, 'no grpc-timeout, no deadline');
+        call.cancel();
+        await until('handler saw the cancel', () => held.cancelled);
+        assert.equal(held.call.cancelled, true);
+        held.cb(null, {}); // too late: dropped
+        await until('client saw its cancel', () => clientErr !== undefined);
+        assert.equal(clientErr?.code, grpc.status.CANCELLED);
+        assert.equal((await g.rt('Version', {})).runtime_name, 'stub', 'the connection still serves');
+      } finally {
+        g.close();
+      }
+    });
+
+    it('streams with back-pressure: write() false, then drain, every message in order', async () => {
+      s.stubs.streamMode = 'flood';
+      const stream = client.runtime.GetContainerEvents({});
+      stream.pause(); // a slow reader: the server must see write() return false
+      await until('server saw back-pressure', () => s.stubs.sawBackpressure);
+      const ids: number[] = [];
+      const ended = withTimeout(
+        new Promise<void>((resolve, reject) => {
+          stream.on('data', (ev: { container_id: string }) => ids.push(Number(ev.container_id.split(':')[0])));
+          stream.on('end', resolve);
+          stream.on('error', reject);
+        }),
+        'stream end',
+        60_000,
+      );
+      stream.resume();
+      await ended;
+      assert.deepEqual(
+        ids,
+        Array.from({ length: STREAM_MESSAGES }, (_, i) => i),
+      );
+      assert.ok(s.stubs.drains > 0, 'writing resumed on drain');
+    });
+
+    it('ends a stream with the status a handler emits as error, after the messages it wrote', async () => {
+      s.stubs.streamMode = 'error';
+      const stream = client.runtime.GetContainerEvents({});
+      const ids: string[] = [];
+      const err = await withTimeout(
+        new Promise<grpc.ServiceError>((resolve, reject) => {
+          stream.on('data', (ev: { container_id: string }) => ids.push(ev.container_id));
+          stream.on('error', resolve);
+          stream.on('end', () => reject(new Error('stream ended without an error')));
+        }),
+        'stream error',
+      );
+      assert.deepEqual(ids, ['0', '1']);
+      assert.equal(err.code, grpc.status.NOT_FOUND);
+      assert.equal(err.details, 'events gone');
+    });
   });
-});
+
+  describe(`${transport} transport: drain`, { timeout: 60_000 }, () => {
+    let dir = '';
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crimux-direct-drain-'))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('lets a call in flight finish, then closes and removes the socket', async () => {
+      const s = await serve(dir, 'graceful', transport);
+      const client = new CriClient(s.sock);
+      try {
+        const reply = client.rt('Status', {});
+        await until('Status held', () => s.stubs.held.length > 0);
+        const drained = s.server.drain(30_000);
+        await new Promise((r) => setTimeout(r, 50)); // the drain has begun (GOAWAY sent) before the answer
+        s.stubs.held[0]!.cb(null, { status: { conditions: [] } });
+        await withTimeout(reply, 'in-flight reply');
+        await withTimeout(drained, 'drain', 30_000);
+        assert.equal(s.stubs.held[0]!.cancelled, false, 'not cancelled');
+        assert.ok(!fs.existsSync(s.sock), 'socket removed');
+      } finally {
+        client.close();
+      }
+    });
+
+    it('cancels a call still running when the grace period ends', async () => {
+      const s = await serve(dir, 'forced', transport);
+      const client = new CriClient(s.sock);
+      try {
+        const reply = client.rt('Status', {}).then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        );
+        await until('Status held', () => s.stubs.held.length > 0);
+        await withTimeout(s.server.drain(200), 'drain');
+        await until('handler cancelled', () => s.stubs.held[0]!.cancelled);
+        const err = await withTimeout(reply, 'client error');
+        assert.ok(err, 'the client got an error, not a reply');
+      } finally {
+        client.close();
+      }
+    });
+  });
+}

@@ -9,9 +9,26 @@
  * away (then it is `cancelled`). Whatever comes after that is ignored, as grpc-js ignores it.
  */
 import { EventEmitter } from 'node:events';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { encodeGrpcMessage, frameMessage, parseTimeout, CallError } from './framing';
+
+/**
+ * The part of an HTTP/2 server stream a call uses: node:http2's ServerHttp2Stream has it, and so has the lean
+ * server's stream (src/cri/h2/stream.ts).
+ */
+export interface ServerStream {
+  readonly destroyed: boolean;
+  respond(headers: http2.OutgoingHttpHeaders, options?: http2.ServerStreamResponseOptions): void;
+  write(chunk: Buffer): boolean;
+  end(chunk?: Buffer): void;
+  sendTrailers(headers: http2.OutgoingHttpHeaders): void;
+  resume(): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+  once(event: string, listener: (...args: any[]) => void): unknown;
+}
 
 export interface Route {
   readonly path: string;
@@ -48,7 +65,7 @@ export class DirectCall extends EventEmitter {
   private md: grpc.Metadata | undefined;
 
   constructor(
-    protected readonly stream: http2.ServerHttp2Stream,
+    protected readonly stream: ServerStream,
     private readonly headers: http2.IncomingHttpHeaders,
     protected readonly route: Route,
     protected readonly maxMessageBytes: number,
@@ -195,7 +212,7 @@ export class DirectCall extends EventEmitter {
 /** A server-streaming call: grpc-js's ServerWritableStream surface that instrument.ts's serverStream() uses. */
 export class DirectStreamCall extends DirectCall {
   constructor(
-    stream: http2.ServerHttp2Stream,
+    stream: ServerStream,
     headers: http2.IncomingHttpHeaders,
     route: Route,
     maxMessageBytes: number,

@@ -20,21 +20,33 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../log/logger';
-import { DirectCall, DirectStreamCall, type Route } from './call';
+import { DirectCall, DirectStreamCall, type Route, type ServerStream } from './call';
+import { H2Session } from '../h2/session';
+import { MAX_HEADER_BLOCK } from '../wire/frame-filter';
 import { CallError, MessageReader } from './framing';
 
 export interface DirectServerOptions {
   maxMessageBytes: number;
   log: Logger;
+  /** The HTTP/2 layer: node:http2 (nghttp2), or crimux's lean server (src/cri/h2/). */
+  http2: 'node' | 'lean';
+}
+
+/** What shutdown needs of a connection, on either HTTP/2 layer. */
+interface Session {
+  close(): void;
+  destroy(): void;
+  once(event: 'close', listener: () => void): unknown;
 }
 
 export class DirectServer {
-  private readonly h2: http2.Http2Server;
+  private readonly h2: http2.Http2Server | undefined;
   private readonly routes = new Map<string, Route>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new Set<Session>();
   private shuttingDown = false;
 
   constructor(private readonly opts: DirectServerOptions) {
+    if (opts.http2 === 'lean') return;
     this.h2 = http2.createServer({
       // As grpc-js does: Node's default 10 MB per-session memory cap answers ENHANCE_YOUR_CALM to a kubelet
       // moving 16 MiB messages; the message limit bounds each call instead.
@@ -44,8 +56,7 @@ export class DirectServer {
     this.h2.on('stream', (stream, headers) => this.onStream(stream, headers));
     this.h2.on('session', (session) => {
       if (this.shuttingDown) return void session.destroy();
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
+      this.track(session);
     });
     this.h2.on('sessionError', (err) => this.opts.log.debug('CRI connection error', { error: err.message }));
   }
@@ -64,7 +75,18 @@ export class DirectServer {
   /** Starts HTTP/2 on an accepted connection (a net.Socket or the authority filter's Duplex). */
   injectConnection(conn: Duplex): void {
     if (this.shuttingDown) return void conn.destroy();
-    this.h2.emit('connection', conn);
+    if (this.h2) return void this.h2.emit('connection', conn);
+    const session = new H2Session(conn, {
+      maxHeaderBlock: MAX_HEADER_BLOCK,
+      onStream: (stream, headers) => this.onStream(stream, headers),
+      onError: (err) => this.opts.log.debug('CRI connection error', { error: err.message }),
+    });
+    this.track(session);
+  }
+
+  private track(session: Session): void {
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
   }
 
   /**
@@ -94,7 +116,7 @@ export class DirectServer {
     this.forceShutdown();
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private onStream(stream: ServerStream, headers: http2.IncomingHttpHeaders): void {
     // A reset by the client, or a write after it left, surfaces as the stream's 'error'; the call's 'close'
     // handling is what matters, and an unhandled 'error' would end the daemon.
     stream.on('error', ignore);
@@ -120,7 +142,7 @@ export class DirectServer {
 
   /** Collects the one request message, then runs the handler; DATA after the call ended is read and dropped. */
   private readRequest(
-    stream: http2.ServerHttp2Stream,
+    stream: ServerStream,
     headers: http2.IncomingHttpHeaders,
     call: DirectCall,
     route: Route,
@@ -181,7 +203,7 @@ export class DirectServer {
 function ignore(): void {}
 
 /** Not gRPC at all (wrong method or content type): a plain HTTP status, so no HTTP client mistakes it for OK. */
-function refuse(stream: http2.ServerHttp2Stream, httpStatus: number): void {
+function refuse(stream: ServerStream, httpStatus: number): void {
   stream.respond({ ':status': httpStatus }, { endStream: true });
   stream.resume();
 }

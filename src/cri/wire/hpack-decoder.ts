@@ -1,8 +1,8 @@
 /**
- * Just enough of an HPACK decoder (RFC 7541) to follow a client's header blocks field by field: it keeps the
- * dynamic table in step with the server's own decoder (inserts, evictions, size updates) and reports where the
- * literal `:authority` / `host` values sit in the block. Names are kept; values only as sizes (the filter never
- * needs an indexed value: every value it inserts was already made acceptable before the server saw it).
+ * An HPACK decoder (RFC 7541) for a client's header blocks. Two uses: `decode` gives the fields of a block (the
+ * lean HTTP/2 server, src/cri/h2/); `scan` follows a block field by field for the authority filter, keeping the
+ * dynamic table in step with the server's own decoder and reporting where the literal `:authority` / `host`
+ * values sit in the block.
  */
 import { huffmanDecode } from './huffman';
 
@@ -19,6 +19,24 @@ const STATIC_NAMES: readonly string[] = [
   'server', 'set-cookie', 'strict-transport-security', 'transfer-encoding', 'user-agent', 'vary', 'via',
   'www-authenticate',
 ];
+
+/** RFC 7541 Appendix A: the values of the static table (empty where the entry names a field only). */
+const STATIC_VALUES = new Map<number, string>([
+  [2, 'GET'],
+  [3, 'POST'],
+  [4, '/'],
+  [5, '/index.html'],
+  [6, 'http'],
+  [7, 'https'],
+  [8, '200'],
+  [9, '204'],
+  [10, '206'],
+  [11, '304'],
+  [12, '400'],
+  [13, '404'],
+  [14, '500'],
+  [16, 'gzip, deflate'],
+]);
 
 /** RFC 7541 §4.1: an entry costs its name and value lengths plus 32. */
 const ENTRY_OVERHEAD = 32;
@@ -39,8 +57,12 @@ export interface AuthorityLiteral {
 
 interface Entry {
   readonly name: string;
+  readonly value: string;
   readonly size: number;
 }
+
+/** A decoded field: name and value (latin1: HTTP/2 field values are octets). */
+export type HeaderField = readonly [name: string, value: string];
 
 export class HpackDecoder {
   /** Oldest first: dynamic index 1 (absolute 62) is the last element. */
@@ -60,43 +82,61 @@ export class HpackDecoder {
 
   /** Follows one complete header block; returns its literal authority fields in order. */
   scan(block: Buffer): AuthorityLiteral[] {
+    const found: AuthorityLiteral[] = [];
+    this.walk(block, (name, value, literal) => {
+      if (literal && (name === ':authority' || name === 'host')) found.push(literal);
+    });
+    return found;
+  }
+
+  /** The fields of one complete header block, in order. */
+  decode(block: Buffer): HeaderField[] {
+    const fields: HeaderField[] = [];
+    this.walk(block, (name, value) => fields.push([name, value]));
+    return fields;
+  }
+
+  private walk(block: Buffer, field: (name: string, value: string, literal?: AuthorityLiteral) => void): void {
     this.block = block;
     this.pos = 0;
-    const found: AuthorityLiteral[] = [];
     while (this.pos < block.length) {
       const first = block[this.pos]!;
       if (first & 0x80) {
-        this.nameAt(this.integer(7)); // fully indexed: only has to exist
+        const entry = this.entryAt(this.integer(7));
+        field(entry.name, entry.value);
       } else if (first & 0x40) {
-        this.literal(6, true, found);
+        this.literal(6, true, field);
       } else if (first & 0x20) {
         const size = this.integer(5);
         if (size > this.sizeLimit) throw new HpackError(`hpack: table size update ${size} over ${this.sizeLimit}`);
         this.maxSize = size;
         this.evict(0);
       } else {
-        this.literal(4, false, found); // without indexing (0000) or never indexed (0001): same layout
+        this.literal(4, false, field); // without indexing (0000) or never indexed (0001): same layout
       }
     }
-    return found;
   }
 
-  private literal(prefixBits: number, indexed: boolean, found: AuthorityLiteral[]): void {
+  private literal(
+    prefixBits: number,
+    indexed: boolean,
+    field: (name: string, value: string, literal: AuthorityLiteral) => void,
+  ): void {
     const index = this.integer(prefixBits);
-    const name = index === 0 ? this.string().toString('latin1') : this.nameAt(index);
+    const name = index === 0 ? this.string().toString('latin1') : this.entryAt(index).name;
     const valueStart = this.pos;
-    const authority = name === ':authority' || name === 'host';
-    const value = this.string();
-    if (authority) found.push({ valueStart, valueEnd: this.pos, value, indexed });
-    if (indexed) this.insert(name, value.length);
+    const bytes = this.string();
+    const value = bytes.toString('latin1');
+    field(name, value, { valueStart, valueEnd: this.pos, value: bytes, indexed });
+    if (indexed) this.insert(name, value);
   }
 
-  private insert(name: string, valueLength: number): void {
-    const size = name.length + valueLength + ENTRY_OVERHEAD;
+  private insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
     this.evict(size);
     // An entry larger than the whole table empties it and is not added (RFC 7541 §4.4).
     if (size <= this.maxSize) {
-      this.entries.push({ name, size });
+      this.entries.push({ name, value, size });
       this.size += size;
     }
   }
@@ -108,11 +148,13 @@ export class HpackDecoder {
     if (drop) this.entries.splice(0, drop);
   }
 
-  private nameAt(index: number): string {
-    if (index >= 1 && index <= STATIC_NAMES.length) return STATIC_NAMES[index - 1]!;
+  private entryAt(index: number): { name: string; value: string } {
+    if (index >= 1 && index <= STATIC_NAMES.length) {
+      return { name: STATIC_NAMES[index - 1]!, value: STATIC_VALUES.get(index) ?? '' };
+    }
     const entry = this.entries[this.entries.length - (index - STATIC_NAMES.length)];
     if (index === 0 || !entry) throw new HpackError(`hpack: index ${index} out of range`);
-    return entry.name;
+    return entry;
   }
 
   /** RFC 7541 §5.1 prefix integer; capped well below 2^31 so arithmetic stays exact. */
