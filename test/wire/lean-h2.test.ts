@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { H2Session } from '../../src/cri/h2/session';
+import { H2Session, MAX_CONCURRENT_STREAMS } from '../../src/cri/h2/session';
 import type { H2Stream } from '../../src/cri/h2/stream';
 import { F, frame, headersFrames, RawConnection, T } from './raw-h2';
 import { TestEncoder as HpackEncoder } from './hpack-encoder';
@@ -20,6 +20,9 @@ const SETTINGS_INITIAL_WINDOW_SIZE = 4;
 /** What the test server does with a request: answer at once with `bytes` of DATA and OK trailers, or hold it. */
 let answerBytes = 10;
 let hold = false;
+/** Answer inside onStream, before the request's end (as the call layer does for a refused method or bad header). */
+let answerAtOnce = false;
+const serverSockets: net.Socket[] = [];
 const held: H2Stream[] = [];
 const closedStreams: number[] = [];
 const sessions: H2Session[] = [];
@@ -59,10 +62,12 @@ describe('lean HTTP/2 server connection', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'crimux-lean-h2-'));
     sock = path.join(dir, 's.sock');
     server = net.createServer((socket) => {
+      serverSockets.push(socket);
       const session = new H2Session(socket, {
         maxHeaderBlock: 64 * 1024,
         onStream: (s) => {
           s.once('close', () => closedStreams.push(s.id));
+          if (answerAtOnce) return void s.respond({ ':status': 200, 'grpc-status': '12' }, { endStream: true });
           s.on('end', () => (hold ? held.push(s) : answer(s, answerBytes)));
         },
       });
@@ -156,7 +161,81 @@ describe('lean HTTP/2 server connection', () => {
     assert.ok(c.frames.some((f) => f.streamId === 1 && f.type === T.HEADERS && f.flags & F.END_STREAM));
   });
 
+  it('answers at once without resetting a stream the client already ended, and ignores what follows an early answer', async () => {
+    answerAtOnce = true;
+    const c = await RawConnection.open(sock);
+    const enc = new HpackEncoder();
+    c.write(request(enc, 1)); // HEADERS with END_STREAM: answered in onStream
+    await c.until('stream 1 answered', () => c.frames.some((f) => f.streamId === 1 && f.type === T.HEADERS));
+    c.write(request(enc, 3, false)); // still open: the early answer resets it (NO_ERROR)
+    await c.until('stream 3 reset', () => c.reset(3));
+    c.write(Buffer.concat([request(enc, 3), frame(T.DATA, F.END_STREAM, 3, Buffer.alloc(5))])); // late: ignored
+    answerAtOnce = false;
+    c.write(request(enc, 5));
+    await c.until('stream 5 answered', () =>
+      c.frames.some((f) => f.streamId === 5 && f.type === T.HEADERS && f.flags & F.END_STREAM),
+    );
+    assert.ok(!c.reset(1), `no reset of an ended stream: ${c.summary()}`);
+    assert.equal(c.frames.find((f) => f.type === T.RST_STREAM && f.streamId === 3)?.payload.readUInt32BE(0), 0);
+    assert.ok(!c.goaway() && !c.closed, c.summary());
+    c.close();
+  });
+
+  it(`refuses streams past ${MAX_CONCURRENT_STREAMS} open at once, and serves the rest`, async () => {
+    hold = true;
+    held.length = 0;
+    const c = await RawConnection.open(sock);
+    const enc = new HpackEncoder();
+    const max = c.frames.find((f) => f.type === T.SETTINGS && !(f.flags & F.ACK))!.payload;
+    assert.deepEqual([max.readUInt16BE(6), max.readUInt32BE(8)], [3, MAX_CONCURRENT_STREAMS]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i <= MAX_CONCURRENT_STREAMS; i++) parts.push(request(enc, 2 * i + 1));
+    c.write(Buffer.concat(parts));
+    const lastId = 2 * MAX_CONCURRENT_STREAMS + 1;
+    await c.until('the last one refused', () => c.reset(lastId));
+    assert.equal(c.frames.find((f) => f.type === T.RST_STREAM)?.payload.readUInt32BE(0), 7);
+    assert.equal(held.length, MAX_CONCURRENT_STREAMS);
+    hold = false;
+    for (const s of held.splice(0)) answer(s, 10);
+    await c.until(
+      'all answered',
+      () => c.frames.filter((f) => f.type === T.HEADERS && f.flags & F.END_STREAM).length === MAX_CONCURRENT_STREAMS,
+    );
+    c.close();
+  });
+
+  it('stops reading a client that sends but does not read, so its replies stay bounded', async () => {
+    const c = await RawConnection.open(sock);
+    c.socket.pause(); // reads nothing more
+    const ping = frame(T.PING, 0, 0, Buffer.alloc(8));
+    const burst = Buffer.concat(Array.from({ length: 4096 }, () => ping));
+    for (let i = 0; i < 200; i++) c.socket.write(burst); // 13.6 MiB of PINGs, each owed a PING ACK
+    const server = serverSockets.at(-1)!;
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(server.isPaused(), 'the server stopped reading');
+    assert.ok(server.writableLength < 2 * 1024 * 1024, `queued replies: ${server.writableLength} bytes`);
+    c.close();
+  });
+
   for (const [what, bytes, code] of [
+    [
+      'a flood of empty CONTINUATION frames',
+      Buffer.concat([
+        frame(T.HEADERS, 0, 1, Buffer.from([0x83])),
+        ...Array.from({ length: 100 }, () => frame(T.CONTINUATION, 0, 1)),
+      ]),
+      1,
+    ],
+    [
+      'an HPACK integer that never ends',
+      frame(
+        T.HEADERS,
+        F.END_HEADERS,
+        1,
+        Buffer.concat([Buffer.from([0x3f]), Buffer.alloc(150, 0x80), Buffer.from([1])]),
+      ),
+      9,
+    ],
     ['DATA on stream 0', frame(T.DATA, 0, 0, Buffer.alloc(4)), 1],
     ['a frame over 16 KiB', frame(T.DATA, 0, 1, Buffer.alloc(20_000)), 6],
     ['HEADERS on an even stream', frame(T.HEADERS, F.END_HEADERS, 2, Buffer.from([0x83])), 1],

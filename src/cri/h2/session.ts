@@ -27,7 +27,16 @@ import { HuffmanError } from '../wire/huffman';
 import { encodeHeaders } from './hpack-encode';
 import { H2Stream, type StreamSink } from './stream';
 
-const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7 } as const;
+const T = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+} as const;
 const WINDOW_UPDATE = 8;
 const CONTINUATION = 9;
 const END_STREAM = 0x1;
@@ -46,6 +55,7 @@ const E = {
   COMPRESSION_ERROR: 9,
 } as const;
 
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -54,6 +64,15 @@ const DEFAULT_WINDOW = 65535;
 const MAX_FRAME = 16384;
 /** Received bytes after which the connection window is topped up again. */
 const REPLENISH_AT = 2 ** 30;
+/**
+ * Streams open at once per connection (advertised; a stream past it is refused). The kubelet keeps a handful;
+ * the bound keeps a connection's work per frame and its buffered requests finite.
+ */
+export const MAX_CONCURRENT_STREAMS = 1000;
+/** CONTINUATION frames per header block: a legal 256 KiB block needs 16; a flood of empty ones is refused. */
+const MAX_CONTINUATIONS = 64;
+/** Output waiting for a client that does not read: past this, its input is no longer read until it drains. */
+const MAX_BUFFERED_OUTPUT = 1 << 20;
 const EMPTY = Buffer.alloc(0);
 
 class ConnectionError extends Error {
@@ -87,8 +106,11 @@ export class H2Session extends EventEmitter implements StreamSink {
   private prefaceSeen = false;
   private readonly streams = new Map<number, H2Stream>();
   private lastStreamId = 0;
-  private readonly decoder = new HpackDecoder();
+  /** 4096: the header table size this server leaves at its default, so the client may not set more. */
+  private readonly decoder = new HpackDecoder(4096);
   private block: { id: number; flags: number; parts: Buffer[]; size: number } | undefined;
+  /** A connection WINDOW_UPDATE or SETTINGS arrived: every stream's queued DATA is looked at once, after the read. */
+  private pumpAll = false;
   private connSendWindow = DEFAULT_WINDOW;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = MAX_FRAME;
@@ -105,16 +127,21 @@ export class H2Session extends EventEmitter implements StreamSink {
   ) {
     super();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.pump());
+    socket.on('drain', () => {
+      if (this.socket.isPaused()) this.socket.resume();
+      this.pump();
+    });
     socket.on('end', () => this.destroy());
     socket.on('close', () => this.destroy());
     socket.on('error', (err: Error) => {
       this.opts.onError?.(err);
       this.destroy();
     });
-    const settings = Buffer.alloc(6);
+    const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 0);
     settings.writeUInt32BE(MAX_WINDOW, 2);
+    settings.writeUInt16BE(SETTINGS_MAX_CONCURRENT_STREAMS, 6);
+    settings.writeUInt32BE(MAX_CONCURRENT_STREAMS, 8);
     this.frame(T.SETTINGS, 0, 0, settings);
     this.windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW);
   }
@@ -127,13 +154,14 @@ export class H2Session extends EventEmitter implements StreamSink {
   }
 
   /** Ends the connection now: every open stream is closed (its call cancelled). */
-  destroy(): void {
+  destroy(destroySocket = true): void {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.streams.values()) s.close();
+    const open = [...this.streams.values()];
     this.streams.clear();
     this.pending.clear();
-    this.socket.destroy();
+    for (const s of open) s.close();
+    if (destroySocket) this.socket.destroy();
     this.emit('close');
   }
 
@@ -146,7 +174,8 @@ export class H2Session extends EventEmitter implements StreamSink {
     try {
       if (!this.prefaceSeen) {
         if (buf.length < CLIENT_PREFACE.length) {
-          if (!CLIENT_PREFACE.subarray(0, buf.length).equals(buf)) throw new ConnectionError(E.PROTOCOL_ERROR, 'bad preface');
+          if (!CLIENT_PREFACE.subarray(0, buf.length).equals(buf))
+            throw new ConnectionError(E.PROTOCOL_ERROR, 'bad preface');
           this.input = buf;
           return;
         }
@@ -177,6 +206,10 @@ export class H2Session extends EventEmitter implements StreamSink {
       this.windowUpdate(0, this.received);
       this.received = 0;
     }
+    if (this.pumpAll) {
+      this.pumpAll = false;
+      this.pump();
+    }
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
@@ -198,6 +231,9 @@ export class H2Session extends EventEmitter implements StreamSink {
         if (!b || b.id !== id) throw new ConnectionError(E.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
         b.parts.push(payload);
         b.size += payload.length;
+        if (b.parts.length > MAX_CONTINUATIONS) {
+          throw new ConnectionError(E.PROTOCOL_ERROR, `header block in over ${MAX_CONTINUATIONS} frames`);
+        }
         if (b.size > this.opts.maxHeaderBlock) {
           throw new ConnectionError(E.PROTOCOL_ERROR, `header block over ${this.opts.maxHeaderBlock} bytes`);
         }
@@ -212,6 +248,7 @@ export class H2Session extends EventEmitter implements StreamSink {
         if (id === 0) throw new ConnectionError(E.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         const s = this.streams.get(id);
         if (s) this.closeStream(s);
+        else if (id > this.lastStreamId) throw new ConnectionError(E.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
         return;
       }
       case T.SETTINGS:
@@ -219,7 +256,8 @@ export class H2Session extends EventEmitter implements StreamSink {
       case T.PUSH_PROMISE:
         throw new ConnectionError(E.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
       case T.PING:
-        if (payload.length !== 8 || id !== 0) throw new ConnectionError(E.FRAME_SIZE_ERROR, 'bad PING');
+        if (id !== 0) throw new ConnectionError(E.PROTOCOL_ERROR, 'PING on a stream');
+        if (payload.length !== 8) throw new ConnectionError(E.FRAME_SIZE_ERROR, 'PING of the wrong size');
         if (!(flags & ACK)) this.frame(T.PING, ACK, 0, Buffer.from(payload));
         return;
       case T.GOAWAY:
@@ -268,9 +306,10 @@ export class H2Session extends EventEmitter implements StreamSink {
       if (!(b.flags & END_STREAM)) return this.reset(existing, E.PROTOCOL_ERROR);
       return this.remoteEnd(existing);
     }
-    if (b.id <= this.lastStreamId) throw new ConnectionError(E.PROTOCOL_ERROR, `stream ${b.id} reused`);
+    // A stream this server already ended (answered and reset, or refused): what the client still sends is ignored.
+    if (b.id <= this.lastStreamId) return;
     this.lastStreamId = b.id;
-    if (this.goawaySent) return this.rstFrame(b.id, E.REFUSED_STREAM);
+    if (this.goawaySent || this.streams.size >= MAX_CONCURRENT_STREAMS) return this.rstFrame(b.id, E.REFUSED_STREAM);
     // No prototype: a field named __proto__ is a field like any other.
     const headers = Object.create(null) as Record<string, string | string[]>;
     for (const [name, value] of fields) {
@@ -281,8 +320,11 @@ export class H2Session extends EventEmitter implements StreamSink {
     }
     const s = new H2Stream(b.id, this, this.peerInitialWindow);
     this.streams.set(b.id, s);
+    // The client's side may already be over; known before the handler can answer (and end the stream) at once.
+    const ended = (b.flags & END_STREAM) !== 0;
+    s.remoteEnded = ended;
     this.opts.onStream(s, headers);
-    if (b.flags & END_STREAM) this.remoteEnd(s);
+    if (ended && !s.destroyed) s.emit('end');
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
@@ -299,7 +341,10 @@ export class H2Session extends EventEmitter implements StreamSink {
         if (value > MAX_WINDOW) throw new ConnectionError(E.FLOW_CONTROL_ERROR, 'initial window too large');
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(E.FLOW_CONTROL_ERROR, 'stream window overflow');
+        }
       } else if (key === SETTINGS_MAX_FRAME_SIZE) {
         if (value < MAX_FRAME || value > 0xffffff) throw new ConnectionError(E.PROTOCOL_ERROR, 'bad max frame size');
         this.peerMaxFrame = value;
@@ -307,7 +352,7 @@ export class H2Session extends EventEmitter implements StreamSink {
       // Header table size, push, concurrency and header list size do not change what this server sends.
     }
     this.frame(T.SETTINGS, ACK, 0, EMPTY);
-    this.pump();
+    this.pumpAll = true;
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -317,20 +362,24 @@ export class H2Session extends EventEmitter implements StreamSink {
       if (increment === 0) throw new ConnectionError(E.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       this.connSendWindow += increment;
       if (this.connSendWindow > MAX_WINDOW) throw new ConnectionError(E.FLOW_CONTROL_ERROR, 'window overflow');
-    } else {
-      const s = this.streams.get(id);
-      if (!s) return;
-      if (increment === 0) return this.reset(s, E.PROTOCOL_ERROR);
-      s.sendWindow += increment;
-      if (s.sendWindow > MAX_WINDOW) return this.reset(s, E.FLOW_CONTROL_ERROR);
+      this.pumpAll = true;
+      return;
     }
-    this.pump();
+    const s = this.streams.get(id);
+    if (!s) {
+      if (id > this.lastStreamId) throw new ConnectionError(E.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+      return;
+    }
+    if (increment === 0) return this.reset(s, E.PROTOCOL_ERROR);
+    s.sendWindow += increment;
+    if (s.sendWindow > MAX_WINDOW) return this.reset(s, E.FLOW_CONTROL_ERROR);
+    this.pumpStream(s);
   }
 
   private remoteEnd(s: H2Stream): void {
+    if (s.destroyed) return;
     s.remoteEnded = true;
     s.emit('end');
-    if (s.localEnded && !this.pending.has(s)) this.closeStream(s);
   }
 
   // --- output (StreamSink) ---------------------------------------------------------------------------------------
@@ -362,7 +411,7 @@ export class H2Session extends EventEmitter implements StreamSink {
       p.bytes += data.length;
     }
     if (endStream) p.end = true;
-    this.pump();
+    this.pumpStream(s);
   }
 
   queuedBytes(s: H2Stream): number {
@@ -373,37 +422,45 @@ export class H2Session extends EventEmitter implements StreamSink {
     // Nothing to do yet: the stream closes when its END_STREAM has actually been queued for the socket (endSent).
   }
 
-  /** Moves queued DATA into the output as far as the windows and the socket allow. */
+  /** Moves every stream's queued DATA into the output as far as the windows and the socket allow. */
   private pump(): void {
     if (this.closed) return;
-    for (const [s, p] of this.pending) {
-      while (p.chunks.length > 0 && this.connSendWindow > 0 && s.sendWindow > 0 && !this.socketFull()) {
-        const chunk = p.chunks[0]!;
-        const n = Math.min(chunk.length, this.connSendWindow, s.sendWindow, this.peerMaxFrame);
-        const last = p.end && n === chunk.length && p.chunks.length === 1;
-        this.frame(T.DATA, last ? END_STREAM : 0, s.id, chunk.subarray(0, n));
-        this.connSendWindow -= n;
-        s.sendWindow -= n;
-        p.bytes -= n;
-        if (n === chunk.length) p.chunks.shift();
-        else p.chunks[0] = chunk.subarray(n);
-        if (last) {
-          p.end = false;
-          this.pending.delete(s);
-          this.endSent(s);
-        }
-      }
-      if (p.chunks.length === 0 && this.pending.get(s) === p) {
+    for (const s of this.pending.keys()) {
+      if (this.socketFull()) return;
+      this.pumpStream(s);
+    }
+  }
+
+  /** The same for one stream (after its own window opened, or it queued more). */
+  private pumpStream(s: H2Stream): void {
+    const p = this.pending.get(s);
+    if (!p || this.closed) return;
+    while (p.chunks.length > 0 && this.connSendWindow > 0 && s.sendWindow > 0 && !this.socketFull()) {
+      const chunk = p.chunks[0]!;
+      const n = Math.min(chunk.length, this.connSendWindow, s.sendWindow, this.peerMaxFrame);
+      const last = p.end && n === chunk.length && p.chunks.length === 1;
+      this.frame(T.DATA, last ? END_STREAM : 0, s.id, chunk.subarray(0, n));
+      this.connSendWindow -= n;
+      s.sendWindow -= n;
+      p.bytes -= n;
+      if (n === chunk.length) p.chunks.shift();
+      else p.chunks[0] = chunk.subarray(n);
+      if (last) {
         this.pending.delete(s);
-        if (p.end) {
-          this.frame(T.DATA, END_STREAM, s.id, EMPTY);
-          this.endSent(s);
-        } else {
-          s.flushed();
-        }
-      } else if (p.bytes > 0) {
-        s.flushed(); // 'drain' when it fell below the mark
+        this.endSent(s);
+        return;
       }
+    }
+    if (p.chunks.length === 0) {
+      this.pending.delete(s);
+      if (p.end) {
+        this.frame(T.DATA, END_STREAM, s.id, EMPTY);
+        this.endSent(s);
+      } else {
+        s.flushed();
+      }
+    } else if (p.bytes > 0) {
+      s.flushed(); // 'drain' when it fell below the mark
     }
   }
 
@@ -418,7 +475,7 @@ export class H2Session extends EventEmitter implements StreamSink {
   }
 
   private closeStream(s: H2Stream): void {
-    this.streams.delete(s.id);
+    if (!this.streams.delete(s.id)) return;
     this.pending.delete(s);
     s.close();
     if (this.goawaySent && this.streams.size === 0) this.endSocket();
@@ -452,20 +509,25 @@ export class H2Session extends EventEmitter implements StreamSink {
 
   private fail(err: unknown): void {
     const known = err instanceof ConnectionError;
-    const code =
-      known ? err.code
-      : err instanceof HpackError || err instanceof HuffmanError ? E.COMPRESSION_ERROR
-      : err instanceof FrameError ? E.PROTOCOL_ERROR
-      : E.PROTOCOL_ERROR;
+    const code = known
+      ? err.code
+      : err instanceof HpackError || err instanceof HuffmanError
+        ? E.COMPRESSION_ERROR
+        : err instanceof FrameError
+          ? E.PROTOCOL_ERROR
+          : E.PROTOCOL_ERROR;
     const message = err instanceof Error ? err.message : String(err);
     this.opts.onError?.(new Error(`HTTP/2 connection error: ${message}`));
     if (!this.goawaySent) this.goaway(code, message.slice(0, 200));
-    this.flush();
     this.endSocket();
-    this.destroy();
+    // Streams end now; the socket gets a moment to deliver the GOAWAY before it is torn down.
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), 1000).unref();
+    this.destroy(false);
   }
 
   private endSocket(): void {
+    if (this.socket.writableEnded) return;
     this.flush();
     this.socket.end();
   }
@@ -497,10 +559,17 @@ export class H2Session extends EventEmitter implements StreamSink {
     const total = out.reduce((n, b) => n + b.length, 0);
     if (total <= 16384) {
       this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out, total));
+      this.backPressure();
       return;
     }
     this.socket.cork();
     for (const b of out) this.socket.write(b);
     this.socket.uncork();
+    this.backPressure();
+  }
+
+  /** A client that stops reading also stops being read (until 'drain'), so what it makes this server write is bounded. */
+  private backPressure(): void {
+    if (this.socket.writableLength > MAX_BUFFERED_OUTPUT && !this.socket.isPaused()) this.socket.pause();
   }
 }

@@ -163,6 +163,8 @@ export class HpackDecoder {
     let value = this.byte() & max;
     if (value < max) return value;
     for (let shift = 0; ; shift += 7) {
+      // Past 2^31 anyway (and 2^shift would turn padding bytes into NaN): a malformed integer.
+      if (shift > 28) throw new HpackError('hpack: integer too long');
       const b = this.byte();
       value += (b & 0x7f) * 2 ** shift;
       if (value > 0x7fffffff) throw new HpackError('hpack: integer overflow');
