@@ -3,6 +3,7 @@
  * raw or Huffman strings, and its own dynamic-table size bookkeeping so tests can compare it with the decoder's.
  */
 import { huffmanEncode } from '../../src/cri/wire/huffman';
+import { integer } from '../../src/cri/h2/hpack-encode';
 
 export type Representation = 'incremental' | 'without' | 'never';
 
@@ -26,18 +27,8 @@ const PREFIX: Record<Representation, { bits: number; pattern: number }> = {
   never: { bits: 4, pattern: 0x10 },
 };
 
-export function encodeInteger(value: number, prefixBits: number, pattern: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([pattern | value]);
-  const out = [pattern | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) + 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return Buffer.from(out);
-}
+/** RFC 7541 §5.1 prefix integers: the server's own encoder (src/cri/h2/hpack-encode.ts) writes them the same way. */
+export const encodeInteger = integer;
 
 export function encodeString(value: string | Buffer, huffman = false): Buffer {
   const raw = typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
