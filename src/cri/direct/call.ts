@@ -211,12 +211,7 @@ export class DirectCall extends EventEmitter {
 
 /** A server-streaming call: grpc-js's ServerWritableStream surface that instrument.ts's serverStream() uses. */
 export class DirectStreamCall extends DirectCall {
-  constructor(
-    stream: ServerStream,
-    headers: http2.IncomingHttpHeaders,
-    route: Route,
-    maxMessageBytes: number,
-  ) {
+  constructor(stream: ServerStream, headers: http2.IncomingHttpHeaders, route: Route, maxMessageBytes: number) {
     super(stream, headers, route, maxMessageBytes);
     // grpc-js's convention: a handler ends a stream with an error status by emitting it.
     this.on('error', (err: { code?: number; details?: string; message?: string }) => this.fail(err));
