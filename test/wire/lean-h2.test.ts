@@ -204,6 +204,24 @@ describe('lean HTTP/2 server connection', () => {
     c.close();
   });
 
+  it("resets a stream whose response headers exceed the client's header list limit, and keeps the connection", async () => {
+    answerAtOnce = true;
+    const c = await RawConnection.open(sock);
+    const enc = new HpackEncoder();
+    const limit = Buffer.alloc(6);
+    limit.writeUInt16BE(6, 0); // SETTINGS_MAX_HEADER_LIST_SIZE
+    limit.writeUInt32BE(60, 2); // less than the answer's ':status' and 'grpc-status' with their overhead
+    c.write(Buffer.concat([frame(T.SETTINGS, 0, 0, limit), request(enc, 1)]));
+    await c.until('stream 1 reset', () => c.reset(1));
+    assert.equal(c.frames.find((f) => f.type === T.RST_STREAM)?.payload.readUInt32BE(0), 2); // INTERNAL_ERROR
+    assert.ok(!c.frames.some((f) => f.type === T.HEADERS && f.streamId === 1), 'no oversize block was sent');
+    answerAtOnce = false;
+    c.write(frame(T.PING, 0, 0, Buffer.alloc(8)));
+    await c.until('PING answered', () => c.frames.some((f) => f.type === T.PING && f.flags & F.ACK));
+    assert.ok(!c.goaway() && !c.closed);
+    c.close();
+  });
+
   it('stops reading a client that sends but does not read, so its replies stay bounded', async () => {
     const c = await RawConnection.open(sock);
     c.socket.pause(); // reads nothing more

@@ -16,6 +16,8 @@ export class CallError extends Error {
 }
 
 const PREFIX = 5;
+/** grpc-message is cut to this many characters (×3 at most once percent-encoded: well inside 64 KiB). */
+const MAX_MESSAGE_CHARS = 8192;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -140,7 +142,10 @@ export function parseTimeout(value: string): number | undefined {
  * `grpc-message` is percent-encoded: UTF-8 bytes outside 0x20-0x7E, and '%' itself, become %XX (the spec's
  * Status-Message). Plain ASCII, what crimux's messages nearly always are, is returned as it is.
  */
-export function encodeGrpcMessage(message: string): string {
+export function encodeGrpcMessage(full: string): string {
+  // A header list past 64 KiB is refused by clients (nghttp2's default limit): an error naming a huge request
+  // value (a 70 KB pod ID) would reach the client as no answer at all.
+  const message = full.length > MAX_MESSAGE_CHARS ? `${full.slice(0, MAX_MESSAGE_CHARS)}… (cut)` : full;
   if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
   let out = '';
   for (const byte of Buffer.from(message, 'utf8')) {

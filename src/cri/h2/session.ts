@@ -58,6 +58,8 @@ const E = {
 const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
+const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
+const INTERNAL_ERROR = 2;
 const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_WINDOW = 65535;
 /** Frames this server accepts: SETTINGS_MAX_FRAME_SIZE's default, never raised. */
@@ -114,6 +116,8 @@ export class H2Session extends EventEmitter implements StreamSink {
   private connSendWindow = DEFAULT_WINDOW;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = MAX_FRAME;
+  /** The largest header list the client takes (RFC 9113 §6.5.2; unlimited until it says). */
+  private peerMaxHeaderList = Number.POSITIVE_INFINITY;
   private received = 0;
   private readonly pending = new Map<H2Stream, Pending>();
   private out: Buffer[] = [];
@@ -345,6 +349,8 @@ export class H2Session extends EventEmitter implements StreamSink {
           s.sendWindow += delta;
           if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(E.FLOW_CONTROL_ERROR, 'stream window overflow');
         }
+      } else if (key === SETTINGS_MAX_HEADER_LIST_SIZE) {
+        this.peerMaxHeaderList = value;
       } else if (key === SETTINGS_MAX_FRAME_SIZE) {
         if (value < MAX_FRAME || value > 0xffffff) throw new ConnectionError(E.PROTOCOL_ERROR, 'bad max frame size');
         this.peerMaxFrame = value;
@@ -386,6 +392,13 @@ export class H2Session extends EventEmitter implements StreamSink {
 
   sendHeaders(s: H2Stream, headers: OutgoingHttpHeaders, endStream: boolean): void {
     if (this.closed) return;
+    if (headerListSize(headers) > this.peerMaxHeaderList) {
+      // The client would refuse the block (and nghttp2 then stalls the connection): the stream fails instead.
+      this.opts.onError?.(
+        new Error(`stream ${s.id}: response headers over the client's limit of ${this.peerMaxHeaderList}`),
+      );
+      return this.reset(s, INTERNAL_ERROR);
+    }
     const block = encodeHeaders(headers);
     const max = this.peerMaxFrame;
     let pos = Math.min(block.length, max);
@@ -572,4 +585,14 @@ export class H2Session extends EventEmitter implements StreamSink {
   private backPressure(): void {
     if (this.socket.writableLength > MAX_BUFFERED_OUTPUT && !this.socket.isPaused()) this.socket.pause();
   }
+}
+
+/** RFC 9113 §6.5.2: a header list's size is each field's name and value length plus 32. */
+function headerListSize(headers: OutgoingHttpHeaders): number {
+  let n = 0;
+  for (const [name, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const value of Array.isArray(v) ? v : [v]) n += name.length + String(value).length + 32;
+  }
+  return n;
 }
