@@ -21,33 +21,20 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { CLIENT_PREFACE, headersFragment, FrameError } from '../wire/frames';
+import { CLIENT_PREFACE, Flag, FrameType, headersFragment, writeFrameHeader } from '../wire/frames';
 import { HpackDecoder, HpackError } from '../wire/hpack-decoder';
 import { HuffmanError } from '../wire/huffman';
 import { encodeHeaders } from './hpack-encode';
 import { H2Stream, type StreamSink } from './stream';
 
-const T = {
-  DATA: 0,
-  HEADERS: 1,
-  PRIORITY: 2,
-  RST_STREAM: 3,
-  SETTINGS: 4,
-  PUSH_PROMISE: 5,
-  PING: 6,
-  GOAWAY: 7,
-} as const;
-const WINDOW_UPDATE = 8;
-const CONTINUATION = 9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
+const T = FrameType;
+const { END_STREAM, ACK, END_HEADERS, PADDED } = Flag;
 
 /** RFC 9113 §7 error codes used here. */
 const E = {
   NO_ERROR: 0,
   PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
   FLOW_CONTROL_ERROR: 3,
   STREAM_CLOSED: 5,
   FRAME_SIZE_ERROR: 6,
@@ -59,7 +46,6 @@ const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
 const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
-const INTERNAL_ERROR = 2;
 const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_WINDOW = 65535;
 /** Frames this server accepts: SETTINGS_MAX_FRAME_SIZE's default, never raised. */
@@ -217,7 +203,7 @@ export class H2Session extends EventEmitter implements StreamSink {
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (this.block && type !== CONTINUATION) {
+    if (this.block && type !== T.CONTINUATION) {
       throw new ConnectionError(E.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
     }
     switch (type) {
@@ -230,7 +216,7 @@ export class H2Session extends EventEmitter implements StreamSink {
         if (flags & END_HEADERS) this.endHeaderBlock();
         return;
       }
-      case CONTINUATION: {
+      case T.CONTINUATION: {
         const b = this.block;
         if (!b || b.id !== id) throw new ConnectionError(E.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
         b.parts.push(payload);
@@ -266,7 +252,7 @@ export class H2Session extends EventEmitter implements StreamSink {
         return;
       case T.GOAWAY:
         return; // the client starts no new streams; those open finish, and it closes the socket
-      case WINDOW_UPDATE:
+      case T.WINDOW_UPDATE:
         return this.onWindowUpdate(id, payload);
       default:
         return; // unknown frame types are ignored (RFC 9113 §4.1)
@@ -397,7 +383,7 @@ export class H2Session extends EventEmitter implements StreamSink {
       this.opts.onError?.(
         new Error(`stream ${s.id}: response headers over the client's limit of ${this.peerMaxHeaderList}`),
       );
-      return this.reset(s, INTERNAL_ERROR);
+      return this.reset(s, E.INTERNAL_ERROR);
     }
     const block = encodeHeaders(headers);
     const max = this.peerMaxFrame;
@@ -406,7 +392,7 @@ export class H2Session extends EventEmitter implements StreamSink {
     this.frame(T.HEADERS, first, s.id, block.subarray(0, pos));
     while (pos < block.length) {
       const next = Math.min(block.length, pos + max);
-      this.frame(CONTINUATION, next === block.length ? END_HEADERS : 0, s.id, block.subarray(pos, next));
+      this.frame(T.CONTINUATION, next === block.length ? END_HEADERS : 0, s.id, block.subarray(pos, next));
       pos = next;
     }
     if (endStream) this.endSent(s);
@@ -429,10 +415,6 @@ export class H2Session extends EventEmitter implements StreamSink {
 
   queuedBytes(s: H2Stream): number {
     return this.pending.get(s)?.bytes ?? 0;
-  }
-
-  localEnded(): void {
-    // Nothing to do yet: the stream closes when its END_STREAM has actually been queued for the socket (endSent).
   }
 
   /** Moves every stream's queued DATA into the output as far as the windows and the socket allow. */
@@ -508,7 +490,7 @@ export class H2Session extends EventEmitter implements StreamSink {
   private windowUpdate(id: number, increment: number): void {
     const p = Buffer.alloc(4);
     p.writeUInt32BE(increment);
-    this.frame(WINDOW_UPDATE, 0, id, p);
+    this.frame(T.WINDOW_UPDATE, 0, id, p);
   }
 
   private goaway(code: number, message: string): void {
@@ -521,13 +503,12 @@ export class H2Session extends EventEmitter implements StreamSink {
   }
 
   private fail(err: unknown): void {
-    const known = err instanceof ConnectionError;
-    const code = known
-      ? err.code
-      : err instanceof HpackError || err instanceof HuffmanError
-        ? E.COMPRESSION_ERROR
-        : err instanceof FrameError
-          ? E.PROTOCOL_ERROR
+    // headersFragment's FrameError and anything else unexpected: PROTOCOL_ERROR.
+    const code =
+      err instanceof ConnectionError
+        ? err.code
+        : err instanceof HpackError || err instanceof HuffmanError
+          ? E.COMPRESSION_ERROR
           : E.PROTOCOL_ERROR;
     const message = err instanceof Error ? err.message : String(err);
     this.opts.onError?.(new Error(`HTTP/2 connection error: ${message}`));
@@ -547,12 +528,7 @@ export class H2Session extends EventEmitter implements StreamSink {
 
   /** Queues one frame; everything queued in one turn of the event loop leaves in one write. */
   private frame(type: number, flags: number, id: number, payload: Buffer): void {
-    const h = Buffer.allocUnsafe(9);
-    h.writeUIntBE(payload.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(id, 5);
-    this.out.push(h);
+    this.out.push(writeFrameHeader({ length: payload.length, type, flags, streamId: id }));
     if (payload.length > 0) this.out.push(payload);
     if (!this.flushQueued) {
       this.flushQueued = true;

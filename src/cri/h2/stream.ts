@@ -15,8 +15,6 @@ export interface StreamSink {
   sendData(stream: H2Stream, data: Buffer | undefined, endStream: boolean): void;
   /** Bytes of DATA queued on the stream and not yet handed to the socket. */
   queuedBytes(stream: H2Stream): number;
-  /** The local side ended (END_STREAM sent or queued): the session closes or resets the stream. */
-  localEnded(stream: H2Stream): void;
 }
 
 /** Queued response bytes above which write() asks the caller to wait for 'drain'. */
@@ -105,8 +103,8 @@ export class H2Stream extends EventEmitter {
     this.emit('close');
   }
 
+  /** The session closes (or resets) the stream once its END_STREAM has actually gone out. */
   private finishLocal(): void {
     this.localEnded = true;
-    this.sink.localEnded(this);
   }
 }

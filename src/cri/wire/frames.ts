@@ -1,4 +1,4 @@
-/** HTTP/2 framing constants and helpers (RFC 9113 §3.4, §4, §6) used by the authority filter. */
+/** HTTP/2 framing constants and helpers (RFC 9113 §3.4, §4, §6): the authority filter's and the lean server's. */
 
 /** What every client sends first. */
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -10,9 +10,15 @@ export const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
 export const DEFAULT_MAX_FRAME_SIZE = 16384;
 
 export const FrameType = {
+  DATA: 0x0,
   HEADERS: 0x1,
+  PRIORITY: 0x2,
+  RST_STREAM: 0x3,
   SETTINGS: 0x4,
   PUSH_PROMISE: 0x5,
+  PING: 0x6,
+  GOAWAY: 0x7,
+  WINDOW_UPDATE: 0x8,
   CONTINUATION: 0x9,
 } as const;
 
