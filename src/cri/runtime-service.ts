@@ -4,6 +4,7 @@
  */
 import { nowNsString } from '../util/clock';
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
+import type { StatusResponse } from './generated/runtime/v1/StatusResponse';
 import type { Router } from '../router/router';
 import { containerFilterSpec, sandboxFilterSpec } from '../router/filters';
 import { InvalidArgumentError, ResourceExhaustedError, UnimplementedError } from '../errors';
@@ -14,6 +15,9 @@ import { VERSION } from '../version';
 import { metricDescriptors } from '../router/pod-metrics';
 
 export const RUNTIME_NAME = 'crimux';
+/** StatusResponse.features: neither is supported (see the README's feature table). */
+const FEATURES = Object.freeze({ supplemental_groups_policy: false, user_namespaces_host_network: false });
+
 export const RUNTIME_API_VERSION = 'v1';
 
 /**
@@ -28,6 +32,7 @@ export function runtimeService(
   cgroupDriver: () => 'cgroupfs' | 'systemd' = () => 'cgroupfs',
 ): RuntimeServiceHandlers {
   const { sandboxes, containers, lists, stats, status } = router;
+  let lastStatus: { from: object; reply: StatusResponse } | undefined;
   const streamUrls = (rpc: string): StreamingUrls => {
     const s = streaming();
     if (!s) throw new UnimplementedError(`${rpc}: the streaming server is not enabled in this build (TODO(#8))`);
@@ -51,18 +56,17 @@ export function runtimeService(
 
     Status: unary(env, 'Status', async (req, ctx) => {
       const s = await status.status(ctx);
+      // The same aggregate (nothing changed) gets the same reply object, whose encoding is kept.
+      if (!req.verbose && lastStatus?.from === s) return lastStatus.reply;
       const info: Record<string, string> = {};
       if (req.verbose) {
         info.config = JSON.stringify(configInfo());
         info.backends = JSON.stringify(s.health);
         info.routing = JSON.stringify(router.routingInfo());
       }
-      return {
-        status: { conditions: s.conditions },
-        info,
-        runtime_handlers: s.handlers,
-        features: { supplemental_groups_policy: false, user_namespaces_host_network: false },
-      };
+      const reply = { status: { conditions: s.conditions }, info, runtime_handlers: s.handlers, features: FEATURES };
+      if (!req.verbose) lastStatus = { from: s, reply };
+      return reply;
     }),
 
     // The kubelet (≥ 1.28, KubeletCgroupDriverFromCRI) takes its cgroupDriver from here.

@@ -24,7 +24,7 @@ import type { ImageServiceHandlers } from './generated/runtime/v1/ImageService';
 import { InvalidArgumentError } from '../errors';
 import { adoptConnection } from './wire/connection';
 import { DirectServer } from './direct/server';
-import { withListEncoding } from './list-encoding';
+import { withReplyEncoding } from './reply-encoding';
 
 export type Transport = 'grpc-js' | 'direct' | 'lean';
 
@@ -55,10 +55,13 @@ function grpcJsServer(opts: CriServerOptions, runtime: object, image: object): C
   });
   const proto = loadCriProto();
   server.addService(
-    withListEncoding(proto.runtime.v1.RuntimeService.service),
+    withReplyEncoding(proto.runtime.v1.RuntimeService.service),
     runtime as grpc.UntypedServiceImplementation,
   );
-  server.addService(proto.runtime.v1.ImageService.service, image as grpc.UntypedServiceImplementation);
+  server.addService(
+    withReplyEncoding(proto.runtime.v1.ImageService.service),
+    image as grpc.UntypedServiceImplementation,
+  );
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   return {
     injectConnection: (conn) => injector.injectConnection(conn),
@@ -72,8 +75,8 @@ function directServer(opts: CriServerOptions, runtime: object, image: object): C
   const http2 = opts.transport === 'direct' ? 'node' : 'lean';
   const server = new DirectServer({ maxMessageBytes: opts.maxMessageBytes, log: opts.log, http2 });
   const proto = loadCriProto();
-  server.addService(withListEncoding(proto.runtime.v1.RuntimeService.service), runtime);
-  server.addService(proto.runtime.v1.ImageService.service, image);
+  server.addService(withReplyEncoding(proto.runtime.v1.RuntimeService.service), runtime);
+  server.addService(withReplyEncoding(proto.runtime.v1.ImageService.service), image);
   return server;
 }
 

@@ -33,6 +33,8 @@ export class HealthMonitor {
   private readonly slots = new Map<string, Slot>();
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
+  /** known()'s answer, the same object until a backend's health changes (Status keeps its reply while it is). */
+  private current: Record<string, BackendHealth> | undefined;
 
   constructor(private readonly opts: HealthMonitorOptions) {}
 
@@ -60,6 +62,7 @@ export class HealthMonitor {
     if (!b || !this.started) return;
     const slot = this.slot(backend);
     slot.urgent = true;
+    this.current = undefined; // readers wait for the re-probe
     if (slot.inflight) slot.again = true;
     else void this.probe(b);
   }
@@ -69,8 +72,26 @@ export class HealthMonitor {
     if (errorKind(err) === 'Unavailable') this.reprobe(backend);
   }
 
+  /**
+   * Last-known health of every backend, at once, when there is one for each and no failure-triggered re-probe
+   * is running; otherwise undefined (snapshot() then waits).
+   */
+  known(): Record<string, BackendHealth> | undefined {
+    const backends = this.opts.backends();
+    if (this.current && Object.keys(this.current).length === backends.length) return this.current;
+    const out: Record<string, BackendHealth> = {};
+    for (const b of backends) {
+      const slot = this.slots.get(b.name);
+      if (!slot?.last || (slot.urgent && slot.inflight)) return undefined;
+      out[b.name] = slot.last;
+    }
+    return (this.current = out);
+  }
+
   /** Last-known health of every backend; waits (bounded by the probe timeout) only where none is known yet. */
   async snapshot(): Promise<Record<string, BackendHealth>> {
+    const known = this.known();
+    if (known) return known;
     const entries = await Promise.all(
       this.opts.backends().map(async (b): Promise<[string, BackendHealth]> => {
         const slot = this.slot(b.name);
@@ -78,7 +99,7 @@ export class HealthMonitor {
         return [b.name, await (slot.inflight ?? this.probe(b))];
       }),
     );
-    return Object.fromEntries(entries);
+    return this.known() ?? Object.fromEntries(entries);
   }
 
   private tick(): void {
@@ -98,7 +119,10 @@ export class HealthMonitor {
       do {
         slot.again = false;
         h = await probeOnce(b, { signal: this.abort.signal, log: this.opts.log }, this.opts.timeoutMs);
-        slot.last = h;
+        if (!slot.last || !sameHealth(slot.last, h)) {
+          slot.last = h;
+          this.current = undefined;
+        }
         this.opts.onResult(b.name, h);
       } while (slot.again && !this.abort.signal.aborted);
       return h;
@@ -110,6 +134,10 @@ export class HealthMonitor {
     slot.inflight = p;
     return p;
   }
+}
+
+function sameHealth(a: BackendHealth, b: BackendHealth): boolean {
+  return a.ready === b.ready && a.networkReady === b.networkReady && a.reason === b.reason && a.message === b.message;
 }
 
 /** One bounded probe; a failure or timeout is reported as a backend that is down. */

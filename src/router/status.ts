@@ -51,8 +51,24 @@ export class StatusRouter {
     return Object.fromEntries(entries);
   }
 
+  /**
+   * The last answer and what it was made from. Status is polled (the kubelet every few seconds, probes and
+   * tools more often) and health changes rarely: while the monitor's last-known health is the same object (it
+   * is until a backend's health changes) and the routing table the same, the same answer is returned, and its
+   * encoding is then kept too (src/cri/reply-encoding.ts).
+   */
+  private memo: { table: unknown; health: Record<string, BackendHealth>; result: AggregatedStatus } | undefined;
+
   async status(ctx: CallContext): Promise<AggregatedStatus> {
-    const health = await this.health(ctx);
+    const health = (this.monitor.started && this.monitor.known()) || (await this.health(ctx));
+    const m = this.memo;
+    if (m?.health === health && m.table === this.core.table) return m.result;
+    const result = this.aggregate(health);
+    this.memo = { table: this.core.table, health, result };
+    return result;
+  }
+
+  private aggregate(health: Record<string, BackendHealth>): AggregatedStatus {
     const all = Object.entries(health);
     const down = all.filter(([, h]) => !h.ready);
     const netDown = all.filter(([, h]) => h.ready && !h.networkReady);

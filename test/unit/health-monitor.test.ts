@@ -120,3 +120,32 @@ test('probes of one backend never overlap and stop with the monitor', async () =
   assert.equal(docker.probes, after, 'no probe after stop');
   assert.equal(docker.running, 0, 'the running probe was aborted');
 });
+
+test('known() is one object while health is unchanged, none during a failure re-probe, a new one after a change', async () => {
+  const runc = new CountingBackend('runc');
+  const docker = new CountingBackend('docker');
+  const { monitor } = monitorOf([runc, docker]);
+  assert.equal(monitor.known(), undefined, 'nothing is known before the first probes');
+  monitor.start(60_000);
+  try {
+    const first = await monitor.snapshot();
+    assert.equal(monitor.known(), first, 'the snapshot is the known object');
+    monitor.reprobe('runc'); // same answer: the probe finds nothing new
+    await sleep(20);
+    assert.equal(runc.probes, 2);
+    const again = monitor.known();
+    assert.ok(again);
+    assert.deepEqual(again, first);
+    assert.equal(monitor.known(), again, 'kept between reads');
+
+    docker.mode = 'hang';
+    monitor.reprobe('docker');
+    assert.equal(monitor.known(), undefined, 'a failure re-probe is awaited, not answered from memory');
+    const after = await monitor.snapshot();
+    assert.equal(after.docker?.ready, false, 'the hung probe timed out');
+    assert.notEqual(monitor.known(), again);
+    assert.equal(monitor.known(), after);
+  } finally {
+    monitor.stop();
+  }
+});

@@ -2,7 +2,7 @@
  * The server's side of HPACK (RFC 7541) for response headers and trailers: `:status` from the static table when it
  * is there, every other field a literal without indexing, strings raw (no Huffman). No dynamic table is ever
  * used, so the client's table settings never matter. The few header objects every call sends (the gRPC response
- * headers, the OK trailers) are constants of the call layer: their encoding is kept per object.
+ * headers, the OK trailers) are constants of the call layer: their encoding and list size are kept per object.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
 
@@ -20,6 +20,7 @@ const STATUS_INDEX: Readonly<Record<string, number>> = {
 const STATUS_NAME_INDEX = 8;
 
 const cache = new WeakMap<OutgoingHttpHeaders, Buffer>();
+const sizes = new WeakMap<OutgoingHttpHeaders, number>();
 
 /** The header block of `headers` (names lower-cased, array values one field each). */
 export function encodeHeaders(headers: OutgoingHttpHeaders): Buffer {
@@ -63,4 +64,17 @@ export function integer(value: number, prefixBits: number, high: number): Buffer
   }
   out.push(rest);
   return Buffer.from(out);
+}
+
+/** RFC 9113 §6.5.2: a header list's size is each field's name and value length plus 32. */
+export function headerListSize(headers: OutgoingHttpHeaders): number {
+  const known = sizes.get(headers);
+  if (known !== undefined) return known;
+  let n = 0;
+  for (const [name, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const value of Array.isArray(v) ? v : [v]) n += name.length + String(value).length + 32;
+  }
+  sizes.set(headers, n);
+  return n;
 }

@@ -24,7 +24,7 @@ import type { Duplex } from 'node:stream';
 import { CLIENT_PREFACE, Flag, FrameType, headersFragment, writeFrameHeader } from '../wire/frames';
 import { HpackDecoder, HpackError } from '../wire/hpack-decoder';
 import { HuffmanError } from '../wire/huffman';
-import { encodeHeaders } from './hpack-encode';
+import { encodeHeaders, headerListSize } from './hpack-encode';
 import { H2Stream, type StreamSink } from './stream';
 
 const T = FrameType;
@@ -526,13 +526,18 @@ export class H2Session extends EventEmitter implements StreamSink {
     this.socket.end();
   }
 
-  /** Queues one frame; everything queued in one turn of the event loop leaves in one write. */
+  /**
+   * Queues one frame; everything queued in one turn of the event loop leaves in one write. The flush waits for
+   * the loop's check phase (setImmediate), not a microtask: grpc-go sends a PING with every request, and an
+   * acknowledgement flushed as a microtask left before the handler's own microtasks had answered, so every call
+   * cost two writes (two wake-ups of the client) where one does (issue #21).
+   */
   private frame(type: number, flags: number, id: number, payload: Buffer): void {
     this.out.push(writeFrameHeader({ length: payload.length, type, flags, streamId: id }));
     if (payload.length > 0) this.out.push(payload);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      setImmediate(() => this.flush());
     }
   }
 
@@ -561,14 +566,4 @@ export class H2Session extends EventEmitter implements StreamSink {
   private backPressure(): void {
     if (this.socket.writableLength > MAX_BUFFERED_OUTPUT && !this.socket.isPaused()) this.socket.pause();
   }
-}
-
-/** RFC 9113 §6.5.2: a header list's size is each field's name and value length plus 32. */
-function headerListSize(headers: OutgoingHttpHeaders): number {
-  let n = 0;
-  for (const [name, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const value of Array.isArray(v) ? v : [v]) n += name.length + String(value).length + 32;
-  }
-  return n;
 }

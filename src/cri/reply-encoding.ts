@@ -1,0 +1,95 @@
+/**
+ * The replies the kubelet asks for most (issue #21) encoded from cached bytes of their parts. Lists are relisted
+ * every second and statuses polled; their entries and status objects are kept in memory between changes
+ * (src/router/views.ts, the image keep, the Status memo) and come back as the same objects call after call, yet
+ * each reply encoded them again (protobufjs's fromObject and encode): at 100 containers that was most of
+ * ListContainers' time, and a tenth of a status call's.
+ *
+ * Why concatenation is exact: a message's encoding is the concatenation of its fields' records, in field-number
+ * order (protobufjs writes them sorted by number), and each element of a repeated message field is its own
+ * record (tag, length, bytes). So a reply is the concatenation, in field order, of the encodings of one-field
+ * replies: a message or map field's bytes are computed once per object, a repeated field's once per element
+ * object (WeakMaps: a changed value is a new object, so it is encoded anew, and dropped objects are collected
+ * with their bytes); scalars are encoded at every call. An empty map encodes to nothing and is skipped.
+ * Objects are never modified after they are shaped (src/router/shape-*.ts and the handlers build new ones).
+ */
+import type * as grpc from '@grpc/grpc-js';
+
+type Definition = grpc.ServiceDefinition<grpc.UntypedServiceImplementation>;
+type AnyMethod = grpc.MethodDefinition<unknown, unknown>;
+
+export type FieldKind = 'message' | 'map' | 'repeated' | 'scalar';
+/** A reply's top-level fields in field-number order, as proto/runtime/v1/api.proto declares them. */
+export type ReplyFields = readonly (readonly [name: string, kind: FieldKind])[];
+
+/** The replies encoded through caches (RuntimeService and ImageService method names do not overlap). */
+export const CACHED_REPLIES: Readonly<Record<string, ReplyFields>> = {
+  ListPodSandbox: [['items', 'repeated']],
+  ListContainers: [['containers', 'repeated']],
+  PodSandboxStatus: [
+    ['status', 'message'],
+    ['info', 'map'],
+    ['containers_statuses', 'repeated'],
+    ['timestamp', 'scalar'],
+  ],
+  ContainerStatus: [
+    ['status', 'message'],
+    ['info', 'map'],
+  ],
+  Status: [
+    ['status', 'message'],
+    ['info', 'map'],
+    ['runtime_handlers', 'repeated'],
+    ['features', 'message'],
+  ],
+  ListImages: [['images', 'repeated']],
+  ImageStatus: [
+    ['image', 'message'],
+    ['info', 'map'],
+  ],
+};
+
+/** A reply serializer that reuses the bytes of the parts it has encoded before; other shapes go whole. */
+export function cachingSerializer(fields: ReplyFields, serialize: (value: unknown) => Buffer): (v: unknown) => Buffer {
+  const known = new Set(fields.map(([name]) => name));
+  const caches = new Map(fields.map(([name]) => [name, new WeakMap<object, Buffer>()]));
+  const bytesOf = (field: string, key: object, one: unknown): Buffer => {
+    const cache = caches.get(field)!;
+    let bytes = cache.get(key);
+    if (!bytes) cache.set(key, (bytes = serialize({ [field]: one })));
+    return bytes;
+  };
+  return (value: unknown): Buffer => {
+    const reply = value as Record<string, unknown> | null | undefined;
+    if (!reply || typeof reply !== 'object' || Object.keys(reply).some((k) => !known.has(k))) return serialize(value);
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (const [field, kind] of fields) {
+      const v = reply[field];
+      if (v === undefined || v === null) continue;
+      if (kind === 'scalar' || typeof v !== 'object') {
+        parts.push(serialize({ [field]: v }));
+      } else if (kind === 'repeated') {
+        if (!Array.isArray(v)) return serialize(value);
+        for (const e of v as unknown[]) {
+          parts.push(typeof e === 'object' && e !== null ? bytesOf(field, e, [e]) : serialize({ [field]: [e] }));
+        }
+      } else {
+        if (kind === 'map' && Object.keys(v).length === 0) continue;
+        parts.push(bytesOf(field, v, v));
+      }
+    }
+    for (const p of parts) total += p.length;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+  };
+}
+
+/** A service definition whose cached replies (CACHED_REPLIES) are encoded through caches. */
+export function withReplyEncoding(service: Definition): Definition {
+  const out: Record<string, AnyMethod> = {};
+  for (const [name, method] of Object.entries(service) as [string, AnyMethod][]) {
+    const fields = CACHED_REPLIES[name];
+    out[name] = fields ? { ...method, responseSerialize: cachingSerializer(fields, method.responseSerialize) } : method;
+  }
+  return out as Definition;
+}
