@@ -22,6 +22,8 @@ let answerBytes = 10;
 let hold = false;
 /** Answer inside onStream, before the request's end (as the call layer does for a refused method or bad header). */
 let answerAtOnce = false;
+/** Answer after a few promise turns, as an async handler answering from memory does. */
+let answerAfterMicrotasks = false;
 const serverSockets: net.Socket[] = [];
 const held: H2Stream[] = [];
 const closedStreams: number[] = [];
@@ -68,7 +70,14 @@ describe('lean HTTP/2 server connection', () => {
         onStream: (s) => {
           s.once('close', () => closedStreams.push(s.id));
           if (answerAtOnce) return void s.respond({ ':status': 200, 'grpc-status': '12' }, { endStream: true });
-          s.on('end', () => (hold ? held.push(s) : answer(s, answerBytes)));
+          s.on('end', () => {
+            if (hold) return void held.push(s);
+            if (!answerAfterMicrotasks) return answer(s, answerBytes);
+            void (async () => {
+              for (let i = 0; i < 10; i++) await Promise.resolve();
+              answer(s, answerBytes);
+            })();
+          });
         },
       });
       sessions.push(session);
@@ -91,6 +100,27 @@ describe('lean HTTP/2 server connection', () => {
     c.write(frame(T.PING, 0, 0, Buffer.from('12345678')));
     await c.until('PING ACK', () => c.frames.some((f) => f.type === T.PING && f.flags & F.ACK));
     assert.equal(c.frames.find((f) => f.type === T.PING)?.payload.toString(), '12345678');
+    c.close();
+  });
+
+  it('a PING ACK owed with a request leaves in the same write as an answer made in a few promise turns', async () => {
+    // grpc-go sends a PING with every request; a separate write for its ACK cost every call a second wake-up.
+    answerAfterMicrotasks = true;
+    const c = await RawConnection.open(sock);
+    await c.until('SETTINGS ACK', () => c.frames.some((f) => f.type === T.SETTINGS && f.flags & F.ACK));
+    const socket = serverSockets.at(-1)!;
+    const writes: number[] = [];
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk.length);
+      return write(chunk);
+    }) as typeof socket.write;
+    const enc = new HpackEncoder();
+    c.write(Buffer.concat([frame(T.PING, 0, 0, Buffer.from('abcdefgh')), request(enc, 1)]));
+    await c.until('answered', () => c.answered(1));
+    assert.ok(c.frames.some((f) => f.type === T.PING && f.flags & F.ACK));
+    assert.equal(writes.length, 1, `one write for the ACK and the answer (${writes.join(', ')} bytes)`);
+    answerAfterMicrotasks = false;
     c.close();
   });
 
