@@ -80,21 +80,11 @@ interface MethodInstruments {
 }
 
 function instrumentsFor(env: RpcEnv, method: string): MethodInstruments {
-  // Labelled children are looked up once per (backend, code), not hashed from a label object at every call.
-  const counters = new Map<string, { inc(): void }>();
-  const histograms = new Map<string, { observe(v: number): void }>();
   return {
     log: env.log.child({ method }),
     quiet: QUIET.test(method),
     observe(backend, code, started) {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const key = `${backend}|${code}`;
-      let c = counters.get(key);
-      if (!c) counters.set(key, (c = env.metrics.criRequests.labels({ method, backend, code: codeName(code) })));
-      c.inc();
-      let h = histograms.get(backend);
-      if (!h) histograms.set(backend, (h = env.metrics.criRequestDuration.labels({ method, backend })));
-      h.observe(seconds);
+      env.metrics.requestServed(method, backend, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
     },
   };
 }
