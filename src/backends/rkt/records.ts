@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { RecordDir } from '../../host/record-dir';
 import type { RecordFiles } from '../host';
 
 export const SANDBOX_ID_ANNOTATION = 'crimux.io/sandbox-id';
@@ -72,21 +73,19 @@ export interface ContainerRecord {
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
 }
 
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-// As rkt's own files: readable by tools that inspect the pods, writable by crimux alone.
-const INDEX_FILE = { mode: 0o644 };
-
 export class IdIndex {
+  private readonly sandboxIndex: RecordDir<SandboxRecord>;
+  private readonly containerIndex: RecordDir<ContainerRecord>;
+
   constructor(
     private readonly dir: string,
-    private readonly files: RecordFiles,
-  ) {}
-
-  private file(kind: 'sandboxes' | 'containers', id: string): string {
-    // IDs come from the router, but the index is a path: never let one escape the directory.
-    if (!SAFE_ID.test(id)) throw new Error(`index: unsafe id "${id}"`);
-    return path.join(this.dir, kind, `${id}.json`);
+    files: RecordFiles,
+  ) {
+    // As rkt's own files: readable by tools that inspect the pods, writable by crimux alone. IDs come from the
+    // router, but the index is a path: RecordDir refuses one that would name a file outside it.
+    const common = { version: 1, files, mode: 0o644 };
+    this.sandboxIndex = new RecordDir({ ...common, dir: path.join(dir, 'sandboxes'), kind: 'sandbox index' });
+    this.containerIndex = new RecordDir({ ...common, dir: path.join(dir, 'containers'), kind: 'container index' });
   }
 
   async init(): Promise<void> {
@@ -94,55 +93,29 @@ export class IdIndex {
     await fs.mkdir(path.join(this.dir, 'containers'), { recursive: true });
   }
 
-  async getSandbox(id: string): Promise<SandboxRecord | undefined> {
-    return this.read<SandboxRecord>('sandboxes', id);
+  getSandbox(id: string): Promise<SandboxRecord | undefined> {
+    return this.sandboxIndex.get(id);
   }
-
-  async putSandbox(r: SandboxRecord): Promise<void> {
-    await this.files.writeAtomic(this.file('sandboxes', r.id), JSON.stringify(r), INDEX_FILE);
+  putSandbox(r: SandboxRecord): Promise<void> {
+    return this.sandboxIndex.put(r);
   }
-
-  async deleteSandbox(id: string): Promise<void> {
-    await fs.rm(this.file('sandboxes', id), { force: true });
+  deleteSandbox(id: string): Promise<void> {
+    return this.sandboxIndex.remove(id);
   }
-
-  async getContainer(id: string): Promise<ContainerRecord | undefined> {
-    return this.read<ContainerRecord>('containers', id);
-  }
-
-  async putContainer(r: ContainerRecord): Promise<void> {
-    await this.files.writeAtomic(this.file('containers', r.id), JSON.stringify(r), INDEX_FILE);
-  }
-
-  async deleteContainer(id: string): Promise<void> {
-    await fs.rm(this.file('containers', id), { force: true });
-  }
-
   async sandboxes(): Promise<SandboxRecord[]> {
-    return this.all<SandboxRecord>('sandboxes');
+    return [...(await this.sandboxIndex.list()).values()];
   }
 
+  getContainer(id: string): Promise<ContainerRecord | undefined> {
+    return this.containerIndex.get(id);
+  }
+  putContainer(r: ContainerRecord): Promise<void> {
+    return this.containerIndex.put(r);
+  }
+  deleteContainer(id: string): Promise<void> {
+    return this.containerIndex.remove(id);
+  }
   async containers(): Promise<ContainerRecord[]> {
-    return this.all<ContainerRecord>('containers');
-  }
-
-  private async read<T>(kind: 'sandboxes' | 'containers', id: string): Promise<T | undefined> {
-    if (!SAFE_ID.test(id)) return undefined;
-    try {
-      return JSON.parse(await fs.readFile(this.file(kind, id), 'utf8')) as T;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async all<T>(kind: 'sandboxes' | 'containers'): Promise<T[]> {
-    const names = await fs.readdir(path.join(this.dir, kind)).catch(() => [] as string[]);
-    const out: T[] = [];
-    for (const n of names) {
-      if (!n.endsWith('.json')) continue;
-      const r = await this.read<T>(kind, n.slice(0, -5));
-      if (r) out.push(r);
-    }
-    return out;
+    return [...(await this.containerIndex.list()).values()];
   }
 }

@@ -43,9 +43,6 @@ export class Layout {
   sandboxDir(id: string): string {
     return path.join(this.sandboxesDir, id);
   }
-  sandboxRecord(id: string): string {
-    return path.join(this.sandboxDir(id), 'sandbox.json');
-  }
   /** The pause container's bundle and conmon persist dir. */
   pauseDir(id: string): string {
     return path.join(this.sandboxDir(id), 'pause');
@@ -59,9 +56,6 @@ export class Layout {
 
   containerDir(id: string): string {
     return path.join(this.containersDir, id);
-  }
-  containerRecord(id: string): string {
-    return path.join(this.containerDir(id), 'container.json');
   }
   /** conmon's attach-socket symlink for a runtime ID. */
   socketLink(runtimeId: string): string {

@@ -6,12 +6,11 @@
  *
  * Records change only through update(), which writes the file before the memory copy.
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { RecordFiles } from '../host';
 import { InternalError } from '../../errors';
+import { RecordDir } from '../../host/record-dir';
 import type { Layout } from './layout';
 
 export const RECORD_VERSION = 1;
@@ -78,30 +77,35 @@ export interface ContainerRecord {
   readonly user: { uid: number; gid: number; additionalGids: number[] };
 }
 
-type Kind = 'sandbox' | 'container';
-
 export class RecordStore {
   private readonly sandboxes = new Map<string, SandboxRecord>();
   private readonly containers = new Map<string, ContainerRecord>();
+  private readonly sandboxFiles: RecordDir<SandboxRecord>;
+  private readonly containerFiles: RecordDir<ContainerRecord>;
 
-  constructor(
-    private readonly layout: Layout,
-    private readonly log: Logger,
-    private readonly files: RecordFiles,
-  ) {}
+  constructor(layout: Layout, log: Logger, files: RecordFiles) {
+    // <dir>/<id>/sandbox.json and <dir>/<id>/container.json, indented by one space, as they always were.
+    const common = { version: RECORD_VERSION, files, log, indent: 1 };
+    this.sandboxFiles = new RecordDir({
+      ...common,
+      dir: layout.sandboxesDir,
+      fileName: 'sandbox.json',
+      kind: 'sandbox',
+    });
+    this.containerFiles = new RecordDir({
+      ...common,
+      dir: layout.containersDir,
+      fileName: 'container.json',
+      kind: 'container',
+    });
+  }
 
   /** Reads every record from disk; unreadable ones are logged and skipped (their dirs stay for remove to clean). */
   async load(): Promise<void> {
     this.sandboxes.clear();
     this.containers.clear();
-    for (const id of await listDir(this.layout.sandboxesDir)) {
-      const rec = await this.read<SandboxRecord>('sandbox', this.layout.sandboxRecord(id));
-      if (rec) this.sandboxes.set(id, rec);
-    }
-    for (const id of await listDir(this.layout.containersDir)) {
-      const rec = await this.read<ContainerRecord>('container', this.layout.containerRecord(id));
-      if (rec) this.containers.set(id, rec);
-    }
+    for (const [id, rec] of await this.sandboxFiles.list()) this.sandboxes.set(id, rec);
+    for (const [id, rec] of await this.containerFiles.list()) this.containers.set(id, rec);
   }
 
   sandbox(id: string): SandboxRecord | undefined {
@@ -120,12 +124,13 @@ export class RecordStore {
     return this.allContainers().filter((c) => c.sandboxId === sandboxId);
   }
 
+  /** A crash leaves either the old or the new record, never half of one (not fsynced: see src/util/fs.ts). */
   async putSandbox(rec: SandboxRecord): Promise<void> {
-    await this.write(this.layout.sandboxRecord(rec.id), rec);
+    await this.sandboxFiles.put(rec);
     this.sandboxes.set(rec.id, rec);
   }
   async putContainer(rec: ContainerRecord): Promise<void> {
-    await this.write(this.layout.containerRecord(rec.id), rec);
+    await this.containerFiles.put(rec);
     this.containers.set(rec.id, rec);
   }
 
@@ -154,33 +159,5 @@ export class RecordStore {
   }
   dropContainer(id: string): void {
     this.containers.delete(id);
-  }
-
-  /** A crash leaves either the old or the new record, never half of one (not fsynced: see src/util/fs.ts). */
-  private async write(file: string, value: unknown): Promise<void> {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await this.files.writeAtomic(file, JSON.stringify(value, null, 1));
-  }
-
-  private async read<T extends { version: number }>(kind: Kind, file: string): Promise<T | undefined> {
-    try {
-      const rec = JSON.parse(await fs.readFile(file, 'utf8')) as T;
-      if (rec.version !== RECORD_VERSION) {
-        this.log.warn(`skip ${kind} record of unknown version`, { file, version: rec.version });
-        return undefined;
-      }
-      return rec;
-    } catch (err) {
-      this.log.warn(`skip unreadable ${kind} record`, { file, error: (err as Error).message });
-      return undefined;
-    }
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch {
-    return [];
   }
 }

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as cri from '../../cri/types';
+import { RecordDir } from '../../host/record-dir';
 import type { RecordFiles } from '../host';
 
 export const RECORD_VERSION = 1;
@@ -48,36 +49,37 @@ export interface PodRecord {
 }
 
 export class Store {
+  private readonly records: RecordDir<PodRecord>;
+
   constructor(
     readonly dir: string,
-    private readonly files: RecordFiles,
+    files: RecordFiles,
   ) {
     fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
+    // No log: a pod dir without a record is a half-created pod, which the router's reconcile removes by ID.
+    this.records = new RecordDir({
+      dir: path.join(dir, 'pods'),
+      fileName: 'pod.json',
+      version: RECORD_VERSION,
+      kind: 'pod',
+      files,
+    });
   }
 
   podDir(id: string): string {
     return path.join(this.dir, 'pods', id);
   }
 
+  /** Synchronous: recordExit and markDead run without the pod lock and change a pod and write it in one turn. */
   save(pod: PodRecord): void {
-    const dir = this.podDir(pod.id);
-    fs.mkdirSync(dir, { recursive: true });
-    this.files.writeAtomicSync(path.join(dir, 'pod.json'), JSON.stringify(pod));
+    this.records.putSync(pod);
   }
 
   loadAll(): PodRecord[] {
-    const out: PodRecord[] = [];
-    for (const id of fs.readdirSync(path.join(this.dir, 'pods'))) {
-      try {
-        const rec = JSON.parse(fs.readFileSync(path.join(this.podDir(id), 'pod.json'), 'utf8')) as PodRecord;
-        if (rec.version === RECORD_VERSION) out.push(rec);
-      } catch {
-        // a half-created pod without a record: the router's reconcile removes it by ID
-      }
-    }
-    return out;
+    return [...this.records.listSync().values()];
   }
 
+  /** The whole pod dir: the record, the console log and the containers' disks. */
   delete(id: string): void {
     fs.rmSync(this.podDir(id), { recursive: true, force: true });
   }
