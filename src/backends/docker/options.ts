@@ -6,11 +6,10 @@
  *
  * Example: { "handlers": { "docker": { "backend": "docker", "options": { "dockerRuntime": "runc" } } } }
  */
-import { InvalidArgumentError } from '../../errors';
+import { matching, parseHandlerOptions as parseOptions } from '../../config/handler-options';
 import type { HandlerSpec } from '../backend';
 
-const KNOWN = ['dockerRuntime'];
-const RUNTIME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const OPTIONS = { dockerRuntime: matching(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker runtime name') };
 
 export interface DockerHandlerOptions {
   readonly dockerRuntime: string;
@@ -18,17 +17,5 @@ export interface DockerHandlerOptions {
 
 /** Validates one handler's options; InvalidArgumentError names `handlers.<name>.options.<key>`. */
 export function parseHandlerOptions(h: HandlerSpec): DockerHandlerOptions {
-  const where = `handlers.${h.name}.options`;
-  for (const key of Object.keys(h.options)) {
-    if (!KNOWN.includes(key)) {
-      throw new InvalidArgumentError(
-        `configure docker backend: ${where}.${key}: unknown option (known: ${KNOWN.join(', ')})`,
-      );
-    }
-  }
-  const rt = h.options.dockerRuntime;
-  if (rt !== undefined && (typeof rt !== 'string' || !RUNTIME_NAME.test(rt))) {
-    throw new InvalidArgumentError(`configure docker backend: ${where}.dockerRuntime: must be a Docker runtime name`);
-  }
-  return { dockerRuntime: rt ?? '' };
+  return { dockerRuntime: parseOptions(h, OPTIONS, 'configure docker backend').dockerRuntime ?? '' };
 }

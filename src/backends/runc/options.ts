@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import type { HandlerSpec } from '../backend';
 import { InvalidArgumentError } from '../../errors';
+import { absolutePath, parseHandlerOptions as parseOptions, stringList } from '../../config/handler-options';
 
 export interface RuncHandlerOptions {
   readonly name: string;
@@ -17,37 +18,18 @@ export interface RuncHandlerOptions {
   readonly runtimeArgs: readonly string[];
 }
 
-const KNOWN = ['runtimePath', 'runtimeRoot', 'runtimeArgs'];
+const OPTIONS = { runtimePath: absolutePath, runtimeRoot: absolutePath, runtimeArgs: stringList };
 
 export function parseHandlerOptions(
   h: HandlerSpec,
   defaults: { runtimePath: string; runDir: string },
 ): RuncHandlerOptions {
-  const where = `handlers.${h.name}.options`;
-  const o = h.options;
-  for (const k of Object.keys(o)) {
-    if (!KNOWN.includes(k))
-      throw new InvalidArgumentError(
-        `configure runc handler: ${where}.${k}: unknown option (known: ${KNOWN.join(', ')})`,
-      );
-  }
-  const absPath = (key: string, fallback: string): string => {
-    const v = o[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'string' || !path.isAbsolute(v)) {
-      throw new InvalidArgumentError(`configure runc handler: ${where}.${key}: must be an absolute path`);
-    }
-    return path.normalize(v);
-  };
-  const args = o.runtimeArgs;
-  if (args !== undefined && (!Array.isArray(args) || args.some((a) => typeof a !== 'string'))) {
-    throw new InvalidArgumentError(`configure runc handler: ${where}.runtimeArgs: must be a list of strings`);
-  }
+  const o = parseOptions(h, OPTIONS, 'configure runc handler');
   return {
     name: h.name,
-    runtimePath: absPath('runtimePath', defaults.runtimePath),
-    runtimeRoot: absPath('runtimeRoot', path.join(defaults.runDir, 'root', h.name)),
-    runtimeArgs: (args as string[] | undefined) ?? [],
+    runtimePath: o.runtimePath ?? defaults.runtimePath,
+    runtimeRoot: o.runtimeRoot ?? path.join(defaults.runDir, 'root', h.name),
+    runtimeArgs: o.runtimeArgs ?? [],
   };
 }
 

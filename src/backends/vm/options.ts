@@ -1,5 +1,5 @@
 /** Per-handler options of vm handlers (`handlers.<name>.options`), validated when the backend is created. */
-import { InvalidArgumentError } from '../../errors';
+import { bool, parseHandlerOptions, positiveInt } from '../../config/handler-options';
 import type { HandlerSpec } from '../backend';
 
 export interface VmHandlerOptions {
@@ -11,20 +11,8 @@ export interface VmHandlerOptions {
   readonly template?: boolean;
 }
 
-const KEYS = ['memoryMiB', 'vcpus', 'template'];
+const OPTIONS = { memoryMiB: positiveInt, vcpus: positiveInt, template: bool };
 
 export function handlerOptions(h: HandlerSpec): VmHandlerOptions {
-  const o = h.options;
-  const bad = (key: string, why: string): never => {
-    throw new InvalidArgumentError(`create vm backend: handlers.${h.name}.options.${key}: ${why}`);
-  };
-  for (const k of Object.keys(o)) if (!KEYS.includes(k)) bad(k, `unknown option (allowed: ${KEYS.join(', ')})`);
-  const posInt = (k: string): number | undefined => {
-    const v = o[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad(k, 'must be a positive integer');
-    return v as number;
-  };
-  if (o.template !== undefined && typeof o.template !== 'boolean') bad('template', 'must be a boolean');
-  return { memoryMiB: posInt('memoryMiB'), vcpus: posInt('vcpus'), template: o.template as boolean | undefined };
+  return parseHandlerOptions(h, OPTIONS, 'create vm backend');
 }
