@@ -23,7 +23,3 @@ export function backendFactory(kind: BackendKind): BackendFactory {
   }
   return f;
 }
-
-export function builtInBackends(): BackendKind[] {
-  return Object.keys(FACTORIES) as BackendKind[];
-}

@@ -110,9 +110,3 @@ export function jsonLabel<T>(labels: Record<string, string> | null | undefined, 
     return fallback;
   }
 }
-
-/** The crimux ID of a Docker container's labels, if it is a crimux object of that kind. */
-export function crimuxId(labels: Record<string, string> | null | undefined, kind: ObjectKind): string | undefined {
-  if (!labels || labels[LABEL.kind] !== kind) return undefined;
-  return labels[LABEL.id];
-}

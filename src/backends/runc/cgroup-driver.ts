@@ -13,7 +13,6 @@ import { runCommand } from '../../host/process';
 import { isSystemdSlice, systemdBooted, systemdCgroupsPath, validSliceName } from '../../host/systemd-cgroup';
 
 export type CgroupDriver = 'cgroupfs' | 'systemd';
-export const CGROUP_DRIVERS: readonly CgroupDriver[] = ['cgroupfs', 'systemd'];
 
 /** Runtime flags the driver needs on every runc call (create, start, kill, update, delete, exec). */
 export function driverRuntimeArgs(driver: CgroupDriver): string[] {

@@ -107,8 +107,6 @@ export type Request =
   | { id: number; op: 'warmup' }
   | { id: number; op: 'shutdown' };
 
-export type RequestOp = Request['op'];
-
 /**
  * Stream data from the host (no reply): bytes for a stream's socket or stdin, its end (EOF), killing a spawned
  * process group, and a container main process's stdin (Attach).
