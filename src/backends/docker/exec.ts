@@ -11,9 +11,12 @@ import { DeadlineExceededError, FailedPreconditionError, InternalError } from '.
 import type { DockerShared } from './context';
 import { FrameDecoder } from './stream-frames';
 import { ExecSyncOutput } from '../../host/exec-output';
+import { pollUntil } from '../../host/wait';
 
 /** How long dockerd gets to record an exec's exit code after its stream closed. */
 const EXIT_CODE_WAIT_MS = 5000;
+/** Exec inspect polls at a fixed 20 ms: both waits are short, so no backoff. */
+const INSPECT_POLL = { intervalMs: 20, maxIntervalMs: 20 };
 
 export async function execSync(
   s: DockerShared,
@@ -72,13 +75,16 @@ export async function execSync(
 
 /** Docker records the exit code a moment after the stream closes; poll briefly for it. */
 async function exitCode(s: DockerShared, execId: string, signal: AbortSignal): Promise<number> {
-  const until = Date.now() + EXIT_CODE_WAIT_MS;
-  for (;;) {
-    const st = await s.engine.inspectExec(execId, signal);
-    if (!st.Running && st.ExitCode !== null) return st.ExitCode;
-    if (Date.now() > until) throw new InternalError(`exec ${execId}: no exit code after the stream ended`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // The signal goes to inspect, not to pollUntil: an abort surfaces as inspect's error, not an AbortError.
+  const code = await pollUntil(
+    async () => {
+      const st = await s.engine.inspectExec(execId, signal);
+      return !st.Running && st.ExitCode !== null ? st.ExitCode : undefined;
+    },
+    { timeoutMs: EXIT_CODE_WAIT_MS, ...INSPECT_POLL },
+  );
+  if (code === undefined) throw new InternalError(`exec ${execId}: no exit code after the stream ended`);
+  return code;
 }
 
 /**
@@ -87,15 +93,17 @@ async function exitCode(s: DockerShared, execId: string, signal: AbortSignal): P
  * the process finished both mean nothing is left to kill.
  */
 export async function killExec(s: DockerShared, execId: string): Promise<void> {
-  const until = Date.now() + 2000;
   try {
-    for (;;) {
-      const st = await s.engine.inspectExec(execId);
-      if (st.Running && st.Pid > 0) return await killTree(st.Pid);
-      if (!st.Running && st.ExitCode !== null) return;
-      if (Date.now() > until) return;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // The PID to kill, or 0 once the exec has exited (nothing to kill).
+    const pid = await pollUntil(
+      async () => {
+        const st = await s.engine.inspectExec(execId);
+        if (st.Running && st.Pid > 0) return st.Pid;
+        return !st.Running && st.ExitCode !== null ? 0 : undefined;
+      },
+      { timeoutMs: 2000, ...INSPECT_POLL },
+    );
+    if (pid) await killTree(pid);
   } catch {
     // nothing left to kill
   }
