@@ -6,6 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readPidFile } from '../../host/conmon';
+import { pollUntil } from '../../host/wait';
 
 const PID_FILE_WAIT_MS = 5000;
 const PROXY_GRACE_MS = 2000;
@@ -15,12 +16,12 @@ export function killExec(pidFile: string, proxy: ChildProcess): void {
   // The proxy exits only after the process did: nothing to kill, and the PID may already be someone else's.
   if (!running()) return;
   void (async () => {
-    const until = Date.now() + PID_FILE_WAIT_MS;
-    let pid = await readPidFile(pidFile);
-    while (!pid && running() && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 50));
-      pid = await readPidFile(pidFile);
-    }
+    // The PID, or 0 once the proxy has exited: so has the process, nothing to kill.
+    const pid = await pollUntil(async () => (await readPidFile(pidFile)) ?? (running() ? undefined : 0), {
+      timeoutMs: PID_FILE_WAIT_MS,
+      intervalMs: 50,
+      maxIntervalMs: 50,
+    });
     if (pid && running()) {
       try {
         process.kill(pid, 'SIGKILL');
