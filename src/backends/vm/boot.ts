@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UnavailableError } from '../../errors';
+import { pollUntil } from '../../host/wait';
 import type { Logger } from '../../log/logger';
 import type { Event } from './protocol';
 import { Qmp } from './qmp';
@@ -67,18 +68,18 @@ export async function resume(vm: Vm, stateFile: string, timeoutMs: number): Prom
     () => undefined,
     (err: unknown) => err,
   );
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const st = (await q.execute('query-status')) as { status: string };
-    if (st.status !== 'inmigrate' && st.status !== 'setup') {
+  const loaded = await pollUntil(
+    async () => {
+      const st = (await q.execute('query-status')) as { status: string };
+      if (st.status === 'inmigrate' || st.status === 'setup') return undefined;
       if (st.status !== 'paused' && st.status !== 'postmigrate' && st.status !== 'prelaunch') {
         throw new UnavailableError(`restore vm: unexpected status ${st.status} after loading the template`);
       }
-      break;
-    }
-    if (Date.now() > deadline) throw new UnavailableError('restore vm: template state not loaded in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+      return true;
+    },
+    { timeoutMs, intervalMs: 20, maxIntervalMs: 20 },
+  );
+  if (!loaded) throw new UnavailableError('restore vm: template state not loaded in time');
   const sendError = await sent;
   // qemu stops reading (and closes) once it has loaded the state's end marker; if that races our end of stream the
   // send reports a premature close although the load succeeded, which the status above has just confirmed.
@@ -101,16 +102,18 @@ export async function snapshotVm(vm: Vm, stateFile: string, timeoutMs: number): 
   const received = receiveFile(sock, stateFile, timeoutMs);
   await received.listening;
   await q.execute('migrate', { uri: `unix:${sock}` });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = (await q.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
-    if (m.status === 'completed') break;
-    if (m.status === 'failed' || m.status === 'cancelled') {
-      throw new UnavailableError(`snapshot vm: migration ${m.status}: ${m['error-desc'] ?? ''}`);
-    }
-    if (Date.now() > deadline) throw new UnavailableError('snapshot vm: migration did not complete in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const completed = await pollUntil(
+    async () => {
+      const m = (await q.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+      if (m.status === 'completed') return true;
+      if (m.status === 'failed' || m.status === 'cancelled') {
+        throw new UnavailableError(`snapshot vm: migration ${m.status}: ${m['error-desc'] ?? ''}`);
+      }
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 50, maxIntervalMs: 50 },
+  );
+  if (!completed) throw new UnavailableError('snapshot vm: migration did not complete in time');
   await received.done;
 }
 
@@ -125,22 +128,24 @@ function isPeerClose(err: unknown): boolean {
 
 /** Connects to qemu's incoming-migration socket and streams `file` into it. */
 async function sendFile(sock: string, file: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   // qemu creates the listening socket during migrate-incoming; retry briefly if we are early.
-  let conn: net.Socket;
-  for (;;) {
-    try {
-      conn = await new Promise<net.Socket>((resolve, reject) => {
-        const c = net.createConnection(sock);
-        c.once('connect', () => resolve(c));
-        c.once('error', reject);
-      });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new UnavailableError(`restore vm: connect to ${sock}: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  let lastErr: unknown;
+  const conn = await pollUntil(
+    async () => {
+      try {
+        return await new Promise<net.Socket>((resolve, reject) => {
+          const c = net.createConnection(sock);
+          c.once('connect', () => resolve(c));
+          c.once('error', reject);
+        });
+      } catch (err) {
+        lastErr = err;
+        return undefined;
+      }
+    },
+    { timeoutMs, intervalMs: 20, maxIntervalMs: 20 },
+  );
+  if (!conn) throw new UnavailableError(`restore vm: connect to ${sock}: ${String(lastErr)}`);
   await pipeline(fs.createReadStream(file), conn).catch((err: unknown) => {
     throw new UnavailableError(`restore vm: send template state: ${String(err)}`);
   });

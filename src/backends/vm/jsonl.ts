@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { UnavailableError } from '../../errors';
+import { pollUntil } from '../../host/wait';
 import { MAX_LINE_BYTES } from './protocol';
 
 export class JsonLines extends EventEmitter {
@@ -27,24 +28,26 @@ export class JsonLines extends EventEmitter {
 
   /** Connect, retrying while the socket file is missing or refusing (qemu still starting) until timeoutMs. */
   static async connect(path: string, timeoutMs: number, maxLine = MAX_LINE_BYTES): Promise<JsonLines> {
-    const deadline = Date.now() + timeoutMs;
     let lastErr: unknown;
-    while (Date.now() < deadline) {
-      try {
-        const sock = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(path);
-          s.once('connect', () => {
-            s.removeListener('error', reject);
-            resolve(s);
+    const sock = await pollUntil(
+      async () => {
+        try {
+          return await new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(path);
+            s.once('connect', () => {
+              s.removeListener('error', reject);
+              resolve(s);
+            });
+            s.once('error', reject);
           });
-          s.once('error', reject);
-        });
-        return new JsonLines(sock, maxLine);
-      } catch (err) {
-        lastErr = err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+        } catch (err) {
+          lastErr = err;
+          return undefined;
+        }
+      },
+      { timeoutMs, intervalMs: 50, maxIntervalMs: 50 },
+    );
+    if (sock) return new JsonLines(sock, maxLine);
     throw new UnavailableError(`connect ${path}: ${lastErr instanceof Error ? lastErr.message : 'timed out'}`, {
       cause: lastErr,
     });

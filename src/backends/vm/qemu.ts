@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
+import { pollUntil } from '../../host/wait';
 import { watchConsoleLog } from './console-log';
 import type { GuestArtefacts } from './guest';
 
@@ -189,14 +190,17 @@ export async function startQemu(s: QemuSpec, netns?: string): Promise<number> {
     }
   };
   // qemu creates its QMP socket while setting the machine up (well under a second); one stuck longer is killed.
-  const deadline = Date.now() + 60_000;
-  while (!fs.existsSync(s.paths.qmpSock) || readPid(s.paths.pidFile) === undefined) {
-    if (exit !== undefined) throw new UnavailableError(`start qemu: ${exit}: ${stderr()}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new UnavailableError(`start qemu: no QMP socket within 60 s (${stderr()})`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
+  const up = await pollUntil(
+    async () => {
+      if (fs.existsSync(s.paths.qmpSock) && readPid(s.paths.pidFile) !== undefined) return true;
+      if (exit !== undefined) throw new UnavailableError(`start qemu: ${exit}: ${stderr()}`);
+      return undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 20, maxIntervalMs: 20 },
+  );
+  if (!up) {
+    child.kill('SIGKILL');
+    throw new UnavailableError(`start qemu: no QMP socket within 60 s (${stderr()})`);
   }
   if (exit !== undefined) throw new UnavailableError(`start qemu: ${exit}: ${stderr()}`);
   return readPid(s.paths.pidFile)!;

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { UnavailableError } from '../../errors';
+import { pollUntil } from '../../host/wait';
 import type { Logger } from '../../log/logger';
 import { AgentClient, type RequestArgs } from './agent-client';
 import type { Event } from './protocol';
@@ -163,10 +164,10 @@ export class Vm {
 }
 
 export async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isQemu(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !isQemu(pid);
+  const gone = await pollUntil(async () => (isQemu(pid) ? undefined : true), {
+    timeoutMs,
+    intervalMs: 50,
+    maxIntervalMs: 50,
+  });
+  return gone ?? false;
 }
