@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { DeadlineExceededError, NotFoundError } from '../../errors';
 import { ExecSyncOutput } from '../../host/exec-output';
+import { sleep } from '../../host/wait';
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
 import type { RktShared } from './context';
 import { findContainer } from './lookup';
@@ -41,8 +42,6 @@ function sigkill(pid: number): void {
   }
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Ends an exec: SIGKILLs every process below the child and waits (bounded) until they are gone, zombies included.
  * The child is the host side of nsenter (or the sh before it); the command runs below it in the pod's PID
@@ -75,12 +74,12 @@ export async function killTree(child: ChildProcess, waitMs = KILL_WAIT_MS): Prom
         killed.set(pid, start);
         sigkill(pid);
       }
-      await pause(POLL_MS);
+      await sleep(POLL_MS);
     }
     if (!exited) sigkill(root);
     // Orphans (the command's own children, whose parent died with them) are reaped by their namespace's init.
     for (const [pid, start] of killed) {
-      while (Date.now() < deadline && (await processStartTime(pid)) === start) await pause(POLL_MS);
+      while (Date.now() < deadline && (await processStartTime(pid)) === start) await sleep(POLL_MS);
     }
   } finally {
     child.off('exit', onExit);
