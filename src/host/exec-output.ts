@@ -5,6 +5,8 @@
  * returning what the command printed. So each stream keeps its first 8 MiB, both together stay below 16 MiB with
  * room for the reply's framing, and the rest is read and dropped (the command is never blocked on a full pipe).
  */
+import os from 'node:os';
+
 export const EXEC_SYNC_STREAM_MAX_BYTES = 8 * 1024 * 1024;
 export const EXEC_SYNC_REPLY_MAX_BYTES = 16 * 1024 * 1024 - 1024;
 
@@ -33,4 +35,9 @@ export class ExecSyncOutput {
   get stderr(): Buffer {
     return Buffer.concat(this.kept.stderr);
   }
+}
+
+/** Exit code as a shell reports it: the code, or 128 + the signal's number when a signal ended the process. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
 }

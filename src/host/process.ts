@@ -7,8 +7,8 @@
  * so callers decide what an exit code means (iptables -C exits 1 for "no such rule"). Children start through the
  * spawn helper (./spawner.ts), so a large daemon does not fork itself for each.
  */
-import os from 'node:os';
 import { DeadlineExceededError, UnavailableError } from '../errors';
+import { exitCodeOf } from './exec-output';
 import { spawnChild } from './spawner';
 
 export interface RunOptions {
@@ -87,7 +87,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
         reject(new DeadlineExceededError(`run ${file} ${args.join(' ')}: ${killedFor}`, { context: { stderr } }));
         return;
       }
-      resolve({ code: code ?? 128 + (sig ? (os.constants.signals[sig] ?? 0) : 0), signal: sig, stdout, stderr });
+      resolve({ code: exitCodeOf(code, sig), signal: sig, stdout, stderr });
     });
     // A child that exits without reading stdin would raise EPIPE here; the exit status tells the real story.
     child.stdin?.on('error', () => undefined);

@@ -4,9 +4,8 @@
  * the container's user in its working dir (rkt's enterexec ran it as root in "/").
  */
 import type { ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import { DeadlineExceededError, NotFoundError } from '../../errors';
-import { ExecSyncOutput } from '../../host/exec-output';
+import { ExecSyncOutput, exitCodeOf } from '../../host/exec-output';
 import { sleep } from '../../host/wait';
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
 import type { RktShared } from './context';
@@ -84,12 +83,6 @@ export async function killTree(child: ChildProcess, waitMs = KILL_WAIT_MS): Prom
   } finally {
     child.off('exit', onExit);
   }
-}
-
-function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  const n = signal ? os.constants.signals[signal] : undefined;
-  return 128 + (n ?? 9);
 }
 
 export async function execSync(
