@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import type { ContainerSpec, ContainerState, Event } from '../protocol';
 import { bundleDir, execed, requestedGuestDevices, RUNC, RUNC_ROOT, runcError, runcInitPid, writeBundle } from './oci';
 import { mountRootfs, unmountRootfs } from './rootfs';
-import { exitCodeOf, signalNumber, sleep } from './util';
+import { signalNumber, sleep } from './util';
+import { exitCodeOf } from '../../../host/exec-output';
 
 export interface ExecTarget {
   readonly cid: string;

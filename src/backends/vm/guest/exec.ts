@@ -16,8 +16,8 @@ import path from 'node:path';
 import type { ExecReply } from '../protocol';
 import type { ExecTarget } from './containers';
 import { RUNC, RUNC_ROOT } from './oci';
-import { CONSOLE_HELPER, exitCodeOf } from './util';
-import { ExecSyncOutput } from '../../../host/exec-output';
+import { CONSOLE_HELPER } from './util';
+import { ExecSyncOutput, exitCodeOf } from '../../../host/exec-output';
 
 let execSeq = 0;
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Event } from '../protocol';
 import { execDone, killExec, type ExecCommand } from './exec';
-import { exitCodeOf } from './util';
+import { exitCodeOf } from '../../../host/exec-output';
 
 interface Handle {
   write(b: Buffer): void;

@@ -34,11 +34,5 @@ export function signalNumber(sig: string): number {
   return n;
 }
 
-/** Exit code as a shell reports it: the code, or 128 + signal number for a signal death. */
-export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  return 128 + (signal ? signalNumber(signal) : 0);
-}
-
 /** A request the guest cannot honour (not an agent failure): the host answers the CRI call FailedPrecondition. */
 export class Refusal extends Error {}
