@@ -1,4 +1,5 @@
 /** Bounded polling and sleeping that respect an AbortSignal; every wait in crimux has an upper bound. */
+import net from 'node:net';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 
 /** Sleeps `ms`, rejecting early when `signal` aborts. */
@@ -27,4 +28,32 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, opts: Po
     await sleep(Math.min(interval, left), opts.signal);
     interval = Math.min(interval * 2, max);
   }
+}
+
+/**
+ * Connects to the unix socket at `path`, retrying every `intervalMs` while it is missing or refusing (a program
+ * that is still starting: qemu's QMP and migration sockets) until `timeoutMs`; then throws the last error.
+ */
+export async function connectWhenListening(path: string, timeoutMs: number, intervalMs: number): Promise<net.Socket> {
+  let lastErr: unknown;
+  const sock = await pollUntil(
+    async () => {
+      try {
+        return await new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(path);
+          s.once('connect', () => {
+            s.removeListener('error', reject);
+            resolve(s);
+          });
+          s.once('error', reject);
+        });
+      } catch (err) {
+        lastErr = err;
+        return undefined;
+      }
+    },
+    { timeoutMs, intervalMs, maxIntervalMs: intervalMs },
+  );
+  if (sock) return sock;
+  throw lastErr instanceof Error ? lastErr : new Error('timed out');
 }

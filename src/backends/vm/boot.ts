@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UnavailableError } from '../../errors';
-import { pollUntil } from '../../host/wait';
+import { connectWhenListening, pollUntil } from '../../host/wait';
 import type { Logger } from '../../log/logger';
 import type { Event } from './protocol';
 import { Qmp } from './qmp';
@@ -129,23 +129,9 @@ function isPeerClose(err: unknown): boolean {
 /** Connects to qemu's incoming-migration socket and streams `file` into it. */
 async function sendFile(sock: string, file: string, timeoutMs: number): Promise<void> {
   // qemu creates the listening socket during migrate-incoming; retry briefly if we are early.
-  let lastErr: unknown;
-  const conn = await pollUntil(
-    async () => {
-      try {
-        return await new Promise<net.Socket>((resolve, reject) => {
-          const c = net.createConnection(sock);
-          c.once('connect', () => resolve(c));
-          c.once('error', reject);
-        });
-      } catch (err) {
-        lastErr = err;
-        return undefined;
-      }
-    },
-    { timeoutMs, intervalMs: 20, maxIntervalMs: 20 },
-  );
-  if (!conn) throw new UnavailableError(`restore vm: connect to ${sock}: ${String(lastErr)}`);
+  const conn = await connectWhenListening(sock, timeoutMs, 20).catch((err: unknown) => {
+    throw new UnavailableError(`restore vm: connect to ${sock}: ${String(err)}`);
+  });
   await pipeline(fs.createReadStream(file), conn).catch((err: unknown) => {
     throw new UnavailableError(`restore vm: send template state: ${String(err)}`);
   });

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { UnavailableError } from '../../errors';
-import { pollUntil } from '../../host/wait';
+import { connectWhenListening } from '../../host/wait';
 import { MAX_LINE_BYTES } from './protocol';
 
 export class JsonLines extends EventEmitter {
@@ -28,29 +28,12 @@ export class JsonLines extends EventEmitter {
 
   /** Connect, retrying while the socket file is missing or refusing (qemu still starting) until timeoutMs. */
   static async connect(path: string, timeoutMs: number, maxLine = MAX_LINE_BYTES): Promise<JsonLines> {
-    let lastErr: unknown;
-    const sock = await pollUntil(
-      async () => {
-        try {
-          return await new Promise<net.Socket>((resolve, reject) => {
-            const s = net.connect(path);
-            s.once('connect', () => {
-              s.removeListener('error', reject);
-              resolve(s);
-            });
-            s.once('error', reject);
-          });
-        } catch (err) {
-          lastErr = err;
-          return undefined;
-        }
-      },
-      { timeoutMs, intervalMs: 50, maxIntervalMs: 50 },
-    );
-    if (sock) return new JsonLines(sock, maxLine);
-    throw new UnavailableError(`connect ${path}: ${lastErr instanceof Error ? lastErr.message : 'timed out'}`, {
-      cause: lastErr,
+    const sock = await connectWhenListening(path, timeoutMs, 50).catch((err: unknown) => {
+      throw new UnavailableError(`connect ${path}: ${err instanceof Error ? err.message : 'timed out'}`, {
+        cause: err,
+      });
     });
+    return new JsonLines(sock, maxLine);
   }
 
   get isClosed(): boolean {
