@@ -3,7 +3,7 @@
  * options, builds the Docker Engine client and the helpers on it; connects to nothing yet (start() does, and a
  * dockerd that is down only makes the backend unhealthy).
  */
-import { readFileSync } from 'node:fs';
+import { ownOomScoreAdj } from '../../host/oom-score';
 import type { BackendFactory, BackendDeps } from '../registry';
 import { DockerBackend } from './backend';
 import { HttpDockerEngine, type DockerEngine } from './engine-client';
@@ -15,15 +15,6 @@ import { LogCopiers } from './log-copiers';
 import { parseHandlerOptions } from './options';
 import { scopeToOwner } from './owner';
 import { configSchema } from '../../config/schema';
-
-/** crimux's own oom_score_adj: containers cannot be given less here (see convert-resources.ts). */
-function ownOomScoreAdj(): number {
-  try {
-    return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** Builds the backend on a given engine: the factory passes the real one, unit tests a fake. */
 export function buildDockerBackend(deps: BackendDeps, shared_: DockerEngine): DockerBackend {

@@ -15,7 +15,7 @@ import { checkDistinctRoots, parseHandlerOptions } from './options';
 import { Reaper } from './reaper';
 import { RecordStore } from './records';
 import { RuncBackend } from './backend';
-import { ownOomScoreAdj } from './spec-resources';
+import { ownOomScoreAdj } from '../../host/oom-score';
 import { driverRuntimeArgs, podCgroupParent, removePodCgroup } from './cgroup-driver';
 
 export const createRuncBackend: BackendFactory = (deps) => {

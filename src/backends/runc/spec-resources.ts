@@ -7,7 +7,6 @@
  * on any value below the parent's), a requested value below crimux's own is raised to it, and a log line says so
  * — containerd's restrict_oom_score_adj does the same.
  */
-import { readFileSync } from 'node:fs';
 import type * as cri from '../../cri/types';
 import { InvalidArgumentError } from '../../errors';
 import type { Logger } from '../../log/logger';
@@ -68,15 +67,6 @@ export function toOciResources(
     else log.warn('unified (cgroup v2) resources ignored on a cgroup v1 host', { field });
   }
   return out;
-}
-
-/** crimux's own oom_score_adj: the lowest value its children can be given on this host. */
-export function ownOomScoreAdj(): number {
-  try {
-    return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** The requested OOM score, raised to `floor` with a log line when lower (see the NOTE above). */
