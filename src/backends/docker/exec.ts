@@ -5,12 +5,12 @@
  * Docker has no "kill exec" call, so a timeout kills the exec'd process (and its descendants) by the host PID that
  * exec inspect reports — crimux runs as root on the same host as dockerd — then throws DeadlineExceededError.
  */
-import fs from 'node:fs/promises';
 import type { CallContext, ExecSyncResult } from '../backend';
 import { DeadlineExceededError, FailedPreconditionError, InternalError } from '../../errors';
 import type { DockerShared } from './context';
 import { FrameDecoder } from './stream-frames';
 import { ExecSyncOutput } from '../../host/exec-output';
+import { processTree } from '../../host/proc-tree';
 import { pollUntil } from '../../host/wait';
 
 /** How long dockerd gets to record an exec's exit code after its stream closed. */
@@ -109,18 +109,9 @@ export async function killExec(s: DockerShared, execId: string): Promise<void> {
   }
 }
 
-/** SIGKILL a process and every descendant (children first found via /proc/<pid>/task/*\/children). */
+/** SIGKILL a process and every descendant /proc shows for it (host/proc-tree). */
 export async function killTree(pid: number): Promise<void> {
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) {
-    const p = all[i] ?? 0;
-    const tasks = await fs.readdir(`/proc/${p}/task`).catch(() => [] as string[]);
-    for (const t of tasks) {
-      const kids = await fs.readFile(`/proc/${p}/task/${t}/children`, 'utf8').catch(() => '');
-      for (const k of kids.split(' ').filter(Boolean)) all.push(Number(k));
-    }
-  }
-  for (const p of all) {
+  for (const p of await processTree(pid)) {
     try {
       process.kill(p, 'SIGKILL');
     } catch {

@@ -10,7 +10,8 @@ import { sleep } from '../../host/wait';
 import type { CallContext, ExecSyncResult, ProcessStreams, StreamOptions } from '../backend';
 import type { RktShared } from './context';
 import { findContainer } from './lookup';
-import { processStartTime, processTree } from './stage1/liveness';
+import { processTree } from '../../host/proc-tree';
+import { processStartTime } from './stage1/liveness';
 import { terminalResizer } from './tty-resize';
 import { handleChildErrors } from '../../util/streams';
 

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { runCommand } from '../../host/process';
-import { processTree } from './stage1/liveness';
+import { processTree } from '../../host/proc-tree';
 
 /** How long to look for the terminal after the exec started (script forks its child a moment later). */
 const FIND_TRIES = 100;

@@ -20,7 +20,7 @@ import type { Stage1Context } from './context';
 import type { AppPaths } from './layout';
 import { readOptional, touchNew } from './files';
 import { exists } from '../../../util/fs';
-import { childrenOf } from './liveness';
+import { childrenOf } from '../../../host/proc-tree';
 import { readManifest } from './manifest';
 import { enterSpecOf } from './enter';
 import { runScript } from './scripts';

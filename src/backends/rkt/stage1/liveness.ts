@@ -72,21 +72,3 @@ export async function pidAlive(pid: number, startTime?: string): Promise<boolean
     return false;
   }
 }
-
-/** Direct children of pid (all its threads'), from /proc/PID/task/TID/children. */
-export async function childrenOf(pid: number): Promise<number[]> {
-  const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const out: number[] = [];
-  for (const t of tasks) {
-    const text = await fs.readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '');
-    for (const c of text.trim().split(/\s+/)) if (c) out.push(Number(c));
-  }
-  return out;
-}
-
-/** pid and all its descendants, parents first. */
-export async function processTree(pid: number): Promise<number[]> {
-  const out = [pid];
-  for (let i = 0; i < out.length && out.length < 4096; i++) out.push(...(await childrenOf(out[i] as number)));
-  return out;
-}

@@ -21,7 +21,8 @@ import { createCgroup, killCgroup, podCgroupSet, removeCgroup } from './cgroups'
 import { POD_HELPER, type Stage1Context } from './context';
 import { readOptional, writeAtomic } from './files';
 import type { PodPaths } from './layout';
-import { childrenOf, processStartTime } from './liveness';
+import { childrenOf } from '../../../host/proc-tree';
+import { processStartTime } from './liveness';
 import { FLAVOR_ANNOTATION, MUTABLE_ANNOTATION, writeManifest, type PodManifest } from './manifest';
 import { makeSharedRoot, unmountAll } from './mounts';
 import { JOIN_AND_EXEC } from './scripts';
