@@ -30,6 +30,7 @@ import * as e from '../test/rkt/env';
 import { TEST_IMAGE } from '../test/rkt/helpers/rootfs';
 import { removeParent, stage1Fixture } from '../test/rkt/helpers/stage1';
 import { createBackendHost } from '../src/backends/default-host';
+import { withLogPath } from '../test/helpers/create-request';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const OUT = path.join(__dirname, 'results');
@@ -133,12 +134,15 @@ async function benchCri(samples: Samples): Promise<void> {
         }),
       );
       await timed(s, 'cri CreateContainer', () =>
-        b.createContainer(ctx(), {
-          id: cid,
-          sandboxId: pod,
-          config: e.containerConfig('app', BUSYBOX.ref, ['sleep', '1000']),
-          sandboxConfig,
-        }),
+        b.createContainer(
+          ctx(),
+          withLogPath({
+            id: cid,
+            sandboxId: pod,
+            config: e.containerConfig('app', BUSYBOX.ref, ['sleep', '1000']),
+            sandboxConfig,
+          }),
+        ),
       );
       await timed(s, 'cri StartContainer', () => b.startContainer(ctx(), cid));
       await timed(s, 'cri ExecSync', () => b.execSync(ctx(), cid, ['true'], 10));

@@ -15,6 +15,7 @@ import { BUSYBOX, PAUSE } from '../test/fixtures/images';
 import { testRegistryMap } from '../test/helpers/daemon';
 import * as e from '../test/runc/env';
 import { createBackendHost } from '../src/backends/default-host';
+import { withLogPath } from '../test/helpers/create-request';
 
 type Req = Record<string, unknown>;
 let seq = 0;
@@ -89,7 +90,10 @@ export async function startDirectBackend(dir: string, slot: number, cgroupRoot: 
           const c = req.config as { command: string[]; log_path: string };
           const sandboxId = req.pod_sandbox_id as string;
           const config = e.containerConfig('app', BUSYBOX.ref, c.command, { log_path: c.log_path });
-          await backend.createContainer(ctx(), { id, sandboxId, config, sandboxConfig: configs.get(sandboxId)! });
+          await backend.createContainer(
+            ctx(),
+            withLogPath({ id, sandboxId, config, sandboxConfig: configs.get(sandboxId)! }),
+          );
           return { container_id: id };
         }
         case 'StartContainer':

@@ -64,6 +64,8 @@ export interface CreateContainerRequest {
   readonly sandboxId: string;
   readonly config: cri.ContainerConfig;
   readonly sandboxConfig: cri.PodSandboxConfig;
+  /** The container's CRI log file (the router's one rule: validated log_directory + log_path); '' for none. */
+  readonly logPath: string;
 }
 
 /** A pod's namespace modes as the CRI spells them (NamespaceOption's network, pid, ipc). */

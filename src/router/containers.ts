@@ -15,7 +15,7 @@ import { newId } from './ids';
 import { nowNsString } from '../util/clock';
 import { UndoStack } from '../util/undo';
 import { withPodDefaults } from './pod-defaults';
-import { validateContainerConfig } from './validate';
+import { containerLogPath, validateContainerConfig } from './validate';
 import { explainMissingImage } from './images';
 import { containerStatus } from './shape-container';
 
@@ -75,7 +75,13 @@ export class ContainerRouter {
         const podConfig = withPodDefaults(sandboxConfig ?? emptySandboxConfig(sandbox));
         await backend.createContainer(
           { signal, log },
-          { id, sandboxId: sandbox.id, config: cfg, sandboxConfig: podConfig },
+          {
+            id,
+            sandboxId: sandbox.id,
+            config: cfg,
+            sandboxConfig: podConfig,
+            logPath: containerLogPath(cfg, podConfig),
+          },
         );
         failpoint('container.create.after-backend');
         core.store.updateContainer(id, { phase: 'ready' });

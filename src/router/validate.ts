@@ -62,13 +62,7 @@ export function validateSandboxConfig(
   if (md.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
   checkCniArgValues(md);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
-  if (config.log_directory) {
-    if (!path.isAbsolute(config.log_directory)) fail('config.log_directory', 'must be an absolute path');
-    if (hasDotDot(config.log_directory)) fail('config.log_directory', 'must not contain ".."');
-    if (policy.logRoot && !isUnder(config.log_directory, policy.logRoot)) {
-      fail('config.log_directory', `must be under ${policy.logRoot}`);
-    }
-  }
+  checkLogDirectory('config.log_directory', config.log_directory, policy);
   checkPodEtc(config);
   checkSandboxRunAsGroup(config.linux?.security_context);
   const sysctls = checkSysctls(config);
@@ -145,6 +139,8 @@ export function validateContainerConfig(
     if (path.isAbsolute(config.log_path)) fail('config.log_path', 'must be relative to the sandbox log_directory');
     if (hasDotDot(config.log_path)) fail('config.log_path', 'must not contain ".."');
     if (!sandbox?.log_directory) fail('config.log_path', 'set, but the sandbox has no log_directory');
+    // The log is written where the request's sandbox config says: it gets the rule RunPodSandbox's got.
+    checkLogDirectory('sandbox_config.log_directory', sandbox.log_directory, policy);
   }
   config.mounts.forEach((m, i) => {
     if (!path.isAbsolute(m.container_path)) fail(`config.mounts[${i}].container_path`, 'must be an absolute path');
@@ -163,3 +159,19 @@ export function validateContainerConfig(
 }
 
 export { isUnder };
+
+/** A pod's log directory: absolute, no "..", and under the operator's log root when one is set. */
+function checkLogDirectory(field: string, dir: string, policy: ValidationPolicy): void {
+  if (!dir) return;
+  if (!path.isAbsolute(dir)) fail(field, 'must be an absolute path');
+  if (hasDotDot(dir)) fail(field, 'must not contain ".."');
+  if (policy.logRoot && !isUnder(dir, policy.logRoot)) fail(field, `must be under ${policy.logRoot}`);
+}
+
+/**
+ * Where a container's CRI log goes, for every backend: the sandbox's log_directory joined with the container's
+ * log_path, as containerd does; '' when either is unset (no log file). Both parts were checked above.
+ */
+export function containerLogPath(config: cri.ContainerConfig, sandbox: cri.PodSandboxConfig): string {
+  return config.log_path && sandbox.log_directory ? path.join(sandbox.log_directory, config.log_path) : '';
+}

@@ -30,6 +30,7 @@ import {
 } from './env';
 import { containerStatus } from '../../src/router/shape-container';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const log = testLogger();
 const SLOT = 1;
@@ -89,12 +90,15 @@ describe('docker backend on a real dockerd', { timeout: 300_000 }, () => {
     o = {},
   ) => {
     const id = newId();
-    await backend.createContainer(ctx(log), {
-      id,
-      sandboxId: pod.id,
-      config: containerConfig(name, image, o),
-      sandboxConfig: pod.config,
-    });
+    await backend.createContainer(
+      ctx(log),
+      withLogPath({
+        id,
+        sandboxId: pod.id,
+        config: containerConfig(name, image, o),
+        sandboxConfig: pod.config,
+      }),
+    );
     await backend.startContainer(ctx(log), id);
     return id;
   };

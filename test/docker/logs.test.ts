@@ -24,6 +24,7 @@ import {
   type TestEnv,
 } from './env';
 import { containerStatus } from '../../src/router/shape-container';
+import { withLogPath } from '../helpers/create-request';
 
 const log = testLogger();
 const SLOT = 2;
@@ -66,12 +67,15 @@ describe('docker CRI log copying', { timeout: 180_000 }, () => {
     pods.push(sid);
     await backend.runPodSandbox(ctx(log), { id: sid, handler: handlerSpec(env.config), config: sc });
     const id = newId();
-    await backend.createContainer(ctx(log), {
-      id,
-      sandboxId: sid,
-      config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', script] }),
-      sandboxConfig: sc,
-    });
+    await backend.createContainer(
+      ctx(log),
+      withLogPath({
+        id,
+        sandboxId: sid,
+        config: containerConfig('printer', BUSYBOX.ref, { command: ['sh', '-c', script] }),
+        sandboxConfig: sc,
+      }),
+    );
     await backend.startContainer(ctx(log), id);
     return { id, logPath: containerStatus((await backend.containerStatus(ctx(log), id, false)).facts).log_path ?? '' };
   };

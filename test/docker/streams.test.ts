@@ -22,6 +22,7 @@ import {
   testLogger,
   type TestEnv,
 } from './env';
+import { withLogPath } from '../helpers/create-request';
 
 const log = testLogger();
 const SLOT = 5;
@@ -64,12 +65,15 @@ describe('docker exec, attach and port-forward streams', { timeout: 180_000 }, (
 
   const start = async (name: string, image: string, o = {}): Promise<string> => {
     const id = newId();
-    await backend.createContainer(ctx(log), {
-      id,
-      sandboxId: sid,
-      config: containerConfig(name, image, o),
-      sandboxConfig: sc,
-    });
+    await backend.createContainer(
+      ctx(log),
+      withLogPath({
+        id,
+        sandboxId: sid,
+        config: containerConfig(name, image, o),
+        sandboxConfig: sc,
+      }),
+    );
     await backend.startContainer(ctx(log), id);
     return id;
   };

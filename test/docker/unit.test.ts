@@ -21,6 +21,7 @@ import {
 } from './env';
 import { containerStatus } from '../../src/router/shape-container';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const log = testLogger();
 
@@ -116,20 +117,26 @@ describe('docker backend over a fake engine', () => {
     const { id: sid, config: sc } = await runPod('life');
     const cid = newId();
     await assert.rejects(
-      backend.createContainer(ctx(log), {
-        id: cid,
-        sandboxId: sid,
-        config: containerConfig('c', 'docker.io/library/nginx:1'),
-        sandboxConfig: sc,
-      }),
+      backend.createContainer(
+        ctx(log),
+        withLogPath({
+          id: cid,
+          sandboxId: sid,
+          config: containerConfig('c', 'docker.io/library/nginx:1'),
+          sandboxConfig: sc,
+        }),
+      ),
       { name: 'NotFoundError' },
     );
-    await backend.createContainer(ctx(log), {
-      id: cid,
-      sandboxId: sid,
-      config: containerConfig('c', 'busybox:1.36'),
-      sandboxConfig: sc,
-    });
+    await backend.createContainer(
+      ctx(log),
+      withLogPath({
+        id: cid,
+        sandboxId: sid,
+        config: containerConfig('c', 'busybox:1.36'),
+        sandboxConfig: sc,
+      }),
+    );
     assert.equal(
       containerStatus((await backend.containerStatus(ctx(log), cid, false)).facts).state,
       'CONTAINER_CREATED',

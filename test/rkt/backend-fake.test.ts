@@ -21,6 +21,7 @@ import { testLogger } from './helpers/stage1';
 import { createBackendHost } from '../../src/backends/default-host';
 import { containerStatus } from '../../src/router/shape-container';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const FAKE = path.resolve(__dirname, 'fixtures', 'fake-rkt');
 const IMAGE = 'docker.io/library/busybox:1.36';
@@ -101,14 +102,17 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
     assert.equal(sandboxStatus(st.facts).state, 'SANDBOX_READY');
     assert.match(sandboxStatus(st.facts).network?.ip ?? '', /^172\.16\.28\.\d+$/);
     assert.equal(JSON.parse(st.info.info ?? '{}').podManager, 'rkt');
-    await backend.createContainer(ctx(), {
-      id: C1,
-      sandboxId: POD,
-      config: e.containerConfig('app', IMAGE, ['sleep', '1000'], {
-        linux: { resources: null, security_context: podNs },
+    await backend.createContainer(
+      ctx(),
+      withLogPath({
+        id: C1,
+        sandboxId: POD,
+        config: e.containerConfig('app', IMAGE, ['sleep', '1000'], {
+          linux: { resources: null, security_context: podNs },
+        }),
+        sandboxConfig: e.sandboxConfig('web', dir),
       }),
-      sandboxConfig: e.sandboxConfig('web', dir),
-    });
+    );
     await backend.startContainer(ctx(), C1);
     const cs = await backend.containerStatus(ctx(), C1, true);
     assert.equal(containerStatus(cs.facts).state, 'CONTAINER_RUNNING');
@@ -124,14 +128,17 @@ describe('rkt backend over a real rkt (the fake)', { timeout: 120_000 }, () => {
 
   it('refuses what a real rkt cannot enforce and what rktlet never had', async () => {
     await assert.rejects(
-      backend.createContainer(ctx(), {
-        id: 'e2'.repeat(32),
-        sandboxId: POD,
-        config: e.containerConfig('nnp', IMAGE, ['true'], {
-          linux: { resources: null, security_context: { ...podNs, no_new_privs: true } },
+      backend.createContainer(
+        ctx(),
+        withLogPath({
+          id: 'e2'.repeat(32),
+          sandboxId: POD,
+          config: e.containerConfig('nnp', IMAGE, ['true'], {
+            linux: { resources: null, security_context: { ...podNs, no_new_privs: true } },
+          }),
+          sandboxConfig: e.sandboxConfig('web', dir),
         }),
-        sandboxConfig: e.sandboxConfig('web', dir),
-      }),
+      ),
       (err: unknown) => err instanceof InvalidArgumentError && err.message.includes('no_new_privs'),
     );
     await assert.rejects(backend.containerUsage(ctx(), C1), UnimplementedError);

@@ -26,6 +26,7 @@ import { mountsUnder, unmountAll } from '../../src/backends/rkt/stage1/mounts';
 import { createBackendHost } from '../../src/backends/default-host';
 import { containerEntry, containerStatus } from '../../src/router/shape-container';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 0;
 const log = testLogger();
@@ -68,12 +69,15 @@ async function create(
   cmd: string[],
   extra: Parameters<typeof e.containerConfig>[3] = {},
 ) {
-  await backend.createContainer(ctx(), {
-    id,
-    sandboxId: POD,
-    config: e.containerConfig(name, image, cmd, extra),
-    sandboxConfig: sandboxConfig(),
-  });
+  await backend.createContainer(
+    ctx(),
+    withLogPath({
+      id,
+      sandboxId: POD,
+      config: e.containerConfig(name, image, cmd, extra),
+      sandboxConfig: sandboxConfig(),
+    }),
+  );
 }
 const status = async (id: string) => containerStatus((await backend.containerStatus(ctx(), id, false)).facts);
 const exited = (id: string) =>

@@ -12,6 +12,7 @@ import { BUSYBOX } from '../fixtures/images';
 import { directEnv, RUNC, type DirectEnv } from './direct';
 import * as e from './env';
 import { containerStatus } from '../../src/router/shape-container';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 10;
 const log = e.testLogger();
@@ -41,12 +42,15 @@ describe('runc backend (direct): attach and TTY exec', { timeout: 600_000 }, () 
   let backend: Backend;
   const run = async (id: string, name: string, cmd: string[], extra = {}) => {
     const sandboxConfig = e.sandboxConfig('attach', env.logDir);
-    await backend.createContainer(ctx(), {
-      id,
-      sandboxId: POD,
-      config: e.containerConfig(name, BUSYBOX.ref, cmd, extra),
-      sandboxConfig,
-    });
+    await backend.createContainer(
+      ctx(),
+      withLogPath({
+        id,
+        sandboxId: POD,
+        config: e.containerConfig(name, BUSYBOX.ref, cmd, extra),
+        sandboxConfig,
+      }),
+    );
     await backend.startContainer(ctx(), id);
   };
   const execDir = () => path.join(env.config.runDir, 'runc', 'exec');

@@ -16,6 +16,7 @@ import { directEnv, RUNC, type DirectEnv } from './direct';
 import * as e from './env';
 import { containerEntry, containerStatus } from '../../src/router/shape-container';
 import { sandboxEntry, sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 0;
 const log = e.testLogger();
@@ -47,12 +48,15 @@ async function status(id: string) {
 }
 
 async function run(id: string, name: string, cmd: string[]): Promise<void> {
-  await backend.createContainer(ctx(), {
-    id,
-    sandboxId: POD,
-    config: e.containerConfig(name, BUSYBOX.ref, cmd),
-    sandboxConfig: e.sandboxConfig('web', env.logDir),
-  });
+  await backend.createContainer(
+    ctx(),
+    withLogPath({
+      id,
+      sandboxId: POD,
+      config: e.containerConfig(name, BUSYBOX.ref, cmd),
+      sandboxConfig: e.sandboxConfig('web', env.logDir),
+    }),
+  );
   await backend.startContainer(ctx(), id);
 }
 
@@ -166,22 +170,28 @@ describe('runc backend (direct)', { timeout: 600_000 }, () => {
   it('refuses bad input naming the field and leaves nothing half-made', async () => {
     const sc = e.securityContext({ seccomp: { profile_type: 'Localhost', localhost_ref: 'relative.json' } });
     await assert.rejects(
-      backend.createContainer(ctx(), {
-        id: BAD,
-        sandboxId: POD,
-        config: e.containerConfig('bad', BUSYBOX.ref, ['true'], { linux: { resources: null, security_context: sc } }),
-        sandboxConfig: e.sandboxConfig('web', env.logDir),
-      }),
+      backend.createContainer(
+        ctx(),
+        withLogPath({
+          id: BAD,
+          sandboxId: POD,
+          config: e.containerConfig('bad', BUSYBOX.ref, ['true'], { linux: { resources: null, security_context: sc } }),
+          sandboxConfig: e.sandboxConfig('web', env.logDir),
+        }),
+      ),
       (err: Error) => err instanceof InvalidArgumentError && /seccomp\.localhost_ref/.test(err.message),
     );
     // A runtime failure (no such binary) surfaces at start, as in containerd: the container is exited with reason
     // StartError and nothing of it runs.
-    await backend.createContainer(ctx(), {
-      id: BAD,
-      sandboxId: POD,
-      config: e.containerConfig('bad', BUSYBOX.ref, ['/no/such/binary']),
-      sandboxConfig: e.sandboxConfig('web', env.logDir),
-    });
+    await backend.createContainer(
+      ctx(),
+      withLogPath({
+        id: BAD,
+        sandboxId: POD,
+        config: e.containerConfig('bad', BUSYBOX.ref, ['/no/such/binary']),
+        sandboxConfig: e.sandboxConfig('web', env.logDir),
+      }),
+    );
     assert.equal((await status(BAD)).state, 'CONTAINER_CREATED');
     await assert.rejects(backend.startContainer(ctx(), BAD), /no such file or directory|not found/i);
     const st = await status(BAD);

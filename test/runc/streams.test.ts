@@ -12,6 +12,7 @@ import type { Backend } from '../../src/backends/backend';
 import { BUSYBOX } from '../fixtures/images';
 import { directEnv, RUNC, type DirectEnv } from './direct';
 import * as e from './env';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 4;
 const log = e.testLogger();
@@ -27,12 +28,15 @@ describe('runc backend (direct): exec streams, port forward, undo', { timeout: 6
   let backend: Backend;
 
   const run = async (id: string, name: string, cmd: string[]) => {
-    await backend.createContainer(ctx(), {
-      id,
-      sandboxId: POD,
-      config: e.containerConfig(name, BUSYBOX.ref, cmd),
-      sandboxConfig: e.sandboxConfig('streams', env.logDir),
-    });
+    await backend.createContainer(
+      ctx(),
+      withLogPath({
+        id,
+        sandboxId: POD,
+        config: e.containerConfig(name, BUSYBOX.ref, cmd),
+        sandboxConfig: e.sandboxConfig('streams', env.logDir),
+      }),
+    );
     await backend.startContainer(ctx(), id);
   };
 

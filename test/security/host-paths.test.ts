@@ -68,6 +68,39 @@ describe('mount sources reaching crimux paths; routing pins', { timeout: 600_000
     });
   }
 
+  for (const backend of s.BACKENDS) {
+    it(`${backend}: CreateContainer's sandbox_config cannot point the container's log outside the log root`, async () => {
+      const pod = await s.runPod(env, backend, `logdir-${backend}`);
+      const target = path.join(env.dir, `outside-${backend}`);
+      fs.mkdirSync(target);
+      const cases: [string, string][] = [
+        ['a directory outside the log root', target],
+        ["'..' out of the log root", path.join(env.logRoot, '..', path.basename(target))],
+      ];
+      for (const [attack, dir] of cases) {
+        await assert.rejects(
+          env.d.rt('CreateContainer', {
+            pod_sandbox_id: pod.id,
+            config: s.containerConfig('evil', ['true'], { log_path: 'evil.log' }),
+            sandbox_config: { ...pod.config, log_directory: dir },
+          }),
+          (e: { code?: number; details?: string }) =>
+            e.code === 3 && /sandbox_config\.log_directory/.test(e.details ?? ''),
+          attack,
+        );
+        log.record({
+          attack: `CreateContainer sandbox_config.log_directory: ${attack}`,
+          backend,
+          outcome: 'refused: InvalidArgument; no log written',
+        });
+      }
+      assert.deepEqual(fs.readdirSync(target), [], 'nothing was written there');
+      const listed = await env.d.rt('ListContainers', { filter: { pod_sandbox_id: pod.id } });
+      assert.equal(listed.containers.length, 0, 'nothing half-made');
+      await s.assertServing(env);
+    });
+  }
+
   it('annotations cannot leave a pinned handler, nor choose one under the default policy', async () => {
     const pinned = s.podConfig(env, 'pinned', {
       metadata: { name: 'pinned', namespace: 'tenants', uid: `pin-${process.pid}`, attempt: 0 },

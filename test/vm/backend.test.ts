@@ -13,6 +13,7 @@ import { BUSYBOX, BUSYBOX_USER, HTTP } from '../fixtures/images';
 import { DirectEnv } from './direct';
 import * as h from './helpers';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 1;
 const env = new DirectEnv(SLOT);
@@ -234,15 +235,18 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
 
   it('attaches to a container started with stdin', async () => {
     const id = 'c6'.padEnd(64, '6');
-    await backend.createContainer(h.ctx(), {
-      id,
-      sandboxId: POD,
-      sandboxConfig: h.sandboxConfig('web', logDir),
-      config: h.containerConfig('attach', BUSYBOX.ref, ['sh', '-c', 'read line; echo "got $line"; exit 0'], {
-        stdin: true,
-        stdin_once: true,
+    await backend.createContainer(
+      h.ctx(),
+      withLogPath({
+        id,
+        sandboxId: POD,
+        sandboxConfig: h.sandboxConfig('web', logDir),
+        config: h.containerConfig('attach', BUSYBOX.ref, ['sh', '-c', 'read line; echo "got $line"; exit 0'], {
+          stdin: true,
+          stdin_once: true,
+        }),
       }),
-    });
+    );
     await backend.startContainer(h.ctx(), id);
     const ps = await backend.attach(h.ctx(), id, { stdin: true, stdout: true, stderr: true, tty: false });
     const out: Buffer[] = [];

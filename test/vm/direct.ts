@@ -15,6 +15,7 @@ import { testRegistryMap } from '../helpers/daemon';
 import { ensureTestRegistry } from '../helpers/registry';
 import * as h from './helpers';
 import { createBackendHost } from '../../src/backends/default-host';
+import { withLogPath } from '../helpers/create-request';
 
 export class DirectEnv {
   readonly dir = h.tempDir();
@@ -86,12 +87,15 @@ export class DirectEnv {
     extra?: Record<string, unknown>;
   }): Promise<void> {
     const b = this.mustBackend();
-    await b.createContainer(h.ctx(), {
-      id: o.id,
-      sandboxId: o.pod,
-      config: h.containerConfig(o.name, o.image, o.cmd, o.extra),
-      sandboxConfig: h.sandboxConfig(o.podName, this.logDir),
-    });
+    await b.createContainer(
+      h.ctx(),
+      withLogPath({
+        id: o.id,
+        sandboxId: o.pod,
+        config: h.containerConfig(o.name, o.image, o.cmd, o.extra),
+        sandboxConfig: h.sandboxConfig(o.podName, this.logDir),
+      }),
+    );
     await b.startContainer(h.ctx(), o.id);
   }
 

@@ -13,6 +13,7 @@ import { BUSYBOX } from '../fixtures/images';
 import { DirectEnv } from './direct';
 import * as h from './helpers';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
+import { withLogPath } from '../helpers/create-request';
 
 const SLOT = 2;
 const env = new DirectEnv(SLOT);
@@ -61,12 +62,15 @@ describe('vm template clones', { timeout: 900_000 }, () => {
       assert.equal((JSON.parse(st.info.info ?? '{}') as { vm: { cloned: boolean } }).vm.cloned, true);
       ips.push(String(sandboxStatus(st.facts).network?.ip));
       const cid = `c${id}`.padEnd(64, id);
-      await backend.createContainer(h.ctx(), {
-        id: cid,
-        sandboxId: pod,
-        config: h.containerConfig('probe', BUSYBOX.ref, ['sleep', '1000']),
-        sandboxConfig: h.sandboxConfig(name, logDir),
-      });
+      await backend.createContainer(
+        h.ctx(),
+        withLogPath({
+          id: cid,
+          sandboxId: pod,
+          config: h.containerConfig('probe', BUSYBOX.ref, ['sleep', '1000']),
+          sandboxConfig: h.sandboxConfig(name, logDir),
+        }),
+      );
       await backend.startContainer(h.ctx(), cid);
       const r = await backend.execSync(
         h.ctx(),

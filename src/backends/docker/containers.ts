@@ -51,10 +51,7 @@ export class ContainerOps {
     // Resolved here, not by Docker at start: labels are fixed at create, and ContainerStatus.user must follow the
     // rule the other backends follow (Docker resolves the process's own user and groups the same way).
     const user = await containerIdentity(ctx, this.s.layers, img.Id, req.config);
-    const logPath =
-      req.sandboxConfig.log_directory && req.config.log_path
-        ? path.join(req.sandboxConfig.log_directory, req.config.log_path)
-        : '';
+    const logPath = req.logPath;
     const { body, oomClamped } = containerCreateBody({
       id: req.id,
       sandboxId: req.sandboxId,

@@ -5,7 +5,6 @@
  *   ContainerStatus → `rkt app status`; ListContainers → ONE `rkt list` (its apps[]), not rktlet's N+1 status calls
  * Stop and remove of an unknown container succeed (CRI); status of one is NotFound.
  */
-import path from 'node:path';
 import { NotFoundError } from '../../errors';
 import type { CallContext, ContainerFacts, ContainerStatusResult, CreateContainerRequest } from '../backend';
 import { rootSource } from '../../host/passwd';
@@ -67,10 +66,7 @@ export async function createContainer(s: RktShared, ctx: CallContext, req: Creat
       ? await seccompFor(chooseSeccomp(sc, 'config.linux.security_context'), caps, shippedRuntimeDefaultProfile())
       : undefined;
   const spec = seccomp ? { ...built, seccomp } : built;
-  const logPath =
-    req.sandboxConfig.log_directory && config.log_path
-      ? path.join(req.sandboxConfig.log_directory, config.log_path)
-      : '';
+  const logPath = req.logPath;
   const rec: ContainerRecord = {
     version: 1,
     id,

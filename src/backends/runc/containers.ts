@@ -16,7 +16,6 @@ import { ensureLaunched, prelaunch } from './container-launch';
 import { buildContainerSpec } from './spec-container';
 import { layersSource } from '../../host/passwd';
 import { statusMounts } from './spec-mounts';
-import * as path from 'node:path';
 
 export async function createContainer(s: RuncShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
   const { id, config } = req;
@@ -32,8 +31,7 @@ export async function createContainer(s: RuncShared, ctx: CallContext, req: Crea
   if (!md) throw new InvalidArgumentError('create container: config.metadata: required');
   const imageName = config.image?.image ?? '';
   if (!imageName) throw new InvalidArgumentError('create container: config.image.image: required');
-  const logDir = sandbox.config.log_directory;
-  const logPath = config.log_path && logDir ? path.join(logDir, config.log_path) : '';
+  const logPath = req.logPath;
   const log = ctx.log;
 
   const image = await s.images.resolve(ctx, imageName);

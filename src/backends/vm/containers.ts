@@ -80,7 +80,6 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
       fs.rmSync(overlay, { force: true });
       throw err;
     }
-    const logDir = pod.config.log_directory;
     const c: ContainerRecord = {
       id: req.id,
       podId: pod.id,
@@ -95,7 +94,7 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
       overlay,
       stopSignal: image.config.stopSignal || 'SIGTERM',
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      logPath: logDir && req.config.log_path ? path.join(logDir, req.config.log_path) : '',
+      logPath: req.logPath,
     };
     s.rt.addContainer(pod, c);
     s.rt.store.save(pod);
