@@ -4,7 +4,6 @@
  */
 import { nowNsString } from '../util/clock';
 import type { RuntimeServiceHandlers } from './generated/runtime/v1/RuntimeService';
-import type { StatusResponse } from './generated/runtime/v1/StatusResponse';
 import type { Router } from '../router/router';
 import { containerFilterSpec, sandboxFilterSpec } from '../router/filters';
 import { InvalidArgumentError, ResourceExhaustedError, UnimplementedError } from '../errors';
@@ -32,7 +31,6 @@ export function runtimeService(
   cgroupDriver: () => 'cgroupfs' | 'systemd' = () => 'cgroupfs',
 ): RuntimeServiceHandlers {
   const { sandboxes, containers, lists, stats, status } = router;
-  let lastStatus: { from: object; reply: StatusResponse } | undefined;
   const streamUrls = (rpc: string): StreamingUrls => {
     const s = streaming();
     if (!s) throw new UnimplementedError(`${rpc}: the streaming server is not enabled in this build (TODO(#8))`);
@@ -56,17 +54,14 @@ export function runtimeService(
 
     Status: unary(env, 'Status', async (req, ctx) => {
       const s = await status.status(ctx);
-      // The same aggregate (nothing changed) gets the same reply object, whose encoding is kept.
-      if (!req.verbose && lastStatus?.from === s) return lastStatus.reply;
       const info: Record<string, string> = {};
       if (req.verbose) {
         info.config = JSON.stringify(configInfo());
         info.backends = JSON.stringify(s.health);
         info.routing = JSON.stringify(router.routingInfo());
       }
-      const reply = { status: { conditions: s.conditions }, info, runtime_handlers: s.handlers, features: FEATURES };
-      if (!req.verbose) lastStatus = { from: s, reply };
-      return reply;
+      // The parts are the memoised aggregate's own objects (and a constant): their encodings are kept.
+      return { status: s.status, info, runtime_handlers: s.handlers, features: FEATURES };
     }),
 
     // The kubelet (≥ 1.28, KubeletCgroupDriverFromCRI) takes its cgroupDriver from here.

@@ -21,7 +21,8 @@ export interface HandlerFeatures {
 }
 
 export interface AggregatedStatus {
-  conditions: RuntimeCondition[];
+  /** StatusResponse.status as it goes out: one object per aggregate, so its encoding is kept with it. */
+  status: { conditions: RuntimeCondition[] };
   handlers: HandlerFeatures[];
   health: Record<string, BackendHealth>;
 }
@@ -90,7 +91,7 @@ export class StatusRouter {
         message: netDown.length ? `backends without a usable network: ${describe(netDown)}` : '',
       },
     ];
-    return { conditions, handlers: this.handlerFeatures(), health };
+    return { status: { conditions }, handlers: this.handlerFeatures(), health };
   }
 
   /** One entry per enabled handler, plus "" for the default handler (what pods without a RuntimeClass get). */

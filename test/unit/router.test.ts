@@ -187,7 +187,7 @@ test('lists merge backends; a failing or hanging backend is answered from its la
     assert.ok(failures.values.some((v) => v.labels.backend === 'docker' && v.value >= 4));
     docker.mode = 'ok';
     const st = await f.router.status.status(f.ctx());
-    assert.equal(st.conditions[0]?.status, true);
+    assert.equal(st.status.conditions[0]?.status, true);
   } finally {
     f.close();
   }
