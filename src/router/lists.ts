@@ -16,7 +16,21 @@ import { matchContainer, matchSandbox, type ContainerFilterSpec, type SandboxFil
 const SANDBOX_STATES = ['SANDBOX_READY', 'SANDBOX_NOTREADY'];
 const CONTAINER_STATES = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
 
+/**
+ * An unfiltered merged list as last answered, with what it was made from: each backend's list (by identity)
+ * and the store's revision. The kubelet relists every second with no filter; while none of these changed, the
+ * answer is the same frozen array, so neither the merge nor its encoding (src/cri/reply-encoding.ts) is redone.
+ */
+interface Merged<T> {
+  readonly parts: readonly unknown[];
+  readonly revision: number;
+  readonly value: T[];
+}
+
 export class ListRouter {
+  private mergedSandboxes: Merged<cri.PodSandbox> | undefined;
+  private mergedContainers: Merged<cri.Container> | undefined;
+
   constructor(private readonly core: RouterCore) {
     core.views.onSandboxes = (backend, entries) => {
       for (const e of entries) {
@@ -45,6 +59,9 @@ export class ListRouter {
     if (!f) return [];
     const core = this.core;
     const results = await this.collect(ctx, 'sandboxes', (b, c) => core.views.listSandboxes(b, c));
+    const parts = Object.keys(f).length === 0 ? listedParts(results) : undefined;
+    const last = this.mergedSandboxes;
+    if (parts && last && sameMerge(last, parts, core.store.revision)) return last.value;
     const out: cri.PodSandbox[] = [];
     for (const r of results) {
       let entries: cri.PodSandbox[];
@@ -64,7 +81,10 @@ export class ListRouter {
       if (!r.kept) this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
       out.push(...entries);
     }
-    return out.filter((s) => matchSandbox(s, f)).sort(byCreated);
+    const value = out.filter((s) => matchSandbox(s, f)).sort(byCreated);
+    if (parts)
+      this.mergedSandboxes = { parts, revision: core.store.revision, value: Object.freeze(value) as typeof value };
+    return value;
   }
 
   async containers(ctx: CallContext, filter: ContainerFilterSpec): Promise<cri.Container[]> {
@@ -72,6 +92,9 @@ export class ListRouter {
     if (!f) return [];
     const core = this.core;
     const results = await this.collect(ctx, 'containers', (b, c) => core.views.listContainers(b, c));
+    const parts = Object.keys(f).length === 0 ? listedParts(results) : undefined;
+    const last = this.mergedContainers;
+    if (parts && last && sameMerge(last, parts, core.store.revision)) return last.value;
     const out: cri.Container[] = [];
     for (const r of results) {
       let entries: cri.Container[];
@@ -90,7 +113,10 @@ export class ListRouter {
       if (!r.kept) this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
       out.push(...entries);
     }
-    return out.filter((c) => matchContainer(c, f)).sort(byCreated);
+    const value = out.filter((c) => matchContainer(c, f)).sort(byCreated);
+    if (parts)
+      this.mergedContainers = { parts, revision: core.store.revision, value: Object.freeze(value) as typeof value };
+    return value;
   }
 
   /**
@@ -158,6 +184,23 @@ export class ListRouter {
       gauge.set({ backend, state }, entries.filter((e) => String(e.state) === state).length);
     }
   }
+}
+
+/**
+ * Every backend's list (kept, or fetched this call and kept from now on), in backend order; undefined when one
+ * failed (its entries then come from the records' snapshots).
+ */
+function listedParts(results: readonly { ok: boolean; value?: unknown }[]): unknown[] | undefined {
+  const parts: unknown[] = [];
+  for (const r of results) {
+    if (!r.ok) return undefined;
+    parts.push(r.value);
+  }
+  return parts;
+}
+
+function sameMerge(last: Merged<unknown>, parts: readonly unknown[], revision: number): boolean {
+  return last.revision === revision && last.parts.length === parts.length && last.parts.every((p, i) => p === parts[i]);
 }
 
 /** created_at is int64 nanoseconds as a decimal string: compared as such (no BigInt per comparison at 1,000s). */

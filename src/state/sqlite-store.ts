@@ -36,6 +36,7 @@ export class SqliteOwnershipStore implements OwnershipStore {
   private readonly db: Database.Database;
   private readonly sandboxes: LRUCache<string, SandboxRecord>;
   private readonly containers: LRUCache<string, ContainerRecord>;
+  private rev = 0;
 
   constructor(opts: SqliteStoreOptions) {
     const file = path.join(opts.dir, 'crimux.db');
@@ -65,6 +66,10 @@ export class SqliteOwnershipStore implements OwnershipStore {
     }
   }
 
+  get revision(): number {
+    return this.rev;
+  }
+
   insertSandbox(rec: NewSandboxRecord): SandboxRecord {
     const full: SandboxRecord = {
       ...rec,
@@ -89,6 +94,7 @@ export class SqliteOwnershipStore implements OwnershipStore {
         () => this.findSandboxByName(rec.name, rec.namespace, rec.uid, rec.attempt)?.id,
       );
     }
+    this.rev++;
     this.sandboxes.set(full.id, full);
     return full;
   }
@@ -122,6 +128,7 @@ export class SqliteOwnershipStore implements OwnershipStore {
         },
       );
     }
+    this.rev++;
     this.containers.set(full.id, full);
     return full;
   }
@@ -181,6 +188,7 @@ export class SqliteOwnershipStore implements OwnershipStore {
     this.db
       .prepare('UPDATE sandboxes SET phase = ?, snapshot = ?, updated_at_ms = ?, generation = ? WHERE id = ?')
       .run(next.phase, next.snapshot ?? null, next.updatedAtMs, next.generation, id);
+    this.rev++;
     this.sandboxes.set(id, next);
     return next;
   }
@@ -197,17 +205,20 @@ export class SqliteOwnershipStore implements OwnershipStore {
     this.db
       .prepare('UPDATE containers SET phase = ?, snapshot = ?, updated_at_ms = ?, generation = ? WHERE id = ?')
       .run(next.phase, next.snapshot ?? null, next.updatedAtMs, next.generation, id);
+    this.rev++;
     this.containers.set(id, next);
     return next;
   }
 
   deleteSandbox(id: string): void {
     this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+    this.rev++;
     this.sandboxes.delete(id);
   }
 
   deleteContainer(id: string): void {
     this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+    this.rev++;
     this.containers.delete(id);
   }
 

@@ -91,5 +91,10 @@ export interface OwnershipStore {
   deleteContainer(id: string): void;
   listSandboxes(filter?: { backend?: string }): SandboxRecord[];
   listContainers(filter?: { backend?: string; sandboxId?: string }): ContainerRecord[];
+  /**
+   * Bumped by every insert, update and delete: what a reader derived from records (the merged lists the kubelet
+   * asks for every second) stays valid while it is unchanged.
+   */
+  readonly revision: number;
   close(): void;
 }

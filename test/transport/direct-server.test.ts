@@ -194,6 +194,19 @@ describe('direct transport: framing', () => {
     assert.ok(cut.length <= 8192 + 16 && cut.startsWith('pod yyy') && cut.endsWith('(cut)'), String(cut.length));
   });
 
+  it('frames a large payload once while it is the same buffer, and a small one each time', () => {
+    const big = Buffer.alloc(70_000, 3);
+    const framed = frameMessage(big);
+    assert.equal(framed.readUInt32BE(1), big.length);
+    assert.equal(framed[0], 0);
+    assert.deepEqual(framed.subarray(5), big);
+    assert.equal(frameMessage(big), framed, 'the kept framing of the same payload');
+    assert.notEqual(frameMessage(Buffer.from(big)), framed, 'an equal but other buffer is framed anew');
+    const small = Buffer.from('hello');
+    assert.notEqual(frameMessage(small), frameMessage(small));
+    assert.deepEqual(frameMessage(small), Buffer.from([0, 0, 0, 0, 5, ...small]));
+  });
+
   it('reassembles messages from chunks of every size, and several messages from one chunk', () => {
     const msgs = [Buffer.alloc(0), Buffer.from('hello'), Buffer.alloc(70_000, 7)];
     const bytes = Buffer.concat(msgs.map(frameMessage));

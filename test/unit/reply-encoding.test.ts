@@ -79,6 +79,34 @@ test('an entry is encoded once while it is the same object; a changed entry (a n
   assert.deepEqual(out, lc.responseSerialize({ containers: [changed, ...entries.slice(1)] }));
 });
 
+test('a frozen list is encoded whole once and answered as the same bytes; an unfrozen one is joined anew', () => {
+  const lc = service.ListContainers as Method;
+  const enc = entryCachingSerializer('containers', lc.responseSerialize);
+  const entries = Array.from({ length: 30 }, (_, i) => container(i));
+  const whole = lc.responseSerialize({ containers: entries });
+  const frozen = Object.freeze([...entries]);
+  const first = enc({ containers: frozen });
+  assert.deepEqual(first, whole);
+  assert.equal(enc({ containers: frozen }), first, 'the same buffer for the same frozen array');
+  assert.deepEqual(enc({ containers: Object.freeze([]) }), lc.responseSerialize({ containers: [] }));
+  // An unfrozen array may be changed in place between calls: it is joined from its entries every time.
+  const open = [...entries];
+  const a = enc({ containers: open });
+  open.pop();
+  const b = enc({ containers: open });
+  assert.notEqual(a, b);
+  assert.deepEqual(b, lc.responseSerialize({ containers: entries.slice(0, -1) }));
+  // A frozen field among others (Status' runtime_handlers) is kept whole within the reply's other parts.
+  const st = service.Status as Method;
+  const sEnc = cachingSerializer(CACHED_REPLIES.Status!, st.responseSerialize);
+  const reply = {
+    status: { conditions: [{ type: 'RuntimeReady', status: true, reason: '', message: '' }] },
+    runtime_handlers: Object.freeze([{ name: 'runc', features: { recursive_read_only_mounts: true } }, { name: '' }]),
+  };
+  assert.deepEqual(sEnc(reply), st.responseSerialize(reply));
+  assert.deepEqual(sEnc(reply), st.responseSerialize(reply), 'again, from the cache');
+});
+
 test('only the cached replies are wrapped, and a reply with other fields is encoded as a whole', () => {
   const wrapped = withReplyEncoding(service as unknown as grpc.ServiceDefinition) as unknown as Record<string, Method>;
   for (const m of ['ListContainers', 'ListPodSandbox', 'PodSandboxStatus', 'ContainerStatus', 'Status']) {

@@ -392,6 +392,46 @@ test('kept lists and statuses (#21): changes through crimux are in the next call
   }
 });
 
+test('an unfiltered merged list is answered as the same frozen array until a kept list or a record changes (#21)', async () => {
+  const f = routerFixture(undefined, { keepLists: true });
+  try {
+    const pod = await f.router.sandboxes.run(f.ctx(), podConfig('merged'), 'runc');
+    const a = await f.router.containers.create(f.ctx(), pod, containerConfig('a'), podConfig('merged'));
+    const b = await f.router.containers.create(f.ctx(), pod, containerConfig('b'), podConfig('merged'));
+    const first = await f.router.lists.containers(f.ctx(), {});
+    assert.deepEqual(first.map((c) => c.id).sort(), [a, b].sort());
+    assert.ok(Object.isFrozen(first), 'what is kept cannot be changed by a caller');
+    assert.equal(await f.router.lists.containers(f.ctx(), {}), first, 'nothing changed: the same answer');
+    const pods = await f.router.lists.sandboxes(f.ctx(), {});
+    assert.equal(await f.router.lists.sandboxes(f.ctx(), {}), pods);
+
+    // A filtered list is made anew, from the same kept lists.
+    const filtered = await f.router.lists.containers(f.ctx(), { id: a });
+    assert.deepEqual(
+      filtered.map((c) => c.id),
+      [a],
+    );
+    assert.ok(!Object.isFrozen(filtered));
+
+    // A record changed without the backend's list changing (here: gone from the store): the next answer drops it.
+    f.router.core.store.deleteContainer(b);
+    const afterRecord = await f.router.lists.containers(f.ctx(), {});
+    assert.notEqual(afterRecord, first);
+    assert.deepEqual(
+      afterRecord.map((c) => c.id),
+      [a],
+    );
+
+    // A change through crimux (a new kept list): in the next answer.
+    await f.router.containers.start(f.ctx(), a);
+    const afterStart = await f.router.lists.containers(f.ctx(), {});
+    assert.notEqual(afterStart, afterRecord);
+    assert.equal(afterStart.find((c) => c.id === a)?.state, 'CONTAINER_RUNNING');
+  } finally {
+    f.close();
+  }
+});
+
 test('the RPCs that act on one object reach its owner with the full ID: pod resources, checkpoint, stream targets', async () => {
   const f = routerFixture();
   try {

@@ -121,12 +121,23 @@ export class MessageReader {
   }
 }
 
+/**
+ * Large payloads framed before, by payload buffer: a reply encoded from cache (src/cri/reply-encoding.ts) is the
+ * same buffer call after call (a relist of 1,000 unchanged containers), and its framed copy is kept with it.
+ * Payload buffers are never modified once serialized.
+ */
+const framedLarge = new WeakMap<Buffer, Buffer>();
+const LARGE = 16 * 1024;
+
 /** One uncompressed Length-Prefixed-Message around a serialized payload. */
 export function frameMessage(payload: Buffer): Buffer {
+  const known = payload.length >= LARGE ? framedLarge.get(payload) : undefined;
+  if (known) return known;
   const out = Buffer.allocUnsafe(PREFIX + payload.length);
   out[0] = 0;
   out.writeUInt32BE(payload.length, 1);
   payload.copy(out, PREFIX);
+  if (payload.length >= LARGE) framedLarge.set(payload, out);
   return out;
 }
 
