@@ -142,6 +142,9 @@ test('CACHED_REPLIES names every field of each reply, in field-number order', ()
       declared.map((f) => f.name),
       name,
     );
+    for (const [f, kind, number] of fields) {
+      if (kind === 'int64') assert.equal(number, declared.find((d) => d.name === f)?.number, `${name}.${f}`);
+    }
   }
 });
 
@@ -201,7 +204,7 @@ test('status replies are byte-identical to a whole-reply encoding, fresh and fro
   }
 });
 
-test('a status object is encoded once while it is the same object; the scalar timestamp at every call', () => {
+test('a status object is encoded once while it is the same object; the timestamp by hand at every call', () => {
   const m = service.PodSandboxStatus as Method;
   const seen: string[] = [];
   const enc = cachingSerializer(CACHED_REPLIES.PodSandboxStatus ?? [], (v) => {
@@ -209,7 +212,15 @@ test('a status object is encoded once while it is the same object; the scalar ti
     return m.responseSerialize(v);
   });
   const status = { id: 'p', state: 'SANDBOX_NOTREADY' };
-  enc({ status, info: {}, containers_statuses: [], timestamp: '1' });
-  enc({ status, info: {}, containers_statuses: [], timestamp: '2' });
-  assert.deepEqual(seen, ['status', 'timestamp', 'timestamp']);
+  for (const timestamp of ['1', '2', '0', '127', '128', '1700000000000000123', '9223372036854775807']) {
+    const r = { status, info: {}, containers_statuses: [], timestamp };
+    assert.deepEqual(enc(r), m.responseSerialize(r), timestamp);
+  }
+  assert.deepEqual(seen, ['status'], 'the timestamp never goes through protobufjs');
+  // What is not a plain non-negative decimal is left to protobufjs, which judges it as before.
+  for (const timestamp of ['-5', '18446744073709551615', 42]) {
+    const r = { status, info: {}, containers_statuses: [], timestamp };
+    assert.deepEqual(enc(r), m.responseSerialize(r), String(timestamp));
+  }
+  assert.equal(seen.length, 4);
 });
