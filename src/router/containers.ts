@@ -5,7 +5,7 @@
  * CRI rules honoured here: StopContainer and RemoveContainer of an unknown ID succeed; ContainerStatus of one
  * is NotFound; creating a container in an unknown sandbox is NotFound.
  */
-import type { Backend, CallContext, ExecSyncResult } from '../backends/backend';
+import type { Backend, BackendCapabilities, CallContext, ExecSyncResult } from '../backends/backend';
 import { InvalidArgumentError, errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
@@ -18,11 +18,35 @@ import { withPodDefaults } from './pod-defaults';
 import { containerLogPath, validateContainerConfig } from './validate';
 import { explainMissingImage } from './images';
 import { containerStatus } from './shape-container';
+import { missingCapability } from './select';
 
 /** ContainerStatus as the router answers it: shaped from the backend's facts, plus verbose diagnostics. */
 export interface ContainerStatusReply {
   readonly status: cri.ContainerStatus;
   readonly info: Record<string, string>;
+}
+
+/**
+ * A container's own host namespaces and privilege, held to its backend's capabilities by the rule select() holds
+ * its pod to, so that no backend re-checks them (a VM has no host namespaces; rkt's stage1 gives no privilege).
+ */
+export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: BackendCapabilities): void {
+  const sc = cfg.linux?.security_context;
+  const ns = sc?.namespace_options;
+  const missing = missingCapability(
+    {
+      privileged: sc?.privileged ?? false,
+      hostNetwork: ns?.network === 'NODE',
+      hostPid: ns?.pid === 'NODE',
+      hostIpc: ns?.ipc === 'NODE',
+    },
+    caps,
+  );
+  if (missing) {
+    throw new InvalidArgumentError(`create container: the sandbox's backend cannot honour config.${missing}`, {
+      context: { field: `config.${missing}` },
+    });
+  }
 }
 
 export class ContainerRouter {
@@ -37,6 +61,7 @@ export class ContainerRouter {
     const core = this.core;
     const sandbox = core.mustFindSandbox(sandboxIdOrPrefix);
     const cfg = validateContainerConfig(config, sandboxConfig, core.settings.validation);
+    checkContainerCapabilities(cfg, core.backend(sandbox.backend).capabilities);
     const md = cfg.metadata as cri.ContainerMetadata;
     const key = `container/${sandbox.id}/${md.name}/${md.attempt}`;
     return core.pending.once(key, ctx.signal, ctx.log, () => this.createOnce(ctx, sandbox, cfg, md, sandboxConfig));

@@ -70,7 +70,7 @@ export function select(pod: PodFacts, table: RoutingTable): Selection {
   if (pinned) return selectPinned(pod, table, pinned);
   if (pod.runtimeHandler !== '') {
     const h = usable(table, pod.runtimeHandler, 'runtime_handler');
-    const missing = missingCapability(pod, h);
+    const missing = missingCapability(pod, h.capabilities);
     if (missing) {
       throw new InvalidArgumentError(`route pod sandbox: handler "${h.name}" (${h.backend}) cannot honour ${missing}`, {
         context: { handler: h.name, field: missing },
@@ -84,7 +84,7 @@ export function select(pod: PodFacts, table: RoutingTable): Selection {
       reason: 'default',
     };
   const h = usable(table, picked.handler, picked.reason);
-  const missing = missingCapability(pod, h);
+  const missing = missingCapability(pod, h.capabilities);
   if (!missing) return { handler: h.name, backend: h.backend, reason: picked.reason };
   if (table.hostNamespaceHandler === '') {
     throw new InvalidArgumentError(
@@ -94,7 +94,7 @@ export function select(pod: PodFacts, table: RoutingTable): Selection {
     );
   }
   const fallback = usable(table, table.hostNamespaceHandler, 'routing.hostNamespaceHandler');
-  const still = missingCapability(pod, fallback);
+  const still = missingCapability(pod, fallback.capabilities);
   if (still) {
     throw new InvalidArgumentError(
       `route pod sandbox: host-namespace handler "${fallback.name}" cannot honour ${still} either`,
@@ -115,7 +115,7 @@ function selectPinned(pod: PodFacts, table: RoutingTable, rule: RoutingRule): Se
     );
   }
   const h = usable(table, rule.handler, reason);
-  const missing = missingCapability(pod, h);
+  const missing = missingCapability(pod, h.capabilities);
   if (missing) {
     throw new InvalidArgumentError(
       `route pod sandbox: handler "${h.name}" (${h.backend}, by ${reason}) cannot honour ${missing}; ` +
@@ -195,11 +195,17 @@ function usable(table: RoutingTable, name: string, via: string): HandlerEntry {
   return h;
 }
 
-function missingCapability(pod: PodFacts, h: HandlerEntry): string | undefined {
-  const c = h.capabilities;
-  if (pod.hostNetwork && !c.hostNetwork) return 'linux.security_context.namespace_options.network=NODE (hostNetwork)';
-  if (pod.hostPid && !c.hostPid) return 'linux.security_context.namespace_options.pid=NODE (hostPID)';
-  if (pod.hostIpc && !c.hostIpc) return 'linux.security_context.namespace_options.ipc=NODE (hostIPC)';
-  if (pod.privileged && !c.privileged) return 'linux.security_context.privileged';
+/** What a pod or container asks of its backend's capabilities (BackendCapabilities). */
+export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'hostPid' | 'hostIpc'>;
+
+/**
+ * The one check of host namespaces and privilege against a backend's capabilities, for pods (here, while routing)
+ * and for their containers (router/containers.ts): the field a backend cannot honour, or undefined.
+ */
+export function missingCapability(asks: CapabilityAsks, c: BackendCapabilities): string | undefined {
+  if (asks.hostNetwork && !c.hostNetwork) return 'linux.security_context.namespace_options.network=NODE (hostNetwork)';
+  if (asks.hostPid && !c.hostPid) return 'linux.security_context.namespace_options.pid=NODE (hostPID)';
+  if (asks.hostIpc && !c.hostIpc) return 'linux.security_context.namespace_options.ipc=NODE (hostIPC)';
+  if (asks.privileged && !c.privileged) return 'linux.security_context.privileged';
   return undefined;
 }

@@ -27,6 +27,7 @@ import { createBackendHost } from '../../src/backends/default-host';
 import { containerEntry, containerStatus } from '../../src/router/shape-container';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
 import { withLogPath } from '../helpers/create-request';
+import { checkContainerCapabilities } from '../../src/router/containers';
 
 const SLOT = 0;
 const log = testLogger();
@@ -239,9 +240,14 @@ describe('rkt backend (direct, built-in stage1)', { timeout: 600_000 }, () => {
 
   it('refuses what the stage1 cannot enforce, naming the field', async () => {
     // Seccomp and capabilities are enforced by crimux-stage1 now (#20); privilege is what nspawn cannot give.
+    // The router's one check against this backend's own capabilities refuses it before any backend call
+    // (src/router/containers.ts); end to end through the daemon: conformance security/privileged-true.
     const sc = e.securityContext({ privileged: true });
-    await assert.rejects(
-      create(hex('c9'), 'secure', BUSYBOX.ref, ['true'], { linux: { resources: null, security_context: sc } }),
+    const config = e.containerConfig('secure', BUSYBOX.ref, ['true'], {
+      linux: { resources: null, security_context: sc },
+    });
+    assert.throws(
+      () => checkContainerCapabilities(config, backend.capabilities),
       (err: unknown) =>
         err instanceof InvalidArgumentError && err.message.includes('linux.security_context.privileged'),
     );

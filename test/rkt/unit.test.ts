@@ -13,6 +13,8 @@ import { appName, MAX_APP_NAME } from '../../src/backends/rkt/records';
 import { milliCores } from '../../src/backends/rkt/rkt-cli/args';
 import { classifyRktError, isAlreadyStopped, isStopNotExist } from '../../src/backends/rkt/rkt-cli/errors';
 import { containerViolations, enforce, sandboxViolations } from '../../src/backends/rkt/security';
+import { RKT_CAPABILITIES } from '../../src/backends/rkt/backend';
+import { missingCapability } from '../../src/router/select';
 import { buildAppSpec } from '../../src/backends/rkt/spec';
 import { processArgs, stopSignal } from '../../src/host/container-process';
 import { DEFAULT_HELPER_PATH, rootfsKey, type Stage1Context } from '../../src/backends/rkt/stage1/context';
@@ -206,7 +208,17 @@ describe('security policy', () => {
     enforce('create', v, 'warn', nullLogger());
   });
   it('rejects privilege requests whatever the policy', () => {
-    const v = containerViolations(container({}, { privileged: true }), STAGE1);
+    // Privilege and host PID/IPC are the router's one check against rkt's capabilities (src/router/select.ts),
+    // made before the backend and its securityPolicy are reached.
+    const asks = { privileged: false, hostNetwork: false, hostPid: false, hostIpc: false };
+    assert.equal(
+      missingCapability({ ...asks, privileged: true }, RKT_CAPABILITIES),
+      'linux.security_context.privileged',
+    );
+    assert.match(missingCapability({ ...asks, hostPid: true }, RKT_CAPABILITIES) ?? '', /namespace_options\.pid/);
+    assert.equal(missingCapability({ ...asks, hostNetwork: true }, RKT_CAPABILITIES), undefined);
+    const target = container({}, { namespace_options: { pid: 'TARGET', target_id: 'x' } });
+    const v = containerViolations(target, STAGE1);
     assert.throws(() => enforce('create', v, 'warn', nullLogger()), InvalidArgumentError);
   });
   it('accepts dropping ALL capabilities, for root and non-root alike (issue #20)', () => {
@@ -224,7 +236,7 @@ describe('security policy', () => {
       'linux.security_context.no_new_privs',
     ]);
   });
-  it('refuses host PID/IPC and non-net sysctls for a sandbox', () => {
+  it('refuses IPC sysctls a pod manager cannot set (host PID/IPC: the router, from RKT_CAPABILITIES)', () => {
     const sb = {
       linux: {
         security_context: { namespace_options: { pid: 'NODE', ipc: 'POD', network: 'POD', userns_options: null } },
@@ -234,12 +246,12 @@ describe('security policy', () => {
     } as unknown as cri.PodSandboxConfig;
     assert.deepEqual(
       sandboxViolations(sb).map((v) => v.field),
-      ['linux.security_context.namespace_options.pid', 'linux.sysctls.kernel.shmmax'],
+      ['linux.sysctls.kernel.shmmax'],
     );
     // The built-in stage1 sets IPC sysctls in the pod's IPC namespace (issue #20).
     assert.deepEqual(
       sandboxViolations(sb, ['ipcSysctls']).map((v) => v.field),
-      ['linux.security_context.namespace_options.pid'],
+      [],
     );
   });
 });

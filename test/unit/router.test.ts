@@ -5,6 +5,7 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableErr
 import { reconcile } from '../../src/router/reconcile';
 import { nullLogger } from '../../src/log/logger';
 import { ExitWatcher } from '../../src/router/exit-watcher';
+import { ALL_CAPS, FakeBackend } from '../helpers/fake-backend';
 
 test('routing records the owner; later calls go to it, never to the default', async () => {
   const f = routerFixture();
@@ -114,6 +115,39 @@ test('bad input is refused before anything is recorded', async () => {
       );
     }
     assert.equal(f.store.listContainers().length, 0);
+  } finally {
+    f.close();
+  }
+});
+
+test('pods and their containers are held to the backend capabilities once, before any backend call (#22)', async () => {
+  // A backend with neither host namespaces nor privilege (as rkt's stage1 for privilege, a VM for namespaces).
+  const confined = { ...ALL_CAPS, hostNetwork: false, hostPid: false, hostIpc: false, privileged: false };
+  const f = routerFixture([new FakeBackend('runc'), new FakeBackend('docker', 'docker', confined)]);
+  try {
+    const sc = (s: Record<string, unknown>) => ({ linux: { cgroup_parent: '', sysctls: {}, security_context: s } });
+    await assert.rejects(
+      f.router.sandboxes.run(f.ctx(), podConfig('p', sc({ namespace_options: { pid: 'NODE' } })), 'docker'),
+      (e: unknown) => e instanceof InvalidArgumentError && /namespace_options\.pid=NODE/.test(e.message),
+    );
+    const id = await f.router.sandboxes.run(f.ctx(), podConfig('p'), 'docker');
+    const asks: [Record<string, unknown>, string][] = [
+      [{ privileged: true }, 'config.linux.security_context.privileged'],
+      [{ namespace_options: { pid: 'NODE' } }, 'config.linux.security_context.namespace_options.pid=NODE'],
+      [{ namespace_options: { ipc: 'NODE' } }, 'config.linux.security_context.namespace_options.ipc=NODE'],
+      [{ namespace_options: { network: 'NODE' } }, 'config.linux.security_context.namespace_options.network=NODE'],
+    ];
+    for (const [s, field] of asks) {
+      await assert.rejects(
+        f.router.containers.create(f.ctx(), id, containerConfig('c', sc(s)), podConfig('p')),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(field),
+      );
+    }
+    assert.equal(f.store.listContainers().length, 0);
+    assert.equal(f.backends.get('docker')?.containers.size, 0);
+    // A backend that has them all takes the same container.
+    const r = await f.router.sandboxes.run(f.ctx(), podConfig('q'), 'runc');
+    await f.router.containers.create(f.ctx(), r, containerConfig('c', sc({ privileged: true })), podConfig('q'));
   } finally {
     f.close();
   }

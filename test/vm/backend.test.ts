@@ -14,6 +14,8 @@ import { DirectEnv } from './direct';
 import * as h from './helpers';
 import { sandboxStatus } from '../../src/router/shape-sandbox';
 import { withLogPath } from '../helpers/create-request';
+import { select } from '../../src/router/select';
+import { podFacts } from '../../src/router/table';
 
 const SLOT = 1;
 const env = new DirectEnv(SLOT);
@@ -40,12 +42,20 @@ describe('vm backend (direct)', { timeout: 900_000 }, () => {
     const cfg = h.sandboxConfig('hostnet', logDir, {
       linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } },
     } as never);
-    await assert.rejects(
-      backend.runPodSandbox(h.ctx(), {
-        id: 'f'.repeat(64),
-        handler: { name: 'vm', backend: 'vm', options: {} },
-        config: cfg,
-      }),
+    // Host namespaces are refused by the router's one check against this backend's own capabilities, before any
+    // backend call (src/router/select.ts); end to end through the daemon: conformance namespace/host-network-true.
+    const vm = { name: 'vm', backend: 'vm' as const, enabled: true, capabilities: backend.capabilities };
+    const table = {
+      handlers: new Map([['vm', vm]]),
+      defaultHandler: 'vm',
+      osContainerHandler: '',
+      untrustedHandler: '',
+      hostNamespaceHandler: '',
+      rules: [],
+      annotationPolicy: [],
+    };
+    assert.throws(
+      () => select(podFacts(cfg, 'vm'), table),
       (err: Error) => {
         assert.equal((err as { kind?: string }).kind, 'InvalidArgument');
         assert.match(err.message, /namespace_options\.network/);

@@ -16,7 +16,9 @@ import { RECORD_VERSION, Store, type PodRecord } from '../../src/backends/vm/rec
 import { VmRuntime } from '../../src/backends/vm/runtime';
 import { nullLogger } from '../../src/log/logger';
 import { securityPlan } from '../../src/host/container-policy';
-import { guestOciSpec, validateSandbox, vmSize } from '../../src/backends/vm/spec';
+import { guestOciSpec, vmSize } from '../../src/backends/vm/spec';
+import { VM_CAPABILITIES } from '../../src/backends/vm/backend';
+import { missingCapability } from '../../src/router/select';
 import { processArgs, processEnv } from '../../src/host/container-process';
 import { loadConfig } from '../../src/config/load';
 import type { ResolvedImage } from '../../src/images/types';
@@ -60,12 +62,10 @@ describe('vm backend: pure parts', () => {
   });
 
   it('refuses host namespaces, naming the field; privilege stays inside the guest', () => {
-    const priv = h.sandboxConfig('a', '/l', { linux: { security_context: { privileged: true } } } as never);
-    assert.doesNotThrow(() => validateSandbox(priv));
-    const pid = h.sandboxConfig('a', '/l', {
-      linux: { security_context: { namespace_options: { pid: 'NODE' } } },
-    } as never);
-    assert.throws(() => validateSandbox(pid), /hostPID/);
+    // The router's one check (src/router/select.ts) against the VM's capabilities, for pods and containers.
+    const asks = { privileged: false, hostNetwork: false, hostPid: false, hostIpc: false };
+    assert.equal(missingCapability({ ...asks, privileged: true }, VM_CAPABILITIES), undefined);
+    assert.match(missingCapability({ ...asks, hostPid: true }, VM_CAPABILITIES) ?? '', /hostPID/);
   });
 
   it('derives the process like containerd: command/args over entrypoint/cmd, env merge', () => {

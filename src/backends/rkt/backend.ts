@@ -37,16 +37,19 @@ import * as sandboxes from './sandboxes';
 import * as stats from './stats';
 import * as streams from './streams';
 
+/** What the router may send here (it checks pods and containers against these: src/router/select.ts). */
+export const RKT_CAPABILITIES: BackendCapabilities = {
+  hostNetwork: true,
+  hostPid: false,
+  hostIpc: false,
+  privileged: false,
+  recursiveReadOnlyMounts: false,
+  userNamespaces: false,
+};
+
 export class RktBackend extends BaseBackend {
   readonly kind = 'rkt' as const;
-  readonly capabilities: BackendCapabilities = {
-    hostNetwork: true,
-    hostPid: false,
-    hostIpc: false,
-    privileged: false,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  };
+  readonly capabilities = RKT_CAPABILITIES;
   readonly images: ImageStore;
   private shared?: RktShared;
   private startError?: unknown;

@@ -5,9 +5,10 @@
  *  - Restrictions the pod manager cannot enforce (seccomp, no_new_privs on a real rkt, a capability drop the
  *    enter chain cannot honour…): InvalidArgument naming the field, or — when the operator set
  *    backends.rkt.securityPolicy=warn — a warning, and the pod runs without that restriction.
- *  - Requests for more than the stage1 can give (privileged, host PID/IPC, user namespaces, propagation into or
+ *  - Requests for more than the stage1 can give (user namespaces, a target PID namespace, propagation into or
  *    out of the container): always InvalidArgument, whatever the policy, because "warn" would silently run
- *    something else than what was asked for.
+ *    something else than what was asked for. Privilege and host PID/IPC are refused by the router, from
+ *    RktBackend.capabilities.
  * SELinux and AppArmor options are ignored with a warning, as rktlet did (no LSM is active on these hosts).
  */
 import { InvalidArgumentError } from '../../errors';
@@ -38,27 +39,15 @@ export function sandboxViolations(
   const out: Violation[] = [];
   const sc: SandboxSC | null | undefined = config.linux?.security_context;
   const ns = sc?.namespace_options;
-  if (sc?.privileged) out.push(hard(`${SC}.privileged`, 'privileged pods are not supported by the rkt backend'));
-  if (ns?.pid === 'NODE')
-    out.push(
-      hard(`${SC}.namespace_options.pid`, 'the host PID namespace is not supported (nspawn always unshares it)'),
-    );
-  if (ns?.ipc === 'NODE')
-    out.push(
-      hard(`${SC}.namespace_options.ipc`, 'the host IPC namespace is not supported (nspawn always unshares it)'),
-    );
+  // Privilege and host PID/IPC never reach here: the router holds pods to RktBackend.capabilities.
   if (ns?.userns_options && ns.userns_options.mode !== 'NODE') {
     out.push(hard(`${SC}.namespace_options.userns_options`, 'user namespaces are not supported'));
   }
   for (const key of Object.keys(config.linux?.sysctls ?? {})) {
-    // The router already refused sysctls no namespace of the pod owns (src/router/validate.ts).
-    if (isIpcSysctl(key)) {
-      if (!enforces.includes('ipcSysctls'))
-        out.push(hard(`linux.sysctls.${key}`, 'IPC sysctls cannot be set in the pod by this pod manager'));
-    } else if (!key.startsWith('net.'))
-      out.push(hard(`linux.sysctls.${key}`, 'only net.* and IPC sysctls are supported'));
-    else if (ns?.network === 'NODE')
-      out.push(hard(`linux.sysctls.${key}`, 'net.* sysctls would change the host network namespace'));
+    // The router already refused sysctls no namespace of the pod owns, and net.* ones on the host network
+    // (src/router/validate.ts): what is left is whether this pod manager can set IPC ones.
+    if (isIpcSysctl(key) && !enforces.includes('ipcSysctls'))
+      out.push(hard(`linux.sysctls.${key}`, 'IPC sysctls cannot be set in the pod by this pod manager'));
   }
   if (config.windows) out.push(hard('windows', 'Windows sandboxes are not supported'));
   return out;
@@ -69,12 +58,8 @@ export function containerViolations(config: cri.ContainerConfig, enforces: reado
   const out: Violation[] = [];
   const has = (f: SecurityFeature): boolean => enforces.includes(f);
   const sc: ContainerSC | null | undefined = config.linux?.security_context;
-  if (sc?.privileged) out.push(hard(`${SC}.privileged`, 'privileged containers are not supported by the rkt backend'));
-  if (
-    sc?.namespace_options?.pid === 'NODE' ||
-    sc?.namespace_options?.ipc === 'NODE' ||
-    sc?.namespace_options?.pid === 'TARGET'
-  ) {
+  // Privilege and host PID/IPC are the router's check (RktBackend.capabilities, src/router/containers.ts).
+  if (sc?.namespace_options?.pid === 'TARGET') {
     out.push(hard(`${SC}.namespace_options`, 'host or target PID/IPC namespaces are not supported'));
   }
   if (sc?.namespace_options?.pid === 'CONTAINER' && !enforces.includes('containerPidNamespace')) {

@@ -37,18 +37,21 @@ import type { StatsReply } from './protocol';
 import * as st from './status';
 import type { PodRecord } from './records';
 
+/** What the router may send here (it checks pods and containers against these: src/router/select.ts). */
+export const VM_CAPABILITIES: BackendCapabilities = {
+  hostNetwork: false,
+  hostPid: false,
+  hostIpc: false,
+  // Privileged containers are privileged inside the guest (all capabilities, devices and sysfs of the VM),
+  // never on the host: the VM stays the boundary, as with Kata.
+  privileged: true,
+  recursiveReadOnlyMounts: false,
+  userNamespaces: false,
+};
+
 export class VmBackend extends BaseBackend {
   readonly kind = 'vm' as const;
-  readonly capabilities: BackendCapabilities = {
-    hostNetwork: false,
-    hostPid: false,
-    hostIpc: false,
-    // Privileged containers are privileged inside the guest (all capabilities, devices and sysfs of the VM),
-    // never on the host: the VM stays the boundary, as with Kata.
-    privileged: true,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  };
+  readonly capabilities = VM_CAPABILITIES;
   readonly images: ImageStore;
   private shared?: VmShared;
   private startError?: string;

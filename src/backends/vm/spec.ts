@@ -15,36 +15,16 @@ import type { ContainerSpec, GuestDeviceRequest } from './protocol';
 import { requestedNodes } from '../../host/devices';
 
 /**
- * A VM has its own kernel: host namespaces do not exist inside it. The router re-routes such pods by config
- * (routing.hostNamespaceHandler) before they reach this backend; anything that still arrives is refused naming the
- * field, never silently downgraded. Privileged pods are fine: privilege is the guest's, never the host's (as Kata).
+ * What a VM cannot honour in a container beyond its capabilities (host namespaces, which the router checks against
+ * VmBackend.capabilities for pods and containers alike): ephemeral-container targets and mount propagation.
  */
-export function validateSandbox(config: cri.PodSandboxConfig): void {
-  const sc = config.linux?.security_context;
-  const ns = sc?.namespace_options;
-  const refuse = (field: string): never => {
-    throw new InvalidArgumentError(`run pod sandbox: ${field} cannot be honoured by a VM sandbox (own kernel)`, {
+export function validateContainer(config: cri.ContainerConfig): void {
+  if (config.linux?.security_context?.namespace_options?.pid === 'TARGET') {
+    const field = 'config.linux.security_context.namespace_options.pid=TARGET';
+    throw new InvalidArgumentError(`create container: ${field} cannot be honoured in a VM sandbox`, {
       context: { field },
     });
-  };
-  if (ns?.network === 'NODE') refuse('linux.security_context.namespace_options.network=NODE (hostNetwork)');
-  if (ns?.pid === 'NODE') refuse('linux.security_context.namespace_options.pid=NODE (hostPID)');
-  if (ns?.ipc === 'NODE') refuse('linux.security_context.namespace_options.ipc=NODE (hostIPC)');
-}
-
-/** What a VM cannot honour in a container: host namespaces, ephemeral-container targets, mount propagation. */
-export function validateContainer(config: cri.ContainerConfig): void {
-  const ns = config.linux?.security_context?.namespace_options;
-  const field = 'config.linux.security_context.namespace_options';
-  const refuse = (what: string): never => {
-    throw new InvalidArgumentError(`create container: ${field}.${what} cannot be honoured in a VM sandbox`, {
-      context: { field: `${field}.${what}` },
-    });
-  };
-  if (ns?.pid === 'NODE') refuse('pid=NODE');
-  if (ns?.pid === 'TARGET') refuse('pid=TARGET');
-  if (ns?.network === 'NODE') refuse('network=NODE');
-  if (ns?.ipc === 'NODE') refuse('ipc=NODE');
+  }
   // Mounts reach the guest as a one-time copy (mountFiles): no mount event can cross between host and guest
   // without a shared file system (no virtio-fs or 9p here), so propagation other than private is refused.
   config.mounts.forEach((m, i) => {
