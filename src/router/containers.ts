@@ -15,7 +15,7 @@ import { newId } from './ids';
 import { nowNsString } from '../util/clock';
 import { UndoStack } from '../util/undo';
 import { withPodDefaults } from './pod-defaults';
-import { containerLogPath, validateContainerConfig } from './validate';
+import { checkResources, containerLogPath, validateContainerConfig } from './validate';
 import { explainMissingImage } from './images';
 import { containerStatus } from './shape-container';
 import { missingCapability } from './select';
@@ -185,6 +185,7 @@ export class ContainerRouter {
 
   async updateResources(ctx: CallContext, idOrPrefix: string, resources: cri.ContainerResources): Promise<void> {
     const rec = this.core.mustFindContainer(idOrPrefix);
+    checkResources(resources.linux, 'linux');
     const c = this.core.ctxFor(ctx, { container: rec.id, backend: rec.backend });
     await this.core.lock.run(rec.sandboxId, async () => {
       try {

@@ -18,7 +18,7 @@ import { podFacts } from './table';
 import { UndoStack } from '../util/undo';
 import { nowNsString } from '../util/clock';
 import { withPodDefaults } from './pod-defaults';
-import { validateSandboxConfig } from './validate';
+import { checkResources, validateSandboxConfig } from './validate';
 import { containerStatus } from './shape-container';
 import { sandboxStatus } from './shape-sandbox';
 
@@ -155,6 +155,8 @@ export class SandboxRouter {
     update: { overhead: cri.LinuxContainerResources | null; resources: cri.LinuxContainerResources | null },
   ): Promise<void> {
     const rec = this.core.mustFindSandbox(idOrPrefix);
+    checkResources(update.resources, 'resources');
+    checkResources(update.overhead, 'overhead');
     const c = this.core.ctxFor(ctx, { sandbox: rec.id, backend: rec.backend });
     await this.core.lock.run(rec.id, async () => {
       try {

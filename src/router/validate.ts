@@ -12,6 +12,7 @@ import { checkCniArgValues } from './cni-arg-values';
 import { checkMountSource, isUnder } from './mount-sources';
 import { checkContainerRunAsGroup, checkSandboxRunAsGroup } from './validate-run-as-group';
 import { isIpcSysctl } from '../host/sysctls';
+import { criResourceNumbers } from '../host/cri-resources';
 
 /** Kubernetes caps a pod's annotations at 256 KiB; labels and annotations together get the same budget here. */
 const MAX_MAP_BYTES = 256 * 1024;
@@ -65,6 +66,8 @@ export function validateSandboxConfig(
   checkLogDirectory('config.log_directory', config.log_directory, policy);
   checkPodEtc(config);
   checkSandboxRunAsGroup(config.linux?.security_context);
+  checkResources(config.linux?.resources, 'config.linux.resources');
+  checkResources(config.linux?.overhead, 'config.linux.overhead');
   const sysctls = checkSysctls(config);
   // Backends get sysctl names in the dotted form only (runc, the guest agent and nspawn all expect it).
   return config.linux ? { ...config, linux: { ...config.linux, sysctls } } : config;
@@ -122,6 +125,14 @@ function checkSeccompChoice(
   chooseSeccomp(sc, 'config.linux.security_context');
 }
 
+/**
+ * A resources message must read as numbers by the one rule every backend reads it with (src/host/cri-resources.ts):
+ * refused here, before any record exists, so that no backend meets a value it would refuse halfway through a create.
+ */
+export function checkResources(r: cri.LinuxContainerResources | null | undefined, field: string): void {
+  criResourceNumbers(r, field);
+}
+
 export function validateContainerConfig(
   config: cri.ContainerConfig | null,
   sandbox: cri.PodSandboxConfig | null,
@@ -133,6 +144,7 @@ export function validateContainerConfig(
   if (config.metadata.attempt < 0) fail('config.metadata.attempt', 'must not be negative');
   if (!config.image?.image) fail('config.image.image', 'required');
   checkContainerRunAsGroup(config.linux?.security_context);
+  checkResources(config.linux?.resources, 'config.linux.resources');
   checkSeccompChoice(config.linux?.security_context, sandbox);
   checkMaps('config.labels/annotations', config.labels, config.annotations);
   if (config.log_path) {

@@ -9,7 +9,8 @@ import {
   type ContainerBodyInput,
 } from '../../src/backends/docker/convert-container';
 import { sandboxCreateBody } from '../../src/backends/docker/convert-sandbox';
-import { clampOomScoreAdj, toDockerResources } from '../../src/backends/docker/convert-resources';
+import { toDockerResources } from '../../src/backends/docker/convert-resources';
+import { clampOomScoreAdj } from '../../src/host/cri-resources';
 import { toContainerFacts } from '../../src/backends/docker/convert-status';
 import { containerStatus } from '../../src/router/shape-container';
 import { toContainerUsage } from '../../src/backends/docker/stats';
@@ -267,9 +268,10 @@ describe('resources', () => {
     assert.throws(() => toDockerResources(r('1.5', '0')), { name: 'InvalidArgumentError' });
   });
   it('clamps oom_score_adj to the floor only when lower', () => {
-    assert.deepEqual(clampOomScoreAdj('-997', 0), { value: 0, clamped: true });
-    assert.deepEqual(clampOomScoreAdj('1000', 0), { value: 1000, clamped: false });
-    assert.deepEqual(clampOomScoreAdj('-500', -900), { value: -500, clamped: false });
+    // The rule runc and Docker share (src/host/cri-resources.ts).
+    assert.deepEqual(clampOomScoreAdj(-997, 0, 'c'), { value: 0, clamped: true });
+    assert.deepEqual(clampOomScoreAdj(1000, 0, 'c'), { value: 1000, clamped: false });
+    assert.deepEqual(clampOomScoreAdj(-500, -900, 'c'), { value: -500, clamped: false });
   });
 });
 

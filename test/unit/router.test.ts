@@ -94,6 +94,8 @@ test('bad input is refused before anything is recorded', async () => {
       podConfig('x', { log_directory: 'relative/dir' }),
       podConfig('x', { log_directory: '/var/log/../../etc' }),
       podConfig('a/b'),
+      // Resources are read by one rule for every backend (src/host/cri-resources.ts), checked before routing.
+      podConfig('x', { linux: { cgroup_parent: '', sysctls: {}, overhead: { memory_limit_in_bytes: '-1' } } }),
     ];
     for (const c of cases) await assert.rejects(f.router.sandboxes.run(f.ctx(), c, ''), InvalidArgumentError);
     await assert.rejects(f.router.sandboxes.run(f.ctx(), podConfig('x'), 'nope'), /unknown handler "nope"/);
@@ -107,6 +109,8 @@ test('bad input is refused before anything is recorded', async () => {
       }),
       containerConfig('c', { image: { image: '' } }),
       containerConfig('c', { envs: [{ key: 'A=B', value: 'x' }] }),
+      containerConfig('c', { linux: { resources: { cpu_shares: '-2' }, security_context: null } }),
+      containerConfig('c', { linux: { resources: { cpu_quota: '9007199254740993' }, security_context: null } }),
     ];
     for (const c of bad) {
       await assert.rejects(

@@ -14,7 +14,8 @@ import { chooseSeccomp } from '../../host/seccomp';
 import { normaliseSignal } from '../../host/container-process';
 import type { CreateContainerBody } from './engine-types';
 import { containerLabels, type ContainerIdentity } from './records';
-import { clampOomScoreAdj, toDockerResources } from './convert-resources';
+import { toDockerResources } from './convert-resources';
+import { clampOomScoreAdj, criResourceNumbers } from '../../host/cri-resources';
 
 export interface ContainerBodyInput {
   readonly id: string;
@@ -136,7 +137,11 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
   const c = i.config;
   const sc = c.linux?.security_context ?? null;
   const ns = sc?.namespace_options;
-  const oom = clampOomScoreAdj(c.linux?.resources?.oom_score_adj, i.oomScoreAdjFloor);
+  const oom = clampOomScoreAdj(
+    criResourceNumbers(c.linux?.resources, 'config.linux.resources').oomScoreAdj,
+    i.oomScoreAdjFloor,
+    'config.linux.resources',
+  );
   const privileged = sc?.privileged ?? false;
   const body: CreateContainerBody = {
     Image: i.imageId,
@@ -162,7 +167,7 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
       user: i.user,
     }),
     HostConfig: {
-      ...toDockerResources(c.linux?.resources),
+      ...toDockerResources(c.linux?.resources, 'config.linux.resources'),
       OomScoreAdj: oom.value,
       Binds: toBinds(c.mounts),
       NetworkMode: `container:${i.pauseId}`,

@@ -4,6 +4,7 @@
  * paths (containerd's defaults when the request has none), the PID namespace mode and the log path.
  */
 import type * as cri from '../../cri/types';
+import { criResourceNumbers } from '../../host/cri-resources';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, computeCapabilities } from '../../host/oci-defaults';
 import { processArgs, processCwd, processEnv, stopSignal } from '../../host/container-process';
 import type { ImageConfig } from '../../images/types';
@@ -35,11 +36,6 @@ export interface SpecInput {
   readonly requireExec: boolean;
 }
 
-function num(s: string | undefined): number | undefined {
-  const n = Number(s ?? '0');
-  return Number.isFinite(n) && n !== 0 ? n : undefined;
-}
-
 /** The capability set the app keeps (containerd's defaults ± add/drop). */
 export function capsOf(config: cri.ContainerConfig): string[] {
   const c = config.linux?.security_context?.capabilities;
@@ -50,7 +46,9 @@ export function buildAppSpec(input: SpecInput): AppSpec {
   const { config, imageConfig, user } = input;
   const exec = processArgs(config, imageConfig, !input.requireExec);
   const sc = config.linux?.security_context;
-  const r = config.linux?.resources;
+  // The shared reading of the CRI numbers (src/host/cri-resources.ts); 0 means "not set" to the app spec.
+  const r = criResourceNumbers(config.linux?.resources, 'config.linux.resources');
+  const set = (n: number): number | undefined => (n !== 0 ? n : undefined);
   const md = config.metadata;
   return {
     name: input.app,
@@ -69,11 +67,11 @@ export function buildAppSpec(input: SpecInput): AppSpec {
       readOnly: m.readonly,
     })),
     resources: {
-      cpuShares: num(r?.cpu_shares),
-      cpuQuota: num(r?.cpu_quota),
-      cpuPeriod: num(r?.cpu_period),
-      memoryLimitBytes: num(r?.memory_limit_in_bytes),
-      oomScoreAdj: num(r?.oom_score_adj),
+      cpuShares: set(r.cpuShares),
+      cpuQuota: set(r.cpuQuota),
+      cpuPeriod: set(r.cpuPeriod),
+      memoryLimitBytes: set(r.memoryLimitBytes),
+      oomScoreAdj: set(r.oomScoreAdj),
     },
     capsRetain: capsOf(config),
     noNewPrivileges: sc?.no_new_privs ?? false,

@@ -7,11 +7,7 @@
 import type * as cri from '../../cri/types';
 import type { Logger } from '../../log/logger';
 import type { CgroupLayer } from '../../host/cgroup';
-
-function n(v: string | undefined): number {
-  const x = Number(v ?? 0);
-  return Number.isSafeInteger(x) ? x : 0;
-}
+import { criResourceNumbers } from '../../host/cri-resources';
 
 /** Sum of resources and overhead, or undefined when neither sets a limit. */
 export function podLimits(
@@ -20,14 +16,14 @@ export function podLimits(
 ): { memory?: number; shares?: number; quota?: number; period?: number } | undefined {
   if (!overhead && !resources) return undefined;
   const out: { memory?: number; shares?: number; quota?: number; period?: number } = {};
-  const mem = n(resources?.memory_limit_in_bytes);
-  if (mem > 0) out.memory = mem + n(overhead?.memory_limit_in_bytes);
-  const shares = n(resources?.cpu_shares) + n(overhead?.cpu_shares);
+  const r = criResourceNumbers(resources, 'linux.resources');
+  const o = criResourceNumbers(overhead, 'linux.overhead');
+  if (r.memoryLimitBytes > 0) out.memory = r.memoryLimitBytes + o.memoryLimitBytes;
+  const shares = r.cpuShares + o.cpuShares;
   if (shares > 0) out.shares = Math.max(2, shares);
-  const quota = n(resources?.cpu_quota);
-  if (quota > 0) {
-    out.quota = quota + Math.max(0, n(overhead?.cpu_quota));
-    out.period = n(resources?.cpu_period) || 100_000;
+  if (r.cpuQuota > 0) {
+    out.quota = r.cpuQuota + Math.max(0, o.cpuQuota);
+    out.period = r.cpuPeriod || 100_000;
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -19,7 +19,8 @@ import { hostDevices, requestedDevices } from '../../host/devices';
 import { containerMounts } from './spec-mounts';
 import { processArgs, processCwd, processEnv, stopSignal } from '../../host/container-process';
 import { ociLinuxSecurity, ociProcess, processUser } from '../../host/container-policy';
-import { clampOomScoreAdj, requestedOomScoreAdj, toOciResources } from './spec-resources';
+import { clampOomScoreAdj, toOciResources } from './spec-resources';
+import { criResourceNumbers } from '../../host/cri-resources';
 import { checkNamespaceOptions, securityPlan } from './spec-security';
 import type { SandboxRecord } from './records';
 import type { Layout } from './layout';
@@ -77,7 +78,7 @@ export async function buildContainerSpec(inp: ContainerSpecInput): Promise<Conta
     ? [{ allow: true, access: 'rwm' }]
     : [{ allow: false, access: 'rwm' }, ...requested.rules];
   const oomScoreAdj = clampOomScoreAdj(
-    requestedOomScoreAdj(config.linux?.resources ?? null, 'config.linux.resources'),
+    criResourceNumbers(config.linux?.resources, 'config.linux.resources').oomScoreAdj,
     inp.oomScoreAdjFloor,
     inp.log,
     `container ${inp.id}`,

@@ -1,25 +1,13 @@
 /**
  * CRI LinuxContainerResources → OCI linux.resources (cgroup v1 semantics, as containerd's WithResources; runc converts
- * them to v2 files itself on a unified host: shares → cpu.weight, quota → cpu.max, …), and the
- * OOM score adjustment clamp.
- *
- * NOTE: on hosts where crimux cannot lower its own oom_score_adj (measured here: runc's nsexec fails with EACCES
- * on any value below the parent's), a requested value below crimux's own is raised to it, and a log line says so
- * — containerd's restrict_oom_score_adj does the same.
+ * them to v2 files itself on a unified host: shares → cpu.weight, quota → cpu.max, …), and the logged OOM score
+ * clamp. The numbers and the clamp's rule are the shared ones of src/host/cri-resources.ts.
  */
 import type * as cri from '../../cri/types';
-import { InvalidArgumentError } from '../../errors';
 import type { Logger } from '../../log/logger';
 import type { OciResources } from '../../host/oci-spec';
 import { hostCgroups, type CgroupLayer } from '../../host/cgroup';
-
-function int(v: string, field: string): number {
-  if (v === '' || v === undefined) return 0;
-  if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError(`convert resources: ${field}: "${v}" is not an integer`);
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`convert resources: ${field}: ${v} is out of range`);
-  return n;
-}
+import { clampOomScoreAdj as clampOomScore, criInt, criResourceNumbers, swapLimit } from '../../host/cri-resources';
 
 /** OCI resources for a container; `field` prefixes error messages (e.g. "config.linux.resources"). */
 export function toOciResources(
@@ -30,32 +18,20 @@ export function toOciResources(
 ): OciResources {
   const out: OciResources = {};
   if (!r) return out;
-  const shares = int(r.cpu_shares, `${field}.cpu_shares`);
-  const quota = int(r.cpu_quota, `${field}.cpu_quota`);
-  const period = int(r.cpu_period, `${field}.cpu_period`);
-  const limit = int(r.memory_limit_in_bytes, `${field}.memory_limit_in_bytes`);
-  const swap = int(r.memory_swap_limit_in_bytes, `${field}.memory_swap_limit_in_bytes`);
-  if (shares < 0 || period < 0 || limit < 0) {
-    throw new InvalidArgumentError(
-      `convert resources: ${field}: cpu_shares, cpu_period and memory_limit_in_bytes must not be negative`,
-    );
-  }
+  const n = criResourceNumbers(r, field);
   const cpu: NonNullable<OciResources['cpu']> = {};
-  if (shares > 0) cpu.shares = shares;
-  if (quota !== 0) cpu.quota = quota;
-  if (period > 0) cpu.period = period;
+  if (n.cpuShares > 0) cpu.shares = n.cpuShares;
+  if (n.cpuQuota !== 0) cpu.quota = n.cpuQuota;
+  if (n.cpuPeriod > 0) cpu.period = n.cpuPeriod;
   if (r.cpuset_cpus) cpu.cpus = r.cpuset_cpus;
   if (r.cpuset_mems) cpu.mems = r.cpuset_mems;
   if (Object.keys(cpu).length > 0) out.cpu = cpu;
-  if (limit > 0) {
-    // swap = limit forbids swap use, as containerd does when no swap limit is given.
-    out.memory = { limit, swap: swap > 0 ? swap : limit };
-  }
+  if (n.memoryLimitBytes > 0) out.memory = { limit: n.memoryLimitBytes, swap: swapLimit(n) };
   if ((r.hugepage_limits ?? []).length > 0) {
     if (cgroups.hasController('hugetlb')) {
       out.hugepageLimits = r.hugepage_limits.map((h, i) => ({
         pageSize: h.page_size,
-        limit: int(h.limit, `${field}.hugepage_limits[${i}].limit`),
+        limit: criInt(h.limit, `${field}.hugepage_limits[${i}].limit`),
       }));
     } else {
       log.warn('hugepage limits ignored: the hugetlb cgroup controller is not mounted', { field });
@@ -69,21 +45,15 @@ export function toOciResources(
   return out;
 }
 
-/** The requested OOM score, raised to `floor` with a log line when lower (see the NOTE above). */
+/** The requested OOM score, raised to `floor` with a log line when lower (the rule: src/host/cri-resources.ts). */
 export function clampOomScoreAdj(requested: number, floor: number, log: Logger, what: string): number {
-  if (requested < -1000 || requested > 1000) {
-    throw new InvalidArgumentError(`convert resources: ${what}: oom_score_adj ${requested} outside [-1000, 1000]`);
+  const oom = clampOomScore(requested, floor, what);
+  if (oom.clamped) {
+    log.info("oom_score_adj clamped to crimux's own value: it cannot be lowered on this host", {
+      requested,
+      applied: floor,
+      target: what,
+    });
   }
-  if (requested >= floor) return requested;
-  log.info("oom_score_adj clamped to crimux's own value: it cannot be lowered on this host", {
-    requested,
-    applied: floor,
-    target: what,
-  });
-  return floor;
-}
-
-/** The requested oom_score_adj of a resources message (0 when unset). */
-export function requestedOomScoreAdj(r: cri.LinuxContainerResources | null, field: string): number {
-  return r ? int(r.oom_score_adj, `${field}.oom_score_adj`) : 0;
+  return oom.value;
 }

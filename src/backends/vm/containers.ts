@@ -18,6 +18,7 @@ import { podHostname } from '../../host/pod-etc';
 import { guestDeviceRequests, guestOciSpec, mountFiles, podFiles, validateContainer } from './spec';
 import type { ContainerRecord, PodRecord } from './records';
 import { msToNsString } from '../../util/clock';
+import { criResourceNumbers } from '../../host/cri-resources';
 
 export async function createContainer(s: VmShared, ctx: CallContext, req: CreateContainerRequest): Promise<void> {
   const pod = s.rt.pods.get(req.sandboxId);
@@ -48,7 +49,7 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
     try {
       await vm.hotplug(lun, overlay, serial);
       const hostname = podHostname(pod.config, false);
-      const limit = Number(req.config.linux?.resources?.memory_limit_in_bytes ?? 0);
+      const res = criResourceNumbers(req.config.linux?.resources, 'config.linux.resources');
       await vm.request(
         {
           op: 'create',
@@ -67,9 +68,9 @@ export async function createContainer(s: VmShared, ctx: CallContext, req: Create
             ...(devices.length > 0 ? { devices } : {}),
             podPid: sc?.namespace_options?.pid === 'POD',
             files: [...(podFiles(pod.config, hostname, pod.net?.ip) ?? []), ...mounts.files],
-            memoryLimit: limit > 0 ? limit : 0,
-            cpuQuota: Number(req.config.linux?.resources?.cpu_quota ?? 0),
-            cpuPeriod: Number(req.config.linux?.resources?.cpu_period ?? 0),
+            memoryLimit: res.memoryLimitBytes,
+            cpuQuota: res.cpuQuota,
+            cpuPeriod: res.cpuPeriod,
             stdin: req.config.stdin,
           },
         },
@@ -209,13 +210,10 @@ export async function updateResources(
   const { pod, c } = find(s, id);
   if (c.state === 'exited' || !s.rt.checkAlive(pod))
     throw new FailedPreconditionError(`update container ${id}: not running`);
-  const limit = Number(resources.linux?.memory_limit_in_bytes ?? 0);
-  ctx.log.info('vm: update container resources', { memoryLimit: limit });
-  const cpuQuota = Number(resources.linux?.cpu_quota ?? 0);
-  const cpuPeriod = Number(resources.linux?.cpu_period ?? 0);
-  await s.rt
-    .vmFor(pod)
-    .request({ op: 'update', cid: id, memoryLimit: limit > 0 ? limit : 0, cpuQuota, cpuPeriod }, 15_000);
+  const res = criResourceNumbers(resources.linux, 'linux');
+  ctx.log.info('vm: update container resources', { memoryLimit: res.memoryLimitBytes });
+  const { memoryLimitBytes: memoryLimit, cpuQuota, cpuPeriod } = res;
+  await s.rt.vmFor(pod).request({ op: 'update', cid: id, memoryLimit, cpuQuota, cpuPeriod }, 15_000);
 }
 
 export function reopenLog(s: VmShared, id: string): void {

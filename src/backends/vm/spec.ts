@@ -13,6 +13,7 @@ import type { OciSpec } from '../../host/oci-spec';
 import type { ResolvedUser } from '../../host/passwd';
 import type { ContainerSpec, GuestDeviceRequest } from './protocol';
 import { requestedNodes } from '../../host/devices';
+import { criResourceNumbers } from '../../host/cri-resources';
 
 /**
  * What a VM cannot honour in a container beyond its capabilities (host namespaces, which the router checks against
@@ -107,9 +108,9 @@ export function vmSize(
   config: cri.PodSandboxConfig,
   d: { memoryMiB: number; memoryOverheadMiB: number; maxMemoryMiB: number; vcpus: number; maxVcpus: number },
 ): VmSize {
-  const res = config.linux?.resources;
-  const over = config.linux?.overhead;
-  const limit = Number(res?.memory_limit_in_bytes ?? 0) + Number(over?.memory_limit_in_bytes ?? 0);
+  const res = criResourceNumbers(config.linux?.resources, 'linux.resources');
+  const over = criResourceNumbers(config.linux?.overhead, 'linux.overhead');
+  const limit = res.memoryLimitBytes + over.memoryLimitBytes;
   let memMiB = d.memoryMiB;
   if (limit > 0) memMiB = Math.max(d.memoryMiB, Math.ceil(limit / 1048576) + d.memoryOverheadMiB);
   if (memMiB > d.maxMemoryMiB) {
@@ -117,8 +118,8 @@ export function vmSize(
       `run pod sandbox: linux.resources.memory_limit_in_bytes needs a ${memMiB} MiB VM, above backends.vm.maxMemoryMiB (${d.maxMemoryMiB})`,
     );
   }
-  const quota = Number(res?.cpu_quota ?? 0);
-  const period = Number(res?.cpu_period ?? 0) || 100_000;
+  const quota = res.cpuQuota;
+  const period = res.cpuPeriod || 100_000;
   const vcpus = quota > 0 ? Math.min(d.maxVcpus, Math.max(d.vcpus, Math.ceil(quota / period))) : d.vcpus;
   return { memMiB, vcpus };
 }
