@@ -10,37 +10,20 @@ import { LOADER_OPTIONS, protoPath } from '../cri/proto';
 import type * as cri from '../cri/types';
 import { InvalidArgumentError, errorMessage } from '../errors';
 import { select } from '../router/select';
-import { NO_CAPABILITIES, buildRoutingTable, podFacts } from '../router/table';
+import { buildRoutingTable, podFacts } from '../router/table';
 import { validateSandboxConfig } from '../router/validate';
 import type { BackendCapabilities, BackendKind } from '../backends/backend';
+import { DOCKER_CAPABILITIES } from '../backends/docker/backend';
+import { RKT_CAPABILITIES } from '../backends/rkt/backend';
+import { RUNC_CAPABILITIES } from '../backends/runc/backend';
+import { VM_CAPABILITIES } from '../backends/vm/backend';
 
-/** What each backend kind can honour; mirrors the backends' own capability flags for offline use. */
-const KNOWN_CAPABILITIES: Partial<Record<BackendKind, BackendCapabilities>> = {
-  runc: {
-    hostNetwork: true,
-    hostPid: true,
-    hostIpc: true,
-    privileged: true,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  },
-  docker: {
-    hostNetwork: true,
-    hostPid: true,
-    hostIpc: true,
-    privileged: true,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  },
-  rkt: {
-    hostNetwork: true,
-    hostPid: false,
-    hostIpc: false,
-    privileged: false,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  },
-  vm: NO_CAPABILITIES,
+/** What each backend kind can honour, for offline use: the backends' own flags, so the answer is the daemon's. */
+const KNOWN_CAPABILITIES: Record<BackendKind, BackendCapabilities> = {
+  runc: RUNC_CAPABILITIES,
+  docker: DOCKER_CAPABILITIES,
+  rkt: RKT_CAPABILITIES,
+  vm: VM_CAPABILITIES,
 };
 
 export function decodePodConfig(json: unknown): cri.PodSandboxConfig {
@@ -59,7 +42,7 @@ export function routeExplain(file: string, configFile: string | undefined, runti
   const config = loadConfig(configFile ? { file: configFile } : {});
   const pod = decodePodConfig(JSON.parse(fs.readFileSync(file, 'utf8')));
   const cfg = validateSandboxConfig(pod, { logRoot: config.security.logRoot, mountSourceDenyList: [] });
-  const table = buildRoutingTable(config, (k) => KNOWN_CAPABILITIES[k] ?? NO_CAPABILITIES);
+  const table = buildRoutingTable(config, (k) => KNOWN_CAPABILITIES[k]);
   const sel = select(podFacts(cfg, runtimeHandler), table);
   const md = cfg.metadata;
   process.stdout.write(

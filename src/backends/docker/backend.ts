@@ -43,17 +43,20 @@ import { selector } from './naming';
 const RECOVERY_TICK_MS = 5000;
 const PING_TIMEOUT_MS = 3000;
 
+/** What the router may send here (it checks pods and containers against these: src/router/select.ts). */
+export const DOCKER_CAPABILITIES: BackendCapabilities = {
+  hostNetwork: true,
+  hostPid: true,
+  hostIpc: true,
+  privileged: true,
+  recursiveReadOnlyMounts: false,
+  userNamespaces: false,
+};
+
 export class DockerBackend extends BaseBackend {
   readonly name = 'docker';
   readonly kind = 'docker' as const;
-  readonly capabilities: BackendCapabilities = {
-    hostNetwork: true,
-    hostPid: true,
-    hostIpc: true,
-    privileged: true,
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  };
+  readonly capabilities = DOCKER_CAPABILITIES;
   readonly images: DockerImageStore;
   private readonly sandboxes: SandboxOps;
   private readonly containers: ContainerOps;

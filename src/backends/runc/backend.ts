@@ -42,18 +42,21 @@ import { listSandboxes, removeSandbox, sandboxStatus, stopSandbox } from './sand
 import { toOciResources } from './spec-resources';
 import { containerUsage, listContainerUsage, listPodSandboxUsage, podSandboxUsage } from './stats';
 
+/** What the router may send here (it checks pods and containers against these: src/router/select.ts). */
+export const RUNC_CAPABILITIES: BackendCapabilities = {
+  hostNetwork: true,
+  hostPid: true,
+  hostIpc: true,
+  privileged: true,
+  // runc 1.1 has no recursive read-only mounts, and crimux sets up no user namespaces.
+  recursiveReadOnlyMounts: false,
+  userNamespaces: false,
+};
+
 export class RuncBackend extends BaseBackend {
   readonly name = 'runc';
   readonly kind = 'runc' as const;
-  readonly capabilities: BackendCapabilities = {
-    hostNetwork: true,
-    hostPid: true,
-    hostIpc: true,
-    privileged: true,
-    // runc 1.1 has no recursive read-only mounts, and crimux sets up no user namespaces.
-    recursiveReadOnlyMounts: false,
-    userNamespaces: false,
-  };
+  readonly capabilities = RUNC_CAPABILITIES;
   readonly images: ImageStore;
   private readonly healthChecker: HealthChecker;
 
