@@ -39,6 +39,8 @@ export interface BackendCapabilities {
   readonly hostPid: boolean;
   readonly hostIpc: boolean;
   readonly privileged: boolean;
+  /** A container may join another container's PID namespace (namespace_options.pid=TARGET: ephemeral containers). */
+  readonly targetPidNamespace: boolean;
   /** Status.runtime_handlers[].features */
   readonly recursiveReadOnlyMounts: boolean;
   readonly userNamespaces: boolean;

@@ -28,7 +28,8 @@ export interface ContainerStatusReply {
 
 /**
  * A container's own host namespaces and privilege, held to its backend's capabilities by the rule select() holds
- * its pod to, so that no backend re-checks them (a VM has no host namespaces; rkt's stage1 gives no privilege).
+ * its pod to, and its PID namespace target (only Docker joins one), so that no backend re-checks them (a VM has no
+ * host namespaces; rkt's stage1 gives no privilege).
  */
 export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: BackendCapabilities): void {
   const sc = cfg.linux?.security_context;
@@ -39,6 +40,7 @@ export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: Backe
       hostNetwork: ns?.network === 'NODE',
       hostPid: ns?.pid === 'NODE',
       hostIpc: ns?.ipc === 'NODE',
+      targetPid: ns?.pid === 'TARGET',
     },
     caps,
   );

@@ -195,8 +195,10 @@ function usable(table: RoutingTable, name: string, via: string): HandlerEntry {
   return h;
 }
 
-/** What a pod or container asks of its backend's capabilities (BackendCapabilities). */
-export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'hostPid' | 'hostIpc'>;
+/** What a pod or container asks of its backend's capabilities (BackendCapabilities); targetPid: containers only. */
+export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'hostPid' | 'hostIpc'> & {
+  readonly targetPid?: boolean;
+};
 
 /**
  * The one check of host namespaces and privilege against a backend's capabilities, for pods (here, while routing)
@@ -207,5 +209,6 @@ export function missingCapability(asks: CapabilityAsks, c: BackendCapabilities):
   if (asks.hostPid && !c.hostPid) return 'linux.security_context.namespace_options.pid=NODE (hostPID)';
   if (asks.hostIpc && !c.hostIpc) return 'linux.security_context.namespace_options.ipc=NODE (hostIPC)';
   if (asks.privileged && !c.privileged) return 'linux.security_context.privileged';
+  if (asks.targetPid && !c.targetPidNamespace) return 'linux.security_context.namespace_options.pid=TARGET';
   return undefined;
 }

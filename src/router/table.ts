@@ -10,6 +10,7 @@ export const NO_CAPABILITIES: BackendCapabilities = {
   hostPid: false,
   hostIpc: false,
   privileged: false,
+  targetPidNamespace: false,
   recursiveReadOnlyMounts: false,
   userNamespaces: false,
 };

@@ -35,6 +35,7 @@ export const ALL_CAPS: BackendCapabilities = {
   hostPid: true,
   hostIpc: true,
   privileged: true,
+  targetPidNamespace: true,
   recursiveReadOnlyMounts: false,
   userNamespaces: false,
 };

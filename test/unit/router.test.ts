@@ -126,7 +126,14 @@ test('bad input is refused before anything is recorded', async () => {
 
 test('pods and their containers are held to the backend capabilities once, before any backend call (#22)', async () => {
   // A backend with neither host namespaces nor privilege (as rkt's stage1 for privilege, a VM for namespaces).
-  const confined = { ...ALL_CAPS, hostNetwork: false, hostPid: false, hostIpc: false, privileged: false };
+  const confined = {
+    ...ALL_CAPS,
+    hostNetwork: false,
+    hostPid: false,
+    hostIpc: false,
+    privileged: false,
+    targetPidNamespace: false,
+  };
   const f = routerFixture([new FakeBackend('runc'), new FakeBackend('docker', 'docker', confined)]);
   try {
     const sc = (s: Record<string, unknown>) => ({ linux: { cgroup_parent: '', sysctls: {}, security_context: s } });
@@ -140,6 +147,7 @@ test('pods and their containers are held to the backend capabilities once, befor
       [{ namespace_options: { pid: 'NODE' } }, 'config.linux.security_context.namespace_options.pid=NODE'],
       [{ namespace_options: { ipc: 'NODE' } }, 'config.linux.security_context.namespace_options.ipc=NODE'],
       [{ namespace_options: { network: 'NODE' } }, 'config.linux.security_context.namespace_options.network=NODE'],
+      [{ namespace_options: { pid: 'TARGET' } }, 'config.linux.security_context.namespace_options.pid=TARGET'],
     ];
     for (const [s, field] of asks) {
       await assert.rejects(

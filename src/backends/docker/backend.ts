@@ -49,6 +49,7 @@ export const DOCKER_CAPABILITIES: BackendCapabilities = {
   hostPid: true,
   hostIpc: true,
   privileged: true,
+  targetPidNamespace: true,
   recursiveReadOnlyMounts: false,
   userNamespaces: false,
 };

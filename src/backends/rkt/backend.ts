@@ -43,6 +43,7 @@ export const RKT_CAPABILITIES: BackendCapabilities = {
   hostPid: false,
   hostIpc: false,
   privileged: false,
+  targetPidNamespace: false,
   recursiveReadOnlyMounts: false,
   userNamespaces: false,
 };

@@ -5,10 +5,9 @@
  *  - Restrictions the pod manager cannot enforce (seccomp, no_new_privs on a real rkt, a capability drop the
  *    enter chain cannot honour…): InvalidArgument naming the field, or — when the operator set
  *    backends.rkt.securityPolicy=warn — a warning, and the pod runs without that restriction.
- *  - Requests for more than the stage1 can give (user namespaces, a target PID namespace, propagation into or
- *    out of the container): always InvalidArgument, whatever the policy, because "warn" would silently run
- *    something else than what was asked for. Privilege and host PID/IPC are refused by the router, from
- *    RktBackend.capabilities.
+ *  - Requests for more than the stage1 can give (user namespaces, propagation into or out of the container):
+ *    always InvalidArgument, whatever the policy, because "warn" would silently run something else than what was
+ *    asked for. Privilege, host PID/IPC and PID targets are refused by the router, from RKT_CAPABILITIES.
  * SELinux and AppArmor options are ignored with a warning, as rktlet did (no LSM is active on these hosts).
  */
 import { InvalidArgumentError } from '../../errors';
@@ -58,10 +57,7 @@ export function containerViolations(config: cri.ContainerConfig, enforces: reado
   const out: Violation[] = [];
   const has = (f: SecurityFeature): boolean => enforces.includes(f);
   const sc: ContainerSC | null | undefined = config.linux?.security_context;
-  // Privilege and host PID/IPC are the router's check (RktBackend.capabilities, src/router/containers.ts).
-  if (sc?.namespace_options?.pid === 'TARGET') {
-    out.push(hard(`${SC}.namespace_options`, 'host or target PID/IPC namespaces are not supported'));
-  }
+  // Privilege, host PID/IPC and PID targets are the router's check (RKT_CAPABILITIES, src/router/containers.ts).
   if (sc?.namespace_options?.pid === 'CONTAINER' && !enforces.includes('containerPidNamespace')) {
     out.push(
       soft(`${SC}.namespace_options.pid`, 'apps share the pod PID namespace (pid=CONTAINER cannot be honoured)'),

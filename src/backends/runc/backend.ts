@@ -48,6 +48,7 @@ export const RUNC_CAPABILITIES: BackendCapabilities = {
   hostPid: true,
   hostIpc: true,
   privileged: true,
+  targetPidNamespace: false,
   // runc 1.1 has no recursive read-only mounts, and crimux sets up no user namespaces.
   recursiveReadOnlyMounts: false,
   userNamespaces: false,

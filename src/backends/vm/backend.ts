@@ -45,6 +45,7 @@ export const VM_CAPABILITIES: BackendCapabilities = {
   // Privileged containers are privileged inside the guest (all capabilities, devices and sysfs of the VM),
   // never on the host: the VM stays the boundary, as with Kata.
   privileged: true,
+  targetPidNamespace: false,
   recursiveReadOnlyMounts: false,
   userNamespaces: false,
 };

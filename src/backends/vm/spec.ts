@@ -16,16 +16,10 @@ import { requestedNodes } from '../../host/devices';
 import { criResourceNumbers } from '../../host/cri-resources';
 
 /**
- * What a VM cannot honour in a container beyond its capabilities (host namespaces, which the router checks against
- * VmBackend.capabilities for pods and containers alike): ephemeral-container targets and mount propagation.
+ * What a VM cannot honour in a container beyond its capabilities (host namespaces and PID namespace targets, which
+ * the router checks against VM_CAPABILITIES): mount propagation.
  */
 export function validateContainer(config: cri.ContainerConfig): void {
-  if (config.linux?.security_context?.namespace_options?.pid === 'TARGET') {
-    const field = 'config.linux.security_context.namespace_options.pid=TARGET';
-    throw new InvalidArgumentError(`create container: ${field} cannot be honoured in a VM sandbox`, {
-      context: { field },
-    });
-  }
   // Mounts reach the guest as a one-time copy (mountFiles): no mount event can cross between host and guest
   // without a shared file system (no virtio-fs or 9p here), so propagation other than private is refused.
   config.mounts.forEach((m, i) => {
