@@ -228,9 +228,10 @@ describe('sandbox create body', () => {
     assert.equal(h.Runtime, 'runc');
   });
 
-  it('uses the host network without DNS, hostname or net sysctls', () => {
+  it('uses the host network without DNS or hostname', () => {
     const cfg = sandboxConfig(env, 'p', { hostNetwork: true });
-    cfg.linux = { ...cfg.linux!, sysctls: { 'net.core.somaxconn': '1', 'kernel.msgmax': '9' } };
+    // net.* sysctls never come with the host network: the router refuses them (test/unit/router.test.ts, sysctls).
+    cfg.linux = { ...cfg.linux!, sysctls: { 'kernel.msgmax': '9' } };
     const b = sandboxCreateBody({
       id: 's',
       handler: 'docker',

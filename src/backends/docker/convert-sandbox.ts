@@ -26,18 +26,11 @@ export function isHostNetwork(config: cri.PodSandboxConfig): boolean {
   return config.linux?.security_context?.namespace_options?.network === 'NODE';
 }
 
-/** Sysctls in the net.* namespace cannot be set on the host's network namespace; Docker refuses them there. */
-function sysctlsFor(config: cri.PodSandboxConfig, hostNetwork: boolean): Record<string, string> | undefined {
-  const all = config.linux?.sysctls ?? {};
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(all)) if (!(hostNetwork && k.startsWith('net.'))) out[k] = v;
-  return Object.keys(out).length ? out : undefined;
-}
-
 export function sandboxCreateBody(i: SandboxBodyInput): CreateContainerBody {
   const sc = i.config.linux?.security_context;
   const ns = sc?.namespace_options;
   const hostNetwork = isHostNetwork(i.config);
+  const sysctls = i.config.linux?.sysctls ?? {};
   const dns = i.config.dns_config;
   const nonEmpty = (xs: string[] | undefined): string[] | undefined => (xs && xs.length ? xs : undefined);
   const body: CreateContainerBody = {
@@ -53,7 +46,8 @@ export function sandboxCreateBody(i: SandboxBodyInput): CreateContainerBody {
       Dns: hostNetwork ? undefined : nonEmpty(dns?.servers),
       DnsSearch: hostNetwork ? undefined : nonEmpty(dns?.searches),
       DnsOptions: hostNetwork ? undefined : nonEmpty(dns?.options),
-      Sysctls: sysctlsFor(i.config, hostNetwork),
+      // The router refused sysctls of namespaces the pod shares with the host (net.* on its network): validate.ts.
+      Sysctls: Object.keys(sysctls).length ? sysctls : undefined,
       CgroupParent: i.config.linux?.cgroup_parent || undefined,
       Runtime: i.dockerRuntime || undefined,
       Privileged: sc?.privileged || undefined,
