@@ -259,7 +259,7 @@ export interface Backend {
 
   createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<void>;
   startContainer(ctx: CallContext, id: string): Promise<void>;
-  /** Idempotent; timeout in seconds (0: kill at once) before SIGKILL. */
+  /** Idempotent; timeout in seconds (0: kill at once) before SIGKILL, never negative (the router clamps it). */
   stopContainer(ctx: CallContext, id: string, timeoutSeconds: number): Promise<void>;
   /** Idempotent; stops a running container first. */
   removeContainer(ctx: CallContext, id: string): Promise<void>;

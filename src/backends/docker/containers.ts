@@ -143,7 +143,7 @@ export class ContainerOps {
     if (!dockerId) return; // CRI: stopping an unknown container succeeds
     ctx.log.info('stop container', { dockerId, timeoutSeconds });
     try {
-      await this.s.engine.stopContainer(dockerId, Math.max(0, timeoutSeconds), ctx.signal);
+      await this.s.engine.stopContainer(dockerId, timeoutSeconds, ctx.signal);
     } catch (err) {
       if (err instanceof NotFoundError) return;
       throw err;

@@ -106,7 +106,7 @@ export async function stopContainer(s: RktShared, ctx: CallContext, id: string, 
   // CRI: stopping an unknown container succeeds, like CRI-O's container_stop.go.
   if (!rec) return;
   ctx.log.info('rkt app stop', { app: rktAppId(rec.uuid, rec.app), timeout: timeoutSeconds });
-  await s.pm.appStop(rec.uuid, rec.app, Math.max(0, timeoutSeconds), ctx.signal).catch((err: unknown) => {
+  await s.pm.appStop(rec.uuid, rec.app, timeoutSeconds, ctx.signal).catch((err: unknown) => {
     if (!(err instanceof NotFoundError)) throw err;
   });
 }

@@ -157,7 +157,7 @@ export async function stopContainer(
     id,
     dir,
     signal: rec.stopSignal,
-    timeoutSeconds: Math.max(0, timeoutSeconds),
+    timeoutSeconds,
     initOwnsPidNs: rec.ownPidNs === true,
     log: ctx.log,
     abort: ctx.signal,

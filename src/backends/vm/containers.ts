@@ -132,7 +132,7 @@ export async function stopContainer(s: VmShared, ctx: CallContext, id: string, t
   if (!pod || !c || c.state === 'exited') return; // CRI: stopping an unknown or stopped container succeeds
   if (!s.rt.checkAlive(pod)) return; // the VM is gone: markDead recorded the exit
   ctx.log.info('vm: stop container', { timeoutSeconds, signal: c.stopSignal });
-  const timeoutMs = Math.max(0, timeoutSeconds) * 1000;
+  const timeoutMs = timeoutSeconds * 1000;
   const r = await s.rt.vmFor(pod).request({ op: 'stop', cid: id, signal: c.stopSignal, timeoutMs }, timeoutMs + 30_000);
   const st = r.state as ContainerState;
   // The exit event normally came first; re-read the state (it may have changed during the await).
