@@ -5,7 +5,9 @@
  * runtime after the other in rotating rounds (as the issue measured) and alternating call by call.
  *
  *   npx tsx bench/hotpath.ts     (BENCH_SCALES=10,100,1000  BENCH_CALLS=1000  BENCH_CALLS_LARGE=200  to change;
- *                                 BENCH_MODES=blocks,alternating  BENCH_BLOCK_ROUNDS=4  BENCH_RESULTS=hotpath)
+ *                                 BENCH_MODES=blocks,alternating  BENCH_BLOCK_ROUNDS=4  BENCH_RESULTS=hotpath;
+ *                                 BENCH_STATS_CALLS=50: fewer ListContainerStats calls, which take containerd
+ *                                 over a second each at 1,000 containers)
  *
  * crimux runs as deployed (the compiled dist/, built first) with all four backends enabled (runc serves the pods); both runtimes get the same host-network
  * pods (no CNI on either side) with 10 running busybox containers each, grown scale by scale. At every scale:
@@ -30,6 +32,8 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
 const CALLS_LARGE = Number(process.env.BENCH_CALLS_LARGE ?? 200);
 /** Rounds of the block mode (each runtime's calls back to back, the order rotating), as the issue measured. */
 const BLOCK_ROUNDS = Number(process.env.BENCH_BLOCK_ROUNDS ?? 4);
+/** ListContainerStats calls per scale (0: as many as the other RPCs). */
+const STATS_CALLS = Number(process.env.BENCH_STATS_CALLS ?? 0);
 type Mode = 'alternating' | 'blocks';
 const MODES = (process.env.BENCH_MODES ?? 'blocks,alternating').split(',') as Mode[];
 /** Results file name under bench/results (a run at 1,000 containers alone can keep the 10/100 file). */
@@ -63,17 +67,18 @@ function sideBySide(
   b: Runtime | undefined,
   calls: number,
   containers: number,
+  rpcs: readonly string[] = RPCS,
 ): Row[] {
   // The same authority on both sides (-bench-against dials with localhost, as kubelet >= 1.31 does); the socket
   // path form of older kubelets goes through crimux's authority filter (bench/results/transport.md prices it).
-  const args = ['-socket', a.socket, '-authority', 'localhost', '-bench-rpcs', RPCS.join(',')];
+  const args = ['-socket', a.socket, '-authority', 'localhost', '-bench-rpcs', rpcs.join(',')];
   // Untimed Version calls first: otherwise the first RPCs timed also pay for warming the transport's code.
   args.push('-bench-n', String(calls), '-bench-warmup', '2000', '-image', PAUSE.ref);
   if (b) args.push('-bench-against', b.socket);
   if (mode === 'blocks') args.push('-bench-blocks', String(BLOCK_ROUNDS));
   const out = execFileSync(client, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 1_800_000 });
   const res = JSON.parse(out) as { rpcs: Record<string, { us: number[][]; items: number[] }> };
-  return RPCS.map((rpc) => {
+  return rpcs.map((rpc) => {
     const r = res.rpcs[rpc];
     if (!r) throw new Error(`no result for ${rpc}`);
     const stat = (k: number) => {
@@ -170,7 +175,23 @@ async function main(): Promise<void> {
       process.stderr.write(`scale ${scale}: containers ready in ${Math.round((Date.now() - t0) / 1000)} s\n`);
       await new Promise((r) => setTimeout(r, 3000));
       const calls = scale >= 1000 ? CALLS_LARGE : CALLS;
-      const got = MODES.flatMap((mode) => sideBySide(client, mode, crimux, other, calls, scale));
+      const statsApart = STATS_CALLS > 0 && STATS_CALLS < calls;
+      const got = MODES.flatMap((mode) =>
+        statsApart
+          ? [
+              ...sideBySide(
+                client,
+                mode,
+                crimux,
+                other,
+                calls,
+                scale,
+                RPCS.filter((r) => r !== 'ListContainerStats'),
+              ),
+              ...sideBySide(client, mode, crimux, other, STATS_CALLS, scale, ['ListContainerStats']),
+            ]
+          : sideBySide(client, mode, crimux, other, calls, scale),
+      );
       rows.push(...got);
       rss[`crimuxAt${scale}MiB`] = round(rssBytes(d.pid()) / 2 ** 20, 1);
       if (ctr) rss[`containerdAt${scale}MiB`] = round(rssBytes(ctr.pid) / 2 ** 20, 1);
@@ -194,6 +215,7 @@ async function main(): Promise<void> {
   const skipped = DEFAULT_SCALES.filter((n) => !SCALES.includes(n));
   const scales = `Containers: ${SCALES.join(', ')} (BENCH_SCALES)${skipped.length ? `; ${skipped.join(' and ')} not run this time (${RESULTS === 'hotpath' ? "earlier figures at those scales are in this file's git history" : 'see bench/results/hotpath.md'})` : ''}.`;
   const large = SCALES.some((n) => n >= 1000) ? ` (${CALLS_LARGE} at 1,000 containers)` : '';
+  const stats = STATS_CALLS > 0 ? `, ListContainerStats ${STATS_CALLS} where fewer,` : '';
   const oom = canLowerOomScoreAdj()
     ? ''
     : ' containerd runs with restrict_oom_score_adj = true: root here lacks CAP_SYS_RESOURCE, so the -998 oom_score_adj containerd gives sandboxes cannot be set (runc fails with "can\'t get final child\'s PID from pipe: EOF").';
@@ -202,7 +224,7 @@ async function main(): Promise<void> {
     '',
     `${new Date().toISOString()} · ${env} · containerd ${ctr?.version ?? 'not measured'}`,
     '',
-    `Go gRPC client (grpc-go, the kubelet's library; test/interop/go -bench-rpcs); ${CALLS} calls per RPC and runtime${large} after a fifth as many warm-up calls (and 2,000 untimed Version calls per runtime before the first RPC). crimux: all four backends enabled and up (dockerd running), pods on runc; authority localhost on both sides. Both: host-network pods with ${PER_POD} running busybox containers each. ${scales}${oom}${note ? ` ${note}.` : ''}`,
+    `Go gRPC client (grpc-go, the kubelet's library; test/interop/go -bench-rpcs); ${CALLS} calls per RPC and runtime${large}${stats} after a fifth as many warm-up calls (and 2,000 untimed Version calls per runtime before the first RPC)${MODES.includes('blocks') ? `, in ${BLOCK_ROUNDS} rounds in the block mode` : ''}. crimux: all four backends enabled and up (dockerd running), pods on runc; authority localhost on both sides. Both: host-network pods with ${PER_POD} running busybox containers each. ${scales}${oom}${note ? ` ${note}.` : ''}`,
     '',
     table(
       rows,
