@@ -19,6 +19,7 @@ import { checkResources, containerLogPath, validateContainerConfig } from './val
 import { explainMissingImage } from './images';
 import { containerStatus } from './shape-container';
 import { missingCapability } from './select';
+import { asksUserNamespace } from './table';
 
 /** ContainerStatus as the router answers it: shaped from the backend's facts, plus verbose diagnostics. */
 export interface ContainerStatusReply {
@@ -27,9 +28,9 @@ export interface ContainerStatusReply {
 }
 
 /**
- * A container's own host namespaces and privilege, held to its backend's capabilities by the rule select() holds
- * its pod to, and its PID namespace target (only Docker joins one), so that no backend re-checks them (a VM has no
- * host namespaces; rkt's stage1 gives no privilege).
+ * A container's own host namespaces, privilege and user namespace, held to its backend's capabilities by the rule
+ * select() holds its pod to, and its PID namespace target (only Docker joins one), so that no backend re-checks
+ * them (a VM has no host namespaces; rkt's stage1 gives no privilege; no backend maps user namespaces yet).
  */
 export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: BackendCapabilities): void {
   const sc = cfg.linux?.security_context;
@@ -41,6 +42,7 @@ export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: Backe
       hostPid: ns?.pid === 'NODE',
       hostIpc: ns?.ipc === 'NODE',
       targetPid: ns?.pid === 'TARGET',
+      userNamespace: asksUserNamespace(ns?.userns_options),
     },
     caps,
   );

@@ -56,6 +56,8 @@ export interface PodFacts {
   readonly hostNetwork: boolean;
   readonly hostPid: boolean;
   readonly hostIpc: boolean;
+  /** The pod asks for its own user namespace (userns_options with a mode other than NODE). */
+  readonly userNamespace?: boolean;
 }
 
 export interface Selection {
@@ -196,7 +198,7 @@ function usable(table: RoutingTable, name: string, via: string): HandlerEntry {
 }
 
 /** What a pod or container asks of its backend's capabilities (BackendCapabilities); targetPid: containers only. */
-export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'hostPid' | 'hostIpc'> & {
+export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'hostPid' | 'hostIpc' | 'userNamespace'> & {
   readonly targetPid?: boolean;
 };
 
@@ -210,5 +212,7 @@ export function missingCapability(asks: CapabilityAsks, c: BackendCapabilities):
   if (asks.hostIpc && !c.hostIpc) return 'linux.security_context.namespace_options.ipc=NODE (hostIPC)';
   if (asks.privileged && !c.privileged) return 'linux.security_context.privileged';
   if (asks.targetPid && !c.targetPidNamespace) return 'linux.security_context.namespace_options.pid=TARGET';
+  // Refused, never ignored: a pod that asked for its own user namespace and got none would run as the host's root.
+  if (asks.userNamespace && !c.userNamespaces) return 'linux.security_context.namespace_options.userns_options';
   return undefined;
 }

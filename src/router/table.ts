@@ -53,5 +53,14 @@ export function podFacts(config: cri.PodSandboxConfig, runtimeHandler: string): 
     hostNetwork: ns?.network === 'NODE',
     hostPid: ns?.pid === 'NODE',
     hostIpc: ns?.ipc === 'NODE',
+    userNamespace: asksUserNamespace(ns?.userns_options),
   };
+}
+
+/**
+ * Whether namespace options ask for a user namespace of the pod's own: userns_options present with a mode other
+ * than NODE (an unset mode reads as POD, proto3's default).
+ */
+export function asksUserNamespace(userns: { mode?: unknown } | null | undefined): boolean {
+  return !!userns && (userns.mode ?? 'POD') !== 'NODE';
 }

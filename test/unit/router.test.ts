@@ -6,6 +6,7 @@ import { reconcile } from '../../src/router/reconcile';
 import { nullLogger } from '../../src/log/logger';
 import { ExitWatcher } from '../../src/router/exit-watcher';
 import { ALL_CAPS, FakeBackend } from '../helpers/fake-backend';
+import { missingCapability } from '../../src/router/select';
 
 test('routing records the owner; later calls go to it, never to the default', async () => {
   const f = routerFixture();
@@ -124,6 +125,8 @@ test('bad input is refused before anything is recorded', async () => {
   }
 });
 
+const NO_ASKS = { privileged: false, hostNetwork: false, hostPid: false, hostIpc: false };
+
 test('pods and their containers are held to the backend capabilities once, before any backend call (#22)', async () => {
   // A backend with neither host namespaces nor privilege (as rkt's stage1 for privilege, a VM for namespaces).
   const confined = {
@@ -141,6 +144,26 @@ test('pods and their containers are held to the backend capabilities once, befor
       f.router.sandboxes.run(f.ctx(), podConfig('p', sc({ namespace_options: { pid: 'NODE' } })), 'docker'),
       (e: unknown) => e instanceof InvalidArgumentError && /namespace_options\.pid=NODE/.test(e.message),
     );
+    // A user namespace is refused, never ignored: the pod would run as the host's root believing otherwise.
+    await assert.rejects(
+      f.router.sandboxes.run(
+        f.ctx(),
+        podConfig('u', sc({ namespace_options: { userns_options: { mode: 'POD', uids: [], gids: [] } } })),
+        'docker',
+      ),
+      (e: unknown) => e instanceof InvalidArgumentError && /namespace_options\.userns_options/.test(e.message),
+    );
+    assert.equal(f.store.listSandboxes().length, 0);
+    await f.router.sandboxes.run(
+      f.ctx(),
+      podConfig('n', sc({ namespace_options: { userns_options: { mode: 'NODE' } } })),
+      'docker',
+    );
+    assert.equal(
+      missingCapability({ ...NO_ASKS, userNamespace: true }, { ...confined, userNamespaces: true }),
+      undefined,
+      'a backend with user namespaces takes them',
+    );
     const id = await f.router.sandboxes.run(f.ctx(), podConfig('p'), 'docker');
     const asks: [Record<string, unknown>, string][] = [
       [{ privileged: true }, 'config.linux.security_context.privileged'],
@@ -148,6 +171,8 @@ test('pods and their containers are held to the backend capabilities once, befor
       [{ namespace_options: { ipc: 'NODE' } }, 'config.linux.security_context.namespace_options.ipc=NODE'],
       [{ namespace_options: { network: 'NODE' } }, 'config.linux.security_context.namespace_options.network=NODE'],
       [{ namespace_options: { pid: 'TARGET' } }, 'config.linux.security_context.namespace_options.pid=TARGET'],
+      [{ namespace_options: { userns_options: { mode: 'POD' } } }, 'namespace_options.userns_options'],
+      [{ namespace_options: { userns_options: {} } }, 'namespace_options.userns_options'],
     ];
     for (const [s, field] of asks) {
       await assert.rejects(

@@ -25,7 +25,6 @@ export interface Violation {
   readonly waivable: boolean;
 }
 
-type SandboxSC = NonNullable<NonNullable<cri.PodSandboxConfig['linux']>['security_context']>;
 type ContainerSC = NonNullable<NonNullable<cri.ContainerConfig['linux']>['security_context']>;
 
 const SC = 'linux.security_context';
@@ -36,12 +35,7 @@ export function sandboxViolations(
   enforces: readonly SecurityFeature[] = [],
 ): Violation[] {
   const out: Violation[] = [];
-  const sc: SandboxSC | null | undefined = config.linux?.security_context;
-  const ns = sc?.namespace_options;
-  // Privilege and host PID/IPC never reach here: the router holds pods to RktBackend.capabilities.
-  if (ns?.userns_options && ns.userns_options.mode !== 'NODE') {
-    out.push(hard(`${SC}.namespace_options.userns_options`, 'user namespaces are not supported'));
-  }
+  // Privilege, host PID/IPC and user namespaces never reach here: the router holds pods to RktBackend.capabilities.
   for (const key of Object.keys(config.linux?.sysctls ?? {})) {
     // The router already refused sysctls no namespace of the pod owns, and net.* ones on the host network
     // (src/router/validate.ts): what is left is whether this pod manager can set IPC ones.

@@ -22,8 +22,5 @@ export function checkNamespaceOptions(
   if (ns.network === 'TARGET' || ns.ipc === 'TARGET') {
     throw new InvalidArgumentError(`${field}: TARGET is only meaningful for pid`);
   }
-  const userns = ns.userns_options as { mode?: string } | null;
-  if (userns && userns.mode && userns.mode !== 'NODE') {
-    throw new InvalidArgumentError(`${field}.userns_options: user namespaces are not supported by the runc backend`);
-  }
+  // User namespaces: refused by the router, which holds every pod and container to BackendCapabilities.
 }
