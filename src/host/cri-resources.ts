@@ -58,6 +58,10 @@ export function criResourceNumbers(
       `convert resources: ${field}: cpu_shares, cpu_period and memory_limit_in_bytes must not be negative`,
     );
   }
+  // Checked here, before any record exists, as well as where it is applied (clampOomScoreAdj).
+  if (n.oomScoreAdj < -1000 || n.oomScoreAdj > 1000) {
+    throw new InvalidArgumentError(`convert resources: ${field}: oom_score_adj ${n.oomScoreAdj} outside [-1000, 1000]`);
+  }
   return n;
 }
 

@@ -6,11 +6,11 @@
  * is NotFound; creating a container in an unknown sandbox is NotFound.
  */
 import type { Backend, BackendCapabilities, CallContext, ExecSyncResult } from '../backends/backend';
-import { InvalidArgumentError, errorMessage } from '../errors';
+import { InvalidArgumentError, NotFoundError, errorMessage } from '../errors';
 import { failpoint } from '../failpoints';
 import type * as cri from '../cri/types';
 import type { RouterCore } from './core';
-import type { SandboxRecord } from '../state/types';
+import type { ContainerRecord, SandboxRecord } from '../state/types';
 import { newId } from './ids';
 import { nowNsString } from '../util/clock';
 import { UndoStack } from '../util/undo';
@@ -53,6 +53,27 @@ export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: Backe
   }
 }
 
+/**
+ * pid=TARGET joins another container's PID namespace (an ephemeral debug container's target): only a container of
+ * the same pod may be that target, or one pod's container could see and signal another pod's processes.
+ */
+export function checkPidTarget(
+  cfg: cri.ContainerConfig,
+  sandboxId: string,
+  find: (idOrPrefix: string) => ContainerRecord | undefined,
+): void {
+  const ns = cfg.linux?.security_context?.namespace_options;
+  if (ns?.pid !== 'TARGET') return;
+  const target = ns.target_id ? find(ns.target_id) : undefined;
+  if (!target) throw new NotFoundError(`create container: PID namespace target "${ns.target_id}" not found`);
+  if (target.sandboxId !== sandboxId) {
+    throw new InvalidArgumentError(
+      `create container: PID namespace target ${target.id} is a container of another pod sandbox`,
+      { context: { field: 'config.linux.security_context.namespace_options.target_id' } },
+    );
+  }
+}
+
 export class ContainerRouter {
   constructor(private readonly core: RouterCore) {}
 
@@ -66,6 +87,7 @@ export class ContainerRouter {
     const sandbox = core.mustFindSandbox(sandboxIdOrPrefix);
     const cfg = validateContainerConfig(config, sandboxConfig, core.settings.validation);
     checkContainerCapabilities(cfg, core.backend(sandbox.backend).capabilities);
+    checkPidTarget(cfg, sandbox.id, (id) => core.findContainer(id));
     const md = cfg.metadata as cri.ContainerMetadata;
     const key = `container/${sandbox.id}/${md.name}/${md.attempt}`;
     return core.pending.once(key, ctx.signal, ctx.log, () => this.createOnce(ctx, sandbox, cfg, md, sandboxConfig));

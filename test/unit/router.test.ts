@@ -112,6 +112,8 @@ test('bad input is refused before anything is recorded', async () => {
       containerConfig('c', { envs: [{ key: 'A=B', value: 'x' }] }),
       containerConfig('c', { linux: { resources: { cpu_shares: '-2' }, security_context: null } }),
       containerConfig('c', { linux: { resources: { cpu_quota: '9007199254740993' }, security_context: null } }),
+      containerConfig('c', { linux: { resources: { oom_score_adj: '1001' }, security_context: null } }),
+      containerConfig('c', { linux: { resources: { oom_score_adj: '-1001' }, security_context: null } }),
     ];
     for (const c of bad) {
       await assert.rejects(
@@ -185,6 +187,35 @@ test('pods and their containers are held to the backend capabilities once, befor
     // A backend that has them all takes the same container.
     const r = await f.router.sandboxes.run(f.ctx(), podConfig('q'), 'runc');
     await f.router.containers.create(f.ctx(), r, containerConfig('c', sc({ privileged: true })), podConfig('q'));
+  } finally {
+    f.close();
+  }
+});
+
+test('pid=TARGET joins only a container of the same pod; an unknown target is NotFound, before any record', async () => {
+  const f = routerFixture([new FakeBackend('runc'), new FakeBackend('docker', 'docker')]);
+  try {
+    const a = await f.router.sandboxes.run(f.ctx(), podConfig('a'), 'docker');
+    const b = await f.router.sandboxes.run(f.ctx(), podConfig('b'), 'docker');
+    const inA = await f.router.containers.create(f.ctx(), a, containerConfig('app'), podConfig('a'));
+    const inB = await f.router.containers.create(f.ctx(), b, containerConfig('app'), podConfig('b'));
+    const debug = (target: string) =>
+      containerConfig('debug', {
+        linux: {
+          security_context: { namespace_options: { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: target } },
+        },
+      });
+    const before = f.store.listContainers().length;
+    await assert.rejects(
+      f.router.containers.create(f.ctx(), a, debug(inB), podConfig('a')),
+      (e: unknown) => e instanceof InvalidArgumentError && /another pod sandbox/.test(e.message),
+    );
+    await assert.rejects(
+      f.router.containers.create(f.ctx(), a, debug('f'.repeat(64)), podConfig('a')),
+      (e: unknown) => e instanceof NotFoundError && /PID namespace target/.test(e.message),
+    );
+    assert.equal(f.store.listContainers().length, before, 'nothing half-made');
+    await f.router.containers.create(f.ctx(), a, debug(inA), podConfig('a'));
   } finally {
     f.close();
   }
