@@ -58,7 +58,6 @@ export function criResourceNumbers(
       `convert resources: ${field}: cpu_shares, cpu_period and memory_limit_in_bytes must not be negative`,
     );
   }
-  // Checked here, before any record exists, as well as where it is applied (clampOomScoreAdj).
   if (n.oomScoreAdj < -1000 || n.oomScoreAdj > 1000) {
     throw new InvalidArgumentError(`convert resources: ${field}: oom_score_adj ${n.oomScoreAdj} outside [-1000, 1000]`);
   }
@@ -71,17 +70,13 @@ export function swapLimit(n: CriResourceNumbers): number {
 }
 
 /**
- * The oom_score_adj to apply: in [-1000, 1000], and raised to `floor` (crimux's own value, src/host/oom-score.ts)
- * when lower, because runc cannot lower it below its parent's here — containerd's restrict_oom_score_adj does the
- * same. `clamped` tells the caller to log it.
+ * The oom_score_adj to apply: raised to `floor` (crimux's own value, src/host/oom-score.ts) when lower, because
+ * runc cannot lower it below its parent's here — containerd's restrict_oom_score_adj does the same. The range was
+ * checked when the number was read (criResourceNumbers). `clamped` tells the caller to log it.
  */
 export function clampOomScoreAdj(
   requested: number,
   floor: number,
-  what: string,
 ): { readonly value: number; readonly clamped: boolean } {
-  if (requested < -1000 || requested > 1000) {
-    throw new InvalidArgumentError(`convert resources: ${what}: oom_score_adj ${requested} outside [-1000, 1000]`);
-  }
   return requested < floor ? { value: floor, clamped: true } : { value: requested, clamped: false };
 }

@@ -18,8 +18,7 @@ import { withPodDefaults } from './pod-defaults';
 import { checkResources, containerLogPath, validateContainerConfig } from './validate';
 import { explainMissingImage } from './images';
 import { containerStatus } from './shape-container';
-import { missingCapability } from './select';
-import { asksUserNamespace } from './table';
+import { capabilityAsks, missingCapability } from './select';
 
 /** ContainerStatus as the router answers it: shaped from the backend's facts, plus verbose diagnostics. */
 export interface ContainerStatusReply {
@@ -34,16 +33,8 @@ export interface ContainerStatusReply {
  */
 export function checkContainerCapabilities(cfg: cri.ContainerConfig, caps: BackendCapabilities): void {
   const sc = cfg.linux?.security_context;
-  const ns = sc?.namespace_options;
   const missing = missingCapability(
-    {
-      privileged: sc?.privileged ?? false,
-      hostNetwork: ns?.network === 'NODE',
-      hostPid: ns?.pid === 'NODE',
-      hostIpc: ns?.ipc === 'NODE',
-      targetPid: ns?.pid === 'TARGET',
-      userNamespace: asksUserNamespace(ns?.userns_options),
-    },
+    { ...capabilityAsks(sc), targetPid: sc?.namespace_options?.pid === 'TARGET' },
     caps,
   );
   if (missing) {

@@ -21,17 +21,32 @@ const CONTAINER_STATES = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_E
  * and the store's revision. The kubelet relists every second with no filter; while none of these changed, the
  * answer is the same frozen array, so neither the merge nor its encoding (src/cri/reply-encoding.ts) is redone.
  */
-interface Merged<T> {
-  readonly parts: readonly unknown[];
-  readonly revision: number;
-  readonly value: T[];
+class LastMerge<T> {
+  private last: { readonly parts: readonly unknown[]; readonly revision: number; readonly value: T[] } | undefined;
+
+  constructor(private readonly revision: () => number) {}
+
+  /** The last answer, if it was made from these very lists (undefined: not an unfiltered, whole merge). */
+  get(parts: readonly unknown[] | undefined): T[] | undefined {
+    const l = this.last;
+    if (!parts || !l || l.revision !== this.revision() || l.parts.length !== parts.length) return undefined;
+    return l.parts.every((p, i) => p === parts[i]) ? l.value : undefined;
+  }
+
+  /** The answer, kept (frozen: it is handed out again) when it was made from `parts`. */
+  keep(parts: readonly unknown[] | undefined, value: T[]): T[] {
+    if (parts) this.last = { parts, revision: this.revision(), value: Object.freeze(value) as T[] };
+    return value;
+  }
 }
 
 export class ListRouter {
-  private mergedSandboxes: Merged<cri.PodSandbox> | undefined;
-  private mergedContainers: Merged<cri.Container> | undefined;
+  private readonly lastSandboxes: LastMerge<cri.PodSandbox>;
+  private readonly lastContainers: LastMerge<cri.Container>;
 
   constructor(private readonly core: RouterCore) {
+    this.lastSandboxes = new LastMerge(() => core.store.revision);
+    this.lastContainers = new LastMerge(() => core.store.revision);
     core.views.onSandboxes = (backend, entries) => {
       for (const e of entries) {
         const rec = e.id ? core.store.getSandbox(e.id) : undefined;
@@ -60,8 +75,8 @@ export class ListRouter {
     const core = this.core;
     const results = await this.collect(ctx, 'sandboxes', (b, c) => core.views.listSandboxes(b, c));
     const parts = Object.keys(f).length === 0 ? listedParts(results) : undefined;
-    const last = this.mergedSandboxes;
-    if (parts && last && sameMerge(last, parts, core.store.revision)) return last.value;
+    const again = this.lastSandboxes.get(parts);
+    if (again) return again;
     const out: cri.PodSandbox[] = [];
     for (const r of results) {
       let entries: cri.PodSandbox[];
@@ -81,10 +96,7 @@ export class ListRouter {
       if (!r.kept) this.countStates(core.metrics.sandboxes, r.backend.name, SANDBOX_STATES, entries);
       out.push(...entries);
     }
-    const value = out.filter((s) => matchSandbox(s, f)).sort(byCreated);
-    if (parts)
-      this.mergedSandboxes = { parts, revision: core.store.revision, value: Object.freeze(value) as typeof value };
-    return value;
+    return this.lastSandboxes.keep(parts, out.filter((s) => matchSandbox(s, f)).sort(byCreated));
   }
 
   async containers(ctx: CallContext, filter: ContainerFilterSpec): Promise<cri.Container[]> {
@@ -93,8 +105,8 @@ export class ListRouter {
     const core = this.core;
     const results = await this.collect(ctx, 'containers', (b, c) => core.views.listContainers(b, c));
     const parts = Object.keys(f).length === 0 ? listedParts(results) : undefined;
-    const last = this.mergedContainers;
-    if (parts && last && sameMerge(last, parts, core.store.revision)) return last.value;
+    const again = this.lastContainers.get(parts);
+    if (again) return again;
     const out: cri.Container[] = [];
     for (const r of results) {
       let entries: cri.Container[];
@@ -113,10 +125,7 @@ export class ListRouter {
       if (!r.kept) this.countStates(core.metrics.containers, r.backend.name, CONTAINER_STATES, entries);
       out.push(...entries);
     }
-    const value = out.filter((c) => matchContainer(c, f)).sort(byCreated);
-    if (parts)
-      this.mergedContainers = { parts, revision: core.store.revision, value: Object.freeze(value) as typeof value };
-    return value;
+    return this.lastContainers.keep(parts, out.filter((c) => matchContainer(c, f)).sort(byCreated));
   }
 
   /**
@@ -197,10 +206,6 @@ function listedParts(results: readonly { ok: boolean; value?: unknown }[]): unkn
     parts.push(r.value);
   }
   return parts;
-}
-
-function sameMerge(last: Merged<unknown>, parts: readonly unknown[], revision: number): boolean {
-  return last.revision === revision && last.parts.length === parts.length && last.parts.every((p, i) => p === parts[i]);
 }
 
 /** created_at is int64 nanoseconds as a decimal string: compared as such (no BigInt per comparison at 1,000s). */

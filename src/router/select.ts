@@ -202,6 +202,34 @@ export type CapabilityAsks = Pick<PodFacts, 'privileged' | 'hostNetwork' | 'host
   readonly targetPid?: boolean;
 };
 
+/** The parts of a pod's or container's security context that ask something of its backend. */
+export interface AskingSecurityContext {
+  readonly privileged?: boolean | null;
+  readonly namespace_options?: {
+    readonly network?: unknown;
+    readonly pid?: unknown;
+    readonly ipc?: unknown;
+    readonly userns_options?: { readonly mode?: unknown } | null;
+  } | null;
+}
+
+/**
+ * What a security context asks of its backend, read one way for pods and containers. A user namespace is asked
+ * for when userns_options is present with a mode other than NODE (an unset mode reads as POD, proto3's default).
+ * pid=TARGET is a container's ask only (CreateContainer adds it).
+ */
+export function capabilityAsks(sc: AskingSecurityContext | null | undefined): CapabilityAsks {
+  const ns = sc?.namespace_options;
+  const userns = ns?.userns_options;
+  return {
+    privileged: sc?.privileged ?? false,
+    hostNetwork: ns?.network === 'NODE',
+    hostPid: ns?.pid === 'NODE',
+    hostIpc: ns?.ipc === 'NODE',
+    userNamespace: !!userns && (userns.mode ?? 'POD') !== 'NODE',
+  };
+}
+
 /**
  * The one check of host namespaces and privilege against a backend's capabilities, for pods (here, while routing)
  * and for their containers (router/containers.ts): the field a backend cannot honour, or undefined.

@@ -2,7 +2,7 @@
 import type { BackendCapabilities, BackendKind } from '../backends/backend';
 import type { Config } from '../config/types';
 import type * as cri from '../cri/types';
-import type { HandlerEntry, PodFacts, RoutingTable } from './select';
+import { capabilityAsks, type HandlerEntry, type PodFacts, type RoutingTable } from './select';
 
 /** Capabilities of a backend kind that is not running in this process (used by offline `route --explain`). */
 export const NO_CAPABILITIES: BackendCapabilities = {
@@ -42,25 +42,11 @@ export function buildRoutingTable(
 }
 
 export function podFacts(config: cri.PodSandboxConfig, runtimeHandler: string): PodFacts {
-  const sc = config.linux?.security_context;
-  const ns = sc?.namespace_options;
   return {
     runtimeHandler,
     namespace: config.metadata?.namespace ?? '',
     labels: config.labels ?? {},
     annotations: config.annotations ?? {},
-    privileged: sc?.privileged ?? false,
-    hostNetwork: ns?.network === 'NODE',
-    hostPid: ns?.pid === 'NODE',
-    hostIpc: ns?.ipc === 'NODE',
-    userNamespace: asksUserNamespace(ns?.userns_options),
+    ...capabilityAsks(config.linux?.security_context),
   };
-}
-
-/**
- * Whether namespace options ask for a user namespace of the pod's own: userns_options present with a mode other
- * than NODE (an unset mode reads as POD, proto3's default).
- */
-export function asksUserNamespace(userns: { mode?: unknown } | null | undefined): boolean {
-  return !!userns && (userns.mode ?? 'POD') !== 'NODE';
 }

@@ -270,9 +270,9 @@ describe('resources', () => {
   });
   it('clamps oom_score_adj to the floor only when lower', () => {
     // The rule runc and Docker share (src/host/cri-resources.ts).
-    assert.deepEqual(clampOomScoreAdj(-997, 0, 'c'), { value: 0, clamped: true });
-    assert.deepEqual(clampOomScoreAdj(1000, 0, 'c'), { value: 1000, clamped: false });
-    assert.deepEqual(clampOomScoreAdj(-500, -900, 'c'), { value: -500, clamped: false });
+    assert.deepEqual(clampOomScoreAdj(-997, 0), { value: 0, clamped: true });
+    assert.deepEqual(clampOomScoreAdj(1000, 0), { value: 1000, clamped: false });
+    assert.deepEqual(clampOomScoreAdj(-500, -900), { value: -500, clamped: false });
   });
 });
 

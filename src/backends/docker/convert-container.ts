@@ -140,7 +140,6 @@ export function containerCreateBody(i: ContainerBodyInput): { body: CreateContai
   const oom = clampOomScoreAdj(
     criResourceNumbers(c.linux?.resources, 'config.linux.resources').oomScoreAdj,
     i.oomScoreAdjFloor,
-    'config.linux.resources',
   );
   const privileged = sc?.privileged ?? false;
   const body: CreateContainerBody = {

@@ -47,7 +47,7 @@ export function toOciResources(
 
 /** The requested OOM score, raised to `floor` with a log line when lower (the rule: src/host/cri-resources.ts). */
 export function clampOomScoreAdj(requested: number, floor: number, log: Logger, what: string): number {
-  const oom = clampOomScore(requested, floor, what);
+  const oom = clampOomScore(requested, floor);
   if (oom.clamped) {
     log.info("oom_score_adj clamped to crimux's own value: it cannot be lowered on this host", {
       requested,
