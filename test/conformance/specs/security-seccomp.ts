@@ -9,7 +9,7 @@
  * upstream ones: one denies chmod/fchmodat, one denies sethostname.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { grpc, rejectsWithCode } from '../../helpers/cri-client';
 import { privilegedPod } from './security-privilege';
@@ -19,12 +19,27 @@ import { containerSecurity, podLinux, type Json, type Spec, type Workload } from
 const denying = (names: string[]): string =>
   JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names, action: 'SCMP_ACT_ERRNO' }] });
 
-/** The two upstream test profiles, written once per host directory. */
+/** Host directories whose profiles are written. */
+const written = new Set<string>();
+
+/**
+ * The two upstream test profiles, written once per host directory and each by a rename: the handlers run in
+ * parallel over one directory, and rewriting a profile in place let another handler's daemon read it half-written
+ * (an empty file: "not JSON").
+ */
 function profiles(w: Workload): { blockChmod: string; blockHostname: string } {
   const blockChmod = path.join(w.hostDir, 'block-chmod.json');
   const blockHostname = path.join(w.hostDir, 'block-host-name.json');
-  writeFileSync(blockChmod, denying(['chmod', 'fchmodat']));
-  writeFileSync(blockHostname, denying(['sethostname']));
+  if (!written.has(w.hostDir)) {
+    for (const [file, text] of [
+      [blockChmod, denying(['chmod', 'fchmodat'])],
+      [blockHostname, denying(['sethostname'])],
+    ] as const) {
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    }
+    written.add(w.hostDir);
+  }
   return { blockChmod, blockHostname };
 }
 
